@@ -1,0 +1,875 @@
+//! The event dispatcher: where every fsgate class runs its application's event handlers.
+//!
+//! A class that receives a request from the kernel (a FUSE request, a fanotify permission
+//! event, a process connector message) [`submit`](Dispatcher::submit)s a job: the handler to
+//! run and a completion that answers the kernel. The dispatcher guarantees:
+//!
+//! - handlers run on worker threads, never on the submitting thread; the pool starts
+//!   `min_workers` threads, grows to `max_workers` when every worker is busy, and shrinks back
+//!   after [`IDLE_EXIT`] without work; `on_worker_thread_creation` / `_termination` fire on
+//!   the worker itself;
+//! - jobs with the same [`SerialKey`] (a file) run one at a time, in submission order; jobs
+//!   with different keys or no key run in parallel; `serialize_events` puts every job under
+//!   one key;
+//! - the completion runs exactly once. With a timeout, the deadline counts from submission,
+//!   so the kernel's caller never waits longer than the timeout. A job that has not returned
+//!   by its deadline is completed with [`Outcome::TimedOut`] by the watchdog thread; its key is
+//!   released so later events for that file proceed, and its late result is dropped. A
+//!   handler may push its deadline back with [`reset_timeout`]. A job that expires while
+//!   still queued never runs;
+//! - a panicking handler is caught: `on_error` fires and the job completes with
+//!   [`Outcome::Panicked`]. The worker survives.
+
+use std::any::Any;
+use std::cell::RefCell;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crate::error::{code, Error, Result};
+use crate::originator::Originator;
+
+/// How long a worker above the minimum waits for work before it exits.
+pub const IDLE_EXIT: Duration = Duration::from_secs(10);
+
+/// The smallest non-zero timeout the reference allows, in milliseconds.
+pub const MIN_TIMEOUT_MS: u32 = 3000;
+
+/// An event timeout: 0 (none) or at least 3000 ms.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Timeout(u32);
+
+impl Timeout {
+    /// No timeout: handlers may take as long as they like.
+    pub const NONE: Timeout = Timeout(0);
+
+    /// A timeout of `ms` milliseconds; anything but 0 or ≥ 3000 is
+    /// `ERROR_IMPLEMENTATION_LIMIT` (1292).
+    pub fn from_millis(ms: u32) -> Result<Self> {
+        if ms != 0 && ms < MIN_TIMEOUT_MS {
+            return Err(Error::from_code(
+                code::ERROR_IMPLEMENTATION_LIMIT,
+                format!(
+                    "invalid timeout: {ms} ms; use 0 (no timeout) or at least {MIN_TIMEOUT_MS} ms"
+                ),
+            ));
+        }
+        Ok(Self(ms))
+    }
+
+    /// The timeout in milliseconds (0: none).
+    pub fn as_millis(self) -> u32 {
+        self.0
+    }
+
+    fn duration(self) -> Option<Duration> {
+        (self.0 != 0).then(|| Duration::from_millis(u64::from(self.0)))
+    }
+}
+
+/// Jobs with equal keys run one at a time in submission order (a key names a file).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SerialKey(pub u64);
+
+/// The key every job shares under `serialize_events`.
+const GLOBAL_KEY: SerialKey = SerialKey(u64::MAX);
+
+/// How a job ended, as its completion sees it.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Outcome<T> {
+    /// The handler returned this value in time.
+    Done(T),
+    /// The deadline passed first; the handler's result, when it comes, is dropped.
+    TimedOut,
+    /// The handler panicked with this message.
+    Panicked(String),
+    /// The dispatcher was shut down before the job could run.
+    Cancelled,
+}
+
+/// Application hooks the dispatcher fires.
+pub trait Hooks: Send + Sync {
+    /// Fires on a new worker thread before it runs any job.
+    fn on_worker_thread_creation(&self) {}
+    /// Fires on a worker thread just before it exits.
+    fn on_worker_thread_termination(&self) {}
+    /// Fires when a handler panics (code `ERROR_INTERNAL_ERROR`, message with the panic text).
+    fn on_error(&self, _code: u32, _description: &str) {}
+}
+
+/// Hooks that do nothing.
+pub struct NoHooks;
+impl Hooks for NoHooks {}
+
+/// Pool size, serialization and timeout.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Threads kept even when idle (`MinWorkerThreadCount`).
+    pub min_workers: usize,
+    /// Upper bound on threads (`MaxWorkerThreadCount`).
+    pub max_workers: usize,
+    /// Run every job under one key (`serialize_events`).
+    pub serialize_events: bool,
+    /// Deadline for each handler.
+    pub timeout: Timeout,
+    /// Worker stack size in bytes (`WorkerInitialStackSize`); `None`: the std default.
+    pub stack_size: Option<usize>,
+    /// Prefix of worker thread names.
+    pub name: String,
+}
+
+impl Default for Options {
+    /// `min_workers` = max(cores, 4), `max_workers` = 4 × cores, no timeout.
+    fn default() -> Self {
+        let cores = thread::available_parallelism().map_or(1, |n| n.get());
+        Self {
+            min_workers: cores.max(4),
+            max_workers: (4 * cores).max(cores.max(4)),
+            serialize_events: false,
+            timeout: Timeout::NONE,
+            stack_size: None,
+            name: "fsgate-worker".into(),
+        }
+    }
+}
+
+impl Options {
+    /// Checks the counts: `max_workers` ≥ 1 and ≥ `min_workers`.
+    pub fn validate(&self) -> Result<()> {
+        if self.max_workers == 0 {
+            return Err(Error::invalid_argument(
+                "MaxWorkerThreadCount",
+                "must be at least 1",
+            ));
+        }
+        if self.min_workers > self.max_workers {
+            return Err(Error::invalid_argument(
+                "MinWorkerThreadCount",
+                format!(
+                    "{} exceeds MaxWorkerThreadCount {}",
+                    self.min_workers, self.max_workers
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// What a running handler can see about its own request.
+struct JobState {
+    id: u64,
+    deadline: Mutex<Option<Instant>>,
+    finished: AtomicBool,
+    started: AtomicBool,
+    key: Option<SerialKey>,
+    key_released: AtomicBool,
+    originator: Option<Originator>,
+    expire: Mutex<Option<Box<dyn FnOnce() + Send>>>,
+}
+
+struct Job {
+    state: Arc<JobState>,
+    run: Box<dyn FnOnce() + Send>,
+}
+
+#[derive(Default)]
+struct Queues {
+    ready: VecDeque<Job>,
+    waiting: HashMap<SerialKey, VecDeque<Job>>,
+    workers: usize,
+    idle: usize,
+    /// Workers still running a handler whose request already expired.
+    stuck: usize,
+    outstanding: usize,
+    shutting_down: bool,
+}
+
+struct Inner {
+    options: Options,
+    hooks: Arc<dyn Hooks>,
+    queues: Mutex<Queues>,
+    work: Condvar,
+    drained: Condvar,
+    deadlines: Mutex<BinaryHeap<Reverse<(Instant, u64)>>>,
+    watch: Condvar,
+    live: Mutex<HashMap<u64, Arc<JobState>>>,
+    next_id: AtomicU64,
+}
+
+/// A worker pool with per-key serialization and a timeout watchdog.
+pub struct Dispatcher {
+    inner: Arc<Inner>,
+}
+
+thread_local! {
+    static CURRENT: RefCell<Option<(Arc<Inner>, Arc<JobState>)>> = const { RefCell::new(None) };
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A poisoned lock only means a panic elsewhere; the data stays consistent because every
+    // critical section here is panic-free, so recover the guard.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Dispatcher {
+    /// Starts the pool's minimum threads and the watchdog.
+    pub fn new(options: Options, hooks: Arc<dyn Hooks>) -> Result<Self> {
+        options.validate()?;
+        let inner = Arc::new(Inner {
+            options,
+            hooks,
+            queues: Mutex::new(Queues::default()),
+            work: Condvar::new(),
+            drained: Condvar::new(),
+            deadlines: Mutex::new(BinaryHeap::new()),
+            watch: Condvar::new(),
+            live: Mutex::new(HashMap::new()),
+            next_id: AtomicU64::new(1),
+        });
+        for _ in 0..inner.options.min_workers {
+            let mut q = lock(&inner.queues);
+            Inner::spawn_worker(&inner, &mut q)?;
+        }
+        let weak = Arc::downgrade(&inner);
+        thread::Builder::new()
+            .name(format!("{}-watchdog", inner.options.name))
+            .spawn(move || watchdog(weak))
+            .map_err(|e| Error::io("starting the dispatcher watchdog thread", e))?;
+        Ok(Self { inner })
+    }
+
+    /// The options in force.
+    pub fn options(&self) -> &Options {
+        &self.inner.options
+    }
+
+    /// Queues `job` to run on a worker; `complete` receives its [`Outcome`] exactly once,
+    /// on the worker or (after a timeout) on the watchdog thread. `originator` is what
+    /// [`current_originator`] returns inside the handler.
+    pub fn submit<T, J, C>(
+        &self,
+        key: Option<SerialKey>,
+        originator: Option<Originator>,
+        job: J,
+        complete: C,
+    ) where
+        T: Send + 'static,
+        J: FnOnce() -> T + Send + 'static,
+        C: FnOnce(Outcome<T>) + Send + 'static,
+    {
+        let key = if self.inner.options.serialize_events {
+            Some(GLOBAL_KEY)
+        } else {
+            key
+        };
+        let slot = Arc::new(Mutex::new(Some(complete)));
+        let expire_slot = Arc::clone(&slot);
+        let cancel_slot = Arc::clone(&slot);
+        let state = Arc::new(JobState {
+            id: self.inner.next_id.fetch_add(1, Ordering::Relaxed),
+            deadline: Mutex::new(None),
+            finished: AtomicBool::new(false),
+            started: AtomicBool::new(false),
+            key,
+            key_released: AtomicBool::new(false),
+            originator,
+            expire: Mutex::new(Some(Box::new(move || {
+                if let Some(c) = lock(&expire_slot).take() {
+                    c(Outcome::TimedOut);
+                }
+            }))),
+        });
+        let hooks = Arc::clone(&self.inner.hooks);
+        let run = Box::new(move || {
+            let outcome = match catch_unwind(AssertUnwindSafe(job)) {
+                Ok(v) => Outcome::Done(v),
+                Err(payload) => {
+                    let message = panic_message(payload.as_ref());
+                    let guarded = catch_unwind(AssertUnwindSafe(|| {
+                        hooks.on_error(
+                            code::ERROR_INTERNAL_ERROR,
+                            &format!("event handler panicked: {message}"),
+                        )
+                    }));
+                    if guarded.is_err() {
+                        tracing::error!("on_error panicked while reporting: {message}");
+                    }
+                    Outcome::Panicked(message)
+                }
+            };
+            if let Some(c) = lock(&slot).take() {
+                c(outcome);
+            }
+        });
+        let job = Job { state, run };
+        let inner = &self.inner;
+        let mut q = lock(&inner.queues);
+        if q.shutting_down {
+            drop(q);
+            let complete = lock(&cancel_slot).take();
+            if let Some(c) = complete {
+                c(Outcome::Cancelled);
+            }
+            return;
+        }
+        q.outstanding += 1;
+        lock(&inner.live).insert(job.state.id, Arc::clone(&job.state));
+        inner.arm(&job.state);
+        match key {
+            Some(k) if q.waiting.contains_key(&k) => {
+                if let Some(list) = q.waiting.get_mut(&k) {
+                    list.push_back(job);
+                }
+            }
+            Some(k) => {
+                q.waiting.insert(k, VecDeque::new());
+                inner.make_ready(&mut q, job);
+            }
+            None => inner.make_ready(&mut q, job),
+        }
+    }
+
+    /// Runs `job` on a worker and waits for its outcome.
+    pub fn call<T, J>(
+        &self,
+        key: Option<SerialKey>,
+        originator: Option<Originator>,
+        job: J,
+    ) -> Outcome<T>
+    where
+        T: Send + 'static,
+        J: FnOnce() -> T + Send + 'static,
+    {
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        self.submit(key, originator, job, move |o| {
+            let _ = tx.send(o);
+        });
+        rx.recv().unwrap_or(Outcome::Cancelled)
+    }
+
+    /// Jobs submitted and not yet completed.
+    pub fn outstanding(&self) -> usize {
+        lock(&self.inner.queues).outstanding
+    }
+
+    /// Worker threads alive now.
+    pub fn worker_count(&self) -> usize {
+        lock(&self.inner.queues).workers
+    }
+
+    /// Blocks until every submitted job has completed (returned or expired).
+    pub fn wait_idle(&self) {
+        let mut q = lock(&self.inner.queues);
+        while q.outstanding > 0 {
+            q = self
+                .inner
+                .drained
+                .wait(q)
+                .unwrap_or_else(|p| p.into_inner());
+        }
+    }
+
+    /// Refuses new jobs (they complete with [`Outcome::Cancelled`]), waits for every queued
+    /// and running job to complete and for the workers to exit (their termination hooks have
+    /// fired on return). A handler stuck past its timeout has already been completed and does
+    /// not hold this up (its thread exits when the handler returns); with no timeout this
+    /// waits for it.
+    pub fn shutdown(&self) {
+        lock(&self.inner.queues).shutting_down = true;
+        self.inner.work.notify_all();
+        self.wait_idle();
+        let mut q = lock(&self.inner.queues);
+        while q.workers > q.stuck {
+            self.inner.work.notify_all();
+            q = self
+                .inner
+                .drained
+                .wait_timeout(q, Duration::from_millis(100))
+                .map(|(g, _)| g)
+                .unwrap_or_else(|p| p.into_inner().0);
+        }
+        drop(q);
+        self.inner.watch.notify_all();
+    }
+}
+
+impl Drop for Dispatcher {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+impl Inner {
+    fn make_ready(self: &Arc<Self>, q: &mut Queues, job: Job) {
+        q.ready.push_back(job);
+        if q.ready.len() > q.idle && q.workers < self.options.max_workers {
+            if let Err(e) = Inner::spawn_worker(self, q) {
+                tracing::warn!("cannot add a worker thread: {e}");
+            }
+        }
+        self.work.notify_one();
+    }
+
+    fn spawn_worker(inner: &Arc<Inner>, q: &mut Queues) -> Result<()> {
+        let mut builder = thread::Builder::new().name(inner.options.name.clone());
+        if let Some(size) = inner.options.stack_size {
+            builder = builder.stack_size(size);
+        }
+        let me = Arc::clone(inner);
+        builder
+            .spawn(move || worker(me))
+            .map_err(|e| Error::io("starting a worker thread", e))?;
+        q.workers += 1;
+        Ok(())
+    }
+
+    /// Arms the watchdog for a job submitted now: the caller never waits longer than the
+    /// timeout, whether the job is running or still queued behind its key.
+    fn arm(&self, state: &JobState) {
+        if let Some(d) = self.options.timeout.duration() {
+            let at = Instant::now() + d;
+            *lock(&state.deadline) = Some(at);
+            lock(&self.deadlines).push(Reverse((at, state.id)));
+            self.watch.notify_one();
+        }
+    }
+
+    /// The job is complete (returned or expired): let the next job of its key run.
+    fn release_key(self: &Arc<Self>, state: &JobState) {
+        if state.key_released.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let mut q = lock(&self.queues);
+        q.outstanding = q.outstanding.saturating_sub(1);
+        if q.outstanding == 0 {
+            self.drained.notify_all();
+        }
+        if let Some(k) = state.key {
+            let next = q.waiting.get_mut(&k).and_then(VecDeque::pop_front);
+            match next {
+                Some(job) => self.make_ready(&mut q, job),
+                None => {
+                    q.waiting.remove(&k);
+                }
+            }
+        }
+        drop(q);
+        lock(&self.live).remove(&state.id);
+    }
+}
+
+fn worker(inner: Arc<Inner>) {
+    let hooks = Arc::clone(&inner.hooks);
+    if catch_unwind(AssertUnwindSafe(|| hooks.on_worker_thread_creation())).is_err() {
+        tracing::error!("on_worker_thread_creation panicked");
+    }
+    loop {
+        let job = {
+            let mut q = lock(&inner.queues);
+            loop {
+                if let Some(job) = q.ready.pop_front() {
+                    break Some(job);
+                }
+                if q.shutting_down {
+                    break None;
+                }
+                q.idle += 1;
+                let (guard, timeout) = inner
+                    .work
+                    .wait_timeout(q, IDLE_EXIT)
+                    .unwrap_or_else(|p| p.into_inner());
+                q = guard;
+                q.idle -= 1;
+                if timeout.timed_out()
+                    && q.ready.is_empty()
+                    && q.workers > inner.options.min_workers
+                {
+                    break None;
+                }
+            }
+        };
+        let Some(job) = job else { break };
+        if lock(&job.state.expire).is_none() {
+            // Expired while queued: its request was already answered, so the handler must
+            // not run (it could apply a change the caller was told failed).
+            continue;
+        }
+        job.state.started.store(true, Ordering::Release);
+        CURRENT.with(|c| *c.borrow_mut() = Some((Arc::clone(&inner), Arc::clone(&job.state))));
+        (job.run)();
+        CURRENT.with(|c| *c.borrow_mut() = None);
+        // Under the expire lock, so the watchdog either expired the job (and counted this
+        // worker as stuck) or never will.
+        let expired = {
+            let mut expire = lock(&job.state.expire);
+            job.state.finished.store(true, Ordering::Release);
+            expire.take().is_none()
+        };
+        if expired {
+            let mut q = lock(&inner.queues);
+            q.stuck = q.stuck.saturating_sub(1);
+        }
+        inner.release_key(&job.state);
+    }
+    if catch_unwind(AssertUnwindSafe(|| hooks.on_worker_thread_termination())).is_err() {
+        tracing::error!("on_worker_thread_termination panicked");
+    }
+    lock(&inner.queues).workers -= 1;
+    inner.drained.notify_all();
+}
+
+fn watchdog(weak: std::sync::Weak<Inner>) {
+    loop {
+        let Some(inner) = weak.upgrade() else { return };
+        let due = {
+            let mut heap = lock(&inner.deadlines);
+            let now = Instant::now();
+            match heap.peek() {
+                Some(Reverse((at, _))) if *at <= now => heap.pop().map(|Reverse((_, id))| id),
+                next => {
+                    let wait = next
+                        .map(|Reverse((at, _))| at.saturating_duration_since(now))
+                        .unwrap_or(Duration::from_millis(500))
+                        .min(Duration::from_millis(500));
+                    let _ = inner.watch.wait_timeout(heap, wait);
+                    None
+                }
+            }
+        };
+        let Some(id) = due else {
+            if lock(&inner.queues).shutting_down && lock(&inner.live).is_empty() {
+                return;
+            }
+            continue;
+        };
+        let Some(state) = lock(&inner.live).get(&id).cloned() else {
+            continue;
+        };
+        if state.finished.load(Ordering::Acquire) {
+            continue;
+        }
+        let deadline = *lock(&state.deadline);
+        match deadline {
+            Some(at) if at <= Instant::now() => {
+                let expire = {
+                    let mut slot = lock(&state.expire);
+                    let expire = slot.take();
+                    if expire.is_some() && state.started.load(Ordering::Acquire) {
+                        lock(&inner.queues).stuck += 1;
+                    }
+                    expire
+                };
+                if let Some(expire) = expire {
+                    tracing::warn!("event {id} timed out; completing its request");
+                    expire();
+                    inner.release_key(&state);
+                }
+            }
+            // Extended by reset_timeout (a newer heap entry exists) or disabled.
+            _ => {}
+        }
+    }
+}
+
+fn panic_message(payload: &(dyn Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "non-string panic payload".into()
+    }
+}
+
+/// Restarts the current event's deadline at `ms` from now (0: no deadline any more).
+///
+/// Only inside an event handler; elsewhere `ERROR_NO_CALLBACK_ACTIVE` (614). A value other
+/// than 0 or ≥ 3000 is `ERROR_IMPLEMENTATION_LIMIT` (1292). After the deadline already
+/// passed, the request has been completed and this is `ERROR_TIMEOUT`.
+pub fn reset_timeout(ms: u32) -> Result<()> {
+    let timeout = Timeout::from_millis(ms)?;
+    CURRENT.with(|c| {
+        let current = c.borrow();
+        let Some((inner, state)) = current.as_ref() else {
+            return Err(Error::no_callback_active("reset_timeout"));
+        };
+        if lock(&state.expire).is_none() {
+            return Err(Error::from_code(
+                code::ERROR_TIMEOUT,
+                "reset_timeout: the event already timed out and its request was completed",
+            ));
+        }
+        let mut deadline = lock(&state.deadline);
+        match timeout.duration() {
+            None => *deadline = None,
+            Some(d) => {
+                let at = Instant::now() + d;
+                *deadline = Some(at);
+                lock(&inner.deadlines).push(Reverse((at, state.id)));
+                inner.watch.notify_one();
+            }
+        }
+        Ok(())
+    })
+}
+
+/// The originator of the request whose handler is running on this thread; outside a handler
+/// (or for a request without one) `ERROR_NO_CALLBACK_ACTIVE` (614), naming `method`.
+pub fn current_originator(method: &str) -> Result<Originator> {
+    CURRENT.with(|c| {
+        c.borrow()
+            .as_ref()
+            .and_then(|(_, s)| s.originator)
+            .ok_or_else(|| Error::no_callback_active(method))
+    })
+}
+
+/// Whether this thread is running an event handler now.
+pub fn in_event() -> bool {
+    CURRENT.with(|c| c.borrow().is_some())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicUsize;
+    use std::sync::mpsc;
+
+    fn options(min: usize, max: usize, timeout_ms: u32) -> Options {
+        Options {
+            min_workers: min,
+            max_workers: max,
+            timeout: Timeout::from_millis(timeout_ms).unwrap(),
+            ..Options::default()
+        }
+    }
+
+    #[derive(Default)]
+    struct Counting {
+        created: AtomicUsize,
+        terminated: AtomicUsize,
+        errors: Mutex<Vec<(u32, String)>>,
+        creation_threads: Mutex<Vec<thread::ThreadId>>,
+    }
+
+    impl Hooks for Counting {
+        fn on_worker_thread_creation(&self) {
+            self.created.fetch_add(1, Ordering::SeqCst);
+            lock(&self.creation_threads).push(thread::current().id());
+        }
+        fn on_worker_thread_termination(&self) {
+            self.terminated.fetch_add(1, Ordering::SeqCst);
+        }
+        fn on_error(&self, code: u32, description: &str) {
+            lock(&self.errors).push((code, description.to_string()));
+        }
+    }
+
+    #[test]
+    fn timeouts_below_three_seconds_are_refused() {
+        assert!(Timeout::from_millis(0).is_ok());
+        assert!(Timeout::from_millis(3000).is_ok());
+        let e = Timeout::from_millis(2999).unwrap_err();
+        assert_eq!(e.code(), code::ERROR_IMPLEMENTATION_LIMIT);
+        assert!(e.message().contains("2999"));
+    }
+
+    #[test]
+    fn bad_worker_counts_are_refused() {
+        let e = Dispatcher::new(options(8, 2, 0), Arc::new(NoHooks))
+            .err()
+            .unwrap();
+        assert!(e.message().contains("MinWorkerThreadCount"));
+        assert!(Dispatcher::new(options(0, 0, 0), Arc::new(NoHooks)).is_err());
+    }
+
+    #[test]
+    fn handlers_run_on_workers_and_hooks_fire_on_them() {
+        let hooks = Arc::new(Counting::default());
+        let d = Dispatcher::new(options(2, 4, 0), hooks.clone()).unwrap();
+        let me = thread::current().id();
+        let ran_on = match d.call(None, None, || thread::current().id()) {
+            Outcome::Done(id) => id,
+            other => panic!("{other:?}"),
+        };
+        assert_ne!(ran_on, me);
+        drop(d);
+        assert!(hooks.created.load(Ordering::SeqCst) >= 2);
+        assert_eq!(
+            hooks.created.load(Ordering::SeqCst),
+            hooks.terminated.load(Ordering::SeqCst)
+        );
+        assert!(!lock(&hooks.creation_threads).contains(&me));
+    }
+
+    #[test]
+    fn same_key_runs_in_order_one_at_a_time() {
+        let d = Dispatcher::new(options(4, 8, 0), Arc::new(NoHooks)).unwrap();
+        let running = Arc::new(AtomicUsize::new(0));
+        let overlap = Arc::new(AtomicBool::new(false));
+        let order = Arc::new(Mutex::new(Vec::new()));
+        for i in 0..50 {
+            let (running, overlap, order) = (running.clone(), overlap.clone(), order.clone());
+            d.submit(
+                Some(SerialKey(7)),
+                None,
+                move || {
+                    if running.fetch_add(1, Ordering::SeqCst) != 0 {
+                        overlap.store(true, Ordering::SeqCst);
+                    }
+                    thread::sleep(Duration::from_millis(1));
+                    lock(&order).push(i);
+                    running.fetch_sub(1, Ordering::SeqCst);
+                },
+                |_| {},
+            );
+        }
+        d.wait_idle();
+        assert!(!overlap.load(Ordering::SeqCst));
+        assert_eq!(*lock(&order), (0..50).collect::<Vec<_>>());
+    }
+
+    /// Two jobs that each wait for the other can only both finish if they run in parallel.
+    fn rendezvous(d: &Dispatcher, a: Option<SerialKey>, b: Option<SerialKey>) -> bool {
+        let (tx1, rx1) = mpsc::channel::<()>();
+        let (tx2, rx2) = mpsc::channel::<()>();
+        let (done_tx, done_rx) = mpsc::channel();
+        let done2 = done_tx.clone();
+        d.submit(
+            a,
+            None,
+            move || {
+                let _ = tx1.send(());
+                rx2.recv_timeout(Duration::from_secs(2)).is_ok()
+            },
+            move |o| {
+                let _ = done_tx.send(o == Outcome::Done(true));
+            },
+        );
+        d.submit(
+            b,
+            None,
+            move || {
+                let _ = tx2.send(());
+                rx1.recv_timeout(Duration::from_secs(2)).is_ok()
+            },
+            move |o| {
+                let _ = done2.send(o == Outcome::Done(true));
+            },
+        );
+        let r1 = done_rx.recv().unwrap();
+        let r2 = done_rx.recv().unwrap();
+        r1 && r2
+    }
+
+    #[test]
+    fn different_keys_run_in_parallel() {
+        let d = Dispatcher::new(options(2, 4, 0), Arc::new(NoHooks)).unwrap();
+        assert!(rendezvous(&d, Some(SerialKey(1)), Some(SerialKey(2))));
+        assert!(rendezvous(&d, None, None));
+    }
+
+    #[test]
+    fn serialize_events_runs_one_job_at_a_time() {
+        let mut o = options(2, 4, 0);
+        o.serialize_events = true;
+        let d = Dispatcher::new(o, Arc::new(NoHooks)).unwrap();
+        assert!(!rendezvous(&d, Some(SerialKey(1)), Some(SerialKey(2))));
+    }
+
+    #[test]
+    fn pool_grows_when_workers_are_busy() {
+        let d = Dispatcher::new(options(1, 3, 0), Arc::new(NoHooks)).unwrap();
+        assert!(rendezvous(&d, None, None));
+        assert!(d.worker_count() >= 2);
+    }
+
+    #[test]
+    fn blocked_handler_completes_at_deadline_and_pool_serves_others() {
+        let d = Dispatcher::new(options(1, 4, 3000), Arc::new(NoHooks)).unwrap();
+        let (_hold, blocked) = mpsc::channel::<()>();
+        let (tx, rx) = mpsc::channel();
+        let started = Instant::now();
+        d.submit(
+            Some(SerialKey(1)),
+            None,
+            move || blocked.recv().is_ok(),
+            move |o| {
+                let _ = tx.send((o, started.elapsed()));
+            },
+        );
+        // Another file keeps working while the first handler is stuck.
+        assert_eq!(d.call(Some(SerialKey(2)), None, || 5), Outcome::Done(5));
+        // A later event for the same file runs once the stuck one has expired.
+        assert_eq!(d.call(Some(SerialKey(1)), None, || 6), Outcome::Done(6));
+        let (outcome, elapsed) = rx.recv().unwrap();
+        assert_eq!(outcome, Outcome::TimedOut);
+        assert!(elapsed >= Duration::from_millis(3000), "{elapsed:?}");
+        assert_eq!(d.outstanding(), 0);
+    }
+
+    #[test]
+    fn reset_timeout_extends_the_deadline() {
+        let d = Dispatcher::new(options(1, 2, 3000), Arc::new(NoHooks)).unwrap();
+        let outcome = d.call(None, None, || {
+            thread::sleep(Duration::from_millis(2000));
+            reset_timeout(3000).unwrap();
+            thread::sleep(Duration::from_millis(2000));
+            "finished"
+        });
+        assert_eq!(outcome, Outcome::Done("finished"));
+    }
+
+    #[test]
+    fn reset_timeout_outside_a_handler_is_614() {
+        assert_eq!(
+            reset_timeout(5000).unwrap_err().code(),
+            code::ERROR_NO_CALLBACK_ACTIVE
+        );
+        let d = Dispatcher::new(options(1, 2, 0), Arc::new(NoHooks)).unwrap();
+        let inside = d.call(None, None, || reset_timeout(100).map_err(|e| e.code()));
+        assert_eq!(inside, Outcome::Done(Err(code::ERROR_IMPLEMENTATION_LIMIT)));
+    }
+
+    #[test]
+    fn panicking_handler_fires_on_error_and_pool_survives() {
+        let hooks = Arc::new(Counting::default());
+        let d = Dispatcher::new(options(1, 1, 0), hooks.clone()).unwrap();
+        let o: Outcome<()> = d.call(None, None, || panic!("boom"));
+        assert_eq!(o, Outcome::Panicked("boom".into()));
+        let errors = lock(&hooks.errors).clone();
+        assert_eq!(errors.len(), 1);
+        assert_eq!(errors[0].0, code::ERROR_INTERNAL_ERROR);
+        assert!(errors[0].1.contains("boom"));
+        assert_eq!(d.call(None, None, || 1), Outcome::Done(1));
+    }
+
+    #[test]
+    fn originator_is_visible_only_inside_handlers() {
+        let d = Dispatcher::new(options(1, 1, 0), Arc::new(NoHooks)).unwrap();
+        let who = Originator {
+            pid: 42,
+            uid: 1000,
+            gid: 100,
+        };
+        let seen = d.call(None, Some(who), || {
+            current_originator("get_originator_process_id")
+        });
+        assert_eq!(seen, Outcome::Done(Ok(who)));
+        assert!(!in_event());
+        let e = current_originator("get_originator_process_id").unwrap_err();
+        assert_eq!(e.code(), code::ERROR_NO_CALLBACK_ACTIVE);
+        assert!(e.message().contains("get_originator_process_id"));
+    }
+
+    #[test]
+    fn jobs_after_shutdown_are_cancelled() {
+        let d = Dispatcher::new(options(1, 1, 0), Arc::new(NoHooks)).unwrap();
+        d.shutdown();
+        assert_eq!(d.call(None, None, || 1), Outcome::Cancelled);
+    }
+}

@@ -1,0 +1,22 @@
+//! What every fsgate class shares.
+//!
+//! - [`Error`]: errno + the reference's Win32-style code + a message naming the argument;
+//! - [`settings`]: the `config("NAME=VALUE")` table with the reference's boolean spellings;
+//! - [`mask`]: file masks with wildcards, leading paths, per-process and inverted forms;
+//! - [`dispatch`]: the event dispatcher (worker pool, per-file serialization, timeouts,
+//!   `reset_timeout`, panics turned into failed requests);
+//! - [`originator`]: who made a request (pid, uid, gid, name, groups, capabilities);
+//! - [`BuildInfo`] and [`LICENSE_INFO`].
+
+pub mod build;
+pub mod dispatch;
+pub mod error;
+pub mod mask;
+pub mod originator;
+pub mod settings;
+
+pub use build::{BuildInfo, LICENSE_INFO};
+pub use error::{code, Error, Result};
+pub use mask::FileMask;
+pub use originator::Originator;
+pub use settings::Settings;
