@@ -804,11 +804,20 @@ mod tests {
         );
         // Another file keeps working while the first handler is stuck.
         assert_eq!(d.call(Some(SerialKey(2)), None, || 5), Outcome::Done(5));
-        // A later event for the same file runs once the stuck one has expired.
-        assert_eq!(d.call(Some(SerialKey(1)), None, || 6), Outcome::Done(6));
+        // An event queued behind the stuck one for the same file is answered by its own
+        // deadline too, without running.
+        let queued_ran = Arc::new(AtomicBool::new(false));
+        let flag = queued_ran.clone();
+        let queued = d.call(Some(SerialKey(1)), None, move || {
+            flag.store(true, Ordering::SeqCst)
+        });
+        assert_eq!(queued, Outcome::TimedOut);
         let (outcome, elapsed) = rx.recv().unwrap();
         assert_eq!(outcome, Outcome::TimedOut);
         assert!(elapsed >= Duration::from_millis(3000), "{elapsed:?}");
+        // Once the stuck handler has expired, the file is served again.
+        assert_eq!(d.call(Some(SerialKey(1)), None, || 6), Outcome::Done(6));
+        assert!(!queued_ran.load(Ordering::SeqCst));
         assert_eq!(d.outstanding(), 0);
     }
 

@@ -6,6 +6,7 @@
 //! - [`dispatch`]: the event dispatcher (worker pool, per-file serialization, timeouts,
 //!   `reset_timeout`, panics turned into failed requests);
 //! - [`originator`]: who made a request (pid, uid, gid, name, groups, capabilities);
+//! - [`shutdown`]: `shutdown_system`, shared by the direct access and process classes;
 //! - [`BuildInfo`] and [`LICENSE_INFO`].
 
 pub mod build;
@@ -14,6 +15,7 @@ pub mod error;
 pub mod mask;
 pub mod originator;
 pub mod settings;
+pub mod shutdown;
 
 pub use build::{BuildInfo, LICENSE_INFO};
 pub use error::{code, Error, Result};

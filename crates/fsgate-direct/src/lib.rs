@@ -1,0 +1,1 @@
+//! fsgate-direct (work in progress).

@@ -1,0 +1,1 @@
+//! fsgate-filter (work in progress).

@@ -1,0 +1,1 @@
+//! fsgate-process (work in progress).

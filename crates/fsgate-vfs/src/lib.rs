@@ -1,0 +1,1 @@
+//! Event-driven virtual filesystems on FUSE (work in progress).

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs the system packages fsgate's commands and tests use, if any are missing.
+# Needs root (or sudo) only when something is missing.
+set -euo pipefail
+
+# command → Debian package
+declare -A need=(
+  [fusermount3]=fuse3
+  [mkfs.ext4]=e2fsprogs
+  [losetup]=mount
+  [setfattr]=attr
+  [unshare]=util-linux
+  [ps]=procps
+)
+missing=()
+for cmd in "${!need[@]}"; do
+  command -v "$cmd" >/dev/null 2>&1 || missing+=("${need[$cmd]}")
+done
+[ -e /dev/fuse ] || missing+=(fuse3)
+
+if [ ${#missing[@]} -gt 0 ]; then
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  echo "installing: ${missing[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get update -qq
+  $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+# FUSE may be a module on some kernels.
+[ -e /dev/fuse ] || modprobe fuse 2>/dev/null || true
