@@ -6,6 +6,7 @@
 //! SIGINT or SIGTERM, having cleaned up.
 
 mod cmd;
+mod drives;
 mod output;
 
 use std::process::ExitCode;

@@ -1,0 +1,1 @@
+//! Sample drives written only against the public `fsgate-vfs` API.
