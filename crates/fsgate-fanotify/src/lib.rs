@@ -1,0 +1,1 @@
+//! Safe wrapper over Linux fanotify (being written: see the file filter issue).
