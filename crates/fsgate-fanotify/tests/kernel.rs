@@ -1,0 +1,150 @@
+//! fanotify against the real kernel, on private tmpfs mounts.
+
+mod common;
+
+use std::fs::File;
+use std::os::fd::AsFd;
+use std::process::Command;
+
+use common::{is_root, TmpfsMount};
+use fsgate_fanotify::{
+    fd_path, fid_path, Class, EventBuffer, EventMask, FidKind, Group, InitFlags, MarkAction,
+    MarkFlags, MarkType, Response,
+};
+
+macro_rules! require_root {
+    () => {
+        if !is_root() {
+            eprintln!("skipped: fanotify groups need root (CAP_SYS_ADMIN)");
+            return;
+        }
+    };
+}
+
+#[test]
+fn fid_group_reports_create_and_rename_with_names_and_paths() {
+    require_root!();
+    let mnt = TmpfsMount::new();
+    let group = Group::new(
+        Class::Notif,
+        InitFlags::CLOEXEC
+            | InitFlags::NONBLOCK
+            | InitFlags::REPORT_FID
+            | InitFlags::REPORT_DFID_NAME,
+        libc::O_RDONLY,
+    )
+    .unwrap();
+    group
+        .mark(
+            MarkAction::Add,
+            MarkType::Filesystem,
+            MarkFlags::empty(),
+            EventMask::CREATE | EventMask::RENAME | EventMask::DELETE | EventMask::ONDIR,
+            None,
+            Some(mnt.path()),
+        )
+        .unwrap();
+    let root = File::open(mnt.path()).unwrap();
+    std::fs::create_dir(mnt.path().join("d")).unwrap();
+    std::fs::write(mnt.path().join("d/a.txt"), b"x").unwrap();
+    std::fs::rename(mnt.path().join("d/a.txt"), mnt.path().join("b.txt")).unwrap();
+    std::fs::remove_file(mnt.path().join("b.txt")).unwrap();
+
+    let mut buf = EventBuffer::default();
+    let events = group.read_events(&mut buf).unwrap();
+    let me = std::process::id() as i32;
+    let summary: Vec<(EventMask, String)> = events
+        .iter()
+        .map(|e| {
+            assert_eq!(e.pid, me);
+            assert!(e.fd.is_none());
+            let path = match e.fid(FidKind::DirName) {
+                Some(f) => fid_path(root.as_fd(), f).unwrap().display().to_string(),
+                None => {
+                    let old = fid_path(root.as_fd(), e.fid(FidKind::OldDirName).unwrap()).unwrap();
+                    let new = fid_path(root.as_fd(), e.fid(FidKind::NewDirName).unwrap()).unwrap();
+                    format!("{} -> {}", old.display(), new.display())
+                }
+            };
+            (e.mask, path)
+        })
+        .collect();
+    let p = |s: &str| mnt.path().join(s).display().to_string();
+    assert_eq!(
+        summary,
+        vec![
+            (EventMask::CREATE | EventMask::ONDIR, p("d")),
+            (EventMask::CREATE, p("d/a.txt")),
+            (
+                EventMask::RENAME,
+                format!("{} -> {}", p("d/a.txt"), p("b.txt"))
+            ),
+            (EventMask::DELETE, p("b.txt")),
+        ]
+    );
+}
+
+#[test]
+fn permission_group_denies_open_in_child_and_allows_after_flush() {
+    require_root!();
+    let mnt = TmpfsMount::new();
+    let file = mnt.path().join("secret");
+    std::fs::write(&file, b"data").unwrap();
+    let group = Group::new(Class::Content, InitFlags::CLOEXEC, libc::O_RDONLY).unwrap();
+    group
+        .mark(
+            MarkAction::Add,
+            MarkType::Mount,
+            MarkFlags::empty(),
+            EventMask::OPEN_PERM,
+            None,
+            Some(mnt.path()),
+        )
+        .unwrap();
+    let child = Command::new("cat")
+        .arg(&file)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut buf = EventBuffer::default();
+    let mut answered = 0;
+    while answered == 0 {
+        assert!(
+            group.wait(10_000).unwrap(),
+            "no permission event within 10 s"
+        );
+        for e in group.read_events(&mut buf).unwrap() {
+            let token = e.permission().unwrap();
+            assert_eq!(e.mask, EventMask::OPEN_PERM);
+            let path = fd_path(e.fd.as_ref().unwrap().as_fd()).unwrap();
+            let verdict = if e.pid == child.id() as i32 && path == file {
+                answered += 1;
+                Response::deny_with(libc::EACCES)
+            } else {
+                Response::allow()
+            };
+            group.respond(token, verdict).unwrap();
+        }
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(!out.status.success());
+    assert!(out.stdout.is_empty());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("Operation not permitted"),
+        "cat said: {stderr}"
+    );
+
+    group
+        .mark(
+            MarkAction::Flush,
+            MarkType::Mount,
+            MarkFlags::empty(),
+            EventMask::empty(),
+            None,
+            None,
+        )
+        .unwrap();
+    assert_eq!(std::fs::read(&file).unwrap(), b"data");
+}
