@@ -1,1 +1,93 @@
-//! Event-driven virtual filesystems on FUSE (work in progress).
+//! Event-driven virtual filesystems on FUSE.
+//!
+//! An application implements [`Events`] — `on_create_file`, `on_read_file`,
+//! `on_enumerate_directory`, … with the reference's names — creates a [`VirtualDrive`] and
+//! mounts it on an empty directory. Every process on the machine then uses the drive through
+//! ordinary system calls; each call becomes one or more events, run on the
+//! `fsgate_core::dispatch` worker pool, and each handler's `Err` becomes the errno the
+//! caller sees.
+//!
+//! # Linux mapping
+//!
+//! | reference | Linux (FUSE request → event) |
+//! |---|---|
+//! | mount media + mounting point | `mount(2)` of a FUSE connection (through `fusermount3` with `auto_unmount`), on an existing empty directory |
+//! | extra mounting points | bind mounts of the same mount |
+//! | `on_get_file_info` | `LOOKUP`, `GETATTR`; answers are cached for `MetadataCacheTimeout` |
+//! | `on_create_file` | `CREATE` (`open(O_CREAT)` on a missing name), `MKNOD` (regular files), `MKDIR` |
+//! | `on_open_file` | `OPEN`, `OPENDIR` of an existing object |
+//! | `on_set_file_size` | `SETATTR(size)`: `truncate`, and `open(O_TRUNC)` before its `on_open_file` |
+//! | `on_cleanup_file` | `FLUSH` (each `close(2)`) |
+//! | `on_close_file` | `RELEASE`, `RELEASEDIR` |
+//! | `on_enumerate_directory` (one call per entry) | `READDIR`; the whole listing is gathered at the first read of a handle |
+//! | `on_close_directory_enumeration` | `RELEASEDIR` of a handle that was read |
+//! | `on_can_file_be_deleted` + `on_delete_file` | `UNLINK`, `RMDIR` (after `on_is_directory_empty`) |
+//! | `on_rename_or_move_file` | `RENAME` (`RENAME_EXCHANGE` is refused with `EINVAL`) |
+//! | `on_set_file_attributes` / `on_set_file_security` | `SETATTR(mode, times)` / `SETATTR(uid, gid)` |
+//! | `on_set_allocation_size` | `FALLOCATE` mode 0 |
+//! | `on_flush_file` | `FSYNC`, `FSYNCDIR` |
+//! | `on_create_hard_link` | `LINK` |
+//! | reparse-point symbolic links | `on_create_symbolic_link` (`SYMLINK`), `on_get_symbolic_link_target` (`READLINK`) |
+//! | extended attributes | `on_get_ea`, `on_set_ea`, `on_list_eas`, `on_remove_ea` (`GETXATTR`, …) |
+//! | `on_get_volume_size` | `STATFS` |
+//! | `on_get_volume_label`, `on_get_volume_id` | once at mount (label → mount source name) |
+//!
+//! # Contexts
+//!
+//! Contexts are the trait's associated types, created with `Default` before their first
+//! event and dropped after their last, following the reference's table. For one file opened
+//! by A, then B, closed by B, opened by C, closed by A, closed by C:
+//!
+//! | step | contexts created / dropped | alive after |
+//! |---|---|---|
+//! | 1 A opens | FX, HXA created before `on_open_file` | FX, HXA |
+//! | 2 B opens | HXB created | FX, HXA, HXB |
+//! | 3 B closes | HXB dropped after `on_close_file` | FX, HXA |
+//! | 4 C opens | HXC created | FX, HXA, HXC |
+//! | 5 A closes | HXA dropped | FX, HXC |
+//! | 6 C closes | HXC and FX dropped after `on_close_file` | — |
+//!
+//! A context whose first event (`on_create_file`, `on_open_file`,
+//! `on_enumerate_directory`) fails or times out is dropped at once. With
+//! `fire_all_open_close_events` off, `on_open_file` fires only at step 1 and
+//! `on_close_file` only at step 6 (handle contexts still exist per open and reach
+//! `on_read_file`/`on_write_file`: unlike the reference, FUSE names the handle of each read
+//! and write). `mkdir` and `mknod` create a file and handle context for their
+//! `on_create_file` and drop both right after it (nothing stays open).
+//!
+//! # Concurrency and timeouts
+//!
+//! Events run on the dispatcher's workers, never on the threads reading `/dev/fuse`
+//! (`FuseReaderThreadCount` of them, each with a cloned descriptor). Events for one path
+//! run one at a time in arrival order; different paths run in parallel; `serialize_events`
+//! runs everything in order on one key. With a timeout, a request whose handler has not
+//! returned by the deadline fails with `EIO`, later events for that file proceed, and the
+//! late result — including any context it created — is dropped. `reset_timeout` from
+//! inside a handler pushes the deadline back. A panicking handler fails its request with
+//! `EIO`, fires `on_error`, and the drive keeps serving.
+//!
+//! # Deviations from the reference
+//!
+//! - Share modes do not exist on Linux: `share_mode` is always full sharing.
+//! - Deletion is immediate (`unlink`), not on close; open handles keep working through their
+//!   contexts.
+//! - Names must be UTF-8 (`EINVAL` otherwise); matching is case-sensitive.
+//! - The volume label and id are asked once, at mount.
+//! - Hard links are several paths for one kernel inode; events name the path the kernel
+//!   used.
+
+pub mod drive;
+pub mod events;
+mod mounted;
+pub mod options;
+pub mod originator;
+pub mod params;
+
+pub use drive::{ChangeAction, VirtualDrive};
+pub use events::Events;
+pub use options::Options;
+pub use originator::{
+    get_originator_group_id, get_originator_process_id, get_originator_process_name,
+    get_originator_token, get_originator_user_id,
+};
+pub use params::*;

@@ -1,0 +1,561 @@
+//! The parameter structs the events receive: the reference's inputs (read them) and outputs
+//! (write them), with Linux meanings.
+//!
+//! Every `file_name` is a full path inside the drive with `/` separators, starting at the
+//! drive's root: `/`, `/a.txt`, `/dir/b`. Names are UTF-8; a request naming a file with a
+//! name that is not UTF-8 fails with `EINVAL` before any event fires.
+
+use std::time::SystemTime;
+
+use fsgate_core::originator::{self, Credentials};
+use fsgate_core::{Originator, Result};
+
+/// Reference attribute flags (`FILE_ATTRIBUTE_*`) that [`CreateFileParams::attributes`] and
+/// [`OpenFileParams::attributes`] carry; on Linux only the kind of object is meaningful.
+pub mod attributes {
+    /// The object is read-only (the request had no write access bits in its mode).
+    pub const FILE_ATTRIBUTE_READONLY: u32 = 0x1;
+    /// The object is a directory (`mkdir`, `opendir`).
+    pub const FILE_ATTRIBUTE_DIRECTORY: u32 = 0x10;
+    /// A plain file.
+    pub const FILE_ATTRIBUTE_NORMAL: u32 = 0x80;
+    /// The object is a symbolic link (the reference stores links as reparse points).
+    pub const FILE_ATTRIBUTE_REPARSE_POINT: u32 = 0x400;
+}
+
+/// Reference access bits (`FILE_READ_DATA`, …) that `desired_access` carries, derived from the
+/// Linux open flags: `O_RDONLY` → read, `O_WRONLY` → write, `O_RDWR` → both, `O_APPEND` adds
+/// append.
+pub mod access {
+    /// Read data (`O_RDONLY`, `O_RDWR`).
+    pub const FILE_READ_DATA: u32 = 0x1;
+    /// Write data (`O_WRONLY`, `O_RDWR`).
+    pub const FILE_WRITE_DATA: u32 = 0x2;
+    /// Append data (`O_APPEND`).
+    pub const FILE_APPEND_DATA: u32 = 0x4;
+}
+
+/// Reference share-mode bits. Linux has no share modes: every open shares everything, so
+/// `share_mode` is always [`FILE_SHARE_ALL`](share::FILE_SHARE_ALL). A drive that wants
+/// exclusive opens must refuse the second open itself (for example with
+/// `ERROR_SHARING_VIOLATION`, which callers see as `ETXTBSY`).
+pub mod share {
+    /// Others may read.
+    pub const FILE_SHARE_READ: u32 = 0x1;
+    /// Others may write.
+    pub const FILE_SHARE_WRITE: u32 = 0x2;
+    /// Others may delete or rename.
+    pub const FILE_SHARE_DELETE: u32 = 0x4;
+    /// What every Linux open means.
+    pub const FILE_SHARE_ALL: u32 = FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE;
+}
+
+/// What kind of object a name refers to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum FileKind {
+    /// A regular file.
+    File,
+    /// A directory.
+    Directory,
+    /// A symbolic link (its target comes from `on_get_symbolic_link_target`).
+    Symlink,
+}
+
+/// A file's metadata, as `on_get_file_info` and `on_enumerate_directory` report it.
+///
+/// The library pre-fills every field before the event fires: kind `File`, mode `0o644`
+/// (`0o755` for directories), the serving process's uid and gid, one link (two for
+/// directories), size 0, every time the moment the drive was mounted, `file_id` 0. A
+/// handler changes only what it knows.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FileInfo {
+    /// File, directory or symbolic link.
+    pub kind: FileKind,
+    /// Permission bits (`0o7777`), what `stat` shows in `st_mode` besides the kind.
+    pub mode: u32,
+    /// Owner (`st_uid`).
+    pub uid: u32,
+    /// Group (`st_gid`).
+    pub gid: u32,
+    /// Size in bytes (`st_size`).
+    pub size: u64,
+    /// Space the file occupies in bytes; `st_blocks` is this divided by 512, rounded up.
+    /// 0 means "same as `size`".
+    pub allocation_size: u64,
+    /// Number of names the file has (`st_nlink`).
+    pub hard_link_count: u32,
+    /// Creation time (not shown by `stat`; kept for the reference's parity).
+    pub creation_time: SystemTime,
+    /// Last access (`st_atime`).
+    pub last_access_time: SystemTime,
+    /// Last data change (`st_mtime`).
+    pub last_write_time: SystemTime,
+    /// Last metadata change (`st_ctime`).
+    pub change_time: SystemTime,
+    /// The file's id. Informational: the kernel sees the library's own inode numbers, which
+    /// stay stable for a path while the kernel knows it.
+    pub file_id: u64,
+}
+
+impl FileInfo {
+    /// Defaults for a `kind` object owned by `uid`/`gid` with all times at `time`.
+    pub fn new(kind: FileKind, uid: u32, gid: u32, time: SystemTime) -> Self {
+        let dir = kind == FileKind::Directory;
+        Self {
+            kind,
+            mode: if dir { 0o755 } else { 0o644 },
+            uid,
+            gid,
+            size: 0,
+            allocation_size: 0,
+            hard_link_count: if dir { 2 } else { 1 },
+            creation_time: time,
+            last_access_time: time,
+            last_write_time: time,
+            change_time: time,
+            file_id: 0,
+        }
+    }
+}
+
+/// Who opened a handle: the reference's `HandleInfo`, valid for the handle's whole life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HandleInfo {
+    /// The id the kernel uses for this handle (unique while the handle is open).
+    pub handle_id: u64,
+    /// The process that opened the handle, with the uid and gid it opened it with.
+    pub creator: Originator,
+}
+
+impl HandleInfo {
+    /// `get_handle_creator_process_id`: the pid of the process that opened the handle.
+    pub fn get_handle_creator_process_id(&self) -> u32 {
+        self.creator.pid
+    }
+
+    /// `get_handle_creator_process_name`: the short name of the process that opened the
+    /// handle; an error naming the pid if it has exited.
+    pub fn get_handle_creator_process_name(&self) -> Result<String> {
+        originator::process_name(self.creator.pid)
+    }
+
+    /// `get_handle_creator_token`: the credentials of the process that opened the handle.
+    pub fn get_handle_creator_token(&self) -> Result<Credentials> {
+        originator::credentials(self.creator.pid)
+    }
+}
+
+/// `on_mount`: the drive has been mounted and is about to serve requests.
+#[derive(Debug)]
+pub struct MountParams {
+    /// The primary mounting point.
+    pub mounting_point: std::path::PathBuf,
+}
+
+/// `on_unmount`: the drive is being unmounted; no event fires after this one.
+#[derive(Debug)]
+pub struct UnmountParams {
+    /// The primary mounting point.
+    pub mounting_point: std::path::PathBuf,
+}
+
+/// `on_get_volume_size`: `statfs` / `df`.
+#[derive(Debug)]
+pub struct GetVolumeSizeParams {
+    /// Output: the volume size in sectors (`f_blocks`). Pre-filled with 0.
+    pub total_sectors: u64,
+    /// Output: free sectors (`f_bfree` and `f_bavail`). Pre-filled with 0.
+    pub available_sectors: u64,
+    /// Input: the sector size in bytes, from [`Options::sector_size`](crate::Options).
+    pub sector_size: u32,
+    /// Output: the number of files (`f_files`). Pre-filled with 0.
+    pub total_files: u64,
+    /// Output: free file slots (`f_ffree`). Pre-filled with 0.
+    pub free_files: u64,
+}
+
+/// `on_get_volume_label`: fires once at mount; the label becomes the mount's source name,
+/// shown in `/proc/self/mountinfo` and by `df` (Linux has no per-request label query).
+#[derive(Debug, Default)]
+pub struct GetVolumeLabelParams {
+    /// Output: the label. Empty: the source name is `fsgate`.
+    pub buffer: String,
+}
+
+/// `on_get_volume_id`: fires once at mount; [`VirtualDrive::volume_id`](crate::VirtualDrive)
+/// reports it (the kernel's `statfs` has no field a FUSE server can fill with it).
+#[derive(Debug, Default)]
+pub struct GetVolumeIdParams {
+    /// Output: the volume's serial number.
+    pub volume_id: u32,
+}
+
+/// `on_create_file`: a new file (`open(O_CREAT)` on a missing name, `creat`, `mknod` of a
+/// regular file) or directory (`mkdir`).
+#[derive(Debug)]
+pub struct CreateFileParams<'a, F, H> {
+    /// The path to create.
+    pub file_name: &'a str,
+    /// [`access`] bits from the open flags; `FILE_WRITE_DATA` for `mkdir` and `mknod`.
+    pub desired_access: u32,
+    /// [`attributes`]: `FILE_ATTRIBUTE_DIRECTORY` for `mkdir`, otherwise
+    /// `FILE_ATTRIBUTE_NORMAL`.
+    pub attributes: u32,
+    /// Permission bits the caller asked for, with its umask already applied.
+    pub mode: u32,
+    /// Always [`share::FILE_SHARE_ALL`].
+    pub share_mode: u32,
+    /// The raw Linux open flags (`O_EXCL`, `O_APPEND`, …); 0 for `mkdir` and `mknod`.
+    pub flags: i32,
+    /// Who is creating the file; the handle the caller gets (for `mkdir` and `mknod`, the
+    /// handle is closed at once after this event).
+    pub handle_info: HandleInfo,
+    /// The new file's context, created just before this event (it is the file's first
+    /// open). Dropped at once if the event fails.
+    pub file_context: &'a mut F,
+    /// The new handle's context, created just before this event.
+    pub handle_context: &'a mut H,
+}
+
+/// `on_open_file`: an existing file or directory is opened (`open` without creating,
+/// `opendir`). With `fire_all_open_close_events` off, fires only for the first open of a file.
+#[derive(Debug)]
+pub struct OpenFileParams<'a, F, H> {
+    /// The path being opened.
+    pub file_name: &'a str,
+    /// [`access`] bits from the open flags.
+    pub desired_access: u32,
+    /// [`attributes`]: `FILE_ATTRIBUTE_DIRECTORY` for `opendir`, otherwise
+    /// `FILE_ATTRIBUTE_NORMAL`.
+    pub attributes: u32,
+    /// Always [`share::FILE_SHARE_ALL`].
+    pub share_mode: u32,
+    /// The raw Linux open flags. `O_TRUNC` has already been applied through
+    /// `on_set_file_size(0)` before this event.
+    pub flags: i32,
+    /// Who is opening the file.
+    pub handle_info: HandleInfo,
+    /// The file's context: new (created just before this event) on the first open, the
+    /// existing one otherwise.
+    pub file_context: &'a mut F,
+    /// The new handle's context, created just before this event.
+    pub handle_context: &'a mut H,
+}
+
+/// `on_cleanup_file`: a descriptor of the handle was closed (`close(2)`, FUSE `FLUSH`). Fires
+/// once per `close` of each duplicate; the handle itself lives on until `on_close_file`.
+#[derive(Debug)]
+pub struct CleanupFileParams<'a, F, H> {
+    /// The file's path (its last known name, even if it was deleted while open).
+    pub file_name: &'a str,
+    /// The handle being cleaned up.
+    pub handle_info: HandleInfo,
+    /// The file's context.
+    pub file_context: &'a mut F,
+    /// The handle's context.
+    pub handle_context: &'a mut H,
+}
+
+/// `on_close_file`: a handle was released (FUSE `RELEASE`/`RELEASEDIR`: the last descriptor
+/// referring to it is gone). With `fire_all_open_close_events` off, fires only for the last
+/// release of the file. The handle context is dropped right after this event; the file
+/// context too when this is the file's last handle.
+#[derive(Debug)]
+pub struct CloseFileParams<'a, F, H> {
+    /// The file's path (its last known name, even if it was deleted while open).
+    pub file_name: &'a str,
+    /// The handle being closed.
+    pub handle_info: HandleInfo,
+    /// Whether this is the file's last open handle (its context is dropped after the event).
+    pub last_handle: bool,
+    /// The file's context.
+    pub file_context: &'a mut F,
+    /// The handle's context.
+    pub handle_context: &'a mut H,
+}
+
+/// `on_get_file_info`: a lookup or `stat`. Set `file_exists` and fill `info`; leaving
+/// `file_exists` false makes the name not exist (`ENOENT`), except for `/`, which always
+/// exists as a directory.
+#[derive(Debug)]
+pub struct GetFileInfoParams<'a, F> {
+    /// The path asked about.
+    pub file_name: &'a str,
+    /// Output: whether the file exists. Pre-filled with false.
+    pub file_exists: bool,
+    /// Output: its metadata, pre-filled with defaults (see [`FileInfo`]).
+    pub info: FileInfo,
+    /// The file's context, when the file is open.
+    pub file_context: Option<&'a mut F>,
+}
+
+/// `on_enumerate_directory`: fires repeatedly for one listing, once per entry, until a
+/// handler leaves `file_found` false. `.` and `..` are added by the library.
+#[derive(Debug)]
+pub struct EnumerateDirectoryParams<'a, F, H, N> {
+    /// The directory being listed.
+    pub directory_name: &'a str,
+    /// The entries wanted: always `*` on Linux (the kernel filters nothing).
+    pub mask: &'a str,
+    /// Whether names compare case-sensitively: always true on Linux.
+    pub case_sensitive: bool,
+    /// True on the first call of a listing (start from the first entry).
+    pub restart: bool,
+    /// Output: whether this call found an entry. Pre-filled with false.
+    pub file_found: bool,
+    /// Output: the entry's name (a name, not a path). Must be non-empty and contain no `/`.
+    pub file_name: String,
+    /// Output: the entry's metadata; only `kind` and `file_id` reach a plain `readdir`.
+    pub info: FileInfo,
+    /// The directory's context (the directory is open while it is listed).
+    pub file_context: &'a mut F,
+    /// The context of the directory handle being read.
+    pub handle_context: &'a mut H,
+    /// The listing's context: created before its first `on_enumerate_directory`, dropped
+    /// after `on_close_directory_enumeration`.
+    pub enumeration_context: &'a mut N,
+}
+
+/// `on_close_directory_enumeration`: a listing ended (`closedir`); its context is dropped
+/// right after.
+#[derive(Debug)]
+pub struct CloseDirectoryEnumerationParams<'a, F, N> {
+    /// The directory that was listed.
+    pub directory_name: &'a str,
+    /// The directory's context.
+    pub file_context: &'a mut F,
+    /// The listing's context.
+    pub enumeration_context: &'a mut N,
+}
+
+/// `on_read_file`: read `buffer.len()` bytes at `position`.
+#[derive(Debug)]
+pub struct ReadFileParams<'a, F, H> {
+    /// The file's path.
+    pub file_name: &'a str,
+    /// Offset in the file.
+    pub position: u64,
+    /// Where to put the data; its length is the number of bytes asked for.
+    pub buffer: &'a mut [u8],
+    /// Output: bytes put in `buffer`. Fewer than asked means end of file. Pre-filled with 0.
+    pub bytes_read: usize,
+    /// The file's context.
+    pub file_context: &'a mut F,
+    /// The context of the handle the kernel reads through (for page-cache reads, any open
+    /// handle of the file).
+    pub handle_context: &'a mut H,
+}
+
+/// `on_write_file`: write `buffer` at `position`.
+#[derive(Debug)]
+pub struct WriteFileParams<'a, F, H> {
+    /// The file's path.
+    pub file_name: &'a str,
+    /// Offset in the file (for `O_APPEND` handles the kernel has already put it at the end).
+    pub position: u64,
+    /// The data.
+    pub buffer: &'a [u8],
+    /// Output: bytes written; the caller's `write` returns this. Pre-filled with 0.
+    pub bytes_written: usize,
+    /// The file's context.
+    pub file_context: &'a mut F,
+    /// The context of the handle the kernel writes through.
+    pub handle_context: &'a mut H,
+}
+
+/// `on_set_file_size`: `truncate`, `ftruncate`, `open(O_TRUNC)`.
+#[derive(Debug)]
+pub struct SetFileSizeParams<'a, F> {
+    /// The file's path.
+    pub file_name: &'a str,
+    /// The new size: the file is cut or extended with zeros.
+    pub size: u64,
+    /// The file's context, when the file is open.
+    pub file_context: Option<&'a mut F>,
+}
+
+/// `on_set_allocation_size`: `fallocate` (mode 0) asks for space up to `allocation_size`
+/// bytes; the file size grows to it too, as `fallocate(2)` requires.
+#[derive(Debug)]
+pub struct SetAllocationSizeParams<'a, F> {
+    /// The file's path.
+    pub file_name: &'a str,
+    /// Bytes to reserve from offset 0.
+    pub allocation_size: u64,
+    /// The file's context (the file is open).
+    pub file_context: Option<&'a mut F>,
+}
+
+/// `on_set_file_attributes`: `chmod`, `utimensat`, `touch`. `None` fields are unchanged.
+#[derive(Debug)]
+pub struct SetFileAttributesParams<'a, F> {
+    /// The file's path.
+    pub file_name: &'a str,
+    /// New permission bits (`0o7777`).
+    pub mode: Option<u32>,
+    /// New creation time.
+    pub creation_time: Option<SystemTime>,
+    /// New access time (`UTIME_NOW` arrives as the current time).
+    pub last_access_time: Option<SystemTime>,
+    /// New modification time.
+    pub last_write_time: Option<SystemTime>,
+    /// New change time.
+    pub change_time: Option<SystemTime>,
+    /// The file's context, when the file is open.
+    pub file_context: Option<&'a mut F>,
+}
+
+/// `on_set_file_security`: `chown`/`chgrp` (Linux ownership instead of a security
+/// descriptor). `None` fields are unchanged.
+#[derive(Debug)]
+pub struct SetFileSecurityParams<'a, F> {
+    /// The file's path.
+    pub file_name: &'a str,
+    /// New owner uid.
+    pub owner: Option<u32>,
+    /// New group gid.
+    pub group: Option<u32>,
+    /// The file's context, when the file is open.
+    pub file_context: Option<&'a mut F>,
+}
+
+/// `on_rename_or_move_file`: `rename`, `renameat2`.
+#[derive(Debug)]
+pub struct RenameOrMoveFileParams<'a, F> {
+    /// The current path.
+    pub file_name: &'a str,
+    /// The new path (possibly in another directory).
+    pub new_file_name: &'a str,
+    /// Whether an existing `new_file_name` is to be replaced (false for
+    /// `RENAME_NOREPLACE`; the kernel has already refused that case when it knew the target
+    /// existed). A replaced directory is empty: the kernel checks that through
+    /// `on_is_directory_empty` first.
+    pub replace_existing: bool,
+    /// The file's context, when the file is open.
+    pub file_context: Option<&'a mut F>,
+}
+
+/// `on_can_file_be_deleted`: fires before `on_delete_file`; leaving `can_be_deleted` true
+/// lets the deletion go on, false fails it with `EACCES`.
+#[derive(Debug)]
+pub struct CanFileBeDeletedParams<'a, F> {
+    /// The path to delete.
+    pub file_name: &'a str,
+    /// Whether it is a directory (`rmdir`) or not (`unlink`).
+    pub is_directory: bool,
+    /// Output: whether it may be deleted. Pre-filled with true.
+    pub can_be_deleted: bool,
+    /// The file's context, when the file is open.
+    pub file_context: Option<&'a mut F>,
+}
+
+/// `on_delete_file`: `unlink`, `rmdir`. On Linux the name goes at once (there is no
+/// delete-on-close); handles still open keep working on the file context and keep getting
+/// events under the old name until they close.
+#[derive(Debug)]
+pub struct DeleteFileParams<'a, F> {
+    /// The path to delete.
+    pub file_name: &'a str,
+    /// Whether it is a directory (`rmdir`, already checked empty) or not.
+    pub is_directory: bool,
+    /// The file's context, when the file is open.
+    pub file_context: Option<&'a mut F>,
+}
+
+/// `on_is_directory_empty`: fires before `rmdir` and before a rename onto a directory.
+/// Leaving `is_empty` unset lets the library find out by listing the directory through
+/// `on_enumerate_directory` (with a fresh enumeration context).
+#[derive(Debug)]
+pub struct IsDirectoryEmptyParams<'a> {
+    /// The directory.
+    pub directory_name: &'a str,
+    /// Output: whether it has no entries. A non-empty directory fails `rmdir` with
+    /// `ENOTEMPTY`. Pre-filled with `None`.
+    pub is_empty: Option<bool>,
+}
+
+/// `on_flush_file`: `fsync`, `fdatasync` (for files and directories).
+#[derive(Debug)]
+pub struct FlushFileParams<'a, F, H> {
+    /// The file's path.
+    pub file_name: &'a str,
+    /// True for `fdatasync`: only data needs to reach storage, not metadata.
+    pub data_only: bool,
+    /// The file's context.
+    pub file_context: &'a mut F,
+    /// The context of the handle being synced.
+    pub handle_context: &'a mut H,
+}
+
+/// `on_create_hard_link`: `link`: give the existing file `file_name` the additional name
+/// `link_name`.
+#[derive(Debug)]
+pub struct CreateHardLinkParams<'a> {
+    /// The existing file.
+    pub file_name: &'a str,
+    /// The new name.
+    pub link_name: &'a str,
+}
+
+/// `on_create_symbolic_link`: `symlink`: create `file_name` as a link to `target`. The
+/// reference stores links as reparse points; this is its Linux form.
+#[derive(Debug)]
+pub struct CreateSymbolicLinkParams<'a> {
+    /// The link to create.
+    pub file_name: &'a str,
+    /// What it points to, verbatim (relative or absolute; never resolved by the library).
+    pub target: &'a str,
+}
+
+/// `on_get_symbolic_link_target`: `readlink`, and every path walk through a link.
+#[derive(Debug)]
+pub struct GetSymbolicLinkTargetParams<'a> {
+    /// The link.
+    pub file_name: &'a str,
+    /// Output: the link's target.
+    pub target: String,
+}
+
+/// `on_get_ea`: `getxattr`. Not found: fail with `ERROR_EA_NOT_FOUND` (`ENODATA`).
+#[derive(Debug)]
+pub struct GetEaParams<'a> {
+    /// The file's path.
+    pub file_name: &'a str,
+    /// The attribute's full name (`user.comment`).
+    pub name: &'a str,
+    /// Output: the value.
+    pub value: Vec<u8>,
+}
+
+/// `on_set_ea`: `setxattr`.
+#[derive(Debug)]
+pub struct SetEaParams<'a> {
+    /// The file's path.
+    pub file_name: &'a str,
+    /// The attribute's full name.
+    pub name: &'a str,
+    /// The new value.
+    pub value: &'a [u8],
+    /// `XATTR_CREATE`: fail with `EEXIST` if the attribute exists.
+    pub create_only: bool,
+    /// `XATTR_REPLACE`: fail with `ENODATA` if it does not.
+    pub replace_only: bool,
+}
+
+/// `on_list_eas`: `listxattr`.
+#[derive(Debug)]
+pub struct ListEasParams<'a> {
+    /// The file's path.
+    pub file_name: &'a str,
+    /// Output: the attribute names. Pre-filled empty.
+    pub names: Vec<String>,
+}
+
+/// `on_remove_ea`: `removexattr`. Not found: fail with `ERROR_EA_NOT_FOUND` (`ENODATA`).
+#[derive(Debug)]
+pub struct RemoveEaParams<'a> {
+    /// The file's path.
+    pub file_name: &'a str,
+    /// The attribute's full name.
+    pub name: &'a str,
+}
