@@ -1,16 +1,26 @@
-//! `fsgate mount memory|mirror` and `fsgate unmount` (being written: see the VFS issue).
+//! `fsgate mount memory MOUNTPOINT` serves the sample memory drive until SIGINT/SIGTERM (or
+//! until someone unmounts it); `fsgate unmount MOUNTPOINT` unmounts any FUSE mount.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Duration;
 
 use clap::{Args, Subcommand};
 use fsgate_core::{Error, Result};
+use fsgate_vfs::{Events, Options, VirtualDrive};
+
+use crate::drives::memory::MemoryDrive;
+use crate::output::{ready, Printer, StopSignal};
 
 /// Which sample drive to mount.
 #[derive(Subcommand)]
 pub enum MountCommand {
-    /// An in-memory drive.
+    /// An in-memory drive: files, directories, links, xattrs; gone when unmounted.
     Memory {
         /// An existing empty directory.
-        mountpoint: std::path::PathBuf,
-        /// Print each event.
+        mountpoint: PathBuf,
+        /// Print each event on stdout.
         #[arg(long)]
         log_events: bool,
         /// Print events as JSON lines.
@@ -23,15 +33,151 @@ pub enum MountCommand {
 #[derive(Args)]
 pub struct UnmountArgs {
     /// The mount point.
-    pub mountpoint: std::path::PathBuf,
+    pub mountpoint: PathBuf,
 }
 
 /// Runs a mount command.
-pub fn run(_command: MountCommand) -> Result<()> {
-    Err(Error::not_ready("fsgate mount is not built yet"))
+pub fn run(command: MountCommand) -> Result<()> {
+    match command {
+        MountCommand::Memory {
+            mountpoint,
+            log_events,
+            json,
+        } => {
+            let log = log_events.then_some(Printer { json });
+            serve(MemoryDrive::new(log), &mountpoint, "memory")
+        }
+    }
 }
 
-/// Runs `fsgate unmount`.
-pub fn unmount(_args: UnmountArgs) -> Result<()> {
-    Err(Error::not_ready("fsgate unmount is not built yet"))
+/// How often a serving command checks whether its drive was unmounted from outside.
+const UNMOUNT_POLL: Duration = Duration::from_millis(200);
+
+/// Mounts `events` at `mountpoint`, says `ready:`, and serves until SIGINT/SIGTERM or until
+/// the mount goes away from outside (`fsgate unmount`, `umount`); then unmounts.
+fn serve<E: Events>(events: E, mountpoint: &Path, kind: &str) -> Result<()> {
+    let stop = StopSignal::register()?;
+    let drive = Arc::new(VirtualDrive::new(events, Options::default()));
+    drive.mount(mountpoint, 0)?;
+    ready(format_args!(
+        "mounted {kind} drive at {}",
+        mountpoint.display()
+    ));
+    let handle = stop.handle();
+    let watched = Arc::clone(&drive);
+    std::thread::spawn(move || {
+        while watched.active() {
+            std::thread::sleep(UNMOUNT_POLL);
+        }
+        handle.close();
+    });
+    stop.wait();
+    drive.unmount()
+}
+
+/// Runs `fsgate unmount`: refuses anything that is not a FUSE mount, then asks
+/// `fusermount3 -u`, which unmounts FUSE mounts for root and for the user who mounted them.
+pub fn unmount(args: UnmountArgs) -> Result<()> {
+    let path = std::fs::canonicalize(&args.mountpoint)
+        .map_err(|e| Error::io(format!("unmount: {}", args.mountpoint.display()), e))?;
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo")
+        .map_err(|e| Error::io("reading /proc/self/mountinfo", e))?;
+    if fuse_mount_type(&mountinfo, &path).is_none() {
+        return Err(Error::invalid_argument(
+            "MOUNTPOINT",
+            format!("{} is not a FUSE mount", path.display()),
+        ));
+    }
+    let out = Command::new("fusermount3")
+        .arg("-u")
+        .arg(&path)
+        .output()
+        .map_err(|e| Error::io("running fusermount3 (package fuse3)", e))?;
+    if !out.status.success() {
+        return Err(Error::from_errno(
+            libc::EBUSY,
+            format!(
+                "fusermount3 -u {}: {}",
+                path.display(),
+                String::from_utf8_lossy(&out.stderr).trim()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// The filesystem type of the topmost mount at `path` when it is a FUSE mount (`fuse`,
+/// `fuse.NAME`, `fuseblk`), from the text of `/proc/self/mountinfo`.
+fn fuse_mount_type(mountinfo: &str, path: &Path) -> Option<String> {
+    let wanted = path.to_str()?;
+    mountinfo
+        .lines()
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split(' ').collect();
+            let separator = fields.iter().position(|f| *f == "-")?;
+            let mount_point = unescape(fields.get(4)?);
+            let fs_type = fields.get(separator + 1)?;
+            (mount_point == wanted).then(|| fs_type.to_string())
+        })
+        .next_back()
+        .filter(|fs_type| fs_type == "fuse" || fs_type == "fuseblk" || fs_type.starts_with("fuse."))
+}
+
+/// Undoes mountinfo's octal escapes (`\040` for a space, `\011`, `\012`, `\134`).
+fn unescape(field: &str) -> String {
+    let bytes = field.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let octal = bytes.get(i + 1..i + 4).and_then(|d| {
+            std::str::from_utf8(d)
+                .ok()
+                .and_then(|d| u8::from_str_radix(d, 8).ok())
+        });
+        match (bytes[i], octal) {
+            (b'\\', Some(byte)) => {
+                out.push(byte);
+                i += 4;
+            }
+            (byte, _) => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MOUNTINFO: &str = "\
+22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw
+90 22 0:50 / /tmp/a\\040b rw,nosuid,nodev shared:60 - fuse.fsgate-memory fsgate-memory rw,user_id=0
+91 22 0:51 / /mnt/t rw shared:61 - tmpfs tmpfs rw
+92 91 0:52 / /mnt/t rw shared:62 - fuse fsgate rw
+";
+
+    #[test]
+    fn finds_fuse_mounts_by_unescaped_path() {
+        assert_eq!(
+            fuse_mount_type(MOUNTINFO, Path::new("/tmp/a b")).as_deref(),
+            Some("fuse.fsgate-memory")
+        );
+    }
+
+    #[test]
+    fn the_topmost_mount_decides() {
+        assert_eq!(
+            fuse_mount_type(MOUNTINFO, Path::new("/mnt/t")).as_deref(),
+            Some("fuse")
+        );
+    }
+
+    #[test]
+    fn other_filesystems_and_plain_directories_are_not_fuse() {
+        assert_eq!(fuse_mount_type(MOUNTINFO, Path::new("/")), None);
+        assert_eq!(fuse_mount_type(MOUNTINFO, Path::new("/tmp")), None);
+    }
 }

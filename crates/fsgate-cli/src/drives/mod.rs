@@ -1,1 +1,3 @@
 //! Sample drives written only against the public `fsgate-vfs` API.
+
+pub mod memory;

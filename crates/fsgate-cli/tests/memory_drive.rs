@@ -1,0 +1,847 @@
+//! The memory drive through the kernel: each test mounts `fsgate mount memory` on its own
+//! temporary directory, acts through ordinary syscalls (from this process and from child
+//! processes), and stops the server with SIGTERM, checking it exits 0 and leaves no mount.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::fs::{self, File, OpenOptions};
+use std::io::{ErrorKind, Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::{FileExt, MetadataExt, PermissionsExt};
+use std::os::unix::process::ExitStatusExt;
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use common::{cpath, errno, is_mounted, require_root, wait_unmounted, ServedDrive, FSGATE};
+
+fn mount(test: &str) -> Option<ServedDrive> {
+    require_root(test).then(|| ServedDrive::memory(&[]))
+}
+
+fn sh(script: &str, dir: &Path) -> String {
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(script)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "`{script}` failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+// --- files: create, open, read, write, truncate -----------------------------------------
+
+#[test]
+fn written_bytes_read_back_and_truncate_changes_size() {
+    let Some(drive) = mount("written_bytes_read_back_and_truncate_changes_size") else {
+        return;
+    };
+    let path = drive.path("a.txt");
+    fs::write(&path, b"hello, memory drive").unwrap();
+    assert_eq!(fs::read(&path).unwrap(), b"hello, memory drive");
+    assert_eq!(fs::metadata(&path).unwrap().len(), 19);
+
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&path)
+        .unwrap();
+    file.write_all_at(b"HELLO", 0).unwrap();
+    file.set_len(5).unwrap();
+    assert_eq!(fs::read(&path).unwrap(), b"HELLO");
+    file.set_len(8).unwrap();
+    assert_eq!(fs::read(&path).unwrap(), b"HELLO\0\0\0");
+    let mut buf = [0u8; 3];
+    assert_eq!(file.read_at(&mut buf, 2).unwrap(), 3);
+    assert_eq!(&buf, b"LLO");
+    assert_eq!(
+        file.read_at(&mut buf, 8).unwrap(),
+        0,
+        "read at the end returns 0 bytes"
+    );
+    drop(file);
+    drive.stop();
+}
+
+#[test]
+fn large_writes_cross_chunk_boundaries() {
+    let Some(drive) = mount("large_writes_cross_chunk_boundaries") else {
+        return;
+    };
+    let data: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
+    fs::write(drive.path("big"), &data).unwrap();
+    assert_eq!(fs::read(drive.path("big")).unwrap(), data);
+    let file = File::open(drive.path("big")).unwrap();
+    let mut buf = vec![0u8; 100_000];
+    file.read_exact_at(&mut buf, 65_000).unwrap();
+    assert_eq!(buf, data[65_000..165_000]);
+    drop(file);
+    drive.stop();
+}
+
+#[test]
+fn o_excl_on_an_existing_name_fails_with_eexist() {
+    let Some(drive) = mount("o_excl_on_an_existing_name_fails_with_eexist") else {
+        return;
+    };
+    let path = drive.path("x");
+    OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&path)
+        .unwrap();
+    let err = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&path)
+        .unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(libc::EEXIST));
+    fs::create_dir(drive.path("d")).unwrap();
+    assert_eq!(
+        fs::create_dir(drive.path("d")).unwrap_err().raw_os_error(),
+        Some(libc::EEXIST)
+    );
+    drive.stop();
+}
+
+#[test]
+fn o_trunc_empties_the_file() {
+    let Some(drive) = mount("o_trunc_empties_the_file") else {
+        return;
+    };
+    let path = drive.path("t");
+    fs::write(&path, b"0123456789").unwrap();
+    let mut file = OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(&path)
+        .unwrap();
+    assert_eq!(file.metadata().unwrap().len(), 0);
+    file.write_all(b"ab").unwrap();
+    drop(file);
+    assert_eq!(fs::read(&path).unwrap(), b"ab");
+    drive.stop();
+}
+
+#[test]
+fn o_append_writes_at_the_end_from_several_processes() {
+    let Some(drive) = mount("o_append_writes_at_the_end_from_several_processes") else {
+        return;
+    };
+    let path = drive.path("log");
+    fs::write(&path, b"first\n").unwrap();
+    let mut file = OpenOptions::new().append(true).open(&path).unwrap();
+    file.seek(SeekFrom::Start(0)).unwrap();
+    file.write_all(b"second\n").unwrap();
+    drop(file);
+    sh("echo third >> log; echo fourth >> log", drive.root());
+    assert_eq!(
+        fs::read_to_string(&path).unwrap(),
+        "first\nsecond\nthird\nfourth\n"
+    );
+    drive.stop();
+}
+
+#[test]
+fn child_processes_see_the_same_files() {
+    let Some(drive) = mount("child_processes_see_the_same_files") else {
+        return;
+    };
+    sh("mkdir sub && printf 'from child' > sub/c.txt", drive.root());
+    assert_eq!(fs::read(drive.path("sub/c.txt")).unwrap(), b"from child");
+    fs::write(drive.path("sub/p.txt"), b"from parent").unwrap();
+    assert_eq!(
+        sh("cat sub/p.txt; ls sub", drive.root()),
+        "from parentc.txt\np.txt\n"
+    );
+    drive.stop();
+}
+
+// --- holes and sparse files -----------------------------------------------------------------
+
+#[test]
+fn holes_read_as_zeros() {
+    let Some(drive) = mount("holes_read_as_zeros") else {
+        return;
+    };
+    let path = drive.path("holes");
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(true)
+        .read(true)
+        .write(true)
+        .open(&path)
+        .unwrap();
+    file.write_all_at(b"end", 1_000_000).unwrap();
+    file.write_all_at(b"start", 0).unwrap();
+    drop(file);
+    let data = fs::read(&path).unwrap();
+    assert_eq!(data.len(), 1_000_003);
+    assert_eq!(&data[..5], b"start");
+    assert!(data[5..1_000_000].iter().all(|&b| b == 0));
+    assert_eq!(&data[1_000_000..], b"end");
+    drive.stop();
+}
+
+#[test]
+fn a_4_gib_sparse_file_costs_almost_nothing() {
+    let Some(drive) = mount("a_4_gib_sparse_file_costs_almost_nothing") else {
+        return;
+    };
+    const SIZE: u64 = 4 << 30;
+    let path = drive.path("sparse");
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(true)
+        .read(true)
+        .write(true)
+        .open(&path)
+        .unwrap();
+    file.set_len(SIZE).unwrap();
+    assert_eq!(fs::metadata(&path).unwrap().len(), SIZE);
+    let mut buf = vec![0xffu8; 4096];
+    for offset in [0, 1 << 30, SIZE / 2 + 12_345, SIZE - 4096] {
+        file.read_exact_at(&mut buf, offset).unwrap();
+        assert!(buf.iter().all(|&b| b == 0), "zeros at {offset}");
+        buf.fill(0xff);
+    }
+    file.write_all_at(b"Z", SIZE - 1).unwrap();
+    drop(file);
+    let file = File::open(&path).unwrap();
+    let mut last = [0u8; 2];
+    assert_eq!(file.read_at(&mut last, SIZE - 2).unwrap(), 2);
+    assert_eq!(&last, b"\0Z");
+    let meta = fs::metadata(&path).unwrap();
+    assert_eq!(meta.len(), SIZE);
+    assert!(
+        meta.blocks() * 512 <= 1 << 20,
+        "a 4 GiB file with one byte written reports {} allocated blocks",
+        meta.blocks()
+    );
+    drop(file);
+    drive.stop();
+}
+
+// --- names: unlink, mkdir, rmdir, rename, readdir ------------------------------------------
+
+#[test]
+fn unlink_removes_the_name() {
+    let Some(drive) = mount("unlink_removes_the_name") else {
+        return;
+    };
+    let path = drive.path("gone");
+    fs::write(&path, b"x").unwrap();
+    fs::remove_file(&path).unwrap();
+    assert_eq!(fs::metadata(&path).unwrap_err().kind(), ErrorKind::NotFound);
+    assert_eq!(
+        fs::remove_file(&path).unwrap_err().raw_os_error(),
+        Some(libc::ENOENT)
+    );
+    assert_eq!(fs::read_dir(drive.root()).unwrap().count(), 0);
+    drive.stop();
+}
+
+#[test]
+fn mkdir_nests_and_rmdir_of_non_empty_fails_with_enotempty() {
+    let Some(drive) = mount("mkdir_nests_and_rmdir_of_non_empty_fails_with_enotempty") else {
+        return;
+    };
+    fs::create_dir_all(drive.path("a/b/c")).unwrap();
+    fs::write(drive.path("a/b/c/f"), b"1").unwrap();
+    assert_eq!(
+        fs::metadata(drive.path("a")).unwrap().nlink(),
+        3,
+        "a has . .. and b"
+    );
+    let err = fs::remove_dir(drive.path("a/b")).unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(libc::ENOTEMPTY));
+    assert_eq!(
+        fs::remove_dir(drive.path("a/b/c/f"))
+            .unwrap_err()
+            .raw_os_error(),
+        Some(libc::ENOTDIR)
+    );
+    assert_eq!(
+        fs::remove_file(drive.path("a/b"))
+            .unwrap_err()
+            .raw_os_error(),
+        Some(libc::EISDIR)
+    );
+    fs::remove_file(drive.path("a/b/c/f")).unwrap();
+    fs::remove_dir(drive.path("a/b/c")).unwrap();
+    fs::remove_dir(drive.path("a/b")).unwrap();
+    assert_eq!(fs::metadata(drive.path("a")).unwrap().nlink(), 2);
+    assert!(!drive.path("a/b").exists());
+    drive.stop();
+}
+
+#[test]
+fn rename_replaces_an_existing_file() {
+    let Some(drive) = mount("rename_replaces_an_existing_file") else {
+        return;
+    };
+    fs::write(drive.path("old"), b"new content").unwrap();
+    fs::write(drive.path("target"), b"replaced").unwrap();
+    fs::rename(drive.path("old"), drive.path("target")).unwrap();
+    assert_eq!(fs::read(drive.path("target")).unwrap(), b"new content");
+    assert!(!drive.path("old").exists());
+    let names: Vec<_> = fs::read_dir(drive.root())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(names, ["target"]);
+    drive.stop();
+}
+
+#[test]
+fn rename_moves_files_and_directories_across_directories() {
+    let Some(drive) = mount("rename_moves_files_and_directories_across_directories") else {
+        return;
+    };
+    fs::create_dir_all(drive.path("src/inner")).unwrap();
+    fs::create_dir(drive.path("dst")).unwrap();
+    fs::write(drive.path("src/inner/f"), b"deep").unwrap();
+    fs::write(drive.path("src/g"), b"flat").unwrap();
+    fs::rename(drive.path("src/g"), drive.path("dst/g2")).unwrap();
+    fs::rename(drive.path("src/inner"), drive.path("dst/inner")).unwrap();
+    assert_eq!(fs::read(drive.path("dst/g2")).unwrap(), b"flat");
+    assert_eq!(fs::read(drive.path("dst/inner/f")).unwrap(), b"deep");
+    assert_eq!(fs::read_dir(drive.path("src")).unwrap().count(), 0);
+    assert_eq!(fs::metadata(drive.path("src")).unwrap().nlink(), 2);
+    assert_eq!(fs::metadata(drive.path("dst")).unwrap().nlink(), 3);
+    // A directory replaces only an empty directory.
+    fs::create_dir(drive.path("empty")).unwrap();
+    fs::rename(drive.path("dst/inner"), drive.path("empty")).unwrap();
+    assert_eq!(fs::read(drive.path("empty/f")).unwrap(), b"deep");
+    fs::create_dir(drive.path("full")).unwrap();
+    fs::write(drive.path("full/x"), b"").unwrap();
+    let err = fs::rename(drive.path("empty"), drive.path("full")).unwrap_err();
+    assert!(
+        matches!(
+            err.raw_os_error(),
+            Some(libc::ENOTEMPTY) | Some(libc::EEXIST)
+        ),
+        "{err}"
+    );
+    let err = fs::rename(drive.path("empty"), drive.path("empty/sub")).unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(libc::EINVAL));
+    drive.stop();
+}
+
+#[test]
+fn readdir_lists_10000_entries_each_exactly_once() {
+    let Some(drive) = mount("readdir_lists_10000_entries_each_exactly_once") else {
+        return;
+    };
+    let dir = drive.path("many");
+    fs::create_dir(&dir).unwrap();
+    for i in 0..10_000 {
+        File::create(dir.join(format!("entry-{i:05}"))).unwrap();
+    }
+    let names: Vec<String> = fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(names.len(), 10_000);
+    let unique: BTreeSet<&String> = names.iter().collect();
+    assert_eq!(unique.len(), 10_000, "no name listed twice");
+    let expected: BTreeSet<String> = (0..10_000).map(|i| format!("entry-{i:05}")).collect();
+    assert!(names.iter().all(|n| expected.contains(n)));
+    // A child process sees the same count.
+    assert_eq!(sh("ls many | wc -l", drive.root()).trim(), "10000");
+    drive.stop();
+}
+
+// --- hard links and symbolic links ------------------------------------------------------------
+
+#[test]
+fn hard_links_share_data_and_count_names() {
+    let Some(drive) = mount("hard_links_share_data_and_count_names") else {
+        return;
+    };
+    fs::create_dir(drive.path("d")).unwrap();
+    fs::write(drive.path("orig"), b"shared").unwrap();
+    fs::hard_link(drive.path("orig"), drive.path("d/link")).unwrap();
+    let (a, b) = (
+        fs::metadata(drive.path("orig")).unwrap(),
+        fs::metadata(drive.path("d/link")).unwrap(),
+    );
+    assert_eq!((a.nlink(), b.nlink()), (2, 2));
+    assert_eq!(a.ino(), b.ino());
+    fs::write(drive.path("d/link"), b"changed through the link").unwrap();
+    assert_eq!(
+        fs::read(drive.path("orig")).unwrap(),
+        b"changed through the link"
+    );
+    fs::remove_file(drive.path("orig")).unwrap();
+    assert_eq!(fs::metadata(drive.path("d/link")).unwrap().nlink(), 1);
+    assert_eq!(
+        fs::read(drive.path("d/link")).unwrap(),
+        b"changed through the link"
+    );
+    assert_eq!(
+        fs::hard_link(drive.path("d"), drive.path("dlink"))
+            .unwrap_err()
+            .raw_os_error(),
+        Some(libc::EPERM)
+    );
+    assert_eq!(
+        fs::hard_link(drive.path("d/link"), drive.path("d/link"))
+            .unwrap_err()
+            .raw_os_error(),
+        Some(libc::EEXIST)
+    );
+    drive.stop();
+}
+
+#[test]
+fn data_stays_until_the_last_name_and_handle_go() {
+    let Some(drive) = mount("data_stays_until_the_last_name_and_handle_go") else {
+        return;
+    };
+    fs::write(drive.path("one"), b"kept").unwrap();
+    fs::hard_link(drive.path("one"), drive.path("two")).unwrap();
+    let file = File::open(drive.path("two")).unwrap();
+    fs::remove_file(drive.path("one")).unwrap();
+    fs::remove_file(drive.path("two")).unwrap();
+    assert_eq!(fs::read_dir(drive.root()).unwrap().count(), 0);
+    let mut buf = [0u8; 4];
+    file.read_exact_at(&mut buf, 0).unwrap();
+    assert_eq!(&buf, b"kept");
+    assert_eq!(file.metadata().unwrap().nlink(), 0);
+    drop(file);
+    drive.stop();
+}
+
+#[test]
+fn symlinks_are_read_and_followed() {
+    let Some(drive) = mount("symlinks_are_read_and_followed") else {
+        return;
+    };
+    fs::create_dir(drive.path("dir")).unwrap();
+    fs::write(drive.path("dir/target.txt"), b"through the link").unwrap();
+    std::os::unix::fs::symlink("dir/target.txt", drive.path("link")).unwrap();
+    std::os::unix::fs::symlink("dir", drive.path("dirlink")).unwrap();
+    std::os::unix::fs::symlink("nowhere", drive.path("dangling")).unwrap();
+    assert_eq!(
+        fs::read_link(drive.path("link")).unwrap(),
+        Path::new("dir/target.txt")
+    );
+    let meta = fs::symlink_metadata(drive.path("link")).unwrap();
+    assert!(meta.file_type().is_symlink());
+    assert_eq!(meta.len(), "dir/target.txt".len() as u64);
+    assert_eq!(fs::read(drive.path("link")).unwrap(), b"through the link");
+    assert_eq!(
+        fs::read(drive.path("dirlink/target.txt")).unwrap(),
+        b"through the link"
+    );
+    assert_eq!(
+        fs::read(drive.path("dangling")).unwrap_err().raw_os_error(),
+        Some(libc::ENOENT)
+    );
+    assert_eq!(
+        sh("readlink link; cat link", drive.root()),
+        "dir/target.txt\nthrough the link"
+    );
+    // Removing a link leaves its target.
+    fs::remove_file(drive.path("link")).unwrap();
+    assert!(drive.path("dir/target.txt").exists());
+    drive.stop();
+}
+
+// --- open then unlink -------------------------------------------------------------------------
+
+#[test]
+fn an_open_file_survives_unlink_until_closed() {
+    let Some(drive) = mount("an_open_file_survives_unlink_until_closed") else {
+        return;
+    };
+    let path = drive.path("tmp");
+    fs::write(&path, b"before").unwrap();
+    let mut file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&path)
+        .unwrap();
+    fs::remove_file(&path).unwrap();
+    assert_eq!(
+        fs::metadata(&path).unwrap_err().raw_os_error(),
+        Some(libc::ENOENT)
+    );
+    file.seek(SeekFrom::End(0)).unwrap();
+    file.write_all(b" and after").unwrap();
+    let mut all = String::new();
+    file.seek(SeekFrom::Start(0)).unwrap();
+    file.read_to_string(&mut all).unwrap();
+    assert_eq!(all, "before and after");
+    // A new file under the same name is a different file.
+    fs::write(&path, b"new").unwrap();
+    assert_eq!(fs::read(&path).unwrap(), b"new");
+    let mut again = String::new();
+    file.seek(SeekFrom::Start(0)).unwrap();
+    file.read_to_string(&mut again).unwrap();
+    assert_eq!(again, "before and after");
+    drop(file);
+    drive.stop();
+}
+
+// --- extended attributes ------------------------------------------------------------------------
+
+fn setxattr(path: &Path, name: &str, value: &[u8], flags: i32) -> Result<(), i32> {
+    let (p, n) = (cpath(path), std::ffi::CString::new(name).unwrap());
+    // SAFETY: valid C strings and a buffer of the given length.
+    let rc = unsafe {
+        libc::setxattr(
+            p.as_ptr(),
+            n.as_ptr(),
+            value.as_ptr().cast(),
+            value.len(),
+            flags,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(errno())
+    }
+}
+
+fn getxattr(path: &Path, name: &str) -> Result<Vec<u8>, i32> {
+    let (p, n) = (cpath(path), std::ffi::CString::new(name).unwrap());
+    let mut buf = vec![0u8; 4096];
+    // SAFETY: valid C strings and a buffer of the given length.
+    let rc = unsafe { libc::getxattr(p.as_ptr(), n.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
+    if rc < 0 {
+        return Err(errno());
+    }
+    buf.truncate(rc as usize);
+    Ok(buf)
+}
+
+fn listxattr(path: &Path) -> Vec<String> {
+    let p = cpath(path);
+    let mut buf = vec![0u8; 4096];
+    // SAFETY: a valid C string and a buffer of the given length.
+    let rc = unsafe { libc::listxattr(p.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
+    assert!(rc >= 0, "listxattr: errno {}", errno());
+    buf.truncate(rc as usize);
+    buf.split(|&b| b == 0)
+        .filter(|s| !s.is_empty())
+        .map(|s| String::from_utf8(s.to_vec()).unwrap())
+        .collect()
+}
+
+fn removexattr(path: &Path, name: &str) -> Result<(), i32> {
+    let (p, n) = (cpath(path), std::ffi::CString::new(name).unwrap());
+    // SAFETY: valid C strings.
+    let rc = unsafe { libc::removexattr(p.as_ptr(), n.as_ptr()) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(errno())
+    }
+}
+
+#[test]
+fn xattrs_are_set_read_listed_and_removed() {
+    let Some(drive) = mount("xattrs_are_set_read_listed_and_removed") else {
+        return;
+    };
+    let path = drive.path("attrs");
+    fs::write(&path, b"").unwrap();
+    assert_eq!(listxattr(&path), Vec::<String>::new());
+    setxattr(&path, "user.color", b"blue", 0).unwrap();
+    setxattr(&path, "user.binary", &[0, 1, 2, 255], 0).unwrap();
+    assert_eq!(getxattr(&path, "user.color").unwrap(), b"blue");
+    assert_eq!(getxattr(&path, "user.binary").unwrap(), [0, 1, 2, 255]);
+    assert_eq!(listxattr(&path), ["user.binary", "user.color"]);
+    assert_eq!(
+        setxattr(&path, "user.color", b"red", libc::XATTR_CREATE),
+        Err(libc::EEXIST)
+    );
+    assert_eq!(
+        setxattr(&path, "user.size", b"1", libc::XATTR_REPLACE),
+        Err(libc::ENODATA)
+    );
+    setxattr(&path, "user.color", b"red", libc::XATTR_REPLACE).unwrap();
+    assert_eq!(getxattr(&path, "user.color").unwrap(), b"red");
+    removexattr(&path, "user.color").unwrap();
+    assert_eq!(getxattr(&path, "user.color"), Err(libc::ENODATA));
+    assert_eq!(removexattr(&path, "user.color"), Err(libc::ENODATA));
+    assert_eq!(listxattr(&path), ["user.binary"]);
+    drive.stop();
+}
+
+// --- permissions, ownership, times ------------------------------------------------------------
+
+#[test]
+fn chmod_and_chown_change_what_stat_reports() {
+    let Some(drive) = mount("chmod_and_chown_change_what_stat_reports") else {
+        return;
+    };
+    let path = drive.path("owned");
+    fs::write(&path, b"x").unwrap();
+    let before = fs::metadata(&path).unwrap();
+    assert_eq!((before.uid(), before.gid()), (0, 0), "created by root");
+    std::thread::sleep(Duration::from_millis(20));
+    fs::set_permissions(&path, fs::Permissions::from_mode(0o640)).unwrap();
+    let meta = fs::metadata(&path).unwrap();
+    assert_eq!(meta.mode() & 0o7777, 0o640);
+    assert_eq!(meta.mode() & libc::S_IFMT, libc::S_IFREG);
+    assert!(meta.ctime_nsec() != before.ctime_nsec() || meta.ctime() > before.ctime());
+    std::os::unix::fs::chown(&path, Some(1234), Some(5678)).unwrap();
+    let meta = fs::metadata(&path).unwrap();
+    assert_eq!((meta.uid(), meta.gid()), (1234, 5678));
+    fs::create_dir(drive.path("d")).unwrap();
+    fs::set_permissions(drive.path("d"), fs::Permissions::from_mode(0o1777)).unwrap();
+    assert_eq!(
+        fs::metadata(drive.path("d")).unwrap().mode() & 0o7777,
+        0o1777
+    );
+    // A non-root child is refused by the kernel's checks on mode 0640 owned by 1234.
+    let out = Command::new("setpriv")
+        .args(["--reuid=4321", "--regid=4321", "--clear-groups", "cat"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Permission denied"));
+    drive.stop();
+}
+
+#[test]
+fn utimensat_sets_exact_times() {
+    let Some(drive) = mount("utimensat_sets_exact_times") else {
+        return;
+    };
+    let path = drive.path("timed");
+    fs::write(&path, b"x").unwrap();
+    let times = [
+        libc::timespec {
+            tv_sec: 1_000_000_000,
+            tv_nsec: 123_456_789,
+        },
+        libc::timespec {
+            tv_sec: 1_500_000_000,
+            tv_nsec: 987_654_321,
+        },
+    ];
+    let c = cpath(&path);
+    // SAFETY: a valid path and an array of two timespecs.
+    assert_eq!(
+        unsafe { libc::utimensat(libc::AT_FDCWD, c.as_ptr(), times.as_ptr(), 0) },
+        0
+    );
+    let meta = fs::metadata(&path).unwrap();
+    assert_eq!(
+        (meta.atime(), meta.atime_nsec()),
+        (1_000_000_000, 123_456_789)
+    );
+    assert_eq!(
+        (meta.mtime(), meta.mtime_nsec()),
+        (1_500_000_000, 987_654_321)
+    );
+    assert!(
+        meta.ctime() > 1_500_000_000,
+        "ctime is now, not the given time"
+    );
+    drive.stop();
+}
+
+#[test]
+fn writes_and_entries_update_times_as_posix_says() {
+    let Some(drive) = mount("writes_and_entries_update_times_as_posix_says") else {
+        return;
+    };
+    fs::create_dir(drive.path("d")).unwrap();
+    fs::write(drive.path("d/f"), b"1").unwrap();
+    let old = [
+        libc::timespec {
+            tv_sec: 1_000_000_000,
+            tv_nsec: 0,
+        },
+        libc::timespec {
+            tv_sec: 1_000_000_000,
+            tv_nsec: 0,
+        },
+    ];
+    for p in ["d", "d/f"] {
+        let c = cpath(&drive.path(p));
+        // SAFETY: a valid path and an array of two timespecs.
+        assert_eq!(
+            unsafe { libc::utimensat(libc::AT_FDCWD, c.as_ptr(), old.as_ptr(), 0) },
+            0
+        );
+    }
+    fs::write(drive.path("d/f"), b"2").unwrap();
+    assert!(
+        fs::metadata(drive.path("d/f")).unwrap().mtime() > 1_000_000_000,
+        "write sets mtime"
+    );
+    assert_eq!(
+        fs::metadata(drive.path("d")).unwrap().mtime(),
+        1_000_000_000,
+        "dir untouched"
+    );
+    fs::write(drive.path("d/g"), b"").unwrap();
+    assert!(
+        fs::metadata(drive.path("d")).unwrap().mtime() > 1_000_000_000,
+        "create sets dir mtime"
+    );
+    drive.stop();
+}
+
+// --- event output -----------------------------------------------------------------------------
+
+#[test]
+fn json_event_lines_parse_and_name_the_events() {
+    if !require_root("json_event_lines_parse_and_name_the_events") {
+        return;
+    }
+    let drive = ServedDrive::memory(&["--log-events", "--json"]);
+    fs::write(drive.path("e.txt"), b"payload").unwrap();
+    assert_eq!(fs::read(drive.path("e.txt")).unwrap(), b"payload");
+    fs::rename(drive.path("e.txt"), drive.path("f.txt")).unwrap();
+    fs::remove_file(drive.path("f.txt")).unwrap();
+    let stdout = drive.stop();
+    let events: Vec<serde_json::Value> = String::from_utf8(stdout)
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{line}: {e}")))
+        .collect();
+    let named = |name: &str| -> Vec<&serde_json::Value> {
+        events.iter().filter(|e| e["event"] == name).collect()
+    };
+    let create = named("create_file");
+    assert_eq!(create.len(), 1, "{events:?}");
+    assert_eq!(create[0]["file_name"], "/e.txt");
+    assert!(create[0]["process_id"].as_u64().unwrap() > 0);
+    let writes = named("write_file");
+    assert!(writes
+        .iter()
+        .any(|e| e["file_name"] == "/e.txt" && e["position"] == 0));
+    let rename = named("rename_or_move_file");
+    assert_eq!(rename.len(), 1);
+    assert_eq!(rename[0]["file_name"], "/e.txt");
+    assert_eq!(rename[0]["new_file_name"], "/f.txt");
+    assert!(named("delete_file")
+        .iter()
+        .any(|e| e["file_name"] == "/f.txt"));
+    assert!(events
+        .iter()
+        .all(|e| e["event"].is_string() && e.get("result_code").is_some()));
+}
+
+// --- mounting, unmounting, and the serving process dying ---------------------------------------
+
+#[test]
+fn mounting_on_a_missing_directory_fails_clearly() {
+    if !require_root("mounting_on_a_missing_directory_fails_clearly") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing");
+    let out = Command::new(FSGATE)
+        .arg("mount")
+        .arg("memory")
+        .arg(&missing)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(missing.to_str().unwrap()), "{stderr}");
+    assert!(!stderr.contains("ready:"), "{stderr}");
+    assert!(!is_mounted(&missing));
+}
+
+#[test]
+fn mounting_on_a_non_empty_directory_fails_clearly() {
+    if !require_root("mounting_on_a_non_empty_directory_fails_clearly") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("occupant"), b"").unwrap();
+    let out = Command::new(FSGATE)
+        .arg("mount")
+        .arg("memory")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(dir.path().to_str().unwrap()), "{stderr}");
+    assert!(stderr.contains("not empty"), "{stderr}");
+    assert!(!is_mounted(dir.path()));
+    assert!(dir.path().join("occupant").exists());
+}
+
+#[test]
+fn sigint_unmounts_and_exits_zero() {
+    let Some(mut drive) = mount("sigint_unmounts_and_exits_zero") else {
+        return;
+    };
+    fs::write(drive.path("f"), b"x").unwrap();
+    let (status, _) = drive.stop_with(libc::SIGINT);
+    assert_eq!(status.code(), Some(0), "{}", drive.stderr());
+    assert!(!is_mounted(drive.root()));
+    assert_eq!(
+        fs::read_dir(drive.root()).unwrap().count(),
+        0,
+        "the directory is empty again"
+    );
+}
+
+#[test]
+fn sigkill_of_the_server_leaves_no_mount_behind() {
+    let Some(mut drive) = mount("sigkill_of_the_server_leaves_no_mount_behind") else {
+        return;
+    };
+    fs::write(drive.path("f"), b"x").unwrap();
+    let (status, _) = drive.stop_with(libc::SIGKILL);
+    assert_eq!(status.signal(), Some(libc::SIGKILL));
+    assert!(
+        wait_unmounted(drive.root(), Duration::from_secs(10)),
+        "{} is still mounted 10 s after SIGKILL",
+        drive.root().display()
+    );
+    assert_eq!(fs::read_dir(drive.root()).unwrap().count(), 0);
+}
+
+#[test]
+fn unmount_command_refuses_a_directory_that_is_not_a_fuse_mount() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(FSGATE)
+        .arg("unmount")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(dir.path().to_str().unwrap()), "{stderr}");
+    assert!(stderr.contains("not a FUSE mount"), "{stderr}");
+}
+
+#[test]
+fn unmount_command_unmounts_and_the_server_exits_zero() {
+    let Some(mut drive) = mount("unmount_command_unmounts_and_the_server_exits_zero") else {
+        return;
+    };
+    let out = Command::new(FSGATE)
+        .arg("unmount")
+        .arg(drive.root())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!is_mounted(drive.root()));
+    let (status, _) = drive.stop_with(0);
+    assert_eq!(status.code(), Some(0), "{}", drive.stderr());
+}
