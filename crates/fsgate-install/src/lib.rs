@@ -1,70 +1,80 @@
-//! Deployment of fsgate's system pieces (being written: see the deployment issue).
+//! Deployment of fsgate's system pieces: the reference's `install`, `uninstall`,
+//! `get_driver_status`, `get_driver_version` and the `initialize` check, shared by every
+//! class, plus a C ABI installer library (`libfsgate_install.so`, header
+//! `include/fsgate_install.h`).
 //!
-//! The public surface below is fixed so that other classes can delegate to it; bodies are
-//! filled in by the deployment work.
+//! # Linux mapping
+//!
+//! fsgate ships no kernel driver. Its "system driver" is the set of kernel facilities it
+//! stands on (FUSE, fanotify permission events, the netlink process connector, later BPF LSM)
+//! and a few files:
+//!
+//! | reference | fsgate |
+//! |---|---|
+//! | `.cab` file | a tar package with `manifest.json` (version, SHA-256 per file): [`Package`] |
+//! | driver files in the Windows system directory | `/usr/lib/fsgate/<major>/fsgate` (helper binary) and `manifest.json` |
+//! | driver service and its start type | `fsgate-<major>.service` (systemd oneshot) and its `multi-user.target.wants` link |
+//! | — | `/usr/lib/modules-load.d/fsgate.conf` (loads `fuse`), `/usr/lib/tmpfiles.d/fsgate.conf` (creates `/dev/fuse`) |
+//! | ProductGUID registry entries | `/var/lib/fsgate/registry.json`, one entry per (GUID, major), under a `flock` |
+//! | "marked for removal at reboot" | `R` lines in `/etc/tmpfiles.d/fsgate-pending-removal.conf` |
+//! | extended logging (`LoggingEnabled`) | `/etc/fsgate/fsgate.conf`: [`logging_enabled`], [`set_logging_enabled`] |
+//! | install flags that become settings | the same file, with the reference's setting names ([`config`]) |
 
-use std::path::{Path, PathBuf};
+//!
+//! # Use
+//!
+//! ```no_run
+//! use std::path::Path;
+//! use fsgate_install::{Installer, Package};
+//!
+//! # fn main() -> fsgate_core::Result<()> {
+//! let root = Path::new("/tmp/image");              // or "/" for this machine
+//! Package::build(Path::new("/tmp/fsgate.pkg"), Path::new("/usr/bin/fsgate"))?;
+//! let installer = Installer::new(root);
+//! let guid = "{6FA3C0A1-0D2B-4C6E-9F10-AA00BB11CC22}";
+//! let reboot = installer.install(Path::new("/tmp/fsgate.pkg"), guid, "", 0)?;
+//! installer.verify_installed(guid)?;                // what initialize(guid) checks
+//! # let _ = reboot; Ok(()) }
+//! ```
+//!
+//! Tests and release tooling build packages of any version with
+//! [`Package::build_with_version`].
+//!
+//! # Alternative roots
+//!
+//! An [`Installer`] whose root is not `/` writes only under that root and never runs
+//! `systemctl` or `modprobe`; what it reports about kernel facilities describes the running
+//! kernel. Status under such a root is at most `MODULE_STATUS_STOPPED`.
+//!
+//! # Deviations from the reference
+//!
+//! - Flag `0x4` is both `INSTALL_OVERWRITE_SAME_VERSION` and `INSTALL_REQUESTS_VIA_DRIVER_STACK`
+//!   (see [`flags`]).
+//! - Toggling `LoggingEnabled` needs no reboot; classes read it when they initialize.
+//! - Replacing a running helper needs no reboot (the old inode lives until it exits); only a
+//!   helper that is running when its major is uninstalled is removed at the next boot.
+//! - `reboot_needed` from `install` is true only on the live system when FUSE cannot be made
+//!   available now (the modules-load.d snippet loads it at boot), or when
+//!   `INSTALL_REMOVE_OLD_VERSIONS` had to schedule files that are in use.
 
-use fsgate_core::{Error, Result};
+pub mod config;
+pub mod facilities;
+pub mod flags;
+mod fsutil;
+pub mod guid;
+mod in_use;
+mod installer;
+pub mod layout;
+pub mod package;
+mod privilege;
+pub mod registry;
+mod service;
+pub mod version;
 
-/// Installs, upgrades and removes fsgate's system files for products identified by GUIDs.
-pub struct Installer {
-    root: PathBuf,
-}
-
-impl Installer {
-    /// An installer working under `root` (`/` for the real system; a temporary directory for
-    /// tests and image builds, in which case nothing outside it is touched).
-    pub fn new(root: impl Into<PathBuf>) -> Self {
-        Self { root: root.into() }
-    }
-
-    /// The installer for this machine: the root is `$FSGATE_ROOT` when set, else `/`.
-    pub fn system() -> Self {
-        Self::new(std::env::var_os("FSGATE_ROOT").map_or_else(|| PathBuf::from("/"), PathBuf::from))
-    }
-
-    /// The root directory.
-    pub fn root(&self) -> &Path {
-        &self.root
-    }
-
-    /// Installs the package for `product_guid`; returns whether a reboot is needed.
-    pub fn install(
-        &self,
-        _package_path: &Path,
-        _product_guid: &str,
-        _path_to_install: &str,
-        _flags: u32,
-    ) -> Result<bool> {
-        Err(Error::not_ready("install is not built yet"))
-    }
-
-    /// Removes `product_guid`'s installation; returns whether a reboot is needed.
-    pub fn uninstall(
-        &self,
-        _package_path: &Path,
-        _product_guid: &str,
-        _installed_path: &str,
-        _flags: u32,
-    ) -> Result<bool> {
-        Err(Error::not_ready("uninstall is not built yet"))
-    }
-
-    /// NOT_PRESENT (0), STOPPED (1) or RUNNING (4).
-    pub fn get_driver_status(&self, _product_guid: &str) -> Result<u32> {
-        Err(Error::not_ready("get_driver_status is not built yet"))
-    }
-
-    /// The installed version as four 16-bit parts in 64 bits; 0 when not installed.
-    pub fn get_driver_version(&self, _product_guid: &str) -> Result<u64> {
-        Err(Error::not_ready("get_driver_version is not built yet"))
-    }
-
-    /// What every class's `initialize(product_guid)` calls: `ERROR_FILE_NOT_FOUND` (2) when the
-    /// GUID has not installed fsgate, `ERROR_INVALID_KERNEL_INFO_VERSION` (340) when the
-    /// installed version is older than this library.
-    pub fn verify_installed(&self, _product_guid: &str) -> Result<()> {
-        Err(Error::not_ready("verify_installed is not built yet"))
-    }
-}
+pub use config::{logging_enabled, set_logging_enabled};
+pub use installer::{
+    InstallAction, InstallReport, Installer, UninstallReport, MODULE_STATUS_NOT_PRESENT,
+    MODULE_STATUS_RUNNING, MODULE_STATUS_STOPPED,
+};
+pub use package::{Manifest, Package};
+pub use version::Version;
