@@ -1,1 +1,53 @@
-//! fsgate-process (work in progress).
+//! fsgate-process: the reference's process filter class on Linux, [`ProcessFilter`].
+//!
+//! # Linux mapping
+//!
+//! | reference | fsgate on Linux |
+//! |---|---|
+//! | process filter driver | the netlink process connector (fork, exec, exit records for every task; needs `CAP_NET_ADMIN`, else error 1314), and for exec control a fanotify group with `FAN_OPEN_EXEC_PERM` marks (needs `CAP_SYS_ADMIN`) |
+//! | `on_process_creation` | fires once per successful exec (a new program image in a process). Under exec control (images on a mount given to [`ProcessFilter::add_controlled_exec_path`]) it fires *before* the image runs, from the permission event, and `Err` makes the caller's `execve` fail with `EPERM`; elsewhere it fires from the connector just *after* the exec and its result is ignored. A fork that never execs is not a creation (it runs its parent's image), but its exit is a termination |
+//! | creating process / thread | the process and thread whose fork produced the exec-ing process (0 for the thread when the fork preceded `start_filter`) |
+//! | `command_line` | `/proc/<pid>/cmdline`, read by the connector reader when the exec record arrives, only with `track_command_line`; a process that already exited gives "", and under exec control it is always "" (the new arguments are not in place yet) |
+//! | `on_process_termination` | the connector's exit record of a thread-group leader |
+//! | `on_thread_creation` / `_termination` | fork records with `pid != tgid` / exit records of non-leader threads; the creating *thread* is not in the kernel record (0) |
+//! | `on_*_handle_operation` | no user-space hook exists without BPF LSM: the types are kept and these events never fire |
+//! | rules by PID | hold a pidfd and are dropped when the process exits (PID reuse) |
+//! | `altitude`, `strict_altitude` | kept and reported; no stack orders process filters on Linux |
+//! | `get_originator_token` | [`Credentials`](fsgate_core::originator::Credentials) from `/proc/<pid>/status` |
+//! | `install` / `initialize` | `fsgate-install`'s [`Installer`](fsgate_install::Installer): the ProductGUID registry |
+//!
+//! Rules match the process that makes the request: for a creation the creating process,
+//! for threads and termination the process itself. Everything is ignored by default;
+//! filtered rules opt processes in; ignored rules win. Requests made by this process are
+//! skipped unless `FilterOwnRequests` is set, so a handler that spawns a program cannot
+//! block on itself.
+//!
+//! Lost events are never silent: when the kernel drops connector records because the
+//! filter fell behind, `on_error` fires with code 122 (`ERROR_INSUFFICIENT_BUFFER`).
+//!
+//! # Deviations
+//!
+//! - Rules require `active` (as the reference's method notes say); `stop_filter` drops them.
+//! - `LoggingEnabled` logs each fired event through `tracing`; it is not persisted.
+//! - `create_running_processes_snapshot` does not need `initialize` (it only reads `/proc`).
+//! - `DenyExpiredEvents` (a filter-class setting) decides what an exec whose handler timed
+//!   out gets: allowed by default, denied when set.
+
+mod events;
+mod exec_control;
+mod filter;
+pub mod proc_connector;
+mod rules;
+mod shared;
+mod snapshot;
+mod table;
+mod tracker;
+
+pub use events::{
+    EventsToFire, HandleOperation, ProcessCreation, ProcessEvents, ProcessTermination,
+    ThreadCreation, ThreadTermination,
+};
+pub use filter::ProcessFilter;
+pub use rules::ProcessId;
+pub use shared::EVENTS_LOST;
+pub use snapshot::RunningProcess;

@@ -1,0 +1,294 @@
+//! Exec control: `on_process_creation` before a program image runs, with the power to refuse
+//! it, through fanotify `FAN_OPEN_EXEC_PERM` marks on the mounts holding the images.
+//!
+//! The kernel raises the permission event when `execve` opens the image, and holds the
+//! calling process until the filter answers. The reader thread here decides from the rules
+//! (matched against the process that created the exec-ing process) whether the event fires;
+//! if not, it allows at once. Otherwise the handler runs on the dispatcher and its result is
+//! the verdict: `Ok` allows, `Err` denies (the caller's `execve` fails with `EPERM`; fanotify
+//! content groups cannot choose another errno). Every held event is answered exactly once:
+//! by its handler, at its deadline (allowed, or denied when `DenyExpiredEvents` is set), or
+//! allowed by [`ExecControl::stop`], whichever comes first.
+//!
+//! The creation event of an exec fires once: from here when the image lies on a marked
+//! mount, and the connector's exec record for that process is then skipped; from the
+//! connector otherwise. A program's ELF interpreter (`ld-linux`) is opened for execution
+//! too: when it lies on a marked mount it raises a second permission event for the same
+//! exec, which fires a second `on_process_creation` naming the interpreter.
+
+use std::collections::HashMap;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use fsgate_core::dispatch::{Dispatcher, Outcome, SerialKey};
+use fsgate_core::{code, Error, Result};
+use fsgate_fanotify::{
+    Class, EventBuffer, EventMask, Group, InitFlags, MarkAction, MarkFlags, MarkType,
+    PermissionToken, Response,
+};
+
+use crate::events::{EventsToFire, ProcessCreation};
+use crate::shared::{originator_of, Shared, EVENTS_LOST};
+use crate::table::read_ppid;
+
+/// Permission events waiting for a verdict, by their descriptor.
+#[derive(Default)]
+struct Held {
+    events: Mutex<HashMap<RawFd, OwnedFd>>,
+}
+
+impl Held {
+    /// Answers a held event once; later answers for it are ignored.
+    fn answer(&self, group: &Group, token: RawFd, response: Response) {
+        let fd = self
+            .events
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&token);
+        if let Some(fd) = fd {
+            if let Err(e) = group.respond(PermissionToken(token), response) {
+                tracing::error!("answering an exec permission event: {e}");
+            }
+            drop(fd);
+        }
+    }
+
+    fn release_all(&self, group: &Group) {
+        let all: Vec<(RawFd, OwnedFd)> = self
+            .events
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .drain()
+            .collect();
+        for (token, fd) in all {
+            if let Err(e) = group.respond(PermissionToken(token), Response::allow()) {
+                tracing::error!("releasing an exec permission event: {e}");
+            }
+            drop(fd);
+        }
+    }
+}
+
+/// A fanotify group with `FAN_OPEN_EXEC_PERM` marks and its reader thread.
+pub struct ExecControl {
+    group: Arc<Group>,
+    held: Arc<Held>,
+    stop: Arc<AtomicBool>,
+    reader: Option<JoinHandle<()>>,
+}
+
+impl ExecControl {
+    /// Creates the group and marks the mount holding each of `paths`.
+    pub fn new(paths: &[String]) -> Result<Self> {
+        let group = Group::new(
+            Class::Content,
+            InitFlags::CLOEXEC | InitFlags::NONBLOCK | InitFlags::UNLIMITED_QUEUE,
+            libc::O_RDONLY | libc::O_CLOEXEC | libc::O_LARGEFILE,
+        )
+        .map_err(|e| {
+            if e.raw_os_error() == Some(libc::EPERM) {
+                Error::new(
+                    code::ERROR_PRIVILEGE_NOT_HELD,
+                    libc::EPERM,
+                    "exec control needs CAP_SYS_ADMIN for a fanotify permission group",
+                )
+            } else {
+                Error::io("creating the exec control fanotify group", e)
+            }
+        })?;
+        let control = Self {
+            group: Arc::new(group),
+            held: Arc::new(Held::default()),
+            stop: Arc::new(AtomicBool::new(false)),
+            reader: None,
+        };
+        for path in paths {
+            control.mark(path)?;
+        }
+        Ok(control)
+    }
+
+    /// Marks the mount holding `path`.
+    pub fn mark(&self, path: &str) -> Result<()> {
+        self.group
+            .mark(
+                MarkAction::Add,
+                MarkType::Mount,
+                MarkFlags::empty(),
+                EventMask::OPEN_EXEC_PERM,
+                None,
+                Some(Path::new(path)),
+            )
+            .map_err(|e| {
+                Error::io(
+                    format!("marking the mount holding {path} for exec control"),
+                    e,
+                )
+            })
+    }
+
+    /// Starts the reader thread.
+    pub fn start(&mut self, shared: Arc<Shared>, dispatcher: Arc<Dispatcher>) -> Result<()> {
+        let group = Arc::clone(&self.group);
+        let held = Arc::clone(&self.held);
+        let stop = Arc::clone(&self.stop);
+        let reader = std::thread::Builder::new()
+            .name("fsgate-exec-control".into())
+            .spawn(move || run(&group, &held, &shared, &dispatcher, &stop))
+            .map_err(|e| Error::io("starting the exec control reader", e))?;
+        self.reader = Some(reader);
+        Ok(())
+    }
+
+    /// Stops reading and allows every exec still held. Handlers still running finish on
+    /// their own; their verdicts are dropped.
+    pub fn stop(&mut self) {
+        self.stop.store(true, Ordering::Release);
+        if let Some(reader) = self.reader.take() {
+            let _ = reader.join();
+        }
+        self.held.release_all(&self.group);
+    }
+}
+
+impl Drop for ExecControl {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn run(
+    group: &Arc<Group>,
+    held: &Arc<Held>,
+    shared: &Arc<Shared>,
+    dispatcher: &Dispatcher,
+    stop: &AtomicBool,
+) {
+    let mut buf = EventBuffer::default();
+    while !stop.load(Ordering::Acquire) {
+        match group.wait(100) {
+            Ok(true) => {}
+            Ok(false) => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                shared.error(
+                    dispatcher,
+                    code::ERROR_GEN_FAILURE,
+                    format!("exec control: {e}"),
+                );
+                return;
+            }
+        }
+        let events = match group.read_events(&mut buf) {
+            Ok(events) => events,
+            Err(e) => {
+                shared.error(
+                    dispatcher,
+                    code::ERROR_GEN_FAILURE,
+                    format!("exec control: {e}"),
+                );
+                continue;
+            }
+        };
+        for mut ev in events {
+            if ev.is_overflow() {
+                shared.error(
+                    dispatcher,
+                    EVENTS_LOST,
+                    "the exec control queue overflowed: execs were allowed unseen".into(),
+                );
+                continue;
+            }
+            let (Some(_), Some(fd)) = (ev.permission(), ev.fd.take()) else {
+                continue;
+            };
+            permission(group, held, shared, dispatcher, ev.pid as u32, fd);
+        }
+    }
+}
+
+/// Decides one held exec: allow at once, or fire `on_process_creation` and answer with
+/// its verdict.
+fn permission(
+    group: &Arc<Group>,
+    held: &Arc<Held>,
+    shared: &Arc<Shared>,
+    dispatcher: &Dispatcher,
+    pid: u32,
+    fd: OwnedFd,
+) {
+    let token = fd.as_raw_fd();
+    let image = fsgate_fanotify::fd_path(fd.as_fd())
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    held.events
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(token, fd);
+    let decision = {
+        let mut st = shared.lock();
+        let (ppid, creator, creator_thread) = match st.table.get(pid) {
+            Some(i) => (
+                i.ppid,
+                if i.creator != 0 { i.creator } else { i.ppid },
+                i.creator_thread,
+            ),
+            None => {
+                let ppid = read_ppid(pid).unwrap_or(0);
+                (ppid, ppid, 0)
+            }
+        };
+        let fire = shared.fires(EventsToFire::PROCESS_CREATION) && shared.selects(&st, creator);
+        if fire {
+            st.exec_fired.insert(pid);
+        }
+        fire.then_some((ppid, creator, creator_thread))
+    };
+    let Some((ppid, creator, creator_thread)) = decision else {
+        held.answer(group, token, Response::allow());
+        return;
+    };
+    let mut ev = ProcessCreation {
+        process_id: pid,
+        parent_process_id: ppid,
+        creating_process_id: creator,
+        creating_thread_id: creator_thread,
+        file_open_name_available: image.starts_with('/'),
+        process_name: image.clone(),
+        image_file_name: image,
+        command_line: String::new(),
+    };
+    let me = Arc::clone(shared);
+    let deny_expired = shared.deny_expired_events.load(Ordering::Relaxed);
+    let group = Arc::clone(group);
+    let held = Arc::clone(held);
+    let after = Arc::clone(shared);
+    dispatcher.submit(
+        Some(SerialKey(u64::from(pid))),
+        Some(originator_of(creator)),
+        move || me.events.on_process_creation(&mut ev),
+        move |outcome| {
+            let allow = match outcome {
+                Outcome::Done(Ok(())) | Outcome::Cancelled => true,
+                Outcome::Done(Err(e)) => {
+                    tracing::debug!("exec by process {pid} denied: {e}");
+                    false
+                }
+                Outcome::TimedOut => !deny_expired,
+                Outcome::Panicked(_) => false,
+            };
+            if !allow {
+                after.lock().exec_fired.remove(&pid);
+            }
+            let response = if allow {
+                Response::allow()
+            } else {
+                Response::deny()
+            };
+            held.answer(&group, token, response);
+        },
+    );
+}

@@ -1,0 +1,697 @@
+//! [`ProcessFilter`]: the reference's process filter class on Linux.
+
+use std::os::fd::OwnedFd;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use fsgate_core::dispatch::{self, Dispatcher, Options, Timeout};
+use fsgate_core::originator::Credentials;
+use fsgate_core::settings::{Kind, Value};
+use fsgate_core::shutdown::{self, Executor};
+use fsgate_core::{code, Error, Result, Settings};
+use fsgate_install::Installer;
+use rustix::process::{pidfd_open, Pid, PidfdFlags};
+
+use crate::events::{EventsToFire, ProcessEvents};
+use crate::exec_control::ExecControl;
+use crate::proc_connector::ProcConnector;
+use crate::rules::ProcessId;
+use crate::shared::{HookAdapter, Shared, State};
+use crate::snapshot::{self, RunningProcess};
+use crate::table::ProcessTable;
+use crate::tracker;
+
+/// The connector socket's receive queue: room for about 30,000 records (a record costs
+/// about 1 KiB of kernel accounting), enough for a storm of several thousand processes
+/// while the reader is descheduled.
+const RECV_BUFFER: usize = 32 << 20;
+
+/// How often the readers check whether the filter is stopping.
+const POLL: Duration = Duration::from_millis(100);
+
+/// The default altitude the reference documents.
+const DEFAULT_ALTITUDE: &str = "400055";
+
+/// Settings that cannot change while the filter is active.
+const FIXED_WHILE_ACTIVE: &[&str] = &[
+    "MaxWorkerThreadCount",
+    "MinWorkerThreadCount",
+    "WorkerInitialStackSize",
+];
+
+/// What runs while the filter is active.
+struct Running {
+    stop: Arc<AtomicBool>,
+    reader: Option<JoinHandle<()>>,
+    exec_control: Option<ExecControl>,
+    dispatcher: Arc<Dispatcher>,
+}
+
+/// The initialized product.
+struct Product {
+    installer: Installer,
+    guid: String,
+}
+
+/// Monitors process and thread creation and termination, and can refuse program images
+/// before they run. See the [crate](crate) docs for how each part maps to Linux.
+pub struct ProcessFilter {
+    shared: Arc<Shared>,
+    settings: Settings,
+    product: Mutex<Option<Product>>,
+    running: Mutex<Option<Running>>,
+    active: AtomicBool,
+    altitude: Mutex<String>,
+    strict_altitude: AtomicBool,
+    serialize_events: AtomicBool,
+    tag: AtomicI64,
+    snapshot: Mutex<Vec<RunningProcess>>,
+    exec_paths: Mutex<Vec<String>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn outside_events(method: &str) -> Result<()> {
+    if dispatch::in_event() {
+        return Err(Error::from_code(
+            code::ERROR_INVALID_FUNCTION,
+            format!("{method} cannot be called within events"),
+        ));
+    }
+    Ok(())
+}
+
+impl ProcessFilter {
+    /// A filter whose events go to `events`. Nothing is attached until
+    /// [`start_filter`](Self::start_filter).
+    pub fn new(events: Arc<dyn ProcessEvents>) -> Self {
+        let settings = Settings::new()
+            .with(
+                "EventsToFire",
+                Kind::Int {
+                    min: -1,
+                    max: i64::from(u32::MAX),
+                },
+                Value::Int(0),
+            )
+            .with("FilterOwnRequests", Kind::Bool, Value::Bool(false))
+            .with(
+                "MaxWorkerThreadCount",
+                Kind::Int { min: 0, max: 1024 },
+                Value::Int(0),
+            )
+            .with(
+                "MinWorkerThreadCount",
+                Kind::Int { min: 0, max: 1024 },
+                Value::Int(0),
+            )
+            .with(
+                "WorkerInitialStackSize",
+                Kind::Int {
+                    min: 0,
+                    max: 1 << 30,
+                },
+                Value::Int(0),
+            )
+            .with("LoggingEnabled", Kind::Bool, Value::Bool(false))
+            .with("DenyExpiredEvents", Kind::Bool, Value::Bool(false))
+            .with_build_info();
+        Self {
+            shared: Arc::new(Shared::new(events)),
+            settings,
+            product: Mutex::new(None),
+            running: Mutex::new(None),
+            active: AtomicBool::new(false),
+            altitude: Mutex::new(DEFAULT_ALTITUDE.to_string()),
+            strict_altitude: AtomicBool::new(false),
+            serialize_events: AtomicBool::new(false),
+            tag: AtomicI64::new(0),
+            snapshot: Mutex::new(Vec::new()),
+            exec_paths: Mutex::new(Vec::new()),
+        }
+    }
+
+    // ----- properties -----
+
+    /// `active`: whether [`start_filter`](Self::start_filter) attached the filter.
+    pub fn active(&self) -> bool {
+        self.active.load(Ordering::Acquire)
+    }
+
+    /// `altitude`. Kept and reported only: Linux has no filter stack for process events.
+    /// Every listener receives every connector record, and fanotify answers the permission
+    /// groups of one class in the order they were created, a denial by any of them winning;
+    /// so between fsgate process filters on one machine the altitude orders nothing.
+    pub fn altitude(&self) -> String {
+        lock(&self.altitude).clone()
+    }
+
+    /// Sets `altitude` (decimal digits, at most 20).
+    pub fn set_altitude(&self, value: &str) -> Result<()> {
+        if value.is_empty() || value.len() > 20 || !value.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(Error::invalid_argument(
+                "altitude",
+                format!("'{value}' is not a decimal altitude"),
+            ));
+        }
+        *lock(&self.altitude) = value.to_string();
+        Ok(())
+    }
+
+    /// `strict_altitude`: kept and reported; never fails a start (see [`altitude`](Self::altitude)).
+    pub fn strict_altitude(&self) -> bool {
+        self.strict_altitude.load(Ordering::Relaxed)
+    }
+
+    /// Sets `strict_altitude`.
+    pub fn set_strict_altitude(&self, value: bool) {
+        self.strict_altitude.store(value, Ordering::Relaxed);
+    }
+
+    /// `serialize_events`: fire every event on one worker thread.
+    pub fn serialize_events(&self) -> bool {
+        self.serialize_events.load(Ordering::Relaxed)
+    }
+
+    /// Sets `serialize_events`; `ERROR_CONNECTION_ACTIVE` (1230) while active.
+    pub fn set_serialize_events(&self, value: bool) -> Result<()> {
+        self.not_while_active("serialize_events")?;
+        self.serialize_events.store(value, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// `tag`: application data.
+    pub fn tag(&self) -> i64 {
+        self.tag.load(Ordering::Relaxed)
+    }
+
+    /// Sets `tag`.
+    pub fn set_tag(&self, value: i64) {
+        self.tag.store(value, Ordering::Relaxed);
+    }
+
+    /// `track_command_line`: fill command lines in snapshots and creation events.
+    pub fn track_command_line(&self) -> bool {
+        self.shared.track_command_line.load(Ordering::Relaxed)
+    }
+
+    /// Sets `track_command_line`; `ERROR_CONNECTION_ACTIVE` (1230) while active.
+    pub fn set_track_command_line(&self, value: bool) -> Result<()> {
+        self.not_while_active("track_command_line")?;
+        self.shared
+            .track_command_line
+            .store(value, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// `running_process_count`: entries in the current snapshot.
+    pub fn running_process_count(&self) -> usize {
+        lock(&self.snapshot).len()
+    }
+
+    /// `running_process_process_id`; `None` past the end.
+    pub fn running_process_process_id(&self, index: usize) -> Option<u32> {
+        lock(&self.snapshot).get(index).map(|p| p.process_id)
+    }
+
+    /// `running_process_process_name`; `None` past the end.
+    pub fn running_process_process_name(&self, index: usize) -> Option<String> {
+        lock(&self.snapshot)
+            .get(index)
+            .map(|p| p.process_name.clone())
+    }
+
+    /// `running_process_command_line`; `None` past the end.
+    pub fn running_process_command_line(&self, index: usize) -> Option<String> {
+        lock(&self.snapshot)
+            .get(index)
+            .map(|p| p.command_line.clone())
+    }
+
+    /// The whole snapshot.
+    pub fn running_processes(&self) -> Vec<RunningProcess> {
+        lock(&self.snapshot).clone()
+    }
+
+    // ----- deployment -----
+
+    /// `initialize`: checks that fsgate is installed for `product_guid` on this machine
+    /// (`ERROR_FILE_NOT_FOUND` (2) if not, `ERROR_INVALID_KERNEL_INFO_VERSION` (340) if the
+    /// installed version is older than this library).
+    pub fn initialize(&self, product_guid: &str) -> Result<()> {
+        self.initialize_with(Installer::system(), product_guid)
+    }
+
+    /// `initialize` against an installer of the caller's choice (an installation under a
+    /// temporary root, in tests).
+    pub fn initialize_with(&self, installer: Installer, product_guid: &str) -> Result<()> {
+        installer.verify_installed(product_guid)?;
+        *lock(&self.product) = Some(Product {
+            installer,
+            guid: product_guid.to_string(),
+        });
+        Ok(())
+    }
+
+    /// `install`: installs fsgate's system files from `cab_file_name` (the package);
+    /// returns whether a reboot is needed.
+    pub fn install(
+        &self,
+        cab_file_name: &Path,
+        product_guid: &str,
+        path_to_install: &str,
+        flags: u32,
+    ) -> Result<bool> {
+        outside_events("install")?;
+        Installer::system().install(cab_file_name, product_guid, path_to_install, flags)
+    }
+
+    /// `uninstall`; returns whether a reboot is needed.
+    pub fn uninstall(
+        &self,
+        cab_file_name: &Path,
+        product_guid: &str,
+        installed_path: &str,
+        flags: u32,
+    ) -> Result<bool> {
+        outside_events("uninstall")?;
+        Installer::system().uninstall(cab_file_name, product_guid, installed_path, flags)
+    }
+
+    /// `get_driver_status`: NOT_PRESENT (0), STOPPED (1) or RUNNING (4).
+    pub fn get_driver_status(&self, product_guid: &str) -> Result<u32> {
+        outside_events("get_driver_status")?;
+        Installer::system().get_driver_status(product_guid)
+    }
+
+    /// `get_driver_version`: four 16-bit parts in 64 bits; 0 when not installed.
+    pub fn get_driver_version(&self, product_guid: &str) -> Result<u64> {
+        outside_events("get_driver_version")?;
+        Installer::system().get_driver_version(product_guid)
+    }
+
+    // ----- exec control -----
+
+    /// Linux extension: puts the mount holding `path` under exec control, so that
+    /// `on_process_creation` fires before images on that mount run and can refuse them.
+    /// Takes effect at once when active. Needs `CAP_SYS_ADMIN`. Every exec on the mount
+    /// waits for the filter's answer (at most the event timeout when one is set): mark only
+    /// mounts whose executables the application means to control.
+    pub fn add_controlled_exec_path(&self, path: &str) -> Result<()> {
+        if !Path::new(path).exists() {
+            return Err(Error::from_code(
+                code::ERROR_PATH_NOT_FOUND,
+                format!("invalid path: '{path}' does not exist"),
+            ));
+        }
+        if let Some(r) = lock(&self.running).as_ref() {
+            if let Some(ec) = r.exec_control.as_ref() {
+                ec.mark(path)?;
+            }
+        }
+        lock(&self.exec_paths).push(path.to_string());
+        Ok(())
+    }
+
+    // ----- start / stop -----
+
+    /// `start_filter`: attaches to the kernel (the process connector, and the exec control
+    /// group when paths were given) and starts firing events. `timeout_ms` is how long a
+    /// handler may hold an exec: 0 or at least 3000.
+    ///
+    /// Errors: `ERROR_FILE_NOT_FOUND` (2) when the installation went away, `ERROR_NOT_READY`
+    /// (21) before `initialize`, `ERROR_CONNECTION_ACTIVE` (1230) when already active,
+    /// `ERROR_IMPLEMENTATION_LIMIT` (1292) for a bad timeout, `ERROR_PRIVILEGE_NOT_HELD` (1314)
+    /// without `CAP_NET_ADMIN` (or `CAP_SYS_ADMIN` for exec control).
+    pub fn start_filter(&self, timeout_ms: u32) -> Result<()> {
+        outside_events("start_filter")?;
+        {
+            let product = lock(&self.product);
+            let Some(p) = product.as_ref() else {
+                return Err(Error::not_ready(
+                    "start_filter: call initialize(product_guid) first",
+                ));
+            };
+            p.installer.verify_installed(&p.guid)?;
+        }
+        let mut running = lock(&self.running);
+        if running.is_some() {
+            return Err(Error::from_code(
+                code::ERROR_CONNECTION_ACTIVE,
+                "start_filter: the filter is already active",
+            ));
+        }
+        let timeout = Timeout::from_millis(timeout_ms)?;
+        let options = self.dispatch_options(timeout)?;
+        let connector = ProcConnector::open(RECV_BUFFER, POLL)?;
+        let exec_paths = lock(&self.exec_paths).clone();
+        let mut exec_control = if exec_paths.is_empty() {
+            None
+        } else {
+            Some(ExecControl::new(&exec_paths)?)
+        };
+        let dispatcher = Arc::new(Dispatcher::new(
+            options,
+            Arc::new(HookAdapter(Arc::clone(&self.shared.events))),
+        )?);
+        *self.shared.lock() = State {
+            table: ProcessTable::load(),
+            ..State::default()
+        };
+        let stop = Arc::new(AtomicBool::new(false));
+        let reader = tracker::spawn(
+            connector,
+            Arc::clone(&self.shared),
+            Arc::clone(&dispatcher),
+            Arc::clone(&stop),
+        )?;
+        let mut run = Running {
+            stop,
+            reader: Some(reader),
+            exec_control: None,
+            dispatcher: Arc::clone(&dispatcher),
+        };
+        if let Some(ec) = exec_control.as_mut() {
+            if let Err(e) = ec.start(Arc::clone(&self.shared), dispatcher) {
+                stop_running(run);
+                return Err(e);
+            }
+        }
+        run.exec_control = exec_control;
+        *running = Some(run);
+        self.active.store(true, Ordering::Release);
+        Ok(())
+    }
+
+    /// `stop_filter`: detaches from the kernel, allows every exec still held, then waits
+    /// until every handler that is running or queued has returned. Rules are dropped.
+    /// Does nothing when not active; refused inside an event (it would wait for itself).
+    pub fn stop_filter(&self) -> Result<()> {
+        outside_events("stop_filter")?;
+        let run = lock(&self.running).take();
+        if let Some(run) = run {
+            self.active.store(false, Ordering::Release);
+            stop_running(run);
+            *self.shared.lock() = State::default();
+        }
+        Ok(())
+    }
+
+    fn dispatch_options(&self, timeout: Timeout) -> Result<Options> {
+        let mut options = Options {
+            timeout,
+            serialize_events: self.serialize_events(),
+            name: "fsgate-process".into(),
+            ..Options::default()
+        };
+        let max = self.settings.get_int("MaxWorkerThreadCount")?;
+        let min = self.settings.get_int("MinWorkerThreadCount")?;
+        let stack = self.settings.get_int("WorkerInitialStackSize")?;
+        if max > 0 {
+            options.max_workers = max as usize;
+        }
+        if min > 0 {
+            options.min_workers = min as usize;
+        }
+        options.min_workers = options.min_workers.min(options.max_workers);
+        if stack > 0 {
+            options.stack_size = Some(stack as usize);
+        }
+        Ok(options)
+    }
+
+    fn not_while_active(&self, what: &str) -> Result<()> {
+        outside_events(what)?;
+        if self.active() {
+            return Err(Error::from_code(
+                code::ERROR_CONNECTION_ACTIVE,
+                format!("{what} cannot be changed while the filter is active"),
+            ));
+        }
+        Ok(())
+    }
+
+    fn require_active(&self, method: &str) -> Result<()> {
+        if !self.active() {
+            return Err(Error::not_ready(format!(
+                "{method} can be called only while the filter is active (after start_filter)"
+            )));
+        }
+        Ok(())
+    }
+
+    // ----- rules -----
+
+    /// `add_filtered_process_by_id`: fire events for requests by `process_id` (-1: every
+    /// process) and, with `include_children`, by its descendants. Requires `active`.
+    pub fn add_filtered_process_by_id(
+        &self,
+        process_id: i64,
+        include_children: bool,
+    ) -> Result<()> {
+        self.add_by_id(process_id, include_children, true)
+    }
+
+    /// `add_ignored_process_by_id`: never fire events for requests by `process_id` (-1:
+    /// every process) and, with `include_children`, its descendants; wins over filtered
+    /// rules. Requires `active`.
+    pub fn add_ignored_process_by_id(&self, process_id: i64, include_children: bool) -> Result<()> {
+        self.add_by_id(process_id, include_children, false)
+    }
+
+    /// `remove_filtered_process_by_id`; `ERROR_FILE_NOT_FOUND` (2) for an id without a rule.
+    pub fn remove_filtered_process_by_id(&self, process_id: i64) -> Result<()> {
+        self.require_active("remove_filtered_process_by_id")?;
+        let id = ProcessId::from_raw(process_id)?;
+        self.shared.lock().rules.filtered.remove_id(id)
+    }
+
+    /// `remove_ignored_process_by_id`; `ERROR_FILE_NOT_FOUND` (2) for an id without a rule.
+    pub fn remove_ignored_process_by_id(&self, process_id: i64) -> Result<()> {
+        self.require_active("remove_ignored_process_by_id")?;
+        let id = ProcessId::from_raw(process_id)?;
+        self.shared.lock().rules.ignored.remove_id(id)
+    }
+
+    /// `add_filtered_process_by_name`: fire events for requests by processes whose image
+    /// matches `process_name` (a file name, or a full path when it contains `/`; `*` and `?`
+    /// allowed) and, with `include_children`, their descendants. Requires `active`.
+    pub fn add_filtered_process_by_name(
+        &self,
+        process_name: &str,
+        include_children: bool,
+    ) -> Result<()> {
+        self.require_active("add_filtered_process_by_name")?;
+        let mut st = self.shared.lock();
+        let State { table, rules, .. } = &mut *st;
+        rules
+            .filtered
+            .add_name(process_name, include_children, table)
+    }
+
+    /// `add_ignored_process_by_name`: like
+    /// [`add_filtered_process_by_name`](Self::add_filtered_process_by_name), for the
+    /// ignored list. Requires `active`.
+    pub fn add_ignored_process_by_name(
+        &self,
+        process_name: &str,
+        include_children: bool,
+    ) -> Result<()> {
+        self.require_active("add_ignored_process_by_name")?;
+        let mut st = self.shared.lock();
+        let State { table, rules, .. } = &mut *st;
+        rules
+            .ignored
+            .add_name(process_name, include_children, table)
+    }
+
+    /// `remove_filtered_process_by_name`; `ERROR_FILE_NOT_FOUND` (2) for a name without a
+    /// rule.
+    pub fn remove_filtered_process_by_name(&self, process_name: &str) -> Result<()> {
+        self.require_active("remove_filtered_process_by_name")?;
+        self.shared.lock().rules.filtered.remove_name(process_name)
+    }
+
+    /// `remove_ignored_process_by_name`; `ERROR_FILE_NOT_FOUND` (2) for a name without a rule.
+    pub fn remove_ignored_process_by_name(&self, process_name: &str) -> Result<()> {
+        self.require_active("remove_ignored_process_by_name")?;
+        self.shared.lock().rules.ignored.remove_name(process_name)
+    }
+
+    fn add_by_id(&self, process_id: i64, include_children: bool, filtered: bool) -> Result<()> {
+        self.require_active(if filtered {
+            "add_filtered_process_by_id"
+        } else {
+            "add_ignored_process_by_id"
+        })?;
+        let id = ProcessId::from_raw(process_id)?;
+        let pidfd = match id {
+            ProcessId::All => None,
+            ProcessId::Pid(pid) => Some(open_pidfd(pid)?),
+        };
+        let mut st = self.shared.lock();
+        let State { table, rules, .. } = &mut *st;
+        let list = if filtered {
+            &mut rules.filtered
+        } else {
+            &mut rules.ignored
+        };
+        list.add_id(id, include_children, pidfd, table);
+        Ok(())
+    }
+
+    // ----- snapshot, names, tokens -----
+
+    /// `create_running_processes_snapshot`: records every running process for the
+    /// `running_process_*` accessors (command lines only when `track_command_line` is on),
+    /// replacing an earlier snapshot. Works without `initialize`: it reads only `/proc`.
+    pub fn create_running_processes_snapshot(&self) -> Result<()> {
+        outside_events("create_running_processes_snapshot")?;
+        let fresh = snapshot::take(self.track_command_line());
+        *lock(&self.snapshot) = fresh;
+        Ok(())
+    }
+
+    /// `close_running_processes_snapshot`: drops the snapshot (`running_process_count`
+    /// becomes 0).
+    pub fn close_running_processes_snapshot(&self) -> Result<()> {
+        outside_events("close_running_processes_snapshot")?;
+        lock(&self.snapshot).clear();
+        Ok(())
+    }
+
+    /// `get_process_name`: the full path of the image `process_id` runs; "" when there is
+    /// no such process or it has no image (kernel threads).
+    pub fn get_process_name(&self, process_id: u32) -> String {
+        std::fs::read_link(format!("/proc/{process_id}/exe"))
+            .map(|p| p.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    }
+
+    /// `get_originator_token`: the credentials of the process that made the request the
+    /// current event reports (for a creation, the creating process), read from
+    /// `/proc/<pid>/status`. `ERROR_NO_CALLBACK_ACTIVE` (614) outside an event;
+    /// `ERROR_FILE_NOT_FOUND` (2) when that process has already exited.
+    pub fn get_originator_token(&self) -> Result<Credentials> {
+        dispatch::current_originator("get_originator_token")?.credentials()
+    }
+
+    /// `reset_timeout`: restarts the current handler's deadline at `timeout_ms` (0: none).
+    /// `ERROR_NO_CALLBACK_ACTIVE` (614) outside an event.
+    pub fn reset_timeout(&self, timeout_ms: u32) -> Result<()> {
+        dispatch::reset_timeout(timeout_ms)
+    }
+
+    // ----- config, shutdown -----
+
+    /// `config("NAME=VALUE")` sets, `config("NAME")` reads: `EventsToFire`,
+    /// `FilterOwnRequests`, `MaxWorkerThreadCount`, `MinWorkerThreadCount`,
+    /// `WorkerInitialStackSize` (the last three fixed while active), `LoggingEnabled`,
+    /// `DenyExpiredEvents`, `BuildInfo`, `LicenseInfo`.
+    pub fn config(&self, configuration_string: &str) -> Result<String> {
+        if let Some((name, _)) = configuration_string.split_once('=') {
+            let name = name.trim();
+            if FIXED_WHILE_ACTIVE
+                .iter()
+                .any(|n| n.eq_ignore_ascii_case(name))
+            {
+                self.not_while_active(name)?;
+            }
+        }
+        let out = self.settings.config(configuration_string)?;
+        self.shared.events_to_fire.store(
+            EventsToFire::from_setting(self.settings.get_int("EventsToFire")?).0,
+            Ordering::Relaxed,
+        );
+        for (name, flag) in [
+            ("FilterOwnRequests", &self.shared.filter_own_requests),
+            ("DenyExpiredEvents", &self.shared.deny_expired_events),
+            ("LoggingEnabled", &self.shared.logging_enabled),
+        ] {
+            flag.store(self.settings.get_bool(name)?, Ordering::Relaxed);
+        }
+        Ok(out)
+    }
+
+    /// `shutdown_system` through the real machine; see
+    /// [`shutdown_system_with`](Self::shutdown_system_with).
+    pub fn shutdown_system(
+        &self,
+        shutdown_prompt: &str,
+        timeout: u32,
+        force_close_apps: bool,
+        reboot: bool,
+    ) -> Result<bool> {
+        self.shutdown_system_with(
+            &shutdown::System,
+            shutdown_prompt,
+            timeout,
+            force_close_apps,
+            reboot,
+        )
+    }
+
+    /// `shutdown_system` carried out by `executor`: `Ok(false)` without `CAP_SYS_BOOT`,
+    /// `Ok(true)` once the system accepted. Refused inside events.
+    pub fn shutdown_system_with(
+        &self,
+        executor: &dyn Executor,
+        shutdown_prompt: &str,
+        timeout: u32,
+        force_close_apps: bool,
+        reboot: bool,
+    ) -> Result<bool> {
+        outside_events("shutdown_system")?;
+        shutdown::shutdown_system(
+            &shutdown::Request {
+                shutdown_prompt: shutdown_prompt.to_string(),
+                timeout,
+                force_close_apps,
+                reboot,
+            },
+            executor,
+        )
+    }
+}
+
+impl Drop for ProcessFilter {
+    fn drop(&mut self) {
+        if let Some(run) = lock(&self.running).take() {
+            stop_running(run);
+        }
+    }
+}
+
+fn stop_running(mut run: Running) {
+    run.stop.store(true, Ordering::Release);
+    if let Some(reader) = run.reader.take() {
+        let _ = reader.join();
+    }
+    if let Some(mut ec) = run.exec_control.take() {
+        ec.stop();
+    }
+    run.dispatcher.shutdown();
+}
+
+/// A pidfd on `pid`: the rule's hold on that very process (reference: "PID Reuse").
+fn open_pidfd(pid: u32) -> Result<OwnedFd> {
+    let not_found = || {
+        Error::from_code(
+            code::ERROR_INVALID_PARAMETER,
+            format!("invalid process_id: no process {pid} is running"),
+        )
+    };
+    let p = Pid::from_raw(pid as i32).ok_or_else(not_found)?;
+    pidfd_open(p, PidfdFlags::empty()).map_err(|e| {
+        if e == rustix::io::Errno::SRCH {
+            not_found()
+        } else {
+            Error::io(format!("pidfd_open({pid})"), e.into())
+        }
+    })
+}

@@ -1,0 +1,147 @@
+//! What the filter's kernel readers and its API share while the filter is active.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use fsgate_core::dispatch::{Dispatcher, Hooks, Outcome, SerialKey};
+use fsgate_core::{code, Originator};
+
+use crate::events::{EventsToFire, ProcessEvents};
+use crate::rules::Rules;
+use crate::table::ProcessTable;
+
+/// The process table and the rules, changed together under one lock.
+#[derive(Default)]
+pub struct State {
+    /// Live processes.
+    pub table: ProcessTable,
+    /// Filtered and ignored rules.
+    pub rules: Rules,
+    /// Processes whose current exec already fired `on_process_creation` from a permission
+    /// event, so the connector's exec record must not fire it again.
+    pub exec_fired: HashSet<u32>,
+}
+
+/// Settings the readers consult on every event, and the application's handlers.
+pub struct Shared {
+    /// Table, rules and exec bookkeeping.
+    pub state: Mutex<State>,
+    /// `EventsToFire`.
+    pub events_to_fire: AtomicU32,
+    /// `FilterOwnRequests`.
+    pub filter_own_requests: AtomicBool,
+    /// `track_command_line`.
+    pub track_command_line: AtomicBool,
+    /// `DenyExpiredEvents`.
+    pub deny_expired_events: AtomicBool,
+    /// `LoggingEnabled`.
+    pub logging_enabled: AtomicBool,
+    /// This process: its requests are skipped unless `FilterOwnRequests` is set.
+    pub own_pid: u32,
+    /// The application's handlers.
+    pub events: Arc<dyn ProcessEvents>,
+}
+
+impl Shared {
+    /// Fresh shared state for `events`.
+    pub fn new(events: Arc<dyn ProcessEvents>) -> Self {
+        Self {
+            state: Mutex::new(State::default()),
+            events_to_fire: AtomicU32::new(0),
+            filter_own_requests: AtomicBool::new(false),
+            track_command_line: AtomicBool::new(false),
+            deny_expired_events: AtomicBool::new(false),
+            logging_enabled: AtomicBool::new(false),
+            own_pid: std::process::id(),
+            events,
+        }
+    }
+
+    /// The table and rules.
+    pub fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Whether `flag` is in `EventsToFire`.
+    pub fn fires(&self, flag: EventsToFire) -> bool {
+        EventsToFire(self.events_to_fire.load(Ordering::Relaxed)).contains(flag)
+    }
+
+    /// Whether a request made by `pid` fires events: the rules select it, and it is not
+    /// this process unless `FilterOwnRequests` is on.
+    pub fn selects(&self, state: &State, pid: u32) -> bool {
+        if pid == self.own_pid && !self.filter_own_requests.load(Ordering::Relaxed) {
+            return false;
+        }
+        state.rules.selects(pid, state.table.image(pid))
+    }
+
+    /// Runs a notification handler for process `tgid` on the dispatcher; its result is
+    /// only logged (the kernel has already done what the event reports).
+    pub fn notify(
+        self: &Arc<Self>,
+        dispatcher: &Dispatcher,
+        tgid: u32,
+        originator: u32,
+        what: &'static str,
+        job: impl FnOnce(&dyn ProcessEvents) -> fsgate_core::Result<()> + Send + 'static,
+    ) {
+        if self.logging_enabled.load(Ordering::Relaxed) {
+            tracing::info!("{what}: process {tgid}");
+        }
+        let me = Arc::clone(self);
+        dispatcher.submit(
+            Some(SerialKey(u64::from(tgid))),
+            Some(originator_of(originator)),
+            move || job(me.events.as_ref()),
+            move |outcome| match outcome {
+                Outcome::Done(Ok(())) | Outcome::Panicked(_) => {}
+                Outcome::Done(Err(e)) => tracing::debug!("{what} handler for {tgid}: {e}"),
+                Outcome::TimedOut => tracing::warn!("{what} handler for {tgid} timed out"),
+                Outcome::Cancelled => tracing::debug!("{what} for {tgid} cancelled: stopping"),
+            },
+        );
+    }
+
+    /// Fires `on_error` on a worker.
+    pub fn error(self: &Arc<Self>, dispatcher: &Dispatcher, error_code: u32, description: String) {
+        tracing::warn!("{description} (error {error_code})");
+        let me = Arc::clone(self);
+        dispatcher.submit(
+            None,
+            None,
+            move || me.events.on_error(error_code, &description),
+            |_| {},
+        );
+    }
+}
+
+/// The originator the dispatcher hands to `get_originator_token`: only the process id is
+/// meaningful; credentials are read from `/proc/<pid>` when asked.
+pub fn originator_of(pid: u32) -> Originator {
+    Originator {
+        pid,
+        uid: u32::MAX,
+        gid: u32::MAX,
+    }
+}
+
+/// Forwards the dispatcher's hooks to the application's handlers.
+pub struct HookAdapter(pub Arc<dyn ProcessEvents>);
+
+impl Hooks for HookAdapter {
+    fn on_worker_thread_creation(&self) {
+        self.0.on_worker_thread_creation();
+    }
+    fn on_worker_thread_termination(&self) {
+        self.0.on_worker_thread_termination();
+    }
+    fn on_error(&self, error_code: u32, description: &str) {
+        self.0.on_error(error_code, description);
+    }
+}
+
+/// The code `on_error` reports when the kernel dropped events because the filter fell
+/// behind (its receive queue overflowed).
+pub const EVENTS_LOST: u32 = code::ERROR_INSUFFICIENT_BUFFER;

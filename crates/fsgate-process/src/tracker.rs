@@ -1,0 +1,193 @@
+//! The connector reader: keeps the process table and the rules current and fires the
+//! notification events.
+//!
+//! One thread reads the process connector and, for each record, updates the table and the
+//! rules' descendant sets under one lock, decides from the rules whether the record fires an
+//! event, and hands the event to the dispatcher keyed by process, so events of one process
+//! reach the application in kernel order. Nothing slow happens on this thread: the only
+//! filesystem reads are `/proc/<pid>/exe` at exec (and `cmdline` when `track_command_line`
+//! is on), so a fork storm does not overflow the socket's receive queue.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use fsgate_core::dispatch::Dispatcher;
+use fsgate_core::{code, Error, Result};
+
+use crate::events::{
+    EventsToFire, ProcessCreation, ProcessTermination, ThreadCreation, ThreadTermination,
+};
+use crate::proc_connector::{self, ProcConnector, ProcEvent, Received};
+use crate::shared::{Shared, EVENTS_LOST};
+use crate::snapshot::command_line;
+
+/// Starts the reader thread on an open connector.
+pub fn spawn(
+    connector: ProcConnector,
+    shared: Arc<Shared>,
+    dispatcher: Arc<Dispatcher>,
+    stop: Arc<AtomicBool>,
+) -> Result<JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name("fsgate-proc-connector".into())
+        .spawn(move || run(&connector, &shared, &dispatcher, &stop))
+        .map_err(|e| Error::io("starting the process connector reader", e))
+}
+
+fn run(
+    connector: &ProcConnector,
+    shared: &Arc<Shared>,
+    dispatcher: &Dispatcher,
+    stop: &AtomicBool,
+) {
+    let mut buf = vec![0u8; 64 * 1024];
+    while !stop.load(Ordering::Acquire) {
+        match connector.recv(&mut buf) {
+            Ok(Received::Idle) => {}
+            Ok(Received::Overrun) => shared.error(
+                dispatcher,
+                EVENTS_LOST,
+                "the process connector's receive queue overflowed: the kernel dropped process \
+                 events, some creations and terminations were not reported"
+                    .into(),
+            ),
+            Ok(Received::Records(n)) => match proc_connector::parse(&buf[..n]) {
+                Ok(events) => {
+                    for event in events {
+                        handle(shared, dispatcher, event);
+                    }
+                }
+                Err(e) => shared.error(dispatcher, e.code(), e.to_string()),
+            },
+            Err(e) => {
+                shared.error(
+                    dispatcher,
+                    e.code(),
+                    format!("process connector failed, no more process events: {e}"),
+                );
+                return;
+            }
+        }
+    }
+}
+
+/// Applies one kernel record.
+pub fn handle(shared: &Arc<Shared>, dispatcher: &Dispatcher, event: ProcEvent) {
+    match event {
+        ProcEvent::Fork {
+            parent_pid,
+            parent_tgid,
+            child_pid,
+            child_tgid,
+        } => {
+            if child_pid == child_tgid {
+                let mut st = shared.lock();
+                st.table.fork(parent_tgid, parent_pid, child_tgid);
+                let image = st.table.image(parent_tgid).to_string();
+                st.rules.fork(parent_tgid, &image, child_tgid);
+            } else if shared.fires(EventsToFire::THREAD_CREATION) {
+                let selected = {
+                    let st = shared.lock();
+                    shared.selects(&st, child_tgid)
+                };
+                if selected {
+                    // A new thread's fork record names the process's parent, not the thread
+                    // that called clone: only the process is known.
+                    let ev = ThreadCreation {
+                        process_id: child_tgid,
+                        thread_id: child_pid,
+                        creating_process_id: child_tgid,
+                        creating_thread_id: 0,
+                    };
+                    shared.notify(
+                        dispatcher,
+                        child_tgid,
+                        child_tgid,
+                        "thread_creation",
+                        move |h| h.on_thread_creation(&ev),
+                    );
+                }
+            }
+        }
+        ProcEvent::Exec { tgid, .. } => {
+            let image = std::fs::read_link(format!("/proc/{tgid}/exe"))
+                .map(|p| p.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let mut st = shared.lock();
+            let already = st.exec_fired.remove(&tgid);
+            let info = st.table.exec(tgid, image.clone()).clone();
+            if already || !shared.fires(EventsToFire::PROCESS_CREATION) {
+                return;
+            }
+            let creator = if info.creator != 0 {
+                info.creator
+            } else {
+                info.ppid
+            };
+            if !shared.selects(&st, creator) {
+                return;
+            }
+            drop(st);
+            let command_line = if shared.track_command_line.load(Ordering::Relaxed) {
+                command_line(tgid)
+            } else {
+                String::new()
+            };
+            let mut ev = ProcessCreation {
+                process_id: tgid,
+                parent_process_id: info.ppid,
+                creating_process_id: creator,
+                creating_thread_id: info.creator_thread,
+                file_open_name_available: image.starts_with('/'),
+                process_name: image.clone(),
+                image_file_name: image,
+                command_line,
+            };
+            shared.notify(dispatcher, tgid, creator, "process_creation", move |h| {
+                h.on_process_creation(&mut ev)
+            });
+        }
+        ProcEvent::Exit { pid, tgid, .. } if pid == tgid => {
+            let mut st = shared.lock();
+            let fire = shared.fires(EventsToFire::PROCESS_TERMINATION) && shared.selects(&st, tgid);
+            let info = st.table.exit(tgid);
+            st.rules.exit(tgid);
+            st.exec_fired.remove(&tgid);
+            drop(st);
+            if fire {
+                let ev = ProcessTermination {
+                    process_id: tgid,
+                    process_name: info.map(|i| i.image).unwrap_or_default(),
+                };
+                shared.notify(dispatcher, tgid, tgid, "process_termination", move |h| {
+                    h.on_process_termination(&ev)
+                });
+            }
+        }
+        ProcEvent::Exit { pid, tgid, .. } => {
+            if !shared.fires(EventsToFire::THREAD_TERMINATION) {
+                return;
+            }
+            let selected = {
+                let st = shared.lock();
+                shared.selects(&st, tgid)
+            };
+            if selected {
+                let ev = ThreadTermination {
+                    process_id: tgid,
+                    thread_id: pid,
+                };
+                shared.notify(dispatcher, tgid, tgid, "thread_termination", move |h| {
+                    h.on_thread_termination(&ev)
+                });
+            }
+        }
+        ProcEvent::Ack { err } if err != 0 => shared.error(
+            dispatcher,
+            code::ERROR_PRIVILEGE_NOT_HELD,
+            format!("the kernel refused the process connector listen request (errno {err})"),
+        ),
+        ProcEvent::Ack { .. } | ProcEvent::Comm { .. } | ProcEvent::Other { .. } => {}
+    }
+}
