@@ -14,7 +14,7 @@ use crate::file::{self, FileHolder};
 use crate::flags::wants_write;
 use crate::memory::MemoryHandle;
 use crate::stream::DirectStream;
-use crate::volume::VolumeHandle;
+use crate::volume::{VolumeHandle, VolumeInfo};
 
 /// Direct access to disks, volumes, image files, files and physical memory.
 ///
@@ -160,6 +160,14 @@ impl DirectAccess {
     ) -> Result<VolumeHandle> {
         self.ready("open_volume")?;
         VolumeHandle::open(volume_name, desired_access, force_unmount, self.hook())
+    }
+
+    /// Describes a volume without locking it (an addition to the reference, for
+    /// `fsgate disk info`): geometry, the mount points of the device and its partitions as this
+    /// thread's mount namespace sees them, and the sysfs model.
+    pub fn get_volume_info(&self, volume_name: &str) -> Result<VolumeInfo> {
+        self.ready("get_volume_info")?;
+        VolumeInfo::query(volume_name)
     }
 
     /// [`open_volume`](Self::open_volume) as a [`DirectStream`].

@@ -56,6 +56,5 @@ pub use align::AlignedBuf;
 pub use error::ErrorEventParams;
 pub use file::FileHolder;
 pub use memory::{MemoryHandle, MemoryRange, MemorySource};
-pub use mounts::{model, mount_points};
 pub use stream::DirectStream;
-pub use volume::{VolumeHandle, VolumeKind, IMAGE_SECTOR_SIZE};
+pub use volume::{VolumeHandle, VolumeInfo, VolumeKind, IMAGE_SECTOR_SIZE};

@@ -513,3 +513,63 @@ fn open_image(path: &Path, writable: bool) -> Result<(File, bool)> {
     })?;
     Ok((file, direct))
 }
+
+/// What `fsgate disk info` shows: geometry, mounts and model, read without taking the lock
+/// (so a mounted device can be described).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VolumeInfo {
+    /// Whole sectors.
+    pub sector_count: u64,
+    /// Logical sector size in bytes.
+    pub sector_size: u32,
+    /// Physical sector size in bytes.
+    pub physical_sector_size: u32,
+    /// Size in bytes.
+    pub size_bytes: u64,
+    /// Where the device and its partitions are mounted (empty for image files).
+    pub mount_points: Vec<PathBuf>,
+    /// The model from sysfs, when the driver reports one.
+    pub model: Option<String>,
+}
+
+impl VolumeInfo {
+    /// Describes `volume_name` (a block device or an image file), opening it read-only without
+    /// `O_EXCL`.
+    pub(crate) fn query(volume_name: &str) -> Result<Self> {
+        let path = Path::new(volume_name);
+        let meta = std::fs::metadata(path)
+            .map_err(|e| open_error(path, e, "look up the volume's path"))?;
+        if meta.file_type().is_block_device() {
+            let file = File::open(path).map_err(|e| open_error(path, e, "open the device"))?;
+            let g = blkdev::geometry(&file)
+                .map_err(|e| Error::io(format!("reading the geometry of {}", path.display()), e))?;
+            let (major, minor) = (
+                rustix::fs::major(meta.rdev()),
+                rustix::fs::minor(meta.rdev()),
+            );
+            Ok(Self {
+                sector_count: g.size_bytes / u64::from(g.logical_sector_size),
+                sector_size: g.logical_sector_size,
+                physical_sector_size: g.physical_sector_size,
+                size_bytes: g.size_bytes,
+                mount_points: mounts::mount_points(major, minor)
+                    .map_err(|e| Error::io("reading /proc/thread-self/mountinfo", e))?,
+                model: mounts::model(major, minor),
+            })
+        } else if meta.is_file() {
+            Ok(Self {
+                sector_count: meta.len() / u64::from(IMAGE_SECTOR_SIZE),
+                sector_size: IMAGE_SECTOR_SIZE,
+                physical_sector_size: (meta.blksize() as u32).max(IMAGE_SECTOR_SIZE),
+                size_bytes: meta.len(),
+                mount_points: Vec::new(),
+                model: None,
+            })
+        } else {
+            Err(Error::invalid_argument(
+                "volume_name",
+                format!("{volume_name} is neither a block device nor a regular image file"),
+            ))
+        }
+    }
+}
