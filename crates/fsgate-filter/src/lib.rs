@@ -1,1 +1,7 @@
-//! fsgate-filter (work in progress).
+//! fsgate-filter
+mod attach;
+pub mod events;
+pub mod monitor;
+pub mod open_request;
+pub mod rules;
+pub mod volumes;

@@ -1,0 +1,549 @@
+//! `FileMonitor`: notification events from a fanotify group that reports file ids,
+//! directory ids and names, marked on whole filesystems.
+
+use std::fs::File;
+use std::os::fd::AsFd;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::thread::JoinHandle;
+
+use fsgate_core::dispatch::{Dispatcher, Options, SerialKey};
+use fsgate_core::mask::Requestor;
+use fsgate_core::originator::{self, Originator};
+use fsgate_core::{code, Error, Result};
+use fsgate_fanotify::{
+    fid_path, Class, Event, EventBuffer, EventMask, FidKind, Group, InitFlags, MarkAction,
+    MarkFlags, MarkType,
+};
+
+use crate::attach::{self, HookAdapter};
+use crate::events::{MonitorEvents, NotifyEvent, NotifyKind};
+use crate::open_request::uid_of;
+use crate::rules::{FileFacts, NotifyFlags, Qualifiers, RuleFlags, Rules, Subject};
+use crate::volumes::Volume;
+
+pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn kernel_mask(notify: NotifyFlags) -> EventMask {
+    let mut m = EventMask::empty();
+    let pairs = [
+        (NotifyFlags::FS_NE_CREATE, EventMask::CREATE),
+        (NotifyFlags::FS_NE_OPEN, EventMask::OPEN),
+        (NotifyFlags::FS_NE_EXECUTE, EventMask::OPEN_EXEC),
+        (NotifyFlags::FS_NE_READ, EventMask::ACCESS),
+        (NotifyFlags::FS_NE_WRITE, EventMask::MODIFY),
+        (NotifyFlags::FS_NE_SET_ATTRIBUTES, EventMask::ATTRIB),
+        (
+            NotifyFlags::FS_NE_CLOSE,
+            EventMask::CLOSE_WRITE.union(EventMask::CLOSE_NOWRITE),
+        ),
+        (NotifyFlags::FS_NE_RENAME, EventMask::RENAME),
+        (NotifyFlags::FS_NE_DELETE, EventMask::DELETE),
+    ];
+    for (n, k) in pairs {
+        if notify.contains(n) {
+            m |= k;
+        }
+    }
+    if !m.is_empty() {
+        m |= EventMask::ONDIR;
+    }
+    m
+}
+
+fn kinds_of(mask: EventMask) -> impl Iterator<Item = (NotifyKind, NotifyFlags)> {
+    NotifyKind::ALL.into_iter().filter_map(move |k| {
+        let (bits, flag) = match k {
+            NotifyKind::CreateFile => (EventMask::CREATE, NotifyFlags::FS_NE_CREATE),
+            NotifyKind::OpenFile => (EventMask::OPEN, NotifyFlags::FS_NE_OPEN),
+            NotifyKind::ExecuteFile => (EventMask::OPEN_EXEC, NotifyFlags::FS_NE_EXECUTE),
+            NotifyKind::ReadFile => (EventMask::ACCESS, NotifyFlags::FS_NE_READ),
+            NotifyKind::WriteFile => (EventMask::MODIFY, NotifyFlags::FS_NE_WRITE),
+            NotifyKind::SetFileAttributes => (EventMask::ATTRIB, NotifyFlags::FS_NE_SET_ATTRIBUTES),
+            NotifyKind::CloseFile => (
+                EventMask::CLOSE_WRITE | EventMask::CLOSE_NOWRITE,
+                NotifyFlags::FS_NE_CLOSE,
+            ),
+            NotifyKind::RenameOrMoveFile => (EventMask::RENAME, NotifyFlags::FS_NE_RENAME),
+            NotifyKind::DeleteFile => (EventMask::DELETE, NotifyFlags::FS_NE_DELETE),
+        };
+        mask.intersects(bits).then_some((k, flag))
+    })
+}
+
+/// A mount the engine resolves handles through.
+struct Root {
+    fsid: u64,
+    fd: File,
+}
+
+/// The running notification side, shared by [`FileMonitor`] and the filter.
+pub(crate) struct NotifyEngine {
+    stop: Arc<AtomicBool>,
+    reader: Option<JoinHandle<()>>,
+    attached: Vec<Volume>,
+}
+
+fn fsid_of(f: &File) -> std::io::Result<u64> {
+    Ok(rustix::fs::fstatvfs(f)?.f_fsid)
+}
+
+fn fid_fsid(fsid: [i32; 2]) -> u64 {
+    u64::from(fsid[0] as u32) | (u64::from(fsid[1] as u32) << 32)
+}
+
+impl NotifyEngine {
+    pub(crate) fn start<H: MonitorEvents + ?Sized>(
+        handler: Arc<H>,
+        rules: Arc<RwLock<Rules>>,
+        dispatcher: Arc<Dispatcher>,
+    ) -> Result<Self> {
+        let (mask, volumes) = {
+            let r = rules.read().unwrap_or_else(|p| p.into_inner());
+            (
+                kernel_mask(r.standard.all_flags().notify),
+                attach::volumes_for(&r.standard)?,
+            )
+        };
+        let group = Group::new(
+            Class::Notif,
+            InitFlags::CLOEXEC | InitFlags::REPORT_FID | InitFlags::REPORT_DFID_NAME,
+            libc::O_RDONLY | libc::O_LARGEFILE,
+        )
+        .map_err(|e| Error::io("creating the fanotify notification group (needs root)", e))?;
+        let mut attached = Vec::new();
+        let mut roots = Vec::new();
+        attach::attach(&*handler, volumes, &mut attached, |p: &Path| {
+            group.mark(
+                MarkAction::Add,
+                MarkType::Filesystem,
+                MarkFlags::empty(),
+                mask,
+                None,
+                Some(p),
+            )?;
+            let fd = File::open(p)?;
+            roots.push(Root {
+                fsid: fsid_of(&fd)?,
+                fd,
+            });
+            Ok(())
+        });
+        let stop = Arc::new(AtomicBool::new(false));
+        let stop2 = Arc::clone(&stop);
+        let reader = std::thread::Builder::new()
+            .name("fsgate-monitor-reader".into())
+            .spawn(move || read_loop(&group, &roots, &handler, &rules, &dispatcher, &stop2))
+            .map_err(|e| Error::io("starting the monitor reader thread", e))?;
+        Ok(Self {
+            stop,
+            reader: Some(reader),
+            attached,
+        })
+    }
+
+    /// Stops reading; returns the volumes that were attached.
+    pub(crate) fn stop(mut self) -> Vec<Volume> {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(r) = self.reader.take() {
+            let _ = r.join();
+        }
+        std::mem::take(&mut self.attached)
+    }
+}
+
+fn read_loop<H: MonitorEvents + ?Sized>(
+    group: &Group,
+    roots: &[Root],
+    handler: &Arc<H>,
+    rules: &RwLock<Rules>,
+    dispatcher: &Arc<Dispatcher>,
+    stop: &AtomicBool,
+) {
+    let mut buf = EventBuffer::new(256 * 1024);
+    while !stop.load(Ordering::SeqCst) {
+        match group.wait(100) {
+            Ok(false) => continue,
+            Ok(true) => {}
+            Err(e) => {
+                handler.on_error(code::ERROR_GEN_FAILURE, &format!("polling fanotify: {e}"));
+                return;
+            }
+        }
+        let events = match group.read_events(&mut buf) {
+            Ok(ev) => ev,
+            Err(e) => {
+                handler.on_error(code::ERROR_GEN_FAILURE, &format!("reading fanotify: {e}"));
+                continue;
+            }
+        };
+        for event in events {
+            if event.is_overflow() {
+                handler.on_error(
+                    code::ERROR_INSUFFICIENT_BUFFER,
+                    "the kernel's fanotify event queue overflowed: notification events were lost",
+                );
+                continue;
+            }
+            let r = rules.read().unwrap_or_else(|p| p.into_inner());
+            for n in to_notifications(&event, roots, &r) {
+                let key = SerialKey(hash(&n.file_name));
+                let origin = Originator {
+                    pid: n.process_id,
+                    uid: n.user_id.unwrap_or(u32::MAX),
+                    gid: u32::MAX,
+                };
+                let job_handler = Arc::clone(handler);
+                dispatcher.submit(
+                    Some(key),
+                    Some(origin),
+                    move || job_handler.fire_notify(&n),
+                    |_| {},
+                );
+            }
+        }
+    }
+}
+
+pub(crate) fn hash(s: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    s.hash(&mut h);
+    h.finish()
+}
+
+fn resolve(roots: &[Root], event: &Event, kind: FidKind) -> Option<String> {
+    let fid = event.fid(kind)?;
+    let want = fid_fsid(fid.fsid);
+    for root in roots.iter().filter(|r| r.fsid == want) {
+        if let Ok(p) = fid_path(root.fd.as_fd(), fid) {
+            return Some(p.display().to_string());
+        }
+    }
+    let handle = event.fid(FidKind::Object).unwrap_or(fid);
+    Some(format!("ID|{}", handle.handle.to_hex()))
+}
+
+/// The requestor image and file facts, looked up only when the rules need them.
+pub(crate) struct Lookups {
+    pub image: Option<String>,
+    pub facts: Option<FileFacts>,
+}
+
+impl Lookups {
+    pub(crate) fn new(
+        rules: &Rules,
+        pid: u32,
+        path: &str,
+        meta: impl FnOnce() -> Option<std::fs::Metadata>,
+    ) -> Self {
+        let image = rules
+            .needs_process()
+            .then(|| {
+                originator::image_path(pid)
+                    .or_else(|_| originator::process_name(pid))
+                    .ok()
+            })
+            .flatten();
+        let facts = rules
+            .needs_facts()
+            .then(|| meta().map(|m| FileFacts::from_metadata(path, &m)))
+            .flatten();
+        Self { image, facts }
+    }
+
+    pub(crate) fn subject<'a>(&'a self, path: &'a str, pid: u32) -> Subject<'a> {
+        Subject {
+            path,
+            requestor: self.image.as_deref().map(|image| Requestor { pid, image }),
+            facts: self.facts,
+        }
+    }
+}
+
+fn to_notifications(event: &Event, roots: &[Root], rules: &Rules) -> Vec<NotifyEvent> {
+    let pid = event.pid.max(0) as u32;
+    let rename = event.mask.contains(EventMask::RENAME);
+    let (file_name, new_file_name) = if rename {
+        (
+            resolve(roots, event, FidKind::OldDirName).unwrap_or_default(),
+            resolve(roots, event, FidKind::NewDirName),
+        )
+    } else {
+        let name = resolve(roots, event, FidKind::DirName)
+            .or_else(|| resolve(roots, event, FidKind::Object))
+            .unwrap_or_default();
+        (name, None)
+    };
+    let lookups = Lookups::new(rules, pid, &file_name, || {
+        std::fs::metadata(&file_name).ok()
+    });
+    let mut flags = rules.evaluate(&lookups.subject(&file_name, pid)).notify;
+    if let Some(new) = &new_file_name {
+        // A move into a watched tree counts as well as a move out of it.
+        let l2 = Lookups::new(rules, pid, new, || std::fs::metadata(new).ok());
+        flags |= rules.evaluate(&l2.subject(new, pid)).notify & NotifyFlags::FS_NE_RENAME;
+    }
+    if flags.is_empty() {
+        return Vec::new();
+    }
+    let process_name = originator::process_name(pid).unwrap_or_default();
+    let user_id = uid_of(pid);
+    kinds_of(event.mask)
+        .filter(|(_, f)| flags.contains(*f))
+        .map(|(kind, _)| NotifyEvent {
+            kind,
+            file_name: file_name.clone(),
+            new_file_name: new_file_name.clone(),
+            directory: event.mask.contains(EventMask::ONDIR),
+            modified: event.mask.contains(EventMask::CLOSE_WRITE),
+            process_id: pid,
+            process_name: process_name.clone(),
+            user_id,
+        })
+        .collect()
+}
+
+/// Settings shared by the monitor and the filter.
+pub(crate) fn base_settings() -> fsgate_core::settings::Settings {
+    use fsgate_core::settings::{Kind, Settings, Value};
+    let d = Options::default();
+    Settings::new()
+        .with(
+            "MinWorkerThreadCount",
+            Kind::Int { min: 0, max: 1024 },
+            Value::Int(d.min_workers as i64),
+        )
+        .with(
+            "MaxWorkerThreadCount",
+            Kind::Int { min: 0, max: 1024 },
+            Value::Int(d.max_workers as i64),
+        )
+        .with_build_info()
+}
+
+pub(crate) fn dispatcher_options(
+    settings: &fsgate_core::settings::Settings,
+    serialize_events: bool,
+    timeout: fsgate_core::dispatch::Timeout,
+    name: &str,
+) -> Result<Options> {
+    let d = Options::default();
+    let min = settings.get_int("MinWorkerThreadCount")?;
+    let max = settings.get_int("MaxWorkerThreadCount")?;
+    Ok(Options {
+        min_workers: if min == 0 {
+            d.min_workers
+        } else {
+            min as usize
+        },
+        max_workers: if max == 0 {
+            d.max_workers
+        } else {
+            max as usize
+        },
+        serialize_events,
+        timeout,
+        stack_size: None,
+        name: name.into(),
+    })
+}
+
+/// The monitor class: notification events for files matching its rules.
+///
+/// Add rules with notification flags, then [`start_filter`](Self::start_filter). The
+/// monitor marks the filesystem of each mount its masks name (every mount for a mask
+/// without a leading path), so it sees changes made through any mount of it; masks then
+/// select the events. Events are fired on worker threads; events for one file keep their
+/// order, and with `serialize_events` all events keep kernel order.
+pub struct FileMonitor<H: MonitorEvents> {
+    handler: Arc<H>,
+    rules: Arc<RwLock<Rules>>,
+    settings: fsgate_core::settings::Settings,
+    serialize_events: AtomicBool,
+    running: Mutex<Option<(NotifyEngine, Arc<Dispatcher>)>>,
+}
+
+impl<H: MonitorEvents> FileMonitor<H> {
+    /// A stopped monitor with no rules.
+    pub fn new(handler: H) -> Self {
+        Self {
+            handler: Arc::new(handler),
+            rules: Arc::new(RwLock::new(Rules::default())),
+            settings: base_settings(),
+            serialize_events: AtomicBool::new(false),
+            running: Mutex::new(None),
+        }
+    }
+
+    /// The application's handler.
+    pub fn handler(&self) -> &H {
+        &self.handler
+    }
+
+    /// Adds notification flags for files matching `mask` (aggregated per mask). Rules added
+    /// while running apply to the volumes attached at start.
+    pub fn add_filter_rule(&self, mask: &str, notify_flags: NotifyFlags) -> Result<()> {
+        self.add_filter_rule_ex(mask, notify_flags, Qualifiers::default())
+    }
+
+    /// [`add_filter_rule`](Self::add_filter_rule) with size and attribute qualifiers.
+    pub fn add_filter_rule_ex(
+        &self,
+        mask: &str,
+        notify_flags: NotifyFlags,
+        q: Qualifiers,
+    ) -> Result<()> {
+        let flags = RuleFlags {
+            notify: notify_flags,
+            ..Default::default()
+        };
+        self.rules
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .standard
+            .add(mask, flags, q)
+    }
+
+    /// Removes flags from the rule with this mask; true when it existed.
+    pub fn delete_filter_rule(&self, mask: &str, notify_flags: NotifyFlags) -> bool {
+        let flags = RuleFlags {
+            notify: notify_flags,
+            ..Default::default()
+        };
+        self.rules
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .standard
+            .delete(mask, Some(flags))
+    }
+
+    /// Removes every standard rule.
+    pub fn delete_all_filter_rules(&self) {
+        self.rules
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .standard
+            .clear();
+    }
+
+    /// Excludes files matching `mask` from the given notifications.
+    pub fn add_passthrough_rule(&self, mask: &str, notify_flags: NotifyFlags) -> Result<()> {
+        self.add_passthrough_rule_ex(mask, notify_flags, Qualifiers::default())
+    }
+
+    /// [`add_passthrough_rule`](Self::add_passthrough_rule) with qualifiers.
+    pub fn add_passthrough_rule_ex(
+        &self,
+        mask: &str,
+        notify_flags: NotifyFlags,
+        q: Qualifiers,
+    ) -> Result<()> {
+        let flags = RuleFlags {
+            notify: notify_flags,
+            ..Default::default()
+        };
+        self.rules
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .passthrough
+            .add(mask, flags, q)
+    }
+
+    /// Removes a passthrough rule; true when it existed.
+    pub fn delete_passthrough_rule(&self, mask: &str) -> bool {
+        self.rules
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .passthrough
+            .delete(mask, None)
+    }
+
+    /// Removes every passthrough rule.
+    pub fn delete_all_passthrough_rules(&self) {
+        self.rules
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .passthrough
+            .clear();
+    }
+
+    /// Fires every event on one worker, in kernel order (`serialize_events`).
+    pub fn set_serialize_events(&self, on: bool) {
+        self.serialize_events.store(on, Ordering::SeqCst);
+    }
+
+    /// `config("NAME=VALUE")` / `config("NAME")`: `MinWorkerThreadCount`,
+    /// `MaxWorkerThreadCount` (0: automatic), `BuildInfo`, `LicenseInfo`.
+    pub fn config(&self, text: &str) -> Result<String> {
+        self.settings.config(text)
+    }
+
+    /// Whether the monitor is running.
+    pub fn active(&self) -> bool {
+        lock(&self.running).is_some()
+    }
+
+    /// Creates the group, attaches volumes and starts firing events. Error 1230 when already
+    /// running; an `invalid_argument` error without rules.
+    pub fn start_filter(&self) -> Result<()> {
+        let mut running = lock(&self.running);
+        if running.is_some() {
+            return Err(Error::from_code(
+                code::ERROR_CONNECTION_ACTIVE,
+                "the monitor is already running",
+            ));
+        }
+        if self
+            .rules
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .standard
+            .is_empty()
+        {
+            return Err(Error::invalid_argument(
+                "rules",
+                "add at least one filter rule before start_filter",
+            ));
+        }
+        let options = dispatcher_options(
+            &self.settings,
+            self.serialize_events.load(Ordering::SeqCst),
+            fsgate_core::dispatch::Timeout::NONE,
+            "fsgate-monitor",
+        )?;
+        let dispatcher = Arc::new(Dispatcher::new(
+            options,
+            Arc::new(HookAdapter(Arc::clone(&self.handler))),
+        )?);
+        let engine = NotifyEngine::start(
+            Arc::clone(&self.handler),
+            Arc::clone(&self.rules),
+            Arc::clone(&dispatcher),
+        )?;
+        *running = Some((engine, dispatcher));
+        Ok(())
+    }
+
+    /// Stops reading, fires the events already read, detaches every volume.
+    pub fn stop_filter(&self) -> Result<()> {
+        let Some((engine, dispatcher)) = lock(&self.running).take() else {
+            return Ok(());
+        };
+        let volumes = engine.stop();
+        dispatcher.wait_idle();
+        for v in &volumes {
+            self.handler.on_after_filter_detach_from_volume(v);
+        }
+        Ok(())
+    }
+}
+
+impl<H: MonitorEvents> Drop for FileMonitor<H> {
+    fn drop(&mut self) {
+        let _ = self.stop_filter();
+    }
+}
