@@ -19,7 +19,7 @@
 //! | "marked for removal at reboot" | `R` lines in `/etc/tmpfiles.d/fsgate-pending-removal.conf` |
 //! | extended logging (`LoggingEnabled`) | `/etc/fsgate/fsgate.conf`: [`logging_enabled`], [`set_logging_enabled`] |
 //! | install flags that become settings | the same file, with the reference's setting names ([`config`]) |
-
+//! | Installer DLL (`*A` functions) | `libfsgate_install.so`: `fsgate_install`, `fsgate_uninstall`, … ([`ffi`]) |
 //!
 //! # Use
 //!
@@ -59,6 +59,7 @@
 
 pub mod config;
 pub mod facilities;
+pub mod ffi;
 pub mod flags;
 mod fsutil;
 pub mod guid;
