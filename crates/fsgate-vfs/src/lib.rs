@@ -78,10 +78,13 @@
 
 pub mod drive;
 pub mod events;
+mod fuse;
+mod inodes;
 mod mounted;
 pub mod options;
 pub mod originator;
 pub mod params;
+mod sys;
 
 pub use drive::{ChangeAction, VirtualDrive};
 pub use events::Events;

@@ -1,46 +1,347 @@
 //! A mounted drive: its FUSE session, dispatcher and mounting points.
 
-use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use fsgate_core::{Error, Result};
+use fsgate_core::dispatch::{self, Dispatcher, Hooks, Outcome, Timeout};
+use fsgate_core::{code, Error, Result};
+use fuser::{BackgroundSession, Config, INodeNo, MountOption, Notifier, SessionACL};
 
 use crate::drive::ChangeAction;
 use crate::events::Events;
+use crate::fuse::{Core, FuseFs};
+use crate::inodes::join;
 use crate::options::Options;
+use crate::params::{GetVolumeIdParams, GetVolumeLabelParams, MountParams, UnmountParams};
+use crate::sys::{self, Unmounted};
+
+/// Forwards the dispatcher's hooks to the application's events.
+struct EventHooks<E: Events>(Arc<E>);
+
+impl<E: Events> Hooks for EventHooks<E> {
+    fn on_worker_thread_creation(&self) {
+        self.0.on_worker_thread_creation();
+    }
+    fn on_worker_thread_termination(&self) {
+        self.0.on_worker_thread_termination();
+    }
+    fn on_error(&self, code: u32, description: &str) {
+        self.0.on_error(code, description);
+    }
+}
+
+/// Checks that `path` is an existing empty directory; errors name the path.
+pub(crate) fn check_mounting_point(path: &Path) -> Result<PathBuf> {
+    let shown = path.display();
+    let meta = std::fs::metadata(path).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            Error::from_code(
+                code::ERROR_PATH_NOT_FOUND,
+                format!("mounting point {shown} does not exist; create an empty directory first"),
+            )
+        } else {
+            Error::io(format!("checking mounting point {shown}"), e)
+        }
+    })?;
+    if !meta.is_dir() {
+        return Err(Error::from_code(
+            code::ERROR_DIRECTORY,
+            format!("mounting point {shown} is not a directory"),
+        ));
+    }
+    let mut entries = std::fs::read_dir(path)
+        .map_err(|e| Error::io(format!("listing mounting point {shown}"), e))?;
+    if entries.next().is_some() {
+        return Err(Error::from_code(
+            code::ERROR_DIR_NOT_EMPTY,
+            format!("mounting point {shown} is not empty"),
+        ));
+    }
+    std::fs::canonicalize(path).map_err(|e| Error::io(format!("resolving {shown}"), e))
+}
+
+/// Runs one event outside any request (mount-time queries, `on_mount`, `on_unmount`).
+fn call<T: Send + 'static>(
+    d: &Dispatcher,
+    what: &str,
+    job: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
+    match d.call(None, None, job) {
+        Outcome::Done(r) => r,
+        Outcome::TimedOut => Err(Error::from_code(
+            code::ERROR_TIMEOUT,
+            format!("{what} did not return before the timeout"),
+        )),
+        Outcome::Panicked(m) => Err(Error::from_code(
+            code::ERROR_INTERNAL_ERROR,
+            format!("{what} panicked: {m}"),
+        )),
+        Outcome::Cancelled => Err(Error::not_ready(format!("{what}: the drive is stopping"))),
+    }
+}
 
 /// The serving state of a mounted drive.
 pub(crate) struct Mounted<E: Events> {
-    _events: PhantomData<E>,
+    core: Arc<Core<E>>,
+    dispatcher: Arc<Dispatcher>,
+    session: Option<BackgroundSession>,
+    notifier: Notifier,
+    primary: PathBuf,
+    extra: Vec<PathBuf>,
+    volume_id: u32,
 }
 
 impl<E: Events> Mounted<E> {
-    pub(crate) fn start(_e: Arc<E>, _o: Options, _p: &Path, _t: u32) -> Result<Self> {
-        Err(Error::not_ready("mount: being implemented"))
+    pub(crate) fn start(
+        events: Arc<E>,
+        options: Options,
+        mounting_point: &Path,
+        timeout_ms: u32,
+    ) -> Result<Self> {
+        let timeout = Timeout::from_millis(timeout_ms)?;
+        let primary = check_mounting_point(mounting_point)?;
+        if !Path::new("/dev/fuse").exists() {
+            return Err(Error::from_code(
+                code::ERROR_FS_DRIVER_REQUIRED,
+                "/dev/fuse is missing: load the fuse kernel module (modprobe fuse)",
+            ));
+        }
+        let defaults = dispatch::Options::default();
+        let mut d = dispatch::Options {
+            serialize_events: options.serialize_events,
+            timeout,
+            name: "fsgate-vfs".into(),
+            ..defaults.clone()
+        };
+        if options.min_worker_thread_count > 0 {
+            d.min_workers = options.min_worker_thread_count;
+        }
+        if options.max_worker_thread_count > 0 {
+            d.max_workers = options.max_worker_thread_count;
+        }
+        d.max_workers = d.max_workers.max(d.min_workers);
+        let dispatcher = Arc::new(Dispatcher::new(
+            d,
+            Arc::new(EventHooks(Arc::clone(&events))),
+        )?);
+
+        let e = Arc::clone(&events);
+        let label = call(&dispatcher, "on_get_volume_label", move || {
+            let mut p = GetVolumeLabelParams::default();
+            e.on_get_volume_label(&mut p).map(|()| p.buffer)
+        })?;
+        let e = Arc::clone(&events);
+        let volume_id = call(&dispatcher, "on_get_volume_id", move || {
+            let mut p = GetVolumeIdParams::default();
+            e.on_get_volume_id(&mut p).map(|()| p.volume_id)
+        })?;
+
+        let root = sys::owner().0 == 0;
+        let source = if label.is_empty() {
+            "fsgate".to_string()
+        } else {
+            label
+        };
+        let mut mount_options = vec![
+            MountOption::FSName(source),
+            MountOption::Subtype("fsgate".into()),
+            MountOption::NoDev,
+            MountOption::NoSuid,
+        ];
+        if options.default_permissions {
+            mount_options.push(MountOption::DefaultPermissions);
+        }
+        if options.read_only {
+            mount_options.push(MountOption::RO);
+        }
+        let mut config = Config::default();
+        if root {
+            // fusermount3's helper stays behind and unmounts when our connection closes,
+            // so a killed process leaves no dead mount. It needs allow_other.
+            mount_options.push(MountOption::AutoUnmount);
+            config.acl = SessionACL::All;
+        }
+        config.mount_options = mount_options;
+        config.n_threads = Some(options.fuse_reader_thread_count.max(1));
+        config.clone_fd = true;
+
+        let core = Arc::new(Core::new(Arc::clone(&events), options));
+        let fs = FuseFs::new(Arc::clone(&core), Arc::clone(&dispatcher));
+        let session = fuser::Session::new(fs, &primary, &config)
+            .map_err(|e| Error::io(format!("mounting on {}", primary.display()), e))?;
+        let notifier = session.notifier();
+        let session = session
+            .spawn()
+            .map_err(|e| Error::io("starting the FUSE reader threads", e))?;
+        let mut mounted = Self {
+            core,
+            dispatcher,
+            session: Some(session),
+            notifier,
+            primary: primary.clone(),
+            extra: Vec::new(),
+            volume_id,
+        };
+        let e = Arc::clone(&events);
+        let mounted_result = call(&mounted.dispatcher, "on_mount", move || {
+            e.on_mount(&mut MountParams {
+                mounting_point: primary,
+            })
+        });
+        if let Err(err) = mounted_result {
+            mounted.detach_all();
+            return Err(err);
+        }
+        Ok(mounted)
     }
+
     pub(crate) fn serving(&self) -> bool {
-        false
+        self.session
+            .as_ref()
+            .is_some_and(|s| !s.guard.is_finished())
     }
+
     pub(crate) fn mounting_points(&self) -> Vec<PathBuf> {
-        Vec::new()
+        std::iter::once(self.primary.clone())
+            .chain(self.extra.iter().cloned())
+            .collect()
     }
-    pub(crate) fn add_mounting_point(&mut self, _p: &Path) -> Result<()> {
-        Err(Error::not_ready("being implemented"))
+
+    pub(crate) fn add_mounting_point(&mut self, path: &Path) -> Result<()> {
+        let target = check_mounting_point(path)?;
+        sys::bind_mount(&self.primary, &target)?;
+        self.extra.push(target);
+        Ok(())
     }
-    pub(crate) fn delete_mounting_point(&mut self, _p: &Path) -> Result<()> {
-        Err(Error::not_ready("being implemented"))
+
+    pub(crate) fn delete_mounting_point(&mut self, path: &Path) -> Result<()> {
+        let wanted = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+        if wanted == self.primary {
+            return Err(Error::invalid_argument(
+                "mounting point",
+                format!(
+                    "{} is the primary mounting point; use unmount",
+                    path.display()
+                ),
+            ));
+        }
+        let Some(i) = self.extra.iter().position(|p| *p == wanted) else {
+            return Err(Error::invalid_argument(
+                "mounting point",
+                format!("{} is not a mounting point of this drive", path.display()),
+            ));
+        };
+        sys::unmount(&wanted)?;
+        self.extra.remove(i);
+        Ok(())
     }
+
     pub(crate) fn volume_id(&self) -> u32 {
-        0
+        self.volume_id
     }
-    pub(crate) fn stop(self) -> Result<()> {
+
+    pub(crate) fn notify_directory_change(
+        &self,
+        file_name: &str,
+        action: ChangeAction,
+    ) -> Result<()> {
+        let (parent, name) = match file_name.rsplit_once('/') {
+            Some(("", name)) => ("/", name),
+            Some((parent, name)) => (parent, name),
+            None => {
+                return Err(Error::invalid_argument(
+                    "file_name",
+                    format!("{file_name} is not a full path starting with /"),
+                ))
+            }
+        };
+        let (parent_ino, ino) = {
+            let mut inodes = self.core.inodes.lock().unwrap_or_else(|p| p.into_inner());
+            let found = (inodes.find(parent), inodes.find(&join(parent, name)));
+            if action == ChangeAction::Removed {
+                inodes.unlink(file_name);
+            }
+            found
+        };
+        if let Some(p) = parent_ino {
+            ignore_unknown(self.notifier.inval_entry(INodeNo(p), name.as_ref()))?;
+        }
+        if let (ChangeAction::Modified, Some(i)) = (action, ino) {
+            ignore_unknown(self.notifier.inval_inode(INodeNo(i), 0, 0))?;
+        }
         Ok(())
     }
-    pub(crate) fn notify_directory_change(&self, _f: &str, _a: ChangeAction) -> Result<()> {
+
+    pub(crate) fn notify_file_change(&self, file_name: &str) -> Result<()> {
+        let ino = self
+            .core
+            .inodes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .find(file_name);
+        match ino {
+            Some(i) => ignore_unknown(self.notifier.inval_inode(INodeNo(i), 0, 0)),
+            None => Ok(()),
+        }
+    }
+
+    /// Fires `on_unmount`, then unmounts everything and ends the session.
+    pub(crate) fn stop(mut self) -> Result<()> {
+        let e = Arc::clone(&self.core.events);
+        let primary = self.primary.clone();
+        if let Err(err) = call(&self.dispatcher, "on_unmount", move || {
+            e.on_unmount(&mut UnmountParams {
+                mounting_point: primary,
+            })
+        }) {
+            tracing::warn!("on_unmount: {err}");
+        }
+        self.detach_all();
         Ok(())
     }
-    pub(crate) fn notify_file_change(&self, _f: &str) -> Result<()> {
-        Ok(())
+
+    fn detach_all(&mut self) {
+        for p in self.extra.drain(..) {
+            if let Err(e) = sys::unmount(&p) {
+                tracing::warn!("{e}");
+            }
+        }
+        let primary = sys::unmount(&self.primary);
+        let Some(session) = self.session.take() else {
+            return;
+        };
+        match primary {
+            // The kernel ended the connection: the reader threads have returned or will
+            // at once, and with them every event.
+            Ok(Unmounted::Clean) | Ok(Unmounted::NotMounted) => {
+                if let Err(e) = session.join() {
+                    tracing::warn!("FUSE session ended with: {e}");
+                }
+            }
+            // Files are still open under a detached mount: the session keeps serving them
+            // and ends by itself after the last one closes.
+            Ok(Unmounted::Detached) => {
+                std::thread::spawn(move || session.join());
+            }
+            Err(e) => {
+                tracing::warn!("{e}");
+                std::thread::spawn(move || session.join());
+            }
+        }
+    }
+}
+
+impl<E: Events> Drop for Mounted<E> {
+    fn drop(&mut self) {
+        self.detach_all();
+    }
+}
+
+/// The kernel answers `ENOENT` for notifications about objects it does not cache: fine.
+fn ignore_unknown(r: std::io::Result<()>) -> Result<()> {
+    match r {
+        Ok(()) => Ok(()),
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(()),
+        Err(e) => Err(Error::io("notifying the kernel", e)),
     }
 }

@@ -1,0 +1,1588 @@
+//! The FUSE glue: turns fuser's inode-based requests into the reference's path-based events.
+//!
+//! Each request is resolved to a path on the reader thread (a table lookup), then submitted
+//! to the dispatcher under a [`SerialKey`] derived from that path, so one file's events run
+//! in order and different files run in parallel. The job fires the events and returns what
+//! the reply needs; the completion sends the reply. A job that times out has its reply sent
+//! with `EIO` by the dispatcher's watchdog, and whatever it returns later — new contexts
+//! included — is dropped, which is exactly "the late result is ignored".
+//!
+//! Contexts live in [`Opens`]: a file context per inode with its handle count, a handle
+//! entry per kernel file handle (handle context, listing with its enumeration context).
+//! They are inserted only when the kernel gets the handle, and removed after the last
+//! event that may use them.
+
+use std::collections::hash_map::DefaultHasher;
+use std::collections::HashMap;
+use std::ffi::OsStr;
+use std::hash::{Hash, Hasher};
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime};
+
+use fsgate_core::dispatch::{Dispatcher, Outcome, SerialKey};
+use fsgate_core::{code, Error, Originator, Result};
+use fuser::{
+    Errno, FileAttr, FileHandle, FileType, Filesystem, FopenFlags, Generation, INodeNo, LockOwner,
+    OpenFlags, RenameFlags, ReplyAttr, ReplyCreate, ReplyData, ReplyDirectory, ReplyEmpty,
+    ReplyEntry, ReplyOpen, ReplyStatfs, ReplyWrite, ReplyXattr, Request, TimeOrNow, WriteFlags,
+};
+
+use crate::events::Events;
+use crate::inodes::{join, Inodes};
+use crate::options::Options;
+use crate::params::*;
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A poisoned lock means a handler panicked while holding a context; the context is still
+    // the application's data, so keep serving it.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+type FileCtx<E> = Arc<Mutex<<E as Events>::FileContext>>;
+
+/// A directory listing gathered at the first read of a handle.
+struct Listing<E: Events> {
+    context: E::EnumerationContext,
+    entries: Vec<(String, FileKind)>,
+}
+
+/// What a handle holds besides its file's context.
+struct HandleState<E: Events> {
+    context: E::HandleContext,
+    listing: Option<Listing<E>>,
+}
+
+struct Handle<E: Events> {
+    ino: u64,
+    file: FileCtx<E>,
+    state: Arc<Mutex<HandleState<E>>>,
+    info: HandleInfo,
+    directory: bool,
+    /// The path at open time, for events after the kernel forgot the inode's name.
+    opened_as: String,
+}
+
+impl<E: Events> Clone for Handle<E> {
+    fn clone(&self) -> Self {
+        Self {
+            ino: self.ino,
+            file: Arc::clone(&self.file),
+            state: Arc::clone(&self.state),
+            info: self.info,
+            directory: self.directory,
+            opened_as: self.opened_as.clone(),
+        }
+    }
+}
+
+struct OpenFile<E: Events> {
+    context: FileCtx<E>,
+    handles: usize,
+}
+
+struct Opens<E: Events> {
+    files: HashMap<u64, OpenFile<E>>,
+    handles: HashMap<u64, Handle<E>>,
+}
+
+/// A handle that an open or create produced, registered once the kernel gets it.
+struct NewHandle<E: Events> {
+    file: FileCtx<E>,
+    state: HandleState<E>,
+    info: HandleInfo,
+    directory: bool,
+}
+
+/// What the glue shares between the reader threads and the workers.
+pub(crate) struct Core<E: Events> {
+    pub(crate) events: Arc<E>,
+    options: Options,
+    pub(crate) inodes: Mutex<Inodes>,
+    opens: Mutex<Opens<E>>,
+    next_fh: AtomicU64,
+    owner: (u32, u32),
+    mounted_at: SystemTime,
+}
+
+/// The serialization key of a path: one file, one key.
+fn key(path: &str) -> SerialKey {
+    let mut h = DefaultHasher::new();
+    path.hash(&mut h);
+    // u64::MAX is the dispatcher's serialize_events key.
+    SerialKey(h.finish() >> 1)
+}
+
+fn errno(e: &Error) -> Errno {
+    Errno::from_i32(e.errno())
+}
+
+fn not_found(path: &str) -> Error {
+    Error::from_code(code::ERROR_FILE_NOT_FOUND, format!("{path} does not exist"))
+}
+
+fn bad_handle(fh: u64) -> Error {
+    Error::from_code(
+        code::ERROR_INVALID_HANDLE,
+        format!("unknown file handle {fh}"),
+    )
+}
+
+fn to_str<'a>(name: &'a OsStr, what: &str) -> Result<&'a str> {
+    name.to_str()
+        .ok_or_else(|| Error::invalid_argument(what, format!("{name:?} is not UTF-8")))
+}
+
+fn file_type(kind: FileKind) -> FileType {
+    match kind {
+        FileKind::File => FileType::RegularFile,
+        FileKind::Directory => FileType::Directory,
+        FileKind::Symlink => FileType::Symlink,
+    }
+}
+
+fn time(t: TimeOrNow) -> SystemTime {
+    match t {
+        TimeOrNow::SpecificTime(t) => t,
+        TimeOrNow::Now => SystemTime::now(),
+    }
+}
+
+/// The reference's access bits for Linux open flags.
+fn desired_access(flags: i32) -> u32 {
+    let mut a = match flags & libc::O_ACCMODE {
+        libc::O_WRONLY => access::FILE_WRITE_DATA,
+        libc::O_RDWR => access::FILE_READ_DATA | access::FILE_WRITE_DATA,
+        _ => access::FILE_READ_DATA,
+    };
+    if flags & libc::O_APPEND != 0 {
+        a |= access::FILE_APPEND_DATA;
+    }
+    a
+}
+
+/// Replies that can carry an error.
+trait Fail: Send + 'static {
+    fn fail(self, e: Errno);
+}
+
+macro_rules! fail {
+    ($($t:ty),*) => {$(impl Fail for $t { fn fail(self, e: Errno) { self.error(e) } })*};
+}
+fail!(
+    ReplyEmpty,
+    ReplyData,
+    ReplyEntry,
+    ReplyAttr,
+    ReplyOpen,
+    ReplyWrite,
+    ReplyStatfs,
+    ReplyCreate,
+    ReplyDirectory,
+    ReplyXattr
+);
+
+impl<E: Events> Core<E> {
+    pub(crate) fn new(events: Arc<E>, options: Options) -> Self {
+        Self {
+            events,
+            options,
+            inodes: Mutex::new(Inodes::default()),
+            opens: Mutex::new(Opens {
+                files: HashMap::new(),
+                handles: HashMap::new(),
+            }),
+            next_fh: AtomicU64::new(1),
+            owner: crate::sys::owner(),
+            mounted_at: SystemTime::now(),
+        }
+    }
+
+    fn ttl(&self) -> Duration {
+        self.options.metadata_cache_timeout
+    }
+
+    fn default_info(&self, kind: FileKind) -> FileInfo {
+        FileInfo::new(kind, self.owner.0, self.owner.1, self.mounted_at)
+    }
+
+    fn path_of(&self, ino: u64) -> Result<String> {
+        lock(&self.inodes)
+            .path(ino)
+            .map(str::to_string)
+            .ok_or_else(|| Error::from_errno(libc::ESTALE, format!("unknown inode {ino}")))
+    }
+
+    fn child(&self, parent: u64, name: &OsStr) -> Result<String> {
+        let name = to_str(name, "file name")?;
+        Ok(join(&self.path_of(parent)?, name))
+    }
+
+    fn open_context(&self, path: &str) -> Option<FileCtx<E>> {
+        let ino = lock(&self.inodes).find(path)?;
+        lock(&self.opens)
+            .files
+            .get(&ino)
+            .map(|f| Arc::clone(&f.context))
+    }
+
+    fn handle(&self, fh: u64) -> Result<Handle<E>> {
+        lock(&self.opens)
+            .handles
+            .get(&fh)
+            .cloned()
+            .ok_or_else(|| bad_handle(fh))
+    }
+
+    /// The name events use for a handle's file now.
+    fn handle_path(&self, h: &Handle<E>) -> String {
+        lock(&self.inodes)
+            .path(h.ino)
+            .map_or_else(|| h.opened_as.clone(), str::to_string)
+    }
+
+    fn attr(&self, ino: u64, info: &FileInfo) -> FileAttr {
+        let allocated = if info.allocation_size == 0 {
+            info.size
+        } else {
+            info.allocation_size
+        };
+        FileAttr {
+            ino: INodeNo(ino),
+            size: info.size,
+            blocks: allocated.div_ceil(512),
+            atime: info.last_access_time,
+            mtime: info.last_write_time,
+            ctime: info.change_time,
+            crtime: info.creation_time,
+            kind: file_type(info.kind),
+            perm: (info.mode & 0o7777) as u16,
+            nlink: info.hard_link_count,
+            uid: info.uid,
+            gid: info.gid,
+            rdev: 0,
+            blksize: 4096,
+            flags: 0,
+        }
+    }
+
+    fn fopen_flags(&self) -> FopenFlags {
+        if self.options.file_cache {
+            FopenFlags::FOPEN_KEEP_CACHE
+        } else {
+            FopenFlags::empty()
+        }
+    }
+
+    /// Fires `on_get_file_info`; `None` when the file does not exist (`/` always does).
+    fn file_info(&self, path: &str) -> Result<Option<FileInfo>> {
+        let context = self.open_context(path);
+        let mut guard = context.as_ref().map(|c| lock(c));
+        let mut p = GetFileInfoParams {
+            file_name: path,
+            file_exists: false,
+            info: self.default_info(FileKind::File),
+            file_context: guard.as_deref_mut(),
+        };
+        self.events.on_get_file_info(&mut p)?;
+        if p.file_exists {
+            Ok(Some(p.info))
+        } else if path == "/" {
+            Ok(Some(self.default_info(FileKind::Directory)))
+        } else {
+            Ok(None)
+        }
+    }
+
+    /// `on_get_file_info` for a name that must exist after a successful create.
+    fn created_info(&self, path: &str, kind: FileKind) -> Result<FileInfo> {
+        Ok(self
+            .file_info(path)?
+            .unwrap_or_else(|| self.default_info(kind)))
+    }
+
+    /// Fires `on_open_file` (or nothing, for a later open without
+    /// `fire_all_open_close_events`), with new contexts as the reference's table says.
+    fn open(
+        &self,
+        ino: u64,
+        path: &str,
+        flags: i32,
+        directory: bool,
+        creator: Originator,
+    ) -> Result<NewHandle<E>> {
+        let existing = lock(&self.opens)
+            .files
+            .get(&ino)
+            .map(|f| Arc::clone(&f.context));
+        let first = existing.is_none();
+        let file = existing.unwrap_or_default();
+        let mut state = HandleState {
+            context: E::HandleContext::default(),
+            listing: None,
+        };
+        let info = HandleInfo {
+            handle_id: self.next_fh.fetch_add(1, Ordering::Relaxed),
+            creator,
+        };
+        if first || self.options.fire_all_open_close_events {
+            let mut fc = lock(&file);
+            let mut p = OpenFileParams {
+                file_name: path,
+                desired_access: desired_access(flags),
+                attributes: if directory {
+                    attributes::FILE_ATTRIBUTE_DIRECTORY
+                } else {
+                    attributes::FILE_ATTRIBUTE_NORMAL
+                },
+                share_mode: share::FILE_SHARE_ALL,
+                flags,
+                handle_info: info,
+                file_context: &mut *fc,
+                handle_context: &mut state.context,
+            };
+            self.events.on_open_file(&mut p)?;
+        }
+        Ok(NewHandle {
+            file,
+            state,
+            info,
+            directory,
+        })
+    }
+
+    /// Registers a handle the kernel now holds; returns its id.
+    fn register(&self, ino: u64, path: &str, h: NewHandle<E>) -> u64 {
+        let fh = h.info.handle_id;
+        let mut opens = lock(&self.opens);
+        let file = Arc::clone(
+            &opens
+                .files
+                .entry(ino)
+                .or_insert_with(|| OpenFile {
+                    context: h.file,
+                    handles: 0,
+                })
+                .context,
+        );
+        if let Some(f) = opens.files.get_mut(&ino) {
+            f.handles += 1;
+        }
+        opens.handles.insert(
+            fh,
+            Handle {
+                ino,
+                file,
+                state: Arc::new(Mutex::new(h.state)),
+                info: h.info,
+                directory: h.directory,
+                opened_as: path.to_string(),
+            },
+        );
+        fh
+    }
+
+    /// `RELEASE`/`RELEASEDIR`: the last events of a handle, then its contexts go.
+    fn close(&self, fh: u64) -> Result<()> {
+        let h = self.handle(fh)?;
+        let path = self.handle_path(&h);
+        let last = lock(&self.opens)
+            .files
+            .get(&h.ino)
+            .is_none_or(|f| f.handles <= 1);
+        let mut result = Ok(());
+        {
+            let mut fc = lock(&h.file);
+            let mut st = lock(&h.state);
+            let st = &mut *st;
+            if h.directory {
+                if let Some(mut listing) = st.listing.take() {
+                    let mut p = CloseDirectoryEnumerationParams {
+                        directory_name: &path,
+                        file_context: &mut *fc,
+                        enumeration_context: &mut listing.context,
+                    };
+                    if let Err(e) = self.events.on_close_directory_enumeration(&mut p) {
+                        tracing::debug!("on_close_directory_enumeration {path}: {e}");
+                    }
+                }
+                let mut p = CleanupFileParams {
+                    file_name: &path,
+                    handle_info: h.info,
+                    file_context: &mut *fc,
+                    handle_context: &mut st.context,
+                };
+                if let Err(e) = self.events.on_cleanup_file(&mut p) {
+                    tracing::debug!("on_cleanup_file {path}: {e}");
+                }
+            }
+            if last || self.options.fire_all_open_close_events {
+                let mut p = CloseFileParams {
+                    file_name: &path,
+                    handle_info: h.info,
+                    last_handle: last,
+                    file_context: &mut *fc,
+                    handle_context: &mut st.context,
+                };
+                result = self.events.on_close_file(&mut p);
+            }
+        }
+        let mut opens = lock(&self.opens);
+        opens.handles.remove(&fh);
+        let gone = match opens.files.get_mut(&h.ino) {
+            Some(f) => {
+                f.handles = f.handles.saturating_sub(1);
+                f.handles == 0
+            }
+            None => false,
+        };
+        if gone {
+            opens.files.remove(&h.ino);
+        }
+        drop(opens);
+        // `h` holds the last references: the handle context, and with the last handle the
+        // file context, drop here, after the last event.
+        drop(h);
+        result
+    }
+
+    /// Fires `on_enumerate_directory` until it finds nothing; a failure of the first call
+    /// drops the enumeration context at once.
+    fn gather(
+        &self,
+        path: &str,
+        fc: &mut E::FileContext,
+        hc: &mut E::HandleContext,
+    ) -> (Option<Listing<E>>, Result<()>) {
+        let mut listing = Listing::<E> {
+            context: E::EnumerationContext::default(),
+            entries: Vec::new(),
+        };
+        let mut restart = true;
+        loop {
+            let mut p = EnumerateDirectoryParams {
+                directory_name: path,
+                mask: "*",
+                case_sensitive: true,
+                restart,
+                file_found: false,
+                file_name: String::new(),
+                info: self.default_info(FileKind::File),
+                file_context: fc,
+                handle_context: hc,
+                enumeration_context: &mut listing.context,
+            };
+            if let Err(e) = self.events.on_enumerate_directory(&mut p) {
+                return if restart {
+                    (None, Err(e))
+                } else {
+                    (Some(listing), Err(e))
+                };
+            }
+            restart = false;
+            if !p.file_found {
+                return (Some(listing), Ok(()));
+            }
+            let name = std::mem::take(&mut p.file_name);
+            let kind = p.info.kind;
+            if name.is_empty() || name.contains('/') || name == "." || name == ".." {
+                tracing::warn!("on_enumerate_directory {path}: skipping invalid name {name:?}");
+                continue;
+            }
+            listing.entries.push((name, kind));
+        }
+    }
+
+    /// `on_is_directory_empty`, or a listing when the handler leaves it undecided.
+    fn directory_is_empty(&self, path: &str) -> Result<bool> {
+        let mut p = IsDirectoryEmptyParams {
+            directory_name: path,
+            is_empty: None,
+        };
+        self.events.on_is_directory_empty(&mut p)?;
+        if let Some(empty) = p.is_empty {
+            return Ok(empty);
+        }
+        let file = self.open_context(path).unwrap_or_default();
+        let mut fc = lock(&file);
+        let mut hc = E::HandleContext::default();
+        let (listing, result) = self.gather(path, &mut fc, &mut hc);
+        let empty = listing.as_ref().is_none_or(|l| l.entries.is_empty());
+        if let Some(mut listing) = listing {
+            let mut p = CloseDirectoryEnumerationParams {
+                directory_name: path,
+                file_context: &mut *fc,
+                enumeration_context: &mut listing.context,
+            };
+            if let Err(e) = self.events.on_close_directory_enumeration(&mut p) {
+                tracing::debug!("on_close_directory_enumeration {path}: {e}");
+            }
+        }
+        result.map(|()| empty)
+    }
+
+    fn delete(&self, path: &str, is_directory: bool) -> Result<()> {
+        if is_directory && !self.directory_is_empty(path)? {
+            return Err(Error::from_code(
+                code::ERROR_DIR_NOT_EMPTY,
+                format!("{path} is not empty"),
+            ));
+        }
+        let context = self.open_context(path);
+        let mut guard = context.as_ref().map(|c| lock(c));
+        let mut p = CanFileBeDeletedParams {
+            file_name: path,
+            is_directory,
+            can_be_deleted: true,
+            file_context: guard.as_deref_mut(),
+        };
+        self.events.on_can_file_be_deleted(&mut p)?;
+        if !p.can_be_deleted {
+            return Err(Error::from_code(
+                code::ERROR_ACCESS_DENIED,
+                format!("{path} cannot be deleted"),
+            ));
+        }
+        let mut p = DeleteFileParams {
+            file_name: path,
+            is_directory,
+            file_context: guard.as_deref_mut(),
+        };
+        self.events.on_delete_file(&mut p)
+    }
+}
+
+/// The `fuser::Filesystem` over a drive's events.
+pub(crate) struct FuseFs<E: Events> {
+    core: Arc<Core<E>>,
+    dispatcher: Arc<Dispatcher>,
+}
+
+impl<E: Events> FuseFs<E> {
+    pub(crate) fn new(core: Arc<Core<E>>, dispatcher: Arc<Dispatcher>) -> Self {
+        Self { core, dispatcher }
+    }
+
+    /// Runs `job` on a worker under `path`'s key and answers with `done`, or with the
+    /// error, `EIO` for a timeout, a panic or a shutdown.
+    fn submit<T, R, J, D>(&self, req: &Request, key: SerialKey, reply: R, job: J, done: D)
+    where
+        T: Send + 'static,
+        R: Fail,
+        J: FnOnce(&Core<E>, Originator) -> Result<T> + Send + 'static,
+        D: FnOnce(&Core<E>, T, R) + Send + 'static,
+    {
+        let who = Originator {
+            pid: req.pid(),
+            uid: req.uid(),
+            gid: req.gid(),
+        };
+        let core = Arc::clone(&self.core);
+        let core2 = Arc::clone(&self.core);
+        self.dispatcher.submit(
+            Some(key),
+            Some(who),
+            move || job(&core, who),
+            move |outcome| match outcome {
+                Outcome::Done(Ok(v)) => done(&core2, v, reply),
+                Outcome::Done(Err(e)) => {
+                    tracing::debug!("request failed: {e}");
+                    reply.fail(errno(&e));
+                }
+                Outcome::TimedOut => reply.fail(Errno::EIO),
+                Outcome::Panicked(m) => {
+                    tracing::warn!("event handler panicked: {m}");
+                    reply.fail(Errno::EIO);
+                }
+                Outcome::Cancelled => reply.fail(Errno::EIO),
+            },
+        );
+    }
+
+    /// Resolves a path on the reader thread, answering an error at once.
+    fn resolve<R: Fail>(&self, r: Result<String>, reply: R) -> Option<(String, R)> {
+        match r {
+            Ok(p) => Some((p, reply)),
+            Err(e) => {
+                reply.fail(errno(&e));
+                None
+            }
+        }
+    }
+
+    fn reply_entry(core: &Core<E>, path: &str, info: FileInfo, reply: ReplyEntry) {
+        let ino = lock(&core.inodes).lookup(path, info.kind);
+        reply.entry(&core.ttl(), &core.attr(ino, &info), Generation(0));
+    }
+
+    /// `on_create_file` for `mkdir`/`mknod`: contexts live for this event only.
+    fn create_entry(
+        &self,
+        req: &Request,
+        parent: INodeNo,
+        name: &OsStr,
+        kind: FileKind,
+        mode: u32,
+        reply: ReplyEntry,
+    ) {
+        let Some((path, reply)) = self.resolve(self.core.child(parent.0, name), reply) else {
+            return;
+        };
+        let p2 = path.clone();
+        self.submit(
+            req,
+            key(&path),
+            reply,
+            move |core, who| {
+                let mut fc = E::FileContext::default();
+                let mut hc = E::HandleContext::default();
+                let mut p = CreateFileParams {
+                    file_name: &p2,
+                    desired_access: access::FILE_WRITE_DATA,
+                    attributes: if kind == FileKind::Directory {
+                        attributes::FILE_ATTRIBUTE_DIRECTORY
+                    } else {
+                        attributes::FILE_ATTRIBUTE_NORMAL
+                    },
+                    mode,
+                    share_mode: share::FILE_SHARE_ALL,
+                    flags: 0,
+                    handle_info: HandleInfo {
+                        handle_id: core.next_fh.fetch_add(1, Ordering::Relaxed),
+                        creator: who,
+                    },
+                    file_context: &mut fc,
+                    handle_context: &mut hc,
+                };
+                core.events.on_create_file(&mut p)?;
+                drop((fc, hc));
+                core.created_info(&p2, kind)
+            },
+            move |core, info, reply| Self::reply_entry(core, &path, info, reply),
+        );
+    }
+}
+
+impl<E: Events> Filesystem for FuseFs<E> {
+    fn lookup(&self, req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
+        let Some((path, reply)) = self.resolve(self.core.child(parent.0, name), reply) else {
+            return;
+        };
+        let p2 = path.clone();
+        self.submit(
+            req,
+            key(&path),
+            reply,
+            move |core, _| core.file_info(&p2)?.ok_or_else(|| not_found(&p2)),
+            move |core, info, reply| Self::reply_entry(core, &path, info, reply),
+        );
+    }
+
+    fn forget(&self, _req: &Request, ino: INodeNo, nlookup: u64) {
+        lock(&self.core.inodes).forget(ino.0, nlookup);
+    }
+
+    fn getattr(&self, req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
+        let Some((path, reply)) = self.resolve(self.core.path_of(ino.0), reply) else {
+            return;
+        };
+        let p2 = path.clone();
+        self.submit(
+            req,
+            key(&path),
+            reply,
+            move |core, _| core.file_info(&p2)?.ok_or_else(|| not_found(&p2)),
+            move |core, info, reply| reply.attr(&core.ttl(), &core.attr(ino.0, &info)),
+        );
+    }
+
+    fn setattr(
+        &self,
+        req: &Request,
+        ino: INodeNo,
+        mode: Option<u32>,
+        uid: Option<u32>,
+        gid: Option<u32>,
+        size: Option<u64>,
+        atime: Option<TimeOrNow>,
+        mtime: Option<TimeOrNow>,
+        ctime: Option<SystemTime>,
+        _fh: Option<FileHandle>,
+        crtime: Option<SystemTime>,
+        _chgtime: Option<SystemTime>,
+        _bkuptime: Option<SystemTime>,
+        _flags: Option<fuser::BsdFileFlags>,
+        reply: ReplyAttr,
+    ) {
+        let Some((path, reply)) = self.resolve(self.core.path_of(ino.0), reply) else {
+            return;
+        };
+        let p2 = path.clone();
+        self.submit(
+            req,
+            key(&path),
+            reply,
+            move |core, _| {
+                let path = &p2;
+                let context = core.open_context(path);
+                let mut guard = context.as_ref().map(|c| lock(c));
+                if let Some(size) = size {
+                    let mut p = SetFileSizeParams {
+                        file_name: path,
+                        size,
+                        file_context: guard.as_deref_mut(),
+                    };
+                    core.events.on_set_file_size(&mut p)?;
+                }
+                if mode.is_some()
+                    || atime.is_some()
+                    || mtime.is_some()
+                    || ctime.is_some()
+                    || crtime.is_some()
+                {
+                    let mut p = SetFileAttributesParams {
+                        file_name: path,
+                        mode: mode.map(|m| m & 0o7777),
+                        creation_time: crtime,
+                        last_access_time: atime.map(time),
+                        last_write_time: mtime.map(time),
+                        change_time: ctime,
+                        file_context: guard.as_deref_mut(),
+                    };
+                    core.events.on_set_file_attributes(&mut p)?;
+                }
+                if uid.is_some() || gid.is_some() {
+                    let mut p = SetFileSecurityParams {
+                        file_name: path,
+                        owner: uid,
+                        group: gid,
+                        file_context: guard.as_deref_mut(),
+                    };
+                    core.events.on_set_file_security(&mut p)?;
+                }
+                drop(guard);
+                core.file_info(path)?.ok_or_else(|| not_found(path))
+            },
+            move |core, info, reply| reply.attr(&core.ttl(), &core.attr(ino.0, &info)),
+        );
+    }
+
+    fn readlink(&self, req: &Request, ino: INodeNo, reply: ReplyData) {
+        let Some((path, reply)) = self.resolve(self.core.path_of(ino.0), reply) else {
+            return;
+        };
+        let p2 = path.clone();
+        self.submit(
+            req,
+            key(&path),
+            reply,
+            move |core, _| {
+                let mut p = GetSymbolicLinkTargetParams {
+                    file_name: &p2,
+                    target: String::new(),
+                };
+                core.events.on_get_symbolic_link_target(&mut p)?;
+                Ok(p.target)
+            },
+            |_, target, reply| reply.data(target.as_bytes()),
+        );
+    }
+
+    fn mknod(
+        &self,
+        req: &Request,
+        parent: INodeNo,
+        name: &OsStr,
+        mode: u32,
+        umask: u32,
+        _rdev: u32,
+        reply: ReplyEntry,
+    ) {
+        if mode & libc::S_IFMT != libc::S_IFREG {
+            // Devices, fifos and sockets have no counterpart among the reference's objects.
+            reply.error(Errno::EPERM);
+            return;
+        }
+        self.create_entry(
+            req,
+            parent,
+            name,
+            FileKind::File,
+            mode & !umask & 0o7777,
+            reply,
+        );
+    }
+
+    fn mkdir(
+        &self,
+        req: &Request,
+        parent: INodeNo,
+        name: &OsStr,
+        mode: u32,
+        umask: u32,
+        reply: ReplyEntry,
+    ) {
+        self.create_entry(
+            req,
+            parent,
+            name,
+            FileKind::Directory,
+            mode & !umask & 0o7777,
+            reply,
+        );
+    }
+
+    fn unlink(&self, req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
+        self.remove(req, parent, name, false, reply);
+    }
+
+    fn rmdir(&self, req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
+        self.remove(req, parent, name, true, reply);
+    }
+
+    fn symlink(
+        &self,
+        req: &Request,
+        parent: INodeNo,
+        link_name: &OsStr,
+        target: &Path,
+        reply: ReplyEntry,
+    ) {
+        let resolved = self.core.child(parent.0, link_name).and_then(|p| {
+            let t = to_str(target.as_os_str(), "symbolic link target")?;
+            Ok((p, t.to_string()))
+        });
+        let (path, target, reply) = match resolved {
+            Ok((p, t)) => (p, t, reply),
+            Err(e) => return reply.error(errno(&e)),
+        };
+        let p2 = path.clone();
+        self.submit(
+            req,
+            key(&path),
+            reply,
+            move |core, _| {
+                let mut p = CreateSymbolicLinkParams {
+                    file_name: &p2,
+                    target: &target,
+                };
+                core.events.on_create_symbolic_link(&mut p)?;
+                core.created_info(&p2, FileKind::Symlink)
+            },
+            move |core, info, reply| Self::reply_entry(core, &path, info, reply),
+        );
+    }
+
+    fn rename(
+        &self,
+        req: &Request,
+        parent: INodeNo,
+        name: &OsStr,
+        newparent: INodeNo,
+        newname: &OsStr,
+        flags: RenameFlags,
+        reply: ReplyEmpty,
+    ) {
+        if flags.contains(RenameFlags::RENAME_EXCHANGE)
+            || flags.contains(RenameFlags::RENAME_WHITEOUT)
+        {
+            reply.error(Errno::EINVAL);
+            return;
+        }
+        let resolved = self
+            .core
+            .child(parent.0, name)
+            .and_then(|from| Ok((from, self.core.child(newparent.0, newname)?)));
+        let (from, to) = match resolved {
+            Ok(v) => v,
+            Err(e) => return reply.error(errno(&e)),
+        };
+        let replace_existing = !flags.contains(RenameFlags::RENAME_NOREPLACE);
+        let (f2, t2) = (from.clone(), to.clone());
+        self.submit(
+            req,
+            key(&from),
+            reply,
+            move |core, _| {
+                let target_is_dir = {
+                    let inodes = lock(&core.inodes);
+                    inodes
+                        .find(&t2)
+                        .and_then(|i| inodes.kind(i))
+                        .is_some_and(|k| k == FileKind::Directory)
+                };
+                if target_is_dir && !core.directory_is_empty(&t2)? {
+                    return Err(Error::from_code(
+                        code::ERROR_DIR_NOT_EMPTY,
+                        format!("{t2} is not empty"),
+                    ));
+                }
+                let context = core.open_context(&f2);
+                let mut guard = context.as_ref().map(|c| lock(c));
+                let mut p = RenameOrMoveFileParams {
+                    file_name: &f2,
+                    new_file_name: &t2,
+                    replace_existing,
+                    file_context: guard.as_deref_mut(),
+                };
+                core.events.on_rename_or_move_file(&mut p)
+            },
+            move |core, (), reply| {
+                lock(&core.inodes).rename(&from, &to);
+                reply.ok();
+            },
+        );
+    }
+
+    fn link(
+        &self,
+        req: &Request,
+        ino: INodeNo,
+        newparent: INodeNo,
+        newname: &OsStr,
+        reply: ReplyEntry,
+    ) {
+        let resolved = self
+            .core
+            .path_of(ino.0)
+            .and_then(|from| Ok((from, self.core.child(newparent.0, newname)?)));
+        let (from, to) = match resolved {
+            Ok(v) => v,
+            Err(e) => return reply.error(errno(&e)),
+        };
+        let t2 = to.clone();
+        self.submit(
+            req,
+            key(&from),
+            reply,
+            move |core, _| {
+                let mut p = CreateHardLinkParams {
+                    file_name: &from,
+                    link_name: &t2,
+                };
+                core.events.on_create_hard_link(&mut p)?;
+                core.created_info(&t2, FileKind::File)
+            },
+            move |core, info, reply| {
+                let ino = {
+                    let mut inodes = lock(&core.inodes);
+                    if inodes.link(ino.0, &to) {
+                        ino.0
+                    } else {
+                        inodes.lookup(&to, info.kind)
+                    }
+                };
+                reply.entry(&core.ttl(), &core.attr(ino, &info), Generation(0));
+            },
+        );
+    }
+
+    fn open(&self, req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
+        self.open_handle(req, ino, flags.0, false, reply);
+    }
+
+    fn read(
+        &self,
+        req: &Request,
+        _ino: INodeNo,
+        fh: FileHandle,
+        offset: u64,
+        size: u32,
+        _flags: OpenFlags,
+        _lock_owner: Option<LockOwner>,
+        reply: ReplyData,
+    ) {
+        let Some((h, path, reply)) = self.handle_of(fh, reply) else {
+            return;
+        };
+        self.submit(
+            req,
+            key(&path),
+            reply,
+            move |core, _| {
+                let mut buffer = vec![0u8; size as usize];
+                let mut fc = lock(&h.file);
+                let mut st = lock(&h.state);
+                let mut p = ReadFileParams {
+                    file_name: &path,
+                    position: offset,
+                    buffer: &mut buffer,
+                    bytes_read: 0,
+                    file_context: &mut *fc,
+                    handle_context: &mut st.context,
+                };
+                core.events.on_read_file(&mut p)?;
+                let n = p.bytes_read.min(buffer.len());
+                buffer.truncate(n);
+                Ok(buffer)
+            },
+            |_, data, reply| reply.data(&data),
+        );
+    }
+
+    fn write(
+        &self,
+        req: &Request,
+        _ino: INodeNo,
+        fh: FileHandle,
+        offset: u64,
+        data: &[u8],
+        _write_flags: WriteFlags,
+        _flags: OpenFlags,
+        _lock_owner: Option<LockOwner>,
+        reply: ReplyWrite,
+    ) {
+        let Some((h, path, reply)) = self.handle_of(fh, reply) else {
+            return;
+        };
+        let data = data.to_vec();
+        self.submit(
+            req,
+            key(&path),
+            reply,
+            move |core, _| {
+                let mut fc = lock(&h.file);
+                let mut st = lock(&h.state);
+                let mut p = WriteFileParams {
+                    file_name: &path,
+                    position: offset,
+                    buffer: &data,
+                    bytes_written: 0,
+                    file_context: &mut *fc,
+                    handle_context: &mut st.context,
+                };
+                core.events.on_write_file(&mut p)?;
+                Ok(p.bytes_written.min(data.len()))
+            },
+            |_, n, reply| reply.written(u32::try_from(n).unwrap_or(u32::MAX)),
+        );
+    }
+
+    fn flush(
+        &self,
+        req: &Request,
+        _ino: INodeNo,
+        fh: FileHandle,
+        _lock_owner: LockOwner,
+        reply: ReplyEmpty,
+    ) {
+        let Some((h, path, reply)) = self.handle_of(fh, reply) else {
+            return;
+        };
+        self.submit(
+            req,
+            key(&path),
+            reply,
+            move |core, _| {
+                let mut fc = lock(&h.file);
+                let mut st = lock(&h.state);
+                let mut p = CleanupFileParams {
+                    file_name: &path,
+                    handle_info: h.info,
+                    file_context: &mut *fc,
+                    handle_context: &mut st.context,
+                };
+                core.events.on_cleanup_file(&mut p)
+            },
+            |_, (), reply| reply.ok(),
+        );
+    }
+
+    fn release(
+        &self,
+        req: &Request,
+        ino: INodeNo,
+        fh: FileHandle,
+        _flags: OpenFlags,
+        _lock_owner: Option<LockOwner>,
+        _flush: bool,
+        reply: ReplyEmpty,
+    ) {
+        self.release_handle(req, ino, fh, reply);
+    }
+
+    fn fsync(
+        &self,
+        req: &Request,
+        _ino: INodeNo,
+        fh: FileHandle,
+        datasync: bool,
+        reply: ReplyEmpty,
+    ) {
+        self.sync(req, fh, datasync, reply);
+    }
+
+    fn opendir(&self, req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
+        self.open_handle(req, ino, flags.0, true, reply);
+    }
+
+    fn readdir(
+        &self,
+        req: &Request,
+        ino: INodeNo,
+        fh: FileHandle,
+        offset: u64,
+        mut reply: ReplyDirectory,
+    ) {
+        let Some((h, path, r)) = self.handle_of(fh, reply) else {
+            return;
+        };
+        reply = r;
+        self.submit(
+            req,
+            key(&path),
+            reply,
+            move |core, _| {
+                let mut fc = lock(&h.file);
+                let mut st = lock(&h.state);
+                let st = &mut *st;
+                if st.listing.is_none() {
+                    let (listing, result) = core.gather(&path, &mut fc, &mut st.context);
+                    st.listing = listing;
+                    result?;
+                }
+                let entries = st
+                    .listing
+                    .as_ref()
+                    .map(|l| l.entries.clone())
+                    .unwrap_or_default();
+                let inodes = lock(&core.inodes);
+                let mut out = Vec::new();
+                let all = [
+                    (".".to_string(), FileKind::Directory),
+                    ("..".to_string(), FileKind::Directory),
+                ]
+                .into_iter()
+                .chain(entries);
+                for (i, (name, kind)) in all.enumerate().skip(offset as usize) {
+                    let child_ino = match name.as_str() {
+                        "." | ".." => ino.0,
+                        _ => inodes.find(&join(&path, &name)).unwrap_or_else(|| {
+                            // Not looked up yet: an informational number outside the range
+                            // the table hands out. `stat` shows the real one.
+                            (1 << 63) | (key(&join(&path, &name)).0 & ((1 << 62) - 1))
+                        }),
+                    };
+                    out.push((child_ino, i as u64 + 1, kind, name));
+                }
+                Ok(out)
+            },
+            |_, entries, mut reply| {
+                for (ino, next, kind, name) in entries {
+                    if reply.add(INodeNo(ino), next, file_type(kind), name) {
+                        break;
+                    }
+                }
+                reply.ok();
+            },
+        );
+    }
+
+    fn releasedir(
+        &self,
+        req: &Request,
+        ino: INodeNo,
+        fh: FileHandle,
+        _flags: OpenFlags,
+        reply: ReplyEmpty,
+    ) {
+        self.release_handle(req, ino, fh, reply);
+    }
+
+    fn fsyncdir(
+        &self,
+        req: &Request,
+        _ino: INodeNo,
+        fh: FileHandle,
+        datasync: bool,
+        reply: ReplyEmpty,
+    ) {
+        self.sync(req, fh, datasync, reply);
+    }
+
+    fn statfs(&self, req: &Request, _ino: INodeNo, reply: ReplyStatfs) {
+        let sector_size = self.core.options.sector_size;
+        self.submit(
+            req,
+            key("/"),
+            reply,
+            move |core, _| {
+                let mut p = GetVolumeSizeParams {
+                    total_sectors: 0,
+                    available_sectors: 0,
+                    sector_size,
+                    total_files: 0,
+                    free_files: 0,
+                };
+                core.events.on_get_volume_size(&mut p)?;
+                Ok(p)
+            },
+            move |_, p, reply| {
+                reply.statfs(
+                    p.total_sectors,
+                    p.available_sectors,
+                    p.available_sectors,
+                    p.total_files,
+                    p.free_files,
+                    sector_size,
+                    255,
+                    sector_size,
+                )
+            },
+        );
+    }
+
+    fn setxattr(
+        &self,
+        req: &Request,
+        ino: INodeNo,
+        name: &OsStr,
+        value: &[u8],
+        flags: i32,
+        _position: u32,
+        reply: ReplyEmpty,
+    ) {
+        let resolved = self
+            .core
+            .path_of(ino.0)
+            .and_then(|p| Ok((p, to_str(name, "attribute name")?.to_string())));
+        let (path, name) = match resolved {
+            Ok(v) => v,
+            Err(e) => return reply.error(errno(&e)),
+        };
+        let value = value.to_vec();
+        let p2 = path.clone();
+        self.submit(
+            req,
+            key(&path),
+            reply,
+            move |core, _| {
+                let mut p = SetEaParams {
+                    file_name: &p2,
+                    name: &name,
+                    value: &value,
+                    create_only: flags & libc::XATTR_CREATE != 0,
+                    replace_only: flags & libc::XATTR_REPLACE != 0,
+                };
+                core.events.on_set_ea(&mut p)
+            },
+            |_, (), reply| reply.ok(),
+        );
+    }
+
+    fn getxattr(&self, req: &Request, ino: INodeNo, name: &OsStr, size: u32, reply: ReplyXattr) {
+        let resolved = self
+            .core
+            .path_of(ino.0)
+            .and_then(|p| Ok((p, to_str(name, "attribute name")?.to_string())));
+        let (path, name) = match resolved {
+            Ok(v) => v,
+            Err(e) => return reply.error(errno(&e)),
+        };
+        let p2 = path.clone();
+        self.submit(
+            req,
+            key(&path),
+            reply,
+            move |core, _| {
+                let mut p = GetEaParams {
+                    file_name: &p2,
+                    name: &name,
+                    value: Vec::new(),
+                };
+                core.events.on_get_ea(&mut p)?;
+                Ok(p.value)
+            },
+            move |_, value, reply| xattr_reply(value, size, reply),
+        );
+    }
+
+    fn listxattr(&self, req: &Request, ino: INodeNo, size: u32, reply: ReplyXattr) {
+        let Some((path, reply)) = self.resolve(self.core.path_of(ino.0), reply) else {
+            return;
+        };
+        let p2 = path.clone();
+        self.submit(
+            req,
+            key(&path),
+            reply,
+            move |core, _| {
+                let mut p = ListEasParams {
+                    file_name: &p2,
+                    names: Vec::new(),
+                };
+                core.events.on_list_eas(&mut p)?;
+                let mut out = Vec::new();
+                for n in p.names {
+                    out.extend_from_slice(n.as_bytes());
+                    out.push(0);
+                }
+                Ok(out)
+            },
+            move |_, value, reply| xattr_reply(value, size, reply),
+        );
+    }
+
+    fn removexattr(&self, req: &Request, ino: INodeNo, name: &OsStr, reply: ReplyEmpty) {
+        let resolved = self
+            .core
+            .path_of(ino.0)
+            .and_then(|p| Ok((p, to_str(name, "attribute name")?.to_string())));
+        let (path, name) = match resolved {
+            Ok(v) => v,
+            Err(e) => return reply.error(errno(&e)),
+        };
+        let p2 = path.clone();
+        self.submit(
+            req,
+            key(&path),
+            reply,
+            move |core, _| {
+                let mut p = RemoveEaParams {
+                    file_name: &p2,
+                    name: &name,
+                };
+                core.events.on_remove_ea(&mut p)
+            },
+            |_, (), reply| reply.ok(),
+        );
+    }
+
+    fn create(
+        &self,
+        req: &Request,
+        parent: INodeNo,
+        name: &OsStr,
+        mode: u32,
+        umask: u32,
+        flags: i32,
+        reply: ReplyCreate,
+    ) {
+        let Some((path, reply)) = self.resolve(self.core.child(parent.0, name), reply) else {
+            return;
+        };
+        let p2 = path.clone();
+        self.submit(
+            req,
+            key(&path),
+            reply,
+            move |core, who| {
+                let file: FileCtx<E> = Arc::default();
+                let mut state = HandleState::<E> {
+                    context: E::HandleContext::default(),
+                    listing: None,
+                };
+                let info = HandleInfo {
+                    handle_id: core.next_fh.fetch_add(1, Ordering::Relaxed),
+                    creator: who,
+                };
+                {
+                    let mut fc = lock(&file);
+                    let mut p = CreateFileParams {
+                        file_name: &p2,
+                        desired_access: desired_access(flags),
+                        attributes: attributes::FILE_ATTRIBUTE_NORMAL,
+                        mode: mode & !umask & 0o7777,
+                        share_mode: share::FILE_SHARE_ALL,
+                        flags,
+                        handle_info: info,
+                        file_context: &mut *fc,
+                        handle_context: &mut state.context,
+                    };
+                    core.events.on_create_file(&mut p)?;
+                }
+                let attrs = core.created_info(&p2, FileKind::File)?;
+                Ok((
+                    attrs,
+                    NewHandle {
+                        file,
+                        state,
+                        info,
+                        directory: false,
+                    },
+                ))
+            },
+            move |core, (info, handle), reply| {
+                let ino = lock(&core.inodes).lookup(&path, info.kind);
+                let fh = core.register(ino, &path, handle);
+                reply.created(
+                    &core.ttl(),
+                    &core.attr(ino, &info),
+                    Generation(0),
+                    FileHandle(fh),
+                    core.fopen_flags(),
+                );
+            },
+        );
+    }
+
+    fn fallocate(
+        &self,
+        req: &Request,
+        ino: INodeNo,
+        _fh: FileHandle,
+        offset: u64,
+        length: u64,
+        mode: i32,
+        reply: ReplyEmpty,
+    ) {
+        if mode != 0 {
+            // Hole punching, zero ranges and collapsing have no reference counterpart.
+            reply.error(Errno::from_i32(libc::EOPNOTSUPP));
+            return;
+        }
+        let Some((path, reply)) = self.resolve(self.core.path_of(ino.0), reply) else {
+            return;
+        };
+        let p2 = path.clone();
+        self.submit(
+            req,
+            key(&path),
+            reply,
+            move |core, _| {
+                let context = core.open_context(&p2);
+                let mut guard = context.as_ref().map(|c| lock(c));
+                let mut p = SetAllocationSizeParams {
+                    file_name: &p2,
+                    allocation_size: offset.saturating_add(length),
+                    file_context: guard.as_deref_mut(),
+                };
+                core.events.on_set_allocation_size(&mut p)
+            },
+            |_, (), reply| reply.ok(),
+        );
+    }
+}
+
+fn xattr_reply(value: Vec<u8>, size: u32, reply: ReplyXattr) {
+    if size == 0 {
+        reply.size(u32::try_from(value.len()).unwrap_or(u32::MAX));
+    } else if value.len() > size as usize {
+        reply.error(Errno::from_i32(libc::ERANGE));
+    } else {
+        reply.data(&value);
+    }
+}
+
+impl<E: Events> FuseFs<E> {
+    fn handle_of<R: Fail>(&self, fh: FileHandle, reply: R) -> Option<(Handle<E>, String, R)> {
+        match self.core.handle(fh.0) {
+            Ok(h) => {
+                let path = self.core.handle_path(&h);
+                Some((h, path, reply))
+            }
+            Err(e) => {
+                reply.fail(errno(&e));
+                None
+            }
+        }
+    }
+
+    fn open_handle(
+        &self,
+        req: &Request,
+        ino: INodeNo,
+        flags: i32,
+        directory: bool,
+        reply: ReplyOpen,
+    ) {
+        let Some((path, reply)) = self.resolve(self.core.path_of(ino.0), reply) else {
+            return;
+        };
+        let p2 = path.clone();
+        self.submit(
+            req,
+            key(&path),
+            reply,
+            move |core, who| core.open(ino.0, &p2, flags, directory, who),
+            move |core, handle, reply| {
+                let fh = core.register(ino.0, &path, handle);
+                reply.opened(FileHandle(fh), core.fopen_flags());
+            },
+        );
+    }
+
+    fn release_handle(&self, req: &Request, ino: INodeNo, fh: FileHandle, reply: ReplyEmpty) {
+        let path = self
+            .core
+            .handle(fh.0)
+            .map(|h| self.core.handle_path(&h))
+            .or_else(|_| self.core.path_of(ino.0))
+            .unwrap_or_else(|_| "/".into());
+        self.submit(
+            req,
+            key(&path),
+            reply,
+            move |core, _| {
+                if let Err(e) = core.close(fh.0) {
+                    tracing::debug!("on_close_file: {e}");
+                }
+                Ok(())
+            },
+            |_, (), reply| reply.ok(),
+        );
+    }
+
+    fn sync(&self, req: &Request, fh: FileHandle, data_only: bool, reply: ReplyEmpty) {
+        let Some((h, path, reply)) = self.handle_of(fh, reply) else {
+            return;
+        };
+        self.submit(
+            req,
+            key(&path),
+            reply,
+            move |core, _| {
+                let mut fc = lock(&h.file);
+                let mut st = lock(&h.state);
+                let mut p = FlushFileParams {
+                    file_name: &path,
+                    data_only,
+                    file_context: &mut *fc,
+                    handle_context: &mut st.context,
+                };
+                core.events.on_flush_file(&mut p)
+            },
+            |_, (), reply| reply.ok(),
+        );
+    }
+
+    fn remove(&self, req: &Request, parent: INodeNo, name: &OsStr, dir: bool, reply: ReplyEmpty) {
+        let Some((path, reply)) = self.resolve(self.core.child(parent.0, name), reply) else {
+            return;
+        };
+        let p2 = path.clone();
+        self.submit(
+            req,
+            key(&path),
+            reply,
+            move |core, _| core.delete(&p2, dir),
+            move |core, (), reply| {
+                lock(&core.inodes).unlink(&path);
+                reply.ok();
+            },
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn open_flags_map_to_reference_access_bits() {
+        assert_eq!(desired_access(libc::O_RDONLY), access::FILE_READ_DATA);
+        assert_eq!(desired_access(libc::O_WRONLY), access::FILE_WRITE_DATA);
+        assert_eq!(
+            desired_access(libc::O_RDWR | libc::O_APPEND),
+            access::FILE_READ_DATA | access::FILE_WRITE_DATA | access::FILE_APPEND_DATA
+        );
+    }
+
+    #[test]
+    fn keys_are_per_path_and_never_the_global_key() {
+        assert_eq!(key("/a"), key("/a"));
+        assert_ne!(key("/a"), key("/b"));
+        assert_ne!(key("/a").0, u64::MAX);
+    }
+}

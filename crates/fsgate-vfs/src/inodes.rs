@@ -1,0 +1,262 @@
+//! The inode ↔ path table that turns FUSE's inode protocol into the reference's path-based
+//! events.
+//!
+//! The kernel names objects by inode numbers it got from `LOOKUP` (and `CREATE`, `MKDIR`,
+//! …) replies and releases them with `FORGET`; events name objects by path. Each node keeps
+//! its paths (several for hard links, the first is the one events use) and the kernel's
+//! lookup count; it is removed when the count drops to zero. Renames move a node and every
+//! node below it; unlinking a name that is still open keeps the node (with its last path)
+//! so that events for the open handles still carry a name.
+
+use std::collections::HashMap;
+
+use crate::params::FileKind;
+
+/// The root's inode number (FUSE's `FUSE_ROOT_ID`).
+pub(crate) const ROOT: u64 = 1;
+
+#[derive(Debug)]
+struct Node {
+    paths: Vec<String>,
+    kind: FileKind,
+    lookups: u64,
+}
+
+/// The table. Not thread-safe by itself: the glue keeps it under a mutex.
+#[derive(Debug)]
+pub(crate) struct Inodes {
+    nodes: HashMap<u64, Node>,
+    by_path: HashMap<String, u64>,
+    next: u64,
+}
+
+impl Default for Inodes {
+    fn default() -> Self {
+        let mut t = Self {
+            nodes: HashMap::new(),
+            by_path: HashMap::new(),
+            next: ROOT + 1,
+        };
+        t.nodes.insert(
+            ROOT,
+            Node {
+                paths: vec!["/".into()],
+                kind: FileKind::Directory,
+                lookups: 1,
+            },
+        );
+        t.by_path.insert("/".into(), ROOT);
+        t
+    }
+}
+
+/// `parent` joined with `name` (`/` + `a` = `/a`, `/d` + `a` = `/d/a`).
+pub(crate) fn join(parent: &str, name: &str) -> String {
+    if parent == "/" {
+        format!("/{name}")
+    } else {
+        format!("{parent}/{name}")
+    }
+}
+
+/// Whether `path` is `dir` or lies below it.
+fn is_within(path: &str, dir: &str) -> bool {
+    path == dir
+        || (path.starts_with(dir) && (dir == "/" || path.as_bytes().get(dir.len()) == Some(&b'/')))
+}
+
+impl Inodes {
+    /// The path events use for `ino`.
+    pub(crate) fn path(&self, ino: u64) -> Option<&str> {
+        self.nodes
+            .get(&ino)
+            .and_then(|n| n.paths.first())
+            .map(String::as_str)
+    }
+
+    /// The kind recorded for `ino`.
+    pub(crate) fn kind(&self, ino: u64) -> Option<FileKind> {
+        self.nodes.get(&ino).map(|n| n.kind)
+    }
+
+    /// The inode of `path`, if the kernel knows it.
+    pub(crate) fn find(&self, path: &str) -> Option<u64> {
+        self.by_path.get(path).copied()
+    }
+
+    /// Records one kernel lookup of `path` (a `kind` object) and returns its inode.
+    pub(crate) fn lookup(&mut self, path: &str, kind: FileKind) -> u64 {
+        if let Some(&ino) = self.by_path.get(path) {
+            if let Some(n) = self.nodes.get_mut(&ino) {
+                if n.kind == kind {
+                    n.lookups += 1;
+                    return ino;
+                }
+            }
+            // The object behind the name changed kind behind the kernel's back: a new node.
+            self.unlink(path);
+        }
+        let ino = self.next;
+        self.next += 1;
+        self.nodes.insert(
+            ino,
+            Node {
+                paths: vec![path.to_string()],
+                kind,
+                lookups: 1,
+            },
+        );
+        self.by_path.insert(path.to_string(), ino);
+        ino
+    }
+
+    /// Records one kernel lookup of `ino` under the additional name `path` (a hard link).
+    pub(crate) fn link(&mut self, ino: u64, path: &str) -> bool {
+        let Some(n) = self.nodes.get_mut(&ino) else {
+            return false;
+        };
+        n.lookups += 1;
+        if !n.paths.iter().any(|p| p == path) {
+            n.paths.push(path.to_string());
+        }
+        self.by_path.insert(path.to_string(), ino);
+        true
+    }
+
+    /// The kernel dropped `count` lookups of `ino`.
+    pub(crate) fn forget(&mut self, ino: u64, count: u64) {
+        if ino == ROOT {
+            return;
+        }
+        let gone = match self.nodes.get_mut(&ino) {
+            Some(n) => {
+                n.lookups = n.lookups.saturating_sub(count);
+                n.lookups == 0
+            }
+            None => false,
+        };
+        if gone {
+            if let Some(n) = self.nodes.remove(&ino) {
+                for p in n.paths {
+                    if self.by_path.get(&p) == Some(&ino) {
+                        self.by_path.remove(&p);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The name `path` is gone. Its node keeps the name for events if it was its last one.
+    pub(crate) fn unlink(&mut self, path: &str) {
+        let Some(ino) = self.by_path.remove(path) else {
+            return;
+        };
+        if let Some(n) = self.nodes.get_mut(&ino) {
+            if n.paths.len() > 1 {
+                n.paths.retain(|p| p != path);
+            }
+        }
+    }
+
+    /// `from` is now `to`, with everything below it; whatever `to` named before is unlinked.
+    pub(crate) fn rename(&mut self, from: &str, to: &str) {
+        self.unlink(to);
+        let moved: Vec<(String, u64)> = self
+            .by_path
+            .iter()
+            .filter(|(p, _)| is_within(p, from))
+            .map(|(p, i)| (p.clone(), *i))
+            .collect();
+        for (old, ino) in moved {
+            let new = format!("{to}{}", &old[from.len()..]);
+            self.by_path.remove(&old);
+            self.by_path.insert(new.clone(), ino);
+            if let Some(n) = self.nodes.get_mut(&ino) {
+                for p in n.paths.iter_mut() {
+                    if *p == old {
+                        *p = new.clone();
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn join_builds_full_paths() {
+        assert_eq!(join("/", "a"), "/a");
+        assert_eq!(join("/d", "a"), "/d/a");
+    }
+
+    #[test]
+    fn lookups_are_counted_and_forgotten() {
+        let mut t = Inodes::default();
+        let a = t.lookup("/a", FileKind::File);
+        assert_eq!(t.lookup("/a", FileKind::File), a);
+        assert_eq!(t.path(a), Some("/a"));
+        t.forget(a, 1);
+        assert_eq!(t.find("/a"), Some(a));
+        t.forget(a, 1);
+        assert_eq!(t.find("/a"), None);
+        assert_eq!(t.path(a), None);
+        t.forget(ROOT, 100);
+        assert_eq!(t.path(ROOT), Some("/"));
+    }
+
+    #[test]
+    fn rename_moves_descendants_and_replaces_target() {
+        let mut t = Inodes::default();
+        let d = t.lookup("/d", FileKind::Directory);
+        let f = t.lookup("/d/f", FileKind::File);
+        let deep = t.lookup("/d/e/g", FileKind::File);
+        let other = t.lookup("/dx", FileKind::File);
+        let target = t.lookup("/n", FileKind::Directory);
+        t.rename("/d", "/n");
+        assert_eq!(t.path(d), Some("/n"));
+        assert_eq!(t.path(f), Some("/n/f"));
+        assert_eq!(t.path(deep), Some("/n/e/g"));
+        assert_eq!(
+            t.path(other),
+            Some("/dx"),
+            "a sibling with a common prefix stays"
+        );
+        assert_eq!(t.find("/n"), Some(d));
+        assert_ne!(t.find("/n"), Some(target));
+        assert_eq!(t.find("/d/f"), None);
+    }
+
+    #[test]
+    fn unlinked_open_node_keeps_its_last_name() {
+        let mut t = Inodes::default();
+        let a = t.lookup("/a", FileKind::File);
+        t.unlink("/a");
+        assert_eq!(t.find("/a"), None);
+        assert_eq!(t.path(a), Some("/a"));
+        let b = t.lookup("/a", FileKind::File);
+        assert_ne!(a, b, "a new file under the old name is a new node");
+    }
+
+    #[test]
+    fn hard_links_share_a_node_until_each_name_goes() {
+        let mut t = Inodes::default();
+        let a = t.lookup("/a", FileKind::File);
+        assert!(t.link(a, "/b"));
+        assert_eq!(t.find("/b"), Some(a));
+        t.unlink("/a");
+        assert_eq!(t.path(a), Some("/b"));
+        assert!(!t.link(999, "/c"));
+    }
+
+    #[test]
+    fn a_name_that_changed_kind_gets_a_new_node() {
+        let mut t = Inodes::default();
+        let a = t.lookup("/a", FileKind::File);
+        let d = t.lookup("/a", FileKind::Directory);
+        assert_ne!(a, d);
+        assert_eq!(t.kind(d), Some(FileKind::Directory));
+    }
+}
