@@ -1,6 +1,7 @@
 //! fsgate-filter
 mod attach;
 pub mod events;
+pub mod filter;
 pub mod monitor;
 pub mod open_request;
 pub mod rules;

@@ -1,0 +1,548 @@
+//! `FileFilter`: control events and access rules from fanotify permission events, plus the
+//! monitor's notifications for rules with notify flags.
+//!
+//! The permission group reports thread ids, so the open flags of the caller can be read from
+//! `/proc/<tid>/syscall` while it waits (see [`crate::open_request`]). Verdicts:
+//! access rules are decided on the reader thread without calling the application; control
+//! events run on the dispatcher and their completion writes the answer: `Ok` allows, `Err`
+//! denies, a timeout allows or denies per `DenyExpiredEvents`, a panic denies (a handler that
+//! crashed cannot have approved), a cancelled job (stop) allows. Denials reach the caller as
+//! `EPERM`. The library's own process is never filtered (its events are allowed on the
+//! reader thread), so a handler may open and read the very file it is asked about.
+
+use std::collections::HashMap;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::thread::JoinHandle;
+
+use fsgate_core::dispatch::{current_originator, Dispatcher, Outcome, SerialKey, Timeout};
+use fsgate_core::originator::{self, Credentials, Originator};
+use fsgate_core::settings::{Kind, Value};
+use fsgate_core::{code, Error, Result};
+use fsgate_fanotify::{
+    fd_path, Class, Event, EventBuffer, EventMask, Group, InitFlags, MarkAction, MarkFlags,
+    MarkType, PermissionToken, Response,
+};
+
+use crate::attach::{self, HookAdapter};
+use crate::events::{ControlEvent, ControlKind, FilterEvents};
+use crate::monitor::{base_settings, dispatcher_options, hash, lock, Lookups, NotifyEngine};
+use crate::open_request::{open_request, thread_group};
+use crate::rules::{AccessFlags, ControlFlags, NotifyFlags, Qualifiers, RuleFlags, Rules};
+use crate::volumes::Volume;
+
+/// Pending permission events: the descriptor stays open until answered.
+type Pending = Arc<Mutex<HashMap<i32, OwnedFd>>>;
+
+fn answer(group: &Group, pending: &Pending, fd: i32, response: Response) {
+    if let Some(owned) = lock(pending).remove(&fd) {
+        let _ = group.respond(PermissionToken(owned.as_raw_fd()), response);
+    }
+}
+
+fn permission_mask(flags: RuleFlags) -> EventMask {
+    let mut m = EventMask::empty();
+    let a = flags.access;
+    let c = flags.control;
+    if a.intersects(
+        AccessFlags::ACCESS_READ_ONLY
+            | AccessFlags::ACCESS_WRITE_ONLY
+            | AccessFlags::ACCESS_DENY_ALL,
+    ) || c.intersects(ControlFlags::FS_CE_BEFORE_OPEN | ControlFlags::FS_CE_BEFORE_CREATE)
+    {
+        m |= EventMask::OPEN_PERM;
+    }
+    if a.contains(AccessFlags::ACCESS_WRITE_ONLY) || c.contains(ControlFlags::FS_CE_BEFORE_READ) {
+        m |= EventMask::ACCESS_PERM;
+    }
+    if a.contains(AccessFlags::ACCESS_EXECUTE_PROTECT)
+        || c.contains(ControlFlags::FS_CE_BEFORE_EXECUTE)
+    {
+        m |= EventMask::OPEN_EXEC_PERM;
+    }
+    m
+}
+
+struct Running {
+    stop: Arc<AtomicBool>,
+    reader: Option<JoinHandle<()>>,
+    group: Arc<Group>,
+    pending: Pending,
+    dispatcher: Arc<Dispatcher>,
+    notify: Option<NotifyEngine>,
+    attached: Vec<Volume>,
+}
+
+/// The filter class on fanotify. See the [module](self) docs for verdicts.
+pub struct FileFilter<H: FilterEvents> {
+    handler: Arc<H>,
+    rules: Arc<RwLock<Rules>>,
+    settings: fsgate_core::settings::Settings,
+    serialize_events: AtomicBool,
+    running: Mutex<Option<Running>>,
+}
+
+impl<H: FilterEvents> FileFilter<H> {
+    /// A stopped filter with no rules.
+    pub fn new(handler: H) -> Self {
+        Self {
+            handler: Arc::new(handler),
+            rules: Arc::new(RwLock::new(Rules::default())),
+            settings: base_settings()
+                .with("DenyExpiredEvents", Kind::Bool, Value::Bool(false))
+                .with("FilterOwnRequests", Kind::ReadOnly, Value::Bool(false)),
+            serialize_events: AtomicBool::new(false),
+            running: Mutex::new(None),
+        }
+    }
+
+    /// The application's handler.
+    pub fn handler(&self) -> &H {
+        &self.handler
+    }
+
+    fn check(flags: RuleFlags) -> Result<()> {
+        if flags
+            .access
+            .intersects(AccessFlags::ACCESS_DELETE_PROTECT | AccessFlags::ACCESS_RENAME_PROTECT)
+        {
+            return Err(Error::from_code(
+                code::ERROR_NOT_SUPPORTED,
+                "access_flags: delete and rename protection need the overlay backend; fanotify cannot deny them",
+            ));
+        }
+        if flags.control.contains(ControlFlags::FS_CE_REPARSE_FILENAME) {
+            return Err(Error::from_code(
+                code::ERROR_NOT_SUPPORTED,
+                "control_flags: FS_CE_REPARSE_FILENAME needs the overlay backend",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Adds a standard rule (aggregated per mask): access flags are enforced without
+    /// callbacks, control flags fire Before events, notify flags fire Notify events.
+    pub fn add_filter_rule(
+        &self,
+        mask: &str,
+        access: AccessFlags,
+        control: ControlFlags,
+        notify: NotifyFlags,
+    ) -> Result<()> {
+        self.add_filter_rule_ex(mask, access, control, notify, Qualifiers::default())
+    }
+
+    /// [`add_filter_rule`](Self::add_filter_rule) with size and attribute qualifiers.
+    pub fn add_filter_rule_ex(
+        &self,
+        mask: &str,
+        access: AccessFlags,
+        control: ControlFlags,
+        notify: NotifyFlags,
+        q: Qualifiers,
+    ) -> Result<()> {
+        let flags = RuleFlags {
+            access,
+            control,
+            notify,
+        };
+        Self::check(flags)?;
+        self.rules
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .standard
+            .add(mask, flags, q)
+    }
+
+    /// Removes flags from the rule with this mask; true when it existed.
+    pub fn delete_filter_rule(
+        &self,
+        mask: &str,
+        access: AccessFlags,
+        control: ControlFlags,
+        notify: NotifyFlags,
+    ) -> bool {
+        let flags = RuleFlags {
+            access,
+            control,
+            notify,
+        };
+        self.rules
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .standard
+            .delete(mask, Some(flags))
+    }
+
+    /// Removes every standard and access rule.
+    pub fn delete_all_filter_rules(&self) {
+        self.rules
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .standard
+            .clear();
+    }
+
+    /// Excludes matching files from the given events and access restrictions.
+    pub fn add_passthrough_rule(
+        &self,
+        mask: &str,
+        access: AccessFlags,
+        control: ControlFlags,
+        notify: NotifyFlags,
+    ) -> Result<()> {
+        self.add_passthrough_rule_ex(mask, access, control, notify, Qualifiers::default())
+    }
+
+    /// [`add_passthrough_rule`](Self::add_passthrough_rule) with qualifiers.
+    pub fn add_passthrough_rule_ex(
+        &self,
+        mask: &str,
+        access: AccessFlags,
+        control: ControlFlags,
+        notify: NotifyFlags,
+        q: Qualifiers,
+    ) -> Result<()> {
+        let flags = RuleFlags {
+            access,
+            control,
+            notify,
+        };
+        self.rules
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .passthrough
+            .add(mask, flags, q)
+    }
+
+    /// Removes a passthrough rule; true when it existed.
+    pub fn delete_passthrough_rule(&self, mask: &str) -> bool {
+        self.rules
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .passthrough
+            .delete(mask, None)
+    }
+
+    /// Removes every passthrough rule.
+    pub fn delete_all_passthrough_rules(&self) {
+        self.rules
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .passthrough
+            .clear();
+    }
+
+    /// Fires every event on one worker (`serialize_events`).
+    pub fn set_serialize_events(&self, on: bool) {
+        self.serialize_events.store(on, Ordering::SeqCst);
+    }
+
+    /// `config("NAME=VALUE")` / `config("NAME")`: `DenyExpiredEvents`, `FilterOwnRequests`
+    /// (read-only false: the listener's own requests are never filtered),
+    /// `MinWorkerThreadCount`, `MaxWorkerThreadCount`, `BuildInfo`, `LicenseInfo`.
+    pub fn config(&self, text: &str) -> Result<String> {
+        self.settings.config(text)
+    }
+
+    /// Whether the filter is running.
+    pub fn active(&self) -> bool {
+        lock(&self.running).is_some()
+    }
+
+    /// Starts filtering. `timeout_ms` is 0 (none) or ≥ 3000 (else error 1292).
+    pub fn start_filter(&self, timeout_ms: u32) -> Result<()> {
+        let timeout = Timeout::from_millis(timeout_ms)?;
+        let mut running = lock(&self.running);
+        if running.is_some() {
+            return Err(Error::from_code(
+                code::ERROR_CONNECTION_ACTIVE,
+                "the filter is already running",
+            ));
+        }
+        let (all, volumes) = {
+            let r = self.rules.read().unwrap_or_else(|p| p.into_inner());
+            if r.standard.is_empty() {
+                return Err(Error::invalid_argument(
+                    "rules",
+                    "add at least one filter rule before start_filter",
+                ));
+            }
+            (r.standard.all_flags(), attach::volumes_for(&r.standard)?)
+        };
+        let options = dispatcher_options(
+            &self.settings,
+            self.serialize_events.load(Ordering::SeqCst),
+            timeout,
+            "fsgate-filter",
+        )?;
+        let dispatcher = Arc::new(Dispatcher::new(
+            options,
+            Arc::new(HookAdapter(Arc::clone(&self.handler))),
+        )?);
+        let mask = permission_mask(all);
+        let group = Arc::new(
+            Group::new(
+                Class::Content,
+                InitFlags::CLOEXEC | InitFlags::REPORT_TID,
+                libc::O_RDONLY | libc::O_LARGEFILE,
+            )
+            .map_err(|e| Error::io("creating the fanotify permission group (needs root)", e))?,
+        );
+        let mut attached = Vec::new();
+        if !mask.is_empty() {
+            attach::attach(&*self.handler, volumes, &mut attached, |p: &Path| {
+                group.mark(
+                    MarkAction::Add,
+                    MarkType::Mount,
+                    MarkFlags::empty(),
+                    mask,
+                    None,
+                    Some(p),
+                )
+            });
+        }
+        let notify = if all.notify.is_empty() {
+            None
+        } else {
+            Some(NotifyEngine::start(
+                Arc::clone(&self.handler),
+                Arc::clone(&self.rules),
+                Arc::clone(&dispatcher),
+            )?)
+        };
+        let stop = Arc::new(AtomicBool::new(false));
+        let pending: Pending = Arc::new(Mutex::new(HashMap::new()));
+        let ctx = Reader {
+            group: Arc::clone(&group),
+            pending: Arc::clone(&pending),
+            handler: Arc::clone(&self.handler),
+            rules: Arc::clone(&self.rules),
+            dispatcher: Arc::clone(&dispatcher),
+            deny_expired: self.settings.get_bool("DenyExpiredEvents")?,
+            own_pid: std::process::id(),
+        };
+        let stop2 = Arc::clone(&stop);
+        let reader = std::thread::Builder::new()
+            .name("fsgate-filter-reader".into())
+            .spawn(move || ctx.run(&stop2))
+            .map_err(|e| Error::io("starting the filter reader thread", e))?;
+        *running = Some(Running {
+            stop,
+            reader: Some(reader),
+            group,
+            pending,
+            dispatcher,
+            notify,
+            attached,
+        });
+        Ok(())
+    }
+
+    /// Stops filtering: removes the marks, answers every held permission event with allow
+    /// (its handler's late result is ignored), detaches the volumes. Returns without waiting
+    /// for handlers still running; their threads end when they return.
+    pub fn stop_filter(&self) -> Result<()> {
+        let Some(mut r) = lock(&self.running).take() else {
+            return Ok(());
+        };
+        for t in [MarkType::Mount, MarkType::Filesystem, MarkType::Inode] {
+            let _ = r.group.mark(
+                MarkAction::Flush,
+                t,
+                MarkFlags::empty(),
+                EventMask::empty(),
+                None,
+                None,
+            );
+        }
+        r.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = r.reader.take() {
+            let _ = t.join();
+        }
+        let held: Vec<i32> = lock(&r.pending).keys().copied().collect();
+        for fd in held {
+            answer(&r.group, &r.pending, fd, Response::allow());
+        }
+        let mut volumes = std::mem::take(&mut r.attached);
+        if let Some(n) = r.notify.take() {
+            for v in n.stop() {
+                if !volumes.iter().any(|a| a.mount_id == v.mount_id) {
+                    volumes.push(v);
+                }
+            }
+        }
+        let dispatcher = r.dispatcher;
+        let _ = std::thread::Builder::new()
+            .name("fsgate-filter-drain".into())
+            .spawn(move || drop(dispatcher));
+        for v in &volumes {
+            self.handler.on_after_filter_detach_from_volume(v);
+        }
+        Ok(())
+    }
+}
+
+impl<H: FilterEvents> Drop for FileFilter<H> {
+    fn drop(&mut self) {
+        let _ = self.stop_filter();
+    }
+}
+
+struct Reader<H: FilterEvents> {
+    group: Arc<Group>,
+    pending: Pending,
+    handler: Arc<H>,
+    rules: Arc<RwLock<Rules>>,
+    dispatcher: Arc<Dispatcher>,
+    deny_expired: bool,
+    own_pid: u32,
+}
+
+impl<H: FilterEvents> Reader<H> {
+    fn run(&self, stop: &AtomicBool) {
+        let mut buf = EventBuffer::default();
+        while !stop.load(Ordering::SeqCst) {
+            match self.group.wait(100) {
+                Ok(true) => {}
+                Ok(false) => continue,
+                Err(e) => {
+                    self.handler
+                        .on_error(code::ERROR_GEN_FAILURE, &format!("polling fanotify: {e}"));
+                    return;
+                }
+            }
+            match self.group.read_events(&mut buf) {
+                Ok(events) => events.into_iter().for_each(|e| self.decide(e)),
+                Err(e) => self
+                    .handler
+                    .on_error(code::ERROR_GEN_FAILURE, &format!("reading fanotify: {e}")),
+            }
+        }
+    }
+
+    fn decide(&self, mut event: Event) {
+        let Some(fd) = event.fd.take() else { return };
+        let raw = fd.as_raw_fd();
+        lock(&self.pending).insert(raw, fd);
+        let tid = event.pid.max(0) as u32;
+        let pid = thread_group(tid).unwrap_or(tid);
+        if pid == self.own_pid {
+            return answer(&self.group, &self.pending, raw, Response::allow());
+        }
+        let path = {
+            let p = lock(&self.pending);
+            p.get(&raw)
+                .and_then(|f| fd_path(std::os::fd::AsFd::as_fd(f)).ok())
+        };
+        let Some(path) = path.map(|p| p.display().to_string()) else {
+            return answer(&self.group, &self.pending, raw, Response::allow());
+        };
+        let flags = {
+            let rules = self.rules.read().unwrap_or_else(|p| p.into_inner());
+            let lookups = Lookups::new(&rules, pid, &path, || std::fs::metadata(&path).ok());
+            rules.evaluate(&lookups.subject(&path, pid))
+        };
+        let (a, c) = (flags.access, flags.control);
+        let mut ev = ControlEvent {
+            kind: ControlKind::OpenFile,
+            file_name: path,
+            process_id: pid,
+            thread_id: tid,
+            read_access: false,
+            write_access: false,
+        };
+        let (deny, callback) = if event.mask.contains(EventMask::OPEN_EXEC_PERM) {
+            ev.kind = ControlKind::Execute;
+            (
+                a.contains(AccessFlags::ACCESS_EXECUTE_PROTECT),
+                c.contains(ControlFlags::FS_CE_BEFORE_EXECUTE),
+            )
+        } else if event.mask.contains(EventMask::ACCESS_PERM) {
+            ev.kind = ControlKind::ReadFile;
+            ev.read_access = true;
+            (
+                a.contains(AccessFlags::ACCESS_WRITE_ONLY),
+                c.contains(ControlFlags::FS_CE_BEFORE_READ),
+            )
+        } else {
+            let req = open_request(tid);
+            ev.read_access = req.read;
+            ev.write_access = req.write;
+            ev.kind = if req.create_new {
+                ControlKind::CreateFile
+            } else {
+                ControlKind::OpenFile
+            };
+            let wanted = if req.create_new {
+                ControlFlags::FS_CE_BEFORE_CREATE
+            } else {
+                ControlFlags::FS_CE_BEFORE_OPEN
+            };
+            let deny = a.contains(AccessFlags::ACCESS_DENY_ALL)
+                || (a.contains(AccessFlags::ACCESS_READ_ONLY) && req.write)
+                || (a.contains(AccessFlags::ACCESS_WRITE_ONLY) && req.read);
+            // Reference: callbacks for create/open take precedence over access flags.
+            let callback = c.contains(wanted);
+            (deny && !callback, callback)
+        };
+        if deny {
+            answer(&self.group, &self.pending, raw, Response::deny());
+            let h = Arc::clone(&self.handler);
+            self.dispatcher
+                .submit(None, None, move || h.on_access_denied(&ev), |_| {});
+            return;
+        }
+        if !callback {
+            return answer(&self.group, &self.pending, raw, Response::allow());
+        }
+        let creds = originator::credentials(pid).ok();
+        let origin = Originator {
+            pid,
+            uid: creds.as_ref().map_or(u32::MAX, |c| c.euid),
+            gid: creds.as_ref().map_or(u32::MAX, |c| c.egid),
+        };
+        let h = Arc::clone(&self.handler);
+        let (group, pending, deny_expired) = (
+            Arc::clone(&self.group),
+            Arc::clone(&self.pending),
+            self.deny_expired,
+        );
+        self.dispatcher.submit(
+            Some(SerialKey(hash(&ev.file_name))),
+            Some(origin),
+            move || match ev.kind {
+                ControlKind::CreateFile => h.on_before_create_file(&ev),
+                ControlKind::OpenFile => h.on_before_open_file(&ev),
+                ControlKind::ReadFile => h.on_before_read_file(&ev),
+                ControlKind::Execute => h.on_before_execute(&ev),
+            },
+            move |outcome| {
+                let response = match outcome {
+                    Outcome::Done(Ok(())) | Outcome::Cancelled => Response::allow(),
+                    Outcome::Done(Err(_)) | Outcome::Panicked(_) => Response::deny(),
+                    Outcome::TimedOut if deny_expired => Response::deny(),
+                    Outcome::TimedOut => Response::allow(),
+                };
+                answer(&group, &pending, raw, response);
+            },
+        );
+    }
+}
+
+/// Inside a control event: the originator's process id; elsewhere error 614.
+pub fn get_originator_process_id() -> Result<u32> {
+    Ok(current_originator("get_originator_process_id")?.pid)
+}
+
+/// Inside a control event: the originator's name (`/proc/<pid>/comm`); elsewhere error 614.
+pub fn get_originator_process_name() -> Result<String> {
+    current_originator("get_originator_process_name")?.process_name()
+}
+
+/// Inside a control event: the originator's credentials, Linux's "token"; elsewhere 614.
+pub fn get_originator_token() -> Result<Credentials> {
+    current_originator("get_originator_token")?.credentials()
+}
