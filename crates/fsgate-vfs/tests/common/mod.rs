@@ -1,0 +1,50 @@
+//! Helpers shared by the integration tests: root check and a mount guard.
+
+#![allow(dead_code)]
+
+use std::ffi::CString;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// Whether the test can mount; prints why it skips otherwise.
+pub fn root(test: &str) -> bool {
+    // SAFETY: geteuid has no preconditions.
+    let ok = unsafe { libc::geteuid() } == 0 && Path::new("/dev/fuse").exists();
+    if !ok {
+        eprintln!("skipping {test}: needs root and /dev/fuse");
+    }
+    ok
+}
+
+/// Lazily unmounts its directory on drop, so a panicking test leaves no mount behind.
+pub struct Guard(pub PathBuf);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        if let Ok(c) = CString::new(self.0.as_os_str().as_bytes()) {
+            // SAFETY: `c` is a live CString; failure (not mounted) is fine.
+            unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) };
+        }
+    }
+}
+
+/// Whether `dir` is a mount point now.
+pub fn mounted(dir: &Path) -> bool {
+    let needle = format!(" {} ", dir.display());
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .map(|m| m.lines().any(|l| l.contains(&needle)))
+        .unwrap_or(false)
+}
+
+/// Polls `f` every 20 ms until it holds or `limit` passes; returns whether it held.
+pub fn wait_for(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    f()
+}
