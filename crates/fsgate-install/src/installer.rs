@@ -82,7 +82,7 @@ pub struct UninstallReport {
 
 /// Installs, upgrades and removes fsgate's system files for products identified by GUIDs.
 ///
-/// All methods need root for `install`/`uninstall` only; status and version are readable by
+/// `install` and `uninstall` need root; status, version and `verify_installed` work for
 /// anyone who can read the registry. Concurrent installers (threads or processes) serialize
 /// on the registry lock.
 pub struct Installer {
