@@ -207,6 +207,8 @@ pub struct ControlEvent {
     pub process_id: u32,
     /// Originator thread id.
     pub thread_id: u32,
+    /// Originator name (`/proc/<pid>/comm`), read while the caller waits.
+    pub process_name: String,
     /// For opens: the caller asked for read access.
     pub read_access: bool,
     /// For opens: the caller asked for write access (or truncation).

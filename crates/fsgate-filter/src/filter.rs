@@ -451,6 +451,7 @@ impl<H: FilterEvents> Reader<H> {
             file_name: path,
             process_id: pid,
             thread_id: tid,
+            process_name: String::new(),
             read_access: false,
             write_access: false,
         };
@@ -488,6 +489,9 @@ impl<H: FilterEvents> Reader<H> {
             let callback = c.contains(wanted);
             (deny && !callback, callback)
         };
+        if deny || callback {
+            ev.process_name = originator::process_name(pid).unwrap_or_default();
+        }
         if deny {
             answer(&self.group, &self.pending, raw, Response::deny());
             let h = Arc::clone(&self.handler);

@@ -1,28 +1,190 @@
-//! `fsgate monitor` and `fsgate filter` (being written: see the file filter issue).
+//! `fsgate monitor` and `fsgate filter`: thin glue over `fsgate_filter`.
+
+use std::path::PathBuf;
 
 use clap::Args;
 use fsgate_core::{Error, Result};
+use fsgate_filter::events::{ControlEvent, FilterEvents, MonitorEvents, NotifyEvent, NotifyKind};
+use fsgate_filter::filter::FileFilter;
+use fsgate_filter::monitor::FileMonitor;
+use fsgate_filter::rules::{AccessFlags, ControlFlags, NotifyFlags};
+use serde_json::{Map, Value};
 
-/// `fsgate monitor PATH...`.
+use crate::output::{ready, Printer, StopSignal};
+
+/// `fsgate monitor PATH... [--mask MASK]... [--events LIST] [--json]`.
 #[derive(Args)]
 pub struct MonitorArgs {
-    /// Paths to watch.
-    pub paths: Vec<std::path::PathBuf>,
+    /// Paths to watch (everything below each one).
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+    /// File masks (`*.txt`, `name|mask`, `||mask` …) applied under each path; default `*`.
+    #[arg(long = "mask")]
+    pub masks: Vec<String>,
+    /// Comma-separated events: create,open,execute,read,write,set_attributes,close,rename,delete
+    /// (default: all).
+    #[arg(long)]
+    pub events: Option<String>,
+    /// One JSON object per line.
+    #[arg(long)]
+    pub json: bool,
 }
 
-/// `fsgate filter PATH ...`.
+/// `fsgate filter PATH --deny-read MASK --deny-write MASK --deny-exec MASK ...`.
 #[derive(Args)]
 pub struct FilterArgs {
     /// The path to enforce rules under.
-    pub path: std::path::PathBuf,
+    pub path: PathBuf,
+    /// Deny reading files matching MASK (relative masks apply under PATH).
+    #[arg(long = "deny-read")]
+    pub deny_read: Vec<String>,
+    /// Deny writing files matching MASK.
+    #[arg(long = "deny-write")]
+    pub deny_write: Vec<String>,
+    /// Deny executing files matching MASK.
+    #[arg(long = "deny-exec")]
+    pub deny_exec: Vec<String>,
+    /// One JSON object per line.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn parse_events(list: &str) -> Result<NotifyFlags> {
+    let mut flags = NotifyFlags::empty();
+    for name in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        flags |= match name.trim_start_matches("notify_").trim_end_matches("_file") {
+            "create" => NotifyFlags::FS_NE_CREATE,
+            "open" => NotifyFlags::FS_NE_OPEN,
+            "execute" => NotifyFlags::FS_NE_EXECUTE,
+            "read" => NotifyFlags::FS_NE_READ,
+            "write" => NotifyFlags::FS_NE_WRITE,
+            "set_attributes" | "set_file_attributes" | "attrib" => {
+                NotifyFlags::FS_NE_SET_ATTRIBUTES
+            }
+            "close" => NotifyFlags::FS_NE_CLOSE,
+            "rename" | "rename_or_move" => NotifyFlags::FS_NE_RENAME,
+            "delete" => NotifyFlags::FS_NE_DELETE,
+            "all" => NotifyFlags::FS_NE_ALL,
+            other => {
+                return Err(Error::invalid_argument(
+                    "--events",
+                    format!("unknown event '{other}'"),
+                ))
+            }
+        };
+    }
+    Ok(flags)
+}
+
+/// Joins a mask to a base path unless it already has an absolute path or a process part.
+fn under(base: &std::path::Path, mask: &str) -> String {
+    let (prefix, rest) = match mask.rsplit_once('|') {
+        Some((p, r)) => (format!("{p}|"), r),
+        None => (String::new(), mask),
+    };
+    if rest.starts_with('/') {
+        return mask.to_string();
+    }
+    format!("{prefix}{}/{}", base.display(), rest)
+}
+
+fn absolute(p: &std::path::Path) -> Result<PathBuf> {
+    std::fs::canonicalize(p).map_err(|e| Error::io(format!("resolving {}", p.display()), e))
+}
+
+struct Print(Printer);
+
+impl MonitorEvents for Print {
+    fn on_notify(&self, e: &NotifyEvent) -> Result<()> {
+        let mut m = Map::new();
+        m.insert("file_name".into(), Value::String(e.file_name.clone()));
+        if let Some(n) = &e.new_file_name {
+            m.insert("new_file_name".into(), Value::String(n.clone()));
+        }
+        if e.kind == NotifyKind::CloseFile {
+            m.insert("modified".into(), Value::Bool(e.modified));
+        }
+        m.insert("directory".into(), Value::Bool(e.directory));
+        m.insert("process_id".into(), Value::from(e.process_id));
+        m.insert("process_name".into(), Value::String(e.process_name.clone()));
+        if let Some(uid) = e.user_id {
+            m.insert("user_id".into(), Value::from(uid));
+        }
+        self.0.event(e.kind.event_name(), m);
+        Ok(())
+    }
+    fn on_error(&self, code: u32, description: &str) {
+        let mut m = Map::new();
+        m.insert("result_code".into(), Value::from(code));
+        m.insert("description".into(), Value::String(description.into()));
+        self.0.event("error", m);
+    }
+}
+
+impl FilterEvents for Print {
+    fn on_access_denied(&self, e: &ControlEvent) {
+        let mut m = Map::new();
+        m.insert(
+            "operation".into(),
+            Value::String(e.kind.event_name().into()),
+        );
+        m.insert("file_name".into(), Value::String(e.file_name.clone()));
+        m.insert("process_id".into(), Value::from(e.process_id));
+        m.insert("process_name".into(), Value::String(e.process_name.clone()));
+        self.0.event("access_denied", m);
+    }
 }
 
 /// Runs `fsgate monitor`.
-pub fn monitor(_args: MonitorArgs) -> Result<()> {
-    Err(Error::not_ready("fsgate monitor is not built yet"))
+pub fn monitor(args: MonitorArgs) -> Result<()> {
+    let flags = match &args.events {
+        Some(list) => parse_events(list)?,
+        None => NotifyFlags::FS_NE_ALL,
+    };
+    let stop = StopSignal::register()?;
+    let m = FileMonitor::new(Print(Printer { json: args.json }));
+    m.set_serialize_events(true);
+    let masks = if args.masks.is_empty() {
+        vec!["*".to_string()]
+    } else {
+        args.masks.clone()
+    };
+    for p in &args.paths {
+        let base = absolute(p)?;
+        for mask in &masks {
+            m.add_filter_rule(&under(&base, mask), flags)?;
+        }
+    }
+    m.start_filter()?;
+    let shown: Vec<String> = args.paths.iter().map(|p| p.display().to_string()).collect();
+    ready(format!("monitoring {}", shown.join(" ")));
+    stop.wait();
+    m.stop_filter()
 }
 
 /// Runs `fsgate filter`.
-pub fn filter(_args: FilterArgs) -> Result<()> {
-    Err(Error::not_ready("fsgate filter is not built yet"))
+pub fn filter(args: FilterArgs) -> Result<()> {
+    if args.deny_read.is_empty() && args.deny_write.is_empty() && args.deny_exec.is_empty() {
+        return Err(Error::invalid_argument(
+            "--deny-read/--deny-write/--deny-exec",
+            "give at least one rule",
+        ));
+    }
+    let base = absolute(&args.path)?;
+    let stop = StopSignal::register()?;
+    let f = FileFilter::new(Print(Printer { json: args.json }));
+    let none = (ControlFlags::empty(), NotifyFlags::empty());
+    for (masks, access) in [
+        (&args.deny_read, AccessFlags::ACCESS_WRITE_ONLY),
+        (&args.deny_write, AccessFlags::ACCESS_READ_ONLY),
+        (&args.deny_exec, AccessFlags::ACCESS_EXECUTE_PROTECT),
+    ] {
+        for mask in masks {
+            f.add_filter_rule(&under(&base, mask), access, none.0, none.1)?;
+        }
+    }
+    f.start_filter(0)?;
+    ready(format!("filtering {}", args.path.display()));
+    stop.wait();
+    f.stop_filter()
 }
