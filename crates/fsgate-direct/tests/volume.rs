@@ -60,7 +60,7 @@ fn mounted_volume_is_in_use_until_force_unmount() {
             mounted.point.display()
         );
         let info = direct.get_volume_info(name).unwrap();
-        assert_eq!(info.mount_points, [mounted.point.clone()]);
+        assert_eq!(info.mount_points, std::slice::from_ref(&mounted.point));
         assert_eq!(info.size_bytes, 32 * MIB);
 
         let volume = direct.open_volume(name, GENERIC_READ, true).unwrap();
