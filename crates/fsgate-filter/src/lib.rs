@@ -1,4 +1,36 @@
-//! fsgate-filter
+//! File monitor and file filter for Linux, on fanotify.
+//!
+//! - [`monitor::FileMonitor`]: the monitor class. A notification group reporting file ids,
+//!   directory ids and names, marked on whole filesystems (the reference's volumes are
+//!   mounts); events `on_notify_create_file`, `_open_file`, `_execute_file`, `_read_file`,
+//!   `_write_file`, `_set_file_attributes`, `_close_file`, `_rename_or_move_file` (old and
+//!   new names from one `FAN_RENAME` record), `_delete_file`, with full paths (`ID|<hex>`
+//!   when a handle no longer resolves), pid, process name and uid.
+//! - [`filter::FileFilter`]: the filter class. Access rules decided in the listener,
+//!   control events `on_before_create_file` / `_open_file` / `_read_file` / `on_before_execute`
+//!   from permission events, plus the monitor's notifications.
+//! - [`rules`]: standard, access and passthrough rules with the reference's aggregation and
+//!   matching; masks are `fsgate_core::mask::FileMask` (per-process and inverted forms).
+//!
+//! Linux mappings and deviations from the reference:
+//! - denials reach the caller as `EPERM` (fanotify lets only pre-content groups choose the
+//!   errno); delete/rename protection and reparse need the overlay backend and are refused
+//!   with `ERROR_NOT_SUPPORTED` here; the rule and event types already carry those names so
+//!   the overlay backend plugs in without API changes;
+//! - create vs open: the caller's open flags are read from `/proc/<tid>/syscall` while it
+//!   waits; `O_CREAT|O_EXCL` is a create (the reference's CREATE_NEW), anything else an open;
+//! - the kernel merges identical unread notifications of one file and process, and drops
+//!   events when its queue (16384) overflows: an overflow fires `on_error`, never silently;
+//! - uid and process name are read from `/proc/<pid>` when the listener handles the event:
+//!   a process that exited or changed ids in between is reported as it is then;
+//! - After events and contexts (file, handle, event) need an identity per open handle that
+//!   fanotify does not give; they belong to the overlay backend. Placeholders
+//!   (`FAN_PRE_ACCESS`) and live volume tracking (mounts appearing after start) are not
+//!   built yet: volumes are attached at `start_filter` and detached at `stop_filter`;
+//! - `FilterOwnRequests` is always false: the listener's own process is never filtered, so a
+//!   handler may read the very file it is asked about (the reference's direct file
+//!   operations).
+
 mod attach;
 pub mod events;
 pub mod filter;
