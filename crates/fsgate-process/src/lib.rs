@@ -35,6 +35,7 @@
 
 mod events;
 mod exec_control;
+mod exec_names;
 mod filter;
 pub mod proc_connector;
 mod rules;

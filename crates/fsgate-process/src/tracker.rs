@@ -18,6 +18,7 @@ use fsgate_core::{code, Error, Result};
 use crate::events::{
     EventsToFire, ProcessCreation, ProcessTermination, ThreadCreation, ThreadTermination,
 };
+use crate::exec_names::ExecNames;
 use crate::proc_connector::{self, ProcConnector, ProcEvent, Received};
 use crate::shared::{Shared, EVENTS_LOST};
 use crate::snapshot::command_line;
@@ -31,12 +32,16 @@ pub fn spawn(
 ) -> Result<JoinHandle<()>> {
     std::thread::Builder::new()
         .name("fsgate-proc-connector".into())
-        .spawn(move || run(&connector, &shared, &dispatcher, &stop))
+        .spawn(move || {
+            let mut names = ExecNames::new();
+            run(&connector, &mut names, &shared, &dispatcher, &stop)
+        })
         .map_err(|e| Error::io("starting the process connector reader", e))
 }
 
 fn run(
     connector: &ProcConnector,
+    names: &mut Option<ExecNames>,
     shared: &Arc<Shared>,
     dispatcher: &Dispatcher,
     stop: &AtomicBool,
@@ -55,7 +60,7 @@ fn run(
             Ok(Received::Records(n)) => match proc_connector::parse(&buf[..n]) {
                 Ok(events) => {
                     for event in events {
-                        handle(shared, dispatcher, event);
+                        handle(shared, names, dispatcher, event);
                     }
                 }
                 Err(e) => shared.error(dispatcher, e.code(), e.to_string()),
@@ -73,7 +78,12 @@ fn run(
 }
 
 /// Applies one kernel record.
-pub fn handle(shared: &Arc<Shared>, dispatcher: &Dispatcher, event: ProcEvent) {
+pub fn handle(
+    shared: &Arc<Shared>,
+    names: &mut Option<ExecNames>,
+    dispatcher: &Dispatcher,
+    event: ProcEvent,
+) {
     match event {
         ProcEvent::Fork {
             parent_pid,
@@ -111,12 +121,18 @@ pub fn handle(shared: &Arc<Shared>, dispatcher: &Dispatcher, event: ProcEvent) {
             }
         }
         ProcEvent::Exec { tgid, .. } => {
-            let image = std::fs::read_link(format!("/proc/{tgid}/exe"))
+            let opened = names.as_mut().and_then(|n| n.take(tgid));
+            let running = std::fs::read_link(format!("/proc/{tgid}/exe"))
                 .map(|p| p.to_string_lossy().into_owned())
+                .ok();
+            let process_name = running
+                .clone()
+                .or_else(|| opened.clone())
                 .unwrap_or_default();
+            let image = opened.or(running).unwrap_or_default();
             let mut st = shared.lock();
             let already = st.exec_fired.remove(&tgid);
-            let info = st.table.exec(tgid, image.clone()).clone();
+            let info = st.table.exec(tgid, process_name.clone()).clone();
             if already || !shared.fires(EventsToFire::PROCESS_CREATION) {
                 return;
             }
@@ -140,7 +156,7 @@ pub fn handle(shared: &Arc<Shared>, dispatcher: &Dispatcher, event: ProcEvent) {
                 creating_process_id: creator,
                 creating_thread_id: info.creator_thread,
                 file_open_name_available: image.starts_with('/'),
-                process_name: image.clone(),
+                process_name,
                 image_file_name: image,
                 command_line,
             };
@@ -152,6 +168,9 @@ pub fn handle(shared: &Arc<Shared>, dispatcher: &Dispatcher, event: ProcEvent) {
             let mut st = shared.lock();
             let fire = shared.fires(EventsToFire::PROCESS_TERMINATION) && shared.selects(&st, tgid);
             let info = st.table.exit(tgid);
+            if let Some(n) = names.as_mut() {
+                n.forget(tgid);
+            }
             st.rules.exit(tgid);
             st.exec_fired.remove(&tgid);
             drop(st);

@@ -1,0 +1,132 @@
+//! The image each exec opened, caught as it happens, for processes too short-lived for
+//! `/proc/<pid>/exe` to be read when the connector's exec record is handled.
+//!
+//! A fanotify notification group with `FAN_OPEN_EXEC` marks on every mount present at start
+//! reports, for each `execve`, the process id and a descriptor of the image it opened. The
+//! kernel queues that event during the `execve`, before the connector's exec record exists,
+//! so when the connector reader meets an exec record it first drains this group (without
+//! blocking) and then finds the image by pid. Notification marks hold nobody up, so marking
+//! every mount is safe. The first image a process opens for execution since its last exec
+//! record is kept (the program or script, not its ELF interpreter). Mounts made after the
+//! start are not marked; for them the image comes from `/proc/<pid>/exe`.
+
+use std::collections::HashMap;
+use std::os::fd::AsFd;
+use std::path::Path;
+
+use fsgate_fanotify::{
+    Class, EventBuffer, EventMask, Group, InitFlags, MarkAction, MarkFlags, MarkType,
+};
+
+/// The notification group and the images seen but not yet claimed.
+pub struct ExecNames {
+    group: Group,
+    buf: EventBuffer,
+    pending: HashMap<u32, String>,
+}
+
+impl ExecNames {
+    /// Creates the group and marks every mount in `/proc/self/mountinfo`; `None` when
+    /// fanotify is unavailable (then images come from `/proc` only).
+    pub fn new() -> Option<Self> {
+        let group = Group::new(
+            Class::Notif,
+            InitFlags::CLOEXEC | InitFlags::NONBLOCK | InitFlags::UNLIMITED_QUEUE,
+            libc::O_RDONLY | libc::O_CLOEXEC | libc::O_LARGEFILE,
+        )
+        .map_err(|e| tracing::warn!("exec image names from /proc only: {e}"))
+        .ok()?;
+        let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+        for mount_point in mount_points(&mountinfo) {
+            // Pseudo filesystems refuse marks; they hold no executables.
+            let _ = group.mark(
+                MarkAction::Add,
+                MarkType::Mount,
+                MarkFlags::empty(),
+                EventMask::OPEN_EXEC,
+                None,
+                Some(Path::new(&mount_point)),
+            );
+        }
+        Some(Self {
+            group,
+            buf: EventBuffer::default(),
+            pending: HashMap::new(),
+        })
+    }
+
+    /// Reads every queued exec open without blocking.
+    fn drain(&mut self) {
+        while let Ok(events) = self.group.read_events(&mut self.buf) {
+            if events.is_empty() {
+                return;
+            }
+            for ev in events {
+                let (Ok(pid), Some(fd)) = (u32::try_from(ev.pid), ev.fd.as_ref()) else {
+                    continue;
+                };
+                if let Ok(path) = fsgate_fanotify::fd_path(fd.as_fd()) {
+                    self.pending
+                        .entry(pid)
+                        .or_insert_with(|| path.to_string_lossy().into_owned());
+                }
+            }
+        }
+    }
+
+    /// The image process `pid` opened for the exec being reported, if it was seen.
+    pub fn take(&mut self, pid: u32) -> Option<String> {
+        if !self.pending.contains_key(&pid) {
+            self.drain();
+        }
+        self.pending.remove(&pid)
+    }
+
+    /// Forgets an exited process (its exec failed or was never reported).
+    pub fn forget(&mut self, pid: u32) {
+        self.pending.remove(&pid);
+    }
+}
+
+/// Mount points (field 5) of `/proc/self/mountinfo`, with `\ooo` escapes decoded.
+fn mount_points(mountinfo: &str) -> Vec<String> {
+    mountinfo
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .map(unescape)
+        .collect()
+}
+
+fn unescape(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\'
+            && i + 3 < b.len()
+            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
+        {
+            let v = (b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0');
+            out.push(v);
+            i += 4;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mount_points_are_read_and_unescaped() {
+        let info = "22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw\n\
+                    40 22 0:35 / /mnt/my\\040disk rw - tmpfs tmpfs rw\n";
+        assert_eq!(mount_points(info), vec!["/", "/mnt/my disk"]);
+        assert_eq!(unescape("a\\134b"), "a\\b");
+        assert_eq!(unescape("tail\\04"), "tail\\04");
+    }
+}
