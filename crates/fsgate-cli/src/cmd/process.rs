@@ -1,16 +1,300 @@
-//! `fsgate process …` (being written: see the process filter issue).
+//! `fsgate process list|watch|deny`: the process filter sample.
+//!
+//! `watch` and `deny` start a [`ProcessFilter`], which checks that fsgate is installed for
+//! the product GUID (`--product-guid`, default [`CLI_PRODUCT_GUID`]; the installation root
+//! is `$FSGATE_ROOT` or `/`): run `fsgate install PACKAGE --product-guid GUID` first.
 
-use clap::Subcommand;
-use fsgate_core::{Error, Result};
+use std::io::Write;
+use std::sync::Arc;
+
+use clap::{Args, Subcommand};
+use fsgate_core::mask::PathMask;
+use fsgate_core::{code, Error, Result};
+use fsgate_process::{
+    ProcessCreation, ProcessEvents, ProcessFilter, ProcessTermination, ThreadCreation,
+    ThreadTermination,
+};
+use serde_json::{json, Map, Value};
+
+use crate::output::{ready, Printer, StopSignal};
+
+/// The product GUID the command line uses unless told otherwise.
+pub const CLI_PRODUCT_GUID: &str = "{F5A7E0C1-2B3D-4E5F-8A9B-0C1D2E3F4A5B}";
 
 /// Process subcommands.
 #[derive(Subcommand)]
 pub enum ProcessCommand {
     /// List running processes.
-    List,
+    List(ListArgs),
+    /// Print process and thread events until SIGINT/SIGTERM.
+    Watch(WatchArgs),
+    /// Deny the exec of every image whose full path matches a mask, until SIGINT/SIGTERM.
+    Deny(DenyArgs),
+}
+
+/// `fsgate process list`.
+#[derive(Args)]
+pub struct ListArgs {
+    /// Also print each command line.
+    #[arg(long)]
+    pub command_line: bool,
+    /// One JSON object per line.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `fsgate process watch`.
+#[derive(Args)]
+pub struct WatchArgs {
+    /// Watch processes whose image matches (name, or full path with `/`; `*` `?`).
+    #[arg(long = "name", value_name = "MASK")]
+    pub names: Vec<String>,
+    /// Watch this process (-1: every process).
+    #[arg(long = "pid", value_name = "PID", allow_hyphen_values = true)]
+    pub pids: Vec<i64>,
+    /// Also watch the descendants of the watched processes.
+    #[arg(long)]
+    pub children: bool,
+    /// Comma-separated: process_creation, process_termination, thread_creation,
+    /// thread_termination (default: all).
+    #[arg(long, value_name = "LIST")]
+    pub events: Option<String>,
+    /// Fill command lines of creations.
+    #[arg(long)]
+    pub command_line: bool,
+    /// Product GUID fsgate was installed for.
+    #[arg(long, default_value = CLI_PRODUCT_GUID)]
+    pub product_guid: String,
+    /// One JSON object per line.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `fsgate process deny`.
+#[derive(Args)]
+pub struct DenyArgs {
+    /// Image masks; the mount holding each mask's leading path is put under exec control,
+    /// every mount for a mask without an absolute leading path.
+    #[arg(required = true, value_name = "MASK")]
+    pub masks: Vec<String>,
+    /// Product GUID fsgate was installed for.
+    #[arg(long, default_value = CLI_PRODUCT_GUID)]
+    pub product_guid: String,
+    /// One JSON object per line.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Runs a process command.
-pub fn run(_command: ProcessCommand) -> Result<()> {
-    Err(Error::not_ready("fsgate process is not built yet"))
+pub fn run(command: ProcessCommand) -> Result<()> {
+    match command {
+        ProcessCommand::List(a) => list(a),
+        ProcessCommand::Watch(a) => watch(a),
+        ProcessCommand::Deny(a) => deny(a),
+    }
+}
+
+struct Quiet;
+impl ProcessEvents for Quiet {}
+
+fn list(args: ListArgs) -> Result<()> {
+    let filter = ProcessFilter::new(Arc::new(Quiet));
+    filter.set_track_command_line(args.command_line)?;
+    filter.create_running_processes_snapshot()?;
+    let printer = Printer { json: args.json };
+    let mut out = std::io::stdout().lock();
+    for p in filter.running_processes() {
+        if args.json {
+            let mut m = Map::new();
+            m.insert("process_id".into(), json!(p.process_id));
+            m.insert("process_name".into(), json!(p.process_name));
+            if args.command_line {
+                m.insert("command_line".into(), json!(p.command_line));
+            }
+            printer.event("running_process", m);
+        } else {
+            // A reader that went away (`| head`) ends the listing quietly.
+            let line = if args.command_line {
+                writeln!(
+                    out,
+                    "{:>7} {} {}",
+                    p.process_id, p.process_name, p.command_line
+                )
+            } else {
+                writeln!(out, "{:>7} {}", p.process_id, p.process_name)
+            };
+            if line.is_err() {
+                break;
+            }
+        }
+    }
+    filter.close_running_processes_snapshot()
+}
+
+/// Prints each event.
+struct Watcher {
+    printer: Printer,
+}
+
+impl ProcessEvents for Watcher {
+    fn on_process_creation(&self, e: &mut ProcessCreation) -> Result<()> {
+        let mut m = Map::new();
+        m.insert("process_id".into(), json!(e.process_id));
+        m.insert("parent_process_id".into(), json!(e.parent_process_id));
+        m.insert("creating_process_id".into(), json!(e.creating_process_id));
+        m.insert("creating_thread_id".into(), json!(e.creating_thread_id));
+        m.insert("process_name".into(), json!(e.process_name));
+        m.insert("image_file_name".into(), json!(e.image_file_name));
+        m.insert("command_line".into(), json!(e.command_line));
+        self.printer.event("process_creation", m);
+        Ok(())
+    }
+    fn on_process_termination(&self, e: &ProcessTermination) -> Result<()> {
+        let mut m = Map::new();
+        m.insert("process_id".into(), json!(e.process_id));
+        m.insert("process_name".into(), json!(e.process_name));
+        self.printer.event("process_termination", m);
+        Ok(())
+    }
+    fn on_thread_creation(&self, e: &ThreadCreation) -> Result<()> {
+        let mut m = Map::new();
+        m.insert("process_id".into(), json!(e.process_id));
+        m.insert("thread_id".into(), json!(e.thread_id));
+        self.printer.event("thread_creation", m);
+        Ok(())
+    }
+    fn on_thread_termination(&self, e: &ThreadTermination) -> Result<()> {
+        let mut m = Map::new();
+        m.insert("process_id".into(), json!(e.process_id));
+        m.insert("thread_id".into(), json!(e.thread_id));
+        self.printer.event("thread_termination", m);
+        Ok(())
+    }
+    fn on_error(&self, error_code: u32, description: &str) {
+        let mut m = Map::new();
+        m.insert("result_code".into(), json!(error_code));
+        m.insert("description".into(), Value::String(description.into()));
+        self.printer.event("error", m);
+    }
+}
+
+fn events_to_fire(list: Option<&str>) -> Result<i64> {
+    let Some(list) = list else { return Ok(-1) };
+    let mut flags = 0;
+    for name in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        flags |= match name {
+            "process_creation" => 0x1,
+            "process_termination" => 0x2,
+            "thread_creation" => 0x8,
+            "thread_termination" => 0x10,
+            other => {
+                return Err(Error::invalid_argument(
+                    "--events",
+                    format!("unknown event '{other}' (use process_creation, process_termination, thread_creation, thread_termination)"),
+                ))
+            }
+        };
+    }
+    Ok(flags)
+}
+
+fn watch(args: WatchArgs) -> Result<()> {
+    if args.names.is_empty() && args.pids.is_empty() {
+        return Err(Error::invalid_argument(
+            "watch",
+            "give at least one --name MASK or --pid PID (--pid=-1: every process)",
+        ));
+    }
+    let flags = events_to_fire(args.events.as_deref())?;
+    let stop = StopSignal::register()?;
+    let filter = ProcessFilter::new(Arc::new(Watcher {
+        printer: Printer { json: args.json },
+    }));
+    filter.initialize(&args.product_guid)?;
+    filter.config(&format!("EventsToFire={flags}"))?;
+    filter.set_track_command_line(args.command_line)?;
+    filter.start_filter(0)?;
+    for pid in &args.pids {
+        filter.add_filtered_process_by_id(*pid, args.children)?;
+    }
+    for name in &args.names {
+        filter.add_filtered_process_by_name(name, args.children)?;
+    }
+    ready(format!(
+        "watching processes (pids {:?}, names {:?})",
+        args.pids, args.names
+    ));
+    stop.wait();
+    filter.stop_filter()
+}
+
+/// Denies execs whose image matches a mask and prints each denial.
+struct Denier {
+    masks: Vec<PathMask>,
+    printer: Printer,
+}
+
+impl ProcessEvents for Denier {
+    fn on_process_creation(&self, e: &mut ProcessCreation) -> Result<()> {
+        if !self.masks.iter().any(|m| m.matches(&e.image_file_name)) {
+            return Ok(());
+        }
+        let mut m = Map::new();
+        m.insert("process_id".into(), json!(e.process_id));
+        m.insert("parent_process_id".into(), json!(e.parent_process_id));
+        m.insert("image_file_name".into(), json!(e.image_file_name));
+        m.insert("result_code".into(), json!(code::ERROR_ACCESS_DENIED));
+        self.printer.event("process_creation", m);
+        Err(Error::from_code(
+            code::ERROR_ACCESS_DENIED,
+            format!("exec of {} denied", e.image_file_name),
+        ))
+    }
+}
+
+/// The mount points an exec control mark must cover for `masks`: each mask's fixed
+/// directory, or every mount when a mask can match anywhere.
+fn deny_paths(masks: &[PathMask]) -> Vec<String> {
+    if masks.iter().any(|m| m.fixed_directory().is_none()) {
+        let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+        return info
+            .lines()
+            .filter_map(|l| l.split(' ').nth(4))
+            .filter(|p| !p.contains('\\'))
+            .map(str::to_string)
+            .collect();
+    }
+    masks
+        .iter()
+        .filter_map(|m| m.fixed_directory().map(str::to_string))
+        .collect()
+}
+
+fn deny(args: DenyArgs) -> Result<()> {
+    let masks = args
+        .masks
+        .iter()
+        .map(|m| PathMask::parse(m, true))
+        .collect::<Result<Vec<_>>>()?;
+    let paths = deny_paths(&masks);
+    let stop = StopSignal::register()?;
+    let filter = ProcessFilter::new(Arc::new(Denier {
+        masks,
+        printer: Printer { json: args.json },
+    }));
+    filter.initialize(&args.product_guid)?;
+    filter.config("EventsToFire=1")?;
+    filter.config("DenyExpiredEvents=False")?;
+    for p in &paths {
+        // Pseudo filesystems refuse exec marks; they hold no programs.
+        if let Err(e) = filter.add_controlled_exec_path(p) {
+            tracing::debug!("not controlling {p}: {e}");
+        }
+    }
+    // Every permission event is answered within 10 s even if printing stalls.
+    filter.start_filter(10_000)?;
+    filter.add_filtered_process_by_id(-1, false)?;
+    ready(format!("denying exec of {:?}", args.masks));
+    stop.wait();
+    filter.stop_filter()
 }

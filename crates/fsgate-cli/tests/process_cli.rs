@@ -1,0 +1,100 @@
+//! `fsgate process list|watch` end to end: the real binary, the real process connector.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+const GUID: &str = "{F5A7E0C1-2B3D-4E5F-8A9B-0C1D2E3F4A5B}";
+
+fn fsgate() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_fsgate"))
+}
+
+#[test]
+fn list_shows_this_process_with_its_command_line() {
+    let out = fsgate()
+        .args(["process", "list", "--command-line", "--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let me = std::process::id();
+    let line = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|v| v["process_id"] == me)
+        .unwrap();
+    assert_eq!(
+        line["process_name"],
+        std::env::current_exe().unwrap().to_str().unwrap()
+    );
+    assert!(line["command_line"]
+        .as_str()
+        .unwrap()
+        .contains("process_cli"));
+}
+
+#[test]
+fn watch_prints_creation_and_termination_as_json() {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("watch_prints_creation_and_termination_as_json: skipped, needs root");
+        return;
+    }
+    let root = tempfile::tempdir().unwrap();
+    let pkg = root.path().join("p.pkg");
+    assert!(fsgate()
+        .arg("package")
+        .arg(&pkg)
+        .status()
+        .unwrap()
+        .success());
+    assert!(fsgate()
+        .arg("install")
+        .arg(&pkg)
+        .args(["--product-guid", GUID, "--root"])
+        .arg(root.path().join("r"))
+        .status()
+        .unwrap()
+        .success());
+    let mut watch = fsgate()
+        .args([
+            "process",
+            "watch",
+            "--pid=-1",
+            "--json",
+            "--events",
+            "process_creation,process_termination",
+        ])
+        .env("FSGATE_ROOT", root.path().join("r"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = BufReader::new(watch.stderr.take().unwrap());
+    let mut first = String::new();
+    err.read_line(&mut first).unwrap();
+    assert!(first.starts_with("ready:"), "{first}");
+    let marker = root.path().join(format!("marker-{}", std::process::id()));
+    std::fs::copy("/bin/true", &marker).unwrap();
+    let mut child = Command::new(&marker).spawn().unwrap();
+    let pid = child.id();
+    child.wait().unwrap();
+    let out = BufReader::new(watch.stdout.take().unwrap());
+    let mut seen = Vec::new();
+    for line in out.lines() {
+        let v: serde_json::Value = serde_json::from_str(&line.unwrap()).unwrap();
+        if v["process_id"] == pid {
+            seen.push(v);
+            if seen.len() == 2 {
+                break;
+            }
+        }
+    }
+    // SAFETY: kill on the pid of the child we started.
+    assert_eq!(unsafe { libc::kill(watch.id() as i32, libc::SIGTERM) }, 0);
+    assert!(watch.wait().unwrap().success());
+    assert_eq!(seen[0]["event"], "process_creation");
+    assert_eq!(seen[0]["image_file_name"], marker.to_str().unwrap());
+    assert_eq!(seen[0]["parent_process_id"], std::process::id());
+    assert_eq!(seen[1]["event"], "process_termination");
+}
