@@ -31,7 +31,7 @@ base=$(spawn)
 FSGATE_ROOT="$W/root" "$FSGATE" process watch --pid=-1 --json --events process_creation,process_termination > "$W/fsgate.out" 2> "$W/fsgate.err" &
 M=$!; until grep -q ready: "$W/fsgate.err"; do sleep 0.1; done
 fs=$(spawn); sleep 2; kill -TERM $M; wait $M || true
-fs_ev=$(grep -c '"process_id"' "$W/fsgate.out" >/dev/null; awk -F'"process_id":' 'NR==FNR{p[$1]=1;next} NF>1{split($2,a,/[,}]/); if(a[1] in p) c++} END{print c+0}' "$W/pids" "$W/fsgate.out")
+fs_ev=$(awk -F'"process_id":' 'NR==FNR{p[$1]=1;next} NF>1{split($2,a,/[,}]/); if(a[1] in p) c++} END{print c+0}' "$W/pids" "$W/fsgate.out")
 
 forkstat -e exec,exit > "$W/forkstat.out" 2>&1 &
 F=$!; sleep 1
