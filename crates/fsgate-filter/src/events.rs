@@ -240,4 +240,32 @@ pub trait FilterEvents: MonitorEvents {
     /// An access rule denied an operation without calling a handler (fsgate addition, fired
     /// asynchronously after the verdict, for logging).
     fn on_access_denied(&self, _e: &ControlEvent) {}
+    /// A process reads (or writes, or faults in) a range of a placeholder that is not filled
+    /// yet: put the data of `offset .. offset + buffer.len()` into `buffer`. The process
+    /// waits until the handler returns and the filter has written the buffer into the file;
+    /// each range is asked for once. `Err` fails the process's call (see
+    /// [`crate::placeholder`] for the errno). The default refuses, so an application that
+    /// creates placeholders must implement it.
+    fn on_hydrate_file(&self, e: &mut HydrateFile) -> Result<()> {
+        Err(fsgate_core::Error::from_code(
+            fsgate_core::code::ERROR_NOT_SUPPORTED,
+            format!("no on_hydrate_file handler for {}", e.file_name),
+        ))
+    }
+}
+
+/// Parameters of `on_hydrate_file`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HydrateFile {
+    /// Full path of the placeholder.
+    pub file_name: String,
+    /// Where the requested range starts.
+    pub offset: u64,
+    /// The placeholder's final size.
+    pub file_size: u64,
+    /// The process whose access needs the data.
+    pub process_id: u32,
+    /// Zeroed, as long as the range (at most [`crate::placeholder::MAX_HYDRATE_CHUNK`]):
+    /// the handler fills it and must not change its length.
+    pub buffer: Vec<u8>,
 }

@@ -30,6 +30,7 @@ use crate::attach::{self, HookAdapter};
 use crate::events::{ControlEvent, ControlKind, FilterEvents};
 use crate::monitor::{base_settings, dispatcher_options, hash, lock, Lookups, NotifyEngine};
 use crate::open_request::{open_request, thread_group};
+use crate::placeholder::{self, PlaceholderEngine};
 use crate::rules::{AccessFlags, ControlFlags, NotifyFlags, Qualifiers, RuleFlags, Rules};
 use crate::volumes::Volume;
 
@@ -72,6 +73,7 @@ struct Running {
     pending: Pending,
     dispatcher: Arc<Dispatcher>,
     notify: Option<NotifyEngine>,
+    placeholders: Option<PlaceholderEngine>,
     attached: Vec<Volume>,
 }
 
@@ -252,7 +254,8 @@ impl<H: FilterEvents> FileFilter<H> {
         lock(&self.running).is_some()
     }
 
-    /// Starts filtering. `timeout_ms` is 0 (none) or ≥ 3000 (else error 1292).
+    /// Starts filtering. `timeout_ms` is 0 (none) or ≥ 3000 (else error 1292). Without
+    /// rules the filter only serves placeholders.
     pub fn start_filter(&self, timeout_ms: u32) -> Result<()> {
         let timeout = Timeout::from_millis(timeout_ms)?;
         let mut running = lock(&self.running);
@@ -264,12 +267,6 @@ impl<H: FilterEvents> FileFilter<H> {
         }
         let (all, volumes) = {
             let r = self.rules.read().unwrap_or_else(|p| p.into_inner());
-            if r.standard.is_empty() {
-                return Err(Error::invalid_argument(
-                    "rules",
-                    "add at least one filter rule before start_filter",
-                ));
-            }
             (r.standard.all_flags(), attach::volumes_for(&r.standard)?)
         };
         let options = dispatcher_options(
@@ -336,9 +333,55 @@ impl<H: FilterEvents> FileFilter<H> {
             pending,
             dispatcher,
             notify,
+            placeholders: None,
             attached,
         });
         Ok(())
+    }
+
+    /// Creates `file_name` as a placeholder of `size` bytes (a new sparse file carrying
+    /// [`placeholder::PLACEHOLDER_XATTR`]) and serves it: the first access to each range
+    /// fires [`on_hydrate_file`](FilterEvents::on_hydrate_file). The filter must be running
+    /// (error 21 otherwise); a filesystem or kernel without pre-content events gives
+    /// `ERROR_NOT_SUPPORTED` / `EOPNOTSUPP` naming the requirement, and the file is removed.
+    pub fn create_placeholder(&self, file_name: &str, size: u64) -> Result<()> {
+        let path = Path::new(file_name);
+        self.with_placeholders(|engine| {
+            let file = placeholder::create(path, size)?;
+            engine.add(path, &file, size).inspect_err(|_| {
+                let _ = std::fs::remove_file(path);
+            })
+        })
+    }
+
+    /// Serves an existing placeholder (one carrying [`placeholder::PLACEHOLDER_XATTR`], e.g.
+    /// created before a restart); returns its size. The filter must be running.
+    pub fn register_placeholder(&self, file_name: &str) -> Result<u64> {
+        let path = Path::new(file_name);
+        self.with_placeholders(|engine| {
+            let (file, size) = placeholder::open(path)?;
+            engine.add(path, &file, size)?;
+            Ok(size)
+        })
+    }
+
+    fn with_placeholders<T>(&self, f: impl FnOnce(&PlaceholderEngine) -> Result<T>) -> Result<T> {
+        let mut running = lock(&self.running);
+        let Some(r) = running.as_mut() else {
+            return Err(Error::not_ready(
+                "the filter is not running: call start_filter before adding placeholders",
+            ));
+        };
+        if r.placeholders.is_none() {
+            r.placeholders = Some(PlaceholderEngine::start(
+                Arc::clone(&self.handler),
+                Arc::clone(&r.dispatcher),
+            )?);
+        }
+        match &r.placeholders {
+            Some(engine) => f(engine),
+            None => Err(Error::not_ready("the placeholder engine did not start")),
+        }
     }
 
     /// Stops filtering: removes the marks, answers every held permission event with allow
@@ -357,6 +400,9 @@ impl<H: FilterEvents> FileFilter<H> {
                 None,
                 None,
             );
+        }
+        if let Some(p) = r.placeholders.take() {
+            p.stop();
         }
         r.stop.store(true, Ordering::SeqCst);
         if let Some(t) = r.reader.take() {

@@ -24,9 +24,11 @@
 //! - uid and process name are read from `/proc/<pid>` when the listener handles the event:
 //!   a process that exited or changed ids in between is reported as it is then;
 //! - After events and contexts (file, handle, event) need an identity per open handle that
-//!   fanotify does not give; they belong to the overlay backend. Placeholders
-//!   (`FAN_PRE_ACCESS`) and live volume tracking (mounts appearing after start) are not
-//!   built yet: volumes are attached at `start_filter` and detached at `stop_filter`;
+//!   fanotify does not give; they belong to the overlay backend;
+//! - [`placeholder`]s are sparse files marked with the `user.fsgate.placeholder` extended
+//!   attribute (the reference's `FILE_ATTRIBUTE_RECALL_ON_DATA_ACCESS`), served from
+//!   `FAN_PRE_ACCESS` pre-content events (Linux 6.14; ext4, xfs, btrfs): the fsgate event
+//!   `on_hydrate_file` supplies each range once, before the reader's call returns;
 //! - `FilterOwnRequests` is always false: the listener's own process is never filtered, so a
 //!   handler may read the very file it is asked about (the reference's direct file
 //!   operations).
@@ -36,5 +38,7 @@ pub mod events;
 pub mod filter;
 pub mod monitor;
 pub mod open_request;
+pub mod placeholder;
+pub mod ranges;
 pub mod rules;
 pub mod volumes;

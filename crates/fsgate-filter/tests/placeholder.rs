@@ -1,0 +1,169 @@
+//! Placeholders on a loop-mounted ext4: data supplied by `on_hydrate_file` on first access.
+
+mod common;
+
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+
+use common::{is_root, Ext4Mount, TmpfsMount};
+use fsgate_core::{code, Error, Result};
+use fsgate_filter::events::{FilterEvents, HydrateFile, MonitorEvents};
+use fsgate_filter::filter::FileFilter;
+use fsgate_filter::placeholder::PLACEHOLDER_XATTR;
+
+/// The deterministic content of byte `i`.
+fn pattern(i: u64) -> u8 {
+    (i.wrapping_mul(31) ^ (i >> 12)) as u8
+}
+
+#[derive(Default, Clone)]
+struct Source {
+    calls: Arc<Mutex<Vec<(u64, u64, u32)>>>,
+    fail_with: Option<i32>,
+}
+
+impl MonitorEvents for Source {}
+impl FilterEvents for Source {
+    fn on_hydrate_file(&self, e: &mut HydrateFile) -> Result<()> {
+        if let Some(errno) = self.fail_with {
+            return Err(Error::from_errno(errno, "source unavailable"));
+        }
+        for (k, b) in e.buffer.iter_mut().enumerate() {
+            *b = pattern(e.offset + k as u64);
+        }
+        self.calls
+            .lock()
+            .unwrap()
+            .push((e.offset, e.buffer.len() as u64, e.process_id));
+        Ok(())
+    }
+}
+
+fn cat(path: &std::path::Path) -> (bool, Vec<u8>, String) {
+    let out = Command::new("cat")
+        .arg(path)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        out.stdout,
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+macro_rules! require_root {
+    () => {
+        if !is_root() {
+            eprintln!("skipped: fanotify pre-content groups and loop mounts need root");
+            return;
+        }
+    };
+}
+
+#[test]
+fn placeholder_read_by_cat_yields_the_handlers_bytes_hydrated_once() {
+    require_root!();
+    let fs = Ext4Mount::new(160);
+    let src = Source::default();
+    let f = FileFilter::new(src.clone());
+    f.start_filter(0).unwrap();
+    let path = fs.path().join("big.bin");
+    let size: u64 = 64 << 20;
+    f.create_placeholder(path.to_str().unwrap(), size).unwrap();
+    assert_eq!(std::fs::metadata(&path).unwrap().len(), size);
+    assert!(src.calls.lock().unwrap().is_empty(), "nothing read yet");
+
+    let (ok, data, err) = cat(&path);
+    assert!(ok, "cat failed: {err}");
+    assert_eq!(data.len() as u64, size);
+    let expected: Vec<u8> = (0..size).map(pattern).collect();
+    assert!(data == expected, "cat saw bytes other than the handler's");
+
+    let mut calls = src.calls.lock().unwrap().clone();
+    assert!(!calls.is_empty());
+    calls.sort();
+    let mut next = 0;
+    for &(offset, len, pid) in &calls {
+        assert_eq!(offset, next, "ranges must tile the file once: {calls:?}");
+        assert_ne!(pid, std::process::id(), "the reader is cat, not the filter");
+        next = offset + len;
+    }
+    assert_eq!(next, size);
+
+    let before = calls.len();
+    let (ok, again, err) = cat(&path);
+    assert!(ok, "second cat failed: {err}");
+    assert!(again == expected, "second cat saw different bytes");
+    assert_eq!(src.calls.lock().unwrap().len(), before, "hydrated twice");
+    let mut value = [0u8; 32];
+    let marker = rustix::fs::getxattr(&path, PLACEHOLDER_XATTR, &mut value[..]);
+    assert_eq!(
+        marker,
+        Err(rustix::io::Errno::NODATA),
+        "marker left after hydration"
+    );
+    eprintln!("hydrated in {before} calls");
+    f.stop_filter().unwrap();
+}
+
+#[test]
+fn handler_error_fails_the_read_with_its_errno() {
+    require_root!();
+    let fs = Ext4Mount::new(32);
+    let src = Source {
+        fail_with: Some(libc::ENOSPC),
+        ..Default::default()
+    };
+    let f = FileFilter::new(src);
+    f.start_filter(0).unwrap();
+    let path = fs.path().join("p.bin");
+    f.create_placeholder(path.to_str().unwrap(), 4096).unwrap();
+    let (ok, data, err) = cat(&path);
+    assert!(!ok);
+    assert!(data.is_empty());
+    assert!(err.contains("No space left on device"), "{err}");
+    f.stop_filter().unwrap();
+}
+
+#[test]
+fn placeholder_on_tmpfs_is_refused_naming_the_requirement() {
+    require_root!();
+    let mnt = TmpfsMount::new();
+    let f = FileFilter::new(Source::default());
+    f.start_filter(0).unwrap();
+    let path = mnt.path().join("p.bin");
+    let e = f
+        .create_placeholder(path.to_str().unwrap(), 1 << 20)
+        .unwrap_err();
+    assert_eq!(e.code(), code::ERROR_NOT_SUPPORTED);
+    assert_eq!(e.errno(), libc::EOPNOTSUPP);
+    let msg = e.to_string();
+    assert!(msg.contains("FAN_PRE_ACCESS"), "{msg}");
+    assert!(msg.contains("Linux 6.14"), "{msg}");
+    assert!(msg.contains("tmpfs"), "{msg}");
+    assert!(
+        !path.exists(),
+        "the refused placeholder must not stay behind"
+    );
+    f.stop_filter().unwrap();
+}
+
+#[test]
+fn placeholders_need_a_running_filter_and_the_marker() {
+    require_root!();
+    let fs = Ext4Mount::new(32);
+    let f = FileFilter::new(Source::default());
+    let path = fs.path().join("p.bin");
+    let e = f
+        .create_placeholder(path.to_str().unwrap(), 10)
+        .unwrap_err();
+    assert_eq!(e.code(), code::ERROR_NOT_READY);
+    f.start_filter(0).unwrap();
+    std::fs::write(&path, b"plain").unwrap();
+    let e = f.register_placeholder(path.to_str().unwrap()).unwrap_err();
+    assert_eq!(e.code(), code::ERROR_INVALID_PARAMETER);
+    assert!(e.to_string().contains(PLACEHOLDER_XATTR), "{e}");
+    f.stop_filter().unwrap();
+}
