@@ -1,6 +1,6 @@
 //! Choosing and attaching volumes (mounts) for a rule set, and what the dispatcher needs.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use fsgate_core::dispatch::Hooks;
@@ -32,10 +32,15 @@ const PSEUDO: &[&str] = &[
     "hugetlbfs",
 ];
 
-/// The mounts a rule set needs: the mount holding each mask's leading directory; every
-/// real mount for a mask without one.
+/// The mounts a rule set needs now: see [`volumes_in`].
 pub(crate) fn volumes_for(rules: &RuleSet) -> Result<Vec<Volume>> {
     let all = volumes::current().map_err(|e| Error::io("reading /proc/self/mountinfo", e))?;
+    Ok(volumes_in(rules, &all))
+}
+
+/// The mounts of `all` a rule set needs: for each mask's leading directory, the mount
+/// holding it and every mount below it; every real mount for a mask without one.
+pub(crate) fn volumes_in(rules: &RuleSet, all: &[Volume]) -> Vec<Volume> {
     let mut chosen: Vec<Volume> = Vec::new();
     for rule in rules.rules() {
         let dir = rule
@@ -45,7 +50,14 @@ pub(crate) fn volumes_for(rules: &RuleSet) -> Result<Vec<Volume>> {
             .filter(|d| d.starts_with('/'))
             .map(PathBuf::from);
         let picks: Vec<&Volume> = match dir {
-            Some(d) => volumes::holding(&all, &d).into_iter().collect(),
+            Some(d) => volumes::holding(all, &d)
+                .into_iter()
+                .chain(all.iter().filter(|v| {
+                    v.mount_point != d
+                        && v.mount_point.starts_with(&d)
+                        && !PSEUDO.contains(&v.fs_type.as_str())
+                }))
+                .collect(),
             None => all
                 .iter()
                 .filter(|v| !PSEUDO.contains(&v.fs_type.as_str()))
@@ -57,7 +69,7 @@ pub(crate) fn volumes_for(rules: &RuleSet) -> Result<Vec<Volume>> {
             }
         }
     }
-    Ok(chosen)
+    chosen
 }
 
 /// Asks the application about each volume and marks the ones it keeps with `mark`.
@@ -65,7 +77,7 @@ pub(crate) fn attach<H: MonitorEvents + ?Sized>(
     handler: &H,
     candidates: Vec<Volume>,
     attached: &mut Vec<Volume>,
-    mut mark: impl FnMut(&Path) -> std::io::Result<()>,
+    mut mark: impl FnMut(&Volume) -> std::io::Result<()>,
 ) {
     for volume in candidates {
         if attached.iter().any(|a| a.mount_id == volume.mount_id) {
@@ -82,7 +94,7 @@ pub(crate) fn attach<H: MonitorEvents + ?Sized>(
         if p.skip_volume {
             continue;
         }
-        match mark(&p.volume.mount_point) {
+        match mark(&p.volume) {
             Ok(()) => {
                 handler.on_after_filter_attach_to_volume(&p.volume);
                 attached.push(p.volume);

@@ -290,14 +290,14 @@ impl<H: FilterEvents> FileFilter<H> {
         );
         let mut attached = Vec::new();
         if !mask.is_empty() {
-            attach::attach(&*self.handler, volumes, &mut attached, |p: &Path| {
+            attach::attach(&*self.handler, volumes, &mut attached, |v: &Volume| {
                 group.mark(
                     MarkAction::Add,
                     MarkType::Mount,
                     MarkFlags::empty(),
                     mask,
                     None,
-                    Some(p),
+                    Some(&v.mount_point),
                 )
             });
         }

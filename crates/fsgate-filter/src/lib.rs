@@ -25,6 +25,14 @@
 //!   a process that exited or changed ids in between is reported as it is then;
 //! - After events and contexts (file, handle, event) need an identity per open handle that
 //!   fanotify does not give; they belong to the overlay backend;
+//! - volumes follow the mount table: the reader thread watches `/proc/self/mountinfo`
+//!   (`POLLPRI`) and fires `on_before_filter_attach_to_volume` / `on_after_filter_attach_to_volume`
+//!   for each new mount at or below a mask's leading directory (any real mount for masks
+//!   without one) and `on_after_filter_detach_from_volume` when an attached mount goes away.
+//!   Handles are resolved through a detached clone of each mount (`open_tree(2)`), so the
+//!   monitor never makes a mount busy: a plain `umount` works while it runs. The filter's
+//!   permission marks (access rules, Before events) stay on the mounts attached at
+//!   `start_filter`;
 //! - [`placeholder`]s are sparse files marked with the `user.fsgate.placeholder` extended
 //!   attribute (the reference's `FILE_ATTRIBUTE_RECALL_ON_DATA_ACCESS`), served from
 //!   `FAN_PRE_ACCESS` pre-content events (Linux 6.14; ext4, xfs, btrfs): the fsgate event

@@ -3,7 +3,7 @@
 
 use std::fs::File;
 use std::os::fd::AsFd;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
@@ -21,7 +21,7 @@ use crate::attach::{self, HookAdapter};
 use crate::events::{MonitorEvents, NotifyEvent, NotifyKind};
 use crate::open_request::uid_of;
 use crate::rules::{FileFacts, NotifyFlags, Qualifiers, RuleFlags, Rules, Subject};
-use crate::volumes::Volume;
+use crate::volumes::{self, Volume};
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
@@ -74,17 +74,52 @@ fn kinds_of(mask: EventMask) -> impl Iterator<Item = (NotifyKind, NotifyFlags)> 
     })
 }
 
-/// A mount the engine resolves handles through.
+/// A mount the engine resolves handles through: a detached clone of it
+/// (`open_tree(OPEN_TREE_CLONE)`), which keeps the filesystem reachable for
+/// `open_by_handle_at` without making the original mount busy, so `umount` still works.
+/// Paths resolved through the clone are relative to the mount's root.
 struct Root {
+    mount_id: u64,
+    mount_point: PathBuf,
     fsid: u64,
     fd: File,
+}
+
+fn clone_mount(path: &Path) -> std::io::Result<File> {
+    use rustix::mount::{open_tree, OpenTreeFlags};
+    let fd = open_tree(
+        rustix::fs::CWD,
+        path,
+        OpenTreeFlags::OPEN_TREE_CLONE | OpenTreeFlags::OPEN_TREE_CLOEXEC,
+    )?;
+    // open_tree gives an O_PATH descriptor, which open_by_handle_at refuses (EBADF): open
+    // the clone's root for real; it keeps the clone (and only the clone) alive.
+    let root = rustix::fs::openat(
+        &fd,
+        ".",
+        rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    )?;
+    Ok(File::from(root))
 }
 
 /// The running notification side, shared by [`FileMonitor`] and the filter.
 pub(crate) struct NotifyEngine {
     stop: Arc<AtomicBool>,
     reader: Option<JoinHandle<()>>,
-    attached: Vec<Volume>,
+    attached: Arc<Mutex<Vec<Volume>>>,
+}
+
+/// The group, its volumes and what it needs to turn events into notifications; owned by
+/// the reader thread, which also follows the mount table.
+struct Watch<H: ?Sized> {
+    group: Group,
+    mask: EventMask,
+    roots: Vec<Root>,
+    attached: Arc<Mutex<Vec<Volume>>>,
+    handler: Arc<H>,
+    rules: Arc<RwLock<Rules>>,
+    dispatcher: Arc<Dispatcher>,
 }
 
 fn fsid_of(f: &File) -> std::io::Result<u64> {
@@ -114,29 +149,24 @@ impl NotifyEngine {
             libc::O_RDONLY | libc::O_LARGEFILE,
         )
         .map_err(|e| Error::io("creating the fanotify notification group (needs root)", e))?;
-        let mut attached = Vec::new();
-        let mut roots = Vec::new();
-        attach::attach(&*handler, volumes, &mut attached, |p: &Path| {
-            group.mark(
-                MarkAction::Add,
-                MarkType::Filesystem,
-                MarkFlags::empty(),
-                mask,
-                None,
-                Some(p),
-            )?;
-            let fd = File::open(p)?;
-            roots.push(Root {
-                fsid: fsid_of(&fd)?,
-                fd,
-            });
-            Ok(())
-        });
+        let mountinfo = File::open("/proc/self/mountinfo")
+            .map_err(|e| Error::io("opening /proc/self/mountinfo", e))?;
+        let attached = Arc::new(Mutex::new(Vec::new()));
+        let mut watch = Watch {
+            group,
+            mask,
+            roots: Vec::new(),
+            attached: Arc::clone(&attached),
+            handler,
+            rules,
+            dispatcher,
+        };
+        watch.attach(volumes);
         let stop = Arc::new(AtomicBool::new(false));
         let stop2 = Arc::clone(&stop);
         let reader = std::thread::Builder::new()
             .name("fsgate-monitor-reader".into())
-            .spawn(move || read_loop(&group, &roots, &handler, &rules, &dispatcher, &stop2))
+            .spawn(move || watch.run(&mountinfo, &stop2))
             .map_err(|e| Error::io("starting the monitor reader thread", e))?;
         Ok(Self {
             stop,
@@ -151,53 +181,131 @@ impl NotifyEngine {
         if let Some(r) = self.reader.take() {
             let _ = r.join();
         }
-        std::mem::take(&mut self.attached)
+        std::mem::take(&mut *lock(&self.attached))
     }
 }
 
-fn read_loop<H: MonitorEvents + ?Sized>(
-    group: &Group,
-    roots: &[Root],
-    handler: &Arc<H>,
-    rules: &RwLock<Rules>,
-    dispatcher: &Arc<Dispatcher>,
-    stop: &AtomicBool,
-) {
-    let mut buf = EventBuffer::new(256 * 1024);
-    while !stop.load(Ordering::SeqCst) {
-        match group.wait(100) {
-            Ok(false) => continue,
-            Ok(true) => {}
+impl<H: MonitorEvents + ?Sized> Watch<H> {
+    /// Offers `candidates` to the application and marks the filesystems it keeps.
+    fn attach(&mut self, candidates: Vec<Volume>) {
+        let (group, mask, roots) = (&self.group, self.mask, &mut self.roots);
+        let mut attached = lock(&self.attached);
+        attach::attach(&*self.handler, candidates, &mut attached, |v: &Volume| {
+            let p = &v.mount_point;
+            group.mark(
+                MarkAction::Add,
+                MarkType::Filesystem,
+                MarkFlags::empty(),
+                mask,
+                None,
+                Some(p),
+            )?;
+            let fd = clone_mount(p)?;
+            roots.push(Root {
+                mount_id: v.mount_id,
+                mount_point: p.clone(),
+                fsid: fsid_of(&fd)?,
+                fd,
+            });
+            Ok(())
+        });
+    }
+
+    /// The mount table changed: detach the volumes that are gone, attach the new ones the
+    /// rules name. The handlers of volume events run here, on the reader thread, so events
+    /// of a new volume are read only after `on_after_filter_attach_to_volume` returns.
+    fn follow_mounts(&mut self) {
+        let now = match volumes::current() {
+            Ok(v) => v,
             Err(e) => {
-                handler.on_error(code::ERROR_GEN_FAILURE, &format!("polling fanotify: {e}"));
+                self.handler.on_error(
+                    code::ERROR_GEN_FAILURE,
+                    &format!("reading /proc/self/mountinfo: {e}"),
+                );
                 return;
             }
+        };
+        let gone: Vec<Volume> = {
+            let mut attached = lock(&self.attached);
+            let (kept, gone) = std::mem::take(&mut *attached)
+                .into_iter()
+                .partition(|a| now.iter().any(|v| v.mount_id == a.mount_id));
+            *attached = kept;
+            gone
+        };
+        for v in &gone {
+            self.roots.retain(|r| r.mount_id != v.mount_id);
+            self.handler.on_after_filter_detach_from_volume(v);
         }
-        let events = match group.read_events(&mut buf) {
+        let candidates = {
+            let r = self.rules.read().unwrap_or_else(|p| p.into_inner());
+            attach::volumes_in(&r.standard, &now)
+        };
+        self.attach(candidates);
+    }
+
+    fn run(mut self, mountinfo: &File, stop: &AtomicBool) {
+        use rustix::event::{poll, PollFd, PollFlags, Timespec};
+        let mut buf = EventBuffer::new(256 * 1024);
+        let tick = Timespec {
+            tv_sec: 0,
+            tv_nsec: 100_000_000,
+        };
+        while !stop.load(Ordering::SeqCst) {
+            let (events_ready, mounts_changed) = {
+                let mut fds = [
+                    PollFd::new(&self.group, PollFlags::IN),
+                    PollFd::new(mountinfo, PollFlags::PRI),
+                ];
+                match poll(&mut fds, Some(&tick)) {
+                    Ok(_) | Err(rustix::io::Errno::INTR) => {}
+                    Err(e) => {
+                        self.handler
+                            .on_error(code::ERROR_GEN_FAILURE, &format!("polling fanotify: {e}"));
+                        return;
+                    }
+                }
+                (
+                    fds[0].revents().contains(PollFlags::IN),
+                    fds[1].revents().intersects(PollFlags::PRI | PollFlags::ERR),
+                )
+            };
+            if mounts_changed {
+                self.follow_mounts();
+            }
+            if events_ready {
+                self.read(&mut buf);
+            }
+        }
+    }
+
+    fn read(&self, buf: &mut EventBuffer) {
+        let events = match self.group.read_events(buf) {
             Ok(ev) => ev,
             Err(e) => {
-                handler.on_error(code::ERROR_GEN_FAILURE, &format!("reading fanotify: {e}"));
-                continue;
+                self.handler
+                    .on_error(code::ERROR_GEN_FAILURE, &format!("reading fanotify: {e}"));
+                return;
             }
         };
         for event in events {
             if event.is_overflow() {
-                handler.on_error(
+                self.handler.on_error(
                     code::ERROR_INSUFFICIENT_BUFFER,
                     "the kernel's fanotify event queue overflowed: notification events were lost",
                 );
                 continue;
             }
-            let r = rules.read().unwrap_or_else(|p| p.into_inner());
-            for n in to_notifications(&event, roots, &r) {
+            let r = self.rules.read().unwrap_or_else(|p| p.into_inner());
+            for n in to_notifications(&event, &self.roots, &r) {
                 let key = SerialKey(hash(&n.file_name));
                 let origin = Originator {
                     pid: n.process_id,
                     uid: n.user_id.unwrap_or(u32::MAX),
                     gid: u32::MAX,
                 };
-                let job_handler = Arc::clone(handler);
-                dispatcher.submit(
+                let job_handler = Arc::clone(&self.handler);
+                self.dispatcher.submit(
                     Some(key),
                     Some(origin),
                     move || job_handler.fire_notify(&n),
@@ -220,7 +328,13 @@ fn resolve(roots: &[Root], event: &Event, kind: FidKind) -> Option<String> {
     let want = fid_fsid(fid.fsid);
     for root in roots.iter().filter(|r| r.fsid == want) {
         if let Ok(p) = fid_path(root.fd.as_fd(), fid) {
-            return Some(p.display().to_string());
+            let rel = p.strip_prefix("/").unwrap_or(&p);
+            let full = if rel.as_os_str().is_empty() {
+                root.mount_point.clone()
+            } else {
+                root.mount_point.join(rel)
+            };
+            return Some(full.display().to_string());
         }
     }
     let handle = event.fid(FidKind::Object).unwrap_or(fid);
@@ -356,8 +470,9 @@ pub(crate) fn dispatcher_options(
 ///
 /// Add rules with notification flags, then [`start_filter`](Self::start_filter). The
 /// monitor marks the filesystem of each mount its masks name (every mount for a mask
-/// without a leading path), so it sees changes made through any mount of it; masks then
-/// select the events. Events are fired on worker threads; events for one file keep their
+/// without a leading path, and the mounts below that path), so it sees changes made through
+/// any mount of it; masks then select the events. Mounts that appear or go away while it
+/// runs are attached and detached as they do (volume events fire on the reader thread). Events are fired on worker threads; events for one file keep their
 /// order, and with `serialize_events` all events keep kernel order.
 pub struct FileMonitor<H: MonitorEvents> {
     handler: Arc<H>,

@@ -2,18 +2,33 @@
 
 mod common;
 
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use common::{is_root, TmpfsMount};
-use fsgate_core::Result;
-use fsgate_filter::events::{MonitorEvents, NotifyEvent, NotifyKind};
+use fsgate_core::{code, Result};
+use fsgate_filter::events::{AttachToVolume, MonitorEvents, NotifyEvent, NotifyKind};
 use fsgate_filter::monitor::FileMonitor;
 use fsgate_filter::rules::NotifyFlags;
+use fsgate_filter::volumes::Volume;
+
+/// Holds `on_before_filter_attach_to_volume` for mounts named `gate` until released.
+#[derive(Clone)]
+struct Gate {
+    entered: Arc<Mutex<Sender<()>>>,
+    release: Arc<Mutex<Receiver<()>>>,
+}
 
 #[derive(Default, Clone)]
 struct Log {
     events: Arc<Mutex<Vec<NotifyEvent>>>,
-    errors: Arc<Mutex<Vec<String>>>,
+    errors: Arc<Mutex<Vec<(u32, String)>>>,
+    /// ("attach" | "detach", mount point) in firing order.
+    volumes: Arc<Mutex<Vec<(&'static str, PathBuf)>>>,
+    gate: Option<Gate>,
 }
 
 impl MonitorEvents for Log {
@@ -21,9 +36,64 @@ impl MonitorEvents for Log {
         self.events.lock().unwrap().push(e.clone());
         Ok(())
     }
-    fn on_error(&self, _code: u32, description: &str) {
-        self.errors.lock().unwrap().push(description.to_string());
+    fn on_error(&self, code: u32, description: &str) {
+        self.errors
+            .lock()
+            .unwrap()
+            .push((code, description.to_string()));
     }
+    fn on_before_filter_attach_to_volume(&self, p: &mut AttachToVolume) -> Result<()> {
+        let name = p.volume.mount_point.file_name().unwrap_or_default();
+        if name == "skipme" {
+            p.skip_volume = true;
+        }
+        if let (Some(g), true) = (&self.gate, name == "gate") {
+            g.entered.lock().unwrap().send(()).unwrap();
+            g.release.lock().unwrap().recv().unwrap();
+        }
+        Ok(())
+    }
+    fn on_after_filter_attach_to_volume(&self, v: &Volume) {
+        self.volumes
+            .lock()
+            .unwrap()
+            .push(("attach", v.mount_point.clone()));
+    }
+    fn on_after_filter_detach_from_volume(&self, v: &Volume) {
+        self.volumes
+            .lock()
+            .unwrap()
+            .push(("detach", v.mount_point.clone()));
+    }
+}
+
+/// Polls `cond` every 20 ms; panics with `what` after 30 s so a broken build fails instead
+/// of hanging (a guard, not a performance bound).
+fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !cond() {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "never saw {what}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn mount_tmpfs(at: &Path) {
+    std::fs::create_dir(at).unwrap();
+    let ok = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=8m", "fsgate-sub"])
+        .arg(at)
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "mount tmpfs on {}", at.display());
+}
+
+fn umount(at: &Path) {
+    let ok = Command::new("umount").arg(at).status().unwrap().success();
+    assert!(ok, "plain umount of {} (must not be busy)", at.display());
 }
 
 fn settle(m: &FileMonitor<Log>) {
@@ -103,4 +173,130 @@ fn scripted_workload_fires_each_event_with_names_pids_and_order() {
         .collect();
     assert_eq!(closes, vec![true, false]);
     assert!(log.errors.lock().unwrap().is_empty());
+}
+
+#[test]
+fn mounts_appearing_and_disappearing_attach_and_detach_while_running() {
+    if !is_root() {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    let mnt = TmpfsMount::new();
+    let log = Log::default();
+    let m = FileMonitor::new(log.clone());
+    let root = mnt.path().display().to_string();
+    m.add_filter_rule(&format!("{root}/*"), NotifyFlags::FS_NE_CREATE)
+        .unwrap();
+    m.start_filter().unwrap();
+    assert_eq!(
+        *log.volumes.lock().unwrap(),
+        vec![("attach", mnt.path().to_path_buf())]
+    );
+
+    let sub = mnt.path().join("sub");
+    let skipped = mnt.path().join("skipme");
+    mount_tmpfs(&skipped);
+    mount_tmpfs(&sub);
+    wait_for("the attach of sub", || {
+        log.volumes
+            .lock()
+            .unwrap()
+            .contains(&("attach", sub.clone()))
+    });
+    std::fs::write(skipped.join("hidden.txt"), b"x").unwrap();
+    std::fs::write(sub.join("new.txt"), b"x").unwrap();
+    let new_file = sub.join("new.txt").display().to_string();
+    wait_for("the create in sub", || {
+        log.events
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|e| e.file_name == new_file && e.kind == NotifyKind::CreateFile)
+    });
+
+    umount(&sub);
+    wait_for("the detach of sub", || {
+        log.volumes
+            .lock()
+            .unwrap()
+            .contains(&("detach", sub.clone()))
+    });
+    umount(&skipped);
+    m.stop_filter().unwrap();
+
+    assert_eq!(
+        *log.volumes.lock().unwrap(),
+        vec![
+            ("attach", mnt.path().to_path_buf()),
+            ("attach", sub.clone()),
+            ("detach", sub.clone()),
+            ("detach", mnt.path().to_path_buf()),
+        ]
+    );
+    let names: Vec<String> = log
+        .events
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|e| e.file_name.clone())
+        .collect();
+    assert!(
+        !names.iter().any(|n| n.contains("hidden.txt")),
+        "a skipped volume fired events: {names:?}"
+    );
+    assert!(log.errors.lock().unwrap().is_empty());
+}
+
+#[test]
+fn queue_overflow_is_reported_through_on_error() {
+    if !is_root() {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    let mnt = TmpfsMount::new();
+    let (entered_tx, entered) = channel();
+    let (release, release_rx) = channel();
+    let log = Log {
+        gate: Some(Gate {
+            entered: Arc::new(Mutex::new(entered_tx)),
+            release: Arc::new(Mutex::new(release_rx)),
+        }),
+        ..Default::default()
+    };
+    let m = FileMonitor::new(log.clone());
+    let root = mnt.path().display().to_string();
+    m.add_filter_rule(&format!("{root}/*"), NotifyFlags::FS_NE_CREATE)
+        .unwrap();
+    m.start_filter().unwrap();
+    // The reader thread asks about new volumes itself: holding that question keeps it
+    // from reading while the kernel's queue (16384 events by default) fills.
+    let gate = mnt.path().join("gate");
+    mount_tmpfs(&gate);
+    entered.recv().unwrap();
+    const FILES: usize = 20_000;
+    for i in 0..FILES {
+        std::fs::File::create(mnt.path().join(format!("f{i:05}"))).unwrap();
+    }
+    release.send(()).unwrap();
+    wait_for("the overflow report", || {
+        !log.errors.lock().unwrap().is_empty()
+    });
+    umount(&gate);
+    m.stop_filter().unwrap();
+    let errors = log.errors.lock().unwrap().clone();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(errors[0].0, code::ERROR_INSUFFICIENT_BUFFER);
+    assert!(errors[0].1.contains("overflowed"), "{errors:?}");
+    let creates = log
+        .events
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|e| e.kind == NotifyKind::CreateFile)
+        .count();
+    assert!(creates < FILES, "all {FILES} events arrived, none lost");
+    assert!(
+        creates >= 16_000,
+        "the queued events before the overflow: {creates}"
+    );
 }
