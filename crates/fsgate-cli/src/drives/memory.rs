@@ -364,7 +364,8 @@ impl Tree {
         Ok((parent, name))
     }
 
-    /// Creates a node at `path`: EEXIST if the name is taken, ENOENT if the parent is missing.
+    /// Creates a node at `path` owned by `uid`:`gid` (the parent's group if it is set-group-ID):
+    /// EEXIST if the name is taken, ENOENT if the parent is missing.
     pub fn create(
         &self,
         path: &Path,
@@ -376,8 +377,15 @@ impl Tree {
         let _ns = self.namespace();
         let (parent, name) = self.walk_parent(path)?;
         let is_dir = matches!(kind, NewNode::Directory);
-        let node = new_node(&self.next_ino, &self.usage, kind, mode, uid, gid);
         let mut dir = parent.lock();
+        // A set-group-ID directory gives new entries its group, and new directories its bit.
+        let (mode, gid) = if dir.meta.mode & libc::S_ISGID != 0 {
+            let bit = if is_dir { libc::S_ISGID } else { 0 };
+            (mode | bit, dir.meta.gid)
+        } else {
+            (mode, gid)
+        };
+        let node = new_node(&self.next_ino, &self.usage, kind, mode, uid, gid);
         insert_new(&mut dir, name, Arc::clone(&node), path)?;
         if is_dir {
             dir.meta.nlink += 1;
@@ -1172,6 +1180,21 @@ mod tests {
             Some(libc::ENOENT)
         );
         assert_eq!(err(tree.remove(p("/x/y"))), libc::ENOENT);
+    }
+
+    #[test]
+    fn set_group_id_directories_pass_their_group_down() {
+        let tree = Tree::new(0o755, 0, 0);
+        let p = Path::new;
+        tree.create(p("/g"), NewNode::Directory, 0o2775, 0, 50)
+            .unwrap();
+        let file = tree.create(p("/g/f"), NewNode::File, 0o644, 7, 7).unwrap();
+        let dir = tree
+            .create(p("/g/d"), NewNode::Directory, 0o755, 7, 7)
+            .unwrap();
+        let (file, dir) = (file.lock().meta, dir.lock().meta);
+        assert_eq!((file.gid, file.mode), (50, 0o644));
+        assert_eq!((dir.gid, dir.mode), (50, 0o2755));
     }
 
     #[test]
