@@ -49,11 +49,28 @@ impl<E: Events> VirtualDrive<E> {
     /// `config("NAME=VALUE")` sets a setting, `config("NAME")` reads one; names are those of
     /// [`Options`] in the reference's spelling (`FireAllOpenCloseEvents`, `SerializeEvents`,
     /// `MinWorkerThreadCount`, `MaxWorkerThreadCount`, `FuseReaderThreadCount`,
-    /// `MetadataCacheTimeout` (ms), `FileCache`, `ReadOnly`, `SectorSize`,
+    /// `MetadataCacheTimeout` (ms), `MetadataCacheEnabled`, `MetadataCacheSize`,
+    /// `NonExistentFilesCacheEnabled`, `NonExistentFilesCacheSize`, `FileCache` (`System`,
+    /// `None`, `UserMode`), `FileCachePolicyWriteThrough`, `UserModeFileCacheSize` (bytes),
+    /// `UseFileIds`, `UseHardLinks`, `ReadOnly`, `SectorSize`,
     /// `DefaultPermissions`, read-only `BuildInfo`, `LicenseInfo`). Values take effect at the
     /// next [`mount`](Self::mount).
     pub fn config(&self, text: &str) -> Result<String> {
-        self.settings.config(text)
+        let before = self.settings.config(text.split('=').next().unwrap_or(text));
+        let answer = self.settings.config(text)?;
+        if let (Err(e), Ok(old)) = (Options::from_settings(&self.settings), before) {
+            // A value the table took but the options refuse (an unknown `FileCache` name).
+            let name = text.split('=').next().unwrap_or(text);
+            self.settings.config(&format!("{name}={old}"))?;
+            return Err(e);
+        }
+        Ok(answer)
+    }
+
+    /// How routed handles (`route_to_file`) are served on the mounted drive: by the kernel
+    /// (passthrough) or by the library; `ERROR_NOT_READY` (21) when not mounted.
+    pub fn route_mode(&self) -> Result<crate::route::RouteMode> {
+        self.with_mounted("route_mode", |m| Ok(m.route_mode()))
     }
 
     /// `fire_all_open_close_events` (see [`Options`]); takes effect at the next mount.
@@ -160,10 +177,12 @@ impl<E: Events> VirtualDrive<E> {
     }
 
     /// Tells the kernel that `file_name` (a full path in the drive) was added, removed or
-    /// modified behind its back, so it forgets what it cached about the name and, for a
-    /// modification, the object's attributes and data. Nothing happens for names the kernel
-    /// never looked up. Call it outside event handlers, or from a handler of another
-    /// directory: the kernel may wait for the running request on that directory.
+    /// modified behind its back, so it forgets what it cached about the name (including a
+    /// negative entry) and, for a modification, the object's attributes and data (kernel
+    /// pages and the user-mode cache). Nothing happens for names the kernel never looked
+    /// up. Outside event handlers the kernel has forgotten when this returns; inside one the
+    /// invalidation is sent from another thread and this returns at once (the kernel may be
+    /// holding the directory for the very request being answered).
     pub fn notify_directory_change(&self, file_name: &str, action: ChangeAction) -> Result<()> {
         self.with_mounted("notify_directory_change", |m| {
             m.notify_directory_change(file_name, action)

@@ -15,24 +15,29 @@
 use std::collections::hash_map::DefaultHasher;
 use std::collections::HashMap;
 use std::ffi::OsStr;
+use std::fs::File;
 use std::hash::{Hash, Hasher};
+use std::os::unix::fs::FileExt;
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
 use fsgate_core::dispatch::{Dispatcher, Outcome, SerialKey};
 use fsgate_core::{code, Error, Originator, Result};
 use fuser::{
-    Errno, FileAttr, FileHandle, FileType, Filesystem, FopenFlags, Generation, INodeNo, LockOwner,
-    OpenFlags, RenameFlags, ReplyAttr, ReplyCreate, ReplyData, ReplyDirectory, ReplyEmpty,
-    ReplyEntry, ReplyOpen, ReplyStatfs, ReplyWrite, ReplyXattr, Request, TimeOrNow, WriteFlags,
+    BackingId, Errno, FileAttr, FileHandle, FileType, Filesystem, FopenFlags, Generation, INodeNo,
+    InitFlags, KernelConfig, LockOwner, OpenFlags, RenameFlags, ReplyAttr, ReplyCreate, ReplyData,
+    ReplyDirectory, ReplyEmpty, ReplyEntry, ReplyOpen, ReplyStatfs, ReplyWrite, ReplyXattr,
+    Request, TimeOrNow, WriteFlags,
 };
 
+use crate::cache::{BlockCache, Budget, BLOCK};
 use crate::events::Events;
 use crate::inodes::{join, Inodes};
-use crate::options::Options;
+use crate::options::{FileCache, Options};
 use crate::params::*;
+use crate::route::{Route, ROUTE_CLOSE_EVENT};
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // A poisoned lock means a handler panicked while holding a context; the context is still
@@ -42,10 +47,13 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 type FileCtx<E> = Arc<Mutex<<E as Events>::FileContext>>;
 
+/// One entry of a listing: name, kind, the application's file id.
+type Entry = (String, FileKind, u64);
+
 /// A directory listing gathered at the first read of a handle.
 struct Listing<E: Events> {
     context: E::EnumerationContext,
-    entries: Vec<(String, FileKind)>,
+    entries: Vec<Entry>,
 }
 
 /// What a handle holds besides its file's context.
@@ -62,6 +70,10 @@ struct Handle<E: Events> {
     directory: bool,
     /// The path at open time, for events after the kernel forgot the inode's name.
     opened_as: String,
+    /// The backing file when an open routed the handle and the library serves its I/O.
+    routed: Option<Arc<File>>,
+    /// Whether the handle was routed with close events off.
+    silent_close: bool,
 }
 
 impl<E: Events> Clone for Handle<E> {
@@ -73,6 +85,8 @@ impl<E: Events> Clone for Handle<E> {
             info: self.info,
             directory: self.directory,
             opened_as: self.opened_as.clone(),
+            routed: self.routed.clone(),
+            silent_close: self.silent_close,
         }
     }
 }
@@ -80,6 +94,9 @@ impl<E: Events> Clone for Handle<E> {
 struct OpenFile<E: Events> {
     context: FileCtx<E>,
     handles: usize,
+    /// The kernel's backing file registration while the file has passthrough handles; the
+    /// kernel demands one backing file per inode, so later opens reuse it.
+    backing: Option<Arc<BackingId>>,
 }
 
 struct Opens<E: Events> {
@@ -93,6 +110,15 @@ struct NewHandle<E: Events> {
     state: HandleState<E>,
     info: HandleInfo,
     directory: bool,
+    route: Option<Route>,
+}
+
+/// How a registered handle is to be answered.
+enum Opened {
+    /// A plain open with these flags.
+    Plain(FopenFlags),
+    /// The kernel serves the handle from this backing file.
+    Passthrough(Arc<BackingId>),
 }
 
 /// What the glue shares between the reader threads and the workers.
@@ -104,6 +130,11 @@ pub(crate) struct Core<E: Events> {
     next_fh: AtomicU64,
     owner: (u32, u32),
     mounted_at: SystemTime,
+    /// Whether the kernel accepted passthrough at `INIT` (see [`crate::route`]).
+    pub(crate) passthrough: AtomicBool,
+    entries: Mutex<Budget>,
+    negatives: Mutex<Budget>,
+    blocks: Mutex<BlockCache>,
 }
 
 /// The serialization key of a path: one file, one key.
@@ -187,7 +218,6 @@ impl<E: Events> Core<E> {
     pub(crate) fn new(events: Arc<E>, options: Options) -> Self {
         Self {
             events,
-            options,
             inodes: Mutex::new(Inodes::default()),
             opens: Mutex::new(Opens {
                 files: HashMap::new(),
@@ -196,11 +226,65 @@ impl<E: Events> Core<E> {
             next_fh: AtomicU64::new(1),
             owner: crate::sys::owner(),
             mounted_at: SystemTime::now(),
+            passthrough: AtomicBool::new(false),
+            entries: Mutex::new(Budget::new(options.metadata_cache_size)),
+            negatives: Mutex::new(Budget::new(options.non_existent_files_cache_size)),
+            blocks: Mutex::new(BlockCache::new(
+                if options.file_cache == FileCache::UserMode {
+                    options.user_mode_file_cache_size
+                } else {
+                    0
+                },
+            )),
+            options,
         }
     }
 
+    /// The entry and attribute timeout for one answer of `on_get_file_info`.
     fn ttl(&self) -> Duration {
-        self.options.metadata_cache_timeout
+        if !self.options.metadata_cache_enabled {
+            return Duration::ZERO;
+        }
+        lock(&self.entries).grant(self.options.metadata_cache_timeout)
+    }
+
+    /// The timeout for one negative entry; `None` when negative entries are not cached.
+    fn negative_ttl(&self) -> Option<Duration> {
+        if !self.options.non_existent_files_cache_enabled {
+            return None;
+        }
+        let ttl = lock(&self.negatives).grant(self.options.metadata_cache_timeout);
+        (!ttl.is_zero()).then_some(ttl)
+    }
+
+    /// The kernel inode number for an object `on_get_file_info` described at `path`.
+    fn inode_for(&self, path: &str, info: &FileInfo) -> Result<u64> {
+        let mut inodes = lock(&self.inodes);
+        if self.options.use_file_ids {
+            inodes
+                .lookup_id(path, info.kind, info.file_id)
+                .ok_or_else(|| {
+                    Error::from_errno(
+                        libc::EIO,
+                        format!(
+                        "{path}: file id {} is reserved (0 and 1, the root's, are not valid ids)",
+                        info.file_id
+                    ),
+                    )
+                })
+        } else {
+            Ok(inodes.lookup(path, info.kind))
+        }
+    }
+
+    /// Forgets what the user-mode cache holds for `path`'s inode.
+    pub(crate) fn drop_cached_blocks(&self, path: &str) {
+        if self.options.file_cache != FileCache::UserMode {
+            return;
+        }
+        if let Some(ino) = lock(&self.inodes).find(path) {
+            lock(&self.blocks).invalidate_file(ino);
+        }
     }
 
     fn default_info(&self, kind: FileKind) -> FileInfo {
@@ -268,10 +352,11 @@ impl<E: Events> Core<E> {
     }
 
     fn fopen_flags(&self) -> FopenFlags {
-        if self.options.file_cache {
-            FopenFlags::FOPEN_KEEP_CACHE
-        } else {
-            FopenFlags::empty()
+        match self.options.file_cache {
+            FileCache::System => FopenFlags::FOPEN_KEEP_CACHE,
+            FileCache::None | FileCache::UserMode => {
+                FopenFlags::FOPEN_DIRECT_IO | FopenFlags::FOPEN_PARALLEL_DIRECT_WRITES
+            }
         }
     }
 
@@ -326,6 +411,7 @@ impl<E: Events> Core<E> {
             handle_id: self.next_fh.fetch_add(1, Ordering::Relaxed),
             creator,
         };
+        let mut route = None;
         if first || self.options.fire_all_open_close_events {
             let mut fc = lock(&file);
             let mut p = OpenFileParams {
@@ -341,33 +427,67 @@ impl<E: Events> Core<E> {
                 handle_info: info,
                 file_context: &mut *fc,
                 handle_context: &mut state.context,
+                route: None,
             };
             self.events.on_open_file(&mut p)?;
+            route = p.route.take();
         }
         Ok(NewHandle {
             file,
             state,
             info,
             directory,
+            route,
         })
     }
 
-    /// Registers a handle the kernel now holds; returns its id.
-    fn register(&self, ino: u64, path: &str, h: NewHandle<E>) -> u64 {
+    /// Registers a handle the kernel now holds; returns its id and how to answer the open.
+    /// A routed handle gets the kernel's passthrough when `backing` registers its file (or
+    /// the inode already has a backing file); a routed handle of an inode that is open
+    /// without passthrough, or whose registration fails, is served by the library.
+    fn register(
+        &self,
+        ino: u64,
+        path: &str,
+        mut h: NewHandle<E>,
+        backing: impl FnOnce(&File) -> std::io::Result<BackingId>,
+    ) -> (u64, Opened) {
         let fh = h.info.handle_id;
+        let route = if h.directory { None } else { h.route.take() };
+        let passthrough = self.passthrough.load(Ordering::Relaxed);
         let mut opens = lock(&self.opens);
-        let file = Arc::clone(
-            &opens
-                .files
-                .entry(ino)
-                .or_insert_with(|| OpenFile {
-                    context: h.file,
-                    handles: 0,
-                })
-                .context,
-        );
-        if let Some(f) = opens.files.get_mut(&ino) {
-            f.handles += 1;
+        let entry = opens.files.entry(ino).or_insert_with(|| OpenFile {
+            context: h.file,
+            handles: 0,
+            backing: None,
+        });
+        let already_open = entry.handles > 0;
+        entry.handles += 1;
+        let file = Arc::clone(&entry.context);
+        let mut opened = Opened::Plain(self.fopen_flags());
+        let mut routed = None;
+        let mut silent_close = false;
+        if let Some(r) = route {
+            silent_close = r.flags & ROUTE_CLOSE_EVENT == 0;
+            let shared = match &entry.backing {
+                Some(b) => Some(Arc::clone(b)),
+                None if passthrough && !already_open => match backing(&r.file) {
+                    Ok(b) => {
+                        let b = Arc::new(b);
+                        entry.backing = Some(Arc::clone(&b));
+                        Some(b)
+                    }
+                    Err(e) => {
+                        tracing::warn!("{path}: passthrough refused ({e}); serving it ourselves");
+                        None
+                    }
+                },
+                None => None,
+            };
+            match shared {
+                Some(b) => opened = Opened::Passthrough(b),
+                None => routed = Some(Arc::new(r.file)),
+            }
         }
         opens.handles.insert(
             fh,
@@ -378,9 +498,57 @@ impl<E: Events> Core<E> {
                 info: h.info,
                 directory: h.directory,
                 opened_as: path.to_string(),
+                routed,
+                silent_close,
             },
         );
-        fh
+        (fh, opened)
+    }
+
+    /// `READ` under `FileCache=UserMode`: whole blocks from the cache, missing ones from
+    /// `on_read_file` (one aligned block each), then the asked-for range.
+    fn cached_read(
+        &self,
+        ino: u64,
+        path: &str,
+        offset: u64,
+        size: u32,
+        fc: &mut E::FileContext,
+        hc: &mut E::HandleContext,
+    ) -> Result<Vec<u8>> {
+        let end = offset.saturating_add(u64::from(size));
+        let mut out = Vec::with_capacity(size as usize);
+        let mut block = Vec::new();
+        let mut index = offset / BLOCK;
+        while index.saturating_mul(BLOCK) < end {
+            let start = index * BLOCK;
+            if lock(&self.blocks).get(ino, index, &mut block).is_none() {
+                block.clear();
+                block.resize(BLOCK as usize, 0);
+                let mut p = ReadFileParams {
+                    file_name: path,
+                    position: start,
+                    buffer: &mut block,
+                    bytes_read: 0,
+                    file_context: &mut *fc,
+                    handle_context: &mut *hc,
+                };
+                self.events.on_read_file(&mut p)?;
+                let n = p.bytes_read.min(BLOCK as usize);
+                block.truncate(n);
+                lock(&self.blocks).put(ino, index, &block);
+            }
+            let from = (offset.max(start) - start) as usize;
+            let to = ((end.min(start + BLOCK)) - start) as usize;
+            if from < block.len() {
+                out.extend_from_slice(&block[from..to.min(block.len())]);
+            }
+            if (block.len() as u64) < BLOCK {
+                break;
+            }
+            index += 1;
+        }
+        Ok(out)
     }
 
     /// `RELEASE`/`RELEASEDIR`: the last events of a handle, then its contexts go.
@@ -396,7 +564,7 @@ impl<E: Events> Core<E> {
             let mut fc = lock(&h.file);
             let mut st = lock(&h.state);
             let st = &mut *st;
-            if h.directory {
+            if h.directory && !h.silent_close {
                 if let Some(mut listing) = st.listing.take() {
                     let mut p = CloseDirectoryEnumerationParams {
                         directory_name: &path,
@@ -417,7 +585,7 @@ impl<E: Events> Core<E> {
                     tracing::debug!("on_cleanup_file {path}: {e}");
                 }
             }
-            if last || self.options.fire_all_open_close_events {
+            if !h.silent_close && (last || self.options.fire_all_open_close_events) {
                 let mut p = CloseFileParams {
                     file_name: &path,
                     handle_info: h.info,
@@ -485,12 +653,12 @@ impl<E: Events> Core<E> {
                 return (Some(listing), Ok(()));
             }
             let name = std::mem::take(&mut p.file_name);
-            let kind = p.info.kind;
+            let (kind, id) = (p.info.kind, p.info.file_id);
             if name.is_empty() || name.contains('/') || name == "." || name == ".." {
                 tracing::warn!("on_enumerate_directory {path}: skipping invalid name {name:?}");
                 continue;
             }
-            listing.entries.push((name, kind));
+            listing.entries.push((name, kind, id));
         }
     }
 
@@ -612,8 +780,13 @@ impl<E: Events> FuseFs<E> {
     }
 
     fn reply_entry(core: &Core<E>, path: &str, info: FileInfo, reply: ReplyEntry) {
-        let ino = lock(&core.inodes).lookup(path, info.kind);
-        reply.entry(&core.ttl(), &core.attr(ino, &info), Generation(0));
+        match core.inode_for(path, &info) {
+            Ok(ino) => reply.entry(&core.ttl(), &core.attr(ino, &info), Generation(0)),
+            Err(e) => {
+                core.events.on_error(e.code(), e.message());
+                reply.error(errno(&e));
+            }
+        }
     }
 
     /// `on_create_file` for `mkdir`/`mknod`: contexts live for this event only.
@@ -654,6 +827,7 @@ impl<E: Events> FuseFs<E> {
                     },
                     file_context: &mut fc,
                     handle_context: &mut hc,
+                    route: None,
                 };
                 core.events.on_create_file(&mut p)?;
                 drop((fc, hc));
@@ -665,6 +839,40 @@ impl<E: Events> FuseFs<E> {
 }
 
 impl<E: Events> Filesystem for FuseFs<E> {
+    /// Negotiates the connection: 1 MiB requests, a large readahead, many background
+    /// requests, parallel lookups in one directory, the writeback cache for
+    /// `FileCache=System` without write-through, cached symlinks with the metadata cache,
+    /// and passthrough when the server may register backing files (root).
+    fn init(&mut self, _req: &Request, config: &mut KernelConfig) -> std::io::Result<()> {
+        let o = &self.core.options;
+        if let Err(nearest) = config.set_max_write(1 << 20) {
+            let _ = config.set_max_write(nearest);
+        }
+        if let Err(nearest) = config.set_max_readahead(1 << 20) {
+            let _ = config.set_max_readahead(nearest);
+        }
+        let _ = config.set_max_background(64);
+        let _ = config.set_congestion_threshold(48);
+        let mut wanted = InitFlags::FUSE_PARALLEL_DIROPS | InitFlags::FUSE_ASYNC_DIO;
+        if o.file_cache == FileCache::System && !o.file_cache_policy_write_through {
+            wanted |= InitFlags::FUSE_WRITEBACK_CACHE;
+        }
+        if o.metadata_cache_enabled {
+            wanted |= InitFlags::FUSE_CACHE_SYMLINKS;
+        }
+        for flag in wanted.iter() {
+            // A kernel without one of these simply serves without it.
+            let _ = config.add_capabilities(flag);
+        }
+        if self.core.owner.0 == 0
+            && config.add_capabilities(InitFlags::FUSE_PASSTHROUGH).is_ok()
+            && config.set_max_stack_depth(1).is_ok()
+        {
+            self.core.passthrough.store(true, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+
     fn lookup(&self, req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
         let Some((path, reply)) = self.resolve(self.core.child(parent.0, name), reply) else {
             return;
@@ -674,8 +882,19 @@ impl<E: Events> Filesystem for FuseFs<E> {
             req,
             key(&path),
             reply,
-            move |core, _| core.file_info(&p2)?.ok_or_else(|| not_found(&p2)),
-            move |core, info, reply| Self::reply_entry(core, &path, info, reply),
+            move |core, _| core.file_info(&p2),
+            move |core, info, reply| match info {
+                Some(info) => Self::reply_entry(core, &path, info, reply),
+                // A negative entry: inode 0 with a timeout makes the kernel remember that
+                // the name does not exist.
+                None => match core.negative_ttl() {
+                    Some(ttl) => {
+                        let attr = core.attr(0, &core.default_info(FileKind::File));
+                        reply.entry(&ttl, &attr, Generation(0));
+                    }
+                    None => reply.error(Errno::ENOENT),
+                },
+            },
         );
     }
 
@@ -734,6 +953,7 @@ impl<E: Events> Filesystem for FuseFs<E> {
                         file_context: guard.as_deref_mut(),
                     };
                     core.events.on_set_file_size(&mut p)?;
+                    core.drop_cached_blocks(path);
                 }
                 if mode.is_some()
                     || atime.is_some()
@@ -951,6 +1171,9 @@ impl<E: Events> Filesystem for FuseFs<E> {
             Ok(v) => v,
             Err(e) => return reply.error(errno(&e)),
         };
+        if !self.core.options.use_hard_links {
+            return reply.error(Errno::EPERM);
+        }
         let t2 = to.clone();
         self.submit(
             req,
@@ -965,6 +1188,9 @@ impl<E: Events> Filesystem for FuseFs<E> {
                 core.created_info(&t2, FileKind::File)
             },
             move |core, info, reply| {
+                if core.options.use_file_ids {
+                    return Self::reply_entry(core, &to, info, reply);
+                }
                 let ino = {
                     let mut inodes = lock(&core.inodes);
                     if inodes.link(ino.0, &to) {
@@ -996,14 +1222,25 @@ impl<E: Events> Filesystem for FuseFs<E> {
         let Some((h, path, reply)) = self.handle_of(fh, reply) else {
             return;
         };
+        if let Some(file) = &h.routed {
+            // A routed handle in library mode: straight from the backing file, no event.
+            let mut buffer = vec![0u8; size as usize];
+            return match read_at_most(file, &mut buffer, offset) {
+                Ok(n) => reply.data(&buffer[..n]),
+                Err(e) => reply.error(Errno::from_i32(e.raw_os_error().unwrap_or(libc::EIO))),
+            };
+        }
         self.submit(
             req,
             key(&path),
             reply,
             move |core, _| {
-                let mut buffer = vec![0u8; size as usize];
                 let mut fc = lock(&h.file);
                 let mut st = lock(&h.state);
+                if core.options.file_cache == FileCache::UserMode {
+                    return core.cached_read(h.ino, &path, offset, size, &mut fc, &mut st.context);
+                }
+                let mut buffer = vec![0u8; size as usize];
                 let mut p = ReadFileParams {
                     file_name: &path,
                     position: offset,
@@ -1036,6 +1273,12 @@ impl<E: Events> Filesystem for FuseFs<E> {
         let Some((h, path, reply)) = self.handle_of(fh, reply) else {
             return;
         };
+        if let Some(file) = &h.routed {
+            return match file.write_all_at(data, offset) {
+                Ok(()) => reply.written(u32::try_from(data.len()).unwrap_or(u32::MAX)),
+                Err(e) => reply.error(Errno::from_i32(e.raw_os_error().unwrap_or(libc::EIO))),
+            };
+        }
         let data = data.to_vec();
         self.submit(
             req,
@@ -1053,7 +1296,11 @@ impl<E: Events> Filesystem for FuseFs<E> {
                     handle_context: &mut st.context,
                 };
                 core.events.on_write_file(&mut p)?;
-                Ok(p.bytes_written.min(data.len()))
+                let n = p.bytes_written.min(data.len());
+                if core.options.file_cache == FileCache::UserMode {
+                    lock(&core.blocks).invalidate(h.ino, offset, offset.saturating_add(n as u64));
+                }
+                Ok(n)
             },
             |_, n, reply| reply.written(u32::try_from(n).unwrap_or(u32::MAX)),
         );
@@ -1070,6 +1317,9 @@ impl<E: Events> Filesystem for FuseFs<E> {
         let Some((h, path, reply)) = self.handle_of(fh, reply) else {
             return;
         };
+        if h.silent_close {
+            return reply.ok();
+        }
         self.submit(
             req,
             key(&path),
@@ -1154,10 +1404,13 @@ impl<E: Events> Filesystem for FuseFs<E> {
                     ("..".to_string(), FileKind::Directory),
                 ]
                 .into_iter()
+                .map(|(n, k)| (n, k, 0))
                 .chain(entries);
-                for (i, (name, kind)) in all.enumerate().skip(offset as usize) {
+                let ids = core.options.use_file_ids;
+                for (i, (name, kind, id)) in all.enumerate().skip(offset as usize) {
                     let child_ino = match name.as_str() {
                         "." | ".." => ino.0,
+                        _ if ids && id > 1 => id,
                         _ => inodes.find(&join(&path, &name)).unwrap_or_else(|| {
                             // Not looked up yet: an informational number outside the range
                             // the table hands out. `stat` shows the real one.
@@ -1377,7 +1630,7 @@ impl<E: Events> Filesystem for FuseFs<E> {
                     handle_id: core.next_fh.fetch_add(1, Ordering::Relaxed),
                     creator: who,
                 };
-                {
+                let route = {
                     let mut fc = lock(&file);
                     let mut p = CreateFileParams {
                         file_name: &p2,
@@ -1389,30 +1642,41 @@ impl<E: Events> Filesystem for FuseFs<E> {
                         handle_info: info,
                         file_context: &mut *fc,
                         handle_context: &mut state.context,
+                        route: None,
                     };
                     core.events.on_create_file(&mut p)?;
-                }
+                    p.route.take()
+                };
                 let attrs = core.created_info(&p2, FileKind::File)?;
+                let ino = core.inode_for(&p2, &attrs)?;
                 Ok((
                     attrs,
+                    ino,
                     NewHandle {
                         file,
                         state,
                         info,
                         directory: false,
+                        route,
                     },
                 ))
             },
-            move |core, (info, handle), reply| {
-                let ino = lock(&core.inodes).lookup(&path, info.kind);
-                let fh = core.register(ino, &path, handle);
-                reply.created(
-                    &core.ttl(),
-                    &core.attr(ino, &info),
-                    Generation(0),
-                    FileHandle(fh),
-                    core.fopen_flags(),
-                );
+            move |core, (info, ino, handle), reply| {
+                let (fh, opened) = core.register(ino, &path, handle, |f| reply.open_backing(f));
+                let (ttl, attr) = (core.ttl(), core.attr(ino, &info));
+                match opened {
+                    Opened::Plain(flags) => {
+                        reply.created(&ttl, &attr, Generation(0), FileHandle(fh), flags)
+                    }
+                    Opened::Passthrough(b) => reply.created_passthrough(
+                        &ttl,
+                        &attr,
+                        Generation(0),
+                        FileHandle(fh),
+                        FopenFlags::empty(),
+                        &b,
+                    ),
+                }
             },
         );
     }
@@ -1453,6 +1717,20 @@ impl<E: Events> Filesystem for FuseFs<E> {
             |_, (), reply| reply.ok(),
         );
     }
+}
+
+/// Reads up to `buf.len()` bytes at `offset`, fewer only at the end of the file.
+fn read_at_most(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
+    let mut done = 0;
+    while done < buf.len() {
+        match file.read_at(&mut buf[done..], offset + done as u64) {
+            Ok(0) => break,
+            Ok(n) => done += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(done)
 }
 
 fn xattr_reply(value: Vec<u8>, size: u32, reply: ReplyXattr) {
@@ -1497,8 +1775,13 @@ impl<E: Events> FuseFs<E> {
             reply,
             move |core, who| core.open(ino.0, &p2, flags, directory, who),
             move |core, handle, reply| {
-                let fh = core.register(ino.0, &path, handle);
-                reply.opened(FileHandle(fh), core.fopen_flags());
+                let (fh, opened) = core.register(ino.0, &path, handle, |f| reply.open_backing(f));
+                match opened {
+                    Opened::Plain(flags) => reply.opened(FileHandle(fh), flags),
+                    Opened::Passthrough(b) => {
+                        reply.opened_passthrough(FileHandle(fh), FopenFlags::empty(), &b)
+                    }
+                }
             },
         );
     }
@@ -1528,6 +1811,16 @@ impl<E: Events> FuseFs<E> {
         let Some((h, path, reply)) = self.handle_of(fh, reply) else {
             return;
         };
+        if let Some(file) = &h.routed {
+            let synced = if data_only {
+                file.sync_data()
+            } else {
+                file.sync_all()
+            };
+            if let Err(e) = synced {
+                return reply.error(Errno::from_i32(e.raw_os_error().unwrap_or(libc::EIO)));
+            }
+        }
         self.submit(
             req,
             key(&path),
@@ -1556,7 +1849,11 @@ impl<E: Events> FuseFs<E> {
             req,
             key(&path),
             reply,
-            move |core, _| core.delete(&p2, dir),
+            move |core, _| {
+                core.delete(&p2, dir)?;
+                core.drop_cached_blocks(&p2);
+                Ok(())
+            },
             move |core, (), reply| {
                 lock(&core.inodes).unlink(&path);
                 reply.ok();

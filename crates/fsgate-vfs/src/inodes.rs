@@ -110,6 +110,53 @@ impl Inodes {
         ino
     }
 
+    /// Records one kernel lookup of `path` as the application's file id `id` (`use_file_ids`)
+    /// and returns the inode number, which is `id` itself: a second name with the same id is
+    /// the same inode (a hard link). `None` for the ids no object may have: 0, and the root's
+    /// 1 for anything but `/`.
+    pub(crate) fn lookup_id(&mut self, path: &str, kind: FileKind, id: u64) -> Option<u64> {
+        if path == "/" {
+            return Some(ROOT);
+        }
+        if id == 0 || id == ROOT {
+            return None;
+        }
+        match self.by_path.get(path) {
+            Some(&old) if old == id => {}
+            Some(_) => self.unlink(path),
+            None => {}
+        }
+        match self.nodes.get_mut(&id) {
+            Some(n) if n.kind == kind => {
+                n.lookups += 1;
+                if !n.paths.iter().any(|p| p == path) {
+                    n.paths.push(path.to_string());
+                }
+            }
+            existing => {
+                // A new object, or the id now names an object of another kind.
+                let lookups = existing.map_or(1, |n| n.lookups + 1);
+                if let Some(old) = self.nodes.remove(&id) {
+                    for p in old.paths {
+                        if self.by_path.get(&p) == Some(&id) {
+                            self.by_path.remove(&p);
+                        }
+                    }
+                }
+                self.nodes.insert(
+                    id,
+                    Node {
+                        paths: vec![path.to_string()],
+                        kind,
+                        lookups,
+                    },
+                );
+            }
+        }
+        self.by_path.insert(path.to_string(), id);
+        Some(id)
+    }
+
     /// Records one kernel lookup of `ino` under the additional name `path` (a hard link).
     pub(crate) fn link(&mut self, ino: u64, path: &str) -> bool {
         let Some(n) = self.nodes.get_mut(&ino) else {
@@ -249,6 +296,24 @@ mod tests {
         t.unlink("/a");
         assert_eq!(t.path(a), Some("/b"));
         assert!(!t.link(999, "/c"));
+    }
+
+    #[test]
+    fn file_ids_are_the_inode_numbers_and_join_hard_links() {
+        let mut t = Inodes::default();
+        assert_eq!(t.lookup_id("/a", FileKind::File, 42), Some(42));
+        assert_eq!(t.lookup_id("/b", FileKind::File, 42), Some(42));
+        assert_eq!(t.find("/b"), Some(42));
+        assert_eq!(t.path(42), Some("/a"));
+        t.unlink("/a");
+        assert_eq!(t.path(42), Some("/b"));
+        t.forget(42, 1);
+        assert_eq!(t.path(42), Some("/b"), "one lookup is left");
+        t.forget(42, 1);
+        assert_eq!(t.path(42), None);
+        assert_eq!(t.lookup_id("/", FileKind::Directory, 7), Some(ROOT));
+        assert_eq!(t.lookup_id("/z", FileKind::File, 0), None);
+        assert_eq!(t.lookup_id("/z", FileKind::File, ROOT), None);
     }
 
     #[test]

@@ -76,6 +76,7 @@
 //! - Hard links are several paths for one kernel inode; events name the path the kernel
 //!   used.
 
+pub mod cache;
 pub mod drive;
 pub mod events;
 mod fuse;
@@ -84,13 +85,15 @@ mod mounted;
 pub mod options;
 pub mod originator;
 pub mod params;
+pub mod route;
 mod sys;
 
 pub use drive::{ChangeAction, VirtualDrive};
 pub use events::Events;
-pub use options::Options;
+pub use options::{FileCache, Options};
 pub use originator::{
     get_originator_group_id, get_originator_process_id, get_originator_process_name,
     get_originator_token, get_originator_user_id,
 };
 pub use params::*;
+pub use route::{RouteMode, ROUTE_CLOSE_EVENT};

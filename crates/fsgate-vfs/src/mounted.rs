@@ -1,6 +1,7 @@
 //! A mounted drive: its FUSE session, dispatcher and mounting points.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use fsgate_core::dispatch::{self, Dispatcher, Hooks, Outcome, Timeout};
@@ -13,6 +14,7 @@ use crate::fuse::{Core, FuseFs};
 use crate::inodes::join;
 use crate::options::Options;
 use crate::params::{GetVolumeIdParams, GetVolumeLabelParams, MountParams, UnmountParams};
+use crate::route::RouteMode;
 use crate::sys::{self, Unmounted};
 
 /// Forwards the dispatcher's hooks to the application's events.
@@ -255,6 +257,9 @@ impl<E: Events> Mounted<E> {
                 ))
             }
         };
+        if action != ChangeAction::Added {
+            self.core.drop_cached_blocks(file_name);
+        }
         let (parent_ino, ino) = {
             let mut inodes = self.core.inodes.lock().unwrap_or_else(|p| p.into_inner());
             let found = (inodes.find(parent), inodes.find(&join(parent, name)));
@@ -263,16 +268,57 @@ impl<E: Events> Mounted<E> {
             }
             found
         };
+        let mut notices = Vec::new();
         if let Some(p) = parent_ino {
-            ignore_unknown(self.notifier.inval_entry(INodeNo(p), name.as_ref()))?;
+            notices.push(Notice::Entry(p, name.to_string()));
         }
         if let (ChangeAction::Modified, Some(i)) = (action, ino) {
-            ignore_unknown(self.notifier.inval_inode(INodeNo(i), 0, 0))?;
+            notices.push(Notice::Inode(i));
         }
-        Ok(())
+        self.send(notices)
+    }
+
+    /// Sends invalidations to the kernel. Inside an event handler they go from a separate
+    /// thread without waiting: the kernel may hold the directory's lock for the very request
+    /// the handler is answering, and an invalidation waits for that lock.
+    fn send(&self, notices: Vec<Notice>) -> Result<()> {
+        let notifier = self.notifier.clone();
+        let deliver = move || -> Result<()> {
+            for n in notices {
+                ignore_unknown(match &n {
+                    Notice::Entry(parent, name) => {
+                        notifier.inval_entry(INodeNo(*parent), name.as_ref())
+                    }
+                    Notice::Inode(ino) => notifier.inval_inode(INodeNo(*ino), 0, 0),
+                })?;
+            }
+            Ok(())
+        };
+        if dispatch::in_event() {
+            std::thread::Builder::new()
+                .name("fsgate-notify".into())
+                .spawn(move || {
+                    if let Err(e) = deliver() {
+                        tracing::warn!("{e}");
+                    }
+                })
+                .map_err(|e| Error::io("starting a notification thread", e))?;
+            Ok(())
+        } else {
+            deliver()
+        }
+    }
+
+    pub(crate) fn route_mode(&self) -> RouteMode {
+        if self.core.passthrough.load(Ordering::Relaxed) {
+            RouteMode::Passthrough
+        } else {
+            RouteMode::Library
+        }
     }
 
     pub(crate) fn notify_file_change(&self, file_name: &str) -> Result<()> {
+        self.core.drop_cached_blocks(file_name);
         let ino = self
             .core
             .inodes
@@ -280,7 +326,7 @@ impl<E: Events> Mounted<E> {
             .unwrap_or_else(|p| p.into_inner())
             .find(file_name);
         match ino {
-            Some(i) => ignore_unknown(self.notifier.inval_inode(INodeNo(i), 0, 0)),
+            Some(i) => self.send(vec![Notice::Inode(i)]),
             None => Ok(()),
         }
     }
@@ -335,6 +381,14 @@ impl<E: Events> Drop for Mounted<E> {
     fn drop(&mut self) {
         self.detach_all();
     }
+}
+
+/// One invalidation for the kernel.
+enum Notice {
+    /// Forget the name in the directory.
+    Entry(u64, String),
+    /// Forget the attributes and cached data of the inode.
+    Inode(u64),
 }
 
 /// The kernel answers `ENOENT` for notifications about objects it does not cache: fine.

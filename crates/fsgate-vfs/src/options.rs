@@ -18,6 +18,56 @@ pub(crate) mod names {
     pub const READ_ONLY: &str = "ReadOnly";
     pub const SECTOR_SIZE: &str = "SectorSize";
     pub const DEFAULT_PERMISSIONS: &str = "DefaultPermissions";
+    pub const WRITE_THROUGH: &str = "FileCachePolicyWriteThrough";
+    pub const USER_CACHE_SIZE: &str = "UserModeFileCacheSize";
+    pub const METADATA_ENABLED: &str = "MetadataCacheEnabled";
+    pub const METADATA_SIZE: &str = "MetadataCacheSize";
+    pub const NEGATIVE_ENABLED: &str = "NonExistentFilesCacheEnabled";
+    pub const NEGATIVE_SIZE: &str = "NonExistentFilesCacheSize";
+    pub const USE_FILE_IDS: &str = "UseFileIds";
+    pub const USE_HARD_LINKS: &str = "UseHardLinks";
+}
+
+/// Which file data cache a drive uses (the reference's `FileCache` property).
+///
+/// `config("FileCache=…")` takes the names `System`, `None` and `UserMode` (any case).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FileCache {
+    /// The kernel page cache, kept across opens (`FOPEN_KEEP_CACHE`): reads are answered from
+    /// memory until the drive calls `notify_file_change`; writes are cached and written back
+    /// later (the kernel's writeback cache) unless `file_cache_policy_write_through` is set,
+    /// in which case every `write` reaches `on_write_file` before it returns.
+    System,
+    /// No cache (`FOPEN_DIRECT_IO`): every `read` and `write` becomes an event, and `mmap` of
+    /// a file is refused by the kernel unless it is shared read-only.
+    None,
+    /// fsgate's own LRU block cache in the serving process, behind direct I/O: reads are
+    /// answered from blocks of [`BLOCK`](crate::cache::BLOCK) bytes that earlier
+    /// `on_read_file` events filled, up to `user_mode_file_cache_size` bytes; writes go
+    /// through to `on_write_file` and update the cached blocks.
+    UserMode,
+}
+
+impl FileCache {
+    fn name(self) -> &'static str {
+        match self {
+            FileCache::System => "System",
+            FileCache::None => "None",
+            FileCache::UserMode => "UserMode",
+        }
+    }
+
+    fn parse(text: &str) -> Result<Self> {
+        match text.to_ascii_lowercase().as_str() {
+            "system" => Ok(FileCache::System),
+            "none" => Ok(FileCache::None),
+            "usermode" => Ok(FileCache::UserMode),
+            _ => Err(fsgate_core::Error::invalid_argument(
+                names::FILE_CACHE,
+                format!("{text:?} is not System, None or UserMode"),
+            )),
+        }
+    }
 }
 
 /// How a drive serves requests. `Options::default()` suits most drives.
@@ -37,12 +87,42 @@ pub struct Options {
     /// descriptor (`FUSE_DEV_IOC_CLONE`). Default 2.
     pub fuse_reader_thread_count: usize,
     /// How long the kernel may reuse an answer of `on_get_file_info` (entries and
-    /// attributes) without asking again; zero asks every time. Default 1 s.
+    /// attributes) without asking again, when `metadata_cache_enabled`. Default 1 s.
     pub metadata_cache_timeout: Duration,
-    /// Keep file data in the kernel page cache across opens (`FOPEN_KEEP_CACHE`). Default
-    /// false: each open drops the file's cached pages, so data changed behind the kernel's
-    /// back shows up at the next open.
-    pub file_cache: bool,
+    /// `MetadataCacheEnabled`: let the kernel reuse answers of `on_get_file_info` for
+    /// `metadata_cache_timeout` (FUSE entry and attribute timeouts). Off, every `stat` and
+    /// every path walk fires `on_get_file_info`. Default true.
+    pub metadata_cache_enabled: bool,
+    /// `MetadataCacheSize`: at most this many answers are cached at a time; answers beyond
+    /// it are given a zero timeout until older ones expire. Default 100 000.
+    pub metadata_cache_size: usize,
+    /// `NonExistentFilesCacheEnabled`: let the kernel remember, for
+    /// `metadata_cache_timeout`, that a name does not exist (negative entries), so repeated
+    /// lookups of a missing name fire `on_get_file_info` once. A create through the drive
+    /// replaces the negative entry at once; a file created behind the kernel's back shows up
+    /// after `notify_directory_change(…, Added)` or when the timeout ends. Default true.
+    pub non_existent_files_cache_enabled: bool,
+    /// `NonExistentFilesCacheSize`: at most this many negative entries at a time. Default
+    /// 10 000.
+    pub non_existent_files_cache_size: usize,
+    /// `FileCache`: which file data cache is used; see [`FileCache`]. Default
+    /// [`FileCache::System`].
+    pub file_cache: FileCache,
+    /// `FileCachePolicyWriteThrough`: with the system cache, send every write to
+    /// `on_write_file` at once instead of caching it for write-back. Default false.
+    pub file_cache_policy_write_through: bool,
+    /// `UserModeFileCacheSize`: bytes of file data the user-mode cache keeps. Default 64 MiB.
+    pub user_mode_file_cache_size: u64,
+    /// `UseFileIds`: the kernel's inode numbers are the `file_id`s that `on_get_file_info`
+    /// and `on_enumerate_directory` report, so they are stable across lookups, remounts and
+    /// `readdir`, and two names with one id are one inode (hard links). The root is always
+    /// inode 1 whatever id it reports; every other object must report an id other than 0
+    /// and 1 (a lookup that gets 0 or 1 fails with `EIO`). Off, the library numbers inodes
+    /// itself. Default false.
+    pub use_file_ids: bool,
+    /// `UseHardLinks`: `link(2)` reaches `on_create_hard_link`. Off, it fails with `EPERM`
+    /// before any event. Default true.
+    pub use_hard_links: bool,
     /// Mount read-only: the kernel refuses every change with `EROFS` before any event.
     pub read_only: bool,
     /// Sector size reported to `on_get_volume_size`. Default 512.
@@ -62,13 +142,27 @@ impl Default for Options {
             max_worker_thread_count: 0,
             fuse_reader_thread_count: 2,
             metadata_cache_timeout: Duration::from_secs(1),
-            file_cache: false,
+            metadata_cache_enabled: true,
+            metadata_cache_size: 100_000,
+            non_existent_files_cache_enabled: true,
+            non_existent_files_cache_size: 10_000,
+            file_cache: FileCache::System,
+            file_cache_policy_write_through: false,
+            user_mode_file_cache_size: 64 << 20,
+            use_file_ids: false,
+            use_hard_links: true,
             read_only: false,
             sector_size: 512,
             default_permissions: true,
         }
     }
 }
+
+/// The range of the cache size settings.
+const SIZE: Kind = Kind::Int {
+    min: 0,
+    max: 100_000_000,
+};
 
 fn int(v: usize) -> Value {
     Value::Int(i64::try_from(v).unwrap_or(i64::MAX))
@@ -110,7 +204,38 @@ impl Options {
                     i64::try_from(self.metadata_cache_timeout.as_millis()).unwrap_or(i64::MAX),
                 ),
             )
-            .with(FILE_CACHE, Kind::Bool, Value::Bool(self.file_cache))
+            .with(
+                METADATA_ENABLED,
+                Kind::Bool,
+                Value::Bool(self.metadata_cache_enabled),
+            )
+            .with(METADATA_SIZE, SIZE, int(self.metadata_cache_size))
+            .with(
+                NEGATIVE_ENABLED,
+                Kind::Bool,
+                Value::Bool(self.non_existent_files_cache_enabled),
+            )
+            .with(NEGATIVE_SIZE, SIZE, int(self.non_existent_files_cache_size))
+            .with(
+                FILE_CACHE,
+                Kind::Text,
+                Value::Text(self.file_cache.name().to_string()),
+            )
+            .with(
+                WRITE_THROUGH,
+                Kind::Bool,
+                Value::Bool(self.file_cache_policy_write_through),
+            )
+            .with(
+                USER_CACHE_SIZE,
+                Kind::Int {
+                    min: 0,
+                    max: 1 << 40,
+                },
+                Value::Int(i64::try_from(self.user_mode_file_cache_size).unwrap_or(1 << 40)),
+            )
+            .with(USE_FILE_IDS, Kind::Bool, Value::Bool(self.use_file_ids))
+            .with(USE_HARD_LINKS, Kind::Bool, Value::Bool(self.use_hard_links))
             .with(READ_ONLY, Kind::Bool, Value::Bool(self.read_only))
             .with(
                 SECTOR_SIZE,
@@ -141,7 +266,18 @@ impl Options {
             metadata_cache_timeout: Duration::from_millis(
                 u64::try_from(s.get_int(METADATA_TTL)?).unwrap_or(0),
             ),
-            file_cache: s.get_bool(FILE_CACHE)?,
+            metadata_cache_enabled: s.get_bool(METADATA_ENABLED)?,
+            metadata_cache_size: count(METADATA_SIZE)?,
+            non_existent_files_cache_enabled: s.get_bool(NEGATIVE_ENABLED)?,
+            non_existent_files_cache_size: count(NEGATIVE_SIZE)?,
+            file_cache: match s.get(FILE_CACHE)? {
+                Value::Text(t) => FileCache::parse(&t)?,
+                other => FileCache::parse(&other.to_string())?,
+            },
+            file_cache_policy_write_through: s.get_bool(WRITE_THROUGH)?,
+            user_mode_file_cache_size: u64::try_from(s.get_int(USER_CACHE_SIZE)?).unwrap_or(0),
+            use_file_ids: s.get_bool(USE_FILE_IDS)?,
+            use_hard_links: s.get_bool(USE_HARD_LINKS)?,
             read_only: s.get_bool(READ_ONLY)?,
             sector_size: u32::try_from(s.get_int(SECTOR_SIZE)?).unwrap_or(512),
             default_permissions: s.get_bool(DEFAULT_PERMISSIONS)?,
@@ -170,6 +306,25 @@ mod tests {
         assert!(back.fire_all_open_close_events);
         assert_eq!(back.sector_size, 4096);
         assert_eq!(back.metadata_cache_timeout, Duration::from_secs(1));
+        assert_eq!(back.file_cache, FileCache::System);
+    }
+
+    #[test]
+    fn file_cache_takes_the_three_names() {
+        let s = Options::default().settings();
+        s.config("FileCache=usermode").unwrap();
+        assert_eq!(
+            Options::from_settings(&s).unwrap().file_cache,
+            FileCache::UserMode
+        );
+        s.config("FileCache=Sometimes").unwrap();
+        let e = Options::from_settings(&s).unwrap_err();
+        assert!(e.message().contains("FileCache"), "{e}");
+        s.config("MetadataCacheEnabled=no").unwrap();
+        s.config("FileCache=None").unwrap();
+        let o = Options::from_settings(&s).unwrap();
+        assert!(!o.metadata_cache_enabled);
+        assert_eq!(o.file_cache, FileCache::None);
     }
 
     #[test]

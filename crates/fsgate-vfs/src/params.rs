@@ -92,8 +92,10 @@ pub struct FileInfo {
     pub last_write_time: SystemTime,
     /// Last metadata change (`st_ctime`).
     pub change_time: SystemTime,
-    /// The file's id. Informational: the kernel sees the library's own inode numbers, which
-    /// stay stable for a path while the kernel knows it.
+    /// The file's id. With [`Options::use_file_ids`](crate::Options) it is the inode number
+    /// `stat` and `readdir` show (never 0 or 1; the root is always 1). Otherwise
+    /// informational: the kernel sees the library's own inode numbers, which stay stable for
+    /// a path while the kernel knows it.
     pub file_id: u64,
 }
 
@@ -215,6 +217,18 @@ pub struct CreateFileParams<'a, F, H> {
     pub file_context: &'a mut F,
     /// The new handle's context, created just before this event.
     pub handle_context: &'a mut H,
+    pub(crate) route: Option<crate::route::Route>,
+}
+
+impl<F, H> CreateFileParams<'_, F, H> {
+    /// `route_to_file`: the handle being created reads and writes `file` (the real file that
+    /// corresponds to this one, opened with the access the caller asked for) instead of
+    /// firing `on_read_file`/`on_write_file`; see [`crate::route`]. `flags`:
+    /// [`ROUTE_CLOSE_EVENT`](crate::route::ROUTE_CLOSE_EVENT) or 0. Has no effect for
+    /// `mkdir` and `mknod`. Calling it again replaces the earlier file.
+    pub fn route_to_file(&mut self, file: std::fs::File, flags: u32) {
+        self.route = Some(crate::route::Route { file, flags });
+    }
 }
 
 /// `on_open_file`: an existing file or directory is opened (`open` without creating,
@@ -240,6 +254,19 @@ pub struct OpenFileParams<'a, F, H> {
     pub file_context: &'a mut F,
     /// The new handle's context, created just before this event.
     pub handle_context: &'a mut H,
+    pub(crate) route: Option<crate::route::Route>,
+}
+
+impl<F, H> OpenFileParams<'_, F, H> {
+    /// `route_to_file`: this handle reads and writes `file` (the real file that corresponds
+    /// to this one, opened with the access the caller asked for) instead of firing
+    /// `on_read_file`/`on_write_file`; see [`crate::route`]. `flags`:
+    /// [`ROUTE_CLOSE_EVENT`](crate::route::ROUTE_CLOSE_EVENT) or 0. Ignored for directories.
+    /// With `fire_all_open_close_events` off, only the first open fires this event, so only
+    /// it can route.
+    pub fn route_to_file(&mut self, file: std::fs::File, flags: u32) {
+        self.route = Some(crate::route::Route { file, flags });
+    }
 }
 
 /// `on_cleanup_file`: a descriptor of the handle was closed (`close(2)`, FUSE `FLUSH`). Fires
