@@ -63,6 +63,7 @@ fs=$(median < "$W/fsgate.t"); fs_ev=$(sort -n "$W/fsgate.n" | head -1)
 # (a merged "CWO" is three), named or not; named records are counted apart.
 : > "$W/fatrace.t"; : > "$W/fatrace.n"; : > "$W/fatrace.named"; i=0
 while [ $i -lt "$R" ]; do
+  rm -f "$W/fatrace.out"
   (cd "$MNT" && exec fatrace -c -o "$W/fatrace.out") &
   F=$!; PIDS=$F; sleep 1
   ops >> "$W/fatrace.t"

@@ -1,6 +1,7 @@
 //! `FileMonitor`: notification events from a fanotify group that reports file ids,
 //! directory ids and names, marked on whole filesystems.
 
+use std::collections::HashMap;
 use std::fs::File;
 use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
@@ -13,8 +14,8 @@ use fsgate_core::mask::Requestor;
 use fsgate_core::originator::{self, Originator};
 use fsgate_core::{code, Error, Result};
 use fsgate_fanotify::{
-    fid_path, Class, Event, EventBuffer, EventMask, FidKind, Group, InitFlags, MarkAction,
-    MarkFlags, MarkType,
+    fd_path, open_by_handle_at, Class, Event, EventBuffer, EventMask, Fid, FidKind, Group,
+    InitFlags, MarkAction, MarkFlags, MarkType,
 };
 
 use crate::attach::{self, HookAdapter};
@@ -288,6 +289,7 @@ impl<H: MonitorEvents + ?Sized> Watch<H> {
                 return;
             }
         };
+        let mut cache = BatchCache::default();
         for event in events {
             if event.is_overflow() {
                 self.handler.on_error(
@@ -297,7 +299,7 @@ impl<H: MonitorEvents + ?Sized> Watch<H> {
                 continue;
             }
             let r = self.rules.read().unwrap_or_else(|p| p.into_inner());
-            for n in to_notifications(&event, &self.roots, &r) {
+            for n in to_notifications(&event, &self.roots, &r, &mut cache) {
                 let key = SerialKey(hash(&n.file_name));
                 let origin = Originator {
                     pid: n.process_id,
@@ -323,19 +325,60 @@ pub(crate) fn hash(s: &str) -> u64 {
     h.finish()
 }
 
-fn resolve(roots: &[Root], event: &Event, kind: FidKind) -> Option<String> {
+/// Lookups shared by the events of one read of the group: the path of each handle and the
+/// name and uid of each pid. A read covers an instant of activity, and these lookups
+/// describe the system when the listener handles the events anyway; the cache lives for
+/// one read only, so a renamed directory or a reused pid shows at the next read. This is
+/// what lets the reader drain the kernel's queue as fast as a busy workload fills it.
+#[derive(Default)]
+struct BatchCache {
+    paths: HashMap<([i32; 2], i32, Vec<u8>), Option<PathBuf>>,
+    processes: HashMap<u32, (String, Option<u32>)>,
+}
+
+impl BatchCache {
+    /// The path of the object `fid`'s handle names, through the matching volume's clone.
+    fn handle_path(&mut self, roots: &[Root], fid: &Fid) -> Option<PathBuf> {
+        let key = (fid.fsid, fid.handle.handle_type, fid.handle.bytes.clone());
+        self.paths
+            .entry(key)
+            .or_insert_with(|| {
+                let want = fid_fsid(fid.fsid);
+                roots.iter().filter(|r| r.fsid == want).find_map(|root| {
+                    let fd = open_by_handle_at(root.fd.as_fd(), &fid.handle, libc::O_PATH).ok()?;
+                    let p = fd_path(fd.as_fd()).ok()?;
+                    let rel = p.strip_prefix("/").unwrap_or(&p);
+                    Some(if rel.as_os_str().is_empty() {
+                        root.mount_point.clone()
+                    } else {
+                        root.mount_point.join(rel)
+                    })
+                })
+            })
+            .clone()
+    }
+
+    fn process(&mut self, pid: u32) -> (String, Option<u32>) {
+        self.processes
+            .entry(pid)
+            .or_insert_with(|| {
+                (
+                    originator::process_name(pid).unwrap_or_default(),
+                    uid_of(pid),
+                )
+            })
+            .clone()
+    }
+}
+
+fn resolve(roots: &[Root], event: &Event, kind: FidKind, cache: &mut BatchCache) -> Option<String> {
     let fid = event.fid(kind)?;
-    let want = fid_fsid(fid.fsid);
-    for root in roots.iter().filter(|r| r.fsid == want) {
-        if let Ok(p) = fid_path(root.fd.as_fd(), fid) {
-            let rel = p.strip_prefix("/").unwrap_or(&p);
-            let full = if rel.as_os_str().is_empty() {
-                root.mount_point.clone()
-            } else {
-                root.mount_point.join(rel)
-            };
-            return Some(full.display().to_string());
-        }
+    if let Some(base) = cache.handle_path(roots, fid) {
+        let full = match &fid.name {
+            Some(n) if n != "." => base.join(n),
+            _ => base,
+        };
+        return Some(full.display().to_string());
     }
     let handle = event.fid(FidKind::Object).unwrap_or(fid);
     Some(format!("ID|{}", handle.handle.to_hex()))
@@ -378,17 +421,22 @@ impl Lookups {
     }
 }
 
-fn to_notifications(event: &Event, roots: &[Root], rules: &Rules) -> Vec<NotifyEvent> {
+fn to_notifications(
+    event: &Event,
+    roots: &[Root],
+    rules: &Rules,
+    cache: &mut BatchCache,
+) -> Vec<NotifyEvent> {
     let pid = event.pid.max(0) as u32;
     let rename = event.mask.contains(EventMask::RENAME);
     let (file_name, new_file_name) = if rename {
         (
-            resolve(roots, event, FidKind::OldDirName).unwrap_or_default(),
-            resolve(roots, event, FidKind::NewDirName),
+            resolve(roots, event, FidKind::OldDirName, cache).unwrap_or_default(),
+            resolve(roots, event, FidKind::NewDirName, cache),
         )
     } else {
-        let name = resolve(roots, event, FidKind::DirName)
-            .or_else(|| resolve(roots, event, FidKind::Object))
+        let name = resolve(roots, event, FidKind::DirName, cache)
+            .or_else(|| resolve(roots, event, FidKind::Object, cache))
             .unwrap_or_default();
         (name, None)
     };
@@ -404,8 +452,7 @@ fn to_notifications(event: &Event, roots: &[Root], rules: &Rules) -> Vec<NotifyE
     if flags.is_empty() {
         return Vec::new();
     }
-    let process_name = originator::process_name(pid).unwrap_or_default();
-    let user_id = uid_of(pid);
+    let (process_name, user_id) = cache.process(pid);
     kinds_of(event.mask)
         .filter(|(_, f)| flags.contains(*f))
         .map(|(kind, _)| NotifyEvent {
