@@ -150,3 +150,55 @@ fn filter_denies_reads_of_matching_files_and_prints_each_denial() {
     );
     assert_eq!(events[0]["process_name"], "cat");
 }
+
+#[test]
+fn monitor_reports_volumes_mounted_and_unmounted_under_the_path() {
+    if !is_root() {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    let t = Tmpfs::new();
+    let child = spawn_ready(&["monitor", "--events", "create,volume"], &t.path);
+    let sub = t.path.join("sub");
+    std::fs::create_dir(&sub).unwrap();
+    assert!(Command::new("mount")
+        .args(["-t", "tmpfs", "fsgate-cli-sub"])
+        .arg(&sub)
+        .status()
+        .unwrap()
+        .success());
+    let step = || std::thread::sleep(std::time::Duration::from_millis(300));
+    step();
+    std::fs::write(sub.join("n.txt"), b"x").unwrap();
+    step();
+    assert!(
+        Command::new("umount").arg(&sub).status().unwrap().success(),
+        "the monitor must not keep the new mount busy"
+    );
+    step();
+    let events = stop(child);
+    let got: Vec<(String, String)> = events
+        .iter()
+        .map(|e| {
+            let name = e["file_name"].as_str().or(e["volume_name"].as_str());
+            (
+                e["event"].as_str().unwrap().to_string(),
+                name.unwrap().to_string(),
+            )
+        })
+        .collect();
+    let p = |n: &str| t.path.join(n).display().to_string();
+    let root = t.path.display().to_string();
+    assert_eq!(
+        got,
+        vec![
+            ("after_filter_attach_to_volume".into(), root.clone()),
+            ("notify_create_file".into(), p("sub")),
+            ("after_filter_attach_to_volume".into(), p("sub")),
+            ("notify_create_file".into(), p("sub/n.txt")),
+            ("after_filter_detach_from_volume".into(), p("sub")),
+            ("after_filter_detach_from_volume".into(), root),
+        ]
+    );
+    assert_eq!(events[2]["file_system"], "tmpfs");
+}

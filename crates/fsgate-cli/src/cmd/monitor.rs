@@ -8,6 +8,7 @@ use fsgate_filter::events::{ControlEvent, FilterEvents, MonitorEvents, NotifyEve
 use fsgate_filter::filter::FileFilter;
 use fsgate_filter::monitor::FileMonitor;
 use fsgate_filter::rules::{AccessFlags, ControlFlags, NotifyFlags};
+use fsgate_filter::volumes::Volume;
 use serde_json::{Map, Value};
 
 use crate::output::{ready, Printer, StopSignal};
@@ -21,8 +22,8 @@ pub struct MonitorArgs {
     /// File masks (`*.txt`, `name|mask`, `||mask` …) applied under each path; default `*`.
     #[arg(long = "mask")]
     pub masks: Vec<String>,
-    /// Comma-separated events: create,open,execute,read,write,set_attributes,close,rename,delete
-    /// (default: all).
+    /// Comma-separated events: create,open,execute,read,write,set_attributes,close,rename,delete,
+    /// volume (mounts attached and detached as they come and go); default: all.
     #[arg(long)]
     pub events: Option<String>,
     /// One JSON object per line.
@@ -49,9 +50,15 @@ pub struct FilterArgs {
     pub json: bool,
 }
 
-fn parse_events(list: &str) -> Result<NotifyFlags> {
+/// The notification flags of an `--events` list, and whether it asks for volume events.
+fn parse_events(list: &str) -> Result<(NotifyFlags, bool)> {
     let mut flags = NotifyFlags::empty();
+    let mut volumes = false;
     for name in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        if name == "volume" || name == "volumes" {
+            volumes = true;
+            continue;
+        }
         flags |= match name.trim_start_matches("notify_").trim_end_matches("_file") {
             "create" => NotifyFlags::FS_NE_CREATE,
             "open" => NotifyFlags::FS_NE_OPEN,
@@ -64,7 +71,10 @@ fn parse_events(list: &str) -> Result<NotifyFlags> {
             "close" => NotifyFlags::FS_NE_CLOSE,
             "rename" | "rename_or_move" => NotifyFlags::FS_NE_RENAME,
             "delete" => NotifyFlags::FS_NE_DELETE,
-            "all" => NotifyFlags::FS_NE_ALL,
+            "all" => {
+                volumes = true;
+                NotifyFlags::FS_NE_ALL
+            }
             other => {
                 return Err(Error::invalid_argument(
                     "--events",
@@ -73,7 +83,13 @@ fn parse_events(list: &str) -> Result<NotifyFlags> {
             }
         };
     }
-    Ok(flags)
+    if flags.is_empty() {
+        return Err(Error::invalid_argument(
+            "--events",
+            "name at least one file event (create, open, …)",
+        ));
+    }
+    Ok((flags, volumes))
 }
 
 /// Joins a mask to a base path unless it already has an absolute path or a process part.
@@ -93,6 +109,43 @@ fn absolute(p: &std::path::Path) -> Result<PathBuf> {
 }
 
 struct Print(Printer);
+
+/// The monitor's printer: file events, and volume events when asked for.
+struct MonitorPrint {
+    print: Print,
+    volumes: bool,
+}
+
+impl MonitorPrint {
+    fn volume(&self, event: &str, v: &Volume) {
+        if !self.volumes {
+            return;
+        }
+        let mut m = Map::new();
+        m.insert(
+            "volume_name".into(),
+            Value::String(v.mount_point.display().to_string()),
+        );
+        m.insert("file_system".into(), Value::String(v.fs_type.clone()));
+        m.insert("source".into(), Value::String(v.source.clone()));
+        self.print.0.event(event, m);
+    }
+}
+
+impl MonitorEvents for MonitorPrint {
+    fn on_notify(&self, e: &NotifyEvent) -> Result<()> {
+        self.print.on_notify(e)
+    }
+    fn on_error(&self, code: u32, description: &str) {
+        self.print.on_error(code, description);
+    }
+    fn on_after_filter_attach_to_volume(&self, v: &Volume) {
+        self.volume("after_filter_attach_to_volume", v);
+    }
+    fn on_after_filter_detach_from_volume(&self, v: &Volume) {
+        self.volume("after_filter_detach_from_volume", v);
+    }
+}
 
 impl MonitorEvents for Print {
     fn on_notify(&self, e: &NotifyEvent) -> Result<()> {
@@ -137,12 +190,15 @@ impl FilterEvents for Print {
 
 /// Runs `fsgate monitor`.
 pub fn monitor(args: MonitorArgs) -> Result<()> {
-    let flags = match &args.events {
+    let (flags, volumes) = match &args.events {
         Some(list) => parse_events(list)?,
-        None => NotifyFlags::FS_NE_ALL,
+        None => (NotifyFlags::FS_NE_ALL, true),
     };
     let stop = StopSignal::register()?;
-    let m = FileMonitor::new(Print(Printer { json: args.json }));
+    let m = FileMonitor::new(MonitorPrint {
+        print: Print(Printer { json: args.json }),
+        volumes,
+    });
     m.set_serialize_events(true);
     let masks = if args.masks.is_empty() {
         vec!["*".to_string()]
