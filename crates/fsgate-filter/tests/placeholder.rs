@@ -167,3 +167,36 @@ fn placeholders_need_a_running_filter_and_the_marker() {
     assert!(e.to_string().contains(PLACEHOLDER_XATTR), "{e}");
     f.stop_filter().unwrap();
 }
+
+#[test]
+fn concurrent_readers_get_the_same_bytes_and_each_range_is_hydrated_once() {
+    require_root!();
+    let fs = Ext4Mount::new(64);
+    let src = Source::default();
+    let f = FileFilter::new(src.clone());
+    f.start_filter(0).unwrap();
+    let path = fs.path().join("shared.bin");
+    let size: u64 = 16 << 20;
+    f.create_placeholder(path.to_str().unwrap(), size).unwrap();
+    let readers: Vec<_> = (0..3)
+        .map(|_| {
+            let p = path.clone();
+            std::thread::spawn(move || cat(&p))
+        })
+        .collect();
+    let expected: Vec<u8> = (0..size).map(pattern).collect();
+    for r in readers {
+        let (ok, data, err) = r.join().unwrap();
+        assert!(ok, "{err}");
+        assert!(data == expected, "a reader saw other bytes");
+    }
+    let mut calls = src.calls.lock().unwrap().clone();
+    calls.sort();
+    let mut next = 0;
+    for &(offset, len, _) in &calls {
+        assert_eq!(offset, next, "overlapping or missing ranges: {calls:?}");
+        next = offset + len;
+    }
+    assert_eq!(next, size);
+    f.stop_filter().unwrap();
+}
