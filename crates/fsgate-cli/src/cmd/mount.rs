@@ -1,5 +1,6 @@
 //! `fsgate mount memory MOUNTPOINT` serves the sample memory drive until SIGINT/SIGTERM (or
-//! until someone unmounts it); `fsgate unmount MOUNTPOINT` unmounts any FUSE mount.
+//! until someone unmounts it); `fsgate mount mirror SOURCE MOUNTPOINT` does the same for the
+//! mirror drive over a real directory; `fsgate unmount MOUNTPOINT` unmounts any FUSE mount.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -11,6 +12,7 @@ use fsgate_core::{Error, Result};
 use fsgate_vfs::{Events, Options, VirtualDrive};
 
 use crate::drives::memory::MemoryDrive;
+use crate::drives::mirror::MirrorDrive;
 use crate::output::{ready, Printer, StopSignal};
 
 /// Which sample drive to mount.
@@ -20,6 +22,23 @@ pub enum MountCommand {
     Memory {
         /// An existing empty directory.
         mountpoint: PathBuf,
+        /// Print each event on stdout.
+        #[arg(long)]
+        log_events: bool,
+        /// Print events as JSON lines.
+        #[arg(long)]
+        json: bool,
+    },
+    /// A real directory shown through the events: every change lands in SOURCE.
+    Mirror {
+        /// The directory to mirror.
+        source: PathBuf,
+        /// An existing empty directory.
+        mountpoint: PathBuf,
+        /// Route every opened file to its source file (the kernel's FUSE passthrough where
+        /// it is available, otherwise served without read/write events).
+        #[arg(long)]
+        passthrough: bool,
         /// Print each event on stdout.
         #[arg(long)]
         log_events: bool,
@@ -47,6 +66,21 @@ pub fn run(command: MountCommand) -> Result<()> {
             let log = log_events.then_some(Printer { json });
             serve(MemoryDrive::new(log), &mountpoint, "memory")
         }
+        MountCommand::Mirror {
+            source,
+            mountpoint,
+            passthrough,
+            log_events,
+            json,
+        } => {
+            let log = log_events.then_some(Printer { json });
+            let drive = MirrorDrive::new(&source, passthrough, log)?;
+            let options = Options {
+                use_file_ids: true,
+                ..Options::default()
+            };
+            serve_with(drive, options, &mountpoint, "mirror", passthrough)
+        }
     }
 }
 
@@ -56,11 +90,28 @@ const UNMOUNT_POLL: Duration = Duration::from_millis(200);
 /// Mounts `events` at `mountpoint`, says `ready:`, and serves until SIGINT/SIGTERM or until
 /// the mount goes away from outside (`fsgate unmount`, `umount`); then unmounts.
 fn serve<E: Events>(events: E, mountpoint: &Path, kind: &str) -> Result<()> {
+    serve_with(events, Options::default(), mountpoint, kind, false)
+}
+
+/// [`serve`] with `options`; with `report_routing`, the `ready:` line also says how routed
+/// files are served (`passthrough: kernel` or `passthrough: fsgate`).
+fn serve_with<E: Events>(
+    events: E,
+    options: Options,
+    mountpoint: &Path,
+    kind: &str,
+    report_routing: bool,
+) -> Result<()> {
     let stop = StopSignal::register()?;
-    let drive = Arc::new(VirtualDrive::new(events, Options::default()));
+    let drive = Arc::new(VirtualDrive::new(events, options));
     drive.mount(mountpoint, 0)?;
+    let mode = match (report_routing, drive.route_mode()?) {
+        (false, _) => "",
+        (true, fsgate_vfs::RouteMode::Passthrough) => " (passthrough: kernel)",
+        (true, fsgate_vfs::RouteMode::Library) => " (passthrough: fsgate)",
+    };
     ready(format_args!(
-        "mounted {kind} drive at {}",
+        "mounted {kind} drive at {}{mode}",
         mountpoint.display()
     ));
     let handle = stop.handle();

@@ -1,3 +1,4 @@
 //! Sample drives written only against the public `fsgate-vfs` API.
 
 pub mod memory;
+pub mod mirror;
