@@ -32,7 +32,7 @@ use crate::monitor::{base_settings, dispatcher_options, hash, lock, Lookups, Not
 use crate::open_request::{open_request, thread_group};
 use crate::placeholder::{self, PlaceholderEngine};
 use crate::rules::{AccessFlags, ControlFlags, NotifyFlags, Qualifiers, RuleFlags, Rules};
-use crate::volumes::Volume;
+use crate::volumes::{self, Volume};
 
 /// Pending permission events: the descriptor stays open until answered.
 type Pending = Arc<Mutex<HashMap<i32, OwnedFd>>>;
@@ -74,7 +74,7 @@ struct Running {
     dispatcher: Arc<Dispatcher>,
     notify: Option<NotifyEngine>,
     placeholders: Option<PlaceholderEngine>,
-    attached: Vec<Volume>,
+    attached: Arc<Mutex<Vec<Volume>>>,
 }
 
 /// The filter class on fanotify. See the [module](self) docs for verdicts.
@@ -288,19 +288,12 @@ impl<H: FilterEvents> FileFilter<H> {
             )
             .map_err(|e| Error::io("creating the fanotify permission group (needs root)", e))?,
         );
-        let mut attached = Vec::new();
+        let attached = Arc::new(Mutex::new(Vec::new()));
         if !mask.is_empty() {
-            attach::attach(&*self.handler, volumes, &mut attached, |v: &Volume| {
-                group.mark(
-                    MarkAction::Add,
-                    MarkType::Mount,
-                    MarkFlags::empty(),
-                    mask,
-                    None,
-                    Some(&v.mount_point),
-                )
-            });
+            attach_mounts(&*self.handler, &group, mask, volumes, &mut lock(&attached));
         }
+        let mountinfo = std::fs::File::open("/proc/self/mountinfo")
+            .map_err(|e| Error::io("opening /proc/self/mountinfo", e))?;
         let notify = if all.notify.is_empty() {
             None
         } else {
@@ -320,6 +313,9 @@ impl<H: FilterEvents> FileFilter<H> {
             dispatcher: Arc::clone(&dispatcher),
             deny_expired: self.settings.get_bool("DenyExpiredEvents")?,
             own_pid: std::process::id(),
+            mask,
+            attached: Arc::clone(&attached),
+            mountinfo,
         };
         let stop2 = Arc::clone(&stop);
         let reader = std::thread::Builder::new()
@@ -412,7 +408,7 @@ impl<H: FilterEvents> FileFilter<H> {
         for fd in held {
             answer(&r.group, &r.pending, fd, Response::allow());
         }
-        let mut volumes = std::mem::take(&mut r.attached);
+        let mut volumes = std::mem::take(&mut *lock(&r.attached));
         if let Some(n) = r.notify.take() {
             for v in n.stop() {
                 if !volumes.iter().any(|a| a.mount_id == v.mount_id) {
@@ -437,6 +433,26 @@ impl<H: FilterEvents> Drop for FileFilter<H> {
     }
 }
 
+/// Marks the mounts the application keeps for the permission events in `mask`.
+fn attach_mounts<H: FilterEvents>(
+    handler: &H,
+    group: &Group,
+    mask: EventMask,
+    candidates: Vec<Volume>,
+    attached: &mut Vec<Volume>,
+) {
+    attach::attach(handler, candidates, attached, |v: &Volume| {
+        group.mark(
+            MarkAction::Add,
+            MarkType::Mount,
+            MarkFlags::empty(),
+            mask,
+            None,
+            Some(&v.mount_point),
+        )
+    });
+}
+
 struct Reader<H: FilterEvents> {
     group: Arc<Group>,
     pending: Pending,
@@ -445,20 +461,72 @@ struct Reader<H: FilterEvents> {
     dispatcher: Arc<Dispatcher>,
     deny_expired: bool,
     own_pid: u32,
+    /// The permission events marked on each volume (empty: no permission marks).
+    mask: EventMask,
+    attached: Arc<Mutex<Vec<Volume>>>,
+    mountinfo: std::fs::File,
 }
 
 impl<H: FilterEvents> Reader<H> {
+    /// The mount table changed: mounts that went away are detached (their marks went with
+    /// them), new mounts the rules name are offered to the application and marked.
+    fn follow_mounts(&self) {
+        let Ok(now) = volumes::current() else { return };
+        let gone: Vec<Volume> = {
+            let mut attached = lock(&self.attached);
+            let (kept, gone) = std::mem::take(&mut *attached)
+                .into_iter()
+                .partition(|a| now.iter().any(|v| v.mount_id == a.mount_id));
+            *attached = kept;
+            gone
+        };
+        for v in &gone {
+            self.handler.on_after_filter_detach_from_volume(v);
+        }
+        let candidates = {
+            let r = self.rules.read().unwrap_or_else(|p| p.into_inner());
+            attach::volumes_in(&r.standard, &now)
+        };
+        attach_mounts(
+            &*self.handler,
+            &self.group,
+            self.mask,
+            candidates,
+            &mut lock(&self.attached),
+        );
+    }
+
     fn run(&self, stop: &AtomicBool) {
+        use rustix::event::{poll, PollFd, PollFlags, Timespec};
         let mut buf = EventBuffer::default();
+        let tick = Timespec {
+            tv_sec: 0,
+            tv_nsec: 100_000_000,
+        };
         while !stop.load(Ordering::SeqCst) {
-            match self.group.wait(100) {
-                Ok(true) => {}
-                Ok(false) => continue,
-                Err(e) => {
-                    self.handler
-                        .on_error(code::ERROR_GEN_FAILURE, &format!("polling fanotify: {e}"));
-                    return;
+            let (ready, mounts_changed) = {
+                let mut fds = [
+                    PollFd::new(&*self.group, PollFlags::IN),
+                    PollFd::new(&self.mountinfo, PollFlags::PRI),
+                ];
+                match poll(&mut fds, Some(&tick)) {
+                    Ok(_) | Err(rustix::io::Errno::INTR) => {}
+                    Err(e) => {
+                        self.handler
+                            .on_error(code::ERROR_GEN_FAILURE, &format!("polling fanotify: {e}"));
+                        return;
+                    }
                 }
+                (
+                    fds[0].revents().contains(PollFlags::IN),
+                    fds[1].revents().intersects(PollFlags::PRI | PollFlags::ERR),
+                )
+            };
+            if mounts_changed && !self.mask.is_empty() {
+                self.follow_mounts();
+            }
+            if !ready {
+                continue;
             }
             match self.group.read_events(&mut buf) {
                 Ok(events) => events.into_iter().for_each(|e| self.decide(e)),

@@ -31,8 +31,9 @@
 //!   without one) and `on_after_filter_detach_from_volume` when an attached mount goes away.
 //!   Handles are resolved through a detached clone of each mount (`open_tree(2)`), so the
 //!   monitor never makes a mount busy: a plain `umount` works while it runs. The filter's
-//!   permission marks (access rules, Before events) stay on the mounts attached at
-//!   `start_filter`;
+//!   permission group follows the mount table the same way (its mount marks do not pin
+//!   mounts either); while a volume event handler runs on its reader thread, permission
+//!   events wait;
 //! - [`placeholder`]s are sparse files marked with the `user.fsgate.placeholder` extended
 //!   attribute (the reference's `FILE_ATTRIBUTE_RECALL_ON_DATA_ACCESS`), served from
 //!   `FAN_PRE_ACCESS` pre-content events (Linux 6.14; ext4, xfs, btrfs): the fsgate event

@@ -236,3 +236,83 @@ fn bad_timeouts_and_overlay_only_flags_are_refused() {
     assert_eq!(e.code(), fsgate_core::code::ERROR_NOT_SUPPORTED);
     assert_eq!(get_originator_process_id().unwrap_err().code(), 614);
 }
+
+#[derive(Default, Clone)]
+struct Volumes(Arc<Mutex<Vec<(&'static str, std::path::PathBuf)>>>);
+
+impl MonitorEvents for Volumes {
+    fn on_after_filter_attach_to_volume(&self, v: &fsgate_filter::volumes::Volume) {
+        self.0
+            .lock()
+            .unwrap()
+            .push(("attach", v.mount_point.clone()));
+    }
+    fn on_after_filter_detach_from_volume(&self, v: &fsgate_filter::volumes::Volume) {
+        self.0
+            .lock()
+            .unwrap()
+            .push(("detach", v.mount_point.clone()));
+    }
+}
+impl FilterEvents for Volumes {}
+
+#[test]
+fn access_rules_reach_mounts_that_appear_while_running() {
+    require_root!();
+    let mnt = TmpfsMount::new();
+    let vols = Volumes::default();
+    let f = FileFilter::new(vols.clone());
+    f.add_filter_rule(
+        &format!("{}/*.key", mnt.path().display()),
+        AccessFlags::ACCESS_WRITE_ONLY,
+        ControlFlags::empty(),
+        NotifyFlags::empty(),
+    )
+    .unwrap();
+    f.start_filter(0).unwrap();
+    let sub = mnt.path().join("sub");
+    std::fs::create_dir(&sub).unwrap();
+    assert!(Command::new("mount")
+        .args(["-t", "tmpfs", "fsgate-sub"])
+        .arg(&sub)
+        .status()
+        .unwrap()
+        .success());
+    let start = Instant::now();
+    while !vols.0.lock().unwrap().contains(&("attach", sub.clone())) {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "sub never attached"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::fs::write(sub.join("new.key"), b"k").unwrap();
+    std::fs::write(sub.join("new.txt"), b"t").unwrap();
+    let (ok, out, err) = cat(&sub.join("new.key"));
+    assert!(
+        !ok && out.is_empty() && err.contains("Operation not permitted"),
+        "{err}"
+    );
+    assert_eq!(cat(&sub.join("new.txt")), (true, "t".into(), String::new()));
+    assert!(
+        Command::new("umount").arg(&sub).status().unwrap().success(),
+        "the filter must not keep the mount busy"
+    );
+    while !vols.0.lock().unwrap().contains(&("detach", sub.clone())) {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "sub never detached"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    f.stop_filter().unwrap();
+    assert_eq!(
+        *vols.0.lock().unwrap(),
+        vec![
+            ("attach", mnt.path().to_path_buf()),
+            ("attach", sub.clone()),
+            ("detach", sub),
+            ("detach", mnt.path().to_path_buf()),
+        ]
+    );
+}
