@@ -9,37 +9,50 @@ use std::time::{Duration, Instant};
 /// one aligned block of this many bytes.
 pub const BLOCK: u64 = 128 * 1024;
 
-/// Bounds the number of answers the kernel holds with a non-zero timeout: each answer given
-/// a timeout counts until the timeout ends; when `size` answers count, further answers get
-/// a zero timeout (the kernel asks again next time) until older ones expire.
+/// Bounds the number of objects whose answers the kernel holds with a non-zero timeout:
+/// an object (an inode, or a missing name's key) counts from the answer that gave it a
+/// timeout until that timeout ends; when `size` objects count, answers about other objects
+/// get a zero timeout (the kernel asks again next time) until older ones expire.
 #[derive(Debug)]
 pub(crate) struct Budget {
     size: usize,
-    until: VecDeque<Instant>,
+    until: HashMap<u64, Instant>,
+    order: VecDeque<(Instant, u64)>,
 }
 
 impl Budget {
     pub(crate) fn new(size: usize) -> Self {
         Self {
             size,
-            until: VecDeque::new(),
+            until: HashMap::new(),
+            order: VecDeque::new(),
         }
     }
 
-    /// The timeout to give an answer now: `ttl`, or zero when the budget is spent.
-    pub(crate) fn grant(&mut self, ttl: Duration) -> Duration {
+    /// The timeout to give an answer about `key` now: `ttl`, or zero when the budget is
+    /// spent on other keys.
+    pub(crate) fn grant(&mut self, key: u64, ttl: Duration) -> Duration {
         if ttl.is_zero() {
             return Duration::ZERO;
         }
         let now = Instant::now();
-        // Every grant has the same ttl, so expiry times are in order.
-        while self.until.front().is_some_and(|t| *t <= now) {
-            self.until.pop_front();
+        // Every grant has the same ttl, so expiry times are in order; an entry whose key
+        // was granted again later is stale and only leaves the queue.
+        while let Some(&(at, k)) = self.order.front() {
+            if at > now {
+                break;
+            }
+            self.order.pop_front();
+            if self.until.get(&k) == Some(&at) {
+                self.until.remove(&k);
+            }
         }
-        if self.until.len() >= self.size {
+        if !self.until.contains_key(&key) && self.until.len() >= self.size {
             return Duration::ZERO;
         }
-        self.until.push_back(now + ttl);
+        let at = now + ttl;
+        self.until.insert(key, at);
+        self.order.push_back((at, key));
         ttl
     }
 }
@@ -140,12 +153,13 @@ mod tests {
     fn a_spent_budget_grants_zero_until_answers_expire() {
         let mut b = Budget::new(2);
         let ttl = Duration::from_millis(30);
-        assert_eq!(b.grant(ttl), ttl);
-        assert_eq!(b.grant(ttl), ttl);
-        assert_eq!(b.grant(ttl), Duration::ZERO);
+        assert_eq!(b.grant(1, ttl), ttl);
+        assert_eq!(b.grant(2, ttl), ttl);
+        assert_eq!(b.grant(1, ttl), ttl, "a counted key is granted again");
+        assert_eq!(b.grant(3, ttl), Duration::ZERO);
         std::thread::sleep(Duration::from_millis(40));
-        assert_eq!(b.grant(ttl), ttl);
-        assert_eq!(b.grant(Duration::ZERO), Duration::ZERO);
+        assert_eq!(b.grant(3, ttl), ttl);
+        assert_eq!(b.grant(4, Duration::ZERO), Duration::ZERO);
     }
 
     #[test]

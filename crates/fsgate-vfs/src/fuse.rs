@@ -240,20 +240,20 @@ impl<E: Events> Core<E> {
         }
     }
 
-    /// The entry and attribute timeout for one answer of `on_get_file_info`.
-    fn ttl(&self) -> Duration {
+    /// The entry and attribute timeout for one answer of `on_get_file_info` about `ino`.
+    fn ttl(&self, ino: u64) -> Duration {
         if !self.options.metadata_cache_enabled {
             return Duration::ZERO;
         }
-        lock(&self.entries).grant(self.options.metadata_cache_timeout)
+        lock(&self.entries).grant(ino, self.options.metadata_cache_timeout)
     }
 
-    /// The timeout for one negative entry; `None` when negative entries are not cached.
-    fn negative_ttl(&self) -> Option<Duration> {
+    /// The timeout for a negative entry of `path`; `None` when it is not to be cached.
+    fn negative_ttl(&self, path: &str) -> Option<Duration> {
         if !self.options.non_existent_files_cache_enabled {
             return None;
         }
-        let ttl = lock(&self.negatives).grant(self.options.metadata_cache_timeout);
+        let ttl = lock(&self.negatives).grant(key(path).0, self.options.metadata_cache_timeout);
         (!ttl.is_zero()).then_some(ttl)
     }
 
@@ -781,7 +781,7 @@ impl<E: Events> FuseFs<E> {
 
     fn reply_entry(core: &Core<E>, path: &str, info: FileInfo, reply: ReplyEntry) {
         match core.inode_for(path, &info) {
-            Ok(ino) => reply.entry(&core.ttl(), &core.attr(ino, &info), Generation(0)),
+            Ok(ino) => reply.entry(&core.ttl(ino), &core.attr(ino, &info), Generation(0)),
             Err(e) => {
                 core.events.on_error(e.code(), e.message());
                 reply.error(errno(&e));
@@ -887,7 +887,7 @@ impl<E: Events> Filesystem for FuseFs<E> {
                 Some(info) => Self::reply_entry(core, &path, info, reply),
                 // A negative entry: inode 0 with a timeout makes the kernel remember that
                 // the name does not exist.
-                None => match core.negative_ttl() {
+                None => match core.negative_ttl(&path) {
                     Some(ttl) => {
                         let attr = core.attr(0, &core.default_info(FileKind::File));
                         reply.entry(&ttl, &attr, Generation(0));
@@ -912,7 +912,7 @@ impl<E: Events> Filesystem for FuseFs<E> {
             key(&path),
             reply,
             move |core, _| core.file_info(&p2)?.ok_or_else(|| not_found(&p2)),
-            move |core, info, reply| reply.attr(&core.ttl(), &core.attr(ino.0, &info)),
+            move |core, info, reply| reply.attr(&core.ttl(ino.0), &core.attr(ino.0, &info)),
         );
     }
 
@@ -984,7 +984,7 @@ impl<E: Events> Filesystem for FuseFs<E> {
                 drop(guard);
                 core.file_info(path)?.ok_or_else(|| not_found(path))
             },
-            move |core, info, reply| reply.attr(&core.ttl(), &core.attr(ino.0, &info)),
+            move |core, info, reply| reply.attr(&core.ttl(ino.0), &core.attr(ino.0, &info)),
         );
     }
 
@@ -1199,7 +1199,7 @@ impl<E: Events> Filesystem for FuseFs<E> {
                         inodes.lookup(&to, info.kind)
                     }
                 };
-                reply.entry(&core.ttl(), &core.attr(ino, &info), Generation(0));
+                reply.entry(&core.ttl(ino), &core.attr(ino, &info), Generation(0));
             },
         );
     }
@@ -1663,7 +1663,7 @@ impl<E: Events> Filesystem for FuseFs<E> {
             },
             move |core, (info, ino, handle), reply| {
                 let (fh, opened) = core.register(ino, &path, handle, |f| reply.open_backing(f));
-                let (ttl, attr) = (core.ttl(), core.attr(ino, &info));
+                let (ttl, attr) = (core.ttl(ino), core.attr(ino, &info));
                 match opened {
                     Opened::Plain(flags) => {
                         reply.created(&ttl, &attr, Generation(0), FileHandle(fh), flags)

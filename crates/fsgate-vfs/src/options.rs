@@ -109,7 +109,12 @@ pub struct Options {
     /// [`FileCache::System`].
     pub file_cache: FileCache,
     /// `FileCachePolicyWriteThrough`: with the system cache, send every write to
-    /// `on_write_file` at once instead of caching it for write-back. Default false.
+    /// `on_write_file` at once instead of caching it for write-back. Default **true**, unlike
+    /// the reference: under the kernel's writeback cache the kernel keeps its own size and
+    /// modification time of every cached file and ignores the drive's, so a change made
+    /// behind its back can no longer be revealed by `notify_file_change`. Turn it off for
+    /// drives whose files change only through the mount (small writes then reach the drive
+    /// in page-sized or larger batches).
     pub file_cache_policy_write_through: bool,
     /// `UserModeFileCacheSize`: bytes of file data the user-mode cache keeps. Default 64 MiB.
     pub user_mode_file_cache_size: u64,
@@ -147,7 +152,7 @@ impl Default for Options {
             non_existent_files_cache_enabled: true,
             non_existent_files_cache_size: 10_000,
             file_cache: FileCache::System,
-            file_cache_policy_write_through: false,
+            file_cache_policy_write_through: true,
             user_mode_file_cache_size: 64 << 20,
             use_file_ids: false,
             use_hard_links: true,
