@@ -362,7 +362,20 @@ impl<E: Events> Core<E> {
 
     /// Fires `on_get_file_info`; `None` when the file does not exist (`/` always does).
     fn file_info(&self, path: &str) -> Result<Option<FileInfo>> {
-        let context = self.open_context(path);
+        self.file_info_of(None, path)
+    }
+
+    /// `on_get_file_info` for `path`, with the file context of inode `ino` when it is open
+    /// (an open file whose name was deleted has a context but no name the table knows).
+    fn file_info_of(&self, ino: Option<u64>, path: &str) -> Result<Option<FileInfo>> {
+        let context = ino
+            .and_then(|i| {
+                lock(&self.opens)
+                    .files
+                    .get(&i)
+                    .map(|f| Arc::clone(&f.context))
+            })
+            .or_else(|| self.open_context(path));
         let mut guard = context.as_ref().map(|c| lock(c));
         let mut p = GetFileInfoParams {
             file_name: path,
@@ -911,7 +924,10 @@ impl<E: Events> Filesystem for FuseFs<E> {
             req,
             key(&path),
             reply,
-            move |core, _| core.file_info(&p2)?.ok_or_else(|| not_found(&p2)),
+            move |core, _| {
+                core.file_info_of(Some(ino.0), &p2)?
+                    .ok_or_else(|| not_found(&p2))
+            },
             move |core, info, reply| reply.attr(&core.ttl(ino.0), &core.attr(ino.0, &info)),
         );
     }
@@ -982,7 +998,8 @@ impl<E: Events> Filesystem for FuseFs<E> {
                     core.events.on_set_file_security(&mut p)?;
                 }
                 drop(guard);
-                core.file_info(path)?.ok_or_else(|| not_found(path))
+                core.file_info_of(Some(ino.0), path)?
+                    .ok_or_else(|| not_found(path))
             },
             move |core, info, reply| reply.attr(&core.ttl(ino.0), &core.attr(ino.0, &info)),
         );

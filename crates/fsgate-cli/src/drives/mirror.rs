@@ -78,6 +78,10 @@ pub struct Listing {
 /// The source file a handle reads and writes; `None` for directories.
 type OpenSource = Option<File>;
 
+/// The source file of an open file (its first handle's descriptor), for `on_get_file_info`
+/// after the name is gone; `None` for directories.
+type OpenFile = Option<std::sync::Arc<File>>;
+
 impl MirrorDrive {
     /// A drive mirroring `source` (an existing directory). With `passthrough`, every opened
     /// file is routed to its source file; with `log`, each event is printed after it ran.
@@ -152,7 +156,7 @@ impl MirrorDrive {
         at::chown(self.fd(), rel, Some(uid), gid).map_err(|e| os_error("chown", rel, e))
     }
 
-    fn create(&self, p: &mut CreateFileParams<'_, (), OpenSource>) -> Result<()> {
+    fn create(&self, p: &mut CreateFileParams<'_, OpenFile, OpenSource>) -> Result<()> {
         let rel = relative(p.file_name)?;
         if p.attributes & attributes::FILE_ATTRIBUTE_DIRECTORY != 0 {
             // The source applies mkdir's own rules: the sticky bit is kept, the
@@ -166,17 +170,19 @@ impl MirrorDrive {
             file.set_len(0).map_err(|e| os_error("truncate", &rel, e))?;
         }
         self.route(&file, |f| p.route_to_file(f, 0))?;
+        remember(p.file_context, &file)?;
         *p.handle_context = Some(file);
         Ok(())
     }
 
-    fn open(&self, p: &mut OpenFileParams<'_, (), OpenSource>) -> Result<()> {
+    fn open(&self, p: &mut OpenFileParams<'_, OpenFile, OpenSource>) -> Result<()> {
         if p.attributes & attributes::FILE_ATTRIBUTE_DIRECTORY != 0 {
             return Ok(());
         }
         let rel = relative(p.file_name)?;
         let file = self.open_source(&rel, p.flags, None)?;
         self.route(&file, |f| p.route_to_file(f, 0))?;
+        remember(p.file_context, &file)?;
         *p.handle_context = Some(file);
         Ok(())
     }
@@ -191,7 +197,7 @@ impl MirrorDrive {
 
     fn enumerate(
         &self,
-        p: &mut EnumerateDirectoryParams<'_, (), OpenSource, Listing>,
+        p: &mut EnumerateDirectoryParams<'_, OpenFile, OpenSource, Listing>,
     ) -> Result<()> {
         let listing = &mut *p.enumeration_context;
         if p.restart {
@@ -211,7 +217,7 @@ impl MirrorDrive {
         Ok(())
     }
 
-    fn set_attributes(&self, p: &SetFileAttributesParams<'_, ()>) -> Result<()> {
+    fn set_attributes(&self, p: &SetFileAttributesParams<'_, OpenFile>) -> Result<()> {
         let rel = relative(p.file_name)?;
         if let Some(mode) = p.mode {
             at::chmod(self.fd(), &rel, mode).map_err(|e| os_error("chmod", &rel, e))?;
@@ -238,7 +244,7 @@ impl MirrorDrive {
 
 /// The `fsgate-vfs` events, each over one system call on the source.
 impl Events for MirrorDrive {
-    type FileContext = ();
+    type FileContext = OpenFile;
     type HandleContext = OpenSource;
     type EnumerationContext = Listing;
 
@@ -258,7 +264,14 @@ impl Events for MirrorDrive {
         Ok(())
     }
 
-    fn on_get_file_info(&self, p: &mut GetFileInfoParams<'_, ()>) -> Result<()> {
+    fn on_get_file_info(&self, p: &mut GetFileInfoParams<'_, OpenFile>) -> Result<()> {
+        // An open file is asked through its descriptor: it may have lost its name.
+        if let Some(Some(file)) = p.file_context.as_deref() {
+            let st = at::fstat(file).map_err(|e| Error::io(format!("fstat {}", p.file_name), e))?;
+            p.file_exists = true;
+            p.info = file_info(&st);
+            return Ok(());
+        }
         let rel = relative(p.file_name)?;
         match at::stat(self.fd(), &rel) {
             Ok(st) => {
@@ -271,27 +284,27 @@ impl Events for MirrorDrive {
         }
     }
 
-    fn on_create_file(&self, p: &mut CreateFileParams<'_, (), OpenSource>) -> Result<()> {
+    fn on_create_file(&self, p: &mut CreateFileParams<'_, OpenFile, OpenSource>) -> Result<()> {
         let r = self.create(p);
         self.report("create_file", p.file_name, r)
     }
 
-    fn on_open_file(&self, p: &mut OpenFileParams<'_, (), OpenSource>) -> Result<()> {
+    fn on_open_file(&self, p: &mut OpenFileParams<'_, OpenFile, OpenSource>) -> Result<()> {
         let r = self.open(p);
         self.report("open_file", p.file_name, r)
     }
 
-    fn on_cleanup_file(&self, p: &mut CleanupFileParams<'_, (), OpenSource>) -> Result<()> {
+    fn on_cleanup_file(&self, p: &mut CleanupFileParams<'_, OpenFile, OpenSource>) -> Result<()> {
         self.report("cleanup_file", p.file_name, Ok(()))
     }
 
-    fn on_close_file(&self, p: &mut CloseFileParams<'_, (), OpenSource>) -> Result<()> {
+    fn on_close_file(&self, p: &mut CloseFileParams<'_, OpenFile, OpenSource>) -> Result<()> {
         self.report("close_file", p.file_name, Ok(()))
     }
 
     fn on_enumerate_directory(
         &self,
-        p: &mut EnumerateDirectoryParams<'_, (), OpenSource, Listing>,
+        p: &mut EnumerateDirectoryParams<'_, OpenFile, OpenSource, Listing>,
     ) -> Result<()> {
         let r = self.enumerate(p);
         if r.is_err() || p.restart {
@@ -300,7 +313,7 @@ impl Events for MirrorDrive {
         r
     }
 
-    fn on_read_file(&self, p: &mut ReadFileParams<'_, (), OpenSource>) -> Result<()> {
+    fn on_read_file(&self, p: &mut ReadFileParams<'_, OpenFile, OpenSource>) -> Result<()> {
         let file = p.handle_context.as_ref().ok_or_else(|| {
             Error::from_errno(libc::EBADF, format!("{} is not open", p.file_name))
         })?;
@@ -317,7 +330,7 @@ impl Events for MirrorDrive {
         Ok(())
     }
 
-    fn on_write_file(&self, p: &mut WriteFileParams<'_, (), OpenSource>) -> Result<()> {
+    fn on_write_file(&self, p: &mut WriteFileParams<'_, OpenFile, OpenSource>) -> Result<()> {
         let file = p.handle_context.as_ref().ok_or_else(|| {
             Error::from_errno(libc::EBADF, format!("{} is not open", p.file_name))
         })?;
@@ -327,33 +340,33 @@ impl Events for MirrorDrive {
         Ok(())
     }
 
-    fn on_set_file_size(&self, p: &mut SetFileSizeParams<'_, ()>) -> Result<()> {
+    fn on_set_file_size(&self, p: &mut SetFileSizeParams<'_, OpenFile>) -> Result<()> {
         let r = self
             .writable(p.file_name)
             .and_then(|f| f.set_len(p.size).map_err(|e| Error::io("truncate", e)));
         self.report("set_file_size", p.file_name, r)
     }
 
-    fn on_set_allocation_size(&self, p: &mut SetAllocationSizeParams<'_, ()>) -> Result<()> {
+    fn on_set_allocation_size(&self, p: &mut SetAllocationSizeParams<'_, OpenFile>) -> Result<()> {
         let r = self.writable(p.file_name).and_then(|f| {
             at::allocate(&f, p.allocation_size).map_err(|e| Error::io("fallocate", e))
         });
         self.report("set_allocation_size", p.file_name, r)
     }
 
-    fn on_set_file_attributes(&self, p: &mut SetFileAttributesParams<'_, ()>) -> Result<()> {
+    fn on_set_file_attributes(&self, p: &mut SetFileAttributesParams<'_, OpenFile>) -> Result<()> {
         let r = self.set_attributes(p);
         self.report("set_file_attributes", p.file_name, r)
     }
 
-    fn on_set_file_security(&self, p: &mut SetFileSecurityParams<'_, ()>) -> Result<()> {
+    fn on_set_file_security(&self, p: &mut SetFileSecurityParams<'_, OpenFile>) -> Result<()> {
         let r = relative(p.file_name).and_then(|rel| {
             at::chown(self.fd(), &rel, p.owner, p.group).map_err(|e| os_error("chown", &rel, e))
         });
         self.report("set_file_security", p.file_name, r)
     }
 
-    fn on_rename_or_move_file(&self, p: &mut RenameOrMoveFileParams<'_, ()>) -> Result<()> {
+    fn on_rename_or_move_file(&self, p: &mut RenameOrMoveFileParams<'_, OpenFile>) -> Result<()> {
         let r = (|| {
             let (from, to) = (relative(p.file_name)?, relative(p.new_file_name)?);
             at::rename(self.fd(), &from, &to, !p.replace_existing)
@@ -369,14 +382,14 @@ impl Events for MirrorDrive {
         Ok(())
     }
 
-    fn on_delete_file(&self, p: &mut DeleteFileParams<'_, ()>) -> Result<()> {
+    fn on_delete_file(&self, p: &mut DeleteFileParams<'_, OpenFile>) -> Result<()> {
         let r = relative(p.file_name).and_then(|rel| {
             at::unlink(self.fd(), &rel, p.is_directory).map_err(|e| os_error("unlink", &rel, e))
         });
         self.report("delete_file", p.file_name, r)
     }
 
-    fn on_flush_file(&self, p: &mut FlushFileParams<'_, (), OpenSource>) -> Result<()> {
+    fn on_flush_file(&self, p: &mut FlushFileParams<'_, OpenFile, OpenSource>) -> Result<()> {
         let r = match p.handle_context.as_ref() {
             Some(f) if p.data_only => f.sync_data(),
             Some(f) => f.sync_all(),
@@ -474,6 +487,15 @@ impl MirrorDrive {
         path.extend_from_slice(rel.to_bytes());
         CString::new(path).map_err(|_| Error::invalid_argument("file name", "contains a NUL byte"))
     }
+}
+
+/// Keeps a duplicate of the first handle's descriptor in the file context.
+fn remember(context: &mut OpenFile, file: &File) -> Result<()> {
+    if context.is_none() {
+        let dup = file.try_clone().map_err(|e| Error::io("dup", e))?;
+        *context = Some(std::sync::Arc::new(dup));
+    }
+    Ok(())
 }
 
 /// The drive path `/a/b` as `a/b` relative to the source descriptor (`/` is `.`).
@@ -582,6 +604,15 @@ mod at {
         let mut st: libc::stat = unsafe { std::mem::zeroed() };
         // SAFETY: `rel` is NUL-terminated and `st` is writable for the call.
         check(unsafe { libc::fstatat(dir, rel.as_ptr(), &mut st, libc::AT_SYMLINK_NOFOLLOW) })?;
+        Ok(st)
+    }
+
+    /// `fstat(2)`.
+    pub fn fstat(file: &File) -> io::Result<libc::stat> {
+        // SAFETY: an all-zero `stat` is a valid value for the kernel to overwrite.
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        // SAFETY: `file` is a live descriptor and `st` is writable for the call.
+        check(unsafe { libc::fstat(file.as_raw_fd(), &mut st) })?;
         Ok(st)
     }
 

@@ -1,0 +1,77 @@
+//! A POSIX conformance list written for fsgate, run in one test against native tmpfs (the
+//! reference: a tmpfs mounted by the test), the memory drive, the mirror drive (over a
+//! directory of that tmpfs) and the mirror drive with `--passthrough` (over another one).
+//! Each check runs in a fresh directory of every target and reports what it observed —
+//! errno names, bytes, link counts, which times changed, ownership — and every drive must
+//! observe exactly what tmpfs observes. Permission checks run as uids 1000 and 1001
+//! (python3 started with `setresuid`/`setresgid`, no supplementary groups).
+
+#[path = "conformance/checks.rs"]
+mod checks;
+#[path = "conformance/served.rs"]
+mod served;
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+
+use served::{require_root, Served, Tmpfs};
+
+#[test]
+fn every_drive_behaves_like_tmpfs_on_the_posix_list() {
+    if !require_root("every_drive_behaves_like_tmpfs_on_the_posix_list") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    // Other users must reach the targets for the permission checks.
+    fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    let dir = |name: &str| {
+        let p = tmp.path().join(name);
+        fs::create_dir(&p).unwrap();
+        p
+    };
+    let backing = dir("tmpfs");
+    let _tmpfs = Tmpfs::mount(&backing);
+    let native = backing.join("native");
+    let (source, source_pt) = (backing.join("source"), backing.join("source-pt"));
+    for p in [&native, &source, &source_pt] {
+        fs::create_dir(p).unwrap();
+    }
+    let memory = Served::memory(&dir("memory"));
+    let mirror = Served::mirror(&source, &dir("mirror"), false);
+    let passthrough = Served::mirror(&source_pt, &dir("mirror-pt"), true);
+    assert!(
+        passthrough.ready.ends_with("(passthrough: kernel)"),
+        "{}",
+        passthrough.ready
+    );
+    let targets: Vec<(&str, PathBuf)> = vec![
+        ("tmpfs", native),
+        ("memory drive", memory.mountpoint.clone()),
+        ("mirror drive", mirror.mountpoint.clone()),
+        ("mirror --passthrough", passthrough.mountpoint.clone()),
+    ];
+
+    let mut differences = Vec::new();
+    for (name, check) in checks::CHECKS {
+        let mut seen: Vec<(&str, Vec<String>)> = Vec::new();
+        for (target, root) in &targets {
+            let d = root.join(name);
+            fs::create_dir(&d).unwrap();
+            seen.push((target, check(&d)));
+        }
+        let (reference, expected) = &seen[0];
+        eprintln!("{name}: {expected:?}");
+        for (target, got) in &seen[1..] {
+            if got != expected {
+                differences.push(format!(
+                    "{name}: {target} differs from {reference}\n  {reference}: {expected:?}\n  {target}: {got:?}"
+                ));
+            }
+        }
+    }
+    for s in [memory, mirror, passthrough] {
+        assert_eq!(s.stop().code(), Some(0));
+    }
+    assert!(differences.is_empty(), "\n{}", differences.join("\n"));
+}

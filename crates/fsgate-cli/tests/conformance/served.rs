@@ -1,0 +1,155 @@
+//! A drive served by the real `fsgate` binary for the mirror and conformance tests: spawns
+//! `fsgate mount …`, waits for its `ready:` line, and cleans up even when a test panics (kill
+//! by pid, lazy unmount).
+
+#![allow(dead_code)]
+
+use std::ffi::CString;
+use std::io::{BufRead, BufReader};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+
+/// The `fsgate` binary built for this test run.
+pub const FSGATE: &str = env!("CARGO_BIN_EXE_fsgate");
+
+/// Whether the test runs as root; prints why it skips otherwise.
+pub fn require_root(test: &str) -> bool {
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    if !root {
+        eprintln!("{test}: skipped, FUSE and tmpfs mounts need root");
+    }
+    root
+}
+
+/// `umount2(path, MNT_DETACH)`, ignoring errors (cleanup only).
+pub fn lazy_unmount(path: &Path) {
+    let c = CString::new(path.as_os_str().as_bytes()).unwrap();
+    // SAFETY: `c` is a valid NUL-terminated path.
+    unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) };
+}
+
+/// Whether `path` is a mount point (`/proc/self/mountinfo`).
+pub fn is_mounted(path: &Path) -> bool {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let wanted = path.to_str().unwrap();
+    info.lines()
+        .filter_map(|line| line.split(' ').nth(4))
+        .any(|mount_point| mount_point == wanted)
+}
+
+/// A tmpfs mounted on a directory, unmounted on drop.
+pub struct Tmpfs(pub PathBuf);
+
+impl Tmpfs {
+    /// Mounts a fresh tmpfs (mode 0755) on the existing directory `dir`.
+    pub fn mount(dir: &Path) -> Self {
+        let status = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "mode=0755,size=512m", "tmpfs"])
+            .arg(dir)
+            .status()
+            .unwrap();
+        assert!(status.success(), "mounting tmpfs on {}", dir.display());
+        Tmpfs(dir.to_path_buf())
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        lazy_unmount(&self.0);
+    }
+}
+
+/// A running `fsgate mount …` and its mount point.
+pub struct Served {
+    child: Option<Child>,
+    /// The mount point.
+    pub mountpoint: PathBuf,
+    /// The `ready:` line.
+    pub ready: String,
+}
+
+impl Served {
+    /// Runs `fsgate mount ARGS… MOUNTPOINT`-style `args` (the mount point among them) and
+    /// waits for `ready:`; panics with the server's stderr if it exits first.
+    pub fn spawn(args: &[&std::ffi::OsStr], mountpoint: &Path) -> Self {
+        let mut child = Command::new(FSGATE)
+            .arg("mount")
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let (tx, rx) = mpsc::channel();
+        let err = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            let mut seen = String::new();
+            for line in BufReader::new(err).lines() {
+                let Ok(line) = line else { break };
+                if line.starts_with("ready: ") {
+                    let _ = tx.send(Ok(line.clone()));
+                }
+                seen.push_str(&line);
+                seen.push('\n');
+            }
+            let _ = tx.send(Err(seen));
+        });
+        let mut served = Served {
+            child: Some(child),
+            mountpoint: mountpoint.to_path_buf(),
+            ready: String::new(),
+        };
+        match rx.recv().unwrap() {
+            Ok(line) => served.ready = line,
+            Err(stderr) => panic!("fsgate exited before it was ready:\n{stderr}"),
+        }
+        served
+    }
+
+    /// `fsgate mount memory MOUNTPOINT`.
+    pub fn memory(mountpoint: &Path) -> Self {
+        Self::spawn(&["memory".as_ref(), mountpoint.as_os_str()], mountpoint)
+    }
+
+    /// `fsgate mount mirror SOURCE MOUNTPOINT [--passthrough]`.
+    pub fn mirror(source: &Path, mountpoint: &Path, passthrough: bool) -> Self {
+        let mut args = vec![
+            "mirror".as_ref(),
+            source.as_os_str(),
+            mountpoint.as_os_str(),
+        ];
+        if passthrough {
+            args.push("--passthrough".as_ref());
+        }
+        Self::spawn(&args, mountpoint)
+    }
+
+    /// A path inside the drive.
+    pub fn path(&self, relative: &str) -> PathBuf {
+        self.mountpoint.join(relative)
+    }
+
+    /// SIGTERM; returns the exit status once the server is gone.
+    pub fn stop(mut self) -> ExitStatus {
+        let mut child = self.child.take().unwrap();
+        // SAFETY: kill on the pid of a child we spawned and have not reaped yet.
+        unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+        child.wait().unwrap()
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            // SAFETY: kill on the pid of a child we spawned and have not reaped yet.
+            unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
+            let _ = child.wait();
+        }
+        if is_mounted(&self.mountpoint) {
+            lazy_unmount(&self.mountpoint);
+        }
+    }
+}
