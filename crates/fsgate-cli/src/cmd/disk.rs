@@ -1,9 +1,7 @@
 //! `fsgate disk …`: describe, read, write and image disks, volumes and image files through
 //! `fsgate_direct::DirectAccess`.
 //!
-//! Every subcommand initializes the class for a product GUID: `--product-guid`, else
-//! `$FSGATE_PRODUCT_GUID`, else [`CLI_PRODUCT_GUID`] (install fsgate for it with
-//! `fsgate install PACKAGE --product-guid {…}`); the installation root is `$FSGATE_ROOT` or `/`.
+//! Every subcommand initializes the class for a product GUID (see [`Product`]).
 //!
 //! `disk read` without `--out` prints a hex dump when stdout is a terminal and the raw bytes
 //! otherwise (so `fsgate disk read … | xxd` and `> file` both work).
@@ -13,26 +11,16 @@ use std::io::{IsTerminal, Read, Write};
 use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 
-use clap::{Args, Subcommand};
+use clap::Subcommand;
 use fsgate_core::{code, Error, Result};
 use fsgate_direct::flags::{GENERIC_READ, GENERIC_WRITE};
 use fsgate_direct::{AlignedBuf, DirectAccess, VolumeHandle};
 use serde_json::{json, Map, Value};
 
-/// The product GUID the command line uses when none is given.
-pub const CLI_PRODUCT_GUID: &str = "{8E0F3C52-6A1D-4B7E-9C35-F5A7E0D1B2C4}";
+use crate::cmd::product::Product;
 
 /// Bytes per transfer for `disk image` (1 MiB).
 const CHUNK: usize = 1 << 20;
-
-/// Which installation the class checks in `initialize`.
-#[derive(Args)]
-pub struct Product {
-    /// Product GUID fsgate was installed for (default: $FSGATE_PRODUCT_GUID, else the command
-    /// line's own GUID).
-    #[arg(long)]
-    pub product_guid: Option<String>,
-}
 
 /// Disk subcommands.
 #[derive(Subcommand)]
@@ -125,13 +113,10 @@ pub fn run(command: DiskCommand) -> Result<()> {
 }
 
 fn init(product: &Product) -> Result<DirectAccess> {
-    let guid = product
-        .product_guid
-        .clone()
-        .or_else(|| std::env::var("FSGATE_PRODUCT_GUID").ok())
-        .unwrap_or_else(|| CLI_PRODUCT_GUID.to_string());
     let direct = DirectAccess::new();
-    direct.initialize(&guid)?;
+    direct
+        .initialize(&product.guid())
+        .map_err(|e| product.explain(e))?;
     Ok(direct)
 }
 

@@ -5,3 +5,4 @@ pub mod disk;
 pub mod monitor;
 pub mod mount;
 pub mod process;
+pub mod product;

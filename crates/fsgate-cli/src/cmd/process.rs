@@ -1,8 +1,7 @@
 //! `fsgate process list|watch|deny`: the process filter sample.
 //!
 //! `watch` and `deny` start a [`ProcessFilter`], which checks that fsgate is installed for
-//! the product GUID (`--product-guid`, default [`CLI_PRODUCT_GUID`]; the installation root
-//! is `$FSGATE_ROOT` or `/`): run `fsgate install PACKAGE --product-guid GUID` first.
+//! the product GUID (see [`Product`]).
 
 use std::io::Write;
 use std::sync::Arc;
@@ -16,10 +15,8 @@ use fsgate_process::{
 };
 use serde_json::{json, Map, Value};
 
+use crate::cmd::product::Product;
 use crate::output::{ready, Printer, StopSignal};
-
-/// The product GUID the command line uses unless told otherwise.
-pub const CLI_PRODUCT_GUID: &str = "{F5A7E0C1-2B3D-4E5F-8A9B-0C1D2E3F4A5B}";
 
 /// Process subcommands.
 #[derive(Subcommand)]
@@ -62,9 +59,8 @@ pub struct WatchArgs {
     /// Fill command lines of creations.
     #[arg(long)]
     pub command_line: bool,
-    /// Product GUID fsgate was installed for.
-    #[arg(long, default_value = CLI_PRODUCT_GUID)]
-    pub product_guid: String,
+    #[command(flatten)]
+    pub product: Product,
     /// One JSON object per line.
     #[arg(long)]
     pub json: bool,
@@ -77,9 +73,8 @@ pub struct DenyArgs {
     /// every mount for a mask without an absolute leading path.
     #[arg(required = true, value_name = "MASK")]
     pub masks: Vec<String>,
-    /// Product GUID fsgate was installed for.
-    #[arg(long, default_value = CLI_PRODUCT_GUID)]
-    pub product_guid: String,
+    #[command(flatten)]
+    pub product: Product,
     /// One JSON object per line.
     #[arg(long)]
     pub json: bool,
@@ -210,7 +205,9 @@ fn watch(args: WatchArgs) -> Result<()> {
     let filter = ProcessFilter::new(Arc::new(Watcher {
         printer: Printer { json: args.json },
     }));
-    filter.initialize(&args.product_guid)?;
+    filter
+        .initialize(&args.product.guid())
+        .map_err(|e| args.product.explain(e))?;
     filter.config(&format!("EventsToFire={flags}"))?;
     filter.set_track_command_line(args.command_line)?;
     filter.start_filter(0)?;
@@ -282,7 +279,9 @@ fn deny(args: DenyArgs) -> Result<()> {
         masks,
         printer: Printer { json: args.json },
     }));
-    filter.initialize(&args.product_guid)?;
+    filter
+        .initialize(&args.product.guid())
+        .map_err(|e| args.product.explain(e))?;
     filter.config("EventsToFire=1")?;
     filter.config("DenyExpiredEvents=False")?;
     for p in &paths {
