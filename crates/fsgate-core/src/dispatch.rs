@@ -804,21 +804,43 @@ mod tests {
         );
         // Another file keeps working while the first handler is stuck.
         assert_eq!(d.call(Some(SerialKey(2)), None, || 5), Outcome::Done(5));
-        // An event queued behind the stuck one for the same file is answered by its own
-        // deadline too, without running.
+        let (outcome, elapsed) = rx.recv().unwrap();
+        assert_eq!(outcome, Outcome::TimedOut);
+        assert!(elapsed >= Duration::from_millis(3000), "{elapsed:?}");
+        // Once the stuck handler has expired, the file is served again.
+        assert_eq!(d.call(Some(SerialKey(1)), None, || 6), Outcome::Done(6));
+    }
+
+    #[test]
+    fn event_queued_behind_a_busy_file_expires_without_running() {
+        let d = Dispatcher::new(options(1, 4, 3000), Arc::new(NoHooks)).unwrap();
+        let (release, blocked) = mpsc::channel::<()>();
+        let (started_tx, started_rx) = mpsc::channel();
+        let (tx, rx) = mpsc::channel();
+        d.submit(
+            Some(SerialKey(1)),
+            None,
+            move || {
+                // No deadline for this one: it holds the file until released.
+                reset_timeout(0).unwrap();
+                let _ = started_tx.send(());
+                blocked.recv().is_ok()
+            },
+            move |o| {
+                let _ = tx.send(o);
+            },
+        );
+        started_rx.recv().unwrap();
         let queued_ran = Arc::new(AtomicBool::new(false));
         let flag = queued_ran.clone();
         let queued = d.call(Some(SerialKey(1)), None, move || {
             flag.store(true, Ordering::SeqCst)
         });
         assert_eq!(queued, Outcome::TimedOut);
-        let (outcome, elapsed) = rx.recv().unwrap();
-        assert_eq!(outcome, Outcome::TimedOut);
-        assert!(elapsed >= Duration::from_millis(3000), "{elapsed:?}");
-        // Once the stuck handler has expired, the file is served again.
-        assert_eq!(d.call(Some(SerialKey(1)), None, || 6), Outcome::Done(6));
+        release.send(()).unwrap();
+        assert_eq!(rx.recv().unwrap(), Outcome::Done(true));
         assert!(!queued_ran.load(Ordering::SeqCst));
-        assert_eq!(d.outstanding(), 0);
+        assert_eq!(d.call(Some(SerialKey(1)), None, || 6), Outcome::Done(6));
     }
 
     #[test]

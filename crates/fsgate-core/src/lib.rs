@@ -5,6 +5,7 @@
 //! - [`mask`]: file masks with wildcards, leading paths, per-process and inverted forms;
 //! - [`dispatch`]: the event dispatcher (worker pool, per-file serialization, timeouts,
 //!   `reset_timeout`, panics turned into failed requests);
+//! - [`mountinfo`]: the mount table, parsed once for every class;
 //! - [`originator`]: who made a request (pid, uid, gid, name, groups, capabilities);
 //! - [`shutdown`]: `shutdown_system`, shared by the direct access and process classes;
 //! - [`BuildInfo`] and [`LICENSE_INFO`].
@@ -13,6 +14,7 @@ pub mod build;
 pub mod dispatch;
 pub mod error;
 pub mod mask;
+pub mod mountinfo;
 pub mod originator;
 pub mod settings;
 pub mod shutdown;

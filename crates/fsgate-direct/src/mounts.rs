@@ -2,64 +2,14 @@
 //! `major:minor`, including the device's partitions) and its holders (device-mapper, md, …
 //! from sysfs), and unmounting for `force_unmount`.
 //!
-//! `thread-self` rather than `self`: a thread that entered its own mount namespace
-//! (`unshare(CLONE_NEWNS)`) sees its own mounts, which `/proc/self` (the thread-group leader's
-//! view) would miss.
+//! The table itself comes from `fsgate_core::mountinfo`, which reads this thread's view
+//! (`/proc/thread-self/mountinfo`), so a thread in its own mount namespace sees its mounts.
 
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
-/// One mount of a block device.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Mount {
-    /// The device's `major:minor`.
-    pub major: u32,
-    /// Minor number.
-    pub minor: u32,
-    /// Where it is mounted.
-    pub mount_point: PathBuf,
-}
-
-/// Parses mountinfo text (proc(5)) into its mounts, in the kernel's order (parents first).
-pub fn parse_mountinfo(text: &str) -> Vec<Mount> {
-    text.lines()
-        .filter_map(|line| {
-            let mut fields = line.split(' ');
-            let dev = fields.nth(2)?;
-            let mount_point = fields.nth(1)?;
-            let (major, minor) = dev.split_once(':')?;
-            Some(Mount {
-                major: major.parse().ok()?,
-                minor: minor.parse().ok()?,
-                mount_point: PathBuf::from(unescape(mount_point)),
-            })
-        })
-        .collect()
-}
-
-/// Undoes mountinfo's octal escapes (`\040` for a space, `\011`, `\012`, `\134`).
-fn unescape(field: &str) -> String {
-    let bytes = field.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let octal = bytes
-            .get(i + 1..i + 4)
-            .filter(|d| bytes[i] == b'\\' && d.iter().all(|c| (b'0'..=b'7').contains(c)));
-        match octal {
-            Some(d) => {
-                out.push((d[0] - b'0') * 64 + (d[1] - b'0') * 8 + (d[2] - b'0'));
-                i += 4;
-            }
-            None => {
-                out.push(bytes[i]);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
+use fsgate_core::mountinfo;
 
 /// `major:minor` of the device and of each of its partitions (from
 /// `/sys/dev/block/M:m/*/partition`).
@@ -92,8 +42,8 @@ fn parse_dev(text: &str) -> Option<(u32, u32)> {
 /// them, in mount order.
 pub fn mount_points(major: u32, minor: u32) -> io::Result<Vec<PathBuf>> {
     let devices = device_and_partitions(major, minor);
-    let text = fs::read_to_string("/proc/thread-self/mountinfo")?;
-    Ok(parse_mountinfo(&text)
+    Ok(mountinfo::current()
+        .map_err(io::Error::from)?
         .into_iter()
         .filter(|m| devices.contains(&(m.major, m.minor)))
         .map(|m| m.mount_point)
@@ -151,38 +101,8 @@ pub fn unmount(mount_point: &Path) -> io::Result<Unmounted> {
 mod tests {
     use super::*;
 
-    const SAMPLE: &str = "\
-22 1 254:0 / / rw,relatime shared:1 - ext4 /dev/vda rw
-35 22 0:32 / /tmp rw shared:2 - tmpfs tmpfs rw
-60 35 7:3 / /tmp/my\\040disk rw,relatime - ext4 /dev/loop3 rw
-61 35 7:3 /sub /tmp/bind rw,relatime - ext4 /dev/loop3 rw
-62 35 259:1 / /mnt/p1 rw - ext4 /dev/nvme0n1p1 rw
-";
-
     #[test]
-    fn mountinfo_gives_devices_and_unescaped_points() {
-        let mounts = parse_mountinfo(SAMPLE);
-        assert_eq!(mounts.len(), 5);
-        assert_eq!(
-            mounts[2],
-            Mount {
-                major: 7,
-                minor: 3,
-                mount_point: PathBuf::from("/tmp/my disk")
-            }
-        );
-        let loop3: Vec<_> = mounts
-            .iter()
-            .filter(|m| (m.major, m.minor) == (7, 3))
-            .map(|m| m.mount_point.clone())
-            .collect();
-        assert_eq!(loop3, [PathBuf::from("/tmp/my disk"), "/tmp/bind".into()]);
-    }
-
-    #[test]
-    fn unescape_handles_all_escapes_and_plain_backslashes() {
-        assert_eq!(unescape(r"a\040b\011c\012d\134e"), "a b\tc\nd\\e");
-        assert_eq!(unescape(r"x\9y\"), r"x\9y\");
+    fn dev_numbers_parse() {
         assert_eq!(parse_dev("7:12"), Some((7, 12)));
         assert_eq!(parse_dev("7"), None);
     }

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use fsgate_core::dispatch::Hooks;
-use fsgate_core::{code, Error, Result};
+use fsgate_core::{code, Result};
 
 use crate::events::{AttachToVolume, MonitorEvents};
 use crate::rules::RuleSet;
@@ -34,7 +34,7 @@ const PSEUDO: &[&str] = &[
 
 /// The mounts a rule set needs now: see [`volumes_in`].
 pub(crate) fn volumes_for(rules: &RuleSet) -> Result<Vec<Volume>> {
-    let all = volumes::current().map_err(|e| Error::io("reading /proc/self/mountinfo", e))?;
+    let all = volumes::current()?;
     Ok(volumes_in(rules, &all))
 }
 

@@ -219,10 +219,7 @@ impl<H: MonitorEvents + ?Sized> Watch<H> {
         let now = match volumes::current() {
             Ok(v) => v,
             Err(e) => {
-                self.handler.on_error(
-                    code::ERROR_GEN_FAILURE,
-                    &format!("reading /proc/self/mountinfo: {e}"),
-                );
+                self.handler.on_error(e.code(), e.message());
                 return;
             }
         };
