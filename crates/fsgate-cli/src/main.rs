@@ -8,6 +8,7 @@
 mod cmd;
 mod drives;
 mod output;
+mod syslog;
 
 use std::process::ExitCode;
 

@@ -6,14 +6,53 @@ use std::io::Write;
 use fsgate_core::{Error, Result};
 use serde_json::{Map, Value};
 
-/// Sends `tracing` output to stderr, filtered by `RUST_LOG` (default: warnings).
+/// Sends `tracing` output to stderr, filtered by `RUST_LOG` (default: warnings), and, when
+/// extended logging (`LoggingEnabled`) is on for this system, everything from debug level up
+/// to the system log as well (see [`crate::syslog`]).
 pub fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::{filter::LevelFilter, fmt, EnvFilter, Layer};
+
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
+    let stderr = fmt::layer()
         .with_writer(std::io::stderr)
+        .with_filter(filter);
+    let root = fsgate_install::Installer::system().root().to_path_buf();
+    let mut warning = None;
+    let system_log = match fsgate_install::logging_enabled(&root) {
+        Ok(true) => {
+            let socket = std::path::Path::new(crate::syslog::SYSTEM_LOG_SOCKET);
+            match crate::syslog::SyslogWriter::connect(socket) {
+                Ok(writer) => Some(
+                    fmt::layer()
+                        .with_ansi(false)
+                        .without_time()
+                        .with_writer(writer)
+                        .with_filter(LevelFilter::DEBUG),
+                ),
+                Err(e) => {
+                    warning = Some(format!(
+                        "LoggingEnabled is on but {} cannot be reached ({e}); logging to stderr only",
+                        socket.display()
+                    ));
+                    None
+                }
+            }
+        }
+        Ok(false) => None,
+        Err(e) => {
+            warning = Some(format!("cannot read LoggingEnabled: {e}"));
+            None
+        }
+    };
+    let _ = tracing_subscriber::registry()
+        .with(stderr)
+        .with(system_log)
         .try_init();
+    if let Some(w) = warning {
+        tracing::warn!("{w}");
+    }
 }
 
 /// Prints the `ready: …` line on stderr, once the kernel side is attached.
