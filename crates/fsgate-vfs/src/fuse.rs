@@ -117,8 +117,8 @@ struct NewHandle<E: Events> {
 enum Opened {
     /// A plain open with these flags.
     Plain(FopenFlags),
-    /// The kernel serves the handle from this backing file.
-    Passthrough(Arc<BackingId>),
+    /// The kernel serves the handle from this backing file, with these flags.
+    Passthrough(Arc<BackingId>, FopenFlags),
 }
 
 /// What the glue shares between the reader threads and the workers.
@@ -498,8 +498,17 @@ impl<E: Events> Core<E> {
                 None => None,
             };
             match shared {
-                Some(b) => opened = Opened::Passthrough(b),
+                Some(b) => opened = Opened::Passthrough(b, FopenFlags::empty()),
                 None => routed = Some(Arc::new(r.file)),
+            }
+            if silent_close {
+                // No cleanup event to fire: the kernel need not send FLUSH at each close.
+                opened = match opened {
+                    Opened::Plain(f) => Opened::Plain(f | FopenFlags::FOPEN_NOFLUSH),
+                    Opened::Passthrough(b, f) => {
+                        Opened::Passthrough(b, f | FopenFlags::FOPEN_NOFLUSH)
+                    }
+                };
             }
         }
         opens.handles.insert(
@@ -853,7 +862,8 @@ impl<E: Events> FuseFs<E> {
 
 impl<E: Events> Filesystem for FuseFs<E> {
     /// Negotiates the connection: 1 MiB requests, a large readahead, many background
-    /// requests, parallel lookups in one directory, the writeback cache for
+    /// requests, parallel lookups in one directory, cached pages dropped when a refreshed
+    /// size or modification time differs (`FUSE_AUTO_INVAL_DATA`), the writeback cache for
     /// `FileCache=System` without write-through, cached symlinks with the metadata cache,
     /// and passthrough when the server may register backing files (root).
     fn init(&mut self, _req: &Request, config: &mut KernelConfig) -> std::io::Result<()> {
@@ -866,7 +876,9 @@ impl<E: Events> Filesystem for FuseFs<E> {
         }
         let _ = config.set_max_background(64);
         let _ = config.set_congestion_threshold(48);
-        let mut wanted = InitFlags::FUSE_PARALLEL_DIROPS | InitFlags::FUSE_ASYNC_DIO;
+        let mut wanted = InitFlags::FUSE_PARALLEL_DIROPS
+            | InitFlags::FUSE_ASYNC_DIO
+            | InitFlags::FUSE_AUTO_INVAL_DATA;
         if o.file_cache == FileCache::System && !o.file_cache_policy_write_through {
             wanted |= InitFlags::FUSE_WRITEBACK_CACHE;
         }
@@ -1685,12 +1697,12 @@ impl<E: Events> Filesystem for FuseFs<E> {
                     Opened::Plain(flags) => {
                         reply.created(&ttl, &attr, Generation(0), FileHandle(fh), flags)
                     }
-                    Opened::Passthrough(b) => reply.created_passthrough(
+                    Opened::Passthrough(b, flags) => reply.created_passthrough(
                         &ttl,
                         &attr,
                         Generation(0),
                         FileHandle(fh),
-                        FopenFlags::empty(),
+                        flags,
                         &b,
                     ),
                 }
@@ -1795,8 +1807,8 @@ impl<E: Events> FuseFs<E> {
                 let (fh, opened) = core.register(ino.0, &path, handle, |f| reply.open_backing(f));
                 match opened {
                     Opened::Plain(flags) => reply.opened(FileHandle(fh), flags),
-                    Opened::Passthrough(b) => {
-                        reply.opened_passthrough(FileHandle(fh), FopenFlags::empty(), &b)
+                    Opened::Passthrough(b, flags) => {
+                        reply.opened_passthrough(FileHandle(fh), flags, &b)
                     }
                 }
             },

@@ -87,7 +87,11 @@ pub struct Options {
     /// descriptor (`FUSE_DEV_IOC_CLONE`). Default 2.
     pub fuse_reader_thread_count: usize,
     /// How long the kernel may reuse an answer of `on_get_file_info` (entries and
-    /// attributes) without asking again, when `metadata_cache_enabled`. Default 1 s.
+    /// attributes) without asking again, when `metadata_cache_enabled`. When it asks again
+    /// and sees a new size or modification time, it also drops the file's cached pages.
+    /// Default 10 s (the reference's metadata cache has no time limit at all: a drive whose
+    /// files change behind the kernel's back calls `notify_directory_change` or
+    /// `notify_file_change`; this bounds how stale a drive that does not can get).
     pub metadata_cache_timeout: Duration,
     /// `MetadataCacheEnabled`: let the kernel reuse answers of `on_get_file_info` for
     /// `metadata_cache_timeout` (FUSE entry and attribute timeouts). Off, every `stat` and
@@ -146,7 +150,7 @@ impl Default for Options {
             min_worker_thread_count: 0,
             max_worker_thread_count: 0,
             fuse_reader_thread_count: 2,
-            metadata_cache_timeout: Duration::from_secs(1),
+            metadata_cache_timeout: Duration::from_secs(10),
             metadata_cache_enabled: true,
             metadata_cache_size: 100_000,
             non_existent_files_cache_enabled: true,
@@ -310,7 +314,7 @@ mod tests {
         let back = Options::from_settings(&s).unwrap();
         assert!(back.fire_all_open_close_events);
         assert_eq!(back.sector_size, 4096);
-        assert_eq!(back.metadata_cache_timeout, Duration::from_secs(1));
+        assert_eq!(back.metadata_cache_timeout, Duration::from_secs(10));
         assert_eq!(back.file_cache, FileCache::System);
     }
 

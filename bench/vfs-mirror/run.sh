@@ -1,0 +1,130 @@
+#!/usr/bin/env bash
+# The mirror drive (`fsgate mount mirror`, with and without --passthrough) and the memory drive
+# against native ext4 and tmpfs (the limits) and bindfs (Debian's, libfuse 3) over the same
+# ext4 source, in one run:
+#   data:      fio sequential 1 MiB write (fsync at the end) and read, fio 4 KiB random read
+#              (MiB/s, buffered I/O; fio drops the file's cached pages before each job);
+#   namespace: crates/fsgate-vfs/examples/nsbench.rs over 10,000 entries — create,
+#              open+close, stat, listing, rename, delete, mkdir, rmdir (operations/s).
+# Prints the table and the issue's goals as ratios with pass/miss.
+#
+# Usage (as root): bench/vfs-mirror/run.sh
+# Environment: CARGO_TARGET_DIR (default: target), SEQ_SIZE (default 256M), RAND_SIZE (64M),
+# RAND_SECONDS (5), COUNT (10000).
+set -euo pipefail
+
+cd "$(dirname "$0")/../.."
+[ "$(id -u)" -eq 0 ] || { echo "bench/vfs-mirror/run.sh: run as root (loop, tmpfs and FUSE mounts)" >&2; exit 1; }
+need() { command -v "$1" >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >/dev/null; }; }
+need fio fio
+need bindfs bindfs
+need mkfs.ext4 e2fsprogs
+
+SEQ_SIZE=${SEQ_SIZE:-256M}
+RAND_SIZE=${RAND_SIZE:-64M}
+RAND_SECONDS=${RAND_SECONDS:-5}
+COUNT=${COUNT:-10000}
+TARGET=${CARGO_TARGET_DIR:-target}
+
+cargo build --release -q -p fsgate-cli
+cargo build --release -q -p fsgate-vfs --example nsbench
+FSGATE="$TARGET/release/fsgate"
+NSBENCH="$TARGET/release/examples/nsbench"
+
+WORK=$(mktemp -d /tmp/fsgate-bench-mirror.XXXXXX)
+SERVERS=()
+LOOPDEV=""
+cleanup() {
+    for pid in "${SERVERS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; done
+    for m in mirror mirror-pt memory bindfs; do mountpoint -q "$WORK/$m" && umount -l "$WORK/$m"; done
+    mountpoint -q "$WORK/tmpfs" && umount "$WORK/tmpfs"
+    mountpoint -q "$WORK/ext4" && umount "$WORK/ext4"
+    [ -n "$LOOPDEV" ] && losetup -d "$LOOPDEV" 2>/dev/null
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+mkdir "$WORK"/{ext4,tmpfs,bindfs,memory,mirror,mirror-pt}
+truncate -s 3G "$WORK/ext4.img"
+mkfs.ext4 -q -F "$WORK/ext4.img"
+LOOPDEV=$(losetup --find --show "$WORK/ext4.img")
+mount "$LOOPDEV" "$WORK/ext4"
+mount -t tmpfs -o size=1G tmpfs "$WORK/tmpfs"
+mkdir "$WORK/ext4"/{native,src-bindfs,src-mirror,src-mirror-pt}
+
+bindfs "$WORK/ext4/src-bindfs" "$WORK/bindfs"
+serve() {  # serve NAME ARGS... — start fsgate mount ARGS and wait for ready:
+    local name=$1; shift
+    "$FSGATE" mount "$@" 2>"$WORK/$name.err" &
+    SERVERS+=($!)
+    until grep -q '^ready:' "$WORK/$name.err"; do
+        kill -0 "${SERVERS[-1]}" 2>/dev/null || { cat "$WORK/$name.err" >&2; exit 1; }
+        sleep 0.1
+    done
+    grep '^ready:' "$WORK/$name.err" >&2
+}
+serve memory memory "$WORK/memory"
+serve mirror mirror "$WORK/ext4/src-mirror" "$WORK/mirror"
+serve mirror-pt mirror "$WORK/ext4/src-mirror-pt" "$WORK/mirror-pt" --passthrough
+
+declare -A DIR=(
+    [ext4]="$WORK/ext4/native" [tmpfs]="$WORK/tmpfs" [bindfs]="$WORK/bindfs"
+    [memory]="$WORK/memory" [mirror]="$WORK/mirror" [mirror-pt]="$WORK/mirror-pt"
+)
+ORDER="ext4 tmpfs bindfs memory mirror mirror-pt"
+
+fio_mibs() {  # fio_mibs DIR read|write ARGS... → MiB/s
+    local dir=$1 side=$2; shift 2
+    fio --name=bench --directory="$dir" --filename=bench.dat --direct=0 --ioengine=psync \
+        --numjobs=1 --output-format=json "$@" \
+        | python3 -c "import json,sys; print(f\"{json.load(sys.stdin)['jobs'][0]['$side']['bw'] / 1024:.1f}\")"
+}
+
+RESULTS="$WORK/results.txt"
+: >"$RESULTS"
+for t in $ORDER; do
+    d=${DIR[$t]}
+    echo "$t seqwrite $(fio_mibs "$d" write --rw=write --bs=1M --size="$SEQ_SIZE" --end_fsync=1)" >>"$RESULTS"
+    echo "$t seqread $(fio_mibs "$d" read --rw=read --bs=1M --size="$SEQ_SIZE")" >>"$RESULTS"
+    rm -f "$d/bench.dat"
+    echo "$t randread $(fio_mibs "$d" read --rw=randread --bs=4k --size="$RAND_SIZE" \
+        --runtime="$RAND_SECONDS" --time_based)" >>"$RESULTS"
+    rm -f "$d/bench.dat"
+    mkdir "$d/ns"
+    "$NSBENCH" "$d/ns" "$COUNT" | sed "s/^/$t /" >>"$RESULTS"
+    rmdir "$d/ns"
+    echo "done: $t" >&2
+done
+
+python3 - "$RESULTS" "$COUNT" <<'PY'
+import sys
+rows = {}
+for line in open(sys.argv[1]):
+    t, w, v = line.split()
+    rows.setdefault(w, {})[t] = float(v)
+targets = ["ext4", "tmpfs", "bindfs", "memory", "mirror", "mirror-pt"]
+names = {"seqwrite": "fio seq write 1 MiB (MiB/s)", "seqread": "fio seq read 1 MiB (MiB/s)",
+         "randread": "fio rand read 4 KiB (MiB/s)", "create": "create (ops/s)",
+         "open_close": "open+close (ops/s)", "stat": "stat (ops/s)",
+         "list": "listing (entries/s)", "rename": "rename (ops/s)", "delete": "delete (ops/s)",
+         "mkdir": "mkdir (ops/s)", "rmdir": "rmdir (ops/s)"}
+order = list(names)
+print(f"{'workload (' + sys.argv[2] + ' entries)':34}" + "".join(f"{t:>11}" for t in targets))
+for w in order:
+    print(f"{names[w]:34}" + "".join(f"{rows[w][t]:>11.0f}" for t in targets))
+print()
+print("goals (ratio, goal, result)")
+def goal(label, value, target):
+    print(f"  {label:58} {value:7.2f}x  >= {target:5.2f}x  {'pass' if value >= target else 'MISS'}")
+for w in ["seqread", "seqwrite"]:
+    goal(f"mirror --passthrough / ext4, {w}", rows[w]["mirror-pt"] / rows[w]["ext4"], 0.9)
+for w in ["seqread", "seqwrite"]:
+    goal(f"mirror / bindfs, {w}", rows[w]["mirror"] / rows[w]["bindfs"], 2.0)
+ns = order[3:]
+for w in ns:
+    m, b, e = rows[w]["mirror"], rows[w]["bindfs"], rows[w]["ext4"]
+    need = min(5 * b, 0.8 * e)
+    goal(f"mirror {w} vs min(5x bindfs, 0.8x ext4) (x of that)", m / need, 1.0)
+for w in ns:
+    goal(f"memory / ext4, {w}", rows[w]["memory"] / rows[w]["ext4"], 0.5)
+PY
