@@ -223,7 +223,7 @@ fn logged_events_are_json_lines() {
     let (source, mnt) = (tmp.path().join("s"), tmp.path().join("m"));
     fs::create_dir(&source).unwrap();
     fs::create_dir(&mnt).unwrap();
-    let mut child = Command::new(FSGATE)
+    let child = Command::new(FSGATE)
         .args(["mount", "mirror"])
         .arg(&source)
         .arg(&mnt)

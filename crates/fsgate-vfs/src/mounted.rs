@@ -89,7 +89,8 @@ pub(crate) struct Mounted<E: Events> {
     session: Option<BackgroundSession>,
     notifier: Notifier,
     primary: PathBuf,
-    extra: Vec<PathBuf>,
+    /// Extra mounting points, each with the watcher that removes it if this process dies.
+    extra: Vec<(PathBuf, sys::UnmountWatcher)>,
     volume_id: u32,
 }
 
@@ -205,15 +206,25 @@ impl<E: Events> Mounted<E> {
 
     pub(crate) fn mounting_points(&self) -> Vec<PathBuf> {
         std::iter::once(self.primary.clone())
-            .chain(self.extra.iter().cloned())
+            .chain(self.extra.iter().map(|(p, _)| p.clone()))
             .collect()
     }
 
     pub(crate) fn add_mounting_point(&mut self, path: &Path) -> Result<()> {
         let target = check_mounting_point(path)?;
         sys::bind_mount(&self.primary, &target)?;
-        self.extra.push(target);
-        Ok(())
+        match sys::UnmountWatcher::start(&target) {
+            Ok(w) => {
+                self.extra.push((target, w));
+                Ok(())
+            }
+            Err(e) => {
+                if let Err(u) = sys::unmount(&target) {
+                    tracing::warn!("{u}");
+                }
+                Err(e)
+            }
+        }
     }
 
     pub(crate) fn delete_mounting_point(&mut self, path: &Path) -> Result<()> {
@@ -227,14 +238,15 @@ impl<E: Events> Mounted<E> {
                 ),
             ));
         }
-        let Some(i) = self.extra.iter().position(|p| *p == wanted) else {
+        let Some(i) = self.extra.iter().position(|(p, _)| *p == wanted) else {
             return Err(Error::invalid_argument(
                 "mounting point",
                 format!("{} is not a mounting point of this drive", path.display()),
             ));
         };
-        sys::unmount(&wanted)?;
-        self.extra.remove(i);
+        let (path, watcher) = self.extra.remove(i);
+        watcher.disarm();
+        sys::unmount(&path)?;
         Ok(())
     }
 
@@ -347,7 +359,8 @@ impl<E: Events> Mounted<E> {
     }
 
     fn detach_all(&mut self) {
-        for p in self.extra.drain(..) {
+        for (p, watcher) in self.extra.drain(..) {
+            watcher.disarm();
             if let Err(e) = sys::unmount(&p) {
                 tracing::warn!("{e}");
             }

@@ -1,8 +1,10 @@
 //! The few mount system calls the drive makes itself (bind mounts for extra mounting points,
-//! unmounting), with `unsafe` confined here.
+//! unmounting, the watcher that removes a bind mount when the serving process dies), with
+//! `unsafe` confined here.
 
 use std::ffi::CString;
 use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
@@ -79,4 +81,105 @@ pub(crate) fn unmount(path: &Path) -> Result<Unmounted> {
 pub(crate) fn owner() -> (u32, u32) {
     // SAFETY: geteuid and getegid have no preconditions and cannot fail.
     unsafe { (libc::geteuid(), libc::getegid()) }
+}
+
+/// A small child process that lazily unmounts one extra mounting point when the serving
+/// process dies: FUSE's `auto_unmount` helper removes only the primary mount, and a bind
+/// mount of a dead connection would otherwise stay behind (every access `ENOTCONN`).
+///
+/// The child holds the read end of a pipe whose write end only this process has. When this
+/// process exits — however it exits, `SIGKILL` included — the kernel closes the write end,
+/// the child's `read` returns 0 and it unmounts. [`disarm`](Self::disarm) (normal unmount)
+/// writes one byte first, and the child exits without touching the mount. The child closes
+/// every other descriptor it inherited (standard streams and `/dev/fuse` clones included),
+/// so it never keeps the FUSE connection or a reader's pipe alive, and leaves the process
+/// group so a terminal's `SIGINT` spares it.
+pub(crate) struct UnmountWatcher {
+    pid: libc::pid_t,
+    pipe: Option<OwnedFd>,
+}
+
+impl UnmountWatcher {
+    /// Starts the watcher for `target`.
+    pub(crate) fn start(target: &Path) -> Result<Self> {
+        let path = c_path(target)?;
+        let mut fds = [0 as libc::c_int; 2];
+        // SAFETY: `fds` has room for the two descriptors pipe2 writes.
+        if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+            return Err(Error::io(
+                "creating the unmount watcher's pipe",
+                io::Error::last_os_error(),
+            ));
+        }
+        let [read_end, write_end] = fds;
+        // SAFETY: fork has no preconditions. In the child only async-signal-safe calls follow
+        // (setpgid, close, syscall(close_range), read, umount2, _exit), on memory allocated
+        // before the fork, as required after forking a multi-threaded process.
+        let pid = unsafe { libc::fork() };
+        if pid == 0 {
+            // SAFETY: see above; every pointer is to the live CString or a local byte.
+            unsafe {
+                libc::setpgid(0, 0);
+                libc::close(write_end);
+                if read_end > 0 {
+                    libc::syscall(libc::SYS_close_range, 0u32, (read_end - 1) as u32, 0u32);
+                }
+                libc::syscall(libc::SYS_close_range, (read_end + 1) as u32, u32::MAX, 0u32);
+                let mut byte = 0u8;
+                let n = loop {
+                    let n = libc::read(read_end, (&mut byte as *mut u8).cast(), 1);
+                    if n >= 0 || *libc::__errno_location() != libc::EINTR {
+                        break n;
+                    }
+                };
+                if n == 0 {
+                    libc::umount2(path.as_ptr(), libc::MNT_DETACH);
+                }
+                libc::_exit(0);
+            }
+        }
+        // SAFETY: both descriptors were just created by pipe2 and are owned by nobody else.
+        let (read_end, write_end) = unsafe {
+            (
+                OwnedFd::from_raw_fd(read_end),
+                OwnedFd::from_raw_fd(write_end),
+            )
+        };
+        drop(read_end);
+        if pid < 0 {
+            return Err(Error::io(
+                "starting the unmount watcher",
+                io::Error::last_os_error(),
+            ));
+        }
+        Ok(Self {
+            pid,
+            pipe: Some(write_end),
+        })
+    }
+
+    /// Tells the watcher the mounting point is being removed normally, and reaps it.
+    pub(crate) fn disarm(mut self) {
+        self.stop();
+    }
+
+    fn stop(&mut self) {
+        let Some(pipe) = self.pipe.take() else {
+            return;
+        };
+        let byte = 1u8;
+        // SAFETY: `pipe` is a live descriptor and `byte` is readable. A watcher that already
+        // died makes this fail with EPIPE (SIGPIPE is ignored by Rust programs), which is fine.
+        unsafe { libc::write(pipe.as_raw_fd(), (&byte as *const u8).cast(), 1) };
+        drop(pipe);
+        let mut status = 0;
+        // SAFETY: `self.pid` is our own child, not reaped yet.
+        unsafe { libc::waitpid(self.pid, &mut status, 0) };
+    }
+}
+
+impl Drop for UnmountWatcher {
+    fn drop(&mut self) {
+        self.stop();
+    }
 }

@@ -270,6 +270,9 @@ fn helper_serving_process() {
     };
     let drive = VirtualDrive::new(Behaving::default(), Options::default());
     drive.mount(&dir, 0).unwrap();
+    if let Ok(extra) = std::env::var("FSGATE_VFS_EXTRA") {
+        drive.add_mounting_point(extra).unwrap();
+    }
     eprintln!("ready: {dir}");
     loop {
         thread::sleep(Duration::from_secs(60));
@@ -307,4 +310,42 @@ fn killed_server_leaves_no_mount() {
         "the mount outlived its killed server"
     );
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+}
+
+#[test]
+fn killed_server_leaves_no_extra_mounting_point() {
+    if !root("killed_server_leaves_no_extra_mounting_point") {
+        return;
+    }
+    let (primary, extra) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let _g = (
+        Guard(primary.path().to_path_buf()),
+        Guard(extra.path().to_path_buf()),
+    );
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "helper_serving_process",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("FSGATE_VFS_SERVE", primary.path())
+        .env("FSGATE_VFS_EXTRA", extra.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    assert!(
+        wait_for(Duration::from_secs(30), || mounted(extra.path())),
+        "child never added the mounting point"
+    );
+    assert_eq!(read(&extra.path().join("f")).unwrap(), "data");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(
+        wait_for(Duration::from_secs(30), || !mounted(extra.path())
+            && !mounted(primary.path())),
+        "a mounting point outlived its killed server"
+    );
+    assert_eq!(std::fs::read_dir(extra.path()).unwrap().count(), 0);
 }
