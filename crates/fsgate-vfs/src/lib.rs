@@ -12,8 +12,14 @@
 //! | reference | Linux (FUSE request → event) |
 //! |---|---|
 //! | mount media + mounting point | `mount(2)` of a FUSE connection (through `fusermount3` with `auto_unmount`), on an existing empty directory |
-//! | extra mounting points | bind mounts of the same mount |
+//! | extra mounting points | bind mounts of the same mount, each watched by a small child process that removes it if the server dies |
 //! | `on_get_file_info` | `LOOKUP`, `GETATTR`; answers are cached for `MetadataCacheTimeout` |
+//! | `FileCache` system / none / user-mode | page cache kept across opens (`FOPEN_KEEP_CACHE`, writeback cache unless `FileCachePolicyWriteThrough`) / `FOPEN_DIRECT_IO` / fsgate's LRU block cache behind direct I/O (`UserModeFileCacheSize`) |
+//! | `MetadataCacheEnabled`/`Size` | entry and attribute timeouts; at most `MetadataCacheSize` objects hold one at a time |
+//! | `NonExistentFilesCacheEnabled`/`Size` | negative entries (inode 0 with a timeout), bounded the same way |
+//! | `UseFileIds` | the application's `file_id`s are the inode numbers (`stat`, `readdir`); the root is 1 |
+//! | `UseHardLinks` | `LINK` reaches `on_create_hard_link`, else `EPERM` |
+//! | `route_to_file` (from `on_create_file`/`on_open_file`) | FUSE passthrough (`FOPEN_PASSTHROUGH` with a backing file per inode, kernel ≥ 6.9, server with `CAP_SYS_ADMIN`), else `pread`/`pwrite` on the backing file by the library; [`VirtualDrive::route_mode`] says which |
 //! | `on_create_file` | `CREATE` (`open(O_CREAT)` on a missing name), `MKNOD` (regular files), `MKDIR` |
 //! | `on_open_file` | `OPEN`, `OPENDIR` of an existing object |
 //! | `on_set_file_size` | `SETATTR(size)`: `truncate`, and `open(O_TRUNC)` before its `on_open_file` |
@@ -66,15 +72,49 @@
 //! inside a handler pushes the deadline back. A panicking handler fails its request with
 //! `EIO`, fires `on_error`, and the drive keeps serving.
 //!
+//! # Caching
+//!
+//! The kernel's caches are the reference's: with the defaults (system file cache, metadata
+//! and non-existent-files caches on, 10 s timeout) a `stat`, a path walk or a re-read of a
+//! file reaches the drive only when the kernel's copy has expired or was invalidated. A
+//! drive whose data changes behind the kernel's back calls
+//! [`notify_directory_change`](VirtualDrive::notify_directory_change) (names, including
+//! names that did not exist) or [`notify_file_change`](VirtualDrive::notify_file_change)
+//! (attributes and data, also the user-mode cache); until then the old answers stay.
+//! Without a notification, a refreshed attribute answer with a new size or modification
+//! time makes the kernel drop the file's pages (`FUSE_AUTO_INVAL_DATA`).
+//!
+//! # Throughput
+//!
+//! Requests carry up to 1 MiB (`max_write`, readahead); 64 background requests may be in
+//! flight; lookups in one directory run in parallel; `FuseReaderThreadCount` threads read
+//! `/dev/fuse` on cloned descriptors. fuser copies each request into its buffer and each
+//! reply out of it (no splice): data-heavy drives should route files
+//! (`route_to_file`), which takes the drive out of the data path entirely.
+//!
 //! # Deviations from the reference
 //!
+//! - `FileCachePolicyWriteThrough` defaults to true: under the kernel's writeback cache the
+//!   kernel trusts its own sizes and times of cached files and ignores the drive's, so
+//!   notifications could no longer reveal changes made behind its back.
+//! - A routed handle (`route_to_file`) without `ROUTE_CLOSE_EVENT` fires no
+//!   `on_cleanup_file`/`on_close_file`; its contexts are still dropped when it closes. The
+//!   kernel requires one backing file per inode: while a file is open unrouted, routed opens
+//!   of it are served by the library, and an unrouted open of a file with passthrough
+//!   handles fails in the kernel.
+//! - `RENAME_EXCHANGE` is refused with `EINVAL`.
+//! - Non-overlapping reads of one file are serialized like every other event of the file
+//!   (handlers get `&mut` contexts); routed handles in library mode are read in parallel.
+//! - Without `use_file_ids`, `readdir` shows per-name placeholder inode numbers for names not
+//!   looked up yet (`stat` shows the real one); with it, both show the application's ids.
 //! - Share modes do not exist on Linux: `share_mode` is always full sharing.
 //! - Deletion is immediate (`unlink`), not on close; open handles keep working through their
 //!   contexts.
 //! - Names must be UTF-8 (`EINVAL` otherwise); matching is case-sensitive.
 //! - The volume label and id are asked once, at mount.
 //! - Hard links are several paths for one kernel inode; events name the path the kernel
-//!   used.
+//!   used. Without `use_file_ids` two names are known to be one inode only while the kernel
+//!   keeps it cached (links made through the drive); with it, always.
 
 pub mod cache;
 pub mod drive;
