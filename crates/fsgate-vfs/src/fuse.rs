@@ -360,6 +360,17 @@ impl<E: Events> Core<E> {
         }
     }
 
+    /// With the metadata cache, the kernel keeps directory listings across opens
+    /// (`FOPEN_CACHE_DIR`): a listing is gathered through `on_enumerate_directory` once and
+    /// reused until the directory changes through the drive or a notification.
+    fn dir_fopen_flags(&self) -> FopenFlags {
+        if self.options.metadata_cache_enabled {
+            FopenFlags::FOPEN_CACHE_DIR | FopenFlags::FOPEN_KEEP_CACHE
+        } else {
+            FopenFlags::empty()
+        }
+    }
+
     /// Fires `on_get_file_info`; `None` when the file does not exist (`/` always does).
     fn file_info(&self, path: &str) -> Result<Option<FileInfo>> {
         self.file_info_of(None, path)
@@ -477,7 +488,11 @@ impl<E: Events> Core<E> {
         let already_open = entry.handles > 0;
         entry.handles += 1;
         let file = Arc::clone(&entry.context);
-        let mut opened = Opened::Plain(self.fopen_flags());
+        let mut opened = Opened::Plain(if h.directory {
+            self.dir_fopen_flags()
+        } else {
+            self.fopen_flags()
+        });
         let mut routed = None;
         let mut silent_close = false;
         if let Some(r) = route {

@@ -283,6 +283,10 @@ impl<E: Events> Mounted<E> {
         let mut notices = Vec::new();
         if let Some(p) = parent_ino {
             notices.push(Notice::Entry(p, name.to_string()));
+            if action != ChangeAction::Modified {
+                // The directory's cached listing changed too.
+                notices.push(Notice::Inode(p));
+            }
         }
         if let (ChangeAction::Modified, Some(i)) = (action, ino) {
             notices.push(Notice::Inode(i));

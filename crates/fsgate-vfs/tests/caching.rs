@@ -233,6 +233,13 @@ fn a_change_behind_the_kernels_back_stays_invisible_until_notified() {
     assert_eq!(&buf, b"TWO?");
 
     // A name that appears behind the kernel's back after a failed lookup.
+    let listed = |m: &Mounted| -> Vec<String> {
+        fs::read_dir(m.root_dir())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect()
+    };
+    assert_eq!(listed(&m), ["f"]);
     let err = fs::metadata(m.path("g")).unwrap_err();
     assert_eq!(err.raw_os_error(), Some(libc::ENOENT));
     m.store().put("/g", b"new");
@@ -242,10 +249,12 @@ fn a_change_behind_the_kernels_back_stays_invisible_until_notified() {
         Some(libc::ENOENT),
         "the negative entry is cached"
     );
+    assert_eq!(listed(&m), ["f"], "the listing is cached");
     m.drive
         .notify_directory_change("/g", ChangeAction::Added)
         .unwrap();
     assert_eq!(fs::metadata(m.path("g")).unwrap().len(), 3);
+    assert_eq!(listed(&m), ["f", "g"]);
 
     // A name that goes away behind the kernel's back.
     m.store().files.lock().unwrap().remove("/g");
