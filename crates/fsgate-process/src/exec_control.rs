@@ -243,7 +243,7 @@ fn permission(
         };
         let fire = shared.fires(EventsToFire::PROCESS_CREATION) && shared.selects(&st, creator);
         if fire {
-            st.exec_fired.insert(pid);
+            st.exec_fired.entry(pid).or_default().push(image.clone());
         }
         fire.then_some((ppid, creator, creator_thread))
     };
@@ -266,6 +266,7 @@ fn permission(
     let group = Arc::clone(group);
     let held = Arc::clone(held);
     let after = Arc::clone(shared);
+    let denied_image = ev.image_file_name.clone();
     dispatcher.submit(
         Some(SerialKey(u64::from(pid))),
         Some(originator_of(creator)),
@@ -281,7 +282,7 @@ fn permission(
                 Outcome::Panicked(_) => false,
             };
             if !allow {
-                after.lock().exec_fired.remove(&pid);
+                forget_fired(&mut after.lock().exec_fired, pid, &denied_image);
             }
             let response = if allow {
                 Response::allow()
@@ -291,4 +292,16 @@ fn permission(
             held.answer(&group, token, response);
         },
     );
+}
+
+/// Drops one `image` from the images fired for `pid` (a denied exec never gets a record).
+fn forget_fired(fired: &mut HashMap<u32, Vec<String>>, pid: u32, image: &str) {
+    if let Some(images) = fired.get_mut(&pid) {
+        if let Some(i) = images.iter().position(|x| x == image) {
+            images.remove(i);
+        }
+        if images.is_empty() {
+            fired.remove(&pid);
+        }
+    }
 }

@@ -9,9 +9,10 @@ use std::time::Duration;
 
 use fsgate_core::dispatch::{self, Dispatcher, Options, Timeout};
 use fsgate_core::originator::Credentials;
-use fsgate_core::settings::{Kind, Value};
+use fsgate_core::settings::{parse_bool, Kind, Request, Value};
 use fsgate_core::shutdown::{self, Executor};
 use fsgate_core::{code, Error, Result, Settings};
+use fsgate_install::config::LOGGING_ENABLED;
 use fsgate_install::Installer;
 use rustix::process::{pidfd_open, Pid, PidfdFlags};
 
@@ -118,7 +119,7 @@ impl ProcessFilter {
                 },
                 Value::Int(0),
             )
-            .with("LoggingEnabled", Kind::Bool, Value::Bool(false))
+            .with(LOGGING_ENABLED, Kind::Bool, Value::Bool(false))
             .with("DenyExpiredEvents", Kind::Bool, Value::Bool(false))
             .with_build_info();
         Self {
@@ -251,6 +252,10 @@ impl ProcessFilter {
     /// temporary root, in tests).
     pub fn initialize_with(&self, installer: Installer, product_guid: &str) -> Result<()> {
         installer.verify_installed(product_guid)?;
+        match fsgate_install::logging_enabled(installer.root()) {
+            Ok(on) => self.set_logging_flag(on)?,
+            Err(e) => tracing::warn!("LoggingEnabled stays off: {e}"),
+        }
         *lock(&self.product) = Some(Product {
             installer,
             guid: product_guid.to_string(),
@@ -327,7 +332,11 @@ impl ProcessFilter {
     /// Errors: `ERROR_FILE_NOT_FOUND` (2) when the installation went away, `ERROR_NOT_READY`
     /// (21) before `initialize`, `ERROR_CONNECTION_ACTIVE` (1230) when already active,
     /// `ERROR_IMPLEMENTATION_LIMIT` (1292) for a bad timeout, `ERROR_PRIVILEGE_NOT_HELD` (1314)
-    /// without `CAP_NET_ADMIN` (or `CAP_SYS_ADMIN` for exec control).
+    /// without `CAP_SYS_ADMIN` for exec control, or when the kernel refuses to let this
+    /// process join the connector group. Kernels before 6.6 also want `CAP_NET_ADMIN` for
+    /// the listen request, and answer it asynchronously: there a missing capability is
+    /// reported through `on_error` (1314) right after the start, not by this method. Since
+    /// Linux 6.6 the connector needs no capability.
     pub fn start_filter(&self, timeout_ms: u32) -> Result<()> {
         outside_events("start_filter")?;
         {
@@ -593,7 +602,18 @@ impl ProcessFilter {
     /// `FilterOwnRequests`, `MaxWorkerThreadCount`, `MinWorkerThreadCount`,
     /// `WorkerInitialStackSize` (the last three fixed while active), `LoggingEnabled`,
     /// `DenyExpiredEvents`, `BuildInfo`, `LicenseInfo`.
+    ///
+    /// `LoggingEnabled` is persistent, as in the reference: it lives in the installation's
+    /// settings file (`<root>/etc/fsgate/fsgate.conf`, see
+    /// [`fsgate_install::logging_enabled`]) of the installer given to `initialize`, so it
+    /// needs `initialize` first (`ERROR_NOT_READY` (21) otherwise), and setting it needs
+    /// write access to that file. `initialize` loads it.
     pub fn config(&self, configuration_string: &str) -> Result<String> {
+        let request = Request::parse(configuration_string)?;
+        let (Request::Get(name) | Request::Set(name, _)) = request;
+        if name.eq_ignore_ascii_case(LOGGING_ENABLED) {
+            return self.config_logging(request);
+        }
         if let Some((name, _)) = configuration_string.split_once('=') {
             let name = name.trim();
             if FIXED_WHILE_ACTIVE
@@ -611,11 +631,39 @@ impl ProcessFilter {
         for (name, flag) in [
             ("FilterOwnRequests", &self.shared.filter_own_requests),
             ("DenyExpiredEvents", &self.shared.deny_expired_events),
-            ("LoggingEnabled", &self.shared.logging_enabled),
         ] {
             flag.store(self.settings.get_bool(name)?, Ordering::Relaxed);
         }
         Ok(out)
+    }
+
+    /// `config` for `LoggingEnabled`: reads or writes the installation's settings file.
+    fn config_logging(&self, request: Request<'_>) -> Result<String> {
+        let root = lock(&self.product)
+            .as_ref()
+            .map(|p| p.installer.root().to_path_buf())
+            .ok_or_else(|| {
+                Error::not_ready(
+                    "config LoggingEnabled: call initialize(product_guid) first; the setting is \
+                     stored in the installation",
+                )
+            })?;
+        let on = match request {
+            Request::Set(_, value) => {
+                let on = parse_bool(LOGGING_ENABLED, value)?;
+                fsgate_install::set_logging_enabled(&root, on)?;
+                on
+            }
+            Request::Get(_) => fsgate_install::logging_enabled(&root)?,
+        };
+        self.set_logging_flag(on)?;
+        self.settings.config(LOGGING_ENABLED)
+    }
+
+    fn set_logging_flag(&self, on: bool) -> Result<()> {
+        self.settings.set(LOGGING_ENABLED, Value::Bool(on))?;
+        self.shared.logging_enabled.store(on, Ordering::Relaxed);
+        Ok(())
     }
 
     /// `shutdown_system` through the real machine; see

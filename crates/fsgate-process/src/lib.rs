@@ -4,7 +4,7 @@
 //!
 //! | reference | fsgate on Linux |
 //! |---|---|
-//! | process filter driver | the netlink process connector (fork, exec, exit records for every task; needs `CAP_NET_ADMIN`, else error 1314), and for exec control a fanotify group with `FAN_OPEN_EXEC_PERM` marks (needs `CAP_SYS_ADMIN`) |
+//! | process filter driver | the netlink process connector (fork, exec, exit records for every task; kernels before 6.6 need `CAP_NET_ADMIN`: without it the listen request is refused and `on_error` reports 1314; since 6.6 any process may listen), and for exec control a fanotify group with `FAN_OPEN_EXEC_PERM` marks (needs `CAP_SYS_ADMIN`) |
 //! | `on_process_creation` | fires once per successful exec (a new program image in a process). Under exec control (images on a mount given to [`ProcessFilter::add_controlled_exec_path`]) it fires *before* the image runs, from the permission event, and `Err` makes the caller's `execve` fail with `EPERM`; elsewhere it fires from the connector just *after* the exec and its result is ignored. A fork that never execs is not a creation (it runs its parent's image), but its exit is a termination |
 //! | creating process / thread | the process and thread whose fork produced the exec-ing process (0 for the thread when the fork preceded `start_filter`) |
 //! | `command_line` | `/proc/<pid>/cmdline`, read by the connector reader when the exec record arrives, only with `track_command_line`; a process that already exited gives "", and under exec control it is always "" (the new arguments are not in place yet) |
@@ -28,7 +28,10 @@
 //! # Deviations
 //!
 //! - Rules require `active` (as the reference's method notes say); `stop_filter` drops them.
-//! - `LoggingEnabled` logs each fired event through `tracing`; it is not persisted.
+//! - `LoggingEnabled` logs each fired event through `tracing`. It is persistent, like the
+//!   reference's registry value: `config` reads and writes the settings file of the
+//!   installation given to `initialize` (so it needs `initialize` first), and `initialize`
+//!   loads it.
 //! - `create_running_processes_snapshot` does not need `initialize` (it only reads `/proc`).
 //! - `DenyExpiredEvents` (a filter-class setting) decides what an exec whose handler timed
 //!   out gets: allowed by default, denied when set.

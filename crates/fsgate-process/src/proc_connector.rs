@@ -2,9 +2,11 @@
 //!
 //! A `NETLINK_CONNECTOR` datagram socket bound to the `CN_IDX_PROC` multicast group receives
 //! one `nlmsghdr` + `cn_msg` + `proc_event` record per task event, for every task on the
-//! machine, once a `PROC_CN_MCAST_LISTEN` request has been sent. Binding to the group needs
-//! `CAP_NET_ADMIN` in the initial user namespace; without it the kernel refuses with `EPERM`,
-//! which [`ProcConnector::open`] reports as `ERROR_PRIVILEGE_NOT_HELD` (1314).
+//! machine, once a `PROC_CN_MCAST_LISTEN` request has been sent. Kernels before 6.6 accept
+//! that request only from a sender with `CAP_NET_ADMIN` in the initial user namespace and
+//! answer it with an acknowledgement record carrying `EPERM` otherwise ([`ProcEvent::Ack`],
+//! reported as `ERROR_PRIVILEGE_NOT_HELD` (1314) by the reader); since 6.6 any process may
+//! listen. A bind refused with `EPERM`/`EACCES` is reported as 1314 by [`ProcConnector::open`].
 //!
 //! The kernel never blocks on a slow reader: when the socket's receive queue is full it drops
 //! records and the next `recv` fails with `ENOBUFS`. [`ProcConnector::open`] asks for a large
@@ -124,7 +126,7 @@ impl ProcConnector {
     /// receive queue, sets a receive timeout of `poll` (so a reader can notice it should
     /// stop) and sends the listen request.
     ///
-    /// Errors: `ERROR_PRIVILEGE_NOT_HELD` (1314) without `CAP_NET_ADMIN`; other socket errors
+    /// Errors: `ERROR_PRIVILEGE_NOT_HELD` (1314) when the bind is refused; other socket errors
     /// with their errno.
     pub fn open(recv_buffer: usize, poll: Duration) -> Result<Self> {
         let fd = rustix::net::socket_with(

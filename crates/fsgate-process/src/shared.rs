@@ -1,6 +1,6 @@
 //! What the filter's kernel readers and its API share while the filter is active.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -18,9 +18,12 @@ pub struct State {
     pub table: ProcessTable,
     /// Filtered and ignored rules.
     pub rules: Rules,
-    /// Processes whose current exec already fired `on_process_creation` from a permission
-    /// event, so the connector's exec record must not fire it again.
-    pub exec_fired: HashSet<u32>,
+    /// The images whose permission events fired `on_process_creation` for each process
+    /// since its last exec record, so that the connector's record of that exec does not fire
+    /// it again. Keyed by image as well as pid: an allowed exec that then failed (a bad
+    /// format, a missing interpreter) leaves its image here, and the process's next
+    /// successful exec of another image must still fire.
+    pub exec_fired: HashMap<u32, Vec<String>>,
 }
 
 /// Settings the readers consult on every event, and the application's handlers.

@@ -121,17 +121,24 @@ pub fn handle(
             }
         }
         ProcEvent::Exec { tgid, .. } => {
-            let opened = names.as_mut().and_then(|n| n.take(tgid));
             let running = std::fs::read_link(format!("/proc/{tgid}/exe"))
                 .map(|p| p.to_string_lossy().into_owned())
                 .ok();
+            let opened = names
+                .as_mut()
+                .and_then(|n| n.take(tgid, running.as_deref()));
             let process_name = running
                 .clone()
                 .or_else(|| opened.clone())
                 .unwrap_or_default();
             let image = opened.or(running).unwrap_or_default();
             let mut st = shared.lock();
-            let already = st.exec_fired.remove(&tgid);
+            // Fired already from a permission event for this very image; an image whose
+            // name is unknown (the process is gone) is assumed to be it.
+            let already = st
+                .exec_fired
+                .remove(&tgid)
+                .is_some_and(|fired| image.is_empty() || fired.contains(&image));
             let info = st.table.exec(tgid, process_name.clone()).clone();
             if already || !shared.fires(EventsToFire::PROCESS_CREATION) {
                 return;

@@ -569,7 +569,7 @@ fn properties_and_settings_keep_the_reference_names() {
     assert_eq!(f.config("EventsToFire").unwrap(), "0");
     assert_eq!(f.config("EventsToFire=-1").unwrap(), "-1");
     assert_eq!(f.config("eventstofire=9").unwrap(), "9");
-    for name in ["FilterOwnRequests", "LoggingEnabled", "DenyExpiredEvents"] {
+    for name in ["FilterOwnRequests", "DenyExpiredEvents"] {
         assert_eq!(f.config(name).unwrap(), "False");
         assert_eq!(f.config(&format!("{name}=yes")).unwrap(), "True");
     }
@@ -586,6 +586,29 @@ fn properties_and_settings_keep_the_reference_names() {
         .contains(env!("CARGO_PKG_VERSION")));
     assert!(!f.config("LicenseInfo").unwrap().is_empty());
     assert!(f.config("NoSuchSetting").is_err());
+}
+
+#[test]
+fn logging_enabled_is_stored_in_the_installation() {
+    let f = ProcessFilter::new(Recorder::new());
+    let e = f.config("LoggingEnabled").unwrap_err();
+    assert_eq!(e.code(), code::ERROR_NOT_READY);
+    assert!(e.message().contains("initialize"), "{e}");
+    let product = Product::install();
+    let root = product.root.path();
+    fsgate_install::set_logging_enabled(root, true).unwrap();
+    f.initialize_with(product.installer(), GUID).unwrap();
+    assert_eq!(f.config("LoggingEnabled").unwrap(), "True");
+    assert_eq!(f.config("loggingenabled=no").unwrap(), "False");
+    assert!(!fsgate_install::logging_enabled(root).unwrap());
+    let e = f.config("LoggingEnabled=maybe").unwrap_err();
+    assert!(e.message().contains("LoggingEnabled"), "{e}");
+    assert!(!fsgate_install::logging_enabled(root).unwrap());
+    // Another instance (another application) sees what this one stored.
+    f.config("LoggingEnabled=1").unwrap();
+    let other = ProcessFilter::new(Recorder::new());
+    other.initialize_with(product.installer(), GUID).unwrap();
+    assert_eq!(other.config("LoggingEnabled").unwrap(), "True");
 }
 
 struct Boot(AtomicUsize);
@@ -623,3 +646,83 @@ fn shutdown_system_goes_through_the_shared_executor() {
 
 #[allow(dead_code)]
 fn assert_events_object_safe(_: &dyn ProcessEvents) {}
+
+/// Drops `CAP_NET_ADMIN` from the calling thread's effective set (capabilities are per
+/// thread, so the rest of the test process keeps it).
+fn drop_net_admin_on_this_thread() {
+    #[repr(C)]
+    struct Header {
+        version: u32,
+        pid: i32,
+    }
+    #[repr(C)]
+    #[derive(Clone, Copy, Default)]
+    struct Data {
+        effective: u32,
+        permitted: u32,
+        inheritable: u32,
+    }
+    let mut header = Header {
+        version: 0x2008_0522, // _LINUX_CAPABILITY_VERSION_3
+        pid: 0,
+    };
+    let mut data = [Data::default(); 2];
+    // SAFETY: header and two data records as capget/capset version 3 expect.
+    let r = unsafe { libc::syscall(libc::SYS_capget, &mut header, data.as_mut_ptr()) };
+    assert_eq!(r, 0, "{}", std::io::Error::last_os_error());
+    const CAP_NET_ADMIN: u32 = 12;
+    data[0].effective &= !(1 << CAP_NET_ADMIN);
+    // SAFETY: as above.
+    let r = unsafe { libc::syscall(libc::SYS_capset, &mut header, data.as_ptr()) };
+    assert_eq!(r, 0, "{}", std::io::Error::last_os_error());
+}
+
+/// Whether the running kernel is at least `major.minor`.
+fn kernel_at_least(major: u32, minor: u32) -> bool {
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap();
+    let mut parts = release.split(|c: char| !c.is_ascii_digit());
+    let mut next = || {
+        parts
+            .next()
+            .and_then(|p| p.parse::<u32>().ok())
+            .unwrap_or(0)
+    };
+    (next(), next()) >= (major, minor)
+}
+
+#[test]
+fn without_cap_net_admin_the_connector_still_reports_on_linux_6_6_and_later() {
+    let test = "without_cap_net_admin_the_connector_still_reports_on_linux_6_6_and_later";
+    if !is_root(test) {
+        return;
+    }
+    if !kernel_at_least(6, 6) {
+        eprintln!("{test}: skipped, kernels before 6.6 refuse the listen request (error 1314)");
+        return;
+    }
+    let product = Product::install();
+    let rec = Recorder::new();
+    let f = ProcessFilter::new(rec.clone());
+    f.initialize_with(product.installer(), GUID).unwrap();
+    f.config("EventsToFire=-1").unwrap();
+    let pid = std::thread::scope(|s| {
+        s.spawn(|| {
+            drop_net_admin_on_this_thread();
+            f.start_filter(0).unwrap();
+            f.add_filtered_process_by_id(-1, false).unwrap();
+            let mut child = Command::new("/bin/true").spawn().unwrap();
+            child.wait().unwrap();
+            child.id()
+        })
+        .join()
+        .unwrap()
+    });
+    let ended = rec.wait_for(
+        1,
+        |s| matches!(s, Seen::Terminated(t) if t.process_id == pid),
+    );
+    assert_eq!(ended.len(), 1);
+    let errors = rec.settled(|s| matches!(s, Seen::Error(..)));
+    assert!(errors.is_empty(), "{errors:?}");
+    f.stop_filter().unwrap();
+}
