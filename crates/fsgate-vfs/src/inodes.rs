@@ -208,12 +208,21 @@ impl Inodes {
     /// `from` is now `to`, with everything below it; whatever `to` named before is unlinked.
     pub(crate) fn rename(&mut self, from: &str, to: &str) {
         self.unlink(to);
-        let moved: Vec<(String, u64)> = self
+        let only = self
             .by_path
-            .iter()
-            .filter(|(p, _)| is_within(p, from))
-            .map(|(p, i)| (p.clone(), *i))
-            .collect();
+            .get(from)
+            .copied()
+            .filter(|i| self.kind(*i) != Some(FileKind::Directory));
+        let moved: Vec<(String, u64)> = match only {
+            // Nothing lies below a file or link: no need to scan the table.
+            Some(ino) => vec![(from.to_string(), ino)],
+            None => self
+                .by_path
+                .iter()
+                .filter(|(p, _)| is_within(p, from))
+                .map(|(p, i)| (p.clone(), *i))
+                .collect(),
+        };
         for (old, ino) in moved {
             let new = format!("{to}{}", &old[from.len()..]);
             self.by_path.remove(&old);
