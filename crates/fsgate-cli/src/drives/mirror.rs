@@ -35,7 +35,13 @@
 //! drive sees no read or write events at all.
 //!
 //! **Times.** The source filesystem keeps every time; the drive only forwards explicit
-//! `utimensat` calls (and the kernel's write-back of cached modification times).
+//! `utimensat` calls.
+//!
+//! **Changes made directly in the source** (not through the mount) reach the kernel's
+//! caches when they expire: names and attributes within the metadata timeout (10 s by
+//! default), data when the kernel then sees a new size or modification time. A program
+//! that changes the source and wants the mount to agree at once calls
+//! `notify_directory_change`/`notify_file_change` on the drive.
 
 use std::ffi::{CStr, CString, OsStr};
 use std::fs::File;
