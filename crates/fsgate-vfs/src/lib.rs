@@ -103,6 +103,8 @@
 //!   of it are served by the library, and an unrouted open of a file with passthrough
 //!   handles fails in the kernel.
 //! - `RENAME_EXCHANGE` is refused with `EINVAL`.
+//! - The user-mode file cache belongs to one drive (`UserModeFileCacheSize` per drive), not
+//!   to the process; there is no kernel-mode cache of fsgate's own (the page cache is it).
 //! - Non-overlapping reads of one file are serialized like every other event of the file
 //!   (handlers get `&mut` contexts); routed handles in library mode are read in parallel.
 //! - Without `use_file_ids`, `readdir` shows per-name placeholder inode numbers for names not
