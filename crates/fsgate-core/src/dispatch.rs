@@ -4,7 +4,10 @@
 //! event, a process connector message) [`submit`](Dispatcher::submit)s a job: the handler to
 //! run and a completion that answers the kernel. The dispatcher guarantees:
 //!
-//! - handlers run on worker threads, never on the submitting thread; the pool starts
+//! - handlers run on worker threads, never on the thread that created the dispatcher; with
+//!   [`run_or_submit`](Dispatcher::run_or_submit) and an `inline_limit`, a job whose file is
+//!   idle may run on the thread that received the request (a FUSE reader thread), which saves
+//!   two thread switches per event; the pool starts
 //!   `min_workers` threads, grows to `max_workers` when every worker is busy, and shrinks back
 //!   after [`IDLE_EXIT`] without work; `on_worker_thread_creation` / `_termination` fire on
 //!   the worker itself;
@@ -120,6 +123,9 @@ pub struct Options {
     pub stack_size: Option<usize>,
     /// Prefix of worker thread names.
     pub name: String,
+    /// How many jobs [`Dispatcher::run_or_submit`] may run at once on their submitting
+    /// threads; 0 (the default) never does. Only used without a timeout.
+    pub inline_limit: usize,
 }
 
 impl Default for Options {
@@ -133,6 +139,7 @@ impl Default for Options {
             timeout: Timeout::NONE,
             stack_size: None,
             name: "fsgate-worker".into(),
+            inline_limit: 0,
         }
     }
 }
@@ -165,6 +172,8 @@ struct JobState {
     deadline: Mutex<Option<Instant>>,
     finished: AtomicBool,
     started: AtomicBool,
+    /// Runs on its submitting thread, not on a worker.
+    inline: AtomicBool,
     key: Option<SerialKey>,
     key_released: AtomicBool,
     originator: Option<Originator>,
@@ -184,6 +193,8 @@ struct Queues {
     idle: usize,
     /// Workers still running a handler whose request already expired.
     stuck: usize,
+    /// Jobs running now on their submitting threads.
+    inline: usize,
     outstanding: usize,
     shutting_down: bool,
 }
@@ -261,6 +272,42 @@ impl Dispatcher {
         J: FnOnce() -> T + Send + 'static,
         C: FnOnce(Outcome<T>) + Send + 'static,
     {
+        self.dispatch(key, originator, job, complete, false);
+    }
+
+    /// Like [`submit`](Self::submit), but when there is no timeout, the key is idle and fewer
+    /// than `inline_limit` jobs run this way already, runs the job right here, on the calling
+    /// thread, saving two thread switches per event. Everything a handler can see —
+    /// serialization, [`current_originator`], [`reset_timeout`], panics caught — stays the
+    /// same; only the thread differs. Otherwise the job is queued as `submit` does.
+    pub fn run_or_submit<T, J, C>(
+        &self,
+        key: Option<SerialKey>,
+        originator: Option<Originator>,
+        job: J,
+        complete: C,
+    ) where
+        T: Send + 'static,
+        J: FnOnce() -> T + Send + 'static,
+        C: FnOnce(Outcome<T>) + Send + 'static,
+    {
+        let inline =
+            self.inner.options.inline_limit > 0 && self.inner.options.timeout == Timeout::NONE;
+        self.dispatch(key, originator, job, complete, inline);
+    }
+
+    fn dispatch<T, J, C>(
+        &self,
+        key: Option<SerialKey>,
+        originator: Option<Originator>,
+        job: J,
+        complete: C,
+        inline: bool,
+    ) where
+        T: Send + 'static,
+        J: FnOnce() -> T + Send + 'static,
+        C: FnOnce(Outcome<T>) + Send + 'static,
+    {
         let key = if self.inner.options.serialize_events {
             Some(GLOBAL_KEY)
         } else {
@@ -274,6 +321,7 @@ impl Dispatcher {
             deadline: Mutex::new(None),
             finished: AtomicBool::new(false),
             started: AtomicBool::new(false),
+            inline: AtomicBool::new(false),
             key,
             key_released: AtomicBool::new(false),
             originator,
@@ -319,6 +367,7 @@ impl Dispatcher {
         q.outstanding += 1;
         lock(&inner.live).insert(job.state.id, Arc::clone(&job.state));
         inner.arm(&job.state);
+        let here = inline && q.inline < inner.options.inline_limit;
         match key {
             Some(k) if q.waiting.contains_key(&k) => {
                 if let Some(list) = q.waiting.get_mut(&k) {
@@ -327,7 +376,18 @@ impl Dispatcher {
             }
             Some(k) => {
                 q.waiting.insert(k, VecDeque::new());
-                inner.make_ready(&mut q, job);
+                if here {
+                    q.inline += 1;
+                    drop(q);
+                    inner.run_here(job);
+                } else {
+                    inner.make_ready(&mut q, job);
+                }
+            }
+            None if here => {
+                q.inline += 1;
+                drop(q);
+                inner.run_here(job);
             }
             None => inner.make_ready(&mut q, job),
         }
@@ -427,6 +487,36 @@ impl Inner {
         Ok(())
     }
 
+    /// Runs a job on the calling thread (see [`Dispatcher::run_or_submit`]).
+    fn run_here(self: &Arc<Self>, job: Job) {
+        job.state.inline.store(true, Ordering::Release);
+        self.run_job(job);
+        lock(&self.queues).inline -= 1;
+    }
+
+    /// Runs a job with the handler's thread-local state set, then lets its key go on.
+    fn run_job(self: &Arc<Self>, job: Job) {
+        job.state.started.store(true, Ordering::Release);
+        let previous = CURRENT.with(|c| {
+            c.borrow_mut()
+                .replace((Arc::clone(self), Arc::clone(&job.state)))
+        });
+        (job.run)();
+        CURRENT.with(|c| *c.borrow_mut() = previous);
+        // Under the expire lock, so the watchdog either expired the job (and counted a
+        // worker as stuck) or never will.
+        let expired = {
+            let mut expire = lock(&job.state.expire);
+            job.state.finished.store(true, Ordering::Release);
+            expire.take().is_none()
+        };
+        if expired && !job.state.inline.load(Ordering::Acquire) {
+            let mut q = lock(&self.queues);
+            q.stuck = q.stuck.saturating_sub(1);
+        }
+        self.release_key(&job.state);
+    }
+
     /// Arms the watchdog for a job submitted now: the caller never waits longer than the
     /// timeout, whether the job is running or still queued behind its key.
     fn arm(&self, state: &JobState) {
@@ -498,22 +588,7 @@ fn worker(inner: Arc<Inner>) {
             // not run (it could apply a change the caller was told failed).
             continue;
         }
-        job.state.started.store(true, Ordering::Release);
-        CURRENT.with(|c| *c.borrow_mut() = Some((Arc::clone(&inner), Arc::clone(&job.state))));
-        (job.run)();
-        CURRENT.with(|c| *c.borrow_mut() = None);
-        // Under the expire lock, so the watchdog either expired the job (and counted this
-        // worker as stuck) or never will.
-        let expired = {
-            let mut expire = lock(&job.state.expire);
-            job.state.finished.store(true, Ordering::Release);
-            expire.take().is_none()
-        };
-        if expired {
-            let mut q = lock(&inner.queues);
-            q.stuck = q.stuck.saturating_sub(1);
-        }
-        inner.release_key(&job.state);
+        inner.run_job(job);
     }
     if catch_unwind(AssertUnwindSafe(|| hooks.on_worker_thread_termination())).is_err() {
         tracing::error!("on_worker_thread_termination panicked");
@@ -558,7 +633,10 @@ fn watchdog(weak: std::sync::Weak<Inner>) {
                 let expire = {
                     let mut slot = lock(&state.expire);
                     let expire = slot.take();
-                    if expire.is_some() && state.started.load(Ordering::Acquire) {
+                    if expire.is_some()
+                        && state.started.load(Ordering::Acquire)
+                        && !state.inline.load(Ordering::Acquire)
+                    {
                         lock(&inner.queues).stuck += 1;
                     }
                     expire
@@ -895,6 +973,114 @@ mod tests {
         let e = current_originator("get_originator_process_id").unwrap_err();
         assert_eq!(e.code(), code::ERROR_NO_CALLBACK_ACTIVE);
         assert!(e.message().contains("get_originator_process_id"));
+    }
+
+    fn inline_options(limit: usize, timeout_ms: u32) -> Options {
+        Options {
+            inline_limit: limit,
+            ..options(1, 4, timeout_ms)
+        }
+    }
+
+    /// Runs `run_or_submit` and returns (the thread the job ran on, its outcome).
+    fn run_or_submit_here(
+        d: &Dispatcher,
+        key: Option<SerialKey>,
+        who: Option<Originator>,
+    ) -> (thread::ThreadId, Outcome<Result<Originator>>) {
+        let (tx, rx) = mpsc::channel();
+        d.run_or_submit(
+            key,
+            who,
+            || (thread::current().id(), current_originator("test")),
+            move |o| {
+                let _ = tx.send(o);
+            },
+        );
+        match rx.recv().unwrap() {
+            Outcome::Done((id, r)) => (id, Outcome::Done(r)),
+            Outcome::TimedOut => (thread::current().id(), Outcome::TimedOut),
+            Outcome::Panicked(m) => (thread::current().id(), Outcome::Panicked(m)),
+            Outcome::Cancelled => (thread::current().id(), Outcome::Cancelled),
+        }
+    }
+
+    #[test]
+    fn run_or_submit_runs_on_the_caller_when_the_file_is_idle() {
+        let d = Dispatcher::new(inline_options(2, 0), Arc::new(NoHooks)).unwrap();
+        let who = Originator {
+            pid: 7,
+            uid: 8,
+            gid: 9,
+        };
+        let (ran_on, outcome) = run_or_submit_here(&d, Some(SerialKey(1)), Some(who));
+        assert_eq!(ran_on, thread::current().id());
+        assert_eq!(outcome, Outcome::Done(Ok(who)));
+        assert!(!in_event());
+    }
+
+    #[test]
+    fn run_or_submit_queues_behind_a_busy_file_in_order() {
+        let d = Dispatcher::new(inline_options(2, 0), Arc::new(NoHooks)).unwrap();
+        let (release, blocked) = mpsc::channel::<()>();
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let o1 = order.clone();
+        d.submit(
+            Some(SerialKey(1)),
+            None,
+            move || {
+                let _ = blocked.recv();
+                lock(&o1).push(1);
+            },
+            |_| {},
+        );
+        let o2 = order.clone();
+        let me = thread::current().id();
+        let (tx, rx) = mpsc::channel();
+        d.run_or_submit(
+            Some(SerialKey(1)),
+            None,
+            move || {
+                lock(&o2).push(2);
+                thread::current().id()
+            },
+            move |o| {
+                let _ = tx.send(o);
+            },
+        );
+        release.send(()).unwrap();
+        match rx.recv().unwrap() {
+            Outcome::Done(id) => assert_ne!(id, me),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(*lock(&order), vec![1, 2]);
+    }
+
+    #[test]
+    fn run_or_submit_respects_the_inline_limit_and_timeouts() {
+        let d = Arc::new(Dispatcher::new(inline_options(1, 0), Arc::new(NoHooks)).unwrap());
+        let inner = d.clone();
+        let outer_thread = thread::current().id();
+        let (ran_on, _) = {
+            let (tx, rx) = mpsc::channel();
+            d.run_or_submit(
+                Some(SerialKey(1)),
+                None,
+                move || run_or_submit_here(&inner, Some(SerialKey(2)), None),
+                move |o| {
+                    let _ = tx.send(o);
+                },
+            );
+            match rx.recv().unwrap() {
+                Outcome::Done(r) => r,
+                other => panic!("{other:?}"),
+            }
+        };
+        // The outer job took the only inline slot, so the nested one went to a worker.
+        assert_ne!(ran_on, outer_thread);
+        let timed = Dispatcher::new(inline_options(2, 3000), Arc::new(NoHooks)).unwrap();
+        let (ran_on, _) = run_or_submit_here(&timed, Some(SerialKey(1)), None);
+        assert_ne!(ran_on, thread::current().id());
     }
 
     #[test]

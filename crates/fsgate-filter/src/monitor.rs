@@ -507,6 +507,7 @@ pub(crate) fn dispatcher_options(
         timeout,
         stack_size: None,
         name: name.into(),
+        ..d
     })
 }
 

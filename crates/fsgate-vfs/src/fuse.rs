@@ -769,7 +769,8 @@ impl<E: Events> FuseFs<E> {
         Self { core, dispatcher }
     }
 
-    /// Runs `job` on a worker under `path`'s key and answers with `done`, or with the
+    /// Runs `job` under `path`'s key (on this reader thread when the file is idle and there
+    /// is no timeout, else on a worker) and answers with `done`, or with the
     /// error, `EIO` for a timeout, a panic or a shutdown.
     fn submit<T, R, J, D>(&self, req: &Request, key: SerialKey, reply: R, job: J, done: D)
     where
@@ -785,7 +786,7 @@ impl<E: Events> FuseFs<E> {
         };
         let core = Arc::clone(&self.core);
         let core2 = Arc::clone(&self.core);
-        self.dispatcher.submit(
+        self.dispatcher.run_or_submit(
             Some(key),
             Some(who),
             move || job(&core, who),

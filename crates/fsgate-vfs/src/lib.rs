@@ -63,8 +63,11 @@
 //!
 //! # Concurrency and timeouts
 //!
-//! Events run on the dispatcher's workers, never on the threads reading `/dev/fuse`
-//! (`FuseReaderThreadCount` of them, each with a cloned descriptor). Events for one path
+//! Events run on the dispatcher: `FuseReaderThreadCount` threads read `/dev/fuse` (each
+//! with a cloned descriptor). Without a timeout, an event whose path is idle runs right on
+//! the reader that received it (all readers but one may do so at once), saving two thread
+//! switches per request; otherwise, and always with a timeout, it runs on the dispatcher's
+//! workers, so a stuck handler never stops the readers. Events for one path
 //! run one at a time in arrival order; different paths run in parallel; `serialize_events`
 //! runs everything in order on one key. With a timeout, a request whose handler has not
 //! returned by the deadline fails with `EIO`, later events for that file proceed, and the

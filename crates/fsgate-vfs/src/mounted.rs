@@ -114,6 +114,9 @@ impl<E: Events> Mounted<E> {
             serialize_events: options.serialize_events,
             timeout,
             name: "fsgate-vfs".into(),
+            // Without a timeout, a request whose file is idle runs on the reader thread that
+            // received it; one reader always stays free to read the next request.
+            inline_limit: options.fuse_reader_thread_count.saturating_sub(1),
             ..defaults.clone()
         };
         if options.min_worker_thread_count > 0 {

@@ -84,7 +84,10 @@ pub struct Options {
     /// `MaxWorkerThreadCount`; 0: 4 × cores.
     pub max_worker_thread_count: usize,
     /// Threads reading requests from the kernel, each on its own cloned `/dev/fuse`
-    /// descriptor (`FUSE_DEV_IOC_CLONE`). Default 2.
+    /// descriptor (`FUSE_DEV_IOC_CLONE`). Default 4. Without a timeout, all but one of them
+    /// also run the events of files that are idle, saving the hand-off to a worker; a
+    /// handler that blocks there holds that reader (the last one keeps reading, and events
+    /// then go to the workers).
     pub fuse_reader_thread_count: usize,
     /// How long the kernel may reuse an answer of `on_get_file_info` (entries and
     /// attributes) without asking again, when `metadata_cache_enabled`. When it asks again
@@ -149,7 +152,7 @@ impl Default for Options {
             serialize_events: false,
             min_worker_thread_count: 0,
             max_worker_thread_count: 0,
-            fuse_reader_thread_count: 2,
+            fuse_reader_thread_count: 4,
             metadata_cache_timeout: Duration::from_secs(10),
             metadata_cache_enabled: true,
             metadata_cache_size: 100_000,
