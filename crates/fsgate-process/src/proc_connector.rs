@@ -170,10 +170,20 @@ impl ProcConnector {
             .map_err(|e| Error::io("reading SO_RCVBUF", e.into()))
     }
 
-    /// Receives one datagram of records into `buf` (use at least 8 KiB).
+    /// Receives one datagram of records into `buf` (use at least 8 KiB), waiting at most
+    /// the poll interval given to [`open`](Self::open) for one to arrive.
     pub fn recv(&self, buf: &mut [u8]) -> Result<Received> {
+        self.recv_with(buf, RecvFlags::empty())
+    }
+
+    /// Like [`recv`](Self::recv) without waiting: [`Received::Idle`] when the queue is empty.
+    pub fn try_recv(&self, buf: &mut [u8]) -> Result<Received> {
+        self.recv_with(buf, RecvFlags::DONTWAIT)
+    }
+
+    fn recv_with(&self, buf: &mut [u8], flags: RecvFlags) -> Result<Received> {
         loop {
-            return match rustix::net::recv(&self.fd, &mut *buf, RecvFlags::empty()) {
+            return match rustix::net::recv(&self.fd, &mut *buf, flags) {
                 Ok((n, _)) => Ok(Received::Records(n)),
                 Err(rustix::io::Errno::INTR) => continue,
                 Err(rustix::io::Errno::AGAIN) => Ok(Received::Idle),
