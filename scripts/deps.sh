@@ -11,6 +11,7 @@ declare -A need=(
   [setfattr]=attr
   [unshare]=util-linux
   [ps]=procps
+  [python3]=python3-minimal
 )
 missing=()
 for cmd in "${!need[@]}"; do

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Args, Subcommand};
+use fsgate_core::mountinfo::{self, MountEntry};
 use fsgate_core::{Error, Result};
 use fsgate_vfs::{Events, Options, VirtualDrive};
 
@@ -131,9 +132,7 @@ fn serve_with<E: Events>(
 pub fn unmount(args: UnmountArgs) -> Result<()> {
     let path = std::fs::canonicalize(&args.mountpoint)
         .map_err(|e| Error::io(format!("unmount: {}", args.mountpoint.display()), e))?;
-    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo")
-        .map_err(|e| Error::io("reading /proc/self/mountinfo", e))?;
-    if fuse_mount_type(&mountinfo, &path).is_none() {
+    if fuse_mount_type(&mountinfo::current()?, &path).is_none() {
         return Err(Error::invalid_argument(
             "MOUNTPOINT",
             format!("{} is not a FUSE mount", path.display()),
@@ -158,45 +157,14 @@ pub fn unmount(args: UnmountArgs) -> Result<()> {
 }
 
 /// The filesystem type of the topmost mount at `path` when it is a FUSE mount (`fuse`,
-/// `fuse.NAME`, `fuseblk`), from the text of `/proc/self/mountinfo`.
-fn fuse_mount_type(mountinfo: &str, path: &Path) -> Option<String> {
-    let wanted = path.to_str()?;
-    mountinfo
-        .lines()
-        .filter_map(|line| {
-            let fields: Vec<&str> = line.split(' ').collect();
-            let separator = fields.iter().position(|f| *f == "-")?;
-            let mount_point = unescape(fields.get(4)?);
-            let fs_type = fields.get(separator + 1)?;
-            (mount_point == wanted).then(|| fs_type.to_string())
-        })
-        .next_back()
-        .filter(|fs_type| fs_type == "fuse" || fs_type == "fuseblk" || fs_type.starts_with("fuse."))
-}
-
-/// Undoes mountinfo's octal escapes (`\040` for a space, `\011`, `\012`, `\134`).
-fn unescape(field: &str) -> String {
-    let bytes = field.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let octal = bytes.get(i + 1..i + 4).and_then(|d| {
-            std::str::from_utf8(d)
-                .ok()
-                .and_then(|d| u8::from_str_radix(d, 8).ok())
-        });
-        match (bytes[i], octal) {
-            (b'\\', Some(byte)) => {
-                out.push(byte);
-                i += 4;
-            }
-            (byte, _) => {
-                out.push(byte);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
+/// `fuse.NAME`, `fuseblk`).
+fn fuse_mount_type(mounts: &[MountEntry], path: &Path) -> Option<String> {
+    mounts
+        .iter()
+        .rev()
+        .find(|m| m.mount_point == path)
+        .map(|m| m.fs_type.clone())
+        .filter(|t| t == "fuse" || t == "fuseblk" || t.starts_with("fuse."))
 }
 
 #[cfg(test)]
@@ -213,7 +181,7 @@ mod tests {
     #[test]
     fn finds_fuse_mounts_by_unescaped_path() {
         assert_eq!(
-            fuse_mount_type(MOUNTINFO, Path::new("/tmp/a b")).as_deref(),
+            fuse_mount_type(&mountinfo::parse(MOUNTINFO), Path::new("/tmp/a b")).as_deref(),
             Some("fuse.fsgate-memory")
         );
     }
@@ -221,14 +189,20 @@ mod tests {
     #[test]
     fn the_topmost_mount_decides() {
         assert_eq!(
-            fuse_mount_type(MOUNTINFO, Path::new("/mnt/t")).as_deref(),
+            fuse_mount_type(&mountinfo::parse(MOUNTINFO), Path::new("/mnt/t")).as_deref(),
             Some("fuse")
         );
     }
 
     #[test]
     fn other_filesystems_and_plain_directories_are_not_fuse() {
-        assert_eq!(fuse_mount_type(MOUNTINFO, Path::new("/")), None);
-        assert_eq!(fuse_mount_type(MOUNTINFO, Path::new("/tmp")), None);
+        assert_eq!(
+            fuse_mount_type(&mountinfo::parse(MOUNTINFO), Path::new("/")),
+            None
+        );
+        assert_eq!(
+            fuse_mount_type(&mountinfo::parse(MOUNTINFO), Path::new("/tmp")),
+            None
+        );
     }
 }
