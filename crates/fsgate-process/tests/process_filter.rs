@@ -220,6 +220,52 @@ fn denied_exec_fails_with_eperm_and_allowed_exec_fires_once() {
 }
 
 #[test]
+fn an_allowed_exec_that_fails_does_not_hide_the_next_exec() {
+    if !is_root("an_allowed_exec_that_fails_does_not_hide_the_next_exec") {
+        return;
+    }
+    let product = Product::install();
+    let fs = Tmpfs::mount();
+    // Neither ELF nor `#!`: the kernel opens it for execution (the permission event fires and
+    // is allowed), then execve fails with ENOEXEC and the C library's execvp runs
+    // /bin/sh on it in the same process, an exec from an unmarked mount.
+    let script = fs.path().join(unique("no-shebang"));
+    std::fs::write(&script, "sleep 1\nexit 7\n").unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let rec = Recorder::new();
+    let f = filter(&product, rec.clone());
+    f.config("FilterOwnRequests=1").unwrap();
+    f.add_controlled_exec_path(fs.path().to_str().unwrap())
+        .unwrap();
+    f.start_filter(0).unwrap();
+    f.add_filtered_process_by_id(i64::from(ME()), false)
+        .unwrap();
+    let mut cmd = Command::new(&script);
+    // A pre_exec hook makes the standard library fork and call execvp (posix_spawn would
+    // not retry with /bin/sh).
+    // SAFETY: the hook does nothing.
+    unsafe { std::os::unix::process::CommandExt::pre_exec(&mut cmd, || Ok(())) };
+    let mut child = cmd.spawn().unwrap();
+    let pid = child.id();
+    assert_eq!(child.wait().unwrap().code(), Some(7));
+    let mine = rec.wait_for(2, |s| matches!(s, Seen::Created(c) if c.process_id == pid));
+    let images: Vec<_> = mine
+        .iter()
+        .map(|s| match s {
+            Seen::Created(c) => c.image_file_name.clone(),
+            _ => unreachable!(),
+        })
+        .collect();
+    let shell = std::fs::canonicalize("/bin/sh").unwrap();
+    assert_eq!(
+        images,
+        vec![script.to_str().unwrap(), shell.to_str().unwrap()],
+        "{mine:?}"
+    );
+    f.stop_filter().unwrap();
+}
+
+#[test]
 fn expired_exec_goes_ahead_at_the_deadline() {
     if !is_root("expired_exec_goes_ahead_at_the_deadline") {
         return;
