@@ -15,7 +15,6 @@
 
 use std::collections::HashMap;
 use std::os::fd::AsFd;
-use std::path::Path;
 
 use fsgate_fanotify::{
     Class, EventBuffer, EventMask, Group, InitFlags, MarkAction, MarkFlags, MarkType,
@@ -29,7 +28,7 @@ pub struct ExecNames {
 }
 
 impl ExecNames {
-    /// Creates the group and marks every mount in `/proc/self/mountinfo`; `None` when
+    /// Creates the group and marks every mount of this thread's mount table; `None` when
     /// fanotify is unavailable (then images come from `/proc` only).
     pub fn new() -> Option<Self> {
         let group = Group::new(
@@ -39,8 +38,8 @@ impl ExecNames {
         )
         .map_err(|e| tracing::warn!("exec image names from /proc only: {e}"))
         .ok()?;
-        let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-        for mount_point in mount_points(&mountinfo) {
+        let mounts = fsgate_core::mountinfo::current().unwrap_or_default();
+        for mount in &mounts {
             // Pseudo filesystems refuse marks; they hold no executables.
             let _ = group.mark(
                 MarkAction::Add,
@@ -48,7 +47,7 @@ impl ExecNames {
                 MarkFlags::empty(),
                 EventMask::OPEN_EXEC,
                 None,
-                Some(Path::new(&mount_point)),
+                Some(mount.mount_point.as_path()),
             );
         }
         Some(Self {
@@ -117,47 +116,9 @@ fn is_script(path: &str) -> bool {
         .is_ok_and(|()| &magic == b"#!")
 }
 
-/// Mount points (field 5) of `/proc/self/mountinfo`, with `\ooo` escapes decoded.
-fn mount_points(mountinfo: &str) -> Vec<String> {
-    mountinfo
-        .lines()
-        .filter_map(|l| l.split(' ').nth(4))
-        .map(unescape)
-        .collect()
-}
-
-fn unescape(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'\\'
-            && i + 3 < b.len()
-            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
-        {
-            let v = (b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0');
-            out.push(v);
-            i += 4;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn mount_points_are_read_and_unescaped() {
-        let info = "22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw\n\
-                    40 22 0:35 / /mnt/my\\040disk rw - tmpfs tmpfs rw\n";
-        assert_eq!(mount_points(info), vec!["/", "/mnt/my disk"]);
-        assert_eq!(unescape("a\\134b"), "a\\b");
-        assert_eq!(unescape("tail\\04"), "tail\\04");
-    }
 
     fn v(items: &[&str]) -> Vec<String> {
         items.iter().map(|s| s.to_string()).collect()
