@@ -23,6 +23,7 @@ struct Behaving {
     max_active: AtomicUsize,
     panics: AtomicUsize,
     barrier: Option<Arc<Barrier>>,
+    read_threads: Mutex<Vec<String>>,
 }
 
 const FILES: &[&str] = &[
@@ -77,6 +78,8 @@ impl Events for Behaving {
             }
             _ => {}
         }
+        let name = thread::current().name().unwrap_or("").to_string();
+        self.read_threads.lock().unwrap().push(name);
         let n = p.buffer.len().min(4);
         p.buffer[..n].copy_from_slice(&b"data"[..n]);
         p.bytes_read = if p.file_name == "/serial" {
@@ -220,6 +223,24 @@ fn one_files_events_are_serialized() {
         assert_eq!(t.join().unwrap(), 64 * 1024);
     }
     assert_eq!(drive.events().max_active.load(Ordering::SeqCst), 1);
+}
+
+/// The names of the threads that ran `on_read_file` for `/f`, read once through the mount.
+fn read_thread_names(timeout_ms: u32) -> Vec<String> {
+    let (dir, _guard, drive) = mount(Behaving::default(), timeout_ms);
+    assert_eq!(read(&dir.path().join("f")).unwrap(), "data");
+    let names = drive.events().read_threads.lock().unwrap().clone();
+    assert!(!names.is_empty());
+    names
+}
+
+#[test]
+fn without_a_timeout_idle_files_are_served_on_the_reader_thread() {
+    // The dispatcher's workers are named "fsgate-vfs"; FUSE reader threads are not.
+    let inline = read_thread_names(0);
+    assert!(inline.iter().all(|n| n != "fsgate-vfs"), "{inline:?}");
+    // With a timeout, a stuck handler must never hold a reader: workers run every event.
+    assert!(read_thread_names(3000).iter().all(|n| n == "fsgate-vfs"));
 }
 
 #[test]
