@@ -4,7 +4,7 @@
 //! (`event_len: u32, vers: u8, reserved: u8, metadata_len: u16, mask: u64, fd: i32,
 //! pid: i32`, 24 bytes) followed by info records, each starting with
 //! `fanotify_event_info_header` (`info_type: u8, pad: u8, len: u16`). Descriptors come out of
-//! this module as raw numbers; [`crate::sys`] takes ownership of them.
+//! this module as raw numbers; the private `sys` module takes ownership of them.
 
 use std::ffi::OsString;
 use std::fmt;

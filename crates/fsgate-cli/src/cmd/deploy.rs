@@ -33,7 +33,7 @@ pub struct InstallArgs {
     /// A number (decimal or 0x hex) or INSTALL_* names joined by `|` or `,`.
     #[arg(long, default_value = "0")]
     pub flags: String,
-    /// Where to install; empty means /usr/lib/fsgate/<major>.
+    /// Where to install; empty means `/usr/lib/fsgate/<major>`.
     #[arg(long, default_value = "")]
     pub path_to_install: String,
     /// Print the result as one JSON object.
