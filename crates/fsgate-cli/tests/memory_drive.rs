@@ -845,3 +845,32 @@ fn unmount_command_unmounts_and_the_server_exits_zero() {
     let (status, _) = drive.stop_with(0);
     assert_eq!(status.code(), Some(0), "{}", drive.stderr());
 }
+
+#[test]
+fn config_settings_apply_at_mount_and_bad_ones_fail_clearly() {
+    if !require_root("config_settings_apply_at_mount_and_bad_ones_fail_clearly") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(FSGATE)
+        .args(["mount", "memory"])
+        .arg(dir.path())
+        .args(["--config", "FileCache=Sometimes"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--config FileCache=Sometimes"), "{stderr}");
+    assert!(!stderr.contains("ready:"), "{stderr}");
+    assert!(!is_mounted(dir.path()));
+
+    let drive = ServedDrive::memory(&[
+        "--config",
+        "FuseReaderThreadCount=1",
+        "--config",
+        "FileCache=None",
+    ]);
+    fs::write(drive.path("f"), b"served").unwrap();
+    assert_eq!(fs::read(drive.path("f")).unwrap(), b"served");
+    drive.stop();
+}

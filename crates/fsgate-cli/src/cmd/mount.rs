@@ -29,6 +29,10 @@ pub enum MountCommand {
         /// Print events as JSON lines.
         #[arg(long)]
         json: bool,
+        /// A drive setting, `NAME=VALUE` in the reference's spelling (for example
+        /// `FuseReaderThreadCount=1` or `FileCache=None`); repeatable.
+        #[arg(long = "config", value_name = "NAME=VALUE")]
+        config: Vec<String>,
     },
     /// A real directory shown through the events: every change lands in SOURCE.
     Mirror {
@@ -46,6 +50,10 @@ pub enum MountCommand {
         /// Print events as JSON lines.
         #[arg(long)]
         json: bool,
+        /// A drive setting, `NAME=VALUE` in the reference's spelling (for example
+        /// `FuseReaderThreadCount=1` or `FileCache=None`); repeatable.
+        #[arg(long = "config", value_name = "NAME=VALUE")]
+        config: Vec<String>,
     },
 }
 
@@ -63,9 +71,21 @@ pub fn run(command: MountCommand) -> Result<()> {
             mountpoint,
             log_events,
             json,
+            config,
         } => {
             let log = log_events.then_some(Printer { json });
-            serve(MemoryDrive::new(log), &mountpoint, "memory")
+            let options = Options {
+                use_file_ids: true,
+                ..Options::default()
+            };
+            serve(
+                MemoryDrive::new(log),
+                options,
+                &config,
+                &mountpoint,
+                "memory",
+                false,
+            )
         }
         MountCommand::Mirror {
             source,
@@ -73,6 +93,7 @@ pub fn run(command: MountCommand) -> Result<()> {
             passthrough,
             log_events,
             json,
+            config,
         } => {
             let log = log_events.then_some(Printer { json });
             let drive = MirrorDrive::new(&source, passthrough, log)?;
@@ -80,7 +101,7 @@ pub fn run(command: MountCommand) -> Result<()> {
                 use_file_ids: true,
                 ..Options::default()
             };
-            serve_with(drive, options, &mountpoint, "mirror", passthrough)
+            serve(drive, options, &config, &mountpoint, "mirror", passthrough)
         }
     }
 }
@@ -88,23 +109,25 @@ pub fn run(command: MountCommand) -> Result<()> {
 /// How often a serving command checks whether its drive was unmounted from outside.
 const UNMOUNT_POLL: Duration = Duration::from_millis(200);
 
-/// Mounts `events` at `mountpoint`, says `ready:`, and serves until SIGINT/SIGTERM or until
-/// the mount goes away from outside (`fsgate unmount`, `umount`); then unmounts.
-fn serve<E: Events>(events: E, mountpoint: &Path, kind: &str) -> Result<()> {
-    serve_with(events, Options::default(), mountpoint, kind, false)
-}
-
-/// [`serve`] with `options`; with `report_routing`, the `ready:` line also says how routed
-/// files are served (`passthrough: kernel` or `passthrough: fsgate`).
-fn serve_with<E: Events>(
+/// Mounts `events` with `options` and the `--config` settings at `mountpoint`, says
+/// `ready:`, and serves until SIGINT/SIGTERM or until the mount goes away from outside
+/// (`fsgate unmount`, `umount`); then unmounts. With `report_routing`, the `ready:` line also
+/// says how routed files are served (`passthrough: kernel` or `passthrough: fsgate`).
+fn serve<E: Events>(
     events: E,
     options: Options,
+    config: &[String],
     mountpoint: &Path,
     kind: &str,
     report_routing: bool,
 ) -> Result<()> {
     let stop = StopSignal::register()?;
     let drive = Arc::new(VirtualDrive::new(events, options));
+    for setting in config {
+        drive
+            .config(setting)
+            .map_err(|e| e.context(format!("--config {setting}")))?;
+    }
     drive.mount(mountpoint, 0)?;
     let mode = match (report_routing, drive.route_mode()?) {
         (false, _) => "",
