@@ -203,7 +203,9 @@ fn a_4_gib_sparse_file_costs_almost_nothing() {
         .open(&path)
         .unwrap();
     file.set_len(SIZE).unwrap();
-    assert_eq!(fs::metadata(&path).unwrap().len(), SIZE);
+    let meta = fs::metadata(&path).unwrap();
+    assert_eq!(meta.len(), SIZE);
+    assert_eq!(meta.blocks(), 0, "a file that is all hole occupies nothing");
     let mut buf = vec![0xffu8; 4096];
     for offset in [0, 1 << 30, SIZE / 2 + 12_345, SIZE - 4096] {
         file.read_exact_at(&mut buf, offset).unwrap();

@@ -327,11 +327,7 @@ impl<E: Events> Core<E> {
     }
 
     fn attr(&self, ino: u64, info: &FileInfo) -> FileAttr {
-        let allocated = if info.allocation_size == 0 {
-            info.size
-        } else {
-            info.allocation_size
-        };
+        let allocated = info.allocation_size.unwrap_or(info.size);
         FileAttr {
             ino: INodeNo(ino),
             size: info.size,

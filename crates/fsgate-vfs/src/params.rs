@@ -80,8 +80,8 @@ pub struct FileInfo {
     /// Size in bytes (`st_size`).
     pub size: u64,
     /// Space the file occupies in bytes; `st_blocks` is this divided by 512, rounded up.
-    /// 0 means "same as `size`".
-    pub allocation_size: u64,
+    /// `None` means "same as `size`" (a drive that does not track holes).
+    pub allocation_size: Option<u64>,
     /// Number of names the file has (`st_nlink`).
     pub hard_link_count: u32,
     /// Creation time (not shown by `stat`; kept for the reference's parity).
@@ -109,7 +109,7 @@ impl FileInfo {
             uid,
             gid,
             size: 0,
-            allocation_size: 0,
+            allocation_size: None,
             hard_link_count: if dir { 2 } else { 1 },
             creation_time: time,
             last_access_time: time,

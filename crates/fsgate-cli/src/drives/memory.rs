@@ -754,10 +754,10 @@ fn fill_info(state: &NodeState, ino: u64, info: &mut FileInfo) {
     info.uid = meta.uid;
     info.gid = meta.gid;
     info.size = state.size();
-    info.allocation_size = match &state.content {
+    info.allocation_size = Some(match &state.content {
         Content::File(data) => data.allocated(),
         _ => info.size,
-    };
+    });
     info.hard_link_count = meta.nlink;
     info.creation_time = meta.crtime;
     info.last_access_time = meta.atime;

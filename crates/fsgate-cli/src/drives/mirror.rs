@@ -558,7 +558,7 @@ fn file_info(st: &libc::stat) -> FileInfo {
         uid: st.st_uid,
         gid: st.st_gid,
         size: st.st_size as u64,
-        allocation_size: (st.st_blocks as u64).saturating_mul(512),
+        allocation_size: Some((st.st_blocks as u64).saturating_mul(512)),
         hard_link_count: st.st_nlink as u32,
         creation_time: mtime,
         last_access_time: time(st.st_atime, st.st_atime_nsec),
