@@ -151,9 +151,7 @@ impl<H: FilterEvents> FileFilter<H> {
             notify,
         };
         Self::check(flags)?;
-        self.rules
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
+        crate::rules::write(&self.rules)
             .standard
             .add(mask, flags, q)
     }
@@ -171,20 +169,14 @@ impl<H: FilterEvents> FileFilter<H> {
             control,
             notify,
         };
-        self.rules
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
+        crate::rules::write(&self.rules)
             .standard
             .delete(mask, Some(flags))
     }
 
     /// Removes every standard and access rule.
     pub fn delete_all_filter_rules(&self) {
-        self.rules
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .standard
-            .clear();
+        crate::rules::write(&self.rules).standard.clear();
     }
 
     /// Excludes matching files from the given events and access restrictions.
@@ -212,29 +204,21 @@ impl<H: FilterEvents> FileFilter<H> {
             control,
             notify,
         };
-        self.rules
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
+        crate::rules::write(&self.rules)
             .passthrough
             .add(mask, flags, q)
     }
 
     /// Removes a passthrough rule; true when it existed.
     pub fn delete_passthrough_rule(&self, mask: &str) -> bool {
-        self.rules
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
+        crate::rules::write(&self.rules)
             .passthrough
             .delete(mask, None)
     }
 
     /// Removes every passthrough rule.
     pub fn delete_all_passthrough_rules(&self) {
-        self.rules
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .passthrough
-            .clear();
+        crate::rules::write(&self.rules).passthrough.clear();
     }
 
     /// Fires every event on one worker (`serialize_events`).

@@ -561,9 +561,7 @@ impl<H: MonitorEvents> FileMonitor<H> {
             notify: notify_flags,
             ..Default::default()
         };
-        self.rules
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
+        crate::rules::write(&self.rules)
             .standard
             .add(mask, flags, q)
     }
@@ -574,20 +572,14 @@ impl<H: MonitorEvents> FileMonitor<H> {
             notify: notify_flags,
             ..Default::default()
         };
-        self.rules
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
+        crate::rules::write(&self.rules)
             .standard
             .delete(mask, Some(flags))
     }
 
     /// Removes every standard rule.
     pub fn delete_all_filter_rules(&self) {
-        self.rules
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .standard
-            .clear();
+        crate::rules::write(&self.rules).standard.clear();
     }
 
     /// Excludes files matching `mask` from the given notifications.
@@ -606,29 +598,21 @@ impl<H: MonitorEvents> FileMonitor<H> {
             notify: notify_flags,
             ..Default::default()
         };
-        self.rules
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
+        crate::rules::write(&self.rules)
             .passthrough
             .add(mask, flags, q)
     }
 
     /// Removes a passthrough rule; true when it existed.
     pub fn delete_passthrough_rule(&self, mask: &str) -> bool {
-        self.rules
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
+        crate::rules::write(&self.rules)
             .passthrough
             .delete(mask, None)
     }
 
     /// Removes every passthrough rule.
     pub fn delete_all_passthrough_rules(&self) {
-        self.rules
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .passthrough
-            .clear();
+        crate::rules::write(&self.rules).passthrough.clear();
     }
 
     /// Fires every event on one worker, in kernel order (`serialize_events`).

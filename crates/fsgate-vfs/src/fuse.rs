@@ -298,6 +298,12 @@ impl<E: Events> Core<E> {
             .ok_or_else(|| Error::from_errno(libc::ESTALE, format!("unknown inode {ino}")))
     }
 
+    /// The path of `ino` and an extended attribute's name, for the xattr requests.
+    fn attribute_of(&self, ino: u64, name: &OsStr) -> Result<(String, String)> {
+        let path = self.path_of(ino)?;
+        Ok((path, to_str(name, "attribute name")?.to_string()))
+    }
+
     fn child(&self, parent: u64, name: &OsStr) -> Result<String> {
         let name = to_str(name, "file name")?;
         Ok(join(&self.path_of(parent)?, name))
@@ -1537,11 +1543,7 @@ impl<E: Events> Filesystem for FuseFs<E> {
         _position: u32,
         reply: ReplyEmpty,
     ) {
-        let resolved = self
-            .core
-            .path_of(ino.0)
-            .and_then(|p| Ok((p, to_str(name, "attribute name")?.to_string())));
-        let (path, name) = match resolved {
+        let (path, name) = match self.core.attribute_of(ino.0, name) {
             Ok(v) => v,
             Err(e) => return reply.error(errno(&e)),
         };
@@ -1566,11 +1568,7 @@ impl<E: Events> Filesystem for FuseFs<E> {
     }
 
     fn getxattr(&self, req: &Request, ino: INodeNo, name: &OsStr, size: u32, reply: ReplyXattr) {
-        let resolved = self
-            .core
-            .path_of(ino.0)
-            .and_then(|p| Ok((p, to_str(name, "attribute name")?.to_string())));
-        let (path, name) = match resolved {
+        let (path, name) = match self.core.attribute_of(ino.0, name) {
             Ok(v) => v,
             Err(e) => return reply.error(errno(&e)),
         };
@@ -1619,11 +1617,7 @@ impl<E: Events> Filesystem for FuseFs<E> {
     }
 
     fn removexattr(&self, req: &Request, ino: INodeNo, name: &OsStr, reply: ReplyEmpty) {
-        let resolved = self
-            .core
-            .path_of(ino.0)
-            .and_then(|p| Ok((p, to_str(name, "attribute name")?.to_string())));
-        let (path, name) = match resolved {
+        let (path, name) = match self.core.attribute_of(ino.0, name) {
             Ok(v) => v,
             Err(e) => return reply.error(errno(&e)),
         };
