@@ -53,7 +53,8 @@ type Entry = (String, FileKind, u64);
 /// A directory listing gathered at the first read of a handle.
 struct Listing<E: Events> {
     context: E::EnumerationContext,
-    entries: Vec<Entry>,
+    /// Shared with each `READDIR` answer, which copies only the entries that fit.
+    entries: Arc<Vec<Entry>>,
 }
 
 /// What a handle holds besides its file's context.
@@ -614,14 +615,16 @@ impl<E: Events> Core<E> {
                         tracing::debug!("on_close_directory_enumeration {path}: {e}");
                     }
                 }
-                let mut p = CleanupFileParams {
-                    file_name: &path,
-                    handle_info: h.info,
-                    file_context: &mut *fc,
-                    handle_context: &mut st.context,
-                };
-                if let Err(e) = self.events.on_cleanup_file(&mut p) {
-                    tracing::debug!("on_cleanup_file {path}: {e}");
+                if self.options.fire_cleanup_events {
+                    let mut p = CleanupFileParams {
+                        file_name: &path,
+                        handle_info: h.info,
+                        file_context: &mut *fc,
+                        handle_context: &mut st.context,
+                    };
+                    if let Err(e) = self.events.on_cleanup_file(&mut p) {
+                        tracing::debug!("on_cleanup_file {path}: {e}");
+                    }
                 }
             }
             if !h.silent_close && (last || self.options.fire_all_open_close_events) {
@@ -662,12 +665,10 @@ impl<E: Events> Core<E> {
         fc: &mut E::FileContext,
         hc: &mut E::HandleContext,
     ) -> (Option<Listing<E>>, Result<()>) {
-        let mut listing = Listing::<E> {
-            context: E::EnumerationContext::default(),
-            entries: Vec::new(),
-        };
+        let mut context = E::EnumerationContext::default();
+        let mut entries = Vec::new();
         let mut restart = true;
-        loop {
+        let result = loop {
             let mut p = EnumerateDirectoryParams {
                 directory_name: path,
                 mask: "*",
@@ -678,18 +679,17 @@ impl<E: Events> Core<E> {
                 info: self.default_info(FileKind::File),
                 file_context: fc,
                 handle_context: hc,
-                enumeration_context: &mut listing.context,
+                enumeration_context: &mut context,
             };
             if let Err(e) = self.events.on_enumerate_directory(&mut p) {
-                return if restart {
-                    (None, Err(e))
-                } else {
-                    (Some(listing), Err(e))
-                };
+                if restart {
+                    return (None, Err(e));
+                }
+                break Err(e);
             }
             restart = false;
             if !p.file_found {
-                return (Some(listing), Ok(()));
+                break Ok(());
             }
             let name = std::mem::take(&mut p.file_name);
             let (kind, id) = (p.info.kind, p.info.file_id);
@@ -697,8 +697,13 @@ impl<E: Events> Core<E> {
                 tracing::warn!("on_enumerate_directory {path}: skipping invalid name {name:?}");
                 continue;
             }
-            listing.entries.push((name, kind, id));
-        }
+            entries.push((name, kind, id));
+        };
+        let listing = Listing {
+            context,
+            entries: Arc::new(entries),
+        };
+        (Some(listing), result)
     }
 
     /// `on_is_directory_empty`, or a listing when the handler leaves it undecided.
@@ -1361,6 +1366,10 @@ impl<E: Events> Filesystem for FuseFs<E> {
         _lock_owner: LockOwner,
         reply: ReplyEmpty,
     ) {
+        if !self.core.options.fire_cleanup_events {
+            // The kernel takes ENOSYS as "never send FLUSH again" on this connection.
+            return reply.error(Errno::ENOSYS);
+        }
         let Some((h, path, reply)) = self.handle_of(fh, reply) else {
             return;
         };
@@ -1426,6 +1435,7 @@ impl<E: Events> Filesystem for FuseFs<E> {
             return;
         };
         reply = r;
+        let dir = path.clone();
         self.submit(
             req,
             key(&path),
@@ -1439,38 +1449,38 @@ impl<E: Events> Filesystem for FuseFs<E> {
                     st.listing = listing;
                     result?;
                 }
-                let entries = st
+                Ok(st
                     .listing
                     .as_ref()
-                    .map(|l| l.entries.clone())
-                    .unwrap_or_default();
+                    .map(|l| Arc::clone(&l.entries))
+                    .unwrap_or_default())
+            },
+            move |core, entries, mut reply| {
+                // Only the entries from `offset` that fit in the kernel's buffer are copied:
+                // a large directory is read in many requests, each costing its own size.
                 let inodes = lock(&core.inodes);
-                let mut out = Vec::new();
-                let all = [
-                    (".".to_string(), FileKind::Directory),
-                    ("..".to_string(), FileKind::Directory),
-                ]
-                .into_iter()
-                .map(|(n, k)| (n, k, 0))
-                .chain(entries);
                 let ids = core.options.use_file_ids;
+                let dots = [
+                    (".", FileKind::Directory, 0),
+                    ("..", FileKind::Directory, 0),
+                ];
+                let all = dots
+                    .into_iter()
+                    .chain(entries.iter().map(|(n, k, id)| (n.as_str(), *k, *id)));
                 for (i, (name, kind, id)) in all.enumerate().skip(offset as usize) {
-                    let child_ino = match name.as_str() {
+                    let child_ino = match name {
                         "." | ".." => ino.0,
                         _ if ids && id > 1 => id,
-                        _ => inodes.find(&join(&path, &name)).unwrap_or_else(|| {
-                            // Not looked up yet: an informational number outside the range
-                            // the table hands out. `stat` shows the real one.
-                            (1 << 63) | (key(&join(&path, &name)).0 & ((1 << 62) - 1))
-                        }),
+                        _ => {
+                            let child = join(&dir, name);
+                            inodes.find(&child).unwrap_or_else(|| {
+                                // Not looked up yet: an informational number outside the
+                                // range the table hands out. `stat` shows the real one.
+                                (1 << 63) | (key(&child).0 & ((1 << 62) - 1))
+                            })
+                        }
                     };
-                    out.push((child_ino, i as u64 + 1, kind, name));
-                }
-                Ok(out)
-            },
-            |_, entries, mut reply| {
-                for (ino, next, kind, name) in entries {
-                    if reply.add(INodeNo(ino), next, file_type(kind), name) {
+                    if reply.add(INodeNo(child_ino), i as u64 + 1, file_type(kind), name) {
                         break;
                     }
                 }

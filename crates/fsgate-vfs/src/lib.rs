@@ -23,7 +23,7 @@
 //! | `on_create_file` | `CREATE` (`open(O_CREAT)` on a missing name), `MKNOD` (regular files), `MKDIR` |
 //! | `on_open_file` | `OPEN`, `OPENDIR` of an existing object |
 //! | `on_set_file_size` | `SETATTR(size)`: `truncate`, and `open(O_TRUNC)` before its `on_open_file` |
-//! | `on_cleanup_file` | `FLUSH` (each `close(2)`) |
+//! | `on_cleanup_file` | `FLUSH` (each `close(2)`); with `FireCleanupEvents` off, none (the kernel stops sending `FLUSH`) |
 //! | `on_close_file` | `RELEASE`, `RELEASEDIR` |
 //! | `on_enumerate_directory` (one call per entry) | `READDIR`; the whole listing is gathered at the first read of a handle |
 //! | `on_close_directory_enumeration` | `RELEASEDIR` of a handle that was read |

@@ -9,6 +9,7 @@ use fsgate_core::{Result, Settings};
 /// Setting names, as `config` spells them.
 pub(crate) mod names {
     pub const FIRE_ALL: &str = "FireAllOpenCloseEvents";
+    pub const FIRE_CLEANUP: &str = "FireCleanupEvents";
     pub const SERIALIZE: &str = "SerializeEvents";
     pub const MIN_WORKERS: &str = "MinWorkerThreadCount";
     pub const MAX_WORKERS: &str = "MaxWorkerThreadCount";
@@ -76,6 +77,13 @@ pub struct Options {
     /// `fire_all_open_close_events`: `on_open_file`/`on_close_file` fire for every
     /// open/release (true, the default) or only for a file's first open and last release.
     pub fire_all_open_close_events: bool,
+    /// `FireCleanupEvents`: fire `on_cleanup_file` at every `close(2)` of a descriptor
+    /// (the kernel's `FLUSH`), true by default. A drive that has nothing to do there turns
+    /// it off: the kernel then stops sending `FLUSH` at all (it is answered `ENOSYS` once),
+    /// which saves one synchronous round trip per `close` — a third of the cost of creating
+    /// an empty file. Dirty pages of the writeback cache are still written before `close`
+    /// returns, and `on_close_file` still fires when the last handle goes.
+    pub fire_cleanup_events: bool,
     /// `serialize_events`: run every event on one worker, one at a time. Default false:
     /// events for different files run in parallel, one file's events in order.
     pub serialize_events: bool,
@@ -149,6 +157,7 @@ impl Default for Options {
     fn default() -> Self {
         Self {
             fire_all_open_close_events: true,
+            fire_cleanup_events: true,
             serialize_events: false,
             min_worker_thread_count: 0,
             max_worker_thread_count: 0,
@@ -189,6 +198,11 @@ impl Options {
                 FIRE_ALL,
                 Kind::Bool,
                 Value::Bool(self.fire_all_open_close_events),
+            )
+            .with(
+                FIRE_CLEANUP,
+                Kind::Bool,
+                Value::Bool(self.fire_cleanup_events),
             )
             .with(SERIALIZE, Kind::Bool, Value::Bool(self.serialize_events))
             .with(
@@ -271,6 +285,7 @@ impl Options {
         let count = |name| -> Result<usize> { Ok(usize::try_from(s.get_int(name)?).unwrap_or(0)) };
         Ok(Self {
             fire_all_open_close_events: s.get_bool(FIRE_ALL)?,
+            fire_cleanup_events: s.get_bool(FIRE_CLEANUP)?,
             serialize_events: s.get_bool(SERIALIZE)?,
             min_worker_thread_count: count(MIN_WORKERS)?,
             max_worker_thread_count: count(MAX_WORKERS)?,
@@ -312,10 +327,13 @@ mod tests {
         assert_eq!(s.config("FireAllOpenCloseEvents").unwrap(), "False");
         assert_eq!(s.config("fireallopencloseevents=yes").unwrap(), "True");
         assert_eq!(s.config("SectorSize").unwrap(), "4096");
+        assert_eq!(s.config("FireCleanupEvents").unwrap(), "True");
+        s.config("FireCleanupEvents=no").unwrap();
         assert!(s.config("SectorSize=7").is_err());
         assert!(s.config("FuseReaderThreadCount=0").is_err());
         let back = Options::from_settings(&s).unwrap();
         assert!(back.fire_all_open_close_events);
+        assert!(!back.fire_cleanup_events);
         assert_eq!(back.sector_size, 4096);
         assert_eq!(back.metadata_cache_timeout, Duration::from_secs(10));
         assert_eq!(back.file_cache, FileCache::System);

@@ -271,6 +271,8 @@ impl<F, H> OpenFileParams<'_, F, H> {
 
 /// `on_cleanup_file`: a descriptor of the handle was closed (`close(2)`, FUSE `FLUSH`). Fires
 /// once per `close` of each duplicate; the handle itself lives on until `on_close_file`.
+/// Never fires when [`Options::fire_cleanup_events`](crate::Options::fire_cleanup_events) is
+/// off.
 #[derive(Debug)]
 pub struct CleanupFileParams<'a, F, H> {
     /// The file's path (its last known name, even if it was deleted while open).

@@ -74,10 +74,7 @@ pub fn run(command: MountCommand) -> Result<()> {
             config,
         } => {
             let log = log_events.then_some(Printer { json });
-            let options = Options {
-                use_file_ids: true,
-                ..Options::default()
-            };
+            let options = drive_options(log_events);
             serve(
                 MemoryDrive::new(log),
                 options,
@@ -97,12 +94,20 @@ pub fn run(command: MountCommand) -> Result<()> {
         } => {
             let log = log_events.then_some(Printer { json });
             let drive = MirrorDrive::new(&source, passthrough, log)?;
-            let options = Options {
-                use_file_ids: true,
-                ..Options::default()
-            };
+            let options = drive_options(log_events);
             serve(drive, options, &config, &mountpoint, "mirror", passthrough)
         }
+    }
+}
+
+/// The sample drives' options: their own file ids, and cleanup events only when they are
+/// logged (the drives do nothing else at a cleanup, so without `--log-events` the kernel
+/// need not send one at every `close`).
+fn drive_options(log_events: bool) -> Options {
+    Options {
+        use_file_ids: true,
+        fire_cleanup_events: log_events,
+        ..Options::default()
     }
 }
 
