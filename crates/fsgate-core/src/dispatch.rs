@@ -196,6 +196,8 @@ struct Queues {
     /// Jobs running now on their submitting threads.
     inline: usize,
     outstanding: usize,
+    /// Threads waiting on `drained`: without any, completing a job makes no wake-up call.
+    drain_waiters: usize,
     shutting_down: bool,
 }
 
@@ -424,6 +426,7 @@ impl Dispatcher {
     /// Blocks until every submitted job has completed (returned or expired).
     pub fn wait_idle(&self) {
         let mut q = lock(&self.inner.queues);
+        q.drain_waiters += 1;
         while q.outstanding > 0 {
             q = self
                 .inner
@@ -431,6 +434,7 @@ impl Dispatcher {
                 .wait(q)
                 .unwrap_or_else(|p| p.into_inner());
         }
+        q.drain_waiters -= 1;
     }
 
     /// Refuses new jobs (they complete with [`Outcome::Cancelled`]), waits for every queued
@@ -443,6 +447,7 @@ impl Dispatcher {
         self.inner.work.notify_all();
         self.wait_idle();
         let mut q = lock(&self.inner.queues);
+        q.drain_waiters += 1;
         while q.workers > q.stuck {
             self.inner.work.notify_all();
             q = self
@@ -452,6 +457,7 @@ impl Dispatcher {
                 .map(|(g, _)| g)
                 .unwrap_or_else(|p| p.into_inner().0);
         }
+        q.drain_waiters -= 1;
         drop(q);
         self.inner.watch.notify_all();
     }
@@ -471,7 +477,11 @@ impl Inner {
                 tracing::warn!("cannot add a worker thread: {e}");
             }
         }
-        self.work.notify_one();
+        // Workers count themselves idle under this lock before they wait, so none is missed;
+        // a busy pool is spared a wake-up call per job.
+        if q.idle > 0 {
+            self.work.notify_one();
+        }
     }
 
     fn spawn_worker(inner: &Arc<Inner>, q: &mut Queues) -> Result<()> {
@@ -535,7 +545,7 @@ impl Inner {
         }
         let mut q = lock(&self.queues);
         q.outstanding = q.outstanding.saturating_sub(1);
-        if q.outstanding == 0 {
+        if q.outstanding == 0 && q.drain_waiters > 0 {
             self.drained.notify_all();
         }
         if let Some(k) = state.key {
