@@ -176,13 +176,16 @@ struct JobState {
     inline: AtomicBool,
     key: Option<SerialKey>,
     key_released: AtomicBool,
+    /// No longer counted as outstanding.
+    retired: AtomicBool,
     originator: Option<Originator>,
     expire: Mutex<Option<Box<dyn FnOnce() + Send>>>,
 }
 
 struct Job {
     state: Arc<JobState>,
-    run: Box<dyn FnOnce() + Send>,
+    /// Runs the handler, calls its argument once the handler has returned, then completes.
+    run: Box<dyn FnOnce(&dyn Fn()) + Send>,
 }
 
 #[derive(Default)]
@@ -326,6 +329,7 @@ impl Dispatcher {
             inline: AtomicBool::new(false),
             key,
             key_released: AtomicBool::new(false),
+            retired: AtomicBool::new(false),
             originator,
             expire: Mutex::new(Some(Box::new(move || {
                 if let Some(c) = lock(&expire_slot).take() {
@@ -334,7 +338,7 @@ impl Dispatcher {
             }))),
         });
         let hooks = Arc::clone(&self.inner.hooks);
-        let run = Box::new(move || {
+        let run = Box::new(move |handler_returned: &dyn Fn()| {
             let outcome = match catch_unwind(AssertUnwindSafe(job)) {
                 Ok(v) => Outcome::Done(v),
                 Err(payload) => {
@@ -351,6 +355,7 @@ impl Dispatcher {
                     Outcome::Panicked(message)
                 }
             };
+            handler_returned();
             if let Some(c) = lock(&slot).take() {
                 c(outcome);
             }
@@ -504,27 +509,33 @@ impl Inner {
         lock(&self.queues).inline -= 1;
     }
 
-    /// Runs a job with the handler's thread-local state set, then lets its key go on.
+    /// Runs a job with the handler's thread-local state set. Its key goes on as soon as the
+    /// handler returns, before the completion runs: a caller answered by the completion
+    /// often sends the file's next request at once (`OPEN` then `RELEASE`, `LOOKUP` then
+    /// `CREATE`), and that request should find the key idle rather than wait for a worker.
     fn run_job(self: &Arc<Self>, job: Job) {
         job.state.started.store(true, Ordering::Release);
         let previous = CURRENT.with(|c| {
             c.borrow_mut()
                 .replace((Arc::clone(self), Arc::clone(&job.state)))
         });
-        (job.run)();
+        let state = &job.state;
+        (job.run)(&|| {
+            // Under the expire lock, so the watchdog either expired the job (and counted a
+            // worker as stuck) or never will.
+            let expired = {
+                let mut expire = lock(&state.expire);
+                state.finished.store(true, Ordering::Release);
+                expire.take().is_none()
+            };
+            if expired && !state.inline.load(Ordering::Acquire) {
+                let mut q = lock(&self.queues);
+                q.stuck = q.stuck.saturating_sub(1);
+            }
+            self.release_key(state);
+        });
         CURRENT.with(|c| *c.borrow_mut() = previous);
-        // Under the expire lock, so the watchdog either expired the job (and counted a
-        // worker as stuck) or never will.
-        let expired = {
-            let mut expire = lock(&job.state.expire);
-            job.state.finished.store(true, Ordering::Release);
-            expire.take().is_none()
-        };
-        if expired && !job.state.inline.load(Ordering::Acquire) {
-            let mut q = lock(&self.queues);
-            q.stuck = q.stuck.saturating_sub(1);
-        }
-        self.release_key(&job.state);
+        self.retire(state);
     }
 
     /// Arms the watchdog for a job submitted now: the caller never waits longer than the
@@ -538,24 +549,30 @@ impl Inner {
         }
     }
 
-    /// The job is complete (returned or expired): let the next job of its key run.
+    /// The job's handler returned or it expired: let the next job of its key run.
     fn release_key(self: &Arc<Self>, state: &JobState) {
         if state.key_released.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let Some(k) = state.key else { return };
+        let mut q = lock(&self.queues);
+        match q.waiting.get_mut(&k).and_then(VecDeque::pop_front) {
+            Some(job) => self.make_ready(&mut q, job),
+            None => {
+                q.waiting.remove(&k);
+            }
+        }
+    }
+
+    /// The job is complete (answered, or expired): it no longer counts as outstanding.
+    fn retire(&self, state: &JobState) {
+        if state.retired.swap(true, Ordering::AcqRel) {
             return;
         }
         let mut q = lock(&self.queues);
         q.outstanding = q.outstanding.saturating_sub(1);
         if q.outstanding == 0 && q.drain_waiters > 0 {
             self.drained.notify_all();
-        }
-        if let Some(k) = state.key {
-            let next = q.waiting.get_mut(&k).and_then(VecDeque::pop_front);
-            match next {
-                Some(job) => self.make_ready(&mut q, job),
-                None => {
-                    q.waiting.remove(&k);
-                }
-            }
         }
         drop(q);
         lock(&self.live).remove(&state.id);
@@ -655,6 +672,7 @@ fn watchdog(weak: std::sync::Weak<Inner>) {
                     tracing::warn!("event {id} timed out; completing its request");
                     expire();
                     inner.release_key(&state);
+                    inner.retire(&state);
                 }
             }
             // Extended by reset_timeout (a newer heap entry exists) or disabled.
@@ -1091,6 +1109,33 @@ mod tests {
         let timed = Dispatcher::new(inline_options(2, 3000), Arc::new(NoHooks)).unwrap();
         let (ran_on, _) = run_or_submit_here(&timed, Some(SerialKey(1)), None);
         assert_ne!(ran_on, thread::current().id());
+    }
+
+    #[test]
+    fn a_files_key_is_free_once_its_handler_returned_even_before_its_answer() {
+        // FUSE answers a request in the completion; the caller's next request for the same
+        // file can arrive before the completion ends and must run inline, not on a worker.
+        let d = Arc::new(Dispatcher::new(inline_options(2, 0), Arc::new(NoHooks)).unwrap());
+        let inner = d.clone();
+        let (tx, rx) = mpsc::channel();
+        d.run_or_submit(
+            Some(SerialKey(1)),
+            None,
+            || (),
+            move |_| {
+                inner.run_or_submit(
+                    Some(SerialKey(1)),
+                    None,
+                    || thread::current().id(),
+                    move |o| {
+                        let _ = tx.send(o);
+                    },
+                );
+            },
+        );
+        assert_eq!(rx.recv().unwrap(), Outcome::Done(thread::current().id()));
+        d.wait_idle();
+        assert_eq!(d.outstanding(), 0);
     }
 
     #[test]
