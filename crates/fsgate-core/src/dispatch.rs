@@ -182,10 +182,12 @@ struct JobState {
     expire: Mutex<Option<Box<dyn FnOnce() + Send>>>,
 }
 
+/// Runs a job's handler, calls its argument once the handler has returned, then completes.
+type RunJob = dyn FnOnce(&dyn Fn()) + Send;
+
 struct Job {
     state: Arc<JobState>,
-    /// Runs the handler, calls its argument once the handler has returned, then completes.
-    run: Box<dyn FnOnce(&dyn Fn()) + Send>,
+    run: Box<RunJob>,
 }
 
 #[derive(Default)]
