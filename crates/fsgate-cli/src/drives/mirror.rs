@@ -50,6 +50,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use fsgate_core::{Error, Result};
@@ -82,11 +83,11 @@ pub struct Listing {
 }
 
 /// The source file a handle reads and writes; `None` for directories.
-type OpenSource = Option<File>;
+type OpenSource = Option<Arc<File>>;
 
-/// The source file of an open file (its first handle's descriptor), for `on_get_file_info`
-/// after the name is gone; `None` for directories.
-type OpenFile = Option<std::sync::Arc<File>>;
+/// The source file of an open file (its first handle's descriptor, shared), for
+/// `on_get_file_info` after the name is gone; `None` for directories.
+type OpenFile = Option<Arc<File>>;
 
 impl MirrorDrive {
     /// A drive mirroring `source` (an existing directory). With `passthrough`, every opened
@@ -176,8 +177,7 @@ impl MirrorDrive {
             file.set_len(0).map_err(|e| os_error("truncate", &rel, e))?;
         }
         self.route(&file, |f| p.route_to_file(f, 0))?;
-        remember(p.file_context, &file)?;
-        *p.handle_context = Some(file);
+        *p.handle_context = Some(remember(p.file_context, file));
         Ok(())
     }
 
@@ -188,8 +188,7 @@ impl MirrorDrive {
         let rel = relative(p.file_name)?;
         let file = self.open_source(&rel, p.flags, None)?;
         self.route(&file, |f| p.route_to_file(f, 0))?;
-        remember(p.file_context, &file)?;
-        *p.handle_context = Some(file);
+        *p.handle_context = Some(remember(p.file_context, file));
         Ok(())
     }
 
@@ -495,13 +494,13 @@ impl MirrorDrive {
     }
 }
 
-/// Keeps a duplicate of the first handle's descriptor in the file context.
-fn remember(context: &mut OpenFile, file: &File) -> Result<()> {
+/// Shares the first handle's descriptor with the file context; returns the handle's.
+fn remember(context: &mut OpenFile, file: File) -> Arc<File> {
+    let file = Arc::new(file);
     if context.is_none() {
-        let dup = file.try_clone().map_err(|e| Error::io("dup", e))?;
-        *context = Some(std::sync::Arc::new(dup));
+        *context = Some(Arc::clone(&file));
     }
-    Ok(())
+    file
 }
 
 /// The drive path `/a/b` as `a/b` relative to the source descriptor (`/` is `.`).
