@@ -32,6 +32,7 @@ use fuser::{
     Request, TimeOrNow, WriteFlags,
 };
 
+use crate::buffers::Buffers;
 use crate::cache::{BlockCache, Budget, BLOCK};
 use crate::events::Events;
 use crate::inodes::{join, Inodes};
@@ -136,6 +137,7 @@ pub(crate) struct Core<E: Events> {
     entries: Mutex<Budget>,
     negatives: Mutex<Budget>,
     blocks: Mutex<BlockCache>,
+    buffers: Buffers,
 }
 
 /// The serialization key of a path: one file, one key.
@@ -230,6 +232,7 @@ impl<E: Events> Core<E> {
             passthrough: AtomicBool::new(false),
             entries: Mutex::new(Budget::new(options.metadata_cache_size)),
             negatives: Mutex::new(Budget::new(options.non_existent_files_cache_size)),
+            buffers: Buffers::default(),
             blocks: Mutex::new(BlockCache::new(
                 if options.file_cache == FileCache::UserMode {
                     options.user_mode_file_cache_size
@@ -1276,11 +1279,12 @@ impl<E: Events> Filesystem for FuseFs<E> {
         };
         if let Some(file) = &h.routed {
             // A routed handle in library mode: straight from the backing file, no event.
-            let mut buffer = vec![0u8; size as usize];
-            return match read_at_most(file, &mut buffer, offset) {
+            let mut buffer = self.core.buffers.take(size as usize);
+            match read_at_most(file, &mut buffer, offset) {
                 Ok(n) => reply.data(&buffer[..n]),
                 Err(e) => reply.error(Errno::from_i32(e.raw_os_error().unwrap_or(libc::EIO))),
-            };
+            }
+            return self.core.buffers.give(buffer);
         }
         self.submit(
             req,
@@ -1292,7 +1296,7 @@ impl<E: Events> Filesystem for FuseFs<E> {
                 if core.options.file_cache == FileCache::UserMode {
                     return core.cached_read(h.ino, &path, offset, size, &mut fc, &mut st.context);
                 }
-                let mut buffer = vec![0u8; size as usize];
+                let mut buffer = core.buffers.take(size as usize);
                 let mut p = ReadFileParams {
                     file_name: &path,
                     position: offset,
@@ -1301,12 +1305,19 @@ impl<E: Events> Filesystem for FuseFs<E> {
                     file_context: &mut *fc,
                     handle_context: &mut st.context,
                 };
-                core.events.on_read_file(&mut p)?;
+                let read = core.events.on_read_file(&mut p);
                 let n = p.bytes_read.min(buffer.len());
+                if let Err(e) = read {
+                    core.buffers.give(buffer);
+                    return Err(e);
+                }
                 buffer.truncate(n);
                 Ok(buffer)
             },
-            |_, data, reply| reply.data(&data),
+            |core, data, reply| {
+                reply.data(&data);
+                core.buffers.give(data);
+            },
         );
     }
 

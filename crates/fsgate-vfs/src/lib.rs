@@ -135,6 +135,7 @@
 //!   used. Without `use_file_ids` two names are known to be one inode only while the kernel
 //!   keeps it cached (links made through the drive); with it, always.
 
+mod buffers;
 pub mod cache;
 pub mod drive;
 pub mod events;

@@ -364,7 +364,9 @@ pub struct ReadFileParams<'a, F, H> {
     pub file_name: &'a str,
     /// Offset in the file.
     pub position: u64,
-    /// Where to put the data; its length is the number of bytes asked for.
+    /// Where to put the data; its length is the number of bytes asked for. Its contents on
+    /// entry are unspecified (buffers are reused between reads): only the first
+    /// `bytes_read` bytes are sent.
     pub buffer: &'a mut [u8],
     /// Output: bytes put in `buffer`. Fewer than asked means end of file. Pre-filled with 0.
     pub bytes_read: usize,
