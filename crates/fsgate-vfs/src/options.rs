@@ -80,8 +80,8 @@ pub struct Options {
     /// `FireCleanupEvents`: fire `on_cleanup_file` at every `close(2)` of a descriptor
     /// (the kernel's `FLUSH`), true by default. A drive that has nothing to do there turns
     /// it off: the kernel then stops sending `FLUSH` at all (it is answered `ENOSYS` once),
-    /// which saves one synchronous round trip per `close` — a third of the cost of creating
-    /// an empty file. Dirty pages of the writeback cache are still written before `close`
+    /// which saves one synchronous round trip per `close` (one of the four of creating
+    /// an empty file). Dirty pages of the writeback cache are still written before `close`
     /// returns, and `on_close_file` still fires when the last handle goes.
     pub fire_cleanup_events: bool,
     /// `serialize_events`: run every event on one worker, one at a time. Default false:

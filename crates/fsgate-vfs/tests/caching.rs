@@ -11,7 +11,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use common::{root, Guard};
 use fsgate_core::{code, Error, Result};
 use fsgate_vfs::*;
 
@@ -144,13 +143,8 @@ impl Events for Store {
     }
 }
 
-/// A mounted store and its cleanup: the guard unmounts even if the test panics.
-struct Mounted {
-    drive: VirtualDrive<Store>,
-    dir: PathBuf,
-    _guard: Guard,
-    _tmp: tempfile::TempDir,
-}
+/// A mounted store; dropping it unmounts, even if the test panicked.
+type Mounted = common::Mounted<Store>;
 
 impl Mounted {
     fn path(&self, name: &str) -> PathBuf {
@@ -163,23 +157,12 @@ impl Mounted {
 }
 
 fn mount(test: &str, options: Options, files: &[(&str, &[u8])]) -> Option<Mounted> {
-    if !root(test) {
-        return None;
-    }
-    let store = Store::default();
-    for (name, data) in files {
-        store.put(name, data);
-    }
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("mnt");
-    fs::create_dir(&dir).unwrap();
-    let drive = VirtualDrive::new(store, options);
-    drive.mount(&dir, 0).unwrap();
-    Some(Mounted {
-        drive,
-        _guard: Guard(dir.clone()),
-        dir,
-        _tmp: tmp,
+    common::mount(test, options, |_| {
+        let store = Store::default();
+        for (name, data) in files {
+            store.put(name, data);
+        }
+        store
     })
 }
 

@@ -5,12 +5,11 @@ mod common;
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use common::{root, Guard};
+use common::{count, mount};
 use fsgate_core::Result;
 use fsgate_vfs::*;
 
@@ -69,37 +68,13 @@ impl Events for Counting {
     }
 }
 
-struct Mounted {
-    drive: VirtualDrive<Counting>,
-    dir: PathBuf,
-    _guard: Guard,
-    _tmp: tempfile::TempDir,
-}
-
-fn mount(test: &str, options: Options) -> Option<Mounted> {
-    if !root(test) {
-        return None;
-    }
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("mnt");
-    fs::create_dir(&dir).unwrap();
-    let drive = VirtualDrive::new(Counting::default(), options);
-    drive.mount(&dir, 0).unwrap();
-    Some(Mounted {
-        drive,
-        _guard: Guard(dir.clone()),
-        dir,
-        _tmp: tmp,
-    })
-}
-
-fn count(n: &AtomicUsize) -> usize {
-    n.load(Ordering::SeqCst)
-}
-
 #[test]
 fn by_default_every_close_fires_a_cleanup() {
-    let Some(m) = mount("by_default_every_close_fires_a_cleanup", Options::default()) else {
+    let Some(m) = mount(
+        "by_default_every_close_fires_a_cleanup",
+        Options::default(),
+        |_| Counting::default(),
+    ) else {
         return;
     };
     let e = m.drive.events();
@@ -129,6 +104,7 @@ fn without_cleanup_events_closes_fire_none_and_data_still_lands_before_close_ret
     let Some(m) = mount(
         "without_cleanup_events_closes_fire_none_and_data_still_lands_before_close_returns",
         options,
+        |_| Counting::default(),
     ) else {
         return;
     };

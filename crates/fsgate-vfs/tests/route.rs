@@ -9,7 +9,7 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use common::{root, Guard};
+use common::count;
 use fsgate_core::Result;
 use fsgate_vfs::*;
 
@@ -84,48 +84,32 @@ impl Events for Router {
     }
 }
 
-struct Mounted {
-    drive: VirtualDrive<Router>,
-    dir: PathBuf,
-    backing: PathBuf,
-    _guard: Guard,
-    _tmp: tempfile::TempDir,
-}
+type Mounted = common::Mounted<Router>;
 
+/// Mounts a router over `backing` (in the mount's temporary directory), whose three files
+/// hold the same 4 MiB pattern.
 fn mount(test: &str, options: Options) -> Option<Mounted> {
-    if !root(test) {
-        return None;
-    }
-    let tmp = tempfile::tempdir().unwrap();
-    let (dir, backing) = (tmp.path().join("mnt"), tmp.path().join("backing"));
-    fs::create_dir(&dir).unwrap();
-    fs::create_dir(&backing).unwrap();
-    let data: Vec<u8> = (0..(4u32 << 20)).map(|i| (i * 7 % 251) as u8).collect();
-    for name in NAMES {
-        fs::write(backing.join(&name[1..]), &data).unwrap();
-    }
-    let drive = VirtualDrive::new(
+    common::mount(test, options, |tmp| {
+        let backing = tmp.join("backing");
+        fs::create_dir(&backing).unwrap();
+        let data: Vec<u8> = (0..(4u32 << 20)).map(|i| (i * 7 % 251) as u8).collect();
+        for name in NAMES {
+            fs::write(backing.join(&name[1..]), &data).unwrap();
+        }
         Router {
-            backing: backing.clone(),
+            backing,
             reads: AtomicUsize::new(0),
             writes: AtomicUsize::new(0),
             closes: AtomicUsize::new(0),
             mixed_opens: AtomicUsize::new(0),
-        },
-        options,
-    );
-    drive.mount(&dir, 0).unwrap();
-    Some(Mounted {
-        drive,
-        _guard: Guard(dir.clone()),
-        dir,
-        backing,
-        _tmp: tmp,
+        }
     })
 }
 
-fn count(n: &AtomicUsize) -> usize {
-    n.load(Ordering::SeqCst)
+impl Mounted {
+    fn backing(&self) -> &Path {
+        &self.drive.events().backing
+    }
 }
 
 #[test]
@@ -144,7 +128,7 @@ fn routed_handles_read_and_write_the_backing_file_through_the_kernel() {
     let path = m.dir.join("quiet");
     assert_eq!(
         fs::read(&path).unwrap(),
-        fs::read(m.backing.join("quiet")).unwrap()
+        fs::read(m.backing().join("quiet")).unwrap()
     );
     let mut file = OpenOptions::new().write(true).open(&path).unwrap();
     file.write_all_at(b"written through the mount", 1000)
@@ -152,7 +136,7 @@ fn routed_handles_read_and_write_the_backing_file_through_the_kernel() {
     file.flush().unwrap();
     drop(file);
     let mut buf = [0u8; 25];
-    File::open(m.backing.join("quiet"))
+    File::open(m.backing().join("quiet"))
         .unwrap()
         .read_exact_at(&mut buf, 1000)
         .unwrap();
@@ -207,13 +191,13 @@ fn a_routed_open_of_a_file_open_without_routing_is_served_by_the_library() {
         .write(true)
         .open(&path)
         .unwrap();
-    let expected = fs::read(m.backing.join("mixed")).unwrap();
+    let expected = fs::read(m.backing().join("mixed")).unwrap();
     let mut got = vec![0u8; expected.len()];
     routed.read_exact_at(&mut got, 0).unwrap();
     assert_eq!(got, expected);
     routed.write_all_at(b"library", 7).unwrap();
     let mut seven = [0u8; 7];
-    File::open(m.backing.join("mixed"))
+    File::open(m.backing().join("mixed"))
         .unwrap()
         .read_exact_at(&mut seven, 7)
         .unwrap();
@@ -228,5 +212,5 @@ fn a_routed_open_of_a_file_open_without_routing_is_served_by_the_library() {
     );
     assert_eq!(count(&e.writes), 0);
     drop((plain, routed));
-    assert!(Path::new(&m.backing).exists());
+    assert!(m.backing().exists());
 }

@@ -48,3 +48,41 @@ pub fn wait_for(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
     }
     f()
 }
+
+/// A drive mounted on `mnt` in a temporary directory. Dropping it unmounts (the guard does so
+/// lazily even if the test panicked), then removes the directory.
+pub struct Mounted<E: fsgate_vfs::Events> {
+    pub drive: fsgate_vfs::VirtualDrive<E>,
+    pub dir: PathBuf,
+    _guard: Guard,
+    /// The temporary directory holding the mount point and whatever else the test put there.
+    pub tmp: tempfile::TempDir,
+}
+
+/// Mounts the drive that `make` builds (it gets the temporary directory, to put backing files
+/// in) with `options`; `None` when this machine cannot mount (see [`root`]).
+pub fn mount<E: fsgate_vfs::Events>(
+    test: &str,
+    options: fsgate_vfs::Options,
+    make: impl FnOnce(&Path) -> E,
+) -> Option<Mounted<E>> {
+    if !root(test) {
+        return None;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("mnt");
+    std::fs::create_dir(&dir).unwrap();
+    let drive = fsgate_vfs::VirtualDrive::new(make(tmp.path()), options);
+    drive.mount(&dir, 0).unwrap();
+    Some(Mounted {
+        drive,
+        _guard: Guard(dir.clone()),
+        dir,
+        tmp,
+    })
+}
+
+/// The value of an event counter.
+pub fn count(n: &std::sync::atomic::AtomicUsize) -> usize {
+    n.load(std::sync::atomic::Ordering::SeqCst)
+}
