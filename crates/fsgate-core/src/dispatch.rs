@@ -13,7 +13,9 @@
 //!   the worker itself;
 //! - jobs with the same [`SerialKey`] (a file) run one at a time, in submission order; jobs
 //!   with different keys or no key run in parallel; `serialize_events` puts every job under
-//!   one key;
+//!   one key. The exception is [`Hold::Shared`] (reads of a file with `SerializeAccess`
+//!   off): such jobs of one key whose ranges do not overlap run side by side, and still after
+//!   every earlier job they cannot run beside;
 //! - the completion runs exactly once. With a timeout, the deadline counts from submission,
 //!   so the kernel's caller never waits longer than the timeout. A job that has not returned
 //!   by its deadline is completed with [`Outcome::TimedOut`] by the watchdog thread; its key is
@@ -27,6 +29,7 @@ use std::any::Any;
 use std::cell::RefCell;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::ops::Range;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -77,6 +80,38 @@ impl Timeout {
 /// Jobs with equal keys run one at a time in submission order (a key names a file).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct SerialKey(pub u64);
+
+/// How a job holds its key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Hold {
+    /// Alone: no other job of the key runs beside it. Every job but a shared read.
+    Exclusive,
+    /// Beside other shared jobs of the key whose ranges do not overlap this one.
+    Shared(Range<u64>),
+}
+
+impl Hold {
+    fn beside(&self, other: &Hold) -> bool {
+        match (self, other) {
+            (Hold::Shared(a), Hold::Shared(b)) => a.end <= b.start || b.end <= a.start,
+            _ => false,
+        }
+    }
+}
+
+/// A key's jobs: those running now and those waiting, in submission order.
+#[derive(Default)]
+struct KeyJobs {
+    running: Vec<(u64, Hold)>,
+    waiting: VecDeque<Job>,
+}
+
+impl KeyJobs {
+    /// Whether a job holding `hold` may start now, ahead of nothing.
+    fn admits(&self, hold: &Hold) -> bool {
+        self.running.iter().all(|(_, h)| h.beside(hold))
+    }
+}
 
 /// The key every job shares under `serialize_events`.
 const GLOBAL_KEY: SerialKey = SerialKey(u64::MAX);
@@ -175,6 +210,7 @@ struct JobState {
     /// Runs on its submitting thread, not on a worker.
     inline: AtomicBool,
     key: Option<SerialKey>,
+    hold: Hold,
     key_released: AtomicBool,
     /// No longer counted as outstanding.
     retired: AtomicBool,
@@ -193,7 +229,7 @@ struct Job {
 #[derive(Default)]
 struct Queues {
     ready: VecDeque<Job>,
-    waiting: HashMap<SerialKey, VecDeque<Job>>,
+    keys: HashMap<SerialKey, KeyJobs>,
     workers: usize,
     idle: usize,
     /// Workers still running a handler whose request already expired.
@@ -279,7 +315,7 @@ impl Dispatcher {
         J: FnOnce() -> T + Send + 'static,
         C: FnOnce(Outcome<T>) + Send + 'static,
     {
-        self.dispatch(key, originator, job, complete, false);
+        self.dispatch(key, Hold::Exclusive, originator, job, complete, false);
     }
 
     /// Like [`submit`](Self::submit), but when there is no timeout, the key is idle and fewer
@@ -298,14 +334,49 @@ impl Dispatcher {
         J: FnOnce() -> T + Send + 'static,
         C: FnOnce(Outcome<T>) + Send + 'static,
     {
-        let inline =
-            self.inner.options.inline_limit > 0 && self.inner.options.timeout == Timeout::NONE;
-        self.dispatch(key, originator, job, complete, inline);
+        self.dispatch(
+            key,
+            Hold::Exclusive,
+            originator,
+            job,
+            complete,
+            self.may_inline(),
+        );
+    }
+
+    /// Like [`run_or_submit`](Self::run_or_submit) for a job that may run beside other jobs
+    /// of `key` holding non-overlapping ranges ([`Hold::Shared`]), such as reads of one file.
+    pub fn run_or_submit_shared<T, J, C>(
+        &self,
+        key: SerialKey,
+        range: Range<u64>,
+        originator: Option<Originator>,
+        job: J,
+        complete: C,
+    ) where
+        T: Send + 'static,
+        J: FnOnce() -> T + Send + 'static,
+        C: FnOnce(Outcome<T>) + Send + 'static,
+    {
+        let inline = self.may_inline();
+        self.dispatch(
+            Some(key),
+            Hold::Shared(range),
+            originator,
+            job,
+            complete,
+            inline,
+        );
+    }
+
+    fn may_inline(&self) -> bool {
+        self.inner.options.inline_limit > 0 && self.inner.options.timeout == Timeout::NONE
     }
 
     fn dispatch<T, J, C>(
         &self,
         key: Option<SerialKey>,
+        hold: Hold,
         originator: Option<Originator>,
         job: J,
         complete: C,
@@ -315,10 +386,10 @@ impl Dispatcher {
         J: FnOnce() -> T + Send + 'static,
         C: FnOnce(Outcome<T>) + Send + 'static,
     {
-        let key = if self.inner.options.serialize_events {
-            Some(GLOBAL_KEY)
+        let (key, hold) = if self.inner.options.serialize_events {
+            (Some(GLOBAL_KEY), Hold::Exclusive)
         } else {
-            key
+            (key, hold)
         };
         let slot = Arc::new(Mutex::new(Some(complete)));
         let expire_slot = Arc::clone(&slot);
@@ -330,6 +401,7 @@ impl Dispatcher {
             started: AtomicBool::new(false),
             inline: AtomicBool::new(false),
             key,
+            hold,
             key_released: AtomicBool::new(false),
             retired: AtomicBool::new(false),
             originator,
@@ -377,28 +449,20 @@ impl Dispatcher {
         lock(&inner.live).insert(job.state.id, Arc::clone(&job.state));
         inner.arm(&job.state);
         let here = inline && q.inline < inner.options.inline_limit;
-        match key {
-            Some(k) if q.waiting.contains_key(&k) => {
-                if let Some(list) = q.waiting.get_mut(&k) {
-                    list.push_back(job);
-                }
+        if let Some(k) = key {
+            let jobs = q.keys.entry(k).or_default();
+            if !jobs.waiting.is_empty() || !jobs.admits(&job.state.hold) {
+                jobs.waiting.push_back(job);
+                return;
             }
-            Some(k) => {
-                q.waiting.insert(k, VecDeque::new());
-                if here {
-                    q.inline += 1;
-                    drop(q);
-                    inner.run_here(job);
-                } else {
-                    inner.make_ready(&mut q, job);
-                }
-            }
-            None if here => {
-                q.inline += 1;
-                drop(q);
-                inner.run_here(job);
-            }
-            None => inner.make_ready(&mut q, job),
+            jobs.running.push((job.state.id, job.state.hold.clone()));
+        }
+        if here {
+            q.inline += 1;
+            drop(q);
+            inner.run_here(job);
+        } else {
+            inner.make_ready(&mut q, job);
         }
     }
 
@@ -558,11 +622,28 @@ impl Inner {
         }
         let Some(k) = state.key else { return };
         let mut q = lock(&self.queues);
-        match q.waiting.get_mut(&k).and_then(VecDeque::pop_front) {
-            Some(job) => self.make_ready(&mut q, job),
-            None => {
-                q.waiting.remove(&k);
+        let mut start = Vec::new();
+        if let Some(jobs) = q.keys.get_mut(&k) {
+            jobs.running.retain(|(id, _)| *id != state.id);
+            // A job that expired while it waited never runs.
+            jobs.waiting.retain(|j| j.state.id != state.id);
+            // The waiting jobs start in order, as long as each fits beside those running.
+            while let Some(next) = jobs.waiting.front() {
+                if !jobs.admits(&next.state.hold) {
+                    break;
+                }
+                let Some(job) = jobs.waiting.pop_front() else {
+                    break;
+                };
+                jobs.running.push((job.state.id, job.state.hold.clone()));
+                start.push(job);
             }
+            if jobs.running.is_empty() && jobs.waiting.is_empty() {
+                q.keys.remove(&k);
+            }
+        }
+        for job in start {
+            self.make_ready(&mut q, job);
         }
     }
 
@@ -1138,6 +1219,102 @@ mod tests {
         assert_eq!(rx.recv().unwrap(), Outcome::Done(thread::current().id()));
         d.wait_idle();
         assert_eq!(d.outstanding(), 0);
+    }
+
+    /// Runs a job under `hold` of key 1 that records `name` in `log` when it starts, then
+    /// waits for `gate` (at most 10 s) and records `name` again when it ends.
+    fn gated(
+        d: &Dispatcher,
+        hold: Hold,
+        name: &'static str,
+        log: &Arc<Mutex<Vec<String>>>,
+        gate: mpsc::Receiver<()>,
+    ) {
+        let log = log.clone();
+        let job = move || {
+            lock(&log).push(format!("{name} start"));
+            let _ = gate.recv_timeout(Duration::from_secs(10));
+            lock(&log).push(format!("{name} end"));
+        };
+        match hold {
+            Hold::Exclusive => d.submit(Some(SerialKey(1)), None, job, |_| {}),
+            Hold::Shared(r) => d.run_or_submit_shared(SerialKey(1), r, None, job, |_| {}),
+        }
+    }
+
+    fn wait_logged(log: &Arc<Mutex<Vec<String>>>, entry: &str) {
+        let start = Instant::now();
+        while !lock(log).iter().any(|e| e == entry) {
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "never logged {entry}"
+            );
+            thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    #[test]
+    fn shared_jobs_of_a_key_run_side_by_side_unless_their_ranges_overlap() {
+        let d = Dispatcher::new(options(4, 8, 0), Arc::new(NoHooks)).unwrap();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let (open_a, a) = mpsc::channel();
+        let (open_b, b) = mpsc::channel();
+        let (open_c, c) = mpsc::channel();
+        gated(&d, Hold::Shared(0..4096), "a", &log, a);
+        gated(&d, Hold::Shared(4096..8192), "b", &log, b);
+        gated(&d, Hold::Shared(4000..4100), "c", &log, c);
+        wait_logged(&log, "a start");
+        wait_logged(&log, "b start");
+        // c overlaps both: it waits until both ended.
+        open_a.send(()).unwrap();
+        wait_logged(&log, "a end");
+        assert!(
+            !lock(&log).iter().any(|e| e == "c start"),
+            "{:?}",
+            lock(&log)
+        );
+        open_b.send(()).unwrap();
+        open_c.send(()).unwrap();
+        d.wait_idle();
+        let log = lock(&log).clone();
+        let at = |e: &str| log.iter().position(|x| x == e).unwrap();
+        assert!(
+            at("b start") < at("a end"),
+            "a and b ran side by side: {log:?}"
+        );
+        assert!(at("c start") > at("b end"), "{log:?}");
+    }
+
+    #[test]
+    fn a_shared_job_never_overtakes_an_earlier_exclusive_one() {
+        let d = Dispatcher::new(options(4, 8, 0), Arc::new(NoHooks)).unwrap();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let (open_read, read) = mpsc::channel();
+        let (open_write, write) = mpsc::channel();
+        let (open_later, later) = mpsc::channel();
+        gated(&d, Hold::Shared(0..10), "read", &log, read);
+        wait_logged(&log, "read start");
+        gated(&d, Hold::Exclusive, "write", &log, write);
+        // Compatible with the running read, but submitted after the write.
+        gated(&d, Hold::Shared(20..30), "later", &log, later);
+        thread::sleep(Duration::from_millis(50));
+        assert_eq!(*lock(&log), vec!["read start"]);
+        open_read.send(()).unwrap();
+        wait_logged(&log, "write start");
+        open_write.send(()).unwrap();
+        open_later.send(()).unwrap();
+        d.wait_idle();
+        assert_eq!(
+            *lock(&log),
+            vec![
+                "read start",
+                "read end",
+                "write start",
+                "write end",
+                "later start",
+                "later end"
+            ]
+        );
     }
 
     #[test]
