@@ -32,11 +32,11 @@ fn not_supported(event: &str) -> Error {
 /// listing cursors in them; their `Drop` is the cleanup.
 pub trait Events: Send + Sync + 'static {
     /// Per open file or directory: created at its first open, dropped after its last close.
-    type FileContext: Default + Send + 'static;
+    type FileContext: Default + Send + Sync + 'static;
     /// Per handle (each `open`/`opendir` that succeeds): dropped after its `on_close_file`.
-    type HandleContext: Default + Send + 'static;
+    type HandleContext: Default + Send + Sync + 'static;
     /// Per directory listing: dropped after its `on_close_directory_enumeration`.
-    type EnumerationContext: Default + Send + 'static;
+    type EnumerationContext: Default + Send + Sync + 'static;
 
     /// The drive was mounted; fires before any other event. Failing it fails `mount`.
     fn on_mount(&self, _p: &mut MountParams) -> Result<()> {

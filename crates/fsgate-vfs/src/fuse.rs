@@ -20,10 +20,10 @@ use std::hash::{Hash, Hasher};
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, SystemTime};
 
-use fsgate_core::dispatch::{Dispatcher, Outcome, SerialKey};
+use fsgate_core::dispatch::{Dispatcher, Hold, Outcome, SerialKey};
 use fsgate_core::{code, Error, Originator, Result};
 use fuser::{
     BackingId, Errno, FileAttr, FileHandle, FileType, Filesystem, FopenFlags, Generation, INodeNo,
@@ -46,7 +46,18 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-type FileCtx<E> = Arc<Mutex<<E as Events>::FileContext>>;
+/// A context for an event that may change it. Poisoning is recovered as for [`lock`].
+fn lock_mut<T>(l: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
+    l.write().unwrap_or_else(|p| p.into_inner())
+}
+
+/// A context for a read, which may run beside other reads of the file (`SerializeAccess`
+/// off).
+fn lock_ref<T>(l: &RwLock<T>) -> RwLockReadGuard<'_, T> {
+    l.read().unwrap_or_else(|p| p.into_inner())
+}
+
+type FileCtx<E> = Arc<RwLock<<E as Events>::FileContext>>;
 
 /// One entry of a listing: name, kind, the application's file id.
 type Entry = (String, FileKind, u64);
@@ -67,7 +78,7 @@ struct HandleState<E: Events> {
 struct Handle<E: Events> {
     ino: u64,
     file: FileCtx<E>,
-    state: Arc<Mutex<HandleState<E>>>,
+    state: Arc<RwLock<HandleState<E>>>,
     info: HandleInfo,
     directory: bool,
     /// The path at open time, for events after the kernel forgot the inode's name.
@@ -393,7 +404,7 @@ impl<E: Events> Core<E> {
                     .map(|f| Arc::clone(&f.context))
             })
             .or_else(|| self.open_context(path));
-        let mut guard = context.as_ref().map(|c| lock(c));
+        let mut guard = context.as_ref().map(|c| lock_mut(c));
         let mut p = GetFileInfoParams {
             file_name: path,
             file_exists: false,
@@ -443,7 +454,7 @@ impl<E: Events> Core<E> {
         };
         let mut route = None;
         if first || self.options.fire_all_open_close_events {
-            let mut fc = lock(&file);
+            let mut fc = lock_mut(&file);
             let mut p = OpenFileParams {
                 file_name: path,
                 desired_access: desired_access(flags),
@@ -537,7 +548,7 @@ impl<E: Events> Core<E> {
             Handle {
                 ino,
                 file,
-                state: Arc::new(Mutex::new(h.state)),
+                state: Arc::new(RwLock::new(h.state)),
                 info: h.info,
                 directory: h.directory,
                 opened_as: path.to_string(),
@@ -556,8 +567,8 @@ impl<E: Events> Core<E> {
         path: &str,
         offset: u64,
         size: u32,
-        fc: &mut E::FileContext,
-        hc: &mut E::HandleContext,
+        fc: &E::FileContext,
+        hc: &E::HandleContext,
     ) -> Result<Vec<u8>> {
         let end = offset.saturating_add(u64::from(size));
         let mut out = Vec::with_capacity(size as usize);
@@ -573,8 +584,8 @@ impl<E: Events> Core<E> {
                     position: start,
                     buffer: &mut block,
                     bytes_read: 0,
-                    file_context: &mut *fc,
-                    handle_context: &mut *hc,
+                    file_context: fc,
+                    handle_context: hc,
                 };
                 self.events.on_read_file(&mut p)?;
                 let n = p.bytes_read.min(BLOCK as usize);
@@ -604,8 +615,8 @@ impl<E: Events> Core<E> {
             .is_none_or(|f| f.handles <= 1);
         let mut result = Ok(());
         {
-            let mut fc = lock(&h.file);
-            let mut st = lock(&h.state);
+            let mut fc = lock_mut(&h.file);
+            let mut st = lock_mut(&h.state);
             let st = &mut *st;
             if h.directory && !h.silent_close {
                 if let Some(mut listing) = st.listing.take() {
@@ -720,7 +731,7 @@ impl<E: Events> Core<E> {
             return Ok(empty);
         }
         let file = self.open_context(path).unwrap_or_default();
-        let mut fc = lock(&file);
+        let mut fc = lock_mut(&file);
         let mut hc = E::HandleContext::default();
         let (listing, result) = self.gather(path, &mut fc, &mut hc);
         let empty = listing.as_ref().is_none_or(|l| l.entries.is_empty());
@@ -745,7 +756,7 @@ impl<E: Events> Core<E> {
             ));
         }
         let context = self.open_context(path);
-        let mut guard = context.as_ref().map(|c| lock(c));
+        let mut guard = context.as_ref().map(|c| lock_mut(c));
         let mut p = CanFileBeDeletedParams {
             file_name: path,
             is_directory,
@@ -789,6 +800,24 @@ impl<E: Events> FuseFs<E> {
         J: FnOnce(&Core<E>, Originator) -> Result<T> + Send + 'static,
         D: FnOnce(&Core<E>, T, R) + Send + 'static,
     {
+        self.submit_held(req, key, Hold::Exclusive, reply, job, done);
+    }
+
+    /// [`submit`](Self::submit) holding the key as `hold` says.
+    fn submit_held<T, R, J, D>(
+        &self,
+        req: &Request,
+        key: SerialKey,
+        hold: Hold,
+        reply: R,
+        job: J,
+        done: D,
+    ) where
+        T: Send + 'static,
+        R: Fail,
+        J: FnOnce(&Core<E>, Originator) -> Result<T> + Send + 'static,
+        D: FnOnce(&Core<E>, T, R) + Send + 'static,
+    {
         let who = Originator {
             pid: req.pid(),
             uid: req.uid(),
@@ -796,24 +825,29 @@ impl<E: Events> FuseFs<E> {
         };
         let core = Arc::clone(&self.core);
         let core2 = Arc::clone(&self.core);
-        self.dispatcher.run_or_submit(
-            Some(key),
-            Some(who),
-            move || job(&core, who),
-            move |outcome| match outcome {
-                Outcome::Done(Ok(v)) => done(&core2, v, reply),
-                Outcome::Done(Err(e)) => {
-                    tracing::debug!("request failed: {e}");
-                    reply.fail(errno(&e));
-                }
-                Outcome::TimedOut => reply.fail(Errno::EIO),
-                Outcome::Panicked(m) => {
-                    tracing::warn!("event handler panicked: {m}");
-                    reply.fail(Errno::EIO);
-                }
-                Outcome::Cancelled => reply.fail(Errno::EIO),
-            },
-        );
+        let job = move || job(&core, who);
+        let complete = move |outcome| match outcome {
+            Outcome::Done(Ok(v)) => done(&core2, v, reply),
+            Outcome::Done(Err(e)) => {
+                tracing::debug!("request failed: {e}");
+                reply.fail(errno(&e));
+            }
+            Outcome::TimedOut => reply.fail(Errno::EIO),
+            Outcome::Panicked(m) => {
+                tracing::warn!("event handler panicked: {m}");
+                reply.fail(Errno::EIO);
+            }
+            Outcome::Cancelled => reply.fail(Errno::EIO),
+        };
+        match hold {
+            Hold::Exclusive => self
+                .dispatcher
+                .run_or_submit(Some(key), Some(who), job, complete),
+            Hold::Shared(range) => {
+                self.dispatcher
+                    .run_or_submit_shared(key, range, Some(who), job, complete)
+            }
+        }
     }
 
     /// Resolves a path on the reader thread, answering an error at once.
@@ -999,7 +1033,7 @@ impl<E: Events> Filesystem for FuseFs<E> {
             move |core, _| {
                 let path = &p2;
                 let context = core.open_context(path);
-                let mut guard = context.as_ref().map(|c| lock(c));
+                let mut guard = context.as_ref().map(|c| lock_mut(c));
                 if let Some(size) = size {
                     let mut p = SetFileSizeParams {
                         file_name: path,
@@ -1194,7 +1228,7 @@ impl<E: Events> Filesystem for FuseFs<E> {
                     ));
                 }
                 let context = core.open_context(&f2);
-                let mut guard = context.as_ref().map(|c| lock(c));
+                let mut guard = context.as_ref().map(|c| lock_mut(c));
                 let mut p = RenameOrMoveFileParams {
                     file_name: &f2,
                     new_file_name: &t2,
@@ -1286,15 +1320,21 @@ impl<E: Events> Filesystem for FuseFs<E> {
             }
             return self.core.buffers.give(buffer);
         }
-        self.submit(
+        let hold = if self.core.options.serialize_access {
+            Hold::Exclusive
+        } else {
+            Hold::Shared(offset..offset.saturating_add(u64::from(size)))
+        };
+        self.submit_held(
             req,
             key(&path),
+            hold,
             reply,
             move |core, _| {
-                let mut fc = lock(&h.file);
-                let mut st = lock(&h.state);
+                let fc = lock_ref(&h.file);
+                let st = lock_ref(&h.state);
                 if core.options.file_cache == FileCache::UserMode {
-                    return core.cached_read(h.ino, &path, offset, size, &mut fc, &mut st.context);
+                    return core.cached_read(h.ino, &path, offset, size, &fc, &st.context);
                 }
                 let mut buffer = core.buffers.take(size as usize);
                 let mut p = ReadFileParams {
@@ -1302,8 +1342,8 @@ impl<E: Events> Filesystem for FuseFs<E> {
                     position: offset,
                     buffer: &mut buffer,
                     bytes_read: 0,
-                    file_context: &mut *fc,
-                    handle_context: &mut st.context,
+                    file_context: &*fc,
+                    handle_context: &st.context,
                 };
                 let read = core.events.on_read_file(&mut p);
                 let n = p.bytes_read.min(buffer.len());
@@ -1348,8 +1388,8 @@ impl<E: Events> Filesystem for FuseFs<E> {
             key(&path),
             reply,
             move |core, _| {
-                let mut fc = lock(&h.file);
-                let mut st = lock(&h.state);
+                let mut fc = lock_mut(&h.file);
+                let mut st = lock_mut(&h.state);
                 let mut p = WriteFileParams {
                     file_name: &path,
                     position: offset,
@@ -1392,8 +1432,8 @@ impl<E: Events> Filesystem for FuseFs<E> {
             key(&path),
             reply,
             move |core, _| {
-                let mut fc = lock(&h.file);
-                let mut st = lock(&h.state);
+                let mut fc = lock_mut(&h.file);
+                let mut st = lock_mut(&h.state);
                 let mut p = CleanupFileParams {
                     file_name: &path,
                     handle_info: h.info,
@@ -1452,8 +1492,8 @@ impl<E: Events> Filesystem for FuseFs<E> {
             key(&path),
             reply,
             move |core, _| {
-                let mut fc = lock(&h.file);
-                let mut st = lock(&h.state);
+                let mut fc = lock_mut(&h.file);
+                let mut st = lock_mut(&h.state);
                 let st = &mut *st;
                 if st.listing.is_none() {
                     let (listing, result) = core.gather(&path, &mut fc, &mut st.context);
@@ -1687,7 +1727,7 @@ impl<E: Events> Filesystem for FuseFs<E> {
                     creator: who,
                 };
                 let route = {
-                    let mut fc = lock(&file);
+                    let mut fc = lock_mut(&file);
                     let mut p = CreateFileParams {
                         file_name: &p2,
                         desired_access: desired_access(flags),
@@ -1762,7 +1802,7 @@ impl<E: Events> Filesystem for FuseFs<E> {
             reply,
             move |core, _| {
                 let context = core.open_context(&p2);
-                let mut guard = context.as_ref().map(|c| lock(c));
+                let mut guard = context.as_ref().map(|c| lock_mut(c));
                 let mut p = SetAllocationSizeParams {
                     file_name: &p2,
                     allocation_size: offset.saturating_add(length),
@@ -1882,8 +1922,8 @@ impl<E: Events> FuseFs<E> {
             key(&path),
             reply,
             move |core, _| {
-                let mut fc = lock(&h.file);
-                let mut st = lock(&h.state);
+                let mut fc = lock_mut(&h.file);
+                let mut st = lock_mut(&h.state);
                 let mut p = FlushFileParams {
                     file_name: &path,
                     data_only,

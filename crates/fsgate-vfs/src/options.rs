@@ -11,6 +11,7 @@ pub(crate) mod names {
     pub const FIRE_ALL: &str = "FireAllOpenCloseEvents";
     pub const FIRE_CLEANUP: &str = "FireCleanupEvents";
     pub const SERIALIZE: &str = "SerializeEvents";
+    pub const SERIALIZE_ACCESS: &str = "SerializeAccess";
     pub const MIN_WORKERS: &str = "MinWorkerThreadCount";
     pub const MAX_WORKERS: &str = "MaxWorkerThreadCount";
     pub const READERS: &str = "FuseReaderThreadCount";
@@ -87,6 +88,13 @@ pub struct Options {
     /// `serialize_events`: run every event on one worker, one at a time. Default false:
     /// events for different files run in parallel, one file's events in order.
     pub serialize_events: bool,
+    /// `SerializeAccess`: reads of one file wait for each other like every other event of
+    /// the file (true, the default, as in the reference). Off, reads of one file whose
+    /// ranges do not overlap run in parallel (the kernel's readahead keeps several in
+    /// flight), still after every earlier event of the file they cannot run beside; their
+    /// handlers then see the file and handle contexts shared (`&`), which is why contexts
+    /// are `Sync`.
+    pub serialize_access: bool,
     /// `MinWorkerThreadCount`; 0: max(cores, 4).
     pub min_worker_thread_count: usize,
     /// `MaxWorkerThreadCount`; 0: 4 × cores.
@@ -159,6 +167,7 @@ impl Default for Options {
             fire_all_open_close_events: true,
             fire_cleanup_events: true,
             serialize_events: false,
+            serialize_access: true,
             min_worker_thread_count: 0,
             max_worker_thread_count: 0,
             fuse_reader_thread_count: 4,
@@ -205,6 +214,11 @@ impl Options {
                 Value::Bool(self.fire_cleanup_events),
             )
             .with(SERIALIZE, Kind::Bool, Value::Bool(self.serialize_events))
+            .with(
+                SERIALIZE_ACCESS,
+                Kind::Bool,
+                Value::Bool(self.serialize_access),
+            )
             .with(
                 MIN_WORKERS,
                 Kind::Int { min: 0, max: 1024 },
@@ -287,6 +301,7 @@ impl Options {
             fire_all_open_close_events: s.get_bool(FIRE_ALL)?,
             fire_cleanup_events: s.get_bool(FIRE_CLEANUP)?,
             serialize_events: s.get_bool(SERIALIZE)?,
+            serialize_access: s.get_bool(SERIALIZE_ACCESS)?,
             min_worker_thread_count: count(MIN_WORKERS)?,
             max_worker_thread_count: count(MAX_WORKERS)?,
             fuse_reader_thread_count: count(READERS)?,
@@ -328,12 +343,15 @@ mod tests {
         assert_eq!(s.config("fireallopencloseevents=yes").unwrap(), "True");
         assert_eq!(s.config("SectorSize").unwrap(), "4096");
         assert_eq!(s.config("FireCleanupEvents").unwrap(), "True");
+        assert_eq!(s.config("SerializeAccess").unwrap(), "True");
+        s.config("SerializeAccess=false").unwrap();
         s.config("FireCleanupEvents=no").unwrap();
         assert!(s.config("SectorSize=7").is_err());
         assert!(s.config("FuseReaderThreadCount=0").is_err());
         let back = Options::from_settings(&s).unwrap();
         assert!(back.fire_all_open_close_events);
         assert!(!back.fire_cleanup_events);
+        assert!(!back.serialize_access);
         assert_eq!(back.sector_size, 4096);
         assert_eq!(back.metadata_cache_timeout, Duration::from_secs(10));
         assert_eq!(back.file_cache, FileCache::System);

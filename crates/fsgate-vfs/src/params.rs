@@ -370,11 +370,12 @@ pub struct ReadFileParams<'a, F, H> {
     pub buffer: &'a mut [u8],
     /// Output: bytes put in `buffer`. Fewer than asked means end of file. Pre-filled with 0.
     pub bytes_read: usize,
-    /// The file's context.
-    pub file_context: &'a mut F,
+    /// The file's context, shared: with `SerializeAccess` off other reads of the file may
+    /// run at the same time (keep what a read changes behind the context's own lock).
+    pub file_context: &'a F,
     /// The context of the handle the kernel reads through (for page-cache reads, any open
-    /// handle of the file).
-    pub handle_context: &'a mut H,
+    /// handle of the file), shared like the file's.
+    pub handle_context: &'a H,
 }
 
 /// `on_write_file`: write `buffer` at `position`.

@@ -100,12 +100,14 @@ pub fn run(command: MountCommand) -> Result<()> {
     }
 }
 
-/// The sample drives' options: their own file ids, and cleanup events only when they are
-/// logged (the drives do nothing else at a cleanup, so without `--log-events` the kernel
-/// need not send one at every `close`).
+/// The sample drives' options: their own file ids, parallel reads of one file (both read
+/// under their own locks or with `pread`), and cleanup events only when they are logged (the
+/// drives do nothing else at a cleanup, so without `--log-events` the kernel need not send
+/// one at every `close`).
 fn drive_options(log_events: bool) -> Options {
     Options {
         use_file_ids: true,
+        serialize_access: false,
         fire_cleanup_events: log_events,
         ..Options::default()
     }

@@ -644,7 +644,7 @@ impl MemoryDrive {
     }
 
     /// The open node when there is one, otherwise the node at `path`.
-    fn node(&self, open: Option<&mut OpenNode>, path: &str) -> Result<Arc<Node>> {
+    fn node(&self, open: Option<&OpenNode>, path: &str) -> Result<Arc<Node>> {
         match open.and_then(|o| o.clone()) {
             Some(node) => Ok(node),
             None => self.tree.lookup(Path::new(path)),
@@ -700,7 +700,7 @@ impl MemoryDrive {
     }
 
     fn set_attributes(&self, p: &mut SetFileAttributesParams<'_, OpenNode>) -> Result<()> {
-        let node = self.node(p.file_context.as_deref_mut(), p.file_name)?;
+        let node = self.node(p.file_context.as_deref(), p.file_name)?;
         let mut state = node.lock();
         let meta = &mut state.meta;
         if let Some(mode) = p.mode {
@@ -830,7 +830,7 @@ impl Events for MemoryDrive {
     }
 
     fn on_get_file_info(&self, p: &mut GetFileInfoParams<'_, OpenNode>) -> Result<()> {
-        let result = match self.node(p.file_context.as_deref_mut(), p.file_name) {
+        let result = match self.node(p.file_context.as_deref(), p.file_name) {
             Ok(node) => {
                 fill_info(&node.lock(), node.ino, &mut p.info);
                 p.file_exists = true;
@@ -904,7 +904,7 @@ impl Events for MemoryDrive {
 
     fn on_set_file_size(&self, p: &mut SetFileSizeParams<'_, OpenNode>) -> Result<()> {
         let result = self
-            .node(p.file_context.as_deref_mut(), p.file_name)
+            .node(p.file_context.as_deref(), p.file_name)
             .and_then(|node| {
                 let mut state = node.lock();
                 state.data()?.set_size(p.size);
@@ -920,7 +920,7 @@ impl Events for MemoryDrive {
     fn on_set_allocation_size(&self, p: &mut SetAllocationSizeParams<'_, OpenNode>) -> Result<()> {
         // Memory is taken when written; reserving only grows the file, as fallocate(2) says.
         let result = self
-            .node(p.file_context.as_deref_mut(), p.file_name)
+            .node(p.file_context.as_deref(), p.file_name)
             .and_then(|node| {
                 let mut state = node.lock();
                 let data = state.data()?;
@@ -948,7 +948,7 @@ impl Events for MemoryDrive {
 
     fn on_set_file_security(&self, p: &mut SetFileSecurityParams<'_, OpenNode>) -> Result<()> {
         let result = self
-            .node(p.file_context.as_deref_mut(), p.file_name)
+            .node(p.file_context.as_deref(), p.file_name)
             .map(|node| {
                 let mut state = node.lock();
                 if let Some(uid) = p.owner {
