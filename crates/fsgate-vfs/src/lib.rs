@@ -68,8 +68,9 @@
 //! the reader that received it (all readers but one may do so at once), saving two thread
 //! switches per request; otherwise, and always with a timeout, it runs on the dispatcher's
 //! workers, so a stuck handler never stops the readers. Events for one path
-//! run one at a time in arrival order; different paths run in parallel; `serialize_events`
-//! runs everything in order on one key. With a timeout, a request whose handler has not
+//! run one at a time in arrival order (except reads of different ranges with
+//! `serialize_access` off); different paths run in parallel; `serialize_events` runs
+//! everything in order on one key. With a timeout, a request whose handler has not
 //! returned by the deadline fails with `EIO`, later events for that file proceed, and the
 //! late result — including any context it created — is dropped. `reset_timeout` from
 //! inside a handler pushes the deadline back. A panicking handler fails its request with
@@ -89,9 +90,11 @@
 //!
 //! # Throughput
 //!
-//! Requests carry up to 1 MiB (`max_write`, readahead); 64 background requests may be in
-//! flight; lookups in one directory run in parallel; `FuseReaderThreadCount` threads read
-//! `/dev/fuse` on cloned descriptors. fuser copies each request into its buffer and each
+//! Requests carry up to 1 MiB (`max_write`; for reads the library raises its mount's
+//! readahead to 1 MiB through `/sys/class/bdi`, which `INIT` cannot do); 64 background
+//! requests may be in flight; lookups in one directory run in parallel; with
+//! `SerializeAccess` off, reads of one file run in parallel; `FuseReaderThreadCount` threads
+//! read `/dev/fuse` on cloned descriptors. fuser copies each request into its buffer and each
 //! reply out of it (no splice): data-heavy drives should route files
 //! (`route_to_file`), which takes the drive out of the data path entirely.
 //!
@@ -122,8 +125,9 @@
 //! - `RENAME_EXCHANGE` is refused with `EINVAL`.
 //! - The user-mode file cache belongs to one drive (`UserModeFileCacheSize` per drive), not
 //!   to the process; there is no kernel-mode cache of fsgate's own (the page cache is it).
-//! - Non-overlapping reads of one file are serialized like every other event of the file
-//!   (handlers get `&mut` contexts); routed handles in library mode are read in parallel.
+//! - Read handlers get the file and handle contexts as shared references (`&`), so that
+//!   `SerializeAccess` off can run non-overlapping reads of one file in parallel; contexts are
+//!   therefore `Sync`. Every other event gets them `&mut`.
 //! - Without `use_file_ids`, `readdir` shows per-name placeholder inode numbers for names not
 //!   looked up yet (`stat` shows the real one); with it, both show the application's ids.
 //! - Share modes do not exist on Linux: `share_mode` is always full sharing.
