@@ -90,26 +90,45 @@ pub enum Hold {
     Shared(Range<u64>),
 }
 
-impl Hold {
-    fn beside(&self, other: &Hold) -> bool {
-        match (self, other) {
-            (Hold::Shared(a), Hold::Shared(b)) => a.end <= b.start || b.end <= a.start,
-            _ => false,
-        }
-    }
-}
-
-/// A key's jobs: those running now and those waiting, in submission order.
+/// A key's jobs: those running now (one exclusive, or shared ones with their ranges) and
+/// those waiting, in submission order. An exclusive job allocates nothing here.
 #[derive(Default)]
 struct KeyJobs {
-    running: Vec<(u64, Hold)>,
+    exclusive: Option<u64>,
+    shared: Vec<(u64, Range<u64>)>,
     waiting: VecDeque<Job>,
 }
 
 impl KeyJobs {
-    /// Whether a job holding `hold` may start now, ahead of nothing.
+    /// Whether a job holding `hold` may start now, beside the running ones.
     fn admits(&self, hold: &Hold) -> bool {
-        self.running.iter().all(|(_, h)| h.beside(hold))
+        self.exclusive.is_none()
+            && match hold {
+                Hold::Exclusive => self.shared.is_empty(),
+                Hold::Shared(r) => self
+                    .shared
+                    .iter()
+                    .all(|(_, s)| r.end <= s.start || s.end <= r.start),
+            }
+    }
+
+    fn start(&mut self, state: &JobState) {
+        match &state.hold {
+            Hold::Exclusive => self.exclusive = Some(state.id),
+            Hold::Shared(r) => self.shared.push((state.id, r.clone())),
+        }
+    }
+
+    fn finish(&mut self, id: u64) {
+        if self.exclusive == Some(id) {
+            self.exclusive = None;
+        } else {
+            self.shared.retain(|(s, _)| *s != id);
+        }
+    }
+
+    fn idle(&self) -> bool {
+        self.exclusive.is_none() && self.shared.is_empty() && self.waiting.is_empty()
     }
 }
 
@@ -455,7 +474,7 @@ impl Dispatcher {
                 jobs.waiting.push_back(job);
                 return;
             }
-            jobs.running.push((job.state.id, job.state.hold.clone()));
+            jobs.start(&job.state);
         }
         if here {
             q.inline += 1;
@@ -624,7 +643,7 @@ impl Inner {
         let mut q = lock(&self.queues);
         let mut start = Vec::new();
         if let Some(jobs) = q.keys.get_mut(&k) {
-            jobs.running.retain(|(id, _)| *id != state.id);
+            jobs.finish(state.id);
             // A job that expired while it waited never runs.
             jobs.waiting.retain(|j| j.state.id != state.id);
             // The waiting jobs start in order, as long as each fits beside those running.
@@ -635,10 +654,10 @@ impl Inner {
                 let Some(job) = jobs.waiting.pop_front() else {
                     break;
                 };
-                jobs.running.push((job.state.id, job.state.hold.clone()));
+                jobs.start(&job.state);
                 start.push(job);
             }
-            if jobs.running.is_empty() && jobs.waiting.is_empty() {
+            if jobs.idle() {
                 q.keys.remove(&k);
             }
         }
