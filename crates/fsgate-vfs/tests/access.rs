@@ -1,5 +1,6 @@
-//! `SerializeAccess` through a real FUSE mount: by default two reads of one file never run
-//! at the same time; with it off, reads of different ranges do.
+//! How reads reach a drive, through a real FUSE mount: by default two reads of one file
+//! never run at the same time, with `SerializeAccess` off reads of different ranges do, and
+//! the kernel reads ahead 1 MiB.
 
 mod common;
 
@@ -96,4 +97,26 @@ fn without_serialize_access_reads_of_different_ranges_run_in_parallel() {
     ) {
         assert_eq!(most, 2);
     }
+}
+
+#[test]
+fn a_mounted_drive_reads_ahead_one_mib() {
+    let Some(m) = mount(
+        "a_mounted_drive_reads_ahead_one_mib",
+        Options::default(),
+        |_| Meeting::default(),
+    ) else {
+        return;
+    };
+    let mounts = fsgate_core::mountinfo::current().unwrap();
+    let entry = mounts
+        .iter()
+        .rev()
+        .find(|e| e.mount_point == m.dir.canonicalize().unwrap())
+        .expect("the drive is in the mount table");
+    let knob = format!(
+        "/sys/class/bdi/{}:{}/read_ahead_kb",
+        entry.major, entry.minor
+    );
+    assert_eq!(std::fs::read_to_string(knob).unwrap().trim(), "1024");
 }
