@@ -1241,14 +1241,15 @@ mod tests {
     }
 
     /// Runs a job under `hold` of key 1 that records `name` in `log` when it starts, then
-    /// waits for `gate` (at most 10 s) and records `name` again when it ends.
+    /// waits for the returned gate to open (at most 10 s) and records `name` again when it
+    /// ends.
     fn gated(
         d: &Dispatcher,
         hold: Hold,
         name: &'static str,
         log: &Arc<Mutex<Vec<String>>>,
-        gate: mpsc::Receiver<()>,
-    ) {
+    ) -> mpsc::Sender<()> {
+        let (open, gate) = mpsc::channel();
         let log = log.clone();
         let job = move || {
             lock(&log).push(format!("{name} start"));
@@ -1259,6 +1260,7 @@ mod tests {
             Hold::Exclusive => d.submit(Some(SerialKey(1)), None, job, |_| {}),
             Hold::Shared(r) => d.run_or_submit_shared(SerialKey(1), r, None, job, |_| {}),
         }
+        open
     }
 
     fn wait_logged(log: &Arc<Mutex<Vec<String>>>, entry: &str) {
@@ -1276,12 +1278,9 @@ mod tests {
     fn shared_jobs_of_a_key_run_side_by_side_unless_their_ranges_overlap() {
         let d = Dispatcher::new(options(4, 8, 0), Arc::new(NoHooks)).unwrap();
         let log = Arc::new(Mutex::new(Vec::new()));
-        let (open_a, a) = mpsc::channel();
-        let (open_b, b) = mpsc::channel();
-        let (open_c, c) = mpsc::channel();
-        gated(&d, Hold::Shared(0..4096), "a", &log, a);
-        gated(&d, Hold::Shared(4096..8192), "b", &log, b);
-        gated(&d, Hold::Shared(4000..4100), "c", &log, c);
+        let open_a = gated(&d, Hold::Shared(0..4096), "a", &log);
+        let open_b = gated(&d, Hold::Shared(4096..8192), "b", &log);
+        let open_c = gated(&d, Hold::Shared(4000..4100), "c", &log);
         wait_logged(&log, "a start");
         wait_logged(&log, "b start");
         // c overlaps both: it waits until both ended.
@@ -1308,14 +1307,11 @@ mod tests {
     fn a_shared_job_never_overtakes_an_earlier_exclusive_one() {
         let d = Dispatcher::new(options(4, 8, 0), Arc::new(NoHooks)).unwrap();
         let log = Arc::new(Mutex::new(Vec::new()));
-        let (open_read, read) = mpsc::channel();
-        let (open_write, write) = mpsc::channel();
-        let (open_later, later) = mpsc::channel();
-        gated(&d, Hold::Shared(0..10), "read", &log, read);
+        let open_read = gated(&d, Hold::Shared(0..10), "read", &log);
         wait_logged(&log, "read start");
-        gated(&d, Hold::Exclusive, "write", &log, write);
+        let open_write = gated(&d, Hold::Exclusive, "write", &log);
         // Compatible with the running read, but submitted after the write.
-        gated(&d, Hold::Shared(20..30), "later", &log, later);
+        let open_later = gated(&d, Hold::Shared(20..30), "later", &log);
         thread::sleep(Duration::from_millis(50));
         assert_eq!(*lock(&log), vec!["read start"]);
         open_read.send(()).unwrap();
