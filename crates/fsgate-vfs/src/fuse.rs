@@ -1345,12 +1345,8 @@ impl<E: Events> Filesystem for FuseFs<E> {
                     file_context: &*fc,
                     handle_context: &st.context,
                 };
-                let read = core.events.on_read_file(&mut p);
+                core.events.on_read_file(&mut p)?;
                 let n = p.bytes_read.min(buffer.len());
-                if let Err(e) = read {
-                    core.buffers.give(buffer);
-                    return Err(e);
-                }
                 buffer.truncate(n);
                 Ok(buffer)
             },
