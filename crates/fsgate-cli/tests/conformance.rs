@@ -1,6 +1,7 @@
 //! A POSIX conformance list written for fsgate, run in one test against native tmpfs (the
-//! reference: a tmpfs mounted by the test), the memory drive, the mirror drive (over a
-//! directory of that tmpfs) and the mirror drive with `--passthrough` (over another one).
+//! reference: a tmpfs mounted by the test), native ext4 (a loop-mounted image), the memory
+//! drive, the mirror drive (over a directory of that tmpfs) and the mirror drive with
+//! `--passthrough` (over another one).
 //! Each check runs in a fresh directory of every target and reports what it observed —
 //! errno names, bytes, link counts, which times changed, ownership — and every drive must
 //! observe exactly what tmpfs observes. Permission checks run as uids 1000 and 1001
@@ -15,7 +16,7 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 
-use served::{require_root, Served, Tmpfs};
+use served::{require_root, Ext4, Served, Tmpfs};
 
 #[test]
 fn every_drive_behaves_like_tmpfs_on_the_posix_list() {
@@ -37,6 +38,9 @@ fn every_drive_behaves_like_tmpfs_on_the_posix_list() {
     for p in [&native, &source, &source_pt] {
         fs::create_dir(p).unwrap();
     }
+    let ext4 = Ext4::mount(&tmp.path().join("ext4.img"), &dir("ext4"));
+    let native_ext4 = ext4.0.join("native");
+    fs::create_dir(&native_ext4).unwrap();
     let memory = Served::memory(&dir("memory"));
     let mirror = Served::mirror(&source, &dir("mirror"), false);
     let passthrough = Served::mirror(&source_pt, &dir("mirror-pt"), true);
@@ -47,6 +51,7 @@ fn every_drive_behaves_like_tmpfs_on_the_posix_list() {
     );
     let targets: Vec<(&str, PathBuf)> = vec![
         ("tmpfs", native),
+        ("ext4", native_ext4),
         ("memory drive", memory.mountpoint.clone()),
         ("mirror drive", mirror.mountpoint.clone()),
         ("mirror --passthrough", passthrough.mountpoint.clone()),

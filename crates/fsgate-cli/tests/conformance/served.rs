@@ -62,6 +62,44 @@ impl Drop for Tmpfs {
     }
 }
 
+/// An ext4 filesystem in a 64 MiB image file, loop-mounted on a directory, unmounted on drop
+/// (the loop device goes with the last reference, `mount -o loop` sets it to autoclear).
+pub struct Ext4(pub PathBuf);
+
+impl Ext4 {
+    /// Makes `image` an ext4 filesystem and mounts it on the existing directory `dir`.
+    pub fn mount(image: &Path, dir: &Path) -> Self {
+        let file = std::fs::File::create(image).unwrap();
+        file.set_len(64 << 20).unwrap();
+        let made = Command::new("mkfs.ext4")
+            .args(["-q", "-F"])
+            .arg(image)
+            .status()
+            .unwrap();
+        assert!(made.success(), "mkfs.ext4 {}", image.display());
+        let mounted = Command::new("mount")
+            .args(["-o", "loop"])
+            .arg(image)
+            .arg(dir)
+            .status()
+            .unwrap();
+        assert!(
+            mounted.success(),
+            "mounting {} on {}",
+            image.display(),
+            dir.display()
+        );
+        std::fs::set_permissions(dir, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        Ext4(dir.to_path_buf())
+    }
+}
+
+impl Drop for Ext4 {
+    fn drop(&mut self) {
+        lazy_unmount(&self.0);
+    }
+}
+
 /// A running `fsgate mount …` and its mount point.
 pub struct Served {
     child: Option<Child>,
