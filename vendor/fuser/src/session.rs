@@ -13,6 +13,7 @@ use std::os::fd::BorrowedFd;
 use std::os::fd::OwnedFd;
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::AtomicUsize;
 use std::thread::JoinHandle;
 use std::thread::{self};
 
@@ -48,6 +49,10 @@ use crate::reply::Reply;
 use crate::reply::ReplyRaw;
 use crate::reply::ReplySender;
 use crate::request::RequestWithSender;
+use crate::uring;
+use crate::uring::Ring;
+use crate::uring::RingThread;
+use crate::uring::Transport;
 
 /// The max size of write requests from the kernel. The absolute minimum is 4k,
 /// FUSE recommends at least 128k, max 16M. The FUSE default is 16M on macOS
@@ -139,6 +144,11 @@ pub struct Session<FS: Filesystem> {
     /// The field is set to `Some` when the init message is received.
     pub(crate) proto_version: Option<Version>,
     pub(crate) config: Config,
+    /// fsgate: how requests reach the filesystem, and the io_uring rings when in use.
+    transport: Transport,
+    rings: Vec<RingThread<FS>>,
+    /// fsgate: the ring payload size when INIT settled on io_uring, or why not.
+    uring_offer: Result<usize, String>,
 }
 
 impl<FS: Filesystem> AsFd for Session<FS> {
@@ -186,9 +196,15 @@ impl<FS: Filesystem> Session<FS> {
             session_owner: geteuid(),
             proto_version: None,
             config: options.clone(),
+            transport: Transport::DevFuse {
+                reason: String::new(),
+            },
+            rings: Vec::new(),
+            uring_offer: Err(String::new()),
         };
 
         session.handshake()?;
+        session.start_rings();
 
         Ok(session)
     }
@@ -214,9 +230,15 @@ impl<FS: Filesystem> Session<FS> {
             session_owner: geteuid(),
             proto_version: None,
             config,
+            transport: Transport::DevFuse {
+                reason: String::new(),
+            },
+            rings: Vec::new(),
+            uring_offer: Err(String::new()),
         };
 
         session.handshake()?;
+        session.start_rings();
 
         Ok(session)
     }
@@ -225,6 +247,7 @@ impl<FS: Filesystem> Session<FS> {
     /// the filesystem is unmounted and the given session ends.
     pub fn spawn(self) -> io::Result<BackgroundSession> {
         let sender = self.ch.sender();
+        let transport = self.transport.clone();
         // Take the fuse_session, so that we can unmount it
         let mount = std::mem::take(&mut *self.mount.mount.lock());
         let guard = thread::Builder::new()
@@ -234,6 +257,7 @@ impl<FS: Filesystem> Session<FS> {
             guard,
             sender,
             mount,
+            transport,
         })
     }
 
@@ -252,6 +276,9 @@ impl<FS: Filesystem> Session<FS> {
             session_owner,
             proto_version: _,
             config,
+            transport: _,
+            rings,
+            uring_offer: _,
         } = self;
 
         let n_threads = config.n_threads.unwrap_or(1);
@@ -268,6 +295,7 @@ impl<FS: Filesystem> Session<FS> {
         };
 
         let mut filesystem = Arc::new(filesystem);
+        let ring_ch = ch.clone();
 
         let mut channels = Vec::with_capacity(n_threads);
 
@@ -305,6 +333,18 @@ impl<FS: Filesystem> Session<FS> {
                     .spawn(move || event_loop.event_loop())?,
             );
         }
+
+        for ring in rings {
+            ring.start(SessionEventLoop {
+                thread_name: "fuser-ring".to_string(),
+                filesystem: filesystem.clone(),
+                ch: ring_ch.clone(),
+                allowed,
+                session_owner,
+            });
+            threads.push(ring.handle);
+        }
+        drop(ring_ch);
 
         let mut reply: io::Result<()> = Ok(());
         for thread in threads {
@@ -432,6 +472,24 @@ impl<FS: Filesystem> Session<FS> {
             // Remember the ABI version supported by kernel and mark the session initialized.
             self.proto_version = Some(v);
 
+            // fsgate: ask for io_uring when configured, and remember what was settled.
+            self.uring_offer = if self.config.io_uring_threads_per_queue == 0 {
+                Err("io_uring was not requested".to_string())
+            } else if config
+                .add_capabilities(InitFlags::FUSE_OVER_IO_URING)
+                .is_err()
+            {
+                Err(
+                    "the kernel does not offer FUSE over io_uring (it needs Linux 6.14 or \
+                     later and /sys/module/fuse/parameters/enable_uring set to Y)"
+                        .to_string(),
+                )
+            } else {
+                Ok((8192_usize)
+                    .max(config.max_write as usize)
+                    .max(usize::from(config.max_pages()) * page_size::get()))
+            };
+
             // Log capability status for debugging
             for bit in 0..64 {
                 let bitflags = InitFlags::from_bits_retain(1 << bit);
@@ -475,6 +533,51 @@ impl<FS: Filesystem> Session<FS> {
 
             return Ok(());
         }
+    }
+
+    /// fsgate: how the kernel's requests reach the filesystem.
+    pub fn transport(&self) -> &Transport {
+        &self.transport
+    }
+
+    /// fsgate: sets up and registers the io_uring rings when INIT settled on io_uring.
+    /// Any failure leaves the session on /dev/fuse, which the kernel keeps using until every
+    /// queue has an entry.
+    fn start_rings(&mut self) {
+        let payload = match &self.uring_offer {
+            Ok(payload) => *payload,
+            Err(reason) => {
+                self.transport = Transport::DevFuse {
+                    reason: reason.clone(),
+                };
+                return;
+            }
+        };
+        let threads_per_queue = self.config.io_uring_threads_per_queue;
+        let result = uring::possible_cpus().and_then(|queues| {
+            for qid in 0..queues {
+                let qid = u16::try_from(qid).map_err(|_| io::Error::other("too many CPUs"))?;
+                let queue_idle = Arc::new(AtomicUsize::new(threads_per_queue));
+                for _ in 0..threads_per_queue {
+                    let ring = Ring::new(self.ch.sender(), qid, payload, queue_idle.clone())?;
+                    // A ring thread runs until the connection ends once it registered
+                    // anything, so it is kept even when its registration failed.
+                    let (thread, registered) = RingThread::spawn(ring)?;
+                    self.rings.push(thread);
+                    registered?;
+                }
+            }
+            Ok(queues)
+        });
+        self.transport = match result {
+            Ok(queues) => Transport::IoUring {
+                queues,
+                threads_per_queue,
+            },
+            Err(e) => Transport::DevFuse {
+                reason: format!("registering FUSE io_uring entries failed: {e}"),
+            },
+        };
     }
 
     /// Unmount the filesystem
@@ -564,6 +667,8 @@ pub struct BackgroundSession {
     sender: ChannelSender,
     /// Ensures the filesystem is unmounted when the session ends
     mount: Option<Mount>,
+    /// fsgate: how the kernel's requests reach the filesystem
+    transport: Transport,
 }
 
 impl BackgroundSession {
@@ -578,6 +683,11 @@ impl BackgroundSession {
     /// Returns an object that can be used to send notifications to the kernel
     pub fn notifier(&self) -> Notifier {
         Notifier::new(self.sender.clone())
+    }
+
+    /// fsgate: how the kernel's requests reach the filesystem.
+    pub fn transport(&self) -> &Transport {
+        &self.transport
     }
 
     /// Join the filesystem thread.

@@ -18,6 +18,9 @@ pub struct Config {
     /// This enables more efficient request processing
     /// when multiple threads are used. Requires Linux 4.5+.
     pub clone_fd: bool,
+    /// fsgate: serve requests over io_uring (Linux 6.14+) with this many threads per CPU
+    /// queue, when the kernel offers it; 0 keeps to /dev/fuse. See [`crate::Transport`].
+    pub io_uring_threads_per_queue: usize,
 }
 
 /// Mount options accepted by the FUSE filesystem type
