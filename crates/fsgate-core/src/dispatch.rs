@@ -337,15 +337,17 @@ impl Dispatcher {
         self.dispatch(key, Hold::Exclusive, originator, job, complete, false);
     }
 
-    /// Like [`submit`](Self::submit), but when there is no timeout, the key is idle and fewer
-    /// than `inline_limit` jobs run this way already, runs the job right here, on the calling
-    /// thread, saving two thread switches per event. Everything a handler can see —
-    /// serialization, [`current_originator`], [`reset_timeout`], panics caught — stays the
-    /// same; only the thread differs. Otherwise the job is queued as `submit` does.
+    /// Like [`submit`](Self::submit), but when the caller allows it (`may_run_here`), there
+    /// is no timeout, the key is idle and fewer than `inline_limit` jobs run this way
+    /// already, runs the job right here, on the calling thread, saving two thread switches
+    /// per event. Everything a handler can see — serialization, [`current_originator`],
+    /// [`reset_timeout`], panics caught — stays the same; only the thread differs. Otherwise
+    /// the job is queued as `submit` does.
     pub fn run_or_submit<T, J, C>(
         &self,
         key: Option<SerialKey>,
         originator: Option<Originator>,
+        may_run_here: bool,
         job: J,
         complete: C,
     ) where
@@ -359,7 +361,7 @@ impl Dispatcher {
             originator,
             job,
             complete,
-            self.may_inline(),
+            may_run_here && self.may_inline(),
         );
     }
 
@@ -370,6 +372,7 @@ impl Dispatcher {
         key: SerialKey,
         range: Range<u64>,
         originator: Option<Originator>,
+        may_run_here: bool,
         job: J,
         complete: C,
     ) where
@@ -377,7 +380,7 @@ impl Dispatcher {
         J: FnOnce() -> T + Send + 'static,
         C: FnOnce(Outcome<T>) + Send + 'static,
     {
-        let inline = self.may_inline();
+        let inline = may_run_here && self.may_inline();
         self.dispatch(
             Some(key),
             Hold::Shared(range),
@@ -1122,6 +1125,7 @@ mod tests {
         d.run_or_submit(
             key,
             who,
+            true,
             || (thread::current().id(), current_originator("test")),
             move |o| {
                 let _ = tx.send(o);
@@ -1170,6 +1174,7 @@ mod tests {
         d.run_or_submit(
             Some(SerialKey(1)),
             None,
+            true,
             move || {
                 lock(&o2).push(2);
                 thread::current().id()
@@ -1196,6 +1201,7 @@ mod tests {
             d.run_or_submit(
                 Some(SerialKey(1)),
                 None,
+                true,
                 move || run_or_submit_here(&inner, Some(SerialKey(2)), None),
                 move |o| {
                     let _ = tx.send(o);
@@ -1214,6 +1220,25 @@ mod tests {
     }
 
     #[test]
+    fn a_caller_that_must_stay_free_gets_a_worker() {
+        let d = Dispatcher::new(inline_options(2, 0), Arc::new(NoHooks)).unwrap();
+        let (tx, rx) = mpsc::channel();
+        d.run_or_submit(
+            Some(SerialKey(1)),
+            None,
+            false,
+            || thread::current().id(),
+            move |o| {
+                let _ = tx.send(o);
+            },
+        );
+        match rx.recv().unwrap() {
+            Outcome::Done(id) => assert_ne!(id, thread::current().id()),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
     fn a_files_key_is_free_once_its_handler_returned_even_before_its_answer() {
         // FUSE answers a request in the completion; the caller's next request for the same
         // file can arrive before the completion ends and must run inline, not on a worker.
@@ -1223,11 +1248,13 @@ mod tests {
         d.run_or_submit(
             Some(SerialKey(1)),
             None,
+            true,
             || (),
             move |_| {
                 inner.run_or_submit(
                     Some(SerialKey(1)),
                     None,
+                    true,
                     || thread::current().id(),
                     move |o| {
                         let _ = tx.send(o);
@@ -1258,7 +1285,7 @@ mod tests {
         };
         match hold {
             Hold::Exclusive => d.submit(Some(SerialKey(1)), None, job, |_| {}),
-            Hold::Shared(r) => d.run_or_submit_shared(SerialKey(1), r, None, job, |_| {}),
+            Hold::Shared(r) => d.run_or_submit_shared(SerialKey(1), r, None, true, job, |_| {}),
         }
         open
     }

@@ -73,6 +73,12 @@ impl<E: Events> VirtualDrive<E> {
         self.with_mounted("route_mode", |m| Ok(m.route_mode()))
     }
 
+    /// How the kernel's requests reach the mounted drive: io_uring or `/dev/fuse`, and why
+    /// not io_uring; `ERROR_NOT_READY` (21) when not mounted.
+    pub fn transport(&self) -> Result<crate::transport::Transport> {
+        self.with_mounted("transport", |m| Ok(m.transport()))
+    }
+
     /// `fire_all_open_close_events` (see [`Options`]); takes effect at the next mount.
     pub fn set_fire_all_open_close_events(&self, value: bool) -> Result<()> {
         self.settings.set(

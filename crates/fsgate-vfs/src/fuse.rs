@@ -839,13 +839,17 @@ impl<E: Events> FuseFs<E> {
             }
             Outcome::Cancelled => reply.fail(Errno::EIO),
         };
+        // On an io_uring thread whose queue has no other free entry, the job goes to a
+        // worker: running it here would hold up every request from this CPU.
+        let here = fuser::thread_may_block();
         match hold {
-            Hold::Exclusive => self
-                .dispatcher
-                .run_or_submit(Some(key), Some(who), job, complete),
+            Hold::Exclusive => {
+                self.dispatcher
+                    .run_or_submit(Some(key), Some(who), here, job, complete)
+            }
             Hold::Shared(range) => {
                 self.dispatcher
-                    .run_or_submit_shared(key, range, Some(who), job, complete)
+                    .run_or_submit_shared(key, range, Some(who), here, job, complete)
             }
         }
     }

@@ -151,6 +151,7 @@ pub mod originator;
 pub mod params;
 pub mod route;
 mod sys;
+pub mod transport;
 
 pub use drive::{ChangeAction, VirtualDrive};
 pub use events::Events;
@@ -161,3 +162,4 @@ pub use originator::{
 };
 pub use params::*;
 pub use route::{RouteMode, ROUTE_CLOSE_EVENT};
+pub use transport::Transport;

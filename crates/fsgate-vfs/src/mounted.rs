@@ -16,6 +16,7 @@ use crate::options::Options;
 use crate::params::{GetVolumeIdParams, GetVolumeLabelParams, MountParams, UnmountParams};
 use crate::route::RouteMode;
 use crate::sys::{self, Unmounted};
+use crate::transport::Transport;
 
 /// Forwards the dispatcher's hooks to the application's events.
 struct EventHooks<E: Events>(Arc<E>);
@@ -91,7 +92,11 @@ pub(crate) struct Mounted<E: Events> {
     primary: PathBuf,
     /// Extra mounting points, each with the watcher that removes it if this process dies.
     extra: Vec<(PathBuf, sys::UnmountWatcher)>,
+    /// Over io_uring, the watcher that removes the primary mounting point if this process
+    /// dies (fusermount3's auto_unmount does so only for `/dev/fuse`).
+    primary_watcher: Option<sys::UnmountWatcher>,
     volume_id: u32,
+    transport: Transport,
 }
 
 impl<E: Events> Mounted<E> {
@@ -170,12 +175,31 @@ impl<E: Events> Mounted<E> {
         config.mount_options = mount_options;
         config.n_threads = Some(options.fuse_reader_thread_count.max(1));
         config.clone_fd = true;
+        // A dead server's io_uring entries keep the connection alive a while after its death,
+        // so fusermount3's auto_unmount finds it alive and leaves the mount. Only root can
+        // run the watcher that unmounts instead.
+        let wants_uring = options.io_uring_threads_per_queue > 0;
+        config.io_uring_threads_per_queue = if root {
+            options.io_uring_threads_per_queue
+        } else {
+            0
+        };
 
         let core = Arc::new(Core::new(Arc::clone(&events), options));
         let fs = FuseFs::new(Arc::clone(&core), Arc::clone(&dispatcher));
         let session = fuser::Session::new(fs, &primary, &config)
             .map_err(|e| Error::io(format!("mounting on {}", primary.display()), e))?;
         let notifier = session.notifier();
+        let transport = match session.transport() {
+            fuser::Transport::DevFuse { .. } if !root && wants_uring => Transport::DevFuse {
+                reason: "io_uring is used only by a server running as root".into(),
+            },
+            t => Transport::from(t),
+        };
+        let primary_watcher = match transport {
+            Transport::IoUring { .. } => Some(sys::UnmountWatcher::start(&primary)?),
+            Transport::DevFuse { .. } => None,
+        };
         raise_readahead(&primary);
         let session = session
             .spawn()
@@ -187,7 +211,9 @@ impl<E: Events> Mounted<E> {
             notifier,
             primary: primary.clone(),
             extra: Vec::new(),
+            primary_watcher,
             volume_id,
+            transport,
         };
         let e = Arc::clone(&events);
         let mounted_result = call(&mounted.dispatcher, "on_mount", move || {
@@ -329,6 +355,10 @@ impl<E: Events> Mounted<E> {
         }
     }
 
+    pub(crate) fn transport(&self) -> Transport {
+        self.transport.clone()
+    }
+
     pub(crate) fn route_mode(&self) -> RouteMode {
         if self.core.passthrough.load(Ordering::Relaxed) {
             RouteMode::Passthrough
@@ -372,6 +402,9 @@ impl<E: Events> Mounted<E> {
             if let Err(e) = sys::unmount(&p) {
                 tracing::warn!("{e}");
             }
+        }
+        if let Some(watcher) = self.primary_watcher.take() {
+            watcher.disarm();
         }
         let primary = sys::unmount(&self.primary);
         let Some(session) = self.session.take() else {

@@ -15,6 +15,7 @@ pub(crate) mod names {
     pub const MIN_WORKERS: &str = "MinWorkerThreadCount";
     pub const MAX_WORKERS: &str = "MaxWorkerThreadCount";
     pub const READERS: &str = "FuseReaderThreadCount";
+    pub const URING_THREADS: &str = "IoUringThreadsPerQueue";
     pub const METADATA_TTL: &str = "MetadataCacheTimeout";
     pub const FILE_CACHE: &str = "FileCache";
     pub const READ_ONLY: &str = "ReadOnly";
@@ -105,6 +106,10 @@ pub struct Options {
     /// handler that blocks there holds that reader (the last one keeps reading, and events
     /// then go to the workers).
     pub fuse_reader_thread_count: usize,
+    /// `IoUringThreadsPerQueue`: serve requests over io_uring where the kernel offers it,
+    /// with this many threads for each CPU's queue (see [`crate::transport`]). Default 2;
+    /// 0 keeps to `/dev/fuse`.
+    pub io_uring_threads_per_queue: usize,
     /// How long the kernel may reuse an answer of `on_get_file_info` (entries and
     /// attributes) without asking again, when `metadata_cache_enabled`. When it asks again
     /// and sees a new size or modification time, it also drops the file's cached pages.
@@ -171,6 +176,7 @@ impl Default for Options {
             min_worker_thread_count: 0,
             max_worker_thread_count: 0,
             fuse_reader_thread_count: 4,
+            io_uring_threads_per_queue: 2,
             metadata_cache_timeout: Duration::from_secs(10),
             metadata_cache_enabled: true,
             metadata_cache_size: 100_000,
@@ -233,6 +239,11 @@ impl Options {
                 READERS,
                 Kind::Int { min: 1, max: 64 },
                 int(self.fuse_reader_thread_count),
+            )
+            .with(
+                URING_THREADS,
+                Kind::Int { min: 0, max: 16 },
+                int(self.io_uring_threads_per_queue),
             )
             .with(
                 METADATA_TTL,
@@ -305,6 +316,7 @@ impl Options {
             min_worker_thread_count: count(MIN_WORKERS)?,
             max_worker_thread_count: count(MAX_WORKERS)?,
             fuse_reader_thread_count: count(READERS)?,
+            io_uring_threads_per_queue: count(URING_THREADS)?,
             metadata_cache_timeout: Duration::from_millis(
                 u64::try_from(s.get_int(METADATA_TTL)?).unwrap_or(0),
             ),

@@ -83,14 +83,20 @@ pub(crate) fn owner() -> (u32, u32) {
     unsafe { (libc::geteuid(), libc::getegid()) }
 }
 
-/// A small child process that lazily unmounts one extra mounting point when the serving
-/// process dies: FUSE's `auto_unmount` helper removes only the primary mount, and a bind
-/// mount of a dead connection would otherwise stay behind (every access `ENOTCONN`).
+/// `statfs.f_type` of a FUSE mount.
+const FUSE_SUPER_MAGIC: libc::c_long = 0x6573_5546;
+
+/// A small child process that lazily unmounts one mounting point when the serving process
+/// dies: FUSE's `auto_unmount` helper removes only the primary mount, and only one served
+/// through `/dev/fuse`; a bind mount, or a mount served over io_uring, of a dead server would
+/// otherwise stay behind (every access failing).
 ///
 /// The child holds the read end of a pipe whose write end only this process has. When this
 /// process exits — however it exits, `SIGKILL` included — the kernel closes the write end,
 /// the child's `read` returns 0 and it unmounts. [`disarm`](Self::disarm) (normal unmount)
-/// writes one byte first, and the child exits without touching the mount. The child closes
+/// writes one byte first, and the child exits without touching the mount. Before unmounting,
+/// the child checks that the path still shows a FUSE mount or a dead one (`statfs` failing),
+/// so a mount someone else put there since is left alone. The child closes
 /// every other descriptor it inherited (standard streams and `/dev/fuse` clones included),
 /// so it never keeps the FUSE connection or a reader's pipe alive, and leaves the process
 /// group so a terminal's `SIGINT` spares it.
@@ -113,7 +119,7 @@ impl UnmountWatcher {
         }
         let [read_end, write_end] = fds;
         // SAFETY: fork has no preconditions. In the child only async-signal-safe calls follow
-        // (setpgid, close, syscall(close_range), read, umount2, _exit), on memory allocated
+        // (setpgid, close, syscall(close_range), read, statfs, umount2, _exit), on memory allocated
         // before the fork, as required after forking a multi-threaded process.
         let pid = unsafe { libc::fork() };
         if pid == 0 {
@@ -132,7 +138,10 @@ impl UnmountWatcher {
                         break n;
                     }
                 };
-                if n == 0 {
+                let mut fs: libc::statfs = std::mem::zeroed();
+                if n == 0
+                    && (libc::statfs(path.as_ptr(), &mut fs) != 0 || fs.f_type == FUSE_SUPER_MAGIC)
+                {
                     libc::umount2(path.as_ptr(), libc::MNT_DETACH);
                 }
                 libc::_exit(0);
