@@ -29,3 +29,9 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 # FUSE may be a module on some kernels.
 [ -e /dev/fuse ] || modprobe fuse 2>/dev/null || true
+# FUSE over io_uring (Linux 6.14+) is off until this module parameter allows it; drives use
+# it only when configured to (IoUringThreadsPerQueue), and the tests cover both transports.
+uring=/sys/module/fuse/parameters/enable_uring
+if [ -w "$uring" ] && [ "$(cat "$uring")" = N ]; then
+  echo Y >"$uring" && echo "enabled FUSE over io_uring ($uring)" >&2
+fi

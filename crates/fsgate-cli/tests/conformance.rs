@@ -1,7 +1,8 @@
 //! A POSIX conformance list written for fsgate, run in one test against native tmpfs (the
 //! reference: a tmpfs mounted by the test), native ext4 (a loop-mounted image), the memory
-//! drive, the mirror drive (over a directory of that tmpfs) and the mirror drive with
-//! `--passthrough` (over another one).
+//! drive (over `/dev/fuse`, and over io_uring where the kernel offers it), the mirror drive
+//! (over a directory of that tmpfs) and the mirror drive with `--passthrough` (over another
+//! one).
 //! Each check runs in a fresh directory of every target and reports what it observed —
 //! errno names, bytes, link counts, which times changed, ownership — and every drive must
 //! observe exactly what tmpfs observes. Permission checks run as uids 1000 and 1001
@@ -42,6 +43,7 @@ fn every_drive_behaves_like_tmpfs_on_the_posix_list() {
     let native_ext4 = ext4.0.join("native");
     fs::create_dir(&native_ext4).unwrap();
     let memory = Served::memory(&dir("memory"));
+    let memory_uring = Served::memory_over_io_uring(&dir("memory-uring"));
     let mirror = Served::mirror(&source, &dir("mirror"), false);
     let passthrough = Served::mirror(&source_pt, &dir("mirror-pt"), true);
     assert!(
@@ -49,10 +51,19 @@ fn every_drive_behaves_like_tmpfs_on_the_posix_list() {
         "{}",
         passthrough.ready
     );
+    let kernel_offers_io_uring = fs::read_to_string("/sys/module/fuse/parameters/enable_uring")
+        .is_ok_and(|v| v.trim() == "Y");
+    assert_eq!(
+        memory_uring.ready.contains("over io_uring"),
+        kernel_offers_io_uring,
+        "{}",
+        memory_uring.ready
+    );
     let targets: Vec<(&str, PathBuf)> = vec![
         ("tmpfs", native),
         ("ext4", native_ext4),
         ("memory drive", memory.mountpoint.clone()),
+        ("memory drive over io_uring", memory_uring.mountpoint.clone()),
         ("mirror drive", mirror.mountpoint.clone()),
         ("mirror --passthrough", passthrough.mountpoint.clone()),
     ];
@@ -75,7 +86,7 @@ fn every_drive_behaves_like_tmpfs_on_the_posix_list() {
             }
         }
     }
-    for s in [memory, mirror, passthrough] {
+    for s in [memory, memory_uring, mirror, passthrough] {
         assert_eq!(s.stop().code(), Some(0));
     }
     assert!(differences.is_empty(), "\n{}", differences.join("\n"));

@@ -1329,6 +1329,8 @@ impl<E: Events> Filesystem for FuseFs<E> {
         } else {
             Hold::Shared(offset..offset.saturating_add(u64::from(size)))
         };
+        // Over io_uring the handler fills the request's ring entry directly.
+        let in_place = reply.buffer(size as usize);
         self.submit_held(
             req,
             key(&path),
@@ -1338,25 +1340,42 @@ impl<E: Events> Filesystem for FuseFs<E> {
                 let fc = lock_ref(&h.file);
                 let st = lock_ref(&h.state);
                 if core.options.file_cache == FileCache::UserMode {
-                    return core.cached_read(h.ino, &path, offset, size, &fc, &st.context);
+                    let data = core.cached_read(h.ino, &path, offset, size, &fc, &st.context)?;
+                    return Ok(Read::Copied(data));
                 }
-                let mut buffer = core.buffers.take(size as usize);
+                let (mut pooled, mut in_place) = match in_place {
+                    Some(b) => (None, Some(b)),
+                    None => (Some(core.buffers.take(size as usize)), None),
+                };
+                let buffer = match (&mut pooled, &mut in_place) {
+                    (Some(b), _) => &mut b[..],
+                    (None, Some(b)) => &mut b[..],
+                    (None, None) => &mut [][..],
+                };
                 let mut p = ReadFileParams {
                     file_name: &path,
                     position: offset,
-                    buffer: &mut buffer,
+                    buffer,
                     bytes_read: 0,
                     file_context: &*fc,
                     handle_context: &st.context,
                 };
                 core.events.on_read_file(&mut p)?;
-                let n = p.bytes_read.min(buffer.len());
-                buffer.truncate(n);
-                Ok(buffer)
+                let n = p.bytes_read.min(p.buffer.len());
+                Ok(match pooled {
+                    Some(mut data) => {
+                        data.truncate(n);
+                        Read::Copied(data)
+                    }
+                    None => Read::InPlace(n),
+                })
             },
-            |core, data, reply| {
-                reply.data(&data);
-                core.buffers.give(data);
+            |core, read, reply| match read {
+                Read::Copied(data) => {
+                    reply.data(&data);
+                    core.buffers.give(data);
+                }
+                Read::InPlace(n) => reply.data_in_place(n),
             },
         );
     }
@@ -1816,6 +1835,12 @@ impl<E: Events> Filesystem for FuseFs<E> {
 }
 
 /// Reads up to `buf.len()` bytes at `offset`, fewer only at the end of the file.
+/// A `READ` handler's data: in a buffer to send, or already in the reply's own buffer.
+enum Read {
+    Copied(Vec<u8>),
+    InPlace(usize),
+}
+
 fn read_at_most(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
     let mut done = 0;
     while done < buf.len() {

@@ -176,7 +176,7 @@ impl Default for Options {
             min_worker_thread_count: 0,
             max_worker_thread_count: 0,
             fuse_reader_thread_count: 4,
-            io_uring_threads_per_queue: 2,
+            io_uring_threads_per_queue: 0,
             metadata_cache_timeout: Duration::from_secs(10),
             metadata_cache_enabled: true,
             metadata_cache_size: 100_000,

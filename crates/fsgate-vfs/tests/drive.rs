@@ -309,7 +309,12 @@ fn helper_serving_process() {
     let Ok(dir) = std::env::var("FSGATE_VFS_SERVE") else {
         return;
     };
-    let drive = VirtualDrive::new(Behaving::default(), Options::default());
+    let options = Options {
+        io_uring_threads_per_queue: std::env::var("FSGATE_VFS_URING")
+            .map_or(0, |n| n.parse().unwrap()),
+        ..Options::default()
+    };
+    let drive = VirtualDrive::new(Behaving::default(), options);
     drive.mount(&dir, 0).unwrap();
     if let Ok(extra) = std::env::var("FSGATE_VFS_EXTRA") {
         drive.add_mounting_point(extra).unwrap();
@@ -322,7 +327,18 @@ fn helper_serving_process() {
 
 #[test]
 fn killed_server_leaves_no_mount() {
-    if !root("killed_server_leaves_no_mount") {
+    killed_server_leaves_no_mount_over("killed_server_leaves_no_mount", 0);
+}
+
+/// Over io_uring, the dead server's ring entries keep its connection alive past the moment
+/// fusermount3's auto_unmount looks; the drive's own watcher unmounts.
+#[test]
+fn killed_io_uring_server_leaves_no_mount() {
+    killed_server_leaves_no_mount_over("killed_io_uring_server_leaves_no_mount", 2);
+}
+
+fn killed_server_leaves_no_mount_over(test: &str, io_uring_threads_per_queue: usize) {
+    if !root(test) {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -335,6 +351,7 @@ fn killed_server_leaves_no_mount() {
             "--test-threads=1",
         ])
         .env("FSGATE_VFS_SERVE", dir.path())
+        .env("FSGATE_VFS_URING", io_uring_threads_per_queue.to_string())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()

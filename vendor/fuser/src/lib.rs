@@ -80,6 +80,8 @@ pub use crate::session::Session;
 pub use crate::session::SessionACL;
 pub use crate::session::SessionUnmounter;
 #[cfg(target_os = "linux")]
+pub use crate::uring::DataBuffer;
+#[cfg(target_os = "linux")]
 pub use crate::uring::Transport;
 #[cfg(target_os = "linux")]
 pub use crate::uring::thread_may_block;

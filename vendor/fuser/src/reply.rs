@@ -218,6 +218,36 @@ impl ReplyData {
         self.reply.send_ll(&ll::ResponseSlice(data));
     }
 
+    /// fsgate: the transport's own buffer for up to `size` bytes of this reply's data, where
+    /// it has one (over io_uring: the request's ring entry), to be filled in place and sent
+    /// with [`data_in_place`](Self::data_in_place), saving a copy. `None` over /dev/fuse.
+    pub fn buffer(&self, size: usize) -> Option<crate::DataBuffer> {
+        match &self.reply.sender {
+            #[cfg(target_os = "linux")]
+            Some(ReplySender::Ring(ring)) => ring.lend(size),
+            _ => None,
+        }
+    }
+
+    /// fsgate: replies with the first `len` bytes written into [`buffer`](Self::buffer).
+    /// The reply is sent once that buffer is dropped. Without a buffer, answers `EIO`.
+    pub fn data_in_place(mut self, len: usize) {
+        let unique = self.reply.unique;
+        match self.reply.sender.take() {
+            #[cfg(target_os = "linux")]
+            Some(ReplySender::Ring(ring)) => {
+                if let Err(e) = ring.send_in_place(unique.0, len) {
+                    error!("Failed to send FUSE reply: {e}");
+                }
+            }
+            Some(sender) => {
+                error!("data_in_place without a buffer");
+                ReplyRaw::new(unique, sender).error(Errno::EIO);
+            }
+            None => {}
+        }
+    }
+
     /// Reply to a request with the given error code
     pub fn error(self, err: Errno) {
         self.reply.error(err);

@@ -563,6 +563,7 @@ impl Ring {
         let reply = RingReply {
             ring: self.clone(),
             index,
+            lease: Arc::default(),
         };
         let len = entry.read_u32(0) as usize;
         let payload = entry.read_u32(PAYLOAD_SZ) as usize;
@@ -649,9 +650,101 @@ impl<FS: Filesystem> RingThread<FS> {
 pub(crate) struct RingReply {
     ring: Arc<Ring>,
     index: usize,
+    lease: Arc<Mutex<Lease>>,
+}
+
+/// Whether an entry's payload is lent out as a [`DataBuffer`], and the payload size of a
+/// commit that waits for it.
+#[derive(Debug, Default)]
+struct Lease {
+    lent: bool,
+    commit: Option<usize>,
+}
+
+/// A ring entry's payload, lent to fill a READ reply's data in place
+/// ([`ReplyData::buffer`](crate::ReplyData::buffer)).
+///
+/// The entry is committed (and so given back to the kernel) only after this buffer is
+/// dropped, even if the reply is sent earlier: a reply sent while the buffer is still being
+/// filled (a timeout, say) goes out when the filling ends, and the kernel never sees the
+/// entry while anyone can write into it.
+#[derive(Debug)]
+pub struct DataBuffer {
+    ptr: NonNull<u8>,
+    len: usize,
+    reply: RingReply,
+}
+
+// SAFETY: the buffer is memory of the ring entry, which nobody else touches while lent.
+unsafe impl Send for DataBuffer {}
+
+impl std::ops::Deref for DataBuffer {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        // SAFETY: `ptr` and `len` describe the lent payload, valid until `self` drops.
+        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.len) }
+    }
+}
+
+impl std::ops::DerefMut for DataBuffer {
+    fn deref_mut(&mut self) -> &mut [u8] {
+        // SAFETY: as in `deref`; the lease makes this the only access.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.len) }
+    }
+}
+
+impl Drop for DataBuffer {
+    fn drop(&mut self) {
+        let commit = {
+            let mut lease = self.reply.lease();
+            lease.lent = false;
+            lease.commit.take()
+        };
+        if let Some(payload) = commit {
+            if let Err(e) = self.reply.commit_now(payload) {
+                error!("committing a FUSE reply failed: {e}");
+            }
+        }
+    }
 }
 
 impl RingReply {
+    fn lease(&self) -> std::sync::MutexGuard<'_, Lease> {
+        self.lease.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Lends the entry's payload, up to `size` bytes, unless it is lent already.
+    pub(crate) fn lend(&self, size: usize) -> Option<DataBuffer> {
+        let entry = self.ring.entry(self.index).ok()?;
+        let mut lease = self.lease();
+        if lease.lent {
+            return None;
+        }
+        lease.lent = true;
+        Some(DataBuffer {
+            ptr: NonNull::new(entry.mem.at::<u8>(PAYLOAD_OFFSET))?,
+            len: size.min(self.ring.payload),
+            reply: self.clone(),
+        })
+    }
+
+    /// Replies with the first `len` bytes of the lent payload.
+    pub(crate) fn send_in_place(&self, unique: u64, len: usize) -> io::Result<()> {
+        let entry = self.ring.entry(self.index)?;
+        let len = len.min(self.ring.payload);
+        // SAFETY: the entry is in user space; this writes `fuse_out_header` only, beside the
+        // payload that may still be being filled.
+        unsafe {
+            entry
+                .mem
+                .at::<u32>(0)
+                .write_unaligned((OUT_HEADER_SIZE + len) as u32);
+            entry.mem.at::<i32>(4).write_unaligned(0);
+            entry.mem.at::<u64>(8).write_unaligned(unique);
+        }
+        self.commit(len)
+    }
+
     /// The /dev/fuse channel of the ring's connection.
     pub(crate) fn device(&self) -> &ChannelSender {
         &self.ring.device
@@ -662,7 +755,11 @@ impl RingReply {
         let entry = self.ring.entry(self.index)?;
         let total: usize = data.iter().map(|s| s.len()).sum();
         let payload = total.saturating_sub(OUT_HEADER_SIZE);
-        if total < OUT_HEADER_SIZE || payload > self.ring.payload {
+        // A lent payload is not written: only a reply without data may go before it is back.
+        if total < OUT_HEADER_SIZE
+            || payload > self.ring.payload
+            || (payload > 0 && self.lease().lent)
+        {
             self.fail(ll::Errno::EIO);
             return Err(io::Error::other(format!(
                 "FUSE reply of {total} bytes does not fit the ring entry"
@@ -708,7 +805,19 @@ impl RingReply {
         }
     }
 
+    /// Commits the reply, or leaves that to the lent payload's drop.
     fn commit(&self, payload: usize) -> io::Result<()> {
+        {
+            let mut lease = self.lease();
+            if lease.lent {
+                lease.commit = Some(payload);
+                return Ok(());
+            }
+        }
+        self.commit_now(payload)
+    }
+
+    fn commit_now(&self, payload: usize) -> io::Result<()> {
         let ring = &self.ring;
         let entry = ring.entry(self.index)?;
         // SAFETY: the entry is in user space; this writes `payload_sz` and its padding.

@@ -118,8 +118,9 @@ const UNMOUNT_POLL: Duration = Duration::from_millis(200);
 
 /// Mounts `events` with `options` and the `--config` settings at `mountpoint`, says
 /// `ready:`, and serves until SIGINT/SIGTERM or until the mount goes away from outside
-/// (`fsgate unmount`, `umount`); then unmounts. With `report_routing`, the `ready:` line also
-/// says how routed files are served (`passthrough: kernel` or `passthrough: fsgate`).
+/// (`fsgate unmount`, `umount`); then unmounts. The `ready:` line says `over io_uring` when
+/// requests come that way; with `report_routing`, it also says how routed files are served
+/// (`passthrough: kernel` or `passthrough: fsgate`).
 fn serve<E: Events>(
     events: E,
     options: Options,
@@ -141,8 +142,12 @@ fn serve<E: Events>(
         (true, fsgate_vfs::RouteMode::Passthrough) => " (passthrough: kernel)",
         (true, fsgate_vfs::RouteMode::Library) => " (passthrough: fsgate)",
     };
+    let transport = match drive.transport()? {
+        fsgate_vfs::Transport::IoUring { .. } => " over io_uring",
+        fsgate_vfs::Transport::DevFuse { .. } => "",
+    };
     ready(format_args!(
-        "mounted {kind} drive at {}{mode}",
+        "mounted {kind} drive at {}{transport}{mode}",
         mountpoint.display()
     ));
     let handle = stop.handle();

@@ -152,6 +152,19 @@ impl Served {
         Self::spawn(&["memory".as_ref(), mountpoint.as_os_str()], mountpoint)
     }
 
+    /// `fsgate mount memory MOUNTPOINT --config IoUringThreadsPerQueue=2`.
+    pub fn memory_over_io_uring(mountpoint: &Path) -> Self {
+        Self::spawn(
+            &[
+                "memory".as_ref(),
+                mountpoint.as_os_str(),
+                "--config".as_ref(),
+                "IoUringThreadsPerQueue=2".as_ref(),
+            ],
+            mountpoint,
+        )
+    }
+
     /// `fsgate mount mirror SOURCE MOUNTPOINT [--passthrough]`.
     pub fn mirror(source: &Path, mountpoint: &Path, passthrough: bool) -> Self {
         let mut args = vec![
