@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The mirror drive (`fsgate mount mirror`, with and without --passthrough) and the memory drive
 # against native ext4 and tmpfs (the limits) and bindfs (Debian's, libfuse 3) over the same
-# ext4 source, in one run:
+# ext4 source, in one run. The memory and mirror drives run twice: over /dev/fuse (the
+# default) and over io_uring (`--config IoUringThreadsPerQueue=2`, targets `*-uring`; the
+# script sets /sys/module/fuse/parameters/enable_uring for the run and restores it). Workloads:
 #   data:      fio sequential 1 MiB write (fsync at the end) and read, fio 4 KiB random read
 #              (MiB/s, buffered I/O; fio drops the file's cached pages before each job);
 #   namespace: crates/fsgate-vfs/examples/nsbench.rs over 10,000 entries — create,
@@ -31,6 +33,8 @@ COUNT=${COUNT:-10000}
 HALT_POLL_NS=${HALT_POLL_NS:-200000}
 HALT_POLL=/sys/module/haltpoll/parameters/guest_halt_poll_ns
 HALT_POLL_BEFORE=""
+URING=/sys/module/fuse/parameters/enable_uring
+URING_BEFORE=""
 TARGET=${CARGO_TARGET_DIR:-target}
 
 cargo build --release -q -p fsgate-cli
@@ -44,7 +48,11 @@ LOOPDEV=""
 cleanup() {
     [ -n "$HALT_POLL_BEFORE" ] && echo "$HALT_POLL_BEFORE" >"$HALT_POLL"
     for pid in "${SERVERS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; done
-    for m in mirror mirror-pt memory bindfs; do mountpoint -q "$WORK/$m" && umount -l "$WORK/$m"; done
+    for m in mirror mirror-uring mirror-pt memory memory-uring bindfs; do
+        mountpoint -q "$WORK/$m" && umount -l "$WORK/$m"
+    done
+    # Connections already over io_uring keep it; only new mounts see the old setting.
+    [ -n "$URING_BEFORE" ] && echo "$URING_BEFORE" >"$URING"
     mountpoint -q "$WORK/tmpfs" && umount "$WORK/tmpfs"
     mountpoint -q "$WORK/ext4" && umount "$WORK/ext4"
     [ -n "$LOOPDEV" ] && losetup -d "$LOOPDEV" 2>/dev/null
@@ -52,13 +60,17 @@ cleanup() {
 }
 trap cleanup EXIT
 
-mkdir "$WORK"/{ext4,tmpfs,bindfs,memory,mirror,mirror-pt}
+if [ -w "$URING" ]; then
+    URING_BEFORE=$(cat "$URING")
+    echo Y >"$URING"
+fi
+mkdir "$WORK"/{ext4,tmpfs,bindfs,memory,memory-uring,mirror,mirror-uring,mirror-pt}
 truncate -s 3G "$WORK/ext4.img"
 mkfs.ext4 -q -F "$WORK/ext4.img"
 LOOPDEV=$(losetup --find --show "$WORK/ext4.img")
 mount "$LOOPDEV" "$WORK/ext4"
 mount -t tmpfs -o size=1G tmpfs "$WORK/tmpfs"
-mkdir "$WORK/ext4"/{native,src-bindfs,src-mirror,src-mirror-pt}
+mkdir "$WORK/ext4"/{native,src-bindfs,src-mirror,src-mirror-uring,src-mirror-pt}
 
 bindfs "$WORK/ext4/src-bindfs" "$WORK/bindfs"
 serve() {  # serve NAME ARGS... — start fsgate mount ARGS and wait for ready:
@@ -71,15 +83,19 @@ serve() {  # serve NAME ARGS... — start fsgate mount ARGS and wait for ready:
     done
     grep '^ready:' "$WORK/$name.err" >&2
 }
+URING_CONFIG=(--config IoUringThreadsPerQueue=2)
 serve memory memory "$WORK/memory"
+serve memory-uring memory "$WORK/memory-uring" "${URING_CONFIG[@]}"
 serve mirror mirror "$WORK/ext4/src-mirror" "$WORK/mirror"
+serve mirror-uring mirror "$WORK/ext4/src-mirror-uring" "$WORK/mirror-uring" "${URING_CONFIG[@]}"
 serve mirror-pt mirror "$WORK/ext4/src-mirror-pt" "$WORK/mirror-pt" --passthrough
 
 declare -A DIR=(
     [ext4]="$WORK/ext4/native" [tmpfs]="$WORK/tmpfs" [bindfs]="$WORK/bindfs"
-    [memory]="$WORK/memory" [mirror]="$WORK/mirror" [mirror-pt]="$WORK/mirror-pt"
+    [memory]="$WORK/memory" [memory-uring]="$WORK/memory-uring" [mirror]="$WORK/mirror"
+    [mirror-uring]="$WORK/mirror-uring" [mirror-pt]="$WORK/mirror-pt"
 )
-ORDER="ext4 tmpfs bindfs memory mirror mirror-pt"
+ORDER="ext4 tmpfs bindfs memory memory-uring mirror mirror-uring mirror-pt"
 
 fio_mibs() {  # fio_mibs DIR read|write ARGS... → MiB/s
     local dir=$1 side=$2; shift 2
@@ -130,43 +146,50 @@ rows = {}
 for line in open(sys.argv[1]):
     t, w, v = line.split()
     rows.setdefault(w, {})[t] = float(v)
-targets = ["ext4", "tmpfs", "bindfs", "memory", "mirror", "mirror-pt"]
+targets = ["ext4", "tmpfs", "bindfs", "memory", "memory-uring", "mirror", "mirror-uring",
+           "mirror-pt"]
 names = {"seqwrite": "fio seq write 1 MiB (MiB/s)", "seqread": "fio seq read 1 MiB (MiB/s)",
          "randread": "fio rand read 4 KiB (MiB/s)", "create": "create (ops/s)",
          "open_close": "open+close (ops/s)", "stat": "stat (ops/s)",
          "list": "listing (entries/s)", "rename": "rename (ops/s)", "delete": "delete (ops/s)",
          "mkdir": "mkdir (ops/s)", "rmdir": "rmdir (ops/s)"}
 order = list(names)
-print(f"{'workload (' + sys.argv[2] + ' entries)':34}" + "".join(f"{t:>11}" for t in targets))
+print(f"{'workload (' + sys.argv[2] + ' entries)':34}" + "".join(f"{t:>13}" for t in targets))
 for w in order:
-    print(f"{names[w]:34}" + "".join(f"{rows[w][t]:>11.0f}" for t in targets))
+    print(f"{names[w]:34}" + "".join(f"{rows[w][t]:>13.0f}" for t in targets))
 print()
 print("goals (ratio, goal, result)")
 def goal(label, value, target):
     print(f"  {label:58} {value:7.2f}x  >= {target:5.2f}x  {'pass' if value >= target else 'MISS'}")
 for w in ["seqread", "seqwrite"]:
     goal(f"mirror --passthrough / ext4, {w}", rows[w]["mirror-pt"] / rows[w]["ext4"], 0.9)
+mirrors, memories = ["mirror", "mirror-uring"], ["memory", "memory-uring"]
 for w in ["seqread", "seqwrite"]:
-    goal(f"mirror / bindfs, {w}", rows[w]["mirror"] / rows[w]["bindfs"], 2.0)
+    for d in mirrors:
+        goal(f"{d} / bindfs, {w}", rows[w][d] / rows[w]["bindfs"], 2.0)
 ns = order[3:]
 for w in ns:
-    m, b, e = rows[w]["mirror"], rows[w]["bindfs"], rows[w]["ext4"]
-    need = min(5 * b, 0.8 * e)
-    goal(f"mirror {w} vs min(5x bindfs, 0.8x ext4) (x of that)", m / need, 1.0)
+    for d in mirrors:
+        need = min(5 * rows[w]["bindfs"], 0.8 * rows[w]["ext4"])
+        goal(f"{d} {w} vs min(5x bindfs, 0.8x ext4) (x of that)", rows[w][d] / need, 1.0)
 for w in ns:
-    goal(f"memory / ext4, {w}", rows[w]["memory"] / rows[w]["ext4"], 0.5)
+    for d in memories:
+        goal(f"{d} / ext4, {w}", rows[w][d] / rows[w]["ext4"], 0.5)
 if "create@poll" in rows:
     print()
     print(f"namespace again, guest halt polling at {int(sys.argv[3]) // 1000} us")
     for w in ns:
-        print(f"{names[w]:34}" + "".join(f"{rows[w + '@poll'][t]:>11.0f}" for t in targets))
+        print(f"{names[w]:34}" + "".join(f"{rows[w + '@poll'][t]:>13.0f}" for t in targets))
     print()
     print("goals with halt polling (ratio, goal, result)")
     for w in ns:
-        m, b, e = (rows[w + "@poll"][t] for t in ["mirror", "bindfs", "ext4"])
-        goal(f"mirror {w} vs min(5x bindfs, 0.8x ext4) (x of that)", m / min(5 * b, 0.8 * e), 1.0)
+        p = rows[w + "@poll"]
+        for d in mirrors:
+            need = min(5 * p["bindfs"], 0.8 * p["ext4"])
+            goal(f"{d} {w} vs min(5x bindfs, 0.8x ext4) (x of that)", p[d] / need, 1.0)
     for w in ns:
-        goal(f"memory / ext4, {w}", rows[w + "@poll"]["memory"] / rows[w + "@poll"]["ext4"], 0.5)
+        for d in memories:
+            goal(f"{d} / ext4, {w}", rows[w + "@poll"][d] / rows[w + "@poll"]["ext4"], 0.5)
 PY
 echo
 echo "FUSE requests per operation (sync: requests the caller waits for), 1000 entries"
