@@ -160,7 +160,7 @@ for w in order:
 print()
 print("goals (ratio, goal, result)")
 def goal(label, value, target):
-    print(f"  {label:58} {value:7.2f}x  >= {target:5.2f}x  {'pass' if value >= target else 'MISS'}")
+    print(f"  {label:64} {value:7.2f}x  >= {target:5.2f}x  {'pass' if value >= target else 'MISS'}")
 for w in ["seqread", "seqwrite"]:
     goal(f"mirror --passthrough / ext4, {w}", rows[w]["mirror-pt"] / rows[w]["ext4"], 0.9)
 mirrors, memories = ["mirror", "mirror-uring"], ["memory", "memory-uring"]

@@ -64,10 +64,13 @@
 //! # Concurrency and timeouts
 //!
 //! Events run on the dispatcher: `FuseReaderThreadCount` threads read `/dev/fuse` (each
-//! with a cloned descriptor). Without a timeout, an event whose path is idle runs right on
-//! the reader that received it (all readers but one may do so at once), saving two thread
-//! switches per request; otherwise, and always with a timeout, it runs on the dispatcher's
-//! workers, so a stuck handler never stops the readers. Events for one path
+//! with a cloned descriptor), or, with `IoUringThreadsPerQueue` set and a kernel that offers
+//! it, threads bound to each CPU take requests over io_uring ([`transport`]). Without a
+//! timeout, an event whose path is idle runs right on the thread that received it (all
+//! readers but one may do so at once; over io_uring, only while another thread of the
+//! CPU's queue is idle), saving two thread switches per request; otherwise, and always with
+//! a timeout, it runs on the dispatcher's workers, so a stuck handler never stops the
+//! readers. Events for one path
 //! run one at a time in arrival order (except reads of different ranges with
 //! `serialize_access` off); different paths run in parallel; `serialize_events` runs
 //! everything in order on one key. With a timeout, a request whose handler has not
@@ -110,7 +113,9 @@
 //! after changing a directory it forgets the directory's attributes, and
 //! `default_permissions` needs its mode for the next permission check. libfuse drives
 //! (bindfs) pay the same requests; what separates drives is the time per round trip. On a
-//! VM whose idle vCPUs halt at once, that time is mostly the wake-up of a halted vCPU.
+//! VM whose idle vCPUs halt at once, that time is mostly the wake-up of a halted vCPU, which
+//! FUSE over io_uring avoids by serving each request on the CPU that made it (see
+//! [`transport`] for what that costs streaming reads).
 //!
 //! # Deviations from the reference
 //!

@@ -1,19 +1,33 @@
 //! How the kernel's requests reach a mounted drive.
 //!
-//! On Linux 6.14 and later, with `/sys/module/fuse/parameters/enable_uring` set to `Y`, a
-//! drive is served over io_uring ([`Transport::IoUring`]): the kernel has one queue per CPU,
-//! and a request is served by a thread bound to the CPU of the process that made it, which
-//! also receives the reply there. Nothing crosses CPUs, so the wake-ups that dominate a FUSE
-//! round trip on a busy or virtualized machine become local ones, and a request costs one
-//! `io_uring_enter` instead of a `read` and a `writev` of `/dev/fuse`. Elsewhere, or with
-//! `IoUringThreadsPerQueue` set to 0, requests are read from `/dev/fuse`
-//! ([`Transport::DevFuse`]), which every FUSE kernel speaks.
+//! By default, requests are read from `/dev/fuse` ([`Transport::DevFuse`]), which every FUSE
+//! kernel speaks, by `FuseReaderThreadCount` threads. With `IoUringThreadsPerQueue` above 0
+//! on Linux 6.14 or later with `/sys/module/fuse/parameters/enable_uring` set to `Y`, and a
+//! server running as root, a drive is served over io_uring ([`Transport::IoUring`]): the
+//! kernel has one queue per CPU, and a request is served by a thread bound to the CPU of the
+//! process that made it, which also takes the reply there. Nothing crosses CPUs, so the
+//! wake-ups that dominate a FUSE round trip on a virtualized or idle machine become local
+//! ones, and a request costs one `io_uring_enter` instead of a `read` and a `writev`.
 //!
-//! Each queue has `IoUringThreadsPerQueue` threads (2 by default), each with one request in
-//! flight and one buffer of the largest request (1 MiB). A handler runs right on the queue's
-//! thread when another thread of the queue is free to take the next request, otherwise on
-//! a worker, so a slow handler never stalls a CPU's requests. `FORGET` and `INTERRUPT` still
-//! come through `/dev/fuse`, so its reader threads keep running.
+//! Which to choose (`bash bench/vfs-mirror/run.sh` measures both on one machine):
+//! - io_uring serves namespace operations (create, open, rename, delete, mkdir, rmdir) up to
+//!   2–3 times faster where idle CPUs sleep deeply, and about as fast where they do not.
+//! - io_uring serves one process's streaming reads slower (0.65–0.7 times on a 2-CPU VM):
+//!   the kernel copies each `READ` reply into the page cache on the reading process's CPU,
+//!   where the process itself copies it out again, while over `/dev/fuse` the two copies run
+//!   on two CPUs. This is why io_uring is opt-in.
+//!
+//! Each queue has `IoUringThreadsPerQueue` threads, each starting with one ring entry (a
+//! buffer for the largest request, 1 MiB). A handler runs on the queue's thread only while
+//! another thread of the queue is idle, otherwise on a worker, so a slow handler never stalls
+//! a CPU's requests and a handler may use its own drive; a thread whose request went to a
+//! worker adds an entry when it has none left. `READ` handlers fill the ring entry directly.
+//! `FORGET` and `INTERRUPT` still come through `/dev/fuse`, so its readers keep running.
+//!
+//! A dead server's ring entries keep its connection alive for a moment after its death,
+//! past the check fusermount3's `auto_unmount` makes, so over io_uring the drive starts its
+//! own watcher process, which unmounts the drive if the server dies; it needs root, which is
+//! why io_uring is used only by a server running as root.
 
 /// How requests reach a mounted drive; see the [module documentation](self).
 #[derive(Clone, Debug, PartialEq, Eq)]
