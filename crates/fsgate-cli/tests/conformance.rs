@@ -63,7 +63,10 @@ fn every_drive_behaves_like_tmpfs_on_the_posix_list() {
         ("tmpfs", native),
         ("ext4", native_ext4),
         ("memory drive", memory.mountpoint.clone()),
-        ("memory drive over io_uring", memory_uring.mountpoint.clone()),
+        (
+            "memory drive over io_uring",
+            memory_uring.mountpoint.clone(),
+        ),
         ("mirror drive", mirror.mountpoint.clone()),
         ("mirror --passthrough", passthrough.mountpoint.clone()),
     ];
