@@ -2,8 +2,10 @@
 # The mirror drive (`fsgate mount mirror`, with and without --passthrough) and the memory drive
 # against native ext4 and tmpfs (the limits) and bindfs (Debian's, libfuse 3) over the same
 # ext4 source, in one run. The memory and mirror drives run twice: over /dev/fuse (the
-# default) and over io_uring (`--config IoUringThreadsPerQueue=2`, targets `*-uring`; the
-# script sets /sys/module/fuse/parameters/enable_uring for the run and restores it). Workloads:
+# default), over io_uring (`--config IoUringThreadsPerQueue=2`, targets `*-uring`; the
+# script sets /sys/module/fuse/parameters/enable_uring for the run and restores it), and over
+# io_uring with its threads at idle priority (also `IoUringIdlePriority=True`, `*-idle`).
+# Workloads:
 #   data:      fio sequential 1 MiB write (fsync at the end) and read, fio 4 KiB random read
 #              (MiB/s, buffered I/O; fio drops the file's cached pages before each job);
 #   namespace: crates/fsgate-vfs/examples/nsbench.rs over 10,000 entries — create,
@@ -48,7 +50,7 @@ LOOPDEV=""
 cleanup() {
     [ -n "$HALT_POLL_BEFORE" ] && echo "$HALT_POLL_BEFORE" >"$HALT_POLL"
     for pid in "${SERVERS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; done
-    for m in mirror mirror-uring mirror-pt memory memory-uring bindfs; do
+    for m in mirror mirror-uring mirror-idle mirror-pt memory memory-uring memory-idle bindfs; do
         mountpoint -q "$WORK/$m" && umount -l "$WORK/$m"
     done
     # Connections already over io_uring keep it; only new mounts see the old setting.
@@ -64,13 +66,13 @@ if [ -w "$URING" ]; then
     URING_BEFORE=$(cat "$URING")
     echo Y >"$URING"
 fi
-mkdir "$WORK"/{ext4,tmpfs,bindfs,memory,memory-uring,mirror,mirror-uring,mirror-pt}
+mkdir "$WORK"/{ext4,tmpfs,bindfs,memory,memory-uring,memory-idle,mirror,mirror-uring,mirror-idle,mirror-pt}
 truncate -s 3G "$WORK/ext4.img"
 mkfs.ext4 -q -F "$WORK/ext4.img"
 LOOPDEV=$(losetup --find --show "$WORK/ext4.img")
 mount "$LOOPDEV" "$WORK/ext4"
 mount -t tmpfs -o size=1G tmpfs "$WORK/tmpfs"
-mkdir "$WORK/ext4"/{native,src-bindfs,src-mirror,src-mirror-uring,src-mirror-pt}
+mkdir "$WORK/ext4"/{native,src-bindfs,src-mirror,src-mirror-uring,src-mirror-idle,src-mirror-pt}
 
 bindfs "$WORK/ext4/src-bindfs" "$WORK/bindfs"
 serve() {  # serve NAME ARGS... — start fsgate mount ARGS and wait for ready:
@@ -84,18 +86,22 @@ serve() {  # serve NAME ARGS... — start fsgate mount ARGS and wait for ready:
     grep '^ready:' "$WORK/$name.err" >&2
 }
 URING_CONFIG=(--config IoUringThreadsPerQueue=2)
+IDLE_CONFIG=("${URING_CONFIG[@]}" --config IoUringIdlePriority=True)
 serve memory memory "$WORK/memory"
 serve memory-uring memory "$WORK/memory-uring" "${URING_CONFIG[@]}"
+serve memory-idle memory "$WORK/memory-idle" "${IDLE_CONFIG[@]}"
 serve mirror mirror "$WORK/ext4/src-mirror" "$WORK/mirror"
 serve mirror-uring mirror "$WORK/ext4/src-mirror-uring" "$WORK/mirror-uring" "${URING_CONFIG[@]}"
+serve mirror-idle mirror "$WORK/ext4/src-mirror-idle" "$WORK/mirror-idle" "${IDLE_CONFIG[@]}"
 serve mirror-pt mirror "$WORK/ext4/src-mirror-pt" "$WORK/mirror-pt" --passthrough
 
 declare -A DIR=(
     [ext4]="$WORK/ext4/native" [tmpfs]="$WORK/tmpfs" [bindfs]="$WORK/bindfs"
-    [memory]="$WORK/memory" [memory-uring]="$WORK/memory-uring" [mirror]="$WORK/mirror"
-    [mirror-uring]="$WORK/mirror-uring" [mirror-pt]="$WORK/mirror-pt"
+    [memory]="$WORK/memory" [memory-uring]="$WORK/memory-uring" [memory-idle]="$WORK/memory-idle"
+    [mirror]="$WORK/mirror" [mirror-uring]="$WORK/mirror-uring" [mirror-idle]="$WORK/mirror-idle"
+    [mirror-pt]="$WORK/mirror-pt"
 )
-ORDER="ext4 tmpfs bindfs memory memory-uring mirror mirror-uring mirror-pt"
+ORDER="ext4 tmpfs bindfs memory memory-uring memory-idle mirror mirror-uring mirror-idle mirror-pt"
 
 fio_mibs() {  # fio_mibs DIR read|write ARGS... → MiB/s
     local dir=$1 side=$2; shift 2
@@ -146,8 +152,8 @@ rows = {}
 for line in open(sys.argv[1]):
     t, w, v = line.split()
     rows.setdefault(w, {})[t] = float(v)
-targets = ["ext4", "tmpfs", "bindfs", "memory", "memory-uring", "mirror", "mirror-uring",
-           "mirror-pt"]
+targets = ["ext4", "tmpfs", "bindfs", "memory", "memory-uring", "memory-idle", "mirror",
+           "mirror-uring", "mirror-idle", "mirror-pt"]
 names = {"seqwrite": "fio seq write 1 MiB (MiB/s)", "seqread": "fio seq read 1 MiB (MiB/s)",
          "randread": "fio rand read 4 KiB (MiB/s)", "create": "create (ops/s)",
          "open_close": "open+close (ops/s)", "stat": "stat (ops/s)",
@@ -163,7 +169,8 @@ def goal(label, value, target):
     print(f"  {label:64} {value:7.2f}x  >= {target:5.2f}x  {'pass' if value >= target else 'MISS'}")
 for w in ["seqread", "seqwrite"]:
     goal(f"mirror --passthrough / ext4, {w}", rows[w]["mirror-pt"] / rows[w]["ext4"], 0.9)
-mirrors, memories = ["mirror", "mirror-uring"], ["memory", "memory-uring"]
+mirrors = ["mirror", "mirror-uring", "mirror-idle"]
+memories = ["memory", "memory-uring", "memory-idle"]
 for w in ["seqread", "seqwrite"]:
     for d in mirrors:
         goal(f"{d} / bindfs, {w}", rows[w][d] / rows[w]["bindfs"], 2.0)

@@ -184,6 +184,7 @@ impl<E: Events> Mounted<E> {
         } else {
             0
         };
+        config.io_uring_idle_priority = options.io_uring_idle_priority;
 
         let core = Arc::new(Core::new(Arc::clone(&events), options));
         let fs = FuseFs::new(Arc::clone(&core), Arc::clone(&dispatcher));

@@ -16,6 +16,7 @@ pub(crate) mod names {
     pub const MAX_WORKERS: &str = "MaxWorkerThreadCount";
     pub const READERS: &str = "FuseReaderThreadCount";
     pub const URING_THREADS: &str = "IoUringThreadsPerQueue";
+    pub const URING_IDLE: &str = "IoUringIdlePriority";
     pub const METADATA_TTL: &str = "MetadataCacheTimeout";
     pub const FILE_CACHE: &str = "FileCache";
     pub const READ_ONLY: &str = "ReadOnly";
@@ -110,6 +111,11 @@ pub struct Options {
     /// with this many threads for each CPU's queue; 2 is a good value. Default 0: requests
     /// come through `/dev/fuse` (see [`crate::transport`] for the trade-off).
     pub io_uring_threads_per_queue: usize,
+    /// `IoUringIdlePriority`: run the io_uring threads in the kernel's `SCHED_IDLE` class,
+    /// which keeps each caller on its CPU between requests (see [`crate::transport`]): up to
+    /// 2–3× faster namespace operations on a VM, but the threads run only when nothing else
+    /// on their CPU wants to. Default false.
+    pub io_uring_idle_priority: bool,
     /// How long the kernel may reuse an answer of `on_get_file_info` (entries and
     /// attributes) without asking again, when `metadata_cache_enabled`. When it asks again
     /// and sees a new size or modification time, it also drops the file's cached pages.
@@ -177,6 +183,7 @@ impl Default for Options {
             max_worker_thread_count: 0,
             fuse_reader_thread_count: 4,
             io_uring_threads_per_queue: 0,
+            io_uring_idle_priority: false,
             metadata_cache_timeout: Duration::from_secs(10),
             metadata_cache_enabled: true,
             metadata_cache_size: 100_000,
@@ -244,6 +251,11 @@ impl Options {
                 URING_THREADS,
                 Kind::Int { min: 0, max: 16 },
                 int(self.io_uring_threads_per_queue),
+            )
+            .with(
+                URING_IDLE,
+                Kind::Bool,
+                Value::Bool(self.io_uring_idle_priority),
             )
             .with(
                 METADATA_TTL,
@@ -317,6 +329,7 @@ impl Options {
             max_worker_thread_count: count(MAX_WORKERS)?,
             fuse_reader_thread_count: count(READERS)?,
             io_uring_threads_per_queue: count(URING_THREADS)?,
+            io_uring_idle_priority: s.get_bool(URING_IDLE)?,
             metadata_cache_timeout: Duration::from_millis(
                 u64::try_from(s.get_int(METADATA_TTL)?).unwrap_or(0),
             ),
@@ -363,8 +376,10 @@ mod tests {
         assert_eq!(s.config("IoUringThreadsPerQueue").unwrap(), "0");
         s.config("IoUringThreadsPerQueue=2").unwrap();
         assert!(s.config("IoUringThreadsPerQueue=17").is_err());
+        s.config("IoUringIdlePriority=True").unwrap();
         let back = Options::from_settings(&s).unwrap();
         assert_eq!(back.io_uring_threads_per_queue, 2);
+        assert!(back.io_uring_idle_priority);
         assert!(back.fire_all_open_close_events);
         assert!(!back.fire_cleanup_events);
         assert!(!back.serialize_access);

@@ -149,6 +149,48 @@ fn the_transport_in_force_is_reported() {
     assert_eq!(read_4k(m.dir.join("f")), vec![0; 4096]);
 }
 
+/// The scheduling policy of each of this process's threads named `fuser-ring-*`.
+fn ring_thread_policies() -> Vec<i32> {
+    let mut policies = Vec::new();
+    for task in std::fs::read_dir("/proc/self/task").unwrap() {
+        let task = task.unwrap().path();
+        let comm = std::fs::read_to_string(task.join("comm")).unwrap_or_default();
+        if comm.starts_with("fuser-ring-") {
+            let tid: libc::pid_t = task.file_name().unwrap().to_str().unwrap().parse().unwrap();
+            // SAFETY: sched_getscheduler only reads the policy of the thread `tid`.
+            policies.push(unsafe { libc::sched_getscheduler(tid) });
+        }
+    }
+    policies
+}
+
+#[test]
+fn io_uring_threads_run_at_idle_priority_when_asked() {
+    for idle in [false, true] {
+        let Some(m) = mount(
+            "io_uring_threads_run_at_idle_priority_when_asked",
+            Options {
+                io_uring_idle_priority: idle,
+                ..options(2)
+            },
+            |_| Gated::default(),
+        ) else {
+            return;
+        };
+        if !kernel_offers_io_uring() {
+            return;
+        }
+        // Other tests' drives in this process have ring threads too, but only this test asks
+        // for idle priority: this drive's two threads per CPU, or none.
+        let policies = ring_thread_policies();
+        let idle_threads = policies.iter().filter(|&&p| p == libc::SCHED_IDLE).count();
+        let expected = if idle { 2 * possible_cpus() } else { 0 };
+        assert_eq!(idle_threads, expected, "{policies:?}");
+        assert_eq!(read_4k(m.dir.join("f")), vec![0; 4096]);
+        drop(m);
+    }
+}
+
 #[test]
 fn with_io_uring_off_requests_come_through_dev_fuse() {
     let Some(m) = mount(

@@ -562,7 +562,8 @@ impl<FS: Filesystem> Session<FS> {
                     let ring = Ring::new(self.ch.sender(), qid, payload, queue_idle.clone())?;
                     // A ring thread runs until the connection ends once it registered
                     // anything, so it is kept even when its registration failed.
-                    let (thread, registered) = RingThread::spawn(ring)?;
+                    let idle = self.config.io_uring_idle_priority;
+                    let (thread, registered) = RingThread::spawn(ring, idle)?;
                     self.rings.push(thread);
                     registered?;
                 }

@@ -91,7 +91,7 @@ pub enum Transport {
     IoUring {
         /// Kernel queues, one per possible CPU.
         queues: usize,
-        /// Threads (and ring entries) per queue.
+        /// Threads per queue (each starts with one ring entry).
         threads_per_queue: usize,
     },
 }
@@ -610,10 +610,10 @@ pub(crate) struct RingThread<FS: Filesystem> {
 }
 
 impl<FS: Filesystem> RingThread<FS> {
-    /// Starts the thread of `ring`, bound to the ring's CPU, and waits until it registered
-    /// its entries. Once registered, the thread runs until the connection ends, whatever
-    /// the returned result says.
-    pub(crate) fn spawn(ring: Ring) -> io::Result<(Self, io::Result<()>)> {
+    /// Starts the thread of `ring`, bound to the ring's CPU (and in the `SCHED_IDLE` class
+    /// with `idle_priority`), and waits until it registered its entries. Once registered,
+    /// the thread runs until the connection ends, whatever the returned result says.
+    pub(crate) fn spawn(ring: Ring, idle_priority: bool) -> io::Result<(Self, io::Result<()>)> {
         let (start, started) = mpsc::channel::<SessionEventLoop<FS>>();
         let (report, registered) = mpsc::sync_channel(1);
         let cpu = ring.qid();
@@ -625,6 +625,13 @@ impl<FS: Filesystem> RingThread<FS> {
                 set.set(cpu);
                 // A CPU that is possible but offline cannot take the thread; it runs anywhere.
                 let _ = rustix::thread::sched_setaffinity(None, &set);
+                if idle_priority {
+                    let param = libc::sched_param { sched_priority: 0 };
+                    // SAFETY: sets this thread's own policy from a valid parameter block.
+                    if unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) } != 0 {
+                        warn!("SCHED_IDLE for a FUSE ring thread: {}", io::Error::last_os_error());
+                    }
+                }
                 SERVING.set(Arc::as_ptr(&ring));
                 let _ = report.send(ring.register());
                 // Without a filesystem (the session ended before running), requests get EIO.

@@ -21,6 +21,11 @@ pub struct Config {
     /// fsgate: serve requests over io_uring (Linux 6.14+) with this many threads per CPU
     /// queue, when the kernel offers it; 0 keeps to /dev/fuse. See [`crate::Transport`].
     pub io_uring_threads_per_queue: usize,
+    /// fsgate: run the io_uring threads in the `SCHED_IDLE` class. A CPU running only such
+    /// threads counts as idle, so the scheduler wakes a caller on the CPU whose thread just
+    /// answered it instead of moving it to another CPU, and its next request stays local;
+    /// but the threads then run only when nothing else on their CPU wants to.
+    pub io_uring_idle_priority: bool,
 }
 
 /// Mount options accepted by the FUSE filesystem type
