@@ -839,8 +839,8 @@ impl<E: Events> FuseFs<E> {
             }
             Outcome::Cancelled => reply.fail(Errno::EIO),
         };
-        // On an io_uring thread whose queue has no other free entry, the job goes to a
-        // worker: running it here would hold up every request from this CPU.
+        // On an io_uring thread when no other thread of its CPU's queue is idle, the job goes
+        // to a worker: running it here would hold up every request from this CPU.
         let here = fuser::thread_may_block();
         match hold {
             Hold::Exclusive => {
@@ -1343,14 +1343,10 @@ impl<E: Events> Filesystem for FuseFs<E> {
                     let data = core.cached_read(h.ino, &path, offset, size, &fc, &st.context)?;
                     return Ok(Read::Copied(data));
                 }
-                let (mut pooled, mut in_place) = match in_place {
-                    Some(b) => (None, Some(b)),
-                    None => (Some(core.buffers.take(size as usize)), None),
-                };
-                let buffer = match (&mut pooled, &mut in_place) {
-                    (Some(b), _) => &mut b[..],
-                    (None, Some(b)) => &mut b[..],
-                    (None, None) => &mut [][..],
+                let (mut in_place, mut pooled) = (in_place, None);
+                let buffer: &mut [u8] = match &mut in_place {
+                    Some(b) => b,
+                    None => pooled.insert(core.buffers.take(size as usize)),
                 };
                 let mut p = ReadFileParams {
                     file_name: &path,
@@ -1834,13 +1830,13 @@ impl<E: Events> Filesystem for FuseFs<E> {
     }
 }
 
-/// Reads up to `buf.len()` bytes at `offset`, fewer only at the end of the file.
 /// A `READ` handler's data: in a buffer to send, or already in the reply's own buffer.
 enum Read {
     Copied(Vec<u8>),
     InPlace(usize),
 }
 
+/// Reads up to `buf.len()` bytes at `offset`, fewer only at the end of the file.
 fn read_at_most(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
     let mut done = 0;
     while done < buf.len() {
