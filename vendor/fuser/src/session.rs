@@ -147,7 +147,7 @@ pub struct Session<FS: Filesystem> {
     /// fsgate: how requests reach the filesystem, and the io_uring rings when in use.
     transport: Transport,
     rings: Vec<RingThread<FS>>,
-    /// fsgate: the ring payload size when INIT settled on io_uring, or why not.
+    /// fsgate: the number of queues when INIT settled on io_uring, or why not.
     uring_offer: Result<usize, String>,
 }
 
@@ -472,7 +472,9 @@ impl<FS: Filesystem> Session<FS> {
             // Remember the ABI version supported by kernel and mark the session initialized.
             self.proto_version = Some(v);
 
-            // fsgate: ask for io_uring when configured, and remember what was settled.
+            // fsgate: ask for io_uring when configured and its threads are ready: once INIT
+            // settles on io_uring, the kernel holds every request until all queues have
+            // registered, so a failure after this point would hang the mount.
             self.uring_offer = if self.config.io_uring_threads_per_queue == 0 {
                 Err("io_uring was not requested".to_string())
             } else if config
@@ -485,9 +487,17 @@ impl<FS: Filesystem> Session<FS> {
                         .to_string(),
                 )
             } else {
-                Ok((8192_usize)
+                let payload = 8192_usize
                     .max(config.max_write as usize)
-                    .max(usize::from(config.max_pages()) * page_size::get()))
+                    .max(usize::from(config.max_pages()) * page_size::get());
+                match self.spawn_rings(payload) {
+                    Ok(queues) => Ok(queues),
+                    Err(e) => {
+                        self.rings.clear();
+                        config.requested.remove(InitFlags::FUSE_OVER_IO_URING);
+                        Err(format!("setting up io_uring failed: {e}"))
+                    }
+                }
             };
 
             // Log capability status for debugging
@@ -540,12 +550,28 @@ impl<FS: Filesystem> Session<FS> {
         &self.transport
     }
 
-    /// fsgate: sets up and registers the io_uring rings when INIT settled on io_uring.
-    /// Any failure leaves the session on /dev/fuse, which the kernel keeps using until every
-    /// queue has an entry.
+    /// fsgate: sets up the io_uring rings and their threads, `io_uring_threads_per_queue` for
+    /// each possible CPU, with entries of `payload` bytes; returns the number of queues.
+    fn spawn_rings(&mut self, payload: usize) -> io::Result<usize> {
+        let threads_per_queue = self.config.io_uring_threads_per_queue;
+        let queues = uring::possible_cpus()?;
+        for qid in 0..queues {
+            let qid = u16::try_from(qid).map_err(|_| io::Error::other("too many CPUs"))?;
+            let queue_idle = Arc::new(AtomicUsize::new(threads_per_queue));
+            for _ in 0..threads_per_queue {
+                let ring = Ring::new(self.ch.sender(), qid, payload, queue_idle.clone())?;
+                let idle = self.config.io_uring_idle_priority;
+                self.rings.push(RingThread::spawn(ring, idle)?);
+            }
+        }
+        Ok(queues)
+    }
+
+    /// fsgate: registers the rings once INIT settled on io_uring. A registration the kernel
+    /// refuses turns io_uring off for the connection, which then stays on /dev/fuse.
     fn start_rings(&mut self) {
-        let payload = match &self.uring_offer {
-            Ok(payload) => *payload,
+        let queues = match &self.uring_offer {
+            Ok(queues) => *queues,
             Err(reason) => {
                 self.transport = Transport::DevFuse {
                     reason: reason.clone(),
@@ -553,27 +579,17 @@ impl<FS: Filesystem> Session<FS> {
                 return;
             }
         };
-        let threads_per_queue = self.config.io_uring_threads_per_queue;
-        let result = uring::possible_cpus().and_then(|queues| {
-            for qid in 0..queues {
-                let qid = u16::try_from(qid).map_err(|_| io::Error::other("too many CPUs"))?;
-                let queue_idle = Arc::new(AtomicUsize::new(threads_per_queue));
-                for _ in 0..threads_per_queue {
-                    let ring = Ring::new(self.ch.sender(), qid, payload, queue_idle.clone())?;
-                    // A ring thread runs until the connection ends once it registered
-                    // anything, so it is kept even when its registration failed.
-                    let idle = self.config.io_uring_idle_priority;
-                    let (thread, registered) = RingThread::spawn(ring, idle)?;
-                    self.rings.push(thread);
-                    registered?;
-                }
-            }
-            Ok(queues)
-        });
-        self.transport = match result {
-            Ok(queues) => Transport::IoUring {
+        // Every thread registers, even after a refusal: a thread that does not runs no more
+        // and would leave nothing to serve a queue the kernel already counts as ready.
+        let refusal = self
+            .rings
+            .iter()
+            .map(RingThread::register)
+            .fold(Ok(()), |first: io::Result<()>, r| first.and(r));
+        self.transport = match refusal {
+            Ok(()) => Transport::IoUring {
                 queues,
-                threads_per_queue,
+                threads_per_queue: self.config.io_uring_threads_per_queue,
             },
             Err(e) => Transport::DevFuse {
                 reason: format!("registering FUSE io_uring entries failed: {e}"),

@@ -602,22 +602,25 @@ impl Ring {
     }
 }
 
-/// The thread of one ring, registered and waiting for its filesystem.
+/// The thread of one ring: started before INIT is answered, it registers the ring's entry
+/// when told to (the kernel takes registrations only after INIT), then serves.
 #[derive(Debug)]
 pub(crate) struct RingThread<FS: Filesystem> {
     pub(crate) handle: JoinHandle<io::Result<()>>,
+    register: mpsc::SyncSender<()>,
+    registered: mpsc::Receiver<io::Result<()>>,
     start: mpsc::Sender<SessionEventLoop<FS>>,
 }
 
 impl<FS: Filesystem> RingThread<FS> {
     /// Starts the thread of `ring`, bound to the ring's CPU (and in the `SCHED_IDLE` class
-    /// with `idle_priority`), and waits until it registered its entries. Once registered,
-    /// the thread runs until the connection ends, whatever the returned result says.
-    pub(crate) fn spawn(ring: Ring, idle_priority: bool) -> io::Result<(Self, io::Result<()>)> {
-        let (start, started) = mpsc::channel::<SessionEventLoop<FS>>();
+    /// with `idle_priority`). Until [`register`](Self::register), nothing reaches the kernel:
+    /// dropped before, the thread ends and the ring with it.
+    pub(crate) fn spawn(ring: Ring, idle_priority: bool) -> io::Result<Self> {
+        let (register, go) = mpsc::sync_channel::<()>(1);
         let (report, registered) = mpsc::sync_channel(1);
+        let (start, started) = mpsc::channel::<SessionEventLoop<FS>>();
         let cpu = ring.qid();
-        let ring = Arc::new(ring);
         let handle = thread::Builder::new()
             .name(format!("fuser-ring-{cpu}"))
             .spawn(move || {
@@ -629,9 +632,16 @@ impl<FS: Filesystem> RingThread<FS> {
                     let param = libc::sched_param { sched_priority: 0 };
                     // SAFETY: sets this thread's own policy from a valid parameter block.
                     if unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) } != 0 {
-                        warn!("SCHED_IDLE for a FUSE ring thread: {}", io::Error::last_os_error());
+                        warn!(
+                            "SCHED_IDLE for a FUSE ring thread: {}",
+                            io::Error::last_os_error()
+                        );
                     }
                 }
+                if go.recv().is_err() {
+                    return Ok(());
+                }
+                let ring = Arc::new(ring);
                 SERVING.set(Arc::as_ptr(&ring));
                 let _ = report.send(ring.register());
                 // Without a filesystem (the session ended before running), requests get EIO.
@@ -639,10 +649,23 @@ impl<FS: Filesystem> RingThread<FS> {
                 SERVING.set(ptr::null());
                 Ok(())
             })?;
-        let result = registered
+        Ok(Self {
+            handle,
+            register,
+            registered,
+            start,
+        })
+    }
+
+    /// Has the thread register its ring's entry, and waits for the outcome. Once registered,
+    /// the thread runs until the connection ends, whatever the outcome says.
+    pub(crate) fn register(&self) -> io::Result<()> {
+        self.register
+            .send(())
+            .map_err(|_| io::Error::other("FUSE ring thread ended early"))?;
+        self.registered
             .recv()
-            .unwrap_or_else(|_| Err(io::Error::other("FUSE ring thread ended early")));
-        Ok((Self { handle, start }, result))
+            .unwrap_or_else(|_| Err(io::Error::other("FUSE ring thread ended early")))
     }
 
     /// Lets the thread serve `se`'s filesystem.
