@@ -144,7 +144,12 @@ fn serve<E: Events>(
     };
     let transport = match drive.transport()? {
         fsgate_vfs::Transport::IoUring { .. } => " over io_uring",
-        fsgate_vfs::Transport::DevFuse { .. } => "",
+        fsgate_vfs::Transport::DevFuse { reason } => {
+            if drive.config("IoUringThreadsPerQueue")? != "0" {
+                tracing::warn!("IoUringThreadsPerQueue: serving over /dev/fuse: {reason}");
+            }
+            ""
+        }
     };
     ready(format_args!(
         "mounted {kind} drive at {}{transport}{mode}",
