@@ -163,6 +163,9 @@ struct Entry {
     mem: Region,
     /// The two iovecs REGISTER points the kernel at.
     iov: [libc::iovec; 2],
+    /// Whether the payload is lent out for the request in the entry now. It is back (and
+    /// the state clear) before the entry is committed, so the next request finds it clear.
+    lease: Mutex<Lease>,
 }
 
 // SAFETY: the iovecs only describe `mem`.
@@ -182,7 +185,11 @@ impl Entry {
                 iov_len: payload,
             },
         ];
-        Ok(Self { mem, iov })
+        Ok(Self {
+            mem,
+            iov,
+            lease: Mutex::default(),
+        })
     }
 
     fn read_u32(&self, offset: usize) -> u32 {
@@ -563,7 +570,6 @@ impl Ring {
         let reply = RingReply {
             ring: self.clone(),
             index,
-            lease: Arc::default(),
         };
         let len = entry.read_u32(0) as usize;
         let payload = entry.read_u32(PAYLOAD_SZ) as usize;
@@ -680,7 +686,6 @@ impl<FS: Filesystem> RingThread<FS> {
 pub(crate) struct RingReply {
     ring: Arc<Ring>,
     index: usize,
-    lease: Arc<Mutex<Lease>>,
 }
 
 /// Whether an entry's payload is lent out as a [`DataBuffer`], and the payload size of a
@@ -725,11 +730,10 @@ impl std::ops::DerefMut for DataBuffer {
 
 impl Drop for DataBuffer {
     fn drop(&mut self) {
-        let commit = {
-            let mut lease = self.reply.lease();
+        let commit = self.reply.lease().ok().and_then(|mut lease| {
             lease.lent = false;
             lease.commit.take()
-        };
+        });
         if let Some(payload) = commit {
             if let Err(e) = self.reply.commit_now(payload) {
                 error!("committing a FUSE reply failed: {e}");
@@ -739,14 +743,15 @@ impl Drop for DataBuffer {
 }
 
 impl RingReply {
-    fn lease(&self) -> std::sync::MutexGuard<'_, Lease> {
-        self.lease.lock().unwrap_or_else(|e| e.into_inner())
+    fn lease(&self) -> io::Result<std::sync::MutexGuard<'_, Lease>> {
+        let entry = self.ring.entry(self.index)?;
+        Ok(entry.lease.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
     /// Lends the entry's payload, up to `size` bytes, unless it is lent already.
     pub(crate) fn lend(&self, size: usize) -> Option<DataBuffer> {
         let entry = self.ring.entry(self.index).ok()?;
-        let mut lease = self.lease();
+        let mut lease = self.lease().ok()?;
         if lease.lent {
             return None;
         }
@@ -788,7 +793,7 @@ impl RingReply {
         // A lent payload is not written: only a reply without data may go before it is back.
         if total < OUT_HEADER_SIZE
             || payload > self.ring.payload
-            || (payload > 0 && self.lease().lent)
+            || (payload > 0 && self.lease()?.lent)
         {
             self.fail(ll::Errno::EIO);
             return Err(io::Error::other(format!(
@@ -838,7 +843,7 @@ impl RingReply {
     /// Commits the reply, or leaves that to the lent payload's drop.
     fn commit(&self, payload: usize) -> io::Result<()> {
         {
-            let mut lease = self.lease();
+            let mut lease = self.lease()?;
             if lease.lent {
                 lease.commit = Some(payload);
                 return Ok(());
