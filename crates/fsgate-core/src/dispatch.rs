@@ -28,13 +28,15 @@
 use std::any::Any;
 use std::cell::RefCell;
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::collections::{BinaryHeap, VecDeque};
 use std::ops::Range;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread;
 use std::time::{Duration, Instant};
+
+use foldhash::HashMap;
 
 use crate::error::{code, Error, Result};
 use crate::originator::Originator;
@@ -235,6 +237,9 @@ struct JobState {
     retired: AtomicBool,
     originator: Option<Originator>,
     expire: Mutex<Option<Box<dyn FnOnce() + Send>>>,
+    /// In `Inner::live`, where the watchdog finds it: from submission when there is a
+    /// timeout, else from the first `reset_timeout` that sets a deadline.
+    watched: AtomicBool,
 }
 
 /// Runs a job's handler, calls its argument once the handler has returned, then completes.
@@ -269,6 +274,7 @@ struct Inner {
     drained: Condvar,
     deadlines: Mutex<BinaryHeap<Reverse<(Instant, u64)>>>,
     watch: Condvar,
+    /// Jobs the watchdog may have to expire (see `JobState::watched`).
     live: Mutex<HashMap<u64, Arc<JobState>>>,
     next_id: AtomicU64,
 }
@@ -300,7 +306,7 @@ impl Dispatcher {
             drained: Condvar::new(),
             deadlines: Mutex::new(BinaryHeap::new()),
             watch: Condvar::new(),
-            live: Mutex::new(HashMap::new()),
+            live: Mutex::new(HashMap::default()),
             next_id: AtomicU64::new(1),
         });
         for _ in 0..inner.options.min_workers {
@@ -427,6 +433,7 @@ impl Dispatcher {
             key_released: AtomicBool::new(false),
             retired: AtomicBool::new(false),
             originator,
+            watched: AtomicBool::new(false),
             expire: Mutex::new(Some(Box::new(move || {
                 if let Some(c) = lock(&expire_slot).take() {
                     c(Outcome::TimedOut);
@@ -468,7 +475,6 @@ impl Dispatcher {
             return;
         }
         q.outstanding += 1;
-        lock(&inner.live).insert(job.state.id, Arc::clone(&job.state));
         inner.arm(&job.state);
         let here = inline && q.inline < inner.options.inline_limit;
         if let Some(k) = key {
@@ -628,12 +634,20 @@ impl Inner {
 
     /// Arms the watchdog for a job submitted now: the caller never waits longer than the
     /// timeout, whether the job is running or still queued behind its key.
-    fn arm(&self, state: &JobState) {
+    fn arm(&self, state: &Arc<JobState>) {
         if let Some(d) = self.options.timeout.duration() {
+            self.watch_job(state);
             let at = Instant::now() + d;
             *lock(&state.deadline) = Some(at);
             lock(&self.deadlines).push(Reverse((at, state.id)));
             self.watch.notify_one();
+        }
+    }
+
+    /// Lets the watchdog find `state` by its id.
+    fn watch_job(&self, state: &Arc<JobState>) {
+        if !state.watched.swap(true, Ordering::AcqRel) {
+            lock(&self.live).insert(state.id, Arc::clone(state));
         }
     }
 
@@ -680,7 +694,9 @@ impl Inner {
             self.drained.notify_all();
         }
         drop(q);
-        lock(&self.live).remove(&state.id);
+        if state.watched.load(Ordering::Acquire) {
+            lock(&self.live).remove(&state.id);
+        }
     }
 }
 
@@ -818,6 +834,7 @@ pub fn reset_timeout(ms: u32) -> Result<()> {
         match timeout.duration() {
             None => *deadline = None,
             Some(d) => {
+                inner.watch_job(state);
                 let at = Instant::now() + d;
                 *deadline = Some(at);
                 lock(&inner.deadlines).push(Reverse((at, state.id)));

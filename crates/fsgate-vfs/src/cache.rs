@@ -2,8 +2,10 @@
 //! (`MetadataCacheSize`, `NonExistentFilesCacheSize`), and the user-mode file data cache
 //! (`FileCache=UserMode`, sized by `UserModeFileCacheSize`).
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
+
+use foldhash::HashMap;
 
 /// The block size of the user-mode file data cache: each `on_read_file` it fires asks for
 /// one aligned block of this many bytes.
@@ -24,7 +26,7 @@ impl Budget {
     pub(crate) fn new(size: usize) -> Self {
         Self {
             size,
-            until: HashMap::new(),
+            until: HashMap::default(),
             order: VecDeque::new(),
         }
     }
@@ -74,7 +76,7 @@ impl BlockCache {
             capacity,
             used: 0,
             tick: 0,
-            blocks: HashMap::new(),
+            blocks: HashMap::default(),
             by_age: BTreeMap::new(),
         }
     }

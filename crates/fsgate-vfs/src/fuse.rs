@@ -12,17 +12,17 @@
 //! They are inserted only when the kernel gets the handle, and removed after the last
 //! event that may use them.
 
-use std::collections::hash_map::DefaultHasher;
-use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::fs::File;
-use std::hash::{Hash, Hasher};
+use std::hash::BuildHasher;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, SystemTime};
 
+use foldhash::fast::FixedState;
+use foldhash::HashMap;
 use fsgate_core::dispatch::{Dispatcher, Hold, Outcome, SerialKey};
 use fsgate_core::{code, Error, Originator, Result};
 use fuser::{
@@ -153,10 +153,9 @@ pub(crate) struct Core<E: Events> {
 
 /// The serialization key of a path: one file, one key.
 fn key(path: &str) -> SerialKey {
-    let mut h = DefaultHasher::new();
-    path.hash(&mut h);
+    // The same path must give the same key on every thread, so the hasher's seed is fixed.
     // u64::MAX is the dispatcher's serialize_events key.
-    SerialKey(h.finish() >> 1)
+    SerialKey(FixedState::with_seed(0).hash_one(path) >> 1)
 }
 
 fn errno(e: &Error) -> Errno {
@@ -234,8 +233,8 @@ impl<E: Events> Core<E> {
             events,
             inodes: Mutex::new(Inodes::default()),
             opens: Mutex::new(Opens {
-                files: HashMap::new(),
-                handles: HashMap::new(),
+                files: HashMap::default(),
+                handles: HashMap::default(),
             }),
             next_fh: AtomicU64::new(1),
             owner: crate::sys::owner(),

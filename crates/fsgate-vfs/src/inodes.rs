@@ -8,7 +8,7 @@
 //! node below it; unlinking a name that is still open keeps the node (with its last path)
 //! so that events for the open handles still carry a name.
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 
 use crate::params::FileKind;
 
@@ -33,8 +33,8 @@ pub(crate) struct Inodes {
 impl Default for Inodes {
     fn default() -> Self {
         let mut t = Self {
-            nodes: HashMap::new(),
-            by_path: HashMap::new(),
+            nodes: HashMap::default(),
+            by_path: HashMap::default(),
             next: ROOT + 1,
         };
         t.nodes.insert(
@@ -52,11 +52,12 @@ impl Default for Inodes {
 
 /// `parent` joined with `name` (`/` + `a` = `/a`, `/d` + `a` = `/d/a`).
 pub(crate) fn join(parent: &str, name: &str) -> String {
-    if parent == "/" {
-        format!("/{name}")
-    } else {
-        format!("{parent}/{name}")
-    }
+    let parent = if parent == "/" { "" } else { parent };
+    let mut path = String::with_capacity(parent.len() + 1 + name.len());
+    path.push_str(parent);
+    path.push('/');
+    path.push_str(name);
+    path
 }
 
 /// Whether `path` is `dir` or lies below it.
