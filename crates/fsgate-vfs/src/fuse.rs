@@ -115,6 +115,9 @@ struct OpenFile<E: Events> {
 struct Opens<E: Events> {
     files: HashMap<u64, OpenFile<E>>,
     handles: HashMap<u64, Handle<E>>,
+    /// With `KernelOpensFiles`: the handle serving each inode's descriptors that the kernel
+    /// opened without asking the drive.
+    implicit: HashMap<u64, u64>,
 }
 
 /// A handle that an open or create produced, registered once the kernel gets it.
@@ -140,6 +143,8 @@ pub(crate) struct Core<E: Events> {
     options: Options,
     pub(crate) inodes: Mutex<Inodes>,
     opens: Mutex<Opens<E>>,
+    /// Held while an implicit handle is made, so each inode gets one.
+    implicit_opening: Mutex<()>,
     next_fh: AtomicU64,
     owner: (u32, u32),
     mounted_at: SystemTime,
@@ -232,9 +237,11 @@ impl<E: Events> Core<E> {
         Self {
             events,
             inodes: Mutex::new(Inodes::default()),
+            implicit_opening: Mutex::new(()),
             opens: Mutex::new(Opens {
                 files: HashMap::default(),
                 handles: HashMap::default(),
+                implicit: HashMap::default(),
             }),
             next_fh: AtomicU64::new(1),
             owner: crate::sys::owner(),
@@ -337,6 +344,59 @@ impl<E: Events> Core<E> {
             .get(&fh)
             .cloned()
             .ok_or_else(|| bad_handle(fh))
+    }
+
+    /// Whether the kernel opens files without asking (`KernelOpensFiles`, which only the
+    /// page cache allows: direct I/O and fsgate's own cache need every open).
+    fn kernel_opens(&self) -> bool {
+        self.options.kernel_opens_files && self.options.file_cache == FileCache::System
+    }
+
+    /// The handle serving descriptors of `ino` that the kernel opened by itself
+    /// (`KernelOpensFiles`): made now, firing `on_open_file` as an open of the file asking
+    /// read and write access (read access if the drive refuses that), unless the inode has
+    /// one. Runs as an event of the file.
+    fn implicit_handle(&self, ino: u64, who: Originator) -> Result<Handle<E>> {
+        let _making = lock(&self.implicit_opening);
+        let existing = lock(&self.opens).implicit.get(&ino).copied();
+        if let Some(fh) = existing {
+            return self.handle(fh);
+        }
+        let path = self.path_of(ino)?;
+        // Read and write access, as the descriptors may need either; read access alone when
+        // the drive refuses writing (the kernel already checked each caller's access).
+        let mut new = match self.open(ino, &path, libc::O_RDWR, false, who) {
+            Err(e) if matches!(e.errno(), libc::EACCES | libc::EPERM | libc::EROFS) => {
+                self.open(ino, &path, libc::O_RDONLY, false, who)?
+            }
+            opened => opened?,
+        };
+        // The kernel already opened the file: it takes no backing file for it any more.
+        new.route = None;
+        let (fh, _) = self.register(ino, &path, new, |_| {
+            Err(std::io::ErrorKind::Unsupported.into())
+        });
+        lock(&self.opens).implicit.insert(ino, fh);
+        self.handle(fh)
+    }
+
+    /// Before the last name of the file at `path` goes (`KernelOpensFiles`): a descriptor
+    /// the kernel opened by itself may still use the file, so it gets its implicit handle
+    /// now, while events can still name it; the handle closes when the kernel forgets it.
+    fn keep_for_kernel(&self, path: &str, who: Originator) -> Result<()> {
+        if !self.kernel_opens() {
+            return Ok(());
+        }
+        let ino = {
+            let inodes = lock(&self.inodes);
+            inodes
+                .find(path)
+                .filter(|i| inodes.kind(*i) == Some(FileKind::File) && inodes.names(*i) <= 1)
+        };
+        match ino {
+            Some(ino) => self.implicit_handle(ino, who).map(drop),
+            None => Ok(()),
+        }
     }
 
     /// The name events use for a handle's file now.
@@ -653,6 +713,9 @@ impl<E: Events> Core<E> {
         }
         let mut opens = lock(&self.opens);
         opens.handles.remove(&fh);
+        if opens.implicit.get(&h.ino) == Some(&fh) {
+            opens.implicit.remove(&h.ino);
+        }
         let gone = match opens.files.get_mut(&h.ino) {
             Some(f) => {
                 f.handles = f.handles.saturating_sub(1);
@@ -986,8 +1049,30 @@ impl<E: Events> Filesystem for FuseFs<E> {
         );
     }
 
+    /// Once the kernel no longer knows an inode, its implicit handle (`KernelOpensFiles`)
+    /// closes: no descriptor of it is left.
     fn forget(&self, _req: &Request, ino: INodeNo, nlookup: u64) {
-        lock(&self.core.inodes).forget(ino.0, nlookup);
+        if !lock(&self.core.inodes).forget(ino.0, nlookup) {
+            return;
+        }
+        let Some(fh) = lock(&self.core.opens).implicit.get(&ino.0).copied() else {
+            return;
+        };
+        let Ok(h) = self.core.handle(fh) else {
+            return;
+        };
+        let core = Arc::clone(&self.core);
+        self.dispatcher.run_or_submit(
+            Some(key(&h.opened_as)),
+            None,
+            fuser::thread_may_block(),
+            move || {
+                if let Err(e) = core.close(fh) {
+                    tracing::debug!("on_close_file: {e}");
+                }
+            },
+            |_| {},
+        );
     }
 
     fn getattr(&self, req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
@@ -1216,7 +1301,7 @@ impl<E: Events> Filesystem for FuseFs<E> {
             req,
             key(&from),
             reply,
-            move |core, _| {
+            move |core, who| {
                 let target_is_dir = {
                     let inodes = lock(&core.inodes);
                     inodes
@@ -1229,6 +1314,9 @@ impl<E: Events> Filesystem for FuseFs<E> {
                         code::ERROR_DIR_NOT_EMPTY,
                         format!("{t2} is not empty"),
                     ));
+                }
+                if replace_existing && !target_is_dir {
+                    core.keep_for_kernel(&t2, who)?;
                 }
                 let context = core.open_context(&f2);
                 let mut guard = context.as_ref().map(|c| lock_mut(c));
@@ -1296,14 +1384,19 @@ impl<E: Events> Filesystem for FuseFs<E> {
         );
     }
 
+    /// With `KernelOpensFiles`, answered `ENOSYS`: the kernel then opens this and every
+    /// later file by itself, without asking (see [`Core::implicit_handle`]).
     fn open(&self, req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
+        if self.core.kernel_opens() {
+            return reply.error(Errno::ENOSYS);
+        }
         self.open_handle(req, ino, flags.0, false, reply);
     }
 
     fn read(
         &self,
         req: &Request,
-        _ino: INodeNo,
+        ino: INodeNo,
         fh: FileHandle,
         offset: u64,
         size: u32,
@@ -1311,7 +1404,7 @@ impl<E: Events> Filesystem for FuseFs<E> {
         _lock_owner: Option<LockOwner>,
         reply: ReplyData,
     ) {
-        let Some((h, path, reply)) = self.handle_of(fh, reply) else {
+        let Some((h, path, reply)) = self.handle_of(req, ino, fh, reply) else {
             return;
         };
         if let Some(file) = &h.routed {
@@ -1378,7 +1471,7 @@ impl<E: Events> Filesystem for FuseFs<E> {
     fn write(
         &self,
         req: &Request,
-        _ino: INodeNo,
+        ino: INodeNo,
         fh: FileHandle,
         offset: u64,
         data: &[u8],
@@ -1387,7 +1480,7 @@ impl<E: Events> Filesystem for FuseFs<E> {
         _lock_owner: Option<LockOwner>,
         reply: ReplyWrite,
     ) {
-        let Some((h, path, reply)) = self.handle_of(fh, reply) else {
+        let Some((h, path, reply)) = self.handle_of(req, ino, fh, reply) else {
             return;
         };
         if let Some(file) = &h.routed {
@@ -1426,7 +1519,7 @@ impl<E: Events> Filesystem for FuseFs<E> {
     fn flush(
         &self,
         req: &Request,
-        _ino: INodeNo,
+        ino: INodeNo,
         fh: FileHandle,
         _lock_owner: LockOwner,
         reply: ReplyEmpty,
@@ -1435,7 +1528,7 @@ impl<E: Events> Filesystem for FuseFs<E> {
             // The kernel takes ENOSYS as "never send FLUSH again" on this connection.
             return reply.error(Errno::ENOSYS);
         }
-        let Some((h, path, reply)) = self.handle_of(fh, reply) else {
+        let Some((h, path, reply)) = self.handle_of(req, ino, fh, reply) else {
             return;
         };
         if h.silent_close {
@@ -1476,12 +1569,12 @@ impl<E: Events> Filesystem for FuseFs<E> {
     fn fsync(
         &self,
         req: &Request,
-        _ino: INodeNo,
+        ino: INodeNo,
         fh: FileHandle,
         datasync: bool,
         reply: ReplyEmpty,
     ) {
-        self.sync(req, fh, datasync, reply);
+        self.sync(req, ino, fh, datasync, reply);
     }
 
     fn opendir(&self, req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
@@ -1496,7 +1589,7 @@ impl<E: Events> Filesystem for FuseFs<E> {
         offset: u64,
         mut reply: ReplyDirectory,
     ) {
-        let Some((h, path, r)) = self.handle_of(fh, reply) else {
+        let Some((h, path, r)) = self.handle_of(req, ino, fh, reply) else {
             return;
         };
         reply = r;
@@ -1568,12 +1661,12 @@ impl<E: Events> Filesystem for FuseFs<E> {
     fn fsyncdir(
         &self,
         req: &Request,
-        _ino: INodeNo,
+        ino: INodeNo,
         fh: FileHandle,
         datasync: bool,
         reply: ReplyEmpty,
     ) {
-        self.sync(req, fh, datasync, reply);
+        self.sync(req, ino, fh, datasync, reply);
     }
 
     fn statfs(&self, req: &Request, _ino: INodeNo, reply: ReplyStatfs) {
@@ -1860,8 +1953,22 @@ fn xattr_reply(value: Vec<u8>, size: u32, reply: ReplyXattr) {
 }
 
 impl<E: Events> FuseFs<E> {
-    fn handle_of<R: Fail>(&self, fh: FileHandle, reply: R) -> Option<(Handle<E>, String, R)> {
-        match self.core.handle(fh.0) {
+    /// The handle a request names, with the name events use for its file. Handle 0 of a
+    /// file is a descriptor the kernel opened by itself (`KernelOpensFiles`): the file's
+    /// implicit handle serves it, made on a worker as an event of the file if need be.
+    fn handle_of<R: Fail>(
+        &self,
+        req: &Request,
+        ino: INodeNo,
+        fh: FileHandle,
+        reply: R,
+    ) -> Option<(Handle<E>, String, R)> {
+        let found = if fh.0 == 0 && self.core.kernel_opens() {
+            self.implicit_handle(req, ino.0)
+        } else {
+            self.core.handle(fh.0)
+        };
+        match found {
             Ok(h) => {
                 let path = self.core.handle_path(&h);
                 Some((h, path, reply))
@@ -1870,6 +1977,29 @@ impl<E: Events> FuseFs<E> {
                 reply.fail(errno(&e));
                 None
             }
+        }
+    }
+
+    fn implicit_handle(&self, req: &Request, ino: u64) -> Result<Handle<E>> {
+        let existing = lock(&self.core.opens).implicit.get(&ino).copied();
+        if let Some(fh) = existing {
+            return self.core.handle(fh);
+        }
+        let who = Originator {
+            pid: req.pid(),
+            uid: req.uid(),
+            gid: req.gid(),
+        };
+        let core = Arc::clone(&self.core);
+        let key = key(&self.core.path_of(ino)?);
+        match self
+            .dispatcher
+            .call(Some(key), Some(who), move || core.implicit_handle(ino, who))
+        {
+            Outcome::Done(r) => r,
+            Outcome::TimedOut => Err(Error::from_errno(libc::EIO, "on_open_file timed out")),
+            Outcome::Panicked(m) => Err(Error::from_errno(libc::EIO, m)),
+            Outcome::Cancelled => Err(Error::from_errno(libc::EIO, "the drive is stopping")),
         }
     }
 
@@ -1923,8 +2053,15 @@ impl<E: Events> FuseFs<E> {
         );
     }
 
-    fn sync(&self, req: &Request, fh: FileHandle, data_only: bool, reply: ReplyEmpty) {
-        let Some((h, path, reply)) = self.handle_of(fh, reply) else {
+    fn sync(
+        &self,
+        req: &Request,
+        ino: INodeNo,
+        fh: FileHandle,
+        data_only: bool,
+        reply: ReplyEmpty,
+    ) {
+        let Some((h, path, reply)) = self.handle_of(req, ino, fh, reply) else {
             return;
         };
         if let Some(file) = &h.routed {
@@ -1965,7 +2102,10 @@ impl<E: Events> FuseFs<E> {
             req,
             key(&path),
             reply,
-            move |core, _| {
+            move |core, who| {
+                if !dir {
+                    core.keep_for_kernel(&p2, who)?;
+                }
                 core.delete(&p2, dir)?;
                 core.drop_cached_blocks(&p2);
                 Ok(())

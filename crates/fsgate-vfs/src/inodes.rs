@@ -171,10 +171,15 @@ impl Inodes {
         true
     }
 
-    /// The kernel dropped `count` lookups of `ino`.
-    pub(crate) fn forget(&mut self, ino: u64, count: u64) {
+    /// How many names of `ino` the table knows (0 for an unknown inode).
+    pub(crate) fn names(&self, ino: u64) -> usize {
+        self.nodes.get(&ino).map_or(0, |n| n.paths.len())
+    }
+
+    /// The kernel dropped `count` lookups of `ino`; whether it no longer knows the inode.
+    pub(crate) fn forget(&mut self, ino: u64, count: u64) -> bool {
         if ino == ROOT {
-            return;
+            return false;
         }
         let gone = match self.nodes.get_mut(&ino) {
             Some(n) => {
@@ -192,6 +197,7 @@ impl Inodes {
                 }
             }
         }
+        gone
     }
 
     /// The name `path` is gone. Its node keeps the name for events if it was its last one.

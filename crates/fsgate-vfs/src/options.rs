@@ -10,6 +10,7 @@ use fsgate_core::{Result, Settings};
 pub(crate) mod names {
     pub const FIRE_ALL: &str = "FireAllOpenCloseEvents";
     pub const FIRE_CLEANUP: &str = "FireCleanupEvents";
+    pub const KERNEL_OPENS: &str = "KernelOpensFiles";
     pub const SERIALIZE: &str = "SerializeEvents";
     pub const SERIALIZE_ACCESS: &str = "SerializeAccess";
     pub const MIN_WORKERS: &str = "MinWorkerThreadCount";
@@ -53,7 +54,7 @@ pub enum FileCache {
 }
 
 impl FileCache {
-    fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             FileCache::System => "System",
             FileCache::None => "None",
@@ -87,6 +88,21 @@ pub struct Options {
     /// an empty file). Dirty pages of the writeback cache are still written before `close`
     /// returns, and `on_close_file` still fires when the last handle goes.
     pub fire_cleanup_events: bool,
+    /// `KernelOpensFiles`: the kernel opens and closes existing files by itself, without a
+    /// request to the drive (FUSE "no-open"), so `open(2)` and `close(2)` of a file whose
+    /// attributes are cached cost no round trip. Default false. On, a file's
+    /// `on_open_file` fires once, when the drive first serves the file for a descriptor
+    /// the kernel opened (its first read, write, flush or fsync, asking read and write
+    /// access, or read access if the drive refuses that), and before a delete or a replacing rename of its last name (so a
+    /// descriptor still open keeps its contexts); that one handle serves every descriptor
+    /// the kernel opens, and `on_close_file` fires when the kernel forgets the file. Files
+    /// created through the drive open as usual. A route set in such an `on_open_file` is
+    /// ignored (the kernel takes a backing file only when it opens through the drive).
+    /// Only with `FileCache=System` (direct I/O and the user-mode cache need every open to
+    /// reach the drive; with them this setting has no effect). An application that checks access in `on_open_file` or
+    /// keeps per-descriptor state leaves it off, as the reference says of
+    /// `FireAllOpenCloseEvents`.
+    pub kernel_opens_files: bool,
     /// `serialize_events`: run every event on one worker, one at a time. Default false:
     /// events for different files run in parallel, one file's events in order.
     pub serialize_events: bool,
@@ -177,6 +193,7 @@ impl Default for Options {
         Self {
             fire_all_open_close_events: true,
             fire_cleanup_events: true,
+            kernel_opens_files: false,
             serialize_events: false,
             serialize_access: true,
             min_worker_thread_count: 0,
@@ -225,6 +242,11 @@ impl Options {
                 FIRE_CLEANUP,
                 Kind::Bool,
                 Value::Bool(self.fire_cleanup_events),
+            )
+            .with(
+                KERNEL_OPENS,
+                Kind::Bool,
+                Value::Bool(self.kernel_opens_files),
             )
             .with(SERIALIZE, Kind::Bool, Value::Bool(self.serialize_events))
             .with(
@@ -323,6 +345,7 @@ impl Options {
         Ok(Self {
             fire_all_open_close_events: s.get_bool(FIRE_ALL)?,
             fire_cleanup_events: s.get_bool(FIRE_CLEANUP)?,
+            kernel_opens_files: s.get_bool(KERNEL_OPENS)?,
             serialize_events: s.get_bool(SERIALIZE)?,
             serialize_access: s.get_bool(SERIALIZE_ACCESS)?,
             min_worker_thread_count: count(MIN_WORKERS)?,
@@ -377,7 +400,10 @@ mod tests {
         s.config("IoUringThreadsPerQueue=2").unwrap();
         assert!(s.config("IoUringThreadsPerQueue=17").is_err());
         s.config("IoUringIdlePriority=True").unwrap();
+        assert_eq!(s.config("KernelOpensFiles").unwrap(), "False");
+        s.config("KernelOpensFiles=True").unwrap();
         let back = Options::from_settings(&s).unwrap();
+        assert!(back.kernel_opens_files);
         assert_eq!(back.io_uring_threads_per_queue, 2);
         assert!(back.io_uring_idle_priority);
         assert!(back.fire_all_open_close_events);

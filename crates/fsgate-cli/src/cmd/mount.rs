@@ -74,7 +74,7 @@ pub fn run(command: MountCommand) -> Result<()> {
             config,
         } => {
             let log = log_events.then_some(Printer { json });
-            let options = drive_options(log_events);
+            let options = drive_options(log_events, !log_events);
             serve(
                 MemoryDrive::new(log),
                 options,
@@ -94,7 +94,7 @@ pub fn run(command: MountCommand) -> Result<()> {
         } => {
             let log = log_events.then_some(Printer { json });
             let drive = MirrorDrive::new(&source, passthrough, log)?;
-            let options = drive_options(log_events);
+            let options = drive_options(log_events, !log_events && !passthrough);
             serve(drive, options, &config, &mountpoint, "mirror", passthrough)
         }
     }
@@ -103,12 +103,16 @@ pub fn run(command: MountCommand) -> Result<()> {
 /// The sample drives' options: their own file ids, parallel reads of one file (both read
 /// under their own locks or with `pread`), and cleanup events only when they are logged (the
 /// drives do nothing else at a cleanup, so without `--log-events` the kernel need not send
-/// one at every `close`).
-fn drive_options(log_events: bool) -> Options {
+/// one at every `close`). With `kernel_opens`, the kernel opens files without asking
+/// (`KernelOpensFiles`): neither drive checks access or keeps anything per descriptor, so
+/// only a log of every open (`--log-events`) or routing every open (`--passthrough`) needs
+/// each open to reach the drive.
+fn drive_options(log_events: bool, kernel_opens: bool) -> Options {
     Options {
         use_file_ids: true,
         serialize_access: false,
         fire_cleanup_events: log_events,
+        kernel_opens_files: kernel_opens,
         ..Options::default()
     }
 }

@@ -1,0 +1,198 @@
+//! `KernelOpensFiles`: the kernel opens files without asking the drive. What a process sees
+//! stays POSIX (data, deleted-while-open files); what the drive sees is one open per file,
+//! made when it first serves the file, and one close when the kernel forgets it.
+
+mod common;
+
+use std::fs::{self, File};
+use std::os::unix::fs::FileExt;
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::{count, mount, wait_for};
+use fsgate_core::Result;
+use fsgate_vfs::*;
+
+const TEXT: &[u8] = b"kept by the file context";
+
+/// One file, `/x`, whose bytes each open's file context holds: after a delete, only a
+/// context still has them.
+#[derive(Default)]
+struct OneFile {
+    data: Mutex<Option<Arc<Vec<u8>>>>,
+    opens: AtomicUsize,
+    access: AtomicU32,
+    closes: AtomicUsize,
+    deletes: AtomicUsize,
+}
+
+/// The drive; the test keeps another reference to read the counters.
+struct Drive(Arc<OneFile>);
+
+impl std::ops::Deref for Drive {
+    type Target = OneFile;
+    fn deref(&self) -> &OneFile {
+        &self.0
+    }
+}
+
+impl Events for Drive {
+    type FileContext = Option<Arc<Vec<u8>>>;
+    type HandleContext = ();
+    type EnumerationContext = ();
+
+    fn on_get_file_info(&self, p: &mut GetFileInfoParams<'_, Self::FileContext>) -> Result<()> {
+        if p.file_name == "/x" {
+            if let Some(d) = self.data.lock().unwrap().as_ref() {
+                p.file_exists = true;
+                p.info.size = d.len() as u64;
+                p.info.mode = 0o644;
+            }
+        }
+        Ok(())
+    }
+
+    fn on_open_file(&self, p: &mut OpenFileParams<'_, Self::FileContext, ()>) -> Result<()> {
+        self.opens.fetch_add(1, Ordering::SeqCst);
+        self.access.store(p.desired_access, Ordering::SeqCst);
+        *p.file_context = self.data.lock().unwrap().clone();
+        Ok(())
+    }
+
+    fn on_close_file(&self, _p: &mut CloseFileParams<'_, Self::FileContext, ()>) -> Result<()> {
+        self.closes.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }
+
+    fn on_read_file(&self, p: &mut ReadFileParams<'_, Self::FileContext, ()>) -> Result<()> {
+        let data = p.file_context.as_deref().map_or(&[][..], Vec::as_slice);
+        let start = usize::try_from(p.position)
+            .unwrap_or(usize::MAX)
+            .min(data.len());
+        let n = (data.len() - start).min(p.buffer.len());
+        p.buffer[..n].copy_from_slice(&data[start..start + n]);
+        p.bytes_read = n;
+        Ok(())
+    }
+
+    fn on_delete_file(&self, _p: &mut DeleteFileParams<'_, Self::FileContext>) -> Result<()> {
+        self.deletes.fetch_add(1, Ordering::SeqCst);
+        *self.data.lock().unwrap() = None;
+        Ok(())
+    }
+}
+
+fn options(file_cache: FileCache) -> Options {
+    Options {
+        kernel_opens_files: true,
+        fire_cleanup_events: false,
+        file_cache,
+        ..Options::default()
+    }
+}
+
+fn one_file() -> Arc<OneFile> {
+    let f = Arc::new(OneFile::default());
+    *f.data.lock().unwrap() = Some(Arc::new(TEXT.to_vec()));
+    f
+}
+
+#[test]
+fn opens_reach_the_drive_once_per_file_and_only_when_it_serves_the_file() {
+    let events = one_file();
+    let e = Arc::clone(&events);
+    let Some(m) = mount(
+        "opens_reach_the_drive_once_per_file_and_only_when_it_serves_the_file",
+        options(FileCache::System),
+        |_| Drive(e),
+    ) else {
+        return;
+    };
+    let x = m.dir.join("x");
+    for _ in 0..100 {
+        drop(File::open(&x).unwrap());
+    }
+    assert_eq!(
+        count(&events.opens),
+        0,
+        "open(2) and close(2) reached the drive"
+    );
+
+    assert_eq!(fs::read(&x).unwrap(), TEXT);
+    assert_eq!(count(&events.opens), 1);
+    let access = events.access.load(Ordering::SeqCst);
+    assert_eq!(
+        access & (access::FILE_READ_DATA | access::FILE_WRITE_DATA),
+        access::FILE_READ_DATA | access::FILE_WRITE_DATA,
+        "the one open serves every descriptor, so it asks read and write access"
+    );
+    for _ in 0..10 {
+        let f = File::open(&x).unwrap();
+        let mut buf = [0u8; 64];
+        assert_eq!(f.read_at(&mut buf, 0).unwrap(), TEXT.len());
+    }
+    assert_eq!(
+        count(&events.opens),
+        1,
+        "later opens and reads reuse the handle"
+    );
+    assert_eq!(count(&events.closes), 0, "the kernel still knows the file");
+}
+
+#[test]
+fn a_file_deleted_while_open_keeps_its_data_until_the_last_close() {
+    let events = one_file();
+    let e = Arc::clone(&events);
+    let Some(m) = mount(
+        "a_file_deleted_while_open_keeps_its_data_until_the_last_close",
+        options(FileCache::System),
+        |_| Drive(e),
+    ) else {
+        return;
+    };
+    let x = m.dir.join("x");
+    // Opened by the kernel alone: the drive has not seen this file yet.
+    let f = File::open(&x).unwrap();
+    assert_eq!(count(&events.opens), 0);
+
+    fs::remove_file(&x).unwrap();
+    assert_eq!(count(&events.deletes), 1);
+    assert!(!x.exists());
+    assert_eq!(
+        count(&events.opens),
+        1,
+        "the last name's delete opens the file first, so its contexts outlive the name"
+    );
+    let mut buf = [0u8; 64];
+    assert_eq!(f.read_at(&mut buf, 0).unwrap(), TEXT.len());
+    assert_eq!(&buf[..TEXT.len()], TEXT);
+    assert_eq!(count(&events.closes), 0, "a descriptor is still open");
+
+    drop(f);
+    assert!(
+        wait_for(Duration::from_secs(10), || count(&events.closes) == 1),
+        "on_close_file did not fire once the kernel forgot the file ({} closes)",
+        count(&events.closes)
+    );
+    assert_eq!(count(&events.opens), 1);
+}
+
+#[test]
+fn without_the_page_cache_every_open_reaches_the_drive() {
+    let events = one_file();
+    let e = Arc::clone(&events);
+    let Some(m) = mount(
+        "without_the_page_cache_every_open_reaches_the_drive",
+        options(FileCache::None),
+        |_| Drive(e),
+    ) else {
+        return;
+    };
+    let x = m.dir.join("x");
+    for _ in 0..3 {
+        assert_eq!(fs::read(&x).unwrap(), TEXT);
+    }
+    assert_eq!(count(&events.opens), 3);
+    assert!(wait_for(Duration::from_secs(10), || count(&events.closes) == 3));
+}
