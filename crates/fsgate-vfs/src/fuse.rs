@@ -380,6 +380,17 @@ impl<E: Events> Core<E> {
         self.handle(fh)
     }
 
+    /// Closes the implicit handles left when the kernel lets go of the mount: it does not
+    /// forget every inode before the connection ends.
+    pub(crate) fn close_implicit_handles(&self) {
+        let left: Vec<u64> = lock(&self.opens).implicit.values().copied().collect();
+        for fh in left {
+            if let Err(e) = self.close(fh) {
+                tracing::debug!("on_close_file: {e}");
+            }
+        }
+    }
+
     /// Before the last name of the file at `path` goes (`KernelOpensFiles`): a descriptor
     /// the kernel opened by itself may still use the file, so it gets its implicit handle
     /// now, while events can still name it; the handle closes when the kernel forgets it.
@@ -1848,7 +1859,9 @@ impl<E: Events> Filesystem for FuseFs<E> {
                         route: None,
                     };
                     core.events.on_create_file(&mut p)?;
-                    p.route.take()
+                    // The kernel opens the file's later descriptors itself, without a
+                    // backing file; this handle serves them too (see below).
+                    p.route.take().filter(|_| !core.kernel_opens())
                 };
                 let attrs = core.created_info(&p2, FileKind::File)?;
                 let ino = core.inode_for(&p2, &attrs)?;
@@ -1866,6 +1879,12 @@ impl<E: Events> Filesystem for FuseFs<E> {
             },
             move |core, (info, ino, handle), reply| {
                 let (fh, opened) = core.register(ino, &path, handle, |f| reply.open_backing(f));
+                if core.kernel_opens() {
+                    // Once the kernel opens files itself it sends no RELEASE at all, not even
+                    // for created ones: the handle becomes the file's implicit one, closed
+                    // when the kernel forgets the file.
+                    lock(&core.opens).implicit.insert(ino, fh);
+                }
                 let (ttl, attr) = (core.ttl(ino), core.attr(ino, &info));
                 match opened {
                     Opened::Plain(flags) => {

@@ -21,10 +21,10 @@
 //! | `UseHardLinks` | `LINK` reaches `on_create_hard_link`, else `EPERM` |
 //! | `route_to_file` (from `on_create_file`/`on_open_file`) | FUSE passthrough (`FOPEN_PASSTHROUGH` with a backing file per inode, kernel ≥ 6.9, server with `CAP_SYS_ADMIN`), else `pread`/`pwrite` on the backing file by the library; [`VirtualDrive::route_mode`] says which |
 //! | `on_create_file` | `CREATE` (`open(O_CREAT)` on a missing name), `MKNOD` (regular files), `MKDIR` |
-//! | `on_open_file` | `OPEN`, `OPENDIR` of an existing object |
+//! | `on_open_file` | `OPEN`, `OPENDIR` of an existing object; with `KernelOpensFiles`, no `OPEN`: the first request of a file with a descriptor the kernel opened itself (`READ`, `WRITE`, `FLUSH`, `FSYNC` with handle 0), or the delete of its last name |
 //! | `on_set_file_size` | `SETATTR(size)`: `truncate`, and `open(O_TRUNC)` before its `on_open_file` |
 //! | `on_cleanup_file` | `FLUSH` (each `close(2)`); with `FireCleanupEvents` off, none (the kernel stops sending `FLUSH`) |
-//! | `on_close_file` | `RELEASE`, `RELEASEDIR` |
+//! | `on_close_file` | `RELEASE`, `RELEASEDIR`; with `KernelOpensFiles`, the `FORGET` of a file the kernel opened itself |
 //! | `on_enumerate_directory` (one call per entry) | `READDIR`; the whole listing is gathered at the first read of a handle |
 //! | `on_close_directory_enumeration` | `RELEASEDIR` of a handle that was read |
 //! | `on_can_file_be_deleted` + `on_delete_file` | `UNLINK`, `RMDIR` (after `on_is_directory_empty`) |
@@ -106,13 +106,16 @@
 //! A namespace operation costs a fixed number of synchronous kernel round trips, whatever
 //! the drive does (counted with the kernel's `fuse:fuse_request_send` tracepoint by
 //! `bench/vfs/roundtrips.py`, with the default caches): create 3 (`GETATTR` of the
-//! parent, `LOOKUP` of the new name, `CREATE`), open 1 (`OPEN`), stat and listings of an
-//! unchanged directory 0, rename 3, delete 2, mkdir 3, rmdir 2; `RELEASE` and `FORGET` are
-//! asynchronous. Each `close(2)` adds a `FLUSH` unless
-//! [`Options::fire_cleanup_events`] is off. The parent's `GETATTR` comes from the kernel:
+//! parent, `LOOKUP` of the new name, `CREATE`), open 1 (`OPEN`; none with
+//! [`Options::kernel_opens_files`]), stat and listings of an unchanged directory 0,
+//! rename 3, delete 2, mkdir 3, rmdir 2; `RELEASE` and `FORGET` are asynchronous. Each
+//! `close(2)` adds a `FLUSH` unless [`Options::fire_cleanup_events`] is off. The parent's `GETATTR` comes from the kernel:
 //! after changing a directory it forgets the directory's attributes, and
 //! `default_permissions` needs its mode for the next permission check. libfuse drives
-//! (bindfs) pay the same requests; what separates drives is the time per round trip. On a
+//! (bindfs) pay the same requests; what separates drives is the time per round trip.
+//! `examples/floor.rs`, a namespace-only filesystem straight on fuser that answers each
+//! request from one table, measures the least that time can be on a machine: fsgate's
+//! memory drive runs at about 0.6–0.75 of its rate (`bench/README.md`). On a
 //! VM whose idle vCPUs halt at once, that time is mostly the wake-up of a halted vCPU, which
 //! FUSE over io_uring avoids by serving each request on the CPU that made it (see
 //! [`transport`] for what that costs streaming reads).

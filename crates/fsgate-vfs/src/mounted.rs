@@ -418,6 +418,7 @@ impl<E: Events> Mounted<E> {
                 if let Err(e) = session.join() {
                     tracing::warn!("FUSE session ended with: {e}");
                 }
+                self.core.close_implicit_handles();
             }
             // Files are still open under a detached mount: the session keeps serving them
             // and ends by itself after the last one closes.

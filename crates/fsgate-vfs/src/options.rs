@@ -95,9 +95,12 @@ pub struct Options {
     /// the kernel opened (its first read, write, flush or fsync, asking read and write
     /// access, or read access if the drive refuses that), and before a delete or a replacing rename of its last name (so a
     /// descriptor still open keeps its contexts); that one handle serves every descriptor
-    /// the kernel opens, and `on_close_file` fires when the kernel forgets the file. Files
-    /// created through the drive open as usual. A route set in such an `on_open_file` is
-    /// ignored (the kernel takes a backing file only when it opens through the drive).
+    /// the kernel opens, and `on_close_file` fires when the kernel forgets the file (or at
+    /// unmount). A file
+    /// created through the drive (`on_create_file`) keeps its handle the same way: it
+    /// serves the file's later descriptors and closes when the kernel forgets the file (the
+    /// kernel then sends no `RELEASE` at all). Routes (`route_to_file`) are ignored: the
+    /// kernel takes a backing file only for an open that reaches the drive.
     /// Only with `FileCache=System` (direct I/O and the user-mode cache need every open to
     /// reach the drive; with them this setting has no effect). An application that checks access in `on_open_file` or
     /// keeps per-descriptor state leaves it off, as the reference says of

@@ -83,8 +83,78 @@ pub(crate) fn owner() -> (u32, u32) {
     unsafe { (libc::geteuid(), libc::getegid()) }
 }
 
-/// `statfs.f_type` of a FUSE mount.
-const FUSE_SUPER_MAGIC: libc::c_long = 0x6573_5546;
+/// How `/proc/self/mountinfo` names the FUSE mount at `path`: its ` MAJOR:MINOR ROOT
+/// MOUNTPOINT ` fields (the mount point escaped as the kernel escapes it), and the number
+/// of its FUSE connection (`/sys/fs/fuse/connections/N`).
+fn fuse_mount_entry(path: &Path) -> Result<(Vec<u8>, u32)> {
+    let mut escaped = Vec::new();
+    for &b in path.as_os_str().as_bytes() {
+        match b {
+            b' ' | b'\t' | b'\n' | b'\\' => {
+                escaped.extend_from_slice(format!("\\{b:03o}").as_bytes())
+            }
+            _ => escaped.push(b),
+        }
+    }
+    let info = std::fs::read("/proc/self/mountinfo")
+        .map_err(|e| Error::io("reading /proc/self/mountinfo", e))?;
+    let not_mounted = || {
+        Error::invalid_argument(
+            "mounting point",
+            format!("{} is not a FUSE mount", path.display()),
+        )
+    };
+    let line = info
+        .split(|&b| b == b'\n')
+        // The last entry at the path is the one on top.
+        .rfind(|l| {
+            let fields: Vec<&[u8]> = l.split(|&b| b == b' ').collect();
+            let fuse =
+                l.windows(8).any(|w| w == b" - fuse.") || l.windows(7).any(|w| w == b" - fuse ");
+            fields.get(4) == Some(&escaped.as_slice()) && fuse
+        })
+        .ok_or_else(not_mounted)?;
+    let fields: Vec<&[u8]> = line.split(|&b| b == b' ').collect();
+    let (dev, root, point) = match fields.get(2..5) {
+        Some([dev, root, point]) => (*dev, *root, *point),
+        _ => return Err(not_mounted()),
+    };
+    let minor = std::str::from_utf8(dev)
+        .ok()
+        .and_then(|d| d.strip_prefix("0:"))
+        .and_then(|m| m.parse().ok())
+        .ok_or_else(not_mounted)?;
+    let mut entry = vec![b' '];
+    for part in [dev, root, point] {
+        entry.extend_from_slice(part);
+        entry.push(b' ');
+    }
+    Ok((entry, minor))
+}
+
+/// Whether `needle` occurs in what `fd` reads, in `buf`-sized pieces (nothing allocated:
+/// the unmount watcher's child calls it after `fork`); `buf` must be longer than `needle`.
+fn fd_contains(fd: libc::c_int, needle: &[u8], buf: &mut [u8]) -> bool {
+    let keep = needle.len().saturating_sub(1);
+    if needle.is_empty() || buf.len() <= keep {
+        return false;
+    }
+    let mut carried = 0;
+    loop {
+        // SAFETY: the range written is inside `buf`.
+        let n = unsafe { libc::read(fd, buf[carried..].as_mut_ptr().cast(), buf.len() - carried) };
+        if n <= 0 {
+            return false;
+        }
+        let end = carried + n as usize;
+        if buf[..end].windows(needle.len()).any(|w| w == needle) {
+            return true;
+        }
+        let from = end.saturating_sub(keep);
+        buf.copy_within(from..end, 0);
+        carried = end - from;
+    }
+}
 
 /// A small child process that lazily unmounts one mounting point when the serving process
 /// dies: FUSE's `auto_unmount` helper removes only the primary mount, and only one served
@@ -95,8 +165,11 @@ const FUSE_SUPER_MAGIC: libc::c_long = 0x6573_5546;
 /// process exits — however it exits, `SIGKILL` included — the kernel closes the write end,
 /// the child's `read` returns 0 and it unmounts. [`disarm`](Self::disarm) (normal unmount)
 /// writes one byte first, and the child exits without touching the mount. Before unmounting,
-/// the child checks that the path still shows a FUSE mount or a dead one (`statfs` failing),
-/// so a mount someone else put there since is left alone. The child closes
+/// the child checks in `/proc/self/mountinfo` that the path still holds the same FUSE mount
+/// (nothing on the mount itself, which could block on the dead server), so a mount someone
+/// else put there since is left alone; it then aborts the mount's FUSE connection through
+/// `/sys/fs/fuse/connections` when that is mounted (a dead server's io_uring entries can
+/// otherwise keep the connection, and any process waiting on it, alive). The child closes
 /// every other descriptor it inherited (standard streams and `/dev/fuse` clones included),
 /// so it never keeps the FUSE connection or a reader's pipe alive, and leaves the process
 /// group so a terminal's `SIGINT` spares it.
@@ -109,6 +182,10 @@ impl UnmountWatcher {
     /// Starts the watcher for `target`.
     pub(crate) fn start(target: &Path) -> Result<Self> {
         let path = c_path(target)?;
+        let (entry, connection) = fuse_mount_entry(target)?;
+        let abort = CString::new(format!("/sys/fs/fuse/connections/{connection}/abort"))
+            .map_err(|_| Error::invalid_argument("mounting point", "bad connection number"))?;
+        let mut buf = vec![0u8; 64 * 1024];
         let mut fds = [0 as libc::c_int; 2];
         // SAFETY: `fds` has room for the two descriptors pipe2 writes.
         if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
@@ -119,8 +196,8 @@ impl UnmountWatcher {
         }
         let [read_end, write_end] = fds;
         // SAFETY: fork has no preconditions. In the child only async-signal-safe calls follow
-        // (setpgid, close, syscall(close_range), read, statfs, umount2, _exit), on memory allocated
-        // before the fork, as required after forking a multi-threaded process.
+        // (setpgid, close, syscall(close_range), open, read, write, umount2, _exit), on memory
+        // allocated before the fork, as required after forking a multi-threaded process.
         let pid = unsafe { libc::fork() };
         if pid == 0 {
             // SAFETY: see above; every pointer is to the live CString or a local byte.
@@ -138,11 +215,18 @@ impl UnmountWatcher {
                         break n;
                     }
                 };
-                let mut fs: libc::statfs = std::mem::zeroed();
-                if n == 0
-                    && (libc::statfs(path.as_ptr(), &mut fs) != 0 || fs.f_type == FUSE_SUPER_MAGIC)
-                {
-                    libc::umount2(path.as_ptr(), libc::MNT_DETACH);
+                if n == 0 {
+                    let info = libc::open(c"/proc/self/mountinfo".as_ptr(), libc::O_RDONLY);
+                    let ours = info >= 0 && fd_contains(info, &entry, &mut buf);
+                    libc::close(info);
+                    if ours {
+                        let a = libc::open(abort.as_ptr(), libc::O_WRONLY);
+                        if a >= 0 {
+                            libc::write(a, b"1".as_ptr().cast(), 1);
+                            libc::close(a);
+                        }
+                        libc::umount2(path.as_ptr(), libc::MNT_DETACH);
+                    }
                 }
                 libc::_exit(0);
             }
@@ -190,5 +274,47 @@ impl UnmountWatcher {
 impl Drop for UnmountWatcher {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn search(text: &[u8], needle: &[u8], buf_len: usize) -> bool {
+        let mut f = tempfile::tempfile().unwrap();
+        f.write_all(text).unwrap();
+        let f = std::fs::File::open(format!("/proc/self/fd/{}", f.as_raw_fd())).unwrap();
+        fd_contains(f.as_raw_fd(), needle, &mut vec![0; buf_len])
+    }
+
+    #[test]
+    fn a_needle_is_found_across_read_boundaries() {
+        let text = b"36 35 0:48 / /tmp/a rw - fuse.fsgate x\n37 35 0:49 / /tmp/b rw - fuse x\n";
+        assert!(
+            !search(text, b"a long needle", 5),
+            "a buffer shorter than the needle"
+        );
+        for buf_len in [16, 23, 64, 4096] {
+            assert!(
+                search(text, b" 0:49 / /tmp/b ", buf_len),
+                "buffer {buf_len}"
+            );
+            assert!(
+                search(text, b" 0:48 / /tmp/a ", buf_len),
+                "buffer {buf_len}"
+            );
+            assert!(
+                !search(text, b" 0:48 / /tmp/b ", buf_len),
+                "buffer {buf_len}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_path_that_is_no_fuse_mount_is_refused() {
+        let e = fuse_mount_entry(Path::new("/")).unwrap_err();
+        assert!(e.to_string().contains("is not a FUSE mount"), "{e}");
     }
 }

@@ -25,6 +25,7 @@ struct OneFile {
     access: AtomicU32,
     closes: AtomicUsize,
     deletes: AtomicUsize,
+    creates: AtomicUsize,
 }
 
 /// The drive; the test keeps another reference to read the counters.
@@ -57,6 +58,14 @@ impl Events for Drive {
         self.opens.fetch_add(1, Ordering::SeqCst);
         self.access.store(p.desired_access, Ordering::SeqCst);
         *p.file_context = self.data.lock().unwrap().clone();
+        Ok(())
+    }
+
+    fn on_create_file(&self, p: &mut CreateFileParams<'_, Self::FileContext, ()>) -> Result<()> {
+        self.creates.fetch_add(1, Ordering::SeqCst);
+        let data = Arc::new(Vec::new());
+        *self.data.lock().unwrap() = Some(Arc::clone(&data));
+        *p.file_context = Some(data);
         Ok(())
     }
 
@@ -138,6 +147,9 @@ fn opens_reach_the_drive_once_per_file_and_only_when_it_serves_the_file() {
         "later opens and reads reuse the handle"
     );
     assert_eq!(count(&events.closes), 0, "the kernel still knows the file");
+
+    m.drive.unmount().unwrap();
+    assert_eq!(count(&events.closes), 1, "unmounting closes the handle");
 }
 
 #[test]
@@ -173,6 +185,45 @@ fn a_file_deleted_while_open_keeps_its_data_until_the_last_close() {
     assert!(
         wait_for(Duration::from_secs(10), || count(&events.closes) == 1),
         "on_close_file did not fire once the kernel forgot the file ({} closes)",
+        count(&events.closes)
+    );
+    assert_eq!(count(&events.opens), 1);
+}
+
+#[test]
+fn a_created_file_keeps_its_handle_until_the_kernel_forgets_it() {
+    let events = one_file();
+    let e = Arc::clone(&events);
+    let Some(m) = mount(
+        "a_created_file_keeps_its_handle_until_the_kernel_forgets_it",
+        options(FileCache::System),
+        |_| Drive(e),
+    ) else {
+        return;
+    };
+    let x = m.dir.join("x");
+    // The kernel switches to opening files itself at the first open it is refused.
+    drop(File::open(&x).unwrap());
+    fs::remove_file(&x).unwrap();
+    assert!(wait_for(Duration::from_secs(10), || count(&events.closes) == 1));
+
+    drop(File::create(&x).unwrap());
+    assert_eq!(count(&events.creates), 1);
+    assert_eq!(fs::read(&x).unwrap(), b"");
+    // The kernel sends no RELEASE once it opens files itself: the created handle serves
+    // the file until the kernel forgets it, without another open.
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(
+        count(&events.closes),
+        1,
+        "the created handle closed while the file is known"
+    );
+    assert_eq!(count(&events.opens), 1, "only the first delete's open");
+
+    fs::remove_file(&x).unwrap();
+    assert!(
+        wait_for(Duration::from_secs(10), || count(&events.closes) == 2),
+        "the created handle did not close once the kernel forgot the file ({} closes)",
         count(&events.closes)
     );
     assert_eq!(count(&events.opens), 1);
