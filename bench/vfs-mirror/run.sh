@@ -207,6 +207,14 @@ for w in ns:
     r = rows[w]
     print(f"  {w:12} {r['floor'] / r['ext4']:10.2f}x {r['floor-idle'] / r['ext4']:15.2f}x"
           f" {r['memory-idle'] / r['floor-idle']:22.2f}x")
+print()
+print("could any FUSE drive meet the namespace goals here? (the faster floor, x of each goal;")
+print("below 1 the goal is out of reach of a filesystem that does nothing, let alone a drive)")
+for w in ns:
+    r = rows[w]
+    best = max(r["floor"], r["floor-idle"])
+    mirror_goal = min(5 * r["bindfs"], 0.8 * r["ext4"])
+    print(f"  {w:12} mirror goal {best / mirror_goal:6.2f}x   memory goal {best / (0.5 * r['ext4']):6.2f}x")
 if "create@poll" in rows:
     print()
     print(f"namespace again, guest halt polling at {int(sys.argv[3]) // 1000} us")

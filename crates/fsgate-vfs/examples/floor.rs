@@ -1,8 +1,9 @@
 //! The floor under every FUSE drive: a namespace-only filesystem written straight on fuser,
 //! with no events, no dispatcher and no paths, that answers each request from one in-memory
 //! table under one lock. It asks the kernel for the same things fsgate's drives do
-//! (`default_permissions`, 10 s entry and attribute timeouts, no `FLUSH`, listings and pages
-//! kept across opens), so the kernel sends it exactly the requests it sends them.
+//! (`default_permissions`, 10 s entry and attribute timeouts, no `FLUSH`, files opened by
+//! the kernel alone, listings and pages kept across opens), so the kernel sends it exactly
+//! the requests it sends the sample drives.
 //!
 //! `bench/vfs-mirror/run.sh` runs `examples/nsbench.rs` on it beside the memory drive and
 //! ext4: whatever rate this filesystem cannot beat is the cost of FUSE's round trips on the
@@ -259,8 +260,10 @@ impl Filesystem for Floor {
         reply.ok();
     }
 
+    /// Answered `ENOSYS`, so the kernel opens files without asking (fsgate's
+    /// `KernelOpensFiles`, the sample drives' default).
     fn open(&self, _req: &Request, _ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
-        reply.opened(FileHandle(0), FopenFlags::FOPEN_KEEP_CACHE);
+        reply.error(Errno::ENOSYS);
     }
 
     /// Answered `ENOSYS` once, so the kernel sends no more (fsgate's
