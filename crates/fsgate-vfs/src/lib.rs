@@ -115,7 +115,8 @@
 //! (bindfs) pay the same requests; what separates drives is the time per round trip.
 //! `examples/floor.rs`, a namespace-only filesystem straight on fuser that answers each
 //! request from one table, measures the least that time can be on a machine: fsgate's
-//! memory drive runs at about 0.6–0.75 of its rate (`bench/README.md`). On a
+//! memory drive runs at 0.73–0.98 of its rate on the operations that reach the drive
+//! (`bench/README.md`). On a
 //! VM whose idle vCPUs halt at once, that time is mostly the wake-up of a halted vCPU, which
 //! FUSE over io_uring avoids by serving each request on the CPU that made it (see
 //! [`transport`] for what that costs streaming reads).

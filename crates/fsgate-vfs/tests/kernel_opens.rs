@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{count, mount, wait_for};
+use common::{count, mount, wait_for, Mounted};
 use fsgate_core::Result;
 use fsgate_vfs::*;
 
@@ -92,29 +92,27 @@ impl Events for Drive {
     }
 }
 
-fn options(file_cache: FileCache) -> Options {
-    Options {
+/// The one-file drive with `KernelOpensFiles` and `file_cache`, mounted for `test`; its
+/// counters; `None` when this machine cannot mount.
+fn mounted(test: &str, file_cache: FileCache) -> Option<(Arc<OneFile>, Mounted<Drive>)> {
+    let events = Arc::new(OneFile::default());
+    *events.data.lock().unwrap() = Some(Arc::new(TEXT.to_vec()));
+    let options = Options {
         kernel_opens_files: true,
         fire_cleanup_events: false,
         file_cache,
         ..Options::default()
-    }
-}
-
-fn one_file() -> Arc<OneFile> {
-    let f = Arc::new(OneFile::default());
-    *f.data.lock().unwrap() = Some(Arc::new(TEXT.to_vec()));
-    f
+    };
+    let e = Arc::clone(&events);
+    let m = mount(test, options, |_| Drive(e))?;
+    Some((events, m))
 }
 
 #[test]
 fn opens_reach_the_drive_once_per_file_and_only_when_it_serves_the_file() {
-    let events = one_file();
-    let e = Arc::clone(&events);
-    let Some(m) = mount(
+    let Some((events, m)) = mounted(
         "opens_reach_the_drive_once_per_file_and_only_when_it_serves_the_file",
-        options(FileCache::System),
-        |_| Drive(e),
+        FileCache::System,
     ) else {
         return;
     };
@@ -154,12 +152,9 @@ fn opens_reach_the_drive_once_per_file_and_only_when_it_serves_the_file() {
 
 #[test]
 fn a_file_deleted_while_open_keeps_its_data_until_the_last_close() {
-    let events = one_file();
-    let e = Arc::clone(&events);
-    let Some(m) = mount(
+    let Some((events, m)) = mounted(
         "a_file_deleted_while_open_keeps_its_data_until_the_last_close",
-        options(FileCache::System),
-        |_| Drive(e),
+        FileCache::System,
     ) else {
         return;
     };
@@ -192,12 +187,9 @@ fn a_file_deleted_while_open_keeps_its_data_until_the_last_close() {
 
 #[test]
 fn a_created_file_keeps_its_handle_until_the_kernel_forgets_it() {
-    let events = one_file();
-    let e = Arc::clone(&events);
-    let Some(m) = mount(
+    let Some((events, m)) = mounted(
         "a_created_file_keeps_its_handle_until_the_kernel_forgets_it",
-        options(FileCache::System),
-        |_| Drive(e),
+        FileCache::System,
     ) else {
         return;
     };
@@ -231,12 +223,9 @@ fn a_created_file_keeps_its_handle_until_the_kernel_forgets_it() {
 
 #[test]
 fn without_the_page_cache_every_open_reaches_the_drive() {
-    let events = one_file();
-    let e = Arc::clone(&events);
-    let Some(m) = mount(
+    let Some((events, m)) = mounted(
         "without_the_page_cache_every_open_reaches_the_drive",
-        options(FileCache::None),
-        |_| Drive(e),
+        FileCache::None,
     ) else {
         return;
     };
