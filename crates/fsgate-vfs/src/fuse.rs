@@ -163,6 +163,15 @@ fn key(path: &str) -> SerialKey {
     SerialKey(FixedState::with_seed(0).hash_one(path) >> 1)
 }
 
+/// The process whose request this is.
+fn originator(req: &Request) -> Originator {
+    Originator {
+        pid: req.pid(),
+        uid: req.uid(),
+        gid: req.gid(),
+    }
+}
+
 fn errno(e: &Error) -> Errno {
     Errno::from_i32(e.errno())
 }
@@ -891,11 +900,7 @@ impl<E: Events> FuseFs<E> {
         J: FnOnce(&Core<E>, Originator) -> Result<T> + Send + 'static,
         D: FnOnce(&Core<E>, T, R) + Send + 'static,
     {
-        let who = Originator {
-            pid: req.pid(),
-            uid: req.uid(),
-            gid: req.gid(),
-        };
+        let who = originator(req);
         let core = Arc::clone(&self.core);
         let core2 = Arc::clone(&self.core);
         let job = move || job(&core, who);
@@ -1974,7 +1979,7 @@ fn xattr_reply(value: Vec<u8>, size: u32, reply: ReplyXattr) {
 impl<E: Events> FuseFs<E> {
     /// The handle a request names, with the name events use for its file. Handle 0 of a
     /// file is a descriptor the kernel opened by itself (`KernelOpensFiles`): the file's
-    /// implicit handle serves it, made on a worker as an event of the file if need be.
+    /// implicit handle serves it.
     fn handle_of<R: Fail>(
         &self,
         req: &Request,
@@ -1999,16 +2004,14 @@ impl<E: Events> FuseFs<E> {
         }
     }
 
+    /// The implicit handle of `ino` (`KernelOpensFiles`), made on a worker as an event of
+    /// the file when it has none yet.
     fn implicit_handle(&self, req: &Request, ino: u64) -> Result<Handle<E>> {
         let existing = lock(&self.core.opens).implicit.get(&ino).copied();
         if let Some(fh) = existing {
             return self.core.handle(fh);
         }
-        let who = Originator {
-            pid: req.pid(),
-            uid: req.uid(),
-            gid: req.gid(),
-        };
+        let who = originator(req);
         let core = Arc::clone(&self.core);
         let key = key(&self.core.path_of(ino)?);
         match self
