@@ -419,6 +419,18 @@ impl<E: Events> Core<E> {
         }
     }
 
+    /// The kernel's RELEASE of `fh`: closes it, unless it is `ino`'s implicit handle. A file
+    /// created before the first refused OPEN told the kernel to open files itself gets a
+    /// RELEASE (sent in the background, possibly after later requests), yet its handle
+    /// already serves the kernel's own descriptors too; it closes when the kernel forgets
+    /// the file.
+    fn release(&self, ino: u64, fh: u64) -> Result<()> {
+        if lock(&self.opens).implicit.get(&ino) == Some(&fh) {
+            return Ok(());
+        }
+        self.close(fh)
+    }
+
     /// The name events use for a handle's file now.
     fn handle_path(&self, h: &Handle<E>) -> String {
         lock(&self.inodes)
@@ -1887,7 +1899,7 @@ impl<E: Events> Filesystem for FuseFs<E> {
                 if core.kernel_opens() {
                     // Once the kernel opens files itself it sends no RELEASE at all, not even
                     // for created ones: the handle becomes the file's implicit one, closed
-                    // when the kernel forgets the file.
+                    // when the kernel forgets the file (see `Core::release`).
                     lock(&core.opens).implicit.insert(ino, fh);
                 }
                 let (ttl, attr) = (core.ttl(ino), core.attr(ino, &info));
@@ -2066,7 +2078,7 @@ impl<E: Events> FuseFs<E> {
             key(&path),
             reply,
             move |core, _| {
-                if let Err(e) = core.close(fh.0) {
+                if let Err(e) = core.release(ino.0, fh.0) {
                     tracing::debug!("on_close_file: {e}");
                 }
                 Ok(())

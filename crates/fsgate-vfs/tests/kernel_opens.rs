@@ -44,12 +44,16 @@ impl Events for Drive {
     type EnumerationContext = ();
 
     fn on_get_file_info(&self, p: &mut GetFileInfoParams<'_, Self::FileContext>) -> Result<()> {
-        if p.file_name == "/x" {
-            if let Some(d) = self.data.lock().unwrap().as_ref() {
-                p.file_exists = true;
-                p.info.size = d.len() as u64;
-                p.info.mode = 0o644;
-            }
+        // An open file's context outlives its name.
+        let data = match p.file_context.as_deref() {
+            Some(Some(d)) => Some(Arc::clone(d)),
+            _ if p.file_name == "/x" => self.data.lock().unwrap().clone(),
+            _ => None,
+        };
+        if let Some(d) = data {
+            p.file_exists = true;
+            p.info.size = d.len() as u64;
+            p.info.mode = 0o644;
         }
         Ok(())
     }
@@ -219,6 +223,47 @@ fn a_created_file_keeps_its_handle_until_the_kernel_forgets_it() {
         count(&events.closes)
     );
     assert_eq!(count(&events.opens), 1);
+}
+
+#[test]
+fn a_file_created_before_the_first_open_keeps_its_handle_after_its_release() {
+    let Some((events, m)) = mounted(
+        "a_file_created_before_the_first_open_keeps_its_handle_after_its_release",
+        FileCache::System,
+    ) else {
+        return;
+    };
+    *events.data.lock().unwrap() = None;
+    let x = m.dir.join("x");
+    // Created while the kernel still asks for opens: closing it sends a RELEASE, in the
+    // background. The next open is refused, and from then on the kernel opens by itself.
+    drop(File::create(&x).unwrap());
+    let f = File::open(&x).unwrap();
+    // Time for the RELEASE to arrive; with or without it, what follows must hold.
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(
+        count(&events.closes),
+        0,
+        "the RELEASE closed the handle that serves the kernel's descriptors"
+    );
+
+    fs::remove_file(&x).unwrap();
+    assert_eq!(
+        f.metadata().unwrap().len(),
+        0,
+        "an open file whose name is gone still has its attributes"
+    );
+    assert_eq!(
+        count(&events.opens),
+        0,
+        "the created handle serves the file"
+    );
+    drop(f);
+    assert!(
+        wait_for(Duration::from_secs(10), || count(&events.closes) == 1),
+        "the created handle did not close once the kernel forgot the file ({} closes)",
+        count(&events.closes)
+    );
 }
 
 #[test]
