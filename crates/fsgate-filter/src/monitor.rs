@@ -6,7 +6,7 @@ use std::fs::File;
 use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Condvar, Mutex, RwLock};
 use std::thread::JoinHandle;
 
 use fsgate_core::dispatch::{Dispatcher, Options, SerialKey};
@@ -121,6 +121,36 @@ struct Watch<H: ?Sized> {
     handler: Arc<H>,
     rules: Arc<RwLock<Rules>>,
     dispatcher: Arc<Dispatcher>,
+    in_flight: Arc<InFlight>,
+}
+
+/// Notification jobs submitted and not yet completed. Volume events wait for them, so an
+/// application sees the events of files before those of a mount made after them.
+#[derive(Default)]
+struct InFlight {
+    count: Mutex<usize>,
+    done: Condvar,
+}
+
+impl InFlight {
+    fn start(&self) {
+        *lock(&self.count) += 1;
+    }
+
+    fn finish(&self) {
+        let mut count = lock(&self.count);
+        *count -= 1;
+        if *count == 0 {
+            self.done.notify_all();
+        }
+    }
+
+    fn wait(&self) {
+        let mut count = lock(&self.count);
+        while *count > 0 {
+            count = self.done.wait(count).unwrap_or_else(|p| p.into_inner());
+        }
+    }
 }
 
 fn fsid_of(f: &File) -> std::io::Result<u64> {
@@ -161,6 +191,7 @@ impl NotifyEngine {
             handler,
             rules,
             dispatcher,
+            in_flight: Arc::default(),
         };
         watch.attach(volumes);
         let stop = Arc::new(AtomicBool::new(false));
@@ -213,9 +244,11 @@ impl<H: MonitorEvents + ?Sized> Watch<H> {
     }
 
     /// The mount table changed: detach the volumes that are gone, attach the new ones the
-    /// rules name. The handlers of volume events run here, on the reader thread, so events
-    /// of a new volume are read only after `on_after_filter_attach_to_volume` returns.
+    /// rules name. The handlers of volume events run here, on the reader thread, after the
+    /// handlers of every notification read before, so events of a new volume are read only
+    /// after `on_after_filter_attach_to_volume` returns.
     fn follow_mounts(&mut self) {
+        self.in_flight.wait();
         let now = match volumes::current() {
             Ok(v) => v,
             Err(e) => {
@@ -268,11 +301,12 @@ impl<H: MonitorEvents + ?Sized> Watch<H> {
                     fds[1].revents().intersects(PollFlags::PRI | PollFlags::ERR),
                 )
             };
-            if mounts_changed {
-                self.follow_mounts();
-            }
+            // Events queued before the mount table changed happened before the change.
             if events_ready {
                 self.read(&mut buf);
+            }
+            if mounts_changed {
+                self.follow_mounts();
             }
         }
     }
@@ -304,11 +338,13 @@ impl<H: MonitorEvents + ?Sized> Watch<H> {
                     gid: u32::MAX,
                 };
                 let job_handler = Arc::clone(&self.handler);
+                let in_flight = Arc::clone(&self.in_flight);
+                in_flight.start();
                 self.dispatcher.submit(
                     Some(key),
                     Some(origin),
                     move || job_handler.fire_notify(&n),
-                    |_| {},
+                    move |_| in_flight.finish(),
                 );
             }
         }
