@@ -13,7 +13,6 @@ use std::os::fd::BorrowedFd;
 use std::os::fd::OwnedFd;
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::AtomicUsize;
 use std::thread::JoinHandle;
 use std::thread::{self};
 
@@ -50,6 +49,7 @@ use crate::reply::ReplyRaw;
 use crate::reply::ReplySender;
 use crate::request::RequestWithSender;
 use crate::uring;
+use crate::uring::Queue;
 use crate::uring::Ring;
 use crate::uring::RingThread;
 use crate::uring::Transport;
@@ -334,6 +334,7 @@ impl<FS: Filesystem> Session<FS> {
             );
         }
 
+        let mut queues = Vec::new();
         for ring in rings {
             ring.start(SessionEventLoop {
                 thread_name: "fuser-ring".to_string(),
@@ -343,6 +344,7 @@ impl<FS: Filesystem> Session<FS> {
                 session_owner,
             });
             threads.push(ring.handle);
+            queues.push(ring.queue);
         }
         drop(ring_ch);
 
@@ -359,6 +361,9 @@ impl<FS: Filesystem> Session<FS> {
                     reply = Err(e);
                 }
             }
+        }
+        for queue in &queues {
+            queue.join_added()?;
         }
 
         let Some(filesystem) = Arc::get_mut(&mut filesystem) else {
@@ -557,11 +562,11 @@ impl<FS: Filesystem> Session<FS> {
         let queues = uring::possible_cpus()?;
         for qid in 0..queues {
             let qid = u16::try_from(qid).map_err(|_| io::Error::other("too many CPUs"))?;
-            let queue_idle = Arc::new(AtomicUsize::new(threads_per_queue));
+            let idle = self.config.io_uring_idle_priority;
+            let queue = Arc::new(Queue::new(self.ch.sender(), qid, payload, idle));
             for _ in 0..threads_per_queue {
-                let ring = Ring::new(self.ch.sender(), qid, payload, queue_idle.clone())?;
-                let idle = self.config.io_uring_idle_priority;
-                self.rings.push(RingThread::spawn(ring, idle)?);
+                let ring = Ring::new(Arc::clone(&queue))?;
+                self.rings.push(RingThread::spawn(ring)?);
             }
         }
         Ok(queues)
@@ -638,6 +643,19 @@ pub(crate) struct SessionEventLoop<FS: Filesystem> {
     pub(crate) filesystem: Arc<FilesystemHolder<FS>>,
     pub(crate) allowed: SessionACL,
     pub(crate) session_owner: Uid,
+}
+
+/// fsgate: another loop over the same filesystem, for a ring thread added while serving.
+impl<FS: Filesystem> Clone for SessionEventLoop<FS> {
+    fn clone(&self) -> Self {
+        Self {
+            thread_name: self.thread_name.clone(),
+            ch: self.ch.clone(),
+            filesystem: Arc::clone(&self.filesystem),
+            allowed: self.allowed,
+            session_owner: self.session_owner,
+        }
+    }
 }
 
 impl<FS: Filesystem> SessionEventLoop<FS> {

@@ -1,8 +1,7 @@
 //! FUSE over io_uring (Linux 6.14 and later). Added by fsgate; see FSGATE.md.
 //!
 //! After INIT, every possible CPU gets a kernel queue, and each queue is served by threads that
-//! own one io_uring each. A thread registers a ring entry (a header buffer and a payload
-//! buffer) with its queue. The kernel puts a request into a free entry of the queue of the CPU
+//! own one io_uring and one ring entry (a header buffer and a payload buffer) each. The kernel puts a request into a free entry of the queue of the CPU
 //! the requesting process runs on, and completes the entry's command; the thread, bound to that
 //! CPU, serves the request and sends the reply back with `COMMIT_AND_FETCH`, which also makes
 //! the entry free again. Request and reply never cross CPUs, and a request costs one
@@ -22,7 +21,7 @@ use std::ptr;
 use std::ptr::NonNull;
 use std::sync::Arc;
 use std::sync::Mutex;
-use std::sync::OnceLock;
+use std::sync::atomic::AtomicBool;
 use std::sync::atomic::AtomicU32;
 use std::sync::atomic::AtomicUsize;
 use std::sync::atomic::Ordering;
@@ -91,7 +90,8 @@ pub enum Transport {
     IoUring {
         /// Kernel queues, one per possible CPU.
         queues: usize,
-        /// Threads per queue (each starts with one ring entry).
+        /// Threads each queue starts with (more are added while requests wait for other
+        /// threads).
         threads_per_queue: usize,
     },
 }
@@ -206,43 +206,175 @@ impl Entry {
 thread_local! {
     /// The ring the current thread serves, if any: its replies are submitted by its next wait.
     static SERVING: Cell<*const Ring> = const { Cell::new(ptr::null()) };
-    /// Whether another thread of this thread's queue was idle when its request came.
+    /// Whether another thread of this thread's queue was waiting for a request when this
+    /// thread's request came.
     static MAY_BLOCK: Cell<bool> = const { Cell::new(true) };
 }
 
 /// Whether a filesystem method running on the current thread may take long.
 ///
-/// False on an io_uring thread when no other thread of its queue was idle as the request
-/// came: until the method returns, requests from processes on that CPU would wait (and a
-/// method that itself used the mount would wait for itself). Such a method should hand slow
+/// False on an io_uring thread when no other thread of its queue was waiting for a request
+/// as the request came: until the method returns, requests from processes on that CPU would
+/// wait (and a method that itself used the mount would wait for itself). Such a method should hand slow
 /// work to another thread and reply from there. True on every other thread.
 pub fn thread_may_block() -> bool {
     MAY_BLOCK.get()
 }
 
-/// One io_uring and the ring entries it registered with one kernel queue.
+/// What the threads serving one kernel queue share.
 ///
-/// An entry belongs to the kernel from REGISTER or COMMIT_AND_FETCH until its completion,
-/// and to user space from the completion until the next commit. User space reads the request
-/// and writes the reply only in between, so the kernel and this code never touch an entry at
-/// the same time.
+/// Each thread has exactly one ring entry, so an entry waiting for a request always belongs
+/// to a thread waiting for it: the kernel may put a request into any waiting entry of the
+/// queue, and an entry of a thread busy in a slow method would hold that request until the
+/// method returned.
 ///
-/// A ring starts with one entry. When its thread hands a request to another thread and has
-/// no free entry left, it registers one more (up to `MAX_ENTRIES`): a request waiting for a
-/// worker holds its entry, and an idle thread with no entry would leave its CPU's requests
-/// waiting, or deadlock a handler that uses its own mount.
-///
-/// Every command is submitted by the ring's own thread: the kernel copies the next request
-/// into an entry in the context of the task that submitted the entry's command, and a
-/// thread busy elsewhere (or gone) would hold that request up. A reply made on another thread
-/// is written into its entry there and handed to the ring's thread through `forwarded`, with
-/// a write to `wake`, whose pending read completes and wakes that thread.
-pub(crate) struct Ring {
-    fd: OwnedFd,
+/// A request that finds no entry waiting stays in the kernel until an entry of the queue
+/// is committed; an entry registered later does not take it. Requests hold their entries
+/// while they wait for a worker or for an earlier request of the same file, so with no
+/// entry waiting the CPU's next request could wait for them too, or deadlock a method that
+/// uses its own mount. The queue therefore keeps `SPARE` entries waiting: a request that
+/// leaves fewer adds a thread (up to `MAX_THREADS`) before it is served, and the entry that
+/// still waits takes the next request while the new thread registers.
+pub(crate) struct Queue {
     /// The /dev/fuse descriptor the commands name; also opens passthrough backing files.
     device: ChannelSender,
     qid: u16,
     payload: usize,
+    idle_priority: bool,
+    /// Threads whose entry is with the kernel, waiting for a request.
+    waiting: AtomicUsize,
+    /// Threads added and not yet registered.
+    starting: AtomicUsize,
+    threads: AtomicUsize,
+    /// Threads added while serving; the session joins them when it ends.
+    added: Mutex<Vec<JoinHandle<io::Result<()>>>>,
+}
+
+impl std::fmt::Debug for Queue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Queue")
+            .field("qid", &self.qid)
+            .field("threads", &self.threads)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The most threads one queue grows to: its requests served at once, plus `SPARE`.
+const MAX_THREADS: usize = 64;
+
+/// Entries a queue keeps waiting for requests.
+const SPARE: usize = 2;
+
+impl Queue {
+    /// The queue of CPU `qid`, whose entries take `payload` bytes and whose threads run in
+    /// the `SCHED_IDLE` class with `idle_priority`.
+    pub(crate) fn new(device: ChannelSender, qid: u16, payload: usize, idle_priority: bool) -> Self {
+        Self {
+            device,
+            qid,
+            payload,
+            idle_priority,
+            waiting: AtomicUsize::new(0),
+            starting: AtomicUsize::new(0),
+            threads: AtomicUsize::new(0),
+            added: Mutex::default(),
+        }
+    }
+
+    /// Waits for the threads added while serving; they end with the connection.
+    pub(crate) fn join_added(&self) -> io::Result<()> {
+        // A thread joined here may have added another before it ended.
+        loop {
+            let next = self.added.lock().unwrap_or_else(|e| e.into_inner()).pop();
+            let Some(thread) = next else {
+                return Ok(());
+            };
+            thread
+                .join()
+                .map_err(|_| io::Error::other("FUSE ring thread panicked"))??;
+        }
+    }
+
+    /// Binds the calling thread to the queue's CPU, in the `SCHED_IDLE` class if asked.
+    fn settle_thread(&self) {
+        let mut set = rustix::thread::CpuSet::new();
+        set.set(usize::from(self.qid));
+        // A CPU that is possible but offline cannot take the thread; it runs anywhere.
+        let _ = rustix::thread::sched_setaffinity(None, &set);
+        if self.idle_priority {
+            let param = libc::sched_param { sched_priority: 0 };
+            // SAFETY: sets this thread's own policy from a valid parameter block.
+            if unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) } != 0 {
+                warn!(
+                    "SCHED_IDLE for a FUSE ring thread: {}",
+                    io::Error::last_os_error()
+                );
+            }
+        }
+    }
+
+    /// Starts one more thread serving `se` when fewer than `SPARE` entries wait or are
+    /// about to, unless the queue has `MAX_THREADS` already.
+    fn keep_spare<FS: Filesystem>(self: &Arc<Self>, se: &SessionEventLoop<FS>) -> io::Result<()> {
+        let ready = self.waiting.load(Ordering::Acquire) + self.starting.load(Ordering::Acquire);
+        if ready >= SPARE {
+            return Ok(());
+        }
+        if self.threads.load(Ordering::Acquire) >= MAX_THREADS {
+            warn!("FUSE queue {} is out of threads", self.qid);
+            return Ok(());
+        }
+        let ring = Ring::new(Arc::clone(self))?;
+        let se = se.clone();
+        self.starting.fetch_add(1, Ordering::AcqRel);
+        let spawned = thread::Builder::new()
+            .name(format!("fuser-ring-{}", self.qid))
+            .spawn(move || {
+                let queue = Arc::clone(&ring.queue);
+                queue.settle_thread();
+                let ring = Arc::new(ring);
+                SERVING.set(Arc::as_ptr(&ring));
+                let registered = ring.register();
+                queue.starting.fetch_sub(1, Ordering::AcqRel);
+                // Refused when the connection ended meanwhile.
+                match registered {
+                    Ok(()) => ring.serve(Some(se)),
+                    Err(e) => warn!("registering an added FUSE ring entry failed: {e}"),
+                }
+                SERVING.set(ptr::null());
+                Ok(())
+            });
+        match spawned {
+            Ok(handle) => {
+                self.added
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(handle);
+                Ok(())
+            }
+            Err(e) => {
+                self.starting.fetch_sub(1, Ordering::AcqRel);
+                Err(e)
+            }
+        }
+    }
+}
+
+/// One thread's io_uring and the one ring entry it registered with its kernel queue.
+///
+/// The entry belongs to the kernel from REGISTER or COMMIT_AND_FETCH until its completion,
+/// and to user space from the completion until the next commit. User space reads the request
+/// and writes the reply only in between, so the kernel and this code never touch the entry
+/// at the same time.
+///
+/// Every command is submitted by the ring's own thread: the kernel copies the next request
+/// into the entry in the context of the task that submitted the entry's command, and a
+/// thread busy elsewhere (or gone) would hold that request up. A reply made on another thread
+/// is written into the entry there and handed to the ring's thread through `forwarded`, with
+/// a write to `wake`, whose pending read completes and wakes that thread.
+pub(crate) struct Ring {
+    fd: OwnedFd,
+    queue: Arc<Queue>,
     rings: Region,
     sqes: Region,
     sq_head: usize,
@@ -255,15 +387,9 @@ pub(crate) struct Ring {
     cqes: usize,
     /// The SQ tail as last written, and how many SQEs `io_uring_enter` has not yet taken.
     sq: Mutex<(u32, u32)>,
-    /// Room for `MAX_ENTRIES` entries; the first `registered` are set.
-    entries: Box<[OnceLock<Entry>]>,
-    registered: AtomicUsize,
-    /// Entries with the kernel, waiting for a request.
-    free: AtomicUsize,
-    /// Threads of this ring's queue not inside a dispatch.
-    queue_idle: Arc<AtomicUsize>,
-    /// Entries whose reply another thread wrote, waiting for their commit.
-    forwarded: Mutex<Vec<usize>>,
+    entry: Entry,
+    /// Whether another thread wrote the entry's reply, which waits for its commit.
+    forwarded: AtomicBool,
     wake: OwnedFd,
     /// The buffer of the pending read of `wake`.
     wake_buf: Box<u64>,
@@ -272,29 +398,21 @@ pub(crate) struct Ring {
 impl std::fmt::Debug for Ring {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Ring")
-            .field("qid", &self.qid)
-            .field("entries", &self.registered)
+            .field("qid", &self.queue.qid)
             .finish_non_exhaustive()
     }
 }
 
-/// The `user_data` of the read of `Ring::wake`; entries use their index.
+/// The `user_data` of the read of `Ring::wake`.
 const WAKE: u64 = u64::MAX;
-
-/// The most entries one ring grows to: its requests waiting for other threads at once.
-const MAX_ENTRIES: usize = 256;
+/// The `user_data` of the entry's commands.
+const ENTRY: u64 = 0;
 
 impl Ring {
-    /// Sets up an io_uring for queue `qid` whose entries take `payload` bytes.
-    /// `queue_idle` counts the idle threads of every ring of the queue.
-    pub(crate) fn new(
-        device: ChannelSender,
-        qid: u16,
-        payload: usize,
-        queue_idle: Arc<AtomicUsize>,
-    ) -> io::Result<Self> {
-        // At most one command per entry and the read of `wake` wait in the SQ.
-        let depth = (MAX_ENTRIES as u32 + 1).next_power_of_two();
+    /// Sets up an io_uring and its entry for `queue`.
+    pub(crate) fn new(queue: Arc<Queue>) -> io::Result<Self> {
+        // At most the entry's command and the read of `wake` wait in the SQ.
+        let depth = 4;
         let mut params = io_uring_params::default();
         params.flags = IoringSetupFlags::SQE128;
         // SAFETY: `params` is a valid, zeroed parameter block.
@@ -326,9 +444,8 @@ impl Ring {
         let wake = rustix::event::eventfd(0, rustix::event::EventfdFlags::CLOEXEC)?;
         Ok(Self {
             fd,
-            device,
-            qid,
-            payload,
+            entry: Entry::new(queue.payload)?,
+            queue,
             sq_head: sq.head as usize,
             sq_tail: sq.tail as usize,
             sq_mask,
@@ -340,20 +457,13 @@ impl Ring {
             rings,
             sqes,
             sq: Mutex::new((tail, 0)),
-            entries: (0..MAX_ENTRIES).map(|_| OnceLock::new()).collect(),
-            registered: AtomicUsize::new(0),
-            free: AtomicUsize::new(0),
-            queue_idle,
-            forwarded: Mutex::new(Vec::new()),
+            forwarded: AtomicBool::new(false),
             wake,
             wake_buf: Box::new(0),
         })
     }
 
     /// The kernel queue (and CPU) this ring serves.
-    pub(crate) fn qid(&self) -> usize {
-        usize::from(self.qid)
-    }
 
     fn atomic(&self, offset: usize) -> &AtomicU32 {
         // SAFETY: ring head and tail words are aligned u32s the kernel shares atomically.
@@ -379,30 +489,25 @@ impl Ring {
         Ok(())
     }
 
-    /// Entry `index`, once registered.
-    fn entry(&self, index: usize) -> io::Result<&Entry> {
-        self.entries
-            .get(index)
-            .and_then(OnceLock::get)
-            .ok_or_else(|| io::Error::other(format!("no FUSE ring entry {index}")))
-    }
-
-    /// Writes a URING_CMD SQE for entry `index`: REGISTER, or COMMIT_AND_FETCH of `commit_id`.
-    fn push_cmd(&self, cmd_op: u32, index: usize, commit_id: u64) -> io::Result<()> {
+    /// Writes a URING_CMD SQE for the entry: REGISTER, or COMMIT_AND_FETCH of `commit_id`.
+    /// From here on the entry counts as waiting for a request.
+    fn push_cmd(&self, cmd_op: u32, commit_id: u64) -> io::Result<()> {
         let mut sqe = [0u8; SQE_SIZE];
         sqe[0] = IoringOp::UringCmd as u8;
-        sqe[4..8].copy_from_slice(&self.device.as_fd().as_raw_fd().to_ne_bytes());
+        sqe[4..8].copy_from_slice(&self.queue.device.as_fd().as_raw_fd().to_ne_bytes());
         sqe[8..12].copy_from_slice(&cmd_op.to_ne_bytes());
         if cmd_op == CMD_REGISTER {
-            let iov = self.entry(index)?.iov.as_ptr() as u64;
+            let iov = self.entry.iov.as_ptr() as u64;
             sqe[16..24].copy_from_slice(&iov.to_ne_bytes());
             sqe[24..28].copy_from_slice(&2u32.to_ne_bytes());
         }
-        sqe[32..40].copy_from_slice(&(index as u64).to_ne_bytes());
+        sqe[32..40].copy_from_slice(&ENTRY.to_ne_bytes());
         // `struct fuse_uring_cmd_req`: flags, commit_id, qid.
         sqe[SQE_CMD + 8..SQE_CMD + 16].copy_from_slice(&commit_id.to_ne_bytes());
-        sqe[SQE_CMD + 16..SQE_CMD + 18].copy_from_slice(&self.qid.to_ne_bytes());
-        self.push(&sqe)
+        sqe[SQE_CMD + 16..SQE_CMD + 18].copy_from_slice(&self.queue.qid.to_ne_bytes());
+        self.push(&sqe)?;
+        self.queue.waiting.fetch_add(1, Ordering::AcqRel);
+        Ok(())
     }
 
     /// Writes the read of `wake` that completes when another thread forwards a reply.
@@ -436,26 +541,12 @@ impl Ring {
         }
     }
 
-    /// Adds an entry and writes its REGISTER; false when the ring is full.
-    fn grow(&self) -> io::Result<bool> {
-        let index = self.registered.load(Ordering::Acquire);
-        let Some(slot) = self.entries.get(index) else {
-            return Ok(false);
-        };
-        if slot.set(Entry::new(self.payload)?).is_err() {
-            return Err(io::Error::other("FUSE ring entry registered twice"));
-        }
-        self.push_cmd(CMD_REGISTER, index, 0)?;
-        self.registered.store(index + 1, Ordering::Release);
-        self.free.fetch_add(1, Ordering::AcqRel);
-        Ok(true)
-    }
-
-    /// Registers the first entry with the kernel queue and arms `wake`. Returns the kernel's
+    /// Registers the entry with the kernel queue and arms `wake`. Returns the kernel's
     /// refusal, if any.
     fn register(&self) -> io::Result<()> {
+        self.queue.threads.fetch_add(1, Ordering::AcqRel);
         self.push_wake_read()?;
-        self.grow()?;
+        self.push_cmd(CMD_REGISTER, 0)?;
         self.enter(false)?;
         // REGISTER completes only with a request or an error; an error shows up at once.
         let head = self.atomic(self.cq_head).load(Ordering::Acquire);
@@ -493,35 +584,28 @@ impl Ring {
         Some(cqe)
     }
 
-    /// Commits the replies other threads wrote, and arms `wake` again.
+    /// Commits the reply another thread wrote, if any, and arms `wake` again.
     fn commit_forwarded(&self) -> io::Result<()> {
-        let forwarded =
-            std::mem::take(&mut *self.forwarded.lock().unwrap_or_else(|e| e.into_inner()));
-        for index in forwarded {
-            self.push_commit(index)?;
+        if self.forwarded.swap(false, Ordering::AcqRel) {
+            self.push_commit()?;
         }
         self.push_wake_read()
     }
 
-    /// Writes the COMMIT_AND_FETCH of entry `index`, whose reply is in place.
-    fn push_commit(&self, index: usize) -> io::Result<()> {
-        let commit_id = self.entry(index)?.read_u64(COMMIT_ID);
-        self.push_cmd(CMD_COMMIT_AND_FETCH, index, commit_id)?;
-        self.free.fetch_add(1, Ordering::AcqRel);
-        Ok(())
+    /// Writes the COMMIT_AND_FETCH of the entry, whose reply is in place.
+    fn push_commit(&self) -> io::Result<()> {
+        self.push_cmd(CMD_COMMIT_AND_FETCH, self.entry.read_u64(COMMIT_ID))
     }
 
-    /// Serves this ring's requests until the kernel has released every entry.
+    /// Serves this ring's requests until the kernel lets the entry go.
     fn serve<FS: Filesystem>(self: Arc<Self>, se: Option<SessionEventLoop<FS>>) {
-        // Entries registered and not yet let go by the kernel.
-        let mut released = 0;
-        while released < self.registered.load(Ordering::Acquire) {
+        loop {
             match self.enter(true) {
                 Ok(()) => {}
                 Err(e) if e.raw_os_error() == Some(Errno::INTR.raw_os_error()) => continue,
                 Err(e) => {
-                    error!("io_uring_enter on FUSE queue {} failed: {e}", self.qid);
-                    // The kernel may still write into the entries: never free them.
+                    error!("io_uring_enter on FUSE queue {} failed: {e}", self.queue.qid);
+                    // The kernel may still write into the entry: never free it.
                     std::mem::forget(self);
                     return;
                 }
@@ -529,53 +613,41 @@ impl Ring {
             while let Some((user_data, res)) = self.pop() {
                 if user_data == WAKE {
                     if let Err(e) = self.commit_forwarded() {
-                        error!("committing forwarded FUSE replies failed: {e}");
+                        error!("committing a forwarded FUSE reply failed: {e}");
                     }
                     continue;
                 }
-                let index = user_data as usize;
+                let queue = &self.queue;
+                queue.waiting.fetch_sub(1, Ordering::AcqRel);
                 if res < 0 {
                     // The kernel let the entry go: the connection ended, or a command failed.
-                    released += 1;
                     let errno = Errno::from_raw_os_error(-res);
                     if ![Errno::NOTCONN, Errno::CONNABORTED, Errno::CANCELED].contains(&errno) {
-                        warn!("FUSE ring entry on queue {} ended: {errno}", self.qid);
+                        warn!("FUSE ring entry on queue {} ended: {errno}", queue.qid);
                     }
-                    continue;
+                    return;
                 }
-                self.free.fetch_sub(1, Ordering::AcqRel);
-                let others_idle = self.queue_idle.fetch_sub(1, Ordering::AcqRel) > 1;
-                MAY_BLOCK.set(others_idle);
-                self.dispatch(index, se.as_ref());
+                if let Some(se) = &se {
+                    if let Err(e) = queue.keep_spare(se) {
+                        error!("adding a thread to FUSE queue {} failed: {e}", queue.qid);
+                    }
+                }
+                MAY_BLOCK.set(queue.waiting.load(Ordering::Acquire) > 0);
+                self.dispatch(se.as_ref());
                 MAY_BLOCK.set(true);
-                self.queue_idle.fetch_add(1, Ordering::AcqRel);
-                // The request went to another thread, holding the last free entry.
-                if self.free.load(Ordering::Acquire) == 0 {
-                    match self.grow() {
-                        Ok(true) => {}
-                        Ok(false) => warn!("FUSE queue {} is out of ring entries", self.qid),
-                        Err(e) => error!("adding a FUSE ring entry failed: {e}"),
-                    }
-                }
             }
         }
     }
 
-    /// Hands the request in entry `index` to the filesystem, or answers `EIO` without one.
-    fn dispatch<FS: Filesystem>(self: &Arc<Self>, index: usize, se: Option<&SessionEventLoop<FS>>) {
-        let Ok(entry) = self.entry(index) else {
-            error!("FUSE request in unknown ring entry {index}");
-            return;
-        };
-        let reply = RingReply {
-            ring: self.clone(),
-            index,
-        };
+    /// Hands the request in the entry to the filesystem, or answers `EIO` without one.
+    fn dispatch<FS: Filesystem>(self: &Arc<Self>, se: Option<&SessionEventLoop<FS>>) {
+        let entry = &self.entry;
+        let reply = RingReply { ring: self.clone() };
         let len = entry.read_u32(0) as usize;
         let payload = entry.read_u32(PAYLOAD_SZ) as usize;
         let Some(op_len) = len
             .checked_sub(IN_HEADER_SIZE + payload)
-            .filter(|&n| n <= OP_IN_SIZE && payload <= self.payload && n % 8 == 0)
+            .filter(|&n| n <= OP_IN_SIZE && payload <= self.queue.payload && n % 8 == 0)
         else {
             error!("malformed FUSE ring request: length {len}, payload {payload}");
             reply.fail(ll::Errno::EIO);
@@ -613,6 +685,8 @@ impl Ring {
 #[derive(Debug)]
 pub(crate) struct RingThread<FS: Filesystem> {
     pub(crate) handle: JoinHandle<io::Result<()>>,
+    /// The thread's queue, which may add threads while serving.
+    pub(crate) queue: Arc<Queue>,
     register: mpsc::SyncSender<()>,
     registered: mpsc::Receiver<io::Result<()>>,
     start: mpsc::Sender<SessionEventLoop<FS>>,
@@ -620,30 +694,17 @@ pub(crate) struct RingThread<FS: Filesystem> {
 
 impl<FS: Filesystem> RingThread<FS> {
     /// Starts the thread of `ring`, bound to the ring's CPU (and in the `SCHED_IDLE` class
-    /// with `idle_priority`). Until [`register`](Self::register), nothing reaches the kernel:
+    /// if its queue asks). Until [`register`](Self::register), nothing reaches the kernel:
     /// dropped before, the thread ends and the ring with it.
-    pub(crate) fn spawn(ring: Ring, idle_priority: bool) -> io::Result<Self> {
+    pub(crate) fn spawn(ring: Ring) -> io::Result<Self> {
         let (register, go) = mpsc::sync_channel::<()>(1);
         let (report, registered) = mpsc::sync_channel(1);
         let (start, started) = mpsc::channel::<SessionEventLoop<FS>>();
-        let cpu = ring.qid();
+        let queue = Arc::clone(&ring.queue);
         let handle = thread::Builder::new()
-            .name(format!("fuser-ring-{cpu}"))
+            .name(format!("fuser-ring-{}", ring.queue.qid))
             .spawn(move || {
-                let mut set = rustix::thread::CpuSet::new();
-                set.set(cpu);
-                // A CPU that is possible but offline cannot take the thread; it runs anywhere.
-                let _ = rustix::thread::sched_setaffinity(None, &set);
-                if idle_priority {
-                    let param = libc::sched_param { sched_priority: 0 };
-                    // SAFETY: sets this thread's own policy from a valid parameter block.
-                    if unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) } != 0 {
-                        warn!(
-                            "SCHED_IDLE for a FUSE ring thread: {}",
-                            io::Error::last_os_error()
-                        );
-                    }
-                }
+                ring.queue.settle_thread();
                 if go.recv().is_err() {
                     return Ok(());
                 }
@@ -657,6 +718,7 @@ impl<FS: Filesystem> RingThread<FS> {
             })?;
         Ok(Self {
             handle,
+            queue,
             register,
             registered,
             start,
@@ -685,7 +747,6 @@ impl<FS: Filesystem> RingThread<FS> {
 #[derive(Debug, Clone)]
 pub(crate) struct RingReply {
     ring: Arc<Ring>,
-    index: usize,
 }
 
 /// Whether an entry's payload is lent out as a [`DataBuffer`], and the payload size of a
@@ -730,10 +791,11 @@ impl std::ops::DerefMut for DataBuffer {
 
 impl Drop for DataBuffer {
     fn drop(&mut self) {
-        let commit = self.reply.lease().ok().and_then(|mut lease| {
+        let commit = {
+            let mut lease = self.reply.lease();
             lease.lent = false;
             lease.commit.take()
-        });
+        };
         if let Some(payload) = commit {
             if let Err(e) = self.reply.commit_now(payload) {
                 error!("committing a FUSE reply failed: {e}");
@@ -743,30 +805,29 @@ impl Drop for DataBuffer {
 }
 
 impl RingReply {
-    fn lease(&self) -> io::Result<std::sync::MutexGuard<'_, Lease>> {
-        let entry = self.ring.entry(self.index)?;
-        Ok(entry.lease.lock().unwrap_or_else(|e| e.into_inner()))
+    fn lease(&self) -> std::sync::MutexGuard<'_, Lease> {
+        self.ring.entry.lease.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Lends the entry's payload, up to `size` bytes, unless it is lent already.
     pub(crate) fn lend(&self, size: usize) -> Option<DataBuffer> {
-        let entry = self.ring.entry(self.index).ok()?;
-        let mut lease = self.lease().ok()?;
+        let entry = &self.ring.entry;
+        let mut lease = self.lease();
         if lease.lent {
             return None;
         }
         lease.lent = true;
         Some(DataBuffer {
             ptr: NonNull::new(entry.mem.at::<u8>(PAYLOAD_OFFSET))?,
-            len: size.min(self.ring.payload),
+            len: size.min(self.ring.queue.payload),
             reply: self.clone(),
         })
     }
 
     /// Replies with the first `len` bytes of the lent payload.
     pub(crate) fn send_in_place(&self, unique: u64, len: usize) -> io::Result<()> {
-        let entry = self.ring.entry(self.index)?;
-        let len = len.min(self.ring.payload);
+        let entry = &self.ring.entry;
+        let len = len.min(self.ring.queue.payload);
         // SAFETY: the entry is in user space; this writes `fuse_out_header` only, beside the
         // payload that may still be being filled.
         unsafe {
@@ -782,18 +843,18 @@ impl RingReply {
 
     /// The /dev/fuse channel of the ring's connection.
     pub(crate) fn device(&self) -> &ChannelSender {
-        &self.ring.device
+        &self.ring.queue.device
     }
 
     /// Writes a reply (`fuse_out_header` then the reply's arguments) and commits it.
     pub(crate) fn send(&self, data: &[IoSlice<'_>]) -> io::Result<()> {
-        let entry = self.ring.entry(self.index)?;
+        let entry = &self.ring.entry;
         let total: usize = data.iter().map(|s| s.len()).sum();
         let payload = total.saturating_sub(OUT_HEADER_SIZE);
         // A lent payload is not written: only a reply without data may go before it is back.
         if total < OUT_HEADER_SIZE
-            || payload > self.ring.payload
-            || (payload > 0 && self.lease()?.lent)
+            || payload > self.ring.queue.payload
+            || (payload > 0 && self.lease().lent)
         {
             self.fail(ll::Errno::EIO);
             return Err(io::Error::other(format!(
@@ -822,9 +883,7 @@ impl RingReply {
 
     /// Answers with an error and no payload.
     fn fail(&self, errno: ll::Errno) {
-        let Ok(entry) = self.ring.entry(self.index) else {
-            return;
-        };
+        let entry = &self.ring.entry;
         let unique = entry.read_u64(8);
         // SAFETY: the entry is in user space; this writes `fuse_out_header`.
         unsafe {
@@ -843,7 +902,7 @@ impl RingReply {
     /// Commits the reply, or leaves that to the lent payload's drop.
     fn commit(&self, payload: usize) -> io::Result<()> {
         {
-            let mut lease = self.lease()?;
+            let mut lease = self.lease();
             if lease.lent {
                 lease.commit = Some(payload);
                 return Ok(());
@@ -854,7 +913,7 @@ impl RingReply {
 
     fn commit_now(&self, payload: usize) -> io::Result<()> {
         let ring = &self.ring;
-        let entry = ring.entry(self.index)?;
+        let entry = &ring.entry;
         // SAFETY: the entry is in user space; this writes `payload_sz` and its padding.
         unsafe {
             entry
@@ -865,12 +924,9 @@ impl RingReply {
         }
         if SERVING.get() == Arc::as_ptr(ring) {
             // Submitted with the thread's next wait.
-            return ring.push_commit(self.index);
+            return ring.push_commit();
         }
-        ring.forwarded
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(self.index);
+        ring.forwarded.store(true, Ordering::Release);
         rustix::io::write(&ring.wake, &1u64.to_ne_bytes())?;
         Ok(())
     }
