@@ -1,11 +1,12 @@
 //! FUSE over io_uring (Linux 6.14 and later). Added by fsgate; see FSGATE.md.
 //!
 //! After INIT, every possible CPU gets a kernel queue, and each queue is served by threads that
-//! own one io_uring and one ring entry (a header buffer and a payload buffer) each. The kernel puts a request into a free entry of the queue of the CPU
-//! the requesting process runs on, and completes the entry's command; the thread, bound to that
-//! CPU, serves the request and sends the reply back with `COMMIT_AND_FETCH`, which also makes
-//! the entry free again. Request and reply never cross CPUs, and a request costs one
-//! `io_uring_enter` instead of a `read` and a `writev` of /dev/fuse.
+//! own one io_uring and one ring entry (a header buffer and a payload buffer) each. The kernel
+//! puts a request into a free entry of the queue of the CPU the requesting process runs on,
+//! and completes the entry's command; the thread, bound to that CPU, serves the request and
+//! sends the reply back with `COMMIT_AND_FETCH`, which also makes the entry free again.
+//! Request and reply never cross CPUs, and a request costs one `io_uring_enter` instead of a
+//! `read` and a `writev` of /dev/fuse.
 //!
 //! FORGET and INTERRUPT still arrive on /dev/fuse, so the classic readers keep running beside
 //! the rings. Kernel documentation: `Documentation/filesystems/fuse/fuse-io-uring.rst`.
@@ -215,8 +216,8 @@ thread_local! {
 ///
 /// False on an io_uring thread when no other thread of its queue was waiting for a request
 /// as the request came: until the method returns, requests from processes on that CPU would
-/// wait (and a method that itself used the mount would wait for itself). Such a method should hand slow
-/// work to another thread and reply from there. True on every other thread.
+/// wait (and a method that itself used the mount would wait for itself). Such a method
+/// should hand slow work to another thread and reply from there. True on every other thread.
 pub fn thread_may_block() -> bool {
     MAY_BLOCK.get()
 }
@@ -268,7 +269,12 @@ const SPARE: usize = 2;
 impl Queue {
     /// The queue of CPU `qid`, whose entries take `payload` bytes and whose threads run in
     /// the `SCHED_IDLE` class with `idle_priority`.
-    pub(crate) fn new(device: ChannelSender, qid: u16, payload: usize, idle_priority: bool) -> Self {
+    pub(crate) fn new(
+        device: ChannelSender,
+        qid: u16,
+        payload: usize,
+        idle_priority: bool,
+    ) -> Self {
         Self {
             device,
             qid,
