@@ -109,7 +109,8 @@ impl<E: Events> VirtualDrive<E> {
     ///
     /// If the process dies without unmounting, the mount goes away by itself: as root the
     /// library mounts through `fusermount3 -o auto_unmount`, whose helper unmounts when the
-    /// connection closes.
+    /// connection closes, and starts a small watcher process of its own that unmounts when
+    /// this process is gone, for the cases the helper misses.
     pub fn mount(&self, mounting_point: impl AsRef<Path>, timeout_ms: u32) -> Result<()> {
         let mut slot = self.lock()?;
         if slot.is_some() {

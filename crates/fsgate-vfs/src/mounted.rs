@@ -92,8 +92,8 @@ pub(crate) struct Mounted<E: Events> {
     primary: PathBuf,
     /// Extra mounting points, each with the watcher that removes it if this process dies.
     extra: Vec<(PathBuf, sys::UnmountWatcher)>,
-    /// Over io_uring, the watcher that removes the primary mounting point if this process
-    /// dies (fusermount3's auto_unmount does so only for `/dev/fuse`).
+    /// For a server running as root, the watcher that removes the primary mounting point if
+    /// this process dies; fusermount3's auto_unmount may leave it (see `mount`).
     primary_watcher: Option<sys::UnmountWatcher>,
     volume_id: u32,
     transport: Transport,
@@ -197,9 +197,14 @@ impl<E: Events> Mounted<E> {
             },
             t => Transport::from(t),
         };
-        let primary_watcher = match transport {
-            Transport::IoUring { .. } => Some(sys::UnmountWatcher::start(&primary)?),
-            Transport::DevFuse { .. } => None,
+        // fusermount3's auto_unmount unmounts only when it finds the connection dead. A dead
+        // server's io_uring entries keep it alive for a while, and over /dev/fuse the helper
+        // can look after the server's socket closed and before its /dev/fuse descriptors did;
+        // either way it leaves a dead mount. Only root can run the watcher that unmounts.
+        let primary_watcher = if root {
+            Some(sys::UnmountWatcher::start(&primary)?)
+        } else {
+            None
         };
         raise_readahead(&primary);
         let session = session

@@ -157,9 +157,10 @@ fn fd_contains(fd: libc::c_int, needle: &[u8], buf: &mut [u8]) -> bool {
 }
 
 /// A small child process that lazily unmounts one mounting point when the serving process
-/// dies: FUSE's `auto_unmount` helper removes only the primary mount, and only one served
-/// through `/dev/fuse`; a bind mount, or a mount served over io_uring, of a dead server would
-/// otherwise stay behind (every access failing).
+/// dies: FUSE's `auto_unmount` helper removes only the primary mount, and only when it finds
+/// the connection already dead (a mount served over io_uring outlives its server a while, and
+/// even over `/dev/fuse` the helper may look too early); a bind mount, or such a mount, of a
+/// dead server would otherwise stay behind (every access failing).
 ///
 /// The child holds the read end of a pipe whose write end only this process has. When this
 /// process exits — however it exits, `SIGKILL` included — the kernel closes the write end,

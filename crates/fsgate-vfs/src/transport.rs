@@ -36,9 +36,9 @@
 //! `FORGET` and `INTERRUPT` still come through `/dev/fuse`, so its readers keep running.
 //!
 //! A dead server's ring entries keep its connection alive for a moment after its death,
-//! past the check fusermount3's `auto_unmount` makes, so over io_uring the drive starts its
-//! own watcher process, which unmounts the drive if the server dies; it needs root, which is
-//! why io_uring is used only by a server running as root.
+//! past the check fusermount3's `auto_unmount` makes, which then leaves the mount. The drive's
+//! own watcher process (started for every server running as root) unmounts it instead; it
+//! needs root, which is why io_uring is used only by a server running as root.
 
 /// How requests reach a mounted drive; see the [module documentation](self).
 #[derive(Clone, Debug, PartialEq, Eq)]
