@@ -29,6 +29,7 @@ use std::any::Any;
 use std::cell::RefCell;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
+use std::marker::PhantomData;
 use std::ops::Range;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -236,7 +237,9 @@ struct JobState {
     /// No longer counted as outstanding.
     retired: AtomicBool,
     originator: Option<Originator>,
-    expire: Mutex<Option<Box<dyn FnOnce() + Send>>>,
+    /// Taken by whichever comes first: the handler's return, or the watchdog, which then
+    /// completes the job with [`Outcome::TimedOut`].
+    expire: Mutex<Option<Arc<dyn Expire>>>,
     /// In `Inner::live`, where the watchdog finds it: from submission when there is a
     /// timeout, else from the first `reset_timeout` that sets a deadline.
     watched: AtomicBool,
@@ -244,6 +247,39 @@ struct JobState {
 
 /// Runs a job's handler, calls its argument once the handler has returned, then completes.
 type RunJob = dyn FnOnce(&dyn Fn()) + Send;
+
+/// A job's completion, run once by whoever takes it: the job's end, the watchdog, or shutdown.
+struct Completion<T, C> {
+    complete: Mutex<Option<C>>,
+    outcome: PhantomData<fn(T)>,
+}
+
+impl<T, C: FnOnce(Outcome<T>)> Completion<T, C> {
+    fn new(complete: C) -> Self {
+        Self {
+            complete: Mutex::new(Some(complete)),
+            outcome: PhantomData,
+        }
+    }
+
+    fn finish(&self, outcome: Outcome<T>) {
+        let complete = lock(&self.complete).take();
+        if let Some(c) = complete {
+            c(outcome);
+        }
+    }
+}
+
+/// What the watchdog does to a job whose deadline passed.
+trait Expire: Send + Sync {
+    fn expire(&self);
+}
+
+impl<T, C: FnOnce(Outcome<T>) + Send> Expire for Completion<T, C> {
+    fn expire(&self) {
+        self.finish(Outcome::TimedOut);
+    }
+}
 
 struct Job {
     state: Arc<JobState>,
@@ -419,8 +455,7 @@ impl Dispatcher {
         } else {
             (key, hold)
         };
-        let slot = Arc::new(Mutex::new(Some(complete)));
-        let expire_slot = Arc::clone(&slot);
+        let slot = Arc::new(Completion::new(complete));
         let cancel_slot = Arc::clone(&slot);
         let state = Arc::new(JobState {
             id: self.inner.next_id.fetch_add(1, Ordering::Relaxed),
@@ -434,11 +469,7 @@ impl Dispatcher {
             retired: AtomicBool::new(false),
             originator,
             watched: AtomicBool::new(false),
-            expire: Mutex::new(Some(Box::new(move || {
-                if let Some(c) = lock(&expire_slot).take() {
-                    c(Outcome::TimedOut);
-                }
-            }))),
+            expire: Mutex::new(Some(Arc::clone(&slot) as Arc<dyn Expire>)),
         });
         let hooks = Arc::clone(&self.inner.hooks);
         let run = Box::new(move |handler_returned: &dyn Fn()| {
@@ -459,19 +490,14 @@ impl Dispatcher {
                 }
             };
             handler_returned();
-            if let Some(c) = lock(&slot).take() {
-                c(outcome);
-            }
+            slot.finish(outcome);
         });
         let job = Job { state, run };
         let inner = &self.inner;
         let mut q = lock(&inner.queues);
         if q.shutting_down {
             drop(q);
-            let complete = lock(&cancel_slot).take();
-            if let Some(c) = complete {
-                c(Outcome::Cancelled);
-            }
+            cancel_slot.finish(Outcome::Cancelled);
             return;
         }
         q.outstanding += 1;
@@ -791,7 +817,7 @@ fn watchdog(weak: std::sync::Weak<Inner>) {
                 };
                 if let Some(expire) = expire {
                     tracing::warn!("event {id} timed out; completing its request");
-                    expire();
+                    expire.expire();
                     inner.release_key(&state);
                     inner.retire(&state);
                 }
