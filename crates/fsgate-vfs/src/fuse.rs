@@ -978,7 +978,6 @@ impl<E: Events> FuseFs<E> {
         let Some((path, reply)) = self.resolve(self.core.child(parent.0, name), reply) else {
             return;
         };
-        let p2 = path.clone();
         self.submit(
             req,
             key(&path),
@@ -987,7 +986,7 @@ impl<E: Events> FuseFs<E> {
                 let mut fc = E::FileContext::default();
                 let mut hc = E::HandleContext::default();
                 let mut p = CreateFileParams {
-                    file_name: &p2,
+                    file_name: &path,
                     desired_access: access::FILE_WRITE_DATA,
                     attributes: if kind == FileKind::Directory {
                         attributes::FILE_ATTRIBUTE_DIRECTORY
@@ -1007,9 +1006,9 @@ impl<E: Events> FuseFs<E> {
                 };
                 core.events.on_create_file(&mut p)?;
                 drop((fc, hc));
-                core.created_info(&p2, kind)
+                Ok((core.created_info(&path, kind)?, path))
             },
-            move |core, info, reply| Self::reply_entry(core, &path, info, reply),
+            move |core, (info, path), reply| Self::reply_entry(core, &path, info, reply),
         );
     }
 }
@@ -1056,13 +1055,12 @@ impl<E: Events> Filesystem for FuseFs<E> {
         let Some((path, reply)) = self.resolve(self.core.child(parent.0, name), reply) else {
             return;
         };
-        let p2 = path.clone();
         self.submit(
             req,
             key(&path),
             reply,
-            move |core, _| core.file_info(&p2),
-            move |core, info, reply| match info {
+            move |core, _| Ok((core.file_info(&path)?, path)),
+            move |core, (info, path), reply| match info {
                 Some(info) => Self::reply_entry(core, &path, info, reply),
                 // A negative entry: inode 0 with a timeout makes the kernel remember that
                 // the name does not exist.
@@ -1107,14 +1105,13 @@ impl<E: Events> Filesystem for FuseFs<E> {
         let Some((path, reply)) = self.resolve(self.core.path_of(ino.0), reply) else {
             return;
         };
-        let p2 = path.clone();
         self.submit(
             req,
             key(&path),
             reply,
             move |core, _| {
-                core.file_info_of(Some(ino.0), &p2)?
-                    .ok_or_else(|| not_found(&p2))
+                core.file_info_of(Some(ino.0), &path)?
+                    .ok_or_else(|| not_found(&path))
             },
             move |core, info, reply| reply.attr(&core.ttl(ino.0), &core.attr(ino.0, &info)),
         );
@@ -1197,14 +1194,13 @@ impl<E: Events> Filesystem for FuseFs<E> {
         let Some((path, reply)) = self.resolve(self.core.path_of(ino.0), reply) else {
             return;
         };
-        let p2 = path.clone();
         self.submit(
             req,
             key(&path),
             reply,
             move |core, _| {
                 let mut p = GetSymbolicLinkTargetParams {
-                    file_name: &p2,
+                    file_name: &path,
                     target: String::new(),
                 };
                 core.events.on_get_symbolic_link_target(&mut p)?;
@@ -1324,7 +1320,6 @@ impl<E: Events> Filesystem for FuseFs<E> {
             Err(e) => return reply.error(errno(&e)),
         };
         let replace_existing = !flags.contains(RenameFlags::RENAME_NOREPLACE);
-        let (f2, t2) = (from.clone(), to.clone());
         self.submit(
             req,
             key(&from),
@@ -1333,30 +1328,33 @@ impl<E: Events> Filesystem for FuseFs<E> {
                 let target_is_dir = {
                     let inodes = lock(&core.inodes);
                     inodes
-                        .find(&t2)
+                        .find(&to)
                         .and_then(|i| inodes.kind(i))
                         .is_some_and(|k| k == FileKind::Directory)
                 };
-                if target_is_dir && !core.directory_is_empty(&t2)? {
+                if target_is_dir && !core.directory_is_empty(&to)? {
                     return Err(Error::from_code(
                         code::ERROR_DIR_NOT_EMPTY,
-                        format!("{t2} is not empty"),
+                        format!("{to} is not empty"),
                     ));
                 }
                 if replace_existing && !target_is_dir {
-                    core.keep_for_kernel(&t2, who)?;
+                    core.keep_for_kernel(&to, who)?;
                 }
-                let context = core.open_context(&f2);
-                let mut guard = context.as_ref().map(|c| lock_mut(c));
-                let mut p = RenameOrMoveFileParams {
-                    file_name: &f2,
-                    new_file_name: &t2,
-                    replace_existing,
-                    file_context: guard.as_deref_mut(),
-                };
-                core.events.on_rename_or_move_file(&mut p)
+                {
+                    let context = core.open_context(&from);
+                    let mut guard = context.as_ref().map(|c| lock_mut(c));
+                    let mut p = RenameOrMoveFileParams {
+                        file_name: &from,
+                        new_file_name: &to,
+                        replace_existing,
+                        file_context: guard.as_deref_mut(),
+                    };
+                    core.events.on_rename_or_move_file(&mut p)?;
+                }
+                Ok((from, to))
             },
-            move |core, (), reply| {
+            move |core, (from, to), reply| {
                 lock(&core.inodes).rename(&from, &to);
                 reply.ok();
             },
@@ -1744,14 +1742,13 @@ impl<E: Events> Filesystem for FuseFs<E> {
             Err(e) => return reply.error(errno(&e)),
         };
         let value = value.to_vec();
-        let p2 = path.clone();
         self.submit(
             req,
             key(&path),
             reply,
             move |core, _| {
                 let mut p = SetEaParams {
-                    file_name: &p2,
+                    file_name: &path,
                     name: &name,
                     value: &value,
                     create_only: flags & libc::XATTR_CREATE != 0,
@@ -1768,14 +1765,13 @@ impl<E: Events> Filesystem for FuseFs<E> {
             Ok(v) => v,
             Err(e) => return reply.error(errno(&e)),
         };
-        let p2 = path.clone();
         self.submit(
             req,
             key(&path),
             reply,
             move |core, _| {
                 let mut p = GetEaParams {
-                    file_name: &p2,
+                    file_name: &path,
                     name: &name,
                     value: Vec::new(),
                 };
@@ -1790,14 +1786,13 @@ impl<E: Events> Filesystem for FuseFs<E> {
         let Some((path, reply)) = self.resolve(self.core.path_of(ino.0), reply) else {
             return;
         };
-        let p2 = path.clone();
         self.submit(
             req,
             key(&path),
             reply,
             move |core, _| {
                 let mut p = ListEasParams {
-                    file_name: &p2,
+                    file_name: &path,
                     names: Vec::new(),
                 };
                 core.events.on_list_eas(&mut p)?;
@@ -1817,14 +1812,13 @@ impl<E: Events> Filesystem for FuseFs<E> {
             Ok(v) => v,
             Err(e) => return reply.error(errno(&e)),
         };
-        let p2 = path.clone();
         self.submit(
             req,
             key(&path),
             reply,
             move |core, _| {
                 let mut p = RemoveEaParams {
-                    file_name: &p2,
+                    file_name: &path,
                     name: &name,
                 };
                 core.events.on_remove_ea(&mut p)
@@ -1846,7 +1840,6 @@ impl<E: Events> Filesystem for FuseFs<E> {
         let Some((path, reply)) = self.resolve(self.core.child(parent.0, name), reply) else {
             return;
         };
-        let p2 = path.clone();
         self.submit(
             req,
             key(&path),
@@ -1864,7 +1857,7 @@ impl<E: Events> Filesystem for FuseFs<E> {
                 let route = {
                     let mut fc = lock_mut(&file);
                     let mut p = CreateFileParams {
-                        file_name: &p2,
+                        file_name: &path,
                         desired_access: desired_access(flags),
                         attributes: attributes::FILE_ATTRIBUTE_NORMAL,
                         mode: mode & !umask & 0o7777,
@@ -1880,8 +1873,8 @@ impl<E: Events> Filesystem for FuseFs<E> {
                     // backing file; this handle serves them too (see below).
                     p.route.take().filter(|_| !core.kernel_opens())
                 };
-                let attrs = core.created_info(&p2, FileKind::File)?;
-                let ino = core.inode_for(&p2, &attrs)?;
+                let attrs = core.created_info(&path, FileKind::File)?;
+                let ino = core.inode_for(&path, &attrs)?;
                 Ok((
                     attrs,
                     ino,
@@ -1892,9 +1885,10 @@ impl<E: Events> Filesystem for FuseFs<E> {
                         directory: false,
                         route,
                     },
+                    path,
                 ))
             },
-            move |core, (info, ino, handle), reply| {
+            move |core, (info, ino, handle, path), reply| {
                 let (fh, opened) = core.register(ino, &path, handle, |f| reply.open_backing(f));
                 if core.kernel_opens() {
                     // Once the kernel opens files itself it sends no RELEASE at all, not even
@@ -1938,16 +1932,15 @@ impl<E: Events> Filesystem for FuseFs<E> {
         let Some((path, reply)) = self.resolve(self.core.path_of(ino.0), reply) else {
             return;
         };
-        let p2 = path.clone();
         self.submit(
             req,
             key(&path),
             reply,
             move |core, _| {
-                let context = core.open_context(&p2);
+                let context = core.open_context(&path);
                 let mut guard = context.as_ref().map(|c| lock_mut(c));
                 let mut p = SetAllocationSizeParams {
-                    file_name: &p2,
+                    file_name: &path,
                     allocation_size: offset.saturating_add(length),
                     file_context: guard.as_deref_mut(),
                 };
@@ -2131,20 +2124,19 @@ impl<E: Events> FuseFs<E> {
         let Some((path, reply)) = self.resolve(self.core.child(parent.0, name), reply) else {
             return;
         };
-        let p2 = path.clone();
         self.submit(
             req,
             key(&path),
             reply,
             move |core, who| {
                 if !dir {
-                    core.keep_for_kernel(&p2, who)?;
+                    core.keep_for_kernel(&path, who)?;
                 }
-                core.delete(&p2, dir)?;
-                core.drop_cached_blocks(&p2);
-                Ok(())
+                core.delete(&path, dir)?;
+                core.drop_cached_blocks(&path);
+                Ok(path)
             },
-            move |core, (), reply| {
+            move |core, path, reply| {
                 lock(&core.inodes).unlink(&path);
                 reply.ok();
             },
