@@ -154,7 +154,10 @@ impl Inodes {
                 );
             }
         }
-        self.by_path.insert(path.to_string(), id);
+        // A lookup of a name the table already knows allocates nothing.
+        if self.by_path.get(path) != Some(&id) {
+            self.by_path.insert(path.to_string(), id);
+        }
         Some(id)
     }
 

@@ -329,8 +329,20 @@ impl Tree {
         self.walk(path)
     }
 
+    /// The node at `path`, or `None` when no such name exists (no error is built for a
+    /// name that is merely missing, the common answer to a lookup).
+    pub fn find(&self, path: &Path) -> Result<Option<Arc<Node>>> {
+        let _ns = self.namespace();
+        self.walk_to(path)
+    }
+
     /// Walks `path` from the root; the caller holds `namespace`.
     fn walk(&self, path: &Path) -> Result<Arc<Node>> {
+        self.walk_to(path)?.ok_or_else(|| not_found(path))
+    }
+
+    /// Walks `path` from the root, `None` at a missing name; the caller holds `namespace`.
+    fn walk_to(&self, path: &Path) -> Result<Option<Arc<Node>>> {
         let mut node = Arc::clone(&self.root);
         for part in path.components() {
             let name = match part {
@@ -347,9 +359,12 @@ impl Tree {
                 Content::Directory(entries) => entries.get(name).cloned(),
                 _ => return Err(not_directory(path)),
             };
-            node = next.ok_or_else(|| not_found(path))?;
+            match next {
+                Some(n) => node = n,
+                None => return Ok(None),
+            }
         }
-        Ok(node)
+        Ok(Some(node))
     }
 
     /// The parent directory of `path` and the last name in it; the caller holds `namespace`.
@@ -830,15 +845,16 @@ impl Events for MemoryDrive {
     }
 
     fn on_get_file_info(&self, p: &mut GetFileInfoParams<'_, OpenNode>) -> Result<()> {
-        let result = match self.node(p.file_context.as_deref(), p.file_name) {
-            Ok(node) => {
+        let node = match p.file_context.as_deref().and_then(|o| o.clone()) {
+            Some(node) => Ok(Some(node)),
+            None => self.tree.find(Path::new(p.file_name)),
+        };
+        let result = node.map(|node| {
+            if let Some(node) = node {
                 fill_info(&node.lock(), node.ino, &mut p.info);
                 p.file_exists = true;
-                Ok(())
             }
-            Err(e) if e.errno() == libc::ENOENT => Ok(()),
-            Err(e) => Err(e),
-        };
+        });
         self.report("get_file_info", result, |m| {
             m.insert("file_name".into(), p.file_name.into());
             m.insert("file_exists".into(), p.file_exists.into());
