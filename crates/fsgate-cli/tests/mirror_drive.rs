@@ -215,6 +215,38 @@ fn passthrough_reads_and_writes_the_source_files_and_says_so() {
 }
 
 #[test]
+fn reading_more_files_than_the_server_may_open_works() {
+    if !require_root("reading_more_files_than_the_server_may_open_works") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let (source, mnt) = (tmp.path().join("source"), tmp.path().join("mnt"));
+    fs::create_dir(&source).unwrap();
+    fs::create_dir(&mnt).unwrap();
+    const FILES: usize = 1000;
+    for i in 0..FILES {
+        fs::write(source.join(format!("f{i}")), format!("file {i}")).unwrap();
+    }
+    // The kernel opens files by itself, and the drive keeps one source descriptor per file
+    // the kernel holds: 1000 files need more than the server's 256 descriptors.
+    let served = Served::spawn_with_descriptor_limit(
+        &["mirror".as_ref(), source.as_os_str(), mnt.as_os_str()],
+        &mnt,
+        256,
+    );
+    for pass in 0..2 {
+        for i in 0..FILES {
+            assert_eq!(
+                fs::read_to_string(mnt.join(format!("f{i}"))).unwrap(),
+                format!("file {i}"),
+                "pass {pass}"
+            );
+        }
+    }
+    served.stop();
+}
+
+#[test]
 fn logged_events_are_json_lines() {
     if !require_root("logged_events_are_json_lines") {
         return;

@@ -12,6 +12,7 @@
 //! They are inserted only when the kernel gets the handle, and removed after the last
 //! event that may use them.
 
+use std::collections::VecDeque;
 use std::ffi::OsStr;
 use std::fs::File;
 use std::hash::BuildHasher;
@@ -118,6 +119,8 @@ struct Opens<E: Events> {
     /// With `KernelOpensFiles`: the handle serving each inode's descriptors that the kernel
     /// opened without asking the drive.
     implicit: HashMap<u64, u64>,
+    /// The inodes of `implicit`, oldest first (some may have closed since).
+    implicit_order: VecDeque<u64>,
 }
 
 /// A handle that an open or create produced, registered once the kernel gets it.
@@ -145,6 +148,8 @@ pub(crate) struct Core<E: Events> {
     opens: Mutex<Opens<E>>,
     /// Held while an implicit handle is made, so each inode gets one.
     implicit_opening: Mutex<()>,
+    /// How many implicit handles may stay open (see [`implicit_limit`]).
+    implicit_limit: usize,
     next_fh: AtomicU64,
     owner: (u32, u32),
     mounted_at: SystemTime,
@@ -154,6 +159,25 @@ pub(crate) struct Core<E: Events> {
     negatives: Mutex<Budget>,
     blocks: Mutex<BlockCache>,
     buffers: Buffers,
+}
+
+/// How many implicit handles (`KernelOpensFiles`) stay open at most: half the process's
+/// descriptor limit, at least 64. The kernel keeps an inode, and so its implicit handle, as
+/// long as it caches it, which for a tree read once can be every file in it; a drive that
+/// holds a descriptor per handle (the mirror) would run out. Past the limit the oldest
+/// handles no request is using close, and a later request for their file opens it again.
+fn implicit_limit() -> usize {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes the limits into `limit`, which it may.
+    let soft = if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == 0 {
+        usize::try_from(limit.rlim_cur).unwrap_or(usize::MAX)
+    } else {
+        1024
+    };
+    (soft / 2).max(64)
 }
 
 /// The serialization key of a path: one file, one key.
@@ -247,10 +271,12 @@ impl<E: Events> Core<E> {
             events,
             inodes: Mutex::new(Inodes::default()),
             implicit_opening: Mutex::new(()),
+            implicit_limit: implicit_limit(),
             opens: Mutex::new(Opens {
                 files: HashMap::default(),
                 handles: HashMap::default(),
                 implicit: HashMap::default(),
+                implicit_order: VecDeque::new(),
             }),
             next_fh: AtomicU64::new(1),
             owner: crate::sys::owner(),
@@ -385,8 +411,80 @@ impl<E: Events> Core<E> {
         let (fh, _) = self.register(ino, &path, new, |_| {
             Err(std::io::ErrorKind::Unsupported.into())
         });
-        lock(&self.opens).implicit.insert(ino, fh);
+        self.make_implicit(ino, fh);
         self.handle(fh)
+    }
+
+    /// `fh` is now `ino`'s implicit handle.
+    fn make_implicit(&self, ino: u64, fh: u64) {
+        let mut opens = lock(&self.opens);
+        opens.implicit.insert(ino, fh);
+        opens.implicit_order.push_back(ino);
+    }
+
+    /// The implicit handles past `implicit_limit`, oldest first, as (path, inode, handle),
+    /// for [`evict_implicit`](Self::evict_implicit). A deleted file's handle is never among
+    /// them: it holds the file's data for the descriptors still open.
+    fn implicit_surplus(&self) -> Vec<(String, u64, u64)> {
+        let candidates: Vec<(u64, u64)> = {
+            let mut opens = lock(&self.opens);
+            let over = opens.implicit.len().saturating_sub(self.implicit_limit);
+            let mut out = Vec::with_capacity(over);
+            while out.len() < over {
+                let Some(ino) = opens.implicit_order.pop_front() else {
+                    break;
+                };
+                if let Some(&fh) = opens.implicit.get(&ino) {
+                    out.push((ino, fh));
+                }
+            }
+            out
+        };
+        if candidates.is_empty() {
+            return Vec::new();
+        }
+        let mut surplus = Vec::with_capacity(candidates.len());
+        let mut kept = Vec::new();
+        {
+            let inodes = lock(&self.inodes);
+            for (ino, fh) in candidates {
+                match inodes.path(ino) {
+                    Some(path) if inodes.names(ino) > 0 && inodes.find(path) == Some(ino) => {
+                        surplus.push((path.to_string(), ino, fh));
+                    }
+                    _ => kept.push(ino),
+                }
+            }
+        }
+        lock(&self.opens).implicit_order.extend(kept);
+        surplus
+    }
+
+    /// Closes `ino`'s implicit handle `fh` if it still is one and no request holds it; a
+    /// handle in use goes back in line. Runs as an event of the file.
+    fn evict_implicit(&self, ino: u64, fh: u64) {
+        let evicted = {
+            let mut opens = lock(&self.opens);
+            let unused = opens
+                .handles
+                .get(&fh)
+                .is_some_and(|h| Arc::strong_count(&h.state) == 1);
+            if opens.implicit.get(&ino) != Some(&fh) {
+                None
+            } else if unused {
+                opens.implicit.remove(&ino);
+                opens.handles.remove(&fh)
+            } else {
+                opens.implicit_order.push_back(ino);
+                None
+            }
+        };
+        // No request can reach the handle any more: its file's next one makes a new one.
+        if let Some(h) = evicted {
+            if let Err(e) = self.close_handle(fh, h) {
+                tracing::debug!("on_close_file: {e}");
+            }
+        }
     }
 
     /// Closes the implicit handles left when the kernel lets go of the mount: it does not
@@ -699,6 +797,11 @@ impl<E: Events> Core<E> {
     /// `RELEASE`/`RELEASEDIR`: the last events of a handle, then its contexts go.
     fn close(&self, fh: u64) -> Result<()> {
         let h = self.handle(fh)?;
+        self.close_handle(fh, h)
+    }
+
+    /// [`close`](Self::close) of `h`, handle `fh`, whether or not the table still has it.
+    fn close_handle(&self, fh: u64, h: Handle<E>) -> Result<()> {
         let path = self.handle_path(&h);
         let last = lock(&self.opens)
             .files
@@ -1840,6 +1943,9 @@ impl<E: Events> Filesystem for FuseFs<E> {
         let Some((path, reply)) = self.resolve(self.core.child(parent.0, name), reply) else {
             return;
         };
+        if self.core.kernel_opens() {
+            self.trim_implicit();
+        }
         self.submit(
             req,
             key(&path),
@@ -1894,7 +2000,7 @@ impl<E: Events> Filesystem for FuseFs<E> {
                     // Once the kernel opens files itself it sends no RELEASE at all, not even
                     // for created ones: the handle becomes the file's implicit one, closed
                     // when the kernel forgets the file (see `Core::release`).
-                    lock(&core.opens).implicit.insert(ino, fh);
+                    core.make_implicit(ino, fh);
                 }
                 let (ttl, attr) = (core.ttl(ino), core.attr(ino, &info));
                 match opened {
@@ -2016,6 +2122,7 @@ impl<E: Events> FuseFs<E> {
         if let Some(fh) = existing {
             return self.core.handle(fh);
         }
+        self.trim_implicit();
         let who = originator(req);
         let core = Arc::clone(&self.core);
         let key = key(&self.core.path_of(ino)?);
@@ -2027,6 +2134,19 @@ impl<E: Events> FuseFs<E> {
             Outcome::TimedOut => Err(Error::from_errno(libc::EIO, "on_open_file timed out")),
             Outcome::Panicked(m) => Err(Error::from_errno(libc::EIO, m)),
             Outcome::Cancelled => Err(Error::from_errno(libc::EIO, "the drive is stopping")),
+        }
+    }
+
+    /// Closes the implicit handles past the limit, each as an event of its file.
+    fn trim_implicit(&self) {
+        for (path, ino, fh) in self.core.implicit_surplus() {
+            let core = Arc::clone(&self.core);
+            self.dispatcher.submit(
+                Some(key(&path)),
+                None,
+                move || core.evict_implicit(ino, fh),
+                |_| {},
+            );
         }
     }
 

@@ -90,21 +90,27 @@ pub struct Options {
     pub fire_cleanup_events: bool,
     /// `KernelOpensFiles`: the kernel opens and closes existing files by itself, without a
     /// request to the drive (FUSE "no-open"), so `open(2)` and `close(2)` of a file whose
-    /// attributes are cached cost no round trip. Default false. On, a file's
-    /// `on_open_file` fires once, when the drive first serves the file for a descriptor
-    /// the kernel opened (its first read, write, flush or fsync, asking read and write
-    /// access, or read access if the drive refuses that), and before a delete or a replacing rename of its last name (so a
-    /// descriptor still open keeps its contexts); that one handle serves every descriptor
-    /// the kernel opens, and `on_close_file` fires when the kernel forgets the file (or at
-    /// unmount). A file
-    /// created through the drive (`on_create_file`) keeps its handle the same way: it
-    /// serves the file's later descriptors and closes when the kernel forgets the file (the
-    /// kernel then sends no `RELEASE` at all). Routes (`route_to_file`) are ignored: the
-    /// kernel takes a backing file only for an open that reaches the drive.
-    /// Only with `FileCache=System` (direct I/O and the user-mode cache need every open to
-    /// reach the drive; with them this setting has no effect). An application that checks access in `on_open_file` or
-    /// keeps per-descriptor state leaves it off, as the reference says of
-    /// `FireAllOpenCloseEvents`.
+    /// attributes are cached cost no round trip. Default false.
+    ///
+    /// On, a file's `on_open_file` fires when the drive first serves the file for a
+    /// descriptor the kernel opened (its first read, write, flush or fsync, asking read and
+    /// write access, or read access if the drive refuses that), and before a delete or a
+    /// replacing rename of its last name (so a descriptor still open keeps its contexts).
+    /// That one handle serves every descriptor the kernel opens, and `on_close_file` fires
+    /// when the kernel forgets the file (or at unmount). A file created through the drive
+    /// (`on_create_file`) keeps its handle the same way (the kernel then sends no `RELEASE`
+    /// at all).
+    ///
+    /// The kernel may keep a file for as long as it caches it, so the library keeps at most
+    /// half the process's descriptor limit (at least 64) of these handles: past that, the
+    /// oldest that no request is using close, and the file's next request opens it again. A
+    /// deleted file's handle stays until the kernel forgets the file.
+    ///
+    /// Routes (`route_to_file`) are ignored: the kernel takes a backing file only for an
+    /// open that reaches the drive. Only with `FileCache=System` (direct I/O and the
+    /// user-mode cache need every open to reach the drive; with them this setting has no
+    /// effect). An application that checks access in `on_open_file` or keeps
+    /// per-descriptor state leaves it off, as the reference says of `FireAllOpenCloseEvents`.
     pub kernel_opens_files: bool,
     /// `serialize_events`: run every event on one worker, one at a time. Default false:
     /// events for different files run in parallel, one file's events in order.

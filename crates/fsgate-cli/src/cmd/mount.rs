@@ -66,6 +66,7 @@ pub struct UnmountArgs {
 
 /// Runs a mount command.
 pub fn run(command: MountCommand) -> Result<()> {
+    raise_descriptor_limit();
     match command {
         MountCommand::Memory {
             mountpoint,
@@ -209,6 +210,30 @@ fn fuse_mount_type(mounts: &[MountEntry], path: &Path) -> Option<String> {
         .find(|m| m.mount_point == path)
         .map(|m| m.fs_type.clone())
         .filter(|t| t == "fuse" || t == "fuseblk" || t.starts_with("fuse."))
+}
+
+/// Raises this process's soft limit on open descriptors to its hard limit. A drive keeps a
+/// handle for each file the kernel has open or cached (the mirror holds one source
+/// descriptor per handle), and the usual soft limit of 1024 is far below what reading a
+/// tree asks; the library keeps its handles within half the limit in force at mount.
+fn raise_descriptor_limit() {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit only read and write `limit`.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max
+        {
+            limit.rlim_cur = limit.rlim_max;
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
+                tracing::debug!(
+                    "raising the descriptor limit: {}",
+                    std::io::Error::last_os_error()
+                );
+            }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -113,7 +113,36 @@ impl Served {
     /// Runs `fsgate mount ARGS… MOUNTPOINT`-style `args` (the mount point among them) and
     /// waits for `ready:`; panics with the server's stderr if it exits first.
     pub fn spawn(args: &[&std::ffi::OsStr], mountpoint: &Path) -> Self {
-        let mut child = Command::new(FSGATE)
+        Self::spawn_with(Command::new(FSGATE), args, mountpoint)
+    }
+
+    /// [`spawn`](Self::spawn) with at most `limit` open descriptors (soft and hard limit).
+    pub fn spawn_with_descriptor_limit(
+        args: &[&std::ffi::OsStr],
+        mountpoint: &Path,
+        limit: u64,
+    ) -> Self {
+        use std::os::unix::process::CommandExt;
+        let mut command = Command::new(FSGATE);
+        let rlimit = libc::rlimit {
+            rlim_cur: limit,
+            rlim_max: limit,
+        };
+        // SAFETY: setrlimit is async-signal-safe and only reads `rlimit`, a copy.
+        unsafe {
+            command.pre_exec(move || {
+                if libc::setrlimit(libc::RLIMIT_NOFILE, &rlimit) == 0 {
+                    Ok(())
+                } else {
+                    Err(std::io::Error::last_os_error())
+                }
+            });
+        }
+        Self::spawn_with(command, args, mountpoint)
+    }
+
+    fn spawn_with(mut command: Command, args: &[&std::ffi::OsStr], mountpoint: &Path) -> Self {
+        let mut child = command
             .arg("mount")
             .args(args)
             .stdin(Stdio::null())
