@@ -133,8 +133,8 @@ pub struct Options {
     /// then go to the workers).
     pub fuse_reader_thread_count: usize,
     /// `IoUringThreadsPerQueue`: serve requests over io_uring where the kernel offers it,
-    /// starting with this many threads for each CPU's queue (a queue adds threads while
-    /// requests wait); 2 is a good value. Default 0: requests come through `/dev/fuse` (see
+    /// with this many threads for each CPU's queue, plus two spare ones (a queue adds
+    /// threads while requests wait); 2 is a good value. Default 0: requests come through `/dev/fuse` (see
     /// [`crate::transport`] for the trade-off).
     pub io_uring_threads_per_queue: usize,
     /// `IoUringIdlePriority`: run the io_uring threads in the kernel's `SCHED_IDLE` class,

@@ -25,14 +25,16 @@
 //! only when nothing else on their CPU wants to, so on CPUs saturated by other work the
 //! drive's requests wait. It suits machines with spare cores; it is off by default.
 //!
-//! Each queue starts with `IoUringThreadsPerQueue` threads, each with one ring entry (a
-//! buffer for the largest request, 1 MiB). A handler runs on the queue's thread only while
-//! another thread of the queue waits for requests, otherwise on a worker, so a slow handler
-//! never stalls a CPU's requests and a handler may use its own drive. The kernel leaves a
-//! request that finds no entry waiting until some entry of the queue is answered, and
-//! requests hold their entries while they wait for a worker or for an earlier request of the
-//! same file; so a queue keeps two entries waiting, adding a thread when a request leaves
-//! fewer (up to 64 per CPU). `READ` handlers fill the ring entry directly.
+//! Each queue starts with `IoUringThreadsPerQueue` threads and two spare ones, each with
+//! one ring entry (a buffer for the largest request, 1 MiB). A handler runs on the queue's
+//! thread only while another thread of the queue waits for requests, otherwise on a worker,
+//! so a slow handler does not stall a CPU's requests and a handler may use its own drive.
+//! The kernel leaves a request that finds no entry waiting until some entry of the queue is
+//! answered, and requests hold their entries while they wait for a worker or for an earlier
+//! request of the same file; so a queue keeps two entries waiting, adding a thread (up to 64
+//! per CPU) when a request leaves fewer. A burst of more than two requests held at once
+//! within the few milliseconds a new thread takes to start can still make the CPU's next
+//! request wait for one of them. `READ` handlers fill the ring entry directly.
 //! `FORGET` and `INTERRUPT` still come through `/dev/fuse`, so its readers keep running.
 //!
 //! A dead server's ring entries keep its connection alive for a moment after its death,

@@ -564,7 +564,7 @@ impl<FS: Filesystem> Session<FS> {
             let qid = u16::try_from(qid).map_err(|_| io::Error::other("too many CPUs"))?;
             let idle = self.config.io_uring_idle_priority;
             let queue = Arc::new(Queue::new(self.ch.sender(), qid, payload, idle));
-            for _ in 0..threads_per_queue {
+            for _ in 0..threads_per_queue + uring::SPARE {
                 let ring = Ring::new(Arc::clone(&queue))?;
                 self.rings.push(RingThread::spawn(ring)?);
             }

@@ -91,8 +91,8 @@ pub enum Transport {
     IoUring {
         /// Kernel queues, one per possible CPU.
         queues: usize,
-        /// Threads each queue starts with (more are added while requests wait for other
-        /// threads).
+        /// Threads asked for per queue; each queue starts with two more, and adds threads
+        /// while requests wait for other threads.
         threads_per_queue: usize,
     },
 }
@@ -233,9 +233,10 @@ pub fn thread_may_block() -> bool {
 /// is committed; an entry registered later does not take it. Requests hold their entries
 /// while they wait for a worker or for an earlier request of the same file, so with no
 /// entry waiting the CPU's next request could wait for them too, or deadlock a method that
-/// uses its own mount. The queue therefore keeps `SPARE` entries waiting: a request that
-/// leaves fewer adds a thread (up to `MAX_THREADS`) before it is served, and the entry that
-/// still waits takes the next request while the new thread registers.
+/// uses its own mount. The queue therefore starts with `SPARE` threads beyond the ones asked
+/// for, and a request that leaves fewer than `SPARE` entries waiting adds a thread (up to
+/// `MAX_THREADS`) before it is served: the entries still waiting take the next requests
+/// while the new thread registers (a few milliseconds).
 pub(crate) struct Queue {
     /// The /dev/fuse descriptor the commands name; also opens passthrough backing files.
     device: ChannelSender,
@@ -263,8 +264,9 @@ impl std::fmt::Debug for Queue {
 /// The most threads one queue grows to: its requests served at once, plus `SPARE`.
 const MAX_THREADS: usize = 64;
 
-/// Entries a queue keeps waiting for requests.
-const SPARE: usize = 2;
+/// Entries a queue keeps waiting for requests: a queue starts with this many threads
+/// beyond the ones asked for, and adds one whenever fewer wait.
+pub(crate) const SPARE: usize = 2;
 
 impl Queue {
     /// The queue of CPU `qid`, whose entries take `payload` bytes and whose threads run in
@@ -319,11 +321,12 @@ impl Queue {
         }
     }
 
-    /// Starts one more thread serving `se` when fewer than `SPARE` entries wait or are
-    /// about to, unless the queue has `MAX_THREADS` already.
+    /// Starts one more thread serving `se` when fewer than `SPARE` entries wait, unless
+    /// `SPARE` threads are starting already or the queue has `MAX_THREADS`.
     fn keep_spare<FS: Filesystem>(self: &Arc<Self>, se: &SessionEventLoop<FS>) -> io::Result<()> {
-        let ready = self.waiting.load(Ordering::Acquire) + self.starting.load(Ordering::Acquire);
-        if ready >= SPARE {
+        if self.waiting.load(Ordering::Acquire) >= SPARE
+            || self.starting.load(Ordering::Acquire) >= SPARE
+        {
             return Ok(());
         }
         if self.threads.load(Ordering::Acquire) >= MAX_THREADS {
