@@ -23,7 +23,7 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuar
 use std::time::{Duration, SystemTime};
 
 use foldhash::fast::FixedState;
-use foldhash::HashMap;
+use foldhash::{HashMap, HashSet};
 use fsgate_core::dispatch::{Dispatcher, Hold, Outcome, SerialKey};
 use fsgate_core::{code, Error, Originator, Result};
 use fuser::{
@@ -420,6 +420,17 @@ impl<E: Events> Core<E> {
         let mut opens = lock(&self.opens);
         opens.implicit.insert(ino, fh);
         opens.implicit_order.push_back(ino);
+        // Handles closed since (forgotten or evicted) leave stale entries behind: drop them,
+        // and repeats, once they outnumber the handles.
+        if opens.implicit_order.len() > 2 * opens.implicit.len() + 64 {
+            let Opens {
+                implicit,
+                implicit_order,
+                ..
+            } = &mut *opens;
+            let mut seen = HashSet::default();
+            implicit_order.retain(|i| implicit.contains_key(i) && seen.insert(*i));
+        }
     }
 
     /// The implicit handles past `implicit_limit`, oldest first, as (path, inode, handle),
@@ -2276,6 +2287,28 @@ mod tests {
             desired_access(libc::O_RDWR | libc::O_APPEND),
             access::FILE_READ_DATA | access::FILE_WRITE_DATA | access::FILE_APPEND_DATA
         );
+    }
+
+    struct Nothing;
+    impl Events for Nothing {
+        type FileContext = ();
+        type HandleContext = ();
+        type EnumerationContext = ();
+    }
+
+    #[test]
+    fn the_order_of_implicit_handles_stays_bounded_as_handles_close() {
+        let core = Core::new(Arc::new(Nothing), Options::default());
+        for ino in 2..10_002 {
+            core.make_implicit(ino, ino);
+            // Forgotten at once, as a created and deleted file is.
+            lock(&core.opens).implicit.remove(&ino);
+        }
+        core.make_implicit(20_000, 1);
+        core.make_implicit(20_000, 1);
+        let opens = lock(&core.opens);
+        assert!(opens.implicit_order.len() <= 2 * opens.implicit.len() + 65);
+        assert!(opens.implicit_order.contains(&20_000));
     }
 
     #[test]
