@@ -22,14 +22,20 @@ struct Mirror {
     _tmp: tempfile::TempDir,
 }
 
+/// Empty `source` and `mnt` directories in `tmp`.
+fn source_and_mountpoint(tmp: &Path) -> (PathBuf, PathBuf) {
+    let (source, mnt) = (tmp.join("source"), tmp.join("mnt"));
+    fs::create_dir(&source).unwrap();
+    fs::create_dir(&mnt).unwrap();
+    (source, mnt)
+}
+
 fn mirror(test: &str, passthrough: bool) -> Option<Mirror> {
     if !require_root(test) {
         return None;
     }
     let tmp = tempfile::tempdir().unwrap();
-    let (source, mnt) = (tmp.path().join("source"), tmp.path().join("mnt"));
-    fs::create_dir(&source).unwrap();
-    fs::create_dir(&mnt).unwrap();
+    let (source, mnt) = source_and_mountpoint(tmp.path());
     fs::write(source.join("hello"), b"hello from the source").unwrap();
     fs::create_dir(source.join("dir")).unwrap();
     fs::write(source.join("dir/inner"), b"inner").unwrap();
@@ -220,9 +226,7 @@ fn reading_more_files_than_the_server_may_open_works() {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
-    let (source, mnt) = (tmp.path().join("source"), tmp.path().join("mnt"));
-    fs::create_dir(&source).unwrap();
-    fs::create_dir(&mnt).unwrap();
+    let (source, mnt) = source_and_mountpoint(tmp.path());
     const FILES: usize = 1000;
     for i in 0..FILES {
         fs::write(source.join(format!("f{i}")), format!("file {i}")).unwrap();
