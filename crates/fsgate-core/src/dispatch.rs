@@ -1136,11 +1136,7 @@ mod tests {
     #[test]
     fn originator_is_visible_only_inside_handlers() {
         let d = Dispatcher::new(options(1, 1, 0), Arc::new(NoHooks)).unwrap();
-        let who = Originator {
-            pid: 42,
-            uid: 1000,
-            gid: 100,
-        };
+        let who = Originator::of_process(42, 1000, 100);
         let seen = d.call(None, Some(who), || {
             current_originator("get_originator_process_id")
         });
@@ -1185,11 +1181,7 @@ mod tests {
     #[test]
     fn run_or_submit_runs_on_the_caller_when_the_file_is_idle() {
         let d = Dispatcher::new(inline_options(2, 0), Arc::new(NoHooks)).unwrap();
-        let who = Originator {
-            pid: 7,
-            uid: 8,
-            gid: 9,
-        };
+        let who = Originator::of_process(7, 8, 9);
         let (ran_on, outcome) = run_or_submit_here(&d, Some(SerialKey(1)), Some(who));
         assert_eq!(ran_on, thread::current().id());
         assert_eq!(outcome, Outcome::Done(Ok(who)));

@@ -10,11 +10,19 @@ use std::fs;
 
 use crate::error::{code, Error, Result};
 
-/// The process behind a request.
+/// The process and thread behind a request.
+///
+/// Some sources name the process (fanotify, the process connector); FUSE names the calling
+/// thread. For those, [`pid`](Self::pid) finds the thread's process (its thread-group id)
+/// when first asked, from `/proc/<tid>/status`, so requests whose events never ask pay
+/// nothing. Ask while the request is in flight: the calling thread then still exists.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Originator {
-    /// Process id (the thread-group id).
-    pub pid: u32,
+    /// The process, 0 while only the thread is known.
+    pid: u32,
+    /// Thread id: the thread that made the request, or the process id where the source
+    /// reports only the process.
+    pub tid: u32,
     /// Filesystem user id the request runs with.
     pub uid: u32,
     /// Filesystem group id the request runs with.
@@ -47,19 +55,64 @@ impl Credentials {
 }
 
 impl Originator {
+    /// A request of thread `tid` of process `pid`.
+    pub fn new(pid: u32, tid: u32, uid: u32, gid: u32) -> Self {
+        Self { pid, tid, uid, gid }
+    }
+
+    /// A request of process `pid` whose thread is not known (`tid` is `pid`).
+    pub fn of_process(pid: u32, uid: u32, gid: u32) -> Self {
+        Self {
+            pid,
+            tid: pid,
+            uid,
+            gid,
+        }
+    }
+
+    /// A request of thread `tid`, whose process is found when [`pid`](Self::pid) is first
+    /// asked. `tid` 0 means the kernel itself (no process): `pid` is 0 too.
+    pub fn of_thread(tid: u32, uid: u32, gid: u32) -> Self {
+        Self {
+            pid: 0,
+            tid,
+            uid,
+            gid,
+        }
+    }
+
+    /// The process id (thread-group id). For an originator made from a thread id, read from
+    /// `/proc/<tid>/status` on each call until [`resolved`](Self::resolved) keeps it; the
+    /// thread id itself if that thread has already exited.
+    pub fn pid(&self) -> u32 {
+        if self.pid != 0 || self.tid == 0 {
+            return self.pid;
+        }
+        thread_group_id(self.tid).unwrap_or(self.tid)
+    }
+
+    /// This originator with its process id looked up now, for keeping past the request (a
+    /// handle's creator).
+    pub fn resolved(self) -> Self {
+        Self {
+            pid: self.pid(),
+            ..self
+        }
+    }
+
     /// The process's short name (`/proc/<pid>/comm`, at most 15 bytes).
     pub fn process_name(&self) -> Result<String> {
-        process_name(self.pid)
+        process_name(self.pid())
     }
 
     /// The full path of the process's image (`/proc/<pid>/exe`).
     pub fn image_path(&self) -> Result<String> {
-        image_path(self.pid)
+        image_path(self.pid())
     }
 
     /// The process's credentials (`/proc/<pid>/status`).
     pub fn credentials(&self) -> Result<Credentials> {
-        credentials(self.pid)
+        credentials(self.pid())
     }
 }
 
@@ -72,6 +125,30 @@ fn proc_error(pid: u32, what: &str, err: std::io::Error) -> Error {
     } else {
         Error::io(format!("reading the {what} of process {pid}"), err)
     }
+}
+
+/// The process (thread-group id) that thread `tid` belongs to. A main thread (most callers)
+/// is recognised with one `pidfd_open`, which only a thread-group leader's id passes;
+/// another thread's process is read from `/proc/<tid>/status`.
+pub fn thread_group_id(tid: u32) -> Result<u32> {
+    let leader = rustix::process::Pid::from_raw(tid as i32)
+        .and_then(|pid| rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty()).ok())
+        .is_some();
+    if leader {
+        return Ok(tid);
+    }
+    let status = fs::read_to_string(format!("/proc/{tid}/status"))
+        .map_err(|e| proc_error(tid, "thread group", e))?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Tgid:"))
+        .and_then(|v| v.trim().parse().ok())
+        .ok_or_else(|| {
+            Error::from_code(
+                code::ERROR_INVALID_DATA,
+                format!("/proc/{tid}/status has no valid 'Tgid:' line"),
+            )
+        })
 }
 
 /// The short name of process `pid` (`/proc/<pid>/comm`).
@@ -150,11 +227,7 @@ mod tests {
 
     #[test]
     fn reads_own_process() {
-        let me = Originator {
-            pid: std::process::id(),
-            uid: 0,
-            gid: 0,
-        };
+        let me = Originator::of_process(std::process::id(), 0, 0);
         assert!(!me.process_name().unwrap().is_empty());
         let exe = std::env::current_exe().unwrap();
         assert_eq!(me.image_path().unwrap(), exe.to_string_lossy());
@@ -171,6 +244,26 @@ mod tests {
         assert_eq!(c.groups, vec![10, 20]);
         assert!(c.has_capability(21));
         assert!(!c.has_capability(0));
+    }
+
+    #[test]
+    fn a_thread_resolves_to_its_process() {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+        let t = std::thread::spawn(move || {
+            // SAFETY: gettid has no preconditions.
+            tx.send(unsafe { libc::gettid() } as u32).unwrap();
+            done_rx.recv().unwrap();
+        });
+        let tid = rx.recv().unwrap();
+        let who = Originator::of_thread(tid, 0, 0);
+        assert_ne!(tid, std::process::id());
+        assert_eq!(who.tid, tid);
+        assert_eq!(who.pid(), std::process::id());
+        assert_eq!(who.resolved().pid(), std::process::id());
+        done_tx.send(()).unwrap();
+        t.join().unwrap();
+        assert_eq!(Originator::of_thread(0, 0, 0).pid(), 0);
     }
 
     #[test]

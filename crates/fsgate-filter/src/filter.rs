@@ -29,7 +29,7 @@ use fsgate_fanotify::{
 use crate::attach::{self, HookAdapter};
 use crate::events::{ControlEvent, ControlKind, FilterEvents};
 use crate::monitor::{base_settings, dispatcher_options, hash, lock, Lookups, NotifyEngine};
-use crate::open_request::{open_request, thread_group};
+use crate::open_request::open_request;
 use crate::placeholder::{self, PlaceholderEngine};
 use crate::rules::{AccessFlags, ControlFlags, NotifyFlags, Qualifiers, RuleFlags, Rules};
 use crate::volumes::{self, Volume};
@@ -526,7 +526,7 @@ impl<H: FilterEvents> Reader<H> {
         let raw = fd.as_raw_fd();
         lock(&self.pending).insert(raw, fd);
         let tid = event.pid.max(0) as u32;
-        let pid = thread_group(tid).unwrap_or(tid);
+        let pid = originator::thread_group_id(tid).unwrap_or(tid);
         if pid == self.own_pid {
             return answer(&self.group, &self.pending, raw, Response::allow());
         }
@@ -601,11 +601,12 @@ impl<H: FilterEvents> Reader<H> {
             return answer(&self.group, &self.pending, raw, Response::allow());
         }
         let creds = originator::credentials(pid).ok();
-        let origin = Originator {
+        let origin = Originator::new(
             pid,
-            uid: creds.as_ref().map_or(u32::MAX, |c| c.euid),
-            gid: creds.as_ref().map_or(u32::MAX, |c| c.egid),
-        };
+            tid,
+            creds.as_ref().map_or(u32::MAX, |c| c.euid),
+            creds.as_ref().map_or(u32::MAX, |c| c.egid),
+        );
         let h = Arc::clone(&self.handler);
         let (group, pending, deny_expired) = (
             Arc::clone(&self.group),
@@ -636,7 +637,7 @@ impl<H: FilterEvents> Reader<H> {
 
 /// Inside a control event: the originator's process id; elsewhere error 614.
 pub fn get_originator_process_id() -> Result<u32> {
-    Ok(current_originator("get_originator_process_id")?.pid)
+    Ok(current_originator("get_originator_process_id")?.pid())
 }
 
 /// Inside a control event: the originator's name (`/proc/<pid>/comm`); elsewhere error 614.

@@ -332,11 +332,8 @@ impl<H: MonitorEvents + ?Sized> Watch<H> {
             let r = self.rules.read().unwrap_or_else(|p| p.into_inner());
             for n in to_notifications(&event, &self.roots, &r, &mut cache) {
                 let key = SerialKey(hash(&n.file_name));
-                let origin = Originator {
-                    pid: n.process_id,
-                    uid: n.user_id.unwrap_or(u32::MAX),
-                    gid: u32::MAX,
-                };
+                let origin =
+                    Originator::of_process(n.process_id, n.user_id.unwrap_or(u32::MAX), u32::MAX);
                 let job_handler = Arc::clone(&self.handler);
                 let in_flight = Arc::clone(&self.in_flight);
                 in_flight.start();

@@ -115,15 +115,6 @@ pub fn open_request(tid: u32) -> OpenRequest {
     }
 }
 
-/// The process (thread group) id of thread `tid`, from `/proc/<tid>/status`.
-pub fn thread_group(tid: u32) -> Option<u32> {
-    let status = fs::read_to_string(format!("/proc/{tid}/status")).ok()?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("Tgid:"))
-        .and_then(|v| v.trim().parse().ok())
-}
-
 /// The real uid of process `pid`, from `/proc/<pid>/status`.
 pub fn uid_of(pid: u32) -> Option<u32> {
     let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;

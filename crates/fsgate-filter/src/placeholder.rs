@@ -275,11 +275,11 @@ impl<H: FilterEvents> Reader<H> {
         };
         let pid = event.pid.max(0) as u32;
         let creds = fsgate_core::originator::credentials(pid).ok();
-        let origin = Originator {
+        let origin = Originator::of_process(
             pid,
-            uid: creds.as_ref().map_or(u32::MAX, |c| c.euid),
-            gid: creds.as_ref().map_or(u32::MAX, |c| c.egid),
-        };
+            creds.as_ref().map_or(u32::MAX, |c| c.euid),
+            creds.as_ref().map_or(u32::MAX, |c| c.egid),
+        );
         let job = Hydration {
             group: Arc::clone(&self.group),
             files: Arc::clone(&self.files),

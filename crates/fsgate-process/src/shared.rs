@@ -123,11 +123,7 @@ impl Shared {
 /// The originator the dispatcher hands to `get_originator_token`: only the process id is
 /// meaningful; credentials are read from `/proc/<pid>` when asked.
 pub fn originator_of(pid: u32) -> Originator {
-    Originator {
-        pid,
-        uid: u32::MAX,
-        gid: u32::MAX,
-    }
+    Originator::of_process(pid, u32::MAX, u32::MAX)
 }
 
 /// Forwards the dispatcher's hooks to the application's handlers.

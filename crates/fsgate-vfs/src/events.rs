@@ -157,6 +157,29 @@ pub trait Events: Send + Sync + 'static {
         Err(not_supported("on_set_allocation_size"))
     }
 
+    /// Zero a range, giving its space back or not (`fallocate` with
+    /// `FALLOC_FL_PUNCH_HOLE` or `FALLOC_FL_ZERO_RANGE`). Unhandled: `EOPNOTSUPP`, which
+    /// callers such as `fallocate --punch-hole` report as unsupported.
+    fn on_zeroize_file_range(
+        &self,
+        _p: &mut ZeroizeFileRangeParams<'_, Self::FileContext>,
+    ) -> Result<()> {
+        Err(not_supported("on_zeroize_file_range"))
+    }
+
+    /// Copy bytes between open files of the drive (`copy_file_range(2)`). Unhandled:
+    /// `ENOSYS`, which tells the kernel to copy with reads and writes from then on (the
+    /// caller sees a working copy either way).
+    fn on_copy_file_range(
+        &self,
+        _p: &mut CopyFileRangeParams<'_, Self::FileContext, Self::HandleContext>,
+    ) -> Result<()> {
+        Err(Error::from_errno(
+            libc::ENOSYS,
+            "on_copy_file_range is not handled by this drive",
+        ))
+    }
+
     /// Change mode bits or times. Unhandled: `EOPNOTSUPP`.
     fn on_set_file_attributes(
         &self,

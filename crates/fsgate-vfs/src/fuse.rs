@@ -27,10 +27,10 @@ use foldhash::{HashMap, HashSet};
 use fsgate_core::dispatch::{Dispatcher, Hold, Outcome, SerialKey};
 use fsgate_core::{code, Error, Originator, Result};
 use fuser::{
-    BackingId, Errno, FileAttr, FileHandle, FileType, Filesystem, FopenFlags, Generation, INodeNo,
-    InitFlags, KernelConfig, LockOwner, OpenFlags, RenameFlags, ReplyAttr, ReplyCreate, ReplyData,
-    ReplyDirectory, ReplyEmpty, ReplyEntry, ReplyOpen, ReplyStatfs, ReplyWrite, ReplyXattr,
-    Request, TimeOrNow, WriteFlags,
+    BackingId, CopyFileRangeFlags, Errno, FileAttr, FileHandle, FileType, Filesystem, FopenFlags,
+    Generation, INodeNo, InitFlags, IoctlFlags, KernelConfig, LockOwner, OpenFlags, RenameFlags,
+    ReplyAttr, ReplyCreate, ReplyData, ReplyDirectory, ReplyEmpty, ReplyEntry, ReplyIoctl,
+    ReplyOpen, ReplyStatfs, ReplyWrite, ReplyXattr, Request, TimeOrNow, WriteFlags,
 };
 
 use crate::buffers::Buffers;
@@ -180,6 +180,9 @@ fn implicit_limit() -> usize {
     (soft / 2).max(64)
 }
 
+/// The longest name a directory entry may have, in bytes (`f_namemax`, as on ext4).
+const NAME_MAX: usize = 255;
+
 /// The serialization key of a path: one file, one key.
 fn key(path: &str) -> SerialKey {
     // The same path must give the same key on every thread, so the hasher's seed is fixed.
@@ -187,13 +190,10 @@ fn key(path: &str) -> SerialKey {
     SerialKey(FixedState::with_seed(0).hash_one(path) >> 1)
 }
 
-/// The process whose request this is.
+/// The thread whose request this is (FUSE names the thread; its process is looked up only
+/// when an event asks, see [`Originator::pid`]).
 fn originator(req: &Request) -> Originator {
-    Originator {
-        pid: req.pid(),
-        uid: req.uid(),
-        gid: req.gid(),
-    }
+    Originator::of_thread(req.pid(), req.uid(), req.gid())
 }
 
 fn errno(e: &Error) -> Errno {
@@ -221,6 +221,10 @@ fn file_type(kind: FileKind) -> FileType {
         FileKind::File => FileType::RegularFile,
         FileKind::Directory => FileType::Directory,
         FileKind::Symlink => FileType::Symlink,
+        FileKind::Fifo => FileType::NamedPipe,
+        FileKind::Socket => FileType::Socket,
+        FileKind::CharDevice => FileType::CharDevice,
+        FileKind::BlockDevice => FileType::BlockDevice,
     }
 }
 
@@ -360,7 +364,19 @@ impl<E: Events> Core<E> {
         Ok((path, to_str(name, "attribute name")?.to_string()))
     }
 
+    /// The path of `name` in directory `parent`. A name longer than [`NAME_MAX`] bytes fails
+    /// with `ENAMETOOLONG` before any event fires, as on ext4 (the kernel leaves that check
+    /// to the filesystem).
     fn child(&self, parent: u64, name: &OsStr) -> Result<String> {
+        if name.len() > NAME_MAX {
+            return Err(Error::from_errno(
+                libc::ENAMETOOLONG,
+                format!(
+                    "file name: {} bytes, more than the {NAME_MAX} a name may have",
+                    name.len()
+                ),
+            ));
+        }
         let name = to_str(name, "file name")?;
         Ok(join(&self.path_of(parent)?, name))
     }
@@ -562,7 +578,7 @@ impl<E: Events> Core<E> {
             nlink: info.hard_link_count,
             uid: info.uid,
             gid: info.gid,
-            rdev: 0,
+            rdev: info.rdev,
             blksize: 4096,
             flags: 0,
         }
@@ -621,6 +637,37 @@ impl<E: Events> Core<E> {
         }
     }
 
+    /// Clears the set-user-ID bit, and the set-group-ID bit of a group-executable file, as
+    /// ext4 does when someone without `CAP_FSETID` writes (`on_set_file_attributes`, only
+    /// when a bit is set).
+    fn kill_set_id_bits(&self, ino: u64, path: &str) -> Result<()> {
+        let Some(info) = self.file_info_of(Some(ino), path)? else {
+            return Ok(());
+        };
+        let mut kill = libc::S_ISUID;
+        if info.mode & libc::S_IXGRP != 0 {
+            kill |= libc::S_ISGID;
+        }
+        if info.mode & kill == 0 {
+            return Ok(());
+        }
+        let context = lock(&self.opens)
+            .files
+            .get(&ino)
+            .map(|f| Arc::clone(&f.context));
+        let mut guard = context.as_ref().map(|c| lock_mut(c));
+        let mut p = SetFileAttributesParams {
+            file_name: path,
+            mode: Some(info.mode & 0o7777 & !kill),
+            creation_time: None,
+            last_access_time: None,
+            last_write_time: None,
+            change_time: None,
+            file_context: guard.as_deref_mut(),
+        };
+        self.events.on_set_file_attributes(&mut p)
+    }
+
     /// `on_get_file_info` for a name that must exist after a successful create.
     fn created_info(&self, path: &str, kind: FileKind) -> Result<FileInfo> {
         Ok(self
@@ -650,7 +697,7 @@ impl<E: Events> Core<E> {
         };
         let info = HandleInfo {
             handle_id: self.next_fh.fetch_add(1, Ordering::Relaxed),
-            creator,
+            creator: creator.resolved(),
         };
         let mut route = None;
         if first || self.options.fire_all_open_close_events {
@@ -1080,12 +1127,14 @@ impl<E: Events> FuseFs<E> {
     }
 
     /// `on_create_file` for `mkdir`/`mknod`: contexts live for this event only.
+    #[allow(clippy::too_many_arguments)]
     fn create_entry(
         &self,
         req: &Request,
         parent: INodeNo,
         name: &OsStr,
         kind: FileKind,
+        rdev: u32,
         mode: u32,
         reply: ReplyEntry,
     ) {
@@ -1107,12 +1156,14 @@ impl<E: Events> FuseFs<E> {
                     } else {
                         attributes::FILE_ATTRIBUTE_NORMAL
                     },
+                    kind,
+                    rdev,
                     mode,
                     share_mode: share::FILE_SHARE_ALL,
                     flags: 0,
                     handle_info: HandleInfo {
                         handle_id: core.next_fh.fetch_add(1, Ordering::Relaxed),
-                        creator: who,
+                        creator: who.resolved(),
                     },
                     file_context: &mut fc,
                     handle_context: &mut hc,
@@ -1151,6 +1202,11 @@ impl<E: Events> Filesystem for FuseFs<E> {
         }
         if o.metadata_cache_enabled {
             wanted |= InitFlags::FUSE_CACHE_SYMLINKS;
+        }
+        if o.file_cache != FileCache::System {
+            // Shared mappings of direct-I/O files (Linux 6.6+); older kernels refuse
+            // `MAP_SHARED` on them with ENODEV.
+            wanted |= InitFlags::FUSE_DIRECT_IO_ALLOW_MMAP;
         }
         for flag in wanted.iter() {
             // A kernel without one of these simply serves without it.
@@ -1331,22 +1387,21 @@ impl<E: Events> Filesystem for FuseFs<E> {
         name: &OsStr,
         mode: u32,
         umask: u32,
-        _rdev: u32,
+        rdev: u32,
         reply: ReplyEntry,
     ) {
-        if mode & libc::S_IFMT != libc::S_IFREG {
-            // Devices, fifos and sockets have no counterpart among the reference's objects.
-            reply.error(Errno::EPERM);
-            return;
-        }
-        self.create_entry(
-            req,
-            parent,
-            name,
-            FileKind::File,
-            mode & !umask & 0o7777,
-            reply,
-        );
+        // The kernel has already refused kinds mknod(2) cannot make (EINVAL) and devices
+        // without CAP_MKNOD (EPERM).
+        let kind = match FileKind::from_mode(mode) {
+            Some(k) if k == FileKind::File || k.is_special() => k,
+            _ => return reply.error(Errno::EINVAL),
+        };
+        let rdev = if matches!(kind, FileKind::CharDevice | FileKind::BlockDevice) {
+            rdev
+        } else {
+            0
+        };
+        self.create_entry(req, parent, name, kind, rdev, mode & !umask & 0o7777, reply);
     }
 
     fn mkdir(
@@ -1363,6 +1418,7 @@ impl<E: Events> Filesystem for FuseFs<E> {
             parent,
             name,
             FileKind::Directory,
+            0,
             mode & !umask & 0o7777,
             reply,
         );
@@ -1615,11 +1671,14 @@ impl<E: Events> Filesystem for FuseFs<E> {
         fh: FileHandle,
         offset: u64,
         data: &[u8],
-        _write_flags: WriteFlags,
+        write_flags: WriteFlags,
         _flags: OpenFlags,
         _lock_owner: Option<LockOwner>,
         reply: ReplyWrite,
     ) {
+        // Without the page cache the kernel leaves clearing set-id bits on a write by a
+        // caller without CAP_FSETID to the filesystem.
+        let kill_suid = write_flags.contains(WriteFlags::FUSE_WRITE_KILL_SUIDGID);
         let Some((h, path, reply)) = self.handle_of(req, ino, fh, reply) else {
             return;
         };
@@ -1635,6 +1694,9 @@ impl<E: Events> Filesystem for FuseFs<E> {
             key(&path),
             reply,
             move |core, _| {
+                if kill_suid {
+                    core.kill_set_id_bits(h.ino, &path)?;
+                }
                 let mut fc = lock_mut(&h.file);
                 let mut st = lock_mut(&h.state);
                 let mut p = WriteFileParams {
@@ -1834,7 +1896,7 @@ impl<E: Events> Filesystem for FuseFs<E> {
                     p.total_files,
                     p.free_files,
                     sector_size,
-                    255,
+                    NAME_MAX as u32,
                     sector_size,
                 )
             },
@@ -1969,7 +2031,7 @@ impl<E: Events> Filesystem for FuseFs<E> {
                 };
                 let info = HandleInfo {
                     handle_id: core.next_fh.fetch_add(1, Ordering::Relaxed),
-                    creator: who,
+                    creator: who.resolved(),
                 };
                 let route = {
                     let mut fc = lock_mut(&file);
@@ -1977,6 +2039,8 @@ impl<E: Events> Filesystem for FuseFs<E> {
                         file_name: &path,
                         desired_access: desired_access(flags),
                         attributes: attributes::FILE_ATTRIBUTE_NORMAL,
+                        kind: FileKind::File,
+                        rdev: 0,
                         mode: mode & !umask & 0o7777,
                         share_mode: share::FILE_SHARE_ALL,
                         flags,
@@ -2031,6 +2095,10 @@ impl<E: Events> Filesystem for FuseFs<E> {
         );
     }
 
+    /// `fallocate`: mode 0 and `FALLOC_FL_KEEP_SIZE` fire `on_set_allocation_size`,
+    /// `FALLOC_FL_PUNCH_HOLE` and `FALLOC_FL_ZERO_RANGE` fire `on_zeroize_file_range`. The
+    /// kernel refuses every other mode (collapse and insert ranges) for FUSE files with
+    /// `EOPNOTSUPP` before a request is sent.
     fn fallocate(
         &self,
         req: &Request,
@@ -2041,14 +2109,14 @@ impl<E: Events> Filesystem for FuseFs<E> {
         mode: i32,
         reply: ReplyEmpty,
     ) {
-        if mode != 0 {
-            // Hole punching, zero ranges and collapsing have no reference counterpart.
-            reply.error(Errno::from_i32(libc::EOPNOTSUPP));
-            return;
+        const ZEROING: i32 = libc::FALLOC_FL_PUNCH_HOLE | libc::FALLOC_FL_ZERO_RANGE;
+        if mode & !(libc::FALLOC_FL_KEEP_SIZE | ZEROING) != 0 {
+            return reply.error(Errno::from_i32(libc::EOPNOTSUPP));
         }
         let Some((path, reply)) = self.resolve(self.core.path_of(ino.0), reply) else {
             return;
         };
+        let keep_size = mode & libc::FALLOC_FL_KEEP_SIZE != 0;
         self.submit(
             req,
             key(&path),
@@ -2056,15 +2124,120 @@ impl<E: Events> Filesystem for FuseFs<E> {
             move |core, _| {
                 let context = core.open_context(&path);
                 let mut guard = context.as_ref().map(|c| lock_mut(c));
+                if mode & ZEROING != 0 {
+                    let mut p = ZeroizeFileRangeParams {
+                        file_name: &path,
+                        position: offset,
+                        length,
+                        deallocate: mode & libc::FALLOC_FL_PUNCH_HOLE != 0,
+                        keep_size,
+                        file_context: guard.as_deref_mut(),
+                    };
+                    core.events.on_zeroize_file_range(&mut p)?;
+                    core.drop_cached_blocks(&path);
+                    return Ok(());
+                }
                 let mut p = SetAllocationSizeParams {
                     file_name: &path,
                     allocation_size: offset.saturating_add(length),
+                    keep_size,
                     file_context: guard.as_deref_mut(),
                 };
                 core.events.on_set_allocation_size(&mut p)
             },
             |_, (), reply| reply.ok(),
         );
+    }
+
+    /// `copy_file_range` between two open files of the drive: `on_copy_file_range`, under the
+    /// target file's key. A drive that leaves it unhandled answers `ENOSYS`, after which the
+    /// kernel copies with reads and writes and sends no more of these requests.
+    fn copy_file_range(
+        &self,
+        req: &Request,
+        ino_in: INodeNo,
+        fh_in: FileHandle,
+        offset_in: u64,
+        ino_out: INodeNo,
+        fh_out: FileHandle,
+        offset_out: u64,
+        len: u64,
+        _flags: CopyFileRangeFlags,
+        reply: ReplyWrite,
+    ) {
+        let Some((source, source_path, reply)) = self.handle_of(req, ino_in, fh_in, reply) else {
+            return;
+        };
+        let Some((target, target_path, reply)) = self.handle_of(req, ino_out, fh_out, reply) else {
+            return;
+        };
+        self.submit(
+            req,
+            key(&target_path),
+            reply,
+            move |core, _| {
+                let fc = lock_ref(&source.file);
+                // Read locks only, taken in one global order so that two copies in opposite
+                // directions cannot wait for each other behind a writer.
+                let same = Arc::ptr_eq(&source.state, &target.state);
+                let source_first = same || Arc::as_ptr(&source.state) < Arc::as_ptr(&target.state);
+                let first = lock_ref(if source_first {
+                    &source.state
+                } else {
+                    &target.state
+                });
+                let second = (!same).then(|| {
+                    lock_ref(if source_first {
+                        &target.state
+                    } else {
+                        &source.state
+                    })
+                });
+                let (from, to) = match &second {
+                    None => (&first.context, &first.context),
+                    Some(second) if source_first => (&first.context, &second.context),
+                    Some(second) => (&second.context, &first.context),
+                };
+                let mut p = CopyFileRangeParams {
+                    file_name: &source_path,
+                    position: offset_in,
+                    file_context: &*fc,
+                    handle_context: from,
+                    target_file_name: &target_path,
+                    target_position: offset_out,
+                    target_handle_context: to,
+                    length: len,
+                    bytes_copied: 0,
+                };
+                core.events.on_copy_file_range(&mut p)?;
+                let n = p.bytes_copied.min(len);
+                if core.options.file_cache == FileCache::UserMode {
+                    lock(&core.blocks).invalidate(
+                        target.ino,
+                        offset_out,
+                        offset_out.saturating_add(n),
+                    );
+                }
+                Ok(n)
+            },
+            |_, n, reply| reply.written(u32::try_from(n).unwrap_or(u32::MAX)),
+        );
+    }
+
+    /// No ioctl has a meaning on a drive: `ENOTTY`, what a filesystem without ioctls
+    /// answers, without a log line (tools probe them on every file).
+    fn ioctl(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        _fh: FileHandle,
+        _flags: IoctlFlags,
+        _cmd: u32,
+        _in_data: &[u8],
+        _out_size: u32,
+        reply: ReplyIoctl,
+    ) {
+        reply.error(Errno::from_i32(libc::ENOTTY));
     }
 }
 

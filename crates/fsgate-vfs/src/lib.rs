@@ -167,7 +167,7 @@ pub use events::Events;
 pub use options::{FileCache, Options};
 pub use originator::{
     get_originator_group_id, get_originator_process_id, get_originator_process_name,
-    get_originator_token, get_originator_user_id,
+    get_originator_thread_id, get_originator_token, get_originator_user_id,
 };
 pub use params::*;
 pub use route::{RouteMode, ROUTE_CLOSE_EVENT};

@@ -1,26 +1,34 @@
 //! Who made the request whose event is running: callable only inside an event handler
 //! (elsewhere `ERROR_NO_CALLBACK_ACTIVE`, 614).
 //!
-//! The pid, uid and gid come with each FUSE request; the name and token are read from
-//! `/proc/<pid>` when asked. Requests the kernel makes on its own (page-cache writeback,
-//! readahead for another process) carry the pid of whichever process triggered them, or 0.
+//! Each FUSE request names the calling thread and its filesystem uid and gid; the process
+//! (thread-group id), its name and its token are read from `/proc` when asked, while the
+//! caller still waits for the request. Requests the kernel makes on its own (page-cache
+//! writeback, readahead for another process) carry the thread of whichever process
+//! triggered them, or 0.
 
 use fsgate_core::dispatch::current_originator;
-use fsgate_core::originator::{self, Credentials};
+use fsgate_core::originator::Credentials;
 use fsgate_core::Result;
 
-/// `get_originator_process_id`: the pid of the process whose request fired this event.
+/// `get_originator_process_id`: the pid (thread-group id) of the process whose request
+/// fired this event, whichever of its threads made it.
 pub fn get_originator_process_id() -> Result<u32> {
-    Ok(current_originator("get_originator_process_id")?.pid)
+    Ok(current_originator("get_originator_process_id")?.pid())
+}
+
+/// `get_originator_thread_id`: the id of the thread that made the request (`gettid()` in
+/// that thread; the process id for its main thread).
+pub fn get_originator_thread_id() -> Result<u32> {
+    Ok(current_originator("get_originator_thread_id")?.tid)
 }
 
 /// `get_originator_process_name`: that process's short name (`/proc/<pid>/comm`).
 pub fn get_originator_process_name() -> Result<String> {
-    originator::process_name(current_originator("get_originator_process_name")?.pid)
+    current_originator("get_originator_process_name")?.process_name()
 }
 
-/// `get_originator_thread_id` has no Linux counterpart (FUSE reports the thread-group id);
-/// this is the uid the request runs with (its filesystem uid).
+/// The uid the request runs with (its filesystem uid).
 pub fn get_originator_user_id() -> Result<u32> {
     Ok(current_originator("get_originator_user_id")?.uid)
 }
@@ -32,5 +40,5 @@ pub fn get_originator_group_id() -> Result<u32> {
 
 /// `get_originator_token`: the process's credentials (uids, gids, groups, capabilities).
 pub fn get_originator_token() -> Result<Credentials> {
-    originator::credentials(current_originator("get_originator_token")?.pid)
+    current_originator("get_originator_token")?.credentials()
 }

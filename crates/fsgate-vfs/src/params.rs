@@ -7,7 +7,7 @@
 
 use std::time::SystemTime;
 
-use fsgate_core::originator::{self, Credentials};
+use fsgate_core::originator::Credentials;
 use fsgate_core::{Originator, Result};
 
 /// Reference attribute flags (`FILE_ATTRIBUTE_*`) that [`CreateFileParams::attributes`] and
@@ -59,6 +59,55 @@ pub enum FileKind {
     Directory,
     /// A symbolic link (its target comes from `on_get_symbolic_link_target`).
     Symlink,
+    /// A named pipe (`mkfifo`). The kernel serves its data between the processes that open
+    /// it; the drive only stores the name and its metadata.
+    Fifo,
+    /// A Unix domain socket's name (`bind` of an `AF_UNIX` socket). Connections go through
+    /// the kernel; the drive only stores the name and its metadata.
+    Socket,
+    /// A character device node (`mknod S_IFCHR`); [`FileInfo::rdev`] says which device.
+    /// Opening it opens the device, not anything the drive serves.
+    CharDevice,
+    /// A block device node (`mknod S_IFBLK`); [`FileInfo::rdev`] says which device.
+    BlockDevice,
+}
+
+impl FileKind {
+    /// The kind of a Linux `st_mode` (its `S_IFMT` bits); `None` for bits that name no kind.
+    pub fn from_mode(mode: u32) -> Option<Self> {
+        Some(match mode & libc::S_IFMT {
+            libc::S_IFREG => Self::File,
+            libc::S_IFDIR => Self::Directory,
+            libc::S_IFLNK => Self::Symlink,
+            libc::S_IFIFO => Self::Fifo,
+            libc::S_IFSOCK => Self::Socket,
+            libc::S_IFCHR => Self::CharDevice,
+            libc::S_IFBLK => Self::BlockDevice,
+            _ => return None,
+        })
+    }
+
+    /// The `S_IFMT` bits of this kind, as `st_mode` and `mknod(2)` carry them.
+    pub fn mode_bits(self) -> u32 {
+        match self {
+            Self::File => libc::S_IFREG,
+            Self::Directory => libc::S_IFDIR,
+            Self::Symlink => libc::S_IFLNK,
+            Self::Fifo => libc::S_IFIFO,
+            Self::Socket => libc::S_IFSOCK,
+            Self::CharDevice => libc::S_IFCHR,
+            Self::BlockDevice => libc::S_IFBLK,
+        }
+    }
+
+    /// Whether this is a FIFO, socket or device node: an object whose data the drive never
+    /// serves (`mknod` creates it; reads and writes go to the kernel object it names).
+    pub fn is_special(self) -> bool {
+        matches!(
+            self,
+            Self::Fifo | Self::Socket | Self::CharDevice | Self::BlockDevice
+        )
+    }
 }
 
 /// A file's metadata, as `on_get_file_info` and `on_enumerate_directory` report it.
@@ -69,7 +118,7 @@ pub enum FileKind {
 /// handler changes only what it knows.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FileInfo {
-    /// File, directory or symbolic link.
+    /// File, directory, symbolic link, FIFO, socket or device node.
     pub kind: FileKind,
     /// Permission bits (`0o7777`), what `stat` shows in `st_mode` besides the kind.
     pub mode: u32,
@@ -97,6 +146,9 @@ pub struct FileInfo {
     /// informational: the kernel sees the library's own inode numbers, which stay stable for
     /// a path while the kernel knows it.
     pub file_id: u64,
+    /// The device a [`FileKind::CharDevice`] or [`FileKind::BlockDevice`] node names, as
+    /// `makedev(major, minor)` encodes it (`st_rdev`); 0 for every other kind.
+    pub rdev: u32,
 }
 
 impl FileInfo {
@@ -116,6 +168,7 @@ impl FileInfo {
             last_write_time: time,
             change_time: time,
             file_id: 0,
+            rdev: 0,
         }
     }
 }
@@ -132,18 +185,18 @@ pub struct HandleInfo {
 impl HandleInfo {
     /// `get_handle_creator_process_id`: the pid of the process that opened the handle.
     pub fn get_handle_creator_process_id(&self) -> u32 {
-        self.creator.pid
+        self.creator.pid()
     }
 
     /// `get_handle_creator_process_name`: the short name of the process that opened the
     /// handle; an error naming the pid if it has exited.
     pub fn get_handle_creator_process_name(&self) -> Result<String> {
-        originator::process_name(self.creator.pid)
+        self.creator.process_name()
     }
 
     /// `get_handle_creator_token`: the credentials of the process that opened the handle.
     pub fn get_handle_creator_token(&self) -> Result<Credentials> {
-        originator::credentials(self.creator.pid)
+        self.creator.credentials()
     }
 }
 
@@ -192,8 +245,9 @@ pub struct GetVolumeIdParams {
     pub volume_id: u32,
 }
 
-/// `on_create_file`: a new file (`open(O_CREAT)` on a missing name, `creat`, `mknod` of a
-/// regular file) or directory (`mkdir`).
+/// `on_create_file`: a new file (`open(O_CREAT)` on a missing name, `creat`, `mknod`),
+/// directory (`mkdir`), FIFO (`mkfifo`), socket name (`bind` of an `AF_UNIX` socket) or device
+/// node (`mknod`). [`kind`](Self::kind) says which.
 #[derive(Debug)]
 pub struct CreateFileParams<'a, F, H> {
     /// The path to create.
@@ -203,6 +257,14 @@ pub struct CreateFileParams<'a, F, H> {
     /// [`attributes`]: `FILE_ATTRIBUTE_DIRECTORY` for `mkdir`, otherwise
     /// `FILE_ATTRIBUTE_NORMAL`.
     pub attributes: u32,
+    /// What to create: [`FileKind::File`] for `open(O_CREAT)`, `creat` and `mknod S_IFREG`,
+    /// [`FileKind::Directory`] for `mkdir`, the special kinds for `mkfifo`, `bind` and
+    /// `mknod`. A drive that cannot store a kind fails the event (`EPERM` is what
+    /// `mknod(2)` reports for an unsupported kind).
+    pub kind: FileKind,
+    /// For [`FileKind::CharDevice`] and [`FileKind::BlockDevice`]: the device number
+    /// (`makedev(major, minor)`) to report as `st_rdev`; 0 otherwise.
+    pub rdev: u32,
     /// Permission bits the caller asked for, with its umask already applied.
     pub mode: u32,
     /// Always [`share::FILE_SHARE_ALL`].
@@ -406,16 +468,66 @@ pub struct SetFileSizeParams<'a, F> {
     pub file_context: Option<&'a mut F>,
 }
 
-/// `on_set_allocation_size`: `fallocate` (mode 0) asks for space up to `allocation_size`
-/// bytes; the file size grows to it too, as `fallocate(2)` requires.
+/// `on_set_allocation_size`: `fallocate` with mode 0 or `FALLOC_FL_KEEP_SIZE` asks for
+/// space up to `allocation_size` bytes. Without `keep_size` the file size grows to it too
+/// (never shrinks), as `fallocate(2)` requires; the new bytes read as zeros.
 #[derive(Debug)]
 pub struct SetAllocationSizeParams<'a, F> {
     /// The file's path.
     pub file_name: &'a str,
-    /// Bytes to reserve from offset 0.
+    /// Bytes to reserve from offset 0 (the end of the requested range).
     pub allocation_size: u64,
+    /// `FALLOC_FL_KEEP_SIZE`: reserve the space but leave the file size as it is.
+    pub keep_size: bool,
     /// The file's context (the file is open).
     pub file_context: Option<&'a mut F>,
+}
+
+/// `on_zeroize_file_range`: `fallocate` with `FALLOC_FL_PUNCH_HOLE` or
+/// `FALLOC_FL_ZERO_RANGE`: bytes `position..position + length` read as zeros afterwards.
+#[derive(Debug)]
+pub struct ZeroizeFileRangeParams<'a, F> {
+    /// The file's path.
+    pub file_name: &'a str,
+    /// The first byte of the range.
+    pub position: u64,
+    /// The range's length in bytes (never 0).
+    pub length: u64,
+    /// `FALLOC_FL_PUNCH_HOLE`: the range's space is given back (a sparse file's hole);
+    /// otherwise (`FALLOC_FL_ZERO_RANGE`) it stays allocated.
+    pub deallocate: bool,
+    /// `FALLOC_FL_KEEP_SIZE` (always set with `deallocate`): a range past the end does not
+    /// grow the file. Without it, the file grows to `position + length` if it was smaller.
+    pub keep_size: bool,
+    /// The file's context (the file is open).
+    pub file_context: Option<&'a mut F>,
+}
+
+/// `on_copy_file_range`: `copy_file_range(2)` between two open files of the drive (or
+/// within one). A drive that can copy without moving the bytes through the caller (the
+/// mirror, with the source filesystem's own `copy_file_range`) handles it; otherwise the
+/// kernel copies with reads and writes.
+#[derive(Debug)]
+pub struct CopyFileRangeParams<'a, F, H> {
+    /// The path of the file read from.
+    pub file_name: &'a str,
+    /// Where reading starts.
+    pub position: u64,
+    /// The context of the file read from.
+    pub file_context: &'a F,
+    /// The context of the handle read from.
+    pub handle_context: &'a H,
+    /// The path of the file written to (may equal `file_name`).
+    pub target_file_name: &'a str,
+    /// Where writing starts.
+    pub target_position: u64,
+    /// The context of the handle written to (may be the same handle as `handle_context`).
+    pub target_handle_context: &'a H,
+    /// How many bytes to copy at most.
+    pub length: u64,
+    /// Output: bytes copied (fewer than `length` only at the end of the source; 0 when
+    /// `position` is at or past it).
+    pub bytes_copied: u64,
 }
 
 /// `on_set_file_attributes`: `chmod`, `utimensat`, `touch`. `None` fields are unchanged.

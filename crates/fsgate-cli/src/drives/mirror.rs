@@ -546,11 +546,7 @@ fn time(sec: i64, nsec: i64) -> SystemTime {
 
 /// What `stat` of the source says, as the events report it.
 fn file_info(st: &libc::stat) -> FileInfo {
-    let kind = match st.st_mode & libc::S_IFMT {
-        libc::S_IFDIR => FileKind::Directory,
-        libc::S_IFLNK => FileKind::Symlink,
-        _ => FileKind::File,
-    };
+    let kind = FileKind::from_mode(st.st_mode).unwrap_or(FileKind::File);
     let mtime = time(st.st_mtime, st.st_mtime_nsec);
     FileInfo {
         kind,
@@ -565,6 +561,7 @@ fn file_info(st: &libc::stat) -> FileInfo {
         last_write_time: mtime,
         change_time: time(st.st_ctime, st.st_ctime_nsec),
         file_id: st.st_ino,
+        rdev: u32::try_from(st.st_rdev).unwrap_or(0),
     }
 }
 
