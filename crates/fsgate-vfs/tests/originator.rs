@@ -1,0 +1,120 @@
+//! Who made a request, through a real FUSE mount: the kernel names the calling thread, and
+//! the events see that thread's process as the originator process and the thread itself as
+//! the originator thread, from the main thread and from any other.
+
+mod common;
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use common::mount;
+use fsgate_core::Result;
+use fsgate_vfs::*;
+
+/// What one event saw: the originator's process and thread.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Seen {
+    process: u32,
+    thread: u32,
+}
+
+/// Files `/who-*` exist; each event on them records its originator by file name.
+#[derive(Default)]
+struct Witness {
+    lookups: Mutex<HashMap<String, Seen>>,
+    handle_creators: Mutex<HashMap<String, u32>>,
+}
+
+impl Events for Witness {
+    type FileContext = ();
+    type HandleContext = ();
+    type EnumerationContext = ();
+
+    fn on_get_file_info(&self, p: &mut GetFileInfoParams<'_, ()>) -> Result<()> {
+        if p.file_name.starts_with("/who-") {
+            p.file_exists = true;
+            let seen = Seen {
+                process: get_originator_process_id()?,
+                thread: get_originator_thread_id()?,
+            };
+            self.lookups
+                .lock()
+                .unwrap()
+                .entry(p.file_name.to_string())
+                .or_insert(seen);
+        }
+        Ok(())
+    }
+
+    fn on_open_file(&self, p: &mut OpenFileParams<'_, (), ()>) -> Result<()> {
+        self.handle_creators.lock().unwrap().insert(
+            p.file_name.to_string(),
+            p.handle_info.get_handle_creator_process_id(),
+        );
+        Ok(())
+    }
+
+    fn on_read_file(&self, p: &mut ReadFileParams<'_, (), ()>) -> Result<()> {
+        p.bytes_read = 0;
+        Ok(())
+    }
+}
+
+fn gettid() -> u32 {
+    // SAFETY: gettid has no preconditions.
+    unsafe { libc::gettid() as u32 }
+}
+
+#[test]
+fn the_originator_is_the_callers_process_and_thread_from_any_thread() {
+    let Some(m) = mount(
+        "the_originator_is_the_callers_process_and_thread_from_any_thread",
+        Options::default(),
+        |_| Witness::default(),
+    ) else {
+        return;
+    };
+    let pid = std::process::id();
+    let main_file = m.dir.join("who-main");
+    std::fs::metadata(&main_file).unwrap();
+    let main_thread = gettid();
+
+    let (dir, callers) = (m.dir.clone(), 4);
+    let threads: Vec<u32> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..callers)
+            .map(|i| {
+                let dir = dir.clone();
+                s.spawn(move || {
+                    let path = dir.join(format!("who-{i}"));
+                    std::fs::metadata(&path).unwrap();
+                    drop(std::fs::File::open(&path).unwrap());
+                    gettid()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+
+    let lookups = m.drive.events().lookups.lock().unwrap().clone();
+    assert_eq!(
+        lookups["/who-main"],
+        Seen {
+            process: pid,
+            thread: main_thread
+        }
+    );
+    let creators = m.drive.events().handle_creators.lock().unwrap().clone();
+    for (i, tid) in threads.iter().enumerate() {
+        assert_ne!(*tid, pid, "caller {i} ran on the main thread");
+        let name = format!("/who-{i}");
+        assert_eq!(
+            lookups[&name],
+            Seen {
+                process: pid,
+                thread: *tid
+            },
+            "{name}"
+        );
+        assert_eq!(creators[&name], pid, "the creator of a handle on {name}");
+    }
+}
