@@ -12,7 +12,7 @@ use crate::drive::ChangeAction;
 use crate::events::Events;
 use crate::fuse::{Core, FuseFs};
 use crate::inodes::join;
-use crate::options::Options;
+use crate::options::{names, Options};
 use crate::params::{GetVolumeIdParams, GetVolumeLabelParams, MountParams, UnmountParams};
 use crate::route::RouteMode;
 use crate::sys::{self, Unmounted};
@@ -153,11 +153,32 @@ impl<E: Events> Mounted<E> {
         } else {
             label
         };
+        for (wanted, name) in [
+            (options.allow_devices, names::ALLOW_DEVICES),
+            (options.allow_set_id, names::ALLOW_SET_ID),
+        ] {
+            if wanted && !root {
+                return Err(Error::from_code(
+                    code::ERROR_PRIVILEGE_NOT_HELD,
+                    format!(
+                        "{name}: only a server running as root may mount without nodev and nosuid"
+                    ),
+                ));
+            }
+        }
         let mut mount_options = vec![
             MountOption::FSName(source),
             MountOption::Subtype("fsgate".into()),
-            MountOption::NoDev,
-            MountOption::NoSuid,
+            if options.allow_devices {
+                MountOption::Dev
+            } else {
+                MountOption::NoDev
+            },
+            if options.allow_set_id {
+                MountOption::Suid
+            } else {
+                MountOption::NoSuid
+            },
         ];
         if options.default_permissions {
             mount_options.push(MountOption::DefaultPermissions);

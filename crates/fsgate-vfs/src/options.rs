@@ -31,6 +31,8 @@ pub(crate) mod names {
     pub const NEGATIVE_SIZE: &str = "NonExistentFilesCacheSize";
     pub const USE_FILE_IDS: &str = "UseFileIds";
     pub const USE_HARD_LINKS: &str = "UseHardLinks";
+    pub const ALLOW_DEVICES: &str = "AllowDevices";
+    pub const ALLOW_SET_ID: &str = "AllowSetId";
 }
 
 /// Which file data cache a drive uses (the reference's `FileCache` property).
@@ -196,6 +198,17 @@ pub struct Options {
     /// `on_get_file_info` reports, before events fire (`default_permissions`). Default
     /// true. Off, every access check is the drive's (see the reference's security checks).
     pub default_permissions: bool,
+    /// `AllowDevices`: character and block device nodes on the drive open the devices they
+    /// name, as on ext4 (the mount has no `nodev`). Off (the default), opening one fails
+    /// with `EACCES`, which protects a machine from device nodes in content it does not
+    /// control. Needs a server running as root: mounting fails with
+    /// `ERROR_PRIVILEGE_NOT_HELD` (1314) otherwise.
+    pub allow_devices: bool,
+    /// `AllowSetId`: the set-user-ID and set-group-ID bits of programs on the drive take
+    /// effect when they run, as on ext4 (the mount has no `nosuid`). Off (the default), they
+    /// are kept and reported but ignored by `execve`. Needs a server running as root, like
+    /// `allow_devices`.
+    pub allow_set_id: bool,
 }
 
 impl Default for Options {
@@ -224,6 +237,8 @@ impl Default for Options {
             read_only: false,
             sector_size: 512,
             default_permissions: true,
+            allow_devices: false,
+            allow_set_id: false,
         }
     }
 }
@@ -345,6 +360,8 @@ impl Options {
                 Kind::Bool,
                 Value::Bool(self.default_permissions),
             )
+            .with(ALLOW_DEVICES, Kind::Bool, Value::Bool(self.allow_devices))
+            .with(ALLOW_SET_ID, Kind::Bool, Value::Bool(self.allow_set_id))
             .with_build_info()
     }
 
@@ -381,6 +398,8 @@ impl Options {
             read_only: s.get_bool(READ_ONLY)?,
             sector_size: u32::try_from(s.get_int(SECTOR_SIZE)?).unwrap_or(512),
             default_permissions: s.get_bool(DEFAULT_PERMISSIONS)?,
+            allow_devices: s.get_bool(ALLOW_DEVICES)?,
+            allow_set_id: s.get_bool(ALLOW_SET_ID)?,
         })
     }
 }

@@ -107,13 +107,19 @@ pub fn run(command: MountCommand) -> Result<()> {
 /// one at every `close`). With `kernel_opens`, the kernel opens files without asking
 /// (`KernelOpensFiles`): neither drive checks access or keeps anything per descriptor, so
 /// only a log of every open (`--log-events`) or routing every open (`--passthrough`) needs
-/// each open to reach the drive.
+/// each open to reach the drive. Served by root, both behave like a local filesystem (tmpfs
+/// for the memory drive, the source's for the mirror): device nodes open their devices and
+/// set-id programs run with their owner's rights (`AllowDevices`, `AllowSetId`); only root
+/// can create device nodes or give away set-id files on them in the first place.
 fn drive_options(log_events: bool, kernel_opens: bool) -> Options {
+    let root = rustix::process::geteuid().is_root();
     Options {
         use_file_ids: true,
         serialize_access: false,
         fire_cleanup_events: log_events,
         kernel_opens_files: kernel_opens,
+        allow_devices: root,
+        allow_set_id: root,
         ..Options::default()
     }
 }
