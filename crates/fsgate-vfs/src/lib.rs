@@ -121,6 +121,26 @@
 //! FUSE over io_uring avoids by serving each request on the CPU that made it (see
 //! [`transport`] for what that costs streaming reads).
 //!
+//! # Every kind of file, and the operations beyond read and write
+//!
+//! - **Kinds.** Besides files, directories and symbolic links, a drive may hold FIFOs,
+//!   Unix socket names and character and block device nodes ([`FileKind`]):
+//!   `mkfifo`, `bind` and `mknod` reach `on_create_file` with
+//!   [`CreateFileParams::kind`] and [`CreateFileParams::rdev`]. The drive stores only
+//!   their names and metadata; the kernel serves what they name and never asks the drive
+//!   for their data. Device nodes open their devices only when the drive is mounted with
+//!   [`Options::allow_devices`] (root only; else `EACCES`, as on a `nodev` mount).
+//! - **Names** longer than 255 bytes fail with `ENAMETOOLONG` before any event, and
+//!   `statvfs` reports `f_namemax` 255, as on ext4.
+//! - **`fallocate`**: mode 0 and `FALLOC_FL_KEEP_SIZE` fire `on_set_allocation_size`;
+//!   `FALLOC_FL_PUNCH_HOLE` and `FALLOC_FL_ZERO_RANGE` fire `on_zeroize_file_range`. The
+//!   kernel refuses `FALLOC_FL_COLLAPSE_RANGE` and `FALLOC_FL_INSERT_RANGE` on FUSE files
+//!   with `EOPNOTSUPP` before asking any drive, and `FALLOC_FL_ZERO_RANGE` too before
+//!   Linux learned to forward it.
+//! - **`copy_file_range`** fires `on_copy_file_range` with both handles' contexts; left
+//!   unhandled (`ENOSYS`), the kernel copies through reads and writes.
+//! - **ioctls** are answered `ENOTTY` (no ioctl has a meaning on a drive), quietly.
+//!
 //! # Deviations from the reference
 //!
 //! - `FileCachePolicyWriteThrough` defaults to true: under the kernel's writeback cache the

@@ -45,8 +45,12 @@ pub enum FileCache {
     /// later (the kernel's writeback cache) unless `file_cache_policy_write_through` is set,
     /// in which case every `write` reaches `on_write_file` before it returns.
     System,
-    /// No cache (`FOPEN_DIRECT_IO`): every `read` and `write` becomes an event, and `mmap` of
-    /// a file is refused by the kernel unless it is shared read-only.
+    /// No cache (`FOPEN_DIRECT_IO`): every `read` and `write` becomes an event. `mmap` still
+    /// works: private mappings on every kernel, shared ones since Linux 6.6
+    /// (`FUSE_DIRECT_IO_ALLOW_MMAP`, negotiated at mount; older kernels refuse them with
+    /// `ENODEV`), their pages filled and written back through the events. A write by a
+    /// caller without `CAP_FSETID` clears the file's set-user-ID bit (and set-group-ID bit
+    /// when the group may execute) through `on_set_file_attributes`, as ext4 does.
     None,
     /// fsgate's own LRU block cache in the serving process, behind direct I/O: reads are
     /// answered from blocks of [`BLOCK`](crate::cache::BLOCK) bytes that earlier
