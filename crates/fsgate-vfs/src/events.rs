@@ -204,6 +204,15 @@ pub trait Events: Send + Sync + 'static {
         Err(not_supported("on_rename_or_move_file"))
     }
 
+    /// Two names trade places (`renameat2` with `RENAME_EXCHANGE`). Unhandled: `EINVAL`,
+    /// what `renameat2(2)` reports on filesystems without exchanges.
+    fn on_exchange_files(&self, _p: &mut ExchangeFilesParams<'_>) -> Result<()> {
+        Err(Error::from_errno(
+            libc::EINVAL,
+            "on_exchange_files is not handled by this drive",
+        ))
+    }
+
     /// Whether a deletion may go on. Unhandled: it may.
     fn on_can_file_be_deleted(
         &self,

@@ -1475,11 +1475,9 @@ impl<E: Events> Filesystem for FuseFs<E> {
         flags: RenameFlags,
         reply: ReplyEmpty,
     ) {
-        if flags.contains(RenameFlags::RENAME_EXCHANGE)
-            || flags.contains(RenameFlags::RENAME_WHITEOUT)
-        {
-            reply.error(Errno::EINVAL);
-            return;
+        if flags.contains(RenameFlags::RENAME_WHITEOUT) {
+            // Whiteouts are overlayfs's; no drive stores them.
+            return reply.error(Errno::EINVAL);
         }
         let resolved = self
             .core
@@ -1489,6 +1487,25 @@ impl<E: Events> Filesystem for FuseFs<E> {
             Ok(v) => v,
             Err(e) => return reply.error(errno(&e)),
         };
+        if flags.contains(RenameFlags::RENAME_EXCHANGE) {
+            return self.submit(
+                req,
+                key(&from),
+                reply,
+                move |core, _| {
+                    let mut p = ExchangeFilesParams {
+                        file_name: &from,
+                        new_file_name: &to,
+                    };
+                    core.events.on_exchange_files(&mut p)?;
+                    Ok((from, to))
+                },
+                |core, (from, to), reply| {
+                    lock(&core.inodes).exchange(&from, &to);
+                    reply.ok();
+                },
+            );
+        }
         let replace_existing = !flags.contains(RenameFlags::RENAME_NOREPLACE);
         self.submit(
             req,

@@ -233,14 +233,40 @@ impl Inodes {
                 .map(|(p, i)| (p.clone(), *i))
                 .collect(),
         };
+        for (old, _) in &moved {
+            self.by_path.remove(old);
+        }
+        self.place(moved, from, to);
+    }
+
+    /// `RENAME_EXCHANGE`: `a` and `b` (and everything below them) trade names.
+    pub(crate) fn exchange(&mut self, a: &str, b: &str) {
+        let below = |root: &str| -> Vec<(String, u64)> {
+            self.by_path
+                .iter()
+                .filter(|(p, _)| is_within(p, root))
+                .map(|(p, i)| (p.clone(), *i))
+                .collect()
+        };
+        let (under_a, under_b) = (below(a), below(b));
+        for (old, _) in under_a.iter().chain(&under_b) {
+            self.by_path.remove(old);
+        }
+        self.place(under_a, a, b);
+        self.place(under_b, b, a);
+    }
+
+    /// Puts each `(path, inode)` below `from` (already out of `by_path`) at the same place
+    /// below `to`.
+    fn place(&mut self, moved: Vec<(String, u64)>, from: &str, to: &str) {
         for (old, ino) in moved {
             let new = format!("{to}{}", &old[from.len()..]);
-            self.by_path.remove(&old);
             self.by_path.insert(new.clone(), ino);
             if let Some(n) = self.nodes.get_mut(&ino) {
                 for p in n.paths.iter_mut() {
                     if *p == old {
                         *p = new.clone();
+                        break;
                     }
                 }
             }
@@ -293,6 +319,22 @@ mod tests {
         assert_eq!(t.find("/n"), Some(d));
         assert_ne!(t.find("/n"), Some(target));
         assert_eq!(t.find("/d/f"), None);
+    }
+
+    #[test]
+    fn exchange_swaps_two_trees() {
+        let mut t = Inodes::default();
+        let d = t.lookup("/d", FileKind::Directory);
+        let f = t.lookup("/d/f", FileKind::File);
+        let g = t.lookup("/g", FileKind::File);
+        t.exchange("/d", "/g");
+        assert_eq!(t.path(d), Some("/g"));
+        assert_eq!(t.path(f), Some("/g/f"));
+        assert_eq!(t.path(g), Some("/d"));
+        assert_eq!(
+            (t.find("/d"), t.find("/g"), t.find("/d/f")),
+            (Some(g), Some(d), None)
+        );
     }
 
     #[test]

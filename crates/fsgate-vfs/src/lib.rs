@@ -139,6 +139,7 @@
 //!   Linux learned to forward it.
 //! - **`copy_file_range`** fires `on_copy_file_range` with both handles' contexts; left
 //!   unhandled (`ENOSYS`), the kernel copies through reads and writes.
+//! - **`RENAME_EXCHANGE`** fires `on_exchange_files`; unhandled, it fails with `EINVAL`.
 //! - **ioctls** are answered `ENOTTY` (no ioctl has a meaning on a drive), quietly.
 //!
 //! # Deviations from the reference
@@ -151,7 +152,6 @@
 //!   kernel requires one backing file per inode: while a file is open unrouted, routed opens
 //!   of it are served by the library, and an unrouted open of a file with passthrough
 //!   handles fails in the kernel.
-//! - `RENAME_EXCHANGE` is refused with `EINVAL`.
 //! - The user-mode file cache belongs to one drive (`UserModeFileCacheSize` per drive), not
 //!   to the process; there is no kernel-mode cache of fsgate's own (the page cache is it).
 //! - Read handlers get the file and handle contexts as shared references (`&`), so that

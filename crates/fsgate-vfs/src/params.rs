@@ -579,6 +579,17 @@ pub struct RenameOrMoveFileParams<'a, F> {
     pub file_context: Option<&'a mut F>,
 }
 
+/// `on_exchange_files`: `renameat2(RENAME_EXCHANGE)`: both names exist and trade places
+/// atomically (a directory moves with everything in it). The kernel has checked that
+/// neither lies inside the other.
+#[derive(Debug)]
+pub struct ExchangeFilesParams<'a> {
+    /// One path.
+    pub file_name: &'a str,
+    /// The other path (possibly in another directory).
+    pub new_file_name: &'a str,
+}
+
 /// `on_can_file_be_deleted`: fires before `on_delete_file`; leaving `can_be_deleted` true
 /// lets the deletion go on, false fails it with `EACCES`.
 #[derive(Debug)]

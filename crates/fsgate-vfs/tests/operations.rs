@@ -182,6 +182,18 @@ impl Events for Flat {
         Ok(())
     }
 
+    fn on_exchange_files(&self, p: &mut ExchangeFilesParams<'_>) -> Result<()> {
+        self.record(format!("exchange {} {}", p.file_name, p.new_file_name));
+        let mut objects = self.objects.lock().unwrap();
+        let a = objects.remove(p.file_name);
+        let b = objects.remove(p.new_file_name);
+        if let (Some(a), Some(b)) = (a, b) {
+            objects.insert(p.file_name.to_string(), b);
+            objects.insert(p.new_file_name.to_string(), a);
+        }
+        Ok(())
+    }
+
     fn on_set_file_attributes(&self, p: &mut SetFileAttributesParams<'_, ()>) -> Result<()> {
         if let Some(mode) = p.mode {
             self.record(format!("chmod {} {:o}", p.file_name, mode));
@@ -529,4 +541,42 @@ fn without_the_page_cache_files_map_shared() {
     // SAFETY: `addr` is the mapping made above.
     unsafe { libc::munmap(addr, 12) };
     assert_eq!(seen, b"mapped bytes");
+}
+
+#[test]
+fn rename_exchange_fires_on_exchange_files_and_swaps_the_names() {
+    let Some(m) = mount(
+        "rename_exchange_fires_on_exchange_files_and_swaps_the_names",
+        Options::default(),
+        |_| {
+            let flat = Flat::with_file("/a", 0o644, b"first");
+            let mut info = FileInfo::new(FileKind::File, 0, 0, std::time::SystemTime::now());
+            info.size = 6;
+            flat.objects.lock().unwrap().insert(
+                "/b".into(),
+                Object {
+                    info,
+                    data: b"second".to_vec(),
+                },
+            );
+            flat
+        },
+    ) else {
+        return;
+    };
+    let (a, b) = (c(&m.dir.join("a")), c(&m.dir.join("b")));
+    // SAFETY: both paths are NUL-terminated.
+    let rc = unsafe {
+        libc::renameat2(
+            libc::AT_FDCWD,
+            a.as_ptr(),
+            libc::AT_FDCWD,
+            b.as_ptr(),
+            libc::RENAME_EXCHANGE,
+        )
+    };
+    check(rc).unwrap();
+    assert_eq!(std::fs::read(m.dir.join("a")).unwrap(), b"second");
+    assert_eq!(std::fs::read(m.dir.join("b")).unwrap(), b"first");
+    assert_eq!(m.drive.events().events(), ["exchange /a /b"]);
 }
