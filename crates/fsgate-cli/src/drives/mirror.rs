@@ -1,19 +1,26 @@
 //! The mirror drive: shows a real directory (the *source*) through the `fsgate-vfs` events,
 //! written only against the public API. It is a sample to read and copy: every event is a
-//! few lines over one system call on the source.
+//! few lines over one or two system calls on the source, all made through rustix.
 //!
 //! # Design
 //!
 //! **One directory descriptor.** The drive opens the source once, `O_PATH | O_DIRECTORY`,
 //! and every event works relative to it with the `*at` system calls (`openat`, `fstatat`,
-//! `mkdirat`, `renameat2`, `linkat`, `symlinkat`, `readlinkat`, `unlinkat`, `fchmodat`,
-//! `fchownat`, `utimensat`); extended attributes go through `/proc/self/fd/N/…` with the
-//! `l*xattr` calls so links are never followed. A path `/a/b` of the drive is `a/b` under
-//! the descriptor; `/` is `.`. The source may be renamed or moved while mounted: the
-//! descriptor follows it. The kernel walks paths on the mount itself (it asks
-//! `on_get_symbolic_link_target` and resolves links), so the paths the events get never
-//! go through a link; the final component is never followed (`AT_SYMLINK_NOFOLLOW`,
+//! `mkdirat`, `mknodat`, `renameat2`, `linkat`, `symlinkat`, `readlinkat`, `unlinkat`,
+//! `fchmodat`, `fchownat`, `utimensat`). A path `/a/b` of the drive is `a/b` under the
+//! descriptor; `/` is `.`. The source may be renamed or moved while mounted: the descriptor
+//! follows it. The kernel walks paths on the mount itself (it asks
+//! `on_get_symbolic_link_target` and resolves links), so the paths the events get never go
+//! through a link; the final component is never followed (`AT_SYMLINK_NOFOLLOW`,
 //! `O_NOFOLLOW`).
+//!
+//! **Any depth.** On the mount only each name is limited (255 bytes): a process that walks
+//! down with `openat` reaches paths far longer than `PATH_MAX` (4,096 bytes with the NUL),
+//! the most one system call takes. A path that fits goes to the source in one call; a longer
+//! one is reached by opening its directories first (`O_PATH | O_DIRECTORY | O_NOFOLLOW`,
+//! as many whole components per call as fit) and naming its last component relative to the
+//! last of them. The drive never puts anything in front of an event's path, so every path
+//! that is legal on the mount works in the source.
 //!
 //! **Identity.** The drive mounts with `use_file_ids`: each object's inode number on the
 //! mount is its inode number in the source, so hard links in the source are hard links on
@@ -22,17 +29,46 @@
 //!
 //! **Ownership and permissions.** The kernel checks permissions on the mount
 //! (`default_permissions`) against the mode, owner and group the source reports, so the
-//! drive acts as root on the source. New objects get the caller's uid, and the caller's gid
-//! unless the parent directory is set-group-ID, in which case the source filesystem has
-//! already given them the directory's group (and, for directories, the set-group-ID bit),
-//! exactly as it would for a local caller. The process umask is 0 (the kernel has applied
-//! the caller's umask to every mode the events get).
+//! drive acts as root on the source. New objects (files, directories, links, FIFOs, sockets,
+//! device nodes) get the caller's uid, and the caller's gid unless the parent directory is
+//! set-group-ID, in which case the source filesystem has already given them the directory's
+//! group (and, for directories, the set-group-ID bit), exactly as it would for a local
+//! caller. Set-user-ID and set-group-ID bits the caller asked for survive the change of
+//! owner (the kernel has already dropped those it may not set). The process umask is 0 (the
+//! kernel has applied the caller's umask to every mode the events get).
 //!
 //! **Data.** `on_open_file`/`on_create_file` open the source file read-write (or with the
 //! caller's access when the source refuses that) into the handle context; reads and writes
-//! are `pread`/`pwrite` on it. With `--passthrough` the handle is also routed to that file
-//! (`route_to_file`), so the kernel reads and writes the source file directly and the
-//! drive sees no read or write events at all.
+//! are `pread`/`pwrite` on it. A name that already exists is opened `O_PATH` first and
+//! checked with `fstat`: only a regular file is then opened for its data, anew through
+//! `/proc/self/fd/N` so that it is the very object checked. Anything else fails (`EISDIR`,
+//! `ELOOP`, and `ENXIO` for FIFOs, sockets and devices, what `open(2)` says of a socket):
+//! opening a FIFO would block the event until a writer came, opening a device would act on
+//! the device. With `--passthrough` the handle is also routed to that file
+//! (`route_to_file`), so the kernel reads and writes the source file directly and the drive
+//! sees no read or write events at all.
+//!
+//! **Special files.** `mkfifo`, `mknod` and `bind` of an `AF_UNIX` socket on the mount reach
+//! `on_create_file` with their kind, and the drive makes the same object in the source with
+//! `mknodat` (device nodes with their device number). Their data never passes through the
+//! drive: the kernel serves a FIFO's and a socket's data on the mount itself, between the
+//! processes that use them there (a FIFO on the mount and the same FIFO in the source are two
+//! different pipes), and opens a device node's device. The drive keeps their names and
+//! metadata, and changes those (`chmod`, `chown`, times, xattrs) without opening them.
+//!
+//! **Space and copies.** `fallocate` goes to a writable descriptor of the source file (the
+//! open file's own, or one opened from it). Mode 0 and `FALLOC_FL_KEEP_SIZE`
+//! (`on_set_allocation_size`) reserve from offset 0 to the end of the asked range, since the
+//! event carries only that end: holes before the range are filled too, which `fallocate(2)`
+//! allows. `FALLOC_FL_PUNCH_HOLE` and `FALLOC_FL_ZERO_RANGE` (`on_zeroize_file_range`) pass
+//! as they came. `copy_file_range` (`on_copy_file_range`) is the source's own
+//! `copy_file_range(2)` between the two handles' descriptors: the bytes never pass through
+//! the drive, and the source filesystem shares extents where it can (btrfs, XFS). With
+//! `--passthrough` these still come to the drive as events.
+//!
+//! **Extended attributes** go through an `O_PATH | O_NOFOLLOW` descriptor of the object,
+//! named `/proc/self/fd/N` to the `*xattr` calls, which reach the object itself: a link,
+//! never its target; a FIFO or device, without opening it.
 //!
 //! **Times.** The source filesystem keeps every time; the drive only forwards explicit
 //! `utimensat` calls.
@@ -43,27 +79,30 @@
 //! that changes the source and wants the mount to agree at once calls
 //! `notify_directory_change`/`notify_file_change` on the drive.
 
-use std::ffi::{CStr, CString, OsStr};
+use std::ffi::{CStr, CString};
 use std::fs::File;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::os::unix::ffi::OsStrExt;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use fsgate_core::{Error, Result};
-use fsgate_vfs::attributes;
 use fsgate_vfs::{
-    CleanupFileParams, CloseFileParams, CreateFileParams, CreateHardLinkParams,
-    CreateSymbolicLinkParams, DeleteFileParams, EnumerateDirectoryParams, Events, FileInfo,
-    FileKind, FlushFileParams, GetEaParams, GetFileInfoParams, GetSymbolicLinkTargetParams,
-    GetVolumeLabelParams, GetVolumeSizeParams, IsDirectoryEmptyParams, ListEasParams,
-    OpenFileParams, ReadFileParams, RemoveEaParams, RenameOrMoveFileParams,
-    SetAllocationSizeParams, SetEaParams, SetFileAttributesParams, SetFileSecurityParams,
-    SetFileSizeParams, WriteFileParams,
+    CleanupFileParams, CloseFileParams, CopyFileRangeParams, CreateFileParams,
+    CreateHardLinkParams, CreateSymbolicLinkParams, DeleteFileParams, EnumerateDirectoryParams,
+    Events, ExchangeFilesParams, FileInfo, FileKind, FlushFileParams, GetEaParams,
+    GetFileInfoParams, GetSymbolicLinkTargetParams, GetVolumeLabelParams, GetVolumeSizeParams,
+    IsDirectoryEmptyParams, ListEasParams, OpenFileParams, ReadFileParams, RemoveEaParams,
+    RenameOrMoveFileParams, SetAllocationSizeParams, SetEaParams, SetFileAttributesParams,
+    SetFileSecurityParams, SetFileSizeParams, WriteFileParams, ZeroizeFileRangeParams,
 };
+use rustix::fs::{
+    self as sys, AtFlags, FallocateFlags, FileType, Mode, OFlags, RenameFlags, Stat, Timespec,
+    Timestamps, XattrFlags,
+};
+use rustix::io::Errno;
 use serde_json::{Map, Value};
 
 use crate::output::Printer;
@@ -78,39 +117,73 @@ pub struct MirrorDrive {
 /// A directory listing: the entries read at its first call, handed out one per call.
 #[derive(Default)]
 pub struct Listing {
-    entries: Vec<(String, FileKind, u64)>,
+    entries: Vec<ListedEntry>,
     next: usize,
+}
+
+/// One entry of a source directory, as its listing reports it.
+struct ListedEntry {
+    name: String,
+    kind: FileKind,
+    file_id: u64,
 }
 
 /// The source file a handle reads and writes; `None` for directories.
 type OpenSource = Option<Arc<File>>;
 
 /// The source file of an open file (its first handle's descriptor, shared), for
-/// `on_get_file_info` after the name is gone; `None` for directories.
+/// `on_get_file_info` and size changes after the name is gone; `None` for directories.
 type OpenFile = Option<Arc<File>>;
+
+/// The longest path one system call takes, in bytes: `PATH_MAX` less its NUL.
+const LONGEST_CALL_PATH: usize = libc::PATH_MAX as usize - 1;
+
+/// Where an event's object is in the source: a directory and a path relative to it, ready
+/// for the `*at` calls (see "Any depth" in the module docs).
+struct SourcePath<'a> {
+    dir: SourceDir<'a>,
+    rel: CString,
+}
+
+/// The directory a [`SourcePath`] is relative to.
+enum SourceDir<'a> {
+    /// The source's own descriptor: the path fits in one call.
+    Root(BorrowedFd<'a>),
+    /// The last directory on the way to a path too long for one call.
+    Opened(OwnedFd),
+}
+
+impl AsFd for SourceDir<'_> {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        match self {
+            SourceDir::Root(fd) => *fd,
+            SourceDir::Opened(fd) => fd.as_fd(),
+        }
+    }
+}
 
 impl MirrorDrive {
     /// A drive mirroring `source` (an existing directory). With `passthrough`, every opened
     /// file is routed to its source file; with `log`, each event is printed after it ran.
     /// Sets the process umask to 0 (see the module docs).
     pub fn new(source: &Path, passthrough: bool, log: Option<Printer>) -> Result<Self> {
-        let root = at::open_dir(source).map_err(|e| {
+        let root = sys::open(
+            source,
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| {
             Error::from_errno(
-                e.raw_os_error().unwrap_or(libc::EIO),
-                format!("SOURCE {}: {e}", source.display()),
+                e.raw_os_error(),
+                format!("SOURCE {}: {}", source.display(), io::Error::from(e)),
             )
         })?;
-        // SAFETY: umask has no preconditions and cannot fail.
-        unsafe { libc::umask(0) };
+        rustix::process::umask(Mode::empty());
         Ok(Self {
             root,
             passthrough,
             log,
         })
-    }
-
-    fn fd(&self) -> RawFd {
-        self.root.as_raw_fd()
     }
 
     /// Prints `event` when logging; returns `result` unchanged.
@@ -128,65 +201,172 @@ impl MirrorDrive {
         result
     }
 
-    /// Opens the source file for a handle: read-write when the source allows it (the
-    /// kernel's write-back may write through any handle), else with the caller's access.
-    fn open_source(&self, rel: &CStr, flags: i32, create: Option<u32>) -> Result<File> {
-        let extra = match create {
-            Some(_) => libc::O_CREAT | (flags & libc::O_EXCL),
-            None => 0,
+    /// Where the drive path `name` (`/a/b`) is in the source: relative to the source's
+    /// descriptor when it fits in one call, else relative to its parent directory, opened
+    /// on the way.
+    fn locate(&self, name: &str) -> io::Result<SourcePath<'_>> {
+        let rel = match name.trim_start_matches('/') {
+            "" => ".",
+            rel => rel,
         };
-        let mode = create.unwrap_or(0);
-        let base = libc::O_NOFOLLOW | libc::O_CLOEXEC | extra;
-        match at::open(self.fd(), rel, base | libc::O_RDWR, mode) {
-            Ok(f) => Ok(f),
-            Err(e)
-                if matches!(
-                    e.raw_os_error(),
-                    Some(libc::EACCES | libc::EPERM | libc::EROFS | libc::EISDIR | libc::ETXTBSY)
-                ) =>
-            {
-                at::open(self.fd(), rel, base | (flags & libc::O_ACCMODE), mode)
-                    .map_err(|e| os_error("open", rel, e))
+        let root = self.root.as_fd();
+        let (steps, last) = split_for_calls(rel.as_bytes())?;
+        let mut dir = SourceDir::Root(root);
+        for step in steps {
+            let next = sys::openat(
+                &dir,
+                c_path(step)?,
+                OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                Mode::empty(),
+            )?;
+            dir = SourceDir::Opened(next);
+        }
+        Ok(SourcePath {
+            dir,
+            rel: c_path(last)?,
+        })
+    }
+
+    /// Opens the existing regular file at `at` for a handle: read-write when the source
+    /// allows it (the kernel's write-back may write through any handle), else with the
+    /// access of `flags`. Anything but a regular file is refused without being opened (see
+    /// "Data" in the module docs).
+    fn open_existing(&self, at: &SourcePath<'_>, name: &str, flags: i32) -> Result<File> {
+        let path = sys::openat(
+            &at.dir,
+            &at.rel,
+            OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| failed("open", name, e.into()))?;
+        let st = sys::fstat(&path).map_err(|e| failed("fstat", name, e.into()))?;
+        let (errno, what) = match FileKind::from_mode(st.st_mode) {
+            Some(FileKind::File) => {
+                return reopen(path.as_fd(), flags).map_err(|e| failed("open", name, e))
             }
-            Err(e) => Err(os_error("open", rel, e)),
+            Some(FileKind::Directory) => (libc::EISDIR, "a directory"),
+            Some(FileKind::Symlink) => (libc::ELOOP, "a symbolic link"),
+            Some(FileKind::Fifo) => (libc::ENXIO, "a FIFO"),
+            Some(FileKind::Socket) => (libc::ENXIO, "a socket"),
+            Some(FileKind::CharDevice) => (libc::ENXIO, "a character device"),
+            Some(FileKind::BlockDevice) => (libc::ENXIO, "a block device"),
+            None => (libc::ENXIO, "an object of no known kind"),
+        };
+        Err(Error::from_errno(
+            errno,
+            format!("open {name}: {what} in the source (the mirror opens regular files only)"),
+        ))
+    }
+
+    /// Creates the regular file at `at` for a handle, with `mode`; read-write when the
+    /// source allows it, else with the access of `flags`. A name that already exists in the
+    /// source (made there since the kernel looked) is opened as an existing file, unless the
+    /// creation is `exclusive`.
+    fn create_file(
+        &self,
+        at: &SourcePath<'_>,
+        name: &str,
+        flags: i32,
+        mode: u32,
+        exclusive: bool,
+    ) -> Result<File> {
+        let create = OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        let mode = Mode::from_raw_mode(mode);
+        let created = match sys::openat(&at.dir, &at.rel, create | OFlags::RDWR, mode) {
+            Err(e) if access_refused(e) => {
+                sys::openat(&at.dir, &at.rel, create | access_of(flags), mode)
+            }
+            created => created,
+        };
+        match created {
+            Ok(fd) => Ok(File::from(fd)),
+            Err(Errno::EXIST) if !exclusive => self.open_existing(at, name, flags),
+            Err(e) => Err(failed("create", name, e.into())),
         }
     }
 
-    /// Gives a new object the caller's ownership (see the module docs).
-    fn own(&self, rel: &CStr) -> Result<()> {
+    /// Gives a new object the caller's ownership (see the module docs). `chown` clears the
+    /// set-user-ID and set-group-ID bits of anything but a directory, even root's, so an
+    /// object that needs a new owner gets those bits back: the kernel has already dropped
+    /// the ones the caller may not set.
+    fn own(&self, at: &SourcePath<'_>, name: &str) -> Result<()> {
         let uid = fsgate_vfs::get_originator_user_id()?;
         let gid = fsgate_vfs::get_originator_group_id()?;
-        let parent_setgid = at::stat(self.fd(), &parent_of(rel))
+        let parent_setgid = sys::statat(&at.dir, parent_of(&at.rel), AtFlags::SYMLINK_NOFOLLOW)
             .map(|st| st.st_mode & libc::S_ISGID != 0)
             .unwrap_or(false);
-        let gid = if parent_setgid { None } else { Some(gid) };
-        at::chown(self.fd(), rel, Some(uid), gid).map_err(|e| os_error("chown", rel, e))
-    }
-
-    fn create(&self, p: &mut CreateFileParams<'_, OpenFile, OpenSource>) -> Result<()> {
-        let rel = relative(p.file_name)?;
-        if p.attributes & attributes::FILE_ATTRIBUTE_DIRECTORY != 0 {
-            // The source applies mkdir's own rules: the sticky bit is kept, the
-            // set-group-ID bit comes from the parent.
-            at::mkdir(self.fd(), &rel, p.mode).map_err(|e| os_error("mkdir", &rel, e))?;
-            return self.own(&rel);
+        let st = sys::statat(&at.dir, &at.rel, AtFlags::SYMLINK_NOFOLLOW)
+            .map_err(|e| failed("stat", name, e.into()))?;
+        let gid = if parent_setgid { st.st_gid } else { gid };
+        if (st.st_uid, st.st_gid) == (uid, gid) {
+            return Ok(());
         }
-        let file = self.open_source(&rel, p.flags, Some(p.mode))?;
-        self.own(&rel)?;
-        if p.flags & libc::O_TRUNC != 0 {
-            file.set_len(0).map_err(|e| os_error("truncate", &rel, e))?;
+        sys::chownat(
+            &at.dir,
+            &at.rel,
+            Some(rustix::fs::Uid::from_raw(uid)),
+            Some(rustix::fs::Gid::from_raw(gid)),
+            AtFlags::SYMLINK_NOFOLLOW,
+        )
+        .map_err(|e| failed("chown", name, e.into()))?;
+        let set_id = st.st_mode & (libc::S_ISUID | libc::S_ISGID) != 0;
+        if set_id && FileKind::from_mode(st.st_mode) != Some(FileKind::Directory) {
+            let mode = Mode::from_raw_mode(st.st_mode & 0o7777);
+            sys::chmodat(&at.dir, &at.rel, mode, AtFlags::empty())
+                .map_err(|e| failed("chmod", name, e.into()))?;
         }
-        self.route(&file, |f| p.route_to_file(f, 0))?;
-        *p.handle_context = Some(remember(p.file_context, file));
         Ok(())
     }
 
+    fn create(&self, p: &mut CreateFileParams<'_, OpenFile, OpenSource>) -> Result<()> {
+        let name = p.file_name;
+        let at = self.locate(name).map_err(|e| failed("create", name, e))?;
+        let mode = Mode::from_raw_mode(p.mode);
+        match p.kind {
+            FileKind::Directory => {
+                // The source applies mkdir's own rules: the sticky bit is kept, the
+                // set-group-ID bit comes from the parent.
+                sys::mkdirat(&at.dir, &at.rel, mode)
+                    .map_err(|e| failed("mkdir", name, e.into()))?;
+                self.own(&at, name)
+            }
+            FileKind::File => {
+                // `mknod` (no open flags) and `O_EXCL` must not take an existing name.
+                let exclusive = p.flags & (libc::O_CREAT | libc::O_EXCL) != libc::O_CREAT;
+                let file = self.create_file(&at, name, p.flags, p.mode, exclusive)?;
+                self.own(&at, name)?;
+                if p.flags & libc::O_TRUNC != 0 {
+                    file.set_len(0).map_err(|e| failed("truncate", name, e))?;
+                }
+                self.route(&file, |f| p.route_to_file(f, 0))?;
+                *p.handle_context = Some(remember(p.file_context, file));
+                Ok(())
+            }
+            FileKind::Symlink => Err(Error::from_errno(
+                libc::EPERM,
+                format!("create {name}: links are made by on_create_symbolic_link"),
+            )),
+            kind => {
+                let dev = if matches!(kind, FileKind::CharDevice | FileKind::BlockDevice) {
+                    u64::from(p.rdev)
+                } else {
+                    0
+                };
+                let file_type = FileType::from_raw_mode(kind.mode_bits());
+                sys::mknodat(&at.dir, &at.rel, file_type, mode, dev)
+                    .map_err(|e| failed("mknod", name, e.into()))?;
+                self.own(&at, name)
+            }
+        }
+    }
+
     fn open(&self, p: &mut OpenFileParams<'_, OpenFile, OpenSource>) -> Result<()> {
-        if p.attributes & attributes::FILE_ATTRIBUTE_DIRECTORY != 0 {
+        if p.attributes & fsgate_vfs::attributes::FILE_ATTRIBUTE_DIRECTORY != 0 {
             return Ok(());
         }
-        let rel = relative(p.file_name)?;
-        let file = self.open_source(&rel, p.flags, None)?;
+        let name = p.file_name;
+        let at = self.locate(name).map_err(|e| failed("open", name, e))?;
+        let file = self.open_existing(&at, name, p.flags)?;
         self.route(&file, |f| p.route_to_file(f, 0))?;
         *p.handle_context = Some(remember(p.file_context, file));
         Ok(())
@@ -206,44 +386,118 @@ impl MirrorDrive {
     ) -> Result<()> {
         let listing = &mut *p.enumeration_context;
         if p.restart {
-            let rel = relative(p.directory_name)?;
-            *listing = Listing {
-                entries: at::list(self.fd(), &rel).map_err(|e| os_error("list", &rel, e))?,
-                next: 0,
-            };
+            let name = p.directory_name;
+            let entries = self
+                .locate(name)
+                .and_then(|at| list(&at))
+                .map_err(|e| failed("list", name, e))?;
+            *listing = Listing { entries, next: 0 };
         }
-        if let Some((name, kind, id)) = listing.entries.get(listing.next) {
+        if let Some(entry) = listing.entries.get(listing.next) {
             listing.next += 1;
             p.file_found = true;
-            p.file_name.clone_from(name);
-            p.info.kind = *kind;
-            p.info.file_id = *id;
+            p.file_name.clone_from(&entry.name);
+            p.info.kind = entry.kind;
+            p.info.file_id = entry.file_id;
         }
         Ok(())
     }
 
     fn set_attributes(&self, p: &SetFileAttributesParams<'_, OpenFile>) -> Result<()> {
-        let rel = relative(p.file_name)?;
+        let name = p.file_name;
+        let at = self.locate(name).map_err(|e| failed("chmod", name, e))?;
         if let Some(mode) = p.mode {
-            at::chmod(self.fd(), &rel, mode).map_err(|e| os_error("chmod", &rel, e))?;
+            sys::chmodat(
+                &at.dir,
+                &at.rel,
+                Mode::from_raw_mode(mode),
+                AtFlags::empty(),
+            )
+            .map_err(|e| failed("chmod", name, e.into()))?;
         }
         if p.last_access_time.is_some() || p.last_write_time.is_some() {
-            at::utimens(self.fd(), &rel, p.last_access_time, p.last_write_time)
-                .map_err(|e| os_error("utimensat", &rel, e))?;
+            let times = Timestamps {
+                last_access: timespec(p.last_access_time),
+                last_modification: timespec(p.last_write_time),
+            };
+            sys::utimensat(&at.dir, &at.rel, &times, AtFlags::SYMLINK_NOFOLLOW)
+                .map_err(|e| failed("utimensat", name, e.into()))?;
         }
         Ok(())
     }
 
-    /// The file a size or allocation change goes through: a fresh write-only descriptor.
-    fn writable(&self, name: &str) -> Result<File> {
-        let rel = relative(name)?;
-        at::open(
-            self.fd(),
-            &rel,
-            libc::O_WRONLY | libc::O_NOFOLLOW | libc::O_CLOEXEC,
-            0,
-        )
-        .map_err(|e| os_error("open", &rel, e))
+    /// A writable descriptor of the file a size or space change goes to: the open file's
+    /// own when it is writable, else one opened from it (through `/proc/self/fd/N`, so a
+    /// file that lost its name still works), else one opened by name.
+    fn writable(&self, name: &str, context: Option<&OpenFile>) -> Result<Arc<File>> {
+        if let Some(Some(file)) = context {
+            let access = sys::fcntl_getfl(file).map_err(|e| failed("fcntl", name, e.into()))?;
+            if access & OFlags::ACCMODE != OFlags::RDONLY {
+                return Ok(Arc::clone(file));
+            }
+            return reopen(file.as_fd(), libc::O_WRONLY)
+                .map(Arc::new)
+                .map_err(|e| failed("open", name, e));
+        }
+        let at = self.locate(name).map_err(|e| failed("open", name, e))?;
+        self.open_existing(&at, name, libc::O_WRONLY).map(Arc::new)
+    }
+
+    /// An `O_PATH | O_NOFOLLOW` descriptor of the object at `name` for the `*xattr` calls,
+    /// and the `/proc/self/fd/N` path they name it by (see the module docs).
+    fn xattr_target(&self, name: &str) -> Result<(OwnedFd, String)> {
+        let fd = self
+            .locate(name)
+            .and_then(|at| {
+                Ok(sys::openat(
+                    &at.dir,
+                    &at.rel,
+                    OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                    Mode::empty(),
+                )?)
+            })
+            .map_err(|e| failed("open", name, e))?;
+        let path = proc_fd_path(fd.as_fd());
+        Ok((fd, path))
+    }
+
+    fn copy_range(&self, p: &mut CopyFileRangeParams<'_, OpenFile, OpenSource>) -> Result<()> {
+        let not_open = |name: &str| Error::from_errno(libc::EBADF, format!("{name} is not open"));
+        let from = p
+            .handle_context
+            .as_ref()
+            .ok_or_else(|| not_open(p.file_name))?;
+        let to = p
+            .target_handle_context
+            .as_ref()
+            .ok_or_else(|| not_open(p.target_file_name))?;
+        let (mut position, mut target_position) = (p.position, p.target_position);
+        let mut copied = 0;
+        while copied < p.length {
+            let chunk = usize::try_from(p.length - copied).unwrap_or(usize::MAX);
+            match sys::copy_file_range(
+                from,
+                Some(&mut position),
+                to,
+                Some(&mut target_position),
+                chunk,
+            ) {
+                Ok(0) => break,
+                Ok(n) => copied += n as u64,
+                Err(Errno::INTR) => {}
+                // What was copied stays copied: report it, as a short write does.
+                Err(_) if copied > 0 => break,
+                Err(e) => {
+                    return Err(failed(
+                        "copy_file_range",
+                        &format!("{} to {}", p.file_name, p.target_file_name),
+                        e.into(),
+                    ))
+                }
+            }
+        }
+        p.bytes_copied = copied;
+        Ok(())
     }
 }
 
@@ -259,7 +513,8 @@ impl Events for MirrorDrive {
     }
 
     fn on_get_volume_size(&self, p: &mut GetVolumeSizeParams) -> Result<()> {
-        let st = at::statvfs(self.fd()).map_err(|e| Error::io("statvfs of the source", e))?;
+        let st =
+            sys::fstatvfs(&self.root).map_err(|e| Error::io("statvfs of the source", e.into()))?;
         let to_sectors =
             |blocks: u64| blocks.saturating_mul(st.f_frsize) / u64::from(p.sector_size);
         p.total_sectors = to_sectors(st.f_blocks);
@@ -270,22 +525,25 @@ impl Events for MirrorDrive {
     }
 
     fn on_get_file_info(&self, p: &mut GetFileInfoParams<'_, OpenFile>) -> Result<()> {
+        let name = p.file_name;
         // An open file is asked through its descriptor: it may have lost its name.
         if let Some(Some(file)) = p.file_context.as_deref() {
-            let st = at::fstat(file).map_err(|e| Error::io(format!("fstat {}", p.file_name), e))?;
+            let st = sys::fstat(file).map_err(|e| failed("fstat", name, e.into()))?;
             p.file_exists = true;
             p.info = file_info(&st);
             return Ok(());
         }
-        let rel = relative(p.file_name)?;
-        match at::stat(self.fd(), &rel) {
+        let found = self
+            .locate(name)
+            .and_then(|at| Ok(sys::statat(&at.dir, &at.rel, AtFlags::SYMLINK_NOFOLLOW)?));
+        match found {
             Ok(st) => {
                 p.file_exists = true;
                 p.info = file_info(&st);
                 Ok(())
             }
             Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(()),
-            Err(e) => Err(os_error("stat", &rel, e)),
+            Err(e) => Err(failed("stat", name, e)),
         }
     }
 
@@ -346,17 +604,57 @@ impl Events for MirrorDrive {
     }
 
     fn on_set_file_size(&self, p: &mut SetFileSizeParams<'_, OpenFile>) -> Result<()> {
+        let name = p.file_name;
         let r = self
-            .writable(p.file_name)
-            .and_then(|f| f.set_len(p.size).map_err(|e| Error::io("truncate", e)));
-        self.report("set_file_size", p.file_name, r)
+            .writable(name, p.file_context.as_deref())
+            .and_then(|f| f.set_len(p.size).map_err(|e| failed("truncate", name, e)));
+        self.report("set_file_size", name, r)
     }
 
+    /// Reserves from offset 0 to `allocation_size` (see "Space and copies" in the module
+    /// docs).
     fn on_set_allocation_size(&self, p: &mut SetAllocationSizeParams<'_, OpenFile>) -> Result<()> {
-        let r = self.writable(p.file_name).and_then(|f| {
-            at::allocate(&f, p.allocation_size).map_err(|e| Error::io("fallocate", e))
-        });
-        self.report("set_allocation_size", p.file_name, r)
+        let name = p.file_name;
+        let mode = if p.keep_size {
+            FallocateFlags::KEEP_SIZE
+        } else {
+            FallocateFlags::empty()
+        };
+        let r = match p.allocation_size {
+            0 => Ok(()),
+            size => self
+                .writable(name, p.file_context.as_deref())
+                .and_then(|f| {
+                    sys::fallocate(&*f, mode, 0, size)
+                        .map_err(|e| failed("fallocate", name, e.into()))
+                }),
+        };
+        self.report("set_allocation_size", name, r)
+    }
+
+    fn on_zeroize_file_range(&self, p: &mut ZeroizeFileRangeParams<'_, OpenFile>) -> Result<()> {
+        let name = p.file_name;
+        let mode = match (p.deallocate, p.keep_size) {
+            // fallocate(2) takes a hole only with KEEP_SIZE.
+            (true, _) => FallocateFlags::PUNCH_HOLE | FallocateFlags::KEEP_SIZE,
+            (false, true) => FallocateFlags::ZERO_RANGE | FallocateFlags::KEEP_SIZE,
+            (false, false) => FallocateFlags::ZERO_RANGE,
+        };
+        let r = self
+            .writable(name, p.file_context.as_deref())
+            .and_then(|f| {
+                sys::fallocate(&*f, mode, p.position, p.length)
+                    .map_err(|e| failed("fallocate", name, e.into()))
+            });
+        self.report("zeroize_file_range", name, r)
+    }
+
+    fn on_copy_file_range(
+        &self,
+        p: &mut CopyFileRangeParams<'_, OpenFile, OpenSource>,
+    ) -> Result<()> {
+        let r = self.copy_range(p);
+        self.report("copy_file_range", p.target_file_name, r)
     }
 
     fn on_set_file_attributes(&self, p: &mut SetFileAttributesParams<'_, OpenFile>) -> Result<()> {
@@ -365,19 +663,54 @@ impl Events for MirrorDrive {
     }
 
     fn on_set_file_security(&self, p: &mut SetFileSecurityParams<'_, OpenFile>) -> Result<()> {
-        let r = relative(p.file_name).and_then(|rel| {
-            at::chown(self.fd(), &rel, p.owner, p.group).map_err(|e| os_error("chown", &rel, e))
-        });
-        self.report("set_file_security", p.file_name, r)
+        let name = p.file_name;
+        let r = (|| -> io::Result<()> {
+            let at = self.locate(name)?;
+            let uid = p.owner.map(rustix::fs::Uid::from_raw);
+            let gid = p.group.map(rustix::fs::Gid::from_raw);
+            Ok(sys::chownat(
+                &at.dir,
+                &at.rel,
+                uid,
+                gid,
+                AtFlags::SYMLINK_NOFOLLOW,
+            )?)
+        })()
+        .map_err(|e| failed("chown", name, e));
+        self.report("set_file_security", name, r)
     }
 
     fn on_rename_or_move_file(&self, p: &mut RenameOrMoveFileParams<'_, OpenFile>) -> Result<()> {
-        let r = (|| {
-            let (from, to) = (relative(p.file_name)?, relative(p.new_file_name)?);
-            at::rename(self.fd(), &from, &to, !p.replace_existing)
-                .map_err(|e| os_error("rename", &from, e))
-        })();
-        self.report("rename_or_move_file", p.file_name, r)
+        let name = p.file_name;
+        let r = (|| -> io::Result<()> {
+            let (from, to) = (self.locate(name)?, self.locate(p.new_file_name)?);
+            let flags = if p.replace_existing {
+                RenameFlags::empty()
+            } else {
+                RenameFlags::NOREPLACE
+            };
+            Ok(sys::renameat_with(
+                &from.dir, &from.rel, &to.dir, &to.rel, flags,
+            )?)
+        })()
+        .map_err(|e| failed("rename", name, e));
+        self.report("rename_or_move_file", name, r)
+    }
+
+    fn on_exchange_files(&self, p: &mut ExchangeFilesParams<'_>) -> Result<()> {
+        let name = p.file_name;
+        let r = (|| -> io::Result<()> {
+            let (a, b) = (self.locate(name)?, self.locate(p.new_file_name)?);
+            Ok(sys::renameat_with(
+                &a.dir,
+                &a.rel,
+                &b.dir,
+                &b.rel,
+                RenameFlags::EXCHANGE,
+            )?)
+        })()
+        .map_err(|e| failed("exchange", name, e));
+        self.report("exchange_files", name, r)
     }
 
     /// Says "empty" without looking: the source's own `unlinkat(AT_REMOVEDIR)` and
@@ -389,87 +722,107 @@ impl Events for MirrorDrive {
     }
 
     fn on_delete_file(&self, p: &mut DeleteFileParams<'_, OpenFile>) -> Result<()> {
-        let r = relative(p.file_name).and_then(|rel| {
-            at::unlink(self.fd(), &rel, p.is_directory).map_err(|e| os_error("unlink", &rel, e))
-        });
-        self.report("delete_file", p.file_name, r)
+        let name = p.file_name;
+        let flags = if p.is_directory {
+            AtFlags::REMOVEDIR
+        } else {
+            AtFlags::empty()
+        };
+        let r = self
+            .locate(name)
+            .and_then(|at| Ok(sys::unlinkat(&at.dir, &at.rel, flags)?))
+            .map_err(|e| failed("unlink", name, e));
+        self.report("delete_file", name, r)
     }
 
     fn on_flush_file(&self, p: &mut FlushFileParams<'_, OpenFile, OpenSource>) -> Result<()> {
+        let name = p.file_name;
         let r = match p.handle_context.as_ref() {
             Some(f) if p.data_only => f.sync_data(),
             Some(f) => f.sync_all(),
             // A directory: sync it through a descriptor of its own.
-            None => relative(p.file_name)
-                .and_then(|rel| {
-                    at::open(
-                        self.fd(),
-                        &rel,
-                        libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
-                        0,
-                    )
-                    .map_err(|e| os_error("open", &rel, e))
-                })
-                .map_err(|e| io::Error::from_raw_os_error(e.errno()))
-                .and_then(|d| d.sync_all()),
+            None => self.locate(name).and_then(|at| {
+                let dir = sys::openat(
+                    &at.dir,
+                    &at.rel,
+                    OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                    Mode::empty(),
+                )?;
+                Ok(sys::fsync(&dir)?)
+            }),
         }
-        .map_err(|e| Error::io(format!("fsync {}", p.file_name), e));
-        self.report("flush_file", p.file_name, r)
+        .map_err(|e| failed("fsync", name, e));
+        self.report("flush_file", name, r)
     }
 
     fn on_create_hard_link(&self, p: &mut CreateHardLinkParams<'_>) -> Result<()> {
-        let r = (|| {
-            let (from, to) = (relative(p.file_name)?, relative(p.link_name)?);
-            at::link(self.fd(), &from, &to).map_err(|e| os_error("link", &to, e))
-        })();
+        let r = (|| -> io::Result<()> {
+            let (from, to) = (self.locate(p.file_name)?, self.locate(p.link_name)?);
+            Ok(sys::linkat(
+                &from.dir,
+                &from.rel,
+                &to.dir,
+                &to.rel,
+                AtFlags::empty(),
+            )?)
+        })()
+        .map_err(|e| failed("link", p.link_name, e));
         self.report("create_hard_link", p.link_name, r)
     }
 
     fn on_create_symbolic_link(&self, p: &mut CreateSymbolicLinkParams<'_>) -> Result<()> {
-        let r = (|| {
-            let rel = relative(p.file_name)?;
-            let target = c_string(p.target)?;
-            at::symlink(&target, self.fd(), &rel).map_err(|e| os_error("symlink", &rel, e))?;
-            self.own(&rel)
+        let name = p.file_name;
+        let r = (|| -> Result<()> {
+            let at = self.locate(name).map_err(|e| failed("symlink", name, e))?;
+            let target = c_path(p.target.as_bytes()).map_err(|e| failed("symlink", name, e))?;
+            sys::symlinkat(&target, &at.dir, &at.rel)
+                .map_err(|e| failed("symlink", name, e.into()))?;
+            self.own(&at, name)
         })();
-        self.report("create_symbolic_link", p.file_name, r)
+        self.report("create_symbolic_link", name, r)
     }
 
     fn on_get_symbolic_link_target(&self, p: &mut GetSymbolicLinkTargetParams<'_>) -> Result<()> {
-        let rel = relative(p.file_name)?;
-        let target = at::readlink(self.fd(), &rel).map_err(|e| os_error("readlink", &rel, e))?;
-        p.target = String::from_utf8(target).map_err(|_| {
-            Error::invalid_argument(
-                "symbolic link target",
-                format!("{} is not UTF-8", p.file_name),
-            )
+        let name = p.file_name;
+        let target = self
+            .locate(name)
+            .and_then(|at| Ok(sys::readlinkat(&at.dir, &at.rel, Vec::new())?))
+            .map_err(|e| failed("readlink", name, e))?;
+        p.target = target.into_string().map_err(|_| {
+            Error::invalid_argument("symbolic link target", format!("{name} is not UTF-8"))
         })?;
         Ok(())
     }
 
     fn on_get_ea(&self, p: &mut GetEaParams<'_>) -> Result<()> {
-        let (path, name) = (self.proc_path(p.file_name)?, c_string(p.name)?);
-        p.value = at::get_xattr(&path, &name).map_err(|e| os_error("getxattr", &name, e))?;
+        let (_fd, path) = self.xattr_target(p.file_name)?;
+        p.value = xattr_value(&path, p.name)
+            .map_err(|e| failed("getxattr", &format!("{} {}", p.file_name, p.name), e))?;
         Ok(())
     }
 
     fn on_set_ea(&self, p: &mut SetEaParams<'_>) -> Result<()> {
-        let (path, name) = (self.proc_path(p.file_name)?, c_string(p.name)?);
         let flags = if p.create_only {
-            libc::XATTR_CREATE
+            XattrFlags::CREATE
         } else if p.replace_only {
-            libc::XATTR_REPLACE
+            XattrFlags::REPLACE
         } else {
-            0
+            XattrFlags::empty()
         };
-        let r =
-            at::set_xattr(&path, &name, p.value, flags).map_err(|e| os_error("setxattr", &name, e));
+        let r = self.xattr_target(p.file_name).and_then(|(_fd, path)| {
+            sys::setxattr(path.as_str(), p.name, p.value, flags)
+                .map_err(|e| failed("setxattr", &format!("{} {}", p.file_name, p.name), e.into()))
+        });
         self.report("set_ea", p.file_name, r)
     }
 
     fn on_list_eas(&self, p: &mut ListEasParams<'_>) -> Result<()> {
-        let path = self.proc_path(p.file_name)?;
-        let names = at::list_xattr(&path).map_err(|e| os_error("listxattr", &path, e))?;
+        let (_fd, path) = self.xattr_target(p.file_name)?;
+        let names = sized(
+            || sys::listxattr_query(path.as_str()),
+            |buf| sys::listxattr(path.as_str(), buf),
+        )
+        .map_err(|e| failed("listxattr", p.file_name, e))?;
         p.names = names
             .split(|b| *b == 0)
             .filter(|n| !n.is_empty())
@@ -479,19 +832,16 @@ impl Events for MirrorDrive {
     }
 
     fn on_remove_ea(&self, p: &mut RemoveEaParams<'_>) -> Result<()> {
-        let (path, name) = (self.proc_path(p.file_name)?, c_string(p.name)?);
-        let r = at::remove_xattr(&path, &name).map_err(|e| os_error("removexattr", &name, e));
+        let r = self.xattr_target(p.file_name).and_then(|(_fd, path)| {
+            sys::removexattr(path.as_str(), p.name).map_err(|e| {
+                failed(
+                    "removexattr",
+                    &format!("{} {}", p.file_name, p.name),
+                    e.into(),
+                )
+            })
+        });
         self.report("remove_ea", p.file_name, r)
-    }
-}
-
-impl MirrorDrive {
-    /// `/proc/self/fd/N/a/b`: the source object as a path the `l*xattr` calls accept.
-    fn proc_path(&self, name: &str) -> Result<CString> {
-        let rel = relative(name)?;
-        let mut path = format!("/proc/self/fd/{}/", self.fd()).into_bytes();
-        path.extend_from_slice(rel.to_bytes());
-        CString::new(path).map_err(|_| Error::invalid_argument("file name", "contains a NUL byte"))
     }
 }
 
@@ -504,338 +854,262 @@ fn remember(context: &mut OpenFile, file: File) -> Arc<File> {
     file
 }
 
-/// The drive path `/a/b` as `a/b` relative to the source descriptor (`/` is `.`).
-fn relative(name: &str) -> Result<CString> {
-    let rel = name.trim_start_matches('/');
-    c_string(if rel.is_empty() { "." } else { rel })
-}
-
-fn c_string(s: &str) -> Result<CString> {
-    CString::new(s)
-        .map_err(|_| Error::invalid_argument("name", format!("{s:?} contains a NUL byte")))
-}
-
-/// `a/b` → `a`; `a` → `.`.
-fn parent_of(rel: &CStr) -> CString {
-    let bytes = rel.to_bytes();
-    match bytes.iter().rposition(|b| *b == b'/') {
-        Some(i) => CString::new(&bytes[..i]).unwrap_or_else(|_| c".".into()),
-        None => c".".into(),
+/// Splits a relative path into the directories to open one call at a time and what is left
+/// for the last call: no directories when the whole path fits in one call, else as many
+/// whole components per directory step as fit, and the last component. `ENAMETOOLONG` only
+/// for a component no call could take.
+fn split_for_calls(rel: &[u8]) -> io::Result<(Vec<&[u8]>, &[u8])> {
+    let too_long = || io::Error::from_raw_os_error(libc::ENAMETOOLONG);
+    if rel.len() <= LONGEST_CALL_PATH {
+        return Ok((Vec::new(), rel));
     }
+    let slash = rel.iter().rposition(|b| *b == b'/').ok_or_else(too_long)?;
+    let (mut rest, last) = (&rel[..slash], &rel[slash + 1..]);
+    let mut steps = Vec::new();
+    while rest.len() > LONGEST_CALL_PATH {
+        let cut = rest[..=LONGEST_CALL_PATH]
+            .iter()
+            .rposition(|b| *b == b'/')
+            .ok_or_else(too_long)?;
+        steps.push(&rest[..cut]);
+        rest = &rest[cut + 1..];
+    }
+    steps.push(rest);
+    if last.len() > LONGEST_CALL_PATH {
+        return Err(too_long());
+    }
+    Ok((steps, last))
 }
 
-/// An errno error naming the operation and the object.
-fn os_error(op: &str, what: &CStr, e: io::Error) -> Error {
-    Error::from_errno(
-        e.raw_os_error().unwrap_or(libc::EIO),
-        format!(
-            "{op} {}: {e}",
-            OsStr::from_bytes(what.to_bytes()).to_string_lossy()
-        ),
+/// Opens the object `fd` refers to (an `O_PATH` descriptor or any other) anew, through
+/// `/proc/self/fd/N`: read-write when the source allows it, else with the access of
+/// `flags`.
+fn reopen(fd: BorrowedFd<'_>, flags: i32) -> io::Result<File> {
+    let path = proc_fd_path(fd);
+    let open = |access| sys::open(path.as_str(), access | OFlags::CLOEXEC, Mode::empty());
+    let opened = match open(OFlags::RDWR) {
+        Err(e) if access_refused(e) => open(access_of(flags)),
+        opened => opened,
+    };
+    Ok(File::from(opened?))
+}
+
+/// Whether opening read-write failed for a reason that opening with less access may not
+/// have (a read-only file, filesystem or running executable).
+fn access_refused(e: Errno) -> bool {
+    matches!(e, Errno::ACCESS | Errno::PERM | Errno::ROFS | Errno::TXTBSY)
+}
+
+/// The access mode bits (`O_RDONLY`, `O_WRONLY`, `O_RDWR`) of raw open flags.
+fn access_of(flags: i32) -> OFlags {
+    OFlags::from_bits_truncate(flags as u32) & OFlags::ACCMODE
+}
+
+/// `/proc/self/fd/N`: a path that reaches what descriptor `fd` refers to.
+fn proc_fd_path(fd: BorrowedFd<'_>) -> String {
+    format!("/proc/self/fd/{}", fd.as_raw_fd())
+}
+
+/// The entries of the directory at `at` (without `.` and `..`).
+fn list(at: &SourcePath<'_>) -> io::Result<Vec<ListedEntry>> {
+    let fd = sys::openat(
+        &at.dir,
+        &at.rel,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?;
+    let mut dir = sys::Dir::new(fd)?;
+    let mut entries = Vec::new();
+    while let Some(entry) = dir.read() {
+        let entry = entry?;
+        let name = entry.file_name();
+        if matches!(name.to_bytes(), b"." | b"..") {
+            continue;
+        }
+        let kind = match entry.file_type() {
+            // The filesystem does not say (`DT_UNKNOWN`): ask `stat`.
+            FileType::Unknown => sys::statat(dir.fd()?, name, AtFlags::SYMLINK_NOFOLLOW)
+                .ok()
+                .and_then(|st| FileKind::from_mode(st.st_mode)),
+            known => FileKind::from_mode(known.as_raw_mode()),
+        };
+        entries.push(ListedEntry {
+            name: String::from_utf8_lossy(name.to_bytes()).into_owned(),
+            kind: kind.unwrap_or(FileKind::File),
+            file_id: entry.ino(),
+        });
+    }
+    Ok(entries)
+}
+
+/// The value of the extended attribute `name` of the object `/proc/self/fd/N` names.
+fn xattr_value(path: &str, name: &str) -> io::Result<Vec<u8>> {
+    sized(
+        || sys::getxattr_query(path, name),
+        |buf| sys::getxattr(path, name, buf),
     )
 }
 
-fn time(sec: i64, nsec: i64) -> SystemTime {
-    let nanos = Duration::from_nanos(u64::try_from(nsec).unwrap_or(0));
+/// Fills a buffer as large as `query` says `fill` needs, asking again while the value grows
+/// between the two calls (`ERANGE`).
+fn sized(
+    query: impl Fn() -> rustix::io::Result<usize>,
+    fill: impl Fn(&mut [u8]) -> rustix::io::Result<usize>,
+) -> io::Result<Vec<u8>> {
+    loop {
+        let size = query()?;
+        if size == 0 {
+            return Ok(Vec::new());
+        }
+        let mut buf = vec![0; size];
+        match fill(&mut buf) {
+            Ok(n) => {
+                buf.truncate(n);
+                return Ok(buf);
+            }
+            Err(Errno::RANGE) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// A path as a C string; a NUL byte in it is `EINVAL` (the kernel never sends one).
+fn c_path(bytes: &[u8]) -> io::Result<CString> {
+    CString::new(bytes).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))
+}
+
+/// `a/b` → `a`; `a` → `.`.
+fn parent_of(rel: &CStr) -> &[u8] {
+    let bytes = rel.to_bytes();
+    match bytes.iter().rposition(|b| *b == b'/') {
+        Some(i) => &bytes[..i],
+        None => b".",
+    }
+}
+
+/// An errno error naming the operation, the drive path, and the reason.
+fn failed(op: &str, name: &str, e: io::Error) -> Error {
+    Error::from_errno(
+        e.raw_os_error().unwrap_or(libc::EIO),
+        format!("{op} {name}: {e}"),
+    )
+}
+
+fn time(sec: i64, nsec: u64) -> SystemTime {
+    let nanos = Duration::from_nanos(nsec);
     if sec >= 0 {
-        UNIX_EPOCH + Duration::from_secs(sec as u64) + nanos
+        UNIX_EPOCH + Duration::from_secs(sec.unsigned_abs()) + nanos
     } else {
         UNIX_EPOCH - Duration::from_secs(sec.unsigned_abs()) + nanos
     }
 }
 
+/// A time for `utimensat`; `None` leaves it alone (`UTIME_OMIT`).
+fn timespec(t: Option<SystemTime>) -> Timespec {
+    let Some(t) = t else {
+        return Timespec {
+            tv_sec: 0,
+            tv_nsec: sys::UTIME_OMIT,
+        };
+    };
+    let (tv_sec, tv_nsec) = match t.duration_since(UNIX_EPOCH) {
+        Ok(d) => (
+            i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
+            i64::from(d.subsec_nanos()),
+        ),
+        Err(e) => {
+            let d = e.duration();
+            let (s, n) = (
+                -i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
+                i64::from(d.subsec_nanos()),
+            );
+            if n == 0 {
+                (s, 0)
+            } else {
+                (s - 1, 1_000_000_000 - n)
+            }
+        }
+    };
+    Timespec { tv_sec, tv_nsec }
+}
+
 /// What `stat` of the source says, as the events report it.
-fn file_info(st: &libc::stat) -> FileInfo {
+// `Stat`'s field types differ between architectures, so some conversions are to the same
+// type on this one.
+#[allow(clippy::useless_conversion)]
+fn file_info(st: &Stat) -> FileInfo {
     let kind = FileKind::from_mode(st.st_mode).unwrap_or(FileKind::File);
-    let mtime = time(st.st_mtime, st.st_mtime_nsec);
+    let mtime = time(i64::from(st.st_mtime), u64::from(st.st_mtime_nsec));
     FileInfo {
         kind,
         mode: st.st_mode & 0o7777,
         uid: st.st_uid,
         gid: st.st_gid,
-        size: st.st_size as u64,
-        allocation_size: Some((st.st_blocks as u64).saturating_mul(512)),
-        hard_link_count: st.st_nlink as u32,
+        size: u64::try_from(st.st_size).unwrap_or(0),
+        allocation_size: Some(u64::try_from(st.st_blocks).unwrap_or(0).saturating_mul(512)),
+        hard_link_count: u32::try_from(st.st_nlink).unwrap_or(u32::MAX),
         creation_time: mtime,
-        last_access_time: time(st.st_atime, st.st_atime_nsec),
+        last_access_time: time(i64::from(st.st_atime), u64::from(st.st_atime_nsec)),
         last_write_time: mtime,
-        change_time: time(st.st_ctime, st.st_ctime_nsec),
-        file_id: st.st_ino,
+        change_time: time(i64::from(st.st_ctime), u64::from(st.st_ctime_nsec)),
+        file_id: u64::from(st.st_ino),
         rdev: u32::try_from(st.st_rdev).unwrap_or(0),
     }
 }
 
-/// Safe wrappers over the `*at` system calls the drive makes, relative to a directory
-/// descriptor; `unsafe` stays here.
-mod at {
+#[cfg(test)]
+mod tests {
     use super::*;
 
-    fn check(rc: libc::c_int) -> io::Result<libc::c_int> {
-        if rc < 0 {
-            Err(io::Error::last_os_error())
-        } else {
-            Ok(rc)
+    /// `depth` components of `width` bytes each, joined by `/`.
+    fn deep(depth: usize, width: usize) -> Vec<u8> {
+        let component = vec![b'd'; width];
+        vec![component; depth].join(&b'/')
+    }
+
+    #[test]
+    fn a_path_that_fits_one_call_goes_whole() {
+        let rel = deep(16, 255);
+        assert_eq!(rel.len(), 4095);
+        let (steps, last) = split_for_calls(&rel).unwrap();
+        assert!(steps.is_empty());
+        assert_eq!(last, &rel[..]);
+    }
+
+    #[test]
+    fn a_longer_path_is_walked_in_steps_that_each_fit_one_call() {
+        for (depth, width) in [(17, 255), (40, 255), (3000, 1), (700, 20)] {
+            let rel = deep(depth, width);
+            let (steps, last) = split_for_calls(&rel).unwrap();
+            assert!(!steps.is_empty(), "{depth}×{width}");
+            assert!(steps.iter().all(|s| !s.is_empty() && s.len() <= 4095));
+            assert_eq!(last, &vec![b'd'; width][..]);
+            let mut joined = steps.join(&b'/');
+            joined.push(b'/');
+            joined.extend_from_slice(last);
+            assert_eq!(joined, rel, "the steps and the last name make up the path");
         }
     }
 
-    /// `open(path, O_PATH | O_DIRECTORY)`: the source's descriptor.
-    pub fn open_dir(path: &Path) -> io::Result<OwnedFd> {
-        let c = CString::new(path.as_os_str().as_bytes())
-            .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
-        // SAFETY: `c` is a live NUL-terminated string.
-        let fd = check(unsafe {
-            libc::open(
-                c.as_ptr(),
-                libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
-            )
-        })?;
-        // SAFETY: `fd` was just opened and is owned by nobody else.
-        Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    #[test]
+    fn a_component_no_call_takes_is_enametoolong() {
+        let rel = vec![b'x'; 5000];
+        let e = split_for_calls(&rel).unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(libc::ENAMETOOLONG));
     }
 
-    /// `openat(2)`.
-    pub fn open(dir: RawFd, rel: &CStr, flags: i32, mode: u32) -> io::Result<File> {
-        // SAFETY: `rel` is NUL-terminated; `dir` is a live descriptor owned by the drive.
-        let fd = check(unsafe { libc::openat(dir, rel.as_ptr(), flags, mode) })?;
-        // SAFETY: `fd` was just opened and is owned by nobody else.
-        Ok(unsafe { File::from_raw_fd(fd) })
+    #[test]
+    fn the_parent_of_a_name_is_its_directory_or_dot() {
+        assert_eq!(parent_of(c"a/b/c"), b"a/b");
+        assert_eq!(parent_of(c"a"), b".");
     }
 
-    /// `fstatat(2)` without following a final link.
-    pub fn stat(dir: RawFd, rel: &CStr) -> io::Result<libc::stat> {
-        // SAFETY: an all-zero `stat` is a valid value for the kernel to overwrite.
-        let mut st: libc::stat = unsafe { std::mem::zeroed() };
-        // SAFETY: `rel` is NUL-terminated and `st` is writable for the call.
-        check(unsafe { libc::fstatat(dir, rel.as_ptr(), &mut st, libc::AT_SYMLINK_NOFOLLOW) })?;
-        Ok(st)
-    }
-
-    /// `fstat(2)`.
-    pub fn fstat(file: &File) -> io::Result<libc::stat> {
-        // SAFETY: an all-zero `stat` is a valid value for the kernel to overwrite.
-        let mut st: libc::stat = unsafe { std::mem::zeroed() };
-        // SAFETY: `file` is a live descriptor and `st` is writable for the call.
-        check(unsafe { libc::fstat(file.as_raw_fd(), &mut st) })?;
-        Ok(st)
-    }
-
-    /// `fstatvfs(2)`.
-    pub fn statvfs(dir: RawFd) -> io::Result<libc::statvfs> {
-        // SAFETY: an all-zero `statvfs` is valid for the kernel to overwrite.
-        let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
-        // SAFETY: `st` is writable for the call.
-        check(unsafe { libc::fstatvfs(dir, &mut st) })?;
-        Ok(st)
-    }
-
-    /// `mkdirat(2)`.
-    pub fn mkdir(dir: RawFd, rel: &CStr, mode: u32) -> io::Result<()> {
-        // SAFETY: `rel` is NUL-terminated.
-        check(unsafe { libc::mkdirat(dir, rel.as_ptr(), mode) }).map(drop)
-    }
-
-    /// `fchmodat(2)`.
-    pub fn chmod(dir: RawFd, rel: &CStr, mode: u32) -> io::Result<()> {
-        // SAFETY: `rel` is NUL-terminated.
-        check(unsafe { libc::fchmodat(dir, rel.as_ptr(), mode, 0) }).map(drop)
-    }
-
-    /// `fchownat(2)` without following a final link; `None` leaves that id alone.
-    pub fn chown(dir: RawFd, rel: &CStr, uid: Option<u32>, gid: Option<u32>) -> io::Result<()> {
-        let (u, g) = (uid.unwrap_or(u32::MAX), gid.unwrap_or(u32::MAX));
-        // SAFETY: `rel` is NUL-terminated; -1 (u32::MAX) means "unchanged".
-        check(unsafe { libc::fchownat(dir, rel.as_ptr(), u, g, libc::AT_SYMLINK_NOFOLLOW) })
-            .map(drop)
-    }
-
-    fn timespec(t: Option<SystemTime>) -> libc::timespec {
-        match t {
-            None => libc::timespec {
-                tv_sec: 0,
-                tv_nsec: libc::UTIME_OMIT,
-            },
-            Some(t) => {
-                let (sec, nsec) = match t.duration_since(UNIX_EPOCH) {
-                    Ok(d) => (d.as_secs() as i64, i64::from(d.subsec_nanos())),
-                    Err(e) => {
-                        let d = e.duration();
-                        let (s, n) = (-(d.as_secs() as i64), i64::from(d.subsec_nanos()));
-                        if n == 0 {
-                            (s, 0)
-                        } else {
-                            (s - 1, 1_000_000_000 - n)
-                        }
-                    }
-                };
-                libc::timespec {
-                    tv_sec: sec,
-                    tv_nsec: nsec,
-                }
-            }
-        }
-    }
-
-    /// `utimensat(2)` without following a final link; `None` leaves that time alone.
-    pub fn utimens(
-        dir: RawFd,
-        rel: &CStr,
-        atime: Option<SystemTime>,
-        mtime: Option<SystemTime>,
-    ) -> io::Result<()> {
-        let times = [timespec(atime), timespec(mtime)];
-        // SAFETY: `rel` is NUL-terminated and `times` holds two timespecs.
-        check(unsafe {
-            libc::utimensat(dir, rel.as_ptr(), times.as_ptr(), libc::AT_SYMLINK_NOFOLLOW)
-        })
-        .map(drop)
-    }
-
-    /// `renameat2(2)`, with `RENAME_NOREPLACE` when `no_replace`.
-    pub fn rename(dir: RawFd, from: &CStr, to: &CStr, no_replace: bool) -> io::Result<()> {
-        let flags = if no_replace {
-            libc::RENAME_NOREPLACE
-        } else {
-            0
-        };
-        // SAFETY: both names are NUL-terminated.
-        check(unsafe { libc::renameat2(dir, from.as_ptr(), dir, to.as_ptr(), flags) }).map(drop)
-    }
-
-    /// `unlinkat(2)`; `AT_REMOVEDIR` for directories.
-    pub fn unlink(dir: RawFd, rel: &CStr, directory: bool) -> io::Result<()> {
-        let flags = if directory { libc::AT_REMOVEDIR } else { 0 };
-        // SAFETY: `rel` is NUL-terminated.
-        check(unsafe { libc::unlinkat(dir, rel.as_ptr(), flags) }).map(drop)
-    }
-
-    /// `linkat(2)`, not following a link named by `from`.
-    pub fn link(dir: RawFd, from: &CStr, to: &CStr) -> io::Result<()> {
-        // SAFETY: both names are NUL-terminated.
-        check(unsafe { libc::linkat(dir, from.as_ptr(), dir, to.as_ptr(), 0) }).map(drop)
-    }
-
-    /// `symlinkat(2)`.
-    pub fn symlink(target: &CStr, dir: RawFd, rel: &CStr) -> io::Result<()> {
-        // SAFETY: both strings are NUL-terminated.
-        check(unsafe { libc::symlinkat(target.as_ptr(), dir, rel.as_ptr()) }).map(drop)
-    }
-
-    /// `readlinkat(2)`.
-    pub fn readlink(dir: RawFd, rel: &CStr) -> io::Result<Vec<u8>> {
-        let mut buf = vec![0u8; libc::PATH_MAX as usize];
-        // SAFETY: `buf` is writable for `buf.len()` bytes.
-        let n = unsafe { libc::readlinkat(dir, rel.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
-        if n < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        buf.truncate(n as usize);
-        Ok(buf)
-    }
-
-    /// `fallocate(2)` mode 0 from 0 to `len`.
-    pub fn allocate(file: &File, len: u64) -> io::Result<()> {
-        let len = i64::try_from(len).map_err(|_| io::Error::from_raw_os_error(libc::EFBIG))?;
-        // SAFETY: `file` is a live descriptor.
-        check(unsafe { libc::fallocate(file.as_raw_fd(), 0, 0, len) }).map(drop)
-    }
-
-    /// The entries of a directory (without `.` and `..`): name, kind, inode number.
-    pub fn list(dir: RawFd, rel: &CStr) -> io::Result<Vec<(String, FileKind, u64)>> {
-        let d = open(
-            dir,
-            rel,
-            libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
-            0,
-        )?;
-        let fd = d.as_raw_fd();
-        // SAFETY: fdopendir takes over `fd` on success; `d` is forgotten then so it is closed
-        // once, by closedir.
-        let stream = unsafe { libc::fdopendir(fd) };
-        if stream.is_null() {
-            return Err(io::Error::last_os_error());
-        }
-        std::mem::forget(d);
-        let mut out = Vec::new();
-        loop {
-            // SAFETY: `stream` is a live DIR*; readdir returns null at the end.
-            let entry = unsafe { libc::readdir64(stream) };
-            if entry.is_null() {
-                break;
-            }
-            // SAFETY: a non-null entry points to a dirent64 valid until the next readdir.
-            let (name, d_type, ino) = unsafe {
-                let e = &*entry;
-                (
-                    CStr::from_ptr(e.d_name.as_ptr()).to_bytes().to_vec(),
-                    e.d_type,
-                    e.d_ino,
-                )
-            };
-            if name == b"." || name == b".." {
-                continue;
-            }
-            let kind = match d_type {
-                libc::DT_DIR => FileKind::Directory,
-                libc::DT_LNK => FileKind::Symlink,
-                _ => FileKind::File,
-            };
-            out.push((String::from_utf8_lossy(&name).into_owned(), kind, ino));
-        }
-        // SAFETY: `stream` is live and closed exactly once.
-        unsafe { libc::closedir(stream) };
-        Ok(out)
-    }
-
-    /// Calls `f(buffer, size)` once to learn the size and again to fill the buffer.
-    fn sized(mut f: impl FnMut(*mut libc::c_void, usize) -> isize) -> io::Result<Vec<u8>> {
-        loop {
-            let n = f(std::ptr::null_mut(), 0);
-            if n < 0 {
-                return Err(io::Error::last_os_error());
-            }
-            let mut buf = vec![0u8; n as usize];
-            let m = f(buf.as_mut_ptr().cast(), buf.len());
-            if m >= 0 {
-                buf.truncate(m as usize);
-                return Ok(buf);
-            }
-            let e = io::Error::last_os_error();
-            if e.raw_os_error() != Some(libc::ERANGE) {
-                return Err(e);
-            }
-        }
-    }
-
-    /// `lgetxattr(2)`.
-    pub fn get_xattr(path: &CStr, name: &CStr) -> io::Result<Vec<u8>> {
-        // SAFETY: both strings are NUL-terminated; the buffer pointer/size pair is valid.
-        sized(|b, n| unsafe { libc::lgetxattr(path.as_ptr(), name.as_ptr(), b, n) })
-    }
-
-    /// `llistxattr(2)`.
-    pub fn list_xattr(path: &CStr) -> io::Result<Vec<u8>> {
-        // SAFETY: `path` is NUL-terminated; the buffer pointer/size pair is valid.
-        sized(|b, n| unsafe { libc::llistxattr(path.as_ptr(), b.cast(), n) })
-    }
-
-    /// `lsetxattr(2)`.
-    pub fn set_xattr(path: &CStr, name: &CStr, value: &[u8], flags: i32) -> io::Result<()> {
-        // SAFETY: both strings are NUL-terminated; `value` is readable for its length.
-        check(unsafe {
-            libc::lsetxattr(
-                path.as_ptr(),
-                name.as_ptr(),
-                value.as_ptr().cast(),
-                value.len(),
-                flags,
-            )
-        })
-        .map(drop)
-    }
-
-    /// `lremovexattr(2)`.
-    pub fn remove_xattr(path: &CStr, name: &CStr) -> io::Result<()> {
-        // SAFETY: both strings are NUL-terminated.
-        check(unsafe { libc::lremovexattr(path.as_ptr(), name.as_ptr()) }).map(drop)
+    #[test]
+    fn times_before_1970_keep_positive_nanoseconds() {
+        let t = UNIX_EPOCH - Duration::from_millis(1500);
+        let ts = timespec(Some(t));
+        assert_eq!((ts.tv_sec, ts.tv_nsec), (-2, 500_000_000));
+        assert_eq!(time(ts.tv_sec, ts.tv_nsec as u64), t);
+        assert_eq!(timespec(None).tv_nsec, sys::UTIME_OMIT);
     }
 }
