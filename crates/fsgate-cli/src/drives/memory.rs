@@ -3,18 +3,53 @@
 //!
 //! # Design
 //!
-//! **Nodes.** Every file, directory and symbolic link is a [`Node`] behind an `Arc`. A
-//! directory holds its entries as `name → Arc<Node>`, and an open file holds its node in the
-//! file context. So a node lives exactly as long as some name or some open handle refers to
-//! it: unlinking an open file removes the name, and the data goes when the last handle closes,
-//! with no bookkeeping beyond `Arc`. `nlink` counts names only (what `stat` reports).
+//! **Nodes.** Every file, directory, symbolic link, FIFO, socket and device node is a [`Node`]
+//! behind an `Arc`. A directory holds its entries as `name → Arc<Node>`, and an open file
+//! holds its node in the file context and in each handle context. So a node lives exactly as
+//! long as some name or some open handle refers to it: unlinking an open file removes the
+//! name, and the data goes when the last handle closes, with no bookkeeping beyond `Arc`.
+//! `nlink` counts names only (what `stat` reports).
 //!
 //! **Hard links** are two directory entries holding the same `Arc<Node>`; **symbolic links**
 //! are nodes whose content is the target path, resolved by the kernel, never by us.
 //!
+//! **Special files** (`mkfifo`, `bind` of a Unix socket, `mknod` of a device) are nodes
+//! that hold only their kind and, for devices, the device number (`st_rdev`). The kernel
+//! serves everything done through them (pipe buffers, socket connections, the device's
+//! driver) without asking the drive; mode, owner, times, links, rename and unlink work on
+//! them as on files. Their size is 0.
+//!
 //! **Sparse data.** A file's bytes are a [`SparseData`]: a size plus a `BTreeMap` of fixed
 //! 64 KiB chunks indexed by offset / 64 KiB. Chunks that were never written do not exist and
-//! read as zeros, so a 4 GiB file with one byte at its end costs one chunk.
+//! read as zeros, so a 4 GiB file with one byte at its end costs one chunk; `st_blocks`
+//! counts the chunks. Bytes past the size always read as zeros (shrinking zeroes the cut
+//! part of the last chunk), so growing a file never needs to write anything.
+//!
+//! **fallocate.** Memory is taken when bytes are written, never ahead: `fallocate` mode 0
+//! only grows the size (the new bytes are a hole), `FALLOC_FL_KEEP_SIZE` changes nothing
+//! but ctime. A RAM drive cannot promise space anyway. `FALLOC_FL_PUNCH_HOLE` and
+//! `FALLOC_FL_ZERO_RANGE` both drop the chunks wholly inside the range and zero the parts of
+//! the chunks at its edges, so both lower `st_blocks`; zeroing a range also grows the file
+//! to its end unless `FALLOC_FL_KEEP_SIZE` is set. Times change as on ext4.
+//!
+//! **copy_file_range** copies chunk by chunk between the two nodes (the source from its file
+//! context, the target from the handle context of the descriptor written to, since the event
+//! names only the target's handle), taking one node lock at a time. A source chunk that is a
+//! hole becomes a hole in the target rather than written zeros. Within one file the chunks
+//! are copied from the far end first when the target lies after the source, so overlapping
+//! ranges end up as `memmove` would leave them. One call copies at most [`MAX_COPY`] bytes;
+//! callers of `copy_file_range(2)` loop on short counts.
+//!
+//! **Memory goes back to the system.** Freed chunks go back to the allocator, and glibc's
+//! malloc keeps them in its arenas for reuse, so without help a drive that once held 1 GiB
+//! stays that large after every file is deleted. Two things hand them back. The drive fixes
+//! malloc's trim threshold (it otherwise grows with the program's largest buffers), so an
+//! arena gives back its free top itself as soon as it passes 4 MiB. And [`Usage`] tracks the
+//! drive's data bytes and their high-water mark: when the bytes fall [`TRIM_THRESHOLD`]
+//! below the mark, a thread of the drive's own (`memory-trim`) calls `malloc_trim(0)`, which
+//! gives back the free pages between live allocations in every arena. That thread holds no
+//! lock of the drive, so no event waits for a trim, and rewriting files in place (where
+//! malloc reuses what was freed) never triggers one.
 //!
 //! **Locking.** Two levels, taken in one order only:
 //! 1. `namespace` (one mutex for the drive) covers every path walk and every change to
@@ -25,9 +60,9 @@
 //! without `namespace` holds at most one node lock. Reads and writes go straight to the node
 //! from the file context, so different files are read and written in parallel.
 //!
-//! **Times** follow POSIX: reads set atime; writes and size changes set mtime and ctime;
-//! attribute, owner, link-count and xattr changes set ctime; creating, removing or renaming an
-//! entry sets the directory's mtime and ctime.
+//! **Times** follow POSIX: reads set atime; writes, size changes and copies into a file set
+//! mtime and ctime; attribute, owner, link-count and xattr changes set ctime; creating,
+//! removing or renaming an entry sets the directory's mtime and ctime.
 //!
 //! **Permissions.** The drive stores mode, owner and group and reports them; the kernel checks
 //! them against the caller (root passes every check, as on any Linux filesystem).
@@ -36,19 +71,19 @@ use std::collections::BTreeMap;
 use std::ffi::{OsStr, OsString};
 use std::path::{Component, Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{self, SyncSender};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::SystemTime;
 
 use fsgate_core::{Error, Result};
-use fsgate_vfs::attributes;
 use fsgate_vfs::{
-    CleanupFileParams, CloseDirectoryEnumerationParams, CloseFileParams, CreateFileParams,
-    CreateHardLinkParams, CreateSymbolicLinkParams, DeleteFileParams, EnumerateDirectoryParams,
-    Events, FileInfo, FileKind, GetEaParams, GetFileInfoParams, GetSymbolicLinkTargetParams,
-    GetVolumeLabelParams, GetVolumeSizeParams, IsDirectoryEmptyParams, ListEasParams,
-    OpenFileParams, ReadFileParams, RemoveEaParams, RenameOrMoveFileParams,
-    SetAllocationSizeParams, SetEaParams, SetFileAttributesParams, SetFileSecurityParams,
-    SetFileSizeParams, WriteFileParams,
+    CleanupFileParams, CloseDirectoryEnumerationParams, CloseFileParams, CopyFileRangeParams,
+    CreateFileParams, CreateHardLinkParams, CreateSymbolicLinkParams, DeleteFileParams,
+    EnumerateDirectoryParams, Events, ExchangeFilesParams, FileInfo, FileKind, GetEaParams,
+    GetFileInfoParams, GetSymbolicLinkTargetParams, GetVolumeLabelParams, GetVolumeSizeParams,
+    IsDirectoryEmptyParams, ListEasParams, OpenFileParams, ReadFileParams, RemoveEaParams,
+    RenameOrMoveFileParams, SetAllocationSizeParams, SetEaParams, SetFileAttributesParams,
+    SetFileSecurityParams, SetFileSizeParams, WriteFileParams, ZeroizeFileRangeParams,
 };
 use serde_json::{Map, Value};
 
@@ -57,26 +92,160 @@ use crate::output::Printer;
 /// The size of one data chunk: the unit of allocation of [`SparseData`].
 const CHUNK: u64 = 64 * 1024;
 
-/// Bytes of file data a drive holds, shared by all its files.
+/// How far a drive's data bytes must fall below their high-water mark before the freed
+/// memory is handed back to the system. A trim walks the allocator's free lists, so it runs
+/// once per this much freed, not at every unlink; at most this much freed memory stays with
+/// the process between trims.
+pub const TRIM_THRESHOLD: u64 = 64 << 20;
+
+/// The most bytes one `on_copy_file_range` copies; the caller's `copy_file_range(2)` returns
+/// the short count and callers loop. It bounds how long one request runs.
+pub const MAX_COPY: u64 = 1 << 30;
+
+/// Bytes of file data a drive holds, shared by all its files, and the trigger that hands
+/// freed memory back to the system (see the module docs).
+///
+/// `Usage::default()` counts and records trims but never performs one (unit tests);
+/// [`Usage::returning_memory`] performs them.
 #[derive(Clone, Default)]
-pub struct Usage(Arc<AtomicU64>);
+pub struct Usage(Arc<UsageCounter>);
+
+#[derive(Default)]
+struct UsageCounter {
+    /// Bytes of chunks allocated now.
+    bytes: AtomicU64,
+    /// The most bytes held since the last trim.
+    high_water: AtomicU64,
+    /// Trims asked for so far.
+    trims: AtomicU64,
+    /// Wakes the thread that trims; `None` when there is none.
+    trimmer: Option<SyncSender<()>>,
+}
 
 impl Usage {
-    /// Bytes allocated now.
-    pub fn bytes(&self) -> u64 {
-        self.0.load(Ordering::Relaxed)
+    /// A counter whose trims run `malloc_trim(0)` on a thread of their own, named
+    /// `memory-trim`, which ends when the last clone of the counter is dropped. Without
+    /// glibc (whose allocator is the one that keeps freed memory), or if the thread cannot
+    /// start, it behaves as `Usage::default()`.
+    ///
+    /// It also fixes two of glibc's malloc thresholds for the whole process (see
+    /// `fix_allocator_thresholds`): call it before the process starts serving.
+    pub fn returning_memory() -> Self {
+        fix_allocator_thresholds();
+        Self(Arc::new(UsageCounter {
+            trimmer: spawn_trimmer(),
+            ..UsageCounter::default()
+        }))
     }
 
+    /// Bytes allocated now.
+    pub fn bytes(&self) -> u64 {
+        self.0.bytes.load(Ordering::Relaxed)
+    }
+
+    /// How many times the bytes fell [`TRIM_THRESHOLD`] below their high-water mark, each
+    /// time asking for the freed memory to go back to the system.
+    #[cfg(test)]
+    pub fn trims(&self) -> u64 {
+        self.0.trims.load(Ordering::Relaxed)
+    }
+
+    /// Counts a file's chunks going from `before` to `after`. Chunks counted out must be
+    /// freed already: the trim this may ask for runs at once on another thread.
     fn add_chunks(&self, before: usize, after: usize) {
+        let counter = &*self.0;
         if after > before {
-            self.0
-                .fetch_add((after - before) as u64 * CHUNK, Ordering::Relaxed);
-        } else {
-            self.0
-                .fetch_sub((before - after) as u64 * CHUNK, Ordering::Relaxed);
+            let added = (after - before) as u64 * CHUNK;
+            let now = counter.bytes.fetch_add(added, Ordering::Relaxed) + added;
+            counter.high_water.fetch_max(now, Ordering::Relaxed);
+        } else if before > after {
+            let freed = (before - after) as u64 * CHUNK;
+            let now = counter
+                .bytes
+                .fetch_sub(freed, Ordering::Relaxed)
+                .saturating_sub(freed);
+            let mark = counter.high_water.load(Ordering::Relaxed);
+            // Only the thread that lowers the mark asks: concurrent frees trim once. A
+            // mark raised meanwhile by a write makes the exchange fail; a later free asks.
+            if mark.saturating_sub(now) >= TRIM_THRESHOLD
+                && counter
+                    .high_water
+                    .compare_exchange(mark, now, Ordering::Relaxed, Ordering::Relaxed)
+                    .is_ok()
+            {
+                counter.trims.fetch_add(1, Ordering::Relaxed);
+                if let Some(trimmer) = &counter.trimmer {
+                    // Full: a trim is already pending and will see this memory too.
+                    let _ = trimmer.try_send(());
+                }
+            }
         }
     }
 }
+
+/// Starts the `memory-trim` thread: it trims once per wake-up, and ends when the sender is
+/// dropped.
+fn spawn_trimmer() -> Option<SyncSender<()>> {
+    if !cfg!(target_env = "gnu") {
+        return None;
+    }
+    let (wake, wakes) = mpsc::sync_channel::<()>(1);
+    let spawned = std::thread::Builder::new()
+        .name("memory-trim".into())
+        .spawn(move || {
+            while wakes.recv().is_ok() {
+                return_memory_to_system();
+            }
+        });
+    match spawned {
+        Ok(_) => Some(wake),
+        Err(e) => {
+            tracing::warn!(
+                "memory drive: cannot start the memory-trim thread ({e}); freed file data \
+                 stays with the process"
+            );
+            None
+        }
+    }
+}
+
+/// Fixes glibc's malloc thresholds, which otherwise adapt to the program: the first freed
+/// allocation served by its own `mmap` (such as a 16 MiB FUSE request buffer) raises the
+/// trim threshold to twice its size, and from then on every thread's arena keeps up to that
+/// much free memory at its top. `malloc_trim` cannot release it: it trims only the main
+/// arena's top. Fixed values keep that residue small:
+/// - allocations from 32 MiB up (glibc's own largest adaptive value) get their own
+///   mappings, so request and read buffers stay in the arenas and are reused;
+/// - an arena's free top goes back to the system as soon as it passes 4 MiB, a few
+///   request buffers' worth, so buffers that come and go do not make it shrink and grow
+///   at every request.
+///
+/// References: mallopt(3)
+#[cfg(target_env = "gnu")]
+fn fix_allocator_thresholds() {
+    // SAFETY: mallopt has no preconditions; it changes the allocator's parameters under the
+    // allocator's own lock and touches no memory the program owns.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 4 << 20);
+    }
+}
+
+#[cfg(not(target_env = "gnu"))]
+fn fix_allocator_thresholds() {}
+
+/// Hands the free pages of every malloc arena back to the kernel.
+///
+/// References: malloc_trim(3)
+#[cfg(target_env = "gnu")]
+fn return_memory_to_system() {
+    // SAFETY: malloc_trim has no preconditions; it takes each arena's own lock while it
+    // releases that arena's free pages, and touches no memory the program owns.
+    unsafe { libc::malloc_trim(0) };
+}
+
+#[cfg(not(target_env = "gnu"))]
+fn return_memory_to_system() {}
 
 /// A file's bytes: chunks that were never written are holes and read as zeros. Its chunks
 /// are counted in the drive's [`Usage`] until it is dropped.
@@ -88,7 +257,12 @@ pub struct SparseData {
 
 impl Drop for SparseData {
     fn drop(&mut self) {
-        self.usage.add_chunks(self.chunks.len(), 0);
+        // Free the chunks before counting them out, so that a trim this asks for finds
+        // them free.
+        let chunks = std::mem::take(&mut self.chunks);
+        let count = chunks.len();
+        drop(chunks);
+        self.usage.add_chunks(count, 0);
     }
 }
 
@@ -132,6 +306,11 @@ impl SparseData {
         out.len()
     }
 
+    /// Whether the chunk holding `offset` is a hole (was never written, or was dropped).
+    pub fn is_hole(&self, offset: u64) -> bool {
+        !self.chunks.contains_key(&(offset / CHUNK))
+    }
+
     /// Writes `data` at `offset`, growing the file if needed.
     pub fn write(&mut self, offset: u64, data: &[u8]) -> Result<()> {
         let end = offset
@@ -161,13 +340,48 @@ impl SparseData {
     pub fn set_size(&mut self, size: u64) {
         let before = self.chunks.len();
         if size < self.size {
-            self.chunks.retain(|&index, _| index * CHUNK < size);
+            drop(self.chunks.split_off(&size.div_ceil(CHUNK)));
             let tail = (size % CHUNK) as usize;
             if let Some(chunk) = self.chunks.get_mut(&(size / CHUNK)) {
                 chunk[tail..].fill(0);
             }
         }
         self.size = size;
+        self.usage.add_chunks(before, self.chunks.len());
+    }
+
+    /// Makes `length` bytes from `offset` read as zeros without taking memory: chunks wholly
+    /// inside the range are dropped (holes again), the parts of the chunks at its edges are
+    /// zeroed. The size does not change.
+    pub fn punch(&mut self, offset: u64, length: u64) {
+        // Bytes past the size are zeros already: the range ends, at most, at the end of the
+        // size's last chunk, whose bytes past the size are zeros too.
+        let end = offset
+            .saturating_add(length)
+            .min(self.size.div_ceil(CHUNK).saturating_mul(CHUNK));
+        if offset >= end {
+            return;
+        }
+        let before = self.chunks.len();
+        // The chunks wholly inside: none when the range lies within one chunk.
+        let whole = offset.div_ceil(CHUNK)..(end / CHUNK).max(offset.div_ceil(CHUNK));
+        let whole: Vec<u64> = self.chunks.range(whole).map(|(&index, _)| index).collect();
+        for index in whole {
+            self.chunks.remove(&index);
+        }
+        let mut zero_edge = |index: u64| {
+            if let Some(chunk) = self.chunks.get_mut(&index) {
+                let chunk_start = index * CHUNK;
+                let from = (offset.max(chunk_start) - chunk_start) as usize;
+                let to = (end.min(chunk_start + CHUNK) - chunk_start) as usize;
+                chunk[from..to].fill(0);
+            }
+        };
+        let (first, last) = (offset / CHUNK, (end - 1) / CHUNK);
+        zero_edge(first);
+        if last != first {
+            zero_edge(last);
+        }
         self.usage.add_chunks(before, self.chunks.len());
     }
 }
@@ -180,6 +394,18 @@ pub enum Content {
     Directory(BTreeMap<OsString, Arc<Node>>),
     /// A symbolic link: its target, as given to `symlink(2)`.
     Symlink(PathBuf),
+    /// A FIFO, socket or device node: the kernel serves its I/O, the drive keeps its name.
+    Special(Special),
+}
+
+/// What the drive keeps of a FIFO, socket or device node.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Special {
+    /// [`FileKind::Fifo`], [`FileKind::Socket`], [`FileKind::CharDevice`] or
+    /// [`FileKind::BlockDevice`].
+    pub kind: FileKind,
+    /// For devices, the device number as `makedev(major, minor)` encodes it; 0 otherwise.
+    pub rdev: u32,
 }
 
 /// What kind of node to create.
@@ -190,6 +416,8 @@ pub enum NewNode {
     Directory,
     /// A symbolic link to this target.
     Symlink(PathBuf),
+    /// A FIFO, socket or device node.
+    Special(Special),
 }
 
 /// Attributes as `stat` reports them.
@@ -224,21 +452,48 @@ pub struct NodeState {
 }
 
 impl NodeState {
-    /// The file's data, or EISDIR/EINVAL for directories and symbolic links.
-    pub fn data(&mut self) -> Result<&mut SparseData> {
-        match &mut self.content {
-            Content::File(data) => Ok(data),
-            Content::Directory(_) => Err(Error::from_errno(libc::EISDIR, "is a directory")),
-            Content::Symlink(_) => Err(Error::from_errno(libc::EINVAL, "is a symbolic link")),
-        }
+    /// The data of the file at `path` (named in errors): EISDIR for a directory, EINVAL
+    /// for a symbolic link or special file, which have no data the drive serves.
+    pub fn data(&mut self, path: &str) -> Result<&mut SparseData> {
+        let what = match &mut self.content {
+            Content::File(data) => return Ok(data),
+            Content::Directory(_) => {
+                return Err(Error::from_errno(
+                    libc::EISDIR,
+                    format!("{path}: is a directory"),
+                ))
+            }
+            Content::Symlink(_) => "a symbolic link",
+            Content::Special(special) => match special.kind {
+                FileKind::Fifo => "a FIFO",
+                FileKind::Socket => "a socket",
+                _ => "a device node",
+            },
+        };
+        Err(Error::from_errno(
+            libc::EINVAL,
+            format!("{path}: is {what}, whose data the drive does not hold"),
+        ))
     }
 
-    /// Size in bytes: data size, entry count for directories, target length for links.
+    /// Size in bytes: data size, entry count for directories, target length for links, 0
+    /// for special files.
     pub fn size(&self) -> u64 {
         match &self.content {
             Content::File(data) => data.size(),
             Content::Directory(entries) => entries.len() as u64,
             Content::Symlink(target) => target.as_os_str().len() as u64,
+            Content::Special(_) => 0,
+        }
+    }
+
+    /// The kind `stat` and `readdir` report.
+    pub fn kind(&self) -> FileKind {
+        match &self.content {
+            Content::File(_) => FileKind::File,
+            Content::Directory(_) => FileKind::Directory,
+            Content::Symlink(_) => FileKind::Symlink,
+            Content::Special(special) => special.kind,
         }
     }
 
@@ -260,7 +515,7 @@ impl NodeState {
     }
 }
 
-/// A file, directory or symbolic link.
+/// A file, directory, symbolic link, FIFO, socket or device node.
 pub struct Node {
     /// Inode number, unique for the drive's lifetime.
     pub ino: u64,
@@ -300,10 +555,10 @@ fn not_directory(path: &Path) -> Error {
 }
 
 impl Tree {
-    /// An empty tree whose root directory has `mode`, owned by `uid`:`gid`.
-    pub fn new(mode: u32, uid: u32, gid: u32) -> Self {
+    /// An empty tree whose root directory has `mode`, owned by `uid`:`gid`, counting its
+    /// files' data in `usage`.
+    pub fn new(mode: u32, uid: u32, gid: u32, usage: Usage) -> Self {
         let next_ino = AtomicU64::new(1);
-        let usage = Usage::default();
         Self {
             root: new_node(&next_ino, &usage, NewNode::Directory, mode, uid, gid),
             namespace: Mutex::new(()),
@@ -501,8 +756,38 @@ impl Tree {
         Ok(())
     }
 
-    /// The entries of directory `node`, in name order, with their nodes.
-    pub fn entries(&self, node: &Node) -> Result<Vec<(OsString, Arc<Node>)>> {
+    /// `RENAME_EXCHANGE`: the objects named `a` and `b` trade names atomically (the kernel
+    /// has checked that neither lies inside the other). A directory that changes parents
+    /// moves its `..` link: the parents' link counts follow.
+    pub fn exchange(&self, a: &Path, b: &Path) -> Result<()> {
+        let _ns = self.namespace();
+        let (parent_a, name_a) = self.walk_parent(a)?;
+        let (parent_b, name_b) = self.walk_parent(b)?;
+        let node_a = entry(&parent_a, name_a).ok_or_else(|| not_found(a))?;
+        let node_b = entry(&parent_b, name_b).ok_or_else(|| not_found(b))?;
+        let (dir_a, dir_b) = (node_a.lock().is_directory(), node_b.lock().is_directory());
+        // One parent lock at a time (the locking rule), each entry set to the other node.
+        for (parent, name, node, leaving, arriving) in [
+            (&parent_a, name_a, &node_b, dir_a, dir_b),
+            (&parent_b, name_b, &node_a, dir_b, dir_a),
+        ] {
+            let mut dir = parent.lock();
+            if let Content::Directory(entries) = &mut dir.content {
+                entries.insert(name.to_os_string(), Arc::clone(node));
+            }
+            if !Arc::ptr_eq(&parent_a, &parent_b) {
+                dir.meta.nlink = dir.meta.nlink + u32::from(arriving) - u32::from(leaving);
+            }
+            dir.touch_mtime();
+        }
+        node_a.lock().touch_ctime();
+        node_b.lock().touch_ctime();
+        Ok(())
+    }
+
+    /// The entries of directory `node` (named `path` in errors), in name order, with their
+    /// nodes.
+    pub fn entries(&self, node: &Node, path: &Path) -> Result<Vec<(OsString, Arc<Node>)>> {
         let mut state = node.lock();
         state.meta.atime = SystemTime::now();
         match &state.content {
@@ -510,7 +795,10 @@ impl Tree {
                 .iter()
                 .map(|(n, c)| (n.clone(), Arc::clone(c)))
                 .collect()),
-            _ => Err(Error::from_errno(libc::ENOTDIR, "not a directory")),
+            _ => Err(Error::from_errno(
+                libc::ENOTDIR,
+                format!("{}: not a directory", path.display()),
+            )),
         }
     }
 }
@@ -587,6 +875,7 @@ fn new_node(
         NewNode::File => (Content::File(SparseData::new(usage.clone())), 1),
         NewNode::Directory => (Content::Directory(BTreeMap::new()), 2),
         NewNode::Symlink(target) => (Content::Symlink(target), 1),
+        NewNode::Special(special) => (Content::Special(special), 1),
     };
     Arc::new(Node {
         ino: next_ino.fetch_add(1, Ordering::Relaxed),
@@ -621,8 +910,10 @@ pub struct Listing {
     next: usize,
 }
 
-/// The node an open file refers to (set by `on_create_file`/`on_open_file`), so reads,
-/// writes and `fstat` reach it even after its name is gone.
+/// The node an open file refers to, kept in its file context and in each of its handle
+/// contexts (set by `on_create_file`/`on_open_file`), so reads, writes, `fstat` and
+/// `copy_file_range` (which names only the handle written to) reach it even after its name
+/// is gone.
 type OpenNode = Option<Arc<Node>>;
 
 impl MemoryDrive {
@@ -632,7 +923,7 @@ impl MemoryDrive {
         // SAFETY: getuid/getgid have no preconditions and cannot fail.
         let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
         Self {
-            tree: Tree::new(0o755, uid, gid),
+            tree: Tree::new(0o755, uid, gid, Usage::returning_memory()),
             log,
         }
     }
@@ -666,42 +957,85 @@ impl MemoryDrive {
         }
     }
 
-    fn create(&self, p: &mut CreateFileParams<'_, OpenNode, ()>) -> Result<()> {
+    fn create(&self, p: &mut CreateFileParams<'_, OpenNode, OpenNode>) -> Result<()> {
         let path = Path::new(p.file_name);
         let uid = fsgate_vfs::get_originator_user_id()?;
         let gid = fsgate_vfs::get_originator_group_id()?;
-        let node = if p.attributes & attributes::FILE_ATTRIBUTE_DIRECTORY != 0 {
-            self.tree
-                .create(path, NewNode::Directory, p.mode, uid, gid)?
-        } else {
-            match self.tree.create(path, NewNode::File, p.mode, uid, gid) {
-                Ok(node) => node,
-                // The name appeared after the kernel's lookup: without O_EXCL that is an open.
-                Err(e) if e.errno() == libc::EEXIST && p.flags & libc::O_EXCL == 0 => {
-                    let node = self.tree.lookup(path)?;
-                    if p.flags & libc::O_TRUNC != 0 {
-                        let mut state = node.lock();
-                        state.data()?.set_size(0);
-                        state.touch_mtime();
-                    }
-                    node
-                }
-                Err(e) => return Err(e),
+        let new = match p.kind {
+            FileKind::File => NewNode::File,
+            FileKind::Directory => NewNode::Directory,
+            FileKind::Symlink => {
+                return Err(Error::from_errno(
+                    libc::EPERM,
+                    format!(
+                        "{}: symbolic links come from on_create_symbolic_link",
+                        p.file_name
+                    ),
+                ))
             }
+            kind => NewNode::Special(Special { kind, rdev: p.rdev }),
         };
-        *p.file_context = Some(node);
+        let node = match self.tree.create(path, new, p.mode, uid, gid) {
+            Ok(node) => node,
+            // The name appeared after the kernel's lookup: without O_EXCL that is an open.
+            Err(e)
+                if e.errno() == libc::EEXIST
+                    && p.kind == FileKind::File
+                    && p.flags & libc::O_EXCL == 0 =>
+            {
+                let node = self.tree.lookup(path)?;
+                if p.flags & libc::O_TRUNC != 0 {
+                    let mut state = node.lock();
+                    state.data(p.file_name)?.set_size(0);
+                    state.touch_mtime();
+                }
+                node
+            }
+            Err(e) => return Err(e),
+        };
+        *p.file_context = Some(Arc::clone(&node));
+        *p.handle_context = Some(node);
         Ok(())
+    }
+
+    /// `copy_file_range`: the source from its file context, the target from the handle
+    /// written to. Returns the bytes copied.
+    fn copy_range(&self, p: &CopyFileRangeParams<'_, OpenNode, OpenNode>) -> Result<u64> {
+        let source = self.node(Some(p.file_context), p.file_name)?;
+        // Looking the target up by name could find another file: the one written to may
+        // have been unlinked and the name reused. A handle that never reached on_open_file
+        // (`FireAllOpenCloseEvents` off) has no node: EOPNOTSUPP makes the kernel copy this
+        // range with reads and writes instead.
+        let target = p.target_handle_context.clone().ok_or_else(|| {
+            Error::from_errno(
+                libc::EOPNOTSUPP,
+                format!(
+                    "{}: the handle written to was opened without on_open_file, so its \
+                     node is unknown; the kernel copies with reads and writes",
+                    p.target_file_name
+                ),
+            )
+        })?;
+        copy_data(
+            &source,
+            p.file_name,
+            p.position,
+            &target,
+            p.target_file_name,
+            p.target_position,
+            p.length,
+        )
     }
 
     fn next_entry(
         &self,
-        p: &mut EnumerateDirectoryParams<'_, OpenNode, (), Listing>,
+        p: &mut EnumerateDirectoryParams<'_, OpenNode, OpenNode, Listing>,
     ) -> Result<()> {
         let listing = &mut *p.enumeration_context;
         if p.restart {
             let dir = self.node(Some(p.file_context), p.directory_name)?;
             *listing = Listing {
-                entries: self.tree.entries(&dir)?,
+                entries: self.tree.entries(&dir, Path::new(p.directory_name))?,
                 next: 0,
             };
         }
@@ -757,12 +1091,83 @@ fn no_attribute(file: &str, name: &str) -> Error {
     Error::from_errno(libc::ENODATA, format!("{file}: no attribute {name}"))
 }
 
+/// Copies up to `length` bytes at `from` in `source` to `to` in `target` (at most
+/// [`MAX_COPY`]; none from at or past the source's end) and returns how many: chunk by
+/// chunk, one node lock at a time, holes staying holes, and, within one node, from the far
+/// end first when the target lies after the source, so overlapping ranges end up as
+/// `memmove` leaves them. The paths name the nodes in errors.
+fn copy_data(
+    source: &Node,
+    source_path: &str,
+    from: u64,
+    target: &Node,
+    target_path: &str,
+    to: u64,
+    length: u64,
+) -> Result<u64> {
+    let count = {
+        let mut state = source.lock();
+        let size = state.data(source_path)?.size();
+        length.min(MAX_COPY).min(size.saturating_sub(from))
+    };
+    // A target that holds no data fails before anything is copied.
+    target.lock().data(target_path)?;
+    if to.checked_add(count).is_none() {
+        return Err(Error::from_errno(
+            libc::EFBIG,
+            format!("{target_path}: copy past the largest file offset"),
+        ));
+    }
+    if count == 0 {
+        return Ok(0);
+    }
+    // The source range cut at its chunk boundaries: each piece is in one source chunk.
+    let end = from + count;
+    let mut pieces = Vec::with_capacity((count / CHUNK + 2) as usize);
+    let mut offset = from;
+    while offset < end {
+        let next = (offset / CHUNK + 1).saturating_mul(CHUNK).min(end);
+        pieces.push((offset, (next - offset) as usize));
+        offset = next;
+    }
+    if std::ptr::eq(source, target) && to > from {
+        pieces.reverse();
+    }
+    let mut buf = vec![0u8; CHUNK as usize];
+    for (offset, len) in pieces {
+        let hole = {
+            let mut state = source.lock();
+            let data = state.data(source_path)?;
+            let hole = data.is_hole(offset);
+            if !hole {
+                let read = data.read(offset, &mut buf[..len]);
+                buf[read..len].fill(0);
+            }
+            hole
+        };
+        let at = to + (offset - from);
+        let mut state = target.lock();
+        let data = state.data(target_path)?;
+        if hole {
+            data.punch(at, len as u64);
+            if at + len as u64 > data.size() {
+                data.set_size(at + len as u64);
+            }
+        } else {
+            data.write(at, &buf[..len])?;
+        }
+    }
+    source.lock().meta.atime = SystemTime::now();
+    target.lock().touch_mtime();
+    Ok(count)
+}
+
 /// Copies a node's attributes into the form `stat` and `readdir` get.
 fn fill_info(state: &NodeState, ino: u64, info: &mut FileInfo) {
-    info.kind = match state.content {
-        Content::File(_) => FileKind::File,
-        Content::Directory(_) => FileKind::Directory,
-        Content::Symlink(_) => FileKind::Symlink,
+    info.kind = state.kind();
+    info.rdev = match &state.content {
+        Content::Special(special) => special.rdev,
+        _ => 0,
     };
     let meta = &state.meta;
     info.mode = meta.mode;
@@ -789,7 +1194,7 @@ fn name(path: &str) -> impl FnOnce(&mut Map<String, Value>) + '_ {
 
 impl Events for MemoryDrive {
     type FileContext = OpenNode;
-    type HandleContext = ();
+    type HandleContext = OpenNode;
     type EnumerationContext = Listing;
 
     fn on_get_volume_size(&self, p: &mut GetVolumeSizeParams) -> Result<()> {
@@ -817,18 +1222,23 @@ impl Events for MemoryDrive {
         Ok(())
     }
 
-    fn on_create_file(&self, p: &mut CreateFileParams<'_, OpenNode, ()>) -> Result<()> {
+    fn on_create_file(&self, p: &mut CreateFileParams<'_, OpenNode, OpenNode>) -> Result<()> {
         let result = self.create(p);
         self.report("create_file", result, |m| {
             m.insert("file_name".into(), p.file_name.into());
             m.insert("attributes".into(), p.attributes.into());
             m.insert("desired_access".into(), p.desired_access.into());
+            m.insert("kind".into(), format!("{:?}", p.kind).into());
+            if p.rdev != 0 {
+                m.insert("rdev".into(), p.rdev.into());
+            }
         })
     }
 
-    fn on_open_file(&self, p: &mut OpenFileParams<'_, OpenNode, ()>) -> Result<()> {
+    fn on_open_file(&self, p: &mut OpenFileParams<'_, OpenNode, OpenNode>) -> Result<()> {
         let result = self.node(Some(p.file_context), p.file_name).map(|node| {
-            *p.file_context = Some(node);
+            *p.file_context = Some(Arc::clone(&node));
+            *p.handle_context = Some(node);
         });
         self.report("open_file", result, |m| {
             m.insert("file_name".into(), p.file_name.into());
@@ -836,11 +1246,11 @@ impl Events for MemoryDrive {
         })
     }
 
-    fn on_cleanup_file(&self, p: &mut CleanupFileParams<'_, OpenNode, ()>) -> Result<()> {
+    fn on_cleanup_file(&self, p: &mut CleanupFileParams<'_, OpenNode, OpenNode>) -> Result<()> {
         self.report("cleanup_file", Ok(()), name(p.file_name))
     }
 
-    fn on_close_file(&self, p: &mut CloseFileParams<'_, OpenNode, ()>) -> Result<()> {
+    fn on_close_file(&self, p: &mut CloseFileParams<'_, OpenNode, OpenNode>) -> Result<()> {
         self.report("close_file", Ok(()), name(p.file_name))
     }
 
@@ -863,7 +1273,7 @@ impl Events for MemoryDrive {
 
     fn on_enumerate_directory(
         &self,
-        p: &mut EnumerateDirectoryParams<'_, OpenNode, (), Listing>,
+        p: &mut EnumerateDirectoryParams<'_, OpenNode, OpenNode, Listing>,
     ) -> Result<()> {
         let result = self.next_entry(p);
         self.report("enumerate_directory", result, |m| {
@@ -882,12 +1292,12 @@ impl Events for MemoryDrive {
         })
     }
 
-    fn on_read_file(&self, p: &mut ReadFileParams<'_, OpenNode, ()>) -> Result<()> {
+    fn on_read_file(&self, p: &mut ReadFileParams<'_, OpenNode, OpenNode>) -> Result<()> {
         let result = self
             .node(Some(p.file_context), p.file_name)
             .and_then(|node| {
                 let mut state = node.lock();
-                let read = state.data()?.read(p.position, p.buffer);
+                let read = state.data(p.file_name)?.read(p.position, p.buffer);
                 state.meta.atime = SystemTime::now();
                 Ok(read)
             });
@@ -900,12 +1310,12 @@ impl Events for MemoryDrive {
         })
     }
 
-    fn on_write_file(&self, p: &mut WriteFileParams<'_, OpenNode, ()>) -> Result<()> {
+    fn on_write_file(&self, p: &mut WriteFileParams<'_, OpenNode, OpenNode>) -> Result<()> {
         let result = self
             .node(Some(p.file_context), p.file_name)
             .and_then(|node| {
                 let mut state = node.lock();
-                state.data()?.write(p.position, p.buffer)?;
+                state.data(p.file_name)?.write(p.position, p.buffer)?;
                 state.touch_mtime();
                 Ok(())
             });
@@ -923,7 +1333,7 @@ impl Events for MemoryDrive {
             .node(p.file_context.as_deref(), p.file_name)
             .and_then(|node| {
                 let mut state = node.lock();
-                state.data()?.set_size(p.size);
+                state.data(p.file_name)?.set_size(p.size);
                 state.touch_mtime();
                 Ok(())
             });
@@ -934,21 +1344,69 @@ impl Events for MemoryDrive {
     }
 
     fn on_set_allocation_size(&self, p: &mut SetAllocationSizeParams<'_, OpenNode>) -> Result<()> {
-        // Memory is taken when written; reserving only grows the file, as fallocate(2) says.
+        // Memory is taken when written, never reserved: without keep_size the file only
+        // grows, as fallocate(2) says. As on ext4, mtime changes only with the size.
         let result = self
             .node(p.file_context.as_deref(), p.file_name)
             .and_then(|node| {
                 let mut state = node.lock();
-                let data = state.data()?;
-                if p.allocation_size > data.size() {
+                let data = state.data(p.file_name)?;
+                if !p.keep_size && p.allocation_size > data.size() {
                     data.set_size(p.allocation_size);
                     state.touch_mtime();
+                } else {
+                    state.touch_ctime();
                 }
                 Ok(())
             });
         self.report("set_allocation_size", result, |m| {
             m.insert("file_name".into(), p.file_name.into());
             m.insert("allocation_size".into(), p.allocation_size.into());
+            m.insert("keep_size".into(), p.keep_size.into());
+        })
+    }
+
+    fn on_zeroize_file_range(&self, p: &mut ZeroizeFileRangeParams<'_, OpenNode>) -> Result<()> {
+        // Punching a hole and zeroing a range both leave holes (see the module docs); only
+        // zeroing may grow the file.
+        let result = self
+            .node(p.file_context.as_deref(), p.file_name)
+            .and_then(|node| {
+                let mut state = node.lock();
+                let data = state.data(p.file_name)?;
+                if p.deallocate && p.position >= data.size() {
+                    // ext4 leaves the file, times too, alone for a hole at or past its end.
+                    return Ok(());
+                }
+                data.punch(p.position, p.length);
+                let end = p.position.saturating_add(p.length);
+                if !p.keep_size && end > data.size() {
+                    data.set_size(end);
+                }
+                state.touch_mtime();
+                Ok(())
+            });
+        self.report("zeroize_file_range", result, |m| {
+            m.insert("file_name".into(), p.file_name.into());
+            m.insert("position".into(), p.position.into());
+            m.insert("length".into(), p.length.into());
+            m.insert("deallocate".into(), p.deallocate.into());
+            m.insert("keep_size".into(), p.keep_size.into());
+        })
+    }
+
+    fn on_copy_file_range(
+        &self,
+        p: &mut CopyFileRangeParams<'_, OpenNode, OpenNode>,
+    ) -> Result<()> {
+        let result = self.copy_range(p).map(|copied| p.bytes_copied = copied);
+        self.report("copy_file_range", result, |m| {
+            m.insert("file_name".into(), p.file_name.into());
+            m.insert("position".into(), p.position.into());
+            m.insert("target_file_name".into(), p.target_file_name.into());
+            m.insert("target_position".into(), p.target_position.into());
+            m.insert("length".into(), p.length.into());
+            m.insert("bytes_copied".into(), p.bytes_copied.into());
         })
     }
 
@@ -996,6 +1454,16 @@ impl Events for MemoryDrive {
             m.insert("file_name".into(), p.file_name.into());
             m.insert("new_file_name".into(), p.new_file_name.into());
             m.insert("replace_existing".into(), p.replace_existing.into());
+        })
+    }
+
+    fn on_exchange_files(&self, p: &mut ExchangeFilesParams<'_>) -> Result<()> {
+        let result = self
+            .tree
+            .exchange(Path::new(p.file_name), Path::new(p.new_file_name));
+        self.report("exchange_files", result, |m| {
+            m.insert("file_name".into(), p.file_name.into());
+            m.insert("new_file_name".into(), p.new_file_name.into());
         })
     }
 
@@ -1174,7 +1642,7 @@ mod tests {
 
     #[test]
     fn tree_rename_follows_rename_2() {
-        let tree = Tree::new(0o755, 0, 0);
+        let tree = Tree::new(0o755, 0, 0, Usage::default());
         let p = Path::new;
         tree.create(p("/d"), NewNode::Directory, 0o755, 0, 0)
             .unwrap();
@@ -1200,7 +1668,7 @@ mod tests {
 
     #[test]
     fn set_group_id_directories_pass_their_group_down() {
-        let tree = Tree::new(0o755, 0, 0);
+        let tree = Tree::new(0o755, 0, 0, Usage::default());
         let p = Path::new;
         tree.create(p("/g"), NewNode::Directory, 0o2775, 0, 50)
             .unwrap();
@@ -1208,14 +1676,183 @@ mod tests {
         let dir = tree
             .create(p("/g/d"), NewNode::Directory, 0o755, 7, 7)
             .unwrap();
-        let (file, dir) = (file.lock().meta, dir.lock().meta);
+        let fifo = Special {
+            kind: FileKind::Fifo,
+            rdev: 0,
+        };
+        let fifo = tree
+            .create(p("/g/p"), NewNode::Special(fifo), 0o640, 7, 7)
+            .unwrap();
+        let (file, dir, fifo) = (file.lock().meta, dir.lock().meta, fifo.lock().meta);
         assert_eq!((file.gid, file.mode), (50, 0o644));
         assert_eq!((dir.gid, dir.mode), (50, 0o2755));
+        assert_eq!((fifo.uid, fifo.gid, fifo.mode), (7, 50, 0o640));
+    }
+
+    #[test]
+    fn punch_drops_whole_chunks_and_zeroes_the_edges() {
+        let usage = Usage::default();
+        let mut data = file(&usage);
+        data.write(0, &vec![0xab; 4 * CHUNK as usize]).unwrap();
+        data.punch(CHUNK + 10, 2 * CHUNK);
+        assert_eq!(data.size(), 4 * CHUNK, "the size stays");
+        assert_eq!(usage.bytes(), 3 * CHUNK, "the one whole chunk inside went");
+        let mut all = vec![0u8; 4 * CHUNK as usize];
+        assert_eq!(data.read(0, &mut all), all.len());
+        let (a, b) = ((CHUNK + 10) as usize, (3 * CHUNK + 10) as usize);
+        assert!(all[..a].iter().all(|&x| x == 0xab));
+        assert!(all[a..b].iter().all(|&x| x == 0));
+        assert!(all[b..].iter().all(|&x| x == 0xab));
+        // A range reaching past the end drops the last chunk too; the size stays.
+        data.punch(3 * CHUNK, u64::MAX);
+        assert_eq!((data.size(), usage.bytes()), (4 * CHUNK, 2 * CHUNK));
+        data.punch(10 * CHUNK, 5);
+        assert_eq!(
+            usage.bytes(),
+            2 * CHUNK,
+            "past the end there is nothing to drop"
+        );
+        data.punch(5, 10);
+        let mut head = [1u8; 20];
+        assert_eq!(data.read(0, &mut head), 20);
+        assert_eq!(head[..5], [0xab; 5]);
+        assert_eq!(head[5..15], [0; 10], "a range inside one chunk is zeroed");
+        assert_eq!(head[15..], [0xab; 5]);
+        assert_eq!(usage.bytes(), 2 * CHUNK);
+    }
+
+    fn pattern(len: usize) -> Vec<u8> {
+        (0..len).map(|i| (i % 251) as u8).collect()
+    }
+
+    fn contents(node: &Node) -> Vec<u8> {
+        let mut state = node.lock();
+        let data = state.data("/f").unwrap();
+        let mut all = vec![0u8; data.size() as usize];
+        assert_eq!(data.read(0, &mut all), all.len());
+        all
+    }
+
+    #[test]
+    fn copy_within_one_file_moves_overlapping_ranges_as_memmove_does() {
+        let tree = Tree::new(0o755, 0, 0, Usage::default());
+        let node = tree
+            .create(Path::new("/f"), NewNode::File, 0o644, 0, 0)
+            .unwrap();
+        let original = pattern(3 * CHUNK as usize + 100);
+        for (from, to, len) in [(0u64, 1000u64, 2 * CHUNK + 7), (1000, 0, 2 * CHUNK + 7)] {
+            node.lock().data("/f").unwrap().set_size(0);
+            node.lock().data("/f").unwrap().write(0, &original).unwrap();
+            let copied = copy_data(&node, "/f", from, &node, "/f", to, len).unwrap();
+            assert_eq!(copied, len);
+            let mut expected = original.clone();
+            expected.copy_within(from as usize..(from + len) as usize, to as usize);
+            assert!(contents(&node) == expected, "copy {from} -> {to}");
+        }
+    }
+
+    #[test]
+    fn copy_keeps_holes_stops_at_the_source_end_and_grows_the_target() {
+        let usage = Usage::default();
+        let tree = Tree::new(0o755, 0, 0, usage.clone());
+        let p = Path::new;
+        let source = tree.create(p("/s"), NewNode::File, 0o644, 0, 0).unwrap();
+        let target = tree.create(p("/t"), NewNode::File, 0o644, 0, 0).unwrap();
+        {
+            let mut state = source.lock();
+            let data = state.data("/s").unwrap();
+            data.set_size(16 * CHUNK);
+            data.write(16 * CHUNK - 1, b"Z").unwrap();
+        }
+        assert_eq!(
+            copy_data(&source, "/s", 0, &target, "/t", 0, u64::MAX).unwrap(),
+            16 * CHUNK
+        );
+        let mut state = target.lock();
+        let data = state.data("/t").unwrap();
+        assert_eq!((data.size(), data.allocated()), (16 * CHUNK, CHUNK));
+        let mut last = [9u8; 2];
+        assert_eq!(data.read(16 * CHUNK - 2, &mut last), 2);
+        assert_eq!(&last, b"\0Z");
+        drop(state);
+        assert_eq!(usage.bytes(), 2 * CHUNK);
+        assert_eq!(
+            copy_data(&source, "/s", 16 * CHUNK, &target, "/t", 0, 10).unwrap(),
+            0
+        );
+        assert_eq!(
+            copy_data(&source, "/s", 16 * CHUNK - 1, &target, "/t", 20 * CHUNK, 10).unwrap(),
+            1
+        );
+        assert_eq!(target.lock().size(), 20 * CHUNK + 1);
+        // A hole copied over written bytes leaves zeros there.
+        let sevens = vec![7u8; 2 * CHUNK as usize];
+        target.lock().data("/t").unwrap().write(0, &sevens).unwrap();
+        assert_eq!(
+            copy_data(&source, "/s", 0, &target, "/t", 10, CHUNK).unwrap(),
+            CHUNK
+        );
+        let mut back = vec![1u8; 2 * CHUNK as usize];
+        target.lock().data("/t").unwrap().read(0, &mut back);
+        let hole = 10..(CHUNK + 10) as usize;
+        assert!(back[..10] == sevens[..10] && back[hole.end..] == sevens[hole.end..]);
+        assert!(back[hole].iter().all(|&b| b == 0));
+        let dir = tree
+            .create(p("/d"), NewNode::Directory, 0o755, 0, 0)
+            .unwrap();
+        let err = copy_data(&source, "/s", 0, &dir, "/d", 0, 1).unwrap_err();
+        assert_eq!(err.errno(), libc::EISDIR);
+    }
+
+    #[test]
+    fn usage_asks_for_a_trim_each_time_it_falls_a_threshold_below_its_high_water_mark() {
+        let usage = Usage::default();
+        let chunks = (TRIM_THRESHOLD / CHUNK) as usize;
+        usage.add_chunks(0, 2 * chunks);
+        usage.add_chunks(2 * chunks, chunks + 1);
+        assert_eq!(usage.trims(), 0, "one chunk short of the threshold");
+        usage.add_chunks(chunks + 1, chunks);
+        assert_eq!(usage.trims(), 1);
+        // Rewriting in place (free, then write as much again) never reaches the threshold.
+        for _ in 0..10 {
+            usage.add_chunks(chunks, chunks / 2);
+            usage.add_chunks(chunks / 2, chunks);
+        }
+        assert_eq!(usage.trims(), 1);
+        usage.add_chunks(chunks, 0);
+        assert_eq!((usage.trims(), usage.bytes()), (2, 0));
+    }
+
+    #[test]
+    fn special_nodes_keep_kind_and_device_and_hold_no_data() {
+        let tree = Tree::new(0o755, 0, 0, Usage::default());
+        let p = Path::new;
+        let device = Special {
+            kind: FileKind::CharDevice,
+            rdev: 0x103,
+        };
+        let node = tree
+            .create(p("/null"), NewNode::Special(device), 0o666, 0, 0)
+            .unwrap();
+        let mut info = FileInfo::new(FileKind::File, 0, 0, SystemTime::UNIX_EPOCH);
+        fill_info(&node.lock(), node.ino, &mut info);
+        assert_eq!(
+            (info.kind, info.rdev, info.size, info.mode),
+            (FileKind::CharDevice, 0x103, 0, 0o666)
+        );
+        let err = node.lock().data("/null").map(drop).unwrap_err();
+        assert_eq!(err.errno(), libc::EINVAL);
+        assert!(err.to_string().contains("/null"), "{err}");
+        tree.link(p("/null"), p("/null2")).unwrap();
+        tree.rename(p("/null2"), p("/zero"), false).unwrap();
+        assert_eq!(node.lock().meta.nlink, 2);
+        tree.remove(p("/null")).unwrap();
+        assert!(Arc::ptr_eq(&tree.lookup(p("/zero")).unwrap(), &node));
     }
 
     #[test]
     fn hard_links_count_names_and_keep_the_node() {
-        let tree = Tree::new(0o755, 0, 0);
+        let tree = Tree::new(0o755, 0, 0, Usage::default());
         let p = Path::new;
         let node = tree.create(p("/a"), NewNode::File, 0o644, 0, 0).unwrap();
         tree.link(p("/a"), p("/b")).unwrap();
