@@ -2,8 +2,10 @@
 # Runs fsgate's whole test suite: installs what the tests need, then builds and tests every
 # crate. Integration tests mount FUSE filesystems, attach loop devices and open fanotify and
 # proc connector sockets: run as root to run them all (they say so when they skip).
+# Runs from any directory, and with CARGO_TARGET_DIR anywhere: the tests find what they
+# build through cargo, never under a fixed target/.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.."
 bash scripts/deps.sh
 cargo build --workspace --all-targets
 cargo test --workspace --all-targets --no-fail-fast

@@ -3,6 +3,9 @@
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
+#[path = "../../fsgate-install/tests/common/other_users.rs"]
+mod other_users;
+
 const GUID: &str = "{F5A7E0C1-2B3D-4E5F-8A9B-0C1D2E3F4A5B}";
 
 fn fsgate() -> Command {
@@ -56,6 +59,9 @@ fn watch_prints_creation_and_termination_as_json() {
         .status()
         .unwrap()
         .success());
+    // A directory programs can run from ($TMPDIR may be mounted noexec), on a mount present
+    // before the watch starts: the filter learns exec image names from those mounts.
+    let programs = other_users::reachable_tempdir();
     let mut watch = fsgate()
         .args([
             "process",
@@ -74,8 +80,17 @@ fn watch_prints_creation_and_termination_as_json() {
     let mut first = String::new();
     err.read_line(&mut first).unwrap();
     assert!(first.starts_with("ready:"), "{first}");
-    let marker = root.path().join(format!("marker-{}", std::process::id()));
-    std::fs::copy("/bin/true", &marker).unwrap();
+    let marker = programs
+        .path()
+        .join(format!("marker-{}", std::process::id()));
+    // cp writes the copy in its own process: a copy written by this multi-threaded process
+    // could still be open for writing in a child forked meanwhile, and fail with ETXTBSY.
+    assert!(Command::new("cp")
+        .arg("/bin/true")
+        .arg(&marker)
+        .status()
+        .unwrap()
+        .success());
     let mut child = Command::new(&marker).spawn().unwrap();
     let pid = child.id();
     child.wait().unwrap();

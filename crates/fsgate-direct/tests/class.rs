@@ -32,6 +32,9 @@ fn config_reports_build_and_license_and_tag_round_trips() {
 
 #[test]
 fn installation_methods_delegate_to_the_installer() {
+    if !root_or_skip("installation_methods_delegate_to_the_installer") {
+        return;
+    }
     let (direct, _root) = initialized();
     assert_eq!(
         direct.get_driver_status(GUID).unwrap(),

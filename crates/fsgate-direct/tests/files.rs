@@ -13,6 +13,9 @@ use fsgate_direct::FileHolder;
 
 #[test]
 fn dispositions_map_to_create_exclusive_and_truncate() {
+    if !root_or_skip("dispositions_map_to_create_exclusive_and_truncate") {
+        return;
+    }
     let (direct, root) = initialized();
     let path = root.path().join("f.txt");
     let name = path.to_str().unwrap();
@@ -104,6 +107,9 @@ fn dispositions_map_to_create_exclusive_and_truncate() {
 
 #[test]
 fn reads_leave_the_access_time_alone() {
+    if !root_or_skip("reads_leave_the_access_time_alone") {
+        return;
+    }
     let (direct, root) = initialized();
     let path = root.path().join("atime.txt");
     std::fs::write(&path, b"data").unwrap();
@@ -130,6 +136,9 @@ fn reads_leave_the_access_time_alone() {
 
 #[test]
 fn file_stream_reads_writes_seeks_and_truncates() {
+    if !root_or_skip("file_stream_reads_writes_seeks_and_truncates") {
+        return;
+    }
     let (direct, root) = initialized();
     let path = root.path().join("s.bin");
     let mut s = direct
@@ -166,6 +175,9 @@ fn file_stream_reads_writes_seeks_and_truncates() {
 
 #[test]
 fn delete_file_reports_the_processes_holding_it() {
+    if !root_or_skip("delete_file_reports_the_processes_holding_it") {
+        return;
+    }
     let (direct, root) = initialized();
     let path = root.path().join("held.txt");
     std::fs::write(&path, b"held").unwrap();

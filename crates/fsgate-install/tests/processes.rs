@@ -5,6 +5,7 @@
 mod c_installer;
 mod common;
 
+use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 
@@ -83,7 +84,10 @@ fn unprivileged_caller_gets_1314_and_changes_nothing() {
     if !is_root("unprivileged_caller_gets_1314_and_changes_nothing") {
         return;
     }
-    let fx = Fixture::new();
+    // nobody can reach the program, the library, the package and the root, and may write
+    // in the root: only the library's privilege check stands in its way.
+    let fx = Fixture::reachable();
+    std::fs::set_permissions(fx.root.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
     let pkg = fx.package("1.0.0.0");
     let c = CInstaller::build();
     let mut cmd = c.command("install", fx.root.path(), &pkg, GUID_A);
@@ -102,7 +106,9 @@ fn unprivileged_caller_gets_1314_and_changes_nothing() {
     let out = cmd.output().unwrap();
     assert_eq!(
         String::from_utf8_lossy(&out.stdout),
-        format!("rc={} reboot=-1\n", code::ERROR_PRIVILEGE_NOT_HELD)
+        format!("rc={} reboot=-1\n", code::ERROR_PRIVILEGE_NOT_HELD),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
     );
     assert!(!out.status.success());
     assert_eq!(std::fs::read_dir(fx.root.path()).unwrap().count(), 0);
@@ -113,7 +119,8 @@ fn running_helper_is_removed_at_next_boot_and_reboot_is_needed() {
     if !is_root("running_helper_is_removed_at_next_boot_and_reboot_is_needed") {
         return;
     }
-    let fx = Fixture::new();
+    // The installed helper runs from the root: it must allow running programs.
+    let fx = Fixture::reachable();
     let pkg = fx.package("1.0.0.0");
     let inst = fx.installer();
     inst.install(&pkg, GUID_A, "", 0).unwrap();

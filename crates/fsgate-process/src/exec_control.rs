@@ -82,6 +82,10 @@ pub struct ExecControl {
 
 impl ExecControl {
     /// Creates the group and marks the mount holding each of `paths`.
+    ///
+    /// Errors: `ERROR_PRIVILEGE_NOT_HELD` (1314) without `CAP_SYS_ADMIN`;
+    /// `ERROR_NOT_SUPPORTED` (50) on a kernel build without fanotify permission events (see
+    /// [`mark`](Self::mark)).
     pub fn new(paths: &[String]) -> Result<Self> {
         let group = Group::new(
             Class::Content,
@@ -94,6 +98,16 @@ impl ExecControl {
                     code::ERROR_PRIVILEGE_NOT_HELD,
                     libc::EPERM,
                     "exec control needs CAP_SYS_ADMIN for a fanotify permission group",
+                )
+            } else if e.raw_os_error() == Some(libc::EINVAL) {
+                Error::new(
+                    code::ERROR_NOT_SUPPORTED,
+                    libc::EOPNOTSUPP,
+                    format!(
+                        "exec control needs fanotify permission events (FAN_OPEN_EXEC_PERM, \
+                         CONFIG_FANOTIFY_ACCESS_PERMISSIONS); this kernel build refused a \
+                         permission group ({e})"
+                    ),
                 )
             } else {
                 Error::io("creating the exec control fanotify group", e)
@@ -112,6 +126,10 @@ impl ExecControl {
     }
 
     /// Marks the mount holding `path`.
+    ///
+    /// Errors: `ERROR_NOT_SUPPORTED` (50, errno `EOPNOTSUPP`) naming
+    /// `CONFIG_FANOTIFY_ACCESS_PERMISSIONS` when the kernel refuses a permission mark with
+    /// `EINVAL` (a build without fanotify permission events); other errors with their errno.
     pub fn mark(&self, path: &str) -> Result<()> {
         self.group
             .mark(
@@ -123,10 +141,22 @@ impl ExecControl {
                 Some(Path::new(path)),
             )
             .map_err(|e| {
-                Error::io(
-                    format!("marking the mount holding {path} for exec control"),
-                    e,
-                )
+                if e.raw_os_error() == Some(libc::EINVAL) {
+                    Error::new(
+                        code::ERROR_NOT_SUPPORTED,
+                        libc::EOPNOTSUPP,
+                        format!(
+                            "exec control needs fanotify permission events (FAN_OPEN_EXEC_PERM, \
+                             CONFIG_FANOTIFY_ACCESS_PERMISSIONS); this kernel build refused the \
+                             mark on the mount holding {path} ({e})"
+                        ),
+                    )
+                } else {
+                    Error::io(
+                        format!("marking the mount holding {path} for exec control"),
+                        e,
+                    )
+                }
             })
     }
 

@@ -306,7 +306,10 @@ impl ProcessFilter {
     /// `on_process_creation` fires before images on that mount run and can refuse them.
     /// Takes effect at once when active. Needs `CAP_SYS_ADMIN`. Every exec on the mount
     /// waits for the filter's answer (at most the event timeout when one is set): mark only
-    /// mounts whose executables the application means to control.
+    /// mounts whose executables the application means to control. A kernel build without
+    /// fanotify permission events (`CONFIG_FANOTIFY_ACCESS_PERMISSIONS` off) refuses the
+    /// mark: `ERROR_NOT_SUPPORTED` (50) from this method while active, else from
+    /// [`start_filter`](Self::start_filter), which then starts nothing.
     pub fn add_controlled_exec_path(&self, path: &str) -> Result<()> {
         if !Path::new(path).exists() {
             return Err(Error::from_code(
@@ -331,12 +334,19 @@ impl ProcessFilter {
     ///
     /// Errors: `ERROR_FILE_NOT_FOUND` (2) when the installation went away, `ERROR_NOT_READY`
     /// (21) before `initialize`, `ERROR_CONNECTION_ACTIVE` (1230) when already active,
-    /// `ERROR_IMPLEMENTATION_LIMIT` (1292) for a bad timeout, `ERROR_PRIVILEGE_NOT_HELD` (1314)
-    /// without `CAP_SYS_ADMIN` for exec control, or when the kernel refuses to let this
-    /// process join the connector group. Kernels before 6.6 also want `CAP_NET_ADMIN` for
-    /// the listen request, and answer it asynchronously: there a missing capability is
-    /// reported through `on_error` (1314) right after the start, not by this method. Since
-    /// Linux 6.6 the connector needs no capability.
+    /// `ERROR_IMPLEMENTATION_LIMIT` (1292) for a bad timeout, `ERROR_NOT_SUPPORTED` (50) for
+    /// exec control on a kernel build without fanotify permission events,
+    /// `ERROR_PRIVILEGE_NOT_HELD` (1314) without `CAP_SYS_ADMIN` for exec control, or (errno
+    /// `EPERM`, the message naming `CAP_NET_ADMIN`) when the kernel refuses to let this
+    /// process join the connector group.
+    ///
+    /// Whether a caller without `CAP_NET_ADMIN` may listen to the connector depends on the
+    /// kernel build, not on its version alone: mainline Linux 6.6 and later accept it;
+    /// earlier kernels and some later builds refuse it. Most refuse the join, and this
+    /// method fails with 1314 and starts nothing. A build that accepts the join but refuses
+    /// the listen request answers asynchronously: this method succeeds and `on_error`
+    /// reports 1314 right after the start, naming `CAP_NET_ADMIN`; process events are then
+    /// not guaranteed. With `CAP_NET_ADMIN` (root) every kernel accepts the listener.
     pub fn start_filter(&self, timeout_ms: u32) -> Result<()> {
         outside_events("start_filter")?;
         {

@@ -2,11 +2,19 @@
 //!
 //! A `NETLINK_CONNECTOR` datagram socket bound to the `CN_IDX_PROC` multicast group receives
 //! one `nlmsghdr` + `cn_msg` + `proc_event` record per task event, for every task on the
-//! machine, once a `PROC_CN_MCAST_LISTEN` request has been sent. Kernels before 6.6 accept
-//! that request only from a sender with `CAP_NET_ADMIN` in the initial user namespace and
-//! answer it with an acknowledgement record carrying `EPERM` otherwise ([`ProcEvent::Ack`],
-//! reported as `ERROR_PRIVILEGE_NOT_HELD` (1314) by the reader); since 6.6 any process may
-//! listen. A bind refused with `EPERM`/`EACCES` is reported as 1314 by [`ProcConnector::open`].
+//! machine, once a `PROC_CN_MCAST_LISTEN` request has been sent.
+//!
+//! Whether a process without `CAP_NET_ADMIN` may listen depends on the kernel build, not on
+//! its version alone: mainline Linux 6.6 and later accept it, earlier kernels and some later
+//! builds refuse it. A build refuses in one of two places, and fsgate reports both as
+//! `ERROR_PRIVILEGE_NOT_HELD` (1314):
+//! - at the bind to the group (`EPERM`): [`ProcConnector::open`] fails, naming
+//!   `CAP_NET_ADMIN`;
+//! - at the listen request: the bind succeeds and the kernel answers the request with an
+//!   acknowledgement carrying `EPERM` ([`ProcEvent::Ack`] whose `request` is
+//!   [`ProcConnector::listen_id`]), which the reader turns into an `on_error` (1314).
+//!
+//! With `CAP_NET_ADMIN` (root) every kernel accepts the listener.
 //!
 //! The kernel never blocks on a slow reader: when the socket's receive queue is full it drops
 //! records and the next `recv` fails with `ENOBUFS`. [`ProcConnector::open`] asks for a large
@@ -53,10 +61,16 @@ const PROC_EVENT_EXIT: u32 = 0x8000_0000;
 /// process (thread group) it belongs to.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ProcEvent {
-    /// The kernel's answer to the listen request (`err` 0: accepted).
+    /// The kernel's answer to a listen or ignore request (`err` 0: accepted). The kernel
+    /// multicasts it to every listener, so a socket also sees the answers to other sockets'
+    /// requests: only the one whose `request` is the socket's
+    /// [`listen_id`](ProcConnector::listen_id) answers its own request.
     Ack {
         /// The errno the kernel reports (0 on success).
         err: u32,
+        /// The `ack` number of the request this answers (the kernel sends that number plus
+        /// one back; its `seq` is the kernel's own event counter).
+        request: u32,
     },
     /// A task was created. `child_pid != child_tgid` means a new thread of `child_tgid`;
     /// otherwise a new process. `parent_pid` is the thread that called fork/clone.
@@ -119,15 +133,21 @@ pub enum Received {
 #[derive(Debug)]
 pub struct ProcConnector {
     fd: OwnedFd,
+    listen_id: u32,
 }
 
 impl ProcConnector {
     /// Opens the socket, joins the process events group, asks for `recv_buffer` bytes of
     /// receive queue, sets a receive timeout of `poll` (so a reader can notice it should
-    /// stop) and sends the listen request.
+    /// stop) and sends the listen request, numbered [`listen_id`](Self::listen_id).
     ///
-    /// Errors: `ERROR_PRIVILEGE_NOT_HELD` (1314) when the bind is refused; other socket errors
-    /// with their errno.
+    /// Errors: `ERROR_PRIVILEGE_NOT_HELD` (1314, errno `EPERM` or `EACCES`) when the kernel
+    /// refuses the bind, which kernels before 6.6 and some later builds do for a caller
+    /// without `CAP_NET_ADMIN`; other socket errors with their errno. A build that accepts
+    /// the bind but refuses the listen request answers asynchronously: see
+    /// [`ProcEvent::Ack`].
+    ///
+    /// References: netlink(7), `include/uapi/linux/cn_proc.h`.
     pub fn open(recv_buffer: usize, poll: Duration) -> Result<Self> {
         let fd = rustix::net::socket_with(
             AddressFamily::NETLINK,
@@ -141,7 +161,9 @@ impl ProcConnector {
                 Error::new(
                     code::ERROR_PRIVILEGE_NOT_HELD,
                     e.raw_os_error(),
-                    "joining the process connector group needs CAP_NET_ADMIN (run as root)",
+                    "this kernel lets only processes with CAP_NET_ADMIN join the process \
+                     connector group (mainline Linux 6.6 and later let any process join, this \
+                     build does not): run with CAP_NET_ADMIN, e.g. as root",
                 )
             } else {
                 Error::io("binding to the process connector group", e.into())
@@ -153,7 +175,14 @@ impl ProcConnector {
         }
         sockopt::set_socket_timeout(&fd, sockopt::Timeout::Recv, Some(poll))
             .map_err(|e| Error::io("setting SO_RCVTIMEO on the connector socket", e.into()))?;
-        let request = listen_request(std::process::id());
+        // The port id the kernel gave the socket is unique on the machine while the socket
+        // lives: as the request's ack number it tells this socket's answer from the answers
+        // to other listeners, which the kernel multicasts to this socket too.
+        let port = rustix::net::getsockname(&fd)
+            .and_then(SocketAddrNetlink::try_from)
+            .map_err(|e| Error::io("reading the connector socket's port id", e.into()))?
+            .pid();
+        let request = listen_request(port, port);
         rustix::net::sendto(
             &fd,
             &request,
@@ -161,7 +190,16 @@ impl ProcConnector {
             &SocketAddrNetlink::new(0, 0),
         )
         .map_err(|e| Error::io("sending PROC_CN_MCAST_LISTEN", e.into()))?;
-        Ok(Self { fd })
+        Ok(Self {
+            fd,
+            listen_id: port,
+        })
+    }
+
+    /// The number of this socket's listen request (its `ack` field): the kernel's answer
+    /// to it is the [`ProcEvent::Ack`] whose `request` is this number.
+    pub fn listen_id(&self) -> u32 {
+        self.listen_id
     }
 
     /// The receive queue size the kernel granted, in bytes.
@@ -197,8 +235,9 @@ impl ProcConnector {
     }
 }
 
-/// The `nlmsghdr` + `cn_msg` + `PROC_CN_MCAST_LISTEN` request.
-fn listen_request(port: u32) -> Vec<u8> {
+/// The `nlmsghdr` + `cn_msg` + `PROC_CN_MCAST_LISTEN` request from netlink port `port`,
+/// numbered `id` (in `cn_msg.ack`: the kernel overwrites `seq` in its answer).
+fn listen_request(port: u32, id: u32) -> Vec<u8> {
     let total = NLMSG_HDR_LEN + CN_MSG_LEN + 4;
     let mut m = Vec::with_capacity(total);
     m.extend_from_slice(&(total as u32).to_ne_bytes());
@@ -209,7 +248,7 @@ fn listen_request(port: u32) -> Vec<u8> {
     m.extend_from_slice(&CN_IDX_PROC.to_ne_bytes());
     m.extend_from_slice(&CN_VAL_PROC.to_ne_bytes());
     m.extend_from_slice(&0u32.to_ne_bytes());
-    m.extend_from_slice(&0u32.to_ne_bytes());
+    m.extend_from_slice(&id.to_ne_bytes());
     m.extend_from_slice(&4u16.to_ne_bytes());
     m.extend_from_slice(&0u16.to_ne_bytes());
     m.extend_from_slice(&PROC_CN_MCAST_LISTEN.to_ne_bytes());
@@ -260,6 +299,7 @@ pub fn parse(datagram: &[u8]) -> Result<Vec<ProcEvent>> {
 fn parse_cn_msg(msg: &[u8]) -> Option<ProcEvent> {
     let idx = u32_at(msg, 0)?;
     let val = u32_at(msg, 4)?;
+    let ack = u32_at(msg, 12)?;
     let data_len = usize::from(u16_at(msg, 16)?);
     if idx != CN_IDX_PROC || val != CN_VAL_PROC {
         return None;
@@ -268,7 +308,10 @@ fn parse_cn_msg(msg: &[u8]) -> Option<ProcEvent> {
     let what = u32_at(ev, 0)?;
     let d = ev.get(PROC_EVENT_HDR_LEN..)?;
     Some(match what {
-        PROC_EVENT_NONE => ProcEvent::Ack { err: u32_at(d, 0)? },
+        PROC_EVENT_NONE => ProcEvent::Ack {
+            err: u32_at(d, 0)?,
+            request: ack.wrapping_sub(1),
+        },
         PROC_EVENT_FORK => ProcEvent::Fork {
             parent_pid: u32_at(d, 0)?,
             parent_tgid: u32_at(d, 4)?,
@@ -316,7 +359,7 @@ mod tests {
         cn.extend_from_slice(&CN_IDX_PROC.to_ne_bytes());
         cn.extend_from_slice(&CN_VAL_PROC.to_ne_bytes());
         cn.extend_from_slice(&7u32.to_ne_bytes());
-        cn.extend_from_slice(&0u32.to_ne_bytes());
+        cn.extend_from_slice(&42u32.to_ne_bytes());
         cn.extend_from_slice(&(ev.len() as u16).to_ne_bytes());
         cn.extend_from_slice(&0u16.to_ne_bytes());
         cn.extend_from_slice(&ev);
@@ -388,7 +431,10 @@ mod tests {
         );
         assert_eq!(
             parse(&record(PROC_EVENT_NONE, &[0], &[])).unwrap(),
-            vec![ProcEvent::Ack { err: 0 }]
+            vec![ProcEvent::Ack {
+                err: 0,
+                request: 41
+            }]
         );
         assert_eq!(
             parse(&record(0x4, &[1, 1, 0, 0], &[])).unwrap(),
@@ -424,12 +470,13 @@ mod tests {
 
     #[test]
     fn listen_request_layout() {
-        let m = listen_request(42);
+        let m = listen_request(42, 99);
         assert_eq!(m.len(), 40);
         assert_eq!(u32_at(&m, 0), Some(40));
         assert_eq!(u16_at(&m, 4), Some(NLMSG_DONE));
         assert_eq!(u32_at(&m, 12), Some(42));
         assert_eq!(u32_at(&m, 16), Some(CN_IDX_PROC));
+        assert_eq!(u32_at(&m, 28), Some(99), "cn_msg ack");
         assert_eq!(u16_at(&m, 32), Some(4));
         assert_eq!(u32_at(&m, 36), Some(PROC_CN_MCAST_LISTEN));
     }

@@ -54,6 +54,7 @@ fn run(
     stop: &AtomicBool,
 ) {
     let mut buf = vec![0u8; 64 * 1024];
+    let listen_id = connector.listen_id();
     let mut block = false;
     while !stop.load(Ordering::Acquire) {
         let received = if block {
@@ -79,7 +80,7 @@ fn run(
             Ok(Received::Records(n)) => match proc_connector::parse(&buf[..n]) {
                 Ok(events) => {
                     for event in events {
-                        handle(shared, names, dispatcher, event);
+                        handle(shared, names, dispatcher, listen_id, event);
                     }
                 }
                 Err(e) => shared.error(dispatcher, e.code(), e.to_string()),
@@ -97,11 +98,13 @@ fn run(
     }
 }
 
-/// Applies one kernel record.
+/// Applies one kernel record. `listen_id` numbers this filter's listen request: only the
+/// kernel's answer to that request can report that this filter was refused.
 pub fn handle(
     shared: &Arc<Shared>,
     names: &mut Option<ExecNames>,
     dispatcher: &Dispatcher,
+    listen_id: u32,
     event: ProcEvent,
 ) {
     match event {
@@ -229,11 +232,76 @@ pub fn handle(
                 });
             }
         }
-        ProcEvent::Ack { err } if err != 0 => shared.error(
+        ProcEvent::Ack { err, request } if err != 0 && request == listen_id => shared.error(
             dispatcher,
             code::ERROR_PRIVILEGE_NOT_HELD,
-            format!("the kernel refused the process connector listen request (errno {err})"),
+            format!(
+                "the kernel refused this filter's process connector listen request (errno \
+                 {err}): this kernel build lets only processes with CAP_NET_ADMIN listen, so \
+                 process events may be missing; run with CAP_NET_ADMIN, e.g. as root"
+            ),
         ),
         ProcEvent::Ack { .. } | ProcEvent::Comm { .. } | ProcEvent::Other { .. } => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use fsgate_core::dispatch::Options;
+
+    use super::*;
+    use crate::events::ProcessEvents;
+    use crate::shared::HookAdapter;
+
+    #[derive(Default)]
+    struct Errors(Mutex<Vec<(u32, String)>>);
+
+    impl ProcessEvents for Errors {
+        fn on_error(&self, error_code: u32, description: &str) {
+            self.0
+                .lock()
+                .unwrap()
+                .push((error_code, description.to_string()));
+        }
+    }
+
+    /// The kernel multicasts every answer to a listen request to every listener: another
+    /// program's refused request must not be reported as this filter's.
+    #[test]
+    fn only_the_refusal_of_this_filters_listen_request_is_reported() {
+        let errors = Arc::new(Errors::default());
+        let shared = Arc::new(Shared::new(errors.clone()));
+        let dispatcher =
+            Dispatcher::new(Options::default(), Arc::new(HookAdapter(errors.clone()))).unwrap();
+        let mut names = None;
+        let eperm = libc::EPERM as u32;
+        let mine = 4242;
+        for ack in [
+            ProcEvent::Ack {
+                err: eperm,
+                request: mine + 1,
+            },
+            ProcEvent::Ack {
+                err: 0,
+                request: mine,
+            },
+        ] {
+            handle(&shared, &mut names, &dispatcher, mine, ack);
+        }
+        dispatcher.wait_idle();
+        assert!(errors.0.lock().unwrap().is_empty());
+        let refused = ProcEvent::Ack {
+            err: eperm,
+            request: mine,
+        };
+        handle(&shared, &mut names, &dispatcher, mine, refused);
+        dispatcher.wait_idle();
+        let got = errors.0.lock().unwrap().clone();
+        assert_eq!(got.len(), 1, "{got:?}");
+        assert_eq!(got[0].0, code::ERROR_PRIVILEGE_NOT_HELD);
+        assert!(got[0].1.contains("CAP_NET_ADMIN"), "{got:?}");
+        dispatcher.shutdown();
     }
 }

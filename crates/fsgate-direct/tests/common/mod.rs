@@ -1,15 +1,23 @@
 //! What the integration tests share: an initialized `DirectAccess` (installed for real under
 //! a temporary root), loop devices and mounts with Drop guards, privilege-dropped children.
+//!
+//! A privilege-dropped child runs as another user, who may not be able to reach the checkout,
+//! `target/`, `$HOME` or `$TMPDIR` (a clone in a private directory, a private
+//! `CARGO_TARGET_DIR`): everything it uses (a copy of this test binary, the installation)
+//! lives in a [`reachable_tempdir`].
 
 #![allow(dead_code)]
 
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use fsgate_direct::DirectAccess;
 use fsgate_install::{Installer, Package};
 use tempfile::TempDir;
+
+#[path = "../../../fsgate-install/tests/common/other_users.rs"]
+mod other_users;
+pub use other_users::reachable_tempdir;
 
 pub const GUID: &str = "{3C1F9A2E-7B44-4D0A-9E21-5F6A7B8C9D0E}";
 
@@ -18,16 +26,15 @@ pub fn root_or_skip(test: &str) -> bool {
     // SAFETY: geteuid has no preconditions.
     let root = unsafe { libc::geteuid() } == 0;
     if !root {
-        eprintln!("skipping {test}: needs root (loop devices, mounts, capabilities)");
+        eprintln!("skipping {test}: needs root (installing, loop devices, mounts, capabilities)");
     }
     root
 }
 
-/// fsgate installed for [`GUID`] under a fresh temporary root (world-readable, so
-/// privilege-dropped children can initialize against it too).
+/// fsgate installed for [`GUID`] under a fresh temporary root that every user can reach
+/// (see [`reachable_tempdir`]), so privilege-dropped children can initialize against it too.
 pub fn install_root() -> TempDir {
-    let root = tempfile::tempdir().unwrap();
-    std::fs::set_permissions(root.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let root = reachable_tempdir();
     let package = root.path().join("fsgate.pkg");
     Package::build(&package, Path::new("/bin/true")).unwrap();
     Installer::new(root.path().join("sys"))
@@ -201,9 +208,23 @@ pub const CHILD_ENV: &str = "FSGATE_DIRECT_CHILD";
 
 /// Re-runs test `name` of this test binary as uid/gid 65534 with only the capabilities in
 /// `caps` (setpriv syntax, e.g. "+dac_read_search" or "" for none), passing `args` in
-/// [`CHILD_ENV`]; returns its exit status and output.
+/// [`CHILD_ENV`]; returns its exit status and output. The child runs a copy of the binary in
+/// a [`reachable_tempdir`]: the original under `target/` may be out of its reach.
 pub fn run_unprivileged(name: &str, caps: &str, args: &str) -> std::process::Output {
-    let exe = std::env::current_exe().unwrap();
+    let dir = reachable_tempdir();
+    let exe = dir.path().join("test-binary");
+    // cp writes the copy in its own process: a copy written by this multi-threaded process
+    // could still be open for writing in a child forked meanwhile, and fail with ETXTBSY.
+    let copied = Command::new("cp")
+        .arg(std::env::current_exe().unwrap())
+        .arg(&exe)
+        .status()
+        .unwrap();
+    assert!(
+        copied.success(),
+        "copying the test binary to {}",
+        exe.display()
+    );
     let mut cmd = Command::new("setpriv");
     cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups"]);
     if caps.is_empty() {
@@ -212,9 +233,10 @@ pub fn run_unprivileged(name: &str, caps: &str, args: &str) -> std::process::Out
         cmd.arg(format!("--inh-caps=-all,{caps}"))
             .arg(format!("--ambient-caps=-all,{caps}"));
     }
-    cmd.arg(exe)
+    cmd.arg(&exe)
         .args([name, "--exact", "--nocapture", "--test-threads=1"])
         .env(CHILD_ENV, args)
+        .current_dir(dir.path())
         .output()
         .unwrap()
 }

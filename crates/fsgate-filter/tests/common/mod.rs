@@ -1,9 +1,14 @@
-//! Private tmpfs mounts for tests: mounted on a fresh temp dir, made private so nothing
-//! propagates, and lazily unmounted when the guard drops (also on panic).
+//! Private tmpfs and ext4 mounts for tests: mounted on a fresh temp dir, made private so
+//! nothing propagates, and lazily unmounted when the guard drops (also on panic); and a
+//! probe of what the running kernel build allows on them (it decides which documented
+//! outcome a test asserts; a test never skips on it).
 
 #![allow(dead_code)] // each test binary uses a different subset of these guards
+use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+
+use fsgate_fanotify::{Class, EventMask, Group, InitFlags, MarkAction, MarkFlags, MarkType};
 
 pub fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions.
@@ -99,5 +104,41 @@ impl Ext4Mount {
 impl Drop for Ext4Mount {
     fn drop(&mut self) {
         let _ = Command::new("umount").arg("-l").arg(&self.path).status();
+    }
+}
+
+/// Whether the kernel accepts a fanotify pre-content mark (`FAN_PRE_ACCESS`, Linux 6.14; the
+/// filesystem must allow it) on a regular file in `dir`: asked with plain fanotify calls on
+/// a scratch file that is removed again. Panics when the kernel build has no pre-content
+/// groups at all: fsgate-filter does not document what its filters do then.
+pub fn kernel_allows_pre_content_marks_in(dir: &Path) -> bool {
+    let scratch = dir.join(".fsgate-pre-content-probe");
+    let file = std::fs::File::create(&scratch).unwrap();
+    let group = Group::new(
+        Class::PreContent,
+        InitFlags::CLOEXEC,
+        libc::O_RDWR | libc::O_LARGEFILE,
+    )
+    .unwrap_or_else(|e| {
+        panic!(
+            "fanotify_init(FAN_CLASS_PRE_CONTENT) failed ({e}): this kernel build has no \
+             fanotify permission events"
+        )
+    });
+    let marked = group.mark(
+        MarkAction::Add,
+        MarkType::Inode,
+        MarkFlags::empty(),
+        EventMask::PRE_ACCESS,
+        Some(file.as_fd()),
+        None,
+    );
+    drop(group);
+    drop(file);
+    std::fs::remove_file(&scratch).unwrap();
+    match marked {
+        Ok(()) => true,
+        Err(e) if matches!(e.raw_os_error(), Some(libc::EINVAL | libc::EOPNOTSUPP)) => false,
+        Err(e) => panic!("marking {} for FAN_PRE_ACCESS: {e}", scratch.display()),
     }
 }

@@ -1,6 +1,9 @@
-//! Shared test fixtures: temporary roots and packages of chosen versions.
+//! Shared test fixtures: temporary roots and packages of chosen versions, and directories
+//! other users can reach.
 
 #![allow(dead_code)]
+
+pub mod other_users;
 
 use std::path::{Path, PathBuf};
 
@@ -29,6 +32,16 @@ impl Fixture {
         Self {
             root: tempfile::tempdir().unwrap(),
             work: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    /// A fixture whose root and package directory every user can reach and run programs
+    /// from (see [`other_users::reachable_tempdir`]; `$TMPDIR` may be private or `noexec`),
+    /// for tests that run an installed program or run the installer as another user.
+    pub fn reachable() -> Self {
+        Self {
+            root: other_users::reachable_tempdir(),
+            work: other_users::reachable_tempdir(),
         }
     }
 
