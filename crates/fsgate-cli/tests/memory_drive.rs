@@ -925,14 +925,20 @@ fn device_nodes_report_their_numbers_and_open_their_devices() {
     let entries = listed(drive.root());
     assert!(entries[0].1.is_block_device() && entries[1].1.is_char_device());
     // Only root may make device nodes: the kernel refuses others before the drive is asked.
+    // (Run from inside the drive, in a directory anyone may write: the test's temporary
+    // directory is private to root.)
+    fs::create_dir(drive.path("open")).unwrap();
+    fs::set_permissions(drive.path("open"), fs::Permissions::from_mode(0o777)).unwrap();
     let out = Command::new("setpriv")
         .args(["--reuid=4321", "--regid=4321", "--clear-groups", "mknod"])
-        .arg(drive.path("mine"))
-        .args(["c", "1", "3"])
+        .args(["mine", "c", "1", "3"])
+        .current_dir(drive.path("open"))
         .output()
         .unwrap();
     assert!(!out.status.success());
-    assert!(!drive.path("mine").exists());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("Operation not permitted"), "{stderr}");
+    assert!(!drive.path("open/mine").exists());
     drive.stop();
 }
 
@@ -1146,14 +1152,27 @@ fn chmod_and_chown_change_what_stat_reports() {
         fs::metadata(drive.path("d")).unwrap().mode() & 0o7777,
         0o1777
     );
-    // A non-root child is refused by the kernel's checks on mode 0640 owned by 1234.
-    let out = Command::new("setpriv")
-        .args(["--reuid=4321", "--regid=4321", "--clear-groups", "cat"])
-        .arg(&path)
-        .output()
-        .unwrap();
+    // A non-root child is refused by the kernel's checks on mode 0640 owned by 1234, and
+    // reads a file others may read (it runs from inside the drive: the test's temporary
+    // directory is private to root).
+    fs::write(drive.path("public"), b"for all").unwrap();
+    let cat = |name: &str| {
+        Command::new("setpriv")
+            .args([
+                "--reuid=4321",
+                "--regid=4321",
+                "--clear-groups",
+                "cat",
+                name,
+            ])
+            .current_dir(drive.root())
+            .output()
+            .unwrap()
+    };
+    let out = cat("owned");
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("Permission denied"));
+    assert_eq!(cat("public").stdout, b"for all");
     drive.stop();
 }
 
