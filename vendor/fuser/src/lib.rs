@@ -90,7 +90,6 @@ mod access_flags;
 mod bsd_file_flags;
 mod channel;
 mod dev_fuse;
-/// Experimental APIs
 mod forget_one;
 mod ll;
 mod mnt;

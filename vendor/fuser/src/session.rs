@@ -586,11 +586,13 @@ impl<FS: Filesystem> Session<FS> {
         };
         // Every thread registers, even after a refusal: a thread that does not runs no more
         // and would leave nothing to serve a queue the kernel already counts as ready.
-        let refusal = self
-            .rings
-            .iter()
-            .map(RingThread::register)
-            .fold(Ok(()), |first: io::Result<()>, r| first.and(r));
+        let mut refusal = Ok(());
+        for ring in &self.rings {
+            let registered = ring.register();
+            if refusal.is_ok() {
+                refusal = registered;
+            }
+        }
         self.transport = match refusal {
             Ok(()) => Transport::IoUring {
                 queues,
@@ -730,10 +732,7 @@ impl BackgroundSession {
         self.guard
             .join()
             .map_err(|_panic: Box<dyn std::any::Any + Send>| {
-                io::Error::new(
-                    io::ErrorKind::Other,
-                    "filesystem background thread panicked",
-                )
+                io::Error::other("filesystem background thread panicked")
             })?
     }
 }

@@ -472,8 +472,6 @@ impl Ring {
         })
     }
 
-    /// The kernel queue (and CPU) this ring serves.
-
     fn atomic(&self, offset: usize) -> &AtomicU32 {
         // SAFETY: ring head and tail words are aligned u32s the kernel shares atomically.
         unsafe { AtomicU32::from_ptr(self.rings.at::<u32>(offset)) }
@@ -613,7 +611,10 @@ impl Ring {
                 Ok(()) => {}
                 Err(e) if e.raw_os_error() == Some(Errno::INTR.raw_os_error()) => continue,
                 Err(e) => {
-                    error!("io_uring_enter on FUSE queue {} failed: {e}", self.queue.qid);
+                    error!(
+                        "io_uring_enter on FUSE queue {} failed: {e}",
+                        self.queue.qid
+                    );
                     // The kernel may still write into the entry: never free it.
                     std::mem::forget(self);
                     return;
@@ -815,7 +816,11 @@ impl Drop for DataBuffer {
 
 impl RingReply {
     fn lease(&self) -> std::sync::MutexGuard<'_, Lease> {
-        self.ring.entry.lease.lock().unwrap_or_else(|e| e.into_inner())
+        self.ring
+            .entry
+            .lease
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
     }
 
     /// Lends the entry's payload, up to `size` bytes, unless it is lent already.

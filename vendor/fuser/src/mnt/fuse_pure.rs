@@ -301,7 +301,7 @@ fn fuse_mount_fusermount(
             return if stderr_string.contains("only allowed if 'user_allow_other' is set") {
                 Err(io::Error::new(ErrorKind::PermissionDenied, stderr_string))
             } else {
-                Err(io::Error::new(ErrorKind::Other, stderr_string))
+                Err(io::Error::other(stderr_string))
             };
         }
     };
@@ -370,8 +370,7 @@ fn fuse_mount_mount_fusefs(
 
     let output = builder.output()?;
     if !output.status.success() {
-        return Err(io::Error::new(
-            ErrorKind::Other,
+        return Err(io::Error::other(
             String::from_utf8_lossy(&output.stderr).to_string(),
         ));
     }
@@ -491,12 +490,9 @@ fn fuse_mount_sys(
     match result {
         Ok(()) => Ok(Some(file)),
         Err(nix::errno::Errno::EPERM) => Ok(None), // Retry with fusermount
-        Err(e) => Err(Error::new(
-            ErrorKind::Other,
-            format!(
-                "Error calling mount() at {mountpoint:?} with {mount_options:?} and flags={flags:?}: {e}"
-            ),
-        )),
+        Err(e) => Err(Error::other(format!(
+            "Error calling mount() at {mountpoint:?} with {mount_options:?} and flags={flags:?}: {e}"
+        ))),
     }
 }
 
