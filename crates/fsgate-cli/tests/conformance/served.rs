@@ -62,17 +62,20 @@ impl Drop for Tmpfs {
     }
 }
 
-/// An ext4 filesystem in a 64 MiB image file, loop-mounted on a directory, unmounted on drop
-/// (the loop device goes with the last reference, `mount -o loop` sets it to autoclear).
+/// An ext4 filesystem in a sparse 256 MiB image file, loop-mounted on a directory, unmounted
+/// on drop (the loop device goes with the last reference, `mount -o loop` sets it to
+/// autoclear). Blocks are 4 KiB, the unit `fallocate`'s collapse and insert modes align to
+/// on every drive; there is no journal, which changes nothing a caller observes but makes
+/// each `fsync` and `msync` cost a write instead of a journal commit.
 pub struct Ext4(pub PathBuf);
 
 impl Ext4 {
     /// Makes `image` an ext4 filesystem and mounts it on the existing directory `dir`.
     pub fn mount(image: &Path, dir: &Path) -> Self {
         let file = std::fs::File::create(image).unwrap();
-        file.set_len(64 << 20).unwrap();
+        file.set_len(256 << 20).unwrap();
         let made = Command::new("mkfs.ext4")
-            .args(["-q", "-F"])
+            .args(["-q", "-F", "-b", "4096", "-O", "^has_journal"])
             .arg(image)
             .status()
             .unwrap();
@@ -178,31 +181,47 @@ impl Served {
 
     /// `fsgate mount memory MOUNTPOINT`.
     pub fn memory(mountpoint: &Path) -> Self {
-        Self::spawn(&["memory".as_ref(), mountpoint.as_os_str()], mountpoint)
+        Self::memory_with(mountpoint, &[])
     }
 
     /// `fsgate mount memory MOUNTPOINT --config IoUringThreadsPerQueue=2`.
     pub fn memory_over_io_uring(mountpoint: &Path) -> Self {
-        Self::spawn(
-            &[
-                "memory".as_ref(),
-                mountpoint.as_os_str(),
-                "--config".as_ref(),
-                "IoUringThreadsPerQueue=2".as_ref(),
-            ],
-            mountpoint,
-        )
+        Self::memory_with(mountpoint, &["IoUringThreadsPerQueue=2"])
+    }
+
+    /// `fsgate mount memory MOUNTPOINT --config SETTING…` (`FileCache=None`, …).
+    pub fn memory_with(mountpoint: &Path, settings: &[&str]) -> Self {
+        let mut args: Vec<&std::ffi::OsStr> = vec!["memory".as_ref(), mountpoint.as_os_str()];
+        for setting in settings {
+            args.push("--config".as_ref());
+            args.push(setting.as_ref());
+        }
+        Self::spawn(&args, mountpoint)
     }
 
     /// `fsgate mount mirror SOURCE MOUNTPOINT [--passthrough]`.
     pub fn mirror(source: &Path, mountpoint: &Path, passthrough: bool) -> Self {
-        let mut args = vec![
+        Self::mirror_with(source, mountpoint, passthrough, &[])
+    }
+
+    /// `fsgate mount mirror SOURCE MOUNTPOINT [--passthrough] --config SETTING…`.
+    pub fn mirror_with(
+        source: &Path,
+        mountpoint: &Path,
+        passthrough: bool,
+        settings: &[&str],
+    ) -> Self {
+        let mut args: Vec<&std::ffi::OsStr> = vec![
             "mirror".as_ref(),
             source.as_os_str(),
             mountpoint.as_os_str(),
         ];
         if passthrough {
             args.push("--passthrough".as_ref());
+        }
+        for setting in settings {
+            args.push("--config".as_ref());
+            args.push(setting.as_ref());
         }
         Self::spawn(&args, mountpoint)
     }
@@ -230,6 +249,177 @@ impl Drop for Served {
         }
         if is_mounted(&self.mountpoint) {
             lazy_unmount(&self.mountpoint);
+        }
+    }
+}
+
+/// A way of serving a sample drive that the conformance and random-operations tests run on.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum DriveMode {
+    /// `fsgate mount memory`.
+    Memory,
+    /// `fsgate mount memory --config IoUringThreadsPerQueue=2` (over `/dev/fuse` where the
+    /// kernel offers no FUSE io_uring).
+    MemoryOverIoUring,
+    /// `fsgate mount memory --config FileCache=None`: no page cache, every read and write
+    /// reaches the drive.
+    MemoryWithoutCache,
+    /// `fsgate mount mirror SOURCE` over a directory of the ext4 filesystem.
+    Mirror,
+    /// `fsgate mount mirror SOURCE --passthrough` (the kernel's FUSE passthrough).
+    MirrorPassthrough,
+    /// `fsgate mount mirror SOURCE --config FileCache=None`.
+    MirrorWithoutCache,
+}
+
+impl DriveMode {
+    /// Every mode.
+    pub const ALL: [DriveMode; 6] = [
+        DriveMode::Memory,
+        DriveMode::MemoryOverIoUring,
+        DriveMode::MemoryWithoutCache,
+        DriveMode::Mirror,
+        DriveMode::MirrorPassthrough,
+        DriveMode::MirrorWithoutCache,
+    ];
+
+    /// The target's name in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            DriveMode::Memory => "memory",
+            DriveMode::MemoryOverIoUring => "memory io_uring",
+            DriveMode::MemoryWithoutCache => "memory FileCache=None",
+            DriveMode::Mirror => "mirror",
+            DriveMode::MirrorPassthrough => "mirror --passthrough",
+            DriveMode::MirrorWithoutCache => "mirror FileCache=None",
+        }
+    }
+
+    /// A short directory name for its mount point (socket paths must stay short).
+    fn dir_name(self) -> &'static str {
+        match self {
+            DriveMode::Memory => "memory",
+            DriveMode::MemoryOverIoUring => "memory-uring",
+            DriveMode::MemoryWithoutCache => "memory-nocache",
+            DriveMode::Mirror => "mirror",
+            DriveMode::MirrorPassthrough => "mirror-pt",
+            DriveMode::MirrorWithoutCache => "mirror-nocache",
+        }
+    }
+
+    /// Serves this mode at `mountpoint`; mirrors show `source`.
+    fn serve(self, source: &Path, mountpoint: &Path) -> Served {
+        let served = match self {
+            DriveMode::Memory => Served::memory(mountpoint),
+            DriveMode::MemoryOverIoUring => Served::memory_over_io_uring(mountpoint),
+            DriveMode::MemoryWithoutCache => Served::memory_with(mountpoint, &["FileCache=None"]),
+            DriveMode::Mirror => Served::mirror(source, mountpoint, false),
+            DriveMode::MirrorPassthrough => Served::mirror(source, mountpoint, true),
+            DriveMode::MirrorWithoutCache => {
+                Served::mirror_with(source, mountpoint, false, &["FileCache=None"])
+            }
+        };
+        match self {
+            DriveMode::MirrorPassthrough => assert!(
+                served.ready.ends_with("(passthrough: kernel)"),
+                "{}",
+                served.ready
+            ),
+            DriveMode::MemoryOverIoUring => {
+                let offered = std::fs::read_to_string("/sys/module/fuse/parameters/enable_uring")
+                    .is_ok_and(|v| v.trim() == "Y");
+                assert_eq!(
+                    served.ready.contains("over io_uring"),
+                    offered,
+                    "{}",
+                    served.ready
+                );
+            }
+            _ => {}
+        }
+        served
+    }
+}
+
+/// One place a test runs: a directory on a native filesystem or in a drive.
+pub struct Target {
+    /// `ext4`, `tmpfs` or the drive mode's name.
+    pub name: &'static str,
+    /// An empty directory, reachable by every user, for the test's files.
+    pub root: PathBuf,
+    /// The drive mode, `None` for a native filesystem.
+    pub mode: Option<DriveMode>,
+}
+
+/// ext4 (the reference, always first), tmpfs and drives in the given modes, each with an
+/// empty directory that every user can reach, all under one temporary directory. Mirrors
+/// show directories of the same ext4 filesystem. Dropping it stops the drives and unmounts
+/// everything.
+pub struct Targets {
+    /// ext4, tmpfs, then the drives in the order asked for.
+    pub list: Vec<Target>,
+    servers: Vec<Served>,
+    _ext4: Ext4,
+    _tmpfs: Tmpfs,
+    _tmp: tempfile::TempDir,
+}
+
+impl Targets {
+    /// Mounts ext4, tmpfs and a drive in each of `modes` (root only).
+    pub fn mount(modes: &[DriveMode]) -> Self {
+        use std::os::unix::fs::PermissionsExt;
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let dir = |parent: &Path, name: &str| {
+            let p = parent.join(name);
+            std::fs::create_dir(&p).unwrap();
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+            p
+        };
+        // The image lives in memory (on the tmpfs, outside its test directory): a `fsync` or
+        // `msync` on ext4, or on a mirror of it, then waits for memory, not for a disk.
+        let tmpfs = Tmpfs::mount(&dir(tmp.path(), "tmpfs"));
+        let ext4 = Ext4::mount(&tmpfs.0.join("ext4.img"), &dir(tmp.path(), "ext4"));
+        let mut list = vec![
+            Target {
+                name: "ext4",
+                root: dir(&ext4.0, "native"),
+                mode: None,
+            },
+            Target {
+                name: "tmpfs",
+                root: dir(&tmpfs.0, "native"),
+                mode: None,
+            },
+        ];
+        let sources = dir(&ext4.0, "sources");
+        let mounts = dir(tmp.path(), "mnt");
+        let mut servers = Vec::new();
+        for &mode in modes {
+            let source = dir(&sources, mode.dir_name());
+            let served = mode.serve(&source, &dir(&mounts, mode.dir_name()));
+            list.push(Target {
+                name: mode.name(),
+                root: served.mountpoint.clone(),
+                mode: Some(mode),
+            });
+            servers.push(served);
+        }
+        Targets {
+            list,
+            servers,
+            _ext4: ext4,
+            _tmpfs: tmpfs,
+            _tmp: tmp,
+        }
+    }
+
+    /// Stops every drive with SIGTERM; panics unless each exits with status 0.
+    pub fn stop(mut self) {
+        for served in self.servers.drain(..) {
+            let name = served.mountpoint.display().to_string();
+            let status = served.stop();
+            assert_eq!(status.code(), Some(0), "the drive at {name}: {status}");
         }
     }
 }
