@@ -25,7 +25,7 @@ use std::time::{Duration, SystemTime};
 use foldhash::fast::FixedState;
 use foldhash::{HashMap, HashSet};
 use fsgate_core::dispatch::{Dispatcher, Hold, Outcome, SerialKey};
-use fsgate_core::{code, Error, Originator, Result};
+use fsgate_core::{code, originator, Error, Originator, Result};
 use fuser::{
     BackingId, CopyFileRangeFlags, Errno, FileAttr, FileHandle, FileType, Filesystem, FopenFlags,
     Generation, INodeNo, InitFlags, IoctlFlags, KernelConfig, LockOwner, OpenFlags, RenameFlags,
@@ -637,16 +637,21 @@ impl<E: Events> Core<E> {
         }
     }
 
-    /// Clears the set-user-ID bit, and the set-group-ID bit of a group-executable file, as
-    /// ext4 does when someone without `CAP_FSETID` writes (`on_set_file_attributes`, only
-    /// when a bit is set).
-    fn kill_set_id_bits(&self, ino: u64, path: &str) -> Result<()> {
+    /// Clears the set-user-ID bit, and the set-group-ID bit of a file that is
+    /// group-executable or whose group the writer is not in, as ext4 does when someone
+    /// without `CAP_FSETID` writes (`on_set_file_attributes`, only when a bit is set).
+    fn kill_set_id_bits(&self, ino: u64, path: &str, writer: Originator) -> Result<()> {
         let Some(info) = self.file_info_of(Some(ino), path)? else {
             return Ok(());
         };
         let mut kill = libc::S_ISUID;
-        if info.mode & libc::S_IXGRP != 0 {
-            kill |= libc::S_ISGID;
+        if info.mode & libc::S_ISGID != 0 {
+            let in_group = writer.gid == info.gid
+                || originator::credentials(writer.tid)
+                    .is_ok_and(|c| c.groups.contains(&info.gid));
+            if info.mode & libc::S_IXGRP != 0 || !in_group {
+                kill |= libc::S_ISGID;
+            }
         }
         if info.mode & kill == 0 {
             return Ok(());
@@ -1710,9 +1715,9 @@ impl<E: Events> Filesystem for FuseFs<E> {
             req,
             key(&path),
             reply,
-            move |core, _| {
+            move |core, who| {
                 if kill_suid {
-                    core.kill_set_id_bits(h.ino, &path)?;
+                    core.kill_set_id_bits(h.ino, &path, who)?;
                 }
                 let mut fc = lock_mut(&h.file);
                 let mut st = lock_mut(&h.state);

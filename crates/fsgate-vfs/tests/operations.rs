@@ -480,22 +480,25 @@ fn without_the_page_cache_a_write_by_another_user_clears_set_id_bits() {
         options,
         |_| {
             let flat = Flat::with_file("/suid", 0o6777, b"");
-            let mut info = FileInfo::new(FileKind::File, 0, 0, std::time::SystemTime::now());
-            info.mode = 0o2767;
-            flat.objects.lock().unwrap().insert(
-                "/sgid-no-exec".into(),
-                Object {
-                    info,
-                    data: Vec::new(),
-                },
-            );
+            for (name, gid) in [("/sgid-no-exec", 0), ("/sgid-own-group", 1000)] {
+                let mut info =
+                    FileInfo::new(FileKind::File, 0, gid, std::time::SystemTime::now());
+                info.mode = 0o2767;
+                flat.objects.lock().unwrap().insert(
+                    name.into(),
+                    Object {
+                        info,
+                        data: Vec::new(),
+                    },
+                );
+            }
             flat
         },
     ) else {
         return;
     };
     std::fs::set_permissions(m.tmp.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-    for name in ["suid", "sgid-no-exec"] {
+    for name in ["suid", "sgid-no-exec", "sgid-own-group"] {
         let status = Command::new("sh")
             .arg("-c")
             .arg(format!("printf x >> {}", m.dir.join(name).display()))
@@ -506,10 +509,16 @@ fn without_the_page_cache_a_write_by_another_user_clears_set_id_bits() {
         assert!(status.success(), "{name}: {status}");
     }
     let mode = |n: &str| std::fs::metadata(m.dir.join(n)).unwrap().mode() & 0o7777;
-    // The set-group-ID bit of a file its group cannot execute marks mandatory locking and
-    // stays, as on ext4.
-    assert_eq!((mode("suid"), mode("sgid-no-exec")), (0o777, 0o2767));
-    assert_eq!(m.drive.events().events(), ["chmod /suid 777"]);
+    // A writer outside the file's group clears the set-group-ID bit even when the group
+    // cannot execute; one in the group leaves it, as on ext4.
+    assert_eq!(
+        (mode("suid"), mode("sgid-no-exec"), mode("sgid-own-group")),
+        (0o777, 0o767, 0o2767)
+    );
+    assert_eq!(
+        m.drive.events().events(),
+        ["chmod /suid 777", "chmod /sgid-no-exec 767"]
+    );
 }
 
 #[test]

@@ -60,7 +60,8 @@
 //! without `namespace` holds at most one node lock. Reads and writes go straight to the node
 //! from the file context, so different files are read and written in parallel.
 //!
-//! **Times** follow POSIX: reads set atime; writes, size changes and copies into a file set
+//! **Times** follow POSIX with Linux's default `relatime`: a read or listing sets atime only
+//! when atime is not newer than mtime or ctime, or is a day old, as on ext4; writes, size changes and copies into a file set
 //! mtime and ctime; attribute, owner, link-count and xattr changes set ctime; creating,
 //! removing or renaming an entry sets the directory's mtime and ctime.
 //!
@@ -441,6 +442,20 @@ pub struct Meta {
     pub crtime: SystemTime,
 }
 
+impl Meta {
+    /// An access (`relatime`, Linux's default): atime moves only when it is not newer than
+    /// mtime or ctime, or is at least a day old.
+    pub fn touch_atime(&mut self) {
+        let now = SystemTime::now();
+        let stale = now
+            .duration_since(self.atime)
+            .is_ok_and(|age| age >= std::time::Duration::from_secs(24 * 60 * 60));
+        if self.atime <= self.mtime || self.atime <= self.ctime || stale {
+            self.atime = now;
+        }
+    }
+}
+
 /// A node's mutable state, behind the node's mutex.
 pub struct NodeState {
     /// Attributes.
@@ -789,7 +804,7 @@ impl Tree {
     /// nodes.
     pub fn entries(&self, node: &Node, path: &Path) -> Result<Vec<(OsString, Arc<Node>)>> {
         let mut state = node.lock();
-        state.meta.atime = SystemTime::now();
+        state.meta.touch_atime();
         match &state.content {
             Content::Directory(entries) => Ok(entries
                 .iter()
@@ -1157,7 +1172,7 @@ fn copy_data(
             data.write(at, &buf[..len])?;
         }
     }
-    source.lock().meta.atime = SystemTime::now();
+    source.lock().meta.touch_atime();
     target.lock().touch_mtime();
     Ok(count)
 }
@@ -1298,7 +1313,7 @@ impl Events for MemoryDrive {
             .and_then(|node| {
                 let mut state = node.lock();
                 let read = state.data(p.file_name)?.read(p.position, p.buffer);
-                state.meta.atime = SystemTime::now();
+                state.meta.touch_atime();
                 Ok(read)
             });
         let result = result.map(|read| p.bytes_read = read);
@@ -1821,6 +1836,32 @@ mod tests {
         assert_eq!(usage.trims(), 1);
         usage.add_chunks(chunks, 0);
         assert_eq!((usage.trims(), usage.bytes()), (2, 0));
+    }
+
+    #[test]
+    fn atime_follows_relatime() {
+        let t = |secs: u64| SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(secs);
+        let now = SystemTime::now();
+        let mut meta = Meta {
+            mode: 0o644,
+            uid: 0,
+            gid: 0,
+            nlink: 1,
+            atime: t(10),
+            mtime: t(20),
+            ctime: t(20),
+            crtime: t(0),
+        };
+        meta.touch_atime();
+        assert!(meta.atime >= now, "older than the last change: moves");
+        let read = meta.atime;
+        meta.touch_atime();
+        assert_eq!(meta.atime, read, "newer than every change and fresh: stays");
+        meta.atime = now - std::time::Duration::from_secs(25 * 60 * 60);
+        meta.mtime = t(0);
+        meta.ctime = t(0);
+        meta.touch_atime();
+        assert!(meta.atime >= now, "a day old: moves");
     }
 
     #[test]
