@@ -7,6 +7,11 @@
 set -euo pipefail
 cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.."
 bash scripts/deps.sh
+# The gates first: formatting, lints (warnings are errors) and docs, for every crate of the
+# workspace, the vendored fuser included.
+cargo fmt --all --check
+cargo clippy --workspace --all-targets -- -D warnings
+RUSTDOCFLAGS=-Dwarnings cargo doc --workspace --no-deps
 cargo build --workspace --all-targets
 cargo test --workspace --all-targets --no-fail-fast
 cargo test --workspace --doc

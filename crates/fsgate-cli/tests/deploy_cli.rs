@@ -37,6 +37,7 @@ fn status(root: &Path) -> serde_json::Value {
 
 #[test]
 fn package_install_status_uninstall_round_trip() {
+    // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
         eprintln!("package_install_status_uninstall_round_trip: skipped, install needs root");
         return;

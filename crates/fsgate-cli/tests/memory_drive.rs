@@ -280,8 +280,8 @@ fn set_old_times(path: &Path) {
         tv_nsec: 0,
     }; 2];
     let c = cpath(path);
-    // SAFETY: a valid path and an array of two timespecs.
     assert_eq!(
+        // SAFETY: a valid path and an array of two timespecs.
         unsafe { libc::utimensat(libc::AT_FDCWD, c.as_ptr(), old.as_ptr(), 0) },
         0,
         "utimensat: errno {}",
@@ -1194,8 +1194,8 @@ fn utimensat_sets_exact_times() {
         },
     ];
     let c = cpath(&path);
-    // SAFETY: a valid path and an array of two timespecs.
     assert_eq!(
+        // SAFETY: a valid path and an array of two timespecs.
         unsafe { libc::utimensat(libc::AT_FDCWD, c.as_ptr(), times.as_ptr(), 0) },
         0
     );
@@ -1234,8 +1234,8 @@ fn writes_and_entries_update_times_as_posix_says() {
     ];
     for p in ["d", "d/f"] {
         let c = cpath(&drive.path(p));
-        // SAFETY: a valid path and an array of two timespecs.
         assert_eq!(
+            // SAFETY: a valid path and an array of two timespecs.
             unsafe { libc::utimensat(libc::AT_FDCWD, c.as_ptr(), old.as_ptr(), 0) },
             0
         );

@@ -223,6 +223,7 @@ mod tests {
 
     #[test]
     fn null_and_bad_arguments_return_87_with_a_message() {
+        // SAFETY: every pointer is a NUL-terminated literal or null, as the function allows.
         let rc = unsafe {
             fsgate_install(
                 c"/nonexistent".as_ptr(),
@@ -236,14 +237,17 @@ mod tests {
         if rustix::process::geteuid().is_root() {
             assert_eq!(rc, code::ERROR_INVALID_PARAMETER);
             let mut buf = [0 as c_char; 8];
+            // SAFETY: `buf` is writable for `buf.len()` bytes.
             let len = unsafe { fsgate_last_error(buf.as_mut_ptr(), buf.len()) };
             assert!(len > 7);
+            // SAFETY: fsgate_last_error NUL-terminates what it writes into `buf`.
             let short = unsafe { CStr::from_ptr(buf.as_ptr()) }.to_str().unwrap();
             assert_eq!(short.len(), 7);
         } else {
             assert_eq!(rc, code::ERROR_PRIVILEGE_NOT_HELD);
         }
         let mut v = 7u64;
+        // SAFETY: NUL-terminated literals and a valid pointer to `v`.
         let rc =
             unsafe { fsgate_get_driver_version(c"/nonexistent".as_ptr(), c"{x}".as_ptr(), &mut v) };
         assert_eq!(rc, code::ERROR_INVALID_PARAMETER);

@@ -647,8 +647,7 @@ impl<E: Events> Core<E> {
         let mut kill = libc::S_ISUID;
         if info.mode & libc::S_ISGID != 0 {
             let in_group = writer.gid == info.gid
-                || originator::credentials(writer.tid)
-                    .is_ok_and(|c| c.groups.contains(&info.gid));
+                || originator::credentials(writer.tid).is_ok_and(|c| c.groups.contains(&info.gid));
             if info.mode & libc::S_IXGRP != 0 || !in_group {
                 kill |= libc::S_ISGID;
             }

@@ -481,8 +481,7 @@ fn without_the_page_cache_a_write_by_another_user_clears_set_id_bits() {
         |_| {
             let flat = Flat::with_file("/suid", 0o6777, b"");
             for (name, gid) in [("/sgid-no-exec", 0), ("/sgid-own-group", 1000)] {
-                let mut info =
-                    FileInfo::new(FileKind::File, 0, gid, std::time::SystemTime::now());
+                let mut info = FileInfo::new(FileKind::File, 0, gid, std::time::SystemTime::now());
                 info.mode = 0o2767;
                 flat.objects.lock().unwrap().insert(
                     name.into(),
