@@ -4,7 +4,7 @@
 # ext4 source, in one run. Every ext4-backed target (native ext4, bindfs's source, each mirror's
 # source) gets its own freshly made ext4 image, so no target pays for the inodes another
 # target's run deleted (ext4 scans recently deleted inodes when it allocates new ones). The
-# floor (crates/fsgate-vfs/examples/floor.rs: a namespace-only filesystem straight on fuser,
+# floor (bench/tools/src/bin/floor.rs: a namespace-only filesystem straight on fuser,
 # asking the kernel for what fsgate's drives ask) runs the namespace workload over /dev/fuse
 # and over io_uring at idle priority (`floor`, `floor-idle`): the rate no FUSE drive can
 # beat on this machine. The memory and mirror drives run three ways: over /dev/fuse (the
@@ -13,8 +13,12 @@
 # io_uring with its threads at idle priority (also `IoUringIdlePriority=True`, `*-idle`).
 # Workloads:
 #   data:      fio sequential 1 MiB write (fsync at the end) and read, fio 4 KiB random read
-#              (MiB/s, buffered I/O; fio drops the file's cached pages before each job);
-#   namespace: crates/fsgate-vfs/examples/nsbench.rs over 10,000 entries — create,
+#              (MiB/s, buffered I/O). Reads are cold: the file is laid out first, then every
+#              cache is dropped (`sync; echo 3 > /proc/sys/vm/drop_caches`) before the read
+#              job, on every target. fio's own --invalidate drops only the read file's pages,
+#              which leaves a mirror's or passthrough's source file cached while native ext4
+#              reads from its disk;
+#   namespace: bench/tools/src/bin/nsbench.rs over 10,000 entries — create,
 #              open+close, stat, listing, rename, delete, mkdir, rmdir (operations/s).
 # Prints the table and the issue's goals as ratios with pass/miss, then the FUSE requests
 # each namespace operation costs on each FUSE target (bench/vfs/roundtrips.py). On a VM
@@ -46,10 +50,10 @@ URING_BEFORE=""
 TARGET=${CARGO_TARGET_DIR:-target}
 
 cargo build --release -q -p fsgate-cli
-cargo build --release -q -p fsgate-vfs --example nsbench --example floor
+cargo build --release -q -p fsgate-bench-tools
 FSGATE="$TARGET/release/fsgate"
-NSBENCH="$TARGET/release/examples/nsbench"
-FLOOR="$TARGET/release/examples/floor"
+NSBENCH="$TARGET/release/nsbench"
+FLOOR="$TARGET/release/floor"
 
 WORK=$(mktemp -d /tmp/fsgate-bench-mirror.XXXXXX)
 SERVERS=()
@@ -125,14 +129,22 @@ fio_mibs() {  # fio_mibs DIR read|write ARGS... → MiB/s
         | python3 -c "import json,sys; print(f\"{json.load(sys.stdin)['jobs'][0]['$side']['bw'] / 1024:.1f}\")"
 }
 
+drop_caches() {  # every page, dentry and inode cache of the machine: the next read is cold
+    sync
+    echo 3 >/proc/sys/vm/drop_caches
+}
+
 RESULTS="$WORK/results.txt"
 : >"$RESULTS"
 for t in $ORDER; do
     d=${DIR[$t]}
     if [[ " $NAMESPACE_ONLY " != *" $t "* ]]; then
         echo "$t seqwrite $(fio_mibs "$d" write --rw=write --bs=1M --size="$SEQ_SIZE" --end_fsync=1)" >>"$RESULTS"
+        drop_caches
         echo "$t seqread $(fio_mibs "$d" read --rw=read --bs=1M --size="$SEQ_SIZE")" >>"$RESULTS"
         rm -f "$d/bench.dat"
+        fio_mibs "$d" write --rw=write --bs=1M --size="$RAND_SIZE" --end_fsync=1 >/dev/null
+        drop_caches
         echo "$t randread $(fio_mibs "$d" read --rw=randread --bs=4k --size="$RAND_SIZE" \
             --runtime="$RAND_SECONDS" --time_based)" >>"$RESULTS"
         rm -f "$d/bench.dat"

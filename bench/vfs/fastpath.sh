@@ -12,9 +12,9 @@ ROUNDS=${ROUNDS:-3}
 COUNT=${COUNT:-10000}
 TARGET=${CARGO_TARGET_DIR:-target}
 cargo build --release -q -p fsgate-cli
-cargo build --release -q -p fsgate-vfs --example nsbench
+cargo build --release -q -p fsgate-bench-tools
 FSGATE="$TARGET/release/fsgate"
-NSBENCH="$TARGET/release/examples/nsbench"
+NSBENCH="$TARGET/release/nsbench"
 WORK=$(mktemp -d /tmp/fsgate-bench-fastpath.XXXXXX)
 SERVER=""
 cleanup() {

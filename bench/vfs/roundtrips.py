@@ -3,7 +3,7 @@
 
 Usage (as root): roundtrips.py DIR [COUNT]   (DIR must exist and be empty; COUNT 1000)
 
-Runs the operations of examples/nsbench.rs (create, open+close, stat, three listings,
+Runs the operations of bench/tools/src/bin/nsbench.rs (create, open+close, stat, three listings,
 rename, delete, mkdir, rmdir) on COUNT entries in DIR, each with the kernel's
 fuse:fuse_request_send tracepoint on, and prints one line per operation: the synchronous
 requests per entry (the caller waits for each) and every opcode seen with its count per

@@ -5,7 +5,7 @@
 //! the kernel alone, listings and pages kept across opens), so the kernel sends it exactly
 //! the requests it sends the sample drives.
 //!
-//! `bench/vfs-mirror/run.sh` runs `examples/nsbench.rs` on it beside the memory drive and
+//! `bench/vfs-mirror/run.sh` runs `nsbench` (beside this file) on it beside the memory drive and
 //! ext4: whatever rate this filesystem cannot beat is the cost of FUSE's round trips on the
 //! machine, not of fsgate. Files hold no data (reads return nothing, writes are refused).
 //!
