@@ -10,7 +10,9 @@ use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
-use fsgate_core::dispatch::{self, Dispatcher, NoHooks, Options, Outcome, SerialKey, Timeout};
+use fsgate_core::dispatch::{
+    self, Dispatcher, NoHooks, Options, Outcome, SerialKey, Task, Timeout,
+};
 use fsgate_core::FileMask;
 
 fn main() -> fsgate_core::Result<()> {
@@ -36,15 +38,14 @@ fn main() -> fsgate_core::Result<()> {
             continue;
         }
         let answers = answers.clone();
-        dispatcher.submit(
-            Some(SerialKey(file_id)),
-            None,
-            move || {
+        dispatcher.dispatch(
+            Task::new(move || {
                 // A long handler could call dispatch::reset_timeout to ask for more time.
                 thread::sleep(Duration::from_millis(work_ms));
                 format!("served by {:?}", thread::current().name())
-            },
-            move |outcome| {
+            })
+            .key(SerialKey(file_id))
+            .then(move |outcome| {
                 let text = match outcome {
                     Outcome::Done(s) => s,
                     Outcome::TimedOut => "timed out: the caller got an error".into(),
@@ -52,7 +53,7 @@ fn main() -> fsgate_core::Result<()> {
                     Outcome::Cancelled => "cancelled".into(),
                 };
                 let _ = answers.send(format!("{path}: {text}"));
-            },
+            }),
         );
     }
     drop(answers);

@@ -1,11 +1,11 @@
 //! The event dispatcher: where every fsgate class runs its application's event handlers.
 //!
 //! A class that receives a request from the kernel (a FUSE request, a fanotify permission
-//! event, a process connector message) [`submit`](Dispatcher::submit)s a job: the handler to
-//! run and a completion that answers the kernel. The dispatcher guarantees:
+//! event, a process connector message) [`dispatch`](Dispatcher::dispatch)es a [`Task`]: the
+//! handler to run, where and how, and a completion that answers the kernel. The dispatcher guarantees:
 //!
 //! - handlers run on worker threads, never on the thread that created the dispatcher; with
-//!   [`run_or_submit`](Dispatcher::run_or_submit) and an `inline_limit`, a job whose file is
+//!   [`Task::run_here_if_idle`] and an `inline_limit`, a job whose file is
 //!   idle may run on the thread that received the request (a FUSE reader thread), which saves
 //!   two thread switches per event; the pool starts
 //!   `min_workers` threads, grows to `max_workers` when every worker is busy, and shrinks back
@@ -91,6 +91,90 @@ pub enum Hold {
     Exclusive,
     /// Beside other shared jobs of the key whose ranges do not overlap this one.
     Shared(Range<u64>),
+}
+
+/// A job and how it is to run: what [`Dispatcher::dispatch`] takes.
+///
+/// ```
+/// use std::sync::Arc;
+/// use fsgate_core::dispatch::{Dispatcher, NoHooks, Options, Outcome, SerialKey, Task};
+///
+/// let dispatcher = Dispatcher::new(Options::default(), Arc::new(NoHooks))?;
+/// // One file's event: it runs after the earlier jobs of key 7, on a worker.
+/// dispatcher.dispatch(Task::new(|| 2 + 2).key(SerialKey(7)).then(|outcome| {
+///     assert_eq!(outcome, Outcome::Done(4));
+/// }));
+/// // The same, waiting for the outcome.
+/// let outcome = dispatcher.call(Task::new(|| 2 + 2).key(SerialKey(7)));
+/// assert_eq!(outcome, Outcome::Done(4));
+/// # Ok::<(), fsgate_core::Error>(())
+/// ```
+///
+/// By default a job has no key (it runs beside every other job), holds its key
+/// exclusively, has no originator, runs on a worker, and nothing waits for its outcome.
+#[must_use = "a task does nothing until it is dispatched"]
+pub struct Task<J, C = ()> {
+    job: J,
+    complete: C,
+    key: Option<SerialKey>,
+    hold: Hold,
+    originator: Option<Originator>,
+    may_run_here: bool,
+}
+
+impl<J> Task<J> {
+    /// A task that runs `job`.
+    pub fn new(job: J) -> Self {
+        Self {
+            job,
+            complete: (),
+            key: None,
+            hold: Hold::Exclusive,
+            originator: None,
+            may_run_here: false,
+        }
+    }
+}
+
+impl<J, C> Task<J, C> {
+    /// Runs the job in turn with the other jobs of `key` (one file's events).
+    pub fn key(mut self, key: SerialKey) -> Self {
+        self.key = Some(key);
+        self
+    }
+
+    /// Holds the key as `hold` says ([`Hold::Exclusive`] unless set; without a key,
+    /// nothing to hold).
+    pub fn hold(mut self, hold: Hold) -> Self {
+        self.hold = hold;
+        self
+    }
+
+    /// What [`current_originator`] returns inside the handler.
+    pub fn originator(mut self, originator: Originator) -> Self {
+        self.originator = Some(originator);
+        self
+    }
+
+    /// Whether the job may run on the dispatching thread when its key is idle (see
+    /// [`Dispatcher::dispatch`]); a thread that must not block (an io_uring thread whose
+    /// queue has no other idle thread) says no.
+    pub fn run_here_if_idle(mut self, allowed: bool) -> Self {
+        self.may_run_here = allowed;
+        self
+    }
+
+    /// Calls `complete` with the job's [`Outcome`], exactly once.
+    pub fn then<C2>(self, complete: C2) -> Task<J, C2> {
+        Task {
+            job: self.job,
+            complete,
+            key: self.key,
+            hold: self.hold,
+            originator: self.originator,
+            may_run_here: self.may_run_here,
+        }
+    }
 }
 
 /// A key's jobs: those running now (one exclusive, or shared ones with their ranges) and
@@ -180,7 +264,7 @@ pub struct Options {
     pub stack_size: Option<usize>,
     /// Prefix of worker thread names.
     pub name: String,
-    /// How many jobs [`Dispatcher::run_or_submit`] may run at once on their submitting
+    /// How many jobs [`Task::run_here_if_idle`] lets run at once on their dispatching
     /// threads; 0 (the default) never does. Only used without a timeout.
     pub inline_limit: usize,
 }
@@ -362,82 +446,49 @@ impl Dispatcher {
         &self.inner.options
     }
 
-    /// Queues `job` to run on a worker; `complete` receives its [`Outcome`] exactly once,
-    /// on the worker or (after a timeout) on the watchdog thread. `originator` is what
-    /// [`current_originator`] returns inside the handler.
-    pub fn submit<T, J, C>(
-        &self,
-        key: Option<SerialKey>,
-        originator: Option<Originator>,
-        job: J,
-        complete: C,
-    ) where
+    /// Runs `task`: its job on a worker, or right here on the calling thread when the task
+    /// allows it ([`Task::run_here_if_idle`]), there is no timeout, its key is idle and fewer
+    /// than `inline_limit` jobs run this way already — which saves two thread switches per
+    /// event. Everything a handler can see — serialization, [`current_originator`],
+    /// [`reset_timeout`], panics caught — is the same on either thread. The completion
+    /// receives the job's [`Outcome`] exactly once: where the job ran, or (after a timeout)
+    /// on the watchdog thread, or here with [`Outcome::Cancelled`] after
+    /// [`shutdown`](Self::shutdown).
+    pub fn dispatch<T, J, C>(&self, task: Task<J, C>)
+    where
         T: Send + 'static,
         J: FnOnce() -> T + Send + 'static,
         C: FnOnce(Outcome<T>) + Send + 'static,
     {
-        self.dispatch(key, Hold::Exclusive, originator, job, complete, false);
-    }
-
-    /// Like [`submit`](Self::submit), but when the caller allows it (`may_run_here`), there
-    /// is no timeout, the key is idle and fewer than `inline_limit` jobs run this way
-    /// already, runs the job right here, on the calling thread, saving two thread switches
-    /// per event. Everything a handler can see — serialization, [`current_originator`],
-    /// [`reset_timeout`], panics caught — stays the same; only the thread differs. Otherwise
-    /// the job is queued as `submit` does.
-    pub fn run_or_submit<T, J, C>(
-        &self,
-        key: Option<SerialKey>,
-        originator: Option<Originator>,
-        may_run_here: bool,
-        job: J,
-        complete: C,
-    ) where
-        T: Send + 'static,
-        J: FnOnce() -> T + Send + 'static,
-        C: FnOnce(Outcome<T>) + Send + 'static,
-    {
-        self.dispatch(
-            key,
-            Hold::Exclusive,
-            originator,
-            job,
-            complete,
-            may_run_here && self.may_inline(),
-        );
-    }
-
-    /// Like [`run_or_submit`](Self::run_or_submit) for a job that may run beside other jobs
-    /// of `key` holding non-overlapping ranges ([`Hold::Shared`]), such as reads of one file.
-    pub fn run_or_submit_shared<T, J, C>(
-        &self,
-        key: SerialKey,
-        range: Range<u64>,
-        originator: Option<Originator>,
-        may_run_here: bool,
-        job: J,
-        complete: C,
-    ) where
-        T: Send + 'static,
-        J: FnOnce() -> T + Send + 'static,
-        C: FnOnce(Outcome<T>) + Send + 'static,
-    {
-        let inline = may_run_here && self.may_inline();
-        self.dispatch(
-            Some(key),
-            Hold::Shared(range),
-            originator,
-            job,
-            complete,
+        let inline = task.may_run_here && self.may_inline();
+        self.enqueue(
+            task.key,
+            task.hold,
+            task.originator,
+            task.job,
+            task.complete,
             inline,
         );
+    }
+
+    /// [`dispatch`](Self::dispatch)es `task` and waits for its outcome.
+    pub fn call<T, J>(&self, task: Task<J>) -> Outcome<T>
+    where
+        T: Send + 'static,
+        J: FnOnce() -> T + Send + 'static,
+    {
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        self.dispatch(task.then(move |o| {
+            let _ = tx.send(o);
+        }));
+        rx.recv().unwrap_or(Outcome::Cancelled)
     }
 
     fn may_inline(&self) -> bool {
         self.inner.options.inline_limit > 0 && self.inner.options.timeout == Timeout::NONE
     }
 
-    fn dispatch<T, J, C>(
+    fn enqueue<T, J, C>(
         &self,
         key: Option<SerialKey>,
         hold: Hold,
@@ -518,24 +569,6 @@ impl Dispatcher {
         } else {
             inner.make_ready(&mut q, job);
         }
-    }
-
-    /// Runs `job` on a worker and waits for its outcome.
-    pub fn call<T, J>(
-        &self,
-        key: Option<SerialKey>,
-        originator: Option<Originator>,
-        job: J,
-    ) -> Outcome<T>
-    where
-        T: Send + 'static,
-        J: FnOnce() -> T + Send + 'static,
-    {
-        let (tx, rx) = std::sync::mpsc::sync_channel(1);
-        self.submit(key, originator, job, move |o| {
-            let _ = tx.send(o);
-        });
-        rx.recv().unwrap_or(Outcome::Cancelled)
     }
 
     /// Jobs submitted and not yet completed.
@@ -622,7 +655,7 @@ impl Inner {
         Ok(())
     }
 
-    /// Runs a job on the calling thread (see [`Dispatcher::run_or_submit`]).
+    /// Runs a job on the calling thread (see [`Task::run_here_if_idle`]).
     fn run_here(self: &Arc<Self>, job: Job) {
         job.state.inline.store(true, Ordering::Release);
         self.run_job(job);
@@ -893,6 +926,18 @@ mod tests {
     use std::sync::atomic::AtomicUsize;
     use std::sync::mpsc;
 
+    /// A task for `job` under `key` for `who`, when given.
+    fn task<J>(key: Option<SerialKey>, who: Option<Originator>, job: J) -> Task<J> {
+        let mut task = Task::new(job);
+        if let Some(key) = key {
+            task = task.key(key);
+        }
+        if let Some(who) = who {
+            task = task.originator(who);
+        }
+        task
+    }
+
     fn options(min: usize, max: usize, timeout_ms: u32) -> Options {
         Options {
             min_workers: min,
@@ -946,7 +991,7 @@ mod tests {
         let hooks = Arc::new(Counting::default());
         let d = Dispatcher::new(options(2, 4, 0), hooks.clone()).unwrap();
         let me = thread::current().id();
-        let ran_on = match d.call(None, None, || thread::current().id()) {
+        let ran_on = match d.call(Task::new(|| thread::current().id())) {
             Outcome::Done(id) => id,
             other => panic!("{other:?}"),
         };
@@ -968,18 +1013,17 @@ mod tests {
         let order = Arc::new(Mutex::new(Vec::new()));
         for i in 0..50 {
             let (running, overlap, order) = (running.clone(), overlap.clone(), order.clone());
-            d.submit(
-                Some(SerialKey(7)),
-                None,
-                move || {
+            d.dispatch(
+                Task::new(move || {
                     if running.fetch_add(1, Ordering::SeqCst) != 0 {
                         overlap.store(true, Ordering::SeqCst);
                     }
                     thread::sleep(Duration::from_millis(1));
                     lock(&order).push(i);
                     running.fetch_sub(1, Ordering::SeqCst);
-                },
-                |_| {},
+                })
+                .key(SerialKey(7))
+                .then(|_| {}),
             );
         }
         d.wait_idle();
@@ -993,27 +1037,23 @@ mod tests {
         let (tx2, rx2) = mpsc::channel::<()>();
         let (done_tx, done_rx) = mpsc::channel();
         let done2 = done_tx.clone();
-        d.submit(
-            a,
-            None,
-            move || {
+        d.dispatch(
+            task(a, None, move || {
                 let _ = tx1.send(());
                 rx2.recv_timeout(Duration::from_secs(2)).is_ok()
-            },
-            move |o| {
+            })
+            .then(move |o| {
                 let _ = done_tx.send(o == Outcome::Done(true));
-            },
+            }),
         );
-        d.submit(
-            b,
-            None,
-            move || {
+        d.dispatch(
+            task(b, None, move || {
                 let _ = tx2.send(());
                 rx1.recv_timeout(Duration::from_secs(2)).is_ok()
-            },
-            move |o| {
+            })
+            .then(move |o| {
                 let _ = done2.send(o == Outcome::Done(true));
-            },
+            }),
         );
         let r1 = done_rx.recv().unwrap();
         let r2 = done_rx.recv().unwrap();
@@ -1048,21 +1088,20 @@ mod tests {
         let (_hold, blocked) = mpsc::channel::<()>();
         let (tx, rx) = mpsc::channel();
         let started = Instant::now();
-        d.submit(
-            Some(SerialKey(1)),
-            None,
-            move || blocked.recv().is_ok(),
-            move |o| {
-                let _ = tx.send((o, started.elapsed()));
-            },
+        d.dispatch(
+            Task::new(move || blocked.recv().is_ok())
+                .key(SerialKey(1))
+                .then(move |o| {
+                    let _ = tx.send((o, started.elapsed()));
+                }),
         );
         // Another file keeps working while the first handler is stuck.
-        assert_eq!(d.call(Some(SerialKey(2)), None, || 5), Outcome::Done(5));
+        assert_eq!(d.call(Task::new(|| 5).key(SerialKey(2))), Outcome::Done(5));
         let (outcome, elapsed) = rx.recv().unwrap();
         assert_eq!(outcome, Outcome::TimedOut);
         assert!(elapsed >= Duration::from_millis(3000), "{elapsed:?}");
         // Once the stuck handler has expired, the file is served again.
-        assert_eq!(d.call(Some(SerialKey(1)), None, || 6), Outcome::Done(6));
+        assert_eq!(d.call(Task::new(|| 6).key(SerialKey(1))), Outcome::Done(6));
     }
 
     #[test]
@@ -1071,41 +1110,39 @@ mod tests {
         let (release, blocked) = mpsc::channel::<()>();
         let (started_tx, started_rx) = mpsc::channel();
         let (tx, rx) = mpsc::channel();
-        d.submit(
-            Some(SerialKey(1)),
-            None,
-            move || {
+        d.dispatch(
+            Task::new(move || {
                 // No deadline for this one: it holds the file until released.
                 reset_timeout(0).unwrap();
                 let _ = started_tx.send(());
                 blocked.recv().is_ok()
-            },
-            move |o| {
+            })
+            .key(SerialKey(1))
+            .then(move |o| {
                 let _ = tx.send(o);
-            },
+            }),
         );
         started_rx.recv().unwrap();
         let queued_ran = Arc::new(AtomicBool::new(false));
         let flag = queued_ran.clone();
-        let queued = d.call(Some(SerialKey(1)), None, move || {
-            flag.store(true, Ordering::SeqCst)
-        });
+        let queued =
+            d.call(Task::new(move || flag.store(true, Ordering::SeqCst)).key(SerialKey(1)));
         assert_eq!(queued, Outcome::TimedOut);
         release.send(()).unwrap();
         assert_eq!(rx.recv().unwrap(), Outcome::Done(true));
         assert!(!queued_ran.load(Ordering::SeqCst));
-        assert_eq!(d.call(Some(SerialKey(1)), None, || 6), Outcome::Done(6));
+        assert_eq!(d.call(Task::new(|| 6).key(SerialKey(1))), Outcome::Done(6));
     }
 
     #[test]
     fn reset_timeout_extends_the_deadline() {
         let d = Dispatcher::new(options(1, 2, 3000), Arc::new(NoHooks)).unwrap();
-        let outcome = d.call(None, None, || {
+        let outcome = d.call(Task::new(|| {
             thread::sleep(Duration::from_millis(2000));
             reset_timeout(3000).unwrap();
             thread::sleep(Duration::from_millis(2000));
             "finished"
-        });
+        }));
         assert_eq!(outcome, Outcome::Done("finished"));
     }
 
@@ -1116,7 +1153,7 @@ mod tests {
             code::ERROR_NO_CALLBACK_ACTIVE
         );
         let d = Dispatcher::new(options(1, 2, 0), Arc::new(NoHooks)).unwrap();
-        let inside = d.call(None, None, || reset_timeout(100).map_err(|e| e.code()));
+        let inside = d.call(Task::new(|| reset_timeout(100).map_err(|e| e.code())));
         assert_eq!(inside, Outcome::Done(Err(code::ERROR_IMPLEMENTATION_LIMIT)));
     }
 
@@ -1124,22 +1161,21 @@ mod tests {
     fn panicking_handler_fires_on_error_and_pool_survives() {
         let hooks = Arc::new(Counting::default());
         let d = Dispatcher::new(options(1, 1, 0), hooks.clone()).unwrap();
-        let o: Outcome<()> = d.call(None, None, || panic!("boom"));
+        let o: Outcome<()> = d.call(Task::new(|| panic!("boom")));
         assert_eq!(o, Outcome::Panicked("boom".into()));
         let errors = lock(&hooks.errors).clone();
         assert_eq!(errors.len(), 1);
         assert_eq!(errors[0].0, code::ERROR_INTERNAL_ERROR);
         assert!(errors[0].1.contains("boom"));
-        assert_eq!(d.call(None, None, || 1), Outcome::Done(1));
+        assert_eq!(d.call(Task::new(|| 1)), Outcome::Done(1));
     }
 
     #[test]
     fn originator_is_visible_only_inside_handlers() {
         let d = Dispatcher::new(options(1, 1, 0), Arc::new(NoHooks)).unwrap();
         let who = Originator::of_process(42, 1000, 100);
-        let seen = d.call(None, Some(who), || {
-            current_originator("get_originator_process_id")
-        });
+        let seen =
+            d.call(Task::new(|| current_originator("get_originator_process_id")).originator(who));
         assert_eq!(seen, Outcome::Done(Ok(who)));
         assert!(!in_event());
         let e = current_originator("get_originator_process_id").unwrap_err();
@@ -1154,21 +1190,21 @@ mod tests {
         }
     }
 
-    /// Runs `run_or_submit` and returns (the thread the job ran on, its outcome).
-    fn run_or_submit_here(
+    /// Dispatches a job that may run here and returns (the thread the job ran on, its outcome).
+    fn dispatch_here(
         d: &Dispatcher,
         key: Option<SerialKey>,
         who: Option<Originator>,
     ) -> (thread::ThreadId, Outcome<Result<Originator>>) {
         let (tx, rx) = mpsc::channel();
-        d.run_or_submit(
-            key,
-            who,
-            true,
-            || (thread::current().id(), current_originator("test")),
-            move |o| {
+        d.dispatch(
+            task(key, who, || {
+                (thread::current().id(), current_originator("test"))
+            })
+            .run_here_if_idle(true)
+            .then(move |o| {
                 let _ = tx.send(o);
-            },
+            }),
         );
         match rx.recv().unwrap() {
             Outcome::Done((id, r)) => (id, Outcome::Done(r)),
@@ -1179,44 +1215,42 @@ mod tests {
     }
 
     #[test]
-    fn run_or_submit_runs_on_the_caller_when_the_file_is_idle() {
+    fn a_job_runs_on_the_caller_when_the_file_is_idle() {
         let d = Dispatcher::new(inline_options(2, 0), Arc::new(NoHooks)).unwrap();
         let who = Originator::of_process(7, 8, 9);
-        let (ran_on, outcome) = run_or_submit_here(&d, Some(SerialKey(1)), Some(who));
+        let (ran_on, outcome) = dispatch_here(&d, Some(SerialKey(1)), Some(who));
         assert_eq!(ran_on, thread::current().id());
         assert_eq!(outcome, Outcome::Done(Ok(who)));
         assert!(!in_event());
     }
 
     #[test]
-    fn run_or_submit_queues_behind_a_busy_file_in_order() {
+    fn a_job_that_may_run_here_queues_behind_a_busy_file_in_order() {
         let d = Dispatcher::new(inline_options(2, 0), Arc::new(NoHooks)).unwrap();
         let (release, blocked) = mpsc::channel::<()>();
         let order = Arc::new(Mutex::new(Vec::new()));
         let o1 = order.clone();
-        d.submit(
-            Some(SerialKey(1)),
-            None,
-            move || {
+        d.dispatch(
+            Task::new(move || {
                 let _ = blocked.recv();
                 lock(&o1).push(1);
-            },
-            |_| {},
+            })
+            .key(SerialKey(1))
+            .then(|_| {}),
         );
         let o2 = order.clone();
         let me = thread::current().id();
         let (tx, rx) = mpsc::channel();
-        d.run_or_submit(
-            Some(SerialKey(1)),
-            None,
-            true,
-            move || {
+        d.dispatch(
+            Task::new(move || {
                 lock(&o2).push(2);
                 thread::current().id()
-            },
-            move |o| {
+            })
+            .key(SerialKey(1))
+            .run_here_if_idle(true)
+            .then(move |o| {
                 let _ = tx.send(o);
-            },
+            }),
         );
         release.send(()).unwrap();
         match rx.recv().unwrap() {
@@ -1227,20 +1261,19 @@ mod tests {
     }
 
     #[test]
-    fn run_or_submit_respects_the_inline_limit_and_timeouts() {
+    fn running_here_respects_the_inline_limit_and_timeouts() {
         let d = Arc::new(Dispatcher::new(inline_options(1, 0), Arc::new(NoHooks)).unwrap());
         let inner = d.clone();
         let outer_thread = thread::current().id();
         let (ran_on, _) = {
             let (tx, rx) = mpsc::channel();
-            d.run_or_submit(
-                Some(SerialKey(1)),
-                None,
-                true,
-                move || run_or_submit_here(&inner, Some(SerialKey(2)), None),
-                move |o| {
-                    let _ = tx.send(o);
-                },
+            d.dispatch(
+                Task::new(move || dispatch_here(&inner, Some(SerialKey(2)), None))
+                    .key(SerialKey(1))
+                    .run_here_if_idle(true)
+                    .then(move |o| {
+                        let _ = tx.send(o);
+                    }),
             );
             match rx.recv().unwrap() {
                 Outcome::Done(r) => r,
@@ -1250,7 +1283,7 @@ mod tests {
         // The outer job took the only inline slot, so the nested one went to a worker.
         assert_ne!(ran_on, outer_thread);
         let timed = Dispatcher::new(inline_options(2, 3000), Arc::new(NoHooks)).unwrap();
-        let (ran_on, _) = run_or_submit_here(&timed, Some(SerialKey(1)), None);
+        let (ran_on, _) = dispatch_here(&timed, Some(SerialKey(1)), None);
         assert_ne!(ran_on, thread::current().id());
     }
 
@@ -1258,14 +1291,13 @@ mod tests {
     fn a_caller_that_must_stay_free_gets_a_worker() {
         let d = Dispatcher::new(inline_options(2, 0), Arc::new(NoHooks)).unwrap();
         let (tx, rx) = mpsc::channel();
-        d.run_or_submit(
-            Some(SerialKey(1)),
-            None,
-            false,
-            || thread::current().id(),
-            move |o| {
-                let _ = tx.send(o);
-            },
+        d.dispatch(
+            Task::new(|| thread::current().id())
+                .key(SerialKey(1))
+                .run_here_if_idle(false)
+                .then(move |o| {
+                    let _ = tx.send(o);
+                }),
         );
         match rx.recv().unwrap() {
             Outcome::Done(id) => assert_ne!(id, thread::current().id()),
@@ -1280,22 +1312,20 @@ mod tests {
         let d = Arc::new(Dispatcher::new(inline_options(2, 0), Arc::new(NoHooks)).unwrap());
         let inner = d.clone();
         let (tx, rx) = mpsc::channel();
-        d.run_or_submit(
-            Some(SerialKey(1)),
-            None,
-            true,
-            || (),
-            move |_| {
-                inner.run_or_submit(
-                    Some(SerialKey(1)),
-                    None,
-                    true,
-                    || thread::current().id(),
-                    move |o| {
-                        let _ = tx.send(o);
-                    },
-                );
-            },
+        d.dispatch(
+            Task::new(|| ())
+                .key(SerialKey(1))
+                .run_here_if_idle(true)
+                .then(move |_| {
+                    inner.dispatch(
+                        Task::new(|| thread::current().id())
+                            .key(SerialKey(1))
+                            .run_here_if_idle(true)
+                            .then(move |o| {
+                                let _ = tx.send(o);
+                            }),
+                    );
+                }),
         );
         assert_eq!(rx.recv().unwrap(), Outcome::Done(thread::current().id()));
         d.wait_idle();
@@ -1319,8 +1349,14 @@ mod tests {
             lock(&log).push(format!("{name} end"));
         };
         match hold {
-            Hold::Exclusive => d.submit(Some(SerialKey(1)), None, job, |_| {}),
-            Hold::Shared(r) => d.run_or_submit_shared(SerialKey(1), r, None, true, job, |_| {}),
+            Hold::Exclusive => d.dispatch(Task::new(job).key(SerialKey(1)).then(|_| {})),
+            Hold::Shared(r) => d.dispatch(
+                Task::new(job)
+                    .key(SerialKey(1))
+                    .hold(Hold::Shared(r))
+                    .run_here_if_idle(true)
+                    .then(|_| {}),
+            ),
         }
         open
     }
@@ -1398,6 +1434,6 @@ mod tests {
     fn jobs_after_shutdown_are_cancelled() {
         let d = Dispatcher::new(options(1, 1, 0), Arc::new(NoHooks)).unwrap();
         d.shutdown();
-        assert_eq!(d.call(None, None, || 1), Outcome::Cancelled);
+        assert_eq!(d.call(Task::new(|| 1)), Outcome::Cancelled);
     }
 }

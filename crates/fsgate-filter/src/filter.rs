@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
 
-use fsgate_core::dispatch::{current_originator, Dispatcher, Outcome, SerialKey, Timeout};
+use fsgate_core::dispatch::{current_originator, Dispatcher, Outcome, SerialKey, Task, Timeout};
 use fsgate_core::originator::{self, Credentials, Originator};
 use fsgate_core::settings::{Kind, Value};
 use fsgate_core::{code, Error, Result};
@@ -594,7 +594,7 @@ impl<H: FilterEvents> Reader<H> {
             answer(&self.group, &self.pending, raw, Response::deny());
             let h = Arc::clone(&self.handler);
             self.dispatcher
-                .submit(None, None, move || h.on_access_denied(&ev), |_| {});
+                .dispatch(Task::new(move || h.on_access_denied(&ev)).then(|_| {}));
             return;
         }
         if !callback {
@@ -613,16 +613,17 @@ impl<H: FilterEvents> Reader<H> {
             Arc::clone(&self.pending),
             self.deny_expired,
         );
-        self.dispatcher.submit(
-            Some(SerialKey(hash(&ev.file_name))),
-            Some(origin),
-            move || match ev.kind {
+        let key = SerialKey(hash(&ev.file_name));
+        self.dispatcher.dispatch(
+            Task::new(move || match ev.kind {
                 ControlKind::CreateFile => h.on_before_create_file(&ev),
                 ControlKind::OpenFile => h.on_before_open_file(&ev),
                 ControlKind::ReadFile => h.on_before_read_file(&ev),
                 ControlKind::Execute => h.on_before_execute(&ev),
-            },
-            move |outcome| {
+            })
+            .key(key)
+            .originator(origin)
+            .then(move |outcome| {
                 let response = match outcome {
                     Outcome::Done(Ok(())) | Outcome::Cancelled => Response::allow(),
                     Outcome::Done(Err(_)) | Outcome::Panicked(_) => Response::deny(),
@@ -630,7 +631,7 @@ impl<H: FilterEvents> Reader<H> {
                     Outcome::TimedOut => Response::allow(),
                 };
                 answer(&group, &pending, raw, response);
-            },
+            }),
         );
     }
 }

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, RwLock};
 use std::thread::JoinHandle;
 
-use fsgate_core::dispatch::{Dispatcher, Options, SerialKey};
+use fsgate_core::dispatch::{Dispatcher, Options, SerialKey, Task};
 use fsgate_core::mask::Requestor;
 use fsgate_core::originator::{self, Originator};
 use fsgate_core::{code, Error, Result};
@@ -337,11 +337,11 @@ impl<H: MonitorEvents + ?Sized> Watch<H> {
                 let job_handler = Arc::clone(&self.handler);
                 let in_flight = Arc::clone(&self.in_flight);
                 in_flight.start();
-                self.dispatcher.submit(
-                    Some(key),
-                    Some(origin),
-                    move || job_handler.fire_notify(&n),
-                    move |_| in_flight.finish(),
+                self.dispatcher.dispatch(
+                    Task::new(move || job_handler.fire_notify(&n))
+                        .key(key)
+                        .originator(origin)
+                        .then(move |_| in_flight.finish()),
                 );
             }
         }

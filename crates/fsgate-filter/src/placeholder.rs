@@ -28,7 +28,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
-use fsgate_core::dispatch::{Dispatcher, Outcome, SerialKey};
+use fsgate_core::dispatch::{Dispatcher, Outcome, SerialKey, Task};
 use fsgate_core::originator::Originator;
 use fsgate_core::{code, Error, Result};
 use fsgate_fanotify::{
@@ -289,18 +289,18 @@ impl<H: FilterEvents> Reader<H> {
             pid,
         };
         let (group, pending) = (Arc::clone(&self.group), Arc::clone(&self.pending));
-        self.dispatcher.submit(
-            Some(SerialKey(key.ino ^ key.dev.rotate_left(32))),
-            Some(origin),
-            move || job.run(start, end),
-            move |outcome| {
-                let response = match outcome {
-                    Outcome::Done(Ok(())) => Response::allow(),
-                    Outcome::Done(Err(e)) => denial(&e),
-                    _ => Response::deny_with(libc::EIO),
-                };
-                answer(&group, &pending, raw, response);
-            },
+        self.dispatcher.dispatch(
+            Task::new(move || job.run(start, end))
+                .key(SerialKey(key.ino ^ key.dev.rotate_left(32)))
+                .originator(origin)
+                .then(move |outcome| {
+                    let response = match outcome {
+                        Outcome::Done(Ok(())) => Response::allow(),
+                        Outcome::Done(Err(e)) => denial(&e),
+                        _ => Response::deny_with(libc::EIO),
+                    };
+                    answer(&group, &pending, raw, response);
+                }),
         );
     }
 }

@@ -23,7 +23,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
-use fsgate_core::dispatch::{Dispatcher, Outcome, SerialKey};
+use fsgate_core::dispatch::{Dispatcher, Outcome, SerialKey, Task};
 use fsgate_core::{code, Error, Result};
 use fsgate_fanotify::{
     Class, EventBuffer, EventMask, Group, InitFlags, MarkAction, MarkFlags, MarkType,
@@ -297,30 +297,30 @@ fn permission(
     let held = Arc::clone(held);
     let after = Arc::clone(shared);
     let denied_image = ev.image_file_name.clone();
-    dispatcher.submit(
-        Some(SerialKey(u64::from(pid))),
-        Some(originator_of(creator)),
-        move || me.events.on_process_creation(&mut ev),
-        move |outcome| {
-            let allow = match outcome {
-                Outcome::Done(Ok(())) | Outcome::Cancelled => true,
-                Outcome::Done(Err(e)) => {
-                    tracing::debug!("exec by process {pid} denied: {e}");
-                    false
+    dispatcher.dispatch(
+        Task::new(move || me.events.on_process_creation(&mut ev))
+            .key(SerialKey(u64::from(pid)))
+            .originator(originator_of(creator))
+            .then(move |outcome| {
+                let allow = match outcome {
+                    Outcome::Done(Ok(())) | Outcome::Cancelled => true,
+                    Outcome::Done(Err(e)) => {
+                        tracing::debug!("exec by process {pid} denied: {e}");
+                        false
+                    }
+                    Outcome::TimedOut => !deny_expired,
+                    Outcome::Panicked(_) => false,
+                };
+                if !allow {
+                    forget_fired(&mut after.lock().exec_fired, pid, &denied_image);
                 }
-                Outcome::TimedOut => !deny_expired,
-                Outcome::Panicked(_) => false,
-            };
-            if !allow {
-                forget_fired(&mut after.lock().exec_fired, pid, &denied_image);
-            }
-            let response = if allow {
-                Response::allow()
-            } else {
-                Response::deny()
-            };
-            held.answer(&group, token, response);
-        },
+                let response = if allow {
+                    Response::allow()
+                } else {
+                    Response::deny()
+                };
+                held.answer(&group, token, response);
+            }),
     );
 }
 

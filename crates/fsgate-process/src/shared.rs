@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use fsgate_core::dispatch::{Dispatcher, Hooks, Outcome, SerialKey};
+use fsgate_core::dispatch::{Dispatcher, Hooks, Outcome, SerialKey, Task};
 use fsgate_core::{code, Originator};
 
 use crate::events::{EventsToFire, ProcessEvents};
@@ -94,16 +94,16 @@ impl Shared {
             tracing::info!("{what}: process {tgid}");
         }
         let me = Arc::clone(self);
-        dispatcher.submit(
-            Some(SerialKey(u64::from(tgid))),
-            Some(originator_of(originator)),
-            move || job(me.events.as_ref()),
-            move |outcome| match outcome {
-                Outcome::Done(Ok(())) | Outcome::Panicked(_) => {}
-                Outcome::Done(Err(e)) => tracing::debug!("{what} handler for {tgid}: {e}"),
-                Outcome::TimedOut => tracing::warn!("{what} handler for {tgid} timed out"),
-                Outcome::Cancelled => tracing::debug!("{what} for {tgid} cancelled: stopping"),
-            },
+        dispatcher.dispatch(
+            Task::new(move || job(me.events.as_ref()))
+                .key(SerialKey(u64::from(tgid)))
+                .originator(originator_of(originator))
+                .then(move |outcome| match outcome {
+                    Outcome::Done(Ok(())) | Outcome::Panicked(_) => {}
+                    Outcome::Done(Err(e)) => tracing::debug!("{what} handler for {tgid}: {e}"),
+                    Outcome::TimedOut => tracing::warn!("{what} handler for {tgid} timed out"),
+                    Outcome::Cancelled => tracing::debug!("{what} for {tgid} cancelled: stopping"),
+                }),
         );
     }
 
@@ -111,12 +111,8 @@ impl Shared {
     pub fn error(self: &Arc<Self>, dispatcher: &Dispatcher, error_code: u32, description: String) {
         tracing::warn!("{description} (error {error_code})");
         let me = Arc::clone(self);
-        dispatcher.submit(
-            None,
-            None,
-            move || me.events.on_error(error_code, &description),
-            |_| {},
-        );
+        dispatcher
+            .dispatch(Task::new(move || me.events.on_error(error_code, &description)).then(|_| {}));
     }
 }
 

@@ -7,6 +7,8 @@ use std::time::{Duration, Instant};
 
 use foldhash::HashMap;
 
+use crate::engine::Ino;
+
 /// The block size of the user-mode file data cache: each `on_read_file` it fires asks for
 /// one aligned block of this many bytes.
 pub const BLOCK: u64 = 128 * 1024;
@@ -66,8 +68,8 @@ pub(crate) struct BlockCache {
     capacity: u64,
     used: u64,
     tick: u64,
-    blocks: HashMap<(u64, u64), (Vec<u8>, u64)>,
-    by_age: BTreeMap<u64, (u64, u64)>,
+    blocks: HashMap<(Ino, u64), (Vec<u8>, u64)>,
+    by_age: BTreeMap<u64, (Ino, u64)>,
 }
 
 impl BlockCache {
@@ -83,7 +85,7 @@ impl BlockCache {
 
     /// Copies the cached block `index` of `ino` into `out` (marking it recently used);
     /// `None` when it is not cached.
-    pub(crate) fn get(&mut self, ino: u64, index: u64, out: &mut Vec<u8>) -> Option<()> {
+    pub(crate) fn get(&mut self, ino: Ino, index: u64, out: &mut Vec<u8>) -> Option<()> {
         self.tick += 1;
         let tick = self.tick;
         let (data, age) = self.blocks.get_mut(&(ino, index))?;
@@ -97,7 +99,7 @@ impl BlockCache {
 
     /// Caches `data` (at most one block; shorter means the file ends in it) as block
     /// `index` of `ino`.
-    pub(crate) fn put(&mut self, ino: u64, index: u64, data: &[u8]) {
+    pub(crate) fn put(&mut self, ino: Ino, index: u64, data: &[u8]) {
         if self.capacity < BLOCK {
             return;
         }
@@ -116,7 +118,7 @@ impl BlockCache {
         }
     }
 
-    fn remove(&mut self, ino: u64, index: u64) {
+    fn remove(&mut self, ino: Ino, index: u64) {
         if let Some((d, age)) = self.blocks.remove(&(ino, index)) {
             self.used -= d.len() as u64;
             self.by_age.remove(&age);
@@ -124,13 +126,13 @@ impl BlockCache {
     }
 
     /// Forgets the blocks of `ino` that overlap `start..end` bytes.
-    pub(crate) fn invalidate(&mut self, ino: u64, start: u64, end: u64) {
+    pub(crate) fn invalidate(&mut self, ino: Ino, start: u64, end: u64) {
         if end <= start {
             return;
         }
         let first = start / BLOCK;
         let last = (end - 1) / BLOCK;
-        let doomed: Vec<(u64, u64)> = self
+        let doomed: Vec<(Ino, u64)> = self
             .blocks
             .keys()
             .filter(|(i, b)| *i == ino && (first..=last).contains(b))
@@ -142,7 +144,7 @@ impl BlockCache {
     }
 
     /// Forgets every block of `ino`.
-    pub(crate) fn invalidate_file(&mut self, ino: u64) {
+    pub(crate) fn invalidate_file(&mut self, ino: Ino) {
         self.invalidate(ino, 0, u64::MAX);
     }
 }
@@ -169,14 +171,20 @@ mod tests {
         let mut c = BlockCache::new(2 * BLOCK);
         let block = vec![7u8; BLOCK as usize];
         let mut out = Vec::new();
-        c.put(1, 0, &block);
-        c.put(1, 1, &block);
-        assert!(c.get(1, 0, &mut out).is_some(), "block 0 is now the newest");
-        c.put(2, 0, &block);
-        assert!(c.get(1, 1, &mut out).is_none(), "block 1 was the oldest");
-        assert!(c.get(1, 0, &mut out).is_some());
+        c.put(Ino(1), 0, &block);
+        c.put(Ino(1), 1, &block);
+        assert!(
+            c.get(Ino(1), 0, &mut out).is_some(),
+            "block 0 is now the newest"
+        );
+        c.put(Ino(2), 0, &block);
+        assert!(
+            c.get(Ino(1), 1, &mut out).is_none(),
+            "block 1 was the oldest"
+        );
+        assert!(c.get(Ino(1), 0, &mut out).is_some());
         assert_eq!(out, block);
-        assert!(c.get(2, 0, &mut out).is_some());
+        assert!(c.get(Ino(2), 0, &mut out).is_some());
     }
 
     #[test]
@@ -184,17 +192,17 @@ mod tests {
         let mut c = BlockCache::new(16 * BLOCK);
         let mut out = Vec::new();
         for i in 0..4 {
-            c.put(1, i, b"x");
+            c.put(Ino(1), i, b"x");
         }
-        c.put(2, 0, b"y");
-        c.invalidate(1, BLOCK + 1, 2 * BLOCK + 1);
-        assert!(c.get(1, 0, &mut out).is_some());
-        assert!(c.get(1, 1, &mut out).is_none());
-        assert!(c.get(1, 2, &mut out).is_none());
-        assert!(c.get(1, 3, &mut out).is_some());
-        c.invalidate_file(1);
-        assert!(c.get(1, 3, &mut out).is_none());
+        c.put(Ino(2), 0, b"y");
+        c.invalidate(Ino(1), BLOCK + 1, 2 * BLOCK + 1);
+        assert!(c.get(Ino(1), 0, &mut out).is_some());
+        assert!(c.get(Ino(1), 1, &mut out).is_none());
+        assert!(c.get(Ino(1), 2, &mut out).is_none());
+        assert!(c.get(Ino(1), 3, &mut out).is_some());
+        c.invalidate_file(Ino(1));
+        assert!(c.get(Ino(1), 3, &mut out).is_none());
         assert_eq!(out, b"x", "a miss leaves the buffer alone");
-        assert!(c.get(2, 0, &mut out).is_some());
+        assert!(c.get(Ino(2), 0, &mut out).is_some());
     }
 }

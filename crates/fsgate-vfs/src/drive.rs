@@ -5,20 +5,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use fsgate_core::{code, Error, Result, Settings};
 
+pub use crate::change::ChangeAction;
 use crate::events::Events;
 use crate::mounted::Mounted;
 use crate::options::Options;
-
-/// What changed behind the kernel's back, for [`VirtualDrive::notify_directory_change`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ChangeAction {
-    /// A name appeared.
-    Added,
-    /// A name went away.
-    Removed,
-    /// The object's data or metadata changed.
-    Modified,
-}
 
 /// An event-driven virtual filesystem: the reference's virtual drive class on FUSE.
 ///

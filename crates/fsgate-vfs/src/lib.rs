@@ -112,14 +112,11 @@
 //! `close(2)` adds a `FLUSH` unless [`Options::fire_cleanup_events`] is off. The parent's `GETATTR` comes from the kernel:
 //! after changing a directory it forgets the directory's attributes, and
 //! `default_permissions` needs its mode for the next permission check. libfuse drives
-//! (bindfs) pay the same requests; what separates drives is the time per round trip.
-//! `examples/floor.rs`, a namespace-only filesystem straight on fuser that answers each
-//! request from one table, measures the least that time can be on a machine: fsgate's
-//! memory drive runs at 0.73–0.98 of its rate on the operations that reach the drive
-//! (`bench/README.md`). On a
-//! VM whose idle vCPUs halt at once, that time is mostly the wake-up of a halted vCPU, which
-//! FUSE over io_uring avoids by serving each request on the CPU that made it (see
-//! [`transport`] for what that costs streaming reads).
+//! (bindfs) pay the same requests; what separates drives is the time per round trip
+//! (`bench/README.md` compares fsgate's drives with the fastest FUSE filesystem a machine
+//! can run). On a VM whose idle vCPUs halt at once, that time is mostly the wake-up of a
+//! halted vCPU, which FUSE over io_uring avoids by serving each request on the CPU that made
+//! it (see [`transport`] for what that costs streaming reads).
 //!
 //! # Every kind of file, and the operations beyond read and write
 //!
@@ -170,10 +167,10 @@
 
 mod buffers;
 pub mod cache;
+mod change;
 pub mod drive;
+mod engine;
 pub mod events;
-mod fuse;
-mod inodes;
 mod mounted;
 pub mod options;
 pub mod originator;
@@ -181,6 +178,10 @@ pub mod params;
 pub mod route;
 mod sys;
 pub mod transport;
+mod wire;
+
+pub mod logging;
+pub use logging::{LogFormat, Logged};
 
 pub use drive::{ChangeAction, VirtualDrive};
 pub use events::Events;

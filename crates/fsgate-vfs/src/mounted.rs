@@ -4,19 +4,19 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use fsgate_core::dispatch::{self, Dispatcher, Hooks, Outcome, Timeout};
+use fsgate_core::dispatch::{self, Dispatcher, Hooks, Outcome, Task, Timeout};
 use fsgate_core::{code, Error, Result};
 use fuser::{BackgroundSession, Config, INodeNo, MountOption, Notifier, SessionACL};
 
-use crate::drive::ChangeAction;
+use crate::change::ChangeAction;
+use crate::engine::{join, Engine, Ino};
 use crate::events::Events;
-use crate::fuse::{Core, FuseFs};
-use crate::inodes::join;
 use crate::options::{names, Options};
 use crate::params::{GetVolumeIdParams, GetVolumeLabelParams, MountParams, UnmountParams};
 use crate::route::RouteMode;
 use crate::sys::{self, Unmounted};
 use crate::transport::Transport;
+use crate::wire::FuseFs;
 
 /// Forwards the dispatcher's hooks to the application's events.
 struct EventHooks<E: Events>(Arc<E>);
@@ -69,7 +69,7 @@ fn call<T: Send + 'static>(
     what: &str,
     job: impl FnOnce() -> Result<T> + Send + 'static,
 ) -> Result<T> {
-    match d.call(None, None, job) {
+    match d.call(Task::new(job)) {
         Outcome::Done(r) => r,
         Outcome::TimedOut => Err(Error::from_code(
             code::ERROR_TIMEOUT,
@@ -85,7 +85,7 @@ fn call<T: Send + 'static>(
 
 /// The serving state of a mounted drive.
 pub(crate) struct Mounted<E: Events> {
-    core: Arc<Core<E>>,
+    engine: Arc<Engine<E>>,
     dispatcher: Arc<Dispatcher>,
     session: Option<BackgroundSession>,
     notifier: Notifier,
@@ -207,8 +207,8 @@ impl<E: Events> Mounted<E> {
         };
         config.io_uring_idle_priority = options.io_uring_idle_priority;
 
-        let core = Arc::new(Core::new(Arc::clone(&events), options));
-        let fs = FuseFs::new(Arc::clone(&core), Arc::clone(&dispatcher));
+        let engine = Arc::new(Engine::new(Arc::clone(&events), options));
+        let fs = FuseFs::new(Arc::clone(&engine), Arc::clone(&dispatcher));
         let session = fuser::Session::new(fs, &primary, &config)
             .map_err(|e| Error::io(format!("mounting on {}", primary.display()), e))?;
         let notifier = session.notifier();
@@ -232,7 +232,7 @@ impl<E: Events> Mounted<E> {
             .spawn()
             .map_err(|e| Error::io("starting the FUSE reader threads", e))?;
         let mut mounted = Self {
-            core,
+            engine,
             dispatcher,
             session: Some(session),
             notifier,
@@ -327,10 +327,10 @@ impl<E: Events> Mounted<E> {
             }
         };
         if action != ChangeAction::Added {
-            self.core.drop_cached_blocks(file_name);
+            self.engine.drop_cached_blocks(file_name);
         }
         let (parent_ino, ino) = {
-            let mut inodes = self.core.inodes.lock().unwrap_or_else(|p| p.into_inner());
+            let mut inodes = self.engine.inodes.lock().unwrap_or_else(|p| p.into_inner());
             let found = (inodes.find(parent), inodes.find(&join(parent, name)));
             if action == ChangeAction::Removed {
                 inodes.unlink(file_name);
@@ -360,9 +360,9 @@ impl<E: Events> Mounted<E> {
             for n in notices {
                 ignore_unknown(match &n {
                     Notice::Entry(parent, name) => {
-                        notifier.inval_entry(INodeNo(*parent), name.as_ref())
+                        notifier.inval_entry(INodeNo::from(*parent), name.as_ref())
                     }
-                    Notice::Inode(ino) => notifier.inval_inode(INodeNo(*ino), 0, 0),
+                    Notice::Inode(ino) => notifier.inval_inode(INodeNo::from(*ino), 0, 0),
                 })?;
             }
             Ok(())
@@ -387,7 +387,7 @@ impl<E: Events> Mounted<E> {
     }
 
     pub(crate) fn route_mode(&self) -> RouteMode {
-        if self.core.passthrough.load(Ordering::Relaxed) {
+        if self.engine.passthrough.load(Ordering::Relaxed) {
             RouteMode::Passthrough
         } else {
             RouteMode::Library
@@ -395,9 +395,9 @@ impl<E: Events> Mounted<E> {
     }
 
     pub(crate) fn notify_file_change(&self, file_name: &str) -> Result<()> {
-        self.core.drop_cached_blocks(file_name);
+        self.engine.drop_cached_blocks(file_name);
         let ino = self
-            .core
+            .engine
             .inodes
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -410,7 +410,7 @@ impl<E: Events> Mounted<E> {
 
     /// Fires `on_unmount`, then unmounts everything and ends the session.
     pub(crate) fn stop(mut self) -> Result<()> {
-        let e = Arc::clone(&self.core.events);
+        let e = Arc::clone(&self.engine.events);
         let primary = self.primary.clone();
         if let Err(err) = call(&self.dispatcher, "on_unmount", move || {
             e.on_unmount(&mut UnmountParams {
@@ -444,7 +444,7 @@ impl<E: Events> Mounted<E> {
                 if let Err(e) = session.join() {
                     tracing::warn!("FUSE session ended with: {e}");
                 }
-                self.core.close_implicit_handles();
+                self.engine.close_implicit_handles();
             }
             // Files are still open under a detached mount: the session keeps serving them
             // and ends by itself after the last one closes.
@@ -468,9 +468,9 @@ impl<E: Events> Drop for Mounted<E> {
 /// One invalidation for the kernel.
 enum Notice {
     /// Forget the name in the directory.
-    Entry(u64, String),
+    Entry(Ino, String),
     /// Forget the attributes and cached data of the inode.
-    Inode(u64),
+    Inode(Ino),
 }
 
 /// The kernel answers `ENOENT` for notifications about objects it does not cache: fine.

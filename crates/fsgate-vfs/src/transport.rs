@@ -9,21 +9,21 @@
 //! wake-ups that dominate a FUSE round trip on a virtualized or idle machine become local
 //! ones, and a request costs one `io_uring_enter` instead of a `read` and a `writev`.
 //!
-//! Which to choose (`bash bench/vfs-mirror/run.sh` measures both on one machine):
-//! - io_uring serves namespace operations (create, open, rename, delete, mkdir, rmdir) up to
-//!   2–3 times faster where idle CPUs sleep deeply, and about as fast where they do not.
-//! - io_uring serves one process's streaming reads slower (0.65–0.7 times on a 2-CPU VM):
-//!   the kernel copies each `READ` reply into the page cache on the reading process's CPU,
-//!   where the process itself copies it out again, while over `/dev/fuse` the two copies run
-//!   on two CPUs. This is why io_uring is opt-in.
+//! Which to choose (`bash bench/vfs-mirror/run.sh` measures both on one machine, and
+//! `bench/README.md` has the figures):
+//! - io_uring serves namespace operations (create, open, rename, delete, mkdir, rmdir)
+//!   faster where idle CPUs sleep deeply, and about as fast where they do not.
+//! - io_uring serves one process's streaming reads slower: the kernel copies each `READ`
+//!   reply into the page cache on the reading process's CPU, where the process itself copies
+//!   it out again, while over `/dev/fuse` the two copies run on two CPUs. This is why
+//!   io_uring is opt-in.
 //!
 //! `IoUringIdlePriority` puts the io_uring threads in the kernel's `SCHED_IDLE` class. The
 //! scheduler counts a CPU that runs only such threads as idle, so when a thread answers, the
 //! caller wakes on that same CPU instead of on another, sleeping one, and its next request
-//! stays local too: on a 2-vCPU VM this made create, rename and mkdir 2.5–3× faster than
-//! io_uring alone (the figures of a benchmark pinned to one CPU). The price: the threads run
-//! only when nothing else on their CPU wants to, so on CPUs saturated by other work the
-//! drive's requests wait. It suits machines with spare cores; it is off by default.
+//! stays local too, which speeds namespace operations further on a VM. The price: the
+//! threads run only when nothing else on their CPU wants to, so on CPUs saturated by other
+//! work the drive's requests wait. It suits machines with spare cores; it is off by default.
 //!
 //! Each queue starts with `IoUringThreadsPerQueue` threads and two spare ones, each with
 //! one ring entry (a buffer for the largest request, 1 MiB). A handler runs on the queue's

@@ -1,4 +1,4 @@
-//! The inode ↔ path table that turns FUSE's inode protocol into the reference's path-based
+//! The namespace: the inode ↔ path table that turns FUSE's inode protocol into the reference's path-based
 //! events.
 //!
 //! The kernel names objects by inode numbers it got from `LOOKUP` (and `CREATE`, `MKDIR`,
@@ -12,8 +12,13 @@ use foldhash::HashMap;
 
 use crate::params::FileKind;
 
+/// A kernel inode number: what FUSE names an object by. Converted from and to fuser's
+/// `INodeNo` in the wire layer only.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(crate) struct Ino(pub(crate) u64);
+
 /// The root's inode number (FUSE's `FUSE_ROOT_ID`).
-pub(crate) const ROOT: u64 = 1;
+pub(crate) const ROOT: Ino = Ino(1);
 
 #[derive(Debug)]
 struct Node {
@@ -25,8 +30,8 @@ struct Node {
 /// The table. Not thread-safe by itself: the glue keeps it under a mutex.
 #[derive(Debug)]
 pub(crate) struct Inodes {
-    nodes: HashMap<u64, Node>,
-    by_path: HashMap<String, u64>,
+    nodes: HashMap<Ino, Node>,
+    by_path: HashMap<String, Ino>,
     next: u64,
 }
 
@@ -35,7 +40,7 @@ impl Default for Inodes {
         let mut t = Self {
             nodes: HashMap::default(),
             by_path: HashMap::default(),
-            next: ROOT + 1,
+            next: 2,
         };
         t.nodes.insert(
             ROOT,
@@ -68,7 +73,7 @@ fn is_within(path: &str, dir: &str) -> bool {
 
 impl Inodes {
     /// The path events use for `ino`.
-    pub(crate) fn path(&self, ino: u64) -> Option<&str> {
+    pub(crate) fn path(&self, ino: Ino) -> Option<&str> {
         self.nodes
             .get(&ino)
             .and_then(|n| n.paths.first())
@@ -76,17 +81,17 @@ impl Inodes {
     }
 
     /// The kind recorded for `ino`.
-    pub(crate) fn kind(&self, ino: u64) -> Option<FileKind> {
+    pub(crate) fn kind(&self, ino: Ino) -> Option<FileKind> {
         self.nodes.get(&ino).map(|n| n.kind)
     }
 
     /// The inode of `path`, if the kernel knows it.
-    pub(crate) fn find(&self, path: &str) -> Option<u64> {
+    pub(crate) fn find(&self, path: &str) -> Option<Ino> {
         self.by_path.get(path).copied()
     }
 
     /// Records one kernel lookup of `path` (a `kind` object) and returns its inode.
-    pub(crate) fn lookup(&mut self, path: &str, kind: FileKind) -> u64 {
+    pub(crate) fn lookup(&mut self, path: &str, kind: FileKind) -> Ino {
         if let Some(&ino) = self.by_path.get(path) {
             if let Some(n) = self.nodes.get_mut(&ino) {
                 if n.kind == kind {
@@ -97,7 +102,7 @@ impl Inodes {
             // The object behind the name changed kind behind the kernel's back: a new node.
             self.unlink(path);
         }
-        let ino = self.next;
+        let ino = Ino(self.next);
         self.next += 1;
         self.nodes.insert(
             ino,
@@ -115,13 +120,14 @@ impl Inodes {
     /// and returns the inode number, which is `id` itself: a second name with the same id is
     /// the same inode (a hard link). `None` for the ids no object may have: 0, and the root's
     /// 1 for anything but `/`.
-    pub(crate) fn lookup_id(&mut self, path: &str, kind: FileKind, id: u64) -> Option<u64> {
+    pub(crate) fn lookup_id(&mut self, path: &str, kind: FileKind, id: u64) -> Option<Ino> {
         if path == "/" {
             return Some(ROOT);
         }
-        if id == 0 || id == ROOT {
+        if id == 0 || id == ROOT.0 {
             return None;
         }
+        let id = Ino(id);
         match self.by_path.get(path) {
             Some(&old) if old == id => {}
             Some(_) => self.unlink(path),
@@ -162,7 +168,7 @@ impl Inodes {
     }
 
     /// Records one kernel lookup of `ino` under the additional name `path` (a hard link).
-    pub(crate) fn link(&mut self, ino: u64, path: &str) -> bool {
+    pub(crate) fn link(&mut self, ino: Ino, path: &str) -> bool {
         let Some(n) = self.nodes.get_mut(&ino) else {
             return false;
         };
@@ -175,12 +181,12 @@ impl Inodes {
     }
 
     /// How many names of `ino` the table knows (0 for an unknown inode).
-    pub(crate) fn names(&self, ino: u64) -> usize {
+    pub(crate) fn names(&self, ino: Ino) -> usize {
         self.nodes.get(&ino).map_or(0, |n| n.paths.len())
     }
 
     /// The kernel dropped `count` lookups of `ino`; whether it no longer knows the inode.
-    pub(crate) fn forget(&mut self, ino: u64, count: u64) -> bool {
+    pub(crate) fn forget(&mut self, ino: Ino, count: u64) -> bool {
         if ino == ROOT {
             return false;
         }
@@ -223,7 +229,7 @@ impl Inodes {
             .get(from)
             .copied()
             .filter(|i| self.kind(*i) != Some(FileKind::Directory));
-        let moved: Vec<(String, u64)> = match only {
+        let moved: Vec<(String, Ino)> = match only {
             // Nothing lies below a file or link: no need to scan the table.
             Some(ino) => vec![(from.to_string(), ino)],
             None => self
@@ -241,7 +247,7 @@ impl Inodes {
 
     /// `RENAME_EXCHANGE`: `a` and `b` (and everything below them) trade names.
     pub(crate) fn exchange(&mut self, a: &str, b: &str) {
-        let below = |root: &str| -> Vec<(String, u64)> {
+        let below = |root: &str| -> Vec<(String, Ino)> {
             self.by_path
                 .iter()
                 .filter(|(p, _)| is_within(p, root))
@@ -258,7 +264,7 @@ impl Inodes {
 
     /// Puts each `(path, inode)` below `from` (already out of `by_path`) at the same place
     /// below `to`.
-    fn place(&mut self, moved: Vec<(String, u64)>, from: &str, to: &str) {
+    fn place(&mut self, moved: Vec<(String, Ino)>, from: &str, to: &str) {
         for (old, ino) in moved {
             let new = format!("{to}{}", &old[from.len()..]);
             self.by_path.insert(new.clone(), ino);
@@ -356,25 +362,25 @@ mod tests {
         assert_eq!(t.find("/b"), Some(a));
         t.unlink("/a");
         assert_eq!(t.path(a), Some("/b"));
-        assert!(!t.link(999, "/c"));
+        assert!(!t.link(Ino(999), "/c"));
     }
 
     #[test]
     fn file_ids_are_the_inode_numbers_and_join_hard_links() {
         let mut t = Inodes::default();
-        assert_eq!(t.lookup_id("/a", FileKind::File, 42), Some(42));
-        assert_eq!(t.lookup_id("/b", FileKind::File, 42), Some(42));
-        assert_eq!(t.find("/b"), Some(42));
-        assert_eq!(t.path(42), Some("/a"));
+        assert_eq!(t.lookup_id("/a", FileKind::File, 42), Some(Ino(42)));
+        assert_eq!(t.lookup_id("/b", FileKind::File, 42), Some(Ino(42)));
+        assert_eq!(t.find("/b"), Some(Ino(42)));
+        assert_eq!(t.path(Ino(42)), Some("/a"));
         t.unlink("/a");
-        assert_eq!(t.path(42), Some("/b"));
-        t.forget(42, 1);
-        assert_eq!(t.path(42), Some("/b"), "one lookup is left");
-        t.forget(42, 1);
-        assert_eq!(t.path(42), None);
+        assert_eq!(t.path(Ino(42)), Some("/b"));
+        t.forget(Ino(42), 1);
+        assert_eq!(t.path(Ino(42)), Some("/b"), "one lookup is left");
+        t.forget(Ino(42), 1);
+        assert_eq!(t.path(Ino(42)), None);
         assert_eq!(t.lookup_id("/", FileKind::Directory, 7), Some(ROOT));
         assert_eq!(t.lookup_id("/z", FileKind::File, 0), None);
-        assert_eq!(t.lookup_id("/z", FileKind::File, ROOT), None);
+        assert_eq!(t.lookup_id("/z", FileKind::File, ROOT.0), None);
     }
 
     #[test]

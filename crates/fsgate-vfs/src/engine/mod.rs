@@ -1,0 +1,309 @@
+//! The VFS engine: the reference's path-based events over an inode-based namespace, with
+//! no FUSE type in sight.
+//!
+//! The engine owns everything a drive keeps between requests: the inode ↔ path table
+//! ([`namespace`]), open files with their contexts and handles ([`handles`]), the handles
+//! serving descriptors the kernel opened by itself ([`implicit`]), and fsgate's own caches
+//! (the metadata budgets and the user-mode block cache, [`crate::cache`]). Each operation is
+//! one method taking plain Rust values — paths, [`Ino`], [`Fh`], open flags as integers,
+//! [`FileInfo`] — and returning a [`Result`]; the `ops_*` modules hold them, grouped by what
+//! they touch (names, metadata, data).
+//!
+//! The FUSE layer ([`crate::wire`]) decodes a request, resolves its path here, submits one
+//! of these methods to the dispatcher under the path's [`SerialKey`], and encodes what it
+//! returns. So the engine runs, and is tested, without a mount and without root; the filter
+//! overlay and the remote drive are meant to drive it the same way.
+//!
+//! An operation that changes the namespace is two calls: the event (run as the request's
+//! job) and the table update (run by the request's completion, only when the event
+//! returned in time — a job that timed out has its late result dropped, contexts included,
+//! which is exactly "the late result is ignored").
+
+pub(crate) mod handles;
+pub(crate) mod implicit;
+pub(crate) mod namespace;
+mod ops_data;
+mod ops_meta;
+mod ops_names;
+#[cfg(test)]
+mod tests;
+
+use std::ffi::OsStr;
+use std::hash::BuildHasher;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::{Duration, SystemTime};
+
+use foldhash::fast::FixedState;
+use fsgate_core::dispatch::SerialKey;
+use fsgate_core::{code, Error, Result};
+
+use crate::buffers::Buffers;
+use crate::cache::{BlockCache, Budget};
+use crate::events::Events;
+use crate::options::{FileCache, Options};
+use crate::params::*;
+
+pub(crate) use handles::{Backing, Caching, Fh, Handle, NewHandle, Opened};
+pub(crate) use namespace::{join, Ino, Inodes};
+pub(crate) use ops_data::{read_at_most, Read};
+pub(crate) use ops_meta::Changes;
+
+/// Locks a mutex. A poisoned lock means a handler panicked while holding a context; the
+/// context is still the application's data, so keep serving it.
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// A context for an event that may change it. Poisoning is recovered as for [`lock`].
+pub(crate) fn lock_mut<T>(l: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
+    l.write().unwrap_or_else(|p| p.into_inner())
+}
+
+/// A context for a read, which may run beside other reads of the file (`SerializeAccess`
+/// off).
+pub(crate) fn lock_ref<T>(l: &RwLock<T>) -> RwLockReadGuard<'_, T> {
+    l.read().unwrap_or_else(|p| p.into_inner())
+}
+
+/// A file context, shared by the file's handles.
+pub(crate) type FileCtx<E> = Arc<RwLock<<E as Events>::FileContext>>;
+
+/// The longest name a directory entry may have, in bytes (`f_namemax`, as on ext4).
+pub(crate) const NAME_MAX: usize = 255;
+
+/// The serialization key of a path: one file, one key.
+pub(crate) fn serial_key(path: &str) -> SerialKey {
+    // The same path must give the same key on every thread, so the hasher's seed is fixed.
+    // u64::MAX is the dispatcher's serialize_events key.
+    SerialKey(FixedState::with_seed(0).hash_one(path) >> 1)
+}
+
+/// `ERROR_FILE_NOT_FOUND` for `path`.
+pub(crate) fn not_found(path: &str) -> Error {
+    Error::from_code(code::ERROR_FILE_NOT_FOUND, format!("{path} does not exist"))
+}
+
+/// `name` as UTF-8, or `EINVAL` naming `what`.
+pub(crate) fn to_str<'a>(name: &'a OsStr, what: &str) -> Result<&'a str> {
+    name.to_str()
+        .ok_or_else(|| Error::invalid_argument(what, format!("{name:?} is not UTF-8")))
+}
+
+/// The reference's access bits for Linux open flags.
+pub(crate) fn desired_access(flags: i32) -> u32 {
+    let mut a = match flags & libc::O_ACCMODE {
+        libc::O_WRONLY => access::FILE_WRITE_DATA,
+        libc::O_RDWR => access::FILE_READ_DATA | access::FILE_WRITE_DATA,
+        _ => access::FILE_READ_DATA,
+    };
+    if flags & libc::O_APPEND != 0 {
+        a |= access::FILE_APPEND_DATA;
+    }
+    a
+}
+
+/// One drive's engine: its events, namespace, open files and caches.
+pub(crate) struct Engine<E: Events> {
+    /// The application's events.
+    pub(crate) events: Arc<E>,
+    /// The options the drive was mounted with.
+    pub(crate) options: Options,
+    /// The inode ↔ path table.
+    pub(crate) inodes: Mutex<Inodes>,
+    /// Open files, handles and implicit handles.
+    opens: Mutex<handles::Opens<E>>,
+    /// Held while an implicit handle is made, so each inode gets one.
+    implicit_opening: Mutex<()>,
+    /// How many implicit handles may stay open (see [`implicit::default_limit`]).
+    implicit_limit: usize,
+    next_fh: AtomicU64,
+    /// The mounting user and group, the owner of objects the drive does not describe.
+    pub(crate) owner: (u32, u32),
+    mounted_at: SystemTime,
+    /// Whether the kernel accepted passthrough at `INIT` (see [`crate::route`]).
+    pub(crate) passthrough: AtomicBool,
+    entries: Mutex<Budget>,
+    negatives: Mutex<Budget>,
+    blocks: Mutex<BlockCache>,
+    /// `READ` buffers, reused across requests.
+    pub(crate) buffers: Buffers,
+}
+
+impl<E: Events> Engine<E> {
+    /// An engine over `events` with nothing looked up or open yet.
+    pub(crate) fn new(events: Arc<E>, options: Options) -> Self {
+        Self {
+            events,
+            inodes: Mutex::new(Inodes::default()),
+            implicit_opening: Mutex::new(()),
+            implicit_limit: implicit::default_limit(),
+            opens: Mutex::new(handles::Opens::default()),
+            next_fh: AtomicU64::new(1),
+            owner: crate::sys::owner(),
+            mounted_at: SystemTime::now(),
+            passthrough: AtomicBool::new(false),
+            entries: Mutex::new(Budget::new(options.metadata_cache_size)),
+            negatives: Mutex::new(Budget::new(options.non_existent_files_cache_size)),
+            buffers: Buffers::default(),
+            blocks: Mutex::new(BlockCache::new(
+                if options.file_cache == FileCache::UserMode {
+                    options.user_mode_file_cache_size
+                } else {
+                    0
+                },
+            )),
+            options,
+        }
+    }
+
+    /// A new handle id.
+    fn next_handle_id(&self) -> u64 {
+        self.next_fh.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// The entry and attribute timeout for one answer of `on_get_file_info` about `ino`.
+    pub(crate) fn ttl(&self, ino: Ino) -> Duration {
+        if !self.options.metadata_cache_enabled {
+            return Duration::ZERO;
+        }
+        lock(&self.entries).grant(ino.0, self.options.metadata_cache_timeout)
+    }
+
+    /// The timeout for a negative entry of `path`; `None` when it is not to be cached.
+    pub(crate) fn negative_ttl(&self, path: &str) -> Option<Duration> {
+        if !self.options.non_existent_files_cache_enabled {
+            return None;
+        }
+        let ttl =
+            lock(&self.negatives).grant(serial_key(path).0, self.options.metadata_cache_timeout);
+        (!ttl.is_zero()).then_some(ttl)
+    }
+
+    /// The kernel inode number for an object `on_get_file_info` described at `path`.
+    pub(crate) fn inode_for(&self, path: &str, info: &FileInfo) -> Result<Ino> {
+        let mut inodes = lock(&self.inodes);
+        if self.options.use_file_ids {
+            inodes
+                .lookup_id(path, info.kind, info.file_id)
+                .ok_or_else(|| {
+                    Error::from_errno(
+                        libc::EIO,
+                        format!(
+                        "{path}: file id {} is reserved (0 and 1, the root's, are not valid ids)",
+                        info.file_id
+                    ),
+                    )
+                })
+        } else {
+            Ok(inodes.lookup(path, info.kind))
+        }
+    }
+
+    /// Forgets what the user-mode cache holds for `path`'s inode.
+    pub(crate) fn drop_cached_blocks(&self, path: &str) {
+        if self.options.file_cache != FileCache::UserMode {
+            return;
+        }
+        if let Some(ino) = lock(&self.inodes).find(path) {
+            lock(&self.blocks).invalidate_file(ino);
+        }
+    }
+
+    /// What an object looks like before `on_get_file_info` says otherwise: owned by the
+    /// mounting user, all times the mount's.
+    pub(crate) fn default_info(&self, kind: FileKind) -> FileInfo {
+        FileInfo::new(kind, self.owner.0, self.owner.1, self.mounted_at)
+    }
+
+    /// The path events use for `ino`; `ESTALE` for an inode the table does not know.
+    pub(crate) fn path_of(&self, ino: Ino) -> Result<String> {
+        lock(&self.inodes)
+            .path(ino)
+            .map(str::to_string)
+            .ok_or_else(|| Error::from_errno(libc::ESTALE, format!("unknown inode {}", ino.0)))
+    }
+
+    /// The path of `ino` and an extended attribute's name, for the xattr requests.
+    pub(crate) fn attribute_of(&self, ino: Ino, name: &OsStr) -> Result<(String, String)> {
+        let path = self.path_of(ino)?;
+        Ok((path, to_str(name, "attribute name")?.to_string()))
+    }
+
+    /// The path of `name` in directory `parent`. A name longer than [`NAME_MAX`] bytes fails
+    /// with `ENAMETOOLONG` before any event fires, as on ext4 (the kernel leaves that check
+    /// to the filesystem).
+    pub(crate) fn child(&self, parent: Ino, name: &OsStr) -> Result<String> {
+        if name.len() > NAME_MAX {
+            return Err(Error::from_errno(
+                libc::ENAMETOOLONG,
+                format!(
+                    "file name: {} bytes, more than the {NAME_MAX} a name may have",
+                    name.len()
+                ),
+            ));
+        }
+        let name = to_str(name, "file name")?;
+        Ok(join(&self.path_of(parent)?, name))
+    }
+
+    /// The file context of `path` when the file is open.
+    fn open_context(&self, path: &str) -> Option<FileCtx<E>> {
+        let ino = lock(&self.inodes).find(path)?;
+        self.file_context(ino)
+    }
+
+    /// The file context of inode `ino` when the file is open.
+    fn file_context(&self, ino: Ino) -> Option<FileCtx<E>> {
+        lock(&self.opens)
+            .files
+            .get(&ino)
+            .map(|f| Arc::clone(&f.context))
+    }
+
+    /// Whether the kernel opens files without asking (`KernelOpensFiles`, which only the
+    /// page cache allows: direct I/O and fsgate's own cache need every open).
+    pub(crate) fn kernel_opens(&self) -> bool {
+        self.options.kernel_opens_files && self.options.file_cache == FileCache::System
+    }
+
+    /// Whether reads go through fsgate's own block cache (`FileCache=UserMode`).
+    pub(crate) fn user_mode_cache(&self) -> bool {
+        self.options.file_cache == FileCache::UserMode
+    }
+
+    /// Fires `on_get_file_info`; `None` when the file does not exist (`/` always does).
+    pub(crate) fn file_info(&self, path: &str) -> Result<Option<FileInfo>> {
+        self.file_info_of(None, path)
+    }
+
+    /// `on_get_file_info` for `path`, with the file context of inode `ino` when it is open
+    /// (an open file whose name was deleted has a context but no name the table knows).
+    pub(crate) fn file_info_of(&self, ino: Option<Ino>, path: &str) -> Result<Option<FileInfo>> {
+        let context = ino
+            .and_then(|i| self.file_context(i))
+            .or_else(|| self.open_context(path));
+        let mut guard = context.as_ref().map(|c| lock_mut(c));
+        let mut p = GetFileInfoParams {
+            file_name: path,
+            file_exists: false,
+            info: self.default_info(FileKind::File),
+            file_context: guard.as_deref_mut(),
+        };
+        self.events.on_get_file_info(&mut p)?;
+        if p.file_exists {
+            Ok(Some(p.info))
+        } else if path == "/" {
+            Ok(Some(self.default_info(FileKind::Directory)))
+        } else {
+            Ok(None)
+        }
+    }
+
+    /// `on_get_file_info` for a name that must exist after a successful create.
+    fn created_info(&self, path: &str, kind: FileKind) -> Result<FileInfo> {
+        Ok(self
+            .file_info(path)?
+            .unwrap_or_else(|| self.default_info(kind)))
+    }
+}

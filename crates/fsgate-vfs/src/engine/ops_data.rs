@@ -1,0 +1,280 @@
+//! Operations on data: read (through the user-mode block cache when it is on), write,
+//! cleanup, flush, allocation and zeroing, copies between files.
+
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::sync::Arc;
+
+use fsgate_core::{originator, Originator, Result};
+
+use super::{lock, lock_mut, lock_ref, Engine, Handle, Ino};
+use crate::cache::BLOCK;
+use crate::events::Events;
+use crate::params::*;
+
+/// A `READ` handler's data: in a buffer to send, or already in the reply's own buffer.
+pub(crate) enum Read {
+    /// In this buffer (from the pool, or the user-mode cache).
+    Copied(Vec<u8>),
+    /// This many bytes, in the buffer the request came with.
+    InPlace(usize),
+}
+
+/// Reads up to `buf.len()` bytes at `offset`, fewer only at the end of the file.
+pub(crate) fn read_at_most(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
+    let mut done = 0;
+    while done < buf.len() {
+        match file.read_at(&mut buf[done..], offset + done as u64) {
+            Ok(0) => break,
+            Ok(n) => done += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(done)
+}
+
+impl<E: Events> Engine<E> {
+    /// `READ` into `buffer`: `on_read_file` with the contexts shared, as reads of one file
+    /// may run side by side; returns how many bytes it filled.
+    pub(crate) fn read(
+        &self,
+        h: &Handle<E>,
+        path: &str,
+        offset: u64,
+        buffer: &mut [u8],
+    ) -> Result<usize> {
+        let fc = lock_ref(&h.file);
+        let st = lock_ref(&h.state);
+        let mut p = ReadFileParams {
+            file_name: path,
+            position: offset,
+            buffer,
+            bytes_read: 0,
+            file_context: &*fc,
+            handle_context: &st.context,
+        };
+        self.events.on_read_file(&mut p)?;
+        Ok(p.bytes_read.min(p.buffer.len()))
+    }
+
+    /// `READ` under `FileCache=UserMode`: whole blocks from the cache, missing ones from
+    /// `on_read_file` (one aligned block each), then the asked-for range.
+    pub(crate) fn cached_read(
+        &self,
+        h: &Handle<E>,
+        path: &str,
+        offset: u64,
+        size: u32,
+    ) -> Result<Vec<u8>> {
+        let fc = lock_ref(&h.file);
+        let st = lock_ref(&h.state);
+        let ino = h.ino;
+        let end = offset.saturating_add(u64::from(size));
+        let mut out = Vec::with_capacity(size as usize);
+        let mut block = Vec::new();
+        let mut index = offset / BLOCK;
+        while index.saturating_mul(BLOCK) < end {
+            let start = index * BLOCK;
+            if lock(&self.blocks).get(ino, index, &mut block).is_none() {
+                block.clear();
+                block.resize(BLOCK as usize, 0);
+                let mut p = ReadFileParams {
+                    file_name: path,
+                    position: start,
+                    buffer: &mut block,
+                    bytes_read: 0,
+                    file_context: &*fc,
+                    handle_context: &st.context,
+                };
+                self.events.on_read_file(&mut p)?;
+                let n = p.bytes_read.min(BLOCK as usize);
+                block.truncate(n);
+                lock(&self.blocks).put(ino, index, &block);
+            }
+            let from = (offset.max(start) - start) as usize;
+            let to = ((end.min(start + BLOCK)) - start) as usize;
+            if from < block.len() {
+                out.extend_from_slice(&block[from..to.min(block.len())]);
+            }
+            if (block.len() as u64) < BLOCK {
+                break;
+            }
+            index += 1;
+        }
+        Ok(out)
+    }
+
+    /// `WRITE`: `on_write_file`; returns how many bytes it took. With `kill_suid` (a writer
+    /// without `CAP_FSETID`, no page cache) set-id bits are cleared first, as ext4 does.
+    pub(crate) fn write(
+        &self,
+        h: &Handle<E>,
+        path: &str,
+        offset: u64,
+        data: &[u8],
+        kill_suid: bool,
+        who: Originator,
+    ) -> Result<usize> {
+        if kill_suid {
+            self.kill_set_id_bits(h.ino, path, who)?;
+        }
+        let mut fc = lock_mut(&h.file);
+        let mut st = lock_mut(&h.state);
+        let mut p = WriteFileParams {
+            file_name: path,
+            position: offset,
+            buffer: data,
+            bytes_written: 0,
+            file_context: &mut *fc,
+            handle_context: &mut st.context,
+        };
+        self.events.on_write_file(&mut p)?;
+        let n = p.bytes_written.min(data.len());
+        if self.user_mode_cache() {
+            lock(&self.blocks).invalidate(h.ino, offset, offset.saturating_add(n as u64));
+        }
+        Ok(n)
+    }
+
+    /// Clears the set-user-ID bit, and the set-group-ID bit of a file that is
+    /// group-executable or whose group the writer is not in, as ext4 does when someone
+    /// without `CAP_FSETID` writes (`on_set_file_attributes`, only when a bit is set).
+    fn kill_set_id_bits(&self, ino: Ino, path: &str, writer: Originator) -> Result<()> {
+        let Some(info) = self.file_info_of(Some(ino), path)? else {
+            return Ok(());
+        };
+        let mut kill = libc::S_ISUID;
+        if info.mode & libc::S_ISGID != 0 {
+            let in_group = writer.gid == info.gid
+                || originator::credentials(writer.tid).is_ok_and(|c| c.groups.contains(&info.gid));
+            if info.mode & libc::S_IXGRP != 0 || !in_group {
+                kill |= libc::S_ISGID;
+            }
+        }
+        if info.mode & kill == 0 {
+            return Ok(());
+        }
+        let context = self.file_context(ino);
+        let mut guard = context.as_ref().map(|c| lock_mut(c));
+        let mut p = SetFileAttributesParams {
+            file_name: path,
+            mode: Some(info.mode & 0o7777 & !kill),
+            creation_time: None,
+            last_access_time: None,
+            last_write_time: None,
+            change_time: None,
+            file_context: guard.as_deref_mut(),
+        };
+        self.events.on_set_file_attributes(&mut p)
+    }
+
+    /// `FLUSH` (each `close(2)`): `on_cleanup_file`.
+    pub(crate) fn cleanup(&self, h: &Handle<E>, path: &str) -> Result<()> {
+        let mut fc = lock_mut(&h.file);
+        let mut st = lock_mut(&h.state);
+        let mut p = CleanupFileParams {
+            file_name: path,
+            handle_info: h.info,
+            file_context: &mut *fc,
+            handle_context: &mut st.context,
+        };
+        self.events.on_cleanup_file(&mut p)
+    }
+
+    /// `FSYNC`, `FSYNCDIR`: `on_flush_file`.
+    pub(crate) fn sync(&self, h: &Handle<E>, path: &str, data_only: bool) -> Result<()> {
+        let mut fc = lock_mut(&h.file);
+        let mut st = lock_mut(&h.state);
+        let mut p = FlushFileParams {
+            file_name: path,
+            data_only,
+            file_context: &mut *fc,
+            handle_context: &mut st.context,
+        };
+        self.events.on_flush_file(&mut p)
+    }
+
+    /// `FALLOCATE` with `mode` (the wire has refused modes other than 0,
+    /// `FALLOC_FL_KEEP_SIZE`, `FALLOC_FL_PUNCH_HOLE` and `FALLOC_FL_ZERO_RANGE`): zeroing
+    /// fires `on_zeroize_file_range`, the rest `on_set_allocation_size`.
+    pub(crate) fn allocate(&self, path: &str, offset: u64, length: u64, mode: i32) -> Result<()> {
+        let keep_size = mode & libc::FALLOC_FL_KEEP_SIZE != 0;
+        let context = self.open_context(path);
+        let mut guard = context.as_ref().map(|c| lock_mut(c));
+        if mode & (libc::FALLOC_FL_PUNCH_HOLE | libc::FALLOC_FL_ZERO_RANGE) != 0 {
+            let mut p = ZeroizeFileRangeParams {
+                file_name: path,
+                position: offset,
+                length,
+                deallocate: mode & libc::FALLOC_FL_PUNCH_HOLE != 0,
+                keep_size,
+                file_context: guard.as_deref_mut(),
+            };
+            self.events.on_zeroize_file_range(&mut p)?;
+            self.drop_cached_blocks(path);
+            return Ok(());
+        }
+        let mut p = SetAllocationSizeParams {
+            file_name: path,
+            allocation_size: offset.saturating_add(length),
+            keep_size,
+            file_context: guard.as_deref_mut(),
+        };
+        self.events.on_set_allocation_size(&mut p)
+    }
+
+    /// `COPY_FILE_RANGE`: `on_copy_file_range` with both handles' contexts; returns how
+    /// many bytes it copied.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn copy_range(
+        &self,
+        source: &Handle<E>,
+        source_path: &str,
+        offset_in: u64,
+        target: &Handle<E>,
+        target_path: &str,
+        offset_out: u64,
+        len: u64,
+    ) -> Result<u64> {
+        let fc = lock_ref(&source.file);
+        // Read locks only, taken in one global order so that two copies in opposite
+        // directions cannot wait for each other behind a writer.
+        let same = Arc::ptr_eq(&source.state, &target.state);
+        let source_first = same || Arc::as_ptr(&source.state) < Arc::as_ptr(&target.state);
+        let first = lock_ref(if source_first {
+            &source.state
+        } else {
+            &target.state
+        });
+        let second = (!same).then(|| {
+            lock_ref(if source_first {
+                &target.state
+            } else {
+                &source.state
+            })
+        });
+        let (from, to) = match &second {
+            None => (&first.context, &first.context),
+            Some(second) if source_first => (&first.context, &second.context),
+            Some(second) => (&second.context, &first.context),
+        };
+        let mut p = CopyFileRangeParams {
+            file_name: source_path,
+            position: offset_in,
+            file_context: &*fc,
+            handle_context: from,
+            target_file_name: target_path,
+            target_position: offset_out,
+            target_handle_context: to,
+            length: len,
+            bytes_copied: 0,
+        };
+        self.events.on_copy_file_range(&mut p)?;
+        let n = p.bytes_copied.min(len);
+        if self.user_mode_cache() {
+            lock(&self.blocks).invalidate(target.ino, offset_out, offset_out.saturating_add(n));
+        }
+        Ok(n)
+    }
+}

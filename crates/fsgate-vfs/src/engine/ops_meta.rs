@@ -1,0 +1,256 @@
+//! Operations on metadata: attributes, directory listings, extended attributes, the
+//! volume.
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use fsgate_core::Result;
+
+use super::handles::{DirEntry, Listing};
+use super::{lock, lock_mut, not_found, serial_key, Engine, Handle, Ino};
+use crate::events::Events;
+use crate::params::*;
+
+/// What a `SETATTR` asks to change; `None` leaves a value alone.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Changes {
+    /// Permission bits (`chmod`).
+    pub(crate) mode: Option<u32>,
+    /// Owner (`chown`).
+    pub(crate) uid: Option<u32>,
+    /// Group (`chown`).
+    pub(crate) gid: Option<u32>,
+    /// Size (`truncate`).
+    pub(crate) size: Option<u64>,
+    /// Last access time.
+    pub(crate) atime: Option<SystemTime>,
+    /// Last write time.
+    pub(crate) mtime: Option<SystemTime>,
+    /// Change time.
+    pub(crate) ctime: Option<SystemTime>,
+    /// Creation time.
+    pub(crate) crtime: Option<SystemTime>,
+}
+
+impl<E: Events> Engine<E> {
+    /// `GETATTR`: `on_get_file_info` of `ino` at `path`; `ENOENT` when it no longer exists.
+    pub(crate) fn getattr(&self, ino: Ino, path: &str) -> Result<FileInfo> {
+        self.file_info_of(Some(ino), path)?
+            .ok_or_else(|| not_found(path))
+    }
+
+    /// `SETATTR`: `on_set_file_size`, `on_set_file_attributes`, `on_set_file_security` for
+    /// what changes, in that order, then the new attributes.
+    pub(crate) fn setattr(&self, ino: Ino, path: &str, c: Changes) -> Result<FileInfo> {
+        let context = self.open_context(path);
+        let mut guard = context.as_ref().map(|c| lock_mut(c));
+        if let Some(size) = c.size {
+            let mut p = SetFileSizeParams {
+                file_name: path,
+                size,
+                file_context: guard.as_deref_mut(),
+            };
+            self.events.on_set_file_size(&mut p)?;
+            self.drop_cached_blocks(path);
+        }
+        if c.mode.is_some()
+            || c.atime.is_some()
+            || c.mtime.is_some()
+            || c.ctime.is_some()
+            || c.crtime.is_some()
+        {
+            let mut p = SetFileAttributesParams {
+                file_name: path,
+                mode: c.mode.map(|m| m & 0o7777),
+                creation_time: c.crtime,
+                last_access_time: c.atime,
+                last_write_time: c.mtime,
+                change_time: c.ctime,
+                file_context: guard.as_deref_mut(),
+            };
+            self.events.on_set_file_attributes(&mut p)?;
+        }
+        if c.uid.is_some() || c.gid.is_some() {
+            let mut p = SetFileSecurityParams {
+                file_name: path,
+                owner: c.uid,
+                group: c.gid,
+                file_context: guard.as_deref_mut(),
+            };
+            self.events.on_set_file_security(&mut p)?;
+        }
+        drop(guard);
+        self.getattr(ino, path)
+    }
+
+    /// `READDIR`: the handle's listing, gathered through `on_enumerate_directory` at its
+    /// first read.
+    pub(crate) fn listing(&self, h: &Handle<E>, path: &str) -> Result<Arc<Vec<DirEntry>>> {
+        let mut fc = lock_mut(&h.file);
+        let mut st = lock_mut(&h.state);
+        let st = &mut *st;
+        if st.listing.is_none() {
+            let (listing, result) = self.gather(path, &mut fc, &mut st.context);
+            st.listing = listing;
+            result?;
+        }
+        Ok(st
+            .listing
+            .as_ref()
+            .map(|l| Arc::clone(&l.entries))
+            .unwrap_or_default())
+    }
+
+    /// Hands `add` the entries of directory `dir` (inode `dir_ino`) from `offset` on, `.` and
+    /// `..` first, each with its inode, the offset of the next one, kind and name, until
+    /// `add` answers that the buffer is full. Only the entries that fit are copied: a large
+    /// directory is read in many requests, each costing its own size.
+    pub(crate) fn list(
+        &self,
+        dir_ino: Ino,
+        dir: &str,
+        entries: &[DirEntry],
+        offset: u64,
+        mut add: impl FnMut(Ino, u64, FileKind, &str) -> bool,
+    ) {
+        let inodes = lock(&self.inodes);
+        let ids = self.options.use_file_ids;
+        let dots = [
+            (".", FileKind::Directory, 0),
+            ("..", FileKind::Directory, 0),
+        ];
+        let all = dots
+            .into_iter()
+            .chain(entries.iter().map(|e| (e.name.as_str(), e.kind, e.file_id)));
+        for (i, (name, kind, id)) in all.enumerate().skip(offset as usize) {
+            let child_ino = match name {
+                "." | ".." => dir_ino,
+                _ if ids && id > 1 => Ino(id),
+                _ => {
+                    let child = super::join(dir, name);
+                    inodes.find(&child).unwrap_or_else(|| {
+                        // Not looked up yet: an informational number outside the range the
+                        // table hands out. `stat` shows the real one.
+                        Ino((1 << 63) | (serial_key(&child).0 & ((1 << 62) - 1)))
+                    })
+                }
+            };
+            if add(child_ino, i as u64 + 1, kind, name) {
+                break;
+            }
+        }
+    }
+
+    /// Fires `on_enumerate_directory` until it finds nothing; a failure of the first call
+    /// drops the enumeration context at once.
+    pub(crate) fn gather(
+        &self,
+        path: &str,
+        fc: &mut E::FileContext,
+        hc: &mut E::HandleContext,
+    ) -> (Option<Listing<E>>, Result<()>) {
+        let mut context = E::EnumerationContext::default();
+        let mut entries = Vec::new();
+        let mut restart = true;
+        let result = loop {
+            let mut p = EnumerateDirectoryParams {
+                directory_name: path,
+                mask: "*",
+                case_sensitive: true,
+                restart,
+                file_found: false,
+                file_name: String::new(),
+                info: self.default_info(FileKind::File),
+                file_context: fc,
+                handle_context: hc,
+                enumeration_context: &mut context,
+            };
+            if let Err(e) = self.events.on_enumerate_directory(&mut p) {
+                if restart {
+                    return (None, Err(e));
+                }
+                break Err(e);
+            }
+            restart = false;
+            if !p.file_found {
+                break Ok(());
+            }
+            let name = std::mem::take(&mut p.file_name);
+            let (kind, file_id) = (p.info.kind, p.info.file_id);
+            if name.is_empty() || name.contains('/') || name == "." || name == ".." {
+                tracing::warn!("on_enumerate_directory {path}: skipping invalid name {name:?}");
+                continue;
+            }
+            entries.push(DirEntry {
+                name,
+                kind,
+                file_id,
+            });
+        };
+        let listing = Listing {
+            context,
+            entries: Arc::new(entries),
+        };
+        (Some(listing), result)
+    }
+
+    /// `STATFS`: `on_get_volume_size`.
+    pub(crate) fn statfs(&self) -> Result<GetVolumeSizeParams> {
+        let mut p = GetVolumeSizeParams {
+            total_sectors: 0,
+            available_sectors: 0,
+            sector_size: self.options.sector_size,
+            total_files: 0,
+            free_files: 0,
+        };
+        self.events.on_get_volume_size(&mut p)?;
+        Ok(p)
+    }
+
+    /// `SETXATTR`: `on_set_ea`, with the `XATTR_CREATE`/`XATTR_REPLACE` bits of `flags`.
+    pub(crate) fn set_xattr(&self, path: &str, name: &str, value: &[u8], flags: i32) -> Result<()> {
+        let mut p = SetEaParams {
+            file_name: path,
+            name,
+            value,
+            create_only: flags & libc::XATTR_CREATE != 0,
+            replace_only: flags & libc::XATTR_REPLACE != 0,
+        };
+        self.events.on_set_ea(&mut p)
+    }
+
+    /// `GETXATTR`: `on_get_ea`.
+    pub(crate) fn get_xattr(&self, path: &str, name: &str) -> Result<Vec<u8>> {
+        let mut p = GetEaParams {
+            file_name: path,
+            name,
+            value: Vec::new(),
+        };
+        self.events.on_get_ea(&mut p)?;
+        Ok(p.value)
+    }
+
+    /// `LISTXATTR`: `on_list_eas`, as the kernel wants it: each name followed by a 0 byte.
+    pub(crate) fn list_xattrs(&self, path: &str) -> Result<Vec<u8>> {
+        let mut p = ListEasParams {
+            file_name: path,
+            names: Vec::new(),
+        };
+        self.events.on_list_eas(&mut p)?;
+        let mut out = Vec::new();
+        for n in p.names {
+            out.extend_from_slice(n.as_bytes());
+            out.push(0);
+        }
+        Ok(out)
+    }
+
+    /// `REMOVEXATTR`: `on_remove_ea`.
+    pub(crate) fn remove_xattr(&self, path: &str, name: &str) -> Result<()> {
+        let mut p = RemoveEaParams {
+            file_name: path,
+            name,
+        };
+        self.events.on_remove_ea(&mut p)
+    }
+}

@@ -1,0 +1,326 @@
+//! Operations on names: look up, create, link, rename, delete.
+//!
+//! Each operation that changes the namespace is an event method (the request's job) and a
+//! table method (its completion, run only when the event returned in time).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use fsgate_core::{code, Error, Originator, Result};
+
+use super::{desired_access, lock, lock_mut, Backing, Engine, FileCtx, Ino, NewHandle, Opened};
+use crate::events::Events;
+use crate::params::*;
+
+/// What a successful `CREATE` made: the file's attributes and inode, and its first handle,
+/// not yet registered.
+pub(crate) struct Created<E: Events> {
+    /// `on_get_file_info` of the new file.
+    pub(crate) info: FileInfo,
+    /// Its inode.
+    pub(crate) ino: Ino,
+    /// Its handle, with the contexts `on_create_file` filled.
+    pub(crate) handle: NewHandle<E>,
+}
+
+impl<E: Events> Engine<E> {
+    /// `LOOKUP`: `on_get_file_info` of `path`; `None` when it does not exist.
+    pub(crate) fn lookup(&self, path: &str) -> Result<Option<FileInfo>> {
+        self.file_info(path)
+    }
+
+    /// Records the kernel's new entry for the object `info` describes at `path`: its inode
+    /// and how long the kernel may keep the entry. A reserved file id fails, and fires
+    /// `on_error`.
+    pub(crate) fn entry(&self, path: &str, info: &FileInfo) -> Result<(Ino, Duration)> {
+        match self.inode_for(path, info) {
+            Ok(ino) => Ok((ino, self.ttl(ino))),
+            Err(e) => {
+                self.events.on_error(e.code(), e.message());
+                Err(e)
+            }
+        }
+    }
+
+    /// `MKDIR`, `MKNOD`: `on_create_file` with contexts that live for this event only, then
+    /// the new object's attributes.
+    pub(crate) fn make_node(
+        &self,
+        path: &str,
+        kind: FileKind,
+        rdev: u32,
+        mode: u32,
+        who: Originator,
+    ) -> Result<FileInfo> {
+        let mut fc = E::FileContext::default();
+        let mut hc = E::HandleContext::default();
+        let mut p = CreateFileParams {
+            file_name: path,
+            desired_access: access::FILE_WRITE_DATA,
+            attributes: if kind == FileKind::Directory {
+                attributes::FILE_ATTRIBUTE_DIRECTORY
+            } else {
+                attributes::FILE_ATTRIBUTE_NORMAL
+            },
+            kind,
+            rdev,
+            mode,
+            share_mode: share::FILE_SHARE_ALL,
+            flags: 0,
+            handle_info: HandleInfo {
+                handle_id: self.next_handle_id(),
+                creator: who.resolved(),
+            },
+            file_context: &mut fc,
+            handle_context: &mut hc,
+            route: None,
+        };
+        self.events.on_create_file(&mut p)?;
+        drop((fc, hc));
+        self.created_info(path, kind)
+    }
+
+    /// `CREATE`: `on_create_file` for a new file opened with `flags`, then its attributes
+    /// and inode. Its contexts are kept in the result until [`created`](Self::created)
+    /// registers them; dropping the result (a failure, a timeout) drops them at once.
+    pub(crate) fn create(
+        &self,
+        path: &str,
+        mode: u32,
+        flags: i32,
+        who: Originator,
+    ) -> Result<Created<E>> {
+        let file: FileCtx<E> = Arc::default();
+        let (info, mut state) = self.new_handle_state(who);
+        let route = {
+            let mut fc = lock_mut(&file);
+            let mut p = CreateFileParams {
+                file_name: path,
+                desired_access: desired_access(flags),
+                attributes: attributes::FILE_ATTRIBUTE_NORMAL,
+                kind: FileKind::File,
+                rdev: 0,
+                mode,
+                share_mode: share::FILE_SHARE_ALL,
+                flags,
+                handle_info: info,
+                file_context: &mut *fc,
+                handle_context: &mut state.context,
+                route: None,
+            };
+            self.events.on_create_file(&mut p)?;
+            // The kernel opens the file's later descriptors itself, without a backing file;
+            // this handle serves them too (see `created`).
+            p.route.take().filter(|_| !self.kernel_opens())
+        };
+        let attrs = self.created_info(path, FileKind::File)?;
+        let ino = self.inode_for(path, &attrs)?;
+        Ok(Created {
+            info: attrs,
+            ino,
+            handle: NewHandle {
+                file,
+                state,
+                info,
+                directory: false,
+                route,
+            },
+        })
+    }
+
+    /// The kernel got the handle `CREATE` made: registers it (see
+    /// [`register`](Self::register)) and returns how to answer, with the entry's timeout.
+    pub(crate) fn created(
+        &self,
+        ino: Ino,
+        path: &str,
+        handle: NewHandle<E>,
+        backing: impl FnOnce(&std::fs::File) -> std::io::Result<Backing>,
+    ) -> (Opened, Duration) {
+        let opened = self.register(ino, path, handle, backing);
+        if self.kernel_opens() {
+            // Once the kernel opens files itself it sends no RELEASE at all, not even for
+            // created ones: the handle becomes the file's implicit one, closed when the
+            // kernel forgets the file (see `release`).
+            self.make_implicit(ino, opened.fh);
+        }
+        (opened, self.ttl(ino))
+    }
+
+    /// `SYMLINK`: `on_create_symbolic_link`, then the link's attributes.
+    pub(crate) fn symlink(&self, path: &str, target: &str) -> Result<FileInfo> {
+        let mut p = CreateSymbolicLinkParams {
+            file_name: path,
+            target,
+        };
+        self.events.on_create_symbolic_link(&mut p)?;
+        self.created_info(path, FileKind::Symlink)
+    }
+
+    /// `READLINK`: `on_get_symbolic_link_target`.
+    pub(crate) fn readlink(&self, path: &str) -> Result<String> {
+        let mut p = GetSymbolicLinkTargetParams {
+            file_name: path,
+            target: String::new(),
+        };
+        self.events.on_get_symbolic_link_target(&mut p)?;
+        Ok(p.target)
+    }
+
+    /// `LINK`: `on_create_hard_link` (`EPERM` without `UseHardLinks`), then the new name's
+    /// attributes.
+    pub(crate) fn link(&self, from: &str, to: &str) -> Result<FileInfo> {
+        let mut p = CreateHardLinkParams {
+            file_name: from,
+            link_name: to,
+        };
+        self.events.on_create_hard_link(&mut p)?;
+        self.created_info(to, FileKind::File)
+    }
+
+    /// The kernel's entry for the hard link `to` of `ino`: the same inode (or, with file
+    /// ids, the one the id names), and its timeout.
+    pub(crate) fn linked(&self, ino: Ino, to: &str, info: &FileInfo) -> Result<(Ino, Duration)> {
+        if self.options.use_file_ids {
+            return self.entry(to, info);
+        }
+        let ino = {
+            let mut inodes = lock(&self.inodes);
+            if inodes.link(ino, to) {
+                ino
+            } else {
+                inodes.lookup(to, info.kind)
+            }
+        };
+        Ok((ino, self.ttl(ino)))
+    }
+
+    /// `RENAME_EXCHANGE`: `on_exchange_files`.
+    pub(crate) fn exchange(&self, a: &str, b: &str) -> Result<()> {
+        let mut p = ExchangeFilesParams {
+            file_name: a,
+            new_file_name: b,
+        };
+        self.events.on_exchange_files(&mut p)
+    }
+
+    /// `a` and `b` traded names, with everything below them.
+    pub(crate) fn exchanged(&self, a: &str, b: &str) {
+        lock(&self.inodes).exchange(a, b);
+    }
+
+    /// `RENAME`: `on_rename_or_move_file`, after checking that a directory it replaces is
+    /// empty, and keeping a replaced file open for the kernel's own descriptors.
+    pub(crate) fn rename(
+        &self,
+        from: &str,
+        to: &str,
+        replace_existing: bool,
+        who: Originator,
+    ) -> Result<()> {
+        let target_is_dir = {
+            let inodes = lock(&self.inodes);
+            inodes
+                .find(to)
+                .and_then(|i| inodes.kind(i))
+                .is_some_and(|k| k == FileKind::Directory)
+        };
+        if target_is_dir && !self.directory_is_empty(to)? {
+            return Err(Error::from_code(
+                code::ERROR_DIR_NOT_EMPTY,
+                format!("{to} is not empty"),
+            ));
+        }
+        if replace_existing && !target_is_dir {
+            self.keep_for_kernel(to, who)?;
+        }
+        let context = self.open_context(from);
+        let mut guard = context.as_ref().map(|c| lock_mut(c));
+        let mut p = RenameOrMoveFileParams {
+            file_name: from,
+            new_file_name: to,
+            replace_existing,
+            file_context: guard.as_deref_mut(),
+        };
+        self.events.on_rename_or_move_file(&mut p)
+    }
+
+    /// `from` is now `to`, with everything below it.
+    pub(crate) fn renamed(&self, from: &str, to: &str) {
+        lock(&self.inodes).rename(from, to);
+    }
+
+    /// `UNLINK`, `RMDIR`: `on_can_file_be_deleted` and `on_delete_file` (for a directory,
+    /// after checking it is empty), keeping a file open for the kernel's own descriptors.
+    pub(crate) fn remove(&self, path: &str, is_directory: bool, who: Originator) -> Result<()> {
+        if !is_directory {
+            self.keep_for_kernel(path, who)?;
+        }
+        self.delete(path, is_directory)?;
+        self.drop_cached_blocks(path);
+        Ok(())
+    }
+
+    /// The name `path` is gone.
+    pub(crate) fn removed(&self, path: &str) {
+        lock(&self.inodes).unlink(path);
+    }
+
+    fn delete(&self, path: &str, is_directory: bool) -> Result<()> {
+        if is_directory && !self.directory_is_empty(path)? {
+            return Err(Error::from_code(
+                code::ERROR_DIR_NOT_EMPTY,
+                format!("{path} is not empty"),
+            ));
+        }
+        let context = self.open_context(path);
+        let mut guard = context.as_ref().map(|c| lock_mut(c));
+        let mut p = CanFileBeDeletedParams {
+            file_name: path,
+            is_directory,
+            can_be_deleted: true,
+            file_context: guard.as_deref_mut(),
+        };
+        self.events.on_can_file_be_deleted(&mut p)?;
+        if !p.can_be_deleted {
+            return Err(Error::from_code(
+                code::ERROR_ACCESS_DENIED,
+                format!("{path} cannot be deleted"),
+            ));
+        }
+        let mut p = DeleteFileParams {
+            file_name: path,
+            is_directory,
+            file_context: guard.as_deref_mut(),
+        };
+        self.events.on_delete_file(&mut p)
+    }
+
+    /// `on_is_directory_empty`, or a listing when the handler leaves it undecided.
+    fn directory_is_empty(&self, path: &str) -> Result<bool> {
+        let mut p = IsDirectoryEmptyParams {
+            directory_name: path,
+            is_empty: None,
+        };
+        self.events.on_is_directory_empty(&mut p)?;
+        if let Some(empty) = p.is_empty {
+            return Ok(empty);
+        }
+        let file = self.open_context(path).unwrap_or_default();
+        let mut fc = lock_mut(&file);
+        let mut hc = E::HandleContext::default();
+        let (listing, result) = self.gather(path, &mut fc, &mut hc);
+        let empty = listing.as_ref().is_none_or(|l| l.entries.is_empty());
+        if let Some(mut listing) = listing {
+            let mut p = CloseDirectoryEnumerationParams {
+                directory_name: path,
+                file_context: &mut *fc,
+                enumeration_context: &mut listing.context,
+            };
+            if let Err(e) = self.events.on_close_directory_enumeration(&mut p) {
+                tracing::debug!("on_close_directory_enumeration {path}: {e}");
+            }
+        }
+        result.map(|()| empty)
+    }
+}
