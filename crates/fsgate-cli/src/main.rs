@@ -6,7 +6,6 @@
 //! SIGINT or SIGTERM, having cleaned up.
 
 mod cmd;
-mod drives;
 mod output;
 mod syslog;
 

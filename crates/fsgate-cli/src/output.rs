@@ -4,6 +4,7 @@
 use std::io::Write;
 
 use fsgate_core::{Error, Result};
+use fsgate_vfs::LogFormat;
 use serde_json::{Map, Value};
 
 /// Sends `tracing` output to stderr, filtered by `RUST_LOG` (default: warnings), and, when
@@ -72,21 +73,12 @@ impl Printer {
     /// Prints one event. `event` is the reference's event name without `on_`; `fields` are
     /// its parameters in snake_case.
     pub fn event(&self, event: &str, fields: Map<String, Value>) {
-        let line = if self.json {
-            let mut object = Map::new();
-            object.insert("event".into(), Value::String(event.into()));
-            object.extend(fields);
-            Value::Object(object).to_string()
+        let format = if self.json {
+            LogFormat::Json
         } else {
-            let mut line = event.to_string();
-            for (k, v) in fields {
-                match v {
-                    Value::String(s) => line.push_str(&format!(" {k}={s:?}")),
-                    other => line.push_str(&format!(" {k}={other}")),
-                }
-            }
-            line
+            LogFormat::Text
         };
+        let line = format.line(event, fields);
         let mut out = std::io::stdout().lock();
         // A closed stdout (a pipe whose reader left) must not kill a running filter.
         let _ = writeln!(out, "{line}");

@@ -944,14 +944,15 @@ fn copy_file_range_and_fallocate_reach_the_drive_as_events() {
             rustix::fs::fallocate(&to, flags, 0, 4096).unwrap();
             rustix::fs::fallocate(&to, FallocateFlags::KEEP_SIZE, 0, 2 << 20).unwrap();
         });
-        for event in [
-            "copy_file_range",
-            "zeroize_file_range",
-            "set_allocation_size",
+        // Each event names the file written to: a copy as its target, the others as their file.
+        for (event, field) in [
+            ("copy_file_range", "target_file_name"),
+            ("zeroize_file_range", "file_name"),
+            ("set_allocation_size", "file_name"),
         ] {
             let found = events
                 .iter()
-                .find(|v| v["event"] == event && v["file_name"] == "/to");
+                .find(|v| v["event"] == event && v[field] == "/to");
             let found = found.unwrap_or_else(|| panic!("passthrough {passthrough}: no {event}"));
             assert_eq!(found["result_code"], 0, "{event}");
         }

@@ -1,6 +1,8 @@
-//! `fsgate mount memory MOUNTPOINT` serves the sample memory drive until SIGINT/SIGTERM (or
-//! until someone unmounts it); `fsgate mount mirror SOURCE MOUNTPOINT` does the same for the
-//! mirror drive over a real directory; `fsgate unmount MOUNTPOINT` unmounts any FUSE mount.
+//! `fsgate mount memory MOUNTPOINT` serves the sample memory drive (`fsgate-samples`) until
+//! SIGINT/SIGTERM (or until someone unmounts it); `fsgate mount mirror SOURCE MOUNTPOINT`
+//! does the same for the mirror drive over a real directory; `fsgate unmount MOUNTPOINT`
+//! unmounts any FUSE mount. With `--log-events` the drive is wrapped in
+//! [`Logged`], which prints each event on stdout; without it the bare drive is mounted.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -10,11 +12,11 @@ use std::time::Duration;
 use clap::{Args, Subcommand};
 use fsgate_core::mountinfo::{self, MountEntry};
 use fsgate_core::{Error, Result};
-use fsgate_vfs::{Events, Options, VirtualDrive};
+use fsgate_samples::memory::MemoryDrive;
+use fsgate_samples::mirror::MirrorDrive;
+use fsgate_vfs::{Events, LogFormat, Logged, Options, VirtualDrive};
 
-use crate::drives::memory::MemoryDrive;
-use crate::drives::mirror::MirrorDrive;
-use crate::output::{ready, Printer, StopSignal};
+use crate::output::{ready, StopSignal};
 
 /// Which sample drive to mount.
 #[derive(Subcommand)]
@@ -74,16 +76,15 @@ pub fn run(command: MountCommand) -> Result<()> {
             json,
             config,
         } => {
-            let log = log_events.then_some(Printer { json });
             let options = drive_options(log_events, !log_events);
-            serve(
-                MemoryDrive::new(log),
+            let mount = Mount {
                 options,
-                &config,
-                &mountpoint,
-                "memory",
-                false,
-            )
+                config: &config,
+                mountpoint: &mountpoint,
+                kind: "memory",
+                report_routing: false,
+            };
+            mount.serve(MemoryDrive::new(), log_format(log_events, json))
         }
         MountCommand::Mirror {
             source,
@@ -93,12 +94,27 @@ pub fn run(command: MountCommand) -> Result<()> {
             json,
             config,
         } => {
-            let log = log_events.then_some(Printer { json });
-            let drive = MirrorDrive::new(&source, passthrough, log)?;
+            let drive = MirrorDrive::new(&source, passthrough)?;
             let options = drive_options(log_events, !log_events && !passthrough);
-            serve(drive, options, &config, &mountpoint, "mirror", passthrough)
+            let mount = Mount {
+                options,
+                config: &config,
+                mountpoint: &mountpoint,
+                kind: "mirror",
+                report_routing: passthrough,
+            };
+            mount.serve(drive, log_format(log_events, json))
         }
     }
+}
+
+/// How `--log-events` and `--json` ask for events to be printed; `None`: not at all.
+fn log_format(log_events: bool, json: bool) -> Option<LogFormat> {
+    log_events.then_some(if json {
+        LogFormat::Json
+    } else {
+        LogFormat::Text
+    })
 }
 
 /// The sample drives' options: their own file ids, parallel reads of one file (both read
@@ -127,55 +143,78 @@ fn drive_options(log_events: bool, kernel_opens: bool) -> Options {
 /// How often a serving command checks whether its drive was unmounted from outside.
 const UNMOUNT_POLL: Duration = Duration::from_millis(200);
 
-/// Mounts `events` with `options` and the `--config` settings at `mountpoint`, says
-/// `ready:`, and serves until SIGINT/SIGTERM or until the mount goes away from outside
-/// (`fsgate unmount`, `umount`); then unmounts. The `ready:` line says `over io_uring` when
-/// requests come that way; with `report_routing`, it also says how routed files are served
-/// (`passthrough: kernel` or `passthrough: fsgate`).
-fn serve<E: Events>(
-    events: E,
+/// One sample drive to serve: how to mount it, and what its `ready:` line says.
+struct Mount<'a> {
     options: Options,
-    config: &[String],
-    mountpoint: &Path,
-    kind: &str,
+    /// The `--config NAME=VALUE` settings, applied after `options`.
+    config: &'a [String],
+    mountpoint: &'a Path,
+    /// The drive's name in the `ready:` line (`memory`, `mirror`).
+    kind: &'a str,
+    /// Whether the `ready:` line says how routed files are served.
     report_routing: bool,
-) -> Result<()> {
-    let stop = StopSignal::register()?;
-    let drive = Arc::new(VirtualDrive::new(events, options));
-    for setting in config {
-        drive
-            .config(setting)
-            .map_err(|e| e.context(format!("--config {setting}")))?;
+}
+
+impl Mount<'_> {
+    /// Serves `drive`, wrapped in [`Logged`] writing each event to stdout when `log` asks
+    /// for it; the bare drive otherwise, which pays nothing for logging.
+    fn serve(self, drive: impl Events, log: Option<LogFormat>) -> Result<()> {
+        match log {
+            Some(format) => self.serve_events(Logged::new(drive, format, std::io::stdout())),
+            None => self.serve_events(drive),
+        }
     }
-    drive.mount(mountpoint, 0)?;
-    let mode = match (report_routing, drive.route_mode()?) {
-        (false, _) => "",
-        (true, fsgate_vfs::RouteMode::Passthrough) => " (passthrough: kernel)",
-        (true, fsgate_vfs::RouteMode::Library) => " (passthrough: fsgate)",
-    };
-    let transport = match drive.transport()? {
-        fsgate_vfs::Transport::IoUring { .. } => " over io_uring",
-        fsgate_vfs::Transport::DevFuse { reason } => {
-            if drive.config("IoUringThreadsPerQueue")? != "0" {
-                tracing::warn!("IoUringThreadsPerQueue: serving over /dev/fuse: {reason}");
+
+    /// Mounts `events` with the options and the `--config` settings, says `ready:`, and
+    /// serves until SIGINT/SIGTERM or until the mount goes away from outside (`fsgate
+    /// unmount`, `umount`); then unmounts. The `ready:` line says `over io_uring` when
+    /// requests come that way; with `report_routing`, it also says how routed files are
+    /// served (`passthrough: kernel` or `passthrough: fsgate`).
+    fn serve_events<E: Events>(self, events: E) -> Result<()> {
+        let Mount {
+            options,
+            config,
+            mountpoint,
+            kind,
+            report_routing,
+        } = self;
+        let stop = StopSignal::register()?;
+        let drive = Arc::new(VirtualDrive::new(events, options));
+        for setting in config {
+            drive
+                .config(setting)
+                .map_err(|e| e.context(format!("--config {setting}")))?;
+        }
+        drive.mount(mountpoint, 0)?;
+        let mode = match (report_routing, drive.route_mode()?) {
+            (false, _) => "",
+            (true, fsgate_vfs::RouteMode::Passthrough) => " (passthrough: kernel)",
+            (true, fsgate_vfs::RouteMode::Library) => " (passthrough: fsgate)",
+        };
+        let transport = match drive.transport()? {
+            fsgate_vfs::Transport::IoUring { .. } => " over io_uring",
+            fsgate_vfs::Transport::DevFuse { reason } => {
+                if drive.config("IoUringThreadsPerQueue")? != "0" {
+                    tracing::warn!("IoUringThreadsPerQueue: serving over /dev/fuse: {reason}");
+                }
+                ""
             }
-            ""
-        }
-    };
-    ready(format_args!(
-        "mounted {kind} drive at {}{transport}{mode}",
-        mountpoint.display()
-    ));
-    let handle = stop.handle();
-    let watched = Arc::clone(&drive);
-    std::thread::spawn(move || {
-        while watched.active() {
-            std::thread::sleep(UNMOUNT_POLL);
-        }
-        handle.close();
-    });
-    stop.wait();
-    drive.unmount()
+        };
+        ready(format_args!(
+            "mounted {kind} drive at {}{transport}{mode}",
+            mountpoint.display()
+        ));
+        let handle = stop.handle();
+        let watched = Arc::clone(&drive);
+        std::thread::spawn(move || {
+            while watched.active() {
+                std::thread::sleep(UNMOUNT_POLL);
+            }
+            handle.close();
+        });
+        stop.wait();
+        drive.unmount()
+    }
 }
 
 /// Runs `fsgate unmount`: refuses anything that is not a FUSE mount, then asks

@@ -44,9 +44,9 @@
 //! `/proc/self/fd/N` so that it is the very object checked. Anything else fails (`EISDIR`,
 //! `ELOOP`, and `ENXIO` for FIFOs, sockets and devices, what `open(2)` says of a socket):
 //! opening a FIFO would block the event until a writer came, opening a device would act on
-//! the device. With `--passthrough` the handle is also routed to that file
-//! (`route_to_file`), so the kernel reads and writes the source file directly and the drive
-//! sees no read or write events at all.
+//! the device. With `passthrough` ([`MirrorDrive::new`]) the handle is also routed to that
+//! file (`route_to_file`), so the kernel reads and writes the source file directly and the
+//! drive sees no read or write events at all.
 //!
 //! **Special files.** `mkfifo`, `mknod` and `bind` of an `AF_UNIX` socket on the mount reach
 //! `on_create_file` with their kind, and the drive makes the same object in the source with
@@ -64,7 +64,7 @@
 //! as they came. `copy_file_range` (`on_copy_file_range`) is the source's own
 //! `copy_file_range(2)` between the two handles' descriptors: the bytes never pass through
 //! the drive, and the source filesystem shares extents where it can (btrfs, XFS). With
-//! `--passthrough` these still come to the drive as events.
+//! `passthrough` these still come to the drive as events.
 //!
 //! **Extended attributes** go through an `O_PATH | O_NOFOLLOW` descriptor of the object,
 //! named `/proc/self/fd/N` to the `*xattr` calls, which reach the object itself: a link,
@@ -90,28 +90,24 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use fsgate_core::{Error, Result};
 use fsgate_vfs::{
-    CleanupFileParams, CloseFileParams, CopyFileRangeParams, CreateFileParams,
-    CreateHardLinkParams, CreateSymbolicLinkParams, DeleteFileParams, EnumerateDirectoryParams,
-    Events, ExchangeFilesParams, FileInfo, FileKind, FlushFileParams, GetEaParams,
-    GetFileInfoParams, GetSymbolicLinkTargetParams, GetVolumeLabelParams, GetVolumeSizeParams,
-    IsDirectoryEmptyParams, ListEasParams, OpenFileParams, ReadFileParams, RemoveEaParams,
-    RenameOrMoveFileParams, SetAllocationSizeParams, SetEaParams, SetFileAttributesParams,
-    SetFileSecurityParams, SetFileSizeParams, WriteFileParams, ZeroizeFileRangeParams,
+    CopyFileRangeParams, CreateFileParams, CreateHardLinkParams, CreateSymbolicLinkParams,
+    DeleteFileParams, EnumerateDirectoryParams, Events, ExchangeFilesParams, FileInfo, FileKind,
+    FlushFileParams, GetEaParams, GetFileInfoParams, GetSymbolicLinkTargetParams,
+    GetVolumeLabelParams, GetVolumeSizeParams, IsDirectoryEmptyParams, ListEasParams,
+    OpenFileParams, ReadFileParams, RemoveEaParams, RenameOrMoveFileParams,
+    SetAllocationSizeParams, SetEaParams, SetFileAttributesParams, SetFileSecurityParams,
+    SetFileSizeParams, WriteFileParams, ZeroizeFileRangeParams,
 };
 use rustix::fs::{
     self as sys, AtFlags, FallocateFlags, FileType, Mode, OFlags, RenameFlags, Stat, Timespec,
     Timestamps, XattrFlags,
 };
 use rustix::io::Errno;
-use serde_json::{Map, Value};
-
-use crate::output::Printer;
 
 /// The mirror drive over one source directory.
 pub struct MirrorDrive {
     root: OwnedFd,
     passthrough: bool,
-    log: Option<Printer>,
 }
 
 /// A directory listing: the entries read at its first call, handed out one per call.
@@ -164,9 +160,8 @@ impl AsFd for SourceDir<'_> {
 
 impl MirrorDrive {
     /// A drive mirroring `source` (an existing directory). With `passthrough`, every opened
-    /// file is routed to its source file; with `log`, each event is printed after it ran.
-    /// Sets the process umask to 0 (see the module docs).
-    pub fn new(source: &Path, passthrough: bool, log: Option<Printer>) -> Result<Self> {
+    /// file is routed to its source file. Sets the process umask to 0 (see the module docs).
+    pub fn new(source: &Path, passthrough: bool) -> Result<Self> {
         let root = sys::open(
             source,
             OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
@@ -179,26 +174,7 @@ impl MirrorDrive {
             )
         })?;
         rustix::process::umask(Mode::empty());
-        Ok(Self {
-            root,
-            passthrough,
-            log,
-        })
-    }
-
-    /// Prints `event` when logging; returns `result` unchanged.
-    fn report<T>(&self, event: &str, name: &str, result: Result<T>) -> Result<T> {
-        if let Some(printer) = self.log {
-            let mut map = Map::new();
-            map.insert("file_name".into(), Value::String(name.into()));
-            if let Ok(pid) = fsgate_vfs::get_originator_process_id() {
-                map.insert("process_id".into(), pid.into());
-            }
-            let code = result.as_ref().err().map_or(0, Error::code);
-            map.insert("result_code".into(), code.into());
-            printer.event(event, map);
-        }
-        result
+        Ok(Self { root, passthrough })
     }
 
     /// Where the drive path `name` (`/a/b`) is in the source: relative to the source's
@@ -372,7 +348,7 @@ impl MirrorDrive {
         Ok(())
     }
 
-    /// With `--passthrough`, routes the handle to (a duplicate of) its source file.
+    /// With `passthrough`, routes the handle to (a duplicate of) its source file.
     fn route(&self, file: &File, route: impl FnOnce(File)) -> Result<()> {
         if self.passthrough {
             route(file.try_clone().map_err(|e| Error::io("dup", e))?);
@@ -548,32 +524,18 @@ impl Events for MirrorDrive {
     }
 
     fn on_create_file(&self, p: &mut CreateFileParams<'_, OpenFile, OpenSource>) -> Result<()> {
-        let r = self.create(p);
-        self.report("create_file", p.file_name, r)
+        self.create(p)
     }
 
     fn on_open_file(&self, p: &mut OpenFileParams<'_, OpenFile, OpenSource>) -> Result<()> {
-        let r = self.open(p);
-        self.report("open_file", p.file_name, r)
-    }
-
-    fn on_cleanup_file(&self, p: &mut CleanupFileParams<'_, OpenFile, OpenSource>) -> Result<()> {
-        self.report("cleanup_file", p.file_name, Ok(()))
-    }
-
-    fn on_close_file(&self, p: &mut CloseFileParams<'_, OpenFile, OpenSource>) -> Result<()> {
-        self.report("close_file", p.file_name, Ok(()))
+        self.open(p)
     }
 
     fn on_enumerate_directory(
         &self,
         p: &mut EnumerateDirectoryParams<'_, OpenFile, OpenSource, Listing>,
     ) -> Result<()> {
-        let r = self.enumerate(p);
-        if r.is_err() || p.restart {
-            return self.report("enumerate_directory", p.directory_name, r);
-        }
-        r
+        self.enumerate(p)
     }
 
     fn on_read_file(&self, p: &mut ReadFileParams<'_, OpenFile, OpenSource>) -> Result<()> {
@@ -605,10 +567,8 @@ impl Events for MirrorDrive {
 
     fn on_set_file_size(&self, p: &mut SetFileSizeParams<'_, OpenFile>) -> Result<()> {
         let name = p.file_name;
-        let r = self
-            .writable(name, p.file_context.as_deref())
-            .and_then(|f| f.set_len(p.size).map_err(|e| failed("truncate", name, e)));
-        self.report("set_file_size", name, r)
+        self.writable(name, p.file_context.as_deref())
+            .and_then(|f| f.set_len(p.size).map_err(|e| failed("truncate", name, e)))
     }
 
     /// Reserves from offset 0 to `allocation_size` (see "Space and copies" in the module
@@ -620,7 +580,7 @@ impl Events for MirrorDrive {
         } else {
             FallocateFlags::empty()
         };
-        let r = match p.allocation_size {
+        match p.allocation_size {
             0 => Ok(()),
             size => self
                 .writable(name, p.file_context.as_deref())
@@ -628,8 +588,7 @@ impl Events for MirrorDrive {
                     sys::fallocate(&*f, mode, 0, size)
                         .map_err(|e| failed("fallocate", name, e.into()))
                 }),
-        };
-        self.report("set_allocation_size", name, r)
+        }
     }
 
     fn on_zeroize_file_range(&self, p: &mut ZeroizeFileRangeParams<'_, OpenFile>) -> Result<()> {
@@ -640,31 +599,27 @@ impl Events for MirrorDrive {
             (false, true) => FallocateFlags::ZERO_RANGE | FallocateFlags::KEEP_SIZE,
             (false, false) => FallocateFlags::ZERO_RANGE,
         };
-        let r = self
-            .writable(name, p.file_context.as_deref())
+        self.writable(name, p.file_context.as_deref())
             .and_then(|f| {
                 sys::fallocate(&*f, mode, p.position, p.length)
                     .map_err(|e| failed("fallocate", name, e.into()))
-            });
-        self.report("zeroize_file_range", name, r)
+            })
     }
 
     fn on_copy_file_range(
         &self,
         p: &mut CopyFileRangeParams<'_, OpenFile, OpenSource>,
     ) -> Result<()> {
-        let r = self.copy_range(p);
-        self.report("copy_file_range", p.target_file_name, r)
+        self.copy_range(p)
     }
 
     fn on_set_file_attributes(&self, p: &mut SetFileAttributesParams<'_, OpenFile>) -> Result<()> {
-        let r = self.set_attributes(p);
-        self.report("set_file_attributes", p.file_name, r)
+        self.set_attributes(p)
     }
 
     fn on_set_file_security(&self, p: &mut SetFileSecurityParams<'_, OpenFile>) -> Result<()> {
         let name = p.file_name;
-        let r = (|| -> io::Result<()> {
+        (|| -> io::Result<()> {
             let at = self.locate(name)?;
             let uid = p.owner.map(rustix::fs::Uid::from_raw);
             let gid = p.group.map(rustix::fs::Gid::from_raw);
@@ -676,13 +631,12 @@ impl Events for MirrorDrive {
                 AtFlags::SYMLINK_NOFOLLOW,
             )?)
         })()
-        .map_err(|e| failed("chown", name, e));
-        self.report("set_file_security", name, r)
+        .map_err(|e| failed("chown", name, e))
     }
 
     fn on_rename_or_move_file(&self, p: &mut RenameOrMoveFileParams<'_, OpenFile>) -> Result<()> {
         let name = p.file_name;
-        let r = (|| -> io::Result<()> {
+        (|| -> io::Result<()> {
             let (from, to) = (self.locate(name)?, self.locate(p.new_file_name)?);
             let flags = if p.replace_existing {
                 RenameFlags::empty()
@@ -693,13 +647,12 @@ impl Events for MirrorDrive {
                 &from.dir, &from.rel, &to.dir, &to.rel, flags,
             )?)
         })()
-        .map_err(|e| failed("rename", name, e));
-        self.report("rename_or_move_file", name, r)
+        .map_err(|e| failed("rename", name, e))
     }
 
     fn on_exchange_files(&self, p: &mut ExchangeFilesParams<'_>) -> Result<()> {
         let name = p.file_name;
-        let r = (|| -> io::Result<()> {
+        (|| -> io::Result<()> {
             let (a, b) = (self.locate(name)?, self.locate(p.new_file_name)?);
             Ok(sys::renameat_with(
                 &a.dir,
@@ -709,8 +662,7 @@ impl Events for MirrorDrive {
                 RenameFlags::EXCHANGE,
             )?)
         })()
-        .map_err(|e| failed("exchange", name, e));
-        self.report("exchange_files", name, r)
+        .map_err(|e| failed("exchange", name, e))
     }
 
     /// Says "empty" without looking: the source's own `unlinkat(AT_REMOVEDIR)` and
@@ -728,16 +680,14 @@ impl Events for MirrorDrive {
         } else {
             AtFlags::empty()
         };
-        let r = self
-            .locate(name)
+        self.locate(name)
             .and_then(|at| Ok(sys::unlinkat(&at.dir, &at.rel, flags)?))
-            .map_err(|e| failed("unlink", name, e));
-        self.report("delete_file", name, r)
+            .map_err(|e| failed("unlink", name, e))
     }
 
     fn on_flush_file(&self, p: &mut FlushFileParams<'_, OpenFile, OpenSource>) -> Result<()> {
         let name = p.file_name;
-        let r = match p.handle_context.as_ref() {
+        match p.handle_context.as_ref() {
             Some(f) if p.data_only => f.sync_data(),
             Some(f) => f.sync_all(),
             // A directory: sync it through a descriptor of its own.
@@ -751,12 +701,11 @@ impl Events for MirrorDrive {
                 Ok(sys::fsync(&dir)?)
             }),
         }
-        .map_err(|e| failed("fsync", name, e));
-        self.report("flush_file", name, r)
+        .map_err(|e| failed("fsync", name, e))
     }
 
     fn on_create_hard_link(&self, p: &mut CreateHardLinkParams<'_>) -> Result<()> {
-        let r = (|| -> io::Result<()> {
+        (|| -> io::Result<()> {
             let (from, to) = (self.locate(p.file_name)?, self.locate(p.link_name)?);
             Ok(sys::linkat(
                 &from.dir,
@@ -766,20 +715,15 @@ impl Events for MirrorDrive {
                 AtFlags::empty(),
             )?)
         })()
-        .map_err(|e| failed("link", p.link_name, e));
-        self.report("create_hard_link", p.link_name, r)
+        .map_err(|e| failed("link", p.link_name, e))
     }
 
     fn on_create_symbolic_link(&self, p: &mut CreateSymbolicLinkParams<'_>) -> Result<()> {
         let name = p.file_name;
-        let r = (|| -> Result<()> {
-            let at = self.locate(name).map_err(|e| failed("symlink", name, e))?;
-            let target = c_path(p.target.as_bytes()).map_err(|e| failed("symlink", name, e))?;
-            sys::symlinkat(&target, &at.dir, &at.rel)
-                .map_err(|e| failed("symlink", name, e.into()))?;
-            self.own(&at, name)
-        })();
-        self.report("create_symbolic_link", name, r)
+        let at = self.locate(name).map_err(|e| failed("symlink", name, e))?;
+        let target = c_path(p.target.as_bytes()).map_err(|e| failed("symlink", name, e))?;
+        sys::symlinkat(&target, &at.dir, &at.rel).map_err(|e| failed("symlink", name, e.into()))?;
+        self.own(&at, name)
     }
 
     fn on_get_symbolic_link_target(&self, p: &mut GetSymbolicLinkTargetParams<'_>) -> Result<()> {
@@ -809,11 +753,10 @@ impl Events for MirrorDrive {
         } else {
             XattrFlags::empty()
         };
-        let r = self.xattr_target(p.file_name).and_then(|(_fd, path)| {
+        self.xattr_target(p.file_name).and_then(|(_fd, path)| {
             sys::setxattr(path.as_str(), p.name, p.value, flags)
                 .map_err(|e| failed("setxattr", &format!("{} {}", p.file_name, p.name), e.into()))
-        });
-        self.report("set_ea", p.file_name, r)
+        })
     }
 
     fn on_list_eas(&self, p: &mut ListEasParams<'_>) -> Result<()> {
@@ -832,7 +775,7 @@ impl Events for MirrorDrive {
     }
 
     fn on_remove_ea(&self, p: &mut RemoveEaParams<'_>) -> Result<()> {
-        let r = self.xattr_target(p.file_name).and_then(|(_fd, path)| {
+        self.xattr_target(p.file_name).and_then(|(_fd, path)| {
             sys::removexattr(path.as_str(), p.name).map_err(|e| {
                 failed(
                     "removexattr",
@@ -840,8 +783,7 @@ impl Events for MirrorDrive {
                     e.into(),
                 )
             })
-        });
-        self.report("remove_ea", p.file_name, r)
+        })
     }
 }
 

@@ -78,17 +78,14 @@ use std::time::SystemTime;
 
 use fsgate_core::{Error, Result};
 use fsgate_vfs::{
-    CleanupFileParams, CloseDirectoryEnumerationParams, CloseFileParams, CopyFileRangeParams,
-    CreateFileParams, CreateHardLinkParams, CreateSymbolicLinkParams, DeleteFileParams,
-    EnumerateDirectoryParams, Events, ExchangeFilesParams, FileInfo, FileKind, GetEaParams,
-    GetFileInfoParams, GetSymbolicLinkTargetParams, GetVolumeLabelParams, GetVolumeSizeParams,
-    IsDirectoryEmptyParams, ListEasParams, OpenFileParams, ReadFileParams, RemoveEaParams,
-    RenameOrMoveFileParams, SetAllocationSizeParams, SetEaParams, SetFileAttributesParams,
-    SetFileSecurityParams, SetFileSizeParams, WriteFileParams, ZeroizeFileRangeParams,
+    CopyFileRangeParams, CreateFileParams, CreateHardLinkParams, CreateSymbolicLinkParams,
+    DeleteFileParams, EnumerateDirectoryParams, Events, ExchangeFilesParams, FileInfo, FileKind,
+    GetEaParams, GetFileInfoParams, GetSymbolicLinkTargetParams, GetVolumeLabelParams,
+    GetVolumeSizeParams, IsDirectoryEmptyParams, ListEasParams, OpenFileParams, ReadFileParams,
+    RemoveEaParams, RenameOrMoveFileParams, SetAllocationSizeParams, SetEaParams,
+    SetFileAttributesParams, SetFileSecurityParams, SetFileSizeParams, WriteFileParams,
+    ZeroizeFileRangeParams,
 };
-use serde_json::{Map, Value};
-
-use crate::output::Printer;
 
 /// The size of one data chunk: the unit of allocation of [`SparseData`].
 const CHUNK: u64 = 64 * 1024;
@@ -911,11 +908,15 @@ fn new_node(
     })
 }
 
-/// The memory drive: a [`Tree`] answering the `fsgate-vfs` events, optionally printing each
-/// event.
+/// The memory drive: a [`Tree`] answering the `fsgate-vfs` events.
 pub struct MemoryDrive {
     tree: Tree,
-    log: Option<Printer>,
+}
+
+impl Default for MemoryDrive {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 /// A directory listing in progress: the entries as they were at its first read.
@@ -932,36 +933,17 @@ pub struct Listing {
 type OpenNode = Option<Arc<Node>>;
 
 impl MemoryDrive {
-    /// An empty drive whose root is `0o755`, owned by the serving process's user. With
-    /// `log`, each event is printed after it ran.
-    pub fn new(log: Option<Printer>) -> Self {
+    /// An empty drive whose root is `0o755`, owned by the serving process's user.
+    ///
+    /// It fixes two of glibc's malloc thresholds for the whole process and starts the
+    /// drive's `memory-trim` thread (see "Memory goes back to the system" in the module
+    /// docs): create it before the process starts serving.
+    pub fn new() -> Self {
         // SAFETY: getuid/getgid have no preconditions and cannot fail.
         let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
         Self {
             tree: Tree::new(0o755, uid, gid, Usage::returning_memory()),
-            log,
         }
-    }
-
-    /// Prints `event` with the fields `fields` adds, the originator's pid and the result
-    /// code, when logging; returns `result` unchanged.
-    fn report<T>(
-        &self,
-        event: &str,
-        result: Result<T>,
-        fields: impl FnOnce(&mut Map<String, Value>),
-    ) -> Result<T> {
-        if let Some(printer) = self.log {
-            let mut map = Map::new();
-            fields(&mut map);
-            if let Ok(pid) = fsgate_vfs::get_originator_process_id() {
-                map.insert("process_id".into(), pid.into());
-            }
-            let code = result.as_ref().err().map_or(0, Error::code);
-            map.insert("result_code".into(), code.into());
-            printer.event(event, map);
-        }
-        result
     }
 
     /// The open node when there is one, otherwise the node at `path`.
@@ -1201,12 +1183,6 @@ fn fill_info(state: &NodeState, ino: u64, info: &mut FileInfo) {
     info.file_id = ino;
 }
 
-fn name(path: &str) -> impl FnOnce(&mut Map<String, Value>) + '_ {
-    move |m| {
-        m.insert("file_name".into(), path.into());
-    }
-}
-
 impl Events for MemoryDrive {
     type FileContext = OpenNode;
     type HandleContext = OpenNode;
@@ -1238,375 +1214,217 @@ impl Events for MemoryDrive {
     }
 
     fn on_create_file(&self, p: &mut CreateFileParams<'_, OpenNode, OpenNode>) -> Result<()> {
-        let result = self.create(p);
-        self.report("create_file", result, |m| {
-            m.insert("file_name".into(), p.file_name.into());
-            m.insert("attributes".into(), p.attributes.into());
-            m.insert("desired_access".into(), p.desired_access.into());
-            m.insert("kind".into(), format!("{:?}", p.kind).into());
-            if p.rdev != 0 {
-                m.insert("rdev".into(), p.rdev.into());
-            }
-        })
+        self.create(p)
     }
 
     fn on_open_file(&self, p: &mut OpenFileParams<'_, OpenNode, OpenNode>) -> Result<()> {
-        let result = self.node(Some(p.file_context), p.file_name).map(|node| {
-            *p.file_context = Some(Arc::clone(&node));
-            *p.handle_context = Some(node);
-        });
-        self.report("open_file", result, |m| {
-            m.insert("file_name".into(), p.file_name.into());
-            m.insert("desired_access".into(), p.desired_access.into());
-        })
-    }
-
-    fn on_cleanup_file(&self, p: &mut CleanupFileParams<'_, OpenNode, OpenNode>) -> Result<()> {
-        self.report("cleanup_file", Ok(()), name(p.file_name))
-    }
-
-    fn on_close_file(&self, p: &mut CloseFileParams<'_, OpenNode, OpenNode>) -> Result<()> {
-        self.report("close_file", Ok(()), name(p.file_name))
+        let node = self.node(Some(p.file_context), p.file_name)?;
+        *p.file_context = Some(Arc::clone(&node));
+        *p.handle_context = Some(node);
+        Ok(())
     }
 
     fn on_get_file_info(&self, p: &mut GetFileInfoParams<'_, OpenNode>) -> Result<()> {
         let node = match p.file_context.as_deref().and_then(|o| o.clone()) {
-            Some(node) => Ok(Some(node)),
-            None => self.tree.find(Path::new(p.file_name)),
+            Some(node) => Some(node),
+            None => self.tree.find(Path::new(p.file_name))?,
         };
-        let result = node.map(|node| {
-            if let Some(node) = node {
-                fill_info(&node.lock(), node.ino, &mut p.info);
-                p.file_exists = true;
-            }
-        });
-        self.report("get_file_info", result, |m| {
-            m.insert("file_name".into(), p.file_name.into());
-            m.insert("file_exists".into(), p.file_exists.into());
-        })
+        if let Some(node) = node {
+            fill_info(&node.lock(), node.ino, &mut p.info);
+            p.file_exists = true;
+        }
+        Ok(())
     }
 
     fn on_enumerate_directory(
         &self,
         p: &mut EnumerateDirectoryParams<'_, OpenNode, OpenNode, Listing>,
     ) -> Result<()> {
-        let result = self.next_entry(p);
-        self.report("enumerate_directory", result, |m| {
-            m.insert("directory_name".into(), p.directory_name.into());
-            m.insert("file_found".into(), p.file_found.into());
-            m.insert("file_name".into(), p.file_name.as_str().into());
-        })
-    }
-
-    fn on_close_directory_enumeration(
-        &self,
-        p: &mut CloseDirectoryEnumerationParams<'_, OpenNode, Listing>,
-    ) -> Result<()> {
-        self.report("close_directory_enumeration", Ok(()), |m| {
-            m.insert("directory_name".into(), p.directory_name.into());
-        })
+        self.next_entry(p)
     }
 
     fn on_read_file(&self, p: &mut ReadFileParams<'_, OpenNode, OpenNode>) -> Result<()> {
-        let result = self
-            .node(Some(p.file_context), p.file_name)
-            .and_then(|node| {
-                let mut state = node.lock();
-                let read = state.data(p.file_name)?.read(p.position, p.buffer);
-                state.meta.touch_atime();
-                Ok(read)
-            });
-        let result = result.map(|read| p.bytes_read = read);
-        self.report("read_file", result, |m| {
-            m.insert("file_name".into(), p.file_name.into());
-            m.insert("position".into(), p.position.into());
-            m.insert("bytes_to_read".into(), p.buffer.len().into());
-            m.insert("bytes_read".into(), p.bytes_read.into());
-        })
+        let node = self.node(Some(p.file_context), p.file_name)?;
+        let mut state = node.lock();
+        p.bytes_read = state.data(p.file_name)?.read(p.position, p.buffer);
+        state.meta.touch_atime();
+        Ok(())
     }
 
     fn on_write_file(&self, p: &mut WriteFileParams<'_, OpenNode, OpenNode>) -> Result<()> {
-        let result = self
-            .node(Some(p.file_context), p.file_name)
-            .and_then(|node| {
-                let mut state = node.lock();
-                state.data(p.file_name)?.write(p.position, p.buffer)?;
-                state.touch_mtime();
-                Ok(())
-            });
-        let result = result.map(|()| p.bytes_written = p.buffer.len());
-        self.report("write_file", result, |m| {
-            m.insert("file_name".into(), p.file_name.into());
-            m.insert("position".into(), p.position.into());
-            m.insert("bytes_to_write".into(), p.buffer.len().into());
-            m.insert("bytes_written".into(), p.bytes_written.into());
-        })
+        let node = self.node(Some(p.file_context), p.file_name)?;
+        let mut state = node.lock();
+        state.data(p.file_name)?.write(p.position, p.buffer)?;
+        state.touch_mtime();
+        p.bytes_written = p.buffer.len();
+        Ok(())
     }
 
     fn on_set_file_size(&self, p: &mut SetFileSizeParams<'_, OpenNode>) -> Result<()> {
-        let result = self
-            .node(p.file_context.as_deref(), p.file_name)
-            .and_then(|node| {
-                let mut state = node.lock();
-                state.data(p.file_name)?.set_size(p.size);
-                state.touch_mtime();
-                Ok(())
-            });
-        self.report("set_file_size", result, |m| {
-            m.insert("file_name".into(), p.file_name.into());
-            m.insert("size".into(), p.size.into());
-        })
+        let node = self.node(p.file_context.as_deref(), p.file_name)?;
+        let mut state = node.lock();
+        state.data(p.file_name)?.set_size(p.size);
+        state.touch_mtime();
+        Ok(())
     }
 
     fn on_set_allocation_size(&self, p: &mut SetAllocationSizeParams<'_, OpenNode>) -> Result<()> {
         // Memory is taken when written, never reserved: without keep_size the file only
         // grows, as fallocate(2) says. As on ext4, mtime changes only with the size.
-        let result = self
-            .node(p.file_context.as_deref(), p.file_name)
-            .and_then(|node| {
-                let mut state = node.lock();
-                let data = state.data(p.file_name)?;
-                if !p.keep_size && p.allocation_size > data.size() {
-                    data.set_size(p.allocation_size);
-                    state.touch_mtime();
-                } else {
-                    state.touch_ctime();
-                }
-                Ok(())
-            });
-        self.report("set_allocation_size", result, |m| {
-            m.insert("file_name".into(), p.file_name.into());
-            m.insert("allocation_size".into(), p.allocation_size.into());
-            m.insert("keep_size".into(), p.keep_size.into());
-        })
+        let node = self.node(p.file_context.as_deref(), p.file_name)?;
+        let mut state = node.lock();
+        let data = state.data(p.file_name)?;
+        if !p.keep_size && p.allocation_size > data.size() {
+            data.set_size(p.allocation_size);
+            state.touch_mtime();
+        } else {
+            state.touch_ctime();
+        }
+        Ok(())
     }
 
     fn on_zeroize_file_range(&self, p: &mut ZeroizeFileRangeParams<'_, OpenNode>) -> Result<()> {
         // Punching a hole and zeroing a range both leave holes (see the module docs); only
         // zeroing may grow the file.
-        let result = self
-            .node(p.file_context.as_deref(), p.file_name)
-            .and_then(|node| {
-                let mut state = node.lock();
-                let data = state.data(p.file_name)?;
-                if p.deallocate && p.position >= data.size() {
-                    // ext4 leaves the file, times too, alone for a hole at or past its end.
-                    return Ok(());
-                }
-                data.punch(p.position, p.length);
-                let end = p.position.saturating_add(p.length);
-                if !p.keep_size && end > data.size() {
-                    data.set_size(end);
-                }
-                state.touch_mtime();
-                Ok(())
-            });
-        self.report("zeroize_file_range", result, |m| {
-            m.insert("file_name".into(), p.file_name.into());
-            m.insert("position".into(), p.position.into());
-            m.insert("length".into(), p.length.into());
-            m.insert("deallocate".into(), p.deallocate.into());
-            m.insert("keep_size".into(), p.keep_size.into());
-        })
+        let node = self.node(p.file_context.as_deref(), p.file_name)?;
+        let mut state = node.lock();
+        let data = state.data(p.file_name)?;
+        if p.deallocate && p.position >= data.size() {
+            // ext4 leaves the file, times too, alone for a hole at or past its end.
+            return Ok(());
+        }
+        data.punch(p.position, p.length);
+        let end = p.position.saturating_add(p.length);
+        if !p.keep_size && end > data.size() {
+            data.set_size(end);
+        }
+        state.touch_mtime();
+        Ok(())
     }
 
     fn on_copy_file_range(
         &self,
         p: &mut CopyFileRangeParams<'_, OpenNode, OpenNode>,
     ) -> Result<()> {
-        let result = self.copy_range(p).map(|copied| p.bytes_copied = copied);
-        self.report("copy_file_range", result, |m| {
-            m.insert("file_name".into(), p.file_name.into());
-            m.insert("position".into(), p.position.into());
-            m.insert("target_file_name".into(), p.target_file_name.into());
-            m.insert("target_position".into(), p.target_position.into());
-            m.insert("length".into(), p.length.into());
-            m.insert("bytes_copied".into(), p.bytes_copied.into());
-        })
+        p.bytes_copied = self.copy_range(p)?;
+        Ok(())
     }
 
     fn on_set_file_attributes(&self, p: &mut SetFileAttributesParams<'_, OpenNode>) -> Result<()> {
-        let result = self.set_attributes(p);
-        self.report("set_file_attributes", result, |m| {
-            m.insert("file_name".into(), p.file_name.into());
-            if let Some(mode) = p.mode {
-                m.insert("mode".into(), mode.into());
-            }
-        })
+        self.set_attributes(p)
     }
 
     fn on_set_file_security(&self, p: &mut SetFileSecurityParams<'_, OpenNode>) -> Result<()> {
-        let result = self
-            .node(p.file_context.as_deref(), p.file_name)
-            .map(|node| {
-                let mut state = node.lock();
-                if let Some(uid) = p.owner {
-                    state.meta.uid = uid;
-                }
-                if let Some(gid) = p.group {
-                    state.meta.gid = gid;
-                }
-                state.touch_ctime();
-            });
-        self.report("set_file_security", result, |m| {
-            m.insert("file_name".into(), p.file_name.into());
-            if let Some(uid) = p.owner {
-                m.insert("owner".into(), uid.into());
-            }
-            if let Some(gid) = p.group {
-                m.insert("group".into(), gid.into());
-            }
-        })
+        let node = self.node(p.file_context.as_deref(), p.file_name)?;
+        let mut state = node.lock();
+        if let Some(uid) = p.owner {
+            state.meta.uid = uid;
+        }
+        if let Some(gid) = p.group {
+            state.meta.gid = gid;
+        }
+        state.touch_ctime();
+        Ok(())
     }
 
     fn on_rename_or_move_file(&self, p: &mut RenameOrMoveFileParams<'_, OpenNode>) -> Result<()> {
-        let result = self.tree.rename(
+        self.tree.rename(
             Path::new(p.file_name),
             Path::new(p.new_file_name),
             p.replace_existing,
-        );
-        self.report("rename_or_move_file", result, |m| {
-            m.insert("file_name".into(), p.file_name.into());
-            m.insert("new_file_name".into(), p.new_file_name.into());
-            m.insert("replace_existing".into(), p.replace_existing.into());
-        })
+        )
     }
 
     fn on_exchange_files(&self, p: &mut ExchangeFilesParams<'_>) -> Result<()> {
-        let result = self
-            .tree
-            .exchange(Path::new(p.file_name), Path::new(p.new_file_name));
-        self.report("exchange_files", result, |m| {
-            m.insert("file_name".into(), p.file_name.into());
-            m.insert("new_file_name".into(), p.new_file_name.into());
-        })
+        self.tree
+            .exchange(Path::new(p.file_name), Path::new(p.new_file_name))
     }
 
     fn on_delete_file(&self, p: &mut DeleteFileParams<'_, OpenNode>) -> Result<()> {
-        let result = self.tree.remove(Path::new(p.file_name));
-        self.report("delete_file", result, name(p.file_name))
+        self.tree.remove(Path::new(p.file_name))
     }
 
     fn on_is_directory_empty(&self, p: &mut IsDirectoryEmptyParams<'_>) -> Result<()> {
-        let result = self
-            .tree
-            .lookup(Path::new(p.directory_name))
-            .and_then(|dir| match &dir.lock().content {
-                Content::Directory(entries) => {
-                    p.is_empty = Some(entries.is_empty());
-                    Ok(())
-                }
-                _ => Err(not_directory(Path::new(p.directory_name))),
-            });
-        self.report("is_directory_empty", result, |m| {
-            m.insert("directory_name".into(), p.directory_name.into());
-            m.insert("is_empty".into(), p.is_empty.into());
-        })
+        let dir = self.tree.lookup(Path::new(p.directory_name))?;
+        let state = dir.lock();
+        match &state.content {
+            Content::Directory(entries) => {
+                p.is_empty = Some(entries.is_empty());
+                Ok(())
+            }
+            _ => Err(not_directory(Path::new(p.directory_name))),
+        }
     }
 
     fn on_create_hard_link(&self, p: &mut CreateHardLinkParams<'_>) -> Result<()> {
-        let result = self
-            .tree
+        self.tree
             .link(Path::new(p.file_name), Path::new(p.link_name))
-            .map(drop);
-        self.report("create_hard_link", result, |m| {
-            m.insert("file_name".into(), p.file_name.into());
-            m.insert("link_name".into(), p.link_name.into());
-        })
+            .map(drop)
     }
 
     fn on_create_symbolic_link(&self, p: &mut CreateSymbolicLinkParams<'_>) -> Result<()> {
-        let result = (|| {
-            let uid = fsgate_vfs::get_originator_user_id()?;
-            let gid = fsgate_vfs::get_originator_group_id()?;
-            let target = NewNode::Symlink(PathBuf::from(p.target));
-            self.tree
-                .create(Path::new(p.file_name), target, 0o777, uid, gid)
-                .map(drop)
-        })();
-        self.report("create_symbolic_link", result, |m| {
-            m.insert("file_name".into(), p.file_name.into());
-            m.insert("target".into(), p.target.into());
-        })
+        let uid = fsgate_vfs::get_originator_user_id()?;
+        let gid = fsgate_vfs::get_originator_group_id()?;
+        let target = NewNode::Symlink(PathBuf::from(p.target));
+        self.tree
+            .create(Path::new(p.file_name), target, 0o777, uid, gid)
+            .map(drop)
     }
 
     fn on_get_symbolic_link_target(&self, p: &mut GetSymbolicLinkTargetParams<'_>) -> Result<()> {
-        let result =
-            self.tree
-                .lookup(Path::new(p.file_name))
-                .and_then(|node| match &node.lock().content {
-                    Content::Symlink(target) => {
-                        p.target = target.to_string_lossy().into_owned();
-                        Ok(())
-                    }
-                    _ => Err(Error::from_errno(
-                        libc::EINVAL,
-                        format!("{}: not a symbolic link", p.file_name),
-                    )),
-                });
-        self.report("get_symbolic_link_target", result, name(p.file_name))
+        let node = self.tree.lookup(Path::new(p.file_name))?;
+        let state = node.lock();
+        match &state.content {
+            Content::Symlink(target) => {
+                p.target = target.to_string_lossy().into_owned();
+                Ok(())
+            }
+            _ => Err(Error::from_errno(
+                libc::EINVAL,
+                format!("{}: not a symbolic link", p.file_name),
+            )),
+        }
     }
 
     fn on_get_ea(&self, p: &mut GetEaParams<'_>) -> Result<()> {
-        let result = self.tree.lookup(Path::new(p.file_name)).and_then(|node| {
-            let state = node.lock();
-            let value = state
-                .xattrs
-                .get(OsStr::new(p.name))
-                .ok_or_else(|| no_attribute(p.file_name, p.name))?;
-            p.value = value.clone();
-            Ok(())
-        });
-        self.report("get_ea", result, |m| {
-            m.insert("file_name".into(), p.file_name.into());
-            m.insert("name".into(), p.name.into());
-        })
+        let node = self.tree.lookup(Path::new(p.file_name))?;
+        let state = node.lock();
+        let value = state
+            .xattrs
+            .get(OsStr::new(p.name))
+            .ok_or_else(|| no_attribute(p.file_name, p.name))?;
+        p.value = value.clone();
+        Ok(())
     }
 
     fn on_set_ea(&self, p: &mut SetEaParams<'_>) -> Result<()> {
-        let result = self.set_ea(p);
-        self.report("set_ea", result, |m| {
-            m.insert("file_name".into(), p.file_name.into());
-            m.insert("name".into(), p.name.into());
-        })
+        self.set_ea(p)
     }
 
     fn on_list_eas(&self, p: &mut ListEasParams<'_>) -> Result<()> {
-        let result = self.tree.lookup(Path::new(p.file_name)).map(|node| {
-            p.names = node
-                .lock()
-                .xattrs
-                .keys()
-                .map(|k| k.to_string_lossy().into_owned())
-                .collect();
-        });
-        self.report("list_eas", result, name(p.file_name))
+        let node = self.tree.lookup(Path::new(p.file_name))?;
+        p.names = node
+            .lock()
+            .xattrs
+            .keys()
+            .map(|k| k.to_string_lossy().into_owned())
+            .collect();
+        Ok(())
     }
 
     fn on_remove_ea(&self, p: &mut RemoveEaParams<'_>) -> Result<()> {
-        let result = self.tree.lookup(Path::new(p.file_name)).and_then(|node| {
-            let mut state = node.lock();
-            state
-                .xattrs
-                .remove(OsStr::new(p.name))
-                .ok_or_else(|| no_attribute(p.file_name, p.name))?;
-            state.touch_ctime();
-            Ok(())
-        });
-        self.report("remove_ea", result, |m| {
-            m.insert("file_name".into(), p.file_name.into());
-            m.insert("name".into(), p.name.into());
-        })
+        let node = self.tree.lookup(Path::new(p.file_name))?;
+        let mut state = node.lock();
+        state
+            .xattrs
+            .remove(OsStr::new(p.name))
+            .ok_or_else(|| no_attribute(p.file_name, p.name))?;
+        state.touch_ctime();
+        Ok(())
     }
 
     fn on_error(&self, error_code: u32, description: &str) {
         tracing::error!("memory drive: error {error_code}: {description}");
-        if let Some(printer) = self.log {
-            let mut m = Map::new();
-            m.insert("error_code".into(), error_code.into());
-            m.insert("description".into(), description.into());
-            printer.event("error", m);
-        }
     }
 }
 
