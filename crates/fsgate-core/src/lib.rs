@@ -5,6 +5,7 @@
 //! - [`mask`]: file masks with wildcards, leading paths, per-process and inverted forms;
 //! - [`dispatch`]: the event dispatcher (worker pool, per-file serialization, timeouts,
 //!   `reset_timeout`, panics turned into failed requests);
+//! - [`memory`]: giving freed heap memory back to the system, without `unsafe` in callers;
 //! - [`mountinfo`]: the mount table, parsed once for every class;
 //! - [`originator`]: who made a request (pid, uid, gid, name, groups, capabilities);
 //! - [`shutdown`]: `shutdown_system`, shared by the direct access and process classes;
@@ -14,6 +15,7 @@ pub mod build;
 pub mod dispatch;
 pub mod error;
 pub mod mask;
+pub mod memory;
 pub mod mountinfo;
 pub mod originator;
 pub mod settings;
