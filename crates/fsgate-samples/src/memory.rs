@@ -50,6 +50,8 @@
 //! gives back the free pages between live allocations in every arena. That thread holds no
 //! lock of the drive, so no event waits for a trim, and rewriting files in place (where
 //! malloc reuses what was freed) never triggers one.
+//! Both calls go through [`fsgate_core::memory`], safe wrappers, so the drive itself makes no
+//! foreign calls.
 //!
 //! **Locking.** Two levels, taken in one order only:
 //! 1. `namespace` (one mutex for the drive) covers every path walk and every change to
@@ -127,9 +129,10 @@ impl Usage {
     /// start, it behaves as `Usage::default()`.
     ///
     /// It also fixes two of glibc's malloc thresholds for the whole process (see
-    /// `fix_allocator_thresholds`): call it before the process starts serving.
+    /// [`fsgate_core::memory::keep_allocator_tops_small`]): call it before the process
+    /// starts serving.
     pub fn returning_memory() -> Self {
-        fix_allocator_thresholds();
+        fsgate_core::memory::keep_allocator_tops_small();
         Self(Arc::new(UsageCounter {
             trimmer: spawn_trimmer(),
             ..UsageCounter::default()
@@ -192,7 +195,7 @@ fn spawn_trimmer() -> Option<SyncSender<()>> {
         .name("memory-trim".into())
         .spawn(move || {
             while wakes.recv().is_ok() {
-                return_memory_to_system();
+                fsgate_core::memory::return_free_memory();
             }
         });
     match spawned {
@@ -206,44 +209,6 @@ fn spawn_trimmer() -> Option<SyncSender<()>> {
         }
     }
 }
-
-/// Fixes glibc's malloc thresholds, which otherwise adapt to the program: the first freed
-/// allocation served by its own `mmap` (such as a 16 MiB FUSE request buffer) raises the
-/// trim threshold to twice its size, and from then on every thread's arena keeps up to that
-/// much free memory at its top. `malloc_trim` cannot release it: it trims only the main
-/// arena's top. Fixed values keep that residue small:
-/// - allocations from 32 MiB up (glibc's own largest adaptive value) get their own
-///   mappings, so request and read buffers stay in the arenas and are reused;
-/// - an arena's free top goes back to the system as soon as it passes 4 MiB, a few
-///   request buffers' worth, so buffers that come and go do not make it shrink and grow
-///   at every request.
-///
-/// References: mallopt(3)
-#[cfg(target_env = "gnu")]
-fn fix_allocator_thresholds() {
-    // SAFETY: mallopt has no preconditions; it changes the allocator's parameters under the
-    // allocator's own lock and touches no memory the program owns.
-    unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
-        libc::mallopt(libc::M_TRIM_THRESHOLD, 4 << 20);
-    }
-}
-
-#[cfg(not(target_env = "gnu"))]
-fn fix_allocator_thresholds() {}
-
-/// Hands the free pages of every malloc arena back to the kernel.
-///
-/// References: malloc_trim(3)
-#[cfg(target_env = "gnu")]
-fn return_memory_to_system() {
-    // SAFETY: malloc_trim has no preconditions; it takes each arena's own lock while it
-    // releases that arena's free pages, and touches no memory the program owns.
-    unsafe { libc::malloc_trim(0) };
-}
-
-#[cfg(not(target_env = "gnu"))]
-fn return_memory_to_system() {}
 
 /// A file's bytes: chunks that were never written are holes and read as zeros. Its chunks
 /// are counted in the drive's [`Usage`] until it is dropped.
@@ -939,8 +904,8 @@ impl MemoryDrive {
     /// drive's `memory-trim` thread (see "Memory goes back to the system" in the module
     /// docs): create it before the process starts serving.
     pub fn new() -> Self {
-        // SAFETY: getuid/getgid have no preconditions and cannot fail.
-        let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
+        let uid = rustix::process::getuid().as_raw();
+        let gid = rustix::process::getgid().as_raw();
         Self {
             tree: Tree::new(0o755, uid, gid, Usage::returning_memory()),
         }
@@ -956,8 +921,7 @@ impl MemoryDrive {
 
     fn create(&self, p: &mut CreateFileParams<'_, OpenNode, OpenNode>) -> Result<()> {
         let path = Path::new(p.file_name);
-        let uid = fsgate_vfs::get_originator_user_id()?;
-        let gid = fsgate_vfs::get_originator_group_id()?;
+        let (uid, gid) = (p.originator.uid, p.originator.gid);
         let new = match p.kind {
             FileKind::File => NewNode::File,
             FileKind::Directory => NewNode::Directory,
@@ -1159,6 +1123,13 @@ fn copy_data(
     Ok(count)
 }
 
+/// Reports `node`'s attributes in an event's `info` and sets its `info_filled`, so the
+/// library answers the kernel from them instead of asking `on_get_file_info` next.
+fn report(node: &Node, info: &mut FileInfo, info_filled: &mut bool) {
+    fill_info(&node.lock(), node.ino, info);
+    *info_filled = true;
+}
+
 /// Copies a node's attributes into the form `stat` and `readdir` get.
 fn fill_info(state: &NodeState, ino: u64, info: &mut FileInfo) {
     info.kind = state.kind();
@@ -1190,14 +1161,7 @@ impl Events for MemoryDrive {
 
     fn on_get_volume_size(&self, p: &mut GetVolumeSizeParams) -> Result<()> {
         // The drive may grow to the machine's RAM.
-        // SAFETY: sysconf has no preconditions.
-        let (pages, page) = unsafe {
-            (
-                libc::sysconf(libc::_SC_PHYS_PAGES),
-                libc::sysconf(libc::_SC_PAGESIZE),
-            )
-        };
-        let total = (pages.max(0) as u64).saturating_mul(page.max(0) as u64);
+        let total = fsgate_core::memory::physical_memory();
         let sector = u64::from(p.sector_size.max(1));
         p.total_sectors = total / sector;
         p.available_sectors = total.saturating_sub(self.tree.allocated()) / sector;
@@ -1214,7 +1178,11 @@ impl Events for MemoryDrive {
     }
 
     fn on_create_file(&self, p: &mut CreateFileParams<'_, OpenNode, OpenNode>) -> Result<()> {
-        self.create(p)
+        self.create(p)?;
+        if let Some(node) = p.file_context.clone() {
+            report(&node, &mut p.info, &mut p.info_filled);
+        }
+        Ok(())
     }
 
     fn on_open_file(&self, p: &mut OpenFileParams<'_, OpenNode, OpenNode>) -> Result<()> {
@@ -1265,6 +1233,8 @@ impl Events for MemoryDrive {
         let mut state = node.lock();
         state.data(p.file_name)?.set_size(p.size);
         state.touch_mtime();
+        drop(state);
+        report(&node, &mut p.info, &mut p.info_filled);
         Ok(())
     }
 
@@ -1311,7 +1281,10 @@ impl Events for MemoryDrive {
     }
 
     fn on_set_file_attributes(&self, p: &mut SetFileAttributesParams<'_, OpenNode>) -> Result<()> {
-        self.set_attributes(p)
+        self.set_attributes(p)?;
+        let node = self.node(p.file_context.as_deref(), p.file_name)?;
+        report(&node, &mut p.info, &mut p.info_filled);
+        Ok(())
     }
 
     fn on_set_file_security(&self, p: &mut SetFileSecurityParams<'_, OpenNode>) -> Result<()> {
@@ -1324,6 +1297,8 @@ impl Events for MemoryDrive {
             state.meta.gid = gid;
         }
         state.touch_ctime();
+        drop(state);
+        report(&node, &mut p.info, &mut p.info_filled);
         Ok(())
     }
 
@@ -1357,18 +1332,21 @@ impl Events for MemoryDrive {
     }
 
     fn on_create_hard_link(&self, p: &mut CreateHardLinkParams<'_>) -> Result<()> {
-        self.tree
-            .link(Path::new(p.file_name), Path::new(p.link_name))
-            .map(drop)
+        let node = self
+            .tree
+            .link(Path::new(p.file_name), Path::new(p.link_name))?;
+        report(&node, &mut p.info, &mut p.info_filled);
+        Ok(())
     }
 
     fn on_create_symbolic_link(&self, p: &mut CreateSymbolicLinkParams<'_>) -> Result<()> {
-        let uid = fsgate_vfs::get_originator_user_id()?;
-        let gid = fsgate_vfs::get_originator_group_id()?;
+        let (uid, gid) = (p.originator.uid, p.originator.gid);
         let target = NewNode::Symlink(PathBuf::from(p.target));
-        self.tree
-            .create(Path::new(p.file_name), target, 0o777, uid, gid)
-            .map(drop)
+        let node = self
+            .tree
+            .create(Path::new(p.file_name), target, 0o777, uid, gid)?;
+        report(&node, &mut p.info, &mut p.info_filled);
+        Ok(())
     }
 
     fn on_get_symbolic_link_target(&self, p: &mut GetSymbolicLinkTargetParams<'_>) -> Result<()> {

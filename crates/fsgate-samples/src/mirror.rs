@@ -88,7 +88,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use fsgate_core::{Error, Result};
+use fsgate_core::{Error, Originator, Result};
 use fsgate_vfs::{
     CopyFileRangeParams, CreateFileParams, CreateHardLinkParams, CreateSymbolicLinkParams,
     DeleteFileParams, EnumerateDirectoryParams, Events, ExchangeFilesParams, FileInfo, FileKind,
@@ -261,13 +261,12 @@ impl MirrorDrive {
         }
     }
 
-    /// Gives a new object the caller's ownership (see the module docs). `chown` clears the
-    /// set-user-ID and set-group-ID bits of anything but a directory, even root's, so an
-    /// object that needs a new owner gets those bits back: the kernel has already dropped
-    /// the ones the caller may not set.
-    fn own(&self, at: &SourcePath<'_>, name: &str) -> Result<()> {
-        let uid = fsgate_vfs::get_originator_user_id()?;
-        let gid = fsgate_vfs::get_originator_group_id()?;
+    /// Gives a new object the ownership of `caller`, the event's originator (see the module docs).
+    /// `chown` clears the set-user-ID and set-group-ID bits of anything but a directory, even
+    /// root's, so an object that needs a new owner gets those bits back: the kernel has already
+    /// dropped the ones the caller may not set.
+    fn own(&self, at: &SourcePath<'_>, name: &str, caller: Originator) -> Result<()> {
+        let (uid, gid) = (caller.uid, caller.gid);
         let parent_setgid = sys::statat(&at.dir, parent_of(&at.rel), AtFlags::SYMLINK_NOFOLLOW)
             .map(|st| st.st_mode & libc::S_ISGID != 0)
             .unwrap_or(false);
@@ -294,6 +293,20 @@ impl MirrorDrive {
         Ok(())
     }
 
+    /// `name`'s attributes after an event changed or created it, as `on_get_file_info`
+    /// reports them (through `open`, the file's descriptor, when it has one), for the
+    /// event's `info`; `None` when they cannot be read, which leaves the library to ask
+    /// `on_get_file_info`.
+    fn stat_after(&self, name: &str, open: Option<&OpenFile>) -> Option<FileInfo> {
+        if let Some(Some(file)) = open {
+            return sys::fstat(file).ok().map(|st| file_info(&st));
+        }
+        let at = self.locate(name).ok()?;
+        sys::statat(&at.dir, &at.rel, AtFlags::SYMLINK_NOFOLLOW)
+            .ok()
+            .map(|st| file_info(&st))
+    }
+
     fn create(&self, p: &mut CreateFileParams<'_, OpenFile, OpenSource>) -> Result<()> {
         let name = p.file_name;
         let at = self.locate(name).map_err(|e| failed("create", name, e))?;
@@ -304,13 +317,13 @@ impl MirrorDrive {
                 // set-group-ID bit comes from the parent.
                 sys::mkdirat(&at.dir, &at.rel, mode)
                     .map_err(|e| failed("mkdir", name, e.into()))?;
-                self.own(&at, name)
+                self.own(&at, name, p.originator)
             }
             FileKind::File => {
                 // `mknod` (no open flags) and `O_EXCL` must not take an existing name.
                 let exclusive = p.flags & (libc::O_CREAT | libc::O_EXCL) != libc::O_CREAT;
                 let file = self.create_file(&at, name, p.flags, p.mode, exclusive)?;
-                self.own(&at, name)?;
+                self.own(&at, name, p.originator)?;
                 if p.flags & libc::O_TRUNC != 0 {
                     file.set_len(0).map_err(|e| failed("truncate", name, e))?;
                 }
@@ -331,7 +344,7 @@ impl MirrorDrive {
                 let file_type = FileType::from_raw_mode(kind.mode_bits());
                 sys::mknodat(&at.dir, &at.rel, file_type, mode, dev)
                     .map_err(|e| failed("mknod", name, e.into()))?;
-                self.own(&at, name)
+                self.own(&at, name, p.originator)
             }
         }
     }
@@ -524,7 +537,11 @@ impl Events for MirrorDrive {
     }
 
     fn on_create_file(&self, p: &mut CreateFileParams<'_, OpenFile, OpenSource>) -> Result<()> {
-        self.create(p)
+        self.create(p)?;
+        if let Some(info) = self.stat_after(p.file_name, Some(p.file_context)) {
+            (p.info, p.info_filled) = (info, true);
+        }
+        Ok(())
     }
 
     fn on_open_file(&self, p: &mut OpenFileParams<'_, OpenFile, OpenSource>) -> Result<()> {
@@ -568,7 +585,11 @@ impl Events for MirrorDrive {
     fn on_set_file_size(&self, p: &mut SetFileSizeParams<'_, OpenFile>) -> Result<()> {
         let name = p.file_name;
         self.writable(name, p.file_context.as_deref())
-            .and_then(|f| f.set_len(p.size).map_err(|e| failed("truncate", name, e)))
+            .and_then(|f| f.set_len(p.size).map_err(|e| failed("truncate", name, e)))?;
+        if let Some(info) = self.stat_after(name, p.file_context.as_deref()) {
+            (p.info, p.info_filled) = (info, true);
+        }
+        Ok(())
     }
 
     /// Reserves from offset 0 to `allocation_size` (see "Space and copies" in the module
@@ -614,7 +635,11 @@ impl Events for MirrorDrive {
     }
 
     fn on_set_file_attributes(&self, p: &mut SetFileAttributesParams<'_, OpenFile>) -> Result<()> {
-        self.set_attributes(p)
+        self.set_attributes(p)?;
+        if let Some(info) = self.stat_after(p.file_name, p.file_context.as_deref()) {
+            (p.info, p.info_filled) = (info, true);
+        }
+        Ok(())
     }
 
     fn on_set_file_security(&self, p: &mut SetFileSecurityParams<'_, OpenFile>) -> Result<()> {
@@ -631,7 +656,11 @@ impl Events for MirrorDrive {
                 AtFlags::SYMLINK_NOFOLLOW,
             )?)
         })()
-        .map_err(|e| failed("chown", name, e))
+        .map_err(|e| failed("chown", name, e))?;
+        if let Some(info) = self.stat_after(name, p.file_context.as_deref()) {
+            (p.info, p.info_filled) = (info, true);
+        }
+        Ok(())
     }
 
     fn on_rename_or_move_file(&self, p: &mut RenameOrMoveFileParams<'_, OpenFile>) -> Result<()> {
@@ -715,7 +744,11 @@ impl Events for MirrorDrive {
                 AtFlags::empty(),
             )?)
         })()
-        .map_err(|e| failed("link", p.link_name, e))
+        .map_err(|e| failed("link", p.link_name, e))?;
+        if let Some(info) = self.stat_after(p.link_name, None) {
+            (p.info, p.info_filled) = (info, true);
+        }
+        Ok(())
     }
 
     fn on_create_symbolic_link(&self, p: &mut CreateSymbolicLinkParams<'_>) -> Result<()> {
@@ -723,7 +756,11 @@ impl Events for MirrorDrive {
         let at = self.locate(name).map_err(|e| failed("symlink", name, e))?;
         let target = c_path(p.target.as_bytes()).map_err(|e| failed("symlink", name, e))?;
         sys::symlinkat(&target, &at.dir, &at.rel).map_err(|e| failed("symlink", name, e.into()))?;
-        self.own(&at, name)
+        self.own(&at, name, p.originator)?;
+        if let Some(info) = self.stat_after(name, None) {
+            (p.info, p.info_filled) = (info, true);
+        }
+        Ok(())
     }
 
     fn on_get_symbolic_link_target(&self, p: &mut GetSymbolicLinkTargetParams<'_>) -> Result<()> {

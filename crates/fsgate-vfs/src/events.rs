@@ -11,6 +11,12 @@
 //!
 //! Each default method does what the reference says happens when the event is not handled;
 //! its doc says what the caller sees then.
+//!
+//! Events that create or change a name — `on_create_file`, `on_create_symbolic_link`,
+//! `on_create_hard_link`, `on_set_file_size`, `on_set_file_attributes`,
+//! `on_set_file_security` — have an output `info` with an `info_filled` flag, as the
+//! reference's create fills the file info: a handler that fills it answers the kernel's
+//! request itself; one that does not makes the library fire `on_get_file_info` after it.
 
 use fsgate_core::{code, Error, Result};
 

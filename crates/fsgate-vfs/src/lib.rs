@@ -156,9 +156,18 @@
 //!   therefore `Sync`. Every other event gets them `&mut`.
 //! - Without `use_file_ids`, `readdir` shows per-name placeholder inode numbers for names not
 //!   looked up yet (`stat` shows the real one); with it, both show the application's ids.
-//! - Share modes do not exist on Linux: `share_mode` is always full sharing.
+//! - Share modes do not exist on Linux (every open shares everything): the create and open
+//!   params have no `share_mode`; [`CreateFileParams::kind`] and [`OpenFileParams::kind`]
+//!   say what is created or opened.
 //! - Deletion is immediate (`unlink`), not on close; open handles keep working through their
 //!   contexts.
+//! - Every event a caller's request fires carries its [`Originator`](fsgate_core::Originator)
+//!   in its params (`originator`: thread, process, uid, gid); the `get_originator_*`
+//!   functions still answer the same inside a handler. Events the library fires on its own
+//!   (mount, unmount, the volume label and id) have none.
+//! - Create events return what they created, as WinFsp's create fills the file info: the
+//!   create, link and set-attribute events have an output `info` with `info_filled`; a
+//!   handler that fills it spares the `on_get_file_info` that otherwise follows.
 //! - Names must be UTF-8 (`EINVAL` otherwise); matching is case-sensitive.
 //! - The volume label and id are asked once, at mount.
 //! - Hard links are several paths for one kernel inode; events name the path the kernel

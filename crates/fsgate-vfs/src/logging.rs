@@ -500,14 +500,16 @@ mod tests {
 
     fn create(drive: &impl Events<FileContext = (), HandleContext = ()>, name: &str) -> Result<()> {
         drive.on_create_file(&mut CreateFileParams {
+            originator: Originator::new(100, 100, 0, 0),
             file_name: name,
             desired_access: access::FILE_READ_DATA | access::FILE_WRITE_DATA,
             attributes: attributes::FILE_ATTRIBUTE_NORMAL,
             kind: FileKind::File,
             rdev: 0,
             mode: 0o644,
-            share_mode: share::FILE_SHARE_ALL,
             flags: libc::O_CREAT | libc::O_RDWR,
+            info: FileInfo::new(FileKind::File, 0, 0, std::time::SystemTime::UNIX_EPOCH),
+            info_filled: false,
             handle_info: HandleInfo {
                 handle_id: 1,
                 creator: Originator::new(100, 100, 0, 0),
@@ -520,6 +522,7 @@ mod tests {
 
     fn write(drive: &impl Events<FileContext = (), HandleContext = ()>, name: &str, data: &[u8]) {
         let mut p = WriteFileParams {
+            originator: Originator::new(100, 100, 0, 0),
             file_name: name,
             position: 0,
             buffer: data,
@@ -537,6 +540,7 @@ mod tests {
         buffer: &mut [u8],
     ) -> Result<usize> {
         let mut p = ReadFileParams {
+            originator: Originator::new(100, 100, 0, 0),
             file_name: name,
             position: 0,
             buffer,
@@ -553,6 +557,7 @@ mod tests {
         create(&drive, "/a").unwrap();
         drive
             .on_delete_file(&mut DeleteFileParams {
+                originator: Originator::new(100, 100, 0, 0),
                 file_name: "/a",
                 is_directory: false,
                 file_context: None,
@@ -610,12 +615,15 @@ mod tests {
     fn text_lines_quote_strings_and_leave_unset_params_out() {
         let drive = logged(LogFormat::Text);
         let result = drive.on_set_file_attributes(&mut SetFileAttributesParams {
+            originator: Originator::new(100, 100, 0, 0),
             file_name: "/a \"b\"",
             mode: None,
             creation_time: None,
             last_access_time: None,
             last_write_time: None,
             change_time: None,
+            info: FileInfo::new(FileKind::File, 0, 0, std::time::SystemTime::UNIX_EPOCH),
+            info_filled: false,
             file_context: None,
         });
         assert_eq!(result.unwrap_err().errno(), libc::EOPNOTSUPP);
@@ -632,11 +640,13 @@ mod tests {
     fn unhandled_events_keep_the_drives_defaults() {
         let drive = logged(LogFormat::Json);
         let exchange = drive.on_exchange_files(&mut ExchangeFilesParams {
+            originator: Originator::new(100, 100, 0, 0),
             file_name: "/a",
             new_file_name: "/b",
         });
         assert_eq!(exchange.unwrap_err().errno(), libc::EINVAL);
         let copy = drive.on_copy_file_range(&mut CopyFileRangeParams {
+            originator: Originator::new(100, 100, 0, 0),
             file_name: "/a",
             position: 0,
             file_context: &(),
@@ -649,6 +659,7 @@ mod tests {
         });
         assert_eq!(copy.unwrap_err().errno(), libc::ENOSYS);
         let zero = drive.on_zeroize_file_range(&mut ZeroizeFileRangeParams {
+            originator: Originator::new(100, 100, 0, 0),
             file_name: "/a",
             position: 0,
             length: 1,

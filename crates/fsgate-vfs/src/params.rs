@@ -35,21 +35,6 @@ pub mod access {
     pub const FILE_APPEND_DATA: u32 = 0x4;
 }
 
-/// Reference share-mode bits. Linux has no share modes: every open shares everything, so
-/// `share_mode` is always [`FILE_SHARE_ALL`](share::FILE_SHARE_ALL). A drive that wants
-/// exclusive opens must refuse the second open itself (for example with
-/// `ERROR_SHARING_VIOLATION`, which callers see as `ETXTBSY`).
-pub mod share {
-    /// Others may read.
-    pub const FILE_SHARE_READ: u32 = 0x1;
-    /// Others may write.
-    pub const FILE_SHARE_WRITE: u32 = 0x2;
-    /// Others may delete or rename.
-    pub const FILE_SHARE_DELETE: u32 = 0x4;
-    /// What every Linux open means.
-    pub const FILE_SHARE_ALL: u32 = FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE;
-}
-
 /// What kind of object a name refers to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum FileKind {
@@ -110,12 +95,14 @@ impl FileKind {
     }
 }
 
-/// A file's metadata, as `on_get_file_info` and `on_enumerate_directory` report it.
+/// A file's metadata, as `on_get_file_info` and `on_enumerate_directory` report it, and as
+/// the create and set-attribute events report what they made (their `info`).
 ///
-/// The library pre-fills every field before the event fires: kind `File`, mode `0o644`
-/// (`0o755` for directories), the serving process's uid and gid, one link (two for
-/// directories), size 0, every time the moment the drive was mounted, `file_id` 0. A
-/// handler changes only what it knows.
+/// For `on_get_file_info` and `on_enumerate_directory` the library pre-fills every field
+/// before the event fires: kind `File`, mode `0o644` (`0o755` for directories), the serving
+/// process's uid and gid, one link (two for directories), size 0, every time the moment the
+/// drive was mounted, `file_id` 0; each create and set-attribute params struct says what
+/// its `info` starts as. A handler changes only what it knows.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FileInfo {
     /// File, directory, symbolic link, FIFO, socket or device node.
@@ -201,6 +188,8 @@ impl HandleInfo {
 }
 
 /// `on_mount`: the drive has been mounted and is about to serve requests.
+///
+/// Fired by the library, not by a caller's request, so it has no `originator`.
 #[derive(Debug)]
 pub struct MountParams {
     /// The primary mounting point.
@@ -208,6 +197,8 @@ pub struct MountParams {
 }
 
 /// `on_unmount`: the drive is being unmounted; no event fires after this one.
+///
+/// Fired by the library, not by a caller's request, so it has no `originator`.
 #[derive(Debug)]
 pub struct UnmountParams {
     /// The primary mounting point.
@@ -217,6 +208,11 @@ pub struct UnmountParams {
 /// `on_get_volume_size`: `statfs` / `df`.
 #[derive(Debug)]
 pub struct GetVolumeSizeParams {
+    /// Who made the request that fired this event: its thread, process (resolved when
+    /// first asked), and filesystem uid and gid — what the `get_originator_*` functions
+    /// return, without a thread-local. pid and tid 0: the kernel's own request (writeback,
+    /// a handle closed at unmount or evicted).
+    pub originator: Originator,
     /// Output: the volume size in sectors (`f_blocks`). Pre-filled with 0.
     pub total_sectors: u64,
     /// Output: free sectors (`f_bfree` and `f_bavail`). Pre-filled with 0.
@@ -231,6 +227,8 @@ pub struct GetVolumeSizeParams {
 
 /// `on_get_volume_label`: fires once at mount; the label becomes the mount's source name,
 /// shown in `/proc/self/mountinfo` and by `df` (Linux has no per-request label query).
+///
+/// Fired by the library, not by a caller's request, so it has no `originator`.
 #[derive(Debug, Default)]
 pub struct GetVolumeLabelParams {
     /// Output: the label. Empty: the source name is `fsgate`.
@@ -239,6 +237,8 @@ pub struct GetVolumeLabelParams {
 
 /// `on_get_volume_id`: fires once at mount; [`VirtualDrive::volume_id`](crate::VirtualDrive)
 /// reports it (the kernel's `statfs` has no field a FUSE server can fill with it).
+///
+/// Fired by the library, not by a caller's request, so it has no `originator`.
 #[derive(Debug, Default)]
 pub struct GetVolumeIdParams {
     /// Output: the volume's serial number.
@@ -250,6 +250,11 @@ pub struct GetVolumeIdParams {
 /// node (`mknod`). [`kind`](Self::kind) says which.
 #[derive(Debug)]
 pub struct CreateFileParams<'a, F, H> {
+    /// Who made the request that fired this event: its thread, process (resolved when
+    /// first asked), and filesystem uid and gid — what the `get_originator_*` functions
+    /// return, without a thread-local. pid and tid 0: the kernel's own request (writeback,
+    /// a handle closed at unmount or evicted).
+    pub originator: Originator,
     /// The path to create.
     pub file_name: &'a str,
     /// [`access`] bits from the open flags; `FILE_WRITE_DATA` for `mkdir` and `mknod`.
@@ -267,10 +272,17 @@ pub struct CreateFileParams<'a, F, H> {
     pub rdev: u32,
     /// Permission bits the caller asked for, with its umask already applied.
     pub mode: u32,
-    /// Always [`share::FILE_SHARE_ALL`].
-    pub share_mode: u32,
     /// The raw Linux open flags (`O_EXCL`, `O_APPEND`, …); 0 for `mkdir` and `mknod`.
     pub flags: i32,
+    /// Output: the new object's attributes, as `stat` will show them. Pre-filled with the
+    /// engine's defaults (`kind`, `rdev`, `mode`, the caller's uid and gid,
+    /// every time now); set [`info_filled`](Self::info_filled) once filled.
+    pub info: FileInfo,
+    /// Output: whether the handler filled [`info`](Self::info). Pre-filled with false. When
+    /// true the library answers the kernel with `info` and fires no `on_get_file_info`;
+    /// when false (drives written before this field existed) it asks `on_get_file_info`
+    /// after the event, one more event per request.
+    pub info_filled: bool,
     /// Who is creating the file; the handle the caller gets (for `mkdir` and `mknod`, the
     /// handle is closed at once after this event).
     pub handle_info: HandleInfo,
@@ -297,6 +309,11 @@ impl<F, H> CreateFileParams<'_, F, H> {
 /// `opendir`). With `fire_all_open_close_events` off, fires only for the first open of a file.
 #[derive(Debug)]
 pub struct OpenFileParams<'a, F, H> {
+    /// Who made the request that fired this event: its thread, process (resolved when
+    /// first asked), and filesystem uid and gid — what the `get_originator_*` functions
+    /// return, without a thread-local. pid and tid 0: the kernel's own request (writeback,
+    /// a handle closed at unmount or evicted).
+    pub originator: Originator,
     /// The path being opened.
     pub file_name: &'a str,
     /// [`access`] bits from the open flags.
@@ -304,8 +321,12 @@ pub struct OpenFileParams<'a, F, H> {
     /// [`attributes`]: `FILE_ATTRIBUTE_DIRECTORY` for `opendir`, otherwise
     /// `FILE_ATTRIBUTE_NORMAL`.
     pub attributes: u32,
-    /// Always [`share::FILE_SHARE_ALL`].
-    pub share_mode: u32,
+    /// What is opened: [`FileKind::Directory`] for `opendir`, otherwise the kind the
+    /// library's inode table knows for the name (from `on_get_file_info`), usually
+    /// [`FileKind::File`]. There is no share mode: Linux opens share everything, so a drive
+    /// that wants exclusive opens refuses the second open itself (for example with
+    /// `ERROR_SHARING_VIOLATION`, which callers see as `ETXTBSY`).
+    pub kind: FileKind,
     /// The raw Linux open flags. `O_TRUNC` has already been applied through
     /// `on_set_file_size(0)` before this event.
     pub flags: i32,
@@ -337,6 +358,11 @@ impl<F, H> OpenFileParams<'_, F, H> {
 /// off.
 #[derive(Debug)]
 pub struct CleanupFileParams<'a, F, H> {
+    /// Who made the request that fired this event: its thread, process (resolved when
+    /// first asked), and filesystem uid and gid — what the `get_originator_*` functions
+    /// return, without a thread-local. pid and tid 0: the kernel's own request (writeback,
+    /// a handle closed at unmount or evicted).
+    pub originator: Originator,
     /// The file's path (its last known name, even if it was deleted while open).
     pub file_name: &'a str,
     /// The handle being cleaned up.
@@ -353,6 +379,11 @@ pub struct CleanupFileParams<'a, F, H> {
 /// context too when this is the file's last handle.
 #[derive(Debug)]
 pub struct CloseFileParams<'a, F, H> {
+    /// Who made the request that fired this event: its thread, process (resolved when
+    /// first asked), and filesystem uid and gid — what the `get_originator_*` functions
+    /// return, without a thread-local. pid and tid 0: the kernel's own request (writeback,
+    /// a handle closed at unmount or evicted).
+    pub originator: Originator,
     /// The file's path (its last known name, even if it was deleted while open).
     pub file_name: &'a str,
     /// The handle being closed.
@@ -370,6 +401,11 @@ pub struct CloseFileParams<'a, F, H> {
 /// exists as a directory.
 #[derive(Debug)]
 pub struct GetFileInfoParams<'a, F> {
+    /// Who made the request that fired this event: its thread, process (resolved when
+    /// first asked), and filesystem uid and gid — what the `get_originator_*` functions
+    /// return, without a thread-local. pid and tid 0: the kernel's own request (writeback,
+    /// a handle closed at unmount or evicted).
+    pub originator: Originator,
     /// The path asked about.
     pub file_name: &'a str,
     /// Output: whether the file exists. Pre-filled with false.
@@ -384,6 +420,11 @@ pub struct GetFileInfoParams<'a, F> {
 /// handler leaves `file_found` false. `.` and `..` are added by the library.
 #[derive(Debug)]
 pub struct EnumerateDirectoryParams<'a, F, H, N> {
+    /// Who made the request that fired this event: its thread, process (resolved when
+    /// first asked), and filesystem uid and gid — what the `get_originator_*` functions
+    /// return, without a thread-local. pid and tid 0: the kernel's own request (writeback,
+    /// a handle closed at unmount or evicted).
+    pub originator: Originator,
     /// The directory being listed.
     pub directory_name: &'a str,
     /// The entries wanted: always `*` on Linux (the kernel filters nothing).
@@ -411,6 +452,11 @@ pub struct EnumerateDirectoryParams<'a, F, H, N> {
 /// right after.
 #[derive(Debug)]
 pub struct CloseDirectoryEnumerationParams<'a, F, N> {
+    /// Who made the request that fired this event: its thread, process (resolved when
+    /// first asked), and filesystem uid and gid — what the `get_originator_*` functions
+    /// return, without a thread-local. pid and tid 0: the kernel's own request (writeback,
+    /// a handle closed at unmount or evicted).
+    pub originator: Originator,
     /// The directory that was listed.
     pub directory_name: &'a str,
     /// The directory's context.
@@ -422,6 +468,11 @@ pub struct CloseDirectoryEnumerationParams<'a, F, N> {
 /// `on_read_file`: read `buffer.len()` bytes at `position`.
 #[derive(Debug)]
 pub struct ReadFileParams<'a, F, H> {
+    /// Who made the request that fired this event: its thread, process (resolved when
+    /// first asked), and filesystem uid and gid — what the `get_originator_*` functions
+    /// return, without a thread-local. pid and tid 0: the kernel's own request (writeback,
+    /// a handle closed at unmount or evicted).
+    pub originator: Originator,
     /// The file's path.
     pub file_name: &'a str,
     /// Offset in the file.
@@ -443,6 +494,11 @@ pub struct ReadFileParams<'a, F, H> {
 /// `on_write_file`: write `buffer` at `position`.
 #[derive(Debug)]
 pub struct WriteFileParams<'a, F, H> {
+    /// Who made the request that fired this event: its thread, process (resolved when
+    /// first asked), and filesystem uid and gid — what the `get_originator_*` functions
+    /// return, without a thread-local. pid and tid 0: the kernel's own request (writeback,
+    /// a handle closed at unmount or evicted).
+    pub originator: Originator,
     /// The file's path.
     pub file_name: &'a str,
     /// Offset in the file (for `O_APPEND` handles the kernel has already put it at the end).
@@ -460,10 +516,24 @@ pub struct WriteFileParams<'a, F, H> {
 /// `on_set_file_size`: `truncate`, `ftruncate`, `open(O_TRUNC)`.
 #[derive(Debug)]
 pub struct SetFileSizeParams<'a, F> {
+    /// Who made the request that fired this event: its thread, process (resolved when
+    /// first asked), and filesystem uid and gid — what the `get_originator_*` functions
+    /// return, without a thread-local. pid and tid 0: the kernel's own request (writeback,
+    /// a handle closed at unmount or evicted).
+    pub originator: Originator,
     /// The file's path.
     pub file_name: &'a str,
     /// The new size: the file is cut or extended with zeros.
     pub size: u64,
+    /// Output: the file's attributes after the change, as `stat` will show them. Pre-filled with
+    /// defaults for the file's kind with the new `size` (the library does not know the rest). When
+    /// the same `SETATTR` also fires `on_set_file_attributes` or `on_set_file_security`, the last
+    /// event's `info` counts; set [`info_filled`](Self::info_filled) once filled.
+    pub info: FileInfo,
+    /// Output: whether the handler filled [`info`](Self::info). Pre-filled with false. When
+    /// true the library answers the kernel with `info` and fires no `on_get_file_info`;
+    /// when false it asks `on_get_file_info` after the event, one more event per request.
+    pub info_filled: bool,
     /// The file's context, when the file is open.
     pub file_context: Option<&'a mut F>,
 }
@@ -473,6 +543,11 @@ pub struct SetFileSizeParams<'a, F> {
 /// (never shrinks), as `fallocate(2)` requires; the new bytes read as zeros.
 #[derive(Debug)]
 pub struct SetAllocationSizeParams<'a, F> {
+    /// Who made the request that fired this event: its thread, process (resolved when
+    /// first asked), and filesystem uid and gid — what the `get_originator_*` functions
+    /// return, without a thread-local. pid and tid 0: the kernel's own request (writeback,
+    /// a handle closed at unmount or evicted).
+    pub originator: Originator,
     /// The file's path.
     pub file_name: &'a str,
     /// Bytes to reserve from offset 0 (the end of the requested range).
@@ -487,6 +562,11 @@ pub struct SetAllocationSizeParams<'a, F> {
 /// `FALLOC_FL_ZERO_RANGE`: bytes `position..position + length` read as zeros afterwards.
 #[derive(Debug)]
 pub struct ZeroizeFileRangeParams<'a, F> {
+    /// Who made the request that fired this event: its thread, process (resolved when
+    /// first asked), and filesystem uid and gid — what the `get_originator_*` functions
+    /// return, without a thread-local. pid and tid 0: the kernel's own request (writeback,
+    /// a handle closed at unmount or evicted).
+    pub originator: Originator,
     /// The file's path.
     pub file_name: &'a str,
     /// The first byte of the range.
@@ -509,6 +589,11 @@ pub struct ZeroizeFileRangeParams<'a, F> {
 /// kernel copies with reads and writes.
 #[derive(Debug)]
 pub struct CopyFileRangeParams<'a, F, H> {
+    /// Who made the request that fired this event: its thread, process (resolved when
+    /// first asked), and filesystem uid and gid — what the `get_originator_*` functions
+    /// return, without a thread-local. pid and tid 0: the kernel's own request (writeback,
+    /// a handle closed at unmount or evicted).
+    pub originator: Originator,
     /// The path of the file read from.
     pub file_name: &'a str,
     /// Where reading starts.
@@ -533,6 +618,11 @@ pub struct CopyFileRangeParams<'a, F, H> {
 /// `on_set_file_attributes`: `chmod`, `utimensat`, `touch`. `None` fields are unchanged.
 #[derive(Debug)]
 pub struct SetFileAttributesParams<'a, F> {
+    /// Who made the request that fired this event: its thread, process (resolved when
+    /// first asked), and filesystem uid and gid — what the `get_originator_*` functions
+    /// return, without a thread-local. pid and tid 0: the kernel's own request (writeback,
+    /// a handle closed at unmount or evicted).
+    pub originator: Originator,
     /// The file's path.
     pub file_name: &'a str,
     /// New permission bits (`0o7777`).
@@ -545,6 +635,16 @@ pub struct SetFileAttributesParams<'a, F> {
     pub last_write_time: Option<SystemTime>,
     /// New change time.
     pub change_time: Option<SystemTime>,
+    /// Output: the file's attributes after the change, as `stat` will show them. Pre-filled with
+    /// defaults for the file's kind with the new values applied (the library does not know the
+    /// rest). When the same `SETATTR` also fires `on_set_file_security`, that event's `info`
+    /// counts. Ignored when the library itself clears set-id bits before a write (that request's
+    /// answer is the write); set [`info_filled`](Self::info_filled) once filled.
+    pub info: FileInfo,
+    /// Output: whether the handler filled [`info`](Self::info). Pre-filled with false. When
+    /// true the library answers the kernel with `info` and fires no `on_get_file_info`;
+    /// when false it asks `on_get_file_info` after the event, one more event per request.
+    pub info_filled: bool,
     /// The file's context, when the file is open.
     pub file_context: Option<&'a mut F>,
 }
@@ -553,12 +653,25 @@ pub struct SetFileAttributesParams<'a, F> {
 /// descriptor). `None` fields are unchanged.
 #[derive(Debug)]
 pub struct SetFileSecurityParams<'a, F> {
+    /// Who made the request that fired this event: its thread, process (resolved when
+    /// first asked), and filesystem uid and gid — what the `get_originator_*` functions
+    /// return, without a thread-local. pid and tid 0: the kernel's own request (writeback,
+    /// a handle closed at unmount or evicted).
+    pub originator: Originator,
     /// The file's path.
     pub file_name: &'a str,
     /// New owner uid.
     pub owner: Option<u32>,
     /// New group gid.
     pub group: Option<u32>,
+    /// Output: the file's attributes after the change, as `stat` will show them. Pre-filled with
+    /// defaults for the file's kind with the new owner and group applied (the library does not know
+    /// the rest); set [`info_filled`](Self::info_filled) once filled.
+    pub info: FileInfo,
+    /// Output: whether the handler filled [`info`](Self::info). Pre-filled with false. When
+    /// true the library answers the kernel with `info` and fires no `on_get_file_info`;
+    /// when false it asks `on_get_file_info` after the event, one more event per request.
+    pub info_filled: bool,
     /// The file's context, when the file is open.
     pub file_context: Option<&'a mut F>,
 }
@@ -566,6 +679,11 @@ pub struct SetFileSecurityParams<'a, F> {
 /// `on_rename_or_move_file`: `rename`, `renameat2`.
 #[derive(Debug)]
 pub struct RenameOrMoveFileParams<'a, F> {
+    /// Who made the request that fired this event: its thread, process (resolved when
+    /// first asked), and filesystem uid and gid — what the `get_originator_*` functions
+    /// return, without a thread-local. pid and tid 0: the kernel's own request (writeback,
+    /// a handle closed at unmount or evicted).
+    pub originator: Originator,
     /// The current path.
     pub file_name: &'a str,
     /// The new path (possibly in another directory).
@@ -584,6 +702,11 @@ pub struct RenameOrMoveFileParams<'a, F> {
 /// neither lies inside the other.
 #[derive(Debug)]
 pub struct ExchangeFilesParams<'a> {
+    /// Who made the request that fired this event: its thread, process (resolved when
+    /// first asked), and filesystem uid and gid — what the `get_originator_*` functions
+    /// return, without a thread-local. pid and tid 0: the kernel's own request (writeback,
+    /// a handle closed at unmount or evicted).
+    pub originator: Originator,
     /// One path.
     pub file_name: &'a str,
     /// The other path (possibly in another directory).
@@ -594,6 +717,11 @@ pub struct ExchangeFilesParams<'a> {
 /// lets the deletion go on, false fails it with `EACCES`.
 #[derive(Debug)]
 pub struct CanFileBeDeletedParams<'a, F> {
+    /// Who made the request that fired this event: its thread, process (resolved when
+    /// first asked), and filesystem uid and gid — what the `get_originator_*` functions
+    /// return, without a thread-local. pid and tid 0: the kernel's own request (writeback,
+    /// a handle closed at unmount or evicted).
+    pub originator: Originator,
     /// The path to delete.
     pub file_name: &'a str,
     /// Whether it is a directory (`rmdir`) or not (`unlink`).
@@ -609,6 +737,11 @@ pub struct CanFileBeDeletedParams<'a, F> {
 /// events under the old name until they close.
 #[derive(Debug)]
 pub struct DeleteFileParams<'a, F> {
+    /// Who made the request that fired this event: its thread, process (resolved when
+    /// first asked), and filesystem uid and gid — what the `get_originator_*` functions
+    /// return, without a thread-local. pid and tid 0: the kernel's own request (writeback,
+    /// a handle closed at unmount or evicted).
+    pub originator: Originator,
     /// The path to delete.
     pub file_name: &'a str,
     /// Whether it is a directory (`rmdir`, already checked empty) or not.
@@ -622,6 +755,11 @@ pub struct DeleteFileParams<'a, F> {
 /// `on_enumerate_directory` (with a fresh enumeration context).
 #[derive(Debug)]
 pub struct IsDirectoryEmptyParams<'a> {
+    /// Who made the request that fired this event: its thread, process (resolved when
+    /// first asked), and filesystem uid and gid — what the `get_originator_*` functions
+    /// return, without a thread-local. pid and tid 0: the kernel's own request (writeback,
+    /// a handle closed at unmount or evicted).
+    pub originator: Originator,
     /// The directory.
     pub directory_name: &'a str,
     /// Output: whether it has no entries. A non-empty directory fails `rmdir` with
@@ -632,6 +770,11 @@ pub struct IsDirectoryEmptyParams<'a> {
 /// `on_flush_file`: `fsync`, `fdatasync` (for files and directories).
 #[derive(Debug)]
 pub struct FlushFileParams<'a, F, H> {
+    /// Who made the request that fired this event: its thread, process (resolved when
+    /// first asked), and filesystem uid and gid — what the `get_originator_*` functions
+    /// return, without a thread-local. pid and tid 0: the kernel's own request (writeback,
+    /// a handle closed at unmount or evicted).
+    pub originator: Originator,
     /// The file's path.
     pub file_name: &'a str,
     /// True for `fdatasync`: only data needs to reach storage, not metadata.
@@ -646,25 +789,56 @@ pub struct FlushFileParams<'a, F, H> {
 /// `link_name`.
 #[derive(Debug)]
 pub struct CreateHardLinkParams<'a> {
+    /// Who made the request that fired this event: its thread, process (resolved when
+    /// first asked), and filesystem uid and gid — what the `get_originator_*` functions
+    /// return, without a thread-local. pid and tid 0: the kernel's own request (writeback,
+    /// a handle closed at unmount or evicted).
+    pub originator: Originator,
     /// The existing file.
     pub file_name: &'a str,
     /// The new name.
     pub link_name: &'a str,
+    /// Output: the attributes of the file both names now share, as `stat` will show them.
+    /// Pre-filled with defaults for the file's kind (owned by the mounting user; the library does
+    /// not know the file's); set [`info_filled`](Self::info_filled) once filled.
+    pub info: FileInfo,
+    /// Output: whether the handler filled [`info`](Self::info). Pre-filled with false. When
+    /// true the library answers the kernel with `info` and fires no `on_get_file_info`;
+    /// when false it asks `on_get_file_info` after the event, one more event per request.
+    pub info_filled: bool,
 }
 
 /// `on_create_symbolic_link`: `symlink`: create `file_name` as a link to `target`. The
 /// reference stores links as reparse points; this is its Linux form.
 #[derive(Debug)]
 pub struct CreateSymbolicLinkParams<'a> {
+    /// Who made the request that fired this event: its thread, process (resolved when
+    /// first asked), and filesystem uid and gid — what the `get_originator_*` functions
+    /// return, without a thread-local. pid and tid 0: the kernel's own request (writeback,
+    /// a handle closed at unmount or evicted).
+    pub originator: Originator,
     /// The link to create.
     pub file_name: &'a str,
     /// What it points to, verbatim (relative or absolute; never resolved by the library).
     pub target: &'a str,
+    /// Output: the new link's attributes, as `stat` will show them. Pre-filled with kind
+    /// [`FileKind::Symlink`], mode `0o777`, the caller's uid and gid, size the target's length in
+    /// bytes, every time now; set [`info_filled`](Self::info_filled) once filled.
+    pub info: FileInfo,
+    /// Output: whether the handler filled [`info`](Self::info). Pre-filled with false. When
+    /// true the library answers the kernel with `info` and fires no `on_get_file_info`;
+    /// when false it asks `on_get_file_info` after the event, one more event per request.
+    pub info_filled: bool,
 }
 
 /// `on_get_symbolic_link_target`: `readlink`, and every path walk through a link.
 #[derive(Debug)]
 pub struct GetSymbolicLinkTargetParams<'a> {
+    /// Who made the request that fired this event: its thread, process (resolved when
+    /// first asked), and filesystem uid and gid — what the `get_originator_*` functions
+    /// return, without a thread-local. pid and tid 0: the kernel's own request (writeback,
+    /// a handle closed at unmount or evicted).
+    pub originator: Originator,
     /// The link.
     pub file_name: &'a str,
     /// Output: the link's target.
@@ -674,6 +848,11 @@ pub struct GetSymbolicLinkTargetParams<'a> {
 /// `on_get_ea`: `getxattr`. Not found: fail with `ERROR_EA_NOT_FOUND` (`ENODATA`).
 #[derive(Debug)]
 pub struct GetEaParams<'a> {
+    /// Who made the request that fired this event: its thread, process (resolved when
+    /// first asked), and filesystem uid and gid — what the `get_originator_*` functions
+    /// return, without a thread-local. pid and tid 0: the kernel's own request (writeback,
+    /// a handle closed at unmount or evicted).
+    pub originator: Originator,
     /// The file's path.
     pub file_name: &'a str,
     /// The attribute's full name (`user.comment`).
@@ -685,6 +864,11 @@ pub struct GetEaParams<'a> {
 /// `on_set_ea`: `setxattr`.
 #[derive(Debug)]
 pub struct SetEaParams<'a> {
+    /// Who made the request that fired this event: its thread, process (resolved when
+    /// first asked), and filesystem uid and gid — what the `get_originator_*` functions
+    /// return, without a thread-local. pid and tid 0: the kernel's own request (writeback,
+    /// a handle closed at unmount or evicted).
+    pub originator: Originator,
     /// The file's path.
     pub file_name: &'a str,
     /// The attribute's full name.
@@ -700,6 +884,11 @@ pub struct SetEaParams<'a> {
 /// `on_list_eas`: `listxattr`.
 #[derive(Debug)]
 pub struct ListEasParams<'a> {
+    /// Who made the request that fired this event: its thread, process (resolved when
+    /// first asked), and filesystem uid and gid — what the `get_originator_*` functions
+    /// return, without a thread-local. pid and tid 0: the kernel's own request (writeback,
+    /// a handle closed at unmount or evicted).
+    pub originator: Originator,
     /// The file's path.
     pub file_name: &'a str,
     /// Output: the attribute names. Pre-filled empty.
@@ -709,6 +898,11 @@ pub struct ListEasParams<'a> {
 /// `on_remove_ea`: `removexattr`. Not found: fail with `ERROR_EA_NOT_FOUND` (`ENODATA`).
 #[derive(Debug)]
 pub struct RemoveEaParams<'a> {
+    /// Who made the request that fired this event: its thread, process (resolved when
+    /// first asked), and filesystem uid and gid — what the `get_originator_*` functions
+    /// return, without a thread-local. pid and tid 0: the kernel's own request (writeback,
+    /// a handle closed at unmount or evicted).
+    pub originator: Originator,
     /// The file's path.
     pub file_name: &'a str,
     /// The attribute's full name.

@@ -1,6 +1,7 @@
 //! Who made a request, through a real FUSE mount: the kernel names the calling thread, and
 //! the events see that thread's process as the originator process and the thread itself as
-//! the originator thread, from the main thread and from any other.
+//! the originator thread, from the main thread and from any other. The params' `originator`
+//! says the same as the `get_originator_*` functions.
 
 mod common;
 
@@ -23,6 +24,8 @@ struct Seen {
 struct Witness {
     lookups: Mutex<HashMap<String, Seen>>,
     handle_creators: Mutex<HashMap<String, u32>>,
+    /// Events whose params' `originator` differed from what `get_originator_*` said.
+    mismatches: Mutex<Vec<String>>,
 }
 
 impl Events for Witness {
@@ -37,6 +40,24 @@ impl Events for Witness {
                 process: get_originator_process_id()?,
                 thread: get_originator_thread_id()?,
             };
+            let from_params = (
+                p.originator.pid(),
+                p.originator.tid,
+                p.originator.uid,
+                p.originator.gid,
+            );
+            let from_functions = (
+                seen.process,
+                seen.thread,
+                get_originator_user_id()?,
+                get_originator_group_id()?,
+            );
+            if from_params != from_functions {
+                self.mismatches.lock().unwrap().push(format!(
+                    "{}: params {from_params:?}, functions {from_functions:?}",
+                    p.file_name
+                ));
+            }
             self.lookups
                 .lock()
                 .unwrap()
@@ -103,6 +124,8 @@ fn the_originator_is_the_callers_process_and_thread_from_any_thread() {
             thread: main_thread
         }
     );
+    let mismatches = m.drive.events().mismatches.lock().unwrap().clone();
+    assert!(mismatches.is_empty(), "{mismatches:?}");
     let creators = m.drive.events().handle_creators.lock().unwrap().clone();
     for (i, tid) in threads.iter().enumerate() {
         assert_ne!(*tid, pid, "caller {i} ran on the main thread");

@@ -14,7 +14,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, RwLock};
 
 use foldhash::HashMap;
-use fsgate_core::{code, Error, Result};
+use fsgate_core::{code, Error, Originator, Result};
 
 use super::implicit::ImplicitHandles;
 use super::{desired_access, lock, lock_mut, Engine, FileCtx, Ino};
@@ -201,8 +201,14 @@ impl<E: Events> Engine<E> {
         };
         let mut route = None;
         if first || self.options.fire_all_open_close_events {
+            let kind = if directory {
+                FileKind::Directory
+            } else {
+                lock(&self.inodes).kind(ino).unwrap_or(FileKind::File)
+            };
             let mut fc = lock_mut(&file);
             let mut p = OpenFileParams {
+                originator: creator,
                 file_name: path,
                 desired_access: desired_access(flags),
                 attributes: if directory {
@@ -210,7 +216,7 @@ impl<E: Events> Engine<E> {
                 } else {
                     attributes::FILE_ATTRIBUTE_NORMAL
                 },
-                share_mode: share::FILE_SHARE_ALL,
+                kind,
                 flags,
                 handle_info: info,
                 file_context: &mut *fc,
@@ -309,21 +315,21 @@ impl<E: Events> Engine<E> {
     /// a RELEASE (sent in the background, possibly after later requests), yet its handle
     /// already serves the kernel's own descriptors too; it closes when the kernel forgets
     /// the file.
-    pub(crate) fn release(&self, ino: Ino, fh: Fh) -> Result<()> {
+    pub(crate) fn release(&self, ino: Ino, fh: Fh, who: Originator) -> Result<()> {
         if lock(&self.opens).implicit.get(ino) == Some(fh) {
             return Ok(());
         }
-        self.close(fh)
+        self.close(fh, who)
     }
 
     /// `RELEASE`/`RELEASEDIR`: the last events of a handle, then its contexts go.
-    pub(crate) fn close(&self, fh: Fh) -> Result<()> {
+    pub(crate) fn close(&self, fh: Fh, who: Originator) -> Result<()> {
         let h = self.handle(fh)?;
-        self.close_handle(fh, h)
+        self.close_handle(fh, h, who)
     }
 
     /// [`close`](Self::close) of `h`, handle `fh`, whether or not the table still has it.
-    pub(crate) fn close_handle(&self, fh: Fh, h: Handle<E>) -> Result<()> {
+    pub(crate) fn close_handle(&self, fh: Fh, h: Handle<E>, who: Originator) -> Result<()> {
         let path = self.handle_path(&h);
         let last = lock(&self.opens)
             .files
@@ -337,6 +343,7 @@ impl<E: Events> Engine<E> {
             if h.directory && !h.silent_close {
                 if let Some(mut listing) = st.listing.take() {
                     let mut p = CloseDirectoryEnumerationParams {
+                        originator: who,
                         directory_name: &path,
                         file_context: &mut *fc,
                         enumeration_context: &mut listing.context,
@@ -347,6 +354,7 @@ impl<E: Events> Engine<E> {
                 }
                 if self.options.fire_cleanup_events {
                     let mut p = CleanupFileParams {
+                        originator: who,
                         file_name: &path,
                         handle_info: h.info,
                         file_context: &mut *fc,
@@ -359,6 +367,7 @@ impl<E: Events> Engine<E> {
             }
             if !h.silent_close && (last || self.options.fire_all_open_close_events) {
                 let mut p = CloseFileParams {
+                    originator: who,
                     file_name: &path,
                     handle_info: h.info,
                     last_handle: last,

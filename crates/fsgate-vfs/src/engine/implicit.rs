@@ -162,7 +162,7 @@ impl<E: Events> Engine<E> {
 
     /// Closes `ino`'s implicit handle `fh` if it still is one and no request holds it; a
     /// handle in use goes back in line. Runs as an event of the file.
-    pub(crate) fn evict_implicit(&self, ino: Ino, fh: Fh) {
+    pub(crate) fn evict_implicit(&self, ino: Ino, fh: Fh, who: Originator) {
         let evicted = {
             let mut opens = lock(&self.opens);
             let unused = opens
@@ -181,7 +181,7 @@ impl<E: Events> Engine<E> {
         };
         // No request can reach the handle any more: its file's next one makes a new one.
         if let Some(h) = evicted {
-            if let Err(e) = self.close_handle(fh, h) {
+            if let Err(e) = self.close_handle(fh, h, who) {
                 tracing::debug!("on_close_file: {e}");
             }
         }
@@ -197,7 +197,7 @@ impl<E: Events> Engine<E> {
             .copied()
             .collect();
         for fh in left {
-            if let Err(e) = self.close(fh) {
+            if let Err(e) = self.close(fh, super::kernel_originator()) {
                 tracing::debug!("on_close_file: {e}");
             }
         }

@@ -36,7 +36,7 @@ use std::time::{Duration, SystemTime};
 
 use foldhash::fast::FixedState;
 use fsgate_core::dispatch::SerialKey;
-use fsgate_core::{code, Error, Result};
+use fsgate_core::{code, Error, Originator, Result};
 
 use crate::buffers::Buffers;
 use crate::cache::{BlockCache, Budget};
@@ -77,6 +77,12 @@ pub(crate) fn serial_key(path: &str) -> SerialKey {
     // The same path must give the same key on every thread, so the hasher's seed is fixed.
     // u64::MAX is the dispatcher's serialize_events key.
     SerialKey(FixedState::with_seed(0).hash_one(path) >> 1)
+}
+
+/// The originator of events no caller's request fires (a handle closed at unmount or
+/// evicted past the implicit-handle limit): the kernel, pid, tid, uid and gid 0.
+pub(crate) fn kernel_originator() -> Originator {
+    Originator::of_thread(0, 0, 0)
 }
 
 /// `ERROR_FILE_NOT_FOUND` for `path`.
@@ -273,18 +279,24 @@ impl<E: Events> Engine<E> {
     }
 
     /// Fires `on_get_file_info`; `None` when the file does not exist (`/` always does).
-    pub(crate) fn file_info(&self, path: &str) -> Result<Option<FileInfo>> {
-        self.file_info_of(None, path)
+    pub(crate) fn file_info(&self, path: &str, who: Originator) -> Result<Option<FileInfo>> {
+        self.file_info_of(None, path, who)
     }
 
     /// `on_get_file_info` for `path`, with the file context of inode `ino` when it is open
     /// (an open file whose name was deleted has a context but no name the table knows).
-    pub(crate) fn file_info_of(&self, ino: Option<Ino>, path: &str) -> Result<Option<FileInfo>> {
+    pub(crate) fn file_info_of(
+        &self,
+        ino: Option<Ino>,
+        path: &str,
+        who: Originator,
+    ) -> Result<Option<FileInfo>> {
         let context = ino
             .and_then(|i| self.file_context(i))
             .or_else(|| self.open_context(path));
         let mut guard = context.as_ref().map(|c| lock_mut(c));
         let mut p = GetFileInfoParams {
+            originator: who,
             file_name: path,
             file_exists: false,
             info: self.default_info(FileKind::File),
@@ -300,10 +312,39 @@ impl<E: Events> Engine<E> {
         }
     }
 
-    /// `on_get_file_info` for a name that must exist after a successful create.
-    fn created_info(&self, path: &str, kind: FileKind) -> Result<FileInfo> {
+    /// The attributes of a name that must exist after a successful create: what the event
+    /// `reported` (its handler filled its `info`), else `on_get_file_info` of `path`, else
+    /// the defaults for `kind`.
+    fn created_info(
+        &self,
+        path: &str,
+        reported: Option<FileInfo>,
+        kind: FileKind,
+        who: Originator,
+    ) -> Result<FileInfo> {
+        if let Some(info) = reported {
+            return Ok(info);
+        }
         Ok(self
-            .file_info(path)?
+            .file_info(path, who)?
             .unwrap_or_else(|| self.default_info(kind)))
+    }
+
+    /// What a create's `info` holds before its handler fills it: a `kind` object with
+    /// permission bits `mode`, owned by the caller, every time now.
+    fn new_object_info(&self, kind: FileKind, mode: u32, who: Originator) -> FileInfo {
+        FileInfo {
+            mode: mode & 0o7777,
+            ..FileInfo::new(kind, who.uid, who.gid, SystemTime::now())
+        }
+    }
+
+    /// The kind the inode table records for `path`; a file when it knows nothing.
+    fn kind_of(&self, path: &str) -> FileKind {
+        let inodes = lock(&self.inodes);
+        inodes
+            .find(path)
+            .and_then(|i| inodes.kind(i))
+            .unwrap_or(FileKind::File)
     }
 }

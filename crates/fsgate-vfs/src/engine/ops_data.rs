@@ -43,10 +43,12 @@ impl<E: Events> Engine<E> {
         path: &str,
         offset: u64,
         buffer: &mut [u8],
+        who: Originator,
     ) -> Result<usize> {
         let fc = lock_ref(&h.file);
         let st = lock_ref(&h.state);
         let mut p = ReadFileParams {
+            originator: who,
             file_name: path,
             position: offset,
             buffer,
@@ -66,6 +68,7 @@ impl<E: Events> Engine<E> {
         path: &str,
         offset: u64,
         size: u32,
+        who: Originator,
     ) -> Result<Vec<u8>> {
         let fc = lock_ref(&h.file);
         let st = lock_ref(&h.state);
@@ -80,6 +83,7 @@ impl<E: Events> Engine<E> {
                 block.clear();
                 block.resize(BLOCK as usize, 0);
                 let mut p = ReadFileParams {
+                    originator: who,
                     file_name: path,
                     position: start,
                     buffer: &mut block,
@@ -122,6 +126,7 @@ impl<E: Events> Engine<E> {
         let mut fc = lock_mut(&h.file);
         let mut st = lock_mut(&h.state);
         let mut p = WriteFileParams {
+            originator: who,
             file_name: path,
             position: offset,
             buffer: data,
@@ -140,14 +145,14 @@ impl<E: Events> Engine<E> {
     /// Clears the set-user-ID bit, and the set-group-ID bit of a file that is
     /// group-executable or whose group the writer is not in, as ext4 does when someone
     /// without `CAP_FSETID` writes (`on_set_file_attributes`, only when a bit is set).
-    fn kill_set_id_bits(&self, ino: Ino, path: &str, writer: Originator) -> Result<()> {
-        let Some(info) = self.file_info_of(Some(ino), path)? else {
+    fn kill_set_id_bits(&self, ino: Ino, path: &str, who: Originator) -> Result<()> {
+        let Some(info) = self.file_info_of(Some(ino), path, who)? else {
             return Ok(());
         };
         let mut kill = libc::S_ISUID;
         if info.mode & libc::S_ISGID != 0 {
-            let in_group = writer.gid == info.gid
-                || originator::credentials(writer.tid).is_ok_and(|c| c.groups.contains(&info.gid));
+            let in_group = who.gid == info.gid
+                || originator::credentials(who.tid).is_ok_and(|c| c.groups.contains(&info.gid));
             if info.mode & libc::S_IXGRP != 0 || !in_group {
                 kill |= libc::S_ISGID;
             }
@@ -158,22 +163,29 @@ impl<E: Events> Engine<E> {
         let context = self.file_context(ino);
         let mut guard = context.as_ref().map(|c| lock_mut(c));
         let mut p = SetFileAttributesParams {
+            originator: who,
             file_name: path,
             mode: Some(info.mode & 0o7777 & !kill),
             creation_time: None,
             last_access_time: None,
             last_write_time: None,
             change_time: None,
+            info: FileInfo {
+                mode: info.mode & 0o7777 & !kill,
+                ..info.clone()
+            },
+            info_filled: false,
             file_context: guard.as_deref_mut(),
         };
         self.events.on_set_file_attributes(&mut p)
     }
 
     /// `FLUSH` (each `close(2)`): `on_cleanup_file`.
-    pub(crate) fn cleanup(&self, h: &Handle<E>, path: &str) -> Result<()> {
+    pub(crate) fn cleanup(&self, h: &Handle<E>, path: &str, who: Originator) -> Result<()> {
         let mut fc = lock_mut(&h.file);
         let mut st = lock_mut(&h.state);
         let mut p = CleanupFileParams {
+            originator: who,
             file_name: path,
             handle_info: h.info,
             file_context: &mut *fc,
@@ -183,10 +195,17 @@ impl<E: Events> Engine<E> {
     }
 
     /// `FSYNC`, `FSYNCDIR`: `on_flush_file`.
-    pub(crate) fn sync(&self, h: &Handle<E>, path: &str, data_only: bool) -> Result<()> {
+    pub(crate) fn sync(
+        &self,
+        h: &Handle<E>,
+        path: &str,
+        data_only: bool,
+        who: Originator,
+    ) -> Result<()> {
         let mut fc = lock_mut(&h.file);
         let mut st = lock_mut(&h.state);
         let mut p = FlushFileParams {
+            originator: who,
             file_name: path,
             data_only,
             file_context: &mut *fc,
@@ -198,12 +217,20 @@ impl<E: Events> Engine<E> {
     /// `FALLOCATE` with `mode` (the wire has refused modes other than 0,
     /// `FALLOC_FL_KEEP_SIZE`, `FALLOC_FL_PUNCH_HOLE` and `FALLOC_FL_ZERO_RANGE`): zeroing
     /// fires `on_zeroize_file_range`, the rest `on_set_allocation_size`.
-    pub(crate) fn allocate(&self, path: &str, offset: u64, length: u64, mode: i32) -> Result<()> {
+    pub(crate) fn allocate(
+        &self,
+        path: &str,
+        offset: u64,
+        length: u64,
+        mode: i32,
+        who: Originator,
+    ) -> Result<()> {
         let keep_size = mode & libc::FALLOC_FL_KEEP_SIZE != 0;
         let context = self.open_context(path);
         let mut guard = context.as_ref().map(|c| lock_mut(c));
         if mode & (libc::FALLOC_FL_PUNCH_HOLE | libc::FALLOC_FL_ZERO_RANGE) != 0 {
             let mut p = ZeroizeFileRangeParams {
+                originator: who,
                 file_name: path,
                 position: offset,
                 length,
@@ -216,6 +243,7 @@ impl<E: Events> Engine<E> {
             return Ok(());
         }
         let mut p = SetAllocationSizeParams {
+            originator: who,
             file_name: path,
             allocation_size: offset.saturating_add(length),
             keep_size,
@@ -236,6 +264,7 @@ impl<E: Events> Engine<E> {
         target_path: &str,
         offset_out: u64,
         len: u64,
+        who: Originator,
     ) -> Result<u64> {
         let fc = lock_ref(&source.file);
         // Read locks only, taken in one global order so that two copies in opposite
@@ -260,6 +289,7 @@ impl<E: Events> Engine<E> {
             Some(second) => (&second.context, &first.context),
         };
         let mut p = CopyFileRangeParams {
+            originator: who,
             file_name: source_path,
             position: offset_in,
             file_context: &*fc,

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use fsgate_core::Result;
+use fsgate_core::{Originator, Result};
 
 use super::handles::{DirEntry, Listing};
 use super::{lock, lock_mut, not_found, serial_key, Engine, Handle, Ino};
@@ -34,23 +34,46 @@ pub(crate) struct Changes {
 
 impl<E: Events> Engine<E> {
     /// `GETATTR`: `on_get_file_info` of `ino` at `path`; `ENOENT` when it no longer exists.
-    pub(crate) fn getattr(&self, ino: Ino, path: &str) -> Result<FileInfo> {
-        self.file_info_of(Some(ino), path)?
+    pub(crate) fn getattr(&self, ino: Ino, path: &str, who: Originator) -> Result<FileInfo> {
+        self.file_info_of(Some(ino), path, who)?
             .ok_or_else(|| not_found(path))
     }
 
     /// `SETATTR`: `on_set_file_size`, `on_set_file_attributes`, `on_set_file_security` for
-    /// what changes, in that order, then the new attributes.
-    pub(crate) fn setattr(&self, ino: Ino, path: &str, c: Changes) -> Result<FileInfo> {
+    /// what changes, in that order, then the new attributes: the `info` the last of them
+    /// filled, else `on_get_file_info`.
+    pub(crate) fn setattr(
+        &self,
+        ino: Ino,
+        path: &str,
+        c: Changes,
+        who: Originator,
+    ) -> Result<FileInfo> {
+        let kind = lock(&self.inodes).kind(ino).unwrap_or(FileKind::File);
+        let mut expected = self.default_info(kind);
+        expected.mode = c.mode.map_or(expected.mode, |m| m & 0o7777);
+        expected.uid = c.uid.unwrap_or(expected.uid);
+        expected.gid = c.gid.unwrap_or(expected.gid);
+        expected.size = c.size.unwrap_or(expected.size);
+        expected.creation_time = c.crtime.unwrap_or(expected.creation_time);
+        expected.last_access_time = c.atime.unwrap_or(expected.last_access_time);
+        expected.last_write_time = c.mtime.unwrap_or(expected.last_write_time);
+        expected.change_time = c.ctime.unwrap_or(expected.change_time);
+        // What the last event fired reported, if its handler filled its `info`.
+        let mut reported = None;
         let context = self.open_context(path);
         let mut guard = context.as_ref().map(|c| lock_mut(c));
         if let Some(size) = c.size {
             let mut p = SetFileSizeParams {
+                originator: who,
                 file_name: path,
                 size,
+                info: expected.clone(),
+                info_filled: false,
                 file_context: guard.as_deref_mut(),
             };
             self.events.on_set_file_size(&mut p)?;
+            reported = p.info_filled.then_some(p.info);
             self.drop_cached_blocks(path);
         }
         if c.mode.is_some()
@@ -60,37 +83,53 @@ impl<E: Events> Engine<E> {
             || c.crtime.is_some()
         {
             let mut p = SetFileAttributesParams {
+                originator: who,
                 file_name: path,
                 mode: c.mode.map(|m| m & 0o7777),
                 creation_time: c.crtime,
                 last_access_time: c.atime,
                 last_write_time: c.mtime,
                 change_time: c.ctime,
+                info: expected.clone(),
+                info_filled: false,
                 file_context: guard.as_deref_mut(),
             };
             self.events.on_set_file_attributes(&mut p)?;
+            reported = p.info_filled.then_some(p.info);
         }
         if c.uid.is_some() || c.gid.is_some() {
             let mut p = SetFileSecurityParams {
+                originator: who,
                 file_name: path,
                 owner: c.uid,
                 group: c.gid,
+                info: expected,
+                info_filled: false,
                 file_context: guard.as_deref_mut(),
             };
             self.events.on_set_file_security(&mut p)?;
+            reported = p.info_filled.then_some(p.info);
         }
         drop(guard);
-        self.getattr(ino, path)
+        match reported {
+            Some(info) => Ok(info),
+            None => self.getattr(ino, path, who),
+        }
     }
 
     /// `READDIR`: the handle's listing, gathered through `on_enumerate_directory` at its
     /// first read.
-    pub(crate) fn listing(&self, h: &Handle<E>, path: &str) -> Result<Arc<Vec<DirEntry>>> {
+    pub(crate) fn listing(
+        &self,
+        h: &Handle<E>,
+        path: &str,
+        who: Originator,
+    ) -> Result<Arc<Vec<DirEntry>>> {
         let mut fc = lock_mut(&h.file);
         let mut st = lock_mut(&h.state);
         let st = &mut *st;
         if st.listing.is_none() {
-            let (listing, result) = self.gather(path, &mut fc, &mut st.context);
+            let (listing, result) = self.gather(path, &mut fc, &mut st.context, who);
             st.listing = listing;
             result?;
         }
@@ -148,12 +187,14 @@ impl<E: Events> Engine<E> {
         path: &str,
         fc: &mut E::FileContext,
         hc: &mut E::HandleContext,
+        who: Originator,
     ) -> (Option<Listing<E>>, Result<()>) {
         let mut context = E::EnumerationContext::default();
         let mut entries = Vec::new();
         let mut restart = true;
         let result = loop {
             let mut p = EnumerateDirectoryParams {
+                originator: who,
                 directory_name: path,
                 mask: "*",
                 case_sensitive: true,
@@ -195,8 +236,9 @@ impl<E: Events> Engine<E> {
     }
 
     /// `STATFS`: `on_get_volume_size`.
-    pub(crate) fn statfs(&self) -> Result<GetVolumeSizeParams> {
+    pub(crate) fn statfs(&self, who: Originator) -> Result<GetVolumeSizeParams> {
         let mut p = GetVolumeSizeParams {
+            originator: who,
             total_sectors: 0,
             available_sectors: 0,
             sector_size: self.options.sector_size,
@@ -208,8 +250,16 @@ impl<E: Events> Engine<E> {
     }
 
     /// `SETXATTR`: `on_set_ea`, with the `XATTR_CREATE`/`XATTR_REPLACE` bits of `flags`.
-    pub(crate) fn set_xattr(&self, path: &str, name: &str, value: &[u8], flags: i32) -> Result<()> {
+    pub(crate) fn set_xattr(
+        &self,
+        path: &str,
+        name: &str,
+        value: &[u8],
+        flags: i32,
+        who: Originator,
+    ) -> Result<()> {
         let mut p = SetEaParams {
+            originator: who,
             file_name: path,
             name,
             value,
@@ -220,8 +270,9 @@ impl<E: Events> Engine<E> {
     }
 
     /// `GETXATTR`: `on_get_ea`.
-    pub(crate) fn get_xattr(&self, path: &str, name: &str) -> Result<Vec<u8>> {
+    pub(crate) fn get_xattr(&self, path: &str, name: &str, who: Originator) -> Result<Vec<u8>> {
         let mut p = GetEaParams {
+            originator: who,
             file_name: path,
             name,
             value: Vec::new(),
@@ -231,8 +282,9 @@ impl<E: Events> Engine<E> {
     }
 
     /// `LISTXATTR`: `on_list_eas`, as the kernel wants it: each name followed by a 0 byte.
-    pub(crate) fn list_xattrs(&self, path: &str) -> Result<Vec<u8>> {
+    pub(crate) fn list_xattrs(&self, path: &str, who: Originator) -> Result<Vec<u8>> {
         let mut p = ListEasParams {
+            originator: who,
             file_name: path,
             names: Vec::new(),
         };
@@ -246,8 +298,9 @@ impl<E: Events> Engine<E> {
     }
 
     /// `REMOVEXATTR`: `on_remove_ea`.
-    pub(crate) fn remove_xattr(&self, path: &str, name: &str) -> Result<()> {
+    pub(crate) fn remove_xattr(&self, path: &str, name: &str, who: Originator) -> Result<()> {
         let mut p = RemoveEaParams {
+            originator: who,
             file_name: path,
             name,
         };

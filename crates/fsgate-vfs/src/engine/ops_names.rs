@@ -25,8 +25,8 @@ pub(crate) struct Created<E: Events> {
 
 impl<E: Events> Engine<E> {
     /// `LOOKUP`: `on_get_file_info` of `path`; `None` when it does not exist.
-    pub(crate) fn lookup(&self, path: &str) -> Result<Option<FileInfo>> {
-        self.file_info(path)
+    pub(crate) fn lookup(&self, path: &str, who: Originator) -> Result<Option<FileInfo>> {
+        self.file_info(path, who)
     }
 
     /// Records the kernel's new entry for the object `info` describes at `path`: its inode
@@ -55,6 +55,7 @@ impl<E: Events> Engine<E> {
         let mut fc = E::FileContext::default();
         let mut hc = E::HandleContext::default();
         let mut p = CreateFileParams {
+            originator: who,
             file_name: path,
             desired_access: access::FILE_WRITE_DATA,
             attributes: if kind == FileKind::Directory {
@@ -65,8 +66,12 @@ impl<E: Events> Engine<E> {
             kind,
             rdev,
             mode,
-            share_mode: share::FILE_SHARE_ALL,
             flags: 0,
+            info: FileInfo {
+                rdev,
+                ..self.new_object_info(kind, mode, who)
+            },
+            info_filled: false,
             handle_info: HandleInfo {
                 handle_id: self.next_handle_id(),
                 creator: who.resolved(),
@@ -76,8 +81,9 @@ impl<E: Events> Engine<E> {
             route: None,
         };
         self.events.on_create_file(&mut p)?;
+        let reported = p.info_filled.then(|| p.info.clone());
         drop((fc, hc));
-        self.created_info(path, kind)
+        self.created_info(path, reported, kind, who)
     }
 
     /// `CREATE`: `on_create_file` for a new file opened with `flags`, then its attributes
@@ -92,17 +98,19 @@ impl<E: Events> Engine<E> {
     ) -> Result<Created<E>> {
         let file: FileCtx<E> = Arc::default();
         let (info, mut state) = self.new_handle_state(who);
-        let route = {
+        let (route, reported) = {
             let mut fc = lock_mut(&file);
             let mut p = CreateFileParams {
+                originator: who,
                 file_name: path,
                 desired_access: desired_access(flags),
                 attributes: attributes::FILE_ATTRIBUTE_NORMAL,
                 kind: FileKind::File,
                 rdev: 0,
                 mode,
-                share_mode: share::FILE_SHARE_ALL,
                 flags,
+                info: self.new_object_info(FileKind::File, mode, who),
+                info_filled: false,
                 handle_info: info,
                 file_context: &mut *fc,
                 handle_context: &mut state.context,
@@ -111,9 +119,10 @@ impl<E: Events> Engine<E> {
             self.events.on_create_file(&mut p)?;
             // The kernel opens the file's later descriptors itself, without a backing file;
             // this handle serves them too (see `created`).
-            p.route.take().filter(|_| !self.kernel_opens())
+            let reported = p.info_filled.then(|| p.info.clone());
+            (p.route.take().filter(|_| !self.kernel_opens()), reported)
         };
-        let attrs = self.created_info(path, FileKind::File)?;
+        let attrs = self.created_info(path, reported, FileKind::File, who)?;
         let ino = self.inode_for(path, &attrs)?;
         Ok(Created {
             info: attrs,
@@ -148,18 +157,26 @@ impl<E: Events> Engine<E> {
     }
 
     /// `SYMLINK`: `on_create_symbolic_link`, then the link's attributes.
-    pub(crate) fn symlink(&self, path: &str, target: &str) -> Result<FileInfo> {
+    pub(crate) fn symlink(&self, path: &str, target: &str, who: Originator) -> Result<FileInfo> {
         let mut p = CreateSymbolicLinkParams {
+            originator: who,
             file_name: path,
             target,
+            info: FileInfo {
+                size: target.len() as u64,
+                ..self.new_object_info(FileKind::Symlink, 0o777, who)
+            },
+            info_filled: false,
         };
         self.events.on_create_symbolic_link(&mut p)?;
-        self.created_info(path, FileKind::Symlink)
+        let reported = p.info_filled.then_some(p.info);
+        self.created_info(path, reported, FileKind::Symlink, who)
     }
 
     /// `READLINK`: `on_get_symbolic_link_target`.
-    pub(crate) fn readlink(&self, path: &str) -> Result<String> {
+    pub(crate) fn readlink(&self, path: &str, who: Originator) -> Result<String> {
         let mut p = GetSymbolicLinkTargetParams {
+            originator: who,
             file_name: path,
             target: String::new(),
         };
@@ -169,13 +186,18 @@ impl<E: Events> Engine<E> {
 
     /// `LINK`: `on_create_hard_link` (`EPERM` without `UseHardLinks`), then the new name's
     /// attributes.
-    pub(crate) fn link(&self, from: &str, to: &str) -> Result<FileInfo> {
+    pub(crate) fn link(&self, from: &str, to: &str, who: Originator) -> Result<FileInfo> {
+        let kind = self.kind_of(from);
         let mut p = CreateHardLinkParams {
+            originator: who,
             file_name: from,
             link_name: to,
+            info: self.default_info(kind),
+            info_filled: false,
         };
         self.events.on_create_hard_link(&mut p)?;
-        self.created_info(to, FileKind::File)
+        let reported = p.info_filled.then_some(p.info);
+        self.created_info(to, reported, kind, who)
     }
 
     /// The kernel's entry for the hard link `to` of `ino`: the same inode (or, with file
@@ -196,8 +218,9 @@ impl<E: Events> Engine<E> {
     }
 
     /// `RENAME_EXCHANGE`: `on_exchange_files`.
-    pub(crate) fn exchange(&self, a: &str, b: &str) -> Result<()> {
+    pub(crate) fn exchange(&self, a: &str, b: &str, who: Originator) -> Result<()> {
         let mut p = ExchangeFilesParams {
+            originator: who,
             file_name: a,
             new_file_name: b,
         };
@@ -225,7 +248,7 @@ impl<E: Events> Engine<E> {
                 .and_then(|i| inodes.kind(i))
                 .is_some_and(|k| k == FileKind::Directory)
         };
-        if target_is_dir && !self.directory_is_empty(to)? {
+        if target_is_dir && !self.directory_is_empty(to, who)? {
             return Err(Error::from_code(
                 code::ERROR_DIR_NOT_EMPTY,
                 format!("{to} is not empty"),
@@ -237,6 +260,7 @@ impl<E: Events> Engine<E> {
         let context = self.open_context(from);
         let mut guard = context.as_ref().map(|c| lock_mut(c));
         let mut p = RenameOrMoveFileParams {
+            originator: who,
             file_name: from,
             new_file_name: to,
             replace_existing,
@@ -256,7 +280,7 @@ impl<E: Events> Engine<E> {
         if !is_directory {
             self.keep_for_kernel(path, who)?;
         }
-        self.delete(path, is_directory)?;
+        self.delete(path, is_directory, who)?;
         self.drop_cached_blocks(path);
         Ok(())
     }
@@ -266,8 +290,8 @@ impl<E: Events> Engine<E> {
         lock(&self.inodes).unlink(path);
     }
 
-    fn delete(&self, path: &str, is_directory: bool) -> Result<()> {
-        if is_directory && !self.directory_is_empty(path)? {
+    fn delete(&self, path: &str, is_directory: bool, who: Originator) -> Result<()> {
+        if is_directory && !self.directory_is_empty(path, who)? {
             return Err(Error::from_code(
                 code::ERROR_DIR_NOT_EMPTY,
                 format!("{path} is not empty"),
@@ -276,6 +300,7 @@ impl<E: Events> Engine<E> {
         let context = self.open_context(path);
         let mut guard = context.as_ref().map(|c| lock_mut(c));
         let mut p = CanFileBeDeletedParams {
+            originator: who,
             file_name: path,
             is_directory,
             can_be_deleted: true,
@@ -289,6 +314,7 @@ impl<E: Events> Engine<E> {
             ));
         }
         let mut p = DeleteFileParams {
+            originator: who,
             file_name: path,
             is_directory,
             file_context: guard.as_deref_mut(),
@@ -297,8 +323,9 @@ impl<E: Events> Engine<E> {
     }
 
     /// `on_is_directory_empty`, or a listing when the handler leaves it undecided.
-    fn directory_is_empty(&self, path: &str) -> Result<bool> {
+    fn directory_is_empty(&self, path: &str, who: Originator) -> Result<bool> {
         let mut p = IsDirectoryEmptyParams {
+            originator: who,
             directory_name: path,
             is_empty: None,
         };
@@ -309,10 +336,11 @@ impl<E: Events> Engine<E> {
         let file = self.open_context(path).unwrap_or_default();
         let mut fc = lock_mut(&file);
         let mut hc = E::HandleContext::default();
-        let (listing, result) = self.gather(path, &mut fc, &mut hc);
+        let (listing, result) = self.gather(path, &mut fc, &mut hc, who);
         let empty = listing.as_ref().is_none_or(|l| l.entries.is_empty());
         if let Some(mut listing) = listing {
             let mut p = CloseDirectoryEnumerationParams {
+                originator: who,
                 directory_name: path,
                 file_context: &mut *fc,
                 enumeration_context: &mut listing.context,

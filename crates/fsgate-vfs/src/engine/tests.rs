@@ -26,7 +26,7 @@ mod recorded {
 
     use std::cell::{Cell, RefCell};
 
-    use fsgate_core::{Error, Result};
+    use fsgate_core::{Error, Originator, Result};
 
     use crate::cache::BLOCK;
     use crate::events::Events;
@@ -36,6 +36,18 @@ mod recorded {
         static LOG: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
         static NEXT: Cell<u32> = const { Cell::new(1) };
         static CURSOR: Cell<usize> = const { Cell::new(0) };
+        static ORIGINATOR: Cell<Option<Originator>> = const { Cell::new(None) };
+        static OPENED_KIND: Cell<Option<FileKind>> = const { Cell::new(None) };
+    }
+
+    /// The kind the last `on_open_file` got.
+    pub(super) fn opened_kind() -> Option<FileKind> {
+        OPENED_KIND.with(Cell::take)
+    }
+
+    /// The originator the last `on_get_file_info` or `on_create_file` got.
+    pub(super) fn last_originator() -> Option<Originator> {
+        ORIGINATOR.with(Cell::take)
     }
 
     /// Records one line.
@@ -97,6 +109,7 @@ mod recorded {
 
         fn on_get_file_info(&self, p: &mut GetFileInfoParams<'_, FileCtx>) -> Result<()> {
             record(format!("get_file_info {}", p.file_name));
+            ORIGINATOR.with(|o| o.set(Some(p.originator)));
             p.file_exists = !p.file_name.contains("missing");
             p.info.size = SIZE;
             Ok(())
@@ -104,14 +117,18 @@ mod recorded {
 
         fn on_create_file(&self, p: &mut CreateFileParams<'_, FileCtx, HandleCtx>) -> Result<()> {
             record(format!("create_file {}", p.file_name));
+            ORIGINATOR.with(|o| o.set(Some(p.originator)));
             if p.file_name.contains("fail") {
                 return Err(Error::from_errno(libc::EACCES, "refused"));
             }
+            // Names with `filled` keep the engine's pre-filled info and say so.
+            p.info_filled = p.file_name.contains("filled");
             Ok(())
         }
 
         fn on_open_file(&self, p: &mut OpenFileParams<'_, FileCtx, HandleCtx>) -> Result<()> {
             record(format!("open_file {}", p.file_name));
+            OPENED_KIND.with(|k| k.set(Some(p.kind)));
             Ok(())
         }
 
@@ -160,6 +177,27 @@ mod recorded {
             p.bytes_written = p.buffer.len();
             Ok(())
         }
+
+        fn on_create_symbolic_link(&self, p: &mut CreateSymbolicLinkParams<'_>) -> Result<()> {
+            record(format!("create_symbolic_link {}", p.file_name));
+            p.info_filled = p.file_name.contains("filled");
+            Ok(())
+        }
+
+        fn on_create_hard_link(&self, p: &mut CreateHardLinkParams<'_>) -> Result<()> {
+            record(format!("create_hard_link {}", p.link_name));
+            p.info_filled = p.link_name.contains("filled");
+            Ok(())
+        }
+
+        fn on_set_file_attributes(
+            &self,
+            p: &mut SetFileAttributesParams<'_, FileCtx>,
+        ) -> Result<()> {
+            record(format!("set_file_attributes {}", p.file_name));
+            p.info_filled = p.file_name.contains("filled");
+            Ok(())
+        }
     }
 }
 
@@ -184,7 +222,7 @@ fn who() -> Originator {
 
 /// Looks `path` up as the kernel would before opening it: its inode.
 fn looked_up(engine: &Engine<Recorder>, path: &str) -> Ino {
-    let info = engine.lookup(path).unwrap().unwrap();
+    let info = engine.lookup(path, who()).unwrap().unwrap();
     let (ino, _) = engine.entry(path, &info).unwrap();
     take();
     ino
@@ -213,13 +251,13 @@ fn a_file_context_lives_from_the_first_open_to_the_last_close() {
     );
     let b = opened(&engine, ino, "/f");
     assert_eq!(contexts(), ["+handle3"], "2: HXB");
-    engine.close(b).unwrap();
+    engine.close(b, who()).unwrap();
     assert_eq!(contexts(), ["-handle3"], "3: HXB after on_close_file");
     let c = opened(&engine, ino, "/f");
     assert_eq!(contexts(), ["+handle4"], "4: HXC");
-    engine.close(a).unwrap();
+    engine.close(a, who()).unwrap();
     assert_eq!(contexts(), ["-handle2"], "5: HXA");
-    engine.close(c).unwrap();
+    engine.close(c, who()).unwrap();
     assert_eq!(
         contexts(),
         ["-file1", "-handle4"],
@@ -248,13 +286,13 @@ fn each_handle_has_its_own_context_and_open_close_events_follow_fire_all() {
         &engine.handle(a).unwrap().state,
         &engine.handle(b).unwrap().state
     ));
-    engine.close(a).unwrap();
+    engine.close(a, who()).unwrap();
     assert_eq!(
         take(),
         ["-handle2"],
         "not the last handle: no on_close_file"
     );
-    engine.close(b).unwrap();
+    engine.close(b, who()).unwrap();
     assert_eq!(take(), ["close_file /f", "-file1", "-handle3"]);
 }
 
@@ -337,7 +375,7 @@ fn implicit_handles_past_the_limit_close_oldest_first() {
     let names: Vec<&str> = surplus.iter().map(|(p, _, _)| p.as_str()).collect();
     assert_eq!(names, ["/a", "/b"], "two over the limit, the oldest");
     for (_, ino, fh) in surplus {
-        engine.evict_implicit(ino, fh);
+        engine.evict_implicit(ino, fh, who());
     }
     assert_eq!(
         take(),
@@ -367,7 +405,7 @@ fn an_implicit_handle_in_use_is_not_evicted_but_goes_back_in_line() {
     assert_eq!(surplus.len(), 1);
     let (_, ino, fh) = surplus[0].clone();
     assert_eq!(ino, a);
-    engine.evict_implicit(ino, fh);
+    engine.evict_implicit(ino, fh, who());
     assert_eq!(engine.implicit_of(a), Some(fh), "a request still holds it");
     drop(in_use);
     let surplus = engine.implicit_surplus();
@@ -404,7 +442,7 @@ fn the_user_mode_cache_fires_one_read_per_block_and_serves_repeats_itself() {
     let h = engine.handle(opened(&engine, ino, "/f")).unwrap();
     take();
     let start = BLOCK - 5;
-    let data = engine.cached_read(&h, "/f", start, 10).unwrap();
+    let data = engine.cached_read(&h, "/f", start, 10, who()).unwrap();
     assert_eq!(
         data,
         (start..start + 10)
@@ -419,11 +457,14 @@ fn the_user_mode_cache_fires_one_read_per_block_and_serves_repeats_itself() {
         ],
         "whole aligned blocks"
     );
-    assert_eq!(engine.cached_read(&h, "/f", start, 10).unwrap(), data);
+    assert_eq!(
+        engine.cached_read(&h, "/f", start, 10, who()).unwrap(),
+        data
+    );
     assert!(take().is_empty(), "served from the cache");
     // The end of the file: a short last block, and nothing past it.
     let tail = engine
-        .cached_read(&h, "/f", recorded::SIZE - 4, 100)
+        .cached_read(&h, "/f", recorded::SIZE - 4, 100, who())
         .unwrap();
     assert_eq!(tail.len(), 4);
     take();
@@ -432,9 +473,9 @@ fn the_user_mode_cache_fires_one_read_per_block_and_serves_repeats_itself() {
         .write(&h, "/f", BLOCK + 1, b"x", false, who())
         .unwrap();
     take();
-    engine.cached_read(&h, "/f", 0, 10).unwrap();
+    engine.cached_read(&h, "/f", 0, 10, who()).unwrap();
     assert!(take().is_empty(), "block 0 untouched");
-    engine.cached_read(&h, "/f", BLOCK, 10).unwrap();
+    engine.cached_read(&h, "/f", BLOCK, 10, who()).unwrap();
     assert_eq!(take(), [format!("read_file /f {BLOCK}")]);
 }
 
@@ -453,7 +494,7 @@ fn names_longer_than_255_bytes_fail_before_any_event() {
 #[test]
 fn a_missing_name_is_none_and_gets_no_inode() {
     let engine = engine(Options::default());
-    assert!(engine.lookup("/missing").unwrap().is_none());
+    assert!(engine.lookup("/missing", who()).unwrap().is_none());
     assert_eq!(lock(&engine.inodes).find("/missing"), None);
 }
 
@@ -473,8 +514,8 @@ fn a_listing_is_gathered_once_and_sent_from_any_offset_until_the_buffer_fills() 
         .fh;
     let h = engine.handle(fh).unwrap();
     take();
-    let entries = engine.listing(&h, "/d").unwrap();
-    assert_eq!(engine.listing(&h, "/d").unwrap().len(), 2);
+    let entries = engine.listing(&h, "/d", who()).unwrap();
+    assert_eq!(engine.listing(&h, "/d", who()).unwrap().len(), 2);
     assert_eq!(
         take(),
         [
@@ -505,7 +546,7 @@ fn a_listing_is_gathered_once_and_sent_from_any_offset_until_the_buffer_fills() 
     });
     assert_eq!(resumed, ["y"], "from the offset, until the buffer is full");
     drop(h);
-    engine.close(fh).unwrap();
+    engine.close(fh, who()).unwrap();
     assert_eq!(
         take(),
         [
@@ -516,4 +557,105 @@ fn a_listing_is_gathered_once_and_sent_from_any_offset_until_the_buffer_fills() 
             "-handle2"
         ]
     );
+}
+
+/// The events (not the context lines) recorded since the last call.
+fn events() -> Vec<String> {
+    take()
+        .into_iter()
+        .filter(|l| !l.starts_with(['+', '-']))
+        .collect()
+}
+
+#[test]
+fn creates_that_fill_their_info_fire_no_get_file_info() {
+    let engine = engine(Options::default());
+    let caller = Originator::of_process(std::process::id(), 1234, 5678);
+    let f = looked_up(&engine, "/f");
+
+    engine
+        .create("/plain", 0o640, libc::O_RDWR, caller)
+        .unwrap();
+    assert_eq!(events(), ["create_file /plain", "get_file_info /plain"]);
+    let created = engine
+        .create("/filled", 0o640, libc::O_RDWR, caller)
+        .unwrap();
+    assert_eq!(events(), ["create_file /filled"]);
+    let info = &created.info;
+    assert_eq!(
+        (info.kind, info.mode, info.uid, info.gid),
+        (FileKind::File, 0o640, 1234, 5678)
+    );
+
+    engine
+        .make_node("/plain-d", FileKind::Directory, 0, 0o750, caller)
+        .unwrap();
+    assert_eq!(events(), ["create_file /plain-d", "get_file_info /plain-d"]);
+    let info = engine
+        .make_node("/filled-d", FileKind::Directory, 0, 0o750, caller)
+        .unwrap();
+    assert_eq!(events(), ["create_file /filled-d"]);
+    assert_eq!(
+        (info.kind, info.mode, info.hard_link_count),
+        (FileKind::Directory, 0o750, 2)
+    );
+
+    engine.symlink("/plain-l", "target", caller).unwrap();
+    assert_eq!(
+        events(),
+        ["create_symbolic_link /plain-l", "get_file_info /plain-l"]
+    );
+    let info = engine.symlink("/filled-l", "target", caller).unwrap();
+    assert_eq!(events(), ["create_symbolic_link /filled-l"]);
+    assert_eq!(
+        (info.kind, info.mode, info.size, info.uid),
+        (FileKind::Symlink, 0o777, 6, 1234)
+    );
+
+    engine.link("/f", "/plain-h", who()).unwrap();
+    assert_eq!(
+        events(),
+        ["create_hard_link /plain-h", "get_file_info /plain-h"]
+    );
+    engine.link("/f", "/filled-h", who()).unwrap();
+    assert_eq!(events(), ["create_hard_link /filled-h"]);
+
+    let chmod = Changes {
+        mode: Some(0o600),
+        ..Changes::default()
+    };
+    engine.setattr(f, "/f", chmod, who()).unwrap();
+    assert_eq!(events(), ["set_file_attributes /f", "get_file_info /f"]);
+    let g = looked_up(&engine, "/filled-g");
+    let info = engine.setattr(g, "/filled-g", chmod, who()).unwrap();
+    assert_eq!(events(), ["set_file_attributes /filled-g"]);
+    assert_eq!(info.mode, 0o600);
+}
+
+#[test]
+fn events_carry_the_originator_of_their_request() {
+    let engine = engine(Options::default());
+    let first = Originator::new(std::process::id(), 11, 1234, 5678);
+    engine.lookup("/f", first).unwrap();
+    assert_eq!(recorded::last_originator(), Some(first));
+    let second = Originator::new(std::process::id(), 12, 4321, 8765);
+    engine.create("/new", 0o644, libc::O_RDWR, second).unwrap();
+    assert_eq!(
+        recorded::last_originator(),
+        Some(second),
+        "the on_get_file_info after the create is the create's"
+    );
+}
+
+#[test]
+fn opens_say_whether_a_file_or_a_directory_is_opened() {
+    let engine = engine(Options::default());
+    let ino = looked_up(&engine, "/f");
+    engine
+        .open(ino, "/f", libc::O_RDONLY, false, who())
+        .unwrap();
+    assert_eq!(recorded::opened_kind(), Some(FileKind::File));
+    let dir = looked_up(&engine, "/d");
+    engine.open(dir, "/d", libc::O_RDONLY, true, who()).unwrap();
+    assert_eq!(recorded::opened_kind(), Some(FileKind::Directory));
 }

@@ -26,7 +26,9 @@ use fuser::{
     ReplyWrite, ReplyXattr, Request, TimeOrNow,
 };
 
-use crate::engine::{serial_key, Backing, Caching, Engine, Fh, Handle, Ino, Opened};
+use crate::engine::{
+    kernel_originator, serial_key, Backing, Caching, Engine, Fh, Handle, Ino, Opened,
+};
 use crate::events::Events;
 use crate::params::{FileInfo, FileKind};
 
@@ -340,7 +342,7 @@ impl<E: Events> FuseFs<E> {
         for (path, ino, fh) in self.engine.implicit_surplus() {
             let engine = Arc::clone(&self.engine);
             self.dispatcher.dispatch(
-                Task::new(move || engine.evict_implicit(ino, fh))
+                Task::new(move || engine.evict_implicit(ino, fh, kernel_originator()))
                     .key(serial_key(&path))
                     .then(|_| {}),
             );
@@ -386,8 +388,8 @@ impl<E: Events> FuseFs<E> {
             req,
             serial_key(&path),
             reply,
-            move |engine, _| {
-                if let Err(e) = engine.release(ino, fh) {
+            move |engine, who| {
+                if let Err(e) = engine.release(ino, fh, who) {
                     tracing::debug!("on_close_file: {e}");
                 }
                 Ok(())
@@ -422,7 +424,7 @@ impl<E: Events> FuseFs<E> {
             req,
             serial_key(&path),
             reply,
-            move |engine, _| engine.sync(&h, &path, data_only),
+            move |engine, who| engine.sync(&h, &path, data_only, who),
             |_, (), reply| reply.ok(),
         );
     }

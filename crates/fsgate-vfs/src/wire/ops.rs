@@ -71,7 +71,7 @@ impl<E: Events> Filesystem for FuseFs<E> {
             req,
             serial_key(&path),
             reply,
-            move |engine, _| Ok((engine.lookup(&path)?, path)),
+            move |engine, who| Ok((engine.lookup(&path, who)?, path)),
             move |engine, (info, path), reply| match info {
                 Some(info) => reply_entry(reply, engine.entry(&path, &info), &info),
                 // A negative entry: inode 0 with a timeout makes the kernel remember that
@@ -89,13 +89,14 @@ impl<E: Events> Filesystem for FuseFs<E> {
 
     /// Once the kernel no longer knows an inode, its implicit handle (`KernelOpensFiles`)
     /// closes: no descriptor of it is left.
-    fn forget(&self, _req: &Request, ino: INodeNo, nlookup: u64) {
+    fn forget(&self, req: &Request, ino: INodeNo, nlookup: u64) {
+        let who = super::originator(req);
         let Some((fh, path)) = self.engine.forget(ino.into(), nlookup) else {
             return;
         };
         let engine = Arc::clone(&self.engine);
         let close = move || {
-            if let Err(e) = engine.close(fh) {
+            if let Err(e) = engine.close(fh, who) {
                 tracing::debug!("on_close_file: {e}");
             }
         };
@@ -116,7 +117,7 @@ impl<E: Events> Filesystem for FuseFs<E> {
             req,
             serial_key(&path),
             reply,
-            move |engine, _| engine.getattr(ino, &path),
+            move |engine, who| engine.getattr(ino, &path, who),
             move |engine, info, reply| reply.attr(&engine.ttl(ino), &attr(ino, &info)),
         );
     }
@@ -157,7 +158,7 @@ impl<E: Events> Filesystem for FuseFs<E> {
             req,
             serial_key(&path),
             reply,
-            move |engine, _| engine.setattr(ino, &path, changes),
+            move |engine, who| engine.setattr(ino, &path, changes, who),
             move |engine, info, reply| reply.attr(&engine.ttl(ino), &attr(ino, &info)),
         );
     }
@@ -170,7 +171,7 @@ impl<E: Events> Filesystem for FuseFs<E> {
             req,
             serial_key(&path),
             reply,
-            move |engine, _| engine.readlink(&path),
+            move |engine, who| engine.readlink(&path, who),
             |_, target, reply| reply.data(target.as_bytes()),
         );
     }
@@ -240,7 +241,7 @@ impl<E: Events> Filesystem for FuseFs<E> {
             req,
             serial_key(&path),
             reply,
-            move |engine, _| Ok((engine.symlink(&path, &target)?, path)),
+            move |engine, who| Ok((engine.symlink(&path, &target, who)?, path)),
             move |engine, (info, path), reply| {
                 reply_entry(reply, engine.entry(&path, &info), &info)
             },
@@ -274,7 +275,7 @@ impl<E: Events> Filesystem for FuseFs<E> {
                 req,
                 serial_key(&from),
                 reply,
-                move |engine, _| engine.exchange(&from, &to).map(|()| (from, to)),
+                move |engine, who| engine.exchange(&from, &to, who).map(|()| (from, to)),
                 |engine, (from, to), reply| {
                     engine.exchanged(&from, &to);
                     reply.ok();
@@ -321,7 +322,7 @@ impl<E: Events> Filesystem for FuseFs<E> {
             req,
             serial_key(&from),
             reply,
-            move |engine, _| Ok((engine.link(&from, &to)?, to)),
+            move |engine, who| Ok((engine.link(&from, &to, who)?, to)),
             move |engine, (info, to), reply| {
                 reply_entry(reply, engine.linked(ino, &to, &info), &info)
             },
@@ -372,17 +373,19 @@ impl<E: Events> Filesystem for FuseFs<E> {
             serial_key(&path),
             hold,
             reply,
-            move |engine, _| {
+            move |engine, who| {
                 if engine.user_mode_cache() {
-                    return Ok(Read::Copied(engine.cached_read(&h, &path, offset, size)?));
+                    return Ok(Read::Copied(
+                        engine.cached_read(&h, &path, offset, size, who)?,
+                    ));
                 }
                 Ok(match in_place {
                     Some(mut buffer) => {
-                        Read::InPlace(engine.read(&h, &path, offset, &mut buffer)?)
+                        Read::InPlace(engine.read(&h, &path, offset, &mut buffer, who)?)
                     }
                     None => {
                         let mut data = engine.buffers.take(size as usize);
-                        let n = engine.read(&h, &path, offset, &mut data)?;
+                        let n = engine.read(&h, &path, offset, &mut data, who)?;
                         data.truncate(n);
                         Read::Copied(data)
                     }
@@ -454,7 +457,7 @@ impl<E: Events> Filesystem for FuseFs<E> {
             req,
             serial_key(&path),
             reply,
-            move |engine, _| engine.cleanup(&h, &path),
+            move |engine, who| engine.cleanup(&h, &path, who),
             |_, (), reply| reply.ok(),
         );
     }
@@ -502,7 +505,7 @@ impl<E: Events> Filesystem for FuseFs<E> {
             req,
             serial_key(&path),
             reply,
-            move |engine, _| Ok((engine.listing(&h, &path)?, path)),
+            move |engine, who| Ok((engine.listing(&h, &path, who)?, path)),
             move |engine, (entries, dir), mut reply| {
                 engine.list(
                     ino.into(),
@@ -544,7 +547,7 @@ impl<E: Events> Filesystem for FuseFs<E> {
             req,
             serial_key("/"),
             reply,
-            move |engine, _| engine.statfs(),
+            move |engine, who| engine.statfs(who),
             move |_, p, reply| {
                 reply.statfs(
                     p.total_sectors,
@@ -579,7 +582,7 @@ impl<E: Events> Filesystem for FuseFs<E> {
             req,
             serial_key(&path),
             reply,
-            move |engine, _| engine.set_xattr(&path, &name, &value, flags),
+            move |engine, who| engine.set_xattr(&path, &name, &value, flags, who),
             |_, (), reply| reply.ok(),
         );
     }
@@ -593,7 +596,7 @@ impl<E: Events> Filesystem for FuseFs<E> {
             req,
             serial_key(&path),
             reply,
-            move |engine, _| engine.get_xattr(&path, &name),
+            move |engine, who| engine.get_xattr(&path, &name, who),
             move |_, value, reply| xattr_reply(value, size, reply),
         );
     }
@@ -606,7 +609,7 @@ impl<E: Events> Filesystem for FuseFs<E> {
             req,
             serial_key(&path),
             reply,
-            move |engine, _| engine.list_xattrs(&path),
+            move |engine, who| engine.list_xattrs(&path, who),
             move |_, value, reply| xattr_reply(value, size, reply),
         );
     }
@@ -620,7 +623,7 @@ impl<E: Events> Filesystem for FuseFs<E> {
             req,
             serial_key(&path),
             reply,
-            move |engine, _| engine.remove_xattr(&path, &name),
+            move |engine, who| engine.remove_xattr(&path, &name, who),
             |_, (), reply| reply.ok(),
         );
     }
@@ -690,7 +693,7 @@ impl<E: Events> Filesystem for FuseFs<E> {
             req,
             serial_key(&path),
             reply,
-            move |engine, _| engine.allocate(&path, offset, length, mode),
+            move |engine, who| engine.allocate(&path, offset, length, mode, who),
             |_, (), reply| reply.ok(),
         );
     }
@@ -721,7 +724,7 @@ impl<E: Events> Filesystem for FuseFs<E> {
             req,
             serial_key(&target_path),
             reply,
-            move |engine, _| {
+            move |engine, who| {
                 let (from, to) = (&source, &target);
                 engine.copy_range(
                     from,
@@ -731,6 +734,7 @@ impl<E: Events> Filesystem for FuseFs<E> {
                     &target_path,
                     offset_out,
                     len,
+                    who,
                 )
             },
             |_, n, reply| reply.written(u32::try_from(n).unwrap_or(u32::MAX)),
