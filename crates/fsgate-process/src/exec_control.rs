@@ -100,15 +100,7 @@ impl ExecControl {
                     "exec control needs CAP_SYS_ADMIN for a fanotify permission group",
                 )
             } else if e.raw_os_error() == Some(libc::EINVAL) {
-                Error::new(
-                    code::ERROR_NOT_SUPPORTED,
-                    libc::EOPNOTSUPP,
-                    format!(
-                        "exec control needs fanotify permission events (FAN_OPEN_EXEC_PERM, \
-                         CONFIG_FANOTIFY_ACCESS_PERMISSIONS); this kernel build refused a \
-                         permission group ({e})"
-                    ),
-                )
+                no_permission_events("a permission group", &e)
             } else {
                 Error::io("creating the exec control fanotify group", e)
             }
@@ -142,15 +134,7 @@ impl ExecControl {
             )
             .map_err(|e| {
                 if e.raw_os_error() == Some(libc::EINVAL) {
-                    Error::new(
-                        code::ERROR_NOT_SUPPORTED,
-                        libc::EOPNOTSUPP,
-                        format!(
-                            "exec control needs fanotify permission events (FAN_OPEN_EXEC_PERM, \
-                             CONFIG_FANOTIFY_ACCESS_PERMISSIONS); this kernel build refused the \
-                             mark on the mount holding {path} ({e})"
-                        ),
-                    )
+                    no_permission_events(&format!("the mark on the mount holding {path}"), &e)
                 } else {
                     Error::io(
                         format!("marking the mount holding {path} for exec control"),
@@ -334,4 +318,17 @@ fn forget_fired(fired: &mut HashMap<u32, Vec<String>>, pid: u32, image: &str) {
             fired.remove(&pid);
         }
     }
+}
+
+/// `ERROR_NOT_SUPPORTED` for a kernel build without fanotify permission events, which
+/// refuses `what` with `EINVAL`.
+fn no_permission_events(what: &str, e: &std::io::Error) -> Error {
+    Error::new(
+        code::ERROR_NOT_SUPPORTED,
+        libc::EOPNOTSUPP,
+        format!(
+            "exec control needs fanotify permission events (FAN_OPEN_EXEC_PERM, \
+             CONFIG_FANOTIFY_ACCESS_PERMISSIONS); this kernel build refused {what} ({e})"
+        ),
+    )
 }
