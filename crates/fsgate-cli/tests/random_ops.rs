@@ -1,8 +1,8 @@
 //! Seeded random operations on a handful of files, checked against an in-memory model of
 //! every file's bytes, on native ext4 and tmpfs (the controls) and the sample drives: the
-//! memory drive with and without the page cache (`FileCache=None`), and the mirror drive
-//! over ext4 plain, with `--passthrough` and without the page cache. (The memory drive over
-//! io_uring differs from the first only in transport; the conformance test covers it.)
+//! memory drive with and without the page cache (`FileCache=None`) and over io_uring (over
+//! `/dev/fuse` where the kernel has no FUSE io_uring), and the mirror drive over ext4 plain,
+//! with `--passthrough` and without the page cache.
 //!
 //! Each target runs [`OPERATIONS`] operations drawn from one seed: `pwrite` and `pread` at
 //! random offsets and sizes (most under 4 KiB, a few up to 256 KiB, some past the end),
@@ -659,6 +659,7 @@ fn random_operations_keep_every_byte_on_every_target() {
     let started = Instant::now();
     let modes = [
         DriveMode::Memory,
+        DriveMode::MemoryOverIoUring,
         DriveMode::MemoryWithoutCache,
         DriveMode::Mirror,
         DriveMode::MirrorPassthrough,
