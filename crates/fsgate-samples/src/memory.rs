@@ -431,13 +431,13 @@ pub struct NodeState {
 impl NodeState {
     /// The data of the file at `path` (named in errors): EISDIR for a directory, EINVAL
     /// for a symbolic link or special file, which have no data the drive serves.
-    pub fn data(&mut self, path: &str) -> Result<&mut SparseData> {
+    pub fn data(&mut self, path: &Path) -> Result<&mut SparseData> {
         let what = match &mut self.content {
             Content::File(data) => return Ok(data),
             Content::Directory(_) => {
                 return Err(Error::from_errno(
                     libc::EISDIR,
-                    format!("{path}: is a directory"),
+                    format!("{}: is a directory", path.display()),
                 ))
             }
             Content::Symlink(_) => "a symbolic link",
@@ -449,7 +449,10 @@ impl NodeState {
         };
         Err(Error::from_errno(
             libc::EINVAL,
-            format!("{path}: is {what}, whose data the drive does not hold"),
+            format!(
+                "{}: is {what}, whose data the drive does not hold",
+                path.display()
+            ),
         ))
     }
 
@@ -885,17 +888,16 @@ impl Default for MemoryDrive {
 }
 
 /// A directory listing in progress: the entries as they were at its first read.
-#[derive(Default)]
 pub struct Listing {
     entries: Vec<(OsString, Arc<Node>)>,
     next: usize,
 }
 
 /// The node an open file refers to, kept in its file context and in each of its handle
-/// contexts (set by `on_create_file`/`on_open_file`), so reads, writes, `fstat` and
+/// contexts (stored by `on_create_file`/`on_open_file`), so reads, writes, `fstat` and
 /// `copy_file_range` (which names only the handle written to) reach it even after its name
 /// is gone.
-type OpenNode = Option<Arc<Node>>;
+type OpenNode = Arc<Node>;
 
 impl MemoryDrive {
     /// An empty drive whose root is `0o755`, owned by the serving process's user.
@@ -912,15 +914,15 @@ impl MemoryDrive {
     }
 
     /// The open node when there is one, otherwise the node at `path`.
-    fn node(&self, open: Option<&OpenNode>, path: &str) -> Result<Arc<Node>> {
-        match open.and_then(|o| o.clone()) {
-            Some(node) => Ok(node),
-            None => self.tree.lookup(Path::new(path)),
+    fn node(&self, open: Option<&OpenNode>, path: &Path) -> Result<Arc<Node>> {
+        match open {
+            Some(node) => Ok(Arc::clone(node)),
+            None => self.tree.lookup(path),
         }
     }
 
     fn create(&self, p: &mut CreateFileParams<'_, OpenNode, OpenNode>) -> Result<()> {
-        let path = Path::new(p.file_name);
+        let path = p.file_name;
         let (uid, gid) = (p.originator.uid, p.originator.gid);
         let new = match p.kind {
             FileKind::File => NewNode::File,
@@ -930,7 +932,7 @@ impl MemoryDrive {
                     libc::EPERM,
                     format!(
                         "{}: symbolic links come from on_create_symbolic_link",
-                        p.file_name
+                        path.display()
                     ),
                 ))
             }
@@ -962,18 +964,18 @@ impl MemoryDrive {
     /// `copy_file_range`: the source from its file context, the target from the handle
     /// written to. Returns the bytes copied.
     fn copy_range(&self, p: &CopyFileRangeParams<'_, OpenNode, OpenNode>) -> Result<u64> {
-        let source = self.node(Some(p.file_context), p.file_name)?;
+        let source = self.node(p.file_context, p.file_name)?;
         // Looking the target up by name could find another file: the one written to may
         // have been unlinked and the name reused. A handle that never reached on_open_file
         // (`FireAllOpenCloseEvents` off) has no node: EOPNOTSUPP makes the kernel copy this
         // range with reads and writes instead.
-        let target = p.target_handle_context.clone().ok_or_else(|| {
+        let target = p.target_handle_context.cloned().ok_or_else(|| {
             Error::from_errno(
                 libc::EOPNOTSUPP,
                 format!(
                     "{}: the handle written to was opened without on_open_file, so its \
                      node is unknown; the kernel copies with reads and writes",
-                    p.target_file_name
+                    p.target_file_name.display()
                 ),
             )
         })?;
@@ -992,18 +994,20 @@ impl MemoryDrive {
         &self,
         p: &mut EnumerateDirectoryParams<'_, OpenNode, OpenNode, Listing>,
     ) -> Result<()> {
-        let listing = &mut *p.enumeration_context;
-        if p.restart {
-            let dir = self.node(Some(p.file_context), p.directory_name)?;
-            *listing = Listing {
-                entries: self.tree.entries(&dir, Path::new(p.directory_name))?,
+        if p.restart || p.enumeration_context.is_none() {
+            let dir = self.node(p.file_context.as_deref(), p.directory_name)?;
+            *p.enumeration_context = Some(Listing {
+                entries: self.tree.entries(&dir, p.directory_name)?,
                 next: 0,
-            };
+            });
         }
+        let Some(listing) = p.enumeration_context.as_mut() else {
+            return Ok(());
+        };
         if let Some((name, node)) = listing.entries.get(listing.next) {
             listing.next += 1;
             p.file_found = true;
-            p.file_name = name.to_string_lossy().into_owned();
+            p.file_name = name.clone();
             fill_info(&node.lock(), node.ino, &mut p.info);
         }
         Ok(())
@@ -1030,13 +1034,17 @@ impl MemoryDrive {
     }
 
     fn set_ea(&self, p: &mut SetEaParams<'_>) -> Result<()> {
-        let node = self.tree.lookup(Path::new(p.file_name))?;
+        let node = self.tree.lookup(p.file_name)?;
         let mut state = node.lock();
-        let exists = state.xattrs.contains_key(OsStr::new(p.name));
+        let exists = state.xattrs.contains_key(p.name);
         if p.create_only && exists {
             return Err(Error::from_errno(
                 libc::EEXIST,
-                format!("{}: attribute {} exists", p.file_name, p.name),
+                format!(
+                    "{}: attribute {} exists",
+                    p.file_name.display(),
+                    p.name.to_string_lossy()
+                ),
             ));
         }
         if p.replace_only && !exists {
@@ -1048,8 +1056,15 @@ impl MemoryDrive {
     }
 }
 
-fn no_attribute(file: &str, name: &str) -> Error {
-    Error::from_errno(libc::ENODATA, format!("{file}: no attribute {name}"))
+fn no_attribute(file: &Path, name: &OsStr) -> Error {
+    Error::from_errno(
+        libc::ENODATA,
+        format!(
+            "{}: no attribute {}",
+            file.display(),
+            name.to_string_lossy()
+        ),
+    )
 }
 
 /// Copies up to `length` bytes at `from` in `source` to `to` in `target` (at most
@@ -1059,10 +1074,10 @@ fn no_attribute(file: &str, name: &str) -> Error {
 /// `memmove` leaves them. The paths name the nodes in errors.
 fn copy_data(
     source: &Node,
-    source_path: &str,
+    source_path: &Path,
     from: u64,
     target: &Node,
-    target_path: &str,
+    target_path: &Path,
     to: u64,
     length: u64,
 ) -> Result<u64> {
@@ -1076,7 +1091,10 @@ fn copy_data(
     if to.checked_add(count).is_none() {
         return Err(Error::from_errno(
             libc::EFBIG,
-            format!("{target_path}: copy past the largest file offset"),
+            format!(
+                "{}: copy past the largest file offset",
+                target_path.display()
+            ),
         ));
     }
     if count == 0 {
@@ -1179,23 +1197,23 @@ impl Events for MemoryDrive {
 
     fn on_create_file(&self, p: &mut CreateFileParams<'_, OpenNode, OpenNode>) -> Result<()> {
         self.create(p)?;
-        if let Some(node) = p.file_context.clone() {
-            report(&node, &mut p.info, &mut p.info_filled);
+        if let Some(node) = p.file_context.as_deref() {
+            report(node, &mut p.info, &mut p.info_filled);
         }
         Ok(())
     }
 
     fn on_open_file(&self, p: &mut OpenFileParams<'_, OpenNode, OpenNode>) -> Result<()> {
-        let node = self.node(Some(p.file_context), p.file_name)?;
+        let node = self.node(p.file_context.as_ref(), p.file_name)?;
         *p.file_context = Some(Arc::clone(&node));
         *p.handle_context = Some(node);
         Ok(())
     }
 
     fn on_get_file_info(&self, p: &mut GetFileInfoParams<'_, OpenNode>) -> Result<()> {
-        let node = match p.file_context.as_deref().and_then(|o| o.clone()) {
-            Some(node) => Some(node),
-            None => self.tree.find(Path::new(p.file_name))?,
+        let node = match p.file_context.as_deref() {
+            Some(node) => Some(Arc::clone(node)),
+            None => self.tree.find(p.file_name)?,
         };
         if let Some(node) = node {
             fill_info(&node.lock(), node.ino, &mut p.info);
@@ -1212,7 +1230,7 @@ impl Events for MemoryDrive {
     }
 
     fn on_read_file(&self, p: &mut ReadFileParams<'_, OpenNode, OpenNode>) -> Result<()> {
-        let node = self.node(Some(p.file_context), p.file_name)?;
+        let node = self.node(p.file_context, p.file_name)?;
         let mut state = node.lock();
         p.bytes_read = state.data(p.file_name)?.read(p.position, p.buffer);
         state.meta.touch_atime();
@@ -1220,7 +1238,7 @@ impl Events for MemoryDrive {
     }
 
     fn on_write_file(&self, p: &mut WriteFileParams<'_, OpenNode, OpenNode>) -> Result<()> {
-        let node = self.node(Some(p.file_context), p.file_name)?;
+        let node = self.node(p.file_context.as_deref(), p.file_name)?;
         let mut state = node.lock();
         state.data(p.file_name)?.write(p.position, p.buffer)?;
         state.touch_mtime();
@@ -1303,73 +1321,65 @@ impl Events for MemoryDrive {
     }
 
     fn on_rename_or_move_file(&self, p: &mut RenameOrMoveFileParams<'_, OpenNode>) -> Result<()> {
-        self.tree.rename(
-            Path::new(p.file_name),
-            Path::new(p.new_file_name),
-            p.replace_existing,
-        )
+        self.tree
+            .rename(p.file_name, p.new_file_name, p.replace_existing)
     }
 
     fn on_exchange_files(&self, p: &mut ExchangeFilesParams<'_>) -> Result<()> {
-        self.tree
-            .exchange(Path::new(p.file_name), Path::new(p.new_file_name))
+        self.tree.exchange(p.file_name, p.new_file_name)
     }
 
     fn on_delete_file(&self, p: &mut DeleteFileParams<'_, OpenNode>) -> Result<()> {
-        self.tree.remove(Path::new(p.file_name))
+        self.tree.remove(p.file_name)
     }
 
     fn on_is_directory_empty(&self, p: &mut IsDirectoryEmptyParams<'_>) -> Result<()> {
-        let dir = self.tree.lookup(Path::new(p.directory_name))?;
+        let dir = self.tree.lookup(p.directory_name)?;
         let state = dir.lock();
         match &state.content {
             Content::Directory(entries) => {
                 p.is_empty = Some(entries.is_empty());
                 Ok(())
             }
-            _ => Err(not_directory(Path::new(p.directory_name))),
+            _ => Err(not_directory(p.directory_name)),
         }
     }
 
     fn on_create_hard_link(&self, p: &mut CreateHardLinkParams<'_>) -> Result<()> {
-        let node = self
-            .tree
-            .link(Path::new(p.file_name), Path::new(p.link_name))?;
+        let node = self.tree.link(p.file_name, p.link_name)?;
         report(&node, &mut p.info, &mut p.info_filled);
         Ok(())
     }
 
     fn on_create_symbolic_link(&self, p: &mut CreateSymbolicLinkParams<'_>) -> Result<()> {
         let (uid, gid) = (p.originator.uid, p.originator.gid);
-        let target = NewNode::Symlink(PathBuf::from(p.target));
-        let node = self
-            .tree
-            .create(Path::new(p.file_name), target, 0o777, uid, gid)?;
+        let target = NewNode::Symlink(p.target.to_path_buf());
+        let node = self.tree.create(p.file_name, target, 0o777, uid, gid)?;
         report(&node, &mut p.info, &mut p.info_filled);
         Ok(())
     }
 
     fn on_get_symbolic_link_target(&self, p: &mut GetSymbolicLinkTargetParams<'_>) -> Result<()> {
-        let node = self.tree.lookup(Path::new(p.file_name))?;
+        let node = self.tree.lookup(p.file_name)?;
         let state = node.lock();
         match &state.content {
             Content::Symlink(target) => {
-                p.target = target.to_string_lossy().into_owned();
+                p.target = target.clone();
                 Ok(())
             }
             _ => Err(Error::from_errno(
                 libc::EINVAL,
-                format!("{}: not a symbolic link", p.file_name),
+                format!("{}: not a symbolic link", p.file_name.display()),
             )),
         }
     }
 
     fn on_get_ea(&self, p: &mut GetEaParams<'_>) -> Result<()> {
-        let node = self.tree.lookup(Path::new(p.file_name))?;
+        let node = self.tree.lookup(p.file_name)?;
         let state = node.lock();
         let value = state
             .xattrs
-            .get(OsStr::new(p.name))
+            .get(p.name)
             .ok_or_else(|| no_attribute(p.file_name, p.name))?;
         p.value = value.clone();
         Ok(())
@@ -1380,29 +1390,20 @@ impl Events for MemoryDrive {
     }
 
     fn on_list_eas(&self, p: &mut ListEasParams<'_>) -> Result<()> {
-        let node = self.tree.lookup(Path::new(p.file_name))?;
-        p.names = node
-            .lock()
-            .xattrs
-            .keys()
-            .map(|k| k.to_string_lossy().into_owned())
-            .collect();
+        let node = self.tree.lookup(p.file_name)?;
+        p.names = node.lock().xattrs.keys().cloned().collect();
         Ok(())
     }
 
     fn on_remove_ea(&self, p: &mut RemoveEaParams<'_>) -> Result<()> {
-        let node = self.tree.lookup(Path::new(p.file_name))?;
+        let node = self.tree.lookup(p.file_name)?;
         let mut state = node.lock();
         state
             .xattrs
-            .remove(OsStr::new(p.name))
+            .remove(p.name)
             .ok_or_else(|| no_attribute(p.file_name, p.name))?;
         state.touch_ctime();
         Ok(())
-    }
-
-    fn on_error(&self, error_code: u32, description: &str) {
-        tracing::error!("memory drive: error {error_code}: {description}");
     }
 }
 
@@ -1538,7 +1539,7 @@ mod tests {
 
     fn contents(node: &Node) -> Vec<u8> {
         let mut state = node.lock();
-        let data = state.data("/f").unwrap();
+        let data = state.data(Path::new("/f")).unwrap();
         let mut all = vec![0u8; data.size() as usize];
         assert_eq!(data.read(0, &mut all), all.len());
         all
@@ -1552,9 +1553,22 @@ mod tests {
             .unwrap();
         let original = pattern(3 * CHUNK as usize + 100);
         for (from, to, len) in [(0u64, 1000u64, 2 * CHUNK + 7), (1000, 0, 2 * CHUNK + 7)] {
-            node.lock().data("/f").unwrap().set_size(0);
-            node.lock().data("/f").unwrap().write(0, &original).unwrap();
-            let copied = copy_data(&node, "/f", from, &node, "/f", to, len).unwrap();
+            node.lock().data(Path::new("/f")).unwrap().set_size(0);
+            node.lock()
+                .data(Path::new("/f"))
+                .unwrap()
+                .write(0, &original)
+                .unwrap();
+            let copied = copy_data(
+                &node,
+                Path::new("/f"),
+                from,
+                &node,
+                Path::new("/f"),
+                to,
+                len,
+            )
+            .unwrap();
             assert_eq!(copied, len);
             let mut expected = original.clone();
             expected.copy_within(from as usize..(from + len) as usize, to as usize);
@@ -1571,16 +1585,25 @@ mod tests {
         let target = tree.create(p("/t"), NewNode::File, 0o644, 0, 0).unwrap();
         {
             let mut state = source.lock();
-            let data = state.data("/s").unwrap();
+            let data = state.data(Path::new("/s")).unwrap();
             data.set_size(16 * CHUNK);
             data.write(16 * CHUNK - 1, b"Z").unwrap();
         }
         assert_eq!(
-            copy_data(&source, "/s", 0, &target, "/t", 0, u64::MAX).unwrap(),
+            copy_data(
+                &source,
+                Path::new("/s"),
+                0,
+                &target,
+                Path::new("/t"),
+                0,
+                u64::MAX
+            )
+            .unwrap(),
             16 * CHUNK
         );
         let mut state = target.lock();
-        let data = state.data("/t").unwrap();
+        let data = state.data(Path::new("/t")).unwrap();
         assert_eq!((data.size(), data.allocated()), (16 * CHUNK, CHUNK));
         let mut last = [9u8; 2];
         assert_eq!(data.read(16 * CHUNK - 2, &mut last), 2);
@@ -1588,30 +1611,66 @@ mod tests {
         drop(state);
         assert_eq!(usage.bytes(), 2 * CHUNK);
         assert_eq!(
-            copy_data(&source, "/s", 16 * CHUNK, &target, "/t", 0, 10).unwrap(),
+            copy_data(
+                &source,
+                Path::new("/s"),
+                16 * CHUNK,
+                &target,
+                Path::new("/t"),
+                0,
+                10
+            )
+            .unwrap(),
             0
         );
         assert_eq!(
-            copy_data(&source, "/s", 16 * CHUNK - 1, &target, "/t", 20 * CHUNK, 10).unwrap(),
+            copy_data(
+                &source,
+                Path::new("/s"),
+                16 * CHUNK - 1,
+                &target,
+                Path::new("/t"),
+                20 * CHUNK,
+                10
+            )
+            .unwrap(),
             1
         );
         assert_eq!(target.lock().size(), 20 * CHUNK + 1);
         // A hole copied over written bytes leaves zeros there.
         let sevens = vec![7u8; 2 * CHUNK as usize];
-        target.lock().data("/t").unwrap().write(0, &sevens).unwrap();
+        target
+            .lock()
+            .data(Path::new("/t"))
+            .unwrap()
+            .write(0, &sevens)
+            .unwrap();
         assert_eq!(
-            copy_data(&source, "/s", 0, &target, "/t", 10, CHUNK).unwrap(),
+            copy_data(
+                &source,
+                Path::new("/s"),
+                0,
+                &target,
+                Path::new("/t"),
+                10,
+                CHUNK
+            )
+            .unwrap(),
             CHUNK
         );
         let mut back = vec![1u8; 2 * CHUNK as usize];
-        target.lock().data("/t").unwrap().read(0, &mut back);
+        target
+            .lock()
+            .data(Path::new("/t"))
+            .unwrap()
+            .read(0, &mut back);
         let hole = 10..(CHUNK + 10) as usize;
         assert!(back[..10] == sevens[..10] && back[hole.end..] == sevens[hole.end..]);
         assert!(back[hole].iter().all(|&b| b == 0));
         let dir = tree
             .create(p("/d"), NewNode::Directory, 0o755, 0, 0)
             .unwrap();
-        let err = copy_data(&source, "/s", 0, &dir, "/d", 0, 1).unwrap_err();
+        let err = copy_data(&source, Path::new("/s"), 0, &dir, Path::new("/d"), 0, 1).unwrap_err();
         assert_eq!(err.errno(), libc::EISDIR);
     }
 
@@ -1677,7 +1736,7 @@ mod tests {
             (info.kind, info.rdev, info.size, info.mode),
             (FileKind::CharDevice, 0x103, 0, 0o666)
         );
-        let err = node.lock().data("/null").map(drop).unwrap_err();
+        let err = node.lock().data(Path::new("/null")).map(drop).unwrap_err();
         assert_eq!(err.errno(), libc::EINVAL);
         assert!(err.to_string().contains("/null"), "{err}");
         tree.link(p("/null"), p("/null2")).unwrap();

@@ -34,8 +34,14 @@
 //! set-group-ID, in which case the source filesystem has already given them the directory's
 //! group (and, for directories, the set-group-ID bit), exactly as it would for a local
 //! caller. Set-user-ID and set-group-ID bits the caller asked for survive the change of
-//! owner (the kernel has already dropped those it may not set). The process umask is 0 (the
-//! kernel has applied the caller's umask to every mode the events get).
+//! owner (the kernel has already dropped those it may not set). The kernel has applied the
+//! caller's umask to every mode the events get; the drive leaves the serving process's own
+//! umask alone, and gives an object the source created with fewer permission bits than
+//! asked (that umask took some) the asked bits with one `chmod`.
+//!
+//! **Names are bytes.** Every name goes to the source as the bytes the caller used, and
+//! listings, link targets and attribute names come back the same way: a name that is not
+//! UTF-8 round-trips.
 //!
 //! **Data.** `on_open_file`/`on_create_file` open the source file read-write (or with the
 //! caller's access when the source refuses that) into the handle context; reads and writes
@@ -79,12 +85,13 @@
 //! that changes the source and wants the mount to agree at once calls
 //! `notify_directory_change`/`notify_file_change` on the drive.
 
-use std::ffi::{CStr, CString};
+use std::ffi::{CStr, CString, OsStr, OsString};
 use std::fs::File;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::FileExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -111,7 +118,6 @@ pub struct MirrorDrive {
 }
 
 /// A directory listing: the entries read at its first call, handed out one per call.
-#[derive(Default)]
 pub struct Listing {
     entries: Vec<ListedEntry>,
     next: usize,
@@ -119,17 +125,17 @@ pub struct Listing {
 
 /// One entry of a source directory, as its listing reports it.
 struct ListedEntry {
-    name: String,
+    name: OsString,
     kind: FileKind,
     file_id: u64,
 }
 
-/// The source file a handle reads and writes; `None` for directories.
-type OpenSource = Option<Arc<File>>;
+/// The source file a handle reads and writes (directories store none).
+type OpenSource = Arc<File>;
 
 /// The source file of an open file (its first handle's descriptor, shared), for
-/// `on_get_file_info` and size changes after the name is gone; `None` for directories.
-type OpenFile = Option<Arc<File>>;
+/// `on_get_file_info` and size changes after the name is gone (directories store none).
+type OpenFile = Arc<File>;
 
 /// The longest path one system call takes, in bytes: `PATH_MAX` less its NUL.
 const LONGEST_CALL_PATH: usize = libc::PATH_MAX as usize - 1;
@@ -160,7 +166,7 @@ impl AsFd for SourceDir<'_> {
 
 impl MirrorDrive {
     /// A drive mirroring `source` (an existing directory). With `passthrough`, every opened
-    /// file is routed to its source file. Sets the process umask to 0 (see the module docs).
+    /// file is routed to its source file.
     pub fn new(source: &Path, passthrough: bool) -> Result<Self> {
         let root = sys::open(
             source,
@@ -173,20 +179,21 @@ impl MirrorDrive {
                 format!("SOURCE {}: {}", source.display(), io::Error::from(e)),
             )
         })?;
-        rustix::process::umask(Mode::empty());
         Ok(Self { root, passthrough })
     }
 
     /// Where the drive path `name` (`/a/b`) is in the source: relative to the source's
     /// descriptor when it fits in one call, else relative to its parent directory, opened
     /// on the way.
-    fn locate(&self, name: &str) -> io::Result<SourcePath<'_>> {
-        let rel = match name.trim_start_matches('/') {
-            "" => ".",
+    fn locate(&self, name: &Path) -> io::Result<SourcePath<'_>> {
+        let bytes = name.as_os_str().as_bytes();
+        let start = bytes.iter().position(|b| *b != b'/').unwrap_or(bytes.len());
+        let rel = match &bytes[start..] {
+            b"" => b".",
             rel => rel,
         };
         let root = self.root.as_fd();
-        let (steps, last) = split_for_calls(rel.as_bytes())?;
+        let (steps, last) = split_for_calls(rel)?;
         let mut dir = SourceDir::Root(root);
         for step in steps {
             let next = sys::openat(
@@ -207,7 +214,7 @@ impl MirrorDrive {
     /// allows it (the kernel's write-back may write through any handle), else with the
     /// access of `flags`. Anything but a regular file is refused without being opened (see
     /// "Data" in the module docs).
-    fn open_existing(&self, at: &SourcePath<'_>, name: &str, flags: i32) -> Result<File> {
+    fn open_existing(&self, at: &SourcePath<'_>, name: &Path, flags: i32) -> Result<File> {
         let path = sys::openat(
             &at.dir,
             &at.rel,
@@ -230,7 +237,10 @@ impl MirrorDrive {
         };
         Err(Error::from_errno(
             errno,
-            format!("open {name}: {what} in the source (the mirror opens regular files only)"),
+            format!(
+                "open {}: {what} in the source (the mirror opens regular files only)",
+                name.display()
+            ),
         ))
     }
 
@@ -241,7 +251,7 @@ impl MirrorDrive {
     fn create_file(
         &self,
         at: &SourcePath<'_>,
-        name: &str,
+        name: &Path,
         flags: i32,
         mode: u32,
         exclusive: bool,
@@ -261,11 +271,19 @@ impl MirrorDrive {
         }
     }
 
-    /// Gives a new object the ownership of `caller`, the event's originator (see the module docs).
-    /// `chown` clears the set-user-ID and set-group-ID bits of anything but a directory, even
-    /// root's, so an object that needs a new owner gets those bits back: the kernel has already
-    /// dropped the ones the caller may not set.
-    fn own(&self, at: &SourcePath<'_>, name: &str, caller: Originator) -> Result<()> {
+    /// Gives a new object the ownership of `caller`, the event's originator, and the
+    /// permission bits of `mode` when the process umask took some (see the module docs;
+    /// `None` for links, which have no mode of their own). `chown` clears the set-user-ID
+    /// and set-group-ID bits of anything but a directory, even root's, so an object that
+    /// needs a new owner gets those bits back: the kernel has already dropped the ones the
+    /// caller may not set.
+    fn own(
+        &self,
+        at: &SourcePath<'_>,
+        name: &Path,
+        caller: Originator,
+        mode: Option<u32>,
+    ) -> Result<()> {
         let (uid, gid) = (caller.uid, caller.gid);
         let parent_setgid = sys::statat(&at.dir, parent_of(&at.rel), AtFlags::SYMLINK_NOFOLLOW)
             .map(|st| st.st_mode & libc::S_ISGID != 0)
@@ -273,9 +291,27 @@ impl MirrorDrive {
         let st = sys::statat(&at.dir, &at.rel, AtFlags::SYMLINK_NOFOLLOW)
             .map_err(|e| failed("stat", name, e.into()))?;
         let gid = if parent_setgid { st.st_gid } else { gid };
-        if (st.st_uid, st.st_gid) == (uid, gid) {
+        let owned = (st.st_uid, st.st_gid) == (uid, gid);
+        let permissions = mode.map_or(st.st_mode & 0o777, |m| m & 0o777);
+        let masked = st.st_mode & 0o777 != permissions;
+        if owned && !masked {
             return Ok(());
         }
+        if !owned {
+            self.chown_new(at, name, uid, gid)?;
+        }
+        let set_id = st.st_mode & (libc::S_ISUID | libc::S_ISGID) != 0;
+        let directory = FileKind::from_mode(st.st_mode) == Some(FileKind::Directory);
+        if masked || (!owned && set_id && !directory) {
+            let mode = Mode::from_raw_mode((st.st_mode & 0o7000) | permissions);
+            sys::chmodat(&at.dir, &at.rel, mode, AtFlags::empty())
+                .map_err(|e| failed("chmod", name, e.into()))?;
+        }
+        Ok(())
+    }
+
+    /// `chown` of a new object to `uid`/`gid`, not following a link.
+    fn chown_new(&self, at: &SourcePath<'_>, name: &Path, uid: u32, gid: u32) -> Result<()> {
         sys::chownat(
             &at.dir,
             &at.rel,
@@ -283,22 +319,15 @@ impl MirrorDrive {
             Some(rustix::fs::Gid::from_raw(gid)),
             AtFlags::SYMLINK_NOFOLLOW,
         )
-        .map_err(|e| failed("chown", name, e.into()))?;
-        let set_id = st.st_mode & (libc::S_ISUID | libc::S_ISGID) != 0;
-        if set_id && FileKind::from_mode(st.st_mode) != Some(FileKind::Directory) {
-            let mode = Mode::from_raw_mode(st.st_mode & 0o7777);
-            sys::chmodat(&at.dir, &at.rel, mode, AtFlags::empty())
-                .map_err(|e| failed("chmod", name, e.into()))?;
-        }
-        Ok(())
+        .map_err(|e| failed("chown", name, e.into()))
     }
 
     /// `name`'s attributes after an event changed or created it, as `on_get_file_info`
     /// reports them (through `open`, the file's descriptor, when it has one), for the
     /// event's `info`; `None` when they cannot be read, which leaves the library to ask
     /// `on_get_file_info`.
-    fn stat_after(&self, name: &str, open: Option<&OpenFile>) -> Option<FileInfo> {
-        if let Some(Some(file)) = open {
+    fn stat_after(&self, name: &Path, open: Option<&OpenFile>) -> Option<FileInfo> {
+        if let Some(file) = open {
             return sys::fstat(file).ok().map(|st| file_info(&st));
         }
         let at = self.locate(name).ok()?;
@@ -317,13 +346,13 @@ impl MirrorDrive {
                 // set-group-ID bit comes from the parent.
                 sys::mkdirat(&at.dir, &at.rel, mode)
                     .map_err(|e| failed("mkdir", name, e.into()))?;
-                self.own(&at, name, p.originator)
+                self.own(&at, name, p.originator, Some(p.mode))
             }
             FileKind::File => {
                 // `mknod` (no open flags) and `O_EXCL` must not take an existing name.
                 let exclusive = p.flags & (libc::O_CREAT | libc::O_EXCL) != libc::O_CREAT;
                 let file = self.create_file(&at, name, p.flags, p.mode, exclusive)?;
-                self.own(&at, name, p.originator)?;
+                self.own(&at, name, p.originator, Some(p.mode))?;
                 if p.flags & libc::O_TRUNC != 0 {
                     file.set_len(0).map_err(|e| failed("truncate", name, e))?;
                 }
@@ -333,7 +362,10 @@ impl MirrorDrive {
             }
             FileKind::Symlink => Err(Error::from_errno(
                 libc::EPERM,
-                format!("create {name}: links are made by on_create_symbolic_link"),
+                format!(
+                    "create {}: links are made by on_create_symbolic_link",
+                    name.display()
+                ),
             )),
             kind => {
                 let dev = if matches!(kind, FileKind::CharDevice | FileKind::BlockDevice) {
@@ -344,7 +376,7 @@ impl MirrorDrive {
                 let file_type = FileType::from_raw_mode(kind.mode_bits());
                 sys::mknodat(&at.dir, &at.rel, file_type, mode, dev)
                     .map_err(|e| failed("mknod", name, e.into()))?;
-                self.own(&at, name, p.originator)
+                self.own(&at, name, p.originator, Some(p.mode))
             }
         }
     }
@@ -373,15 +405,17 @@ impl MirrorDrive {
         &self,
         p: &mut EnumerateDirectoryParams<'_, OpenFile, OpenSource, Listing>,
     ) -> Result<()> {
-        let listing = &mut *p.enumeration_context;
-        if p.restart {
+        if p.restart || p.enumeration_context.is_none() {
             let name = p.directory_name;
             let entries = self
                 .locate(name)
                 .and_then(|at| list(&at))
                 .map_err(|e| failed("list", name, e))?;
-            *listing = Listing { entries, next: 0 };
+            *p.enumeration_context = Some(Listing { entries, next: 0 });
         }
+        let Some(listing) = p.enumeration_context.as_mut() else {
+            return Ok(());
+        };
         if let Some(entry) = listing.entries.get(listing.next) {
             listing.next += 1;
             p.file_found = true;
@@ -418,8 +452,8 @@ impl MirrorDrive {
     /// A writable descriptor of the file a size or space change goes to: the open file's
     /// own when it is writable, else one opened from it (through `/proc/self/fd/N`, so a
     /// file that lost its name still works), else one opened by name.
-    fn writable(&self, name: &str, context: Option<&OpenFile>) -> Result<Arc<File>> {
-        if let Some(Some(file)) = context {
+    fn writable(&self, name: &Path, context: Option<&OpenFile>) -> Result<Arc<File>> {
+        if let Some(file) = context {
             let access = sys::fcntl_getfl(file).map_err(|e| failed("fcntl", name, e.into()))?;
             if access & OFlags::ACCMODE != OFlags::RDONLY {
                 return Ok(Arc::clone(file));
@@ -434,7 +468,7 @@ impl MirrorDrive {
 
     /// An `O_PATH | O_NOFOLLOW` descriptor of the object at `name` for the `*xattr` calls,
     /// and the `/proc/self/fd/N` path they name it by (see the module docs).
-    fn xattr_target(&self, name: &str) -> Result<(OwnedFd, String)> {
+    fn xattr_target(&self, name: &Path) -> Result<(OwnedFd, String)> {
         let fd = self
             .locate(name)
             .and_then(|at| {
@@ -451,14 +485,9 @@ impl MirrorDrive {
     }
 
     fn copy_range(&self, p: &mut CopyFileRangeParams<'_, OpenFile, OpenSource>) -> Result<()> {
-        let not_open = |name: &str| Error::from_errno(libc::EBADF, format!("{name} is not open"));
-        let from = p
-            .handle_context
-            .as_ref()
-            .ok_or_else(|| not_open(p.file_name))?;
+        let from = p.handle_context.ok_or_else(|| not_open(p.file_name))?;
         let to = p
             .target_handle_context
-            .as_ref()
             .ok_or_else(|| not_open(p.target_file_name))?;
         let (mut position, mut target_position) = (p.position, p.target_position);
         let mut copied = 0;
@@ -479,7 +508,11 @@ impl MirrorDrive {
                 Err(e) => {
                     return Err(failed(
                         "copy_file_range",
-                        &format!("{} to {}", p.file_name, p.target_file_name),
+                        format!(
+                            "{} to {}",
+                            p.file_name.display(),
+                            p.target_file_name.display()
+                        ),
                         e.into(),
                     ))
                 }
@@ -516,7 +549,7 @@ impl Events for MirrorDrive {
     fn on_get_file_info(&self, p: &mut GetFileInfoParams<'_, OpenFile>) -> Result<()> {
         let name = p.file_name;
         // An open file is asked through its descriptor: it may have lost its name.
-        if let Some(Some(file)) = p.file_context.as_deref() {
+        if let Some(file) = p.file_context.as_deref() {
             let st = sys::fstat(file).map_err(|e| failed("fstat", name, e.into()))?;
             p.file_exists = true;
             p.info = file_info(&st);
@@ -538,7 +571,7 @@ impl Events for MirrorDrive {
 
     fn on_create_file(&self, p: &mut CreateFileParams<'_, OpenFile, OpenSource>) -> Result<()> {
         self.create(p)?;
-        if let Some(info) = self.stat_after(p.file_name, Some(p.file_context)) {
+        if let Some(info) = self.stat_after(p.file_name, p.file_context.as_ref()) {
             (p.info, p.info_filled) = (info, true);
         }
         Ok(())
@@ -556,16 +589,14 @@ impl Events for MirrorDrive {
     }
 
     fn on_read_file(&self, p: &mut ReadFileParams<'_, OpenFile, OpenSource>) -> Result<()> {
-        let file = p.handle_context.as_ref().ok_or_else(|| {
-            Error::from_errno(libc::EBADF, format!("{} is not open", p.file_name))
-        })?;
+        let file = p.handle_context.ok_or_else(|| not_open(p.file_name))?;
         let mut done = 0;
         while done < p.buffer.len() {
             match file.read_at(&mut p.buffer[done..], p.position + done as u64) {
                 Ok(0) => break,
                 Ok(n) => done += n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(Error::io(format!("reading {}", p.file_name), e)),
+                Err(e) => return Err(failed("read", p.file_name, e)),
             }
         }
         p.bytes_read = done;
@@ -573,11 +604,12 @@ impl Events for MirrorDrive {
     }
 
     fn on_write_file(&self, p: &mut WriteFileParams<'_, OpenFile, OpenSource>) -> Result<()> {
-        let file = p.handle_context.as_ref().ok_or_else(|| {
-            Error::from_errno(libc::EBADF, format!("{} is not open", p.file_name))
-        })?;
+        let file = p
+            .handle_context
+            .as_deref()
+            .ok_or_else(|| not_open(p.file_name))?;
         file.write_all_at(p.buffer, p.position)
-            .map_err(|e| Error::io(format!("writing {}", p.file_name), e))?;
+            .map_err(|e| failed("write", p.file_name, e))?;
         p.bytes_written = p.buffer.len();
         Ok(())
     }
@@ -716,7 +748,7 @@ impl Events for MirrorDrive {
 
     fn on_flush_file(&self, p: &mut FlushFileParams<'_, OpenFile, OpenSource>) -> Result<()> {
         let name = p.file_name;
-        match p.handle_context.as_ref() {
+        match p.handle_context.as_deref() {
             Some(f) if p.data_only => f.sync_data(),
             Some(f) => f.sync_all(),
             // A directory: sync it through a descriptor of its own.
@@ -754,9 +786,10 @@ impl Events for MirrorDrive {
     fn on_create_symbolic_link(&self, p: &mut CreateSymbolicLinkParams<'_>) -> Result<()> {
         let name = p.file_name;
         let at = self.locate(name).map_err(|e| failed("symlink", name, e))?;
-        let target = c_path(p.target.as_bytes()).map_err(|e| failed("symlink", name, e))?;
+        let target =
+            c_path(p.target.as_os_str().as_bytes()).map_err(|e| failed("symlink", name, e))?;
         sys::symlinkat(&target, &at.dir, &at.rel).map_err(|e| failed("symlink", name, e.into()))?;
-        self.own(&at, name, p.originator)?;
+        self.own(&at, name, p.originator, None)?;
         if let Some(info) = self.stat_after(name, None) {
             (p.info, p.info_filled) = (info, true);
         }
@@ -769,16 +802,14 @@ impl Events for MirrorDrive {
             .locate(name)
             .and_then(|at| Ok(sys::readlinkat(&at.dir, &at.rel, Vec::new())?))
             .map_err(|e| failed("readlink", name, e))?;
-        p.target = target.into_string().map_err(|_| {
-            Error::invalid_argument("symbolic link target", format!("{name} is not UTF-8"))
-        })?;
+        p.target = PathBuf::from(OsString::from_vec(target.into_bytes()));
         Ok(())
     }
 
     fn on_get_ea(&self, p: &mut GetEaParams<'_>) -> Result<()> {
         let (_fd, path) = self.xattr_target(p.file_name)?;
         p.value = xattr_value(&path, p.name)
-            .map_err(|e| failed("getxattr", &format!("{} {}", p.file_name, p.name), e))?;
+            .map_err(|e| failed("getxattr", attribute(p.file_name, p.name), e))?;
         Ok(())
     }
 
@@ -792,7 +823,7 @@ impl Events for MirrorDrive {
         };
         self.xattr_target(p.file_name).and_then(|(_fd, path)| {
             sys::setxattr(path.as_str(), p.name, p.value, flags)
-                .map_err(|e| failed("setxattr", &format!("{} {}", p.file_name, p.name), e.into()))
+                .map_err(|e| failed("setxattr", attribute(p.file_name, p.name), e.into()))
         })
     }
 
@@ -806,26 +837,21 @@ impl Events for MirrorDrive {
         p.names = names
             .split(|b| *b == 0)
             .filter(|n| !n.is_empty())
-            .map(|n| String::from_utf8_lossy(n).into_owned())
+            .map(|n| OsString::from_vec(n.to_vec()))
             .collect();
         Ok(())
     }
 
     fn on_remove_ea(&self, p: &mut RemoveEaParams<'_>) -> Result<()> {
         self.xattr_target(p.file_name).and_then(|(_fd, path)| {
-            sys::removexattr(path.as_str(), p.name).map_err(|e| {
-                failed(
-                    "removexattr",
-                    &format!("{} {}", p.file_name, p.name),
-                    e.into(),
-                )
-            })
+            sys::removexattr(path.as_str(), p.name)
+                .map_err(|e| failed("removexattr", attribute(p.file_name, p.name), e.into()))
         })
     }
 }
 
 /// Shares the first handle's descriptor with the file context; returns the handle's.
-fn remember(context: &mut OpenFile, file: File) -> Arc<File> {
+fn remember(context: &mut Option<OpenFile>, file: File) -> Arc<File> {
     let file = Arc::new(file);
     if context.is_none() {
         *context = Some(Arc::clone(&file));
@@ -913,7 +939,7 @@ fn list(at: &SourcePath<'_>) -> io::Result<Vec<ListedEntry>> {
             known => FileKind::from_mode(known.as_raw_mode()),
         };
         entries.push(ListedEntry {
-            name: String::from_utf8_lossy(name.to_bytes()).into_owned(),
+            name: OsString::from_vec(name.to_bytes().to_vec()),
             kind: kind.unwrap_or(FileKind::File),
             file_id: entry.ino(),
         });
@@ -922,7 +948,7 @@ fn list(at: &SourcePath<'_>) -> io::Result<Vec<ListedEntry>> {
 }
 
 /// The value of the extended attribute `name` of the object `/proc/self/fd/N` names.
-fn xattr_value(path: &str, name: &str) -> io::Result<Vec<u8>> {
+fn xattr_value(path: &str, name: &OsStr) -> io::Result<Vec<u8>> {
     sized(
         || sys::getxattr_query(path, name),
         |buf| sys::getxattr(path, name, buf),
@@ -966,12 +992,24 @@ fn parent_of(rel: &CStr) -> &[u8] {
     }
 }
 
-/// An errno error naming the operation, the drive path, and the reason.
-fn failed(op: &str, name: &str, e: io::Error) -> Error {
+/// An errno error naming the operation, what it was done to (a drive path, or several
+/// described in a string), and the reason.
+fn failed(op: &str, what: impl AsRef<OsStr>, e: io::Error) -> Error {
+    let what = Path::new(what.as_ref()).display();
     Error::from_errno(
         e.raw_os_error().unwrap_or(libc::EIO),
-        format!("{op} {name}: {e}"),
+        format!("{op} {what}: {e}"),
     )
+}
+
+/// `EBADF` for a data event on a handle with no source file.
+fn not_open(name: &Path) -> Error {
+    Error::from_errno(libc::EBADF, format!("{} is not open", name.display()))
+}
+
+/// An extended attribute `name` of `file`, as errors name it.
+fn attribute(file: &Path, name: &OsStr) -> String {
+    format!("{} {}", file.display(), name.to_string_lossy())
 }
 
 fn time(sec: i64, nsec: u64) -> SystemTime {

@@ -2,14 +2,17 @@
 //!
 //! Design: the whole filesystem is two constants. `on_get_file_info` answers lookups and
 //! `stat` for `/` (implicitly a directory) and `/hello.txt`; `on_enumerate_directory` lists
-//! the one entry, using the enumeration context as its cursor (it is created fresh for each
-//! listing, so `restart` needs no special handling); `on_read_file` copies from the
-//! constant. Every other event keeps its default: creating, writing or deleting fails with
+//! the one entry, using the enumeration context as its cursor (each listing starts with
+//! none, so `restart` needs no special handling); `on_read_file` copies from the constant.
+//! No file or handle context is needed, so `on_open_file` is left out: opens succeed and
+//! later events see `None`. Every other event keeps its default: creating, writing or deleting fails with
 //! `EOPNOTSUPP`.
 //!
 //! Run as root: `cargo run -p fsgate-vfs --example hello -- /mnt/hello` (the directory must
 //! exist and be empty), then `cat /mnt/hello/hello.txt` from another shell. Press Enter to
 //! unmount.
+
+use std::path::Path;
 
 use fsgate_core::Result;
 use fsgate_vfs::{
@@ -23,7 +26,6 @@ const TEXT: &[u8] = b"Hello from fsgate!\n";
 struct Hello;
 
 /// How far a listing got.
-#[derive(Default)]
 struct Cursor(usize);
 
 impl Events for Hello {
@@ -32,7 +34,7 @@ impl Events for Hello {
     type EnumerationContext = Cursor;
 
     fn on_get_file_info(&self, p: &mut GetFileInfoParams<'_, ()>) -> Result<()> {
-        if p.file_name == format!("/{NAME}") {
+        if p.file_name == Path::new("/").join(NAME) {
             p.file_exists = true;
             p.info.kind = FileKind::File;
             p.info.mode = 0o444;
@@ -45,8 +47,9 @@ impl Events for Hello {
         &self,
         p: &mut EnumerateDirectoryParams<'_, (), (), Cursor>,
     ) -> Result<()> {
-        if p.directory_name == "/" && p.enumeration_context.0 == 0 {
-            p.enumeration_context.0 += 1;
+        let cursor = p.enumeration_context.get_or_insert(Cursor(0));
+        if p.directory_name == Path::new("/") && cursor.0 == 0 {
+            cursor.0 += 1;
             p.file_found = true;
             p.file_name = NAME.into();
             p.info.size = TEXT.len() as u64;

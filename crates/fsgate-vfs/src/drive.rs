@@ -180,16 +180,22 @@ impl<E: Events> VirtualDrive<E> {
     /// up. Outside event handlers the kernel has forgotten when this returns; inside one the
     /// invalidation is sent from another thread and this returns at once (the kernel may be
     /// holding the directory for the very request being answered).
-    pub fn notify_directory_change(&self, file_name: &str, action: ChangeAction) -> Result<()> {
+    pub fn notify_directory_change(
+        &self,
+        file_name: impl AsRef<Path>,
+        action: ChangeAction,
+    ) -> Result<()> {
         self.with_mounted("notify_directory_change", |m| {
-            m.notify_directory_change(file_name, action)
+            m.notify_directory_change(file_name.as_ref(), action)
         })
     }
 
     /// Tells the kernel that the data or attributes of `file_name` changed behind its back,
     /// so cached pages and attributes are dropped. A no-op for files the kernel does not know.
-    pub fn notify_file_change(&self, file_name: &str) -> Result<()> {
-        self.with_mounted("notify_file_change", |m| m.notify_file_change(file_name))
+    pub fn notify_file_change(&self, file_name: impl AsRef<Path>) -> Result<()> {
+        self.with_mounted("notify_file_change", |m| {
+            m.notify_file_change(file_name.as_ref())
+        })
     }
 
     /// `get_originator_process_id`; see [`crate::originator`].

@@ -32,17 +32,20 @@ fn not_supported(event: &str) -> Error {
 
 /// A virtual drive's behaviour: the reference's events.
 ///
-/// Contexts are typed: the library creates each with `Default::default()` just before its
-/// first event and drops it just after its last (see the crate docs for the table); a
-/// context whose first event fails is dropped at once. Put `Arc`s, open backend handles or
-/// listing cursors in them; their `Drop` is the cleanup.
+/// Contexts are typed and built by the drive: `on_create_file` and `on_open_file` store
+/// the file's and the handle's in their params' slots, `on_enumerate_directory` stores the
+/// listing's at its first call; the library drops each just after its last event (see the
+/// crate docs for the table), and one stored by an event that fails at once. A slot left
+/// empty is `None` in later events. Put `Arc`s, open backend handles or listing cursors in
+/// them; their `Drop` is the cleanup.
 pub trait Events: Send + Sync + 'static {
-    /// Per open file or directory: created at its first open, dropped after its last close.
-    type FileContext: Default + Send + Sync + 'static;
-    /// Per handle (each `open`/`opendir` that succeeds): dropped after its `on_close_file`.
-    type HandleContext: Default + Send + Sync + 'static;
+    /// Per open file or directory: stored by its first open, dropped after its last close.
+    type FileContext: Send + Sync + 'static;
+    /// Per handle (each `open`/`opendir` that fires an open event): dropped after its
+    /// `on_close_file`.
+    type HandleContext: Send + Sync + 'static;
     /// Per directory listing: dropped after its `on_close_directory_enumeration`.
-    type EnumerationContext: Default + Send + Sync + 'static;
+    type EnumerationContext: Send + Sync + 'static;
 
     /// The drive was mounted; fires before any other event. Failing it fails `mount`.
     fn on_mount(&self, _p: &mut MountParams) -> Result<()> {
@@ -292,8 +295,11 @@ pub trait Events: Send + Sync + 'static {
     }
 
     /// A handler panicked (code `ERROR_INTERNAL_ERROR`) or the library hit an error it
-    /// cannot report to a caller. Fires on a worker thread.
-    fn on_error(&self, _error_code: u32, _description: &str) {}
+    /// cannot report to a caller. Fires on a worker thread. Unhandled: the error goes to
+    /// `tracing` at the error level, so a drive need not log it itself.
+    fn on_error(&self, error_code: u32, description: &str) {
+        tracing::error!("virtual drive error {error_code}: {description}");
+    }
 
     /// A worker thread started; fires on it before it runs any event.
     fn on_worker_thread_creation(&self) {}

@@ -40,26 +40,30 @@
 //!
 //! # Contexts
 //!
-//! Contexts are the trait's associated types, created with `Default` before their first
-//! event and dropped after their last, following the reference's table. For one file opened
-//! by A, then B, closed by B, opened by C, closed by A, closed by C:
+//! Contexts are the trait's associated types, values the drive builds itself (no `Default`
+//! or other bound but `Send + Sync`): the open or create handler stores them in its params'
+//! `file_context` and `handle_context` slots, and the library drops them after their last
+//! event, following the reference's table. For one file opened by A, then B, closed by B,
+//! opened by C, closed by A, closed by C:
 //!
-//! | step | contexts created / dropped | alive after |
+//! | step | contexts stored / dropped | alive after |
 //! |---|---|---|
-//! | 1 A opens | FX, HXA created before `on_open_file` | FX, HXA |
-//! | 2 B opens | HXB created | FX, HXA, HXB |
+//! | 1 A opens | FX, HXA stored by `on_open_file` | FX, HXA |
+//! | 2 B opens | HXB stored | FX, HXA, HXB |
 //! | 3 B closes | HXB dropped after `on_close_file` | FX, HXA |
-//! | 4 C opens | HXC created | FX, HXA, HXC |
+//! | 4 C opens | HXC stored | FX, HXA, HXC |
 //! | 5 A closes | HXA dropped | FX, HXC |
 //! | 6 C closes | HXC and FX dropped after `on_close_file` | — |
 //!
-//! A context whose first event (`on_create_file`, `on_open_file`,
-//! `on_enumerate_directory`) fails or times out is dropped at once. With
+//! A context stored by an event (`on_create_file`, `on_open_file`,
+//! `on_enumerate_directory`) that fails or times out is dropped at once. A slot the
+//! handler leaves empty is `None` in every later event (the reference's null context). With
 //! `fire_all_open_close_events` off, `on_open_file` fires only at step 1 and
-//! `on_close_file` only at step 6 (handle contexts still exist per open and reach
-//! `on_read_file`/`on_write_file`: unlike the reference, FUSE names the handle of each read
-//! and write). `mkdir` and `mknod` create a file and handle context for their
-//! `on_create_file` and drop both right after it (nothing stays open).
+//! `on_close_file` only at step 6, so the handles of steps 2 and 4 have no handle context
+//! (as the reference says, handle contexts are then of no use); every handle still reaches
+//! `on_read_file`/`on_write_file` with the file context. `mkdir` and `mknod` fire
+//! `on_create_file` with empty slots and drop what it stores right after it (nothing stays
+//! open).
 //!
 //! # Concurrency and timeouts
 //!
@@ -151,9 +155,9 @@
 //!   handles fails in the kernel.
 //! - The user-mode file cache belongs to one drive (`UserModeFileCacheSize` per drive), not
 //!   to the process; there is no kernel-mode cache of fsgate's own (the page cache is it).
-//! - Read handlers get the file and handle contexts as shared references (`&`), so that
+//! - Read handlers get the file and handle contexts as shared references (`Option<&F>`), so that
 //!   `SerializeAccess` off can run non-overlapping reads of one file in parallel; contexts are
-//!   therefore `Sync`. Every other event gets them `&mut`.
+//!   therefore `Sync`. Every other event gets them as `Option<&mut F>`.
 //! - Without `use_file_ids`, `readdir` shows per-name placeholder inode numbers for names not
 //!   looked up yet (`stat` shows the real one); with it, both show the application's ids.
 //! - Share modes do not exist on Linux (every open shares everything): the create and open
@@ -168,7 +172,9 @@
 //! - Create events return what they created, as WinFsp's create fills the file info: the
 //!   create, link and set-attribute events have an output `info` with `info_filled`; a
 //!   handler that fills it spares the `on_get_file_info` that otherwise follows.
-//! - Names must be UTF-8 (`EINVAL` otherwise); matching is case-sensitive.
+//! - Names are bytes ([`Path`](std::path::Path) and [`OsStr`](std::ffi::OsStr) in the
+//!   params), as Linux has them: any name the kernel allows reaches the drive unchanged, and
+//!   matching is byte for byte (case-sensitive).
 //! - The volume label and id are asked once, at mount.
 //! - Hard links are several paths for one kernel inode; events name the path the kernel
 //!   used. Without `use_file_ids` two names are known to be one inode only while the kernel

@@ -169,9 +169,16 @@ impl Field for FileKind {
     }
 }
 
-impl Field for &std::path::Path {
+/// Names are bytes; a log line shows bytes that are not UTF-8 as U+FFFD.
+impl Field for &std::ffi::OsStr {
     fn value(self) -> Option<Value> {
         Some(self.to_string_lossy().into_owned().into())
+    }
+}
+
+impl Field for &std::path::Path {
+    fn value(self) -> Option<Value> {
+        self.as_os_str().value()
     }
 }
 
@@ -254,7 +261,7 @@ impl<E: Events, W: Write + Send + 'static> Events for Logged<E, W> {
         ) => "enumerate_directory" {
             directory_name: p.directory_name,
             file_found: p.file_found,
-            file_name: p.file_name.as_str(),
+            file_name: p.file_name.as_os_str(),
         }
         fn on_close_directory_enumeration(
             p: CloseDirectoryEnumerationParams<'_, Self::FileContext, Self::EnumerationContext>
@@ -353,7 +360,7 @@ impl<E: Events, W: Write + Send + 'static> Events for Logged<E, W> {
         fn on_get_symbolic_link_target(p: GetSymbolicLinkTargetParams<'_>)
             => "get_symbolic_link_target" {
             file_name: p.file_name,
-            target: p.target.as_str(),
+            target: p.target.as_path(),
         }
         fn on_get_ea(p: GetEaParams<'_>) => "get_ea" {
             file_name: p.file_name,
@@ -407,13 +414,16 @@ mod tests {
     /// A flat drive of files in a map: just enough events to answer through the wrapper.
     #[derive(Default)]
     struct Notes {
-        files: Mutex<BTreeMap<String, Vec<u8>>>,
+        files: Mutex<BTreeMap<std::path::PathBuf, Vec<u8>>>,
         hooks: AtomicUsize,
     }
 
     impl Notes {
-        fn missing(name: &str) -> Error {
-            Error::from_code(code::ERROR_FILE_NOT_FOUND, format!("{name} does not exist"))
+        fn missing(name: &std::path::Path) -> Error {
+            Error::from_code(
+                code::ERROR_FILE_NOT_FOUND,
+                format!("{} does not exist", name.display()),
+            )
         }
     }
 
@@ -501,7 +511,7 @@ mod tests {
     fn create(drive: &impl Events<FileContext = (), HandleContext = ()>, name: &str) -> Result<()> {
         drive.on_create_file(&mut CreateFileParams {
             originator: Originator::new(100, 100, 0, 0),
-            file_name: name,
+            file_name: std::path::Path::new(name),
             desired_access: access::FILE_READ_DATA | access::FILE_WRITE_DATA,
             attributes: attributes::FILE_ATTRIBUTE_NORMAL,
             kind: FileKind::File,
@@ -514,8 +524,8 @@ mod tests {
                 handle_id: 1,
                 creator: Originator::new(100, 100, 0, 0),
             },
-            file_context: &mut (),
-            handle_context: &mut (),
+            file_context: &mut None,
+            handle_context: &mut None,
             route: None,
         })
     }
@@ -523,12 +533,12 @@ mod tests {
     fn write(drive: &impl Events<FileContext = (), HandleContext = ()>, name: &str, data: &[u8]) {
         let mut p = WriteFileParams {
             originator: Originator::new(100, 100, 0, 0),
-            file_name: name,
+            file_name: std::path::Path::new(name),
             position: 0,
             buffer: data,
             bytes_written: 0,
-            file_context: &mut (),
-            handle_context: &mut (),
+            file_context: None,
+            handle_context: None,
         };
         drive.on_write_file(&mut p).unwrap();
         assert_eq!(p.bytes_written, data.len());
@@ -541,12 +551,12 @@ mod tests {
     ) -> Result<usize> {
         let mut p = ReadFileParams {
             originator: Originator::new(100, 100, 0, 0),
-            file_name: name,
+            file_name: std::path::Path::new(name),
             position: 0,
             buffer,
             bytes_read: 0,
-            file_context: &(),
-            handle_context: &(),
+            file_context: None,
+            handle_context: None,
         };
         drive.on_read_file(&mut p).map(|()| p.bytes_read)
     }
@@ -558,7 +568,7 @@ mod tests {
         drive
             .on_delete_file(&mut DeleteFileParams {
                 originator: Originator::new(100, 100, 0, 0),
-                file_name: "/a",
+                file_name: std::path::Path::new("/a"),
                 is_directory: false,
                 file_context: None,
             })
@@ -616,7 +626,7 @@ mod tests {
         let drive = logged(LogFormat::Text);
         let result = drive.on_set_file_attributes(&mut SetFileAttributesParams {
             originator: Originator::new(100, 100, 0, 0),
-            file_name: "/a \"b\"",
+            file_name: std::path::Path::new("/a \"b\""),
             mode: None,
             creation_time: None,
             last_access_time: None,
@@ -641,26 +651,26 @@ mod tests {
         let drive = logged(LogFormat::Json);
         let exchange = drive.on_exchange_files(&mut ExchangeFilesParams {
             originator: Originator::new(100, 100, 0, 0),
-            file_name: "/a",
-            new_file_name: "/b",
+            file_name: std::path::Path::new("/a"),
+            new_file_name: std::path::Path::new("/b"),
         });
         assert_eq!(exchange.unwrap_err().errno(), libc::EINVAL);
         let copy = drive.on_copy_file_range(&mut CopyFileRangeParams {
             originator: Originator::new(100, 100, 0, 0),
-            file_name: "/a",
+            file_name: std::path::Path::new("/a"),
             position: 0,
-            file_context: &(),
-            handle_context: &(),
-            target_file_name: "/b",
+            file_context: None,
+            handle_context: None,
+            target_file_name: std::path::Path::new("/b"),
             target_position: 10,
-            target_handle_context: &(),
+            target_handle_context: None,
             length: 4096,
             bytes_copied: 0,
         });
         assert_eq!(copy.unwrap_err().errno(), libc::ENOSYS);
         let zero = drive.on_zeroize_file_range(&mut ZeroizeFileRangeParams {
             originator: Originator::new(100, 100, 0, 0),
-            file_name: "/a",
+            file_name: std::path::Path::new("/a"),
             position: 0,
             length: 1,
             deallocate: true,

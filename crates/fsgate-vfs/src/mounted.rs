@@ -1,5 +1,6 @@
 //! A mounted drive: its FUSE session, dispatcher and mounting points.
 
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -313,18 +314,21 @@ impl<E: Events> Mounted<E> {
 
     pub(crate) fn notify_directory_change(
         &self,
-        file_name: &str,
+        file_name: &Path,
         action: ChangeAction,
     ) -> Result<()> {
-        let (parent, name) = match file_name.rsplit_once('/') {
-            Some(("", name)) => ("/", name),
-            Some((parent, name)) => (parent, name),
-            None => {
-                return Err(Error::invalid_argument(
-                    "file_name",
-                    format!("{file_name} is not a full path starting with /"),
-                ))
-            }
+        let split = file_name
+            .has_root()
+            .then(|| file_name.parent().zip(file_name.file_name()))
+            .flatten();
+        let Some((parent, name)) = split else {
+            return Err(Error::invalid_argument(
+                "file_name",
+                format!(
+                    "{} is not a full path naming an entry below /",
+                    file_name.display()
+                ),
+            ));
         };
         if action != ChangeAction::Added {
             self.engine.drop_cached_blocks(file_name);
@@ -339,7 +343,7 @@ impl<E: Events> Mounted<E> {
         };
         let mut notices = Vec::new();
         if let Some(p) = parent_ino {
-            notices.push(Notice::Entry(p, name.to_string()));
+            notices.push(Notice::Entry(p, name.to_owned()));
             if action != ChangeAction::Modified {
                 // The directory's cached listing changed too.
                 notices.push(Notice::Inode(p));
@@ -394,7 +398,7 @@ impl<E: Events> Mounted<E> {
         }
     }
 
-    pub(crate) fn notify_file_change(&self, file_name: &str) -> Result<()> {
+    pub(crate) fn notify_file_change(&self, file_name: &Path) -> Result<()> {
         self.engine.drop_cached_blocks(file_name);
         let ino = self
             .engine
@@ -468,7 +472,7 @@ impl<E: Events> Drop for Mounted<E> {
 /// One invalidation for the kernel.
 enum Notice {
     /// Forget the name in the directory.
-    Entry(Ino, String),
+    Entry(Ino, OsString),
     /// Forget the attributes and cached data of the inode.
     Inode(Ino),
 }

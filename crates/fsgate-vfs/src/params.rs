@@ -2,9 +2,19 @@
 //! (write them), with Linux meanings.
 //!
 //! Every `file_name` is a full path inside the drive with `/` separators, starting at the
-//! drive's root: `/`, `/a.txt`, `/dir/b`. Names are UTF-8; a request naming a file with a
-//! name that is not UTF-8 fails with `EINVAL` before any event fires.
+//! drive's root: `/`, `/a.txt`, `/dir/b`. Names are bytes, as Linux has them: a
+//! [`Path`] (and [`OsStr`] for attribute names) carries every name the kernel allows,
+//! UTF-8 or not, so any name round-trips; call `to_str()` on it where only UTF-8 will do.
+//! A name longer than 255 bytes fails with `ENAMETOOLONG` before any event fires.
+//!
+//! Contexts are the drive's own values with no bound but `Send + Sync`: `on_create_file`
+//! and `on_open_file` store them in their `file_context` and `handle_context` slots, and
+//! every later event of that file or handle sees them as `Some`. A slot left empty stays
+//! `None` (the reference's null context); a handle opened without an event (a later open
+//! while `fire_all_open_close_events` is off) has no handle context.
 
+use std::ffi::{OsStr, OsString};
+use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use fsgate_core::originator::Credentials;
@@ -256,7 +266,7 @@ pub struct CreateFileParams<'a, F, H> {
     /// a handle closed at unmount or evicted).
     pub originator: Originator,
     /// The path to create.
-    pub file_name: &'a str,
+    pub file_name: &'a Path,
     /// [`access`] bits from the open flags; `FILE_WRITE_DATA` for `mkdir` and `mknod`.
     pub desired_access: u32,
     /// [`attributes`]: `FILE_ATTRIBUTE_DIRECTORY` for `mkdir`, otherwise
@@ -286,11 +296,12 @@ pub struct CreateFileParams<'a, F, H> {
     /// Who is creating the file; the handle the caller gets (for `mkdir` and `mknod`, the
     /// handle is closed at once after this event).
     pub handle_info: HandleInfo,
-    /// The new file's context, created just before this event (it is the file's first
-    /// open). Dropped at once if the event fails.
-    pub file_context: &'a mut F,
-    /// The new handle's context, created just before this event.
-    pub handle_context: &'a mut H,
+    /// Output: the new file's context (this is the file's first open). Empty on entry;
+    /// what the handler stores here every later event of the file sees. Dropped at once if
+    /// the event fails.
+    pub file_context: &'a mut Option<F>,
+    /// Output: the new handle's context. Empty on entry; dropped at once if the event fails.
+    pub handle_context: &'a mut Option<H>,
     pub(crate) route: Option<crate::route::Route>,
 }
 
@@ -315,7 +326,7 @@ pub struct OpenFileParams<'a, F, H> {
     /// a handle closed at unmount or evicted).
     pub originator: Originator,
     /// The path being opened.
-    pub file_name: &'a str,
+    pub file_name: &'a Path,
     /// [`access`] bits from the open flags.
     pub desired_access: u32,
     /// [`attributes`]: `FILE_ATTRIBUTE_DIRECTORY` for `opendir`, otherwise
@@ -332,11 +343,12 @@ pub struct OpenFileParams<'a, F, H> {
     pub flags: i32,
     /// Who is opening the file.
     pub handle_info: HandleInfo,
-    /// The file's context: new (created just before this event) on the first open, the
-    /// existing one otherwise.
-    pub file_context: &'a mut F,
-    /// The new handle's context, created just before this event.
-    pub handle_context: &'a mut H,
+    /// The file's context: empty on the file's first open (store one here), what the
+    /// first open stored otherwise. What the handler stores on a first open is dropped at
+    /// once if the event fails.
+    pub file_context: &'a mut Option<F>,
+    /// Output: the new handle's context. Empty on entry; dropped at once if the event fails.
+    pub handle_context: &'a mut Option<H>,
     pub(crate) route: Option<crate::route::Route>,
 }
 
@@ -364,13 +376,13 @@ pub struct CleanupFileParams<'a, F, H> {
     /// a handle closed at unmount or evicted).
     pub originator: Originator,
     /// The file's path (its last known name, even if it was deleted while open).
-    pub file_name: &'a str,
+    pub file_name: &'a Path,
     /// The handle being cleaned up.
     pub handle_info: HandleInfo,
     /// The file's context.
-    pub file_context: &'a mut F,
+    pub file_context: Option<&'a mut F>,
     /// The handle's context.
-    pub handle_context: &'a mut H,
+    pub handle_context: Option<&'a mut H>,
 }
 
 /// `on_close_file`: a handle was released (FUSE `RELEASE`/`RELEASEDIR`: the last descriptor
@@ -385,15 +397,15 @@ pub struct CloseFileParams<'a, F, H> {
     /// a handle closed at unmount or evicted).
     pub originator: Originator,
     /// The file's path (its last known name, even if it was deleted while open).
-    pub file_name: &'a str,
+    pub file_name: &'a Path,
     /// The handle being closed.
     pub handle_info: HandleInfo,
     /// Whether this is the file's last open handle (its context is dropped after the event).
     pub last_handle: bool,
     /// The file's context.
-    pub file_context: &'a mut F,
+    pub file_context: Option<&'a mut F>,
     /// The handle's context.
-    pub handle_context: &'a mut H,
+    pub handle_context: Option<&'a mut H>,
 }
 
 /// `on_get_file_info`: a lookup or `stat`. Set `file_exists` and fill `info`; leaving
@@ -407,7 +419,7 @@ pub struct GetFileInfoParams<'a, F> {
     /// a handle closed at unmount or evicted).
     pub originator: Originator,
     /// The path asked about.
-    pub file_name: &'a str,
+    pub file_name: &'a Path,
     /// Output: whether the file exists. Pre-filled with false.
     pub file_exists: bool,
     /// Output: its metadata, pre-filled with defaults (see [`FileInfo`]).
@@ -426,7 +438,7 @@ pub struct EnumerateDirectoryParams<'a, F, H, N> {
     /// a handle closed at unmount or evicted).
     pub originator: Originator,
     /// The directory being listed.
-    pub directory_name: &'a str,
+    pub directory_name: &'a Path,
     /// The entries wanted: always `*` on Linux (the kernel filters nothing).
     pub mask: &'a str,
     /// Whether names compare case-sensitively: always true on Linux.
@@ -436,16 +448,17 @@ pub struct EnumerateDirectoryParams<'a, F, H, N> {
     /// Output: whether this call found an entry. Pre-filled with false.
     pub file_found: bool,
     /// Output: the entry's name (a name, not a path). Must be non-empty and contain no `/`.
-    pub file_name: String,
+    pub file_name: OsString,
     /// Output: the entry's metadata; only `kind` and `file_id` reach a plain `readdir`.
     pub info: FileInfo,
     /// The directory's context (the directory is open while it is listed).
-    pub file_context: &'a mut F,
+    pub file_context: Option<&'a mut F>,
     /// The context of the directory handle being read.
-    pub handle_context: &'a mut H,
-    /// The listing's context: created before its first `on_enumerate_directory`, dropped
-    /// after `on_close_directory_enumeration`.
-    pub enumeration_context: &'a mut N,
+    pub handle_context: Option<&'a mut H>,
+    /// The listing's context: empty at the listing's first `on_enumerate_directory` (store
+    /// a cursor here); kept between its calls and dropped after
+    /// `on_close_directory_enumeration`.
+    pub enumeration_context: &'a mut Option<N>,
 }
 
 /// `on_close_directory_enumeration`: a listing ended (`closedir`); its context is dropped
@@ -458,11 +471,11 @@ pub struct CloseDirectoryEnumerationParams<'a, F, N> {
     /// a handle closed at unmount or evicted).
     pub originator: Originator,
     /// The directory that was listed.
-    pub directory_name: &'a str,
+    pub directory_name: &'a Path,
     /// The directory's context.
-    pub file_context: &'a mut F,
+    pub file_context: Option<&'a mut F>,
     /// The listing's context.
-    pub enumeration_context: &'a mut N,
+    pub enumeration_context: Option<&'a mut N>,
 }
 
 /// `on_read_file`: read `buffer.len()` bytes at `position`.
@@ -474,7 +487,7 @@ pub struct ReadFileParams<'a, F, H> {
     /// a handle closed at unmount or evicted).
     pub originator: Originator,
     /// The file's path.
-    pub file_name: &'a str,
+    pub file_name: &'a Path,
     /// Offset in the file.
     pub position: u64,
     /// Where to put the data; its length is the number of bytes asked for. Its contents on
@@ -485,10 +498,10 @@ pub struct ReadFileParams<'a, F, H> {
     pub bytes_read: usize,
     /// The file's context, shared: with `SerializeAccess` off other reads of the file may
     /// run at the same time (keep what a read changes behind the context's own lock).
-    pub file_context: &'a F,
+    pub file_context: Option<&'a F>,
     /// The context of the handle the kernel reads through (for page-cache reads, any open
     /// handle of the file), shared like the file's.
-    pub handle_context: &'a H,
+    pub handle_context: Option<&'a H>,
 }
 
 /// `on_write_file`: write `buffer` at `position`.
@@ -500,7 +513,7 @@ pub struct WriteFileParams<'a, F, H> {
     /// a handle closed at unmount or evicted).
     pub originator: Originator,
     /// The file's path.
-    pub file_name: &'a str,
+    pub file_name: &'a Path,
     /// Offset in the file (for `O_APPEND` handles the kernel has already put it at the end).
     pub position: u64,
     /// The data.
@@ -508,9 +521,9 @@ pub struct WriteFileParams<'a, F, H> {
     /// Output: bytes written; the caller's `write` returns this. Pre-filled with 0.
     pub bytes_written: usize,
     /// The file's context.
-    pub file_context: &'a mut F,
+    pub file_context: Option<&'a mut F>,
     /// The context of the handle the kernel writes through.
-    pub handle_context: &'a mut H,
+    pub handle_context: Option<&'a mut H>,
 }
 
 /// `on_set_file_size`: `truncate`, `ftruncate`, `open(O_TRUNC)`.
@@ -522,7 +535,7 @@ pub struct SetFileSizeParams<'a, F> {
     /// a handle closed at unmount or evicted).
     pub originator: Originator,
     /// The file's path.
-    pub file_name: &'a str,
+    pub file_name: &'a Path,
     /// The new size: the file is cut or extended with zeros.
     pub size: u64,
     /// Output: the file's attributes after the change, as `stat` will show them. Pre-filled with
@@ -549,7 +562,7 @@ pub struct SetAllocationSizeParams<'a, F> {
     /// a handle closed at unmount or evicted).
     pub originator: Originator,
     /// The file's path.
-    pub file_name: &'a str,
+    pub file_name: &'a Path,
     /// Bytes to reserve from offset 0 (the end of the requested range).
     pub allocation_size: u64,
     /// `FALLOC_FL_KEEP_SIZE`: reserve the space but leave the file size as it is.
@@ -568,7 +581,7 @@ pub struct ZeroizeFileRangeParams<'a, F> {
     /// a handle closed at unmount or evicted).
     pub originator: Originator,
     /// The file's path.
-    pub file_name: &'a str,
+    pub file_name: &'a Path,
     /// The first byte of the range.
     pub position: u64,
     /// The range's length in bytes (never 0).
@@ -595,19 +608,19 @@ pub struct CopyFileRangeParams<'a, F, H> {
     /// a handle closed at unmount or evicted).
     pub originator: Originator,
     /// The path of the file read from.
-    pub file_name: &'a str,
+    pub file_name: &'a Path,
     /// Where reading starts.
     pub position: u64,
     /// The context of the file read from.
-    pub file_context: &'a F,
+    pub file_context: Option<&'a F>,
     /// The context of the handle read from.
-    pub handle_context: &'a H,
+    pub handle_context: Option<&'a H>,
     /// The path of the file written to (may equal `file_name`).
-    pub target_file_name: &'a str,
+    pub target_file_name: &'a Path,
     /// Where writing starts.
     pub target_position: u64,
     /// The context of the handle written to (may be the same handle as `handle_context`).
-    pub target_handle_context: &'a H,
+    pub target_handle_context: Option<&'a H>,
     /// How many bytes to copy at most.
     pub length: u64,
     /// Output: bytes copied (fewer than `length` only at the end of the source; 0 when
@@ -624,7 +637,7 @@ pub struct SetFileAttributesParams<'a, F> {
     /// a handle closed at unmount or evicted).
     pub originator: Originator,
     /// The file's path.
-    pub file_name: &'a str,
+    pub file_name: &'a Path,
     /// New permission bits (`0o7777`).
     pub mode: Option<u32>,
     /// New creation time.
@@ -659,7 +672,7 @@ pub struct SetFileSecurityParams<'a, F> {
     /// a handle closed at unmount or evicted).
     pub originator: Originator,
     /// The file's path.
-    pub file_name: &'a str,
+    pub file_name: &'a Path,
     /// New owner uid.
     pub owner: Option<u32>,
     /// New group gid.
@@ -685,9 +698,9 @@ pub struct RenameOrMoveFileParams<'a, F> {
     /// a handle closed at unmount or evicted).
     pub originator: Originator,
     /// The current path.
-    pub file_name: &'a str,
+    pub file_name: &'a Path,
     /// The new path (possibly in another directory).
-    pub new_file_name: &'a str,
+    pub new_file_name: &'a Path,
     /// Whether an existing `new_file_name` is to be replaced (false for
     /// `RENAME_NOREPLACE`; the kernel has already refused that case when it knew the target
     /// existed). A replaced directory is empty: the kernel checks that through
@@ -708,9 +721,9 @@ pub struct ExchangeFilesParams<'a> {
     /// a handle closed at unmount or evicted).
     pub originator: Originator,
     /// One path.
-    pub file_name: &'a str,
+    pub file_name: &'a Path,
     /// The other path (possibly in another directory).
-    pub new_file_name: &'a str,
+    pub new_file_name: &'a Path,
 }
 
 /// `on_can_file_be_deleted`: fires before `on_delete_file`; leaving `can_be_deleted` true
@@ -723,7 +736,7 @@ pub struct CanFileBeDeletedParams<'a, F> {
     /// a handle closed at unmount or evicted).
     pub originator: Originator,
     /// The path to delete.
-    pub file_name: &'a str,
+    pub file_name: &'a Path,
     /// Whether it is a directory (`rmdir`) or not (`unlink`).
     pub is_directory: bool,
     /// Output: whether it may be deleted. Pre-filled with true.
@@ -743,7 +756,7 @@ pub struct DeleteFileParams<'a, F> {
     /// a handle closed at unmount or evicted).
     pub originator: Originator,
     /// The path to delete.
-    pub file_name: &'a str,
+    pub file_name: &'a Path,
     /// Whether it is a directory (`rmdir`, already checked empty) or not.
     pub is_directory: bool,
     /// The file's context, when the file is open.
@@ -761,7 +774,7 @@ pub struct IsDirectoryEmptyParams<'a> {
     /// a handle closed at unmount or evicted).
     pub originator: Originator,
     /// The directory.
-    pub directory_name: &'a str,
+    pub directory_name: &'a Path,
     /// Output: whether it has no entries. A non-empty directory fails `rmdir` with
     /// `ENOTEMPTY`. Pre-filled with `None`.
     pub is_empty: Option<bool>,
@@ -776,13 +789,13 @@ pub struct FlushFileParams<'a, F, H> {
     /// a handle closed at unmount or evicted).
     pub originator: Originator,
     /// The file's path.
-    pub file_name: &'a str,
+    pub file_name: &'a Path,
     /// True for `fdatasync`: only data needs to reach storage, not metadata.
     pub data_only: bool,
     /// The file's context.
-    pub file_context: &'a mut F,
+    pub file_context: Option<&'a mut F>,
     /// The context of the handle being synced.
-    pub handle_context: &'a mut H,
+    pub handle_context: Option<&'a mut H>,
 }
 
 /// `on_create_hard_link`: `link`: give the existing file `file_name` the additional name
@@ -795,9 +808,9 @@ pub struct CreateHardLinkParams<'a> {
     /// a handle closed at unmount or evicted).
     pub originator: Originator,
     /// The existing file.
-    pub file_name: &'a str,
+    pub file_name: &'a Path,
     /// The new name.
-    pub link_name: &'a str,
+    pub link_name: &'a Path,
     /// Output: the attributes of the file both names now share, as `stat` will show them.
     /// Pre-filled with defaults for the file's kind (owned by the mounting user; the library does
     /// not know the file's); set [`info_filled`](Self::info_filled) once filled.
@@ -818,9 +831,9 @@ pub struct CreateSymbolicLinkParams<'a> {
     /// a handle closed at unmount or evicted).
     pub originator: Originator,
     /// The link to create.
-    pub file_name: &'a str,
+    pub file_name: &'a Path,
     /// What it points to, verbatim (relative or absolute; never resolved by the library).
-    pub target: &'a str,
+    pub target: &'a Path,
     /// Output: the new link's attributes, as `stat` will show them. Pre-filled with kind
     /// [`FileKind::Symlink`], mode `0o777`, the caller's uid and gid, size the target's length in
     /// bytes, every time now; set [`info_filled`](Self::info_filled) once filled.
@@ -840,9 +853,9 @@ pub struct GetSymbolicLinkTargetParams<'a> {
     /// a handle closed at unmount or evicted).
     pub originator: Originator,
     /// The link.
-    pub file_name: &'a str,
+    pub file_name: &'a Path,
     /// Output: the link's target.
-    pub target: String,
+    pub target: PathBuf,
 }
 
 /// `on_get_ea`: `getxattr`. Not found: fail with `ERROR_EA_NOT_FOUND` (`ENODATA`).
@@ -854,9 +867,9 @@ pub struct GetEaParams<'a> {
     /// a handle closed at unmount or evicted).
     pub originator: Originator,
     /// The file's path.
-    pub file_name: &'a str,
+    pub file_name: &'a Path,
     /// The attribute's full name (`user.comment`).
-    pub name: &'a str,
+    pub name: &'a OsStr,
     /// Output: the value.
     pub value: Vec<u8>,
 }
@@ -870,9 +883,9 @@ pub struct SetEaParams<'a> {
     /// a handle closed at unmount or evicted).
     pub originator: Originator,
     /// The file's path.
-    pub file_name: &'a str,
+    pub file_name: &'a Path,
     /// The attribute's full name.
-    pub name: &'a str,
+    pub name: &'a OsStr,
     /// The new value.
     pub value: &'a [u8],
     /// `XATTR_CREATE`: fail with `EEXIST` if the attribute exists.
@@ -890,9 +903,9 @@ pub struct ListEasParams<'a> {
     /// a handle closed at unmount or evicted).
     pub originator: Originator,
     /// The file's path.
-    pub file_name: &'a str,
+    pub file_name: &'a Path,
     /// Output: the attribute names. Pre-filled empty.
-    pub names: Vec<String>,
+    pub names: Vec<OsString>,
 }
 
 /// `on_remove_ea`: `removexattr`. Not found: fail with `ERROR_EA_NOT_FOUND` (`ENODATA`).
@@ -904,7 +917,7 @@ pub struct RemoveEaParams<'a> {
     /// a handle closed at unmount or evicted).
     pub originator: Originator,
     /// The file's path.
-    pub file_name: &'a str,
+    pub file_name: &'a Path,
     /// The attribute's full name.
-    pub name: &'a str,
+    pub name: &'a OsStr,
 }

@@ -3,6 +3,7 @@
 //! the kernel reads ahead 1 MiB.
 
 mod common;
+use common::utf8;
 
 use std::fs::File;
 use std::os::unix::fs::FileExt;
@@ -32,7 +33,7 @@ impl Events for Meeting {
     type EnumerationContext = ();
 
     fn on_get_file_info(&self, p: &mut GetFileInfoParams<'_, ()>) -> Result<()> {
-        if p.file_name == "/f" {
+        if utf8(p.file_name) == "/f" {
             p.file_exists = true;
             p.info.mode = 0o444;
             p.info.size = 1 << 20;

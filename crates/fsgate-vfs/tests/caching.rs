@@ -2,6 +2,7 @@
 //! the kernel keeps, when it asks the drive again, and what invalidates it.
 
 mod common;
+use common::utf8;
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -66,7 +67,7 @@ impl Events for Store {
     fn on_get_file_info(&self, p: &mut GetFileInfoParams<'_, ()>) -> Result<()> {
         self.infos.fetch_add(1, Ordering::SeqCst);
         let files = self.files.lock().unwrap();
-        if let Some(item) = files.get(p.file_name) {
+        if let Some(item) = files.get(utf8(p.file_name)) {
             p.file_exists = true;
             p.info.size = item.data.len() as u64;
             p.info.file_id = item.id;
@@ -80,24 +81,27 @@ impl Events for Store {
         p: &mut EnumerateDirectoryParams<'_, (), (), usize>,
     ) -> Result<()> {
         let files = self.files.lock().unwrap();
-        if let Some((name, item)) = files.iter().nth(*p.enumeration_context) {
-            *p.enumeration_context += 1;
+        let next = p.enumeration_context.get_or_insert(0);
+        if let Some((name, item)) = files.iter().nth(*next) {
+            *next += 1;
             p.file_found = true;
-            p.file_name = name.trim_start_matches('/').to_string();
+            p.file_name = name.trim_start_matches('/').to_string().into();
             p.info.file_id = item.id;
         }
         Ok(())
     }
 
     fn on_create_file(&self, p: &mut CreateFileParams<'_, (), ()>) -> Result<()> {
-        self.put(p.file_name, b"");
+        self.put(utf8(p.file_name), b"");
         Ok(())
     }
 
     fn on_read_file(&self, p: &mut ReadFileParams<'_, (), ()>) -> Result<()> {
         self.reads.fetch_add(1, Ordering::SeqCst);
         let files = self.files.lock().unwrap();
-        let item = files.get(p.file_name).ok_or_else(|| missing(p.file_name))?;
+        let item = files
+            .get(utf8(p.file_name))
+            .ok_or_else(|| missing(utf8(p.file_name)))?;
         let start = (p.position as usize).min(item.data.len());
         let n = (item.data.len() - start).min(p.buffer.len());
         p.buffer[..n].copy_from_slice(&item.data[start..start + n]);
@@ -108,8 +112,8 @@ impl Events for Store {
     fn on_write_file(&self, p: &mut WriteFileParams<'_, (), ()>) -> Result<()> {
         let mut files = self.files.lock().unwrap();
         let item = files
-            .get_mut(p.file_name)
-            .ok_or_else(|| missing(p.file_name))?;
+            .get_mut(utf8(p.file_name))
+            .ok_or_else(|| missing(utf8(p.file_name)))?;
         let end = p.position as usize + p.buffer.len();
         if item.data.len() < end {
             item.data.resize(end, 0);
@@ -122,8 +126,8 @@ impl Events for Store {
     fn on_set_file_size(&self, p: &mut SetFileSizeParams<'_, ()>) -> Result<()> {
         let mut files = self.files.lock().unwrap();
         let item = files
-            .get_mut(p.file_name)
-            .ok_or_else(|| missing(p.file_name))?;
+            .get_mut(utf8(p.file_name))
+            .ok_or_else(|| missing(utf8(p.file_name)))?;
         item.data.resize(p.size as usize, 0);
         Ok(())
     }
@@ -135,10 +139,10 @@ impl Events for Store {
     fn on_create_hard_link(&self, p: &mut CreateHardLinkParams<'_>) -> Result<()> {
         let mut files = self.files.lock().unwrap();
         let item = files
-            .get(p.file_name)
+            .get(utf8(p.file_name))
             .cloned()
-            .ok_or_else(|| missing(p.file_name))?;
-        files.insert(p.link_name.into(), item);
+            .ok_or_else(|| missing(utf8(p.file_name)))?;
+        files.insert(utf8(p.link_name).into(), item);
         Ok(())
     }
 }

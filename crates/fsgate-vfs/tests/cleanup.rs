@@ -2,6 +2,7 @@
 //! `on_cleanup_file`; off, none does, while close events, data and errors stay as they were.
 
 mod common;
+use common::utf8;
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
@@ -28,7 +29,7 @@ impl Events for Counting {
     type EnumerationContext = ();
 
     fn on_get_file_info(&self, p: &mut GetFileInfoParams<'_, ()>) -> Result<()> {
-        if p.file_name == "/f" {
+        if utf8(p.file_name) == "/f" {
             p.file_exists = true;
             p.info.mode = 0o666;
             p.info.size = self.data.lock().unwrap().len() as u64;

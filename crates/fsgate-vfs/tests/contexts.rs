@@ -2,6 +2,7 @@
 //! one file on a real FUSE mount.
 
 mod common;
+use common::utf8;
 
 use std::io::Write;
 use std::process::{Child, Command, Stdio};
@@ -40,18 +41,10 @@ impl Drop for Ctx {
     }
 }
 
+/// The file context: built by the drive at the file's first open.
 struct F(Ctx);
-impl Default for F {
-    fn default() -> Self {
-        F(Ctx::new("F"))
-    }
-}
+/// A handle context: built by the drive at each open.
 struct H(Ctx);
-impl Default for H {
-    fn default() -> Self {
-        H(Ctx::new("H"))
-    }
-}
 
 struct Instrumented;
 
@@ -61,7 +54,7 @@ impl Events for Instrumented {
     type EnumerationContext = ();
 
     fn on_get_file_info(&self, p: &mut GetFileInfoParams<'_, F>) -> Result<()> {
-        if p.file_name == "/x" {
+        if utf8(p.file_name) == "/x" {
             p.file_exists = true;
             p.info.size = 0;
         }
@@ -70,10 +63,12 @@ impl Events for Instrumented {
 
     fn on_open_file(&self, p: &mut OpenFileParams<'_, F, H>) -> Result<()> {
         let pid = get_originator_process_id()?;
+        let file = p.file_context.get_or_insert_with(|| F(Ctx::new("F")));
+        let handle = p.handle_context.insert(H(Ctx::new("H")));
         log(format!(
             "open F{} H{} pid={} creator={}",
-            p.file_context.0 .1,
-            p.handle_context.0 .1,
+            file.0 .1,
+            handle.0 .1,
             pid,
             p.handle_info.get_handle_creator_process_id()
         ));
@@ -81,9 +76,12 @@ impl Events for Instrumented {
     }
 
     fn on_close_file(&self, p: &mut CloseFileParams<'_, F, H>) -> Result<()> {
+        let id = |c: Option<&Ctx>| c.map_or(0, |c| c.1);
         log(format!(
             "close F{} H{} last={}",
-            p.file_context.0 .1, p.handle_context.0 .1, p.last_handle
+            id(p.file_context.as_deref().map(|f| &f.0)),
+            id(p.handle_context.as_deref().map(|h| &h.0)),
+            p.last_handle
         ));
         Ok(())
     }

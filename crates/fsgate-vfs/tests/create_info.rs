@@ -4,6 +4,7 @@
 //! one `on_get_file_info` more per request.
 
 mod common;
+use common::utf8;
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -58,7 +59,7 @@ impl Events for Recorder {
 
     fn on_get_file_info(&self, p: &mut GetFileInfoParams<'_, ()>) -> Result<()> {
         self.record("get_file_info");
-        if let Some(info) = self.infos.lock().unwrap().get(p.file_name) {
+        if let Some(info) = self.infos.lock().unwrap().get(utf8(p.file_name)) {
             p.file_exists = true;
             p.info = info.clone();
         }
@@ -67,35 +68,35 @@ impl Events for Recorder {
 
     fn on_create_file(&self, p: &mut CreateFileParams<'_, (), ()>) -> Result<()> {
         self.record("create_file");
-        self.store(p.file_name, &mut p.info, &mut p.info_filled);
+        self.store(utf8(p.file_name), &mut p.info, &mut p.info_filled);
         Ok(())
     }
 
     fn on_create_symbolic_link(&self, p: &mut CreateSymbolicLinkParams<'_>) -> Result<()> {
         self.record("create_symbolic_link");
-        self.store(p.file_name, &mut p.info, &mut p.info_filled);
+        self.store(utf8(p.file_name), &mut p.info, &mut p.info_filled);
         Ok(())
     }
 
     fn on_create_hard_link(&self, p: &mut CreateHardLinkParams<'_>) -> Result<()> {
         self.record("create_hard_link");
         let mut infos = self.infos.lock().unwrap();
-        let info = infos
-            .get_mut(p.file_name)
-            .ok_or_else(|| Error::from_code(code::ERROR_FILE_NOT_FOUND, p.file_name.to_string()))?;
+        let info = infos.get_mut(utf8(p.file_name)).ok_or_else(|| {
+            Error::from_code(code::ERROR_FILE_NOT_FOUND, utf8(p.file_name).to_string())
+        })?;
         info.hard_link_count += 1;
         p.info = info.clone();
         drop(infos);
-        self.store(p.link_name, &mut p.info, &mut p.info_filled);
+        self.store(utf8(p.link_name), &mut p.info, &mut p.info_filled);
         Ok(())
     }
 
     fn on_set_file_attributes(&self, p: &mut SetFileAttributesParams<'_, ()>) -> Result<()> {
         self.record("set_file_attributes");
-        let mut info = self.infos.lock().unwrap()[p.file_name].clone();
+        let mut info = self.infos.lock().unwrap()[utf8(p.file_name)].clone();
         info.mode = p.mode.unwrap_or(info.mode);
         p.info = info;
-        self.store(p.file_name, &mut p.info, &mut p.info_filled);
+        self.store(utf8(p.file_name), &mut p.info, &mut p.info_filled);
         Ok(())
     }
 

@@ -2,6 +2,7 @@
 //! through a real FUSE mount and ordinary system calls.
 
 mod common;
+use common::utf8;
 
 use std::io::Read;
 use std::path::Path;
@@ -36,15 +37,19 @@ impl Events for Behaving {
     type EnumerationContext = ();
 
     fn on_get_file_info(&self, p: &mut GetFileInfoParams<'_, ()>) -> Result<()> {
-        if FILES.contains(&p.file_name) {
+        if FILES.contains(&utf8(p.file_name)) {
             p.file_exists = true;
-            p.info.size = if p.file_name == "/serial" { 4 << 20 } else { 4 };
+            p.info.size = if utf8(p.file_name) == "/serial" {
+                4 << 20
+            } else {
+                4
+            };
         }
         Ok(())
     }
 
     fn on_open_file(&self, p: &mut OpenFileParams<'_, (), ()>) -> Result<()> {
-        if p.file_name == "/deny" {
+        if utf8(p.file_name) == "/deny" {
             return Err(Error::from_code(
                 code::ERROR_ACCESS_DENIED,
                 "denied by the drive",
@@ -54,7 +59,7 @@ impl Events for Behaving {
     }
 
     fn on_read_file(&self, p: &mut ReadFileParams<'_, (), ()>) -> Result<()> {
-        match p.file_name {
+        match utf8(p.file_name) {
             "/panic" => {
                 self.panics.fetch_add(1, Ordering::SeqCst);
                 panic!("handler exploded")
@@ -82,7 +87,7 @@ impl Events for Behaving {
         self.read_threads.lock().unwrap().push(name);
         let n = p.buffer.len().min(4);
         p.buffer[..n].copy_from_slice(&b"data"[..n]);
-        p.bytes_read = if p.file_name == "/serial" {
+        p.bytes_read = if utf8(p.file_name) == "/serial" {
             p.buffer.len()
         } else {
             n

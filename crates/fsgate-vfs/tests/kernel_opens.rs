@@ -3,6 +3,7 @@
 //! made when it first serves the file, and one close when the kernel forgets it.
 
 mod common;
+use common::utf8;
 
 use std::fs::{self, File};
 use std::os::unix::fs::FileExt;
@@ -39,15 +40,15 @@ impl std::ops::Deref for Drive {
 }
 
 impl Events for Drive {
-    type FileContext = Option<Arc<Vec<u8>>>;
+    type FileContext = Arc<Vec<u8>>;
     type HandleContext = ();
     type EnumerationContext = ();
 
     fn on_get_file_info(&self, p: &mut GetFileInfoParams<'_, Self::FileContext>) -> Result<()> {
         // An open file's context outlives its name.
         let data = match p.file_context.as_deref() {
-            Some(Some(d)) => Some(Arc::clone(d)),
-            _ if p.file_name == "/x" => self.data.lock().unwrap().clone(),
+            Some(d) => Some(Arc::clone(d)),
+            _ if utf8(p.file_name) == "/x" => self.data.lock().unwrap().clone(),
             _ => None,
         };
         if let Some(d) = data {
@@ -79,7 +80,7 @@ impl Events for Drive {
     }
 
     fn on_read_file(&self, p: &mut ReadFileParams<'_, Self::FileContext, ()>) -> Result<()> {
-        let data = p.file_context.as_deref().map_or(&[][..], Vec::as_slice);
+        let data = p.file_context.map_or(&[][..], |d| d.as_slice());
         let start = usize::try_from(p.position)
             .unwrap_or(usize::MAX)
             .min(data.len());

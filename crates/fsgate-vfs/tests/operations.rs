@@ -3,6 +3,7 @@
 //! set-id bits cleared on writes without the page cache, and shared mappings.
 
 mod common;
+use common::utf8;
 
 use std::collections::HashMap;
 use std::ffi::CString;
@@ -79,8 +80,11 @@ impl Events for Flat {
     type EnumerationContext = ();
 
     fn on_get_file_info(&self, p: &mut GetFileInfoParams<'_, ()>) -> Result<()> {
-        self.lookups.lock().unwrap().push(p.file_name.to_string());
-        if let Some(o) = self.objects.lock().unwrap().get(p.file_name) {
+        self.lookups
+            .lock()
+            .unwrap()
+            .push(utf8(p.file_name).to_string());
+        if let Some(o) = self.objects.lock().unwrap().get(utf8(p.file_name)) {
             p.file_exists = true;
             p.info = o.info.clone();
         }
@@ -94,10 +98,13 @@ impl Events for Flat {
         info.rdev = p.rdev;
         self.record(format!(
             "create {} {:?} rdev {:#x} mode {:o}",
-            p.file_name, p.kind, p.rdev, p.mode
+            utf8(p.file_name),
+            p.kind,
+            p.rdev,
+            p.mode
         ));
         self.objects.lock().unwrap().insert(
-            p.file_name.to_string(),
+            utf8(p.file_name).to_string(),
             Object {
                 info,
                 data: Vec::new(),
@@ -107,7 +114,7 @@ impl Events for Flat {
     }
 
     fn on_read_file(&self, p: &mut ReadFileParams<'_, (), ()>) -> Result<()> {
-        self.with(p.file_name, |o| {
+        self.with(utf8(p.file_name), |o| {
             let start = (p.position as usize).min(o.data.len());
             let n = p.buffer.len().min(o.data.len() - start);
             p.buffer[..n].copy_from_slice(&o.data[start..start + n]);
@@ -116,7 +123,7 @@ impl Events for Flat {
     }
 
     fn on_write_file(&self, p: &mut WriteFileParams<'_, (), ()>) -> Result<()> {
-        self.with(p.file_name, |o| {
+        self.with(utf8(p.file_name), |o| {
             let end = p.position as usize + p.buffer.len();
             if end > o.data.len() {
                 resize(o, end as u64);
@@ -127,15 +134,17 @@ impl Events for Flat {
     }
 
     fn on_set_file_size(&self, p: &mut SetFileSizeParams<'_, ()>) -> Result<()> {
-        self.with(p.file_name, |o| resize(o, p.size))
+        self.with(utf8(p.file_name), |o| resize(o, p.size))
     }
 
     fn on_set_allocation_size(&self, p: &mut SetAllocationSizeParams<'_, ()>) -> Result<()> {
         self.record(format!(
             "allocate {} to {} keep_size {}",
-            p.file_name, p.allocation_size, p.keep_size
+            utf8(p.file_name),
+            p.allocation_size,
+            p.keep_size
         ));
-        self.with(p.file_name, |o| {
+        self.with(utf8(p.file_name), |o| {
             if !p.keep_size && p.allocation_size > o.info.size {
                 resize(o, p.allocation_size);
             }
@@ -145,9 +154,13 @@ impl Events for Flat {
     fn on_zeroize_file_range(&self, p: &mut ZeroizeFileRangeParams<'_, ()>) -> Result<()> {
         self.record(format!(
             "zeroize {} {}+{} deallocate {} keep_size {}",
-            p.file_name, p.position, p.length, p.deallocate, p.keep_size
+            utf8(p.file_name),
+            p.position,
+            p.length,
+            p.deallocate,
+            p.keep_size
         ));
-        self.with(p.file_name, |o| {
+        self.with(utf8(p.file_name), |o| {
             let end = p.position + p.length;
             if !p.keep_size && end > o.info.size {
                 resize(o, end);
@@ -164,14 +177,18 @@ impl Events for Flat {
         }
         self.record(format!(
             "copy {}@{} to {}@{} length {}",
-            p.file_name, p.position, p.target_file_name, p.target_position, p.length
+            utf8(p.file_name),
+            p.position,
+            utf8(p.target_file_name),
+            p.target_position,
+            p.length
         ));
-        let bytes = self.with(p.file_name, |o| {
+        let bytes = self.with(utf8(p.file_name), |o| {
             let start = (p.position as usize).min(o.data.len());
             let end = (start + p.length as usize).min(o.data.len());
             o.data[start..end].to_vec()
         })?;
-        self.with(p.target_file_name, |o| {
+        self.with(utf8(p.target_file_name), |o| {
             let end = p.target_position as usize + bytes.len();
             if end > o.data.len() {
                 resize(o, end as u64);
@@ -183,22 +200,26 @@ impl Events for Flat {
     }
 
     fn on_exchange_files(&self, p: &mut ExchangeFilesParams<'_>) -> Result<()> {
-        self.record(format!("exchange {} {}", p.file_name, p.new_file_name));
+        self.record(format!(
+            "exchange {} {}",
+            utf8(p.file_name),
+            utf8(p.new_file_name)
+        ));
         let mut objects = self.objects.lock().unwrap();
-        let a = objects.remove(p.file_name);
-        let b = objects.remove(p.new_file_name);
+        let a = objects.remove(utf8(p.file_name));
+        let b = objects.remove(utf8(p.new_file_name));
         if let (Some(a), Some(b)) = (a, b) {
-            objects.insert(p.file_name.to_string(), b);
-            objects.insert(p.new_file_name.to_string(), a);
+            objects.insert(utf8(p.file_name).to_string(), b);
+            objects.insert(utf8(p.new_file_name).to_string(), a);
         }
         Ok(())
     }
 
     fn on_set_file_attributes(&self, p: &mut SetFileAttributesParams<'_, ()>) -> Result<()> {
         if let Some(mode) = p.mode {
-            self.record(format!("chmod {} {:o}", p.file_name, mode));
+            self.record(format!("chmod {} {:o}", utf8(p.file_name), mode));
         }
-        self.with(p.file_name, |o| {
+        self.with(utf8(p.file_name), |o| {
             if let Some(mode) = p.mode {
                 o.info.mode = mode;
             }

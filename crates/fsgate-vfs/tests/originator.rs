@@ -4,6 +4,7 @@
 //! says the same as the `get_originator_*` functions.
 
 mod common;
+use common::utf8;
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -34,7 +35,7 @@ impl Events for Witness {
     type EnumerationContext = ();
 
     fn on_get_file_info(&self, p: &mut GetFileInfoParams<'_, ()>) -> Result<()> {
-        if p.file_name.starts_with("/who-") {
+        if utf8(p.file_name).starts_with("/who-") {
             p.file_exists = true;
             let seen = Seen {
                 process: get_originator_process_id()?,
@@ -55,13 +56,13 @@ impl Events for Witness {
             if from_params != from_functions {
                 self.mismatches.lock().unwrap().push(format!(
                     "{}: params {from_params:?}, functions {from_functions:?}",
-                    p.file_name
+                    utf8(p.file_name)
                 ));
             }
             self.lookups
                 .lock()
                 .unwrap()
-                .entry(p.file_name.to_string())
+                .entry(utf8(p.file_name).to_string())
                 .or_insert(seen);
         }
         Ok(())
@@ -69,7 +70,7 @@ impl Events for Witness {
 
     fn on_open_file(&self, p: &mut OpenFileParams<'_, (), ()>) -> Result<()> {
         self.handle_creators.lock().unwrap().insert(
-            p.file_name.to_string(),
+            utf8(p.file_name).to_string(),
             p.handle_info.get_handle_creator_process_id(),
         );
         Ok(())

@@ -2,6 +2,7 @@
 //! file, by the kernel (passthrough) or by the library, with no read or write events.
 
 mod common;
+use common::utf8;
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
@@ -38,10 +39,10 @@ impl Events for Router {
     type EnumerationContext = ();
 
     fn on_get_file_info(&self, p: &mut GetFileInfoParams<'_, ()>) -> Result<()> {
-        if NAMES.contains(&p.file_name) {
+        if NAMES.contains(&utf8(p.file_name)) {
             p.file_exists = true;
             p.info.mode = 0o666;
-            p.info.size = fs::metadata(self.backing_of(p.file_name))
+            p.info.size = fs::metadata(self.backing_of(utf8(p.file_name)))
                 .map(|m| m.len())
                 .unwrap_or(0);
         }
@@ -49,7 +50,7 @@ impl Events for Router {
     }
 
     fn on_open_file(&self, p: &mut OpenFileParams<'_, (), ()>) -> Result<()> {
-        let flags = match p.file_name {
+        let flags = match utf8(p.file_name) {
             "/quiet" => 0,
             "/loud" => ROUTE_CLOSE_EVENT,
             "/mixed" if self.mixed_opens.fetch_add(1, Ordering::SeqCst) > 0 => 0,
@@ -58,7 +59,7 @@ impl Events for Router {
         let file = OpenOptions::new()
             .read(true)
             .write(true)
-            .open(self.backing_of(p.file_name))
+            .open(self.backing_of(utf8(p.file_name)))
             .map_err(|e| fsgate_core::Error::io("opening the backing file", e))?;
         p.route_to_file(file, flags);
         Ok(())
@@ -66,7 +67,7 @@ impl Events for Router {
 
     fn on_read_file(&self, p: &mut ReadFileParams<'_, (), ()>) -> Result<()> {
         self.reads.fetch_add(1, Ordering::SeqCst);
-        let n = File::open(self.backing_of(p.file_name))
+        let n = File::open(self.backing_of(utf8(p.file_name)))
             .and_then(|f| f.read_at(p.buffer, p.position))
             .map_err(|e| fsgate_core::Error::io("reading", e))?;
         p.bytes_read = n;

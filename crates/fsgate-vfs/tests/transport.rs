@@ -4,6 +4,7 @@
 //! that uses its own drive.
 
 mod common;
+use common::utf8;
 
 use std::fs::File;
 use std::os::unix::fs::FileExt;
@@ -42,7 +43,7 @@ impl Events for Gated {
     type EnumerationContext = ();
 
     fn on_get_file_info(&self, p: &mut GetFileInfoParams<'_, ()>) -> Result<()> {
-        if p.file_name != "/" {
+        if utf8(p.file_name) != "/" {
             p.file_exists = true;
             p.info.mode = 0o444;
             p.info.size = 4096;
@@ -51,7 +52,7 @@ impl Events for Gated {
     }
 
     fn on_read_file(&self, p: &mut ReadFileParams<'_, (), ()>) -> Result<()> {
-        match p.file_name {
+        match utf8(p.file_name) {
             "/slow" => {
                 self.waiting.fetch_add(1, Ordering::SeqCst);
                 let open = self.open.lock().unwrap();

@@ -51,6 +51,7 @@ pub const CHECKS: &[(&str, Check)] = &[
     ("file_types_io", file_types::file_types_io),
     ("name_length_limits", names::name_length_limits),
     ("long_paths", names::long_paths),
+    ("byte_names", names::byte_names),
     ("link_counts", namespace::link_counts),
     (
         "link_counts_across_renames",

@@ -3,7 +3,7 @@
 //! 4,096 fails.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{Read, Write};
+use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -225,5 +225,89 @@ pub fn long_paths(d: &Path) -> Vec<String> {
         "rmdir deepest: {}",
         e(sys::unlinkat(at, Path::new(&dirs), libc::AT_REMOVEDIR))
     ));
+    out
+}
+
+/// Names are bytes: names and link targets that are not UTF-8 go in and come back unchanged
+/// through create, listing, `stat`, rename, `mkdir`, `symlink`/`readlink`, `link` and
+/// extended attribute names.
+pub fn byte_names(d: &Path) -> Vec<String> {
+    use std::ffi::{CString, OsStr};
+    use std::os::unix::ffi::OsStrExt;
+
+    let name = |b: &[u8]| OsStr::from_bytes(b).to_owned();
+    let listed = |dir: &Path| -> Vec<String> {
+        let mut v: Vec<String> = fs::read_dir(dir)
+            .unwrap()
+            .map(|x| format!("{:?}", x.unwrap().file_name()))
+            .collect();
+        v.sort();
+        v
+    };
+    let (file, dir, moved) = (
+        d.join(name(b"caf\xe9")),
+        d.join(name(b"d\xff")),
+        d.join(name(b"\x80moved")),
+    );
+    let mut out = vec![format!("create: {}", e(fs::write(&file, b"bytes")))];
+    out.push(format!("listed: {:?}", listed(d)));
+    out.push(format!(
+        "stat size: {:?}",
+        fs::metadata(&file)
+            .map(|m| m.len())
+            .map_err(|e| sys::error_name(&e))
+    ));
+    out.push(format!(
+        "read: {:?}",
+        fs::read(&file).map_err(|e| sys::error_name(&e))
+    ));
+    out.push(format!("rename: {}", e(fs::rename(&file, &moved))));
+    out.push(format!("mkdir: {}", e(fs::create_dir(&dir))));
+    let inner = dir.join(name(b"\xfe\xfd"));
+    out.push(format!("create inside: {}", e(fs::write(&inner, b"in"))));
+    out.push(format!("listed inside: {:?}", listed(&dir)));
+    let link = d.join(name(b"l\xe9"));
+    out.push(format!(
+        "symlink: {}",
+        e(std::os::unix::fs::symlink(
+            OsStr::from_bytes(b"t\xe9\xff"),
+            &link
+        ))
+    ));
+    out.push(format!(
+        "readlink: {:?}",
+        fs::read_link(&link).map_err(|e| sys::error_name(&e))
+    ));
+    out.push(format!(
+        "hard link: {}",
+        e(fs::hard_link(&moved, d.join(name(b"h\xe9"))))
+    ));
+    out.push(format!("listed at the end: {:?}", listed(d)));
+
+    let path = sys::cstring(&moved);
+    let attr = CString::new(&b"user.\xe9"[..]).unwrap();
+    // SAFETY: path and attr are NUL-terminated; the value is readable for its length.
+    let rc = unsafe { libc::setxattr(path.as_ptr(), attr.as_ptr(), b"v".as_ptr().cast(), 1, 0) };
+    out.push(format!(
+        "setxattr: {}",
+        if rc == 0 {
+            "ok".into()
+        } else {
+            sys::error_name(&io::Error::last_os_error())
+        }
+    ));
+    let mut names = [0u8; 256];
+    // SAFETY: `names` is writable for its length.
+    let n = unsafe { libc::listxattr(path.as_ptr(), names.as_mut_ptr().cast(), names.len()) };
+    let listed_attrs: Vec<String> = if n < 0 {
+        vec![sys::error_name(&io::Error::last_os_error())]
+    } else {
+        names[..n as usize]
+            .split(|b| *b == 0)
+            .filter(|n| n.starts_with(b"user."))
+            .map(|n| format!("{:?}", OsStr::from_bytes(n)))
+            .collect()
+    };
+    out.push(format!("listxattr: {listed_attrs:?}"));
     out
 }

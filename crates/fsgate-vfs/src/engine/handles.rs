@@ -2,14 +2,16 @@
 //!
 //! A file context lives per open inode, with the count of its handles; a handle entry per
 //! handle the kernel holds (handle context, directory listing with its enumeration
-//! context). Contexts are created with `Default` before their first event and inserted
-//! only when the kernel gets the handle ([`Engine::register`]); a context whose first event
-//! fails is dropped at once, with the value that held it. They are removed after the last
+//! context). Each starts empty, the drive's open, create or first listing event stores
+//! it, and it is inserted only when the kernel gets the handle ([`Engine::register`]); a
+//! context stored by an event that fails is dropped at once, with the value that held it. They are removed after the last
 //! event that may use them ([`Engine::close`]): the handle context after the handle's
 //! `on_close_file`, the file context after its last handle's.
 
 use std::any::Any;
+use std::ffi::OsString;
 use std::fs::File;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, RwLock};
 
@@ -43,7 +45,7 @@ fn bad_handle(fh: Fh) -> Error {
 /// One entry of a listing.
 pub(crate) struct DirEntry {
     /// The entry's name in its directory.
-    pub(crate) name: String,
+    pub(crate) name: OsString,
     /// What it is.
     pub(crate) kind: FileKind,
     /// The application's file id (`use_file_ids`).
@@ -52,21 +54,21 @@ pub(crate) struct DirEntry {
 
 /// A directory listing gathered at the first read of a handle.
 pub(crate) struct Listing<E: Events> {
-    pub(crate) context: E::EnumerationContext,
+    pub(crate) context: Option<E::EnumerationContext>,
     /// Shared with each `READDIR` answer, which copies only the entries that fit.
     pub(crate) entries: Arc<Vec<DirEntry>>,
 }
 
 /// What a handle holds besides its file's context.
 pub(crate) struct HandleState<E: Events> {
-    pub(crate) context: E::HandleContext,
+    pub(crate) context: Option<E::HandleContext>,
     pub(crate) listing: Option<Listing<E>>,
 }
 
 impl<E: Events> HandleState<E> {
     fn new() -> Self {
         Self {
-            context: E::HandleContext::default(),
+            context: None,
             listing: None,
         }
     }
@@ -80,7 +82,7 @@ pub(crate) struct Handle<E: Events> {
     pub(crate) info: HandleInfo,
     directory: bool,
     /// The path at open time, for events after the kernel forgot the inode's name.
-    pub(crate) opened_as: String,
+    pub(crate) opened_as: PathBuf,
     /// The backing file when an open routed the handle and the library serves its I/O.
     pub(crate) routed: Option<Arc<File>>,
     /// Whether the handle was routed with close events off.
@@ -174,10 +176,10 @@ impl<E: Events> Engine<E> {
     }
 
     /// The name events use for a handle's file now.
-    pub(crate) fn handle_path(&self, h: &Handle<E>) -> String {
+    pub(crate) fn handle_path(&self, h: &Handle<E>) -> PathBuf {
         lock(&self.inodes)
             .path(h.ino)
-            .map_or_else(|| h.opened_as.clone(), str::to_string)
+            .map_or_else(|| h.opened_as.clone(), Path::to_path_buf)
     }
 
     /// `OPEN`, `OPENDIR`: fires `on_open_file` (or nothing, for a later open without
@@ -186,14 +188,14 @@ impl<E: Events> Engine<E> {
     pub(crate) fn open(
         &self,
         ino: Ino,
-        path: &str,
+        path: &Path,
         flags: i32,
         directory: bool,
         creator: fsgate_core::Originator,
     ) -> Result<NewHandle<E>> {
         let existing = self.file_context(ino);
         let first = existing.is_none();
-        let file = existing.unwrap_or_default();
+        let file = existing.unwrap_or_else(super::new_file_ctx);
         let mut state = HandleState::new();
         let info = HandleInfo {
             handle_id: self.next_handle_id(),
@@ -242,7 +244,7 @@ impl<E: Events> Engine<E> {
     pub(crate) fn register(
         &self,
         ino: Ino,
-        path: &str,
+        path: &Path,
         mut h: NewHandle<E>,
         backing: impl FnOnce(&File) -> std::io::Result<Backing>,
     ) -> Opened {
@@ -279,7 +281,10 @@ impl<E: Events> Engine<E> {
                         Some(b)
                     }
                     Err(e) => {
-                        tracing::warn!("{path}: passthrough refused ({e}); serving it ourselves");
+                        tracing::warn!(
+                            "{}: passthrough refused ({e}); serving it ourselves",
+                            path.display()
+                        );
                         None
                     }
                 },
@@ -298,7 +303,7 @@ impl<E: Events> Engine<E> {
                 state: Arc::new(RwLock::new(h.state)),
                 info: h.info,
                 directory: h.directory,
-                opened_as: path.to_string(),
+                opened_as: path.to_path_buf(),
                 routed,
                 silent_close,
             },
@@ -345,11 +350,11 @@ impl<E: Events> Engine<E> {
                     let mut p = CloseDirectoryEnumerationParams {
                         originator: who,
                         directory_name: &path,
-                        file_context: &mut *fc,
-                        enumeration_context: &mut listing.context,
+                        file_context: fc.as_mut(),
+                        enumeration_context: listing.context.as_mut(),
                     };
                     if let Err(e) = self.events.on_close_directory_enumeration(&mut p) {
-                        tracing::debug!("on_close_directory_enumeration {path}: {e}");
+                        tracing::debug!("on_close_directory_enumeration {}: {e}", path.display());
                     }
                 }
                 if self.options.fire_cleanup_events {
@@ -357,11 +362,11 @@ impl<E: Events> Engine<E> {
                         originator: who,
                         file_name: &path,
                         handle_info: h.info,
-                        file_context: &mut *fc,
-                        handle_context: &mut st.context,
+                        file_context: fc.as_mut(),
+                        handle_context: st.context.as_mut(),
                     };
                     if let Err(e) = self.events.on_cleanup_file(&mut p) {
-                        tracing::debug!("on_cleanup_file {path}: {e}");
+                        tracing::debug!("on_cleanup_file {}: {e}", path.display());
                     }
                 }
             }
@@ -371,8 +376,8 @@ impl<E: Events> Engine<E> {
                     file_name: &path,
                     handle_info: h.info,
                     last_handle: last,
-                    file_context: &mut *fc,
-                    handle_context: &mut st.context,
+                    file_context: fc.as_mut(),
+                    handle_context: st.context.as_mut(),
                 };
                 result = self.events.on_close_file(&mut p);
             }

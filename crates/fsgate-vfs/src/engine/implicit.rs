@@ -8,6 +8,7 @@
 //! request is using close first.
 
 use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
 
 use foldhash::{HashMap, HashSet};
 use fsgate_core::{Originator, Result};
@@ -124,7 +125,7 @@ impl<E: Events> Engine<E> {
     /// The implicit handles past the limit, oldest first, as (path, inode, handle), for
     /// [`evict_implicit`](Self::evict_implicit). A deleted file's handle is never among
     /// them: it holds the file's data for the descriptors still open.
-    pub(crate) fn implicit_surplus(&self) -> Vec<(String, Ino, Fh)> {
+    pub(crate) fn implicit_surplus(&self) -> Vec<(PathBuf, Ino, Fh)> {
         let candidates: Vec<(Ino, Fh)> = {
             let mut opens = lock(&self.opens);
             let implicit = &mut opens.implicit;
@@ -150,7 +151,7 @@ impl<E: Events> Engine<E> {
             for (ino, fh) in candidates {
                 match inodes.path(ino) {
                     Some(path) if inodes.names(ino) > 0 && inodes.find(path) == Some(ino) => {
-                        surplus.push((path.to_string(), ino, fh));
+                        surplus.push((path.to_path_buf(), ino, fh));
                     }
                     _ => kept.push(ino),
                 }
@@ -206,7 +207,7 @@ impl<E: Events> Engine<E> {
     /// `FORGET`: the kernel dropped `count` lookups of `ino`. When it no longer knows the
     /// inode and the inode has an implicit handle, that handle and the path to key its
     /// closing by: no descriptor of it is left, so it is to be [closed](Self::close).
-    pub(crate) fn forget(&self, ino: Ino, count: u64) -> Option<(Fh, String)> {
+    pub(crate) fn forget(&self, ino: Ino, count: u64) -> Option<(Fh, PathBuf)> {
         if !lock(&self.inodes).forget(ino, count) {
             return None;
         }
@@ -218,7 +219,7 @@ impl<E: Events> Engine<E> {
     /// Before the last name of the file at `path` goes (`KernelOpensFiles`): a descriptor
     /// the kernel opened by itself may still use the file, so it gets its implicit handle
     /// now, while events can still name it; the handle closes when the kernel forgets it.
-    pub(crate) fn keep_for_kernel(&self, path: &str, who: Originator) -> Result<()> {
+    pub(crate) fn keep_for_kernel(&self, path: &Path, who: Originator) -> Result<()> {
         if !self.kernel_opens() {
             return Ok(());
         }

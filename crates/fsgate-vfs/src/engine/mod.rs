@@ -28,8 +28,10 @@ mod ops_names;
 #[cfg(test)]
 mod tests;
 
-use std::ffi::OsStr;
+use std::ffi::{OsStr, OsString};
 use std::hash::BuildHasher;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, SystemTime};
@@ -66,17 +68,23 @@ pub(crate) fn lock_ref<T>(l: &RwLock<T>) -> RwLockReadGuard<'_, T> {
     l.read().unwrap_or_else(|p| p.into_inner())
 }
 
-/// A file context, shared by the file's handles.
-pub(crate) type FileCtx<E> = Arc<RwLock<<E as Events>::FileContext>>;
+/// A file context, shared by the file's handles: empty until the drive's first open or
+/// create of the file stores one.
+pub(crate) type FileCtx<E> = Arc<RwLock<Option<<E as Events>::FileContext>>>;
+
+/// A file context slot for a file's first open, empty.
+pub(crate) fn new_file_ctx<F>() -> Arc<RwLock<Option<F>>> {
+    Arc::new(RwLock::new(None))
+}
 
 /// The longest name a directory entry may have, in bytes (`f_namemax`, as on ext4).
 pub(crate) const NAME_MAX: usize = 255;
 
 /// The serialization key of a path: one file, one key.
-pub(crate) fn serial_key(path: &str) -> SerialKey {
+pub(crate) fn serial_key(path: &Path) -> SerialKey {
     // The same path must give the same key on every thread, so the hasher's seed is fixed.
     // u64::MAX is the dispatcher's serialize_events key.
-    SerialKey(FixedState::with_seed(0).hash_one(path) >> 1)
+    SerialKey(FixedState::with_seed(0).hash_one(path.as_os_str().as_bytes()) >> 1)
 }
 
 /// The originator of events no caller's request fires (a handle closed at unmount or
@@ -86,14 +94,11 @@ pub(crate) fn kernel_originator() -> Originator {
 }
 
 /// `ERROR_FILE_NOT_FOUND` for `path`.
-pub(crate) fn not_found(path: &str) -> Error {
-    Error::from_code(code::ERROR_FILE_NOT_FOUND, format!("{path} does not exist"))
-}
-
-/// `name` as UTF-8, or `EINVAL` naming `what`.
-pub(crate) fn to_str<'a>(name: &'a OsStr, what: &str) -> Result<&'a str> {
-    name.to_str()
-        .ok_or_else(|| Error::invalid_argument(what, format!("{name:?} is not UTF-8")))
+pub(crate) fn not_found(path: &Path) -> Error {
+    Error::from_code(
+        code::ERROR_FILE_NOT_FOUND,
+        format!("{} does not exist", path.display()),
+    )
 }
 
 /// The reference's access bits for Linux open flags.
@@ -177,7 +182,7 @@ impl<E: Events> Engine<E> {
     }
 
     /// The timeout for a negative entry of `path`; `None` when it is not to be cached.
-    pub(crate) fn negative_ttl(&self, path: &str) -> Option<Duration> {
+    pub(crate) fn negative_ttl(&self, path: &Path) -> Option<Duration> {
         if !self.options.non_existent_files_cache_enabled {
             return None;
         }
@@ -187,7 +192,7 @@ impl<E: Events> Engine<E> {
     }
 
     /// The kernel inode number for an object `on_get_file_info` described at `path`.
-    pub(crate) fn inode_for(&self, path: &str, info: &FileInfo) -> Result<Ino> {
+    pub(crate) fn inode_for(&self, path: &Path, info: &FileInfo) -> Result<Ino> {
         let mut inodes = lock(&self.inodes);
         if self.options.use_file_ids {
             inodes
@@ -196,9 +201,10 @@ impl<E: Events> Engine<E> {
                     Error::from_errno(
                         libc::EIO,
                         format!(
-                        "{path}: file id {} is reserved (0 and 1, the root's, are not valid ids)",
-                        info.file_id
-                    ),
+                            "{}: file id {} is reserved (0 and 1, the root's, are not valid ids)",
+                            path.display(),
+                            info.file_id
+                        ),
                     )
                 })
         } else {
@@ -207,7 +213,7 @@ impl<E: Events> Engine<E> {
     }
 
     /// Forgets what the user-mode cache holds for `path`'s inode.
-    pub(crate) fn drop_cached_blocks(&self, path: &str) {
+    pub(crate) fn drop_cached_blocks(&self, path: &Path) {
         if self.options.file_cache != FileCache::UserMode {
             return;
         }
@@ -223,23 +229,22 @@ impl<E: Events> Engine<E> {
     }
 
     /// The path events use for `ino`; `ESTALE` for an inode the table does not know.
-    pub(crate) fn path_of(&self, ino: Ino) -> Result<String> {
+    pub(crate) fn path_of(&self, ino: Ino) -> Result<PathBuf> {
         lock(&self.inodes)
             .path(ino)
-            .map(str::to_string)
+            .map(Path::to_path_buf)
             .ok_or_else(|| Error::from_errno(libc::ESTALE, format!("unknown inode {}", ino.0)))
     }
 
     /// The path of `ino` and an extended attribute's name, for the xattr requests.
-    pub(crate) fn attribute_of(&self, ino: Ino, name: &OsStr) -> Result<(String, String)> {
-        let path = self.path_of(ino)?;
-        Ok((path, to_str(name, "attribute name")?.to_string()))
+    pub(crate) fn attribute_of(&self, ino: Ino, name: &OsStr) -> Result<(PathBuf, OsString)> {
+        Ok((self.path_of(ino)?, name.to_owned()))
     }
 
     /// The path of `name` in directory `parent`. A name longer than [`NAME_MAX`] bytes fails
     /// with `ENAMETOOLONG` before any event fires, as on ext4 (the kernel leaves that check
     /// to the filesystem).
-    pub(crate) fn child(&self, parent: Ino, name: &OsStr) -> Result<String> {
+    pub(crate) fn child(&self, parent: Ino, name: &OsStr) -> Result<PathBuf> {
         if name.len() > NAME_MAX {
             return Err(Error::from_errno(
                 libc::ENAMETOOLONG,
@@ -249,12 +254,11 @@ impl<E: Events> Engine<E> {
                 ),
             ));
         }
-        let name = to_str(name, "file name")?;
         Ok(join(&self.path_of(parent)?, name))
     }
 
     /// The file context of `path` when the file is open.
-    fn open_context(&self, path: &str) -> Option<FileCtx<E>> {
+    fn open_context(&self, path: &Path) -> Option<FileCtx<E>> {
         let ino = lock(&self.inodes).find(path)?;
         self.file_context(ino)
     }
@@ -279,7 +283,7 @@ impl<E: Events> Engine<E> {
     }
 
     /// Fires `on_get_file_info`; `None` when the file does not exist (`/` always does).
-    pub(crate) fn file_info(&self, path: &str, who: Originator) -> Result<Option<FileInfo>> {
+    pub(crate) fn file_info(&self, path: &Path, who: Originator) -> Result<Option<FileInfo>> {
         self.file_info_of(None, path, who)
     }
 
@@ -288,7 +292,7 @@ impl<E: Events> Engine<E> {
     pub(crate) fn file_info_of(
         &self,
         ino: Option<Ino>,
-        path: &str,
+        path: &Path,
         who: Originator,
     ) -> Result<Option<FileInfo>> {
         let context = ino
@@ -300,12 +304,12 @@ impl<E: Events> Engine<E> {
             file_name: path,
             file_exists: false,
             info: self.default_info(FileKind::File),
-            file_context: guard.as_deref_mut(),
+            file_context: guard.as_deref_mut().and_then(Option::as_mut),
         };
         self.events.on_get_file_info(&mut p)?;
         if p.file_exists {
             Ok(Some(p.info))
-        } else if path == "/" {
+        } else if path.as_os_str() == "/" {
             Ok(Some(self.default_info(FileKind::Directory)))
         } else {
             Ok(None)
@@ -317,7 +321,7 @@ impl<E: Events> Engine<E> {
     /// the defaults for `kind`.
     fn created_info(
         &self,
-        path: &str,
+        path: &Path,
         reported: Option<FileInfo>,
         kind: FileKind,
         who: Originator,
@@ -340,7 +344,7 @@ impl<E: Events> Engine<E> {
     }
 
     /// The kind the inode table records for `path`; a file when it knows nothing.
-    fn kind_of(&self, path: &str) -> FileKind {
+    fn kind_of(&self, path: &Path) -> FileKind {
         let inodes = lock(&self.inodes);
         inodes
             .find(path)

@@ -8,6 +8,10 @@
 //! node below it; unlinking a name that is still open keeps the node (with its last path)
 //! so that events for the open handles still carry a name.
 
+use std::ffi::{OsStr, OsString};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::{Path, PathBuf};
+
 use foldhash::HashMap;
 
 use crate::params::FileKind;
@@ -22,7 +26,8 @@ pub(crate) const ROOT: Ino = Ino(1);
 
 #[derive(Debug)]
 struct Node {
-    paths: Vec<String>,
+    /// Byte strings rather than `PathBuf`s: they hash and compare as plain bytes.
+    paths: Vec<OsString>,
     kind: FileKind,
     lookups: u64,
 }
@@ -31,7 +36,7 @@ struct Node {
 #[derive(Debug)]
 pub(crate) struct Inodes {
     nodes: HashMap<Ino, Node>,
-    by_path: HashMap<String, Ino>,
+    by_path: HashMap<OsString, Ino>,
     next: u64,
 }
 
@@ -55,29 +60,30 @@ impl Default for Inodes {
     }
 }
 
-/// `parent` joined with `name` (`/` + `a` = `/a`, `/d` + `a` = `/d/a`).
-pub(crate) fn join(parent: &str, name: &str) -> String {
-    let parent = if parent == "/" { "" } else { parent };
-    let mut path = String::with_capacity(parent.len() + 1 + name.len());
-    path.push_str(parent);
-    path.push('/');
-    path.push_str(name);
-    path
+/// `parent` joined with `name` (`/` + `a` = `/a`, `/d` + `a` = `/d/a`), byte for byte.
+pub(crate) fn join(parent: &Path, name: &OsStr) -> PathBuf {
+    let parent = parent.as_os_str().as_bytes();
+    let parent = if parent == b"/" { &[][..] } else { parent };
+    let mut path = Vec::with_capacity(parent.len() + 1 + name.len());
+    path.extend_from_slice(parent);
+    path.push(b'/');
+    path.extend_from_slice(name.as_bytes());
+    PathBuf::from(OsString::from_vec(path))
 }
 
 /// Whether `path` is `dir` or lies below it.
-fn is_within(path: &str, dir: &str) -> bool {
-    path == dir
-        || (path.starts_with(dir) && (dir == "/" || path.as_bytes().get(dir.len()) == Some(&b'/')))
+fn is_within(path: &OsStr, dir: &Path) -> bool {
+    let (path, dir) = (path.as_bytes(), dir.as_os_str().as_bytes());
+    path == dir || (path.starts_with(dir) && (dir == b"/" || path.get(dir.len()) == Some(&b'/')))
 }
 
 impl Inodes {
     /// The path events use for `ino`.
-    pub(crate) fn path(&self, ino: Ino) -> Option<&str> {
+    pub(crate) fn path(&self, ino: Ino) -> Option<&Path> {
         self.nodes
             .get(&ino)
             .and_then(|n| n.paths.first())
-            .map(String::as_str)
+            .map(Path::new)
     }
 
     /// The kind recorded for `ino`.
@@ -86,13 +92,13 @@ impl Inodes {
     }
 
     /// The inode of `path`, if the kernel knows it.
-    pub(crate) fn find(&self, path: &str) -> Option<Ino> {
-        self.by_path.get(path).copied()
+    pub(crate) fn find(&self, path: &Path) -> Option<Ino> {
+        self.by_path.get(path.as_os_str()).copied()
     }
 
     /// Records one kernel lookup of `path` (a `kind` object) and returns its inode.
-    pub(crate) fn lookup(&mut self, path: &str, kind: FileKind) -> Ino {
-        if let Some(&ino) = self.by_path.get(path) {
+    pub(crate) fn lookup(&mut self, path: &Path, kind: FileKind) -> Ino {
+        if let Some(&ino) = self.by_path.get(path.as_os_str()) {
             if let Some(n) = self.nodes.get_mut(&ino) {
                 if n.kind == kind {
                     n.lookups += 1;
@@ -107,12 +113,12 @@ impl Inodes {
         self.nodes.insert(
             ino,
             Node {
-                paths: vec![path.to_string()],
+                paths: vec![path.as_os_str().to_owned()],
                 kind,
                 lookups: 1,
             },
         );
-        self.by_path.insert(path.to_string(), ino);
+        self.by_path.insert(path.as_os_str().to_owned(), ino);
         ino
     }
 
@@ -120,15 +126,15 @@ impl Inodes {
     /// and returns the inode number, which is `id` itself: a second name with the same id is
     /// the same inode (a hard link). `None` for the ids no object may have: 0, and the root's
     /// 1 for anything but `/`.
-    pub(crate) fn lookup_id(&mut self, path: &str, kind: FileKind, id: u64) -> Option<Ino> {
-        if path == "/" {
+    pub(crate) fn lookup_id(&mut self, path: &Path, kind: FileKind, id: u64) -> Option<Ino> {
+        if path.as_os_str() == "/" {
             return Some(ROOT);
         }
         if id == 0 || id == ROOT.0 {
             return None;
         }
         let id = Ino(id);
-        match self.by_path.get(path) {
+        match self.by_path.get(path.as_os_str()) {
             Some(&old) if old == id => {}
             Some(_) => self.unlink(path),
             None => {}
@@ -136,8 +142,8 @@ impl Inodes {
         match self.nodes.get_mut(&id) {
             Some(n) if n.kind == kind => {
                 n.lookups += 1;
-                if !n.paths.iter().any(|p| p == path) {
-                    n.paths.push(path.to_string());
+                if !n.paths.iter().any(|p| p == path.as_os_str()) {
+                    n.paths.push(path.as_os_str().to_owned());
                 }
             }
             existing => {
@@ -153,7 +159,7 @@ impl Inodes {
                 self.nodes.insert(
                     id,
                     Node {
-                        paths: vec![path.to_string()],
+                        paths: vec![path.as_os_str().to_owned()],
                         kind,
                         lookups,
                     },
@@ -161,22 +167,22 @@ impl Inodes {
             }
         }
         // A lookup of a name the table already knows allocates nothing.
-        if self.by_path.get(path) != Some(&id) {
-            self.by_path.insert(path.to_string(), id);
+        if self.by_path.get(path.as_os_str()) != Some(&id) {
+            self.by_path.insert(path.as_os_str().to_owned(), id);
         }
         Some(id)
     }
 
     /// Records one kernel lookup of `ino` under the additional name `path` (a hard link).
-    pub(crate) fn link(&mut self, ino: Ino, path: &str) -> bool {
+    pub(crate) fn link(&mut self, ino: Ino, path: &Path) -> bool {
         let Some(n) = self.nodes.get_mut(&ino) else {
             return false;
         };
         n.lookups += 1;
-        if !n.paths.iter().any(|p| p == path) {
-            n.paths.push(path.to_string());
+        if !n.paths.iter().any(|p| p == path.as_os_str()) {
+            n.paths.push(path.as_os_str().to_owned());
         }
-        self.by_path.insert(path.to_string(), ino);
+        self.by_path.insert(path.as_os_str().to_owned(), ino);
         true
     }
 
@@ -210,28 +216,28 @@ impl Inodes {
     }
 
     /// The name `path` is gone. Its node keeps the name for events if it was its last one.
-    pub(crate) fn unlink(&mut self, path: &str) {
-        let Some(ino) = self.by_path.remove(path) else {
+    pub(crate) fn unlink(&mut self, path: &Path) {
+        let Some(ino) = self.by_path.remove(path.as_os_str()) else {
             return;
         };
         if let Some(n) = self.nodes.get_mut(&ino) {
             if n.paths.len() > 1 {
-                n.paths.retain(|p| p != path);
+                n.paths.retain(|p| p != path.as_os_str());
             }
         }
     }
 
     /// `from` is now `to`, with everything below it; whatever `to` named before is unlinked.
-    pub(crate) fn rename(&mut self, from: &str, to: &str) {
+    pub(crate) fn rename(&mut self, from: &Path, to: &Path) {
         self.unlink(to);
         let only = self
             .by_path
-            .get(from)
+            .get(from.as_os_str())
             .copied()
             .filter(|i| self.kind(*i) != Some(FileKind::Directory));
-        let moved: Vec<(String, Ino)> = match only {
+        let moved: Vec<(OsString, Ino)> = match only {
             // Nothing lies below a file or link: no need to scan the table.
-            Some(ino) => vec![(from.to_string(), ino)],
+            Some(ino) => vec![(from.as_os_str().to_owned(), ino)],
             None => self
                 .by_path
                 .iter()
@@ -246,8 +252,8 @@ impl Inodes {
     }
 
     /// `RENAME_EXCHANGE`: `a` and `b` (and everything below them) trade names.
-    pub(crate) fn exchange(&mut self, a: &str, b: &str) {
-        let below = |root: &str| -> Vec<(String, Ino)> {
+    pub(crate) fn exchange(&mut self, a: &Path, b: &Path) {
+        let below = |root: &Path| -> Vec<(OsString, Ino)> {
             self.by_path
                 .iter()
                 .filter(|(p, _)| is_within(p, root))
@@ -264,9 +270,10 @@ impl Inodes {
 
     /// Puts each `(path, inode)` below `from` (already out of `by_path`) at the same place
     /// below `to`.
-    fn place(&mut self, moved: Vec<(String, Ino)>, from: &str, to: &str) {
+    fn place(&mut self, moved: Vec<(OsString, Ino)>, from: &Path, to: &Path) {
         for (old, ino) in moved {
-            let new = format!("{to}{}", &old[from.len()..]);
+            let mut new = to.as_os_str().to_owned();
+            new.push(OsStr::from_bytes(&old.as_bytes()[from.as_os_str().len()..]));
             self.by_path.insert(new.clone(), ino);
             if let Some(n) = self.nodes.get_mut(&ino) {
                 for p in n.paths.iter_mut() {
@@ -284,61 +291,82 @@ impl Inodes {
 mod tests {
     use super::*;
 
+    fn p(s: &str) -> &Path {
+        Path::new(s)
+    }
+
+    #[test]
+    fn names_are_bytes_and_round_trip() {
+        let mut t = Inodes::default();
+        let latin1 = OsStr::from_bytes(b"caf\xe9");
+        let d = join(p("/"), OsStr::from_bytes(b"d\xff"));
+        let f = join(&d, latin1);
+        assert_eq!(f.as_os_str().as_bytes(), b"/d\xff/caf\xe9");
+        let fi = t.lookup(&f, FileKind::File);
+        t.lookup(&d, FileKind::Directory);
+        let to = join(p("/"), OsStr::from_bytes(b"\x80"));
+        t.rename(&d, &to);
+        assert_eq!(
+            t.path(fi).map(|p| p.as_os_str().as_bytes()),
+            Some(&b"/\x80/caf\xe9"[..])
+        );
+    }
+
     #[test]
     fn join_builds_full_paths() {
-        assert_eq!(join("/", "a"), "/a");
-        assert_eq!(join("/d", "a"), "/d/a");
+        assert_eq!(join(p("/"), OsStr::new("a")), p("/a"));
+        assert_eq!(join(p("/d"), OsStr::new("a")), p("/d/a"));
     }
 
     #[test]
     fn lookups_are_counted_and_forgotten() {
         let mut t = Inodes::default();
-        let a = t.lookup("/a", FileKind::File);
-        assert_eq!(t.lookup("/a", FileKind::File), a);
-        assert_eq!(t.path(a), Some("/a"));
+        let a = t.lookup(p("/a"), FileKind::File);
+        assert_eq!(t.lookup(p("/a"), FileKind::File), a);
+        assert_eq!(t.path(a), Some(p("/a")));
         t.forget(a, 1);
-        assert_eq!(t.find("/a"), Some(a));
+        assert_eq!(t.find(p("/a")), Some(a));
         t.forget(a, 1);
-        assert_eq!(t.find("/a"), None);
+        assert_eq!(t.find(p("/a")), None);
         assert_eq!(t.path(a), None);
         t.forget(ROOT, 100);
-        assert_eq!(t.path(ROOT), Some("/"));
+        assert_eq!(t.path(ROOT), Some(p("/")));
     }
 
     #[test]
     fn rename_moves_descendants_and_replaces_target() {
         let mut t = Inodes::default();
-        let d = t.lookup("/d", FileKind::Directory);
-        let f = t.lookup("/d/f", FileKind::File);
-        let deep = t.lookup("/d/e/g", FileKind::File);
-        let other = t.lookup("/dx", FileKind::File);
-        let target = t.lookup("/n", FileKind::Directory);
-        t.rename("/d", "/n");
-        assert_eq!(t.path(d), Some("/n"));
-        assert_eq!(t.path(f), Some("/n/f"));
-        assert_eq!(t.path(deep), Some("/n/e/g"));
+        let d = t.lookup(p("/d"), FileKind::Directory);
+        let f = t.lookup(p("/d/f"), FileKind::File);
+        let deep = t.lookup(p("/d/e/g"), FileKind::File);
+        let other = t.lookup(p("/dx"), FileKind::File);
+        let target = t.lookup(p("/n"), FileKind::Directory);
+        t.rename(p("/d"), p("/n"));
+        assert_eq!(t.path(d), Some(p("/n")));
+        assert_eq!(t.path(f), Some(p("/n/f")));
+        assert_eq!(t.path(deep), Some(p("/n/e/g")));
         assert_eq!(
             t.path(other),
-            Some("/dx"),
+            Some(p("/dx")),
             "a sibling with a common prefix stays"
         );
-        assert_eq!(t.find("/n"), Some(d));
-        assert_ne!(t.find("/n"), Some(target));
-        assert_eq!(t.find("/d/f"), None);
+        assert_eq!(t.find(p("/n")), Some(d));
+        assert_ne!(t.find(p("/n")), Some(target));
+        assert_eq!(t.find(p("/d/f")), None);
     }
 
     #[test]
     fn exchange_swaps_two_trees() {
         let mut t = Inodes::default();
-        let d = t.lookup("/d", FileKind::Directory);
-        let f = t.lookup("/d/f", FileKind::File);
-        let g = t.lookup("/g", FileKind::File);
-        t.exchange("/d", "/g");
-        assert_eq!(t.path(d), Some("/g"));
-        assert_eq!(t.path(f), Some("/g/f"));
-        assert_eq!(t.path(g), Some("/d"));
+        let d = t.lookup(p("/d"), FileKind::Directory);
+        let f = t.lookup(p("/d/f"), FileKind::File);
+        let g = t.lookup(p("/g"), FileKind::File);
+        t.exchange(p("/d"), p("/g"));
+        assert_eq!(t.path(d), Some(p("/g")));
+        assert_eq!(t.path(f), Some(p("/g/f")));
+        assert_eq!(t.path(g), Some(p("/d")));
         assert_eq!(
-            (t.find("/d"), t.find("/g"), t.find("/d/f")),
+            (t.find(p("/d")), t.find(p("/g")), t.find(p("/d/f"))),
             (Some(g), Some(d), None)
         );
     }
@@ -346,48 +374,48 @@ mod tests {
     #[test]
     fn unlinked_open_node_keeps_its_last_name() {
         let mut t = Inodes::default();
-        let a = t.lookup("/a", FileKind::File);
-        t.unlink("/a");
-        assert_eq!(t.find("/a"), None);
-        assert_eq!(t.path(a), Some("/a"));
-        let b = t.lookup("/a", FileKind::File);
+        let a = t.lookup(p("/a"), FileKind::File);
+        t.unlink(p("/a"));
+        assert_eq!(t.find(p("/a")), None);
+        assert_eq!(t.path(a), Some(p("/a")));
+        let b = t.lookup(p("/a"), FileKind::File);
         assert_ne!(a, b, "a new file under the old name is a new node");
     }
 
     #[test]
     fn hard_links_share_a_node_until_each_name_goes() {
         let mut t = Inodes::default();
-        let a = t.lookup("/a", FileKind::File);
-        assert!(t.link(a, "/b"));
-        assert_eq!(t.find("/b"), Some(a));
-        t.unlink("/a");
-        assert_eq!(t.path(a), Some("/b"));
-        assert!(!t.link(Ino(999), "/c"));
+        let a = t.lookup(p("/a"), FileKind::File);
+        assert!(t.link(a, p("/b")));
+        assert_eq!(t.find(p("/b")), Some(a));
+        t.unlink(p("/a"));
+        assert_eq!(t.path(a), Some(p("/b")));
+        assert!(!t.link(Ino(999), p("/c")));
     }
 
     #[test]
     fn file_ids_are_the_inode_numbers_and_join_hard_links() {
         let mut t = Inodes::default();
-        assert_eq!(t.lookup_id("/a", FileKind::File, 42), Some(Ino(42)));
-        assert_eq!(t.lookup_id("/b", FileKind::File, 42), Some(Ino(42)));
-        assert_eq!(t.find("/b"), Some(Ino(42)));
-        assert_eq!(t.path(Ino(42)), Some("/a"));
-        t.unlink("/a");
-        assert_eq!(t.path(Ino(42)), Some("/b"));
+        assert_eq!(t.lookup_id(p("/a"), FileKind::File, 42), Some(Ino(42)));
+        assert_eq!(t.lookup_id(p("/b"), FileKind::File, 42), Some(Ino(42)));
+        assert_eq!(t.find(p("/b")), Some(Ino(42)));
+        assert_eq!(t.path(Ino(42)), Some(p("/a")));
+        t.unlink(p("/a"));
+        assert_eq!(t.path(Ino(42)), Some(p("/b")));
         t.forget(Ino(42), 1);
-        assert_eq!(t.path(Ino(42)), Some("/b"), "one lookup is left");
+        assert_eq!(t.path(Ino(42)), Some(p("/b")), "one lookup is left");
         t.forget(Ino(42), 1);
         assert_eq!(t.path(Ino(42)), None);
-        assert_eq!(t.lookup_id("/", FileKind::Directory, 7), Some(ROOT));
-        assert_eq!(t.lookup_id("/z", FileKind::File, 0), None);
-        assert_eq!(t.lookup_id("/z", FileKind::File, ROOT.0), None);
+        assert_eq!(t.lookup_id(p("/"), FileKind::Directory, 7), Some(ROOT));
+        assert_eq!(t.lookup_id(p("/z"), FileKind::File, 0), None);
+        assert_eq!(t.lookup_id(p("/z"), FileKind::File, ROOT.0), None);
     }
 
     #[test]
     fn a_name_that_changed_kind_gets_a_new_node() {
         let mut t = Inodes::default();
-        let a = t.lookup("/a", FileKind::File);
-        let d = t.lookup("/a", FileKind::Directory);
+        let a = t.lookup(p("/a"), FileKind::File);
+        let d = t.lookup(p("/a"), FileKind::Directory);
         assert_ne!(a, d);
         assert_eq!(t.kind(d), Some(FileKind::Directory));
     }

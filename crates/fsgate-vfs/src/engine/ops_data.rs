@@ -3,6 +3,7 @@
 
 use std::fs::File;
 use std::os::unix::fs::FileExt;
+use std::path::Path;
 use std::sync::Arc;
 
 use fsgate_core::{originator, Originator, Result};
@@ -40,7 +41,7 @@ impl<E: Events> Engine<E> {
     pub(crate) fn read(
         &self,
         h: &Handle<E>,
-        path: &str,
+        path: &Path,
         offset: u64,
         buffer: &mut [u8],
         who: Originator,
@@ -53,8 +54,8 @@ impl<E: Events> Engine<E> {
             position: offset,
             buffer,
             bytes_read: 0,
-            file_context: &*fc,
-            handle_context: &st.context,
+            file_context: fc.as_ref(),
+            handle_context: st.context.as_ref(),
         };
         self.events.on_read_file(&mut p)?;
         Ok(p.bytes_read.min(p.buffer.len()))
@@ -65,7 +66,7 @@ impl<E: Events> Engine<E> {
     pub(crate) fn cached_read(
         &self,
         h: &Handle<E>,
-        path: &str,
+        path: &Path,
         offset: u64,
         size: u32,
         who: Originator,
@@ -88,8 +89,8 @@ impl<E: Events> Engine<E> {
                     position: start,
                     buffer: &mut block,
                     bytes_read: 0,
-                    file_context: &*fc,
-                    handle_context: &st.context,
+                    file_context: fc.as_ref(),
+                    handle_context: st.context.as_ref(),
                 };
                 self.events.on_read_file(&mut p)?;
                 let n = p.bytes_read.min(BLOCK as usize);
@@ -114,7 +115,7 @@ impl<E: Events> Engine<E> {
     pub(crate) fn write(
         &self,
         h: &Handle<E>,
-        path: &str,
+        path: &Path,
         offset: u64,
         data: &[u8],
         kill_suid: bool,
@@ -131,8 +132,8 @@ impl<E: Events> Engine<E> {
             position: offset,
             buffer: data,
             bytes_written: 0,
-            file_context: &mut *fc,
-            handle_context: &mut st.context,
+            file_context: fc.as_mut(),
+            handle_context: st.context.as_mut(),
         };
         self.events.on_write_file(&mut p)?;
         let n = p.bytes_written.min(data.len());
@@ -145,7 +146,7 @@ impl<E: Events> Engine<E> {
     /// Clears the set-user-ID bit, and the set-group-ID bit of a file that is
     /// group-executable or whose group the writer is not in, as ext4 does when someone
     /// without `CAP_FSETID` writes (`on_set_file_attributes`, only when a bit is set).
-    fn kill_set_id_bits(&self, ino: Ino, path: &str, who: Originator) -> Result<()> {
+    fn kill_set_id_bits(&self, ino: Ino, path: &Path, who: Originator) -> Result<()> {
         let Some(info) = self.file_info_of(Some(ino), path, who)? else {
             return Ok(());
         };
@@ -175,21 +176,21 @@ impl<E: Events> Engine<E> {
                 ..info.clone()
             },
             info_filled: false,
-            file_context: guard.as_deref_mut(),
+            file_context: guard.as_deref_mut().and_then(Option::as_mut),
         };
         self.events.on_set_file_attributes(&mut p)
     }
 
     /// `FLUSH` (each `close(2)`): `on_cleanup_file`.
-    pub(crate) fn cleanup(&self, h: &Handle<E>, path: &str, who: Originator) -> Result<()> {
+    pub(crate) fn cleanup(&self, h: &Handle<E>, path: &Path, who: Originator) -> Result<()> {
         let mut fc = lock_mut(&h.file);
         let mut st = lock_mut(&h.state);
         let mut p = CleanupFileParams {
             originator: who,
             file_name: path,
             handle_info: h.info,
-            file_context: &mut *fc,
-            handle_context: &mut st.context,
+            file_context: fc.as_mut(),
+            handle_context: st.context.as_mut(),
         };
         self.events.on_cleanup_file(&mut p)
     }
@@ -198,7 +199,7 @@ impl<E: Events> Engine<E> {
     pub(crate) fn sync(
         &self,
         h: &Handle<E>,
-        path: &str,
+        path: &Path,
         data_only: bool,
         who: Originator,
     ) -> Result<()> {
@@ -208,8 +209,8 @@ impl<E: Events> Engine<E> {
             originator: who,
             file_name: path,
             data_only,
-            file_context: &mut *fc,
-            handle_context: &mut st.context,
+            file_context: fc.as_mut(),
+            handle_context: st.context.as_mut(),
         };
         self.events.on_flush_file(&mut p)
     }
@@ -219,7 +220,7 @@ impl<E: Events> Engine<E> {
     /// fires `on_zeroize_file_range`, the rest `on_set_allocation_size`.
     pub(crate) fn allocate(
         &self,
-        path: &str,
+        path: &Path,
         offset: u64,
         length: u64,
         mode: i32,
@@ -236,7 +237,7 @@ impl<E: Events> Engine<E> {
                 length,
                 deallocate: mode & libc::FALLOC_FL_PUNCH_HOLE != 0,
                 keep_size,
-                file_context: guard.as_deref_mut(),
+                file_context: guard.as_deref_mut().and_then(Option::as_mut),
             };
             self.events.on_zeroize_file_range(&mut p)?;
             self.drop_cached_blocks(path);
@@ -247,7 +248,7 @@ impl<E: Events> Engine<E> {
             file_name: path,
             allocation_size: offset.saturating_add(length),
             keep_size,
-            file_context: guard.as_deref_mut(),
+            file_context: guard.as_deref_mut().and_then(Option::as_mut),
         };
         self.events.on_set_allocation_size(&mut p)
     }
@@ -258,10 +259,10 @@ impl<E: Events> Engine<E> {
     pub(crate) fn copy_range(
         &self,
         source: &Handle<E>,
-        source_path: &str,
+        source_path: &Path,
         offset_in: u64,
         target: &Handle<E>,
-        target_path: &str,
+        target_path: &Path,
         offset_out: u64,
         len: u64,
         who: Originator,
@@ -292,11 +293,11 @@ impl<E: Events> Engine<E> {
             originator: who,
             file_name: source_path,
             position: offset_in,
-            file_context: &*fc,
-            handle_context: from,
+            file_context: fc.as_ref(),
+            handle_context: from.as_ref(),
             target_file_name: target_path,
             target_position: offset_out,
-            target_handle_context: to,
+            target_handle_context: to.as_ref(),
             length: len,
             bytes_copied: 0,
         };

@@ -1,6 +1,9 @@
 //! Operations on metadata: attributes, directory listings, extended attributes, the
 //! volume.
 
+use std::ffi::{OsStr, OsString};
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -34,7 +37,7 @@ pub(crate) struct Changes {
 
 impl<E: Events> Engine<E> {
     /// `GETATTR`: `on_get_file_info` of `ino` at `path`; `ENOENT` when it no longer exists.
-    pub(crate) fn getattr(&self, ino: Ino, path: &str, who: Originator) -> Result<FileInfo> {
+    pub(crate) fn getattr(&self, ino: Ino, path: &Path, who: Originator) -> Result<FileInfo> {
         self.file_info_of(Some(ino), path, who)?
             .ok_or_else(|| not_found(path))
     }
@@ -45,7 +48,7 @@ impl<E: Events> Engine<E> {
     pub(crate) fn setattr(
         &self,
         ino: Ino,
-        path: &str,
+        path: &Path,
         c: Changes,
         who: Originator,
     ) -> Result<FileInfo> {
@@ -70,7 +73,7 @@ impl<E: Events> Engine<E> {
                 size,
                 info: expected.clone(),
                 info_filled: false,
-                file_context: guard.as_deref_mut(),
+                file_context: guard.as_deref_mut().and_then(Option::as_mut),
             };
             self.events.on_set_file_size(&mut p)?;
             reported = p.info_filled.then_some(p.info);
@@ -92,7 +95,7 @@ impl<E: Events> Engine<E> {
                 change_time: c.ctime,
                 info: expected.clone(),
                 info_filled: false,
-                file_context: guard.as_deref_mut(),
+                file_context: guard.as_deref_mut().and_then(Option::as_mut),
             };
             self.events.on_set_file_attributes(&mut p)?;
             reported = p.info_filled.then_some(p.info);
@@ -105,7 +108,7 @@ impl<E: Events> Engine<E> {
                 group: c.gid,
                 info: expected,
                 info_filled: false,
-                file_context: guard.as_deref_mut(),
+                file_context: guard.as_deref_mut().and_then(Option::as_mut),
             };
             self.events.on_set_file_security(&mut p)?;
             reported = p.info_filled.then_some(p.info);
@@ -122,7 +125,7 @@ impl<E: Events> Engine<E> {
     pub(crate) fn listing(
         &self,
         h: &Handle<E>,
-        path: &str,
+        path: &Path,
         who: Originator,
     ) -> Result<Arc<Vec<DirEntry>>> {
         let mut fc = lock_mut(&h.file);
@@ -147,23 +150,25 @@ impl<E: Events> Engine<E> {
     pub(crate) fn list(
         &self,
         dir_ino: Ino,
-        dir: &str,
+        dir: &Path,
         entries: &[DirEntry],
         offset: u64,
-        mut add: impl FnMut(Ino, u64, FileKind, &str) -> bool,
+        mut add: impl FnMut(Ino, u64, FileKind, &OsStr) -> bool,
     ) {
         let inodes = lock(&self.inodes);
         let ids = self.options.use_file_ids;
         let dots = [
-            (".", FileKind::Directory, 0),
-            ("..", FileKind::Directory, 0),
+            (OsStr::new("."), FileKind::Directory, 0),
+            (OsStr::new(".."), FileKind::Directory, 0),
         ];
-        let all = dots
-            .into_iter()
-            .chain(entries.iter().map(|e| (e.name.as_str(), e.kind, e.file_id)));
+        let all = dots.into_iter().chain(
+            entries
+                .iter()
+                .map(|e| (e.name.as_os_str(), e.kind, e.file_id)),
+        );
         for (i, (name, kind, id)) in all.enumerate().skip(offset as usize) {
-            let child_ino = match name {
-                "." | ".." => dir_ino,
+            let child_ino = match name.as_bytes() {
+                b"." | b".." => dir_ino,
                 _ if ids && id > 1 => Ino(id),
                 _ => {
                     let child = super::join(dir, name);
@@ -184,12 +189,12 @@ impl<E: Events> Engine<E> {
     /// drops the enumeration context at once.
     pub(crate) fn gather(
         &self,
-        path: &str,
-        fc: &mut E::FileContext,
-        hc: &mut E::HandleContext,
+        path: &Path,
+        fc: &mut Option<E::FileContext>,
+        hc: &mut Option<E::HandleContext>,
         who: Originator,
     ) -> (Option<Listing<E>>, Result<()>) {
-        let mut context = E::EnumerationContext::default();
+        let mut context = None;
         let mut entries = Vec::new();
         let mut restart = true;
         let result = loop {
@@ -200,10 +205,10 @@ impl<E: Events> Engine<E> {
                 case_sensitive: true,
                 restart,
                 file_found: false,
-                file_name: String::new(),
+                file_name: OsString::new(),
                 info: self.default_info(FileKind::File),
-                file_context: fc,
-                handle_context: hc,
+                file_context: fc.as_mut(),
+                handle_context: hc.as_mut(),
                 enumeration_context: &mut context,
             };
             if let Err(e) = self.events.on_enumerate_directory(&mut p) {
@@ -218,8 +223,12 @@ impl<E: Events> Engine<E> {
             }
             let name = std::mem::take(&mut p.file_name);
             let (kind, file_id) = (p.info.kind, p.info.file_id);
-            if name.is_empty() || name.contains('/') || name == "." || name == ".." {
-                tracing::warn!("on_enumerate_directory {path}: skipping invalid name {name:?}");
+            let bytes = name.as_bytes();
+            if bytes.is_empty() || bytes.contains(&b'/') || bytes == b"." || bytes == b".." {
+                tracing::warn!(
+                    "on_enumerate_directory {}: skipping invalid name {name:?}",
+                    path.display()
+                );
                 continue;
             }
             entries.push(DirEntry {
@@ -252,8 +261,8 @@ impl<E: Events> Engine<E> {
     /// `SETXATTR`: `on_set_ea`, with the `XATTR_CREATE`/`XATTR_REPLACE` bits of `flags`.
     pub(crate) fn set_xattr(
         &self,
-        path: &str,
-        name: &str,
+        path: &Path,
+        name: &OsStr,
         value: &[u8],
         flags: i32,
         who: Originator,
@@ -270,7 +279,7 @@ impl<E: Events> Engine<E> {
     }
 
     /// `GETXATTR`: `on_get_ea`.
-    pub(crate) fn get_xattr(&self, path: &str, name: &str, who: Originator) -> Result<Vec<u8>> {
+    pub(crate) fn get_xattr(&self, path: &Path, name: &OsStr, who: Originator) -> Result<Vec<u8>> {
         let mut p = GetEaParams {
             originator: who,
             file_name: path,
@@ -282,7 +291,7 @@ impl<E: Events> Engine<E> {
     }
 
     /// `LISTXATTR`: `on_list_eas`, as the kernel wants it: each name followed by a 0 byte.
-    pub(crate) fn list_xattrs(&self, path: &str, who: Originator) -> Result<Vec<u8>> {
+    pub(crate) fn list_xattrs(&self, path: &Path, who: Originator) -> Result<Vec<u8>> {
         let mut p = ListEasParams {
             originator: who,
             file_name: path,
@@ -298,7 +307,7 @@ impl<E: Events> Engine<E> {
     }
 
     /// `REMOVEXATTR`: `on_remove_ea`.
-    pub(crate) fn remove_xattr(&self, path: &str, name: &str, who: Originator) -> Result<()> {
+    pub(crate) fn remove_xattr(&self, path: &Path, name: &OsStr, who: Originator) -> Result<()> {
         let mut p = RemoveEaParams {
             originator: who,
             file_name: path,

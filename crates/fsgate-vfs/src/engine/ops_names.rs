@@ -3,7 +3,7 @@
 //! Each operation that changes the namespace is an event method (the request's job) and a
 //! table method (its completion, run only when the event returned in time).
 
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use fsgate_core::{code, Error, Originator, Result};
@@ -25,14 +25,14 @@ pub(crate) struct Created<E: Events> {
 
 impl<E: Events> Engine<E> {
     /// `LOOKUP`: `on_get_file_info` of `path`; `None` when it does not exist.
-    pub(crate) fn lookup(&self, path: &str, who: Originator) -> Result<Option<FileInfo>> {
+    pub(crate) fn lookup(&self, path: &Path, who: Originator) -> Result<Option<FileInfo>> {
         self.file_info(path, who)
     }
 
     /// Records the kernel's new entry for the object `info` describes at `path`: its inode
     /// and how long the kernel may keep the entry. A reserved file id fails, and fires
     /// `on_error`.
-    pub(crate) fn entry(&self, path: &str, info: &FileInfo) -> Result<(Ino, Duration)> {
+    pub(crate) fn entry(&self, path: &Path, info: &FileInfo) -> Result<(Ino, Duration)> {
         match self.inode_for(path, info) {
             Ok(ino) => Ok((ino, self.ttl(ino))),
             Err(e) => {
@@ -46,14 +46,14 @@ impl<E: Events> Engine<E> {
     /// the new object's attributes.
     pub(crate) fn make_node(
         &self,
-        path: &str,
+        path: &Path,
         kind: FileKind,
         rdev: u32,
         mode: u32,
         who: Originator,
     ) -> Result<FileInfo> {
-        let mut fc = E::FileContext::default();
-        let mut hc = E::HandleContext::default();
+        let mut fc = None;
+        let mut hc = None;
         let mut p = CreateFileParams {
             originator: who,
             file_name: path,
@@ -91,12 +91,12 @@ impl<E: Events> Engine<E> {
     /// registers them; dropping the result (a failure, a timeout) drops them at once.
     pub(crate) fn create(
         &self,
-        path: &str,
+        path: &Path,
         mode: u32,
         flags: i32,
         who: Originator,
     ) -> Result<Created<E>> {
-        let file: FileCtx<E> = Arc::default();
+        let file: FileCtx<E> = super::new_file_ctx();
         let (info, mut state) = self.new_handle_state(who);
         let (route, reported) = {
             let mut fc = lock_mut(&file);
@@ -142,7 +142,7 @@ impl<E: Events> Engine<E> {
     pub(crate) fn created(
         &self,
         ino: Ino,
-        path: &str,
+        path: &Path,
         handle: NewHandle<E>,
         backing: impl FnOnce(&std::fs::File) -> std::io::Result<Backing>,
     ) -> (Opened, Duration) {
@@ -157,13 +157,13 @@ impl<E: Events> Engine<E> {
     }
 
     /// `SYMLINK`: `on_create_symbolic_link`, then the link's attributes.
-    pub(crate) fn symlink(&self, path: &str, target: &str, who: Originator) -> Result<FileInfo> {
+    pub(crate) fn symlink(&self, path: &Path, target: &Path, who: Originator) -> Result<FileInfo> {
         let mut p = CreateSymbolicLinkParams {
             originator: who,
             file_name: path,
             target,
             info: FileInfo {
-                size: target.len() as u64,
+                size: target.as_os_str().len() as u64,
                 ..self.new_object_info(FileKind::Symlink, 0o777, who)
             },
             info_filled: false,
@@ -174,11 +174,11 @@ impl<E: Events> Engine<E> {
     }
 
     /// `READLINK`: `on_get_symbolic_link_target`.
-    pub(crate) fn readlink(&self, path: &str, who: Originator) -> Result<String> {
+    pub(crate) fn readlink(&self, path: &Path, who: Originator) -> Result<PathBuf> {
         let mut p = GetSymbolicLinkTargetParams {
             originator: who,
             file_name: path,
-            target: String::new(),
+            target: PathBuf::new(),
         };
         self.events.on_get_symbolic_link_target(&mut p)?;
         Ok(p.target)
@@ -186,7 +186,7 @@ impl<E: Events> Engine<E> {
 
     /// `LINK`: `on_create_hard_link` (`EPERM` without `UseHardLinks`), then the new name's
     /// attributes.
-    pub(crate) fn link(&self, from: &str, to: &str, who: Originator) -> Result<FileInfo> {
+    pub(crate) fn link(&self, from: &Path, to: &Path, who: Originator) -> Result<FileInfo> {
         let kind = self.kind_of(from);
         let mut p = CreateHardLinkParams {
             originator: who,
@@ -202,7 +202,7 @@ impl<E: Events> Engine<E> {
 
     /// The kernel's entry for the hard link `to` of `ino`: the same inode (or, with file
     /// ids, the one the id names), and its timeout.
-    pub(crate) fn linked(&self, ino: Ino, to: &str, info: &FileInfo) -> Result<(Ino, Duration)> {
+    pub(crate) fn linked(&self, ino: Ino, to: &Path, info: &FileInfo) -> Result<(Ino, Duration)> {
         if self.options.use_file_ids {
             return self.entry(to, info);
         }
@@ -218,7 +218,7 @@ impl<E: Events> Engine<E> {
     }
 
     /// `RENAME_EXCHANGE`: `on_exchange_files`.
-    pub(crate) fn exchange(&self, a: &str, b: &str, who: Originator) -> Result<()> {
+    pub(crate) fn exchange(&self, a: &Path, b: &Path, who: Originator) -> Result<()> {
         let mut p = ExchangeFilesParams {
             originator: who,
             file_name: a,
@@ -228,7 +228,7 @@ impl<E: Events> Engine<E> {
     }
 
     /// `a` and `b` traded names, with everything below them.
-    pub(crate) fn exchanged(&self, a: &str, b: &str) {
+    pub(crate) fn exchanged(&self, a: &Path, b: &Path) {
         lock(&self.inodes).exchange(a, b);
     }
 
@@ -236,8 +236,8 @@ impl<E: Events> Engine<E> {
     /// empty, and keeping a replaced file open for the kernel's own descriptors.
     pub(crate) fn rename(
         &self,
-        from: &str,
-        to: &str,
+        from: &Path,
+        to: &Path,
         replace_existing: bool,
         who: Originator,
     ) -> Result<()> {
@@ -251,7 +251,7 @@ impl<E: Events> Engine<E> {
         if target_is_dir && !self.directory_is_empty(to, who)? {
             return Err(Error::from_code(
                 code::ERROR_DIR_NOT_EMPTY,
-                format!("{to} is not empty"),
+                format!("{} is not empty", to.display()),
             ));
         }
         if replace_existing && !target_is_dir {
@@ -264,19 +264,19 @@ impl<E: Events> Engine<E> {
             file_name: from,
             new_file_name: to,
             replace_existing,
-            file_context: guard.as_deref_mut(),
+            file_context: guard.as_deref_mut().and_then(Option::as_mut),
         };
         self.events.on_rename_or_move_file(&mut p)
     }
 
     /// `from` is now `to`, with everything below it.
-    pub(crate) fn renamed(&self, from: &str, to: &str) {
+    pub(crate) fn renamed(&self, from: &Path, to: &Path) {
         lock(&self.inodes).rename(from, to);
     }
 
     /// `UNLINK`, `RMDIR`: `on_can_file_be_deleted` and `on_delete_file` (for a directory,
     /// after checking it is empty), keeping a file open for the kernel's own descriptors.
-    pub(crate) fn remove(&self, path: &str, is_directory: bool, who: Originator) -> Result<()> {
+    pub(crate) fn remove(&self, path: &Path, is_directory: bool, who: Originator) -> Result<()> {
         if !is_directory {
             self.keep_for_kernel(path, who)?;
         }
@@ -286,15 +286,15 @@ impl<E: Events> Engine<E> {
     }
 
     /// The name `path` is gone.
-    pub(crate) fn removed(&self, path: &str) {
+    pub(crate) fn removed(&self, path: &Path) {
         lock(&self.inodes).unlink(path);
     }
 
-    fn delete(&self, path: &str, is_directory: bool, who: Originator) -> Result<()> {
+    fn delete(&self, path: &Path, is_directory: bool, who: Originator) -> Result<()> {
         if is_directory && !self.directory_is_empty(path, who)? {
             return Err(Error::from_code(
                 code::ERROR_DIR_NOT_EMPTY,
-                format!("{path} is not empty"),
+                format!("{} is not empty", path.display()),
             ));
         }
         let context = self.open_context(path);
@@ -304,26 +304,26 @@ impl<E: Events> Engine<E> {
             file_name: path,
             is_directory,
             can_be_deleted: true,
-            file_context: guard.as_deref_mut(),
+            file_context: guard.as_deref_mut().and_then(Option::as_mut),
         };
         self.events.on_can_file_be_deleted(&mut p)?;
         if !p.can_be_deleted {
             return Err(Error::from_code(
                 code::ERROR_ACCESS_DENIED,
-                format!("{path} cannot be deleted"),
+                format!("{} cannot be deleted", path.display()),
             ));
         }
         let mut p = DeleteFileParams {
             originator: who,
             file_name: path,
             is_directory,
-            file_context: guard.as_deref_mut(),
+            file_context: guard.as_deref_mut().and_then(Option::as_mut),
         };
         self.events.on_delete_file(&mut p)
     }
 
     /// `on_is_directory_empty`, or a listing when the handler leaves it undecided.
-    fn directory_is_empty(&self, path: &str, who: Originator) -> Result<bool> {
+    fn directory_is_empty(&self, path: &Path, who: Originator) -> Result<bool> {
         let mut p = IsDirectoryEmptyParams {
             originator: who,
             directory_name: path,
@@ -333,20 +333,20 @@ impl<E: Events> Engine<E> {
         if let Some(empty) = p.is_empty {
             return Ok(empty);
         }
-        let file = self.open_context(path).unwrap_or_default();
+        let file = self.open_context(path).unwrap_or_else(super::new_file_ctx);
         let mut fc = lock_mut(&file);
-        let mut hc = E::HandleContext::default();
+        let mut hc = None;
         let (listing, result) = self.gather(path, &mut fc, &mut hc, who);
         let empty = listing.as_ref().is_none_or(|l| l.entries.is_empty());
         if let Some(mut listing) = listing {
             let mut p = CloseDirectoryEnumerationParams {
                 originator: who,
                 directory_name: path,
-                file_context: &mut *fc,
-                enumeration_context: &mut listing.context,
+                file_context: fc.as_mut(),
+                enumeration_context: listing.context.as_mut(),
             };
             if let Err(e) = self.events.on_close_directory_enumeration(&mut p) {
-                tracing::debug!("on_close_directory_enumeration {path}: {e}");
+                tracing::debug!("on_close_directory_enumeration {}: {e}", path.display());
             }
         }
         result.map(|()| empty)

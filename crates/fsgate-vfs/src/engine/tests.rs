@@ -14,9 +14,10 @@ fn open_flags_map_to_reference_access_bits() {
 
 #[test]
 fn keys_are_per_path_and_never_the_global_key() {
-    assert_eq!(serial_key("/a"), serial_key("/a"));
-    assert_ne!(serial_key("/a"), serial_key("/b"));
-    assert_ne!(serial_key("/a").0, u64::MAX);
+    let key = |s: &str| serial_key(Path::new(s));
+    assert_eq!(key("/a"), key("/a"));
+    assert_ne!(key("/a"), key("/b"));
+    assert_ne!(key("/a").0, u64::MAX);
 }
 
 mod recorded {
@@ -25,6 +26,7 @@ mod recorded {
     //! thread; only the wire hands them to the dispatcher).
 
     use std::cell::{Cell, RefCell};
+    use std::path::Path;
 
     use fsgate_core::{Error, Originator, Result};
 
@@ -50,6 +52,11 @@ mod recorded {
         ORIGINATOR.with(Cell::take)
     }
 
+    /// Whether `path` has `part` in it.
+    fn has(path: &Path, part: &str) -> bool {
+        path.to_string_lossy().contains(part)
+    }
+
     /// Records one line.
     pub(super) fn record(line: String) {
         LOG.with(|l| l.borrow_mut().push(line));
@@ -72,8 +79,8 @@ mod recorded {
         ($name:ident, $label:literal) => {
             /// A context that records its creation and its drop.
             pub(crate) struct $name(u32);
-            impl Default for $name {
-                fn default() -> Self {
+            impl $name {
+                pub(crate) fn new() -> Self {
                     let id = NEXT.with(|n| n.replace(n.get() + 1));
                     record(format!("+{}{id}", $label));
                     Self(id)
@@ -108,37 +115,45 @@ mod recorded {
         type EnumerationContext = EnumCtx;
 
         fn on_get_file_info(&self, p: &mut GetFileInfoParams<'_, FileCtx>) -> Result<()> {
-            record(format!("get_file_info {}", p.file_name));
+            record(format!("get_file_info {}", p.file_name.display()));
             ORIGINATOR.with(|o| o.set(Some(p.originator)));
-            p.file_exists = !p.file_name.contains("missing");
+            p.file_exists = !has(p.file_name, "missing");
             p.info.size = SIZE;
             Ok(())
         }
 
         fn on_create_file(&self, p: &mut CreateFileParams<'_, FileCtx, HandleCtx>) -> Result<()> {
-            record(format!("create_file {}", p.file_name));
+            record(format!("create_file {}", p.file_name.display()));
             ORIGINATOR.with(|o| o.set(Some(p.originator)));
-            if p.file_name.contains("fail") {
+            *p.file_context = Some(FileCtx::new());
+            *p.handle_context = Some(HandleCtx::new());
+            if has(p.file_name, "fail") {
                 return Err(Error::from_errno(libc::EACCES, "refused"));
             }
             // Names with `filled` keep the engine's pre-filled info and say so.
-            p.info_filled = p.file_name.contains("filled");
+            p.info_filled = has(p.file_name, "filled");
             Ok(())
         }
 
         fn on_open_file(&self, p: &mut OpenFileParams<'_, FileCtx, HandleCtx>) -> Result<()> {
-            record(format!("open_file {}", p.file_name));
+            record(format!("open_file {}", p.file_name.display()));
+            p.file_context.get_or_insert_with(FileCtx::new);
+            *p.handle_context = Some(HandleCtx::new());
             OPENED_KIND.with(|k| k.set(Some(p.kind)));
             Ok(())
         }
 
         fn on_close_file(&self, p: &mut CloseFileParams<'_, FileCtx, HandleCtx>) -> Result<()> {
-            record(format!("close_file {}", p.file_name));
+            record(format!("close_file {}", p.file_name.display()));
             Ok(())
         }
 
         fn on_read_file(&self, p: &mut ReadFileParams<'_, FileCtx, HandleCtx>) -> Result<()> {
-            record(format!("read_file {} {}", p.file_name, p.position));
+            record(format!(
+                "read_file {} {}",
+                p.file_name.display(),
+                p.position
+            ));
             let end = SIZE.min(p.position + p.buffer.len() as u64);
             let n = end.saturating_sub(p.position) as usize;
             for (i, b) in p.buffer[..n].iter_mut().enumerate() {
@@ -152,14 +167,18 @@ mod recorded {
             &self,
             p: &mut EnumerateDirectoryParams<'_, FileCtx, HandleCtx, EnumCtx>,
         ) -> Result<()> {
-            record(format!("enumerate_directory {}", p.directory_name));
+            record(format!(
+                "enumerate_directory {}",
+                p.directory_name.display()
+            ));
             if p.restart {
                 CURSOR.with(|c| c.set(0));
             }
+            p.enumeration_context.get_or_insert_with(EnumCtx::new);
             let at = CURSOR.with(|c| c.replace(c.get() + 1));
             if let Some(name) = ["x", "y"].get(at) {
                 p.file_found = true;
-                p.file_name = name.to_string();
+                p.file_name = name.into();
             }
             Ok(())
         }
@@ -168,25 +187,32 @@ mod recorded {
             &self,
             p: &mut CloseDirectoryEnumerationParams<'_, FileCtx, EnumCtx>,
         ) -> Result<()> {
-            record(format!("close_directory_enumeration {}", p.directory_name));
+            record(format!(
+                "close_directory_enumeration {}",
+                p.directory_name.display()
+            ));
             Ok(())
         }
 
         fn on_write_file(&self, p: &mut WriteFileParams<'_, FileCtx, HandleCtx>) -> Result<()> {
-            record(format!("write_file {} {}", p.file_name, p.position));
+            record(format!(
+                "write_file {} {}",
+                p.file_name.display(),
+                p.position
+            ));
             p.bytes_written = p.buffer.len();
             Ok(())
         }
 
         fn on_create_symbolic_link(&self, p: &mut CreateSymbolicLinkParams<'_>) -> Result<()> {
-            record(format!("create_symbolic_link {}", p.file_name));
-            p.info_filled = p.file_name.contains("filled");
+            record(format!("create_symbolic_link {}", p.file_name.display()));
+            p.info_filled = has(p.file_name, "filled");
             Ok(())
         }
 
         fn on_create_hard_link(&self, p: &mut CreateHardLinkParams<'_>) -> Result<()> {
-            record(format!("create_hard_link {}", p.link_name));
-            p.info_filled = p.link_name.contains("filled");
+            record(format!("create_hard_link {}", p.link_name.display()));
+            p.info_filled = has(p.link_name, "filled");
             Ok(())
         }
 
@@ -194,8 +220,8 @@ mod recorded {
             &self,
             p: &mut SetFileAttributesParams<'_, FileCtx>,
         ) -> Result<()> {
-            record(format!("set_file_attributes {}", p.file_name));
-            p.info_filled = p.file_name.contains("filled");
+            record(format!("set_file_attributes {}", p.file_name.display()));
+            p.info_filled = has(p.file_name, "filled");
             Ok(())
         }
     }
@@ -205,6 +231,11 @@ use std::ffi::OsString;
 use std::os::unix::ffi::OsStringExt;
 
 use fsgate_core::Originator;
+
+/// A path in the drive.
+fn p(s: &str) -> &Path {
+    Path::new(s)
+}
 
 use crate::cache::BLOCK;
 use crate::options::{FileCache, Options};
@@ -221,7 +252,7 @@ fn who() -> Originator {
 }
 
 /// Looks `path` up as the kernel would before opening it: its inode.
-fn looked_up(engine: &Engine<Recorder>, path: &str) -> Ino {
+fn looked_up(engine: &Engine<Recorder>, path: &Path) -> Ino {
     let info = engine.lookup(path, who()).unwrap().unwrap();
     let (ino, _) = engine.entry(path, &info).unwrap();
     take();
@@ -229,7 +260,7 @@ fn looked_up(engine: &Engine<Recorder>, path: &str) -> Ino {
 }
 
 /// Opens `path` and registers the handle, as `OPEN` and its reply do.
-fn opened(engine: &Engine<Recorder>, ino: Ino, path: &str) -> Fh {
+fn opened(engine: &Engine<Recorder>, ino: Ino, path: &Path) -> Fh {
     let new = engine.open(ino, path, libc::O_RDWR, false, who()).unwrap();
     engine
         .register(ino, path, new, |_| {
@@ -242,18 +273,18 @@ fn opened(engine: &Engine<Recorder>, ino: Ino, path: &str) -> Fh {
 fn a_file_context_lives_from_the_first_open_to_the_last_close() {
     // The reference's table: A opens, B opens, B closes, C opens, A closes, C closes.
     let engine = engine(Options::default());
-    let ino = looked_up(&engine, "/f");
-    let a = opened(&engine, ino, "/f");
+    let ino = looked_up(&engine, p("/f"));
+    let a = opened(&engine, ino, p("/f"));
     assert_eq!(
         contexts(),
         ["+file1", "+handle2"],
         "1: FX, HXA before on_open_file"
     );
-    let b = opened(&engine, ino, "/f");
+    let b = opened(&engine, ino, p("/f"));
     assert_eq!(contexts(), ["+handle3"], "2: HXB");
     engine.close(b, who()).unwrap();
     assert_eq!(contexts(), ["-handle3"], "3: HXB after on_close_file");
-    let c = opened(&engine, ino, "/f");
+    let c = opened(&engine, ino, p("/f"));
     assert_eq!(contexts(), ["+handle4"], "4: HXC");
     engine.close(a, who()).unwrap();
     assert_eq!(contexts(), ["-handle2"], "5: HXA");
@@ -273,10 +304,14 @@ fn each_handle_has_its_own_context_and_open_close_events_follow_fire_all() {
         fire_all_open_close_events: false,
         ..Options::default()
     });
-    let ino = looked_up(&engine, "/f");
-    let a = opened(&engine, ino, "/f");
-    let b = opened(&engine, ino, "/f");
+    let ino = looked_up(&engine, p("/f"));
+    let a = opened(&engine, ino, p("/f"));
+    let b = opened(&engine, ino, p("/f"));
     assert_ne!(a, b);
+    assert!(
+        lock_ref(&engine.handle(b).unwrap().state).context.is_none(),
+        "a handle opened without an event has no context"
+    );
     let events: Vec<String> = take()
         .into_iter()
         .filter(|l| !l.starts_with(['+', '-']))
@@ -293,20 +328,24 @@ fn each_handle_has_its_own_context_and_open_close_events_follow_fire_all() {
         "not the last handle: no on_close_file"
     );
     engine.close(b, who()).unwrap();
-    assert_eq!(take(), ["close_file /f", "-file1", "-handle3"]);
+    assert_eq!(
+        take(),
+        ["close_file /f", "-file1"],
+        "the second open fired no event, so its handle has no context to drop"
+    );
 }
 
 #[test]
 fn a_failing_create_drops_its_contexts_at_once() {
     let engine = engine(Options::default());
-    let failed = engine.create("/fail", 0o644, libc::O_RDWR, who());
+    let failed = engine.create(p("/fail"), 0o644, libc::O_RDWR, who());
     assert_eq!(failed.err().map(|e| e.errno()), Some(libc::EACCES));
     assert_eq!(
         take(),
         [
+            "create_file /fail",
             "+file1",
             "+handle2",
-            "create_file /fail",
             "-handle2",
             "-file1"
         ]
@@ -318,7 +357,9 @@ fn a_failing_create_drops_its_contexts_at_once() {
 fn a_create_whose_reply_never_goes_drops_its_contexts_with_the_late_result() {
     // A timed-out CREATE: the job returned, the completion never registers the handle.
     let engine = engine(Options::default());
-    let created = engine.create("/new", 0o644, libc::O_RDWR, who()).unwrap();
+    let created = engine
+        .create(p("/new"), 0o644, libc::O_RDWR, who())
+        .unwrap();
     assert_eq!(contexts(), ["+file1", "+handle2"]);
     drop(created);
     assert_eq!(contexts(), ["-file1", "-handle2"]);
@@ -328,14 +369,14 @@ fn a_create_whose_reply_never_goes_drops_its_contexts_with_the_late_result() {
 fn mkdir_contexts_live_for_its_create_event_only() {
     let engine = engine(Options::default());
     engine
-        .make_node("/d", FileKind::Directory, 0, 0o755, who())
+        .make_node(p("/d"), FileKind::Directory, 0, 0o755, who())
         .unwrap();
     assert_eq!(
         take(),
         [
+            "create_file /d",
             "+file1",
             "+handle2",
-            "create_file /d",
             "-file1",
             "-handle2",
             "get_file_info /d"
@@ -358,7 +399,7 @@ fn kernel_opening(limit: usize) -> Engine<Recorder> {
 #[test]
 fn implicit_handles_past_the_limit_close_oldest_first() {
     let engine = kernel_opening(2);
-    let inos: Vec<Ino> = ["/a", "/b", "/c", "/d"]
+    let inos: Vec<Ino> = [p("/a"), p("/b"), p("/c"), p("/d")]
         .iter()
         .map(|p| looked_up(&engine, p))
         .collect();
@@ -372,8 +413,8 @@ fn implicit_handles_past_the_limit_close_oldest_first() {
     }
     take();
     let surplus = engine.implicit_surplus();
-    let names: Vec<&str> = surplus.iter().map(|(p, _, _)| p.as_str()).collect();
-    assert_eq!(names, ["/a", "/b"], "two over the limit, the oldest");
+    let names: Vec<&Path> = surplus.iter().map(|(p, _, _)| p.as_path()).collect();
+    assert_eq!(names, [p("/a"), p("/b")], "two over the limit, the oldest");
     for (_, ino, fh) in surplus {
         engine.evict_implicit(ino, fh, who());
     }
@@ -397,8 +438,8 @@ fn implicit_handles_past_the_limit_close_oldest_first() {
 #[test]
 fn an_implicit_handle_in_use_is_not_evicted_but_goes_back_in_line() {
     let engine = kernel_opening(1);
-    let a = looked_up(&engine, "/a");
-    let b = looked_up(&engine, "/b");
+    let a = looked_up(&engine, p("/a"));
+    let b = looked_up(&engine, p("/b"));
     let in_use = engine.implicit_handle(a, who()).unwrap();
     engine.implicit_handle(b, who()).unwrap();
     let surplus = engine.implicit_surplus();
@@ -438,11 +479,11 @@ fn the_user_mode_cache_fires_one_read_per_block_and_serves_repeats_itself() {
         user_mode_file_cache_size: 16 * BLOCK,
         ..Options::default()
     });
-    let ino = looked_up(&engine, "/f");
-    let h = engine.handle(opened(&engine, ino, "/f")).unwrap();
+    let ino = looked_up(&engine, p("/f"));
+    let h = engine.handle(opened(&engine, ino, p("/f"))).unwrap();
     take();
     let start = BLOCK - 5;
-    let data = engine.cached_read(&h, "/f", start, 10, who()).unwrap();
+    let data = engine.cached_read(&h, p("/f"), start, 10, who()).unwrap();
     assert_eq!(
         data,
         (start..start + 10)
@@ -458,24 +499,24 @@ fn the_user_mode_cache_fires_one_read_per_block_and_serves_repeats_itself() {
         "whole aligned blocks"
     );
     assert_eq!(
-        engine.cached_read(&h, "/f", start, 10, who()).unwrap(),
+        engine.cached_read(&h, p("/f"), start, 10, who()).unwrap(),
         data
     );
     assert!(take().is_empty(), "served from the cache");
     // The end of the file: a short last block, and nothing past it.
     let tail = engine
-        .cached_read(&h, "/f", recorded::SIZE - 4, 100, who())
+        .cached_read(&h, p("/f"), recorded::SIZE - 4, 100, who())
         .unwrap();
     assert_eq!(tail.len(), 4);
     take();
     // A write drops the blocks it touched, and only those.
     engine
-        .write(&h, "/f", BLOCK + 1, b"x", false, who())
+        .write(&h, p("/f"), BLOCK + 1, b"x", false, who())
         .unwrap();
     take();
-    engine.cached_read(&h, "/f", 0, 10, who()).unwrap();
+    engine.cached_read(&h, p("/f"), 0, 10, who()).unwrap();
     assert!(take().is_empty(), "block 0 untouched");
-    engine.cached_read(&h, "/f", BLOCK, 10, who()).unwrap();
+    engine.cached_read(&h, p("/f"), BLOCK, 10, who()).unwrap();
     assert_eq!(take(), [format!("read_file /f {BLOCK}")]);
 }
 
@@ -488,50 +529,49 @@ fn names_longer_than_255_bytes_fail_before_any_event() {
     assert!(take().is_empty(), "no event fired");
     let longest = OsString::from_vec(vec![b'n'; NAME_MAX]);
     let path = engine.child(namespace::ROOT, &longest).unwrap();
-    assert_eq!(path.len(), NAME_MAX + 1);
+    assert_eq!(path.as_os_str().len(), NAME_MAX + 1);
 }
 
 #[test]
 fn a_missing_name_is_none_and_gets_no_inode() {
     let engine = engine(Options::default());
-    assert!(engine.lookup("/missing", who()).unwrap().is_none());
-    assert_eq!(lock(&engine.inodes).find("/missing"), None);
+    assert!(engine.lookup(p("/missing"), who()).unwrap().is_none());
+    assert_eq!(lock(&engine.inodes).find(p("/missing")), None);
 }
 
 #[test]
 fn a_listing_is_gathered_once_and_sent_from_any_offset_until_the_buffer_fills() {
     let engine = engine(Options::default());
-    let d = looked_up(&engine, "/d");
-    let x = looked_up(&engine, "/d/x");
-    let new = engine.open(d, "/d", libc::O_RDONLY, true, who()).unwrap();
+    let d = looked_up(&engine, p("/d"));
+    let x = looked_up(&engine, p("/d/x"));
+    let new = engine
+        .open(d, p("/d"), libc::O_RDONLY, true, who())
+        .unwrap();
     let fh = engine
-        .register(
-            d,
-            "/d",
-            new,
-            |_| Err(std::io::ErrorKind::Unsupported.into()),
-        )
+        .register(d, p("/d"), new, |_| {
+            Err(std::io::ErrorKind::Unsupported.into())
+        })
         .fh;
     let h = engine.handle(fh).unwrap();
     take();
-    let entries = engine.listing(&h, "/d", who()).unwrap();
-    assert_eq!(engine.listing(&h, "/d", who()).unwrap().len(), 2);
+    let entries = engine.listing(&h, p("/d"), who()).unwrap();
+    assert_eq!(engine.listing(&h, p("/d"), who()).unwrap().len(), 2);
     assert_eq!(
         take(),
         [
-            "+enum3",
             "enumerate_directory /d",
+            "+enum3",
             "enumerate_directory /d",
             "enumerate_directory /d"
         ],
         "gathered at the first read only"
     );
     let mut sent = Vec::new();
-    engine.list(d, "/d", &entries, 0, |ino, next, _, name| {
-        sent.push((name.to_string(), ino, next));
+    engine.list(d, p("/d"), &entries, 0, |ino, next, _, name| {
+        sent.push((name.to_owned(), ino, next));
         false
     });
-    let names: Vec<&str> = sent.iter().map(|s| s.0.as_str()).collect();
+    let names: Vec<&OsStr> = sent.iter().map(|s| s.0.as_os_str()).collect();
     assert_eq!(names, [".", "..", "x", "y"]);
     assert_eq!((sent[0].1, sent[1].1, sent[2].1), (d, d, x));
     assert!(
@@ -540,8 +580,8 @@ fn a_listing_is_gathered_once_and_sent_from_any_offset_until_the_buffer_fills() 
     );
     assert_eq!(sent.iter().map(|s| s.2).collect::<Vec<_>>(), [1, 2, 3, 4]);
     let mut resumed = Vec::new();
-    engine.list(d, "/d", &entries, 3, |_, _, _, name| {
-        resumed.push(name.to_string());
+    engine.list(d, p("/d"), &entries, 3, |_, _, _, name| {
+        resumed.push(name.to_owned());
         true
     });
     assert_eq!(resumed, ["y"], "from the offset, until the buffer is full");
@@ -571,14 +611,14 @@ fn events() -> Vec<String> {
 fn creates_that_fill_their_info_fire_no_get_file_info() {
     let engine = engine(Options::default());
     let caller = Originator::of_process(std::process::id(), 1234, 5678);
-    let f = looked_up(&engine, "/f");
+    let f = looked_up(&engine, p("/f"));
 
     engine
-        .create("/plain", 0o640, libc::O_RDWR, caller)
+        .create(p("/plain"), 0o640, libc::O_RDWR, caller)
         .unwrap();
     assert_eq!(events(), ["create_file /plain", "get_file_info /plain"]);
     let created = engine
-        .create("/filled", 0o640, libc::O_RDWR, caller)
+        .create(p("/filled"), 0o640, libc::O_RDWR, caller)
         .unwrap();
     assert_eq!(events(), ["create_file /filled"]);
     let info = &created.info;
@@ -588,11 +628,11 @@ fn creates_that_fill_their_info_fire_no_get_file_info() {
     );
 
     engine
-        .make_node("/plain-d", FileKind::Directory, 0, 0o750, caller)
+        .make_node(p("/plain-d"), FileKind::Directory, 0, 0o750, caller)
         .unwrap();
     assert_eq!(events(), ["create_file /plain-d", "get_file_info /plain-d"]);
     let info = engine
-        .make_node("/filled-d", FileKind::Directory, 0, 0o750, caller)
+        .make_node(p("/filled-d"), FileKind::Directory, 0, 0o750, caller)
         .unwrap();
     assert_eq!(events(), ["create_file /filled-d"]);
     assert_eq!(
@@ -600,34 +640,34 @@ fn creates_that_fill_their_info_fire_no_get_file_info() {
         (FileKind::Directory, 0o750, 2)
     );
 
-    engine.symlink("/plain-l", "target", caller).unwrap();
+    engine.symlink(p("/plain-l"), p("target"), caller).unwrap();
     assert_eq!(
         events(),
         ["create_symbolic_link /plain-l", "get_file_info /plain-l"]
     );
-    let info = engine.symlink("/filled-l", "target", caller).unwrap();
+    let info = engine.symlink(p("/filled-l"), p("target"), caller).unwrap();
     assert_eq!(events(), ["create_symbolic_link /filled-l"]);
     assert_eq!(
         (info.kind, info.mode, info.size, info.uid),
         (FileKind::Symlink, 0o777, 6, 1234)
     );
 
-    engine.link("/f", "/plain-h", who()).unwrap();
+    engine.link(p("/f"), p("/plain-h"), who()).unwrap();
     assert_eq!(
         events(),
         ["create_hard_link /plain-h", "get_file_info /plain-h"]
     );
-    engine.link("/f", "/filled-h", who()).unwrap();
+    engine.link(p("/f"), p("/filled-h"), who()).unwrap();
     assert_eq!(events(), ["create_hard_link /filled-h"]);
 
     let chmod = Changes {
         mode: Some(0o600),
         ..Changes::default()
     };
-    engine.setattr(f, "/f", chmod, who()).unwrap();
+    engine.setattr(f, p("/f"), chmod, who()).unwrap();
     assert_eq!(events(), ["set_file_attributes /f", "get_file_info /f"]);
-    let g = looked_up(&engine, "/filled-g");
-    let info = engine.setattr(g, "/filled-g", chmod, who()).unwrap();
+    let g = looked_up(&engine, p("/filled-g"));
+    let info = engine.setattr(g, p("/filled-g"), chmod, who()).unwrap();
     assert_eq!(events(), ["set_file_attributes /filled-g"]);
     assert_eq!(info.mode, 0o600);
 }
@@ -636,10 +676,12 @@ fn creates_that_fill_their_info_fire_no_get_file_info() {
 fn events_carry_the_originator_of_their_request() {
     let engine = engine(Options::default());
     let first = Originator::new(std::process::id(), 11, 1234, 5678);
-    engine.lookup("/f", first).unwrap();
+    engine.lookup(p("/f"), first).unwrap();
     assert_eq!(recorded::last_originator(), Some(first));
     let second = Originator::new(std::process::id(), 12, 4321, 8765);
-    engine.create("/new", 0o644, libc::O_RDWR, second).unwrap();
+    engine
+        .create(p("/new"), 0o644, libc::O_RDWR, second)
+        .unwrap();
     assert_eq!(
         recorded::last_originator(),
         Some(second),
@@ -650,12 +692,14 @@ fn events_carry_the_originator_of_their_request() {
 #[test]
 fn opens_say_whether_a_file_or_a_directory_is_opened() {
     let engine = engine(Options::default());
-    let ino = looked_up(&engine, "/f");
+    let ino = looked_up(&engine, p("/f"));
     engine
-        .open(ino, "/f", libc::O_RDONLY, false, who())
+        .open(ino, p("/f"), libc::O_RDONLY, false, who())
         .unwrap();
     assert_eq!(recorded::opened_kind(), Some(FileKind::File));
-    let dir = looked_up(&engine, "/d");
-    engine.open(dir, "/d", libc::O_RDONLY, true, who()).unwrap();
+    let dir = looked_up(&engine, p("/d"));
+    engine
+        .open(dir, p("/d"), libc::O_RDONLY, true, who())
+        .unwrap();
     assert_eq!(recorded::opened_kind(), Some(FileKind::Directory));
 }

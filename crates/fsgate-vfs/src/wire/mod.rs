@@ -15,6 +15,7 @@
 mod ops;
 
 use std::ffi::OsStr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -252,7 +253,7 @@ impl<E: Events> FuseFs<E> {
     }
 
     /// Resolves a path on the reader thread, answering an error at once.
-    fn resolve<R: Fail>(&self, r: Result<String>, reply: R) -> Option<(String, R)> {
+    fn resolve<R: Fail>(&self, r: Result<PathBuf>, reply: R) -> Option<(PathBuf, R)> {
         match r {
             Ok(p) => Some((p, reply)),
             Err(e) => {
@@ -298,7 +299,7 @@ impl<E: Events> FuseFs<E> {
         ino: INodeNo,
         fh: FileHandle,
         reply: R,
-    ) -> Option<(Handle<E>, String, R)> {
+    ) -> Option<(Handle<E>, PathBuf, R)> {
         let found = if fh.0 == 0 && self.engine.kernel_opens() {
             self.implicit_handle(req, ino.into())
         } else {

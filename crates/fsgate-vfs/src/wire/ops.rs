@@ -2,6 +2,7 @@
 //! submitted, its reply encoded.
 
 use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::sync::atomic::Ordering;
@@ -16,7 +17,7 @@ use fuser::{
 };
 
 use super::*;
-use crate::engine::{read_at_most, serial_key, to_str, Changes, Read, NAME_MAX};
+use crate::engine::{read_at_most, serial_key, Changes, Read, NAME_MAX};
 use crate::options::FileCache;
 
 impl<E: Events> Filesystem for FuseFs<E> {
@@ -172,7 +173,7 @@ impl<E: Events> Filesystem for FuseFs<E> {
             serial_key(&path),
             reply,
             move |engine, who| engine.readlink(&path, who),
-            |_, target, reply| reply.data(target.as_bytes()),
+            |_, target, reply| reply.data(target.as_os_str().as_bytes()),
         );
     }
 
@@ -229,14 +230,11 @@ impl<E: Events> Filesystem for FuseFs<E> {
         target: &Path,
         reply: ReplyEntry,
     ) {
-        let resolved = self.engine.child(parent.into(), link_name).and_then(|p| {
-            let t = to_str(target.as_os_str(), "symbolic link target")?;
-            Ok((p, t.to_string()))
-        });
-        let (path, target) = match resolved {
-            Ok(v) => v,
+        let path = match self.engine.child(parent.into(), link_name) {
+            Ok(p) => p,
             Err(e) => return reply.error(errno(&e)),
         };
+        let target = target.to_path_buf();
         self.submit(
             req,
             serial_key(&path),
@@ -545,7 +543,7 @@ impl<E: Events> Filesystem for FuseFs<E> {
         let sector_size = self.engine.options.sector_size;
         self.submit(
             req,
-            serial_key("/"),
+            serial_key(Path::new("/")),
             reply,
             move |engine, who| engine.statfs(who),
             move |_, p, reply| {

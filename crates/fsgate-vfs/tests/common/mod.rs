@@ -86,3 +86,8 @@ pub fn mount<E: fsgate_vfs::Events>(
 pub fn count(n: &std::sync::atomic::AtomicUsize) -> usize {
     n.load(std::sync::atomic::Ordering::SeqCst)
 }
+
+/// A name an event carries, as UTF-8: every name these tests use is.
+pub fn utf8(name: &Path) -> &str {
+    name.to_str().expect("test names are UTF-8")
+}
