@@ -26,9 +26,16 @@
 # runs the namespace workload a second time with guest halt polling at HALT_POLL_NS (200 µs)
 # and prints those figures and goals too; the setting is restored on exit.
 #
+# With BEFORE=REV (any git revision), the same fsgate built at REV serves three more targets in
+# the same run (`memory-before`, `mirror-before`, `mirror-pt-before`, over /dev/fuse), and a
+# last table gives each workload's after/before ratio for the memory drive, the mirror and the
+# mirror with passthrough: how a change moved the figures, measured side by side.
+#
 # Usage (as root): bench/vfs-mirror/run.sh
 # Environment: CARGO_TARGET_DIR (default: target), SEQ_SIZE (default 256M), RAND_SIZE (64M),
-# RAND_SECONDS (5), COUNT (10000), HALT_POLL_NS (200000; 0 skips the second pass).
+# RAND_SECONDS (5), COUNT (10000), HALT_POLL_NS (200000; 0 skips the second pass), BEFORE
+# (a revision to compare with; unset: no comparison), BEFORE_TARGET (where REV is built;
+# default target/bench-before, kept between runs).
 set -euo pipefail
 
 cd "$(dirname "$0")/../.."
@@ -48,6 +55,8 @@ HALT_POLL_BEFORE=""
 URING=/sys/module/fuse/parameters/enable_uring
 URING_BEFORE=""
 TARGET=${CARGO_TARGET_DIR:-target}
+BEFORE=${BEFORE:-}
+BEFORE_TARGET=${BEFORE_TARGET:-$PWD/target/bench-before}
 
 cargo build --release -q -p fsgate-cli
 cargo build --release -q -p fsgate-bench-tools
@@ -59,10 +68,18 @@ WORK=$(mktemp -d /tmp/fsgate-bench-mirror.XXXXXX)
 SERVERS=()
 LOOPDEVS=()
 EXT4S="native bindfs mirror mirror-uring mirror-idle mirror-pt"
+BEFORE_TARGETS=""
+if [ -n "$BEFORE" ]; then
+    git worktree add -q --detach "$WORK/before-src" "$BEFORE"
+    (cd "$WORK/before-src" && CARGO_TARGET_DIR="$BEFORE_TARGET" cargo build --release -q -p fsgate-cli)
+    FSGATE_BEFORE="$BEFORE_TARGET/release/fsgate"
+    EXT4S="$EXT4S mirror-before mirror-pt-before"
+    BEFORE_TARGETS="memory-before mirror-before mirror-pt-before"
+fi
 cleanup() {
     [ -n "$HALT_POLL_BEFORE" ] && echo "$HALT_POLL_BEFORE" >"$HALT_POLL"
     for pid in "${SERVERS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; done
-    for m in mirror mirror-uring mirror-idle mirror-pt memory memory-uring memory-idle bindfs floor floor-idle; do
+    for m in mirror mirror-uring mirror-idle mirror-pt memory memory-uring memory-idle bindfs floor floor-idle $BEFORE_TARGETS; do
         mountpoint -q "$WORK/$m" && umount -l "$WORK/$m"
     done
     # Connections already over io_uring keep it; only new mounts see the old setting.
@@ -70,6 +87,7 @@ cleanup() {
     mountpoint -q "$WORK/tmpfs" && umount "$WORK/tmpfs"
     for e in $EXT4S; do mountpoint -q "$WORK/ext4-$e" && umount "$WORK/ext4-$e"; done
     for l in "${LOOPDEVS[@]}"; do losetup -d "$l" 2>/dev/null; done
+    [ -d "$WORK/before-src" ] && git worktree remove --force "$WORK/before-src"
     rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -79,6 +97,7 @@ if [ -w "$URING" ]; then
     echo Y >"$URING"
 fi
 mkdir "$WORK"/{tmpfs,bindfs,memory,memory-uring,memory-idle,mirror,mirror-uring,mirror-idle,mirror-pt,floor,floor-idle}
+for t in $BEFORE_TARGETS; do mkdir "$WORK/$t"; done
 for e in $EXT4S; do  # one fresh 3 GiB ext4 per target, each with a directory `d` to work in
     truncate -s 3G "$WORK/ext4-$e.img"
     mkfs.ext4 -q -F "$WORK/ext4-$e.img"
@@ -111,6 +130,11 @@ serve mirror "$FSGATE" mount mirror "$WORK/ext4-mirror/d" "$WORK/mirror"
 serve mirror-uring "$FSGATE" mount mirror "$WORK/ext4-mirror-uring/d" "$WORK/mirror-uring" "${URING_CONFIG[@]}"
 serve mirror-idle "$FSGATE" mount mirror "$WORK/ext4-mirror-idle/d" "$WORK/mirror-idle" "${IDLE_CONFIG[@]}"
 serve mirror-pt "$FSGATE" mount mirror "$WORK/ext4-mirror-pt/d" "$WORK/mirror-pt" --passthrough
+if [ -n "$BEFORE" ]; then
+    serve memory-before "$FSGATE_BEFORE" mount memory "$WORK/memory-before"
+    serve mirror-before "$FSGATE_BEFORE" mount mirror "$WORK/ext4-mirror-before/d" "$WORK/mirror-before"
+    serve mirror-pt-before "$FSGATE_BEFORE" mount mirror "$WORK/ext4-mirror-pt-before/d" "$WORK/mirror-pt-before" --passthrough
+fi
 
 declare -A DIR=(
     [ext4]="$WORK/ext4-native/d" [tmpfs]="$WORK/tmpfs" [bindfs]="$WORK/bindfs"
@@ -118,8 +142,10 @@ declare -A DIR=(
     [memory]="$WORK/memory" [memory-uring]="$WORK/memory-uring" [memory-idle]="$WORK/memory-idle"
     [mirror]="$WORK/mirror" [mirror-uring]="$WORK/mirror-uring" [mirror-idle]="$WORK/mirror-idle"
     [mirror-pt]="$WORK/mirror-pt"
+    [memory-before]="$WORK/memory-before" [mirror-before]="$WORK/mirror-before"
+    [mirror-pt-before]="$WORK/mirror-pt-before"
 )
-ORDER="ext4 tmpfs bindfs floor floor-idle memory memory-uring memory-idle mirror mirror-uring mirror-idle mirror-pt"
+ORDER="ext4 tmpfs bindfs floor floor-idle memory memory-uring memory-idle mirror mirror-uring mirror-idle mirror-pt $BEFORE_TARGETS"
 NAMESPACE_ONLY="floor floor-idle"
 
 fio_mibs() {  # fio_mibs DIR read|write ARGS... → MiB/s
@@ -227,6 +253,20 @@ for w in ns:
     best = max(r["floor"], r["floor-idle"])
     mirror_goal = min(5 * r["bindfs"], 0.8 * r["ext4"])
     print(f"  {w:12} mirror goal {best / mirror_goal:6.2f}x   memory goal {best / (0.5 * r['ext4']):6.2f}x")
+if "memory-before" in rows["create"]:
+    print()
+    print("after / before, each drive against itself built at the BEFORE revision (below 0.95: slower)")
+    pairs = [("memory", "memory-before"), ("mirror", "mirror-before"), ("mirror-pt", "mirror-pt-before")]
+    print(f"{'workload':34}" + "".join(f"{a:>16}" for a, _ in pairs))
+    for w in order:
+        cells = []
+        for a, b in pairs:
+            if a in rows[w] and b in rows[w]:
+                r = rows[w][a] / rows[w][b]
+                cells.append(f"{r:>15.2f}x" if r >= 0.95 else f"{r:>9.2f}x SLOW")
+            else:
+                cells.append(f"{'-':>16}")
+        print(f"{names[w]:34}" + "".join(cells))
 if "create@poll" in rows:
     print()
     print(f"namespace again, guest halt polling at {int(sys.argv[3]) // 1000} us")
