@@ -1,0 +1,226 @@
+//! Opening and closing: create, open, cleanup, close, file info and directory listings.
+
+use super::*;
+
+/// `on_create_file`: a new file (`open(O_CREAT)` on a missing name, `creat`, `mknod`),
+/// directory (`mkdir`), FIFO (`mkfifo`), socket name (`bind` of an `AF_UNIX` socket) or device
+/// node (`mknod`). [`kind`](Self::kind) says which.
+#[derive(Debug)]
+pub struct CreateFileParams<'a, F, H> {
+    /// Who made the request that fired this event: its thread, process (resolved when
+    /// first asked), and filesystem uid and gid — what the `get_originator_*` functions
+    /// return, without a thread-local. pid and tid 0: the kernel's own request (writeback,
+    /// a handle closed at unmount or evicted).
+    pub originator: Originator,
+    /// The path to create.
+    pub file_name: &'a Path,
+    /// [`access`] bits from the open flags; `FILE_WRITE_DATA` for `mkdir` and `mknod`.
+    pub desired_access: u32,
+    /// [`attributes`]: `FILE_ATTRIBUTE_DIRECTORY` for `mkdir`, otherwise
+    /// `FILE_ATTRIBUTE_NORMAL`.
+    pub attributes: u32,
+    /// What to create: [`FileKind::File`] for `open(O_CREAT)`, `creat` and `mknod S_IFREG`,
+    /// [`FileKind::Directory`] for `mkdir`, the special kinds for `mkfifo`, `bind` and
+    /// `mknod`. A drive that cannot store a kind fails the event (`EPERM` is what
+    /// `mknod(2)` reports for an unsupported kind).
+    pub kind: FileKind,
+    /// For [`FileKind::CharDevice`] and [`FileKind::BlockDevice`]: the device number
+    /// (`makedev(major, minor)`) to report as `st_rdev`; 0 otherwise.
+    pub rdev: u32,
+    /// Permission bits the caller asked for, with its umask already applied.
+    pub mode: u32,
+    /// The raw Linux open flags (`O_EXCL`, `O_APPEND`, …); 0 for `mkdir` and `mknod`.
+    pub flags: i32,
+    /// Output: the new object's attributes, as `stat` will show them. Pre-filled with the
+    /// engine's defaults (`kind`, `rdev`, `mode`, the caller's uid and gid,
+    /// every time now); set [`info_filled`](Self::info_filled) once filled.
+    pub info: FileInfo,
+    /// Output: whether the handler filled [`info`](Self::info). Pre-filled with false. When
+    /// true the library answers the kernel with `info` and fires no `on_get_file_info`;
+    /// when false (drives written before this field existed) it asks `on_get_file_info`
+    /// after the event, one more event per request.
+    pub info_filled: bool,
+    /// Who is creating the file; the handle the caller gets (for `mkdir` and `mknod`, the
+    /// handle is closed at once after this event).
+    pub handle_info: HandleInfo,
+    /// Output: the new file's context (this is the file's first open). Empty on entry;
+    /// what the handler stores here every later event of the file sees. Dropped at once if
+    /// the event fails.
+    pub file_context: &'a mut Option<F>,
+    /// Output: the new handle's context. Empty on entry; dropped at once if the event fails.
+    pub handle_context: &'a mut Option<H>,
+    pub(crate) route: Option<crate::route::Route>,
+}
+
+impl<F, H> CreateFileParams<'_, F, H> {
+    /// `route_to_file`: the handle being created reads and writes `file` (the real file that
+    /// corresponds to this one, opened with the access the caller asked for) instead of
+    /// firing `on_read_file`/`on_write_file`; see [`crate::route`]. `flags`:
+    /// [`ROUTE_CLOSE_EVENT`](crate::route::ROUTE_CLOSE_EVENT) or 0. Has no effect for
+    /// `mkdir` and `mknod`. Calling it again replaces the earlier file.
+    pub fn route_to_file(&mut self, file: std::fs::File, flags: u32) {
+        self.route = Some(crate::route::Route { file, flags });
+    }
+}
+
+/// `on_open_file`: an existing file or directory is opened (`open` without creating,
+/// `opendir`). With `fire_all_open_close_events` off, fires only for the first open of a file.
+#[derive(Debug)]
+pub struct OpenFileParams<'a, F, H> {
+    /// Who made the request that fired this event: its thread, process (resolved when
+    /// first asked), and filesystem uid and gid — what the `get_originator_*` functions
+    /// return, without a thread-local. pid and tid 0: the kernel's own request (writeback,
+    /// a handle closed at unmount or evicted).
+    pub originator: Originator,
+    /// The path being opened.
+    pub file_name: &'a Path,
+    /// [`access`] bits from the open flags.
+    pub desired_access: u32,
+    /// [`attributes`]: `FILE_ATTRIBUTE_DIRECTORY` for `opendir`, otherwise
+    /// `FILE_ATTRIBUTE_NORMAL`.
+    pub attributes: u32,
+    /// What is opened: [`FileKind::Directory`] for `opendir`, otherwise the kind the
+    /// library's inode table knows for the name (from `on_get_file_info`), usually
+    /// [`FileKind::File`]. There is no share mode: Linux opens share everything, so a drive
+    /// that wants exclusive opens refuses the second open itself (for example with
+    /// `ERROR_SHARING_VIOLATION`, which callers see as `ETXTBSY`).
+    pub kind: FileKind,
+    /// The raw Linux open flags. `O_TRUNC` has already been applied through
+    /// `on_set_file_size(0)` before this event.
+    pub flags: i32,
+    /// Who is opening the file.
+    pub handle_info: HandleInfo,
+    /// The file's context: empty on the file's first open (store one here), what the
+    /// first open stored otherwise. What the handler stores on a first open is dropped at
+    /// once if the event fails.
+    pub file_context: &'a mut Option<F>,
+    /// Output: the new handle's context. Empty on entry; dropped at once if the event fails.
+    pub handle_context: &'a mut Option<H>,
+    pub(crate) route: Option<crate::route::Route>,
+}
+
+impl<F, H> OpenFileParams<'_, F, H> {
+    /// `route_to_file`: this handle reads and writes `file` (the real file that corresponds
+    /// to this one, opened with the access the caller asked for) instead of firing
+    /// `on_read_file`/`on_write_file`; see [`crate::route`]. `flags`:
+    /// [`ROUTE_CLOSE_EVENT`](crate::route::ROUTE_CLOSE_EVENT) or 0. Ignored for directories.
+    /// With `fire_all_open_close_events` off, only the first open fires this event, so only
+    /// it can route.
+    pub fn route_to_file(&mut self, file: std::fs::File, flags: u32) {
+        self.route = Some(crate::route::Route { file, flags });
+    }
+}
+
+/// `on_cleanup_file`: a descriptor of the handle was closed (`close(2)`, FUSE `FLUSH`). Fires
+/// once per `close` of each duplicate; the handle itself lives on until `on_close_file`.
+/// Never fires when [`Options::fire_cleanup_events`](crate::Options::fire_cleanup_events) is
+/// off.
+#[derive(Debug)]
+pub struct CleanupFileParams<'a, F, H> {
+    /// Who made the request that fired this event: its thread, process (resolved when
+    /// first asked), and filesystem uid and gid — what the `get_originator_*` functions
+    /// return, without a thread-local. pid and tid 0: the kernel's own request (writeback,
+    /// a handle closed at unmount or evicted).
+    pub originator: Originator,
+    /// The file's path (its last known name, even if it was deleted while open).
+    pub file_name: &'a Path,
+    /// The handle being cleaned up.
+    pub handle_info: HandleInfo,
+    /// The file's context.
+    pub file_context: Option<&'a mut F>,
+    /// The handle's context.
+    pub handle_context: Option<&'a mut H>,
+}
+
+/// `on_close_file`: a handle was released (FUSE `RELEASE`/`RELEASEDIR`: the last descriptor
+/// referring to it is gone). With `fire_all_open_close_events` off, fires only for the last
+/// release of the file. The handle context is dropped right after this event; the file
+/// context too when this is the file's last handle.
+#[derive(Debug)]
+pub struct CloseFileParams<'a, F, H> {
+    /// Who made the request that fired this event: its thread, process (resolved when
+    /// first asked), and filesystem uid and gid — what the `get_originator_*` functions
+    /// return, without a thread-local. pid and tid 0: the kernel's own request (writeback,
+    /// a handle closed at unmount or evicted).
+    pub originator: Originator,
+    /// The file's path (its last known name, even if it was deleted while open).
+    pub file_name: &'a Path,
+    /// The handle being closed.
+    pub handle_info: HandleInfo,
+    /// Whether this is the file's last open handle (its context is dropped after the event).
+    pub last_handle: bool,
+    /// The file's context.
+    pub file_context: Option<&'a mut F>,
+    /// The handle's context.
+    pub handle_context: Option<&'a mut H>,
+}
+
+/// `on_get_file_info`: a lookup or `stat`. Set `file_exists` and fill `info`; leaving
+/// `file_exists` false makes the name not exist (`ENOENT`), except for `/`, which always
+/// exists as a directory.
+#[derive(Debug)]
+pub struct GetFileInfoParams<'a, F> {
+    /// Who made the request that fired this event: its thread, process (resolved when
+    /// first asked), and filesystem uid and gid — what the `get_originator_*` functions
+    /// return, without a thread-local. pid and tid 0: the kernel's own request (writeback,
+    /// a handle closed at unmount or evicted).
+    pub originator: Originator,
+    /// The path asked about.
+    pub file_name: &'a Path,
+    /// Output: whether the file exists. Pre-filled with false.
+    pub file_exists: bool,
+    /// Output: its metadata, pre-filled with defaults (see [`FileInfo`]).
+    pub info: FileInfo,
+    /// The file's context, when the file is open.
+    pub file_context: Option<&'a mut F>,
+}
+
+/// `on_enumerate_directory`: fires repeatedly for one listing, once per entry, until a
+/// handler leaves `file_found` false. `.` and `..` are added by the library.
+#[derive(Debug)]
+pub struct EnumerateDirectoryParams<'a, F, H, N> {
+    /// Who made the request that fired this event: its thread, process (resolved when
+    /// first asked), and filesystem uid and gid — what the `get_originator_*` functions
+    /// return, without a thread-local. pid and tid 0: the kernel's own request (writeback,
+    /// a handle closed at unmount or evicted).
+    pub originator: Originator,
+    /// The directory being listed.
+    pub directory_name: &'a Path,
+    /// The entries wanted: always `*` on Linux (the kernel filters nothing).
+    pub mask: &'a str,
+    /// Whether names compare case-sensitively: always true on Linux.
+    pub case_sensitive: bool,
+    /// True on the first call of a listing (start from the first entry).
+    pub restart: bool,
+    /// Output: whether this call found an entry. Pre-filled with false.
+    pub file_found: bool,
+    /// Output: the entry's name (a name, not a path). Must be non-empty and contain no `/`.
+    pub file_name: OsString,
+    /// Output: the entry's metadata; only `kind` and `file_id` reach a plain `readdir`.
+    pub info: FileInfo,
+    /// The directory's context (the directory is open while it is listed).
+    pub file_context: Option<&'a mut F>,
+    /// The context of the directory handle being read.
+    pub handle_context: Option<&'a mut H>,
+    /// The listing's context: empty at the listing's first `on_enumerate_directory` (store
+    /// a cursor here); kept between its calls and dropped after
+    /// `on_close_directory_enumeration`.
+    pub enumeration_context: &'a mut Option<N>,
+}
+
+/// `on_close_directory_enumeration`: a listing ended (`closedir`); its context is dropped
+/// right after.
+#[derive(Debug)]
+pub struct CloseDirectoryEnumerationParams<'a, F, N> {
+    /// Who made the request that fired this event: its thread, process (resolved when
+    /// first asked), and filesystem uid and gid — what the `get_originator_*` functions
+    /// return, without a thread-local. pid and tid 0: the kernel's own request (writeback,
+    /// a handle closed at unmount or evicted).
+    pub originator: Originator,
+    /// The directory that was listed.
+    pub directory_name: &'a Path,
+    /// The directory's context.
+    pub file_context: Option<&'a mut F>,
+    /// The listing's context.
+    pub enumeration_context: Option<&'a mut N>,
+}
