@@ -44,11 +44,10 @@ const CHECK_TIMEOUT: Duration = Duration::from_secs(120);
 enum Applies {
     /// The target of this name.
     Target(&'static str),
+    /// The targets of these names.
+    Targets(&'static [&'static str]),
     /// Every drive mode: a limit of the kernel's FUSE module, not of a drive.
     EveryDrive,
-    /// The drive modes with the kernel's page cache (all but `FileCache=None`): a limit of
-    /// the kernel's FUSE module on cached writes.
-    CachedDrives,
 }
 
 /// A deliberate difference from ext4: on `on`, lines of `check` that start with `line` may
@@ -95,13 +94,22 @@ const DEVIATIONS: &[Deviation] = &[
                  ZERO_RANGE (EOPNOTSUPP) before a drive sees the request",
     },
     Deviation {
-        on: Applies::CachedDrives,
+        on: Applies::Target("mirror --passthrough"),
         check: "setid_cleared_on_write",
         line: "setgid-no-group-exec",
-        reason: "without FUSE_HANDLE_KILLPRIV_V2 the kernel's fuse_setattr clears the \
-                 set-group-ID bit on a cached write only when the group may execute; fsgate \
-                 does not negotiate it yet (issue 21), and without the page cache the engine \
-                 applies ext4's rule itself",
+        reason: "with passthrough the kernel's writes to the backing file never reach the \
+                 drive, so fsgate leaves clearing privileges to the kernel (no \
+                 FUSE_HANDLE_KILLPRIV_V2), whose fuse_setattr clears the set-group-ID bit on a \
+                 cached write only when the group may execute",
+    },
+    Deviation {
+        on: Applies::Targets(&["memory", "memory io_uring", "mirror"]),
+        check: "setid_cleared_on_chown",
+        line: "unchanged",
+        reason: "chown(2) with neither owner nor group: under FUSE_HANDLE_KILLPRIV_V2 without \
+                 the writeback cache the kernel sends the drive no request at all (it drops \
+                 the change time it would send), so nothing can clear the set-id bits (the \
+                 modes that keep KILLPRIV_V2 off, passthrough and FileCache=None, clear them)",
     },
 ];
 
@@ -110,13 +118,8 @@ impl Deviation {
     fn covers(&self, target: &Target, check: &str, line: &str) -> bool {
         let on_target = match self.on {
             Applies::Target(name) => name == target.name,
+            Applies::Targets(names) => names.contains(&target.name),
             Applies::EveryDrive => target.mode.is_some(),
-            Applies::CachedDrives => target.mode.is_some_and(|m| {
-                !matches!(
-                    m,
-                    DriveMode::MemoryWithoutCache | DriveMode::MirrorWithoutCache
-                )
-            }),
         };
         on_target && self.check == check && line.starts_with(self.line)
     }

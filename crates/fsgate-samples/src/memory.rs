@@ -1241,7 +1241,10 @@ impl Events for MemoryDrive {
         let node = self.node(p.file_context.as_deref(), p.file_name)?;
         let mut state = node.lock();
         state.data(p.file_name)?.write(p.position, p.buffer)?;
-        state.touch_mtime();
+        // A write-back of cached pages: the kernel keeps the times and sends them itself.
+        if !p.write_back {
+            state.touch_mtime();
+        }
         p.bytes_written = p.buffer.len();
         Ok(())
     }

@@ -240,12 +240,19 @@ pub trait Events: Send + Sync + 'static {
         Ok(())
     }
 
-    /// `fsync`. Unhandled: success (nothing is buffered).
+    /// `fsync`, `fdatasync` (of a file or a directory): make what the drive was given
+    /// durable. The kernel has already written back the file's cached pages. Unhandled: the
+    /// drive has nothing to persist. It answers `ENOSYS`, which no caller sees (`fsync`
+    /// returns 0): the kernel then stops sending fsyncs to the mount, so later ones cost no
+    /// request at all. A drive that persists anything must handle this event.
     fn on_flush_file(
         &self,
         _p: &mut FlushFileParams<'_, Self::FileContext, Self::HandleContext>,
     ) -> Result<()> {
-        Ok(())
+        Err(Error::from_errno(
+            libc::ENOSYS,
+            "on_flush_file is not handled: the drive has nothing to persist",
+        ))
     }
 
     /// `link`. Unhandled: `EPERM` (what `link(2)` reports on filesystems without hard

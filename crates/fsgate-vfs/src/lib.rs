@@ -142,6 +142,15 @@
 //!   unhandled (`ENOSYS`), the kernel copies through reads and writes.
 //! - **`RENAME_EXCHANGE`** fires `on_exchange_files`; unhandled, it fails with `EINVAL`.
 //! - **ioctls** are answered `ENOTTY` (no ioctl has a meaning on a drive), quietly.
+//! - **Set-id bits and file capabilities** go on write, truncate and chown as on ext4. With
+//!   `FUSE_HANDLE_KILLPRIV_V2` (whenever the kernel offers it and passthrough is not in
+//!   use) the library clears them itself, through `on_set_file_attributes` and
+//!   `on_remove_ea`, and only when there is something to clear: writes no longer cost a
+//!   `security.capability` lookup and a mode change each. One case no drive can serve:
+//!   `chown(2)` with neither owner nor group on a drive without the writeback cache reaches
+//!   no drive at all under `KILLPRIV_V2`, so its set-id bits stay.
+//! - **`fsync`** fires `on_flush_file`; a drive that leaves it unhandled has nothing to
+//!   persist, and after its first `ENOSYS` the kernel sends no more fsyncs.
 //!
 //! # Deviations from the reference
 //!

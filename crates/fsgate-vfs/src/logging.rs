@@ -163,6 +163,17 @@ impl<T: Field> Field for Option<T> {
     }
 }
 
+/// Times as seconds since the Unix epoch, with their nanoseconds (negative before it).
+impl Field for std::time::SystemTime {
+    fn value(self) -> Option<Value> {
+        let seconds = match self.duration_since(std::time::UNIX_EPOCH) {
+            Ok(d) => d.as_secs_f64(),
+            Err(e) => -e.duration().as_secs_f64(),
+        };
+        Some(seconds.into())
+    }
+}
+
 impl Field for FileKind {
     fn value(self) -> Option<Value> {
         Some(format!("{self:?}").into())
@@ -313,6 +324,10 @@ impl<E: Events, W: Write + Send + 'static> Events for Logged<E, W> {
             => "set_file_attributes" {
             file_name: p.file_name,
             mode: p.mode,
+            creation_time: p.creation_time,
+            last_access_time: p.last_access_time,
+            last_write_time: p.last_write_time,
+            change_time: p.change_time,
         }
         fn on_set_file_security(p: SetFileSecurityParams<'_, Self::FileContext>)
             => "set_file_security" {
@@ -536,6 +551,7 @@ mod tests {
             file_name: std::path::Path::new(name),
             position: 0,
             buffer: data,
+            write_back: false,
             bytes_written: 0,
             file_context: None,
             handle_context: None,

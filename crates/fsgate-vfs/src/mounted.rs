@@ -350,6 +350,7 @@ impl<E: Events> Mounted<E> {
             }
         }
         if let (ChangeAction::Modified, Some(i)) = (action, ino) {
+            self.engine.forget_privileges(i);
             notices.push(Notice::Inode(i));
         }
         self.send(notices)
@@ -407,7 +408,10 @@ impl<E: Events> Mounted<E> {
             .unwrap_or_else(|p| p.into_inner())
             .find(file_name);
         match ino {
-            Some(i) => self.send(vec![Notice::Inode(i)]),
+            Some(i) => {
+                self.engine.forget_privileges(i);
+                self.send(vec![Notice::Inode(i)])
+            }
             None => Ok(()),
         }
     }

@@ -443,7 +443,9 @@ pub trait Filesystem: Send + Sync + 'static {
         reply.error(Errno::ENOSYS);
     }
 
-    /// Set file attributes.
+    /// Set file attributes. `kill_suidgid`: with `FUSE_HANDLE_KILLPRIV_V2` negotiated, the
+    /// kernel asks the filesystem to clear set-user-ID, set-group-ID and file capabilities
+    /// along with this change (a truncate by a caller without `CAP_FSETID`).
     fn setattr(
         &self,
         _req: &Request,
@@ -460,6 +462,7 @@ pub trait Filesystem: Send + Sync + 'static {
         _chgtime: Option<SystemTime>,
         _bkuptime: Option<SystemTime>,
         flags: Option<BsdFileFlags>,
+        _kill_suidgid: bool,
         reply: ReplyAttr,
     ) {
         warn!(

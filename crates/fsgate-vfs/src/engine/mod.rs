@@ -25,6 +25,7 @@ pub(crate) mod namespace;
 mod ops_data;
 mod ops_meta;
 mod ops_names;
+mod privileges;
 #[cfg(test)]
 mod tests;
 
@@ -48,8 +49,9 @@ use crate::params::*;
 
 pub(crate) use handles::{Backing, Caching, Fh, Handle, NewHandle, Opened};
 pub(crate) use namespace::{join, Ino, Inodes};
-pub(crate) use ops_data::{read_at_most, Read};
+pub(crate) use ops_data::{read_at_most, Read, WriteMode};
 pub(crate) use ops_meta::Changes;
+pub(crate) use privileges::Cause;
 
 /// Locks a mutex. A poisoned lock means a handler panicked while holding a context; the
 /// context is still the application's data, so keep serving it.
@@ -134,6 +136,9 @@ pub(crate) struct Engine<E: Events> {
     mounted_at: SystemTime,
     /// Whether the kernel accepted passthrough at `INIT` (see [`crate::route`]).
     pub(crate) passthrough: AtomicBool,
+    /// Whether the kernel accepted `FUSE_HANDLE_KILLPRIV_V2` at `INIT`: the engine clears
+    /// privileges on chown (see [`privileges`]).
+    pub(crate) kills_privileges: AtomicBool,
     entries: Mutex<Budget>,
     negatives: Mutex<Budget>,
     blocks: Mutex<BlockCache>,
@@ -154,6 +159,7 @@ impl<E: Events> Engine<E> {
             owner: crate::sys::owner(),
             mounted_at: SystemTime::now(),
             passthrough: AtomicBool::new(false),
+            kills_privileges: AtomicBool::new(false),
             entries: Mutex::new(Budget::new(options.metadata_cache_size)),
             negatives: Mutex::new(Budget::new(options.non_existent_files_cache_size)),
             buffers: Buffers::default(),
@@ -191,10 +197,11 @@ impl<E: Events> Engine<E> {
         (!ttl.is_zero()).then_some(ttl)
     }
 
-    /// The kernel inode number for an object `on_get_file_info` described at `path`.
+    /// The kernel inode number for an object `on_get_file_info` described at `path`; its
+    /// attributes are what the kernel is told (see [`privileges`]).
     pub(crate) fn inode_for(&self, path: &Path, info: &FileInfo) -> Result<Ino> {
         let mut inodes = lock(&self.inodes);
-        if self.options.use_file_ids {
+        let ino = if self.options.use_file_ids {
             inodes
                 .lookup_id(path, info.kind, info.file_id)
                 .ok_or_else(|| {
@@ -206,10 +213,14 @@ impl<E: Events> Engine<E> {
                             info.file_id
                         ),
                     )
-                })
+                })?
         } else {
-            Ok(inodes.lookup(path, info.kind))
+            inodes.lookup(path, info.kind)
+        };
+        if let Some(p) = inodes.privileges(ino) {
+            p.attributes = Some((info.mode, info.gid));
         }
+        Ok(ino)
     }
 
     /// Forgets what the user-mode cache holds for `path`'s inode.

@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 
 use foldhash::HashMap;
 
+use super::privileges::Privileges;
 use crate::params::FileKind;
 
 /// A kernel inode number: what FUSE names an object by. Converted from and to fuser's
@@ -30,6 +31,8 @@ struct Node {
     paths: Vec<OsString>,
     kind: FileKind,
     lookups: u64,
+    /// What the engine knows of the object's privileges (see [`super::privileges`]).
+    privileges: Privileges,
 }
 
 /// The table. Not thread-safe by itself: the glue keeps it under a mutex.
@@ -53,6 +56,7 @@ impl Default for Inodes {
                 paths: vec!["/".into()],
                 kind: FileKind::Directory,
                 lookups: 1,
+                privileges: Privileges::default(),
             },
         );
         t.by_path.insert("/".into(), ROOT);
@@ -91,6 +95,11 @@ impl Inodes {
         self.nodes.get(&ino).map(|n| n.kind)
     }
 
+    /// What the engine knows of `ino`'s privileges; `None` for an inode the kernel forgot.
+    pub(crate) fn privileges(&mut self, ino: Ino) -> Option<&mut Privileges> {
+        self.nodes.get_mut(&ino).map(|n| &mut n.privileges)
+    }
+
     /// The inode of `path`, if the kernel knows it.
     pub(crate) fn find(&self, path: &Path) -> Option<Ino> {
         self.by_path.get(path.as_os_str()).copied()
@@ -116,6 +125,7 @@ impl Inodes {
                 paths: vec![path.as_os_str().to_owned()],
                 kind,
                 lookups: 1,
+                privileges: Privileges::default(),
             },
         );
         self.by_path.insert(path.as_os_str().to_owned(), ino);
@@ -162,6 +172,7 @@ impl Inodes {
                         paths: vec![path.as_os_str().to_owned()],
                         kind,
                         lookups,
+                        privileges: Privileges::default(),
                     },
                 );
             }

@@ -6,9 +6,9 @@ use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::sync::Arc;
 
-use fsgate_core::{originator, Originator, Result};
+use fsgate_core::{Originator, Result};
 
-use super::{lock, lock_mut, lock_ref, Engine, Handle, Ino};
+use super::{lock, lock_mut, lock_ref, Cause, Engine, Handle};
 use crate::cache::BLOCK;
 use crate::events::Events;
 use crate::params::*;
@@ -33,6 +33,15 @@ pub(crate) fn read_at_most(file: &File, buf: &mut [u8], offset: u64) -> std::io:
         }
     }
     Ok(done)
+}
+
+/// What the kernel says of a `WRITE` besides its data.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct WriteMode {
+    /// The writer lacks `CAP_FSETID`: clear privileges first (`FUSE_WRITE_KILL_SUIDGID`).
+    pub(crate) kill_privileges: bool,
+    /// The kernel writes back pages it cached (`FUSE_WRITE_CACHE`).
+    pub(crate) write_back: bool,
 }
 
 impl<E: Events> Engine<E> {
@@ -110,19 +119,20 @@ impl<E: Events> Engine<E> {
         Ok(out)
     }
 
-    /// `WRITE`: `on_write_file`; returns how many bytes it took. With `kill_suid` (a writer
-    /// without `CAP_FSETID`, no page cache) set-id bits are cleared first, as ext4 does.
+    /// `WRITE`: `on_write_file`; returns how many bytes it took. Privileges are cleared
+    /// first when `how` says so, as ext4 does (see [`super::privileges`]).
     pub(crate) fn write(
         &self,
         h: &Handle<E>,
         path: &Path,
         offset: u64,
         data: &[u8],
-        kill_suid: bool,
+        how: WriteMode,
         who: Originator,
     ) -> Result<usize> {
-        if kill_suid {
-            self.kill_set_id_bits(h.ino, path, who)?;
+        if how.kill_privileges {
+            let doomed = self.doomed_privileges(h.ino, path, Cause::Write, who)?;
+            self.clear_privileges(h.ino, path, doomed, None, who)?;
         }
         let mut fc = lock_mut(&h.file);
         let mut st = lock_mut(&h.state);
@@ -131,6 +141,7 @@ impl<E: Events> Engine<E> {
             file_name: path,
             position: offset,
             buffer: data,
+            write_back: how.write_back,
             bytes_written: 0,
             file_context: fc.as_mut(),
             handle_context: st.context.as_mut(),
@@ -141,44 +152,6 @@ impl<E: Events> Engine<E> {
             lock(&self.blocks).invalidate(h.ino, offset, offset.saturating_add(n as u64));
         }
         Ok(n)
-    }
-
-    /// Clears the set-user-ID bit, and the set-group-ID bit of a file that is
-    /// group-executable or whose group the writer is not in, as ext4 does when someone
-    /// without `CAP_FSETID` writes (`on_set_file_attributes`, only when a bit is set).
-    fn kill_set_id_bits(&self, ino: Ino, path: &Path, who: Originator) -> Result<()> {
-        let Some(info) = self.file_info_of(Some(ino), path, who)? else {
-            return Ok(());
-        };
-        let mut kill = libc::S_ISUID;
-        if info.mode & libc::S_ISGID != 0 {
-            let in_group = who.gid == info.gid
-                || originator::credentials(who.tid).is_ok_and(|c| c.groups.contains(&info.gid));
-            if info.mode & libc::S_IXGRP != 0 || !in_group {
-                kill |= libc::S_ISGID;
-            }
-        }
-        if info.mode & kill == 0 {
-            return Ok(());
-        }
-        let context = self.file_context(ino);
-        let mut guard = context.as_ref().map(|c| lock_mut(c));
-        let mut p = SetFileAttributesParams {
-            originator: who,
-            file_name: path,
-            mode: Some(info.mode & 0o7777 & !kill),
-            creation_time: None,
-            last_access_time: None,
-            last_write_time: None,
-            change_time: None,
-            info: FileInfo {
-                mode: info.mode & 0o7777 & !kill,
-                ..info.clone()
-            },
-            info_filled: false,
-            file_context: guard.as_deref_mut().and_then(Option::as_mut),
-        };
-        self.events.on_set_file_attributes(&mut p)
     }
 
     /// `FLUSH` (each `close(2)`): `on_cleanup_file`.

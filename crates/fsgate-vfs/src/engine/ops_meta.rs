@@ -4,13 +4,15 @@
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::SystemTime;
 
 use fsgate_core::{Originator, Result};
 
 use super::handles::{DirEntry, Listing};
-use super::{lock, lock_mut, not_found, serial_key, Engine, Handle, Ino};
+use super::privileges::{no_attribute, Capability, CAPABILITY};
+use super::{lock, lock_mut, not_found, serial_key, Cause, Engine, Handle, Ino};
 use crate::events::Events;
 use crate::params::*;
 
@@ -33,18 +35,25 @@ pub(crate) struct Changes {
     pub(crate) ctime: Option<SystemTime>,
     /// Creation time.
     pub(crate) crtime: Option<SystemTime>,
+    /// Whether the kernel asks to clear privileges with a truncate (`FATTR_KILL_SUIDGID`).
+    pub(crate) kill_privileges: bool,
 }
 
 impl<E: Events> Engine<E> {
     /// `GETATTR`: `on_get_file_info` of `ino` at `path`; `ENOENT` when it no longer exists.
     pub(crate) fn getattr(&self, ino: Ino, path: &Path, who: Originator) -> Result<FileInfo> {
-        self.file_info_of(Some(ino), path, who)?
-            .ok_or_else(|| not_found(path))
+        let info = self
+            .file_info_of(Some(ino), path, who)?
+            .ok_or_else(|| not_found(path))?;
+        self.remember_attributes(ino, &info);
+        Ok(info)
     }
 
     /// `SETATTR`: `on_set_file_size`, `on_set_file_attributes`, `on_set_file_security` for
     /// what changes, in that order, then the new attributes: the `info` the last of them
-    /// filled, else `on_get_file_info`.
+    /// filled, else `on_get_file_info`. A truncate the kernel flags, and with
+    /// `FUSE_HANDLE_KILLPRIV_V2` every chown, then clears privileges (see
+    /// [`super::privileges`]).
     pub(crate) fn setattr(
         &self,
         ino: Ino,
@@ -62,6 +71,18 @@ impl<E: Events> Engine<E> {
         expected.last_access_time = c.atime.unwrap_or(expected.last_access_time);
         expected.last_write_time = c.mtime.unwrap_or(expected.last_write_time);
         expected.change_time = c.ctime.unwrap_or(expected.change_time);
+        let truncate = c.size.is_some() && c.kill_privileges;
+        // `chown(2)` with neither owner nor group changes nothing but the change time, and
+        // still clears privileges; nothing else sends a change of the change time alone.
+        let ctime_only = c.ctime.is_some()
+            && (c.mode, c.size, c.atime, c.mtime, c.crtime) == (None, None, None, None, None);
+        let chown = (c.uid.is_some() || c.gid.is_some() || ctime_only)
+            && self.kills_privileges.load(Ordering::Relaxed);
+        let doomed = match (truncate, chown) {
+            (false, false) => None,
+            (_, true) => Some(self.doomed_privileges(ino, path, Cause::Chown, who)?),
+            (true, false) => Some(self.doomed_privileges(ino, path, Cause::Truncate, who)?),
+        };
         // What the last event fired reported, if its handler filled its `info`.
         let mut reported = None;
         let context = self.open_context(path);
@@ -114,9 +135,16 @@ impl<E: Events> Engine<E> {
             reported = p.info_filled.then_some(p.info);
         }
         drop(guard);
-        match reported {
-            Some(info) => Ok(info),
-            None => self.getattr(ino, path, who),
+        let info = match reported {
+            Some(info) => info,
+            None => self.getattr(ino, path, who)?,
+        };
+        self.remember_attributes(ino, &info);
+        match doomed {
+            Some(doomed) => Ok(self
+                .clear_privileges(ino, path, doomed, Some(&info), who)?
+                .unwrap_or(info)),
+            None => Ok(info),
         }
     }
 
@@ -258,9 +286,11 @@ impl<E: Events> Engine<E> {
         Ok(p)
     }
 
-    /// `SETXATTR`: `on_set_ea`, with the `XATTR_CREATE`/`XATTR_REPLACE` bits of `flags`.
+    /// `SETXATTR`: `on_set_ea`, with the `XATTR_CREATE`/`XATTR_REPLACE` bits of `flags`,
+    /// on inode `ino` at `path`.
     pub(crate) fn set_xattr(
         &self,
+        ino: Ino,
         path: &Path,
         name: &OsStr,
         value: &[u8],
@@ -275,19 +305,39 @@ impl<E: Events> Engine<E> {
             create_only: flags & libc::XATTR_CREATE != 0,
             replace_only: flags & libc::XATTR_REPLACE != 0,
         };
-        self.events.on_set_ea(&mut p)
+        self.events.on_set_ea(&mut p)?;
+        if name == CAPABILITY {
+            self.remember_capability(ino, Capability::Present);
+        }
+        Ok(())
     }
 
-    /// `GETXATTR`: `on_get_ea`.
-    pub(crate) fn get_xattr(&self, path: &Path, name: &OsStr, who: Originator) -> Result<Vec<u8>> {
+    /// `GETXATTR`: `on_get_ea` on inode `ino` at `path`. What it says of
+    /// `security.capability` is remembered (see [`super::privileges`]).
+    pub(crate) fn get_xattr(
+        &self,
+        ino: Ino,
+        path: &Path,
+        name: &OsStr,
+        who: Originator,
+    ) -> Result<Vec<u8>> {
         let mut p = GetEaParams {
             originator: who,
             file_name: path,
             name,
             value: Vec::new(),
         };
-        self.events.on_get_ea(&mut p)?;
-        Ok(p.value)
+        let result = self.events.on_get_ea(&mut p);
+        if name == CAPABILITY {
+            match &result {
+                Ok(()) => self.remember_capability(ino, Capability::Present),
+                Err(e) if no_attribute(e.errno()) => {
+                    self.remember_capability(ino, Capability::Absent)
+                }
+                Err(_) => {}
+            }
+        }
+        result.map(|()| p.value)
     }
 
     /// `LISTXATTR`: `on_list_eas`, as the kernel wants it: each name followed by a 0 byte.
@@ -306,13 +356,27 @@ impl<E: Events> Engine<E> {
         Ok(out)
     }
 
-    /// `REMOVEXATTR`: `on_remove_ea`.
-    pub(crate) fn remove_xattr(&self, path: &Path, name: &OsStr, who: Originator) -> Result<()> {
+    /// `REMOVEXATTR`: `on_remove_ea` on inode `ino` at `path`.
+    pub(crate) fn remove_xattr(
+        &self,
+        ino: Ino,
+        path: &Path,
+        name: &OsStr,
+        who: Originator,
+    ) -> Result<()> {
         let mut p = RemoveEaParams {
             originator: who,
             file_name: path,
             name,
         };
-        self.events.on_remove_ea(&mut p)
+        let result = self.events.on_remove_ea(&mut p);
+        let gone = match &result {
+            Ok(()) => true,
+            Err(e) => no_attribute(e.errno()),
+        };
+        if name == CAPABILITY && gone {
+            self.remember_capability(ino, Capability::Absent);
+        }
+        result
     }
 }

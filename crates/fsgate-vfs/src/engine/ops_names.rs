@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use fsgate_core::{code, Error, Originator, Result};
 
+use super::privileges::Capability;
 use super::{desired_access, lock, lock_mut, Backing, Engine, FileCtx, Ino, NewHandle, Opened};
 use crate::events::Events;
 use crate::params::*;
@@ -124,6 +125,8 @@ impl<E: Events> Engine<E> {
         };
         let attrs = self.created_info(path, reported, FileKind::File, who)?;
         let ino = self.inode_for(path, &attrs)?;
+        // A file the drive just made has no capability attribute.
+        self.remember_capability(ino, Capability::Absent);
         Ok(Created {
             info: attrs,
             ino,

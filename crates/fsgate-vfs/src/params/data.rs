@@ -42,6 +42,12 @@ pub struct WriteFileParams<'a, F, H> {
     pub position: u64,
     /// The data.
     pub buffer: &'a [u8],
+    /// Whether the kernel is writing back pages it cached (`FileCache=System` without
+    /// `file_cache_policy_write_through`), possibly long after the caller's `write`. The
+    /// kernel then keeps the file's modification and change times itself and sends them
+    /// with `on_set_file_attributes`: leave the times alone, or `stat` would show the
+    /// moment of the write-back instead of the write.
+    pub write_back: bool,
     /// Output: bytes written; the caller's `write` returns this. Pre-filled with 0.
     pub bytes_written: usize,
     /// The file's context.

@@ -17,7 +17,7 @@ use fuser::{
 };
 
 use super::*;
-use crate::engine::{read_at_most, serial_key, Changes, Read, NAME_MAX};
+use crate::engine::{read_at_most, serial_key, Changes, Read, WriteMode, NAME_MAX};
 use crate::options::FileCache;
 
 impl<E: Events> Filesystem for FuseFs<E> {
@@ -25,7 +25,8 @@ impl<E: Events> Filesystem for FuseFs<E> {
     /// requests, parallel lookups in one directory, cached pages dropped when a refreshed
     /// size or modification time differs (`FUSE_AUTO_INVAL_DATA`), the writeback cache for
     /// `FileCache=System` without write-through, cached symlinks with the metadata cache,
-    /// and passthrough when the server may register backing files (root).
+    /// passthrough when opens reach the drive and the server may register backing files
+    /// (root), and otherwise `FUSE_HANDLE_KILLPRIV_V2` (the engine clears privileges).
     fn init(&mut self, _req: &Request, config: &mut KernelConfig) -> std::io::Result<()> {
         let o = &self.engine.options;
         if let Err(nearest) = config.set_max_write(1 << 20) {
@@ -54,11 +55,23 @@ impl<E: Events> Filesystem for FuseFs<E> {
             // A kernel without one of these simply serves without it.
             let _ = config.add_capabilities(flag);
         }
-        if self.engine.owner.0 == 0
+        // Routes are ignored while the kernel opens files by itself, so passthrough is
+        // asked for only when opens reach the drive.
+        if !self.engine.kernel_opens()
+            && self.engine.owner.0 == 0
             && config.add_capabilities(InitFlags::FUSE_PASSTHROUGH).is_ok()
             && config.set_max_stack_depth(1).is_ok()
         {
             self.engine.passthrough.store(true, Ordering::Relaxed);
+        } else if config
+            .add_capabilities(InitFlags::FUSE_HANDLE_KILLPRIV_V2)
+            .is_ok()
+        {
+            // The engine clears privileges itself (see `engine::privileges`). Not with
+            // passthrough: the kernel's writes to a backing file never reach the drive, so
+            // the kernel must keep clearing them, asking for `security.capability` on each
+            // write.
+            self.engine.kills_privileges.store(true, Ordering::Relaxed);
         }
         Ok(())
     }
@@ -139,6 +152,7 @@ impl<E: Events> Filesystem for FuseFs<E> {
         _chgtime: Option<SystemTime>,
         _bkuptime: Option<SystemTime>,
         _flags: Option<fuser::BsdFileFlags>,
+        kill_suidgid: bool,
         reply: ReplyAttr,
     ) {
         let ino = Ino::from(ino);
@@ -154,6 +168,7 @@ impl<E: Events> Filesystem for FuseFs<E> {
             mtime: mtime.map(time),
             ctime,
             crtime,
+            kill_privileges: kill_suidgid,
         };
         self.submit(
             req,
@@ -411,9 +426,12 @@ impl<E: Events> Filesystem for FuseFs<E> {
         _lock_owner: Option<LockOwner>,
         reply: ReplyWrite,
     ) {
-        // Without the page cache the kernel leaves clearing set-id bits on a write by a
-        // caller without CAP_FSETID to the filesystem.
-        let kill_suid = write_flags.contains(WriteFlags::FUSE_WRITE_KILL_SUIDGID);
+        // The kernel leaves clearing privileges on a write by a caller without CAP_FSETID
+        // to the filesystem without the page cache, and always with KILLPRIV_V2.
+        let how = WriteMode {
+            kill_privileges: write_flags.contains(WriteFlags::FUSE_WRITE_KILL_SUIDGID),
+            write_back: write_flags.contains(WriteFlags::FUSE_WRITE_CACHE),
+        };
         let Some((h, path, reply)) = self.handle_of(req, ino, fh, reply) else {
             return;
         };
@@ -428,7 +446,7 @@ impl<E: Events> Filesystem for FuseFs<E> {
             req,
             serial_key(&path),
             reply,
-            move |engine, who| engine.write(&h, &path, offset, &data, kill_suid, who),
+            move |engine, who| engine.write(&h, &path, offset, &data, how, who),
             |_, n, reply| reply.written(u32::try_from(n).unwrap_or(u32::MAX)),
         );
     }
@@ -580,12 +598,15 @@ impl<E: Events> Filesystem for FuseFs<E> {
             req,
             serial_key(&path),
             reply,
-            move |engine, who| engine.set_xattr(&path, &name, &value, flags, who),
+            move |engine, who| engine.set_xattr(ino.into(), &path, &name, &value, flags, who),
             |_, (), reply| reply.ok(),
         );
     }
 
     fn getxattr(&self, req: &Request, ino: INodeNo, name: &OsStr, size: u32, reply: ReplyXattr) {
+        if self.engine.has_no_capability(ino.into(), name) {
+            return reply.error(Errno::from_i32(libc::ENODATA));
+        }
         let (path, name) = match self.engine.attribute_of(ino.into(), name) {
             Ok(v) => v,
             Err(e) => return reply.error(errno(&e)),
@@ -594,7 +615,7 @@ impl<E: Events> Filesystem for FuseFs<E> {
             req,
             serial_key(&path),
             reply,
-            move |engine, who| engine.get_xattr(&path, &name, who),
+            move |engine, who| engine.get_xattr(ino.into(), &path, &name, who),
             move |_, value, reply| xattr_reply(value, size, reply),
         );
     }
@@ -621,7 +642,7 @@ impl<E: Events> Filesystem for FuseFs<E> {
             req,
             serial_key(&path),
             reply,
-            move |engine, who| engine.remove_xattr(&path, &name, who),
+            move |engine, who| engine.remove_xattr(ino.into(), &path, &name, who),
             |_, (), reply| reply.ok(),
         );
     }

@@ -352,6 +352,12 @@ mod op {
         fn valid(&self) -> FattrFlags {
             FattrFlags::from_bits_retain(self.arg.valid)
         }
+        /// Whether the filesystem must clear set-user-ID, set-group-ID and file capabilities
+        /// with this change (`FATTR_KILL_SUIDGID`, sent with `FUSE_HANDLE_KILLPRIV_V2` for a
+        /// truncate by a caller without `CAP_FSETID`).
+        pub(crate) fn kill_suidgid(&self) -> bool {
+            self.valid().contains(FattrFlags::FATTR_KILL_SUIDGID)
+        }
         pub(crate) fn mode(&self) -> Option<u32> {
             if self.valid().contains(FattrFlags::FATTR_MODE) {
                 Some(self.arg.mode)

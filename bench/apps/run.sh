@@ -1,0 +1,208 @@
+#!/usr/bin/env bash
+# Real applications on the drives, against the filesystems they stand in for, in one run.
+#
+# Targets: tmpfs and the memory drive (`fsgate mount memory`, release build, its defaults);
+# ext4, bindfs over ext4 (Debian's, libfuse 3) and the mirror drive over ext4 (`fsgate mount
+# mirror`). Every ext4-backed target gets its own freshly made ext4 image.
+# Workloads, each on every target:
+#   sqlite-delete: SQLite single-row commits with the rollback journal (commits/s);
+#   sqlite-wal:    the same in WAL mode (commits/s) — bench/apps/sqlite_commits.py;
+#   git:           `git clone` of a local repository of REPO_COMMITS commits (made once with
+#                  git fast-import, on a tmpfs of its own), then `git status` and `tar c` of
+#                  the clone (seconds);
+#   tar-x:         `tar x` of this checkout's crates/ and vendor/ (`git archive`) (seconds);
+#   cargo:         `cargo build --offline` of a small crate that depends on bitflags, from
+#                  the registry cache (seconds; skipped, `-`, when the cache lacks it).
+# Prints the table, the ratios against the native filesystem (memory ÷ tmpfs, mirror and
+# bindfs ÷ ext4; for seconds, native ÷ target, so higher is better everywhere) with the
+# issue's goals, then the FUSE requests each commit costs on each FUSE target.
+#
+# Usage (as root): bench/apps/run.sh
+# Environment: CARGO_TARGET_DIR (default: target), COMMITS (2000), REPO_COMMITS (2700).
+set -euo pipefail
+
+cd "$(dirname "$0")/../.."
+[ "$(id -u)" -eq 0 ] || { echo "bench/apps/run.sh: run as root (loop, tmpfs and FUSE mounts)" >&2; exit 1; }
+need() { command -v "$1" >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >/dev/null; }; }
+need bindfs bindfs
+need mkfs.ext4 e2fsprogs
+need git git
+
+COMMITS=${COMMITS:-2000}
+REPO_COMMITS=${REPO_COMMITS:-2700}
+TARGET=${CARGO_TARGET_DIR:-target}
+cargo build --release -q -p fsgate-cli
+FSGATE="$TARGET/release/fsgate"
+
+WORK=$(mktemp -d /tmp/fsgate-bench-apps.XXXXXX)
+SERVERS=()
+LOOPDEVS=()
+EXT4S="native bindfs mirror"
+cleanup() {
+    for pid in "${SERVERS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; done
+    for m in memory mirror bindfs; do mountpoint -q "$WORK/$m" && umount -l "$WORK/$m"; done
+    for m in tmpfs src; do mountpoint -q "$WORK/$m" && umount "$WORK/$m"; done
+    for e in $EXT4S; do mountpoint -q "$WORK/ext4-$e" && umount "$WORK/ext4-$e"; done
+    for l in "${LOOPDEVS[@]}"; do losetup -d "$l" 2>/dev/null; done
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+mkdir "$WORK"/{tmpfs,src,memory,mirror,bindfs}
+for e in $EXT4S; do
+    truncate -s 4G "$WORK/ext4-$e.img"
+    mkfs.ext4 -q -F "$WORK/ext4-$e.img"
+    LOOPDEVS+=("$(losetup --find --show "$WORK/ext4-$e.img")")
+    mkdir "$WORK/ext4-$e"
+    mount "${LOOPDEVS[-1]}" "$WORK/ext4-$e"
+    mkdir "$WORK/ext4-$e/d"
+done
+mount -t tmpfs -o size=2G tmpfs "$WORK/tmpfs"
+mount -t tmpfs -o size=1G tmpfs "$WORK/src"
+bindfs "$WORK/ext4-bindfs/d" "$WORK/bindfs"
+serve() {  # serve NAME ARGS... — start fsgate ARGS and wait for its ready line
+    local name=$1; shift
+    "$FSGATE" "$@" 2>"$WORK/$name.err" &
+    SERVERS+=($!)
+    until grep -q '^ready:' "$WORK/$name.err"; do
+        kill -0 "${SERVERS[-1]}" 2>/dev/null || { cat "$WORK/$name.err" >&2; exit 1; }
+        sleep 0.1
+    done
+}
+serve memory mount memory "$WORK/memory"
+serve mirror mount mirror "$WORK/ext4-mirror/d" "$WORK/mirror"
+
+declare -A DIR=(
+    [tmpfs]="$WORK/tmpfs" [memory]="$WORK/memory"
+    [ext4]="$WORK/ext4-native/d" [bindfs]="$WORK/bindfs" [mirror]="$WORK/mirror"
+)
+ORDER="tmpfs memory ext4 bindfs mirror"
+
+# The material, on a tmpfs of its own so that reading it costs every target the same.
+python3 - "$REPO_COMMITS" <<'PY' | (cd "$WORK/src" && git init -q repo && cd repo && git fast-import --quiet && git checkout -q main)
+import sys
+n = int(sys.argv[1])
+out = sys.stdout.buffer
+files = {}
+for i in range(n):
+    path = f"dir{i % 30:02}/file{i % 300:03}.txt"
+    files[path] = files.get(path, b"") + f"line {i} of {path}\n".encode()
+    data = files[path]
+    msg = f"commit {i}\n".encode()
+    out.write(b"commit refs/heads/main\n")
+    out.write(f"committer bench <bench@example.invalid> {1700000000 + i} +0000\n".encode())
+    out.write(b"data %d\n%s" % (len(msg), msg))
+    out.write(b"M 100644 inline %s\ndata %d\n%s\n" % (path.encode(), len(data), data))
+PY
+git archive --format=tar HEAD crates vendor >"$WORK/src/tree.tar"
+mkdir -p "$WORK/src/crate/src"
+cat >"$WORK/src/crate/Cargo.toml" <<'TOML'
+[package]
+name = "bench-crate"
+version = "0.1.0"
+edition = "2021"
+
+[dependencies]
+bitflags = "2"
+TOML
+cat >"$WORK/src/crate/src/main.rs" <<'RS'
+bitflags::bitflags! {
+    #[derive(Debug)]
+    struct Flags: u8 {
+        const A = 1;
+    }
+}
+
+fn main() {
+    println!("{:?}", Flags::A);
+}
+RS
+CARGO_OK=1
+(cd "$WORK/src/crate" && CARGO_TARGET_DIR="$WORK/src/crate-target" cargo generate-lockfile --offline -q 2>/dev/null) || CARGO_OK=0
+
+seconds() {  # seconds CMD... — runs CMD, prints its wall time in seconds
+    local start end
+    start=$(date +%s.%N)
+    "$@" >/dev/null 2>&1
+    end=$(date +%s.%N)
+    python3 -c "print(f'{$end - $start:.3f}')"
+}
+git_work() {  # git_work DIR — clone, status, tar c
+    git clone -q --no-hardlinks "$WORK/src/repo" "$1/clone"
+    git -C "$1/clone" status --short
+    tar cf - -C "$1" clone >/dev/null
+}
+cargo_work() {  # cargo_work DIR
+    cp -r "$WORK/src/crate" "$1/crate"
+    (cd "$1/crate" && CARGO_TARGET_DIR="$1/crate/target" cargo build --offline -q)
+}
+
+RESULTS="$WORK/results.txt"
+: >"$RESULTS"
+for t in $ORDER; do
+    d=${DIR[$t]}
+    sync
+    echo "$t sqlite-delete $(python3 bench/apps/sqlite_commits.py "$d" delete "$COMMITS")" >>"$RESULTS"
+    echo "$t sqlite-wal $(python3 bench/apps/sqlite_commits.py "$d" wal "$COMMITS")" >>"$RESULTS"
+    echo "$t git $(seconds git_work "$d")" >>"$RESULTS"
+    rm -rf "$d/clone"
+    mkdir "$d/tree"
+    echo "$t tar-x $(seconds tar xf "$WORK/src/tree.tar" -C "$d/tree")" >>"$RESULTS"
+    rm -rf "$d/tree"
+    if [ "$CARGO_OK" = 1 ]; then
+        echo "$t cargo $(seconds cargo_work "$d")" >>"$RESULTS"
+        rm -rf "$d/crate"
+    fi
+    echo "done: $t" >&2
+done
+
+REQUESTS="$WORK/requests.txt"
+for t in bindfs memory mirror; do
+    for mode in delete wal; do
+        echo "$t $mode $(python3 bench/apps/sqlite_commits.py "${DIR[$t]}" "$mode" 200 --requests)" >>"$REQUESTS"
+    done
+done
+
+python3 - "$RESULTS" "$COMMITS" "$REPO_COMMITS" <<'PY'
+import sys
+rows = {}
+for line in open(sys.argv[1]):
+    t, w, v = line.split()
+    rows.setdefault(w, {})[t] = float(v)
+targets = ["tmpfs", "memory", "ext4", "bindfs", "mirror"]
+names = {"sqlite-delete": f"SQLite commits/s, rollback journal", "sqlite-wal": "SQLite commits/s, WAL",
+         "git": f"git clone+status+tar c, {sys.argv[3]} commits (s)", "tar-x": "tar x of crates/ and vendor/ (s)",
+         "cargo": "cargo build of a small crate (s)"}
+seconds = {"git", "tar-x", "cargo"}
+print(f"{'workload (' + sys.argv[2] + ' commits)':46}" + "".join(f"{t:>11}" for t in targets))
+for w in names:
+    if w in rows:
+        print(f"{names[w]:46}" + "".join(f"{rows[w][t]:>11.3f}" if w in seconds else f"{rows[w][t]:>11.0f}"
+                                          for t in targets))
+print()
+def ratio(w, a, b):
+    r = rows[w]
+    return r[b] / r[a] if w in seconds else r[a] / r[b]
+print("ratios against the native filesystem (higher is better), goals")
+print(f"  {'workload':14} {'memory/tmpfs':>13} {'mirror/ext4':>12} {'bindfs/ext4':>12}")
+for w in names:
+    if w in rows:
+        print(f"  {w:14} {ratio(w, 'memory', 'tmpfs'):12.2f}x {ratio(w, 'mirror', 'ext4'):11.2f}x"
+              f" {ratio(w, 'bindfs', 'ext4'):11.2f}x")
+def goal(label, value, target):
+    print(f"  {label:44} {value:6.2f}x >= {target:4.2f}x  {'pass' if value >= target else 'MISS'}")
+print()
+goal("memory / tmpfs, rollback journal", ratio("sqlite-delete", "memory", "tmpfs"), 0.25)
+goal("memory / tmpfs, WAL", ratio("sqlite-wal", "memory", "tmpfs"), 0.30)
+for w in ["sqlite-delete", "sqlite-wal"]:
+    goal(f"mirror / ext4, {w}", ratio(w, "mirror", "ext4"), 0.9)
+for w in ["git", "tar-x"]:
+    goal(f"memory / tmpfs, {w}", ratio(w, "memory", "tmpfs"), 0.6)
+    goal(f"mirror / ext4, {w}", ratio(w, "mirror", "ext4"), 0.6)
+for w in names:
+    if w in rows:
+        goal(f"mirror ahead of bindfs, {w} (mirror / bindfs)", ratio(w, "mirror", "bindfs"), 1.0)
+PY
+echo
+echo "FUSE requests per commit (200 commits): total, then by opcode"
+cat "$REQUESTS"
