@@ -185,7 +185,8 @@ impl Usage {
 }
 
 /// Starts the `memory-trim` thread: it trims once per wake-up, and ends when the sender is
-/// dropped.
+/// dropped. `None` when it cannot start (or off glibc): freed file data then stays with the
+/// process, and [`Usage::trims`] stays 0.
 fn spawn_trimmer() -> Option<SyncSender<()>> {
     if !cfg!(target_env = "gnu") {
         return None;
@@ -198,16 +199,7 @@ fn spawn_trimmer() -> Option<SyncSender<()>> {
                 fsgate_core::memory::return_free_memory();
             }
         });
-    match spawned {
-        Ok(_) => Some(wake),
-        Err(e) => {
-            tracing::warn!(
-                "memory drive: cannot start the memory-trim thread ({e}); freed file data \
-                 stays with the process"
-            );
-            None
-        }
-    }
+    spawned.ok().map(|_| wake)
 }
 
 /// A file's bytes: chunks that were never written are holes and read as zeros. Its chunks
