@@ -145,7 +145,11 @@ declare -A DIR=(
     [memory-before]="$WORK/memory-before" [mirror-before]="$WORK/mirror-before"
     [mirror-pt-before]="$WORK/mirror-pt-before"
 )
-ORDER="ext4 tmpfs bindfs floor floor-idle memory memory-uring memory-idle mirror mirror-uring mirror-idle mirror-pt $BEFORE_TARGETS"
+ORDER="ext4 tmpfs bindfs floor floor-idle memory memory-uring memory-idle mirror mirror-uring mirror-idle mirror-pt"
+if [ -n "$BEFORE" ]; then
+    # Each drive right after itself at REV, so that both meet the same machine.
+    ORDER="ext4 tmpfs bindfs floor floor-idle memory memory-before memory-uring memory-idle mirror mirror-before mirror-uring mirror-idle mirror-pt mirror-pt-before"
+fi
 NAMESPACE_ONLY="floor floor-idle"
 
 fio_mibs() {  # fio_mibs DIR read|write ARGS... → MiB/s
