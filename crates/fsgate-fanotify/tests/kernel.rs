@@ -114,17 +114,18 @@ fn permission_group_denies_open_in_child_and_allows_after_flush() {
             group.wait(10_000).unwrap(),
             "no permission event within 10 s"
         );
-        for e in group.read_events(&mut buf).unwrap() {
-            let token = e.permission().unwrap();
+        for mut e in group.read_events(&mut buf).unwrap() {
             assert_eq!(e.mask, EventMask::OPEN_PERM);
-            let path = fd_path(e.fd.as_ref().unwrap().as_fd()).unwrap();
+            assert!(e.fd.is_none());
+            let permission = e.permission.take().unwrap();
+            let path = fd_path(permission.as_fd()).unwrap();
             let verdict = if e.pid == child.id() as i32 && path == file {
                 answered += 1;
                 Response::deny_with(libc::EACCES)
             } else {
                 Response::allow()
             };
-            group.respond(token, verdict).unwrap();
+            permission.answer(verdict).unwrap();
         }
     }
     let out = child.wait_with_output().unwrap();
@@ -147,4 +148,46 @@ fn permission_group_denies_open_in_child_and_allows_after_flush() {
         )
         .unwrap();
     assert_eq!(std::fs::read(&file).unwrap(), b"data");
+}
+
+#[test]
+fn a_dropped_permission_event_allows_the_operation() {
+    require_root!();
+    let mnt = TmpfsMount::new();
+    let file = mnt.path().join("plain");
+    std::fs::write(&file, b"readable").unwrap();
+    let group = Group::new(Class::Content, InitFlags::CLOEXEC, libc::O_RDONLY).unwrap();
+    group
+        .mark(
+            MarkAction::Add,
+            MarkType::Mount,
+            MarkFlags::empty(),
+            EventMask::OPEN_PERM,
+            None,
+            Some(mnt.path()),
+        )
+        .unwrap();
+    let child = Command::new("cat")
+        .arg(&file)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut buf = EventBuffer::default();
+    let mut seen = 0;
+    while seen == 0 {
+        assert!(
+            group.wait(10_000).unwrap(),
+            "no permission event within 10 s"
+        );
+        for e in group.read_events(&mut buf).unwrap() {
+            let p = e.permission.as_ref().unwrap();
+            if e.pid == child.id() as i32 && fd_path(p.as_fd()).unwrap() == file {
+                seen += 1;
+            }
+            // Dropped unanswered: the event allows.
+        }
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(out.stdout, b"readable");
 }

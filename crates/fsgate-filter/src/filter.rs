@@ -10,8 +10,7 @@
 //! `EPERM`. The library's own process is never filtered (its events are allowed on the
 //! reader thread), so a handler may open and read the very file it is asked about.
 
-use std::collections::HashMap;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::AsFd;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -22,8 +21,8 @@ use fsgate_core::originator::{self, Credentials, Originator};
 use fsgate_core::settings::{Kind, Value};
 use fsgate_core::{code, Error, Result};
 use fsgate_fanotify::{
-    fd_path, Class, Event, EventBuffer, EventMask, Group, InitFlags, MarkAction, MarkFlags,
-    MarkType, PermissionToken, Response,
+    fd_path, Class, Event, EventBuffer, EventMask, Group, HeldEvents, InitFlags, MarkAction,
+    MarkFlags, MarkType, Response,
 };
 
 use crate::attach::{self, HookAdapter};
@@ -33,15 +32,6 @@ use crate::open_request::open_request;
 use crate::placeholder::{self, PlaceholderEngine};
 use crate::rules::{AccessFlags, ControlFlags, NotifyFlags, Qualifiers, RuleFlags, Rules};
 use crate::volumes::{self, Volume};
-
-/// Pending permission events: the descriptor stays open until answered.
-type Pending = Arc<Mutex<HashMap<i32, OwnedFd>>>;
-
-fn answer(group: &Group, pending: &Pending, fd: i32, response: Response) {
-    if let Some(owned) = lock(pending).remove(&fd) {
-        let _ = group.respond(PermissionToken(owned.as_raw_fd()), response);
-    }
-}
 
 fn permission_mask(flags: RuleFlags) -> EventMask {
     let mut m = EventMask::empty();
@@ -70,7 +60,7 @@ struct Running {
     stop: Arc<AtomicBool>,
     reader: Option<JoinHandle<()>>,
     group: Arc<Group>,
-    pending: Pending,
+    held: Arc<HeldEvents>,
     dispatcher: Arc<Dispatcher>,
     notify: Option<NotifyEngine>,
     placeholders: Option<PlaceholderEngine>,
@@ -288,10 +278,10 @@ impl<H: FilterEvents> FileFilter<H> {
             )?)
         };
         let stop = Arc::new(AtomicBool::new(false));
-        let pending: Pending = Arc::new(Mutex::new(HashMap::new()));
+        let held = Arc::new(HeldEvents::default());
         let ctx = Reader {
             group: Arc::clone(&group),
-            pending: Arc::clone(&pending),
+            held: Arc::clone(&held),
             handler: Arc::clone(&self.handler),
             rules: Arc::clone(&self.rules),
             dispatcher: Arc::clone(&dispatcher),
@@ -310,7 +300,7 @@ impl<H: FilterEvents> FileFilter<H> {
             stop,
             reader: Some(reader),
             group,
-            pending,
+            held,
             dispatcher,
             notify,
             placeholders: None,
@@ -388,10 +378,7 @@ impl<H: FilterEvents> FileFilter<H> {
         if let Some(t) = r.reader.take() {
             let _ = t.join();
         }
-        let held: Vec<i32> = lock(&r.pending).keys().copied().collect();
-        for fd in held {
-            answer(&r.group, &r.pending, fd, Response::allow());
-        }
+        r.held.release(Response::allow());
         let mut volumes = std::mem::take(&mut *lock(&r.attached));
         if let Some(n) = r.notify.take() {
             for v in n.stop() {
@@ -439,7 +426,7 @@ fn attach_mounts<H: FilterEvents>(
 
 struct Reader<H: FilterEvents> {
     group: Arc<Group>,
-    pending: Pending,
+    held: Arc<HeldEvents>,
     handler: Arc<H>,
     rules: Arc<RwLock<Rules>>,
     dispatcher: Arc<Dispatcher>,
@@ -521,22 +508,18 @@ impl<H: FilterEvents> Reader<H> {
         }
     }
 
+    /// Decides one permission event. Every early return drops the event, which allows it.
     fn decide(&self, mut event: Event) {
-        let Some(fd) = event.fd.take() else { return };
-        let raw = fd.as_raw_fd();
-        lock(&self.pending).insert(raw, fd);
+        let Some(permission) = event.permission.take() else {
+            return;
+        };
         let tid = event.pid.max(0) as u32;
         let pid = originator::thread_group_id(tid).unwrap_or(tid);
         if pid == self.own_pid {
-            return answer(&self.group, &self.pending, raw, Response::allow());
+            return;
         }
-        let path = {
-            let p = lock(&self.pending);
-            p.get(&raw)
-                .and_then(|f| fd_path(std::os::fd::AsFd::as_fd(f)).ok())
-        };
-        let Some(path) = path.map(|p| p.display().to_string()) else {
-            return answer(&self.group, &self.pending, raw, Response::allow());
+        let Ok(path) = fd_path(permission.as_fd()).map(|p| p.display().to_string()) else {
+            return;
         };
         let flags = {
             let rules = self.rules.read().unwrap_or_else(|p| p.into_inner());
@@ -591,14 +574,14 @@ impl<H: FilterEvents> Reader<H> {
             ev.process_name = originator::process_name(pid).unwrap_or_default();
         }
         if deny {
-            answer(&self.group, &self.pending, raw, Response::deny());
+            let _ = permission.answer(Response::deny());
             let h = Arc::clone(&self.handler);
             self.dispatcher
                 .dispatch(Task::new(move || h.on_access_denied(&ev)).then(|_| {}));
             return;
         }
         if !callback {
-            return answer(&self.group, &self.pending, raw, Response::allow());
+            return;
         }
         let creds = originator::credentials(pid).ok();
         let origin = Originator::new(
@@ -608,11 +591,8 @@ impl<H: FilterEvents> Reader<H> {
             creds.as_ref().map_or(u32::MAX, |c| c.egid),
         );
         let h = Arc::clone(&self.handler);
-        let (group, pending, deny_expired) = (
-            Arc::clone(&self.group),
-            Arc::clone(&self.pending),
-            self.deny_expired,
-        );
+        let deny_expired = self.deny_expired;
+        let held = self.held.hold(permission);
         let key = SerialKey(hash(&ev.file_name));
         self.dispatcher.dispatch(
             Task::new(move || match ev.kind {
@@ -630,7 +610,7 @@ impl<H: FilterEvents> Reader<H> {
                     Outcome::TimedOut if deny_expired => Response::deny(),
                     Outcome::TimedOut => Response::allow(),
                 };
-                answer(&group, &pending, raw, response);
+                let _ = held.answer(response);
             }),
         );
     }

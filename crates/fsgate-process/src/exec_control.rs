@@ -17,65 +17,27 @@
 //! exec, which fires a second `on_process_creation` naming the interpreter.
 
 use std::collections::HashMap;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+use std::os::fd::AsFd;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use fsgate_core::dispatch::{Dispatcher, Outcome, SerialKey, Task};
 use fsgate_core::{code, Error, Result};
 use fsgate_fanotify::{
-    Class, EventBuffer, EventMask, Group, InitFlags, MarkAction, MarkFlags, MarkType,
-    PermissionToken, Response,
+    Class, EventBuffer, EventMask, Group, HeldEvents, InitFlags, MarkAction, MarkFlags, MarkType,
+    Permission, Response,
 };
 
 use crate::events::{EventsToFire, ProcessCreation};
 use crate::shared::{originator_of, Shared, EVENTS_LOST};
 use crate::table::read_ppid;
 
-/// Permission events waiting for a verdict, by their descriptor.
-#[derive(Default)]
-struct Held {
-    events: Mutex<HashMap<RawFd, OwnedFd>>,
-}
-
-impl Held {
-    /// Answers a held event once; later answers for it are ignored.
-    fn answer(&self, group: &Group, token: RawFd, response: Response) {
-        let fd = self
-            .events
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&token);
-        if let Some(fd) = fd {
-            if let Err(e) = group.respond(PermissionToken(token), response) {
-                tracing::error!("answering an exec permission event: {e}");
-            }
-            drop(fd);
-        }
-    }
-
-    fn release_all(&self, group: &Group) {
-        let all: Vec<(RawFd, OwnedFd)> = self
-            .events
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .drain()
-            .collect();
-        for (token, fd) in all {
-            if let Err(e) = group.respond(PermissionToken(token), Response::allow()) {
-                tracing::error!("releasing an exec permission event: {e}");
-            }
-            drop(fd);
-        }
-    }
-}
-
 /// A fanotify group with `FAN_OPEN_EXEC_PERM` marks and its reader thread.
 pub struct ExecControl {
     group: Arc<Group>,
-    held: Arc<Held>,
+    held: Arc<HeldEvents>,
     stop: Arc<AtomicBool>,
     reader: Option<JoinHandle<()>>,
 }
@@ -107,7 +69,7 @@ impl ExecControl {
         })?;
         let control = Self {
             group: Arc::new(group),
-            held: Arc::new(Held::default()),
+            held: Arc::default(),
             stop: Arc::new(AtomicBool::new(false)),
             reader: None,
         };
@@ -164,7 +126,7 @@ impl ExecControl {
         if let Some(reader) = self.reader.take() {
             let _ = reader.join();
         }
-        self.held.release_all(&self.group);
+        self.held.release(Response::allow());
     }
 }
 
@@ -175,8 +137,8 @@ impl Drop for ExecControl {
 }
 
 fn run(
-    group: &Arc<Group>,
-    held: &Arc<Held>,
+    group: &Group,
+    held: &HeldEvents,
     shared: &Arc<Shared>,
     dispatcher: &Dispatcher,
     stop: &AtomicBool,
@@ -216,32 +178,26 @@ fn run(
                 );
                 continue;
             }
-            let (Some(_), Some(fd)) = (ev.permission(), ev.fd.take()) else {
+            let Some(p) = ev.permission.take() else {
                 continue;
             };
-            permission(group, held, shared, dispatcher, ev.pid as u32, fd);
+            permission(held, shared, dispatcher, ev.pid as u32, p);
         }
     }
 }
 
-/// Decides one held exec: allow at once, or fire `on_process_creation` and answer with
-/// its verdict.
+/// Decides one held exec: allow at once (dropping the event allows it), or fire
+/// `on_process_creation` and answer with its verdict.
 fn permission(
-    group: &Arc<Group>,
-    held: &Arc<Held>,
+    held: &HeldEvents,
     shared: &Arc<Shared>,
     dispatcher: &Dispatcher,
     pid: u32,
-    fd: OwnedFd,
+    permission: Permission,
 ) {
-    let token = fd.as_raw_fd();
-    let image = fsgate_fanotify::fd_path(fd.as_fd())
+    let image = fsgate_fanotify::fd_path(permission.as_fd())
         .map(|p| p.to_string_lossy().into_owned())
         .unwrap_or_default();
-    held.events
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .insert(token, fd);
     let decision = {
         let mut st = shared.lock();
         let (ppid, creator, creator_thread) = match st.table.get(pid) {
@@ -262,7 +218,6 @@ fn permission(
         fire.then_some((ppid, creator, creator_thread))
     };
     let Some((ppid, creator, creator_thread)) = decision else {
-        held.answer(group, token, Response::allow());
         return;
     };
     let mut ev = ProcessCreation {
@@ -277,8 +232,7 @@ fn permission(
     };
     let me = Arc::clone(shared);
     let deny_expired = shared.deny_expired_events.load(Ordering::Relaxed);
-    let group = Arc::clone(group);
-    let held = Arc::clone(held);
+    let held = held.hold(permission);
     let after = Arc::clone(shared);
     let denied_image = ev.image_file_name.clone();
     dispatcher.dispatch(
@@ -303,7 +257,9 @@ fn permission(
                 } else {
                     Response::deny()
                 };
-                held.answer(&group, token, response);
+                if let Err(e) = held.answer(response) {
+                    tracing::error!("answering an exec permission event: {e}");
+                }
             }),
     );
 }
