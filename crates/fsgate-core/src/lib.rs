@@ -5,6 +5,8 @@
 //! - [`mask`]: file masks with wildcards, leading paths, per-process and inverted forms;
 //! - [`dispatch`]: the event dispatcher (worker pool, per-file serialization, timeouts,
 //!   `reset_timeout`, panics turned into failed requests);
+//! - [`listener`]: the reader thread of every kernel source (poll on the source and a stop
+//!   eventfd, no timer tick);
 //! - [`memory`]: giving freed heap memory back to the system, without `unsafe` in callers;
 //! - [`mountinfo`]: the mount table, parsed once for every class;
 //! - [`originator`]: who made a request (pid, uid, gid, name, groups, capabilities);
@@ -14,6 +16,7 @@
 pub mod build;
 pub mod dispatch;
 pub mod error;
+pub mod listener;
 pub mod mask;
 pub mod memory;
 pub mod mountinfo;

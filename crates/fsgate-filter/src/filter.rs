@@ -10,13 +10,13 @@
 //! `EPERM`. The library's own process is never filtered (its events are allowed on the
 //! reader thread), so a handler may open and read the very file it is asked about.
 
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
-use std::thread::JoinHandle;
 
 use fsgate_core::dispatch::{current_originator, Dispatcher, Outcome, SerialKey, Task, Timeout};
+use fsgate_core::listener::{Flow, Interest, Listener, Source};
 use fsgate_core::originator::{self, Credentials, Originator};
 use fsgate_core::settings::{Kind, Value};
 use fsgate_core::{code, Error, Result};
@@ -57,8 +57,7 @@ fn permission_mask(flags: RuleFlags) -> EventMask {
 }
 
 struct Running {
-    stop: Arc<AtomicBool>,
-    reader: Option<JoinHandle<()>>,
+    listener: Listener,
     group: Arc<Group>,
     held: Arc<HeldEvents>,
     dispatcher: Arc<Dispatcher>,
@@ -277,7 +276,6 @@ impl<H: FilterEvents> FileFilter<H> {
                 Arc::clone(&dispatcher),
             )?)
         };
-        let stop = Arc::new(AtomicBool::new(false));
         let held = Arc::new(HeldEvents::default());
         let ctx = Reader {
             group: Arc::clone(&group),
@@ -290,15 +288,10 @@ impl<H: FilterEvents> FileFilter<H> {
             mask,
             attached: Arc::clone(&attached),
             mountinfo,
+            buf: EventBuffer::default(),
         };
-        let stop2 = Arc::clone(&stop);
-        let reader = std::thread::Builder::new()
-            .name("fsgate-filter-reader".into())
-            .spawn(move || ctx.run(&stop2))
-            .map_err(|e| Error::io("starting the filter reader thread", e))?;
         *running = Some(Running {
-            stop,
-            reader: Some(reader),
+            listener: Listener::spawn("fsgate-filter-reader", ctx)?,
             group,
             held,
             dispatcher,
@@ -374,10 +367,7 @@ impl<H: FilterEvents> FileFilter<H> {
         if let Some(p) = r.placeholders.take() {
             p.stop();
         }
-        r.stop.store(true, Ordering::SeqCst);
-        if let Some(t) = r.reader.take() {
-            let _ = t.join();
-        }
+        r.listener.stop();
         r.held.release(Response::allow());
         let mut volumes = std::mem::take(&mut *lock(&r.attached));
         if let Some(n) = r.notify.take() {
@@ -436,6 +426,36 @@ struct Reader<H: FilterEvents> {
     mask: EventMask,
     attached: Arc<Mutex<Vec<Volume>>>,
     mountinfo: std::fs::File,
+    buf: EventBuffer,
+}
+
+impl<H: FilterEvents> Source for Reader<H> {
+    fn descriptors(&self) -> Vec<(BorrowedFd<'_>, Interest)> {
+        vec![
+            (self.group.as_fd(), Interest::Readable),
+            (self.mountinfo.as_fd(), Interest::Priority),
+        ]
+    }
+
+    fn ready(&mut self, ready: &[bool]) -> Flow {
+        if ready.get(1) == Some(&true) && !self.mask.is_empty() {
+            self.follow_mounts();
+        }
+        if ready.first() == Some(&true) {
+            match self.group.read_events(&mut self.buf) {
+                Ok(events) => events.into_iter().for_each(|e| self.decide(e)),
+                Err(e) => self
+                    .handler
+                    .on_error(code::ERROR_GEN_FAILURE, &format!("reading fanotify: {e}")),
+            }
+        }
+        Flow::Continue
+    }
+
+    fn failed(&mut self, e: std::io::Error) {
+        self.handler
+            .on_error(code::ERROR_GEN_FAILURE, &format!("polling fanotify: {e}"));
+    }
 }
 
 impl<H: FilterEvents> Reader<H> {
@@ -465,47 +485,6 @@ impl<H: FilterEvents> Reader<H> {
             candidates,
             &mut lock(&self.attached),
         );
-    }
-
-    fn run(&self, stop: &AtomicBool) {
-        use rustix::event::{poll, PollFd, PollFlags, Timespec};
-        let mut buf = EventBuffer::default();
-        let tick = Timespec {
-            tv_sec: 0,
-            tv_nsec: 100_000_000,
-        };
-        while !stop.load(Ordering::SeqCst) {
-            let (ready, mounts_changed) = {
-                let mut fds = [
-                    PollFd::new(&*self.group, PollFlags::IN),
-                    PollFd::new(&self.mountinfo, PollFlags::PRI),
-                ];
-                match poll(&mut fds, Some(&tick)) {
-                    Ok(_) | Err(rustix::io::Errno::INTR) => {}
-                    Err(e) => {
-                        self.handler
-                            .on_error(code::ERROR_GEN_FAILURE, &format!("polling fanotify: {e}"));
-                        return;
-                    }
-                }
-                (
-                    fds[0].revents().contains(PollFlags::IN),
-                    fds[1].revents().intersects(PollFlags::PRI | PollFlags::ERR),
-                )
-            };
-            if mounts_changed && !self.mask.is_empty() {
-                self.follow_mounts();
-            }
-            if !ready {
-                continue;
-            }
-            match self.group.read_events(&mut buf) {
-                Ok(events) => events.into_iter().for_each(|e| self.decide(e)),
-                Err(e) => self
-                    .handler
-                    .on_error(code::ERROR_GEN_FAILURE, &format!("reading fanotify: {e}")),
-            }
-        }
     }
 
     /// Decides one permission event. Every early return drops the event, which allows it.

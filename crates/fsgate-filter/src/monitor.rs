@@ -3,13 +3,13 @@
 
 use std::collections::HashMap;
 use std::fs::File;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, RwLock};
-use std::thread::JoinHandle;
 
 use fsgate_core::dispatch::{Dispatcher, Options, SerialKey, Task};
+use fsgate_core::listener::{Flow, Interest, Listener, Source};
 use fsgate_core::mask::Requestor;
 use fsgate_core::originator::{self, Originator};
 use fsgate_core::{code, Error, Result};
@@ -106,8 +106,7 @@ fn clone_mount(path: &Path) -> std::io::Result<File> {
 
 /// The running notification side, shared by [`FileMonitor`] and the filter.
 pub(crate) struct NotifyEngine {
-    stop: Arc<AtomicBool>,
-    reader: Option<JoinHandle<()>>,
+    listener: Listener,
     attached: Arc<Mutex<Vec<Volume>>>,
 }
 
@@ -122,6 +121,8 @@ struct Watch<H: ?Sized> {
     rules: Arc<RwLock<Rules>>,
     dispatcher: Arc<Dispatcher>,
     in_flight: Arc<InFlight>,
+    mountinfo: File,
+    buf: EventBuffer,
 }
 
 /// Notification jobs submitted and not yet completed. Volume events wait for them, so an
@@ -192,27 +193,19 @@ impl NotifyEngine {
             rules,
             dispatcher,
             in_flight: Arc::default(),
+            mountinfo,
+            buf: EventBuffer::new(256 * 1024),
         };
         watch.attach(volumes);
-        let stop = Arc::new(AtomicBool::new(false));
-        let stop2 = Arc::clone(&stop);
-        let reader = std::thread::Builder::new()
-            .name("fsgate-monitor-reader".into())
-            .spawn(move || watch.run(&mountinfo, &stop2))
-            .map_err(|e| Error::io("starting the monitor reader thread", e))?;
         Ok(Self {
-            stop,
-            reader: Some(reader),
+            listener: Listener::spawn("fsgate-monitor-reader", watch)?,
             attached,
         })
     }
 
     /// Stops reading; returns the volumes that were attached.
-    pub(crate) fn stop(mut self) -> Vec<Volume> {
-        self.stop.store(true, Ordering::SeqCst);
-        if let Some(r) = self.reader.take() {
-            let _ = r.join();
-        }
+    pub(crate) fn stop(self) -> Vec<Volume> {
+        self.listener.stop();
         std::mem::take(&mut *lock(&self.attached))
     }
 }
@@ -275,44 +268,8 @@ impl<H: MonitorEvents + ?Sized> Watch<H> {
         self.attach(candidates);
     }
 
-    fn run(mut self, mountinfo: &File, stop: &AtomicBool) {
-        use rustix::event::{poll, PollFd, PollFlags, Timespec};
-        let mut buf = EventBuffer::new(256 * 1024);
-        let tick = Timespec {
-            tv_sec: 0,
-            tv_nsec: 100_000_000,
-        };
-        while !stop.load(Ordering::SeqCst) {
-            let (events_ready, mounts_changed) = {
-                let mut fds = [
-                    PollFd::new(&self.group, PollFlags::IN),
-                    PollFd::new(mountinfo, PollFlags::PRI),
-                ];
-                match poll(&mut fds, Some(&tick)) {
-                    Ok(_) | Err(rustix::io::Errno::INTR) => {}
-                    Err(e) => {
-                        self.handler
-                            .on_error(code::ERROR_GEN_FAILURE, &format!("polling fanotify: {e}"));
-                        return;
-                    }
-                }
-                (
-                    fds[0].revents().contains(PollFlags::IN),
-                    fds[1].revents().intersects(PollFlags::PRI | PollFlags::ERR),
-                )
-            };
-            // Events queued before the mount table changed happened before the change.
-            if events_ready {
-                self.read(&mut buf);
-            }
-            if mounts_changed {
-                self.follow_mounts();
-            }
-        }
-    }
-
-    fn read(&self, buf: &mut EventBuffer) {
-        let events = match self.group.read_events(buf) {
+    fn read(&mut self) {
+        let events = match self.group.read_events(&mut self.buf) {
             Ok(ev) => ev,
             Err(e) => {
                 self.handler
@@ -345,6 +302,31 @@ impl<H: MonitorEvents + ?Sized> Watch<H> {
                 );
             }
         }
+    }
+}
+
+impl<H: MonitorEvents + ?Sized> Source for Watch<H> {
+    fn descriptors(&self) -> Vec<(BorrowedFd<'_>, Interest)> {
+        vec![
+            (self.group.as_fd(), Interest::Readable),
+            (self.mountinfo.as_fd(), Interest::Priority),
+        ]
+    }
+
+    fn ready(&mut self, ready: &[bool]) -> Flow {
+        // Events queued before the mount table changed happened before the change.
+        if ready.first() == Some(&true) {
+            self.read();
+        }
+        if ready.get(1) == Some(&true) {
+            self.follow_mounts();
+        }
+        Flow::Continue
+    }
+
+    fn failed(&mut self, e: std::io::Error) {
+        self.handler
+            .on_error(code::ERROR_GEN_FAILURE, &format!("polling fanotify: {e}"));
     }
 }
 

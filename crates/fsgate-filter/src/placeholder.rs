@@ -21,14 +21,13 @@
 //! held: its reads see the file as it is (holes read as zeros).
 
 use std::collections::HashMap;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::fs::FileExt;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 
 use fsgate_core::dispatch::{Dispatcher, Outcome, SerialKey, Task};
+use fsgate_core::listener::{Flow, Interest, Listener, Source};
 use fsgate_core::originator::Originator;
 use fsgate_core::{code, Error, Result};
 use fsgate_fanotify::{
@@ -112,8 +111,7 @@ pub(crate) struct PlaceholderEngine {
     group: Arc<Group>,
     files: Files,
     held: Arc<HeldEvents>,
-    stop: Arc<AtomicBool>,
-    reader: Option<JoinHandle<()>>,
+    listener: Listener,
 }
 
 impl PlaceholderEngine {
@@ -127,29 +125,21 @@ impl PlaceholderEngine {
             libc::O_RDWR | libc::O_LARGEFILE | libc::O_CLOEXEC,
         )
         .map_err(|e| Error::io("creating the fanotify pre-content group (needs root)", e))?;
-        let engine = Self {
-            group: Arc::new(group),
-            files: Arc::default(),
-            held: Arc::default(),
-            stop: Arc::default(),
-            reader: None,
-        };
+        let (group, files, held) = (Arc::new(group), Files::default(), Arc::default());
         let reader = Reader {
-            group: Arc::clone(&engine.group),
-            files: Arc::clone(&engine.files),
-            held: Arc::clone(&engine.held),
+            group: Arc::clone(&group),
+            files: Arc::clone(&files),
+            held: Arc::clone(&held),
             handler,
             dispatcher,
             own_pid: std::process::id() as i32,
+            buf: EventBuffer::default(),
         };
-        let stop = Arc::clone(&engine.stop);
-        let handle = std::thread::Builder::new()
-            .name("fsgate-placeholder-reader".into())
-            .spawn(move || reader.run(&stop))
-            .map_err(|e| Error::io("starting the placeholder reader thread", e))?;
         Ok(Self {
-            reader: Some(handle),
-            ..engine
+            group,
+            files,
+            held,
+            listener: Listener::spawn("fsgate-placeholder-reader", reader)?,
         })
     }
 
@@ -180,7 +170,7 @@ impl PlaceholderEngine {
     }
 
     /// Stops reading, removes every mark and fails the reads still waiting with `EIO`.
-    pub(crate) fn stop(mut self) {
+    pub(crate) fn stop(self) {
         let _ = self.group.mark(
             MarkAction::Flush,
             MarkType::Inode,
@@ -189,10 +179,7 @@ impl PlaceholderEngine {
             None,
             None,
         );
-        self.stop.store(true, Ordering::SeqCst);
-        if let Some(r) = self.reader.take() {
-            let _ = r.join();
-        }
+        self.listener.stop();
         self.held.release(Response::deny_with(libc::EIO));
     }
 }
@@ -204,30 +191,31 @@ struct Reader<H> {
     handler: Arc<H>,
     dispatcher: Arc<Dispatcher>,
     own_pid: i32,
+    buf: EventBuffer,
+}
+
+impl<H: FilterEvents> Source for Reader<H> {
+    fn descriptors(&self) -> Vec<(BorrowedFd<'_>, Interest)> {
+        vec![(self.group.as_fd(), Interest::Readable)]
+    }
+
+    fn ready(&mut self, _ready: &[bool]) -> Flow {
+        match self.group.read_events(&mut self.buf) {
+            Ok(events) => events.into_iter().for_each(|e| self.decide(e)),
+            Err(e) => self
+                .handler
+                .on_error(code::ERROR_GEN_FAILURE, &format!("reading fanotify: {e}")),
+        }
+        Flow::Continue
+    }
+
+    fn failed(&mut self, e: std::io::Error) {
+        self.handler
+            .on_error(code::ERROR_GEN_FAILURE, &format!("polling fanotify: {e}"));
+    }
 }
 
 impl<H: FilterEvents> Reader<H> {
-    fn run(&self, stop: &AtomicBool) {
-        let mut buf = EventBuffer::default();
-        while !stop.load(Ordering::SeqCst) {
-            match self.group.wait(100) {
-                Ok(true) => {}
-                Ok(false) => continue,
-                Err(e) => {
-                    self.handler
-                        .on_error(code::ERROR_GEN_FAILURE, &format!("polling fanotify: {e}"));
-                    return;
-                }
-            }
-            match self.group.read_events(&mut buf) {
-                Ok(events) => events.into_iter().for_each(|e| self.decide(e)),
-                Err(e) => self
-                    .handler
-                    .on_error(code::ERROR_GEN_FAILURE, &format!("reading fanotify: {e}")),
-            }
-        }
-    }
-
     /// Decides one pre-content event. Every early return drops the event, which allows it.
     fn decide(&self, mut event: Event) {
         let Some(permission) = event.permission.take() else {

@@ -17,13 +17,13 @@
 //! exec, which fires a second `on_process_creation` naming the interpreter.
 
 use std::collections::HashMap;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::thread::JoinHandle;
 
 use fsgate_core::dispatch::{Dispatcher, Outcome, SerialKey, Task};
+use fsgate_core::listener::{Flow, Interest, Listener, Source};
 use fsgate_core::{code, Error, Result};
 use fsgate_fanotify::{
     Class, EventBuffer, EventMask, Group, HeldEvents, InitFlags, MarkAction, MarkFlags, MarkType,
@@ -38,8 +38,7 @@ use crate::table::read_ppid;
 pub struct ExecControl {
     group: Arc<Group>,
     held: Arc<HeldEvents>,
-    stop: Arc<AtomicBool>,
-    reader: Option<JoinHandle<()>>,
+    listener: Option<Listener>,
 }
 
 impl ExecControl {
@@ -70,8 +69,7 @@ impl ExecControl {
         let control = Self {
             group: Arc::new(group),
             held: Arc::default(),
-            stop: Arc::new(AtomicBool::new(false)),
-            reader: None,
+            listener: None,
         };
         for path in paths {
             control.mark(path)?;
@@ -108,23 +106,22 @@ impl ExecControl {
 
     /// Starts the reader thread.
     pub fn start(&mut self, shared: Arc<Shared>, dispatcher: Arc<Dispatcher>) -> Result<()> {
-        let group = Arc::clone(&self.group);
-        let held = Arc::clone(&self.held);
-        let stop = Arc::clone(&self.stop);
-        let reader = std::thread::Builder::new()
-            .name("fsgate-exec-control".into())
-            .spawn(move || run(&group, &held, &shared, &dispatcher, &stop))
-            .map_err(|e| Error::io("starting the exec control reader", e))?;
-        self.reader = Some(reader);
+        let reader = Reader {
+            group: Arc::clone(&self.group),
+            held: Arc::clone(&self.held),
+            shared,
+            dispatcher,
+            buf: EventBuffer::default(),
+        };
+        self.listener = Some(Listener::spawn("fsgate-exec-control", reader)?);
         Ok(())
     }
 
     /// Stops reading and allows every exec still held. Handlers still running finish on
     /// their own; their verdicts are dropped.
     pub fn stop(&mut self) {
-        self.stop.store(true, Ordering::Release);
-        if let Some(reader) = self.reader.take() {
-            let _ = reader.join();
+        if let Some(listener) = self.listener.take() {
+            listener.stop();
         }
         self.held.release(Response::allow());
     }
@@ -136,29 +133,23 @@ impl Drop for ExecControl {
     }
 }
 
-fn run(
-    group: &Group,
-    held: &HeldEvents,
-    shared: &Arc<Shared>,
-    dispatcher: &Dispatcher,
-    stop: &AtomicBool,
-) {
-    let mut buf = EventBuffer::default();
-    while !stop.load(Ordering::Acquire) {
-        match group.wait(100) {
-            Ok(true) => {}
-            Ok(false) => continue,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => {
-                shared.error(
-                    dispatcher,
-                    code::ERROR_GEN_FAILURE,
-                    format!("exec control: {e}"),
-                );
-                return;
-            }
-        }
-        let events = match group.read_events(&mut buf) {
+/// The exec control group's reader.
+struct Reader {
+    group: Arc<Group>,
+    held: Arc<HeldEvents>,
+    shared: Arc<Shared>,
+    dispatcher: Arc<Dispatcher>,
+    buf: EventBuffer,
+}
+
+impl Source for Reader {
+    fn descriptors(&self) -> Vec<(BorrowedFd<'_>, Interest)> {
+        vec![(self.group.as_fd(), Interest::Readable)]
+    }
+
+    fn ready(&mut self, _ready: &[bool]) -> Flow {
+        let (shared, dispatcher) = (&self.shared, &*self.dispatcher);
+        let events = match self.group.read_events(&mut self.buf) {
             Ok(events) => events,
             Err(e) => {
                 shared.error(
@@ -166,7 +157,7 @@ fn run(
                     code::ERROR_GEN_FAILURE,
                     format!("exec control: {e}"),
                 );
-                continue;
+                return Flow::Continue;
             }
         };
         for mut ev in events {
@@ -181,8 +172,17 @@ fn run(
             let Some(p) = ev.permission.take() else {
                 continue;
             };
-            permission(held, shared, dispatcher, ev.pid as u32, p);
+            permission(&self.held, shared, dispatcher, ev.pid as u32, p);
         }
+        Flow::Continue
+    }
+
+    fn failed(&mut self, e: std::io::Error) {
+        self.shared.error(
+            &self.dispatcher,
+            code::ERROR_GEN_FAILURE,
+            format!("exec control: {e}"),
+        );
     }
 }
 

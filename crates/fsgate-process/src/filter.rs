@@ -4,10 +4,9 @@ use std::os::fd::OwnedFd;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::thread::JoinHandle;
-use std::time::Duration;
 
 use fsgate_core::dispatch::{self, Dispatcher, Options, Timeout};
+use fsgate_core::listener::Listener;
 use fsgate_core::originator::Credentials;
 use fsgate_core::settings::{parse_bool, Kind, Request, Value};
 use fsgate_core::shutdown::{self, Executor};
@@ -30,9 +29,6 @@ use crate::tracker;
 /// while the reader is descheduled.
 const RECV_BUFFER: usize = 32 << 20;
 
-/// How often the readers check whether the filter is stopping.
-const POLL: Duration = Duration::from_millis(100);
-
 /// The default altitude the reference documents.
 const DEFAULT_ALTITUDE: &str = "400055";
 
@@ -45,8 +41,7 @@ const FIXED_WHILE_ACTIVE: &[&str] = &[
 
 /// What runs while the filter is active.
 struct Running {
-    stop: Arc<AtomicBool>,
-    reader: Option<JoinHandle<()>>,
+    reader: Option<Listener>,
     exec_control: Option<ExecControl>,
     dispatcher: Arc<Dispatcher>,
 }
@@ -367,7 +362,7 @@ impl ProcessFilter {
         }
         let timeout = Timeout::from_millis(timeout_ms)?;
         let options = self.dispatch_options(timeout)?;
-        let connector = ProcConnector::open(RECV_BUFFER, POLL)?;
+        let connector = ProcConnector::open(RECV_BUFFER)?;
         let exec_paths = lock(&self.exec_paths).clone();
         let mut exec_control = if exec_paths.is_empty() {
             None
@@ -382,15 +377,8 @@ impl ProcessFilter {
             table: ProcessTable::load(),
             ..State::default()
         };
-        let stop = Arc::new(AtomicBool::new(false));
-        let reader = tracker::spawn(
-            connector,
-            Arc::clone(&self.shared),
-            Arc::clone(&dispatcher),
-            Arc::clone(&stop),
-        )?;
+        let reader = tracker::spawn(connector, Arc::clone(&self.shared), Arc::clone(&dispatcher))?;
         let mut run = Running {
-            stop,
             reader: Some(reader),
             exec_control: None,
             dispatcher: Arc::clone(&dispatcher),
@@ -726,9 +714,8 @@ impl Drop for ProcessFilter {
 }
 
 fn stop_running(mut run: Running) {
-    run.stop.store(true, Ordering::Release);
     if let Some(reader) = run.reader.take() {
-        let _ = reader.join();
+        reader.stop();
     }
     if let Some(mut ec) = run.exec_control.take() {
         ec.stop();
