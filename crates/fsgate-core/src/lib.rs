@@ -10,6 +10,7 @@
 //! - [`memory`]: giving freed heap memory back to the system, without `unsafe` in callers;
 //! - [`mountinfo`]: the mount table, parsed once for every class;
 //! - [`originator`]: who made a request (pid, uid, gid, name, groups, capabilities);
+//! - [`sync`]: the poison-tolerant lock helpers;
 //! - [`shutdown`]: `shutdown_system`, shared by the direct access and process classes;
 //! - [`BuildInfo`] and [`LICENSE_INFO`].
 
@@ -23,6 +24,7 @@ pub mod mountinfo;
 pub mod originator;
 pub mod settings;
 pub mod shutdown;
+pub mod sync;
 
 pub use build::{BuildInfo, LICENSE_INFO};
 pub use error::{code, Error, Result};

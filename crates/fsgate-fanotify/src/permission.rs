@@ -10,7 +10,9 @@
 
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, Mutex, Weak};
+
+use fsgate_core::sync::lock;
 
 use crate::Response;
 
@@ -133,10 +135,6 @@ impl HeldEvents {
     }
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -148,10 +146,7 @@ mod tests {
     impl Respond for Recorder {
         fn respond(&self, fd: RawFd, response: Response) -> io::Result<()> {
             let open = std::fs::read_link(format!("/proc/self/fd/{fd}")).is_ok();
-            self.0
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .push((fd, response, open));
+            lock(&self.0).push((fd, response, open));
             Ok(())
         }
     }

@@ -15,9 +15,9 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
-use fsgate_core::dispatch::{current_originator, Dispatcher, Outcome, SerialKey, Task, Timeout};
+use fsgate_core::dispatch::{Dispatcher, Outcome, SerialKey, Task, Timeout};
 use fsgate_core::listener::{Flow, Interest, Listener, Source};
-use fsgate_core::originator::{self, Credentials, Originator};
+use fsgate_core::originator::{self, Originator};
 use fsgate_core::settings::{Kind, Value};
 use fsgate_core::{code, Error, Result};
 use fsgate_fanotify::{
@@ -27,11 +27,12 @@ use fsgate_fanotify::{
 
 use crate::attach::{self, HookAdapter};
 use crate::events::{ControlEvent, ControlKind, FilterEvents};
-use crate::monitor::{base_settings, dispatcher_options, hash, lock, Lookups, NotifyEngine};
+use crate::monitor::{base_settings, dispatcher_options, hash, Lookups, NotifyEngine};
 use crate::open_request::open_request;
 use crate::placeholder::{self, PlaceholderEngine};
 use crate::rules::{AccessFlags, ControlFlags, NotifyFlags, Qualifiers, RuleFlags, Rules};
 use crate::volumes::{self, Volume};
+use fsgate_core::sync::{lock, read, write};
 
 fn permission_mask(flags: RuleFlags) -> EventMask {
     let mut m = EventMask::empty();
@@ -140,9 +141,7 @@ impl<H: FilterEvents> FileFilter<H> {
             notify,
         };
         Self::check(flags)?;
-        crate::rules::write(&self.rules)
-            .standard
-            .add(mask, flags, q)
+        write(&self.rules).standard.add(mask, flags, q)
     }
 
     /// Removes flags from the rule with this mask; true when it existed.
@@ -158,14 +157,12 @@ impl<H: FilterEvents> FileFilter<H> {
             control,
             notify,
         };
-        crate::rules::write(&self.rules)
-            .standard
-            .delete(mask, Some(flags))
+        write(&self.rules).standard.delete(mask, Some(flags))
     }
 
     /// Removes every standard and access rule.
     pub fn delete_all_filter_rules(&self) {
-        crate::rules::write(&self.rules).standard.clear();
+        write(&self.rules).standard.clear();
     }
 
     /// Excludes matching files from the given events and access restrictions.
@@ -193,21 +190,17 @@ impl<H: FilterEvents> FileFilter<H> {
             control,
             notify,
         };
-        crate::rules::write(&self.rules)
-            .passthrough
-            .add(mask, flags, q)
+        write(&self.rules).passthrough.add(mask, flags, q)
     }
 
     /// Removes a passthrough rule; true when it existed.
     pub fn delete_passthrough_rule(&self, mask: &str) -> bool {
-        crate::rules::write(&self.rules)
-            .passthrough
-            .delete(mask, None)
+        write(&self.rules).passthrough.delete(mask, None)
     }
 
     /// Removes every passthrough rule.
     pub fn delete_all_passthrough_rules(&self) {
-        crate::rules::write(&self.rules).passthrough.clear();
+        write(&self.rules).passthrough.clear();
     }
 
     /// Fires every event on one worker (`serialize_events`).
@@ -239,7 +232,7 @@ impl<H: FilterEvents> FileFilter<H> {
             ));
         }
         let (all, volumes) = {
-            let r = self.rules.read().unwrap_or_else(|p| p.into_inner());
+            let r = read(&self.rules);
             (r.standard.all_flags(), attach::volumes_for(&r.standard)?)
         };
         let options = dispatcher_options(
@@ -475,7 +468,7 @@ impl<H: FilterEvents> Reader<H> {
             self.handler.on_after_filter_detach_from_volume(v);
         }
         let candidates = {
-            let r = self.rules.read().unwrap_or_else(|p| p.into_inner());
+            let r = read(&self.rules);
             attach::volumes_in(&r.standard, &now)
         };
         attach_mounts(
@@ -501,7 +494,7 @@ impl<H: FilterEvents> Reader<H> {
             return;
         };
         let flags = {
-            let rules = self.rules.read().unwrap_or_else(|p| p.into_inner());
+            let rules = read(&self.rules);
             let lookups = Lookups::new(&rules, pid, &path, || std::fs::metadata(&path).ok());
             rules.evaluate(&lookups.subject(&path, pid))
         };
@@ -595,17 +588,9 @@ impl<H: FilterEvents> Reader<H> {
     }
 }
 
-/// Inside a control event: the originator's process id; elsewhere error 614.
-pub fn get_originator_process_id() -> Result<u32> {
-    Ok(current_originator("get_originator_process_id")?.pid())
-}
-
-/// Inside a control event: the originator's name (`/proc/<pid>/comm`); elsewhere error 614.
-pub fn get_originator_process_name() -> Result<String> {
-    current_originator("get_originator_process_name")?.process_name()
-}
-
-/// Inside a control event: the originator's credentials, Linux's "token"; elsewhere 614.
-pub fn get_originator_token() -> Result<Credentials> {
-    current_originator("get_originator_token")?.credentials()
-}
+/// The reference's `get_originator_*` methods: inside a control event, who made the
+/// request; elsewhere error 614.
+pub use fsgate_core::originator::{
+    get_originator_group_id, get_originator_process_id, get_originator_process_name,
+    get_originator_thread_id, get_originator_token, get_originator_user_id,
+};

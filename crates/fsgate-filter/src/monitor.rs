@@ -12,6 +12,7 @@ use fsgate_core::dispatch::{Dispatcher, Options, SerialKey, Task};
 use fsgate_core::listener::{Flow, Interest, Listener, Source};
 use fsgate_core::mask::Requestor;
 use fsgate_core::originator::{self, Originator};
+use fsgate_core::sync::{lock, read, wait, write};
 use fsgate_core::{code, Error, Result};
 use fsgate_fanotify::{
     fd_path, open_by_handle_at, Class, Event, EventBuffer, EventMask, Fid, FidKind, Group,
@@ -23,10 +24,6 @@ use crate::events::{MonitorEvents, NotifyEvent, NotifyKind};
 use crate::open_request::uid_of;
 use crate::rules::{FileFacts, NotifyFlags, Qualifiers, RuleFlags, Rules, Subject};
 use crate::volumes::{self, Volume};
-
-pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
 
 fn kernel_mask(notify: NotifyFlags) -> EventMask {
     let mut m = EventMask::empty();
@@ -149,7 +146,7 @@ impl InFlight {
     fn wait(&self) {
         let mut count = lock(&self.count);
         while *count > 0 {
-            count = self.done.wait(count).unwrap_or_else(|p| p.into_inner());
+            count = wait(&self.done, count);
         }
     }
 }
@@ -169,7 +166,7 @@ impl NotifyEngine {
         dispatcher: Arc<Dispatcher>,
     ) -> Result<Self> {
         let (mask, volumes) = {
-            let r = rules.read().unwrap_or_else(|p| p.into_inner());
+            let r = read(&rules);
             (
                 kernel_mask(r.standard.all_flags().notify),
                 attach::volumes_for(&r.standard)?,
@@ -262,7 +259,7 @@ impl<H: MonitorEvents + ?Sized> Watch<H> {
             self.handler.on_after_filter_detach_from_volume(v);
         }
         let candidates = {
-            let r = self.rules.read().unwrap_or_else(|p| p.into_inner());
+            let r = read(&self.rules);
             attach::volumes_in(&r.standard, &now)
         };
         self.attach(candidates);
@@ -286,7 +283,7 @@ impl<H: MonitorEvents + ?Sized> Watch<H> {
                 );
                 continue;
             }
-            let r = self.rules.read().unwrap_or_else(|p| p.into_inner());
+            let r = read(&self.rules);
             for n in to_notifications(&event, &self.roots, &r, &mut cache) {
                 let key = SerialKey(hash(&n.file_name));
                 let origin =
@@ -576,9 +573,7 @@ impl<H: MonitorEvents> FileMonitor<H> {
             notify: notify_flags,
             ..Default::default()
         };
-        crate::rules::write(&self.rules)
-            .standard
-            .add(mask, flags, q)
+        write(&self.rules).standard.add(mask, flags, q)
     }
 
     /// Removes flags from the rule with this mask; true when it existed.
@@ -587,14 +582,12 @@ impl<H: MonitorEvents> FileMonitor<H> {
             notify: notify_flags,
             ..Default::default()
         };
-        crate::rules::write(&self.rules)
-            .standard
-            .delete(mask, Some(flags))
+        write(&self.rules).standard.delete(mask, Some(flags))
     }
 
     /// Removes every standard rule.
     pub fn delete_all_filter_rules(&self) {
-        crate::rules::write(&self.rules).standard.clear();
+        write(&self.rules).standard.clear();
     }
 
     /// Excludes files matching `mask` from the given notifications.
@@ -613,21 +606,17 @@ impl<H: MonitorEvents> FileMonitor<H> {
             notify: notify_flags,
             ..Default::default()
         };
-        crate::rules::write(&self.rules)
-            .passthrough
-            .add(mask, flags, q)
+        write(&self.rules).passthrough.add(mask, flags, q)
     }
 
     /// Removes a passthrough rule; true when it existed.
     pub fn delete_passthrough_rule(&self, mask: &str) -> bool {
-        crate::rules::write(&self.rules)
-            .passthrough
-            .delete(mask, None)
+        write(&self.rules).passthrough.delete(mask, None)
     }
 
     /// Removes every passthrough rule.
     pub fn delete_all_passthrough_rules(&self) {
-        crate::rules::write(&self.rules).passthrough.clear();
+        write(&self.rules).passthrough.clear();
     }
 
     /// Fires every event on one worker, in kernel order (`serialize_events`).
@@ -656,13 +645,7 @@ impl<H: MonitorEvents> FileMonitor<H> {
                 "the monitor is already running",
             ));
         }
-        if self
-            .rules
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .standard
-            .is_empty()
-        {
+        if read(&self.rules).standard.is_empty() {
             return Err(Error::invalid_argument(
                 "rules",
                 "add at least one filter rule before start_filter",

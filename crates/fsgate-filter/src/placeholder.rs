@@ -29,6 +29,7 @@ use std::sync::{Arc, Mutex};
 use fsgate_core::dispatch::{Dispatcher, Outcome, SerialKey, Task};
 use fsgate_core::listener::{Flow, Interest, Listener, Source};
 use fsgate_core::originator::Originator;
+use fsgate_core::sync::lock;
 use fsgate_core::{code, Error, Result};
 use fsgate_fanotify::{
     fd_path, Class, Event, EventBuffer, EventMask, Group, HeldEvents, InitFlags, MarkAction,
@@ -36,7 +37,6 @@ use fsgate_fanotify::{
 };
 
 use crate::events::{FilterEvents, HydrateFile};
-use crate::monitor::lock;
 use crate::ranges::Ranges;
 use crate::volumes;
 

@@ -3,13 +3,14 @@
 use std::os::fd::OwnedFd;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 
 use fsgate_core::dispatch::{self, Dispatcher, Options, Timeout};
 use fsgate_core::listener::Listener;
 use fsgate_core::originator::Credentials;
 use fsgate_core::settings::{parse_bool, Kind, Request, Value};
 use fsgate_core::shutdown::{self, Executor};
+use fsgate_core::sync::lock;
 use fsgate_core::{code, Error, Result, Settings};
 use fsgate_install::config::LOGGING_ENABLED;
 use fsgate_install::Installer;
@@ -66,10 +67,6 @@ pub struct ProcessFilter {
     tag: AtomicI64,
     snapshot: Mutex<Vec<RunningProcess>>,
     exec_paths: Mutex<Vec<String>>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 fn outside_events(method: &str) -> Result<()> {
@@ -585,7 +582,7 @@ impl ProcessFilter {
     /// `/proc/<pid>/status`. `ERROR_NO_CALLBACK_ACTIVE` (614) outside an event;
     /// `ERROR_FILE_NOT_FOUND` (2) when that process has already exited.
     pub fn get_originator_token(&self) -> Result<Credentials> {
-        dispatch::current_originator("get_originator_token")?.credentials()
+        fsgate_core::originator::get_originator_token()
     }
 
     /// `reset_timeout`: restarts the current handler's deadline at `timeout_ms` (0: none).
