@@ -12,7 +12,6 @@
 
 use std::os::fd::{AsFd, BorrowedFd};
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use fsgate_core::dispatch::{Dispatcher, Outcome, SerialKey, Task, Timeout};
@@ -25,14 +24,15 @@ use fsgate_fanotify::{
     MarkFlags, MarkType, Response,
 };
 
-use crate::attach::{self, HookAdapter};
+use fsgate_core::sync::{lock, read};
+
+use crate::attach::{self, HookAdapter, Marks};
+use crate::class::{base_settings, hash, ClassCore, Lookups, RuleList};
 use crate::events::{ControlEvent, ControlKind, FilterEvents};
-use crate::monitor::{base_settings, dispatcher_options, hash, Lookups, NotifyEngine};
+use crate::notify::NotifyEngine;
 use crate::open_request::open_request;
 use crate::placeholder::{self, PlaceholderEngine};
 use crate::rules::{AccessFlags, ControlFlags, NotifyFlags, Qualifiers, RuleFlags, Rules};
-use crate::volumes::{self, Volume};
-use fsgate_core::sync::{lock, read, write};
 
 fn permission_mask(flags: RuleFlags) -> EventMask {
     let mut m = EventMask::empty();
@@ -62,17 +62,16 @@ struct Running {
     group: Arc<Group>,
     held: Arc<HeldEvents>,
     dispatcher: Arc<Dispatcher>,
+    /// Started with the first rule that has notify flags.
     notify: Option<NotifyEngine>,
     placeholders: Option<PlaceholderEngine>,
-    attached: Arc<Mutex<Vec<Volume>>>,
+    /// The permission group's marks.
+    marks: Arc<Mutex<Marks>>,
 }
 
 /// The filter class on fanotify. See the [module](self) docs for verdicts.
 pub struct FileFilter<H: FilterEvents> {
-    handler: Arc<H>,
-    rules: Arc<RwLock<Rules>>,
-    settings: fsgate_core::settings::Settings,
-    serialize_events: AtomicBool,
+    core: ClassCore<H>,
     running: Mutex<Option<Running>>,
 }
 
@@ -80,19 +79,58 @@ impl<H: FilterEvents> FileFilter<H> {
     /// A stopped filter with no rules.
     pub fn new(handler: H) -> Self {
         Self {
-            handler: Arc::new(handler),
-            rules: Arc::new(RwLock::new(Rules::default())),
-            settings: base_settings()
-                .with("DenyExpiredEvents", Kind::Bool, Value::Bool(false))
-                .with("FilterOwnRequests", Kind::ReadOnly, Value::Bool(false)),
-            serialize_events: AtomicBool::new(false),
+            core: ClassCore::new(
+                handler,
+                base_settings()
+                    .with("DenyExpiredEvents", Kind::Bool, Value::Bool(false))
+                    .with("FilterOwnRequests", Kind::ReadOnly, Value::Bool(false)),
+            ),
             running: Mutex::new(None),
         }
     }
 
     /// The application's handler.
     pub fn handler(&self) -> &H {
-        &self.handler
+        &self.core.handler
+    }
+
+    /// Brings a running filter in line with the rules as they are now: the permission
+    /// group is re-marked for the events they ask for and attached to the volumes they name,
+    /// and the notification engine starts with the first notify rule (or follows the change).
+    fn refresh(&self) -> Result<()> {
+        match lock(&self.running).as_mut() {
+            Some(r) => self.apply_rules(&r.marks, &mut r.notify, &r.dispatcher),
+            None => Ok(()),
+        }
+    }
+
+    /// See [`refresh`](Self::refresh); also how `start_filter` marks at start.
+    fn apply_rules(
+        &self,
+        marks: &Mutex<Marks>,
+        notify: &mut Option<NotifyEngine>,
+        dispatcher: &Arc<Dispatcher>,
+    ) -> Result<()> {
+        let (all, volumes) = {
+            let rules = read(&self.core.rules);
+            (
+                rules.standard.all_flags(),
+                attach::volumes_for(&rules.standard)?,
+            )
+        };
+        lock(marks).update(&*self.core.handler, permission_mask(all), volumes);
+        match (&*notify, all.notify.is_empty()) {
+            (Some(engine), _) => engine.refresh(&*self.core.handler, &self.core.rules)?,
+            (None, false) => {
+                *notify = Some(NotifyEngine::start(
+                    Arc::clone(&self.core.handler),
+                    Arc::clone(&self.core.rules),
+                    Arc::clone(dispatcher),
+                )?)
+            }
+            (None, true) => {}
+        }
+        Ok(())
     }
 
     fn check(flags: RuleFlags) -> Result<()> {
@@ -141,7 +179,8 @@ impl<H: FilterEvents> FileFilter<H> {
             notify,
         };
         Self::check(flags)?;
-        write(&self.rules).standard.add(mask, flags, q)
+        self.core.add_rule(RuleList::Standard, mask, flags, q)?;
+        self.refresh()
     }
 
     /// Removes flags from the rule with this mask; true when it existed.
@@ -157,12 +196,15 @@ impl<H: FilterEvents> FileFilter<H> {
             control,
             notify,
         };
-        write(&self.rules).standard.delete(mask, Some(flags))
+        let existed = self.core.delete_rule(RuleList::Standard, mask, Some(flags));
+        self.core.report(self.refresh());
+        existed
     }
 
     /// Removes every standard and access rule.
     pub fn delete_all_filter_rules(&self) {
-        write(&self.rules).standard.clear();
+        self.core.delete_all_rules(RuleList::Standard);
+        self.core.report(self.refresh());
     }
 
     /// Excludes matching files from the given events and access restrictions.
@@ -190,29 +232,29 @@ impl<H: FilterEvents> FileFilter<H> {
             control,
             notify,
         };
-        write(&self.rules).passthrough.add(mask, flags, q)
+        self.core.add_rule(RuleList::Passthrough, mask, flags, q)
     }
 
     /// Removes a passthrough rule; true when it existed.
     pub fn delete_passthrough_rule(&self, mask: &str) -> bool {
-        write(&self.rules).passthrough.delete(mask, None)
+        self.core.delete_rule(RuleList::Passthrough, mask, None)
     }
 
     /// Removes every passthrough rule.
     pub fn delete_all_passthrough_rules(&self) {
-        write(&self.rules).passthrough.clear();
+        self.core.delete_all_rules(RuleList::Passthrough);
     }
 
     /// Fires every event on one worker (`serialize_events`).
     pub fn set_serialize_events(&self, on: bool) {
-        self.serialize_events.store(on, Ordering::SeqCst);
+        self.core.set_serialize_events(on);
     }
 
     /// `config("NAME=VALUE")` / `config("NAME")`: `DenyExpiredEvents`, `FilterOwnRequests`
     /// (read-only false: the listener's own requests are never filtered),
     /// `MinWorkerThreadCount`, `MaxWorkerThreadCount`, `BuildInfo`, `LicenseInfo`.
     pub fn config(&self, text: &str) -> Result<String> {
-        self.settings.config(text)
+        self.core.settings.config(text)
     }
 
     /// Whether the filter is running.
@@ -231,21 +273,11 @@ impl<H: FilterEvents> FileFilter<H> {
                 "the filter is already running",
             ));
         }
-        let (all, volumes) = {
-            let r = read(&self.rules);
-            (r.standard.all_flags(), attach::volumes_for(&r.standard)?)
-        };
-        let options = dispatcher_options(
-            &self.settings,
-            self.serialize_events.load(Ordering::SeqCst),
-            timeout,
-            "fsgate-filter",
-        )?;
+        let options = self.core.dispatcher_options(timeout, "fsgate-filter")?;
         let dispatcher = Arc::new(Dispatcher::new(
             options,
-            Arc::new(HookAdapter(Arc::clone(&self.handler))),
+            Arc::new(HookAdapter(Arc::clone(&self.core.handler))),
         )?);
-        let mask = permission_mask(all);
         let group = Arc::new(
             Group::new(
                 Class::Content,
@@ -254,32 +286,25 @@ impl<H: FilterEvents> FileFilter<H> {
             )
             .map_err(|e| Error::io("creating the fanotify permission group (needs root)", e))?,
         );
-        let attached = Arc::new(Mutex::new(Vec::new()));
-        if !mask.is_empty() {
-            attach_mounts(&*self.handler, &group, mask, volumes, &mut lock(&attached));
-        }
+        let marks = Arc::new(Mutex::new(Marks::new(
+            Arc::clone(&group),
+            MarkType::Mount,
+            false,
+        )));
         let mountinfo = std::fs::File::open("/proc/self/mountinfo")
             .map_err(|e| Error::io("opening /proc/self/mountinfo", e))?;
-        let notify = if all.notify.is_empty() {
-            None
-        } else {
-            Some(NotifyEngine::start(
-                Arc::clone(&self.handler),
-                Arc::clone(&self.rules),
-                Arc::clone(&dispatcher),
-            )?)
-        };
+        let mut notify = None;
+        self.apply_rules(&marks, &mut notify, &dispatcher)?;
         let held = Arc::new(HeldEvents::default());
         let ctx = Reader {
             group: Arc::clone(&group),
             held: Arc::clone(&held),
-            handler: Arc::clone(&self.handler),
-            rules: Arc::clone(&self.rules),
+            handler: Arc::clone(&self.core.handler),
+            rules: Arc::clone(&self.core.rules),
             dispatcher: Arc::clone(&dispatcher),
-            deny_expired: self.settings.get_bool("DenyExpiredEvents")?,
+            deny_expired: self.core.settings.get_bool("DenyExpiredEvents")?,
             own_pid: std::process::id(),
-            mask,
-            attached: Arc::clone(&attached),
+            marks: Arc::clone(&marks),
             mountinfo,
             buf: EventBuffer::default(),
         };
@@ -290,7 +315,7 @@ impl<H: FilterEvents> FileFilter<H> {
             dispatcher,
             notify,
             placeholders: None,
-            attached,
+            marks,
         });
         Ok(())
     }
@@ -330,7 +355,7 @@ impl<H: FilterEvents> FileFilter<H> {
         };
         if r.placeholders.is_none() {
             r.placeholders = Some(PlaceholderEngine::start(
-                Arc::clone(&self.handler),
+                Arc::clone(&self.core.handler),
                 Arc::clone(&r.dispatcher),
             )?);
         }
@@ -362,7 +387,7 @@ impl<H: FilterEvents> FileFilter<H> {
         }
         r.listener.stop();
         r.held.release(Response::allow());
-        let mut volumes = std::mem::take(&mut *lock(&r.attached));
+        let mut volumes = lock(&r.marks).take_attached();
         if let Some(n) = r.notify.take() {
             for v in n.stop() {
                 if !volumes.iter().any(|a| a.mount_id == v.mount_id) {
@@ -375,7 +400,7 @@ impl<H: FilterEvents> FileFilter<H> {
             .name("fsgate-filter-drain".into())
             .spawn(move || drop(dispatcher));
         for v in &volumes {
-            self.handler.on_after_filter_detach_from_volume(v);
+            self.core.handler.on_after_filter_detach_from_volume(v);
         }
         Ok(())
     }
@@ -387,26 +412,6 @@ impl<H: FilterEvents> Drop for FileFilter<H> {
     }
 }
 
-/// Marks the mounts the application keeps for the permission events in `mask`.
-fn attach_mounts<H: FilterEvents>(
-    handler: &H,
-    group: &Group,
-    mask: EventMask,
-    candidates: Vec<Volume>,
-    attached: &mut Vec<Volume>,
-) {
-    attach::attach(handler, candidates, attached, |v: &Volume| {
-        group.mark(
-            MarkAction::Add,
-            MarkType::Mount,
-            MarkFlags::empty(),
-            mask,
-            None,
-            Some(&v.mount_point),
-        )
-    });
-}
-
 struct Reader<H: FilterEvents> {
     group: Arc<Group>,
     held: Arc<HeldEvents>,
@@ -415,9 +420,8 @@ struct Reader<H: FilterEvents> {
     dispatcher: Arc<Dispatcher>,
     deny_expired: bool,
     own_pid: u32,
-    /// The permission events marked on each volume (empty: no permission marks).
-    mask: EventMask,
-    attached: Arc<Mutex<Vec<Volume>>>,
+    /// The permission group's marks, shared with the class (rule changes).
+    marks: Arc<Mutex<Marks>>,
     mountinfo: std::fs::File,
     buf: EventBuffer,
 }
@@ -431,8 +435,8 @@ impl<H: FilterEvents> Source for Reader<H> {
     }
 
     fn ready(&mut self, ready: &[bool]) -> Flow {
-        if ready.get(1) == Some(&true) && !self.mask.is_empty() {
-            self.follow_mounts();
+        if ready.get(1) == Some(&true) {
+            attach::follow_mounts(&*self.handler, &self.rules, &self.marks);
         }
         if ready.first() == Some(&true) {
             match self.group.read_events(&mut self.buf) {
@@ -452,34 +456,6 @@ impl<H: FilterEvents> Source for Reader<H> {
 }
 
 impl<H: FilterEvents> Reader<H> {
-    /// The mount table changed: mounts that went away are detached (their marks went with
-    /// them), new mounts the rules name are offered to the application and marked.
-    fn follow_mounts(&self) {
-        let Ok(now) = volumes::current() else { return };
-        let gone: Vec<Volume> = {
-            let mut attached = lock(&self.attached);
-            let (kept, gone) = std::mem::take(&mut *attached)
-                .into_iter()
-                .partition(|a| now.iter().any(|v| v.mount_id == a.mount_id));
-            *attached = kept;
-            gone
-        };
-        for v in &gone {
-            self.handler.on_after_filter_detach_from_volume(v);
-        }
-        let candidates = {
-            let r = read(&self.rules);
-            attach::volumes_in(&r.standard, &now)
-        };
-        attach_mounts(
-            &*self.handler,
-            &self.group,
-            self.mask,
-            candidates,
-            &mut lock(&self.attached),
-        );
-    }
-
     /// Decides one permission event. Every early return drops the event, which allows it.
     fn decide(&self, mut event: Event) {
         let Some(permission) = event.permission.take() else {
