@@ -12,8 +12,8 @@ use fsgate_core::settings::{parse_bool, Kind, Request, Value};
 use fsgate_core::shutdown::{self, Executor};
 use fsgate_core::sync::lock;
 use fsgate_core::{code, Error, Result, Settings};
-use fsgate_install::config::LOGGING_ENABLED;
-use fsgate_install::Installer;
+use fsgate_registry::config::LOGGING_ENABLED;
+use fsgate_registry::Installation;
 use rustix::process::{pidfd_open, Pid, PidfdFlags};
 
 use crate::events::{EventsToFire, ProcessEvents};
@@ -49,7 +49,7 @@ struct Running {
 
 /// The initialized product.
 struct Product {
-    installer: Installer,
+    installation: Installation,
     guid: String,
 }
 
@@ -237,26 +237,33 @@ impl ProcessFilter {
     /// (`ERROR_FILE_NOT_FOUND` (2) if not, `ERROR_INVALID_KERNEL_INFO_VERSION` (340) if the
     /// installed version is older than this library).
     pub fn initialize(&self, product_guid: &str) -> Result<()> {
-        self.initialize_with(Installer::system(), product_guid)
+        self.initialize_with(Installation::system(), product_guid)
     }
 
     /// `initialize` against an installer of the caller's choice (an installation under a
     /// temporary root, in tests).
-    pub fn initialize_with(&self, installer: Installer, product_guid: &str) -> Result<()> {
-        installer.verify_installed(product_guid)?;
-        match fsgate_install::logging_enabled(installer.root()) {
+    pub fn initialize_with(
+        &self,
+        installation: impl Into<Installation>,
+        product_guid: &str,
+    ) -> Result<()> {
+        let installation = installation.into();
+        installation.verify_installed(product_guid)?;
+        match fsgate_registry::logging_enabled(installation.root()) {
             Ok(on) => self.set_logging_flag(on)?,
             Err(e) => tracing::warn!("LoggingEnabled stays off: {e}"),
         }
         *lock(&self.product) = Some(Product {
-            installer,
+            installation,
             guid: product_guid.to_string(),
         });
         Ok(())
     }
 
     /// `install`: installs fsgate's system files from `cab_file_name` (the package);
-    /// returns whether a reboot is needed.
+    /// returns whether a reboot is needed. Needs this crate's `installer` feature (the
+    /// package installer).
+    #[cfg(feature = "installer")]
     pub fn install(
         &self,
         cab_file_name: &Path,
@@ -265,10 +272,16 @@ impl ProcessFilter {
         flags: u32,
     ) -> Result<bool> {
         outside_events("install")?;
-        Installer::system().install(cab_file_name, product_guid, path_to_install, flags)
+        fsgate_install::Installer::system().install(
+            cab_file_name,
+            product_guid,
+            path_to_install,
+            flags,
+        )
     }
 
-    /// `uninstall`; returns whether a reboot is needed.
+    /// `uninstall`; returns whether a reboot is needed. Needs the `installer` feature.
+    #[cfg(feature = "installer")]
     pub fn uninstall(
         &self,
         cab_file_name: &Path,
@@ -277,19 +290,24 @@ impl ProcessFilter {
         flags: u32,
     ) -> Result<bool> {
         outside_events("uninstall")?;
-        Installer::system().uninstall(cab_file_name, product_guid, installed_path, flags)
+        fsgate_install::Installer::system().uninstall(
+            cab_file_name,
+            product_guid,
+            installed_path,
+            flags,
+        )
     }
 
     /// `get_driver_status`: NOT_PRESENT (0), STOPPED (1) or RUNNING (4).
     pub fn get_driver_status(&self, product_guid: &str) -> Result<u32> {
         outside_events("get_driver_status")?;
-        Installer::system().get_driver_status(product_guid)
+        Installation::system().get_driver_status(product_guid)
     }
 
     /// `get_driver_version`: four 16-bit parts in 64 bits; 0 when not installed.
     pub fn get_driver_version(&self, product_guid: &str) -> Result<u64> {
         outside_events("get_driver_version")?;
-        Installer::system().get_driver_version(product_guid)
+        Installation::system().get_driver_version(product_guid)
     }
 
     // ----- exec control -----
@@ -348,7 +366,7 @@ impl ProcessFilter {
                     "start_filter: call initialize(product_guid) first",
                 ));
             };
-            p.installer.verify_installed(&p.guid)?;
+            p.installation.verify_installed(&p.guid)?;
         }
         let mut running = lock(&self.running);
         if running.is_some() {
@@ -600,7 +618,7 @@ impl ProcessFilter {
     ///
     /// `LoggingEnabled` is persistent, as in the reference: it lives in the installation's
     /// settings file (`<root>/etc/fsgate/fsgate.conf`, see
-    /// [`fsgate_install::logging_enabled`]) of the installer given to `initialize`, so it
+    /// [`fsgate_registry::logging_enabled`]) of the installation given to `initialize`, so it
     /// needs `initialize` first (`ERROR_NOT_READY` (21) otherwise), and setting it needs
     /// write access to that file. `initialize` loads it.
     pub fn config(&self, configuration_string: &str) -> Result<String> {
@@ -636,7 +654,7 @@ impl ProcessFilter {
     fn config_logging(&self, request: Request<'_>) -> Result<String> {
         let root = lock(&self.product)
             .as_ref()
-            .map(|p| p.installer.root().to_path_buf())
+            .map(|p| p.installation.root().to_path_buf())
             .ok_or_else(|| {
                 Error::not_ready(
                     "config LoggingEnabled: call initialize(product_guid) first; the setting is \
@@ -646,10 +664,10 @@ impl ProcessFilter {
         let on = match request {
             Request::Set(_, value) => {
                 let on = parse_bool(LOGGING_ENABLED, value)?;
-                fsgate_install::set_logging_enabled(&root, on)?;
+                fsgate_registry::set_logging_enabled(&root, on)?;
                 on
             }
-            Request::Get(_) => fsgate_install::logging_enabled(&root)?,
+            Request::Get(_) => fsgate_registry::logging_enabled(&root)?,
         };
         self.set_logging_flag(on)?;
         self.settings.config(LOGGING_ENABLED)
