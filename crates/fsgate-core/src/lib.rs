@@ -1,6 +1,8 @@
 //! What every fsgate class shares.
 //!
 //! - [`Error`]: errno + the reference's Win32-style code + a message naming the argument;
+//! - [`declare`]: [`declare_settings!`], one declaration per setting (field, default,
+//!   `config` name, parsing and range, listing, doc);
 //! - [`settings`]: the `config("NAME=VALUE")` table with the reference's boolean spellings;
 //! - [`mask`]: file masks with wildcards, leading paths, per-process and inverted forms;
 //! - [`dispatch`]: the event dispatcher (worker pool, per-file serialization, timeouts,
@@ -15,6 +17,7 @@
 //! - [`BuildInfo`] and [`LICENSE_INFO`].
 
 pub mod build;
+pub mod declare;
 pub mod dispatch;
 pub mod error;
 pub mod listener;
