@@ -1,29 +1,18 @@
 //! fanotify against the real kernel, on private tmpfs mounts.
 
-mod common;
-
 use std::fs::File;
 use std::os::fd::AsFd;
 use std::process::Command;
 
-use common::{is_root, TmpfsMount};
 use fsgate_fanotify::{
     fd_path, fid_path, Class, EventBuffer, EventMask, FidKind, Group, InitFlags, MarkAction,
     MarkFlags, MarkType, Response,
 };
-
-macro_rules! require_root {
-    () => {
-        if !is_root() {
-            eprintln!("skipped: fanotify groups need root (CAP_SYS_ADMIN)");
-            return;
-        }
-    };
-}
+use fsgate_testkit::{require_root, TmpfsMount};
 
 #[test]
 fn fid_group_reports_create_and_rename_with_names_and_paths() {
-    require_root!();
+    require_root!("fanotify groups need root (CAP_SYS_ADMIN)");
     let mnt = TmpfsMount::new();
     let group = Group::new(
         Class::Notif,
@@ -86,7 +75,7 @@ fn fid_group_reports_create_and_rename_with_names_and_paths() {
 
 #[test]
 fn permission_group_denies_open_in_child_and_allows_after_flush() {
-    require_root!();
+    require_root!("fanotify groups need root (CAP_SYS_ADMIN)");
     let mnt = TmpfsMount::new();
     let file = mnt.path().join("secret");
     std::fs::write(&file, b"data").unwrap();
@@ -152,7 +141,7 @@ fn permission_group_denies_open_in_child_and_allows_after_flush() {
 
 #[test]
 fn a_dropped_permission_event_allows_the_operation() {
-    require_root!();
+    require_root!("fanotify groups need root (CAP_SYS_ADMIN)");
     let mnt = TmpfsMount::new();
     let file = mnt.path().join("plain");
     std::fs::write(&file, b"readable").unwrap();

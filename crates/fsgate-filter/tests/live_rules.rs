@@ -2,19 +2,16 @@
 //! attached volumes follow every rule change (new event kinds, paths on mounts not attached
 //! at start, the first notify rule of a filter started without one).
 
-mod common;
-
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
-use common::{is_root, TmpfsMount};
 use fsgate_core::Result;
 use fsgate_filter::events::{FilterEvents, MonitorEvents, NotifyEvent, NotifyKind};
 use fsgate_filter::filter::FileFilter;
 use fsgate_filter::monitor::FileMonitor;
 use fsgate_filter::rules::{AccessFlags, ControlFlags, NotifyFlags};
+use fsgate_testkit::{require_root, wait_for, TmpfsMount};
 
 #[derive(Default, Clone)]
 struct Log(Arc<Mutex<Vec<NotifyEvent>>>);
@@ -35,28 +32,6 @@ impl Log {
             .unwrap()
             .iter()
             .any(|e| e.kind == kind && e.file_name == path)
-    }
-}
-
-macro_rules! require_root {
-    () => {
-        if !is_root() {
-            eprintln!("skipped: fanotify groups need root");
-            return;
-        }
-    };
-}
-
-/// Polls `cond` every 20 ms; panics with `what` after 30 s so a broken build fails instead
-/// of hanging (a guard, not a performance bound).
-fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !cond() {
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "never saw {what}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
     }
 }
 
@@ -81,7 +56,7 @@ fn mask_under(dir: &Path) -> String {
 
 #[test]
 fn a_filter_started_without_notify_rules_notifies_once_one_is_added() {
-    require_root!();
+    require_root!("fanotify groups need root");
     let mnt = TmpfsMount::new();
     let f = FileFilter::new(Log::default());
     f.start_filter(0).unwrap();
@@ -106,7 +81,7 @@ fn a_filter_started_without_notify_rules_notifies_once_one_is_added() {
 
 #[test]
 fn a_filter_rule_added_while_running_reaches_a_new_mount_and_a_new_event_kind() {
-    require_root!();
+    require_root!("fanotify groups need root");
     let first = TmpfsMount::new();
     let second = TmpfsMount::new();
     let secret = second.path().join("secret");
@@ -171,7 +146,7 @@ fn a_filter_rule_added_while_running_reaches_a_new_mount_and_a_new_event_kind() 
 
 #[test]
 fn a_monitor_rule_added_while_running_reaches_a_new_mount_and_a_new_event_kind() {
-    require_root!();
+    require_root!("fanotify groups need root");
     let first = TmpfsMount::new();
     let second = TmpfsMount::new();
     let m = FileMonitor::new(Log::default());

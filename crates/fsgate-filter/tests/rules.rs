@@ -2,19 +2,16 @@
 //! masks (`name|mask`, `~pid|mask`), inverted masks (`||mask`) and passthrough rules, for
 //! the monitor's notifications and the filter's access rules.
 
-mod common;
-
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
-use common::{is_root, TmpfsMount};
 use fsgate_core::Result;
 use fsgate_filter::events::{FilterEvents, MonitorEvents, NotifyEvent, NotifyKind};
 use fsgate_filter::filter::FileFilter;
 use fsgate_filter::monitor::FileMonitor;
 use fsgate_filter::rules::{AccessFlags, ControlFlags, NotifyFlags};
+use fsgate_testkit::{require_root, wait_for, TmpfsMount};
 
 #[derive(Default, Clone)]
 struct Log(Arc<Mutex<Vec<NotifyEvent>>>);
@@ -43,27 +40,6 @@ impl Log {
             .iter()
             .map(|e| e.file_name.clone())
             .collect()
-    }
-}
-
-macro_rules! require_root {
-    () => {
-        if !is_root() {
-            eprintln!("skipped: fanotify groups need root");
-            return;
-        }
-    };
-}
-
-/// Polls `cond`; panics after 30 s so a broken build fails instead of hanging.
-fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !cond() {
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "never saw {what}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
     }
 }
 
@@ -124,7 +100,7 @@ fn cue(kid: &mut Kid) {
 
 #[test]
 fn name_mask_selects_the_requestor_by_image_name() {
-    require_root!();
+    require_root!("fanotify groups need root");
     let mnt = TmpfsMount::new();
     let bin = tempfile::tempdir().unwrap();
     let watched = bin.path().join("watched");
@@ -158,7 +134,7 @@ fn name_mask_selects_the_requestor_by_image_name() {
 
 #[test]
 fn excluded_pid_mask_leaves_out_that_process_only() {
-    require_root!();
+    require_root!("fanotify groups need root");
     let mnt = TmpfsMount::new();
     let file = mnt.path().join("data.txt");
     std::fs::write(&file, b"x").unwrap();
@@ -186,7 +162,7 @@ fn excluded_pid_mask_leaves_out_that_process_only() {
 
 #[test]
 fn inverted_mask_reports_everything_but_what_it_names() {
-    require_root!();
+    require_root!("fanotify groups need root");
     let mnt = TmpfsMount::new();
     let log = Log::default();
     let m = FileMonitor::new(log.clone());
@@ -212,7 +188,7 @@ fn inverted_mask_reports_everything_but_what_it_names() {
 
 #[test]
 fn passthrough_rules_exclude_files_from_notifications() {
-    require_root!();
+    require_root!("fanotify groups need root");
     let mnt = TmpfsMount::new();
     let log = Log::default();
     let m = FileMonitor::new(log.clone());
@@ -254,7 +230,7 @@ fn cat_with(image: &str, path: &Path) -> std::process::Output {
 
 #[test]
 fn per_process_access_rule_denies_only_that_image_and_passthrough_exempts() {
-    require_root!();
+    require_root!("fanotify groups need root");
     let mnt = TmpfsMount::new();
     let key = mnt.path().join("secret.key");
     let public = mnt.path().join("public.key");
