@@ -1,5 +1,5 @@
-//! `FileMonitor`: notification events for files matching its rules, from the shared
-//! [notification engine](crate::notify).
+//! `FileMonitor`: notification events for files matching its rules, from the notification
+//! engine it shares with the filter.
 
 use std::sync::{Arc, Mutex};
 

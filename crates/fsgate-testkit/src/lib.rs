@@ -1,6 +1,6 @@
 //! What fsgate's integration tests share (dev-only, never published).
 //!
-//! - [`require_root`]: whether the test runs as root, printing the skip and its reason
+//! - [`require_root()`] and [`require_root!`]: whether the test runs as root, printing the skip and its reason
 //!   (naming the test) when it does not;
 //! - [`TmpfsMount`], [`Ext4Mount`]: private filesystems on fresh temporary directories,
 //!   lazily unmounted when the guard drops, also when the test panics;
@@ -35,7 +35,7 @@ pub fn require_root(why: &str) -> bool {
 }
 
 /// Returns from the calling test unless it runs as root, printing the skip (see
-/// [`require_root`]).
+/// [`require_root()`]).
 #[macro_export]
 macro_rules! require_root {
     ($why:expr) => {
