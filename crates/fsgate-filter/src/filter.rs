@@ -29,6 +29,7 @@ use fsgate_core::sync::{lock, read};
 use crate::attach::{self, HookAdapter, Marks};
 use crate::class::{base_settings, hash, ClassCore, Lookups, RuleList};
 use crate::events::{ControlEvent, ControlKind, FilterEvents};
+use crate::group;
 use crate::notify::NotifyEngine;
 use crate::open_request::open_request;
 use crate::placeholder::{self, PlaceholderEngine};
@@ -439,19 +440,15 @@ impl<H: FilterEvents> Source for Reader<H> {
             attach::follow_mounts(&*self.handler, &self.rules, &self.marks);
         }
         if ready.first() == Some(&true) {
-            match self.group.read_events(&mut self.buf) {
-                Ok(events) => events.into_iter().for_each(|e| self.decide(e)),
-                Err(e) => self
-                    .handler
-                    .on_error(code::ERROR_GEN_FAILURE, &format!("reading fanotify: {e}")),
+            for event in group::read(&*self.handler, &self.group, &mut self.buf) {
+                self.decide(event);
             }
         }
         Flow::Continue
     }
 
     fn failed(&mut self, e: std::io::Error) {
-        self.handler
-            .on_error(code::ERROR_GEN_FAILURE, &format!("polling fanotify: {e}"));
+        group::wait_failed(&*self.handler, &e);
     }
 }
 

@@ -51,6 +51,7 @@ mod attach;
 mod class;
 pub mod events;
 pub mod filter;
+mod group;
 pub mod monitor;
 mod notify;
 pub mod open_request;

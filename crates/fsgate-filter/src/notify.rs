@@ -27,6 +27,7 @@ use fsgate_fanotify::{
 use crate::attach::{self, Marks, Root};
 use crate::class::{hash, Lookups};
 use crate::events::{MonitorEvents, NotifyEvent, NotifyKind};
+use crate::group;
 use crate::open_request::uid_of;
 use crate::rules::{NotifyFlags, Rules};
 use crate::volumes::Volume;
@@ -218,14 +219,7 @@ impl<H: MonitorEvents + ?Sized> Watch<H> {
     }
 
     fn read(&mut self) {
-        let events = match self.group.read_events(&mut self.buf) {
-            Ok(ev) => ev,
-            Err(e) => {
-                self.handler
-                    .on_error(code::ERROR_GEN_FAILURE, &format!("reading fanotify: {e}"));
-                return;
-            }
-        };
+        let events = group::read(&*self.handler, &self.group, &mut self.buf);
         let mut cache = BatchCache::default();
         let marks = lock(&self.marks);
         for event in events {
@@ -275,8 +269,7 @@ impl<H: MonitorEvents + ?Sized> Source for Watch<H> {
     }
 
     fn failed(&mut self, e: std::io::Error) {
-        self.handler
-            .on_error(code::ERROR_GEN_FAILURE, &format!("polling fanotify: {e}"));
+        group::wait_failed(&*self.handler, &e);
     }
 }
 

@@ -37,6 +37,7 @@ use fsgate_fanotify::{
 };
 
 use crate::events::{FilterEvents, HydrateFile};
+use crate::group;
 use crate::ranges::Ranges;
 use crate::volumes;
 
@@ -200,18 +201,14 @@ impl<H: FilterEvents> Source for Reader<H> {
     }
 
     fn ready(&mut self, _ready: &[bool]) -> Flow {
-        match self.group.read_events(&mut self.buf) {
-            Ok(events) => events.into_iter().for_each(|e| self.decide(e)),
-            Err(e) => self
-                .handler
-                .on_error(code::ERROR_GEN_FAILURE, &format!("reading fanotify: {e}")),
+        for event in group::read(&*self.handler, &self.group, &mut self.buf) {
+            self.decide(event);
         }
         Flow::Continue
     }
 
     fn failed(&mut self, e: std::io::Error) {
-        self.handler
-            .on_error(code::ERROR_GEN_FAILURE, &format!("polling fanotify: {e}"));
+        group::wait_failed(&*self.handler, &e);
     }
 }
 
