@@ -30,7 +30,7 @@ use crate::attach::{self, HookAdapter, Marks};
 use crate::class::{base_settings, hash, ClassCore, Lookups, RuleList};
 use crate::events::{ControlEvent, ControlKind, FilterEvents};
 use crate::group;
-use crate::notify::NotifyEngine;
+use crate::notify::{self, NotifyEngine};
 use crate::open_request::open_request;
 use crate::placeholder::{self, PlaceholderEngine};
 use crate::rules::{AccessFlags, ControlFlags, NotifyFlags, Qualifiers, RuleFlags, Rules};
@@ -98,20 +98,44 @@ impl<H: FilterEvents> FileFilter<H> {
     /// Brings a running filter in line with the rules as they are now: the permission
     /// group is re-marked for the events they ask for and attached to the volumes they name,
     /// and the notification engine starts with the first notify rule (or follows the change).
+    ///
+    /// The class's lock is not held while volumes are attached (their handlers may call
+    /// into this filter).
     fn refresh(&self) -> Result<()> {
-        match lock(&self.running).as_mut() {
-            Some(r) => self.apply_rules(&r.marks, &mut r.notify, &r.dispatcher),
-            None => Ok(()),
+        let Some((marks, notify_marks, dispatcher)) = lock(&self.running).as_ref().map(|r| {
+            (
+                Arc::clone(&r.marks),
+                r.notify.as_ref().map(NotifyEngine::marks),
+                Arc::clone(&r.dispatcher),
+            )
+        }) else {
+            return Ok(());
+        };
+        let notify_wanted = self.mark_permissions(&marks)?;
+        if let Some(notify_marks) = notify_marks {
+            return notify::refresh(&*self.core.handler, &self.core.rules, &notify_marks);
         }
+        if !notify_wanted {
+            return Ok(());
+        }
+        let engine = self.start_notifications(dispatcher)?;
+        let mut running = lock(&self.running);
+        match running.as_mut() {
+            Some(r) if r.notify.is_none() => r.notify = Some(engine),
+            // Stopped meanwhile, or another rule change started notifications first.
+            _ => {
+                drop(running);
+                for v in &engine.stop() {
+                    self.core.handler.on_after_filter_detach_from_volume(v);
+                }
+            }
+        }
+        Ok(())
     }
 
-    /// See [`refresh`](Self::refresh); also how `start_filter` marks at start.
-    fn apply_rules(
-        &self,
-        marks: &Mutex<Marks>,
-        notify: &mut Option<NotifyEngine>,
-        dispatcher: &Arc<Dispatcher>,
-    ) -> Result<()> {
+    /// Re-marks the permission group for the rules as they are now; returns whether they
+    /// ask for notifications.
+    fn mark_permissions(&self, marks: &Mutex<Marks>) -> Result<bool> {
         let (all, volumes) = {
             let rules = read(&self.core.rules);
             (
@@ -120,18 +144,15 @@ impl<H: FilterEvents> FileFilter<H> {
             )
         };
         lock(marks).update(&*self.core.handler, permission_mask(all), volumes);
-        match (&*notify, all.notify.is_empty()) {
-            (Some(engine), _) => engine.refresh(&*self.core.handler, &self.core.rules)?,
-            (None, false) => {
-                *notify = Some(NotifyEngine::start(
-                    Arc::clone(&self.core.handler),
-                    Arc::clone(&self.core.rules),
-                    Arc::clone(dispatcher),
-                )?)
-            }
-            (None, true) => {}
-        }
-        Ok(())
+        Ok(!all.notify.is_empty())
+    }
+
+    fn start_notifications(&self, dispatcher: Arc<Dispatcher>) -> Result<NotifyEngine> {
+        NotifyEngine::start(
+            Arc::clone(&self.core.handler),
+            Arc::clone(&self.core.rules),
+            dispatcher,
+        )
     }
 
     fn check(flags: RuleFlags) -> Result<()> {
@@ -294,8 +315,11 @@ impl<H: FilterEvents> FileFilter<H> {
         )));
         let mountinfo = std::fs::File::open("/proc/self/mountinfo")
             .map_err(|e| Error::io("opening /proc/self/mountinfo", e))?;
-        let mut notify = None;
-        self.apply_rules(&marks, &mut notify, &dispatcher)?;
+        let notify = if self.mark_permissions(&marks)? {
+            Some(self.start_notifications(Arc::clone(&dispatcher))?)
+        } else {
+            None
+        };
         let held = Arc::new(HeldEvents::default());
         let ctx = Reader {
             group: Arc::clone(&group),

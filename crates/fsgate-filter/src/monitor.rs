@@ -10,7 +10,7 @@ use fsgate_core::{code, Error, Result};
 use crate::attach::HookAdapter;
 use crate::class::{base_settings, ClassCore, RuleList};
 use crate::events::MonitorEvents;
-use crate::notify::NotifyEngine;
+use crate::notify::{self, NotifyEngine};
 use crate::rules::{NotifyFlags, Qualifiers, RuleFlags};
 
 /// The monitor class: notification events for files matching its rules.
@@ -45,8 +45,12 @@ impl<H: MonitorEvents> FileMonitor<H> {
 
     /// Re-marks a running monitor for the rules as they are now.
     fn refresh(&self) -> Result<()> {
-        match lock(&self.running).as_ref() {
-            Some((engine, _)) => engine.refresh(&*self.core.handler, &self.core.rules),
+        // The engine's marks are taken out first: volume handlers may call into this monitor.
+        let marks = lock(&self.running)
+            .as_ref()
+            .map(|(engine, _)| engine.marks());
+        match marks {
+            Some(marks) => notify::refresh(&*self.core.handler, &self.core.rules, &marks),
             None => Ok(()),
         }
     }

@@ -176,14 +176,9 @@ impl NotifyEngine {
         })
     }
 
-    /// The rules changed: re-marks for the events they now ask for and attaches the volumes
-    /// they now name.
-    pub(crate) fn refresh<H: MonitorEvents + ?Sized>(
-        &self,
-        handler: &H,
-        rules: &RwLock<Rules>,
-    ) -> Result<()> {
-        refresh(handler, rules, &self.marks)
+    /// The group's marks, for [`refresh`] without holding the class's own lock.
+    pub(crate) fn marks(&self) -> Arc<Mutex<Marks>> {
+        Arc::clone(&self.marks)
     }
 
     /// Stops reading; returns the volumes that were attached.
@@ -193,7 +188,10 @@ impl NotifyEngine {
     }
 }
 
-fn refresh<H: MonitorEvents + ?Sized>(
+/// The rules changed (or the engine starts): re-marks for the events they now ask for and
+/// attaches the volumes they now name. Volume events fire from here, so callers hold no
+/// lock of their own that a handler could need.
+pub(crate) fn refresh<H: MonitorEvents + ?Sized>(
     handler: &H,
     rules: &RwLock<Rules>,
     marks: &Mutex<Marks>,
