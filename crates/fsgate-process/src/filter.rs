@@ -8,11 +8,10 @@ use std::sync::{Arc, Mutex};
 use fsgate_core::dispatch::{self, Dispatcher, Options, Timeout};
 use fsgate_core::listener::Listener;
 use fsgate_core::originator::Credentials;
-use fsgate_core::settings::{parse_bool, Kind, Request, Value};
+use fsgate_core::settings::{parse_bool, Request, Value};
 use fsgate_core::shutdown::{self, Executor};
 use fsgate_core::sync::lock;
 use fsgate_core::{code, Error, Result, Settings};
-use fsgate_registry::config::LOGGING_ENABLED;
 use fsgate_registry::Installation;
 use rustix::process::{pidfd_open, Pid, PidfdFlags};
 
@@ -20,6 +19,7 @@ use crate::events::{EventsToFire, ProcessEvents};
 use crate::exec_control::ExecControl;
 use crate::proc_connector::ProcConnector;
 use crate::rules::ProcessId;
+use crate::settings::{names::LOGGING_ENABLED, ProcessSettings, FIXED_WHILE_ACTIVE};
 use crate::shared::{HookAdapter, Shared, State};
 use crate::snapshot::{self, RunningProcess};
 use crate::table::ProcessTable;
@@ -32,13 +32,6 @@ const RECV_BUFFER: usize = 32 << 20;
 
 /// The default altitude the reference documents.
 const DEFAULT_ALTITUDE: &str = "400055";
-
-/// Settings that cannot change while the filter is active.
-const FIXED_WHILE_ACTIVE: &[&str] = &[
-    "MaxWorkerThreadCount",
-    "MinWorkerThreadCount",
-    "WorkerInitialStackSize",
-];
 
 /// What runs while the filter is active.
 struct Running {
@@ -83,40 +76,9 @@ impl ProcessFilter {
     /// A filter whose events go to `events`. Nothing is attached until
     /// [`start_filter`](Self::start_filter).
     pub fn new(events: Arc<dyn ProcessEvents>) -> Self {
-        let settings = Settings::new()
-            .with(
-                "EventsToFire",
-                Kind::Int {
-                    min: -1,
-                    max: i64::from(u32::MAX),
-                },
-                Value::Int(0),
-            )
-            .with("FilterOwnRequests", Kind::Bool, Value::Bool(false))
-            .with(
-                "MaxWorkerThreadCount",
-                Kind::Int { min: 0, max: 1024 },
-                Value::Int(0),
-            )
-            .with(
-                "MinWorkerThreadCount",
-                Kind::Int { min: 0, max: 1024 },
-                Value::Int(0),
-            )
-            .with(
-                "WorkerInitialStackSize",
-                Kind::Int {
-                    min: 0,
-                    max: 1 << 30,
-                },
-                Value::Int(0),
-            )
-            .with(LOGGING_ENABLED, Kind::Bool, Value::Bool(false))
-            .with("DenyExpiredEvents", Kind::Bool, Value::Bool(false))
-            .with_build_info();
         Self {
             shared: Arc::new(Shared::new(events)),
-            settings,
+            settings: ProcessSettings::default().settings(),
             product: Mutex::new(None),
             running: Mutex::new(None),
             active: AtomicBool::new(false),
@@ -431,18 +393,16 @@ impl ProcessFilter {
             name: "fsgate-process".into(),
             ..Options::default()
         };
-        let max = self.settings.get_int("MaxWorkerThreadCount")?;
-        let min = self.settings.get_int("MinWorkerThreadCount")?;
-        let stack = self.settings.get_int("WorkerInitialStackSize")?;
-        if max > 0 {
-            options.max_workers = max as usize;
+        let s = ProcessSettings::from_settings(&self.settings)?;
+        if s.max_worker_thread_count > 0 {
+            options.max_workers = s.max_worker_thread_count;
         }
-        if min > 0 {
-            options.min_workers = min as usize;
+        if s.min_worker_thread_count > 0 {
+            options.min_workers = s.min_worker_thread_count;
         }
         options.min_workers = options.min_workers.min(options.max_workers);
-        if stack > 0 {
-            options.stack_size = Some(stack as usize);
+        if s.worker_initial_stack_size > 0 {
+            options.stack_size = Some(s.worker_initial_stack_size);
         }
         Ok(options)
     }
@@ -637,16 +597,17 @@ impl ProcessFilter {
             }
         }
         let out = self.settings.config(configuration_string)?;
+        let s = ProcessSettings::from_settings(&self.settings)?;
         self.shared.events_to_fire.store(
-            EventsToFire::from_setting(self.settings.get_int("EventsToFire")?).0,
+            EventsToFire::from_setting(s.events_to_fire).0,
             Ordering::Relaxed,
         );
-        for (name, flag) in [
-            ("FilterOwnRequests", &self.shared.filter_own_requests),
-            ("DenyExpiredEvents", &self.shared.deny_expired_events),
-        ] {
-            flag.store(self.settings.get_bool(name)?, Ordering::Relaxed);
-        }
+        self.shared
+            .filter_own_requests
+            .store(s.filter_own_requests, Ordering::Relaxed);
+        self.shared
+            .deny_expired_events
+            .store(s.deny_expired_events, Ordering::Relaxed);
         Ok(out)
     }
 

@@ -42,6 +42,7 @@ mod exec_names;
 mod filter;
 pub mod proc_connector;
 mod rules;
+mod settings;
 mod shared;
 mod snapshot;
 mod table;
