@@ -33,7 +33,7 @@ use std::marker::PhantomData;
 use std::ops::Range;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -41,6 +41,7 @@ use foldhash::HashMap;
 
 use crate::error::{code, Error, Result};
 use crate::originator::Originator;
+use crate::sync::{lock, wait};
 
 /// How long a worker above the minimum waits for work before it exits.
 pub const IDLE_EXIT: Duration = Duration::from_secs(10);
@@ -408,12 +409,6 @@ thread_local! {
     static CURRENT: RefCell<Option<(Arc<Inner>, Arc<JobState>)>> = const { RefCell::new(None) };
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // A poisoned lock only means a panic elsewhere; the data stays consistent because every
-    // critical section here is panic-free, so recover the guard.
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
 impl Dispatcher {
     /// Starts the pool's minimum threads and the watchdog.
     pub fn new(options: Options, hooks: Arc<dyn Hooks>) -> Result<Self> {
@@ -586,11 +581,7 @@ impl Dispatcher {
         let mut q = lock(&self.inner.queues);
         q.drain_waiters += 1;
         while q.outstanding > 0 {
-            q = self
-                .inner
-                .drained
-                .wait(q)
-                .unwrap_or_else(|p| p.into_inner());
+            q = wait(&self.inner.drained, q);
         }
         q.drain_waiters -= 1;
     }

@@ -8,6 +8,7 @@
 
 use std::fs;
 
+use crate::dispatch::current_originator;
 use crate::error::{code, Error, Result};
 
 /// The process and thread behind a request.
@@ -114,6 +115,44 @@ impl Originator {
     pub fn credentials(&self) -> Result<Credentials> {
         credentials(self.pid())
     }
+}
+
+// The reference's `get_originator_*` methods, shared by every class: each reads the
+// originator of the request whose handler runs on this thread (see
+// [`crate::dispatch::current_originator`]). Outside a handler they fail with
+// `ERROR_NO_CALLBACK_ACTIVE` (614), naming the method.
+
+/// `get_originator_process_id`: the pid (thread-group id) of the process whose request
+/// fired this event, whichever of its threads made it.
+pub fn get_originator_process_id() -> Result<u32> {
+    Ok(current_originator("get_originator_process_id")?.pid())
+}
+
+/// `get_originator_thread_id`: the id of the thread that made the request (the process id
+/// where the source reports only the process).
+pub fn get_originator_thread_id() -> Result<u32> {
+    Ok(current_originator("get_originator_thread_id")?.tid)
+}
+
+/// `get_originator_process_name`: that process's short name (`/proc/<pid>/comm`).
+pub fn get_originator_process_name() -> Result<String> {
+    current_originator("get_originator_process_name")?.process_name()
+}
+
+/// The uid the request runs with (`u32::MAX` where the source does not report it).
+pub fn get_originator_user_id() -> Result<u32> {
+    Ok(current_originator("get_originator_user_id")?.uid)
+}
+
+/// The gid the request runs with (`u32::MAX` where the source does not report it).
+pub fn get_originator_group_id() -> Result<u32> {
+    Ok(current_originator("get_originator_group_id")?.gid)
+}
+
+/// `get_originator_token`: the process's credentials (uids, gids, groups, capabilities),
+/// read from `/proc/<pid>/status`; `ERROR_FILE_NOT_FOUND` (2) once it has exited.
+pub fn get_originator_token() -> Result<Credentials> {
+    current_originator("get_originator_token")?.credentials()
 }
 
 fn proc_error(pid: u32, what: &str, err: std::io::Error) -> Error {

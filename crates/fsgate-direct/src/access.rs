@@ -1,13 +1,12 @@
 //! [`DirectAccess`]: the reference's direct access class.
 
 use std::fs::File;
-use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use fsgate_core::shutdown::{self, Executor, Request, System};
 use fsgate_core::{Error, Result, Settings};
-use fsgate_install::Installer;
+use fsgate_registry::Installation;
 
 use crate::error::{ErrorEventParams, ErrorHook};
 use crate::file::{self, FileHolder};
@@ -22,8 +21,11 @@ use crate::volume::{VolumeHandle, VolumeInfo};
 /// installation ones (`install`, `uninstall`, `get_driver_status`, `get_driver_version`,
 /// `shutdown_system`) fails with `ERROR_NOT_READY` (21). Handles and streams, once opened,
 /// stay usable on their own.
+///
+/// `install` and `uninstall` need the package installer and exist only with this crate's
+/// `installer` feature; the rest reads the installation through `fsgate-registry`.
 pub struct DirectAccess {
-    installer: Installer,
+    installation: Installation,
     initialized: AtomicBool,
     tag: AtomicI64,
     settings: Settings,
@@ -38,16 +40,17 @@ impl Default for DirectAccess {
 
 impl DirectAccess {
     /// A class instance whose installation methods work on this machine
-    /// ([`Installer::system`]: `/`, or `$FSGATE_ROOT`).
+    /// ([`Installation::system`]: `/`, or `$FSGATE_ROOT`).
     pub fn new() -> Self {
-        Self::with_installer(Installer::system())
+        Self::with_installer(Installation::system())
     }
 
     /// A class instance whose installation methods and [`initialize`](Self::initialize) use
-    /// `installer` (for example one rooted in an image being built).
-    pub fn with_installer(installer: Installer) -> Self {
+    /// the installation under another root (for example an image being built); takes an
+    /// [`Installation`] or an `fsgate_install::Installer`.
+    pub fn with_installer(installation: impl Into<Installation>) -> Self {
         Self {
-            installer,
+            installation: installation.into(),
             initialized: AtomicBool::new(false),
             tag: AtomicI64::new(0),
             settings: Settings::new().with_build_info(),
@@ -56,16 +59,25 @@ impl DirectAccess {
     }
 
     /// Initializes the class: checks that fsgate was installed for `product_guid` (registry
-    /// format, `{XXXXXXXX-…}`) by this instance's installer. `ERROR_FILE_NOT_FOUND` (2) when it
+    /// format, `{XXXXXXXX-…}`) in this instance's installation. `ERROR_FILE_NOT_FOUND` (2) when it
     /// was not, `ERROR_INVALID_KERNEL_INFO_VERSION` (340) when the installed version is older
     /// than this library.
     pub fn initialize(&self, product_guid: &str) -> Result<()> {
-        self.initialize_with(&self.installer, product_guid)
+        self.check_installed(&self.installation, product_guid)
     }
 
-    /// [`initialize`](Self::initialize) against another installation root.
-    pub fn initialize_with(&self, installer: &Installer, product_guid: &str) -> Result<()> {
-        installer
+    /// [`initialize`](Self::initialize) against another installation root (an
+    /// [`Installation`] or an `fsgate_install::Installer`).
+    pub fn initialize_with(
+        &self,
+        installation: impl Into<Installation>,
+        product_guid: &str,
+    ) -> Result<()> {
+        self.check_installed(&installation.into(), product_guid)
+    }
+
+    fn check_installed(&self, installation: &Installation, product_guid: &str) -> Result<()> {
+        installation
             .verify_installed(product_guid)
             .map_err(|e| e.context("initialize"))?;
         self.initialized.store(true, Ordering::Release);
@@ -74,6 +86,7 @@ impl DirectAccess {
 
     /// Installs (or upgrades) fsgate's system files from `cab_file_name` (fsgate's package);
     /// returns whether a reboot is needed. See `fsgate_install::Installer::install`.
+    #[cfg(feature = "installer")]
     pub fn install(
         &self,
         cab_file_name: &str,
@@ -81,8 +94,8 @@ impl DirectAccess {
         path_to_install: &str,
         flags: u32,
     ) -> Result<bool> {
-        self.installer.install(
-            Path::new(cab_file_name),
+        fsgate_install::Installer::new(self.installation.root()).install(
+            std::path::Path::new(cab_file_name),
             product_guid,
             path_to_install,
             flags,
@@ -90,6 +103,7 @@ impl DirectAccess {
     }
 
     /// Removes `product_guid`'s installation; returns whether a reboot is needed.
+    #[cfg(feature = "installer")]
     pub fn uninstall(
         &self,
         cab_file_name: &str,
@@ -97,8 +111,8 @@ impl DirectAccess {
         installed_path: &str,
         flags: u32,
     ) -> Result<bool> {
-        self.installer.uninstall(
-            Path::new(cab_file_name),
+        fsgate_install::Installer::new(self.installation.root()).uninstall(
+            std::path::Path::new(cab_file_name),
             product_guid,
             installed_path,
             flags,
@@ -108,12 +122,12 @@ impl DirectAccess {
     /// `MODULE_STATUS_NOT_PRESENT` (0), `MODULE_STATUS_STOPPED` (1) or
     /// `MODULE_STATUS_RUNNING` (4).
     pub fn get_driver_status(&self, product_guid: &str) -> Result<u32> {
-        self.installer.get_driver_status(product_guid)
+        self.installation.get_driver_status(product_guid)
     }
 
     /// The installed version as four 16-bit parts in 64 bits; 0 when not installed.
     pub fn get_driver_version(&self, product_guid: &str) -> Result<u64> {
-        self.installer.get_driver_version(product_guid)
+        self.installation.get_driver_version(product_guid)
     }
 
     /// Application-defined data.

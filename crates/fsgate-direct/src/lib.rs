@@ -25,7 +25,7 @@
 //! | `delete_file` closing handles | not possible on Linux: the holders are reported instead |
 //! | physical memory | `/proc/kcore` direct-map segments, else `/dev/mem` |
 //! | `shutdown_system` | [`fsgate_core::shutdown`]: systemd's `shutdown`, else `reboot(2)` |
-//! | install, driver status and version | [`fsgate_install::Installer`] |
+//! | install, driver status and version | [`fsgate_registry::Installation`] (status, version, `initialize`); `install` and `uninstall` with the `installer` feature (`fsgate_install::Installer`) |
 //! | `CBFSDirectStream` | [`DirectStream`] (`Read`, `Write`, `Seek`) |
 //!
 //! # Deviations

@@ -2,6 +2,7 @@
 
 mod common;
 
+use fsgate_testkit::require_root;
 use std::cell::RefCell;
 use std::io;
 
@@ -32,9 +33,7 @@ fn config_reports_build_and_license_and_tag_round_trips() {
 
 #[test]
 fn installation_methods_delegate_to_the_installer() {
-    if !root_or_skip("installation_methods_delegate_to_the_installer") {
-        return;
-    }
+    require_root!("needs root (installing, loop devices, mounts, capabilities)");
     let (direct, _root) = initialized();
     assert_eq!(
         direct.get_driver_status(GUID).unwrap(),
@@ -129,9 +128,7 @@ fn physical_address(virt: usize) -> u64 {
 
 #[test]
 fn physical_memory_reads_back_a_pinned_page() {
-    if !root_or_skip("physical_memory_reads_back_a_pinned_page") {
-        return;
-    }
+    require_root!("needs root (installing, loop devices, mounts, capabilities)");
     let (direct, _root) = initialized();
     let mut page = fsgate_direct::AlignedBuf::zeroed(4096).unwrap();
     page.copy_from_slice(&pattern(4096, 99));

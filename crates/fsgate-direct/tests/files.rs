@@ -2,6 +2,7 @@
 
 mod common;
 
+use fsgate_testkit::require_root;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::process::{Command, Stdio};
@@ -13,9 +14,7 @@ use fsgate_direct::FileHolder;
 
 #[test]
 fn dispositions_map_to_create_exclusive_and_truncate() {
-    if !root_or_skip("dispositions_map_to_create_exclusive_and_truncate") {
-        return;
-    }
+    require_root!("needs root (installing, loop devices, mounts, capabilities)");
     let (direct, root) = initialized();
     let path = root.path().join("f.txt");
     let name = path.to_str().unwrap();
@@ -107,9 +106,7 @@ fn dispositions_map_to_create_exclusive_and_truncate() {
 
 #[test]
 fn reads_leave_the_access_time_alone() {
-    if !root_or_skip("reads_leave_the_access_time_alone") {
-        return;
-    }
+    require_root!("needs root (installing, loop devices, mounts, capabilities)");
     let (direct, root) = initialized();
     let path = root.path().join("atime.txt");
     std::fs::write(&path, b"data").unwrap();
@@ -136,9 +133,7 @@ fn reads_leave_the_access_time_alone() {
 
 #[test]
 fn file_stream_reads_writes_seeks_and_truncates() {
-    if !root_or_skip("file_stream_reads_writes_seeks_and_truncates") {
-        return;
-    }
+    require_root!("needs root (installing, loop devices, mounts, capabilities)");
     let (direct, root) = initialized();
     let path = root.path().join("s.bin");
     let mut s = direct
@@ -175,9 +170,7 @@ fn file_stream_reads_writes_seeks_and_truncates() {
 
 #[test]
 fn delete_file_reports_the_processes_holding_it() {
-    if !root_or_skip("delete_file_reports_the_processes_holding_it") {
-        return;
-    }
+    require_root!("needs root (installing, loop devices, mounts, capabilities)");
     let (direct, root) = initialized();
     let path = root.path().join("held.txt");
     std::fs::write(&path, b"held").unwrap();
@@ -257,9 +250,7 @@ fn read_search_capability_opens_files_behind_closed_directories() {
         println!("child: read with CAP_DAC_READ_SEARCH, write refused");
         return;
     }
-    if !root_or_skip("read_search_capability_opens_files_behind_closed_directories") {
-        return;
-    }
+    require_root!("needs root (installing, loop devices, mounts, capabilities)");
     let root = install_root();
     let dir = root.path().join("private");
     std::fs::create_dir(&dir).unwrap();

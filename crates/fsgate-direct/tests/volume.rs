@@ -3,6 +3,7 @@
 
 mod common;
 
+use fsgate_testkit::require_root;
 use std::io::{Read, Seek, SeekFrom, Write};
 
 use common::*;
@@ -40,9 +41,7 @@ fn initialize_fails_without_installation_and_methods_are_not_ready() {
 
 #[test]
 fn mounted_volume_is_in_use_until_force_unmount() {
-    if !root_or_skip("mounted_volume_is_in_use_until_force_unmount") {
-        return;
-    }
+    require_root!("needs root (installing, loop devices, mounts, capabilities)");
     let (direct, _root) = initialized();
     let dev = LoopDevice::new(32 * MIB, None);
     dev.mkfs_ext4();
@@ -83,9 +82,7 @@ fn mounted_volume_is_in_use_until_force_unmount() {
 
 #[test]
 fn written_sectors_read_back_and_match_dd() {
-    if !root_or_skip("written_sectors_read_back_and_match_dd") {
-        return;
-    }
+    require_root!("needs root (installing, loop devices, mounts, capabilities)");
     let (direct, _root) = initialized();
     let dev = LoopDevice::new(8 * MIB, None);
     let volume = direct
@@ -139,9 +136,7 @@ fn volume_minor(dev: &LoopDevice) -> u32 {
 
 #[test]
 fn loop_device_with_4096_sectors_reports_4096() {
-    if !root_or_skip("loop_device_with_4096_sectors_reports_4096") {
-        return;
-    }
+    require_root!("needs root (installing, loop devices, mounts, capabilities)");
     let (direct, _root) = initialized();
     let dev = LoopDevice::new(4 * MIB, Some(4096));
     let volume = direct
@@ -166,9 +161,7 @@ fn loop_device_with_4096_sectors_reports_4096() {
 
 #[test]
 fn stream_reads_and_writes_at_unaligned_offsets() {
-    if !root_or_skip("stream_reads_and_writes_at_unaligned_offsets") {
-        return;
-    }
+    require_root!("needs root (installing, loop devices, mounts, capabilities)");
     let (direct, _root) = initialized();
     let dev = LoopDevice::new(4 * MIB, Some(4096));
     let original = pattern(4 * MIB as usize, 4);
@@ -218,9 +211,7 @@ fn stream_reads_and_writes_at_unaligned_offsets() {
 
 #[test]
 fn out_of_range_spans_and_short_buffers_are_errors() {
-    if !root_or_skip("out_of_range_spans_and_short_buffers_are_errors") {
-        return;
-    }
+    require_root!("needs root (installing, loop devices, mounts, capabilities)");
     let (direct, _root) = initialized();
     let dev = LoopDevice::new(MIB, None);
     let volume = direct
@@ -249,9 +240,7 @@ fn out_of_range_spans_and_short_buffers_are_errors() {
 
 #[test]
 fn read_only_open_refuses_writes() {
-    if !root_or_skip("read_only_open_refuses_writes") {
-        return;
-    }
+    require_root!("needs root (installing, loop devices, mounts, capabilities)");
     let (direct, _root) = initialized();
     let dev = LoopDevice::new(MIB, None);
     let volume = direct.open_volume(dev.name(), GENERIC_READ, false).unwrap();
@@ -277,9 +266,7 @@ fn read_only_open_refuses_writes() {
 
 #[test]
 fn image_files_have_512_byte_sectors_and_a_lock() {
-    if !root_or_skip("image_files_have_512_byte_sectors_and_a_lock") {
-        return;
-    }
+    require_root!("needs root (installing, loop devices, mounts, capabilities)");
     let (direct, root) = initialized();
     let image = root.path().join("disk.img");
     std::fs::write(&image, pattern(64 * 1024 + 100, 7)).unwrap();
@@ -323,9 +310,7 @@ fn unprivileged_open_is_privilege_not_held() {
         println!("child: got 1314");
         return;
     }
-    if !root_or_skip("unprivileged_open_is_privilege_not_held") {
-        return;
-    }
+    require_root!("needs root (installing, loop devices, mounts, capabilities)");
     let root = install_root();
     let dev = LoopDevice::new(MIB, None);
     let out = run_unprivileged(

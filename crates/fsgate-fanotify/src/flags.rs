@@ -111,7 +111,7 @@ bitflags! {
 }
 
 impl EventMask {
-    /// The events a listener must answer with [`Group::respond`](crate::Group::respond).
+    /// The events a listener must answer (they come as a [`Permission`](crate::Permission)).
     pub const PERMISSION: EventMask = EventMask::OPEN_PERM
         .union(EventMask::ACCESS_PERM)
         .union(EventMask::OPEN_EXEC_PERM)

@@ -4,7 +4,8 @@
 //! - [`Group`] is a fanotify group (`fanotify_init(2)`): [`Group::mark`] attaches it to
 //!   inodes, mounts or whole filesystems (`fanotify_mark(2)`), [`Group::read_events`] parses
 //!   what the kernel queued into owned [`Event`]s (descriptors become [`OwnedFd`]s and close
-//!   when dropped), and [`Group::respond`] answers permission events.
+//!   when dropped); a permission event comes as a [`Permission`], which owns its descriptor:
+//!   [`Permission::answer`] consumes it, and dropping it unanswered allows the operation.
 //! - [`open_by_handle_at`] and [`fd_path`] turn the ids and descriptors of events into paths.
 //!
 //! The wire format is parsed in [`record`] (pure code, unit-tested on byte buffers); every
@@ -15,16 +16,17 @@
 //! Kernel facts a caller must know:
 //! - only the notification class can report file ids ([`InitFlags::REPORT_FID`]); permission
 //!   groups always get an open descriptor per event;
-//! - a permission event holds the calling process until it is answered, so a listener must
-//!   answer every one, including those raised by its own process (fanotify does not skip
-//!   the listener's own opens);
+//! - a permission event holds the calling process until it is answered, including those
+//!   raised by the listener's own process (fanotify does not skip the listener's own opens);
+//!   [`Permission`] answers every one, allowing those that are dropped;
 //! - descriptors of events are opened with `FMODE_NONOTIFY`: I/O through them raises no
 //!   further events, which is how a filter reads or fills the very file it is asked about;
 //! - a custom errno in a denial ([`Response::deny_with`]) needs Linux 6.13 and a pre-content
 //!   group, and only `EIO EPERM EBUSY ETXTBSY EAGAIN ENOSPC EDQUOT` are accepted; otherwise
-//!   [`Group::respond`] falls back to a plain denial, which the caller sees as `EPERM`.
+//!   [`Permission::answer`] falls back to a plain denial, which the caller sees as `EPERM`.
 
 mod flags;
+mod permission;
 pub mod record;
 mod sys;
 
@@ -32,9 +34,13 @@ use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 pub use flags::{Class, EventMask, InitFlags, MarkAction, MarkFlags, MarkType, FAN_PRE_ACCESS};
+pub use permission::{Held, HeldEvents, Permission};
 pub use record::{Fid, FidKind, FileHandle};
+
+use permission::Respond;
 
 /// `FAN_ERRNO_SHIFT` (include/uapi/linux/fanotify.h, Linux 6.13): `FAN_DENY_ERRNO(e)` is
 /// `FAN_DENY | (e << 24)`.
@@ -43,6 +49,13 @@ const FAN_ERRNO_SHIFT: u32 = 24;
 /// A fanotify group: the descriptor the kernel queues events on.
 #[derive(Debug)]
 pub struct Group {
+    inner: Arc<Inner>,
+}
+
+/// The group's descriptor, shared with the [`Permission`]s read from it so they can answer
+/// after the reader moved on.
+#[derive(Debug)]
+struct Inner {
     fd: OwnedFd,
     deny_errno_supported: AtomicBool,
 }
@@ -85,8 +98,13 @@ pub struct Event {
     pub mask: EventMask,
     /// Process id (or thread id with [`InitFlags::REPORT_TID`]) of the originator.
     pub pid: i32,
-    /// The object, opened for the listener (not for FID groups or overflow events).
+    /// The object, opened for the listener, of a notification event (not for FID groups
+    /// or overflow events). A permission event's descriptor is in
+    /// [`permission`](Self::permission).
     pub fd: Option<OwnedFd>,
+    /// For a permission event: the pending verdict, owning the object's descriptor.
+    /// Dropping it unanswered allows the operation.
+    pub permission: Option<Permission>,
     /// Info records in kernel order.
     pub infos: Vec<Info>,
 }
@@ -113,19 +131,16 @@ impl Event {
         self.mask.contains(EventMask::Q_OVERFLOW)
     }
 
-    /// The token to pass to [`Group::respond`], for events that need an answer.
-    pub fn permission(&self) -> Option<PermissionToken> {
-        match (&self.fd, self.mask.needs_response()) {
-            (Some(fd), true) => Some(PermissionToken(fd.as_raw_fd())),
-            _ => None,
+    /// The object the event is about: the descriptor of a notification or of a pending
+    /// permission event.
+    pub fn object(&self) -> Option<BorrowedFd<'_>> {
+        match (&self.fd, &self.permission) {
+            (Some(fd), _) => Some(fd.as_fd()),
+            (None, Some(p)) => Some(p.as_fd()),
+            (None, None) => None,
         }
     }
 }
-
-/// Identifies a pending permission event: the raw number of its descriptor. The event's
-/// [`OwnedFd`] must stay open until the answer is written.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct PermissionToken(pub RawFd);
 
 /// The verdict for a permission event.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -217,8 +232,10 @@ impl Group {
     pub fn new(class: Class, flags: InitFlags, event_f_flags: i32) -> io::Result<Self> {
         let fd = sys::fanotify_init(class.bits() | flags.bits(), event_f_flags as libc::c_uint)?;
         Ok(Self {
-            fd,
-            deny_errno_supported: AtomicBool::new(true),
+            inner: Arc::new(Inner {
+                fd,
+                deny_errno_supported: AtomicBool::new(true),
+            }),
         })
     }
 
@@ -243,52 +260,78 @@ impl Group {
         };
         let bits = action_bits | target.bits() | flags.bits();
         if action == MarkAction::Flush {
-            return sys::fanotify_mark(self.fd.as_fd(), bits, 0, None, None);
+            return sys::fanotify_mark(self.as_fd(), bits, 0, None, None);
         }
-        sys::fanotify_mark(self.fd.as_fd(), bits, mask.bits(), dirfd, path)
+        sys::fanotify_mark(self.as_fd(), bits, mask.bits(), dirfd, path)
     }
 
     /// Waits up to `timeout_ms` (negative: forever) for events; true when some are queued.
     pub fn wait(&self, timeout_ms: i32) -> io::Result<bool> {
-        Ok(sys::poll_one(self.fd.as_fd(), libc::POLLIN, timeout_ms)? & libc::POLLIN != 0)
+        Ok(sys::poll_one(self.as_fd(), libc::POLLIN, timeout_ms)? & libc::POLLIN != 0)
     }
 
     /// Reads the queued events (blocking unless the group is [`InitFlags::NONBLOCK`]; then
     /// an empty queue gives `Ok(vec![])`). Every descriptor in the result is owned: dropping
-    /// an event closes them. Permission events must still be answered with
-    /// [`respond`](Self::respond) before their descriptor is dropped.
+    /// an event closes them, and allows a permission event that was not answered.
     ///
     /// References: fanotify(7).
     pub fn read_events(&self, buf: &mut EventBuffer) -> io::Result<Vec<Event>> {
-        let n = match sys::read(self.fd.as_fd(), &mut buf.0) {
+        let n = match sys::read(self.as_fd(), &mut buf.0) {
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Vec::new()),
             Err(e) => return Err(e),
         };
         let (raw, error) = record::parse_events(&buf.0[..n]);
-        let events: Vec<Event> = raw.into_iter().map(own).collect();
+        let events: Vec<Event> = raw.into_iter().map(|r| self.own(r)).collect();
         match error {
             None => Ok(events),
-            Some(e) => {
-                // Answer what we cannot hand out, so no process stays blocked.
-                for ev in &events {
-                    if let Some(token) = ev.permission() {
-                        let _ = self.respond(token, Response::allow());
-                    }
-                }
-                Err(io::Error::new(io::ErrorKind::InvalidData, e))
-            }
+            // Dropping the events read before the bad record allows their permissions, so
+            // no process stays blocked.
+            Some(e) => Err(io::Error::new(io::ErrorKind::InvalidData, e)),
         }
     }
 
-    /// Answers a permission event. A denial with an errno the kernel refuses (before 6.13, or
-    /// outside a pre-content group) is retried as a plain denial (`EPERM` for the caller);
-    /// the fallback is remembered for this group.
-    ///
-    /// References: fanotify(7) "Monitoring filesystems for permission events".
-    pub fn respond(&self, token: PermissionToken, response: Response) -> io::Result<()> {
+    fn own(&self, raw: record::RawEvent) -> Event {
+        let mask = EventMask::from_bits_retain(raw.mask);
+        let fd = (raw.fd >= 0).then(|| sys::own_event_fd(raw.fd));
+        let (fd, permission) = match fd {
+            Some(fd) if mask.needs_response() => (
+                None,
+                Some(Permission::new(
+                    Arc::clone(&self.inner) as Arc<dyn Respond>,
+                    fd,
+                )),
+            ),
+            fd => (fd, None),
+        };
+        let infos = raw
+            .infos
+            .into_iter()
+            .map(|i| match i {
+                record::RawInfo::Fid(f) => Info::Fid(f),
+                record::RawInfo::Pidfd(p) => Info::Pidfd((p >= 0).then(|| sys::own_event_fd(p))),
+                record::RawInfo::Error { error, count } => Info::Error { error, count },
+                record::RawInfo::Range { offset, count } => Info::Range { offset, count },
+                record::RawInfo::Other { info_type, bytes } => Info::Other { info_type, bytes },
+            })
+            .collect();
+        Event {
+            mask,
+            pid: raw.pid,
+            fd,
+            permission,
+            infos,
+        }
+    }
+}
+
+impl Respond for Inner {
+    /// A denial with an errno the kernel refuses (before 6.13, or outside a pre-content
+    /// group) is retried as a plain denial (`EPERM` for the caller); the fallback is
+    /// remembered for this group.
+    fn respond(&self, fd: RawFd, response: Response) -> io::Result<()> {
         let with_errno = self.deny_errno_supported.load(Ordering::Relaxed);
-        match sys::write_response(self.fd.as_fd(), token.0, response.bits(with_errno)) {
+        match sys::write_response(self.fd.as_fd(), fd, response.bits(with_errno)) {
             Err(e)
                 if e.raw_os_error() == Some(libc::EINVAL)
                     && !response.allow
@@ -296,7 +339,7 @@ impl Group {
                     && with_errno =>
             {
                 self.deny_errno_supported.store(false, Ordering::Relaxed);
-                sys::write_response(self.fd.as_fd(), token.0, response.bits(false))
+                sys::write_response(self.fd.as_fd(), fd, response.bits(false))
             }
             other => other,
         }
@@ -305,28 +348,7 @@ impl Group {
 
 impl AsFd for Group {
     fn as_fd(&self) -> BorrowedFd<'_> {
-        self.fd.as_fd()
-    }
-}
-
-fn own(raw: record::RawEvent) -> Event {
-    let fd = (raw.fd >= 0).then(|| sys::own_event_fd(raw.fd));
-    let infos = raw
-        .infos
-        .into_iter()
-        .map(|i| match i {
-            record::RawInfo::Fid(f) => Info::Fid(f),
-            record::RawInfo::Pidfd(p) => Info::Pidfd((p >= 0).then(|| sys::own_event_fd(p))),
-            record::RawInfo::Error { error, count } => Info::Error { error, count },
-            record::RawInfo::Range { offset, count } => Info::Range { offset, count },
-            record::RawInfo::Other { info_type, bytes } => Info::Other { info_type, bytes },
-        })
-        .collect();
-    Event {
-        mask: EventMask::from_bits_retain(raw.mask),
-        pid: raw.pid,
-        fd,
-        infos,
+        self.inner.fd.as_fd()
     }
 }
 

@@ -1,29 +1,19 @@
 //! fanotify against the real kernel, on private tmpfs mounts.
 
-mod common;
-
 use std::fs::File;
 use std::os::fd::AsFd;
-use std::process::Command;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
 
-use common::{is_root, TmpfsMount};
 use fsgate_fanotify::{
     fd_path, fid_path, Class, EventBuffer, EventMask, FidKind, Group, InitFlags, MarkAction,
-    MarkFlags, MarkType, Response,
+    MarkFlags, MarkType, Permission, Response,
 };
-
-macro_rules! require_root {
-    () => {
-        if !is_root() {
-            eprintln!("skipped: fanotify groups need root (CAP_SYS_ADMIN)");
-            return;
-        }
-    };
-}
+use fsgate_testkit::{require_root, TmpfsMount};
 
 #[test]
 fn fid_group_reports_create_and_rename_with_names_and_paths() {
-    require_root!();
+    require_root!("fanotify groups need root (CAP_SYS_ADMIN)");
     let mnt = TmpfsMount::new();
     let group = Group::new(
         Class::Notif,
@@ -84,12 +74,14 @@ fn fid_group_reports_create_and_rename_with_names_and_paths() {
     );
 }
 
-#[test]
-fn permission_group_denies_open_in_child_and_allows_after_flush() {
-    require_root!();
-    let mnt = TmpfsMount::new();
-    let file = mnt.path().join("secret");
-    std::fs::write(&file, b"data").unwrap();
+/// Marks the mount `mnt` for `FAN_OPEN_PERM`, runs `cat file` in a child and hands every
+/// permission event to `decide`, with whether it is the child's open of `file`, until that
+/// open was seen. Returns the child's output and the group (still marked).
+fn cat_under_open_perm(
+    mnt: &Path,
+    file: &Path,
+    mut decide: impl FnMut(Permission, bool),
+) -> (Output, Group) {
     let group = Group::new(Class::Content, InitFlags::CLOEXEC, libc::O_RDONLY).unwrap();
     group
         .mark(
@@ -98,36 +90,48 @@ fn permission_group_denies_open_in_child_and_allows_after_flush() {
             MarkFlags::empty(),
             EventMask::OPEN_PERM,
             None,
-            Some(mnt.path()),
+            Some(mnt),
         )
         .unwrap();
     let child = Command::new("cat")
-        .arg(&file)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
+        .arg(file)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     let mut buf = EventBuffer::default();
-    let mut answered = 0;
-    while answered == 0 {
+    let mut seen = false;
+    while !seen {
         assert!(
             group.wait(10_000).unwrap(),
             "no permission event within 10 s"
         );
-        for e in group.read_events(&mut buf).unwrap() {
-            let token = e.permission().unwrap();
+        for mut e in group.read_events(&mut buf).unwrap() {
             assert_eq!(e.mask, EventMask::OPEN_PERM);
-            let path = fd_path(e.fd.as_ref().unwrap().as_fd()).unwrap();
-            let verdict = if e.pid == child.id() as i32 && path == file {
-                answered += 1;
-                Response::deny_with(libc::EACCES)
-            } else {
-                Response::allow()
-            };
-            group.respond(token, verdict).unwrap();
+            assert!(e.fd.is_none());
+            let permission = e.permission.take().unwrap();
+            let cats = e.pid == child.id() as i32 && fd_path(permission.as_fd()).unwrap() == file;
+            seen |= cats;
+            decide(permission, cats);
         }
     }
-    let out = child.wait_with_output().unwrap();
+    (child.wait_with_output().unwrap(), group)
+}
+
+#[test]
+fn permission_group_denies_open_in_child_and_allows_after_flush() {
+    require_root!("fanotify groups need root (CAP_SYS_ADMIN)");
+    let mnt = TmpfsMount::new();
+    let file = mnt.path().join("secret");
+    std::fs::write(&file, b"data").unwrap();
+    let (out, group) = cat_under_open_perm(mnt.path(), &file, |permission, cats| {
+        let verdict = if cats {
+            Response::deny_with(libc::EACCES)
+        } else {
+            Response::allow()
+        };
+        permission.answer(verdict).unwrap();
+    });
     assert!(!out.status.success());
     assert!(out.stdout.is_empty());
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -147,4 +151,16 @@ fn permission_group_denies_open_in_child_and_allows_after_flush() {
         )
         .unwrap();
     assert_eq!(std::fs::read(&file).unwrap(), b"data");
+}
+
+#[test]
+fn a_dropped_permission_event_allows_the_operation() {
+    require_root!("fanotify groups need root (CAP_SYS_ADMIN)");
+    let mnt = TmpfsMount::new();
+    let file = mnt.path().join("plain");
+    std::fs::write(&file, b"readable").unwrap();
+    // Every event, the child's included, is dropped unanswered: each allows.
+    let (out, _group) = cat_under_open_perm(mnt.path(), &file, |permission, _| drop(permission));
+    assert!(out.status.success());
+    assert_eq!(out.stdout, b"readable");
 }

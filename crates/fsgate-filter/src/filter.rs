@@ -10,38 +10,30 @@
 //! `EPERM`. The library's own process is never filtered (its events are allowed on the
 //! reader thread), so a handler may open and read the very file it is asked about.
 
-use std::collections::HashMap;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd};
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
-use std::thread::JoinHandle;
 
-use fsgate_core::dispatch::{current_originator, Dispatcher, Outcome, SerialKey, Task, Timeout};
-use fsgate_core::originator::{self, Credentials, Originator};
+use fsgate_core::dispatch::{Dispatcher, Outcome, SerialKey, Task, Timeout};
+use fsgate_core::listener::{Flow, Interest, Listener, Source};
+use fsgate_core::originator::{self, Originator};
 use fsgate_core::settings::{Kind, Value};
 use fsgate_core::{code, Error, Result};
 use fsgate_fanotify::{
-    fd_path, Class, Event, EventBuffer, EventMask, Group, InitFlags, MarkAction, MarkFlags,
-    MarkType, PermissionToken, Response,
+    fd_path, Class, Event, EventBuffer, EventMask, Group, HeldEvents, InitFlags, MarkAction,
+    MarkFlags, MarkType, Response,
 };
 
-use crate::attach::{self, HookAdapter};
+use fsgate_core::sync::{lock, read};
+
+use crate::attach::{self, HookAdapter, Marks};
+use crate::class::{base_settings, hash, ClassCore, Lookups, RuleList};
 use crate::events::{ControlEvent, ControlKind, FilterEvents};
-use crate::monitor::{base_settings, dispatcher_options, hash, lock, Lookups, NotifyEngine};
+use crate::group;
+use crate::notify::{self, NotifyEngine};
 use crate::open_request::open_request;
 use crate::placeholder::{self, PlaceholderEngine};
 use crate::rules::{AccessFlags, ControlFlags, NotifyFlags, Qualifiers, RuleFlags, Rules};
-use crate::volumes::{self, Volume};
-
-/// Pending permission events: the descriptor stays open until answered.
-type Pending = Arc<Mutex<HashMap<i32, OwnedFd>>>;
-
-fn answer(group: &Group, pending: &Pending, fd: i32, response: Response) {
-    if let Some(owned) = lock(pending).remove(&fd) {
-        let _ = group.respond(PermissionToken(owned.as_raw_fd()), response);
-    }
-}
 
 fn permission_mask(flags: RuleFlags) -> EventMask {
     let mut m = EventMask::empty();
@@ -67,22 +59,20 @@ fn permission_mask(flags: RuleFlags) -> EventMask {
 }
 
 struct Running {
-    stop: Arc<AtomicBool>,
-    reader: Option<JoinHandle<()>>,
+    listener: Listener,
     group: Arc<Group>,
-    pending: Pending,
+    held: Arc<HeldEvents>,
     dispatcher: Arc<Dispatcher>,
+    /// Started with the first rule that has notify flags.
     notify: Option<NotifyEngine>,
     placeholders: Option<PlaceholderEngine>,
-    attached: Arc<Mutex<Vec<Volume>>>,
+    /// The permission group's marks.
+    marks: Arc<Mutex<Marks>>,
 }
 
 /// The filter class on fanotify. See the [module](self) docs for verdicts.
 pub struct FileFilter<H: FilterEvents> {
-    handler: Arc<H>,
-    rules: Arc<RwLock<Rules>>,
-    settings: fsgate_core::settings::Settings,
-    serialize_events: AtomicBool,
+    core: ClassCore<H>,
     running: Mutex<Option<Running>>,
 }
 
@@ -90,19 +80,79 @@ impl<H: FilterEvents> FileFilter<H> {
     /// A stopped filter with no rules.
     pub fn new(handler: H) -> Self {
         Self {
-            handler: Arc::new(handler),
-            rules: Arc::new(RwLock::new(Rules::default())),
-            settings: base_settings()
-                .with("DenyExpiredEvents", Kind::Bool, Value::Bool(false))
-                .with("FilterOwnRequests", Kind::ReadOnly, Value::Bool(false)),
-            serialize_events: AtomicBool::new(false),
+            core: ClassCore::new(
+                handler,
+                base_settings()
+                    .with("DenyExpiredEvents", Kind::Bool, Value::Bool(false))
+                    .with("FilterOwnRequests", Kind::ReadOnly, Value::Bool(false)),
+            ),
             running: Mutex::new(None),
         }
     }
 
     /// The application's handler.
     pub fn handler(&self) -> &H {
-        &self.handler
+        &self.core.handler
+    }
+
+    /// Brings a running filter in line with the rules as they are now: the permission
+    /// group is re-marked for the events they ask for and attached to the volumes they name,
+    /// and the notification engine starts with the first notify rule (or follows the change).
+    ///
+    /// The class's lock is not held while volumes are attached (their handlers may call
+    /// into this filter).
+    fn refresh(&self) -> Result<()> {
+        let Some((marks, notify_marks, dispatcher)) = lock(&self.running).as_ref().map(|r| {
+            (
+                Arc::clone(&r.marks),
+                r.notify.as_ref().map(NotifyEngine::marks),
+                Arc::clone(&r.dispatcher),
+            )
+        }) else {
+            return Ok(());
+        };
+        let notify_wanted = self.mark_permissions(&marks)?;
+        if let Some(notify_marks) = notify_marks {
+            return notify::refresh(&*self.core.handler, &self.core.rules, &notify_marks);
+        }
+        if !notify_wanted {
+            return Ok(());
+        }
+        let engine = self.start_notifications(dispatcher)?;
+        let mut running = lock(&self.running);
+        match running.as_mut() {
+            Some(r) if r.notify.is_none() => r.notify = Some(engine),
+            // Stopped meanwhile, or another rule change started notifications first.
+            _ => {
+                drop(running);
+                for v in &engine.stop() {
+                    self.core.handler.on_after_filter_detach_from_volume(v);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Re-marks the permission group for the rules as they are now; returns whether they
+    /// ask for notifications.
+    fn mark_permissions(&self, marks: &Mutex<Marks>) -> Result<bool> {
+        let (all, volumes) = {
+            let rules = read(&self.core.rules);
+            (
+                rules.standard.all_flags(),
+                attach::volumes_for(&rules.standard)?,
+            )
+        };
+        lock(marks).update(&*self.core.handler, permission_mask(all), volumes);
+        Ok(!all.notify.is_empty())
+    }
+
+    fn start_notifications(&self, dispatcher: Arc<Dispatcher>) -> Result<NotifyEngine> {
+        NotifyEngine::start(
+            Arc::clone(&self.core.handler),
+            Arc::clone(&self.core.rules),
+            dispatcher,
+        )
     }
 
     fn check(flags: RuleFlags) -> Result<()> {
@@ -151,9 +201,8 @@ impl<H: FilterEvents> FileFilter<H> {
             notify,
         };
         Self::check(flags)?;
-        crate::rules::write(&self.rules)
-            .standard
-            .add(mask, flags, q)
+        self.core.add_rule(RuleList::Standard, mask, flags, q)?;
+        self.refresh()
     }
 
     /// Removes flags from the rule with this mask; true when it existed.
@@ -169,14 +218,15 @@ impl<H: FilterEvents> FileFilter<H> {
             control,
             notify,
         };
-        crate::rules::write(&self.rules)
-            .standard
-            .delete(mask, Some(flags))
+        let existed = self.core.delete_rule(RuleList::Standard, mask, Some(flags));
+        self.core.report(self.refresh());
+        existed
     }
 
     /// Removes every standard and access rule.
     pub fn delete_all_filter_rules(&self) {
-        crate::rules::write(&self.rules).standard.clear();
+        self.core.delete_all_rules(RuleList::Standard);
+        self.core.report(self.refresh());
     }
 
     /// Excludes matching files from the given events and access restrictions.
@@ -204,33 +254,29 @@ impl<H: FilterEvents> FileFilter<H> {
             control,
             notify,
         };
-        crate::rules::write(&self.rules)
-            .passthrough
-            .add(mask, flags, q)
+        self.core.add_rule(RuleList::Passthrough, mask, flags, q)
     }
 
     /// Removes a passthrough rule; true when it existed.
     pub fn delete_passthrough_rule(&self, mask: &str) -> bool {
-        crate::rules::write(&self.rules)
-            .passthrough
-            .delete(mask, None)
+        self.core.delete_rule(RuleList::Passthrough, mask, None)
     }
 
     /// Removes every passthrough rule.
     pub fn delete_all_passthrough_rules(&self) {
-        crate::rules::write(&self.rules).passthrough.clear();
+        self.core.delete_all_rules(RuleList::Passthrough);
     }
 
     /// Fires every event on one worker (`serialize_events`).
     pub fn set_serialize_events(&self, on: bool) {
-        self.serialize_events.store(on, Ordering::SeqCst);
+        self.core.set_serialize_events(on);
     }
 
     /// `config("NAME=VALUE")` / `config("NAME")`: `DenyExpiredEvents`, `FilterOwnRequests`
     /// (read-only false: the listener's own requests are never filtered),
     /// `MinWorkerThreadCount`, `MaxWorkerThreadCount`, `BuildInfo`, `LicenseInfo`.
     pub fn config(&self, text: &str) -> Result<String> {
-        self.settings.config(text)
+        self.core.settings.config(text)
     }
 
     /// Whether the filter is running.
@@ -249,21 +295,11 @@ impl<H: FilterEvents> FileFilter<H> {
                 "the filter is already running",
             ));
         }
-        let (all, volumes) = {
-            let r = self.rules.read().unwrap_or_else(|p| p.into_inner());
-            (r.standard.all_flags(), attach::volumes_for(&r.standard)?)
-        };
-        let options = dispatcher_options(
-            &self.settings,
-            self.serialize_events.load(Ordering::SeqCst),
-            timeout,
-            "fsgate-filter",
-        )?;
+        let options = self.core.dispatcher_options(timeout, "fsgate-filter")?;
         let dispatcher = Arc::new(Dispatcher::new(
             options,
-            Arc::new(HookAdapter(Arc::clone(&self.handler))),
+            Arc::new(HookAdapter(Arc::clone(&self.core.handler))),
         )?);
-        let mask = permission_mask(all);
         let group = Arc::new(
             Group::new(
                 Class::Content,
@@ -272,49 +308,39 @@ impl<H: FilterEvents> FileFilter<H> {
             )
             .map_err(|e| Error::io("creating the fanotify permission group (needs root)", e))?,
         );
-        let attached = Arc::new(Mutex::new(Vec::new()));
-        if !mask.is_empty() {
-            attach_mounts(&*self.handler, &group, mask, volumes, &mut lock(&attached));
-        }
+        let marks = Arc::new(Mutex::new(Marks::new(
+            Arc::clone(&group),
+            MarkType::Mount,
+            false,
+        )));
         let mountinfo = std::fs::File::open("/proc/self/mountinfo")
             .map_err(|e| Error::io("opening /proc/self/mountinfo", e))?;
-        let notify = if all.notify.is_empty() {
-            None
+        let notify = if self.mark_permissions(&marks)? {
+            Some(self.start_notifications(Arc::clone(&dispatcher))?)
         } else {
-            Some(NotifyEngine::start(
-                Arc::clone(&self.handler),
-                Arc::clone(&self.rules),
-                Arc::clone(&dispatcher),
-            )?)
+            None
         };
-        let stop = Arc::new(AtomicBool::new(false));
-        let pending: Pending = Arc::new(Mutex::new(HashMap::new()));
+        let held = Arc::new(HeldEvents::default());
         let ctx = Reader {
             group: Arc::clone(&group),
-            pending: Arc::clone(&pending),
-            handler: Arc::clone(&self.handler),
-            rules: Arc::clone(&self.rules),
+            held: Arc::clone(&held),
+            handler: Arc::clone(&self.core.handler),
+            rules: Arc::clone(&self.core.rules),
             dispatcher: Arc::clone(&dispatcher),
-            deny_expired: self.settings.get_bool("DenyExpiredEvents")?,
+            deny_expired: self.core.settings.get_bool("DenyExpiredEvents")?,
             own_pid: std::process::id(),
-            mask,
-            attached: Arc::clone(&attached),
+            marks: Arc::clone(&marks),
             mountinfo,
+            buf: EventBuffer::default(),
         };
-        let stop2 = Arc::clone(&stop);
-        let reader = std::thread::Builder::new()
-            .name("fsgate-filter-reader".into())
-            .spawn(move || ctx.run(&stop2))
-            .map_err(|e| Error::io("starting the filter reader thread", e))?;
         *running = Some(Running {
-            stop,
-            reader: Some(reader),
+            listener: Listener::spawn("fsgate-filter-reader", ctx)?,
             group,
-            pending,
+            held,
             dispatcher,
             notify,
             placeholders: None,
-            attached,
+            marks,
         });
         Ok(())
     }
@@ -354,7 +380,7 @@ impl<H: FilterEvents> FileFilter<H> {
         };
         if r.placeholders.is_none() {
             r.placeholders = Some(PlaceholderEngine::start(
-                Arc::clone(&self.handler),
+                Arc::clone(&self.core.handler),
                 Arc::clone(&r.dispatcher),
             )?);
         }
@@ -384,15 +410,9 @@ impl<H: FilterEvents> FileFilter<H> {
         if let Some(p) = r.placeholders.take() {
             p.stop();
         }
-        r.stop.store(true, Ordering::SeqCst);
-        if let Some(t) = r.reader.take() {
-            let _ = t.join();
-        }
-        let held: Vec<i32> = lock(&r.pending).keys().copied().collect();
-        for fd in held {
-            answer(&r.group, &r.pending, fd, Response::allow());
-        }
-        let mut volumes = std::mem::take(&mut *lock(&r.attached));
+        r.listener.stop();
+        r.held.release(Response::allow());
+        let mut volumes = lock(&r.marks).take_attached();
         if let Some(n) = r.notify.take() {
             for v in n.stop() {
                 if !volumes.iter().any(|a| a.mount_id == v.mount_id) {
@@ -405,7 +425,7 @@ impl<H: FilterEvents> FileFilter<H> {
             .name("fsgate-filter-drain".into())
             .spawn(move || drop(dispatcher));
         for v in &volumes {
-            self.handler.on_after_filter_detach_from_volume(v);
+            self.core.handler.on_after_filter_detach_from_volume(v);
         }
         Ok(())
     }
@@ -417,129 +437,61 @@ impl<H: FilterEvents> Drop for FileFilter<H> {
     }
 }
 
-/// Marks the mounts the application keeps for the permission events in `mask`.
-fn attach_mounts<H: FilterEvents>(
-    handler: &H,
-    group: &Group,
-    mask: EventMask,
-    candidates: Vec<Volume>,
-    attached: &mut Vec<Volume>,
-) {
-    attach::attach(handler, candidates, attached, |v: &Volume| {
-        group.mark(
-            MarkAction::Add,
-            MarkType::Mount,
-            MarkFlags::empty(),
-            mask,
-            None,
-            Some(&v.mount_point),
-        )
-    });
-}
-
 struct Reader<H: FilterEvents> {
     group: Arc<Group>,
-    pending: Pending,
+    held: Arc<HeldEvents>,
     handler: Arc<H>,
     rules: Arc<RwLock<Rules>>,
     dispatcher: Arc<Dispatcher>,
     deny_expired: bool,
     own_pid: u32,
-    /// The permission events marked on each volume (empty: no permission marks).
-    mask: EventMask,
-    attached: Arc<Mutex<Vec<Volume>>>,
+    /// The permission group's marks, shared with the class (rule changes).
+    marks: Arc<Mutex<Marks>>,
     mountinfo: std::fs::File,
+    buf: EventBuffer,
+}
+
+impl<H: FilterEvents> Source for Reader<H> {
+    fn descriptors(&self) -> Vec<(BorrowedFd<'_>, Interest)> {
+        vec![
+            (self.group.as_fd(), Interest::Readable),
+            (self.mountinfo.as_fd(), Interest::Priority),
+        ]
+    }
+
+    fn ready(&mut self, ready: &[bool]) -> Flow {
+        if ready.get(1) == Some(&true) {
+            attach::follow_mounts(&*self.handler, &self.rules, &self.marks);
+        }
+        if ready.first() == Some(&true) {
+            for event in group::read(&*self.handler, &self.group, &mut self.buf) {
+                self.decide(event);
+            }
+        }
+        Flow::Continue
+    }
+
+    fn failed(&mut self, e: std::io::Error) {
+        group::wait_failed(&*self.handler, &e);
+    }
 }
 
 impl<H: FilterEvents> Reader<H> {
-    /// The mount table changed: mounts that went away are detached (their marks went with
-    /// them), new mounts the rules name are offered to the application and marked.
-    fn follow_mounts(&self) {
-        let Ok(now) = volumes::current() else { return };
-        let gone: Vec<Volume> = {
-            let mut attached = lock(&self.attached);
-            let (kept, gone) = std::mem::take(&mut *attached)
-                .into_iter()
-                .partition(|a| now.iter().any(|v| v.mount_id == a.mount_id));
-            *attached = kept;
-            gone
-        };
-        for v in &gone {
-            self.handler.on_after_filter_detach_from_volume(v);
-        }
-        let candidates = {
-            let r = self.rules.read().unwrap_or_else(|p| p.into_inner());
-            attach::volumes_in(&r.standard, &now)
-        };
-        attach_mounts(
-            &*self.handler,
-            &self.group,
-            self.mask,
-            candidates,
-            &mut lock(&self.attached),
-        );
-    }
-
-    fn run(&self, stop: &AtomicBool) {
-        use rustix::event::{poll, PollFd, PollFlags, Timespec};
-        let mut buf = EventBuffer::default();
-        let tick = Timespec {
-            tv_sec: 0,
-            tv_nsec: 100_000_000,
-        };
-        while !stop.load(Ordering::SeqCst) {
-            let (ready, mounts_changed) = {
-                let mut fds = [
-                    PollFd::new(&*self.group, PollFlags::IN),
-                    PollFd::new(&self.mountinfo, PollFlags::PRI),
-                ];
-                match poll(&mut fds, Some(&tick)) {
-                    Ok(_) | Err(rustix::io::Errno::INTR) => {}
-                    Err(e) => {
-                        self.handler
-                            .on_error(code::ERROR_GEN_FAILURE, &format!("polling fanotify: {e}"));
-                        return;
-                    }
-                }
-                (
-                    fds[0].revents().contains(PollFlags::IN),
-                    fds[1].revents().intersects(PollFlags::PRI | PollFlags::ERR),
-                )
-            };
-            if mounts_changed && !self.mask.is_empty() {
-                self.follow_mounts();
-            }
-            if !ready {
-                continue;
-            }
-            match self.group.read_events(&mut buf) {
-                Ok(events) => events.into_iter().for_each(|e| self.decide(e)),
-                Err(e) => self
-                    .handler
-                    .on_error(code::ERROR_GEN_FAILURE, &format!("reading fanotify: {e}")),
-            }
-        }
-    }
-
+    /// Decides one permission event. Every early return drops the event, which allows it.
     fn decide(&self, mut event: Event) {
-        let Some(fd) = event.fd.take() else { return };
-        let raw = fd.as_raw_fd();
-        lock(&self.pending).insert(raw, fd);
+        let Some(permission) = event.permission.take() else {
+            return;
+        };
         let tid = event.pid.max(0) as u32;
         let pid = originator::thread_group_id(tid).unwrap_or(tid);
         if pid == self.own_pid {
-            return answer(&self.group, &self.pending, raw, Response::allow());
+            return;
         }
-        let path = {
-            let p = lock(&self.pending);
-            p.get(&raw)
-                .and_then(|f| fd_path(std::os::fd::AsFd::as_fd(f)).ok())
-        };
-        let Some(path) = path.map(|p| p.display().to_string()) else {
-            return answer(&self.group, &self.pending, raw, Response::allow());
+        let Ok(path) = fd_path(permission.as_fd()).map(|p| p.display().to_string()) else {
+            return;
         };
         let flags = {
-            let rules = self.rules.read().unwrap_or_else(|p| p.into_inner());
+            let rules = read(&self.rules);
             let lookups = Lookups::new(&rules, pid, &path, || std::fs::metadata(&path).ok());
             rules.evaluate(&lookups.subject(&path, pid))
         };
@@ -591,14 +543,14 @@ impl<H: FilterEvents> Reader<H> {
             ev.process_name = originator::process_name(pid).unwrap_or_default();
         }
         if deny {
-            answer(&self.group, &self.pending, raw, Response::deny());
+            let _ = permission.answer(Response::deny());
             let h = Arc::clone(&self.handler);
             self.dispatcher
                 .dispatch(Task::new(move || h.on_access_denied(&ev)).then(|_| {}));
             return;
         }
         if !callback {
-            return answer(&self.group, &self.pending, raw, Response::allow());
+            return;
         }
         let creds = originator::credentials(pid).ok();
         let origin = Originator::new(
@@ -608,11 +560,8 @@ impl<H: FilterEvents> Reader<H> {
             creds.as_ref().map_or(u32::MAX, |c| c.egid),
         );
         let h = Arc::clone(&self.handler);
-        let (group, pending, deny_expired) = (
-            Arc::clone(&self.group),
-            Arc::clone(&self.pending),
-            self.deny_expired,
-        );
+        let deny_expired = self.deny_expired;
+        let held = self.held.hold(permission);
         let key = SerialKey(hash(&ev.file_name));
         self.dispatcher.dispatch(
             Task::new(move || match ev.kind {
@@ -630,23 +579,15 @@ impl<H: FilterEvents> Reader<H> {
                     Outcome::TimedOut if deny_expired => Response::deny(),
                     Outcome::TimedOut => Response::allow(),
                 };
-                answer(&group, &pending, raw, response);
+                let _ = held.answer(response);
             }),
         );
     }
 }
 
-/// Inside a control event: the originator's process id; elsewhere error 614.
-pub fn get_originator_process_id() -> Result<u32> {
-    Ok(current_originator("get_originator_process_id")?.pid())
-}
-
-/// Inside a control event: the originator's name (`/proc/<pid>/comm`); elsewhere error 614.
-pub fn get_originator_process_name() -> Result<String> {
-    current_originator("get_originator_process_name")?.process_name()
-}
-
-/// Inside a control event: the originator's credentials, Linux's "token"; elsewhere 614.
-pub fn get_originator_token() -> Result<Credentials> {
-    current_originator("get_originator_token")?.credentials()
-}
+/// The reference's `get_originator_*` methods: inside a control event, who made the
+/// request; elsewhere error 614.
+pub use fsgate_core::originator::{
+    get_originator_group_id, get_originator_process_id, get_originator_process_name,
+    get_originator_thread_id, get_originator_token, get_originator_user_id,
+};

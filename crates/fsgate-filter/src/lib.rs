@@ -19,8 +19,13 @@
 //!   the overlay backend plugs in without API changes;
 //! - create vs open: the caller's open flags are read from `/proc/<tid>/syscall` while it
 //!   waits; `O_CREAT|O_EXCL` is a create (the reference's CREATE_NEW), anything else an open;
-//! - the kernel merges identical unread notifications of one file and process, and drops
-//!   events when its queue (16384) overflows: an overflow fires `on_error`, never silently;
+//! - the kernel merges identical unread notifications of one file and process; the
+//!   notification group's queue is unlimited (`FAN_UNLIMITED_QUEUE`, as the reference's is
+//!   not artificially limited), and on a kernel that refuses that, an overflow of its default
+//!   queue (16384) fires `on_error`, never silently;
+//! - rules added or removed while a class runs take effect at once: the kernel masks and
+//!   the attached volumes are recomputed on every rule change, and a filter started without
+//!   notify rules starts its notifications with the first one;
 //! - uid and process name are read from `/proc/<pid>` when the listener handles the event:
 //!   a process that exited or changed ids in between is reported as it is then;
 //! - After events and contexts (file, handle, event) need an identity per open handle that
@@ -43,9 +48,12 @@
 //!   operations).
 
 mod attach;
+mod class;
 pub mod events;
 pub mod filter;
+mod group;
 pub mod monitor;
+mod notify;
 pub mod open_request;
 pub mod placeholder;
 pub mod ranges;

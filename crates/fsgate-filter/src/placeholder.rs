@@ -21,23 +21,23 @@
 //! held: its reads see the file as it is (holes read as zeros).
 
 use std::collections::HashMap;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::fs::FileExt;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 
 use fsgate_core::dispatch::{Dispatcher, Outcome, SerialKey, Task};
+use fsgate_core::listener::{Flow, Interest, Listener, Source};
 use fsgate_core::originator::Originator;
+use fsgate_core::sync::lock;
 use fsgate_core::{code, Error, Result};
 use fsgate_fanotify::{
-    fd_path, Class, Event, EventBuffer, EventMask, Group, InitFlags, MarkAction, MarkFlags,
-    MarkType, PermissionToken, Response,
+    fd_path, Class, Event, EventBuffer, EventMask, Group, HeldEvents, InitFlags, MarkAction,
+    MarkFlags, MarkType, Response,
 };
 
 use crate::events::{FilterEvents, HydrateFile};
-use crate::monitor::lock;
+use crate::group;
 use crate::ranges::Ranges;
 use crate::volumes;
 
@@ -81,13 +81,6 @@ struct Entry {
 }
 
 type Files = Arc<Mutex<HashMap<FileKey, Entry>>>;
-type Pending = Arc<Mutex<HashMap<i32, Arc<OwnedFd>>>>;
-
-fn answer(group: &Group, pending: &Pending, fd: i32, response: Response) {
-    if let Some(owned) = lock(pending).remove(&fd) {
-        let _ = group.respond(PermissionToken(owned.as_raw_fd()), response);
-    }
-}
 
 fn denial(e: &Error) -> Response {
     let errno = e.errno();
@@ -118,9 +111,8 @@ fn not_supported(path: &Path, e: &std::io::Error) -> Error {
 pub(crate) struct PlaceholderEngine {
     group: Arc<Group>,
     files: Files,
-    pending: Pending,
-    stop: Arc<AtomicBool>,
-    reader: Option<JoinHandle<()>>,
+    held: Arc<HeldEvents>,
+    listener: Listener,
 }
 
 impl PlaceholderEngine {
@@ -134,29 +126,21 @@ impl PlaceholderEngine {
             libc::O_RDWR | libc::O_LARGEFILE | libc::O_CLOEXEC,
         )
         .map_err(|e| Error::io("creating the fanotify pre-content group (needs root)", e))?;
-        let engine = Self {
-            group: Arc::new(group),
-            files: Arc::default(),
-            pending: Arc::default(),
-            stop: Arc::default(),
-            reader: None,
-        };
+        let (group, files, held) = (Arc::new(group), Files::default(), Arc::default());
         let reader = Reader {
-            group: Arc::clone(&engine.group),
-            files: Arc::clone(&engine.files),
-            pending: Arc::clone(&engine.pending),
+            group: Arc::clone(&group),
+            files: Arc::clone(&files),
+            held: Arc::clone(&held),
             handler,
             dispatcher,
             own_pid: std::process::id() as i32,
+            buf: EventBuffer::default(),
         };
-        let stop = Arc::clone(&engine.stop);
-        let handle = std::thread::Builder::new()
-            .name("fsgate-placeholder-reader".into())
-            .spawn(move || reader.run(&stop))
-            .map_err(|e| Error::io("starting the placeholder reader thread", e))?;
         Ok(Self {
-            reader: Some(handle),
-            ..engine
+            group,
+            files,
+            held,
+            listener: Listener::spawn("fsgate-placeholder-reader", reader)?,
         })
     }
 
@@ -187,7 +171,7 @@ impl PlaceholderEngine {
     }
 
     /// Stops reading, removes every mark and fails the reads still waiting with `EIO`.
-    pub(crate) fn stop(mut self) {
+    pub(crate) fn stop(self) {
         let _ = self.group.mark(
             MarkAction::Flush,
             MarkType::Inode,
@@ -196,69 +180,54 @@ impl PlaceholderEngine {
             None,
             None,
         );
-        self.stop.store(true, Ordering::SeqCst);
-        if let Some(r) = self.reader.take() {
-            let _ = r.join();
-        }
-        let held: Vec<i32> = lock(&self.pending).keys().copied().collect();
-        for fd in held {
-            answer(
-                &self.group,
-                &self.pending,
-                fd,
-                Response::deny_with(libc::EIO),
-            );
-        }
+        self.listener.stop();
+        self.held.release(Response::deny_with(libc::EIO));
     }
 }
 
 struct Reader<H> {
     group: Arc<Group>,
     files: Files,
-    pending: Pending,
+    held: Arc<HeldEvents>,
     handler: Arc<H>,
     dispatcher: Arc<Dispatcher>,
     own_pid: i32,
+    buf: EventBuffer,
+}
+
+impl<H: FilterEvents> Source for Reader<H> {
+    fn descriptors(&self) -> Vec<(BorrowedFd<'_>, Interest)> {
+        vec![(self.group.as_fd(), Interest::Readable)]
+    }
+
+    fn ready(&mut self, _ready: &[bool]) -> Flow {
+        for event in group::read(&*self.handler, &self.group, &mut self.buf) {
+            self.decide(event);
+        }
+        Flow::Continue
+    }
+
+    fn failed(&mut self, e: std::io::Error) {
+        group::wait_failed(&*self.handler, &e);
+    }
 }
 
 impl<H: FilterEvents> Reader<H> {
-    fn run(&self, stop: &AtomicBool) {
-        let mut buf = EventBuffer::default();
-        while !stop.load(Ordering::SeqCst) {
-            match self.group.wait(100) {
-                Ok(true) => {}
-                Ok(false) => continue,
-                Err(e) => {
-                    self.handler
-                        .on_error(code::ERROR_GEN_FAILURE, &format!("polling fanotify: {e}"));
-                    return;
-                }
-            }
-            match self.group.read_events(&mut buf) {
-                Ok(events) => events.into_iter().for_each(|e| self.decide(e)),
-                Err(e) => self
-                    .handler
-                    .on_error(code::ERROR_GEN_FAILURE, &format!("reading fanotify: {e}")),
-            }
-        }
-    }
-
+    /// Decides one pre-content event. Every early return drops the event, which allows it.
     fn decide(&self, mut event: Event) {
-        let Some(fd) = event.fd.take() else { return };
-        let fd = Arc::new(fd);
-        let raw = fd.as_raw_fd();
-        lock(&self.pending).insert(raw, Arc::clone(&fd));
+        let Some(permission) = event.permission.take() else {
+            return;
+        };
         if event.pid == self.own_pid || !event.mask.contains(EventMask::PRE_ACCESS) {
-            return answer(&self.group, &self.pending, raw, Response::allow());
+            return;
         }
-        let Ok(key) = FileKey::of(&*fd) else {
-            return answer(&self.group, &self.pending, raw, Response::allow());
+        let Ok(key) = FileKey::of(&permission) else {
+            return;
         };
         let (start, end) = {
             let files = lock(&self.files);
             let Some(entry) = files.get(&key) else {
-                drop(files);
-                return answer(&self.group, &self.pending, raw, Response::allow());
+                return;
             };
             let (offset, count) = event.range().unwrap_or((0, 0));
             let start = offset.min(entry.size);
@@ -268,8 +237,7 @@ impl<H: FilterEvents> Reader<H> {
                 offset.saturating_add(count).min(entry.size)
             };
             if entry.filled.missing(start, end).is_empty() {
-                drop(files);
-                return answer(&self.group, &self.pending, raw, Response::allow());
+                return;
             }
             (start, end)
         };
@@ -280,15 +248,26 @@ impl<H: FilterEvents> Reader<H> {
             creds.as_ref().map_or(u32::MAX, |c| c.euid),
             creds.as_ref().map_or(u32::MAX, |c| c.egid),
         );
+        let file = match permission.as_fd().try_clone_to_owned() {
+            Ok(fd) => std::fs::File::from(fd),
+            Err(e) => {
+                self.handler.on_error(
+                    code::ERROR_GEN_FAILURE,
+                    &format!("duplicating a pre-content event's descriptor: {e}"),
+                );
+                let _ = permission.answer(Response::deny_with(libc::EIO));
+                return;
+            }
+        };
         let job = Hydration {
             group: Arc::clone(&self.group),
             files: Arc::clone(&self.files),
             handler: Arc::clone(&self.handler),
-            fd,
+            file,
             key,
             pid,
         };
-        let (group, pending) = (Arc::clone(&self.group), Arc::clone(&self.pending));
+        let held = self.held.hold(permission);
         self.dispatcher.dispatch(
             Task::new(move || job.run(start, end))
                 .key(SerialKey(key.ino ^ key.dev.rotate_left(32)))
@@ -299,7 +278,7 @@ impl<H: FilterEvents> Reader<H> {
                         Outcome::Done(Err(e)) => denial(&e),
                         _ => Response::deny_with(libc::EIO),
                     };
-                    answer(&group, &pending, raw, response);
+                    let _ = held.answer(response);
                 }),
         );
     }
@@ -310,7 +289,9 @@ struct Hydration<H> {
     group: Arc<Group>,
     files: Files,
     handler: Arc<H>,
-    fd: Arc<OwnedFd>,
+    /// A duplicate of the event's descriptor (same open file, so writes through it raise
+    /// no event); the event itself stays with the completion that answers it.
+    file: std::fs::File,
     key: FileKey,
     pid: u32,
 }
@@ -323,14 +304,10 @@ impl<H: FilterEvents> Hydration<H> {
             Some(e) => (e.size, e.filled.missing(start, end)),
             None => return Ok(()),
         };
-        let file_name = fd_path(self.fd.as_fd())
+        let file_name = fd_path(self.file.as_fd())
             .map(|p| p.display().to_string())
             .unwrap_or_default();
-        let file = std::fs::File::from(
-            self.fd
-                .try_clone()
-                .map_err(|e| Error::io("duplicating the event descriptor", e))?,
-        );
+        let file = &self.file;
         for (s, e) in missing {
             let mut at = s;
             while at < e {
@@ -364,7 +341,7 @@ impl<H: FilterEvents> Hydration<H> {
             .get(&self.key)
             .is_some_and(|e| e.filled.covers(e.size));
         if complete {
-            self.finish(&file, &file_name);
+            self.finish(file, &file_name);
         }
         Ok(())
     }

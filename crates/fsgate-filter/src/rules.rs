@@ -329,12 +329,6 @@ impl RuleSet {
     }
 }
 
-/// The rules for writing; a poisoned lock is recovered, since rule updates cannot leave
-/// the table half-changed.
-pub(crate) fn write(rules: &std::sync::RwLock<Rules>) -> std::sync::RwLockWriteGuard<'_, Rules> {
-    rules.write().unwrap_or_else(|p| p.into_inner())
-}
-
 /// The standard and passthrough rulesets together.
 #[derive(Clone, Debug, Default)]
 pub struct Rules {

@@ -1,16 +1,14 @@
 //! FileFilter on a private tmpfs: access rules, control events, timeouts, stop.
 
-mod common;
-
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{is_root, TmpfsMount};
 use fsgate_core::{Error, Result};
 use fsgate_filter::events::{ControlEvent, FilterEvents, MonitorEvents};
 use fsgate_filter::filter::{get_originator_process_id, FileFilter};
 use fsgate_filter::rules::{AccessFlags, ControlFlags, NotifyFlags};
+use fsgate_testkit::{require_root, TmpfsMount};
 
 #[derive(Default, Clone)]
 struct App {
@@ -55,18 +53,9 @@ fn cat(path: &std::path::Path) -> (bool, String, String) {
     )
 }
 
-macro_rules! require_root {
-    () => {
-        if !is_root() {
-            eprintln!("skipped: fanotify permission groups need root");
-            return;
-        }
-    };
-}
-
 #[test]
 fn access_rules_deny_without_callback_and_leave_others_alone() {
-    require_root!();
+    require_root!("fanotify permission groups need root");
     let mnt = TmpfsMount::new();
     let secret = mnt.path().join("secret.key");
     let open = mnt.path().join("notes.txt");
@@ -125,7 +114,7 @@ fn access_rules_deny_without_callback_and_leave_others_alone() {
 
 #[test]
 fn handler_err_denies_and_ok_allows_with_originator() {
-    require_root!();
+    require_root!("fanotify permission groups need root");
     let mnt = TmpfsMount::new();
     std::fs::write(mnt.path().join("a.txt"), b"a").unwrap();
     std::fs::write(mnt.path().join("b.txt"), b"b").unwrap();
@@ -158,7 +147,7 @@ fn handler_err_denies_and_ok_allows_with_originator() {
 
 #[test]
 fn expired_event_is_released_or_denied_at_the_deadline() {
-    require_root!();
+    require_root!("fanotify permission groups need root");
     for deny_expired in [false, true] {
         let mnt = TmpfsMount::new();
         std::fs::write(mnt.path().join("slow.txt"), b"s").unwrap();
@@ -191,7 +180,7 @@ fn expired_event_is_released_or_denied_at_the_deadline() {
 
 #[test]
 fn stopping_releases_every_held_event() {
-    require_root!();
+    require_root!("fanotify permission groups need root");
     let mnt = TmpfsMount::new();
     std::fs::write(mnt.path().join("held.txt"), b"h").unwrap();
     let app = App {
@@ -258,7 +247,7 @@ impl FilterEvents for Volumes {}
 
 #[test]
 fn access_rules_reach_mounts_that_appear_while_running() {
-    require_root!();
+    require_root!("fanotify permission groups need root");
     let mnt = TmpfsMount::new();
     let vols = Volumes::default();
     let f = FileFilter::new(vols.clone());

@@ -8,11 +8,12 @@ mod common;
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 
-use common::{is_root, kernel_allows_pre_content_marks_in, Ext4Mount, TmpfsMount};
+use common::kernel_allows_pre_content_marks_in;
 use fsgate_core::{code, Error, Result};
 use fsgate_filter::events::{FilterEvents, HydrateFile, MonitorEvents};
 use fsgate_filter::filter::FileFilter;
 use fsgate_filter::placeholder::PLACEHOLDER_XATTR;
+use fsgate_testkit::{require_root, Ext4Mount, TmpfsMount};
 
 /// The deterministic content of byte `i`.
 fn pattern(i: u64) -> u8 {
@@ -97,18 +98,9 @@ fn create_placeholder_or_refusal(
     false
 }
 
-macro_rules! require_root {
-    () => {
-        if !is_root() {
-            eprintln!("skipped: fanotify pre-content groups and loop mounts need root");
-            return;
-        }
-    };
-}
-
 #[test]
 fn placeholder_read_by_cat_yields_the_handlers_bytes_hydrated_once() {
-    require_root!();
+    require_root!("fanotify pre-content groups and loop mounts need root");
     let fs = Ext4Mount::new(160);
     let src = Source::default();
     let f = FileFilter::new(src.clone());
@@ -157,7 +149,7 @@ fn placeholder_read_by_cat_yields_the_handlers_bytes_hydrated_once() {
 
 #[test]
 fn handler_error_fails_the_read_with_its_errno() {
-    require_root!();
+    require_root!("fanotify pre-content groups and loop mounts need root");
     let fs = Ext4Mount::new(32);
     let src = Source {
         fail_with: Some(libc::ENOSPC),
@@ -181,7 +173,7 @@ fn handler_error_fails_the_read_with_its_errno() {
 /// kernel build allow them, the placeholder must then be served like one on ext4.
 #[test]
 fn placeholder_on_tmpfs_is_refused_naming_the_requirement_unless_the_kernel_allows_it() {
-    require_root!();
+    require_root!("fanotify pre-content groups and loop mounts need root");
     let mnt = TmpfsMount::new();
     let src = Source::default();
     let f = FileFilter::new(src.clone());
@@ -205,7 +197,7 @@ fn placeholder_on_tmpfs_is_refused_naming_the_requirement_unless_the_kernel_allo
 
 #[test]
 fn placeholders_need_a_running_filter_and_the_marker() {
-    require_root!();
+    require_root!("fanotify pre-content groups and loop mounts need root");
     let fs = Ext4Mount::new(32);
     let f = FileFilter::new(Source::default());
     let path = fs.path().join("p.bin");
@@ -223,7 +215,7 @@ fn placeholders_need_a_running_filter_and_the_marker() {
 
 #[test]
 fn concurrent_readers_get_the_same_bytes_and_each_range_is_hydrated_once() {
-    require_root!();
+    require_root!("fanotify pre-content groups and loop mounts need root");
     let fs = Ext4Mount::new(64);
     let src = Source::default();
     let f = FileFilter::new(src.clone());

@@ -13,18 +13,9 @@ use crate::flags::*;
 use crate::layout::Layout;
 use crate::package::{FileKind, Package};
 use crate::registry::{installed_version, Registration, Registry, RegistryLock};
-use crate::version::Version;
 use crate::{config, fsutil, guid, in_use, privilege, service};
+use fsgate_registry::{Installation, HELPER_NAME};
 
-/// `get_driver_status`: nothing installed for the product (or its files are gone).
-pub const MODULE_STATUS_NOT_PRESENT: u32 = 0x0000_0000;
-/// `get_driver_status`: installed, but the service is not running (always the answer under an
-/// alternative root, which is not a running system).
-pub const MODULE_STATUS_STOPPED: u32 = 0x0000_0001;
-/// `get_driver_status`: installed and running.
-pub const MODULE_STATUS_RUNNING: u32 = 0x0000_0004;
-
-const HELPER_NAME: &str = "fsgate";
 const MANIFEST_NAME: &str = "manifest.json";
 
 /// What `install` did with the files of the package's major.
@@ -426,75 +417,38 @@ impl Installer {
         })
     }
 
-    /// `MODULE_STATUS_NOT_PRESENT` (0) when the product has no registration or its helper
-    /// binary is gone; otherwise `MODULE_STATUS_RUNNING` (4) when the service is active
-    /// (systemd) or, on a live system without systemd, when FUSE is usable; else
-    /// `MODULE_STATUS_STOPPED` (1). Under an alternative root the answer is at most STOPPED,
-    /// as nothing runs there.
+    /// `get_driver_status` of this installer's root; see [`Installation::get_driver_status`].
     pub fn get_driver_status(&self, product_guid: &str) -> Result<u32> {
-        let guid = guid::normalize(product_guid)?;
-        let layout = self.layout();
-        let registry = Registry::load(&layout.registry_file())?;
-        let Some(r) = registry
-            .of_product(&guid)
-            .into_iter()
-            .find(|r| layout.host(&r.install_dir).join(HELPER_NAME).is_file())
-        else {
-            return Ok(MODULE_STATUS_NOT_PRESENT);
-        };
-        let running = if service::systemd_manages(&layout) {
-            service::is_active(&layout, r.major)
-        } else {
-            layout.is_live_system() && facilities::fuse().is_ok()
-        };
-        Ok(if running {
-            MODULE_STATUS_RUNNING
-        } else {
-            MODULE_STATUS_STOPPED
-        })
+        self.installation().get_driver_status(product_guid)
     }
 
     /// The highest version installed for the product as four 16-bit parts in 64 bits; 0 when
     /// not installed.
     pub fn get_driver_version(&self, product_guid: &str) -> Result<u64> {
-        let guid = guid::normalize(product_guid)?;
-        let layout = self.layout();
-        let registry = Registry::load(&layout.registry_file())?;
-        Ok(registry
-            .of_product(&guid)
-            .iter()
-            .filter_map(|r| installed_version(&layout.host(&r.install_dir)))
-            .max()
-            .map_or(0, Version::to_u64))
+        self.installation().get_driver_version(product_guid)
     }
 
-    /// What every class's `initialize(product_guid)` calls: `ERROR_FILE_NOT_FOUND` (2) when the
-    /// GUID has not installed fsgate, `ERROR_INVALID_KERNEL_INFO_VERSION` (340) when the
-    /// installed version is older than this library.
+    /// What every class's `initialize(product_guid)` calls; see
+    /// [`Installation::verify_installed`].
     pub fn verify_installed(&self, product_guid: &str) -> Result<()> {
-        let installed = self.get_driver_version(product_guid)?;
-        if installed == 0 {
-            return Err(Error::from_code(
-                code::ERROR_FILE_NOT_FOUND,
-                format!(
-                    "fsgate is not installed for product {product_guid} under {}; \
-                     call install with this ProductGUID first",
-                    self.root.display()
-                ),
-            ));
-        }
-        let library = Version::current();
-        if installed < library.to_u64() {
-            return Err(Error::from_code(
-                code::ERROR_INVALID_KERNEL_INFO_VERSION,
-                format!(
-                    "the installed fsgate {} is older than this library ({library}); \
-                     install the newer package",
-                    Version::from_u64(installed)
-                ),
-            ));
-        }
-        Ok(())
+        self.installation().verify_installed(product_guid)
+    }
+
+    /// The read side of this installer's root.
+    pub fn installation(&self) -> Installation {
+        Installation::new(&self.root)
+    }
+}
+
+impl From<Installer> for Installation {
+    fn from(installer: Installer) -> Self {
+        installer.installation()
+    }
+}
+
+impl From<&Installer> for Installation {
+    fn from(installer: &Installer) -> Self {
+        installer.installation()
     }
 }
 

@@ -57,25 +57,22 @@
 //!   available now (the modules-load.d snippet loads it at boot), or when
 //!   `INSTALL_REMOVE_OLD_VERSIONS` had to schedule files that are in use.
 
-pub mod config;
-pub mod facilities;
 pub mod ffi;
 pub mod flags;
-mod fsutil;
-pub mod guid;
 mod in_use;
 mod installer;
-pub mod layout;
 pub mod package;
 mod privilege;
-pub mod registry;
-mod service;
-pub mod version;
 
-pub use config::{logging_enabled, set_logging_enabled};
-pub use installer::{
-    InstallAction, InstallReport, Installer, UninstallReport, MODULE_STATUS_NOT_PRESENT,
-    MODULE_STATUS_RUNNING, MODULE_STATUS_STOPPED,
+// The read side of an installation lives in `fsgate-registry`, so that classes which only
+// check an installation do not pull in the package builder; its modules keep their paths
+// here.
+pub use fsgate_registry::{
+    config, facilities, guid, layout, logging_enabled, registry, set_logging_enabled, version,
+    Installation, MODULE_STATUS_NOT_PRESENT, MODULE_STATUS_RUNNING, MODULE_STATUS_STOPPED,
 };
+use fsgate_registry::{fsutil, service};
+
+pub use installer::{InstallAction, InstallReport, Installer, UninstallReport};
 pub use package::{Manifest, Package};
 pub use version::Version;

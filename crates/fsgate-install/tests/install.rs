@@ -3,6 +3,7 @@
 
 mod common;
 
+use fsgate_testkit::require_root;
 use std::fs;
 
 use common::*;
@@ -13,9 +14,7 @@ use fsgate_install::{
 
 #[test]
 fn install_writes_helper_unit_snippets_and_registration() {
-    if !is_root("install_writes_helper_unit_snippets_and_registration") {
-        return;
-    }
+    require_root!("installing needs root (run as root, as CI does)");
     let fx = Fixture::new();
     let pkg = fx.package("1.2.0.0");
     let inst = fx.installer();
@@ -68,9 +67,7 @@ fn install_writes_helper_unit_snippets_and_registration() {
 
 #[test]
 fn guid_must_be_braced_registry_format() {
-    if !is_root("guid_must_be_braced_registry_format") {
-        return;
-    }
+    require_root!("installing needs root (run as root, as CI does)");
     let fx = Fixture::new();
     let pkg = fx.package("1.0.0.0");
     let e = fx
@@ -84,9 +81,7 @@ fn guid_must_be_braced_registry_format() {
 
 #[test]
 fn lowercase_guid_names_the_same_product() {
-    if !is_root("lowercase_guid_names_the_same_product") {
-        return;
-    }
+    require_root!("installing needs root (run as root, as CI does)");
     let fx = Fixture::new();
     let pkg = fx.package("1.0.0.0");
     let inst = fx.installer();
@@ -96,9 +91,7 @@ fn lowercase_guid_names_the_same_product() {
 
 #[test]
 fn verify_installed_reports_2_then_340_then_ok() {
-    if !is_root("verify_installed_reports_2_then_340_then_ok") {
-        return;
-    }
+    require_root!("installing needs root (run as root, as CI does)");
     let fx = Fixture::new();
     let inst = fx.installer();
     let e = inst.verify_installed(GUID_A).unwrap_err();
@@ -122,9 +115,7 @@ fn verify_installed_reports_2_then_340_then_ok() {
 
 #[test]
 fn two_products_share_files_until_the_last_uninstall() {
-    if !is_root("two_products_share_files_until_the_last_uninstall") {
-        return;
-    }
+    require_root!("installing needs root (run as root, as CI does)");
     let fx = Fixture::new();
     let pkg = fx.package("1.0.0.0");
     let inst = fx.installer();
@@ -155,9 +146,7 @@ fn two_products_share_files_until_the_last_uninstall() {
 
 #[test]
 fn tampered_package_installs_nothing() {
-    if !is_root("tampered_package_installs_nothing") {
-        return;
-    }
+    require_root!("installing needs root (run as root, as CI does)");
     let fx = Fixture::new();
     let pkg = fx.package_with("1.0.0.0", std::path::Path::new("/bin/true"));
     let mut bytes = fs::read(&pkg).unwrap();
@@ -171,9 +160,7 @@ fn tampered_package_installs_nothing() {
 
 #[test]
 fn upgrade_same_major_replaces_older_minor() {
-    if !is_root("upgrade_same_major_replaces_older_minor") {
-        return;
-    }
+    require_root!("installing needs root (run as root, as CI does)");
     let fx = Fixture::new();
     let inst = fx.installer();
     inst.install(
@@ -197,9 +184,7 @@ fn upgrade_same_major_replaces_older_minor() {
 
 #[test]
 fn newer_installed_minor_is_left_unchanged() {
-    if !is_root("newer_installed_minor_is_left_unchanged") {
-        return;
-    }
+    require_root!("installing needs root (run as root, as CI does)");
     let fx = Fixture::new();
     let inst = fx.installer();
     inst.install(&fx.package("2.5.0.0"), GUID_A, "", 0).unwrap();
@@ -222,9 +207,7 @@ fn newer_installed_minor_is_left_unchanged() {
 
 #[test]
 fn same_version_is_rewritten_only_with_overwrite_flag() {
-    if !is_root("same_version_is_rewritten_only_with_overwrite_flag") {
-        return;
-    }
+    require_root!("installing needs root (run as root, as CI does)");
     let fx = Fixture::new();
     let inst = fx.installer();
     let pkg = fx.package("3.0.0.0");
@@ -243,9 +226,7 @@ fn same_version_is_rewritten_only_with_overwrite_flag() {
 
 #[test]
 fn two_majors_live_side_by_side_and_remove_old_versions_folds_them() {
-    if !is_root("two_majors_live_side_by_side_and_remove_old_versions_folds_them") {
-        return;
-    }
+    require_root!("installing needs root (run as root, as CI does)");
     let fx = Fixture::new();
     let inst = fx.installer();
     inst.install(&fx.package("1.4.0.0"), GUID_A, "", 0).unwrap();
@@ -277,9 +258,7 @@ fn two_majors_live_side_by_side_and_remove_old_versions_folds_them() {
 
 #[test]
 fn uninstall_version_flags_select_majors() {
-    if !is_root("uninstall_version_flags_select_majors") {
-        return;
-    }
+    require_root!("installing needs root (run as root, as CI does)");
     let fx = Fixture::new();
     let inst = fx.installer();
     let p1 = fx.package("1.0.0.0");
@@ -303,9 +282,7 @@ fn uninstall_version_flags_select_majors() {
 
 #[test]
 fn keep_start_type_preserves_a_disabled_service() {
-    if !is_root("keep_start_type_preserves_a_disabled_service") {
-        return;
-    }
+    require_root!("installing needs root (run as root, as CI does)");
     let fx = Fixture::new();
     let inst = fx.installer();
     inst.install(&fx.package("1.0.0.0"), GUID_A, "", 0).unwrap();
@@ -326,9 +303,7 @@ fn keep_start_type_preserves_a_disabled_service() {
 
 #[test]
 fn other_install_flags_become_persistent_settings() {
-    if !is_root("other_install_flags_become_persistent_settings") {
-        return;
-    }
+    require_root!("installing needs root (run as root, as CI does)");
     let fx = Fixture::new();
     let inst = fx.installer();
     inst.install(
@@ -360,9 +335,7 @@ fn other_install_flags_become_persistent_settings() {
 
 #[test]
 fn custom_path_to_install_is_used_and_checked_on_uninstall() {
-    if !is_root("custom_path_to_install_is_used_and_checked_on_uninstall") {
-        return;
-    }
+    require_root!("installing needs root (run as root, as CI does)");
     let fx = Fixture::new();
     let inst = fx.installer();
     let pkg = fx.package("1.0.0.0");
@@ -381,9 +354,7 @@ fn custom_path_to_install_is_used_and_checked_on_uninstall() {
 
 #[test]
 fn truncated_registry_is_an_error_and_kept_byte_for_byte() {
-    if !is_root("truncated_registry_is_an_error_and_kept_byte_for_byte") {
-        return;
-    }
+    require_root!("installing needs root (run as root, as CI does)");
     let fx = Fixture::new();
     let inst = fx.installer();
     let pkg = fx.package("1.0.0.0");

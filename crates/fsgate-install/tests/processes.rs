@@ -5,6 +5,7 @@
 mod c_installer;
 mod common;
 
+use fsgate_testkit::require_root;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
@@ -15,9 +16,7 @@ use fsgate_core::code;
 
 #[test]
 fn c_program_installs_and_uninstalls_through_the_shared_library() {
-    if !is_root("c_program_installs_and_uninstalls_through_the_shared_library") {
-        return;
-    }
+    require_root!("installing needs root (run as root, as CI does)");
     let fx = Fixture::new();
     let pkg = fx.package("1.2.3.4");
     let c = CInstaller::build();
@@ -41,9 +40,7 @@ fn c_program_installs_and_uninstalls_through_the_shared_library() {
 
 #[test]
 fn eight_concurrent_installer_processes_keep_every_registration() {
-    if !is_root("eight_concurrent_installer_processes_keep_every_registration") {
-        return;
-    }
+    require_root!("installing needs root (run as root, as CI does)");
     let fx = Fixture::new();
     let pkg = fx.package("1.0.0.0");
     let c = CInstaller::build();
@@ -81,9 +78,7 @@ fn eight_concurrent_installer_processes_keep_every_registration() {
 
 #[test]
 fn unprivileged_caller_gets_1314_and_changes_nothing() {
-    if !is_root("unprivileged_caller_gets_1314_and_changes_nothing") {
-        return;
-    }
+    require_root!("installing needs root (run as root, as CI does)");
     // nobody can reach the program, the library, the package and the root, and may write
     // in the root: only the library's privilege check stands in its way.
     let fx = Fixture::reachable();
@@ -116,9 +111,7 @@ fn unprivileged_caller_gets_1314_and_changes_nothing() {
 
 #[test]
 fn running_helper_is_removed_at_next_boot_and_reboot_is_needed() {
-    if !is_root("running_helper_is_removed_at_next_boot_and_reboot_is_needed") {
-        return;
-    }
+    require_root!("installing needs root (run as root, as CI does)");
     // The installed helper runs from the root: it must allow running programs.
     let fx = Fixture::reachable();
     let pkg = fx.package("1.0.0.0");

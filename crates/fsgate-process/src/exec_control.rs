@@ -17,67 +17,28 @@
 //! exec, which fires a second `on_process_creation` naming the interpreter.
 
 use std::collections::HashMap;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, BorrowedFd};
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 
 use fsgate_core::dispatch::{Dispatcher, Outcome, SerialKey, Task};
+use fsgate_core::listener::{Flow, Interest, Listener, Source};
 use fsgate_core::{code, Error, Result};
 use fsgate_fanotify::{
-    Class, EventBuffer, EventMask, Group, InitFlags, MarkAction, MarkFlags, MarkType,
-    PermissionToken, Response,
+    Class, EventBuffer, EventMask, Group, HeldEvents, InitFlags, MarkAction, MarkFlags, MarkType,
+    Permission, Response,
 };
 
 use crate::events::{EventsToFire, ProcessCreation};
 use crate::shared::{originator_of, Shared, EVENTS_LOST};
 use crate::table::read_ppid;
 
-/// Permission events waiting for a verdict, by their descriptor.
-#[derive(Default)]
-struct Held {
-    events: Mutex<HashMap<RawFd, OwnedFd>>,
-}
-
-impl Held {
-    /// Answers a held event once; later answers for it are ignored.
-    fn answer(&self, group: &Group, token: RawFd, response: Response) {
-        let fd = self
-            .events
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&token);
-        if let Some(fd) = fd {
-            if let Err(e) = group.respond(PermissionToken(token), response) {
-                tracing::error!("answering an exec permission event: {e}");
-            }
-            drop(fd);
-        }
-    }
-
-    fn release_all(&self, group: &Group) {
-        let all: Vec<(RawFd, OwnedFd)> = self
-            .events
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .drain()
-            .collect();
-        for (token, fd) in all {
-            if let Err(e) = group.respond(PermissionToken(token), Response::allow()) {
-                tracing::error!("releasing an exec permission event: {e}");
-            }
-            drop(fd);
-        }
-    }
-}
-
 /// A fanotify group with `FAN_OPEN_EXEC_PERM` marks and its reader thread.
 pub struct ExecControl {
     group: Arc<Group>,
-    held: Arc<Held>,
-    stop: Arc<AtomicBool>,
-    reader: Option<JoinHandle<()>>,
+    held: Arc<HeldEvents>,
+    listener: Option<Listener>,
 }
 
 impl ExecControl {
@@ -107,9 +68,8 @@ impl ExecControl {
         })?;
         let control = Self {
             group: Arc::new(group),
-            held: Arc::new(Held::default()),
-            stop: Arc::new(AtomicBool::new(false)),
-            reader: None,
+            held: Arc::default(),
+            listener: None,
         };
         for path in paths {
             control.mark(path)?;
@@ -146,25 +106,24 @@ impl ExecControl {
 
     /// Starts the reader thread.
     pub fn start(&mut self, shared: Arc<Shared>, dispatcher: Arc<Dispatcher>) -> Result<()> {
-        let group = Arc::clone(&self.group);
-        let held = Arc::clone(&self.held);
-        let stop = Arc::clone(&self.stop);
-        let reader = std::thread::Builder::new()
-            .name("fsgate-exec-control".into())
-            .spawn(move || run(&group, &held, &shared, &dispatcher, &stop))
-            .map_err(|e| Error::io("starting the exec control reader", e))?;
-        self.reader = Some(reader);
+        let reader = Reader {
+            group: Arc::clone(&self.group),
+            held: Arc::clone(&self.held),
+            shared,
+            dispatcher,
+            buf: EventBuffer::default(),
+        };
+        self.listener = Some(Listener::spawn("fsgate-exec-control", reader)?);
         Ok(())
     }
 
     /// Stops reading and allows every exec still held. Handlers still running finish on
     /// their own; their verdicts are dropped.
     pub fn stop(&mut self) {
-        self.stop.store(true, Ordering::Release);
-        if let Some(reader) = self.reader.take() {
-            let _ = reader.join();
+        if let Some(listener) = self.listener.take() {
+            listener.stop();
         }
-        self.held.release_all(&self.group);
+        self.held.release(Response::allow());
     }
 }
 
@@ -174,29 +133,23 @@ impl Drop for ExecControl {
     }
 }
 
-fn run(
-    group: &Arc<Group>,
-    held: &Arc<Held>,
-    shared: &Arc<Shared>,
-    dispatcher: &Dispatcher,
-    stop: &AtomicBool,
-) {
-    let mut buf = EventBuffer::default();
-    while !stop.load(Ordering::Acquire) {
-        match group.wait(100) {
-            Ok(true) => {}
-            Ok(false) => continue,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => {
-                shared.error(
-                    dispatcher,
-                    code::ERROR_GEN_FAILURE,
-                    format!("exec control: {e}"),
-                );
-                return;
-            }
-        }
-        let events = match group.read_events(&mut buf) {
+/// The exec control group's reader.
+struct Reader {
+    group: Arc<Group>,
+    held: Arc<HeldEvents>,
+    shared: Arc<Shared>,
+    dispatcher: Arc<Dispatcher>,
+    buf: EventBuffer,
+}
+
+impl Source for Reader {
+    fn descriptors(&self) -> Vec<(BorrowedFd<'_>, Interest)> {
+        vec![(self.group.as_fd(), Interest::Readable)]
+    }
+
+    fn ready(&mut self, _ready: &[bool]) -> Flow {
+        let (shared, dispatcher) = (&self.shared, &*self.dispatcher);
+        let events = match self.group.read_events(&mut self.buf) {
             Ok(events) => events,
             Err(e) => {
                 shared.error(
@@ -204,7 +157,7 @@ fn run(
                     code::ERROR_GEN_FAILURE,
                     format!("exec control: {e}"),
                 );
-                continue;
+                return Flow::Continue;
             }
         };
         for mut ev in events {
@@ -216,32 +169,35 @@ fn run(
                 );
                 continue;
             }
-            let (Some(_), Some(fd)) = (ev.permission(), ev.fd.take()) else {
+            let Some(p) = ev.permission.take() else {
                 continue;
             };
-            permission(group, held, shared, dispatcher, ev.pid as u32, fd);
+            permission(&self.held, shared, dispatcher, ev.pid as u32, p);
         }
+        Flow::Continue
+    }
+
+    fn failed(&mut self, e: std::io::Error) {
+        self.shared.error(
+            &self.dispatcher,
+            code::ERROR_GEN_FAILURE,
+            format!("exec control: {e}"),
+        );
     }
 }
 
-/// Decides one held exec: allow at once, or fire `on_process_creation` and answer with
-/// its verdict.
+/// Decides one held exec: allow at once (dropping the event allows it), or fire
+/// `on_process_creation` and answer with its verdict.
 fn permission(
-    group: &Arc<Group>,
-    held: &Arc<Held>,
+    held: &HeldEvents,
     shared: &Arc<Shared>,
     dispatcher: &Dispatcher,
     pid: u32,
-    fd: OwnedFd,
+    permission: Permission,
 ) {
-    let token = fd.as_raw_fd();
-    let image = fsgate_fanotify::fd_path(fd.as_fd())
+    let image = fsgate_fanotify::fd_path(permission.as_fd())
         .map(|p| p.to_string_lossy().into_owned())
         .unwrap_or_default();
-    held.events
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .insert(token, fd);
     let decision = {
         let mut st = shared.lock();
         let (ppid, creator, creator_thread) = match st.table.get(pid) {
@@ -262,7 +218,6 @@ fn permission(
         fire.then_some((ppid, creator, creator_thread))
     };
     let Some((ppid, creator, creator_thread)) = decision else {
-        held.answer(group, token, Response::allow());
         return;
     };
     let mut ev = ProcessCreation {
@@ -277,8 +232,7 @@ fn permission(
     };
     let me = Arc::clone(shared);
     let deny_expired = shared.deny_expired_events.load(Ordering::Relaxed);
-    let group = Arc::clone(group);
-    let held = Arc::clone(held);
+    let held = held.hold(permission);
     let after = Arc::clone(shared);
     let denied_image = ev.image_file_name.clone();
     dispatcher.dispatch(
@@ -303,7 +257,9 @@ fn permission(
                 } else {
                     Response::deny()
                 };
-                held.answer(&group, token, response);
+                if let Err(e) = held.answer(response) {
+                    tracing::error!("answering an exec permission event: {e}");
+                }
             }),
     );
 }

@@ -3,23 +3,23 @@
 use std::os::fd::OwnedFd;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::thread::JoinHandle;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
 
 use fsgate_core::dispatch::{self, Dispatcher, Options, Timeout};
+use fsgate_core::listener::Listener;
 use fsgate_core::originator::Credentials;
-use fsgate_core::settings::{parse_bool, Kind, Request, Value};
+use fsgate_core::settings::{parse_bool, Request, Value};
 use fsgate_core::shutdown::{self, Executor};
+use fsgate_core::sync::lock;
 use fsgate_core::{code, Error, Result, Settings};
-use fsgate_install::config::LOGGING_ENABLED;
-use fsgate_install::Installer;
+use fsgate_registry::Installation;
 use rustix::process::{pidfd_open, Pid, PidfdFlags};
 
 use crate::events::{EventsToFire, ProcessEvents};
 use crate::exec_control::ExecControl;
 use crate::proc_connector::ProcConnector;
 use crate::rules::ProcessId;
+use crate::settings::{names::LOGGING_ENABLED, ProcessSettings, FIXED_WHILE_ACTIVE};
 use crate::shared::{HookAdapter, Shared, State};
 use crate::snapshot::{self, RunningProcess};
 use crate::table::ProcessTable;
@@ -30,30 +30,19 @@ use crate::tracker;
 /// while the reader is descheduled.
 const RECV_BUFFER: usize = 32 << 20;
 
-/// How often the readers check whether the filter is stopping.
-const POLL: Duration = Duration::from_millis(100);
-
 /// The default altitude the reference documents.
 const DEFAULT_ALTITUDE: &str = "400055";
 
-/// Settings that cannot change while the filter is active.
-const FIXED_WHILE_ACTIVE: &[&str] = &[
-    "MaxWorkerThreadCount",
-    "MinWorkerThreadCount",
-    "WorkerInitialStackSize",
-];
-
 /// What runs while the filter is active.
 struct Running {
-    stop: Arc<AtomicBool>,
-    reader: Option<JoinHandle<()>>,
+    reader: Option<Listener>,
     exec_control: Option<ExecControl>,
     dispatcher: Arc<Dispatcher>,
 }
 
 /// The initialized product.
 struct Product {
-    installer: Installer,
+    installation: Installation,
     guid: String,
 }
 
@@ -73,10 +62,6 @@ pub struct ProcessFilter {
     exec_paths: Mutex<Vec<String>>,
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
 fn outside_events(method: &str) -> Result<()> {
     if dispatch::in_event() {
         return Err(Error::from_code(
@@ -91,40 +76,9 @@ impl ProcessFilter {
     /// A filter whose events go to `events`. Nothing is attached until
     /// [`start_filter`](Self::start_filter).
     pub fn new(events: Arc<dyn ProcessEvents>) -> Self {
-        let settings = Settings::new()
-            .with(
-                "EventsToFire",
-                Kind::Int {
-                    min: -1,
-                    max: i64::from(u32::MAX),
-                },
-                Value::Int(0),
-            )
-            .with("FilterOwnRequests", Kind::Bool, Value::Bool(false))
-            .with(
-                "MaxWorkerThreadCount",
-                Kind::Int { min: 0, max: 1024 },
-                Value::Int(0),
-            )
-            .with(
-                "MinWorkerThreadCount",
-                Kind::Int { min: 0, max: 1024 },
-                Value::Int(0),
-            )
-            .with(
-                "WorkerInitialStackSize",
-                Kind::Int {
-                    min: 0,
-                    max: 1 << 30,
-                },
-                Value::Int(0),
-            )
-            .with(LOGGING_ENABLED, Kind::Bool, Value::Bool(false))
-            .with("DenyExpiredEvents", Kind::Bool, Value::Bool(false))
-            .with_build_info();
         Self {
             shared: Arc::new(Shared::new(events)),
-            settings,
+            settings: ProcessSettings::default().settings(),
             product: Mutex::new(None),
             running: Mutex::new(None),
             active: AtomicBool::new(false),
@@ -245,26 +199,33 @@ impl ProcessFilter {
     /// (`ERROR_FILE_NOT_FOUND` (2) if not, `ERROR_INVALID_KERNEL_INFO_VERSION` (340) if the
     /// installed version is older than this library).
     pub fn initialize(&self, product_guid: &str) -> Result<()> {
-        self.initialize_with(Installer::system(), product_guid)
+        self.initialize_with(Installation::system(), product_guid)
     }
 
     /// `initialize` against an installer of the caller's choice (an installation under a
     /// temporary root, in tests).
-    pub fn initialize_with(&self, installer: Installer, product_guid: &str) -> Result<()> {
-        installer.verify_installed(product_guid)?;
-        match fsgate_install::logging_enabled(installer.root()) {
+    pub fn initialize_with(
+        &self,
+        installation: impl Into<Installation>,
+        product_guid: &str,
+    ) -> Result<()> {
+        let installation = installation.into();
+        installation.verify_installed(product_guid)?;
+        match fsgate_registry::logging_enabled(installation.root()) {
             Ok(on) => self.set_logging_flag(on)?,
             Err(e) => tracing::warn!("LoggingEnabled stays off: {e}"),
         }
         *lock(&self.product) = Some(Product {
-            installer,
+            installation,
             guid: product_guid.to_string(),
         });
         Ok(())
     }
 
     /// `install`: installs fsgate's system files from `cab_file_name` (the package);
-    /// returns whether a reboot is needed.
+    /// returns whether a reboot is needed. Needs this crate's `installer` feature (the
+    /// package installer).
+    #[cfg(feature = "installer")]
     pub fn install(
         &self,
         cab_file_name: &Path,
@@ -273,10 +234,16 @@ impl ProcessFilter {
         flags: u32,
     ) -> Result<bool> {
         outside_events("install")?;
-        Installer::system().install(cab_file_name, product_guid, path_to_install, flags)
+        fsgate_install::Installer::system().install(
+            cab_file_name,
+            product_guid,
+            path_to_install,
+            flags,
+        )
     }
 
-    /// `uninstall`; returns whether a reboot is needed.
+    /// `uninstall`; returns whether a reboot is needed. Needs the `installer` feature.
+    #[cfg(feature = "installer")]
     pub fn uninstall(
         &self,
         cab_file_name: &Path,
@@ -285,19 +252,24 @@ impl ProcessFilter {
         flags: u32,
     ) -> Result<bool> {
         outside_events("uninstall")?;
-        Installer::system().uninstall(cab_file_name, product_guid, installed_path, flags)
+        fsgate_install::Installer::system().uninstall(
+            cab_file_name,
+            product_guid,
+            installed_path,
+            flags,
+        )
     }
 
     /// `get_driver_status`: NOT_PRESENT (0), STOPPED (1) or RUNNING (4).
     pub fn get_driver_status(&self, product_guid: &str) -> Result<u32> {
         outside_events("get_driver_status")?;
-        Installer::system().get_driver_status(product_guid)
+        Installation::system().get_driver_status(product_guid)
     }
 
     /// `get_driver_version`: four 16-bit parts in 64 bits; 0 when not installed.
     pub fn get_driver_version(&self, product_guid: &str) -> Result<u64> {
         outside_events("get_driver_version")?;
-        Installer::system().get_driver_version(product_guid)
+        Installation::system().get_driver_version(product_guid)
     }
 
     // ----- exec control -----
@@ -356,7 +328,7 @@ impl ProcessFilter {
                     "start_filter: call initialize(product_guid) first",
                 ));
             };
-            p.installer.verify_installed(&p.guid)?;
+            p.installation.verify_installed(&p.guid)?;
         }
         let mut running = lock(&self.running);
         if running.is_some() {
@@ -367,7 +339,7 @@ impl ProcessFilter {
         }
         let timeout = Timeout::from_millis(timeout_ms)?;
         let options = self.dispatch_options(timeout)?;
-        let connector = ProcConnector::open(RECV_BUFFER, POLL)?;
+        let connector = ProcConnector::open(RECV_BUFFER)?;
         let exec_paths = lock(&self.exec_paths).clone();
         let mut exec_control = if exec_paths.is_empty() {
             None
@@ -382,15 +354,8 @@ impl ProcessFilter {
             table: ProcessTable::load(),
             ..State::default()
         };
-        let stop = Arc::new(AtomicBool::new(false));
-        let reader = tracker::spawn(
-            connector,
-            Arc::clone(&self.shared),
-            Arc::clone(&dispatcher),
-            Arc::clone(&stop),
-        )?;
+        let reader = tracker::spawn(connector, Arc::clone(&self.shared), Arc::clone(&dispatcher))?;
         let mut run = Running {
-            stop,
             reader: Some(reader),
             exec_control: None,
             dispatcher: Arc::clone(&dispatcher),
@@ -428,18 +393,16 @@ impl ProcessFilter {
             name: "fsgate-process".into(),
             ..Options::default()
         };
-        let max = self.settings.get_int("MaxWorkerThreadCount")?;
-        let min = self.settings.get_int("MinWorkerThreadCount")?;
-        let stack = self.settings.get_int("WorkerInitialStackSize")?;
-        if max > 0 {
-            options.max_workers = max as usize;
+        let s = ProcessSettings::from_settings(&self.settings)?;
+        if s.max_worker_thread_count > 0 {
+            options.max_workers = s.max_worker_thread_count;
         }
-        if min > 0 {
-            options.min_workers = min as usize;
+        if s.min_worker_thread_count > 0 {
+            options.min_workers = s.min_worker_thread_count;
         }
         options.min_workers = options.min_workers.min(options.max_workers);
-        if stack > 0 {
-            options.stack_size = Some(stack as usize);
+        if s.worker_initial_stack_size > 0 {
+            options.stack_size = Some(s.worker_initial_stack_size);
         }
         Ok(options)
     }
@@ -597,7 +560,7 @@ impl ProcessFilter {
     /// `/proc/<pid>/status`. `ERROR_NO_CALLBACK_ACTIVE` (614) outside an event;
     /// `ERROR_FILE_NOT_FOUND` (2) when that process has already exited.
     pub fn get_originator_token(&self) -> Result<Credentials> {
-        dispatch::current_originator("get_originator_token")?.credentials()
+        fsgate_core::originator::get_originator_token()
     }
 
     /// `reset_timeout`: restarts the current handler's deadline at `timeout_ms` (0: none).
@@ -615,7 +578,7 @@ impl ProcessFilter {
     ///
     /// `LoggingEnabled` is persistent, as in the reference: it lives in the installation's
     /// settings file (`<root>/etc/fsgate/fsgate.conf`, see
-    /// [`fsgate_install::logging_enabled`]) of the installer given to `initialize`, so it
+    /// [`fsgate_registry::logging_enabled`]) of the installation given to `initialize`, so it
     /// needs `initialize` first (`ERROR_NOT_READY` (21) otherwise), and setting it needs
     /// write access to that file. `initialize` loads it.
     pub fn config(&self, configuration_string: &str) -> Result<String> {
@@ -634,16 +597,17 @@ impl ProcessFilter {
             }
         }
         let out = self.settings.config(configuration_string)?;
+        let s = ProcessSettings::from_settings(&self.settings)?;
         self.shared.events_to_fire.store(
-            EventsToFire::from_setting(self.settings.get_int("EventsToFire")?).0,
+            EventsToFire::from_setting(s.events_to_fire).0,
             Ordering::Relaxed,
         );
-        for (name, flag) in [
-            ("FilterOwnRequests", &self.shared.filter_own_requests),
-            ("DenyExpiredEvents", &self.shared.deny_expired_events),
-        ] {
-            flag.store(self.settings.get_bool(name)?, Ordering::Relaxed);
-        }
+        self.shared
+            .filter_own_requests
+            .store(s.filter_own_requests, Ordering::Relaxed);
+        self.shared
+            .deny_expired_events
+            .store(s.deny_expired_events, Ordering::Relaxed);
         Ok(out)
     }
 
@@ -651,7 +615,7 @@ impl ProcessFilter {
     fn config_logging(&self, request: Request<'_>) -> Result<String> {
         let root = lock(&self.product)
             .as_ref()
-            .map(|p| p.installer.root().to_path_buf())
+            .map(|p| p.installation.root().to_path_buf())
             .ok_or_else(|| {
                 Error::not_ready(
                     "config LoggingEnabled: call initialize(product_guid) first; the setting is \
@@ -661,10 +625,10 @@ impl ProcessFilter {
         let on = match request {
             Request::Set(_, value) => {
                 let on = parse_bool(LOGGING_ENABLED, value)?;
-                fsgate_install::set_logging_enabled(&root, on)?;
+                fsgate_registry::set_logging_enabled(&root, on)?;
                 on
             }
-            Request::Get(_) => fsgate_install::logging_enabled(&root)?,
+            Request::Get(_) => fsgate_registry::logging_enabled(&root)?,
         };
         self.set_logging_flag(on)?;
         self.settings.config(LOGGING_ENABLED)
@@ -726,9 +690,8 @@ impl Drop for ProcessFilter {
 }
 
 fn stop_running(mut run: Running) {
-    run.stop.store(true, Ordering::Release);
     if let Some(reader) = run.reader.take() {
-        let _ = reader.join();
+        reader.stop();
     }
     if let Some(mut ec) = run.exec_control.take() {
         ec.stop();

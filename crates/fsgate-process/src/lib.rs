@@ -14,7 +14,7 @@
 //! | rules by PID | hold a pidfd and are dropped when the process exits (PID reuse) |
 //! | `altitude`, `strict_altitude` | kept and reported; no stack orders process filters on Linux |
 //! | `get_originator_token` | [`Credentials`](fsgate_core::originator::Credentials) from `/proc/<pid>/status` |
-//! | `install` / `initialize` | `fsgate-install`'s [`Installer`](fsgate_install::Installer): the ProductGUID registry |
+//! | `install` / `initialize` | `initialize`, status and version read the ProductGUID registry through [`fsgate_registry::Installation`]; `install` / `uninstall` need the `installer` feature (`fsgate-install`'s package installer) |
 //!
 //! Rules match the process that makes the request: for a creation the creating process,
 //! for threads and termination the process itself. Everything is ignored by default;
@@ -42,6 +42,7 @@ mod exec_names;
 mod filter;
 pub mod proc_connector;
 mod rules;
+mod settings;
 mod shared;
 mod snapshot;
 mod table;

@@ -28,8 +28,7 @@
 //! `include/uapi/linux/cn_proc.h`, netlink(7).
 
 use std::io;
-use std::os::fd::OwnedFd;
-use std::time::Duration;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 use fsgate_core::{code, Error, Result};
 use rustix::net::netlink::{SocketAddrNetlink, CONNECTOR};
@@ -125,7 +124,7 @@ pub enum Received {
     Records(usize),
     /// The receive queue overflowed: the kernel dropped records.
     Overrun,
-    /// Nothing arrived within the receive timeout.
+    /// The receive queue is empty.
     Idle,
 }
 
@@ -137,9 +136,10 @@ pub struct ProcConnector {
 }
 
 impl ProcConnector {
-    /// Opens the socket, joins the process events group, asks for `recv_buffer` bytes of
-    /// receive queue, sets a receive timeout of `poll` (so a reader can notice it should
-    /// stop) and sends the listen request, numbered [`listen_id`](Self::listen_id).
+    /// Opens the socket (non-blocking: a reader waits for it with `poll`, see
+    /// [`fsgate_core::listener`]), joins the process events group, asks for `recv_buffer`
+    /// bytes of receive queue and sends the listen request, numbered
+    /// [`listen_id`](Self::listen_id).
     ///
     /// Errors: `ERROR_PRIVILEGE_NOT_HELD` (1314, errno `EPERM` or `EACCES`) when the kernel
     /// refuses the bind, which kernels before 6.6 and some later builds do for a caller
@@ -148,11 +148,11 @@ impl ProcConnector {
     /// [`ProcEvent::Ack`].
     ///
     /// References: netlink(7), `include/uapi/linux/cn_proc.h`.
-    pub fn open(recv_buffer: usize, poll: Duration) -> Result<Self> {
+    pub fn open(recv_buffer: usize) -> Result<Self> {
         let fd = rustix::net::socket_with(
             AddressFamily::NETLINK,
             SocketType::DGRAM,
-            SocketFlags::CLOEXEC,
+            SocketFlags::CLOEXEC | SocketFlags::NONBLOCK,
             Some(CONNECTOR),
         )
         .map_err(|e| Error::io("opening a NETLINK_CONNECTOR socket", e.into()))?;
@@ -173,8 +173,6 @@ impl ProcConnector {
             sockopt::set_socket_recv_buffer_size(&fd, recv_buffer)
                 .map_err(|e| Error::io("setting SO_RCVBUF on the connector socket", e.into()))?;
         }
-        sockopt::set_socket_timeout(&fd, sockopt::Timeout::Recv, Some(poll))
-            .map_err(|e| Error::io("setting SO_RCVTIMEO on the connector socket", e.into()))?;
         // The port id the kernel gave the socket is unique on the machine while the socket
         // lives: as the request's ack number it tells this socket's answer from the answers
         // to other listeners, which the kernel multicasts to this socket too.
@@ -208,20 +206,11 @@ impl ProcConnector {
             .map_err(|e| Error::io("reading SO_RCVBUF", e.into()))
     }
 
-    /// Receives one datagram of records into `buf` (use at least 8 KiB), waiting at most
-    /// the poll interval given to [`open`](Self::open) for one to arrive.
-    pub fn recv(&self, buf: &mut [u8]) -> Result<Received> {
-        self.recv_with(buf, RecvFlags::empty())
-    }
-
-    /// Like [`recv`](Self::recv) without waiting: [`Received::Idle`] when the queue is empty.
+    /// Receives one datagram of records into `buf` (use at least 8 KiB) without waiting:
+    /// [`Received::Idle`] when the queue is empty.
     pub fn try_recv(&self, buf: &mut [u8]) -> Result<Received> {
-        self.recv_with(buf, RecvFlags::DONTWAIT)
-    }
-
-    fn recv_with(&self, buf: &mut [u8], flags: RecvFlags) -> Result<Received> {
         loop {
-            return match rustix::net::recv(&self.fd, &mut *buf, flags) {
+            return match rustix::net::recv(&self.fd, &mut *buf, RecvFlags::DONTWAIT) {
                 Ok((n, _)) => Ok(Received::Records(n)),
                 Err(rustix::io::Errno::INTR) => continue,
                 Err(rustix::io::Errno::AGAIN) => Ok(Received::Idle),
@@ -232,6 +221,13 @@ impl ProcConnector {
                 )),
             };
         }
+    }
+}
+
+impl AsFd for ProcConnector {
+    /// The socket, for `poll`.
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
     }
 }
 

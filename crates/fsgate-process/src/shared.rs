@@ -63,7 +63,7 @@ impl Shared {
 
     /// The table and rules.
     pub fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+        fsgate_core::sync::lock(&self.state)
     }
 
     /// Whether `flag` is in `EventsToFire`.

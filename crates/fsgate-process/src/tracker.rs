@@ -9,13 +9,14 @@
 //! is on), so a fork storm does not overflow the socket's receive queue. It reads the socket
 //! in batches (see [`GATHER`]).
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::os::fd::{AsFd, BorrowedFd};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::Duration;
 
 use fsgate_core::dispatch::Dispatcher;
-use fsgate_core::{code, Error, Result};
+use fsgate_core::listener::{Flow, Interest, Listener, Source};
+use fsgate_core::{code, Result};
 
 use crate::events::{
     EventsToFire, ProcessCreation, ProcessTermination, ThreadCreation, ThreadTermination,
@@ -36,65 +37,95 @@ pub fn spawn(
     connector: ProcConnector,
     shared: Arc<Shared>,
     dispatcher: Arc<Dispatcher>,
-    stop: Arc<AtomicBool>,
-) -> Result<JoinHandle<()>> {
+) -> Result<Listener> {
     // Marked before the start returns, so that execs right after it are seen.
-    let mut names = ExecNames::new();
-    std::thread::Builder::new()
-        .name("fsgate-proc-connector".into())
-        .spawn(move || run(&connector, &mut names, &shared, &dispatcher, &stop))
-        .map_err(|e| Error::io("starting the process connector reader", e))
+    let names = ExecNames::new();
+    let reader = Reader {
+        listen_id: connector.listen_id(),
+        connector,
+        names,
+        shared,
+        dispatcher,
+        buf: vec![0u8; 64 * 1024],
+    };
+    Listener::spawn("fsgate-proc-connector", reader)
 }
 
-fn run(
-    connector: &ProcConnector,
-    names: &mut Option<ExecNames>,
-    shared: &Arc<Shared>,
-    dispatcher: &Dispatcher,
-    stop: &AtomicBool,
-) {
-    let mut buf = vec![0u8; 64 * 1024];
-    let listen_id = connector.listen_id();
-    let mut block = false;
-    while !stop.load(Ordering::Acquire) {
-        let received = if block {
-            connector.recv(&mut buf)
-        } else {
-            connector.try_recv(&mut buf)
-        };
-        match received {
-            Ok(Received::Idle) if !block => {
-                // The queue is drained: let records gather before waiting for the next one.
-                std::thread::sleep(GATHER);
-                block = true;
-                continue;
-            }
-            Ok(Received::Idle) => {}
-            Ok(Received::Overrun) => shared.error(
-                dispatcher,
-                EVENTS_LOST,
-                "the process connector's receive queue overflowed: the kernel dropped process \
-                 events, some creations and terminations were not reported"
-                    .into(),
-            ),
-            Ok(Received::Records(n)) => match proc_connector::parse(&buf[..n]) {
-                Ok(events) => {
-                    for event in events {
-                        handle(shared, names, dispatcher, listen_id, event);
+/// The connector socket's reader.
+struct Reader {
+    connector: ProcConnector,
+    listen_id: u32,
+    names: Option<ExecNames>,
+    shared: Arc<Shared>,
+    dispatcher: Arc<Dispatcher>,
+    buf: Vec<u8>,
+}
+
+impl Reader {
+    /// Applies every record queued now; [`Flow::Stop`] when the socket failed for good.
+    fn drain(&mut self) -> Flow {
+        loop {
+            match self.connector.try_recv(&mut self.buf) {
+                Ok(Received::Idle) => return Flow::Continue,
+                Ok(Received::Overrun) => self.shared.error(
+                    &self.dispatcher,
+                    EVENTS_LOST,
+                    "the process connector's receive queue overflowed: the kernel dropped process \
+                     events, some creations and terminations were not reported"
+                        .into(),
+                ),
+                Ok(Received::Records(n)) => match proc_connector::parse(&self.buf[..n]) {
+                    Ok(events) => {
+                        for event in events {
+                            handle(
+                                &self.shared,
+                                &mut self.names,
+                                &self.dispatcher,
+                                self.listen_id,
+                                event,
+                            );
+                        }
                     }
+                    Err(e) => self.shared.error(&self.dispatcher, e.code(), e.to_string()),
+                },
+                Err(e) => {
+                    self.shared.error(
+                        &self.dispatcher,
+                        e.code(),
+                        format!("process connector failed, no more process events: {e}"),
+                    );
+                    return Flow::Stop;
                 }
-                Err(e) => shared.error(dispatcher, e.code(), e.to_string()),
-            },
-            Err(e) => {
-                shared.error(
-                    dispatcher,
-                    e.code(),
-                    format!("process connector failed, no more process events: {e}"),
-                );
-                return;
             }
         }
-        block = false;
+    }
+}
+
+impl Source for Reader {
+    fn descriptors(&self) -> Vec<(BorrowedFd<'_>, Interest)> {
+        vec![(self.connector.as_fd(), Interest::Readable)]
+    }
+
+    fn ready(&mut self, _ready: &[bool]) -> Flow {
+        // Drain, let records gather, drain again, then wait: in a burst of process activity
+        // the thread wakes once per batch instead of once per record.
+        for round in 0..2 {
+            if self.drain() == Flow::Stop {
+                return Flow::Stop;
+            }
+            if round == 0 {
+                std::thread::sleep(GATHER);
+            }
+        }
+        Flow::Continue
+    }
+
+    fn failed(&mut self, e: std::io::Error) {
+        self.shared.error(
+            &self.dispatcher,
+            code::ERROR_GEN_FAILURE,
+            format!("process connector: polling failed, no more process events: {e}"),
+        );
     }
 }
 

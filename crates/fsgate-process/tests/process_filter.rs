@@ -3,6 +3,7 @@
 
 mod common;
 
+use fsgate_testkit::require_root;
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
@@ -26,9 +27,7 @@ fn own_filter(product: &Product, rec: Arc<Recorder>, filter_own: bool) -> Proces
 
 #[test]
 fn creation_and_termination_report_pid_parent_and_image_in_order() {
-    if !is_root("creation_and_termination_report_pid_parent_and_image_in_order") {
-        return;
-    }
+    require_root!("the process connector and fanotify need root (CI runs as root)");
     let product = Product::install();
     let fs = Tmpfs::mount();
     let image = fs.copy("/bin/true", &unique("true"));
@@ -66,9 +65,7 @@ fn creation_and_termination_report_pid_parent_and_image_in_order() {
 
 #[test]
 fn command_line_is_filled_when_tracked() {
-    if !is_root("command_line_is_filled_when_tracked") {
-        return;
-    }
+    require_root!("the process connector and fanotify need root (CI runs as root)");
     let product = Product::install();
     let fs = Tmpfs::mount();
     let image = fs.copy("/bin/sleep", &unique("sleep"));
@@ -92,9 +89,7 @@ fn command_line_is_filled_when_tracked() {
 
 #[test]
 fn own_requests_are_skipped_unless_filter_own_requests() {
-    if !is_root("own_requests_are_skipped_unless_filter_own_requests") {
-        return;
-    }
+    require_root!("the process connector and fanotify need root (CI runs as root)");
     let product = Product::install();
     let fs = Tmpfs::mount();
     let image = fs.copy("/bin/true", &unique("true"));
@@ -126,9 +121,7 @@ fn own_requests_are_skipped_unless_filter_own_requests() {
 
 #[test]
 fn include_children_follows_descendants_and_ignored_beats_filtered() {
-    if !is_root("include_children_follows_descendants_and_ignored_beats_filtered") {
-        return;
-    }
+    require_root!("the process connector and fanotify need root (CI runs as root)");
     let product = Product::install();
     let fs = Tmpfs::mount();
     let image = fs.copy("/bin/true", &unique("true"));
@@ -175,9 +168,7 @@ fn include_children_follows_descendants_and_ignored_beats_filtered() {
 
 #[test]
 fn denied_exec_fails_with_eperm_and_allowed_exec_fires_once() {
-    if !is_root("denied_exec_fails_with_eperm_and_allowed_exec_fires_once") {
-        return;
-    }
+    require_root!("the process connector and fanotify need root (CI runs as root)");
     let product = Product::install();
     let fs = Tmpfs::mount();
     let denied = fs.copy("/bin/true", &unique("denied"));
@@ -228,9 +219,7 @@ fn denied_exec_fails_with_eperm_and_allowed_exec_fires_once() {
 
 #[test]
 fn an_allowed_exec_that_fails_does_not_hide_the_next_exec() {
-    if !is_root("an_allowed_exec_that_fails_does_not_hide_the_next_exec") {
-        return;
-    }
+    require_root!("the process connector and fanotify need root (CI runs as root)");
     let product = Product::install();
     let fs = Tmpfs::mount();
     // Neither ELF nor `#!`: the kernel opens it for execution (the permission event fires and
@@ -281,17 +270,13 @@ fn an_allowed_exec_that_fails_does_not_hide_the_next_exec() {
 
 #[test]
 fn expired_exec_goes_ahead_at_the_deadline() {
-    if !is_root("expired_exec_goes_ahead_at_the_deadline") {
-        return;
-    }
+    require_root!("the process connector and fanotify need root (CI runs as root)");
     expired_exec("expired_exec_goes_ahead_at_the_deadline", false);
 }
 
 #[test]
 fn expired_exec_is_denied_with_deny_expired_events() {
-    if !is_root("expired_exec_is_denied_with_deny_expired_events") {
-        return;
-    }
+    require_root!("the process connector and fanotify need root (CI runs as root)");
     expired_exec("expired_exec_is_denied_with_deny_expired_events", true);
 }
 
@@ -326,9 +311,7 @@ fn expired_exec(test: &str, deny: bool) {
 
 #[test]
 fn reset_timeout_extends_the_deadline() {
-    if !is_root("reset_timeout_extends_the_deadline") {
-        return;
-    }
+    require_root!("the process connector and fanotify need root (CI runs as root)");
     let product = Product::install();
     let fs = Tmpfs::mount();
     let slow = fs.copy("/bin/true", &unique("slow"));
@@ -375,9 +358,7 @@ fn reset_timeout_extends_the_deadline() {
 
 #[test]
 fn stopping_while_a_handler_blocks_releases_the_held_exec() {
-    if !is_root("stopping_while_a_handler_blocks_releases_the_held_exec") {
-        return;
-    }
+    require_root!("the process connector and fanotify need root (CI runs as root)");
     let product = Product::install();
     let fs = Tmpfs::mount();
     let held = fs.copy("/bin/true", &unique("held"));
@@ -429,9 +410,7 @@ fn stopping_while_a_handler_blocks_releases_the_held_exec() {
 
 #[test]
 fn eight_threads_give_eight_creations_and_terminations() {
-    if !is_root("eight_threads_give_eight_creations_and_terminations") {
-        return;
-    }
+    require_root!("the process connector and fanotify need root (CI runs as root)");
     let product = Product::install();
     let rec = Recorder::new();
     let f = filter(&product, rec.clone());
@@ -500,9 +479,7 @@ fn thread_helper() {
 
 #[test]
 fn fork_storm_of_2000_processes_loses_no_event() {
-    if !is_root("fork_storm_of_2000_processes_loses_no_event") {
-        return;
-    }
+    require_root!("the process connector and fanotify need root (CI runs as root)");
     const N: usize = 2000;
     let product = Product::install();
     let fs = Tmpfs::mount();
@@ -532,9 +509,7 @@ fn fork_storm_of_2000_processes_loses_no_event() {
 
 #[test]
 fn start_errors_follow_the_reference() {
-    if !is_root("start_errors_follow_the_reference") {
-        return;
-    }
+    require_root!("the process connector and fanotify need root (CI runs as root)");
     let f = ProcessFilter::new(Recorder::new());
     assert_eq!(f.start_filter(0).unwrap_err().code(), code::ERROR_NOT_READY);
     let missing = tempfile::tempdir().unwrap();
@@ -572,9 +547,7 @@ fn start_errors_follow_the_reference() {
 
 #[test]
 fn pid_rules_are_dropped_when_their_process_exits() {
-    if !is_root("pid_rules_are_dropped_when_their_process_exits") {
-        return;
-    }
+    require_root!("the process connector and fanotify need root (CI runs as root)");
     let product = Product::install();
     let rec = Recorder::new();
     let f = filter(&product, rec.clone());
@@ -726,9 +699,7 @@ fn assert_events_object_safe(_: &dyn ProcessEvents) {}
 fn without_cap_net_admin_the_connector_reports_events_where_the_kernel_allows_it_else_1314() {
     let test =
         "without_cap_net_admin_the_connector_reports_events_where_the_kernel_allows_it_else_1314";
-    if !is_root(test) {
-        return;
-    }
+    require_root!("the process connector and fanotify need root (CI runs as root)");
     let kernel = probe_unprivileged_listener();
     eprintln!("{test}: a listener without CAP_NET_ADMIN on this kernel build: {kernel:?}");
     let product = Product::install();

@@ -14,6 +14,8 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+pub use fsgate_testkit::{is_mounted, lazy_unmount};
+
 /// The `fsgate` binary built for this test run.
 pub const FSGATE: &str = env!("CARGO_BIN_EXE_fsgate");
 
@@ -164,15 +166,6 @@ impl Drop for ServedDrive {
     }
 }
 
-/// Whether `path` is a mount point in this mount namespace (`/proc/self/mountinfo`).
-pub fn is_mounted(path: &Path) -> bool {
-    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
-    let wanted = path.to_str().unwrap();
-    info.lines()
-        .filter_map(|line| line.split(' ').nth(4))
-        .any(|mount_point| mount_point == wanted)
-}
-
 /// Polls `/proc/self/mountinfo` until `path` is no longer a mount point, for at most `limit`.
 /// Returns whether it went away.
 pub fn wait_unmounted(path: &Path, limit: Duration) -> bool {
@@ -184,13 +177,6 @@ pub fn wait_unmounted(path: &Path, limit: Duration) -> bool {
         std::thread::sleep(Duration::from_millis(50));
     }
     true
-}
-
-/// `umount2(path, MNT_DETACH)`, ignoring errors (cleanup only).
-pub fn lazy_unmount(path: &Path) {
-    let c = CString::new(path.as_os_str().as_bytes()).unwrap();
-    // SAFETY: c is a valid NUL-terminated path.
-    unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) };
 }
 
 /// A path as a C string for libc calls.

@@ -4,12 +4,12 @@
 
 #![allow(dead_code)]
 
-use std::ffi::CString;
 use std::io::{BufRead, BufReader};
-use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
+
+pub use fsgate_testkit::{is_mounted, lazy_unmount};
 
 /// The `fsgate` binary built for this test run.
 pub const FSGATE: &str = env!("CARGO_BIN_EXE_fsgate");
@@ -22,22 +22,6 @@ pub fn require_root(test: &str) -> bool {
         eprintln!("{test}: skipped, FUSE and tmpfs mounts need root");
     }
     root
-}
-
-/// `umount2(path, MNT_DETACH)`, ignoring errors (cleanup only).
-pub fn lazy_unmount(path: &Path) {
-    let c = CString::new(path.as_os_str().as_bytes()).unwrap();
-    // SAFETY: `c` is a valid NUL-terminated path.
-    unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) };
-}
-
-/// Whether `path` is a mount point (`/proc/self/mountinfo`).
-pub fn is_mounted(path: &Path) -> bool {
-    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
-    let wanted = path.to_str().unwrap();
-    info.lines()
-        .filter_map(|line| line.split(' ').nth(4))
-        .any(|mount_point| mount_point == wanted)
 }
 
 /// A tmpfs mounted on a directory, unmounted on drop.

@@ -21,16 +21,6 @@ pub use other_users::reachable_tempdir;
 
 pub const GUID: &str = "{3C1F9A2E-7B44-4D0A-9E21-5F6A7B8C9D0E}";
 
-/// Whether the test runs as root; prints why it skips otherwise.
-pub fn root_or_skip(test: &str) -> bool {
-    // SAFETY: geteuid has no preconditions.
-    let root = unsafe { libc::geteuid() } == 0;
-    if !root {
-        eprintln!("skipping {test}: needs root (installing, loop devices, mounts, capabilities)");
-    }
-    root
-}
-
 /// fsgate installed for [`GUID`] under a fresh temporary root that every user can reach
 /// (see [`reachable_tempdir`]), so privilege-dropped children can initialize against it too.
 pub fn install_root() -> TempDir {

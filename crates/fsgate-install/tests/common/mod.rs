@@ -12,15 +12,6 @@ use fsgate_install::{Installer, Package, Version};
 pub const GUID_A: &str = "{11111111-2222-3333-4444-555555555555}";
 pub const GUID_B: &str = "{AAAAAAAA-BBBB-CCCC-DDDD-EEEEEEEEEEEE}";
 
-/// Whether the test can run; prints why it skips otherwise.
-pub fn is_root(test: &str) -> bool {
-    let root = rustix::process::geteuid().is_root();
-    if !root {
-        eprintln!("{test}: skipped, installing needs root (run as root, as CI does)");
-    }
-    root
-}
-
 /// A temporary root plus a directory for packages.
 pub struct Fixture {
     pub root: tempfile::TempDir,

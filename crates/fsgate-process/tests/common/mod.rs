@@ -19,17 +19,6 @@ use fsgate_process::{
 
 pub const GUID: &str = "{5A1E0C4F-7D3B-4E2A-9C61-0F2B8D4E6A10}";
 
-/// Whether the test can run; prints why it skips otherwise.
-pub fn is_root(test: &str) -> bool {
-    let root = rustix::process::geteuid().is_root();
-    if !root {
-        eprintln!(
-            "{test}: skipped, the process connector and fanotify need root (CI runs as root)"
-        );
-    }
-    root
-}
-
 /// fsgate installed for [`GUID`] under a temporary root.
 pub struct Product {
     pub root: tempfile::TempDir,

@@ -146,9 +146,14 @@ impl RegistryLock {
 /// The installed version of the files in `install_dir` (host path), from the manifest
 /// copied there; `None` when nothing (readable) is installed.
 pub fn installed_version(install_dir: &Path) -> Option<Version> {
+    /// The part of the package manifest this needs (serde skips the file list).
+    #[derive(Deserialize)]
+    struct InstalledManifest {
+        version: String,
+    }
     let bytes = std::fs::read(install_dir.join("manifest.json")).ok()?;
-    let m: crate::package::Manifest = serde_json::from_slice(&bytes).ok()?;
-    m.version().ok()
+    let m: InstalledManifest = serde_json::from_slice(&bytes).ok()?;
+    m.version.parse().ok()
 }
 
 #[cfg(test)]
