@@ -236,14 +236,22 @@ pub enum Outcome<T> {
     Cancelled,
 }
 
-/// Application hooks the dispatcher fires.
+/// The hooks every class shares: worker thread creation and termination, and errors outside
+/// any handler's reach. Every class's event trait (`MonitorEvents`, `FilterEvents`,
+/// `ProcessEvents`) extends it, so an application implements it once per handler type (an
+/// empty `impl Hooks for MyHandler {}` keeps the defaults) and the dispatcher calls the
+/// application directly.
 pub trait Hooks: Send + Sync {
     /// Fires on a new worker thread before it runs any job.
     fn on_worker_thread_creation(&self) {}
     /// Fires on a worker thread just before it exits.
     fn on_worker_thread_termination(&self) {}
-    /// Fires when a handler panics (code `ERROR_INTERNAL_ERROR`, message with the panic text).
-    fn on_error(&self, _code: u32, _description: &str) {}
+    /// Something failed outside a handler's reach: a handler panicked (code
+    /// `ERROR_INTERNAL_ERROR`, message with the panic text), the kernel dropped events, a
+    /// kernel source failed. The default logs it as a warning through `tracing`.
+    fn on_error(&self, code: u32, description: &str) {
+        tracing::warn!(code, description, "fsgate error");
+    }
 }
 
 /// Hooks that do nothing.

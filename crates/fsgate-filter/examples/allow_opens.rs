@@ -9,7 +9,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use fsgate_core::Result;
-use fsgate_filter::events::{ControlEvent, FilterEvents, MonitorEvents};
+use fsgate_filter::events::{ControlEvent, FilterEvents, Hooks, MonitorEvents};
 use fsgate_filter::filter::FileFilter;
 use fsgate_filter::rules::{AccessFlags, ControlFlags, NotifyFlags};
 
@@ -19,6 +19,7 @@ struct AllowAll {
 }
 
 impl MonitorEvents for AllowAll {}
+impl Hooks for AllowAll {}
 impl FilterEvents for AllowAll {
     fn on_before_open_file(&self, _e: &ControlEvent) -> Result<()> {
         self.opens.fetch_add(1, Ordering::Relaxed);

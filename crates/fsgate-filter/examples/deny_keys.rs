@@ -5,12 +5,13 @@
 //! `cargo run -p fsgate-filter --example deny_keys -- /mnt/private` (as root; use a mount
 //! you created: a permission mark holds every process that touches the marked mount).
 
-use fsgate_filter::events::{ControlEvent, FilterEvents, MonitorEvents};
+use fsgate_filter::events::{ControlEvent, FilterEvents, Hooks, MonitorEvents};
 use fsgate_filter::filter::FileFilter;
 use fsgate_filter::rules::{AccessFlags, ControlFlags, NotifyFlags};
 
 struct Log;
 impl MonitorEvents for Log {}
+impl Hooks for Log {}
 impl FilterEvents for Log {
     fn on_access_denied(&self, e: &ControlEvent) {
         println!(

@@ -7,12 +7,13 @@
 //! then `cat /mnt/ext4/dir/file1 | head` fills the first range of `file1`.
 
 use fsgate_core::Result;
-use fsgate_filter::events::{FilterEvents, HydrateFile, MonitorEvents};
+use fsgate_filter::events::{FilterEvents, Hooks, HydrateFile, MonitorEvents};
 use fsgate_filter::filter::FileFilter;
 
 struct Generator;
 
 impl MonitorEvents for Generator {}
+impl Hooks for Generator {}
 impl FilterEvents for Generator {
     fn on_hydrate_file(&self, e: &mut HydrateFile) -> Result<()> {
         eprintln!(

@@ -5,7 +5,6 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 
-use fsgate_core::dispatch::Hooks;
 use fsgate_core::sync::{lock, read};
 use fsgate_core::{code, Result};
 use fsgate_fanotify::{EventMask, Group, MarkAction, MarkFlags, MarkType};
@@ -290,19 +289,4 @@ pub(crate) fn follow_mounts<H: MonitorEvents + ?Sized>(
     };
     let candidates = volumes_in(&read(rules).standard, &now);
     lock(marks).follow(handler, &now, candidates);
-}
-
-/// Forwards the dispatcher's hooks to the application.
-pub(crate) struct HookAdapter<H: ?Sized>(pub Arc<H>);
-
-impl<H: MonitorEvents + ?Sized> Hooks for HookAdapter<H> {
-    fn on_worker_thread_creation(&self) {
-        self.0.on_worker_thread_creation();
-    }
-    fn on_worker_thread_termination(&self) {
-        self.0.on_worker_thread_termination();
-    }
-    fn on_error(&self, code: u32, description: &str) {
-        self.0.on_error(code, description);
-    }
 }

@@ -1,5 +1,6 @@
 //! The events an application receives, with the reference's names and parameters.
 
+pub use fsgate_core::dispatch::Hooks;
 use fsgate_core::Result;
 
 use crate::volumes::Volume;
@@ -93,10 +94,11 @@ pub struct AttachToVolume {
 /// Events of the monitor class (and the notification half of the filter class).
 ///
 /// Every method has a default: notifications go to [`on_notify`](Self::on_notify) (a
-/// catch-all, fsgate addition, that does nothing by default), volumes are attached, errors
-/// are logged. Handlers run on the dispatcher's worker threads. A notification handler's
+/// catch-all, fsgate addition, that does nothing by default), volumes are attached. Errors
+/// outside a handler's reach (a queue overflow, a handler panic, a mark that could not be
+/// placed) and worker threads go to the [`Hooks`] every class shares. Handlers run on the dispatcher's worker threads. A notification handler's
 /// `Err` is logged and otherwise ignored: the operation already happened.
-pub trait MonitorEvents: Send + Sync + 'static {
+pub trait MonitorEvents: Hooks + Send + Sync + 'static {
     /// Catch-all that each `on_notify_*` method calls by default.
     fn on_notify(&self, _event: &NotifyEvent) -> Result<()> {
         Ok(())
@@ -145,15 +147,6 @@ pub trait MonitorEvents: Send + Sync + 'static {
     fn on_after_filter_attach_to_volume(&self, _volume: &Volume) {}
     /// An attached mount went away (or the filter stopped).
     fn on_after_filter_detach_from_volume(&self, _volume: &Volume) {}
-    /// Something failed outside a handler's reach: a queue overflow (events lost), a
-    /// handler panic, a mark that could not be placed.
-    fn on_error(&self, code: u32, description: &str) {
-        tracing::warn!(code, description, "fsgate-filter error");
-    }
-    /// Fires on each new worker thread.
-    fn on_worker_thread_creation(&self) {}
-    /// Fires on each worker thread before it exits.
-    fn on_worker_thread_termination(&self) {}
 
     /// Routes a notification to its method.
     fn fire_notify(&self, e: &NotifyEvent) -> Result<()> {

@@ -14,7 +14,7 @@ use std::os::fd::{AsFd, BorrowedFd};
 use std::path::Path;
 use std::sync::{Arc, Mutex, RwLock};
 
-use fsgate_core::dispatch::{Dispatcher, Outcome, SerialKey, Task, Timeout};
+use fsgate_core::dispatch::{Dispatcher, Hooks, Outcome, SerialKey, Task, Timeout};
 use fsgate_core::listener::{Flow, Interest, Listener, Source};
 use fsgate_core::originator::{self, Originator};
 use fsgate_core::settings::{Kind, Value};
@@ -26,7 +26,7 @@ use fsgate_fanotify::{
 
 use fsgate_core::sync::{lock, read};
 
-use crate::attach::{self, HookAdapter, Marks};
+use crate::attach::{self, Marks};
 use crate::class::{base_settings, hash, ClassCore, Lookups, RuleList};
 use crate::events::{ControlEvent, ControlKind, FilterEvents};
 use crate::group;
@@ -298,7 +298,7 @@ impl<H: FilterEvents> FileFilter<H> {
         let options = self.core.dispatcher_options(timeout, "fsgate-filter")?;
         let dispatcher = Arc::new(Dispatcher::new(
             options,
-            Arc::new(HookAdapter(Arc::clone(&self.core.handler))),
+            Arc::clone(&self.core.handler) as Arc<dyn Hooks>,
         )?);
         let group = Arc::new(
             Group::new(

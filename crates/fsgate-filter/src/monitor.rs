@@ -3,11 +3,10 @@
 
 use std::sync::{Arc, Mutex};
 
-use fsgate_core::dispatch::Dispatcher;
+use fsgate_core::dispatch::{Dispatcher, Hooks};
 use fsgate_core::sync::{lock, read};
 use fsgate_core::{code, Error, Result};
 
-use crate::attach::HookAdapter;
 use crate::class::{base_settings, ClassCore, RuleList};
 use crate::events::MonitorEvents;
 use crate::notify::{self, NotifyEngine};
@@ -160,7 +159,7 @@ impl<H: MonitorEvents> FileMonitor<H> {
             .dispatcher_options(fsgate_core::dispatch::Timeout::NONE, "fsgate-monitor")?;
         let dispatcher = Arc::new(Dispatcher::new(
             options,
-            Arc::new(HookAdapter(Arc::clone(&self.core.handler))),
+            Arc::clone(&self.core.handler) as Arc<dyn Hooks>,
         )?);
         let engine = NotifyEngine::start(
             Arc::clone(&self.core.handler),

@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use fsgate_core::{Error, Result};
-use fsgate_filter::events::{ControlEvent, FilterEvents, MonitorEvents};
+use fsgate_filter::events::{ControlEvent, FilterEvents, Hooks, MonitorEvents};
 use fsgate_filter::filter::{get_originator_process_id, FileFilter};
 use fsgate_filter::rules::{AccessFlags, ControlFlags, NotifyFlags};
 use fsgate_testkit::{require_root, TmpfsMount};
@@ -19,6 +19,7 @@ struct App {
 }
 
 impl MonitorEvents for App {}
+impl Hooks for App {}
 impl FilterEvents for App {
     fn on_before_open_file(&self, e: &ControlEvent) -> Result<()> {
         let pid = get_originator_process_id()?;
@@ -243,6 +244,7 @@ impl MonitorEvents for Volumes {
             .push(("detach", v.mount_point.clone()));
     }
 }
+impl Hooks for Volumes {}
 impl FilterEvents for Volumes {}
 
 #[test]

@@ -5,7 +5,7 @@ use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 
 use fsgate_core::{code, Result};
-use fsgate_filter::events::{AttachToVolume, MonitorEvents, NotifyEvent, NotifyKind};
+use fsgate_filter::events::{AttachToVolume, Hooks, MonitorEvents, NotifyEvent, NotifyKind};
 use fsgate_filter::monitor::FileMonitor;
 use fsgate_filter::rules::NotifyFlags;
 use fsgate_filter::volumes::Volume;
@@ -32,12 +32,6 @@ impl MonitorEvents for Log {
         self.events.lock().unwrap().push(e.clone());
         Ok(())
     }
-    fn on_error(&self, code: u32, description: &str) {
-        self.errors
-            .lock()
-            .unwrap()
-            .push((code, description.to_string()));
-    }
     fn on_before_filter_attach_to_volume(&self, p: &mut AttachToVolume) -> Result<()> {
         let name = p.volume.mount_point.file_name().unwrap_or_default();
         if name == "skipme" {
@@ -60,6 +54,14 @@ impl MonitorEvents for Log {
             .lock()
             .unwrap()
             .push(("detach", v.mount_point.clone()));
+    }
+}
+impl Hooks for Log {
+    fn on_error(&self, code: u32, description: &str) {
+        self.errors
+            .lock()
+            .unwrap()
+            .push((code, description.to_string()));
     }
 }
 

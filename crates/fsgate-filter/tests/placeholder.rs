@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 
 use common::kernel_allows_pre_content_marks_in;
 use fsgate_core::{code, Error, Result};
-use fsgate_filter::events::{FilterEvents, HydrateFile, MonitorEvents};
+use fsgate_filter::events::{FilterEvents, Hooks, HydrateFile, MonitorEvents};
 use fsgate_filter::filter::FileFilter;
 use fsgate_filter::placeholder::PLACEHOLDER_XATTR;
 use fsgate_testkit::{require_root, Ext4Mount, TmpfsMount};
@@ -27,6 +27,7 @@ struct Source {
 }
 
 impl MonitorEvents for Source {}
+impl Hooks for Source {}
 impl FilterEvents for Source {
     fn on_hydrate_file(&self, e: &mut HydrateFile) -> Result<()> {
         if let Some(errno) = self.fail_with {

@@ -10,7 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 
 use fsgate_core::Result;
-use fsgate_filter::events::{FilterEvents, MonitorEvents, NotifyEvent, NotifyKind};
+use fsgate_filter::events::{FilterEvents, Hooks, MonitorEvents, NotifyEvent, NotifyKind};
 use fsgate_filter::filter::FileFilter;
 use fsgate_filter::monitor::FileMonitor;
 use fsgate_filter::rules::{AccessFlags, ControlFlags, NotifyFlags};
@@ -25,6 +25,7 @@ impl MonitorEvents for Log {
         Ok(())
     }
 }
+impl Hooks for Log {}
 impl FilterEvents for Log {}
 
 impl Log {

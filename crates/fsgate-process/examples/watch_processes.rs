@@ -8,7 +8,7 @@
 use std::sync::Arc;
 
 use fsgate_core::Result;
-use fsgate_process::{ProcessCreation, ProcessEvents, ProcessFilter, ProcessTermination};
+use fsgate_process::{Hooks, ProcessCreation, ProcessEvents, ProcessFilter, ProcessTermination};
 
 struct Print;
 
@@ -25,6 +25,7 @@ impl ProcessEvents for Print {
         Ok(())
     }
 }
+impl Hooks for Print {}
 
 fn main() -> Result<()> {
     let guid = std::env::args().nth(1).unwrap_or_default();

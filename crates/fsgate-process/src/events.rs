@@ -7,6 +7,7 @@
 //! its threads, its termination) run one at a time in the order the kernel reported them;
 //! events of different processes run in parallel unless `serialize_events` is set.
 
+pub use fsgate_core::dispatch::Hooks;
 use fsgate_core::Result;
 
 /// Which events the filter fires (the `EventsToFire` setting). The default is
@@ -142,8 +143,10 @@ pub struct HandleOperation {
 }
 
 /// The application's handlers. Every method has a default: do nothing, let the operation go
-/// ahead.
-pub trait ProcessEvents: Send + Sync + 'static {
+/// ahead. Worker threads and errors outside a handler's control (a handler panic, events the
+/// kernel dropped because the filter fell behind, a failed kernel source) go to the
+/// [`Hooks`] every class shares.
+pub trait ProcessEvents: Hooks + Send + Sync + 'static {
     /// A program image starts in a process whose creator matches the rules.
     ///
     /// Under exec control (the image lies on a controlled path, see
@@ -180,17 +183,6 @@ pub trait ProcessEvents: Send + Sync + 'static {
     fn on_thread_handle_operation(&self, _event: &mut HandleOperation) -> Result<()> {
         Ok(())
     }
-
-    /// Fires on a new worker thread before it runs any handler.
-    fn on_worker_thread_creation(&self) {}
-
-    /// Fires on a worker thread just before it exits.
-    fn on_worker_thread_termination(&self) {}
-
-    /// Something went wrong outside a handler's control: a handler panicked (code 1359), the
-    /// kernel dropped events because the filter fell behind (code 1460, "events lost"), or a
-    /// kernel source failed.
-    fn on_error(&self, _error_code: u32, _description: &str) {}
 }
 
 #[cfg(test)]

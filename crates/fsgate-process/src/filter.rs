@@ -5,7 +5,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use fsgate_core::dispatch::{self, Dispatcher, Options, Timeout};
+use fsgate_core::dispatch::{self, Dispatcher, Hooks, Options, Timeout};
 use fsgate_core::listener::Listener;
 use fsgate_core::originator::Credentials;
 use fsgate_core::settings::{parse_bool, Request, Value};
@@ -20,7 +20,7 @@ use crate::exec_control::ExecControl;
 use crate::proc_connector::ProcConnector;
 use crate::rules::ProcessId;
 use crate::settings::{names::LOGGING_ENABLED, ProcessSettings, FIXED_WHILE_ACTIVE};
-use crate::shared::{HookAdapter, Shared, State};
+use crate::shared::{Shared, State};
 use crate::snapshot::{self, RunningProcess};
 use crate::table::ProcessTable;
 use crate::tracker;
@@ -348,7 +348,7 @@ impl ProcessFilter {
         };
         let dispatcher = Arc::new(Dispatcher::new(
             options,
-            Arc::new(HookAdapter(Arc::clone(&self.shared.events))),
+            Arc::clone(&self.shared.events) as Arc<dyn Hooks>,
         )?);
         *self.shared.lock() = State {
             table: ProcessTable::load(),

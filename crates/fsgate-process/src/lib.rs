@@ -49,7 +49,7 @@ mod table;
 mod tracker;
 
 pub use events::{
-    EventsToFire, HandleOperation, ProcessCreation, ProcessEvents, ProcessTermination,
+    EventsToFire, HandleOperation, Hooks, ProcessCreation, ProcessEvents, ProcessTermination,
     ThreadCreation, ThreadTermination,
 };
 pub use filter::ProcessFilter;

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use fsgate_core::dispatch::{Dispatcher, Hooks, Outcome, SerialKey, Task};
+use fsgate_core::dispatch::{Dispatcher, Outcome, SerialKey, Task};
 use fsgate_core::{code, Originator};
 
 use crate::events::{EventsToFire, ProcessEvents};
@@ -120,21 +120,6 @@ impl Shared {
 /// meaningful; credentials are read from `/proc/<pid>` when asked.
 pub fn originator_of(pid: u32) -> Originator {
     Originator::of_process(pid, u32::MAX, u32::MAX)
-}
-
-/// Forwards the dispatcher's hooks to the application's handlers.
-pub struct HookAdapter(pub Arc<dyn ProcessEvents>);
-
-impl Hooks for HookAdapter {
-    fn on_worker_thread_creation(&self) {
-        self.0.on_worker_thread_creation();
-    }
-    fn on_worker_thread_termination(&self) {
-        self.0.on_worker_thread_termination();
-    }
-    fn on_error(&self, error_code: u32, description: &str) {
-        self.0.on_error(error_code, description);
-    }
 }
 
 /// The code `on_error` reports when the kernel dropped events because the filter fell

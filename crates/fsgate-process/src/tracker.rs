@@ -280,16 +280,16 @@ pub fn handle(
 mod tests {
     use std::sync::Mutex;
 
-    use fsgate_core::dispatch::Options;
+    use fsgate_core::dispatch::{Hooks, Options};
 
     use super::*;
     use crate::events::ProcessEvents;
-    use crate::shared::HookAdapter;
 
     #[derive(Default)]
     struct Errors(Mutex<Vec<(u32, String)>>);
 
-    impl ProcessEvents for Errors {
+    impl ProcessEvents for Errors {}
+    impl Hooks for Errors {
         fn on_error(&self, error_code: u32, description: &str) {
             self.0
                 .lock()
@@ -305,7 +305,7 @@ mod tests {
         let errors = Arc::new(Errors::default());
         let shared = Arc::new(Shared::new(errors.clone()));
         let dispatcher =
-            Dispatcher::new(Options::default(), Arc::new(HookAdapter(errors.clone()))).unwrap();
+            Dispatcher::new(Options::default(), errors.clone() as Arc<dyn Hooks>).unwrap();
         let mut names = None;
         let eperm = libc::EPERM as u32;
         let mine = 4242;

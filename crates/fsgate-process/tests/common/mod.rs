@@ -13,7 +13,7 @@ use fsgate_core::{code, Result};
 use fsgate_install::{Installer, Package};
 use fsgate_process::proc_connector::{self, ProcEvent};
 use fsgate_process::{
-    ProcessCreation, ProcessEvents, ProcessFilter, ProcessTermination, ThreadCreation,
+    Hooks, ProcessCreation, ProcessEvents, ProcessFilter, ProcessTermination, ThreadCreation,
     ThreadTermination,
 };
 
@@ -179,6 +179,8 @@ impl ProcessEvents for Recorder {
         self.push(Seen::ThreadTerminated(event.clone()));
         Ok(())
     }
+}
+impl Hooks for Recorder {
     fn on_error(&self, error_code: u32, description: &str) {
         self.push(Seen::Error(error_code, description.to_string()));
     }
