@@ -27,7 +27,8 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use served::{require_root, DriveMode, Target, Targets};
+use fsgate_testkit::require_root;
+use served::{DriveMode, Target, Targets};
 
 /// This test's name: the child processes run it again with [`RUN_CHECK`] set.
 const TEST: &str = "every_target_behaves_like_ext4_on_the_posix_list";
@@ -131,7 +132,7 @@ fn every_target_behaves_like_ext4_on_the_posix_list() {
         run_in_child(&check, Path::new(&dir));
         return;
     }
-    if !require_root(TEST) {
+    if !require_root("FUSE and tmpfs mounts need root") {
         return;
     }
     let started = Instant::now();

@@ -16,9 +16,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
+use fsgate_testkit::require_root;
 use rustix::fs::{AtFlags, FallocateFlags, FileType, Mode, OFlags, XattrFlags, CWD};
 use rustix::io::Errno;
-use served::{is_mounted, require_root, Ext4, Served, FSGATE};
+use served::{is_mounted, Ext4, Served, FSGATE};
 
 /// A source directory with some content and the drive mirroring it.
 struct Mirror {
@@ -37,8 +38,8 @@ fn source_and_mountpoint(tmp: &Path) -> (PathBuf, PathBuf) {
     (source, mnt)
 }
 
-fn mirror(test: &str, passthrough: bool) -> Option<Mirror> {
-    if !require_root(test) {
+fn mirror(passthrough: bool) -> Option<Mirror> {
+    if !require_root("FUSE and ext4 mounts need root") {
         return None;
     }
     let tmp = tempfile::tempdir().unwrap();
@@ -57,8 +58,8 @@ fn mirror(test: &str, passthrough: bool) -> Option<Mirror> {
 
 /// The drive over an empty source that is a fresh ext4 filesystem, so that `fallocate` and
 /// `copy_file_range` behave the same on every machine (tmpfs, for one, has no zero ranges).
-fn mirror_on_ext4(test: &str, passthrough: bool) -> Option<Mirror> {
-    if !require_root(test) {
+fn mirror_on_ext4(passthrough: bool) -> Option<Mirror> {
+    if !require_root("FUSE and ext4 mounts need root") {
         return None;
     }
     let tmp = tempfile::tempdir().unwrap();
@@ -123,10 +124,7 @@ fn xattr(path: &Path, name: &str) -> Option<Vec<u8>> {
 
 #[test]
 fn the_source_shows_on_the_mount_with_its_inode_numbers() {
-    let Some(m) = mirror(
-        "the_source_shows_on_the_mount_with_its_inode_numbers",
-        false,
-    ) else {
+    let Some(m) = mirror(false) else {
         return;
     };
     assert_eq!(
@@ -164,7 +162,7 @@ fn the_source_shows_on_the_mount_with_its_inode_numbers() {
 
 #[test]
 fn changes_on_the_mount_land_in_the_source() {
-    let Some(m) = mirror("changes_on_the_mount_land_in_the_source", false) else {
+    let Some(m) = mirror(false) else {
         return;
     };
     let p = |n: &str| m.served.path(n);
@@ -215,7 +213,7 @@ fn changes_on_the_mount_land_in_the_source() {
 
 #[test]
 fn files_created_by_other_users_belong_to_them() {
-    let Some(m) = mirror("files_created_by_other_users_belong_to_them", false) else {
+    let Some(m) = mirror(false) else {
         return;
     };
     fs::set_permissions(&m.source, fs::Permissions::from_mode(0o777)).unwrap();
@@ -243,10 +241,7 @@ fn files_created_by_other_users_belong_to_them() {
 
 #[test]
 fn passthrough_reads_and_writes_the_source_files_and_says_so() {
-    let Some(m) = mirror(
-        "passthrough_reads_and_writes_the_source_files_and_says_so",
-        true,
-    ) else {
+    let Some(m) = mirror(true) else {
         return;
     };
     // The kernel's passthrough where it has one (Linux 6.9+ with CONFIG_FUSE_PASSTHROUGH),
@@ -288,7 +283,7 @@ fn passthrough_reads_and_writes_the_source_files_and_says_so() {
 
 #[test]
 fn mkfifo_on_the_mount_makes_a_fifo_in_the_source() {
-    let Some(m) = mirror("mkfifo_on_the_mount_makes_a_fifo_in_the_source", false) else {
+    let Some(m) = mirror(false) else {
         return;
     };
     rustix::fs::mkfifoat(CWD, m.served.path("pipe"), mode(0o640)).unwrap();
@@ -312,7 +307,7 @@ fn mkfifo_on_the_mount_makes_a_fifo_in_the_source() {
 
 #[test]
 fn mknod_makes_device_nodes_with_their_device_numbers() {
-    let Some(m) = mirror("mknod_makes_device_nodes_with_their_device_numbers", false) else {
+    let Some(m) = mirror(false) else {
         return;
     };
     // A minor above 255 and a major above 255 check the whole encoding of the number.
@@ -361,10 +356,7 @@ fn mknod_makes_device_nodes_with_their_device_numbers() {
 
 #[test]
 fn creating_a_name_the_source_has_gained_opens_the_source_file() {
-    let Some(m) = mirror(
-        "creating_a_name_the_source_has_gained_opens_the_source_file",
-        false,
-    ) else {
+    let Some(m) = mirror(false) else {
         return;
     };
     // The kernel remembers that the name was missing, so open(O_CREAT) reaches the drive as
@@ -389,7 +381,7 @@ fn creating_a_name_the_source_has_gained_opens_the_source_file() {
 #[test]
 fn a_name_the_source_turned_into_a_fifo_is_never_opened() {
     // With --passthrough every open reaches the drive.
-    let Some(m) = mirror("a_name_the_source_turned_into_a_fifo_is_never_opened", true) else {
+    let Some(m) = mirror(true) else {
         return;
     };
     // The kernel has "hello" as a regular file for the metadata timeout...
@@ -409,10 +401,7 @@ fn a_name_the_source_turned_into_a_fifo_is_never_opened() {
 
 #[test]
 fn bind_on_the_mount_makes_a_socket_that_takes_connections() {
-    let Some(m) = mirror(
-        "bind_on_the_mount_makes_a_socket_that_takes_connections",
-        false,
-    ) else {
+    let Some(m) = mirror(false) else {
         return;
     };
     let path = m.served.path("sock");
@@ -436,7 +425,7 @@ fn bind_on_the_mount_makes_a_socket_that_takes_connections() {
 
 #[test]
 fn special_files_made_by_other_users_belong_to_them() {
-    let Some(m) = mirror("special_files_made_by_other_users_belong_to_them", false) else {
+    let Some(m) = mirror(false) else {
         return;
     };
     fs::set_permissions(&m.source, fs::Permissions::from_mode(0o777)).unwrap();
@@ -469,7 +458,7 @@ fn special_files_made_by_other_users_belong_to_them() {
 
 #[test]
 fn fifo_data_flows_between_processes_on_the_mount() {
-    let Some(m) = mirror("fifo_data_flows_between_processes_on_the_mount", false) else {
+    let Some(m) = mirror(false) else {
         return;
     };
     let path = m.served.path("pipe");
@@ -495,7 +484,7 @@ fn fifo_data_flows_between_processes_on_the_mount() {
 
 #[test]
 fn a_fifo_s_metadata_changes_without_opening_it() {
-    let Some(m) = mirror("a_fifo_s_metadata_changes_without_opening_it", false) else {
+    let Some(m) = mirror(false) else {
         return;
     };
     // No process has the FIFO open: opening it for writing in the drive would block.
@@ -551,8 +540,7 @@ fn filled(m: &Mirror, name: &str, byte: u8, len: usize) -> File {
 #[test]
 fn punch_hole_frees_the_range_in_the_source() {
     for passthrough in [false, true] {
-        let Some(m) = mirror_on_ext4("punch_hole_frees_the_range_in_the_source", passthrough)
-        else {
+        let Some(m) = mirror_on_ext4(passthrough) else {
             return;
         };
         const MIB: usize = 1 << 20;
@@ -594,10 +582,7 @@ fn punch_hole_frees_the_range_in_the_source() {
 #[test]
 fn zero_range_zeros_in_place_and_grows_the_file_unless_keep_size() {
     for passthrough in [false, true] {
-        let Some(m) = mirror_on_ext4(
-            "zero_range_zeros_in_place_and_grows_the_file_unless_keep_size",
-            passthrough,
-        ) else {
+        let Some(m) = mirror_on_ext4(passthrough) else {
             return;
         };
         const LEN: usize = 64 << 10;
@@ -635,10 +620,7 @@ fn zero_range_zeros_in_place_and_grows_the_file_unless_keep_size() {
 #[test]
 fn fallocate_reserves_space_and_keep_size_leaves_the_size() {
     for passthrough in [false, true] {
-        let Some(m) = mirror_on_ext4(
-            "fallocate_reserves_space_and_keep_size_leaves_the_size",
-            passthrough,
-        ) else {
+        let Some(m) = mirror_on_ext4(passthrough) else {
             return;
         };
         const MIB: u64 = 1 << 20;
@@ -667,7 +649,7 @@ fn fallocate_reserves_space_and_keep_size_leaves_the_size() {
 #[test]
 fn copy_file_range_copies_in_the_source() {
     for passthrough in [false, true] {
-        let Some(m) = mirror_on_ext4("copy_file_range_copies_in_the_source", passthrough) else {
+        let Some(m) = mirror_on_ext4(passthrough) else {
             return;
         };
         let data: Vec<u8> = (0..3u32 << 20).map(|i| (i * 7 % 251) as u8).collect();
@@ -807,10 +789,7 @@ fn a_deep_file_works_like_any_other(m: &Mirror, depth: usize) -> usize {
 
 #[test]
 fn a_file_whose_path_is_path_max_long_works_like_any_other() {
-    let Some(m) = mirror(
-        "a_file_whose_path_is_path_max_long_works_like_any_other",
-        false,
-    ) else {
+    let Some(m) = mirror(false) else {
         return;
     };
     // 4,095 bytes: the longest path one system call takes (PATH_MAX less its NUL).
@@ -820,7 +799,7 @@ fn a_file_whose_path_is_path_max_long_works_like_any_other() {
 
 #[test]
 fn a_file_deeper_than_path_max_works_like_any_other() {
-    let Some(m) = mirror("a_file_deeper_than_path_max_works_like_any_other", false) else {
+    let Some(m) = mirror(false) else {
         return;
     };
     assert_eq!(a_deep_file_works_like_any_other(&m, 40), 10_119);
@@ -829,7 +808,7 @@ fn a_file_deeper_than_path_max_works_like_any_other() {
 
 #[test]
 fn reading_more_files_than_the_server_may_open_works() {
-    if !require_root("reading_more_files_than_the_server_may_open_works") {
+    if !require_root("FUSE and ext4 mounts need root") {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
@@ -904,7 +883,7 @@ fn logged_events(
 
 #[test]
 fn logged_events_are_json_lines() {
-    if !require_root("logged_events_are_json_lines") {
+    if !require_root("FUSE and ext4 mounts need root") {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
@@ -927,7 +906,7 @@ fn logged_events_are_json_lines() {
 
 #[test]
 fn copy_file_range_and_fallocate_reach_the_drive_as_events() {
-    if !require_root("copy_file_range_and_fallocate_reach_the_drive_as_events") {
+    if !require_root("FUSE and ext4 mounts need root") {
         return;
     }
     for passthrough in [false, true] {
@@ -961,7 +940,7 @@ fn copy_file_range_and_fallocate_reach_the_drive_as_events() {
 
 #[test]
 fn a_missing_source_is_a_clear_error() {
-    if !require_root("a_missing_source_is_a_clear_error") {
+    if !require_root("FUSE and ext4 mounts need root") {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
@@ -979,10 +958,7 @@ fn a_missing_source_is_a_clear_error() {
 
 #[test]
 fn rename_exchange_swaps_a_file_and_a_directory_in_the_source() {
-    let Some(m) = mirror(
-        "rename_exchange_swaps_a_file_and_a_directory_in_the_source",
-        false,
-    ) else {
+    let Some(m) = mirror(false) else {
         return;
     };
     // The source holds `dir/inner` already.

@@ -30,7 +30,8 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use served::{require_root, DriveMode, Targets};
+use fsgate_testkit::require_root;
+use served::{DriveMode, Targets};
 use sys::Mapping;
 
 /// Operations per target.
@@ -651,7 +652,7 @@ fn modes_ext4_does(dir: &Path) -> Vec<(i32, &'static str)> {
 
 #[test]
 fn random_operations_keep_every_byte_on_every_target() {
-    if !require_root("random_operations_keep_every_byte_on_every_target") {
+    if !require_root("FUSE and tmpfs mounts need root") {
         return;
     }
     let seed = seed();

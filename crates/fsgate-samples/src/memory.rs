@@ -83,8 +83,8 @@ use fsgate_vfs::{
     CopyFileRangeParams, CreateFileParams, CreateHardLinkParams, CreateSymbolicLinkParams,
     DeleteFileParams, EnumerateDirectoryParams, Events, ExchangeFilesParams, FileInfo, FileKind,
     GetEaParams, GetFileInfoParams, GetSymbolicLinkTargetParams, GetVolumeLabelParams,
-    GetVolumeSizeParams, IsDirectoryEmptyParams, ListEasParams, OpenFileParams, ReadFileParams,
-    RemoveEaParams, RenameOrMoveFileParams, SetAllocationSizeParams, SetEaParams,
+    GetVolumeSizeParams, Hooks, IsDirectoryEmptyParams, ListEasParams, OpenFileParams,
+    ReadFileParams, RemoveEaParams, RenameOrMoveFileParams, SetAllocationSizeParams, SetEaParams,
     SetFileAttributesParams, SetFileSecurityParams, SetFileSizeParams, WriteFileParams,
     ZeroizeFileRangeParams,
 };
@@ -1163,6 +1163,8 @@ fn fill_info(state: &NodeState, ino: u64, info: &mut FileInfo) {
     info.change_time = meta.ctime;
     info.file_id = ino;
 }
+
+impl Hooks for MemoryDrive {}
 
 impl Events for MemoryDrive {
     type FileContext = OpenNode;

@@ -100,7 +100,7 @@ use fsgate_vfs::{
     CopyFileRangeParams, CreateFileParams, CreateHardLinkParams, CreateSymbolicLinkParams,
     DeleteFileParams, EnumerateDirectoryParams, Events, ExchangeFilesParams, FileInfo, FileKind,
     FlushFileParams, GetEaParams, GetFileInfoParams, GetSymbolicLinkTargetParams,
-    GetVolumeLabelParams, GetVolumeSizeParams, IsDirectoryEmptyParams, ListEasParams,
+    GetVolumeLabelParams, GetVolumeSizeParams, Hooks, IsDirectoryEmptyParams, ListEasParams,
     OpenFileParams, ReadFileParams, RemoveEaParams, RenameOrMoveFileParams,
     SetAllocationSizeParams, SetEaParams, SetFileAttributesParams, SetFileSecurityParams,
     SetFileSizeParams, WriteFileParams, ZeroizeFileRangeParams,
@@ -524,6 +524,8 @@ impl MirrorDrive {
 }
 
 /// The `fsgate-vfs` events, each over one system call on the source.
+impl Hooks for MirrorDrive {}
+
 impl Events for MirrorDrive {
     type FileContext = OpenFile;
     type HandleContext = OpenSource;

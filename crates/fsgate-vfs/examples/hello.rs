@@ -16,7 +16,7 @@ use std::path::Path;
 
 use fsgate_core::Result;
 use fsgate_vfs::{
-    EnumerateDirectoryParams, Events, FileKind, GetFileInfoParams, Options, ReadFileParams,
+    EnumerateDirectoryParams, Events, FileKind, GetFileInfoParams, Hooks, Options, ReadFileParams,
     VirtualDrive,
 };
 
@@ -27,6 +27,8 @@ struct Hello;
 
 /// How far a listing got.
 struct Cursor(usize);
+
+impl Hooks for Hello {}
 
 impl Events for Hello {
     type FileContext = ();

@@ -18,6 +18,7 @@
 //! reference's create fills the file info: a handler that fills it answers the kernel's
 //! request itself; one that does not makes the library fire `on_get_file_info` after it.
 
+use fsgate_core::dispatch::Hooks;
 use fsgate_core::{code, Error, Result};
 
 use crate::params::*;
@@ -32,13 +33,18 @@ fn not_supported(event: &str) -> Error {
 
 /// A virtual drive's behaviour: the reference's events.
 ///
+/// The hooks every class shares — `on_error` (a handler panicked or the library hit an
+/// error it cannot report to a caller; unhandled, it is logged through `tracing`) and worker
+/// thread creation and termination — come from [`Hooks`], which a drive implements too (an
+/// empty `impl Hooks for MyDrive {}` keeps the defaults).
+///
 /// Contexts are typed and built by the drive: `on_create_file` and `on_open_file` store
 /// the file's and the handle's in their params' slots, `on_enumerate_directory` stores the
 /// listing's at its first call; the library drops each just after its last event (see the
 /// crate docs for the table), and one stored by an event that fails at once. A slot left
 /// empty is `None` in later events. Put `Arc`s, open backend handles or listing cursors in
 /// them; their `Drop` is the cleanup.
-pub trait Events: Send + Sync + 'static {
+pub trait Events: Hooks + Send + Sync + 'static {
     /// Per open file or directory: stored by its first open, dropped after its last close.
     type FileContext: Send + Sync + 'static;
     /// Per handle (each `open`/`opendir` that fires an open event): dropped after its
@@ -300,17 +306,4 @@ pub trait Events: Send + Sync + 'static {
     fn on_remove_ea(&self, _p: &mut RemoveEaParams<'_>) -> Result<()> {
         Err(not_supported("on_remove_ea"))
     }
-
-    /// A handler panicked (code `ERROR_INTERNAL_ERROR`) or the library hit an error it
-    /// cannot report to a caller. Fires on a worker thread. Unhandled: the error goes to
-    /// `tracing` at the error level, so a drive need not log it itself.
-    fn on_error(&self, error_code: u32, description: &str) {
-        tracing::error!("virtual drive error {error_code}: {description}");
-    }
-
-    /// A worker thread started; fires on it before it runs any event.
-    fn on_worker_thread_creation(&self) {}
-
-    /// A worker thread is about to exit; fires on it.
-    fn on_worker_thread_termination(&self) {}
 }

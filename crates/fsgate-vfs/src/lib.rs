@@ -209,6 +209,7 @@ pub use logging::{LogFormat, Logged};
 
 pub use drive::{ChangeAction, VirtualDrive};
 pub use events::Events;
+pub use fsgate_core::dispatch::Hooks;
 pub use options::{FileCache, Options};
 pub use originator::{
     get_originator_group_id, get_originator_process_id, get_originator_process_name,

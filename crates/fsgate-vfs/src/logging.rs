@@ -33,6 +33,7 @@ use serde_json::Value;
 
 use crate::events::Events;
 use crate::params::*;
+use crate::Hooks;
 
 /// How [`Logged`] writes its lines.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -393,7 +394,9 @@ impl<E: Events, W: Write + Send + 'static> Events for Logged<E, W> {
             name: p.name,
         }
     }
+}
 
+impl<E: Events, W: Write + Send + 'static> Hooks for Logged<E, W> {
     fn on_error(&self, error_code: u32, description: &str) {
         self.inner.on_error(error_code, description);
         self.write(
@@ -492,7 +495,9 @@ mod tests {
                 .map(drop)
                 .ok_or_else(|| Self::missing(p.file_name))
         }
+    }
 
+    impl Hooks for Notes {
         fn on_error(&self, _error_code: u32, _description: &str) {
             self.hooks.fetch_add(1, Ordering::Relaxed);
         }

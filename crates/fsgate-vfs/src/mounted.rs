@@ -19,21 +19,6 @@ use crate::sys::{self, Unmounted};
 use crate::transport::Transport;
 use crate::wire::FuseFs;
 
-/// Forwards the dispatcher's hooks to the application's events.
-struct EventHooks<E: Events>(Arc<E>);
-
-impl<E: Events> Hooks for EventHooks<E> {
-    fn on_worker_thread_creation(&self) {
-        self.0.on_worker_thread_creation();
-    }
-    fn on_worker_thread_termination(&self) {
-        self.0.on_worker_thread_termination();
-    }
-    fn on_error(&self, code: u32, description: &str) {
-        self.0.on_error(code, description);
-    }
-}
-
 /// Checks that `path` is an existing empty directory; errors name the path.
 pub(crate) fn check_mounting_point(path: &Path) -> Result<PathBuf> {
     let shown = path.display();
@@ -132,10 +117,7 @@ impl<E: Events> Mounted<E> {
             d.max_workers = options.max_worker_thread_count;
         }
         d.max_workers = d.max_workers.max(d.min_workers);
-        let dispatcher = Arc::new(Dispatcher::new(
-            d,
-            Arc::new(EventHooks(Arc::clone(&events))),
-        )?);
+        let dispatcher = Arc::new(Dispatcher::new(d, Arc::clone(&events) as Arc<dyn Hooks>)?);
 
         let e = Arc::clone(&events);
         let label = call(&dispatcher, "on_get_volume_label", move || {

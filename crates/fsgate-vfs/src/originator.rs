@@ -9,52 +9,10 @@
 //!
 //! Every params struct of such an event carries the same in its `originator` field
 //! ([`Originator`](fsgate_core::Originator)); handlers that read it need no thread-local.
-//! These functions stay for the reference's API.
+//! These functions stay for the reference's API; they are `fsgate_core`'s, the same for
+//! every class.
 
-use fsgate_core::dispatch::current_originator;
-use fsgate_core::originator::Credentials;
-use fsgate_core::Result;
-
-/// `get_originator_process_id`: the pid (thread-group id) of the process whose request
-/// fired this event, whichever of its threads made it.
-///
-/// The event's params carry the same in `originator`.
-pub fn get_originator_process_id() -> Result<u32> {
-    Ok(current_originator("get_originator_process_id")?.pid())
-}
-
-/// `get_originator_thread_id`: the id of the thread that made the request (`gettid()` in
-/// that thread; the process id for its main thread).
-///
-/// The event's params carry the same in `originator`.
-pub fn get_originator_thread_id() -> Result<u32> {
-    Ok(current_originator("get_originator_thread_id")?.tid)
-}
-
-/// `get_originator_process_name`: that process's short name (`/proc/<pid>/comm`).
-///
-/// The event's params carry the same in `originator`.
-pub fn get_originator_process_name() -> Result<String> {
-    current_originator("get_originator_process_name")?.process_name()
-}
-
-/// The uid the request runs with (its filesystem uid).
-///
-/// The event's params carry the same in `originator`.
-pub fn get_originator_user_id() -> Result<u32> {
-    Ok(current_originator("get_originator_user_id")?.uid)
-}
-
-/// The gid the request runs with (its filesystem gid).
-///
-/// The event's params carry the same in `originator`.
-pub fn get_originator_group_id() -> Result<u32> {
-    Ok(current_originator("get_originator_group_id")?.gid)
-}
-
-/// `get_originator_token`: the process's credentials (uids, gids, groups, capabilities).
-///
-/// The event's params carry the same in `originator`.
-pub fn get_originator_token() -> Result<Credentials> {
-    current_originator("get_originator_token")?.credentials()
-}
+pub use fsgate_core::originator::{
+    get_originator_group_id, get_originator_process_id, get_originator_process_name,
+    get_originator_thread_id, get_originator_token, get_originator_user_id,
+};

@@ -27,6 +27,8 @@ struct Meeting {
     most: AtomicUsize,
 }
 
+impl Hooks for Meeting {}
+
 impl Events for Meeting {
     type FileContext = ();
     type HandleContext = ();

@@ -59,6 +59,8 @@ fn missing(name: &str) -> Error {
     Error::from_code(code::ERROR_FILE_NOT_FOUND, format!("{name} is gone"))
 }
 
+impl Hooks for Store {}
+
 impl Events for Store {
     type FileContext = ();
     type HandleContext = ();

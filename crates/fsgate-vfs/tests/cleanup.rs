@@ -23,6 +23,8 @@ struct Counting {
     writes: AtomicUsize,
 }
 
+impl Hooks for Counting {}
+
 impl Events for Counting {
     type FileContext = ();
     type HandleContext = ();

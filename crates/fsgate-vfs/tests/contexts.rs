@@ -48,6 +48,8 @@ struct H(Ctx);
 
 struct Instrumented;
 
+impl Hooks for Instrumented {}
+
 impl Events for Instrumented {
     type FileContext = F;
     type HandleContext = H;

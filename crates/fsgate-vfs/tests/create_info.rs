@@ -52,6 +52,8 @@ impl Recorder {
     }
 }
 
+impl Hooks for Recorder {}
+
 impl Events for Recorder {
     type FileContext = ();
     type HandleContext = ();

@@ -94,7 +94,9 @@ impl Events for Behaving {
         };
         Ok(())
     }
+}
 
+impl Hooks for Behaving {
     fn on_error(&self, code: u32, description: &str) {
         self.errors
             .lock()

@@ -39,6 +39,8 @@ impl std::ops::Deref for Drive {
     }
 }
 
+impl Hooks for Drive {}
+
 impl Events for Drive {
     type FileContext = Arc<Vec<u8>>;
     type HandleContext = ();

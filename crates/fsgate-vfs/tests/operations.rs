@@ -74,6 +74,8 @@ fn resize(o: &mut Object, size: u64) {
     o.info.size = size;
 }
 
+impl Hooks for Flat {}
+
 impl Events for Flat {
     type FileContext = ();
     type HandleContext = ();

@@ -29,6 +29,8 @@ struct Witness {
     mismatches: Mutex<Vec<String>>,
 }
 
+impl Hooks for Witness {}
+
 impl Events for Witness {
     type FileContext = ();
     type HandleContext = ();

@@ -33,6 +33,8 @@ impl Router {
     }
 }
 
+impl Hooks for Router {}
+
 impl Events for Router {
     type FileContext = ();
     type HandleContext = ();

@@ -37,6 +37,8 @@ impl Gated {
     }
 }
 
+impl Hooks for Gated {}
+
 impl Events for Gated {
     type FileContext = ();
     type HandleContext = ();

@@ -4,7 +4,9 @@ use std::path::PathBuf;
 
 use clap::Args;
 use fsgate_core::{Error, Result};
-use fsgate_filter::events::{ControlEvent, FilterEvents, MonitorEvents, NotifyEvent, NotifyKind};
+use fsgate_filter::events::{
+    ControlEvent, FilterEvents, Hooks, MonitorEvents, NotifyEvent, NotifyKind,
+};
 use fsgate_filter::filter::FileFilter;
 use fsgate_filter::monitor::FileMonitor;
 use fsgate_filter::rules::{AccessFlags, ControlFlags, NotifyFlags};
@@ -132,12 +134,15 @@ impl MonitorPrint {
     }
 }
 
+impl Hooks for MonitorPrint {
+    fn on_error(&self, code: u32, description: &str) {
+        self.print.on_error(code, description);
+    }
+}
+
 impl MonitorEvents for MonitorPrint {
     fn on_notify(&self, e: &NotifyEvent) -> Result<()> {
         self.print.on_notify(e)
-    }
-    fn on_error(&self, code: u32, description: &str) {
-        self.print.on_error(code, description);
     }
     fn on_after_filter_attach_to_volume(&self, v: &Volume) {
         self.volume("after_filter_attach_to_volume", v);
@@ -166,6 +171,9 @@ impl MonitorEvents for Print {
         self.0.event(e.kind.event_name(), m);
         Ok(())
     }
+}
+
+impl Hooks for Print {
     fn on_error(&self, code: u32, description: &str) {
         let mut m = Map::new();
         m.insert("result_code".into(), Value::from(code));

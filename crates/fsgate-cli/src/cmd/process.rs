@@ -10,7 +10,7 @@ use clap::{Args, Subcommand};
 use fsgate_core::mask::PathMask;
 use fsgate_core::{code, Error, Result};
 use fsgate_process::{
-    ProcessCreation, ProcessEvents, ProcessFilter, ProcessTermination, ThreadCreation,
+    Hooks, ProcessCreation, ProcessEvents, ProcessFilter, ProcessTermination, ThreadCreation,
     ThreadTermination,
 };
 use serde_json::{json, Map, Value};
@@ -90,6 +90,7 @@ pub fn run(command: ProcessCommand) -> Result<()> {
 }
 
 struct Quiet;
+impl Hooks for Quiet {}
 impl ProcessEvents for Quiet {}
 
 fn list(args: ListArgs) -> Result<()> {
@@ -165,6 +166,9 @@ impl ProcessEvents for Watcher {
         self.printer.event("thread_termination", m);
         Ok(())
     }
+}
+
+impl Hooks for Watcher {
     fn on_error(&self, error_code: u32, description: &str) {
         let mut m = Map::new();
         m.insert("result_code".into(), json!(error_code));
@@ -230,6 +234,8 @@ struct Denier {
     masks: Vec<PathMask>,
     printer: Printer,
 }
+
+impl Hooks for Denier {}
 
 impl ProcessEvents for Denier {
     fn on_process_creation(&self, e: &mut ProcessCreation) -> Result<()> {

@@ -21,8 +21,7 @@ pub const FSGATE: &str = env!("CARGO_BIN_EXE_fsgate");
 
 /// Whether the tests run as root; prints why a test skips when not.
 pub fn require_root(test: &str) -> bool {
-    // SAFETY: geteuid has no preconditions.
-    let root = unsafe { libc::geteuid() } == 0;
+    let root = fsgate_testkit::is_root();
     if !root {
         eprintln!("{test}: skipped, FUSE mounts in these tests need root");
     }

@@ -14,16 +14,6 @@ pub use fsgate_testkit::{is_mounted, lazy_unmount};
 /// The `fsgate` binary built for this test run.
 pub const FSGATE: &str = env!("CARGO_BIN_EXE_fsgate");
 
-/// Whether the test runs as root; prints why it skips otherwise.
-pub fn require_root(test: &str) -> bool {
-    // SAFETY: geteuid has no preconditions.
-    let root = unsafe { libc::geteuid() } == 0;
-    if !root {
-        eprintln!("{test}: skipped, FUSE and tmpfs mounts need root");
-    }
-    root
-}
-
 /// A tmpfs mounted on a directory, unmounted on drop.
 pub struct Tmpfs(pub PathBuf);
 

@@ -34,7 +34,7 @@ use std::hash::BuildHasher;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, SystemTime};
 
 use foldhash::fast::FixedState;
@@ -53,22 +53,10 @@ pub(crate) use ops_data::{read_at_most, Read, WriteMode};
 pub(crate) use ops_meta::Changes;
 pub(crate) use privileges::Cause;
 
-/// Locks a mutex. A poisoned lock means a handler panicked while holding a context; the
-/// context is still the application's data, so keep serving it.
-pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-/// A context for an event that may change it. Poisoning is recovered as for [`lock`].
-pub(crate) fn lock_mut<T>(l: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
-    l.write().unwrap_or_else(|p| p.into_inner())
-}
-
-/// A context for a read, which may run beside other reads of the file (`SerializeAccess`
-/// off).
-pub(crate) fn lock_ref<T>(l: &RwLock<T>) -> RwLockReadGuard<'_, T> {
-    l.read().unwrap_or_else(|p| p.into_inner())
-}
+/// Locks that survive a handler's panic: a poisoned lock still holds the application's
+/// data, so the engine keeps serving it (`lock_mut` for events that may change a context,
+/// `lock_ref` for reads, which may run beside other reads of the file).
+pub(crate) use fsgate_core::sync::{lock, read as lock_ref, write as lock_mut};
 
 /// A file context, shared by the file's handles: empty until the drive's first open or
 /// create of the file stores one.

@@ -33,6 +33,7 @@ mod recorded {
     use crate::cache::BLOCK;
     use crate::events::Events;
     use crate::params::*;
+    use crate::Hooks;
 
     thread_local! {
         static LOG: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
@@ -109,6 +110,8 @@ mod recorded {
     /// of [`byte_at`], and whose creates fail for names with `fail` in them. Names with
     /// `setid` have mode 0o6755, names with `cap` a capability attribute.
     pub(super) struct Recorder;
+
+    impl Hooks for Recorder {}
 
     impl Events for Recorder {
         type FileContext = FileCtx;

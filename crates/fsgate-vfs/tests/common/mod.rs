@@ -2,19 +2,22 @@
 
 #![allow(dead_code)]
 
-use std::ffi::CString;
-use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-/// Whether the test can mount; prints why it skips otherwise.
+/// Whether the test can mount (root, and `/dev/fuse` present); prints why it skips
+/// otherwise.
 pub fn root(test: &str) -> bool {
-    // SAFETY: geteuid has no preconditions.
-    let ok = unsafe { libc::geteuid() } == 0 && Path::new("/dev/fuse").exists();
-    if !ok {
-        eprintln!("skipping {test}: needs root and /dev/fuse");
+    if !Path::new("/dev/fuse").exists() {
+        eprintln!("{test}: skipped, needs /dev/fuse");
+        return false;
     }
-    ok
+    fsgate_testkit::require_root("FUSE mounts need root")
+}
+
+/// Whether `dir` is a mount point now.
+pub fn mounted(dir: &Path) -> bool {
+    fsgate_testkit::is_mounted(dir)
 }
 
 /// Lazily unmounts its directory on drop, so a panicking test leaves no mount behind.
@@ -22,19 +25,8 @@ pub struct Guard(pub PathBuf);
 
 impl Drop for Guard {
     fn drop(&mut self) {
-        if let Ok(c) = CString::new(self.0.as_os_str().as_bytes()) {
-            // SAFETY: `c` is a live CString; failure (not mounted) is fine.
-            unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) };
-        }
+        fsgate_testkit::lazy_unmount(&self.0);
     }
-}
-
-/// Whether `dir` is a mount point now.
-pub fn mounted(dir: &Path) -> bool {
-    let needle = format!(" {} ", dir.display());
-    std::fs::read_to_string("/proc/self/mountinfo")
-        .map(|m| m.lines().any(|l| l.contains(&needle)))
-        .unwrap_or(false)
 }
 
 /// Polls `f` every 20 ms until it holds or `limit` passes; returns whether it held.
