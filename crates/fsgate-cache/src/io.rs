@@ -197,7 +197,10 @@ impl Inner {
                     record_changed = true;
                 }
             }
-            let end = (f.position + f.bytes.len() as u64).min(record.size);
+            // Bytes past the external end (a shrink not yet flushed) are not the file's.
+            let end = (f.position + f.bytes.len() as u64)
+                .min(record.size)
+                .min(record.external_eof.unwrap_or(u64::MAX));
             if f.position >= end {
                 continue;
             }
@@ -242,7 +245,7 @@ impl Inner {
     /// Fetches every gap of `range` from external storage into the vault.
     pub(crate) fn fill(&self, key: &str, file_id: &str, range: Range<u64>) -> Result<()> {
         loop {
-            let (gaps, size) = {
+            let (gaps, size, limit) = {
                 let state = self.lock();
                 self.check_open(&state, "file_read")?;
                 let record = &state.file(key, file_id)?.record;
@@ -252,14 +255,15 @@ impl Inner {
                     return Ok(());
                 }
                 Self::check_requests_allowed(&state, key, file_id)?;
-                (gaps, record.size)
+                let limit = record.size.min(record.external_eof.unwrap_or(u64::MAX));
+                (gaps, record.size, limit)
             };
             // Ask for whole blocks (clamped to the file), at most MAX_TRANSFER at a time.
             let bs = self.block_size();
             let mut requests: Vec<Range<u64>> = Vec::new();
             for g in gaps {
                 let start = g.start / bs * bs;
-                let end = g.end.div_ceil(bs).saturating_mul(bs).min(size);
+                let end = g.end.div_ceil(bs).saturating_mul(bs).min(limit);
                 match requests.last_mut() {
                     Some(last) if last.end >= start && end - last.start <= MAX_TRANSFER => {
                         last.end = last.end.max(end);

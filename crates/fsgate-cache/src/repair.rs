@@ -14,8 +14,9 @@ pub struct CorruptBlock {
     pub file_id: String,
     /// Its offset in the file.
     pub position: u64,
-    /// Unflushed bytes lost with it; 0 for a clean block, which is fetched again when read.
-    pub dirty_bytes_lost: u64,
+    /// Bytes lost with it: its unflushed bytes, or for a local file all it held; 0 for a
+    /// clean block, which is fetched again when read.
+    pub bytes_lost: u64,
 }
 
 /// What [`Vault::check_and_repair`] found.
@@ -117,14 +118,22 @@ impl Vault {
                 .unwrap_or_default()
         };
         for (file, block) in bad_blocks {
-            let lost = state
-                .blocks
-                .get(&(file, block))
-                .map_or(0, |b| b.meta.dirty.len());
+            let local = state
+                .keys
+                .get(&file)
+                .and_then(|k| state.files.get(k))
+                .is_some_and(|f| f.record.local);
+            let lost = state.blocks.get(&(file, block)).map_or(0, |b| {
+                if local {
+                    b.meta.present.len()
+                } else {
+                    b.meta.dirty.len()
+                }
+            });
             report.corrupt_blocks.push(CorruptBlock {
                 file_id: id_of(&state, file),
                 position: block.0 * bs,
-                dirty_bytes_lost: lost,
+                bytes_lost: lost,
             });
             state.set_block(file, block, None::<BlockMeta>);
         }
