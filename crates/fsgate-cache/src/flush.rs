@@ -31,7 +31,7 @@ impl Inner {
     /// Flushes one file now. Files that are local, unchanged or gone are a no-op.
     pub(crate) fn flush_file(&self, key: &str, file_id: &str) -> Result<()> {
         let bs = self.block_size();
-        let (extents, size, size_dirty, num, id) = {
+        let (extents, size, size_dirty, eof, num, id) = {
             let mut state = self.lock();
             self.check_open(&state, "file_flush")?;
             let Some(file) = state.files.get(key) else {
@@ -89,20 +89,31 @@ impl Inner {
             }
             let size = file.record.size;
             let size_dirty = file.record.size_dirty;
+            let eof = file.record.external_eof;
             let id = file.record.id.clone();
             if let Some(f) = state.files.get_mut(key) {
                 f.flush_due = None;
             }
-            (extents, size, size_dirty, num, id)
+            (extents, size, size_dirty, eof, num, id)
         };
 
+        // Bytes past a shrink not yet flushed read as zeros here but may still be old bytes
+        // there: cut the external file at that point first, so growing it again gives zeros.
+        let mut error: Option<Error> = None;
+        if let Some(cut) = eof.filter(|e| *e < size) {
+            let mut done = 0;
+            if let Err(e) = self.send(key, &id, cut, cut, &[], &mut done) {
+                error = Some(e);
+            }
+        }
         // Send the extents; `flushed[i]` is how many bytes of extent i external storage took.
         let mut flushed = vec![0usize; extents.len()];
-        let mut error: Option<Error> = None;
         for (i, extent) in extents.iter().enumerate() {
+            if error.is_some() {
+                break;
+            }
             if let Err(e) = self.send(key, &id, size, extent.position, &extent.bytes, &mut flushed[i]) {
                 error = Some(e);
-                break;
             }
         }
         if error.is_none() && extents.is_empty() && size_dirty {
@@ -150,9 +161,15 @@ impl Inner {
             }
         }
         let all_sent = error.is_none() && flushed.iter().zip(&extents).all(|(d, e)| *d == e.bytes.len());
-        let record_changed = all_sent && size_dirty && record.size == size && record.size_dirty;
+        // Everything sent and nothing changed meanwhile: the external file now equals the
+        // vault's view, size and zeros included.
+        let record_changed = all_sent
+            && record.size == size
+            && record.external_eof == eof
+            && (record.size_dirty || record.external_eof.is_some());
         if record_changed {
             record.size_dirty = false;
+            record.external_eof = None;
             Inner::put_record(&txn, key, &record)?;
         }
         self.commit(&mut state, txn, "file_flush")?;
@@ -164,6 +181,7 @@ impl Inner {
         if let Some(f) = state.files.get_mut(key) {
             if record_changed {
                 f.record.size_dirty = false;
+                f.record.external_eof = None;
             }
             if f.changed() && f.open_count > 0 && f.flush_due.is_none() && error.is_none() {
                 f.flush_due = Some(Instant::now() + delay);

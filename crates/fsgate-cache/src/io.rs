@@ -340,9 +340,15 @@ impl Inner {
         Ok(())
     }
 
-    /// Evicts least recently used clean blocks until `needed` more bytes fit under the size
-    /// limit. Returns whether they fit.
-    pub(crate) fn make_room(&self, state: &mut State, needed: u64) -> Result<bool> {
+    /// Evicts least recently used clean blocks, other than those of `keep` (the blocks about
+    /// to be written, whose stored size `needed` counts on), until `needed` more bytes fit
+    /// under the size limit. Returns whether they fit.
+    pub(crate) fn make_room(
+        &self,
+        state: &mut State,
+        needed: u64,
+        keep: &[(FileNum, BlockIndex)],
+    ) -> Result<bool> {
         let limit = self.options.size_limit;
         if limit == 0 || state.current_size + needed <= limit {
             return Ok(true);
@@ -352,6 +358,9 @@ impl Inner {
         for &(_, file, block) in &state.lru {
             if excess == 0 {
                 break;
+            }
+            if keep.contains(&(file, block)) {
+                continue;
             }
             let len = state.blocks.get(&(file, block)).map_or(0, |b| b.stored_len());
             excess = excess.saturating_sub(len);
@@ -368,6 +377,24 @@ impl Inner {
             }
         }
         Ok(excess == 0)
+    }
+
+    /// Brings the vault back under its size limit after a fill. Filling in blocks that hold
+    /// dirty bytes grows what cannot be evicted, so when evicting clean blocks is not enough
+    /// this flushes and evicts what became clean; with storage unreachable the limit stays
+    /// passed.
+    fn settle_size(&self) -> Result<()> {
+        {
+            let mut state = self.lock();
+            self.check_open(&state, "file_read")?;
+            if self.make_room(&mut state, 0, &[])? {
+                return Ok(());
+            }
+        }
+        let _ = self.flush_all();
+        let mut state = self.lock();
+        self.check_open(&state, "file_read")?;
+        self.make_room(&mut state, 0, &[]).map(|_| ())
     }
 
     /// Drops the file's clean blocks (after `RWRESULT_FILE_MODIFIED_EXTERNALLY`); dirty
@@ -481,7 +508,8 @@ impl Inner {
                 u64::from(p.within.end).saturating_sub(stored)
             })
             .sum();
-        if !self.make_room(state, growth)? {
+        let keep: Vec<(FileNum, BlockIndex)> = pieces.iter().map(|p| (num, p.block)).collect();
+        if !self.make_room(state, growth, &keep)? {
             return Err(full(self.options.size_limit));
         }
         let txn = self.begin_write()?;
@@ -554,7 +582,8 @@ impl Vault {
         let num = record.num;
         let n = record.size.saturating_sub(position).min(buffer.len() as u64) as usize;
         inner.copy_out(&mut state, num, position, &mut buffer[..n])?;
-        inner.make_room(&mut state, 0)?;
+        drop(state);
+        inner.settle_size()?;
         Ok(n)
     }
 
@@ -604,8 +633,7 @@ impl Vault {
         };
         if fetch_missing_data && size > old {
             inner.fill(&key, file_id, old..size)?;
-            let mut state = inner.lock();
-            inner.make_room(&mut state, 0)?;
+            inner.settle_size()?;
         }
         Ok(())
     }

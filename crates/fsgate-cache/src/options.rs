@@ -17,7 +17,9 @@ pub struct VaultOptions {
     pub journaling: bool,
     /// Cached bytes at most (0: no limit). Past it the least recently used clean blocks are
     /// evicted; dirty bytes and local files are never evicted, so a write that would pass the
-    /// limit with nothing clean left first flushes, then fails with `ERROR_DISK_FULL`.
+    /// limit with nothing clean left first flushes, then fails with `ERROR_DISK_FULL`. A read
+    /// that fills in blocks holding dirty bytes may pass the limit; it flushes and evicts,
+    /// and while external storage is unreachable the limit stays passed.
     pub size_limit: u64,
     /// How long dirty data waits before the write-back thread flushes it (the reference's
     /// `FlushAfterTime`); counted from the file's first unflushed write. Zero: no background

@@ -223,8 +223,13 @@ fn shrink_then_grow_reads_zeros_and_flushes_the_size() {
     vault.file_close_ex("a", FlushMode::Immediate).unwrap();
     assert_eq!(
         remote.calls(),
-        vec![Call::Write { file_id: "a".into(), position: 6000, len: 0, size: 6000 }]
+        vec![
+            Call::Write { file_id: "a".into(), position: 3000, len: 0, size: 3000 },
+            Call::Write { file_id: "a".into(), position: 6000, len: 0, size: 6000 },
+        ],
+        "the external file is cut where the vault's was, then grown"
     );
     let stored = remote.get("a").unwrap();
-    assert_eq!(stored.len(), 6000);
+    assert_eq!(stored[..3000], data[..3000]);
+    assert_eq!(stored[3000..], [0u8; 3000]);
 }
