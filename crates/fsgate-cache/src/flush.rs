@@ -75,8 +75,12 @@ impl Inner {
                             if last.position + last.bytes.len() as u64 == position
                                 && last.bytes.len() + chunk.len() <= MAX_TRANSFER =>
                         {
-                            last.parts
-                                .push((b, block.meta.generation, r.clone(), last.bytes.len()));
+                            last.parts.push((
+                                b,
+                                block.meta.generation,
+                                r.clone(),
+                                last.bytes.len(),
+                            ));
                             last.bytes.extend_from_slice(chunk);
                         }
                         _ => extents.push(Extent {
@@ -112,7 +116,14 @@ impl Inner {
             if error.is_some() {
                 break;
             }
-            if let Err(e) = self.send(key, &id, size, extent.position, &extent.bytes, &mut flushed[i]) {
+            if let Err(e) = self.send(
+                key,
+                &id,
+                size,
+                extent.position,
+                &extent.bytes,
+                &mut flushed[i],
+            ) {
                 error = Some(e);
             }
         }
@@ -160,7 +171,11 @@ impl Inner {
                     .map_err(|e| storage("writing a block index entry", e))?;
             }
         }
-        let all_sent = error.is_none() && flushed.iter().zip(&extents).all(|(d, e)| *d == e.bytes.len());
+        let all_sent = error.is_none()
+            && flushed
+                .iter()
+                .zip(&extents)
+                .all(|(d, e)| *d == e.bytes.len());
         // Everything sent and nothing changed meanwhile: the external file now equals the
         // vault's view, size and zeros included.
         let record_changed = all_sent

@@ -7,9 +7,7 @@ use std::time::Instant;
 use fsgate_core::{Error, Result};
 use redb::{ReadableTable, WriteTransaction};
 
-use crate::error::{
-    file_failure, full, modified, not_open, permanent_failure, storage, transient,
-};
+use crate::error::{file_failure, full, modified, not_open, permanent_failure, storage, transient};
 use crate::events::{ReadDataParams, RwResult};
 use crate::record::{decode_data, encode_data, BlockIndex, BlockMeta, FileNum, FileRecord};
 use crate::vault::{Inner, State, Vault, BLOCKS, DATA};
@@ -88,8 +86,11 @@ fn store_block(
             .remove((file.0, block.0))
             .map_err(|e| storage("removing a block", e))?;
     } else {
-        data.insert((file.0, block.0), encode_data(file, block, bytes).as_slice())
-            .map_err(|e| storage("writing a block", e))?;
+        data.insert(
+            (file.0, block.0),
+            encode_data(file, block, bytes).as_slice(),
+        )
+        .map_err(|e| storage("writing a block", e))?;
         metas
             .insert((file.0, block.0), meta.encode(file, block).as_slice())
             .map_err(|e| storage("writing a block index entry", e))?;
@@ -183,7 +184,13 @@ impl Inner {
     }
 
     /// Merges fetched bytes into the parts of their blocks the vault does not hold.
-    fn merge(&self, state: &mut State, key: &str, file_id: &str, fetched: &[Fetched]) -> Result<()> {
+    fn merge(
+        &self,
+        state: &mut State,
+        key: &str,
+        file_id: &str,
+        fetched: &[Fetched],
+    ) -> Result<()> {
         let bs = self.block_size();
         let mut record = state.file(key, file_id)?.record.clone();
         let num = record.num;
@@ -307,7 +314,13 @@ impl Inner {
     }
 
     /// Copies `range` of the file into `out`: held bytes, zeros elsewhere.
-    fn copy_out(&self, state: &mut State, num: FileNum, position: u64, out: &mut [u8]) -> Result<()> {
+    fn copy_out(
+        &self,
+        state: &mut State,
+        num: FileNum,
+        position: u64,
+        out: &mut [u8],
+    ) -> Result<()> {
         let bs = self.block_size();
         let txn = self
             .db
@@ -317,7 +330,8 @@ impl Inner {
             .open_table(DATA)
             .map_err(|e| storage("opening the data table", e))?;
         for piece in pieces(bs, position..position + out.len() as u64) {
-            let dst = &mut out[piece.offset..piece.offset + (piece.within.end - piece.within.start) as usize];
+            let dst = &mut out
+                [piece.offset..piece.offset + (piece.within.end - piece.within.start) as usize];
             dst.fill(0);
             let Some(block) = state.blocks.get(&(num, piece.block)) else {
                 continue;
@@ -362,7 +376,10 @@ impl Inner {
             if keep.contains(&(file, block)) {
                 continue;
             }
-            let len = state.blocks.get(&(file, block)).map_or(0, |b| b.stored_len());
+            let len = state
+                .blocks
+                .get(&(file, block))
+                .map_or(0, |b| b.stored_len());
             excess = excess.saturating_sub(len);
             victims.push((file, block));
         }
@@ -408,7 +425,12 @@ impl Inner {
             .blocks
             .iter()
             .copied()
-            .filter(|b| state.blocks.get(&(num, *b)).is_some_and(|s| s.meta.dirty.is_empty()))
+            .filter(|b| {
+                state
+                    .blocks
+                    .get(&(num, *b))
+                    .is_some_and(|s| s.meta.dirty.is_empty())
+            })
             .collect();
         if clean.is_empty() {
             return Ok(());
@@ -491,7 +513,14 @@ impl Inner {
 
     /// Writes `data` at `position` in one transaction, or fails with `ERROR_DISK_FULL`
     /// when the size limit leaves no room.
-    fn write_once(&self, state: &mut State, key: &str, file_id: &str, position: u64, data: &[u8]) -> Result<()> {
+    fn write_once(
+        &self,
+        state: &mut State,
+        key: &str,
+        file_id: &str,
+        position: u64,
+        data: &[u8],
+    ) -> Result<()> {
         let bs = self.block_size();
         let file = state.file(key, file_id)?;
         if file.open_count == 0 {
@@ -504,7 +533,10 @@ impl Inner {
         let growth: u64 = pieces
             .iter()
             .map(|p| {
-                let stored = state.blocks.get(&(num, p.block)).map_or(0, |b| b.stored_len());
+                let stored = state
+                    .blocks
+                    .get(&(num, p.block))
+                    .map_or(0, |b| b.stored_len());
                 u64::from(p.within.end).saturating_sub(stored)
             })
             .sum();
@@ -526,7 +558,8 @@ impl Inner {
                 bytes.resize(need, 0);
             }
             let len = (piece.within.end - piece.within.start) as usize;
-            bytes[piece.within.start as usize..need].copy_from_slice(&data[piece.offset..piece.offset + len]);
+            bytes[piece.within.start as usize..need]
+                .copy_from_slice(&data[piece.offset..piece.offset + len]);
             meta.present.insert(piece.within.clone());
             if !record.local {
                 meta.dirty.insert(piece.within.clone());
@@ -580,7 +613,10 @@ impl Vault {
         inner.check_open(&state, "file_read")?;
         let record = &state.file(&key, file_id)?.record;
         let num = record.num;
-        let n = record.size.saturating_sub(position).min(buffer.len() as u64) as usize;
+        let n = record
+            .size
+            .saturating_sub(position)
+            .min(buffer.len() as u64) as usize;
         inner.copy_out(&mut state, num, position, &mut buffer[..n])?;
         drop(state);
         inner.settle_size()?;
@@ -598,7 +634,10 @@ impl Vault {
         let inner = &*self.inner;
         let key = inner.key_of(file_id);
         if position.checked_add(data.len() as u64).is_none() {
-            return Err(Error::invalid_argument("position", "position + length overflows"));
+            return Err(Error::invalid_argument(
+                "position",
+                "position + length overflows",
+            ));
         }
         let first = {
             let mut state = inner.lock();

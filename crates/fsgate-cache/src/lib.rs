@@ -91,9 +91,9 @@
 //! # Deviations from the reference
 //! - One vault is one redb file; the reference's vault file format, encryption,
 //!   compression and `CacheDirectory`/`CacheFile` split are not implemented.
-//! - Journaling off still commits each change atomically, but without fsync: a killed
-//!   process loses nothing it committed... only a power loss can, back to the last flush,
-//!   close with flush or write-back tick. (A crash never leaves a half-applied change.)
+//! - Journaling off still commits each change atomically, without fsync: a crash goes back
+//!   to the last sync (at most a second old, see [`VaultOptions::journaling`]), never to a
+//!   half-applied change. On, every change is fsynced.
 //! - `FileOpen`'s prefetch and `FileContext`, pinning, purging (`PurgeAfter*`), statistics
 //!   and the `Progress`/`Log`/cleanup events are not implemented; flush policy is the delay
 //!   ([`VaultOptions::flush_delay`]) plus explicit flushes; `FlushAfterSize` is not.

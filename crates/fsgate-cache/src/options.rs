@@ -11,9 +11,12 @@ pub struct VaultOptions {
     /// Case-insensitive ids compare after Unicode lower-casing. Default: `true`.
     pub case_sensitive: bool,
     /// The reference's `JournalingMode`. On: every modification is durable (fsync) when its
-    /// method returns, and survives a power loss. Off: it survives a crash or kill of the
-    /// process at once, and a power loss from the next flush, close with flush, or write-back
-    /// tick on. Either way a transaction is applied whole or not at all. Default: `false`.
+    /// method returns and survives a crash, a kill or a power loss. Off: modifications are
+    /// committed without fsync and become durable at the next sync — `file_flush` (any
+    /// mode), a flush, `close_cache`, dropping the vault, or the write-back thread's tick
+    /// (at most a second apart); a crash or kill goes back to the last sync. Either way the
+    /// vault reopens consistent: a transaction is applied whole or not at all. Default:
+    /// `false`.
     pub journaling: bool,
     /// Cached bytes at most (0: no limit). Past it the least recently used clean blocks are
     /// evicted; dirty bytes and local files are never evicted, so a write that would pass the

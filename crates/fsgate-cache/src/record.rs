@@ -37,7 +37,12 @@ fn seal(kind: Kind, key: &[u8], mut payload: Vec<u8>) -> Vec<u8> {
 }
 
 /// The payload of a sealed value, or the corruption error naming `what`.
-fn open<'a>(kind: Kind, key: &[u8], value: &'a [u8], what: &dyn Fn() -> String) -> Result<&'a [u8]> {
+fn open<'a>(
+    kind: Kind,
+    key: &[u8],
+    value: &'a [u8],
+    what: &dyn Fn() -> String,
+) -> Result<&'a [u8]> {
     let Some(split) = value.len().checked_sub(4) else {
         return Err(corrupt(what()));
     };
@@ -197,7 +202,8 @@ pub(crate) struct BlockMeta {
 
 impl BlockMeta {
     pub(crate) fn encode(&self, file: FileNum, block: BlockIndex) -> Vec<u8> {
-        let mut out = Vec::with_capacity(16 + 8 * (self.present.ranges().len() + self.dirty.ranges().len()));
+        let mut out =
+            Vec::with_capacity(16 + 8 * (self.present.ranges().len() + self.dirty.ranges().len()));
         out.extend_from_slice(&self.generation.to_le_bytes());
         put_ranges(&mut out, &self.present);
         put_ranges(&mut out, &self.dirty);
@@ -274,7 +280,10 @@ mod tests {
             external_eof: Some(99),
         };
         let mut bytes = record.encode("dir/file.txt");
-        assert_eq!(FileRecord::decode("dir/file.txt", &bytes).ok(), Some(record));
+        assert_eq!(
+            FileRecord::decode("dir/file.txt", &bytes).ok(),
+            Some(record)
+        );
         bytes[3] ^= 0x10;
         let err = FileRecord::decode("dir/file.txt", &bytes).err();
         assert_eq!(

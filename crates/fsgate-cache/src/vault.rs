@@ -111,7 +111,9 @@ impl State {
     }
 
     pub(crate) fn file_mut(&mut self, key: &str, file_id: &str) -> Result<&mut FileState> {
-        self.files.get_mut(key).ok_or_else(|| file_not_found(file_id))
+        self.files
+            .get_mut(key)
+            .ok_or_else(|| file_not_found(file_id))
     }
 
     pub(crate) fn next_tick(&mut self) -> u64 {
@@ -251,7 +253,10 @@ fn db_error(path: &Path, err: redb::DatabaseError) -> Error {
     match err {
         redb::DatabaseError::DatabaseAlreadyOpen => Error::from_code(
             code::ERROR_SHARING_VIOLATION,
-            format!("vault {}: already open in this or another process", path.display()),
+            format!(
+                "vault {}: already open in this or another process",
+                path.display()
+            ),
         ),
         redb::DatabaseError::Storage(redb::StorageError::Corrupted(what)) => {
             corrupt(format!("vault {} ({what})", path.display()))
@@ -276,7 +281,11 @@ impl Vault {
     /// Errors: `ERROR_SHARING_VIOLATION` when the vault is open already (one process, one
     /// `Vault`, at a time); `ERROR_INVALID_PARAMETER` for a bad block size or a case
     /// sensitivity other than the vault's.
-    pub fn open(path: impl AsRef<Path>, options: VaultOptions, events: impl Events) -> Result<Self> {
+    pub fn open(
+        path: impl AsRef<Path>,
+        options: VaultOptions,
+        events: impl Events,
+    ) -> Result<Self> {
         let path = path.as_ref();
         let bs = options.block_size;
         if !bs.is_power_of_two() || !(4096..=1 << 20).contains(&bs) {
@@ -301,7 +310,10 @@ impl Vault {
                 .open_table(SETTINGS)
                 .map_err(|e| storage("opening the settings table", e))?;
             let stored = |name: &str| -> Result<Option<u64>> {
-                match settings.get(name).map_err(|e| storage("reading settings", e))? {
+                match settings
+                    .get(name)
+                    .map_err(|e| storage("reading settings", e))?
+                {
                     Some(v) => decode_u64(name, v.value()).map(Some),
                     None => Ok(None),
                 }
@@ -319,14 +331,17 @@ impl Vault {
                         ));
                     }
                     let stored_bs = stored("block_size")?.unwrap_or(u64::from(bs));
-                    options.block_size = u32::try_from(stored_bs)
-                        .map_err(|_| corrupt("setting \"block_size\""))?;
+                    options.block_size =
+                        u32::try_from(stored_bs).map_err(|_| corrupt("setting \"block_size\""))?;
                     state.next_num = stored("next_file_num")?.unwrap_or(1);
                 }
                 Some(other) => {
                     return Err(Error::from_code(
                         code::ERROR_NOT_SUPPORTED,
-                        format!("vault {} has format {other}; this version reads {FORMAT_VERSION}", path.display()),
+                        format!(
+                            "vault {} has format {other}; this version reads {FORMAT_VERSION}",
+                            path.display()
+                        ),
                     ))
                 }
                 None => {
@@ -344,10 +359,8 @@ impl Vault {
                 }
             }
             // Create the other tables so that read transactions find them.
-            for table in [FILES] {
-                txn.open_table(table)
-                    .map_err(|e| storage("creating tables", e))?;
-            }
+            txn.open_table(FILES)
+                .map_err(|e| storage("creating tables", e))?;
             for table in [BLOCKS, DATA] {
                 txn.open_table(table)
                     .map_err(|e| storage("creating tables", e))?;
@@ -399,7 +412,10 @@ impl Vault {
             if file.record.local != local {
                 return Err(Error::invalid_argument(
                     "local",
-                    format!("file {file_id:?} is in the vault with local = {}", file.record.local),
+                    format!(
+                        "file {file_id:?} is in the vault with local = {}",
+                        file.record.local
+                    ),
                 ));
             }
             if let Some(size) = file_size.filter(|s| *s != file.record.size) {

@@ -68,11 +68,16 @@ fn child_process() {
 /// Runs the child until it prints `paused`, then kills it by pid with SIGKILL.
 fn run_and_kill(scenario: &str, vault: &Path, pause: Option<&str>) {
     let mut cmd = Command::new(std::env::current_exe().unwrap());
-    cmd.args(["--exact", "child_process", "--nocapture", "--test-threads=1"])
-        .env(CHILD, format!("{scenario}={}", vault.display()))
-        .env_remove("FSGATE_CACHE_PAUSE_BEFORE_COMMIT")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit());
+    cmd.args([
+        "--exact",
+        "child_process",
+        "--nocapture",
+        "--test-threads=1",
+    ])
+    .env(CHILD, format!("{scenario}={}", vault.display()))
+    .env_remove("FSGATE_CACHE_PAUSE_BEFORE_COMMIT")
+    .stdout(Stdio::piped())
+    .stderr(Stdio::inherit());
     if let Some(p) = pause {
         cmd.env("FSGATE_CACHE_PAUSE_BEFORE_COMMIT", p);
     }
@@ -89,7 +94,10 @@ fn run_and_kill(scenario: &str, vault: &Path, pause: Option<&str>) {
     // SIGKILL to the child's pid, whether or not it paused, so no child outlives the test.
     child.kill().unwrap();
     let status = child.wait().unwrap();
-    assert!(paused, "the child never reached the chosen point (exit {status})");
+    assert!(
+        paused,
+        "the child never reached the chosen point (exit {status})"
+    );
     use std::os::unix::process::ExitStatusExt;
     assert_eq!(status.signal(), Some(libc::SIGKILL));
 }
@@ -113,12 +121,23 @@ fn a_transaction_killed_before_its_commit_is_rolled_back_whole() {
     for journaling in [true, false] {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("vault.redb");
-        let scenario = if journaling { "mid-write-journaled" } else { "mid-write" };
+        let scenario = if journaling {
+            "mid-write-journaled"
+        } else {
+            "mid-write"
+        };
         run_and_kill(scenario, &path, Some("file_write:2"));
         let (remote, vault) = reopen(&path, journaling);
-        assert_eq!(contents(&vault, "a"), pattern(1, 3 * 4096), "journaling {journaling}");
+        assert_eq!(
+            contents(&vault, "a"),
+            pattern(1, 3 * 4096),
+            "journaling {journaling}"
+        );
         assert_eq!(vault.file_get_size("a").unwrap(), 3 * 4096);
-        assert_eq!(vault.enumerate_cached_files(EnumMode::Orphan).unwrap(), vec!["a"]);
+        assert_eq!(
+            vault.enumerate_cached_files(EnumMode::Orphan).unwrap(),
+            vec!["a"]
+        );
         assert_eq!(vault.check_and_repair().unwrap().corrupt_blocks, vec![]);
         vault.flush_cache().unwrap();
         assert_eq!(remote.get("a").unwrap(), pattern(1, 3 * 4096));
@@ -131,11 +150,17 @@ fn a_process_killed_inside_on_write_data_leaves_the_data_dirty() {
     let path = dir.path().join("vault.redb");
     run_and_kill("in-flush-journaled", &path, None);
     let (remote, vault) = reopen(&path, true);
-    assert_eq!(vault.file_get_status("a").unwrap(), FileStatus::CHANGED | FileStatus::ORPHAN);
+    assert_eq!(
+        vault.file_get_status("a").unwrap(),
+        FileStatus::CHANGED | FileStatus::ORPHAN
+    );
     assert_eq!(contents(&vault, "a"), pattern(1, 3 * 4096));
     vault.file_flush("a", FlushMode::Immediate).unwrap();
     assert_eq!(remote.get("a").unwrap(), pattern(1, 3 * 4096));
-    assert_eq!(vault.enumerate_cached_files(EnumMode::Changed).unwrap(), Vec::<String>::new());
+    assert_eq!(
+        vault.enumerate_cached_files(EnumMode::Changed).unwrap(),
+        Vec::<String>::new()
+    );
 }
 
 /// Flips one byte in every copy of `needle` in the file (redb may keep an old copy of a
@@ -175,7 +200,11 @@ fn a_flipped_byte_in_dirty_data_is_reported_not_served() {
     assert_eq!(err.errno(), libc::EBADMSG);
     assert!(err.message().contains("block 0"), "{err}");
     let err = vault.file_flush("a", FlushMode::Immediate).unwrap_err();
-    assert_eq!(err.code(), code::ERROR_INVALID_DATA, "corrupt bytes are not flushed either");
+    assert_eq!(
+        err.code(),
+        code::ERROR_INVALID_DATA,
+        "corrupt bytes are not flushed either"
+    );
     assert_eq!(remote.writes(), 0);
     let mut good = vec![0u8; 4096];
     vault.file_read("a", 4096, &mut good).unwrap();
@@ -207,7 +236,10 @@ fn a_flipped_byte_in_clean_data_is_dropped_and_fetched_again() {
     remote.put("a", &data);
     vault.file_open("a", None).unwrap();
     let mut buf = vec![0u8; 4096];
-    assert_eq!(vault.file_read("a", 0, &mut buf).unwrap_err().code(), code::ERROR_INVALID_DATA);
+    assert_eq!(
+        vault.file_read("a", 0, &mut buf).unwrap_err().code(),
+        code::ERROR_INVALID_DATA
+    );
     let report = vault.check_and_repair().unwrap();
     assert_eq!(report.corrupt_blocks.len(), 1);
     assert_eq!(report.corrupt_blocks[0].bytes_lost, 0);
@@ -227,9 +259,13 @@ fn a_flipped_byte_in_the_index_fails_the_open() {
         vault.file_tag_set(id, 1, b"tag").unwrap();
     }
     assert!(flip_byte(&path, id.as_bytes(), 20) >= 1);
-    let err = Vault::open(&path, child_options(false), Shared(Arc::new(Remote::default())))
-        .err()
-        .unwrap();
+    let err = Vault::open(
+        &path,
+        child_options(false),
+        Shared(Arc::new(Remote::default())),
+    )
+    .err()
+    .unwrap();
     assert_eq!(err.code(), code::ERROR_INVALID_DATA);
     assert!(err.message().contains("file key"), "{err}");
 }

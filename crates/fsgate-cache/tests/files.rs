@@ -16,9 +16,14 @@ fn ids_are_case_insensitive_when_asked_and_the_mode_is_fixed_at_creation() {
     vault.file_open("Dir/Read Me.TXT", None).unwrap();
     assert!(vault.file_exists("dir/read me.txt").unwrap());
     vault.file_write("DIR/READ ME.txt", 0, b"x").unwrap();
-    assert_eq!(vault.enumerate_cached_files(EnumMode::All).unwrap(), vec!["Dir/Read Me.TXT"]);
+    assert_eq!(
+        vault.enumerate_cached_files(EnumMode::All).unwrap(),
+        vec!["Dir/Read Me.TXT"]
+    );
     drop(vault);
-    let err = Vault::open(dir.path().join("vault.redb"), options(), Shared(remote)).err().unwrap();
+    let err = Vault::open(dir.path().join("vault.redb"), options(), Shared(remote))
+        .err()
+        .unwrap();
     assert_eq!(err.code(), code::ERROR_INVALID_PARAMETER);
     assert!(err.message().contains("case_sensitive"), "{err}");
 }
@@ -45,19 +50,40 @@ fn tags_are_set_read_listed_and_deleted() {
     assert_eq!(vault.file_tag_get_size("f", 0xCFFF).unwrap(), 65_531);
     assert!(vault.file_tag_exists("f", 1).unwrap());
     assert!(!vault.file_tag_exists("f", 2).unwrap());
-    assert_eq!(vault.file_tag_enumerate("f").unwrap(), vec![0x0001, 0x0100, 0xCFFF]);
+    assert_eq!(
+        vault.file_tag_enumerate("f").unwrap(),
+        vec![0x0001, 0x0100, 0xCFFF]
+    );
     vault.file_tag_delete("f", 0x0001).unwrap();
-    assert_eq!(vault.file_tag_get("f", 1).unwrap_err().code(), code::ERROR_EA_NOT_FOUND);
-    assert_eq!(vault.file_tag_delete("f", 1).unwrap_err().code(), code::ERROR_EA_NOT_FOUND);
+    assert_eq!(
+        vault.file_tag_get("f", 1).unwrap_err().code(),
+        code::ERROR_EA_NOT_FOUND
+    );
+    assert_eq!(
+        vault.file_tag_delete("f", 1).unwrap_err().code(),
+        code::ERROR_EA_NOT_FOUND
+    );
 
     drop(vault);
     let vault = Vault::open(dir.path().join("vault.redb"), options(), Shared(remote)).unwrap();
-    assert_eq!(vault.file_tag_enumerate("f").unwrap(), vec![0x0100, 0xCFFF], "tags persist");
+    assert_eq!(
+        vault.file_tag_enumerate("f").unwrap(),
+        vec![0x0100, 0xCFFF],
+        "tags persist"
+    );
     vault.file_change_id("f", "g").unwrap();
-    assert_eq!(vault.file_tag_get("g", 0x0100).unwrap(), b"second", "tags move with the id");
+    assert_eq!(
+        vault.file_tag_get("g", 0x0100).unwrap(),
+        b"second",
+        "tags move with the id"
+    );
     vault.file_delete("g").unwrap();
     vault.file_open("g", None).unwrap();
-    assert_eq!(vault.file_tag_enumerate("g").unwrap(), Vec::<u16>::new(), "deleted with the file");
+    assert_eq!(
+        vault.file_tag_enumerate("g").unwrap(),
+        Vec::<u16>::new(),
+        "deleted with the file"
+    );
 }
 
 #[test]
@@ -74,7 +100,10 @@ fn tag_ids_and_sizes_outside_the_limits_are_refused() {
         assert_eq!(err.code(), code::ERROR_INVALID_PARAMETER);
         assert!(err.message().contains("data"), "{err}");
     }
-    assert_eq!(vault.file_tag_set("nope", 1, b"x").unwrap_err().code(), code::ERROR_FILE_NOT_FOUND);
+    assert_eq!(
+        vault.file_tag_set("nope", 1, b"x").unwrap_err().code(),
+        code::ERROR_FILE_NOT_FOUND
+    );
 }
 
 #[test]
@@ -83,20 +112,42 @@ fn local_files_never_touch_external_storage() {
     vault.file_open_ex(".DS_Store", Some(100), true).unwrap();
     let mut buf = vec![0xAAu8; 100];
     assert_eq!(vault.file_read(".DS_Store", 0, &mut buf).unwrap(), 100);
-    assert!(buf.iter().all(|b| *b == 0), "a local file's unwritten bytes are zeros");
-    vault.file_write(".DS_Store", 50, &pattern(1, 9000)).unwrap();
+    assert!(
+        buf.iter().all(|b| *b == 0),
+        "a local file's unwritten bytes are zeros"
+    );
+    vault
+        .file_write(".DS_Store", 50, &pattern(1, 9000))
+        .unwrap();
     vault.file_set_size(".DS_Store", 20_000, true).unwrap();
     vault.flush_cache().unwrap();
-    vault.file_close_ex(".DS_Store", FlushMode::Immediate).unwrap();
+    vault
+        .file_close_ex(".DS_Store", FlushMode::Immediate)
+        .unwrap();
     assert_eq!(remote.calls(), vec![], "no event for a local file");
     let status = vault.file_get_status(".DS_Store").unwrap();
     assert_eq!(status, FileStatus::LOCAL);
-    assert_eq!(vault.enumerate_cached_files(EnumMode::Local).unwrap(), vec![".DS_Store"]);
-    assert_eq!(vault.enumerate_cached_files(EnumMode::Orphan).unwrap(), Vec::<String>::new());
+    assert_eq!(
+        vault.enumerate_cached_files(EnumMode::Local).unwrap(),
+        vec![".DS_Store"]
+    );
+    assert_eq!(
+        vault.enumerate_cached_files(EnumMode::Orphan).unwrap(),
+        Vec::<String>::new()
+    );
     let err = vault.file_open(".DS_Store", None).unwrap_err();
-    assert_eq!(err.code(), code::ERROR_INVALID_PARAMETER, "the local flag must match");
+    assert_eq!(
+        err.code(),
+        code::ERROR_INVALID_PARAMETER,
+        "the local flag must match"
+    );
     drop(vault);
-    let vault = Vault::open(dir.path().join("vault.redb"), options(), Shared(remote.clone())).unwrap();
+    let vault = Vault::open(
+        dir.path().join("vault.redb"),
+        options(),
+        Shared(remote.clone()),
+    )
+    .unwrap();
     vault.file_open_ex(".DS_Store", None, true).unwrap();
     let mut back = vec![0u8; 9000];
     vault.file_read(".DS_Store", 50, &mut back).unwrap();
@@ -115,13 +166,27 @@ fn orphans_are_listed_after_a_close_without_flush_and_after_reopening() {
     vault.file_close_ex("orphan", FlushMode::None).unwrap();
     vault.file_open("clean", None).unwrap();
     vault.file_close_ex("clean", FlushMode::None).unwrap();
-    assert_eq!(vault.enumerate_cached_files(EnumMode::Orphan).unwrap(), vec!["orphan"]);
-    assert_eq!(vault.enumerate_cached_files(EnumMode::Changed).unwrap(), vec!["kept", "orphan"]);
-    assert_eq!(vault.enumerate_cached_files(EnumMode::Unchanged).unwrap(), vec!["clean"]);
+    assert_eq!(
+        vault.enumerate_cached_files(EnumMode::Orphan).unwrap(),
+        vec!["orphan"]
+    );
+    assert_eq!(
+        vault.enumerate_cached_files(EnumMode::Changed).unwrap(),
+        vec!["kept", "orphan"]
+    );
+    assert_eq!(
+        vault.enumerate_cached_files(EnumMode::Unchanged).unwrap(),
+        vec!["clean"]
+    );
     drop(vault);
     assert_eq!(remote.writes(), 0);
 
-    let vault = Vault::open(dir.path().join("vault.redb"), options(), Shared(remote.clone())).unwrap();
+    let vault = Vault::open(
+        dir.path().join("vault.redb"),
+        options(),
+        Shared(remote.clone()),
+    )
+    .unwrap();
     assert_eq!(
         vault.enumerate_cached_files(EnumMode::Orphan).unwrap(),
         vec!["kept", "orphan"],
@@ -130,7 +195,10 @@ fn orphans_are_listed_after_a_close_without_flush_and_after_reopening() {
     vault.file_flush("orphan", FlushMode::Immediate).unwrap();
     assert_eq!(remote.get("orphan").unwrap(), b"orphan data");
     vault.file_open("kept", None).unwrap();
-    assert_eq!(vault.enumerate_cached_files(EnumMode::Orphan).unwrap(), Vec::<String>::new());
+    assert_eq!(
+        vault.enumerate_cached_files(EnumMode::Orphan).unwrap(),
+        Vec::<String>::new()
+    );
     let mut buf = [0u8; 4];
     vault.file_read("kept", 0, &mut buf).unwrap();
     assert_eq!(&buf, b"kept");
@@ -152,10 +220,17 @@ fn delayed_flush_is_done_by_the_write_back_thread() {
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
     assert_eq!(remote.get("a").unwrap(), b"later");
-    while vault.file_get_status("a").unwrap().contains(FileStatus::CHANGED) {
+    while vault
+        .file_get_status("a")
+        .unwrap()
+        .contains(FileStatus::CHANGED)
+    {
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
-    assert_eq!(vault.enumerate_cached_files(EnumMode::Orphan).unwrap(), Vec::<String>::new());
+    assert_eq!(
+        vault.enumerate_cached_files(EnumMode::Orphan).unwrap(),
+        Vec::<String>::new()
+    );
 }
 
 #[test]
@@ -163,8 +238,14 @@ fn change_id_refuses_an_existing_target() {
     let (_dir, _remote, vault) = vault(options());
     vault.file_open("a", None).unwrap();
     vault.file_open("b", None).unwrap();
-    assert_eq!(vault.file_change_id("a", "b").unwrap_err().code(), code::ERROR_ALREADY_EXISTS);
-    assert_eq!(vault.file_change_id("x", "y").unwrap_err().code(), code::ERROR_FILE_NOT_FOUND);
+    assert_eq!(
+        vault.file_change_id("a", "b").unwrap_err().code(),
+        code::ERROR_ALREADY_EXISTS
+    );
+    assert_eq!(
+        vault.file_change_id("x", "y").unwrap_err().code(),
+        code::ERROR_FILE_NOT_FOUND
+    );
 }
 
 #[test]
@@ -173,9 +254,18 @@ fn reads_and_writes_need_an_open_file() {
     vault.file_open("a", None).unwrap();
     vault.file_close("a").unwrap();
     let mut buf = [0u8; 1];
-    assert_eq!(vault.file_read("a", 0, &mut buf).unwrap_err().code(), code::ERROR_INVALID_HANDLE);
-    assert_eq!(vault.file_write("a", 0, b"x").unwrap_err().code(), code::ERROR_INVALID_HANDLE);
-    assert_eq!(vault.file_close("a").unwrap_err().code(), code::ERROR_INVALID_HANDLE);
+    assert_eq!(
+        vault.file_read("a", 0, &mut buf).unwrap_err().code(),
+        code::ERROR_INVALID_HANDLE
+    );
+    assert_eq!(
+        vault.file_write("a", 0, b"x").unwrap_err().code(),
+        code::ERROR_INVALID_HANDLE
+    );
+    assert_eq!(
+        vault.file_close("a").unwrap_err().code(),
+        code::ERROR_INVALID_HANDLE
+    );
 }
 
 fn limited() -> VaultOptions {
@@ -202,7 +292,11 @@ fn the_least_recently_used_clean_block_is_evicted_first() {
     vault.file_read("a", 0, &mut buf).unwrap();
     assert_eq!(remote.reads(), 0, "block 0 was used recently and stayed");
     vault.file_read("a", 4096, &mut buf).unwrap();
-    assert_eq!(remote.reads(), 1, "block 1 was the least recently used and went");
+    assert_eq!(
+        remote.reads(),
+        1,
+        "block 1 was the least recently used and went"
+    );
 }
 
 #[test]
@@ -226,7 +320,10 @@ fn eviction_never_drops_dirty_data() {
     let mut back = vec![0u8; 4 * 4096];
     assert_eq!(vault.file_read("w", 0, &mut back).unwrap(), back.len());
     assert_eq!(back, dirty, "dirty bytes are all still there");
-    assert!(vault.file_get_status("w").unwrap().contains(FileStatus::CHANGED));
+    assert!(vault
+        .file_get_status("w")
+        .unwrap()
+        .contains(FileStatus::CHANGED));
     // With storage back, the same write flushes first and then fits.
     vault.file_write("w", 4 * 4096, &[1u8; 4096]).unwrap();
     assert_eq!(remote.get("w").unwrap(), dirty);

@@ -54,7 +54,9 @@ fn run(seed: u64, opts: VaultOptions, steps: usize) {
             0..=34 => {
                 let pos = rng.below(expected.len() as u64 + 5000) as usize;
                 let data = pattern(seed ^ step as u64, 1 + rng.below(9000) as usize);
-                vault.file_write(id, pos as u64, &data).unwrap_or_else(|e| panic!("{ctx}: {e}"));
+                vault
+                    .file_write(id, pos as u64, &data)
+                    .unwrap_or_else(|e| panic!("{ctx}: {e}"));
                 if expected.len() < pos + data.len() {
                     expected.resize(pos + data.len(), 0);
                 }
@@ -63,24 +65,41 @@ fn run(seed: u64, opts: VaultOptions, steps: usize) {
             35..=69 => {
                 let pos = rng.below(expected.len() as u64 + 2000) as usize;
                 let mut buf = vec![0xEEu8; 1 + rng.below(12_000) as usize];
-                let n = vault.file_read(id, pos as u64, &mut buf).unwrap_or_else(|e| panic!("{ctx}: {e}"));
+                let n = vault
+                    .file_read(id, pos as u64, &mut buf)
+                    .unwrap_or_else(|e| panic!("{ctx}: {e}"));
                 let want = expected.len().saturating_sub(pos).min(buf.len());
                 assert_eq!(n, want, "{ctx}: bytes read at {pos}");
                 if n > 0 {
-                    assert!(buf[..n] == expected[pos..pos + n], "{ctx}: bytes at {pos}..{}", pos + n);
+                    assert!(
+                        buf[..n] == expected[pos..pos + n],
+                        "{ctx}: bytes at {pos}..{}",
+                        pos + n
+                    );
                 }
             }
             70..=77 => {
                 let size = rng.below(50_000) as usize;
-                vault.file_set_size(id, size as u64, false).unwrap_or_else(|e| panic!("{ctx}: {e}"));
+                vault
+                    .file_set_size(id, size as u64, false)
+                    .unwrap_or_else(|e| panic!("{ctx}: {e}"));
                 expected.resize(size, 0);
             }
             78..=84 => {
-                vault.file_flush(id, FlushMode::Immediate).unwrap_or_else(|e| panic!("{ctx}: {e}"));
-                assert!(remote.get(id).unwrap() == *expected, "{ctx}: external file after flush");
+                vault
+                    .file_flush(id, FlushMode::Immediate)
+                    .unwrap_or_else(|e| panic!("{ctx}: {e}"));
+                assert!(
+                    remote.get(id).unwrap() == *expected,
+                    "{ctx}: external file after flush"
+                );
             }
             85..=91 => {
-                let mode = if rng.below(2) == 0 { FlushMode::None } else { FlushMode::Delayed };
+                let mode = if rng.below(2) == 0 {
+                    FlushMode::None
+                } else {
+                    FlushMode::Delayed
+                };
                 vault.file_close_ex(id, mode).unwrap();
                 vault.file_open(id, None).unwrap();
             }
@@ -90,7 +109,11 @@ fn run(seed: u64, opts: VaultOptions, steps: usize) {
                 let mut orphans = vault.enumerate_cached_files(EnumMode::Orphan).unwrap();
                 for id in FILES {
                     vault.file_open(id, None).unwrap();
-                    assert_eq!(vault.file_get_size(id).unwrap(), model[id].len() as u64, "{ctx}: size of {id} after reopen");
+                    assert_eq!(
+                        vault.file_get_size(id).unwrap(),
+                        model[id].len() as u64,
+                        "{ctx}: size of {id} after reopen"
+                    );
                 }
                 orphans.retain(|o| !FILES.contains(&o.as_str()));
                 assert_eq!(orphans, Vec::<String>::new());
@@ -98,7 +121,10 @@ fn run(seed: u64, opts: VaultOptions, steps: usize) {
             96..=97 => {
                 vault.flush_cache().unwrap();
                 for id in FILES {
-                    assert!(remote.get(id).unwrap() == model[id], "{ctx}: external {id} after flush_cache");
+                    assert!(
+                        remote.get(id).unwrap() == model[id],
+                        "{ctx}: external {id} after flush_cache"
+                    );
                 }
             }
             _ => {
@@ -107,7 +133,11 @@ fn run(seed: u64, opts: VaultOptions, steps: usize) {
             }
         }
         if opts.size_limit > 0 {
-            assert!(vault.current_size() <= opts.size_limit, "{ctx}: {} cached", vault.current_size());
+            assert!(
+                vault.current_size() <= opts.size_limit,
+                "{ctx}: {} cached",
+                vault.current_size()
+            );
         }
     }
     // Finally every file reads back whole, and a flush leaves external storage equal.
@@ -119,7 +149,10 @@ fn run(seed: u64, opts: VaultOptions, steps: usize) {
     vault.flush_cache().unwrap();
     drop(vault);
     for id in FILES {
-        assert!(remote.get(id).unwrap() == model[id], "seed {seed}: final external {id}");
+        assert!(
+            remote.get(id).unwrap() == model[id],
+            "seed {seed}: final external {id}"
+        );
     }
 }
 

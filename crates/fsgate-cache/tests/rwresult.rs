@@ -18,16 +18,32 @@ fn read_fetches_each_missing_block_once() {
     assert_eq!(buf, data[10..110]);
     assert_eq!(
         remote.calls(),
-        vec![Call::Read { file_id: "a".into(), position: 0, len: 4096 }]
+        vec![Call::Read {
+            file_id: "a".into(),
+            position: 0,
+            len: 4096
+        }]
     );
     assert_eq!(vault.file_read("a", 0, &mut buf).unwrap(), 100);
-    assert_eq!(remote.reads(), 1, "a cached block is served without a request");
+    assert_eq!(
+        remote.reads(),
+        1,
+        "a cached block is served without a request"
+    );
     let mut tail = vec![0u8; 4000];
-    assert_eq!(vault.file_read("a", 9000, &mut tail).unwrap(), 1000, "reads stop at the size");
+    assert_eq!(
+        vault.file_read("a", 9000, &mut tail).unwrap(),
+        1000,
+        "reads stop at the size"
+    );
     assert_eq!(tail[..1000], data[9000..]);
     assert_eq!(
         remote.calls()[1],
-        Call::Read { file_id: "a".into(), position: 8192, len: 10_000 - 8192 }
+        Call::Read {
+            file_id: "a".into(),
+            position: 8192,
+            len: 10_000 - 8192
+        }
     );
 }
 
@@ -58,7 +74,11 @@ fn range_beyond_eof_zeroes_the_tail_and_stops_requests_past_it() {
     let mut far = vec![0xAAu8; 4000];
     assert_eq!(vault.file_read("a", 15_000, &mut far).unwrap(), 4000);
     assert!(far.iter().all(|b| *b == 0));
-    assert_eq!(remote.reads(), reads, "nothing is asked for past the external end");
+    assert_eq!(
+        remote.reads(),
+        reads,
+        "nothing is asked for past the external end"
+    );
 }
 
 #[test]
@@ -77,7 +97,11 @@ fn modified_externally_drops_clean_data_keeps_dirty_data_and_fails() {
     remote.put("a", &pattern(5, 12_288));
     remote.clear_calls();
     vault.file_read("a", 0, &mut buf).unwrap();
-    assert_eq!(buf, pattern(5, 12_288)[..10], "block 0 was dropped and fetched again");
+    assert_eq!(
+        buf,
+        pattern(5, 12_288)[..10],
+        "block 0 was dropped and fetched again"
+    );
     assert_eq!(remote.reads(), 1);
     let mut five = [0u8; 5];
     vault.file_read("a", 4096, &mut five).unwrap();
@@ -116,9 +140,15 @@ fn transient_failure_fails_the_call_and_the_next_one_is_sent() {
     remote.script(&[RwResult::RWRESULT_FAILURE]);
     let err = vault.file_flush("a", FlushMode::Immediate).unwrap_err();
     assert_eq!(err.code(), ERROR_RETRY);
-    assert!(vault.file_get_status("a").unwrap().contains(FileStatus::CHANGED));
+    assert!(vault
+        .file_get_status("a")
+        .unwrap()
+        .contains(FileStatus::CHANGED));
     vault.file_flush("a", FlushMode::Immediate).unwrap();
-    assert!(!vault.file_get_status("a").unwrap().contains(FileStatus::CHANGED));
+    assert!(!vault
+        .file_get_status("a")
+        .unwrap()
+        .contains(FileStatus::CHANGED));
     assert_eq!(remote.get("a").unwrap()[..3], *b"new");
 }
 
@@ -145,16 +175,35 @@ fn file_failure_stops_requests_for_that_file_until_its_reset() {
     let mut buf = vec![0u8; 10];
     let err = vault.file_read("a", 0, &mut buf).unwrap_err();
     assert_eq!(err.code(), code::ERROR_GEN_FAILURE);
-    assert!(vault.file_get_status("a").unwrap().contains(FileStatus::ERROR));
+    assert!(vault
+        .file_get_status("a")
+        .unwrap()
+        .contains(FileStatus::ERROR));
     remote.clear_calls();
-    assert_eq!(vault.file_read("a", 0, &mut buf).unwrap_err().code(), code::ERROR_GEN_FAILURE);
+    assert_eq!(
+        vault.file_read("a", 0, &mut buf).unwrap_err().code(),
+        code::ERROR_GEN_FAILURE
+    );
     vault.file_write("a", 0, b"x").unwrap();
-    assert_eq!(vault.file_flush("a", FlushMode::Immediate).unwrap_err().code(), code::ERROR_GEN_FAILURE);
-    assert_eq!(remote.calls(), vec![], "no request for a file in the error state");
+    assert_eq!(
+        vault
+            .file_flush("a", FlushMode::Immediate)
+            .unwrap_err()
+            .code(),
+        code::ERROR_GEN_FAILURE
+    );
+    assert_eq!(
+        remote.calls(),
+        vec![],
+        "no request for a file in the error state"
+    );
     vault.file_read("b", 0, &mut buf).unwrap();
     assert_eq!(buf, pattern(10, 4096)[..10], "other files are served");
     vault.reset_error_state(Some("a")).unwrap();
-    assert!(!vault.file_get_status("a").unwrap().contains(FileStatus::ERROR));
+    assert!(!vault
+        .file_get_status("a")
+        .unwrap()
+        .contains(FileStatus::ERROR));
     vault.file_read("a", 0, &mut buf).unwrap();
     assert_eq!(buf[0], b'x');
     assert_eq!(buf[1..], pattern(9, 4096)[1..10]);
@@ -174,13 +223,22 @@ fn permanent_failure_stops_requests_for_every_file_until_the_global_reset() {
     let err = vault.file_flush("a", FlushMode::Immediate).unwrap_err();
     assert_eq!(err.code(), code::ERROR_NOT_READY);
     remote.clear_calls();
-    assert_eq!(vault.file_read("b", 0, &mut buf).unwrap_err().code(), code::ERROR_NOT_READY);
-    assert_eq!(vault.flush_cache().unwrap_err().code(), code::ERROR_NOT_READY);
+    assert_eq!(
+        vault.file_read("b", 0, &mut buf).unwrap_err().code(),
+        code::ERROR_NOT_READY
+    );
+    assert_eq!(
+        vault.flush_cache().unwrap_err().code(),
+        code::ERROR_NOT_READY
+    );
     assert_eq!(remote.calls(), vec![]);
     vault.file_read("a", 0, &mut buf).unwrap();
     assert_eq!(buf, pattern(11, 4096)[..10], "held data is still served");
     vault.reset_error_state(Some("b")).unwrap();
-    assert_eq!(vault.file_read("b", 0, &mut buf).unwrap_err().code(), code::ERROR_NOT_READY);
+    assert_eq!(
+        vault.file_read("b", 0, &mut buf).unwrap_err().code(),
+        code::ERROR_NOT_READY
+    );
     vault.reset_error_state(None).unwrap();
     vault.file_read("b", 0, &mut buf).unwrap();
     assert_eq!(buf, pattern(12, 4096)[..10]);
@@ -197,13 +255,20 @@ fn set_size_with_fetch_missing_data_fetches_the_new_range() {
     vault.file_set_size("a", 9000, true).unwrap();
     assert_eq!(
         remote.calls(),
-        vec![Call::Read { file_id: "a".into(), position: 0, len: 9000 }]
+        vec![Call::Read {
+            file_id: "a".into(),
+            position: 0,
+            len: 9000
+        }]
     );
     let mut buf = vec![0u8; 9000];
     assert_eq!(vault.file_read("a", 0, &mut buf).unwrap(), 9000);
     assert_eq!(buf, data);
     assert_eq!(remote.reads(), 1);
-    assert!(!vault.file_get_status("a").unwrap().contains(FileStatus::CHANGED));
+    assert!(!vault
+        .file_get_status("a")
+        .unwrap()
+        .contains(FileStatus::CHANGED));
 }
 
 #[test]
@@ -217,15 +282,31 @@ fn shrink_then_grow_reads_zeros_and_flushes_the_size() {
     let mut buf = vec![0xAAu8; 6000];
     assert_eq!(vault.file_read("a", 0, &mut buf).unwrap(), 6000);
     assert_eq!(buf[..3000], data[..3000]);
-    assert!(buf[3000..].iter().all(|b| *b == 0), "bytes cut off do not come back");
-    assert!(vault.file_get_status("a").unwrap().contains(FileStatus::CHANGED));
+    assert!(
+        buf[3000..].iter().all(|b| *b == 0),
+        "bytes cut off do not come back"
+    );
+    assert!(vault
+        .file_get_status("a")
+        .unwrap()
+        .contains(FileStatus::CHANGED));
     remote.clear_calls();
     vault.file_close_ex("a", FlushMode::Immediate).unwrap();
     assert_eq!(
         remote.calls(),
         vec![
-            Call::Write { file_id: "a".into(), position: 3000, len: 0, size: 3000 },
-            Call::Write { file_id: "a".into(), position: 6000, len: 0, size: 6000 },
+            Call::Write {
+                file_id: "a".into(),
+                position: 3000,
+                len: 0,
+                size: 3000
+            },
+            Call::Write {
+                file_id: "a".into(),
+                position: 6000,
+                len: 0,
+                size: 6000
+            },
         ],
         "the external file is cut where the vault's was, then grown"
     );

@@ -9,8 +9,17 @@ use fsgate_cache::{Events, ReadDataParams, RwResult, Vault, VaultOptions, WriteD
 /// One event the vault fired.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Call {
-    Read { file_id: String, position: u64, len: usize },
-    Write { file_id: String, position: u64, len: usize, size: u64 },
+    Read {
+        file_id: String,
+        position: u64,
+        len: usize,
+    },
+    Write {
+        file_id: String,
+        position: u64,
+        len: usize,
+        size: u64,
+    },
 }
 
 /// In-memory external storage.
@@ -24,7 +33,10 @@ pub struct Remote {
 
 impl Remote {
     pub fn put(&self, id: &str, data: &[u8]) {
-        self.files.lock().unwrap().insert(id.to_owned(), data.to_vec());
+        self.files
+            .lock()
+            .unwrap()
+            .insert(id.to_owned(), data.to_vec());
     }
 
     pub fn get(&self, id: &str) -> Option<Vec<u8>> {
@@ -44,11 +56,17 @@ impl Remote {
     }
 
     pub fn reads(&self) -> usize {
-        self.calls().iter().filter(|c| matches!(c, Call::Read { .. })).count()
+        self.calls()
+            .iter()
+            .filter(|c| matches!(c, Call::Read { .. }))
+            .count()
     }
 
     pub fn writes(&self) -> usize {
-        self.calls().iter().filter(|c| matches!(c, Call::Write { .. })).count()
+        self.calls()
+            .iter()
+            .filter(|c| matches!(c, Call::Write { .. }))
+            .count()
     }
 }
 
@@ -130,7 +148,12 @@ pub fn options() -> VaultOptions {
 pub fn vault(options: VaultOptions) -> (tempfile::TempDir, Arc<Remote>, Vault) {
     let dir = tempfile::tempdir().unwrap();
     let remote = Arc::new(Remote::default());
-    let vault = Vault::open(dir.path().join("vault.redb"), options, Shared(remote.clone())).unwrap();
+    let vault = Vault::open(
+        dir.path().join("vault.redb"),
+        options,
+        Shared(remote.clone()),
+    )
+    .unwrap();
     (dir, remote, vault)
 }
 
