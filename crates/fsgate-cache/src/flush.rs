@@ -11,7 +11,7 @@ use fsgate_core::{Error, Result};
 
 use crate::error::{file_failure, modified, permanent_failure, storage, transient};
 use crate::events::{RwResult, WriteDataParams};
-use crate::record::{decode_data, BlockIndex, BlockMeta};
+use crate::record::{block_bytes, BlockIndex, BlockMeta};
 use crate::status::FlushMode;
 use crate::vault::{Inner, Vault, BLOCKS, DATA};
 
@@ -65,8 +65,7 @@ impl Inner {
                 let value = data
                     .get((num.0, b.0))
                     .map_err(|e| storage("reading a block", e))?;
-                let Some(value) = value else { continue };
-                let bytes = decode_data(num, b, value.value())?;
+                let bytes = block_bytes(num, b, value.as_ref().map(|v| v.value()), &block.meta)?;
                 for r in block.meta.dirty.ranges() {
                     let position = b.0 * bs + u64::from(r.start);
                     let chunk = &bytes[r.start as usize..r.end as usize];
@@ -305,6 +304,9 @@ impl Inner {
             due
         };
         for (key, id) in due {
+            if self.lock().closed {
+                return false;
+            }
             if let Err(e) = self.flush_file(&key, &id) {
                 self.events.on_error(&id, &e);
             }

@@ -9,7 +9,9 @@ use redb::{ReadableTable, WriteTransaction};
 
 use crate::error::{file_failure, full, modified, not_open, permanent_failure, storage, transient};
 use crate::events::{ReadDataParams, RwResult};
-use crate::record::{decode_data, encode_data, BlockIndex, BlockMeta, FileNum, FileRecord};
+use crate::record::{
+    block_bytes, decode_data, encode_data, BlockIndex, BlockMeta, FileNum, FileRecord,
+};
 use crate::vault::{Inner, State, Vault, BLOCKS, DATA};
 
 /// Largest range one `on_read_data` asks for.
@@ -339,8 +341,12 @@ impl Inner {
             let value = data
                 .get((num.0, piece.block.0))
                 .map_err(|e| storage("reading a block", e))?;
-            let Some(value) = value else { continue };
-            let bytes = decode_data(num, piece.block, value.value())?;
+            let bytes = block_bytes(
+                num,
+                piece.block,
+                value.as_ref().map(|v| v.value()),
+                &block.meta,
+            )?;
             for r in block.meta.present.ranges() {
                 let s = r.start.max(piece.within.start);
                 let e = r.end.min(piece.within.end);

@@ -239,6 +239,26 @@ pub(crate) fn decode_data(file: FileNum, block: BlockIndex, value: &[u8]) -> Res
     open(Kind::Data, &block_key_bytes(file, block), value, &what)
 }
 
+/// The bytes of a block the index says is held: its stored value, checked against its
+/// checksum and against the index (a value missing or shorter than the index's ranges is
+/// corruption too).
+pub(crate) fn block_bytes<'a>(
+    file: FileNum,
+    block: BlockIndex,
+    value: Option<&'a [u8]>,
+    meta: &BlockMeta,
+) -> Result<&'a [u8]> {
+    let what = || format!("the data of block {} of file #{}", block.0, file.0);
+    let Some(value) = value else {
+        return Err(corrupt(format!("{} (missing)", what())));
+    };
+    let bytes = decode_data(file, block, value)?;
+    if bytes.len() < meta.present.end() as usize {
+        return Err(corrupt(format!("{} (shorter than its index)", what())));
+    }
+    Ok(bytes)
+}
+
 fn tag_key_bytes(file: FileNum, tag: u16) -> [u8; 10] {
     let mut key = [0u8; 10];
     key[..8].copy_from_slice(&file.0.to_le_bytes());

@@ -329,3 +329,42 @@ fn eviction_never_drops_dirty_data() {
     assert_eq!(remote.get("w").unwrap(), dirty);
     assert!(vault.current_size() <= 4 * 4096);
 }
+
+#[test]
+fn a_vault_opens_once_at_a_time() {
+    let (dir, remote, vault) = vault(options());
+    let err = Vault::open(
+        dir.path().join("vault.redb"),
+        options(),
+        Shared(remote.clone()),
+    )
+    .err()
+    .unwrap();
+    assert_eq!(err.code(), code::ERROR_SHARING_VIOLATION);
+    vault.close_cache(FlushMode::Immediate).unwrap();
+    assert_eq!(
+        vault.file_exists("a").unwrap_err().code(),
+        code::ERROR_NOT_READY
+    );
+    drop(vault);
+    Vault::open(dir.path().join("vault.redb"), options(), Shared(remote)).unwrap();
+}
+
+#[test]
+fn bad_block_sizes_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    for block_size in [0, 1000, 2048, 2 << 20] {
+        let err = Vault::open(
+            dir.path().join("v.redb"),
+            VaultOptions {
+                block_size,
+                ..options()
+            },
+            Shared(Default::default()),
+        )
+        .err()
+        .unwrap();
+        assert_eq!(err.code(), code::ERROR_INVALID_PARAMETER);
+        assert!(err.message().contains("block_size"), "{err}");
+    }
+}
