@@ -103,7 +103,18 @@ impl Inner {
         // Bytes past a shrink not yet flushed read as zeros here but may still be old bytes
         // there: cut the external file at that point first, so growing it again gives zeros.
         let mut error: Option<Error> = None;
-        if let Some(cut) = eof.filter(|e| *e < size) {
+        // Not needed when the dirty bytes about to be sent cover all of it.
+        let covered = |from: u64| {
+            let mut cursor = from;
+            for e in &extents {
+                let end = e.position + e.bytes.len() as u64;
+                if e.position <= cursor && cursor < end {
+                    cursor = end;
+                }
+            }
+            cursor >= size
+        };
+        if let Some(cut) = eof.filter(|e| *e < size && !covered(*e)) {
             let mut done = 0;
             if let Err(e) = self.send(key, &id, cut, cut, &[], &mut done) {
                 error = Some(e);
@@ -192,12 +203,16 @@ impl Inner {
             state.set_block(num, block, Some(meta));
         }
         let delay = self.options.flush_delay;
+        let global_error = state.global_error;
         if let Some(f) = state.files.get_mut(key) {
             if record_changed {
                 f.record.size_dirty = false;
                 f.record.external_eof = None;
             }
-            if f.changed() && f.open_count > 0 && f.flush_due.is_none() && error.is_none() {
+            // What is left (written meanwhile, or not taken after a transient failure) goes
+            // after another delay; error states wait for their reset instead.
+            let retry = error.is_some() || f.open_count > 0;
+            if f.changed() && retry && !f.error && !global_error && f.flush_due.is_none() {
                 f.flush_due = Some(Instant::now() + delay);
             }
         }

@@ -499,6 +499,9 @@ impl Inner {
             }
         } else if external {
             record.external_eof = None;
+        } else if !record.local {
+            // A local grow: the new bytes are zeros, whatever external storage holds there.
+            record.external_eof = Some(record.external_eof.map_or(old, |e| e.min(old)));
         }
         record.size = size;
         record.size_dirty = !record.local && (record.size_dirty || !external);
@@ -575,6 +578,11 @@ impl Inner {
             changed.push((piece.block, meta));
         }
         if end > record.size {
+            if !record.local {
+                // Bytes between the old end and the write are zeros, not external bytes.
+                let old = record.size;
+                record.external_eof = Some(record.external_eof.map_or(old, |e| e.min(old)));
+            }
             record.size = end;
             record.size_dirty = !record.local;
             Inner::put_record(&txn, key, &record)?;
@@ -662,10 +670,11 @@ impl Vault {
     }
 
     /// Sets the file's application-defined size (the reference's `FileSetSize`). Shrinking
-    /// drops the bytes past the new end. Growing with `fetch_missing_data` says external
-    /// storage has the new bytes and fetches them now with `on_read_data`; without it the new
-    /// bytes are fetched when read (reading as zeros past the external file's end). Either
-    /// way the new size is flushed to external storage (in `on_write_data`'s `size`).
+    /// drops the bytes past the new end. Without `fetch_missing_data` the change is local
+    /// (a truncate): bytes a grow adds read as zeros, and the new size is flushed to external
+    /// storage (in `on_write_data`'s `size`, after cutting the external file where a shrink
+    /// left it). With it the size is external storage's (it changed there): nothing is
+    /// flushed for it, and a grow fetches the new bytes now with `on_read_data`.
     pub fn file_set_size(&self, file_id: &str, size: u64, fetch_missing_data: bool) -> Result<()> {
         let inner = &*self.inner;
         let key = inner.key_of(file_id);

@@ -69,6 +69,27 @@
 //! # Ok(()) }
 //! ```
 //!
+//! # Reference names
+//!
+//! | reference | fsgate-cache |
+//! |---|---|
+//! | `OpenCache` / `CloseCache` | [`Vault::open`] / [`Vault::close_cache`] |
+//! | `FileOpen`, `FileOpenEx` / `FileClose`, `FileCloseEx` | [`Vault::file_open`], [`Vault::file_open_ex`] / [`Vault::file_close`], [`Vault::file_close_ex`] |
+//! | `FileRead`, `FileWrite`, `FileGetSize`, `FileSetSize`, `FileFlush` | [`Vault::file_read`], [`Vault::file_write`], [`Vault::file_get_size`], [`Vault::file_set_size`], [`Vault::file_flush`] |
+//! | `FileExists`, `FileDelete`, `FileChangeId`, `FileGetStatus` | [`Vault::file_exists`], [`Vault::file_delete`], [`Vault::file_change_id`], [`Vault::file_get_status`] |
+//! | `FileTagSet`, `FileTagGet`, `FileTagGetSize`, `FileTagExists`, `FileTagDelete` | [`Vault::file_tag_set`], … and [`Vault::file_tag_enumerate`] |
+//! | `EnumerateCachedFiles` with `ENUM_MODE_*` | [`Vault::enumerate_cached_files`] with [`EnumMode`] |
+//! | `ResetErrorState`, `CheckAndRepair` | [`Vault::reset_error_state`], [`Vault::check_and_repair`] |
+//! | `ReadData`, `WriteData`, `Error` events | [`Events::on_read_data`], [`Events::on_write_data`], [`Events::on_error`] |
+//! | `JournalingMode`, `FlushAfterTime`, size limit | [`VaultOptions`] |
+//!
+//! Errors are [`fsgate_core::Error`]s with the reference's codes: `ERROR_FILE_NOT_FOUND` (2)
+//! for an unknown id, `ERROR_INVALID_HANDLE` (6) for a read or write of a file not open,
+//! `ERROR_INVALID_PARAMETER` (87) naming the argument, `ERROR_EA_NOT_FOUND` (276) for a
+//! missing tag, `ERROR_INVALID_DATA` (13, `EBADMSG`) for corruption, `ERROR_DISK_FULL` (112)
+//! at the size limit, `ERROR_SHARING_VIOLATION` (32) for a vault open twice,
+//! `ERROR_NOT_READY` (21) after `close_cache`; transfer failures map as [`RwResult`] says.
+//!
 //! # Storage: redb
 //! The index (file records, per-block byte ranges, tags) and the block data all live in one
 //! [redb](https://docs.rs/redb) database file. redb is a maintained, pure-Rust embedded
@@ -80,7 +101,9 @@
 //! index entry describing it commit together: no crash can leave the index naming bytes
 //! that were never written, or bytes that no index entry owns. The cost is that a write
 //! rewrites its block (64 KiB by default) through the B-tree; [`VaultOptions::block_size`]
-//! trades that against per-block overhead.
+//! trades that against per-block overhead. Copy-on-write also means the file can grow to
+//! about twice the data it holds, and does not shrink when data is evicted or deleted
+//! (redb reuses the freed pages).
 //!
 //! # Corruption
 //! Every stored value carries a CRC-32 over its kind, key and bytes. The index is checked

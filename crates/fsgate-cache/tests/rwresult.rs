@@ -314,3 +314,21 @@ fn shrink_then_grow_reads_zeros_and_flushes_the_size() {
     assert_eq!(stored[..3000], data[..3000]);
     assert_eq!(stored[3000..], [0u8; 3000]);
 }
+
+#[test]
+fn a_file_written_from_scratch_is_flushed_without_a_cut() {
+    let (_dir, remote, vault) = vault(options());
+    vault.file_open("new", None).unwrap();
+    vault.file_write("new", 0, &pattern(15, 6000)).unwrap();
+    vault.file_close_ex("new", FlushMode::Immediate).unwrap();
+    assert_eq!(
+        remote.calls(),
+        vec![Call::Write {
+            file_id: "new".into(),
+            position: 0,
+            len: 6000,
+            size: 6000
+        }]
+    );
+    assert_eq!(remote.get("new").unwrap(), pattern(15, 6000));
+}
