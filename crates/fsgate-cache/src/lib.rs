@@ -11,11 +11,11 @@
 //! ```
 //! use fsgate_cache::{Events, FlushMode, ReadDataParams, RwResult, Vault, VaultOptions, WriteDataParams};
 //! use std::collections::HashMap;
-//! use std::sync::Mutex;
+//! use std::sync::{Arc, Mutex};
 //!
-//! /// External storage: here a map of byte vectors; for a drive, an object store.
-//! #[derive(Default)]
-//! struct Remote(Mutex<HashMap<String, Vec<u8>>>);
+//! /// External storage: here a shared map of byte vectors; for a drive, an object store.
+//! #[derive(Clone, Default)]
+//! struct Remote(Arc<Mutex<HashMap<String, Vec<u8>>>>);
 //!
 //! impl Events for Remote {
 //!     fn on_read_data(&self, p: &mut ReadDataParams<'_>) {
@@ -44,15 +44,9 @@
 //!
 //! # fn main() -> fsgate_core::Result<()> {
 //! let dir = tempfile::tempdir().unwrap();
-//! let remote = std::sync::Arc::new(Remote::default());
+//! let remote = Remote::default();
 //! remote.0.lock().unwrap().insert("/docs/a.txt".into(), b"hello, world".to_vec());
-//!
-//! # struct Shared(std::sync::Arc<Remote>);
-//! # impl Events for Shared {
-//! #     fn on_read_data(&self, p: &mut ReadDataParams<'_>) { self.0.on_read_data(p) }
-//! #     fn on_write_data(&self, p: &mut WriteDataParams<'_>) { self.0.on_write_data(p) }
-//! # }
-//! let vault = Vault::open(dir.path().join("vault.redb"), VaultOptions::default(), Shared(remote.clone()))?;
+//! let vault = Vault::open(dir.path().join("vault.redb"), VaultOptions::default(), remote.clone())?;
 //!
 //! // The drive's open handler: the external file is 12 bytes long.
 //! vault.file_open("/docs/a.txt", Some(12))?;
