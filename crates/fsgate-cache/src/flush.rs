@@ -18,6 +18,9 @@ use crate::vault::{Inner, Vault, BLOCKS, DATA};
 /// Largest run of dirty bytes one `on_write_data` carries.
 const MAX_TRANSFER: usize = 8 << 20;
 
+/// Dirty bytes one flush pass reads into memory; a file with more is flushed in passes.
+const FLUSH_BATCH: u64 = 64 << 20;
+
 /// A run of adjacent dirty bytes and the block parts it came from.
 struct Extent {
     position: u64,
@@ -30,15 +33,22 @@ struct Extent {
 impl Inner {
     /// Flushes one file now. Files that are local, unchanged or gone are a no-op.
     pub(crate) fn flush_file(&self, key: &str, file_id: &str) -> Result<()> {
+        while self.flush_batch(key, file_id)? {}
+        Ok(())
+    }
+
+    /// Flushes at most [`FLUSH_BATCH`] dirty bytes of a file (so a flush holds no more in
+    /// memory); returns whether it left dirty bytes it did not look at.
+    fn flush_batch(&self, key: &str, file_id: &str) -> Result<bool> {
         let bs = self.block_size();
-        let (extents, size, size_dirty, eof, num, id) = {
+        let (extents, size, size_dirty, eof, num, id, more) = {
             let mut state = self.lock();
             self.check_open(&state, "file_flush")?;
             let Some(file) = state.files.get(key) else {
-                return Ok(());
+                return Ok(false);
             };
             if file.record.local || !file.changed() {
-                return Ok(());
+                return Ok(false);
             }
             if state.global_error {
                 return Err(permanent_failure());
@@ -55,6 +65,8 @@ impl Inner {
                 .open_table(DATA)
                 .map_err(|e| storage("opening the data table", e))?;
             let mut extents: Vec<Extent> = Vec::new();
+            let mut taken = 0u64;
+            let mut more = false;
             for &b in &file.blocks {
                 let Some(block) = state.blocks.get(&(num, b)) else {
                     continue;
@@ -62,6 +74,11 @@ impl Inner {
                 if block.meta.dirty.is_empty() {
                     continue;
                 }
+                if taken >= FLUSH_BATCH {
+                    more = true;
+                    break;
+                }
+                taken += block.meta.dirty.len();
                 let value = data
                     .get((num.0, b.0))
                     .map_err(|e| storage("reading a block", e))?;
@@ -97,7 +114,7 @@ impl Inner {
             if let Some(f) = state.files.get_mut(key) {
                 f.flush_due = None;
             }
-            (extents, size, size_dirty, eof, num, id)
+            (extents, size, size_dirty, eof, num, id, more)
         };
 
         // Bytes past a shrink not yet flushed read as zeros here but may still be old bytes
@@ -147,10 +164,10 @@ impl Inner {
         let mut state = self.lock();
         self.check_open(&state, "file_flush")?;
         let Some(file) = state.files.get(key) else {
-            return error.map_or(Ok(()), Err);
+            return error.map_or(Ok(false), Err);
         };
         if file.record.num != num {
-            return error.map_or(Ok(()), Err);
+            return error.map_or(Ok(false), Err);
         }
         let mut record = file.record.clone();
         let mut changed: BTreeMap<BlockIndex, BlockMeta> = BTreeMap::new();
@@ -216,7 +233,7 @@ impl Inner {
                 f.flush_due = Some(Instant::now() + delay);
             }
         }
-        error.map_or(Ok(()), Err)
+        error.map_or(Ok(more), Err)
     }
 
     /// Fires `on_write_data` until `bytes` are all taken; `done` counts what was.

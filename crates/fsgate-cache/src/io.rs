@@ -287,30 +287,17 @@ impl Inner {
                     }
                 }
             }
-            let mut fetched = Vec::with_capacity(requests.len());
-            let mut error = None;
+            // Each answer is merged before the next request, so a fill holds at most one
+            // request's bytes in memory.
             for r in requests {
-                match self.fetch(key, file_id, size, r) {
-                    Ok(f) => {
-                        let eof = f.eof.is_some();
-                        fetched.push(f);
-                        if eof {
-                            break;
-                        }
-                    }
-                    Err(e) => {
-                        error = Some(e);
-                        break;
-                    }
-                }
-            }
-            if !fetched.is_empty() {
+                let fetched = self.fetch(key, file_id, size, r)?;
+                let eof = fetched.eof.is_some();
                 let mut state = self.lock();
                 self.check_open(&state, "file_read")?;
-                self.merge(&mut state, key, file_id, &fetched)?;
-            }
-            if let Some(e) = error {
-                return Err(e);
+                self.merge(&mut state, key, file_id, std::slice::from_ref(&fetched))?;
+                if eof {
+                    break;
+                }
             }
         }
     }
