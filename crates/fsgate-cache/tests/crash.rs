@@ -60,6 +60,10 @@ fn child_process() {
     if scenario.starts_with("in-flush") {
         vault.file_flush("a", FlushMode::Immediate).unwrap();
     }
+    if scenario.starts_with("mid-truncate") {
+        // file_set_size #1: stopped inside its transaction.
+        vault.file_set_size("a", 100, false).unwrap();
+    }
     // file_write #2: stopped inside its transaction (FSGATE_CACHE_PAUSE_BEFORE_COMMIT).
     vault.file_write("a", 2048, &pattern(2, 4 * 4096)).unwrap();
     unreachable!("the parent kills this process before");
@@ -142,6 +146,17 @@ fn a_transaction_killed_before_its_commit_is_rolled_back_whole() {
         vault.flush_cache().unwrap();
         assert_eq!(remote.get("a").unwrap(), pattern(1, 3 * 4096));
     }
+}
+
+#[test]
+fn a_truncate_killed_before_its_commit_leaves_size_and_blocks_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("vault.redb");
+    run_and_kill("mid-truncate-journaled", &path, Some("file_set_size:1"));
+    let (_remote, vault) = reopen(&path, true);
+    assert_eq!(vault.file_get_size("a").unwrap(), 3 * 4096);
+    assert_eq!(contents(&vault, "a"), pattern(1, 3 * 4096));
+    assert_eq!(vault.current_size(), 3 * 4096);
 }
 
 #[test]
