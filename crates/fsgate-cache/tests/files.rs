@@ -234,6 +234,28 @@ fn delayed_flush_is_done_by_the_write_back_thread() {
 }
 
 #[test]
+fn a_failed_background_flush_fires_on_error_and_is_retried() {
+    let (_dir, remote, vault) = vault(VaultOptions {
+        flush_delay: std::time::Duration::from_millis(20),
+        ..options()
+    });
+    // Scripted first: the write arms the delay, and nothing else fires an event before.
+    remote.script(&[RwResult::RWRESULT_FAILURE]);
+    vault.file_open("a", None).unwrap();
+    vault.file_write("a", 0, b"retry me").unwrap();
+    vault.file_close("a").unwrap();
+    while remote.get("a").is_none() {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert_eq!(remote.get("a").unwrap(), b"retry me");
+    assert_eq!(
+        *remote.errors.lock().unwrap(),
+        vec![("a".to_owned(), fsgate_cache::ERROR_RETRY)]
+    );
+    assert_eq!(remote.writes(), 2);
+}
+
+#[test]
 fn change_id_refuses_an_existing_target() {
     let (_dir, _remote, vault) = vault(options());
     vault.file_open("a", None).unwrap();

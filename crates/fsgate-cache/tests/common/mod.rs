@@ -29,6 +29,8 @@ pub struct Remote {
     /// Result codes the next events report, in order; an empty queue means behave normally.
     pub script: Mutex<VecDeque<RwResult>>,
     pub calls: Mutex<Vec<Call>>,
+    /// `on_error` calls: file id and error code.
+    pub errors: Mutex<Vec<(String, u32)>>,
 }
 
 impl Remote {
@@ -132,6 +134,14 @@ impl Events for Shared {
         let pos = p.position as usize;
         data[pos..pos + n].copy_from_slice(&p.buffer[..n]);
         p.bytes_written = n;
+    }
+
+    fn on_error(&self, file_id: &str, error: &fsgate_core::Error) {
+        self.0
+            .errors
+            .lock()
+            .unwrap()
+            .push((file_id.to_owned(), error.code()));
     }
 }
 
