@@ -33,8 +33,39 @@ struct Extent {
 impl Inner {
     /// Flushes one file now. Files that are local, unchanged or gone are a no-op.
     pub(crate) fn flush_file(&self, key: &str, file_id: &str) -> Result<()> {
-        while self.flush_batch(key, file_id)? {}
-        Ok(())
+        let num = {
+            let mut state = self.lock();
+            loop {
+                self.check_open(&state, "file_flush")?;
+                match state.files.get(key) {
+                    None => return Ok(()),
+                    Some(f) if f.flushing => {
+                        state = self.flushed.wait(state).unwrap_or_else(|p| p.into_inner());
+                    }
+                    Some(_) => break,
+                }
+            }
+            let file = state.file_mut(key, file_id)?;
+            file.flushing = true;
+            file.record.num
+        };
+        let result = (|| {
+            while self.flush_batch(key, file_id)? {}
+            Ok(())
+        })();
+        // The file may have a new key by now (file_change_id): find it by number.
+        let mut state = self.lock();
+        if let Some(f) = state
+            .keys
+            .get(&num)
+            .cloned()
+            .and_then(|k| state.files.get_mut(&k))
+        {
+            f.flushing = false;
+        }
+        drop(state);
+        self.flushed.notify_all();
+        result
     }
 
     /// Flushes at most [`FLUSH_BATCH`] dirty bytes of a file (so a flush holds no more in

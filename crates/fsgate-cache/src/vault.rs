@@ -54,6 +54,8 @@ pub(crate) struct Inner {
     pub(crate) state: Mutex<State>,
     /// Wakes the write-back thread (to close, or because a delay was armed).
     pub(crate) wake: Condvar,
+    /// Signalled when a file's flush ends, for a flush of the same file waiting its turn.
+    pub(crate) flushed: Condvar,
 }
 
 /// The in-memory index, rebuilt from the tables at open.
@@ -84,6 +86,9 @@ pub(crate) struct FileState {
     pub(crate) flush_due: Option<Instant>,
     pub(crate) blocks: BTreeSet<BlockIndex>,
     pub(crate) dirty_bytes: u64,
+    /// A flush of this file is sending data. Flushes of one file take turns: two at once
+    /// could deliver an older snapshot after a newer one that was already marked clean.
+    pub(crate) flushing: bool,
 }
 
 impl FileState {
@@ -377,6 +382,7 @@ impl Vault {
             options,
             state: Mutex::new(state),
             wake: Condvar::new(),
+            flushed: Condvar::new(),
         });
         let flusher = crate::flush::spawn_write_back(&inner)?;
         Ok(Self {
@@ -454,6 +460,7 @@ impl Vault {
                 flush_due: None,
                 blocks: BTreeSet::new(),
                 dirty_bytes: 0,
+                flushing: false,
             },
         );
         Ok(())
@@ -735,6 +742,7 @@ fn load_index(db: &Database, state: &mut State) -> Result<()> {
                 flush_due: None,
                 blocks: BTreeSet::new(),
                 dirty_bytes: 0,
+                flushing: false,
             },
         );
     }
