@@ -256,6 +256,7 @@ impl Inner {
             if record_changed {
                 f.record.size_dirty = false;
                 f.record.external_eof = None;
+                f.epoch += 1;
             }
             // What is left (written meanwhile, or not taken after a transient failure) goes
             // after another delay; error states wait for their reset instead.

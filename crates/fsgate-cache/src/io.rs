@@ -254,10 +254,12 @@ impl Inner {
     /// Fetches every gap of `range` from external storage into the vault.
     pub(crate) fn fill(&self, key: &str, file_id: &str, range: Range<u64>) -> Result<()> {
         loop {
-            let (gaps, size, limit) = {
+            let (gaps, size, limit, epoch) = {
                 let state = self.lock();
                 self.check_open(&state, "file_read")?;
-                let record = &state.file(key, file_id)?.record;
+                let file = state.file(key, file_id)?;
+                let epoch = file.epoch;
+                let record = &file.record;
                 let range = range.start.min(record.size)..range.end.min(record.size);
                 let gaps = self.gaps(&state, record, range);
                 if gaps.is_empty() {
@@ -265,7 +267,7 @@ impl Inner {
                 }
                 Self::check_requests_allowed(&state, key, file_id)?;
                 let limit = record.size.min(record.external_eof.unwrap_or(u64::MAX));
-                (gaps, record.size, limit)
+                (gaps, record.size, limit, epoch)
             };
             // Ask for whole blocks (clamped to the file), at most MAX_TRANSFER at a time.
             let bs = self.block_size();
@@ -294,6 +296,10 @@ impl Inner {
                 let eof = fetched.eof.is_some();
                 let mut state = self.lock();
                 self.check_open(&state, "file_read")?;
+                if state.file(key, file_id)?.epoch != epoch {
+                    // The file was cut or flushed meanwhile: these bytes may be stale.
+                    break;
+                }
                 self.merge(&mut state, key, file_id, std::slice::from_ref(&fetched))?;
                 if eof {
                     break;
@@ -410,9 +416,11 @@ impl Inner {
     /// Drops the file's clean blocks (after `RWRESULT_FILE_MODIFIED_EXTERNALLY`); dirty
     /// blocks stay whole.
     fn drop_clean(&self, state: &mut State, key: &str) -> Result<()> {
-        let Some(file) = state.files.get(key) else {
+        let Some(file) = state.files.get_mut(key) else {
             return Ok(());
         };
+        file.epoch += 1;
+        let file = &*file;
         let num = file.record.num;
         let clean: Vec<BlockIndex> = file
             .blocks
@@ -500,6 +508,7 @@ impl Inner {
         let delay = self.options.flush_delay;
         if let Some(f) = state.files.get_mut(key) {
             f.record = record;
+            f.epoch += 1;
             if f.changed() && f.flush_due.is_none() && f.open_count > 0 {
                 f.flush_due = Some(Instant::now() + delay);
             }
@@ -564,7 +573,8 @@ impl Inner {
             store_block(&txn, num, piece.block, &meta, &bytes)?;
             changed.push((piece.block, meta));
         }
-        if end > record.size {
+        let extends = end > record.size;
+        if extends {
             if !record.local {
                 // Bytes between the old end and the write are zeros, not external bytes.
                 let old = record.size;
@@ -581,6 +591,9 @@ impl Inner {
         let delay = self.options.flush_delay;
         if let Some(f) = state.files.get_mut(key) {
             f.record = record;
+            if extends {
+                f.epoch += 1;
+            }
             if f.changed() && f.flush_due.is_none() {
                 f.flush_due = Some(Instant::now() + delay);
             }

@@ -6,8 +6,10 @@
 //! redb writer never waits for the mutex. Events run with the mutex released: a read
 //! gathers the gaps, fires `on_read_data` for them unlocked, then merges the answers under
 //! the mutex into the bytes still missing (so a fetch never overwrites what a write put
-//! there meanwhile); a flush snapshots the dirty bytes with each block's generation and
-//! marks clean only blocks whose generation did not move.
+//! there meanwhile), unless the file's epoch moved (a cut or a completed flush changed
+//! what external storage holds); a flush snapshots the dirty bytes with each block's
+//! generation and marks clean only blocks whose generation did not move, and flushes of
+//! one file take turns.
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
@@ -89,6 +91,10 @@ pub(crate) struct FileState {
     /// A flush of this file is sending data. Flushes of one file take turns: two at once
     /// could deliver an older snapshot after a newer one that was already marked clean.
     pub(crate) flushing: bool,
+    /// Bumped whenever what external storage holds for the file changes under a fetch (a
+    /// cut, a grow, a completed flush, an external modification): a fetch that started in
+    /// another epoch is dropped instead of merged.
+    pub(crate) epoch: u64,
 }
 
 impl FileState {
@@ -461,6 +467,7 @@ impl Vault {
                 blocks: BTreeSet::new(),
                 dirty_bytes: 0,
                 flushing: false,
+                epoch: 0,
             },
         );
         Ok(())
@@ -743,6 +750,7 @@ fn load_index(db: &Database, state: &mut State) -> Result<()> {
                 blocks: BTreeSet::new(),
                 dirty_bytes: 0,
                 flushing: false,
+                epoch: 0,
             },
         );
     }
