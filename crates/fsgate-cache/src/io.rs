@@ -413,36 +413,48 @@ impl Inner {
         self.make_room(&mut state, 0, &[]).map(|_| ())
     }
 
-    /// Drops the file's clean blocks (after `RWRESULT_FILE_MODIFIED_EXTERNALLY`); dirty
-    /// blocks stay whole.
+    /// Drops the file's clean bytes (after `RWRESULT_FILE_MODIFIED_EXTERNALLY`, or
+    /// `file_purge`): clean blocks go, blocks holding dirty bytes keep only those. Local
+    /// files hold the only copy of their data and keep it.
     fn drop_clean(&self, state: &mut State, key: &str) -> Result<()> {
         let Some(file) = state.files.get_mut(key) else {
             return Ok(());
         };
-        file.epoch += 1;
-        let file = &*file;
-        let num = file.record.num;
-        let clean: Vec<BlockIndex> = file
-            .blocks
-            .iter()
-            .copied()
-            .filter(|b| {
-                state
-                    .blocks
-                    .get(&(num, *b))
-                    .is_some_and(|s| s.meta.dirty.is_empty())
-            })
-            .collect();
-        if clean.is_empty() {
+        if file.record.local {
             return Ok(());
         }
+        file.epoch += 1;
+        let num = file.record.num;
+        let blocks: Vec<BlockIndex> = file.blocks.iter().copied().collect();
         let txn = self.begin_write()?;
-        for &b in &clean {
-            store_block(&txn, num, b, &BlockMeta::default(), &[])?;
+        let mut changed = Vec::new();
+        for b in blocks {
+            let Some(block) = state.blocks.get(&(num, b)) else {
+                continue;
+            };
+            if block.meta.present == block.meta.dirty {
+                continue;
+            }
+            let meta = BlockMeta {
+                generation: block.meta.generation,
+                present: block.meta.dirty.clone(),
+                dirty: block.meta.dirty.clone(),
+            };
+            let mut bytes = if meta.present.is_empty() {
+                Vec::new()
+            } else {
+                load_block(&txn, num, b)?
+            };
+            bytes.truncate(meta.present.end() as usize);
+            store_block(&txn, num, b, &meta, &bytes)?;
+            changed.push((b, meta));
+        }
+        if changed.is_empty() {
+            return Ok(());
         }
         self.commit(state, txn, "drop_clean")?;
-        for b in clean {
-            state.set_block(num, b, None);
+        for (b, meta) in changed {
+            state.set_block(num, b, Some(meta).filter(|m| !m.present.is_empty()));
         }
         Ok(())
     }
@@ -667,6 +679,19 @@ impl Vault {
             }
             other => other,
         }
+    }
+
+    /// Drops the file's clean cached bytes, so the next reads fetch them again; unflushed
+    /// bytes, the size and tags stay (a local file keeps everything). For an application that learns the external file
+    /// changed (a new version in an object store) — what `RWRESULT_FILE_MODIFIED_EXTERNALLY`
+    /// does from inside a read. Not in the reference.
+    pub fn file_purge(&self, file_id: &str) -> Result<()> {
+        let inner = &*self.inner;
+        let key = inner.key_of(file_id);
+        let mut state = inner.lock();
+        inner.check_open(&state, "file_purge")?;
+        state.file(&key, file_id)?;
+        inner.drop_clean(&mut state, &key)
     }
 
     /// Sets the file's application-defined size (the reference's `FileSetSize`). Shrinking

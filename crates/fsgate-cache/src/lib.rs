@@ -120,6 +120,8 @@
 //!   application); `file_set_size` without `fetch_missing_data` is a local change that is
 //!   flushed.
 //! - Error states are kept in memory: reopening the vault clears them.
+//! - Added: [`Vault::file_purge`] drops a file's clean data when the application learns the
+//!   external file changed.
 //! - `ReadData`/`WriteData` carry no `Flags` (no continuous/random read hints).
 //! - Case-insensitive ids compare after Unicode lower-casing, and the case mode is fixed
 //!   when the vault is created.

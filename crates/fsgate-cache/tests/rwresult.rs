@@ -332,3 +332,27 @@ fn a_file_written_from_scratch_is_flushed_without_a_cut() {
     );
     assert_eq!(remote.get("new").unwrap(), pattern(15, 6000));
 }
+
+#[test]
+fn purge_drops_clean_bytes_and_keeps_dirty_ones() {
+    let (_dir, remote, vault) = vault(options());
+    remote.put("a", &pattern(16, 8192));
+    vault.file_open("a", Some(8192)).unwrap();
+    let mut buf = vec![0u8; 8192];
+    vault.file_read("a", 0, &mut buf).unwrap();
+    vault.file_write("a", 4096, b"mine").unwrap();
+    remote.put("a", &pattern(17, 8192));
+    vault.file_purge("a").unwrap();
+    remote.clear_calls();
+    vault.file_read("a", 0, &mut buf).unwrap();
+    assert!(
+        buf[..4096] == pattern(17, 8192)[..4096],
+        "block 0 comes from the new version"
+    );
+    assert_eq!(buf[4096..4100], *b"mine", "dirty bytes stay");
+    assert!(
+        buf[4100..] == pattern(17, 8192)[4100..],
+        "and only they: the clean rest of their block is fetched again"
+    );
+    assert_eq!(remote.reads(), 1);
+}
