@@ -22,12 +22,13 @@ pub enum Event {
 pub enum Target {
     /// A process, by id (`kill(pid > 0)`, `process_vm_readv`, a pidfd's process, `ptrace`
     /// attach). `0` when a pidfd argument was not a pidfd (the call then failed with
-    /// `EBADF`), or when a `ptrace` call named a thread that was gone before the event was
-    /// delivered.
+    /// `EBADF`), or when a `ptrace` call named a thread that did not exist. A thread id
+    /// given to `kill` or `process_vm_readv` is reported as its process.
     Process(u32),
-    /// A thread (`tgkill`, `tkill`, `ptrace` requests on a traced thread). `process` is `0`
-    /// when the call named only the thread and the thread was gone before the event was
-    /// delivered (its process is looked up in `/proc/<tid>/status` then).
+    /// A thread (`tgkill`, `tkill`, `ptrace` requests on a traced thread). When the call
+    /// named only the thread, the kernel side resolves its process at the call; on kernels
+    /// without the `bpf_task_from_pid` kfunc (before 6.2) it is looked up in
+    /// `/proc/<tid>/status` when the event is delivered, and `0` if the thread was gone.
     Thread {
         /// The thread's process.
         process: u32,

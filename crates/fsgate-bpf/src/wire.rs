@@ -116,10 +116,13 @@ fn decode_handle(bytes: &[u8], threads: &dyn ThreadProcess) -> Result<HandleOper
             process: positive(target_pid),
             thread: positive(target_tid),
         },
-        Operation::Tkill(_) => thread_target(positive(target_tid), threads),
+        Operation::Tkill(_) => Target::Thread {
+            process: process_of(positive(target_pid), positive(target_tid), threads),
+            thread: positive(target_tid),
+        },
         Operation::Ptrace(_) => {
             let thread = positive(target_tid);
-            let process = threads.process_of(thread).unwrap_or(0);
+            let process = process_of(positive(target_pid), thread, threads);
             if desired_access.is_thread() {
                 Target::Thread { process, thread }
             } else {
@@ -164,11 +167,12 @@ fn decode_handle(bytes: &[u8], threads: &dyn ThreadProcess) -> Result<HandleOper
     })
 }
 
-fn thread_target(thread: u32, threads: &dyn ThreadProcess) -> Target {
-    Target::Thread {
-        process: threads.process_of(thread).unwrap_or(0),
-        thread,
+/// The process the kernel resolved, or else the one `/proc` knows for the thread.
+fn process_of(resolved: u32, thread: u32, threads: &dyn ThreadProcess) -> u32 {
+    if resolved != 0 {
+        return resolved;
     }
+    threads.process_of(thread).unwrap_or(0)
 }
 
 fn decode_exec(bytes: &[u8]) -> Result<ExecRecord, String> {

@@ -121,6 +121,34 @@ static __always_inline bool wanted(struct settings *s, __u32 originator, __s32 t
 	return is_filtered(originator) || (target > 0 && is_filtered((__u32)target));
 }
 
+extern struct task_struct *bpf_task_from_pid(s32 pid) __ksym __weak;
+extern void bpf_task_release(struct task_struct *p) __ksym __weak;
+
+/* The process (tgid) of the thread with id `tid` in the initial pid namespace; 0 when there
+ * is no such thread, or the kernel lacks the bpf_task_from_pid kfunc (Linux < 6.2: user
+ * space then looks it up in /proc). */
+static __always_inline __s32 tgid_of(__s32 tid)
+{
+	struct task_struct *task;
+	__s32 tgid;
+
+	if (tid <= 0 || !bpf_ksym_exists(bpf_task_from_pid))
+		return 0;
+	task = bpf_task_from_pid(tid);
+	if (!task)
+		return 0;
+	tgid = BPF_CORE_READ(task, tgid);
+	bpf_task_release(task);
+	return tgid;
+}
+
+/* The process a positive pid argument acts on (a thread id names its process). */
+static __always_inline __s32 process_of(__s32 pid)
+{
+	__s32 tgid = tgid_of(pid);
+	return tgid ? tgid : pid;
+}
+
 /* Superblock magics of the filesystems pidfds live on: pidfs (Linux 6.9+), anon_inode before. */
 #define PID_FS_MAGIC 0x50494446
 #define ANON_INODE_FS_MAGIC 0x09041934
@@ -140,14 +168,19 @@ static __always_inline __s32 pidfd_target(int fd)
 		return 0;
 	if (bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]) || !file)
 		return 0;
-	/* Only a pidfd's file has a struct pid in private_data, and the call fails with EBADF
-	 * for any other fd (the record's result says so), so the target is only read here and
-	 * trusted once the call succeeded. numbers[0] is the number in the initial pid
+	/* A pidfd's struct pid is its pidfs inode's i_private (recent kernels) or its file's
+	 * private_data (pidfs in 6.9-6.13, anon_inode before). The call fails with EBADF for
+	 * any other fd (the record's result says so), so a target read from another file is
+	 * only ever reported with a failed result. numbers[0] is the number in the initial pid
 	 * namespace, the one the rest of fsgate uses. */
 	magic = BPF_CORE_READ(file, f_inode, i_sb, s_magic);
 	if (magic != PID_FS_MAGIC && magic != ANON_INODE_FS_MAGIC)
 		return 0;
-	pid = (struct pid *)BPF_CORE_READ(file, private_data);
+	pid = NULL;
+	if (magic == PID_FS_MAGIC)
+		pid = (struct pid *)BPF_CORE_READ(file, f_inode, i_private);
+	if (!pid)
+		pid = (struct pid *)BPF_CORE_READ(file, private_data);
 	if (!pid)
 		return 0;
 	bpf_probe_read_kernel(&nr, sizeof(nr), &pid->numbers[0].nr);
@@ -196,7 +229,8 @@ static __always_inline int finish_op(struct trace_event_raw_sys_exit *ctx)
 SEC("tracepoint/syscalls/sys_enter_kill")
 int enter_kill(struct trace_event_raw_sys_enter *ctx)
 {
-	return remember_op(OP_KILL, (__s32)ctx->args[0], 0, ctx->args[1], 0);
+	__s32 pid = (__s32)ctx->args[0];
+	return remember_op(OP_KILL, pid > 0 ? process_of(pid) : pid, 0, ctx->args[1], 0);
 }
 
 SEC("tracepoint/syscalls/sys_enter_tgkill")
@@ -208,7 +242,8 @@ int enter_tgkill(struct trace_event_raw_sys_enter *ctx)
 SEC("tracepoint/syscalls/sys_enter_tkill")
 int enter_tkill(struct trace_event_raw_sys_enter *ctx)
 {
-	return remember_op(OP_TKILL, 0, (__s32)ctx->args[0], ctx->args[1], 0);
+	__s32 tid = (__s32)ctx->args[0];
+	return remember_op(OP_TKILL, tgid_of(tid), tid, ctx->args[1], 0);
 }
 
 SEC("tracepoint/syscalls/sys_enter_pidfd_send_signal")
@@ -226,19 +261,20 @@ int enter_ptrace(struct trace_event_raw_sys_enter *ctx)
 		__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 		return remember_op(OP_PTRACE, tgid, (__s32)(__u32)bpf_get_current_pid_tgid(), 0, 0);
 	}
-	return remember_op(OP_PTRACE, 0, (__s32)ctx->args[1], ctx->args[0], 0);
+	__s32 tid = (__s32)ctx->args[1];
+	return remember_op(OP_PTRACE, tgid_of(tid), tid, ctx->args[0], 0);
 }
 
 SEC("tracepoint/syscalls/sys_enter_process_vm_readv")
 int enter_process_vm_readv(struct trace_event_raw_sys_enter *ctx)
 {
-	return remember_op(OP_PROCESS_VM_READV, (__s32)ctx->args[0], 0, 0, 0);
+	return remember_op(OP_PROCESS_VM_READV, process_of((__s32)ctx->args[0]), 0, 0, 0);
 }
 
 SEC("tracepoint/syscalls/sys_enter_process_vm_writev")
 int enter_process_vm_writev(struct trace_event_raw_sys_enter *ctx)
 {
-	return remember_op(OP_PROCESS_VM_WRITEV, (__s32)ctx->args[0], 0, 0, 0);
+	return remember_op(OP_PROCESS_VM_WRITEV, process_of((__s32)ctx->args[0]), 0, 0, 0);
 }
 
 SEC("tracepoint/syscalls/sys_enter_pidfd_getfd")

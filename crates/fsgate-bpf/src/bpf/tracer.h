@@ -25,7 +25,8 @@ struct handle_record {
 	__u32 pid;		/* originator's process (tgid) */
 	__u32 tid;		/* originator's thread */
 	__u32 uid;		/* originator's real uid */
-	__s32 target_pid;	/* as the call names it (kill: <= 0 for groups); pidfd: resolved, 0 if not */
+	__s32 target_pid;	/* the process acted on (a thread id resolved to its process; 0 if unknown);
+				 * kill: <= 0 for groups as passed; pidfd: resolved, 0 if not a pidfd */
 	__s32 target_tid;	/* tgkill, tkill, ptrace: the thread named; else 0 */
 	__u32 flags;		/* HANDLE_* */
 	__u64 argument;		/* signal number, ptrace request, or the fd pidfd_getfd copies */
