@@ -73,6 +73,22 @@ mod tests {
     }
 
     #[test]
+    fn refusing_kernel_gets_a_coded_error() {
+        let e = bpf_refused("loading the BPF programs", libc::EPERM);
+        let expected = if is_root() {
+            code::ERROR_NOT_SUPPORTED
+        } else {
+            code::ERROR_PRIVILEGE_NOT_HELD
+        };
+        assert_eq!(e.code(), expected);
+        assert_eq!(e.errno(), libc::EPERM);
+        assert!(e.message().starts_with("loading the BPF programs: "));
+        let e = bpf_refused("attaching enter_kill", libc::ENOSYS);
+        assert_eq!(e.code(), code::ERROR_NOT_SUPPORTED);
+        assert!(e.message().contains("refused the BPF tracepoint programs"));
+    }
+
+    #[test]
     fn errno_is_read_from_libbpf_errors() {
         let err = libbpf_rs::Error::from_raw_os_error(libc::EPERM);
         assert_eq!(libbpf_errno(&err), libc::EPERM);
