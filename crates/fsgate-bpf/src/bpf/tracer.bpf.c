@@ -53,9 +53,11 @@ struct {
 	__type(value, __u8);
 } filtered_pids SEC(".maps");
 
-/* Handle operations between sys_enter and sys_exit, by thread id. */
+/* Handle operations between sys_enter and sys_exit, by thread id. A plain (preallocated)
+ * hash: cheaper than an LRU one on every call; an entry whose sys_exit never comes (the
+ * caller killed itself) is removed when the thread exits. */
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 16384);
 	__type(key, __u32);
 	__type(value, struct handle_record);
@@ -501,5 +503,6 @@ int sched_exit(struct trace_event_raw_sched_process_template *ctx)
 
 	forget_inherited(&ignored_pids, tid);
 	forget_inherited(&filtered_pids, tid);
+	bpf_map_delete_elem(&pending_ops, &tid);
 	return 0;
 }
