@@ -1,7 +1,9 @@
 #!/bin/sh
 # fsgate-bpf's cost and exactness, ratios from one run:
 # - a loop of SIGNALS kill(2) calls and a storm of EXECS execs of a short program, with the
-#   tracepoint programs loaded (the `trace` example reading every record) against none;
+#   tracepoint programs loaded (the `trace` example reading every record) against none, and
+#   the signal loop once more with its process ignored (the rule evaluated in the kernel);
+#   the tracer's CPU time (user + system, its reader thread included) per round;
 # - NAMED execs with distinct arguments under the tracer and under forkstat (Debian): how
 #   many each reports, and how many it names correctly (the pid's own image and arguments).
 # Usage: bench/bpf/run.sh [SIGNALS] [EXECS] [NAMED]   (root; release builds; forkstat,
@@ -24,14 +26,14 @@ trap cleanup EXIT
 BIN="$W/bench-true"; cp /bin/true "$BIN"
 
 # The tracer runs until its standard input (a fifo held open on fd 3) closes.
-monitor_start() {
+monitor_start() { # $1: events, $2: a pid to ignore with its children (optional)
   rm -f "$W/in" "$W/trace.err"; mkfifo "$W/in"
-  "$TRACE" "$1" < "$W/in" > "$W/trace.out" 2> "$W/trace.err" &
+  "$TRACE" "$1" ${2:-} < "$W/in" > "$W/trace.out" 2> "$W/trace.err" &
   M=$!
   exec 3> "$W/in"
   until grep -q ready "$W/trace.err" 2>/dev/null; do sleep 0.1; done
 }
-monitor_stop() { exec 3>&-; wait "$M"; M=""; }
+monitor_stop() { CPU=$(awk '{print ($14+$15)/100}' "/proc/$M/stat"); exec 3>&-; wait "$M"; M=""; }
 
 min() { if [ -z "$1" ] || [ "$(echo "$2 < $1" | bc)" = 1 ]; then echo "$2"; else echo "$1"; fi }
 imin() { if [ -z "$1" ] || [ "$2" -lt "$1" ]; then echo "$2"; else echo "$1"; fi }
@@ -54,7 +56,7 @@ forkstat_execs() {
 }
 
 "$LOAD" signals 1000 >/dev/null; "$LOAD" execs 100 "$BIN" warm >/dev/null # warm up
-sb=""; st=""; eb=""; et=""; k_min=""; e_min=""
+sb=""; st=""; si=""; eb=""; et=""; k_min=""; e_min=""; cpu=""
 fs_seen=""; fs_ok=""; tr_seen=""; tr_ok=""
 r=0; while [ $r -lt "$R" ]; do
   sb=$(min "$sb" "$("$LOAD" signals "$SIGNALS")")
@@ -63,9 +65,14 @@ r=0; while [ $r -lt "$R" ]; do
   st=$(min "$st" "$("$LOAD" signals "$SIGNALS")")
   e=$(PIDS="$W/pids" "$LOAD" execs "$EXECS" "$BIN" load$r)
   monitor_stop
+  cpu=$(min "$cpu" "$CPU")
   et=$(min "$et" "$e")
   k_min=$(imin "$k_min" "$(kills)")
   set -- $(traced_execs load$r); e_min=$(imin "$e_min" "$2")
+
+  monitor_start handle $$
+  si=$(min "$si" "$("$LOAD" signals "$SIGNALS")")
+  monitor_stop
 
   monitor_start exec
   PIDS="$W/pids" "$LOAD" execs "$NAMED" "$BIN" named$r >/dev/null
@@ -84,6 +91,8 @@ echo "$R rounds, best time of each; event counts from the worst round"
 printf '%-34s %9s %9s %9s %14s\n' load "none (s)" "traced (s)" ratio "events"
 printf '%-34s %9.3f %9.3f %9.3f %14s\n' "$SIGNALS x kill(SIGCONT)" "$sb" "$st" "$(echo "$st / $sb" | bc -l)" "$k_min/$SIGNALS"
 printf '%-34s %9.3f %9.3f %9.3f %14s\n' "$EXECS execs of a short program" "$eb" "$et" "$(echo "$et / $eb" | bc -l)" "$e_min/$EXECS"
+printf '%-34s %9.3f %9.3f %9.3f %14s\n' "$SIGNALS x kill, loop ignored" "$sb" "$si" "$(echo "$si / $sb" | bc -l)" "-"
+echo "tracer CPU over the signal loop and the exec storm: ${cpu}s (least of the rounds)"
 echo
 echo "$NAMED execs with distinct arguments: captured / correctly named (pid, image, arguments)"
 printf '%-34s %9s %9s\n' monitor captured named

@@ -1,14 +1,15 @@
 //! Prints every handle operation and exec on the system, one line each, until its standard
 //! input closes; then prints the count of events and lost records on standard error.
 //!
-//! `trace [all|handle|exec]` (root). Lines: `exec PID IMAGE ARG0 ARG1 …` (arguments
+//! `trace [all|handle|exec] [IGNORED_PID]` (root; `IGNORED_PID` and the processes it forks
+//! later are ignored in the kernel). Lines: `exec PID IMAGE ARG0 ARG1 …` (arguments
 //! separated by single spaces) and `handle ORIGINATOR OPERATION TARGET DESIRED GRANTED RESULT`
 //! (`OPERATION` as `Kill(Signal(18))`, `Ptrace(PtraceRequest(16))`, …).
 //! bench/bpf/run.sh uses it as the monitor.
 
 use std::io::{BufWriter, Read, Write};
 
-use fsgate_bpf::{Event, EventKinds, TracerBuilder};
+use fsgate_bpf::{Event, EventKinds, PidRule, TracerBuilder};
 
 fn main() -> Result<(), fsgate_core::Error> {
     let events = match std::env::args().nth(1).as_deref() {
@@ -16,7 +17,14 @@ fn main() -> Result<(), fsgate_core::Error> {
         Some("exec") => EventKinds::EXEC,
         _ => EventKinds::all(),
     };
-    let (tracer, receiver) = TracerBuilder::new().events(events).start_channel()?;
+    let mut builder = TracerBuilder::new().events(events);
+    if let Some(process_id) = std::env::args().nth(2).and_then(|p| p.parse().ok()) {
+        builder = builder.ignore(PidRule {
+            process_id,
+            include_children: true,
+        });
+    }
+    let (tracer, receiver) = builder.start_channel()?;
     let writer = std::thread::spawn(move || {
         let mut out = BufWriter::new(std::io::stdout().lock());
         let mut count = 0u64;
