@@ -97,6 +97,22 @@ impl HandleOperation {
     pub fn is_thread_operation(&self) -> bool {
         self.desired_access.is_thread()
     }
+
+    /// Checks the access mask a handler left in the reference's `desired_access` parameter
+    /// (which starts as [`desired_access`](Self::desired_access)`.bits()`): unchanged is
+    /// fine; any other value asks to restrict an operation that already happened, and gets
+    /// [`enforcement_unsupported`](crate::enforcement_unsupported) (`ERROR_NOT_SUPPORTED`,
+    /// 50) naming the operation.
+    pub fn check_desired_access(&self, desired_access: u32) -> fsgate_core::Result<()> {
+        if desired_access == self.desired_access.bits() {
+            return Ok(());
+        }
+        Err(crate::enforcement_unsupported(&format!(
+            "desired_access {desired_access:#x} for {} (asked {:#x})",
+            self.operation.syscall_name(),
+            self.desired_access.bits()
+        )))
+    }
 }
 
 /// Which system call started an exec.

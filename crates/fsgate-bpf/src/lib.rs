@@ -24,6 +24,14 @@
 //! `/sys/kernel/tracing` if it is not. Ignore and filter rules live in BPF maps and are
 //! evaluated in the kernel. The access each operation asks for is in [`access`].
 //!
+//! Wiring into the process filter: a [`HandleOperation`] carries the reference's parameters
+//! under the same names as `fsgate_process::HandleOperation` (`original_desired_access` is
+//! [`HandleOperation::desired_access`], `desired_access` the same value; a handler's change
+//! goes through [`HandleOperation::check_desired_access`]); an [`ExecRecord`] gives the
+//! creation event its `image_file_name` and `process_name` ([`ExecRecord::image_path`]) and
+//! `command_line` ([`ExecRecord::command_line`]). [`Tracer::add_ignored`] and
+//! [`Tracer::add_filtered`] mirror the filter's rules by process id.
+//!
 //! Deviation from the reference: the reference's handle events fire before the handle is
 //! created and may remove access flags. Here they are notifications sent after the call
 //! returned, with the access it got (none when it failed): refusing needs BPF LSM, which

@@ -297,6 +297,20 @@ mod tests {
     }
 
     #[test]
+    fn restricting_access_is_refused_with_the_reason() {
+        let h = handle(&handle_record(OP_KILL, 200, 0, 9, 0), &NoThreads);
+        assert!(h
+            .check_desired_access(ProcessAccess::TERMINATE.bits())
+            .is_ok());
+        let e = h
+            .check_desired_access(0)
+            .expect_err("stripping access must fail");
+        assert_eq!(e.code(), fsgate_core::code::ERROR_NOT_SUPPORTED);
+        assert!(e.message().contains("kill"), "{e}");
+        assert!(e.message().contains("BPF LSM"), "{e}");
+    }
+
+    #[test]
     fn failed_call_grants_nothing() {
         let h = handle(
             &handle_record(OP_KILL, 200, 0, 15, -i64::from(libc::EPERM)),
