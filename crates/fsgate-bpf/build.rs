@@ -26,11 +26,17 @@ fn build() -> Result<(), String> {
     println!("cargo:rerun-if-changed=src/bpf/tracer.h");
     println!("cargo:rerun-if-env-changed=FSGATE_VMLINUX_BTF");
 
-    let vmlinux = Command::new("bpftool")
-        .args(["btf", "dump", "file", &btf, "format", "c"])
-        .output()
-        .map_err(|e| {
-            format!("running bpftool to dump {btf}: {e} (install it with scripts/deps.sh)")
+    // Debian installs bpftool in /usr/sbin, which a non-root PATH may lack.
+    let vmlinux = ["bpftool", "/usr/sbin/bpftool"]
+        .iter()
+        .find_map(|tool| {
+            Command::new(tool)
+                .args(["btf", "dump", "file", &btf, "format", "c"])
+                .output()
+                .ok()
+        })
+        .ok_or_else(|| {
+            format!("running bpftool to dump {btf} failed (install it with scripts/deps.sh)")
         })?;
     if !vmlinux.status.success() {
         return Err(format!(
