@@ -12,7 +12,7 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
-/* pid_rules values */
+/* Values of ignored_pids and filtered_pids */
 #define RULE_CHILDREN 1	 /* children forked later get the rule too */
 #define RULE_INHERITED 2 /* the entry came from a parent's rule: removed when the task exits */
 
