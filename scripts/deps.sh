@@ -12,10 +12,27 @@ declare -A need=(
   [unshare]=util-linux
   [ps]=procps
   [python3]=python3-minimal
+  # fsgate-bpf's build: clang compiles the BPF programs, bpftool dumps the kernel's BTF into
+  # vmlinux.h, and libbpf-sys builds its vendored libbpf with make, cc and pkg-config.
+  [clang]=clang
+  [bpftool]=bpftool
+  [make]=make
+  [cc]=gcc
+  [pkg-config]=pkg-config
+  # bench/bpf compares exec records with forkstat's.
+  [forkstat]=forkstat
+)
+# header → Debian package (libbpf links against libelf and zlib)
+declare -A need_header=(
+  [/usr/include/libelf.h]=libelf-dev
+  [/usr/include/zlib.h]=zlib1g-dev
 )
 missing=()
 for cmd in "${!need[@]}"; do
   command -v "$cmd" >/dev/null 2>&1 || missing+=("${need[$cmd]}")
+done
+for header in "${!need_header[@]}"; do
+  [ -e "$header" ] || missing+=("${need_header[$header]}")
 done
 [ -e /dev/fuse ] || missing+=(fuse3)
 
