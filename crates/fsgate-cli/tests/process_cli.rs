@@ -12,6 +12,27 @@ fn fsgate() -> Command {
     Command::new(env!("CARGO_BIN_EXE_fsgate"))
 }
 
+/// A product installed under a fresh directory (its `r` below), for `FSGATE_ROOT`.
+fn installed() -> tempfile::TempDir {
+    let root = tempfile::tempdir().unwrap();
+    let pkg = root.path().join("p.pkg");
+    assert!(fsgate()
+        .arg("package")
+        .arg(&pkg)
+        .status()
+        .unwrap()
+        .success());
+    assert!(fsgate()
+        .arg("install")
+        .arg(&pkg)
+        .args(["--product-guid", GUID, "--root"])
+        .arg(root.path().join("r"))
+        .status()
+        .unwrap()
+        .success());
+    root
+}
+
 #[test]
 fn list_shows_this_process_with_its_command_line() {
     let out = fsgate()
@@ -43,22 +64,7 @@ fn watch_prints_creation_and_termination_as_json() {
         eprintln!("watch_prints_creation_and_termination_as_json: skipped, needs root");
         return;
     }
-    let root = tempfile::tempdir().unwrap();
-    let pkg = root.path().join("p.pkg");
-    assert!(fsgate()
-        .arg("package")
-        .arg(&pkg)
-        .status()
-        .unwrap()
-        .success());
-    assert!(fsgate()
-        .arg("install")
-        .arg(&pkg)
-        .args(["--product-guid", GUID, "--root"])
-        .arg(root.path().join("r"))
-        .status()
-        .unwrap()
-        .success());
+    let root = installed();
     // A directory programs can run from ($TMPDIR may be mounted noexec), on a mount present
     // before the watch starts: the filter learns exec image names from those mounts.
     let programs = other_users::reachable_tempdir();
@@ -112,4 +118,54 @@ fn watch_prints_creation_and_termination_as_json() {
     assert_eq!(seen[0]["image_file_name"], marker.to_str().unwrap());
     assert_eq!(seen[0]["parent_process_id"], std::process::id());
     assert_eq!(seen[1]["event"], "process_termination");
+}
+
+#[test]
+fn watch_prints_handle_operations_from_tracepoints() {
+    if !fsgate_testkit::require_root("loading BPF programs needs root") {
+        return;
+    }
+    let root = installed();
+    let mut watch = fsgate()
+        .args([
+            "process", "watch", "--pid=-1", "--json", "--events", "handle",
+        ])
+        .env("FSGATE_ROOT", root.path().join("r"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = BufReader::new(watch.stderr.take().unwrap());
+    let mut first = String::new();
+    err.read_line(&mut first).unwrap();
+    if !first.starts_with("ready:") {
+        // A kernel that refuses BPF tracepoint programs: the documented error, code 50.
+        assert!(first.contains("50") && first.contains("BPF"), "{first}");
+        assert!(!watch.wait().unwrap().success());
+        return;
+    }
+    let mut child = Command::new("sh")
+        .args(["-c", "kill -0 $$"])
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    assert!(child.wait().unwrap().success());
+    let out = BufReader::new(watch.stdout.take().unwrap());
+    let mut seen = None;
+    for line in out.lines() {
+        let v: serde_json::Value = serde_json::from_str(&line.unwrap()).unwrap();
+        if v["originator_process_id"] == pid {
+            seen = Some(v);
+            break;
+        }
+    }
+    // SAFETY: kill on the pid of the child we started.
+    assert_eq!(unsafe { libc::kill(watch.id() as i32, libc::SIGTERM) }, 0);
+    assert!(watch.wait().unwrap().success());
+    let v = seen.unwrap();
+    assert_eq!(v["event"], "process_handle_operation");
+    assert_eq!(v["process_id"], pid);
+    // `PROCESS_QUERY_LIMITED_INFORMATION`: signal 0 only asks whether the process exists.
+    assert_eq!(v["original_desired_access"], 0x1000);
+    assert_eq!(v["desired_access"], 0x1000);
 }

@@ -22,13 +22,15 @@ impl EventsToFire {
     pub const PROCESS_CREATION: Self = Self(0x1);
     /// `PROC_EVT_PROCESS_TERMINATION`: [`ProcessEvents::on_process_termination`].
     pub const PROCESS_TERMINATION: Self = Self(0x2);
-    /// `PROC_EVT_PROCESS_HANDLE_OPERATION`: accepted, never fires on Linux.
+    /// `PROC_EVT_PROCESS_HANDLE_OPERATION`: from kernel tracepoints (see
+    /// [`HandleOperation`]).
     pub const PROCESS_HANDLE_OPERATION: Self = Self(0x4);
     /// `PROC_EVT_THREAD_CREATION`: [`ProcessEvents::on_thread_creation`].
     pub const THREAD_CREATION: Self = Self(0x8);
     /// `PROC_EVT_THREAD_TERMINATION`: [`ProcessEvents::on_thread_termination`].
     pub const THREAD_TERMINATION: Self = Self(0x10);
-    /// `PROC_EVT_THREAD_HANDLE_OPERATION`: accepted, never fires on Linux.
+    /// `PROC_EVT_THREAD_HANDLE_OPERATION`: from kernel tracepoints (see
+    /// [`HandleOperation`]).
     pub const THREAD_HANDLE_OPERATION: Self = Self(0x20);
     /// `PROC_EVT_ALL` (the reference's -1): every event.
     pub const ALL: Self = Self(u32::MAX);
@@ -116,10 +118,13 @@ pub struct ThreadTermination {
     pub thread_id: u32,
 }
 
-/// `on_process_handle_operation` / `on_thread_handle_operation`. Linux has no process
-/// handles whose creation a user-space filter could intercept (pidfds and ptrace attach are
-/// only visible to BPF LSM programs), so these events never fire; the type exists so code
-/// written against the reference compiles.
+/// `on_process_handle_operation` / `on_thread_handle_operation`: a signal, `ptrace`
+/// request, memory read or write, or descriptor copy aimed at a process or thread, reported
+/// from kernel tracepoints once its system call returned (see the crate docs, "Handle
+/// operations"). The access bits are the reference's (`PROCESS_TERMINATE`, `PROCESS_VM_READ`,
+/// …; the full table is in `fsgate_bpf::access`). It is a notification: the operation has
+/// happened, and a handler that lowers `desired_access` gets `ERROR_NOT_SUPPORTED` (50)
+/// through `on_error`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct HandleOperation {
     /// Whether an existing handle was being duplicated.
@@ -136,9 +141,10 @@ pub struct HandleOperation {
     pub source_process_id: u32,
     /// Target process of a duplication.
     pub target_process_id: u32,
-    /// The access asked for.
+    /// The access the operation asked for.
     pub original_desired_access: u32,
-    /// The access to grant (only flags may be removed).
+    /// The access the operation got: `original_desired_access` when its system call
+    /// succeeded, 0 when it failed. Changing it cannot take back what happened (50).
     pub desired_access: u32,
 }
 
@@ -174,12 +180,16 @@ pub trait ProcessEvents: Hooks + Send + Sync + 'static {
         Ok(())
     }
 
-    /// Never fires on Linux (see [`HandleOperation`]).
+    /// A handle operation on a process (a signal to it, `ptrace` attach, memory access, a
+    /// descriptor copy) by a process matching the rules, when `EventsToFire` asks for it.
+    /// `Err` is logged and ignored (see [`HandleOperation`]).
     fn on_process_handle_operation(&self, _event: &mut HandleOperation) -> Result<()> {
         Ok(())
     }
 
-    /// Never fires on Linux (see [`HandleOperation`]).
+    /// A handle operation on a thread (`tgkill`, `tkill`, `ptrace` requests on a traced
+    /// thread) by a process matching the rules, when `EventsToFire` asks for it. `Err` is
+    /// logged and ignored.
     fn on_thread_handle_operation(&self, _event: &mut HandleOperation) -> Result<()> {
         Ok(())
     }

@@ -17,6 +17,7 @@ use rustix::process::{pidfd_open, Pid, PidfdFlags};
 
 use crate::events::{EventsToFire, ProcessEvents};
 use crate::exec_control::ExecControl;
+use crate::handle_ops;
 use crate::proc_connector::ProcConnector;
 use crate::rules::ProcessId;
 use crate::settings::{names::LOGGING_ENABLED, ProcessSettings, FIXED_WHILE_ACTIVE};
@@ -37,6 +38,8 @@ const DEFAULT_ALTITUDE: &str = "400055";
 struct Running {
     reader: Option<Listener>,
     exec_control: Option<ExecControl>,
+    /// The tracepoint programs, while `EventsToFire` asks for handle operations.
+    handle_ops: Option<fsgate_bpf::Tracer>,
     dispatcher: Arc<Dispatcher>,
 }
 
@@ -358,8 +361,19 @@ impl ProcessFilter {
         let mut run = Running {
             reader: Some(reader),
             exec_control: None,
+            handle_ops: None,
             dispatcher: Arc::clone(&dispatcher),
         };
+        let events = EventsToFire(self.shared.events_to_fire.load(Ordering::Relaxed));
+        if handle_ops::wanted(events) {
+            match handle_ops::start(&self.shared, &dispatcher) {
+                Ok(tracer) => run.handle_ops = Some(tracer),
+                Err(e) => {
+                    stop_running(run);
+                    return Err(e);
+                }
+            }
+        }
         if let Some(ec) = exec_control.as_mut() {
             if let Err(e) = ec.start(Arc::clone(&self.shared), dispatcher) {
                 stop_running(run);
@@ -608,6 +622,14 @@ impl ProcessFilter {
         self.shared
             .deny_expired_events
             .store(s.deny_expired_events, Ordering::Relaxed);
+        // Handle operations asked for while active: load the programs now.
+        if handle_ops::wanted(EventsToFire::from_setting(s.events_to_fire)) {
+            if let Some(run) = lock(&self.running).as_mut() {
+                if run.handle_ops.is_none() {
+                    run.handle_ops = Some(handle_ops::start(&self.shared, &run.dispatcher)?);
+                }
+            }
+        }
         Ok(out)
     }
 
@@ -696,6 +718,8 @@ fn stop_running(mut run: Running) {
     if let Some(mut ec) = run.exec_control.take() {
         ec.stop();
     }
+    // Unloads the programs; the events it already queued still run before the shutdown.
+    drop(run.handle_ops.take());
     run.dispatcher.shutdown();
 }
 

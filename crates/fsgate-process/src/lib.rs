@@ -10,7 +10,7 @@
 //! | `command_line` | `/proc/<pid>/cmdline`, read by the connector reader when the exec record arrives, only with `track_command_line`; a process that already exited gives "", and under exec control it is always "" (the new arguments are not in place yet) |
 //! | `on_process_termination` | the connector's exit record of a thread-group leader |
 //! | `on_thread_creation` / `_termination` | fork records with `pid != tgid` / exit records of non-leader threads; the creating *thread* is not in the kernel record (0) |
-//! | `on_*_handle_operation` | no user-space hook exists without BPF LSM: the types are kept and these events never fire |
+//! | `on_*_handle_operation` | signals (`kill`, `tgkill`, `tkill`, `pidfd_send_signal`), `ptrace`, `process_vm_readv`/`writev` and `pidfd_getfd`, reported from kernel tracepoints by `fsgate-bpf`'s programs (loaded by `start_filter` when `EventsToFire` asks for them; `ERROR_NOT_SUPPORTED` (50) with the kernel's reason where BPF is refused) after each call returned, with the reference's access bits; notifications only, since the kernel refuses the BPF LSM programs that could deny them (a handler that lowers `desired_access` gets 50 through `on_error`) |
 //! | rules by PID | hold a pidfd and are dropped when the process exits (PID reuse) |
 //! | `altitude`, `strict_altitude` | kept and reported; no stack orders process filters on Linux |
 //! | `get_originator_token` | [`Credentials`](fsgate_core::originator::Credentials) from `/proc/<pid>/status` |
@@ -40,6 +40,7 @@ mod events;
 mod exec_control;
 mod exec_names;
 mod filter;
+mod handle_ops;
 pub mod proc_connector;
 mod rules;
 mod settings;

@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use fsgate_core::dispatch::{Dispatcher, Outcome, SerialKey, Task};
 use fsgate_core::{code, Originator};
@@ -24,6 +25,34 @@ pub struct State {
     /// format, a missing interpreter) leaves its image here, and the process's next
     /// successful exec of another image must still fire.
     pub exec_fired: HashMap<u32, Vec<String>>,
+    /// Processes the rules selected when they exited, for events that report what they did
+    /// just before (handle operations come from another kernel source, and may arrive
+    /// after the connector's exit record dropped the process's rules).
+    pub departed: Departed,
+}
+
+/// Processes selected at their exit, each remembered for [`Departed::GRACE`].
+#[derive(Debug, Default)]
+pub struct Departed(HashMap<u32, Instant>);
+
+impl Departed {
+    /// How long an exited process's selection is remembered: far longer than any event
+    /// takes to arrive, far shorter than the kernel takes to hand its pid to another
+    /// process (it cycles through `pid_max`, 4 million by default, first).
+    pub const GRACE: Duration = Duration::from_secs(2);
+
+    /// `pid` exited while selected.
+    pub fn record(&mut self, pid: u32) {
+        self.0.retain(|_, at| at.elapsed() < Self::GRACE);
+        self.0.insert(pid, Instant::now());
+    }
+
+    /// Whether `pid` exited while selected, within the grace period.
+    pub fn selected(&self, pid: u32) -> bool {
+        self.0
+            .get(&pid)
+            .is_some_and(|at| at.elapsed() < Self::GRACE)
+    }
 }
 
 /// Settings the readers consult on every event, and the application's handlers.

@@ -227,7 +227,11 @@ pub fn handle(
         }
         ProcEvent::Exit { pid, tgid, .. } if pid == tgid => {
             let mut st = shared.lock();
-            let fire = shared.fires(EventsToFire::PROCESS_TERMINATION) && shared.selects(&st, tgid);
+            let selected = shared.selects(&st, tgid);
+            let fire = shared.fires(EventsToFire::PROCESS_TERMINATION) && selected;
+            if selected {
+                st.departed.record(tgid);
+            }
             let info = st.table.exit(tgid);
             if let Some(n) = names.as_mut() {
                 n.forget(tgid);

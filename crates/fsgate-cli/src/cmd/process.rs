@@ -10,8 +10,8 @@ use clap::{Args, Subcommand};
 use fsgate_core::mask::PathMask;
 use fsgate_core::{code, Error, Result};
 use fsgate_process::{
-    Hooks, ProcessCreation, ProcessEvents, ProcessFilter, ProcessTermination, ThreadCreation,
-    ThreadTermination,
+    EventsToFire, HandleOperation, Hooks, ProcessCreation, ProcessEvents, ProcessFilter,
+    ProcessTermination, ThreadCreation, ThreadTermination,
 };
 use serde_json::{json, Map, Value};
 
@@ -53,7 +53,9 @@ pub struct WatchArgs {
     #[arg(long)]
     pub children: bool,
     /// Comma-separated: process_creation, process_termination, thread_creation,
-    /// thread_termination (default: all).
+    /// thread_termination, process_handle_operation, thread_handle_operation, or handle
+    /// (both handle operation events: signals, ptrace, memory access and descriptor copies,
+    /// from kernel tracepoints). Default: the four creation and termination events.
     #[arg(long, value_name = "LIST")]
     pub events: Option<String>,
     /// Fill command lines of creations.
@@ -132,7 +134,42 @@ struct Watcher {
     printer: Printer,
 }
 
+impl Watcher {
+    /// Prints a handle operation event as `name`.
+    fn handle_operation(&self, name: &str, e: &HandleOperation) {
+        let mut m = Map::new();
+        m.insert("process_id".into(), json!(e.process_id));
+        if e.thread_id != 0 {
+            m.insert("thread_id".into(), json!(e.thread_id));
+        }
+        m.insert(
+            "originator_process_id".into(),
+            json!(e.originator_process_id),
+        );
+        m.insert("originator_thread_id".into(), json!(e.originator_thread_id));
+        m.insert("duplication".into(), json!(e.duplication));
+        if e.duplication {
+            m.insert("source_process_id".into(), json!(e.source_process_id));
+            m.insert("target_process_id".into(), json!(e.target_process_id));
+        }
+        m.insert(
+            "original_desired_access".into(),
+            json!(e.original_desired_access),
+        );
+        m.insert("desired_access".into(), json!(e.desired_access));
+        self.printer.event(name, m);
+    }
+}
+
 impl ProcessEvents for Watcher {
+    fn on_process_handle_operation(&self, e: &mut HandleOperation) -> Result<()> {
+        self.handle_operation("process_handle_operation", e);
+        Ok(())
+    }
+    fn on_thread_handle_operation(&self, e: &mut HandleOperation) -> Result<()> {
+        self.handle_operation("thread_handle_operation", e);
+        Ok(())
+    }
     fn on_process_creation(&self, e: &mut ProcessCreation) -> Result<()> {
         let mut m = Map::new();
         m.insert("process_id".into(), json!(e.process_id));
@@ -178,23 +215,38 @@ impl Hooks for Watcher {
 }
 
 fn events_to_fire(list: Option<&str>) -> Result<i64> {
-    let Some(list) = list else { return Ok(-1) };
-    let mut flags = 0;
+    let lifetimes = EventsToFire::PROCESS_CREATION
+        .union(EventsToFire::PROCESS_TERMINATION)
+        .union(EventsToFire::THREAD_CREATION)
+        .union(EventsToFire::THREAD_TERMINATION);
+    let Some(list) = list else {
+        return Ok(lifetimes.as_setting());
+    };
+    let mut flags = EventsToFire::NONE;
     for name in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-        flags |= match name {
-            "process_creation" => 0x1,
-            "process_termination" => 0x2,
-            "thread_creation" => 0x8,
-            "thread_termination" => 0x10,
+        flags = flags.union(match name {
+            "process_creation" => EventsToFire::PROCESS_CREATION,
+            "process_termination" => EventsToFire::PROCESS_TERMINATION,
+            "thread_creation" => EventsToFire::THREAD_CREATION,
+            "thread_termination" => EventsToFire::THREAD_TERMINATION,
+            "process_handle_operation" => EventsToFire::PROCESS_HANDLE_OPERATION,
+            "thread_handle_operation" => EventsToFire::THREAD_HANDLE_OPERATION,
+            "handle" => {
+                EventsToFire::PROCESS_HANDLE_OPERATION.union(EventsToFire::THREAD_HANDLE_OPERATION)
+            }
             other => {
                 return Err(Error::invalid_argument(
                     "--events",
-                    format!("unknown event '{other}' (use process_creation, process_termination, thread_creation, thread_termination)"),
+                    format!(
+                        "unknown event '{other}' (use process_creation, process_termination, \
+                         thread_creation, thread_termination, process_handle_operation, \
+                         thread_handle_operation, handle)"
+                    ),
                 ))
             }
-        };
+        });
     }
-    Ok(flags)
+    Ok(flags.as_setting())
 }
 
 fn watch(args: WatchArgs) -> Result<()> {

@@ -13,8 +13,8 @@ use fsgate_core::{code, Result};
 use fsgate_install::{Installer, Package};
 use fsgate_process::proc_connector::{self, ProcEvent};
 use fsgate_process::{
-    Hooks, ProcessCreation, ProcessEvents, ProcessFilter, ProcessTermination, ThreadCreation,
-    ThreadTermination,
+    HandleOperation, Hooks, ProcessCreation, ProcessEvents, ProcessFilter, ProcessTermination,
+    ThreadCreation, ThreadTermination,
 };
 
 pub const GUID: &str = "{5A1E0C4F-7D3B-4E2A-9C61-0F2B8D4E6A10}";
@@ -95,6 +95,8 @@ pub enum Seen {
     Terminated(ProcessTermination),
     ThreadCreated(ThreadCreation),
     ThreadTerminated(ThreadTermination),
+    /// A handle operation; `true` for a thread operation.
+    Handle(HandleOperation, bool),
     Error(u32, String),
 }
 
@@ -179,6 +181,14 @@ impl ProcessEvents for Recorder {
         self.push(Seen::ThreadTerminated(event.clone()));
         Ok(())
     }
+    fn on_process_handle_operation(&self, event: &mut HandleOperation) -> Result<()> {
+        self.push(Seen::Handle(event.clone(), false));
+        Ok(())
+    }
+    fn on_thread_handle_operation(&self, event: &mut HandleOperation) -> Result<()> {
+        self.push(Seen::Handle(event.clone(), true));
+        Ok(())
+    }
 }
 impl Hooks for Recorder {
     fn on_error(&self, error_code: u32, description: &str) {
@@ -186,11 +196,12 @@ impl Hooks for Recorder {
     }
 }
 
-/// An initialized filter over `events`, with `EventsToFire=-1`.
+/// An initialized filter over `events`, with `EventsToFire` asking for process and thread
+/// creation and termination (`0x1B`; the handle operation events have their own tests).
 pub fn filter(product: &Product, events: Arc<dyn ProcessEvents>) -> ProcessFilter {
     let f = ProcessFilter::new(events);
     f.initialize_with(product.installer(), GUID).unwrap();
-    f.config("EventsToFire=-1").unwrap();
+    f.config("EventsToFire=27").unwrap();
     f
 }
 
