@@ -199,7 +199,7 @@ impl<E: Events> Engine<E> {
         let mut state = HandleState::new();
         let info = HandleInfo {
             handle_id: self.next_handle_id(),
-            creator: creator.resolved(),
+            creator,
         };
         let mut route = None;
         if first || self.options.fire_all_open_close_events {
@@ -409,7 +409,7 @@ impl<E: Events> Engine<E> {
     ) -> (HandleInfo, HandleState<E>) {
         let info = HandleInfo {
             handle_id: self.next_handle_id(),
-            creator: creator.resolved(),
+            creator,
         };
         (info, HandleState::new())
     }

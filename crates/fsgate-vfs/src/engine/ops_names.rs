@@ -75,7 +75,7 @@ impl<E: Events> Engine<E> {
             info_filled: false,
             handle_info: HandleInfo {
                 handle_id: self.next_handle_id(),
-                creator: who.resolved(),
+                creator: who,
             },
             file_context: &mut fc,
             handle_context: &mut hc,

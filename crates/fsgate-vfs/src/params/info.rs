@@ -157,12 +157,16 @@ impl FileInfo {
 pub struct HandleInfo {
     /// The id the kernel uses for this handle (unique while the handle is open).
     pub handle_id: u64,
-    /// The process that opened the handle, with the uid and gid it opened it with.
+    /// The thread that opened the handle, with the uid and gid it opened it with. Its
+    /// process is looked up when asked, not at every open: an open costs no lookup.
     pub creator: Originator,
 }
 
 impl HandleInfo {
-    /// `get_handle_creator_process_id`: the pid of the process that opened the handle.
+    /// `get_handle_creator_process_id`: the pid of the process that opened the handle,
+    /// looked up now from the opening thread: exact during the open or create event and
+    /// whenever that thread is still alive or was its process's main thread; once another
+    /// thread that opened the handle has exited, its thread id.
     pub fn get_handle_creator_process_id(&self) -> u32 {
         self.creator.pid()
     }
