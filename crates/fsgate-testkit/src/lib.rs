@@ -231,3 +231,17 @@ impl ReadyLine {
         self.text.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 }
+
+/// `len` deterministic pseudo-random bytes for `seed` (xorshift): the same bytes on every run,
+/// different for every seed.
+pub fn pattern(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}

@@ -180,18 +180,8 @@ pub fn dd_read(device: &Path, sector: u64, count: u64, sector_size: u32) -> Vec<
     out.stdout
 }
 
-/// Deterministic pseudo-random bytes.
-pub fn pattern(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
-}
+#[allow(unused_imports)]
+pub use fsgate_testkit::pattern;
 
 /// Environment variable that tells a re-executed test binary it is the unprivileged child.
 pub const CHILD_ENV: &str = "FSGATE_DIRECT_CHILD";
