@@ -39,7 +39,7 @@ struct Running {
     reader: Option<Listener>,
     exec_control: Option<ExecControl>,
     /// The tracepoint programs, while `EventsToFire` asks for handle operations.
-    handle_ops: Option<fsgate_bpf::Tracer>,
+    handle_ops: Option<handle_ops::HandleTracer>,
     dispatcher: Arc<Dispatcher>,
 }
 
@@ -366,7 +366,7 @@ impl ProcessFilter {
         };
         let events = EventsToFire(self.shared.events_to_fire.load(Ordering::Relaxed));
         if handle_ops::wanted(events) {
-            match handle_ops::start(&self.shared, &dispatcher) {
+            match handle_ops::HandleTracer::start(&self.shared, &dispatcher) {
                 Ok(tracer) => run.handle_ops = Some(tracer),
                 Err(e) => {
                     stop_running(run);
@@ -464,14 +464,16 @@ impl ProcessFilter {
     pub fn remove_filtered_process_by_id(&self, process_id: i64) -> Result<()> {
         self.require_active("remove_filtered_process_by_id")?;
         let id = ProcessId::from_raw(process_id)?;
-        self.shared.lock().rules.filtered.remove_id(id)
+        self.shared.lock().rules.filtered.remove_id(id)?;
+        self.sync_kernel_rules()
     }
 
     /// `remove_ignored_process_by_id`; `ERROR_FILE_NOT_FOUND` (2) for an id without a rule.
     pub fn remove_ignored_process_by_id(&self, process_id: i64) -> Result<()> {
         self.require_active("remove_ignored_process_by_id")?;
         let id = ProcessId::from_raw(process_id)?;
-        self.shared.lock().rules.ignored.remove_id(id)
+        self.shared.lock().rules.ignored.remove_id(id)?;
+        self.sync_kernel_rules()
     }
 
     /// `add_filtered_process_by_name`: fire events for requests by processes whose image
@@ -487,7 +489,9 @@ impl ProcessFilter {
         let State { table, rules, .. } = &mut *st;
         rules
             .filtered
-            .add_name(process_name, include_children, table)
+            .add_name(process_name, include_children, table)?;
+        drop(st);
+        self.sync_kernel_rules()
     }
 
     /// `add_ignored_process_by_name`: like
@@ -503,20 +507,28 @@ impl ProcessFilter {
         let State { table, rules, .. } = &mut *st;
         rules
             .ignored
-            .add_name(process_name, include_children, table)
+            .add_name(process_name, include_children, table)?;
+        drop(st);
+        self.sync_kernel_rules()
     }
 
     /// `remove_filtered_process_by_name`; `ERROR_FILE_NOT_FOUND` (2) for a name without a
     /// rule.
     pub fn remove_filtered_process_by_name(&self, process_name: &str) -> Result<()> {
         self.require_active("remove_filtered_process_by_name")?;
-        self.shared.lock().rules.filtered.remove_name(process_name)
+        self.shared
+            .lock()
+            .rules
+            .filtered
+            .remove_name(process_name)?;
+        self.sync_kernel_rules()
     }
 
     /// `remove_ignored_process_by_name`; `ERROR_FILE_NOT_FOUND` (2) for a name without a rule.
     pub fn remove_ignored_process_by_name(&self, process_name: &str) -> Result<()> {
         self.require_active("remove_ignored_process_by_name")?;
-        self.shared.lock().rules.ignored.remove_name(process_name)
+        self.shared.lock().rules.ignored.remove_name(process_name)?;
+        self.sync_kernel_rules()
     }
 
     fn add_by_id(&self, process_id: i64, include_children: bool, filtered: bool) -> Result<()> {
@@ -538,6 +550,19 @@ impl ProcessFilter {
             &mut rules.ignored
         };
         list.add_id(id, include_children, pidfd, table);
+        drop(st);
+        self.sync_kernel_rules()
+    }
+
+    /// Gives the rules by id to the tracepoint programs, when they are loaded (see
+    /// `handle_ops`).
+    fn sync_kernel_rules(&self) -> Result<()> {
+        if let Some(tracer) = lock(&self.running)
+            .as_mut()
+            .and_then(|r| r.handle_ops.as_mut())
+        {
+            tracer.sync(&self.shared.lock().rules)?;
+        }
         Ok(())
     }
 
@@ -626,7 +651,10 @@ impl ProcessFilter {
         if handle_ops::wanted(EventsToFire::from_setting(s.events_to_fire)) {
             if let Some(run) = lock(&self.running).as_mut() {
                 if run.handle_ops.is_none() {
-                    run.handle_ops = Some(handle_ops::start(&self.shared, &run.dispatcher)?);
+                    let mut tracer =
+                        handle_ops::HandleTracer::start(&self.shared, &run.dispatcher)?;
+                    tracer.sync(&self.shared.lock().rules)?;
+                    run.handle_ops = Some(tracer);
                 }
             }
         }

@@ -13,10 +13,14 @@
 //! They are notifications: the kernel refuses the BPF LSM programs that could refuse the
 //! operations, so a handler that changes `desired_access` gets `ERROR_NOT_SUPPORTED` (50)
 //! through `on_error`, naming the operation. The filter's own process is ignored in the
-//! kernel (unless `FilterOwnRequests`); the rules are checked when the event arrives, and a
-//! process that exited in between is judged by the rules that selected it when it exited
-//! (the operations come from another kernel source than the exit record).
+//! kernel (unless `FilterOwnRequests`), and so are the rules by process id: ignored ids
+//! always, filtered ids when every filtered rule is by id (a rule by name or for every
+//! process needs the image, which only user space knows), so unrelated operations never
+//! reach user space. Every rule is checked again when the event arrives, and a process that
+//! exited in between is judged by the rules that selected it when it exited (the operations
+//! come from another kernel source than the exit record).
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use fsgate_bpf::{Event, EventKinds, PidRule, Tracer, TracerBuilder};
@@ -24,6 +28,7 @@ use fsgate_core::dispatch::Dispatcher;
 use fsgate_core::Result;
 
 use crate::events::{EventsToFire, HandleOperation};
+use crate::rules::Rules;
 use crate::shared::Shared;
 
 /// Whether `EventsToFire` asks for either handle operation event.
@@ -33,7 +38,7 @@ pub(crate) fn wanted(events: EventsToFire) -> bool {
 }
 
 /// Loads the programs and fires the handle operation events on `dispatcher`.
-pub(crate) fn start(shared: &Arc<Shared>, dispatcher: &Arc<Dispatcher>) -> Result<Tracer> {
+fn start(shared: &Arc<Shared>, dispatcher: &Arc<Dispatcher>) -> Result<Tracer> {
     let mut builder = TracerBuilder::new().events(EventKinds::HANDLE_OPERATIONS);
     if !shared
         .filter_own_requests
@@ -105,4 +110,74 @@ fn fire(shared: &Arc<Shared>, dispatcher: &Dispatcher, op: fsgate_bpf::HandleOpe
         }
         restricted
     });
+}
+
+/// The programs and the rules by id they were given.
+pub(crate) struct HandleTracer {
+    tracer: Tracer,
+    /// Ignored ids in the kernel map, with whether children inherit them.
+    ignored: HashMap<u32, bool>,
+    /// Filtered ids in the kernel map.
+    filtered: HashMap<u32, bool>,
+}
+
+impl HandleTracer {
+    /// Loads the programs (see [`start`]) with no rules by id yet.
+    pub(crate) fn start(shared: &Arc<Shared>, dispatcher: &Arc<Dispatcher>) -> Result<Self> {
+        Ok(Self {
+            tracer: start(shared, dispatcher)?,
+            ignored: HashMap::new(),
+            filtered: HashMap::new(),
+        })
+    }
+
+    /// Makes the kernel's maps hold `rules`' ids: ignored ids always, filtered ids when
+    /// every filtered rule is by id.
+    pub(crate) fn sync(&mut self, rules: &Rules) -> Result<()> {
+        let ignored: HashMap<u32, bool> = rules.ignored.id_rules().collect();
+        let filtered: HashMap<u32, bool> = if rules.filtered.by_id_only() {
+            rules.filtered.id_rules().collect()
+        } else {
+            HashMap::new()
+        };
+        // An id whose rule changed is removed and added again, so the kernel map and the
+        // tracer's count of filter rules stay in step.
+        for (&pid, old) in &self.ignored {
+            if ignored.get(&pid) != Some(old) {
+                gone(self.tracer.remove_ignored(pid))?;
+            }
+        }
+        for (&pid, &include_children) in &ignored {
+            if self.ignored.get(&pid) != Some(&include_children) {
+                self.tracer.add_ignored(PidRule {
+                    process_id: pid,
+                    include_children,
+                })?;
+            }
+        }
+        for (&pid, old) in &self.filtered {
+            if filtered.get(&pid) != Some(old) {
+                gone(self.tracer.remove_filtered(pid))?;
+            }
+        }
+        for (&pid, &include_children) in &filtered {
+            if self.filtered.get(&pid) != Some(&include_children) {
+                self.tracer.add_filtered(PidRule {
+                    process_id: pid,
+                    include_children,
+                })?;
+            }
+        }
+        self.ignored = ignored;
+        self.filtered = filtered;
+        Ok(())
+    }
+}
+
+/// A removal's result, where a rule the kernel no longer holds is as good as removed.
+fn gone(r: Result<()>) -> Result<()> {
+    match r {
+        Err(e) if e.code() == fsgate_core::code::ERROR_FILE_NOT_FOUND => Ok(()),
+        r => r,
+    }
 }

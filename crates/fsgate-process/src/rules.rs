@@ -137,6 +137,17 @@ impl RuleList {
         }
     }
 
+    /// The rules by process id, with whether each includes children.
+    pub fn id_rules(&self) -> impl Iterator<Item = (u32, bool)> + '_ {
+        self.ids.iter().map(|(&pid, r)| (pid, r.include_children))
+    }
+
+    /// Whether every rule is by process id (no `-1`, no names): a kernel-side check of the
+    /// ids then decides alone.
+    pub fn by_id_only(&self) -> bool {
+        self.all.is_none() && self.names.is_empty()
+    }
+
     /// Whether the list covers process `pid` (running `image`).
     pub fn covers(&self, pid: u32, image: &str) -> bool {
         self.all.is_some()
