@@ -1,0 +1,63 @@
+"""fsgate's Python edition: event-driven virtual drives on FUSE with the reference's names.
+
+``from fsgate import VirtualDrive`` (fsgate's name) and ``from fsgate import CBFS`` (the
+reference's) give the same class; its ``on_*`` properties take the handlers, each called
+with a params object (``CreateFileParams``, alias ``CBFSCreateFileEventParams``, ...).
+Every failing method raises ``FsgateError`` with ``code`` and ``message``.
+"""
+
+from . import _fsgate
+from ._errors import FsgateError
+from ._fsgate import *  # noqa: F401,F403  (the params classes and their CBFS aliases)
+
+
+def _event_property(name: str) -> property:
+    return property(
+        lambda self: self.get_event_hook(name),
+        lambda self, handler: self.set_event_hook(name, handler),
+        lambda self: self.set_event_hook(name, None),
+        f"The ``{name}`` handler: a callable taking the event's params object, or None.",
+    )
+
+
+class VirtualDrive(_fsgate.VirtualDrive):
+    """An event-driven virtual filesystem (the reference's ``CBFS``)."""
+
+    __slots__ = ()
+
+
+for _name in _fsgate.VirtualDrive.EVENTS:
+    setattr(VirtualDrive, _name, _event_property(_name))
+del _name
+
+CBFS = VirtualDrive
+
+# Win32-style codes handlers use in ``result_code`` (negated errnos work too).
+ERROR_FILE_NOT_FOUND = 2
+ERROR_PATH_NOT_FOUND = 3
+ERROR_ACCESS_DENIED = 5
+ERROR_INVALID_PARAMETER = 87
+ERROR_DIR_NOT_EMPTY = 145
+ERROR_ALREADY_EXISTS = 183
+
+# Flags of ``attributes``.
+FILE_ATTRIBUTE_READONLY = 0x1
+FILE_ATTRIBUTE_DIRECTORY = 0x10
+FILE_ATTRIBUTE_NORMAL = 0x80
+FILE_ATTRIBUTE_REPARSE_POINT = 0x400
+
+__all__ = [n for n in dir(_fsgate) if not n.startswith("_")] + [
+    "CBFS",
+    "VirtualDrive",
+    "FsgateError",
+    "ERROR_FILE_NOT_FOUND",
+    "ERROR_PATH_NOT_FOUND",
+    "ERROR_ACCESS_DENIED",
+    "ERROR_INVALID_PARAMETER",
+    "ERROR_DIR_NOT_EMPTY",
+    "ERROR_ALREADY_EXISTS",
+    "FILE_ATTRIBUTE_READONLY",
+    "FILE_ATTRIBUTE_DIRECTORY",
+    "FILE_ATTRIBUTE_NORMAL",
+    "FILE_ATTRIBUTE_REPARSE_POINT",
+]

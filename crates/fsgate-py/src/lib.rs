@@ -1,0 +1,100 @@
+//! The Python edition of fsgate: the native module `fsgate._fsgate` behind the `fsgate`
+//! package (built by maturin into an abi3 wheel for CPython ≥ 3.9).
+//!
+//! ```python
+//! from fsgate import VirtualDrive      # or the reference's name: from fsgate import CBFS
+//!
+//! drive = VirtualDrive()
+//! drive.on_get_file_info = lambda p: setattr(p, "file_exists", p.file_name == "/")
+//! drive.mount("/mnt/empty-dir")
+//! ...
+//! drive.unmount()
+//! ```
+//!
+//! # Mapping
+//!
+//! | reference (Python edition) | fsgate (Python) | Rust |
+//! |---|---|---|
+//! | `class CBFS` | `VirtualDrive` (`CBFS` is the same class) | [`fsgate_vfs::VirtualDrive`] |
+//! | `create_storage()`, `initialize()` | no-ops (no driver, no storage object) | — |
+//! | `mount_media(timeout)` | records the timeout; the mount happens at the first `add_mounting_point` (FUSE mounts on a directory) | `mount` |
+//! | `add_mounting_point(mp, flags, auth_id)` | first call mounts, later ones add bind mounts | `mount`, `add_mounting_point` |
+//! | `delete_mounting_point`, `unmount_media`, `delete_storage` | same names | `delete_mounting_point`, `unmount` |
+//! | — | `mount(mounting_point, timeout=0)`, `unmount()` | `mount`, `unmount` |
+//! | `config("Name=Value")`, `active`, `fire_all_open_close_events`, `serialize_events` | same names | `config`, `active`, setters |
+//! | `notify_directory_change`, `reset_timeout`, `get_originator_process_id`/`_name`/`thread_id` | same names | same |
+//! | `on_create_file = handler` … | each `on_*` is a property; `VirtualDrive.EVENTS` lists them | [`fsgate_vfs::Events`] |
+//! | `CBFSCreateFileEventParams` … | `CreateFileParams` …, with the `CBFS…EventParams` names as aliases | `fsgate_vfs::CreateFileParams` … |
+//! | `ResultCode` | `result_code`: a reference code (5 → `EACCES`) or a negated errno (`-errno.ENOENT`) | `Err(Error)` |
+//! | exception with `code`, `message` | `FsgateError(code, message)` | [`fsgate_core::Error`] |
+//! | `FileContext`, `HandleContext`, `EnumerationContext` | any Python object, released with the Rust context | [`fsgate_vfs::Events::FileContext`] |
+//!
+//! Names are `str` as `os.fsdecode` gives them (surrogate escapes for bytes that are not
+//! UTF-8), so any name the kernel allows reaches the handler and round-trips through the
+//! names a handler returns (`p.file_name` of a listing). Times are timezone-aware
+//! `datetime`s. Metadata uses the reference's `attributes` (0x10 directory, 0x400
+//! symbolic link) plus Linux's `mode`, `uid`, `gid`.
+//!
+//! # Handlers and errors
+//!
+//! A handler receives one params object; it reads inputs and sets outputs. Setting
+//! `result_code` fails the caller's system call with that code's errno. An exception fails
+//! it with `EIO` and fires `on_error` (`error_code` 31, `description` naming the event and
+//! the exception); without an `on_error` handler the traceback goes to stderr. Contexts a
+//! handler stores (`p.file_context = obj` in `on_create_file`/`on_open_file`) come back in
+//! every later event of the file or handle, and are released (their `__del__` runs) right
+//! after their last event, as the table in [`fsgate_vfs`] says.
+//!
+//! `on_read_file` gets `p.buffer`, a writable `memoryview` over the library's own request
+//! buffer, and `on_write_file` a read-only one: no copy on either side. The view is
+//! released when the handler returns (using it later raises `ValueError`); a *slice* of it
+//! kept past the handler is the one thing Python cannot revoke, so copy what you keep
+//! (`bytes(p.buffer[a:b])`).
+//!
+//! # What a handler costs
+//!
+//! The kernel's fast paths never enter Python: cached attributes and names (the metadata
+//! cache), cached pages (the system file cache), events left unhandled (an unset `on_*`
+//! does the Rust default without touching the interpreter) and files the kernel opens
+//! itself. A handled event costs, on top of its FUSE round trip, one GIL acquisition on the
+//! dispatcher's thread (contended with every other Python thread; the GIL serialises all
+//! handlers of a process), one params object and the call: a few microseconds each. A
+//! listing calls `on_enumerate_directory` once per entry. Methods that wait for the kernel
+//! or for running handlers (`mount`, `unmount`, `add_mounting_point`, notifications)
+//! release the GIL while they wait.
+//!
+//! # Not offered (yet), and why
+//!
+//! - Events: `on_zeroize_file_range`, `on_copy_file_range`, `on_exchange_files`,
+//!   `on_set_file_security`, `on_create_hard_link`, symbolic links
+//!   (`on_create_symbolic_link`, `on_get_symbolic_link_target`), extended attributes
+//!   (`on_get_ea`, `on_set_ea`, `on_list_eas`, `on_remove_ea`): not bound yet; a Python
+//!   drive answers them as an unhandled Rust drive does (see [`fsgate_vfs::Events`]).
+//! - `route_to_file`: not bound yet (it takes an open file from the handler).
+//! - The create, link and attribute events' `info` output is not offered: the library asks
+//!   `on_get_file_info` after them (one more event per create).
+//! - `share_mode`, `nt_create_disposition`, `nt_desired_access`, `file_info`,
+//!   `handle_info` handles of the reference's create event: Windows notions (see
+//!   `fsgate_vfs`'s deviations); `handle_id`, `mode` and `flags` carry the Linux facts.
+//! - Setting `file_context` in an event of an object that is not open (no slot exists)
+//!   fails the event with `ERROR_INVALID_PARAMETER`.
+//! - The other classes (file monitor and filter, process filter, direct access,
+//!   installer functions) are not bound yet.
+
+use pyo3::prelude::*;
+
+mod buffer;
+mod context;
+mod drive;
+mod error;
+mod events;
+mod hooks;
+mod params;
+
+/// The native module `fsgate._fsgate`; the `fsgate` package re-exports it.
+#[pymodule]
+fn _fsgate(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<drive::VirtualDrive>()?;
+    params::register(m)?;
+    Ok(())
+}
