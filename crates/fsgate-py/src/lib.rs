@@ -85,6 +85,7 @@ use pyo3::prelude::*;
 
 mod buffer;
 mod context;
+mod direct;
 mod drive;
 mod error;
 mod events;
@@ -95,6 +96,9 @@ mod params;
 #[pymodule]
 fn _fsgate(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<drive::VirtualDrive>()?;
+    m.add_class::<direct::DirectAccess>()?;
+    m.add_class::<direct::VolumeHandle>()?;
+    m.add_function(wrap_pyfunction!(direct::build_package, m)?)?;
     params::register(m)?;
     Ok(())
 }

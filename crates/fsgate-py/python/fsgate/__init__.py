@@ -32,6 +32,20 @@ del _name
 
 CBFS = VirtualDrive
 
+
+class DirectAccess(_fsgate.DirectAccess):
+    """Direct access to disks, volumes and image files (the reference's ``CBDirect``)."""
+
+    __slots__ = ()
+
+
+CBDirect = DirectAccess
+CBDirectErrorEventParams = ErrorParams  # noqa: F405
+
+# ``desired_access`` of ``open_volume``.
+GENERIC_READ = 0x80000000
+GENERIC_WRITE = 0x40000000
+
 # Win32-style codes handlers use in ``result_code`` (negated errnos work too).
 ERROR_FILE_NOT_FOUND = 2
 ERROR_PATH_NOT_FOUND = 3
@@ -48,6 +62,11 @@ FILE_ATTRIBUTE_REPARSE_POINT = 0x400
 
 __all__ = [n for n in dir(_fsgate) if not n.startswith("_")] + [
     "CBFS",
+    "CBDirect",
+    "CBDirectErrorEventParams",
+    "DirectAccess",
+    "GENERIC_READ",
+    "GENERIC_WRITE",
     "VirtualDrive",
     "FsgateError",
     "ERROR_FILE_NOT_FOUND",
