@@ -42,9 +42,32 @@ unsafe fn raw_view<'py>(
 /// elsewhere (`numpy.frombuffer`) makes the release fail with `BufferError`, and the
 /// request fails with `EIO`.
 fn with_view<R>(view: Bound<'_, PyAny>, f: impl FnOnce(&Bound<'_, PyAny>) -> R) -> PyResult<R> {
-    let r = f(&view);
-    view.call_method0("release")?;
-    Ok(r)
+    let guard = Release(Some(view));
+    let r = guard.0.as_ref().map(f);
+    guard.release()?;
+    r.ok_or_else(|| pyo3::exceptions::PySystemError::new_err("buffer view missing"))
+}
+
+/// Releases its view when dropped, so that even a panic in the handler's call cannot leave a
+/// view over a buffer the library is about to reuse.
+struct Release<'py>(Option<Bound<'py, PyAny>>);
+
+impl Release<'_> {
+    /// Releases the view now, reporting a failed release (`BufferError`: exported elsewhere).
+    fn release(mut self) -> PyResult<()> {
+        match self.0.take() {
+            Some(view) => view.call_method0("release").map(drop),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for Release<'_> {
+    fn drop(&mut self) {
+        if let Some(view) = self.0.take() {
+            let _ = view.call_method0("release");
+        }
+    }
 }
 
 /// `f` with a read-only `memoryview` over `data` (write events), released after `f`.

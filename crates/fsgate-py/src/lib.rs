@@ -28,6 +28,11 @@
 //! | `ResultCode` | `result_code`: a reference code (5 → `EACCES`) or a negated errno (`-errno.ENOENT`) | `Err(Error)` |
 //! | exception with `code`, `message` | `FsgateError(code, message)` | [`fsgate_core::Error`] |
 //! | `FileContext`, `HandleContext`, `EnumerationContext` | any Python object, released with the Rust context | [`fsgate_vfs::Events::FileContext`] |
+//! | `class CBDirect` | `DirectAccess` (`CBDirect` is the same class) | [`fsgate_direct::DirectAccess`] |
+//! | `initialize`, `install`, `uninstall`, `get_driver_status`, `get_driver_version`, `config`, `tag`, `on_error` | same names | same |
+//! | `open_volume(volume_name, desired_access, force_unmount) -> int` | returns a `VolumeHandle` object (`close()`, `with`) instead of an integer | [`fsgate_direct::VolumeHandle`] |
+//! | `get_sector_count`, `get_sector_size`, `read_sectors`, `write_sectors` | same names and parameters; `get_physical_sector_size` added | same |
+//! | the package the installer takes | `build_package(outfile, helper_binary)` (what `fsgate package` does) | [`fsgate_install::Package::build`] |
 //!
 //! Names are `str` as `os.fsdecode` gives them (surrogate escapes for bytes that are not
 //! UTF-8), so any name the kernel allows reaches the handler and round-trips through the
@@ -78,8 +83,14 @@
 //!   `fsgate_vfs`'s deviations); `handle_id`, `mode` and `flags` carry the Linux facts.
 //! - Setting `file_context` in an event of an object that is not open (no slot exists)
 //!   fails the event with `ERROR_INVALID_PARAMETER`.
-//! - The other classes (file monitor and filter, process filter, direct access,
-//!   installer functions) are not bound yet.
+//! - Direct access: `open_volume_as_stream`, `create_file`, `create_file_as_stream`,
+//!   `delete_file`, `open_memory`, `open_memory_as_stream` (the `CBFSDirectStream` class)
+//!   and `shutdown_system` are not bound yet. `read_sectors` fills a `bytearray` in place
+//!   and `write_sectors` writes `bytes` and `bytearray` in place; other buffers cost one
+//!   copy, because the stable ABI of CPython 3.9 (this wheel's floor) has no buffer
+//!   protocol.
+//! - The other classes (file monitor and filter, process filter, the installer's free
+//!   functions) are not bound yet.
 
 use pyo3::prelude::*;
 
