@@ -244,6 +244,68 @@ def test_contexts_are_released_after_close(memory):
     assert refs[0]() is None
 
 
+def test_a_failing_open_releases_what_it_stored(memory):
+    drive, mp = memory
+    with open(f"{mp}/f", "wb") as f:
+        f.write(b"x")
+
+    class Context:
+        pass
+
+    released = threading.Event()
+    refs = []
+
+    def open_file(p):
+        ctx = Context()
+        refs.append(weakref.ref(ctx, lambda _: released.set()))
+        p.handle_context = ctx
+        p.result_code = fsgate.ERROR_ACCESS_DENIED
+
+    drive.drive.on_open_file = open_file
+    with pytest.raises(PermissionError):
+        open(f"{mp}/f", "rb")
+    assert len(refs) == 1
+    assert released.wait(HANG_GUARD_S), "the failed open's context was never released"
+
+
+def test_handlers_see_names_as_os_fsdecode_gives_them(memory):
+    drive, mp = memory
+    seen = []
+    base = drive.create_file
+
+    def create_file(p):
+        seen.append(p.file_name)
+        base(p)
+
+    drive.drive.on_create_file = create_file
+    raw = b"caf\xc3\xa9-\xff"  # UTF-8 then a byte that is not
+    os.close(os.open(os.path.join(mp.encode(), raw), os.O_CREAT | os.O_WRONLY))
+    assert seen == ["/" + os.fsdecode(raw)]
+    assert seen[0].startswith("/café-")
+    assert os.listdir(mp.encode()) == [raw]
+
+
+def test_volume_size_and_attributes(memory):
+    drive, mp = memory
+
+    def get_volume_size(p):
+        p.total_sectors, p.available_sectors = 1000, 250
+        p.total_files, p.free_files = 50, 40
+
+    drive.drive.on_get_volume_size = get_volume_size
+    st = os.statvfs(mp)
+    assert (st.f_blocks * st.f_frsize, st.f_bavail * st.f_frsize) == (1000 * 512, 250 * 512)
+    assert (st.f_files, st.f_ffree) == (50, 40)
+    with open(f"{mp}/f", "wb") as f:
+        f.write(b"x")
+    os.chmod(f"{mp}/f", 0o640)
+    os.utime(f"{mp}/f", (1_000_000_000, 1_500_000_000))
+    st = os.stat(f"{mp}/f")
+    assert (st.st_mode & 0o7777, st.st_mtime, st.st_atime) == (0o640, 1_500_000_000, 1_000_000_000)
+    os.mkdir(f"{mp}/d", 0o700)
+    assert os.stat(f"{mp}/d").st_mode & 0o7777 == 0o700
+
+
 def test_reference_style_sequence(mountpoint, tmp_path):
     second = tmp_path / "second"
     second.mkdir()
