@@ -13,7 +13,12 @@ venv="$target/python-venv"
 python="${PYTHON:-python3}"
 
 if [ ! -x "$venv/bin/python" ]; then
-    "$python" -m venv "$venv"
+    if ! "$python" -m venv "$venv"; then
+        rm -rf -- "$venv"
+        echo "test-python.sh: $python cannot create a virtual environment;" \
+            "on Debian install python3-venv" >&2
+        exit 1
+    fi
 fi
 missing=()
 [ -x "$venv/bin/maturin" ] || missing+=("maturin>=1.9.4,<2")
