@@ -93,7 +93,7 @@ class MemoryDrive:
         p.bytes_written = p.bytes_to_write
 
     def set_file_size(self, p) -> None:
-        node = self.nodes[p.file_name]
+        node = p.file_context or self.nodes[p.file_name]  # open, maybe deleted, or by name
         with self.lock:
             del node.data[p.size :]
             node.data.extend(bytes(p.size - len(node.data)))
