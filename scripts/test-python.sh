@@ -4,6 +4,9 @@
 # target directory ($CARGO_TARGET_DIR, else target/) as python-venv/; maturin and pytest are
 # installed into it with pip only when missing. Runs from any directory. The tests mount
 # FUSE drives: run as root. Extra arguments go to pytest (`-k rename`, `-x`).
+# The wheel is built with cargo's dev profile, which reuses what `cargo build --workspace`
+# built (scripts/test.sh builds it first); FSGATE_PYTHON_PROFILE=release builds what
+# `pip install` builds.
 set -euo pipefail
 root="$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)"
 target="${CARGO_TARGET_DIR:-$root/target}"
@@ -29,7 +32,7 @@ fi
 
 wheels="$target/python-wheels"
 rm -rf -- "$wheels"
-(cd -- "$root/crates/fsgate-py" && "$venv/bin/maturin" build --release --quiet \
+(cd -- "$root/crates/fsgate-py" && "$venv/bin/maturin" build --profile "${FSGATE_PYTHON_PROFILE:-dev}" --quiet \
     --interpreter "$venv/bin/python" --out "$wheels")
 "$venv/bin/pip" install --quiet --force-reinstall --no-deps "$wheels"/fsgate-*.whl
 
