@@ -40,10 +40,13 @@ def split(path: str):
 class MemoryDrive:
     """The drive: ``nodes`` maps full paths to nodes; one lock guards the tree."""
 
-    def __init__(self) -> None:
+    def __init__(self, kernel_opens_files: bool = False) -> None:
         self.nodes = {"/": Node(True, 0o755)}
         self.lock = threading.Lock()
         self.drive = d = fsgate.VirtualDrive()
+        if kernel_opens_files:  # as `fsgate mount memory`: open and close cost no event
+            d.config("KernelOpensFiles=true")
+            d.config("FireCleanupEvents=false")
         d.on_get_file_info = self.get_file_info
         d.on_create_file = self.create_file
         d.on_open_file = self.open_file
@@ -72,6 +75,7 @@ class MemoryDrive:
             self.nodes[p.file_name] = node
             self.nodes[parent].children.add(name)
         p.file_context = node
+        p.info_filled = True  # a new empty object, as the library assumes: no get-info event
 
     def open_file(self, p) -> None:
         if p.file_context is None:
@@ -141,7 +145,7 @@ class MemoryDrive:
 
 
 if __name__ == "__main__":
-    memory = MemoryDrive()
+    memory = MemoryDrive(kernel_opens_files=True)
     memory.drive.mount(sys.argv[1])
     print(f"serving {sys.argv[1]}; Ctrl-C unmounts")
     try:

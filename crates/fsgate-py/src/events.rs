@@ -42,7 +42,7 @@ impl PyEvents {
         let Some(handler) = self.hooks.get(event) else {
             return unhandled();
         };
-        Python::attach(|py| match f(py, &handler) {
+        crate::attach::attach(|py| match f(py, &handler) {
             Ok(r) => r,
             Err(e) => Err(self.hooks.exception(py, event, e)),
         })
@@ -51,7 +51,7 @@ impl PyEvents {
     /// Fires a thread event (no params but an empty object, no result).
     fn thread_event(&self, event: Event) {
         if let Some(handler) = self.hooks.get(event) {
-            Python::attach(|py| {
+            crate::attach::attach(|py| {
                 if let Err(e) = handler.call1(py, (py_params::WorkerThreadParams {},)) {
                     let _ = self.hooks.exception(py, event, e);
                 }
@@ -175,12 +175,14 @@ impl Events for PyEvents {
                     mode: p.mode,
                     flags: p.flags,
                     handle_id: p.handle_info.handle_id,
+                    info_filled: p.info_filled,
                     file_context: read_slot(py, p.file_context.as_ref()),
                     handle_context: read_slot(py, p.handle_context.as_ref()),
                     result_code: 0,
                 };
                 let o = call!(self, py, event, h, params);
                 let mut o = o.borrow_mut();
+                p.info_filled = o.info_filled;
                 fill_slot(py, p.file_context, o.file_context.take());
                 fill_slot(py, p.handle_context, o.handle_context.take());
                 Ok(Ok(()))
@@ -704,7 +706,7 @@ impl Events for PyEvents {
 
     fn on_error(&self, error_code: u32, description: &str) {
         if self.hooks.get(Event::Error).is_some() {
-            Python::attach(|py| self.hooks.report_error(py, error_code, description, None));
+            crate::attach::attach(|py| self.hooks.report_error(py, error_code, description, None));
         } else {
             eprintln!("fsgate: virtual drive error {error_code}: {description}");
         }
@@ -716,5 +718,6 @@ impl Events for PyEvents {
 
     fn on_worker_thread_termination(&self) {
         self.thread_event(Event::WorkerThreadTermination);
+        crate::attach::release_thread_state();
     }
 }

@@ -27,6 +27,12 @@ pub(crate) struct CreateFileParams {
     /// The kernel's id of the new handle.
     #[pyo3(get)]
     pub(crate) handle_id: u64,
+    /// Output (an fsgate addition): set it to say the new object's attributes are what the
+    /// library assumes — the requested kind and `mode`, the caller's owner and group, size
+    /// 0, every time now — which answers the kernel without the `on_get_file_info` that
+    /// otherwise follows (one event fewer per create).
+    #[pyo3(get, set)]
+    pub(crate) info_filled: bool,
     /// Output: the file's context, any object (this is the file's first open).
     #[pyo3(get, set)]
     pub(crate) file_context: Option<Py<PyAny>>,
