@@ -306,6 +306,26 @@ def test_volume_size_and_attributes(memory):
     assert os.stat(f"{mp}/d").st_mode & 0o7777 == 0o700
 
 
+def test_volume_events(mountpoint):
+    drive = fsgate.VirtualDrive()
+    drive.app_state = "drives take attributes of their own"
+    fired = []
+    drive.on_get_volume_label = lambda p: setattr(p, "buffer", "pylabel")
+    drive.on_get_volume_id = lambda p: setattr(p, "volume_id", 0x1234)
+    drive.on_mount = lambda p: fired.append(("mount", p.mounting_point))
+    drive.on_unmount = lambda p: fired.append(("unmount", p.mounting_point))
+    drive.mount(mountpoint)
+    try:
+        real = os.path.realpath(mountpoint)
+        with open("/proc/self/mountinfo") as f:
+            line = next(line for line in f if line.split()[4] == real)
+        assert line.split(" - ")[1].split()[1] == "pylabel"  # the label is the source name
+        assert fired == [("mount", real)]
+    finally:
+        drive.unmount()
+    assert fired == [("mount", real), ("unmount", real)]
+
+
 def test_reference_style_sequence(mountpoint, tmp_path):
     second = tmp_path / "second"
     second.mkdir()

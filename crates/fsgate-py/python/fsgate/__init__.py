@@ -23,8 +23,6 @@ def _event_property(name: str) -> property:
 class VirtualDrive(_fsgate.VirtualDrive):
     """An event-driven virtual filesystem (the reference's ``CBFS``)."""
 
-    __slots__ = ()
-
 
 for _name in _fsgate.VirtualDrive.EVENTS:
     setattr(VirtualDrive, _name, _event_property(_name))
@@ -35,8 +33,6 @@ CBFS = VirtualDrive
 
 class DirectAccess(_fsgate.DirectAccess):
     """Direct access to disks, volumes and image files (the reference's ``CBDirect``)."""
-
-    __slots__ = ()
 
 
 CBDirect = DirectAccess
