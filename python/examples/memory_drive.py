@@ -4,6 +4,7 @@ Run as root: ``python memory_drive.py MOUNTING_POINT`` (an empty directory), the
 directory with any program; Ctrl-C unmounts. ``MemoryDrive`` is also imported by the tests.
 """
 
+import errno
 import os
 import sys
 import threading
@@ -20,14 +21,21 @@ class Node:
         self.mode = mode
         self.data = bytearray()
         self.children = set()
+        self.target = None  # a symbolic link's
+        self.eas = {}
         now = datetime.now(timezone.utc)
         self.created = self.accessed = self.written = self.changed = now
 
     def fill(self, p) -> None:
         """Reports this node's metadata in a get-info or listing params object."""
-        p.attributes = fsgate.FILE_ATTRIBUTE_DIRECTORY if self.is_dir else fsgate.FILE_ATTRIBUTE_NORMAL
+        if self.is_dir:
+            p.attributes = fsgate.FILE_ATTRIBUTE_DIRECTORY
+        elif self.target is not None:
+            p.attributes = fsgate.FILE_ATTRIBUTE_REPARSE_POINT
+        else:
+            p.attributes = fsgate.FILE_ATTRIBUTE_NORMAL
         p.mode = self.mode
-        p.size = len(self.data)
+        p.size = len(self.data) if self.target is None else len(os.fsencode(self.target))
         p.creation_time, p.last_access_time = self.created, self.accessed
         p.last_write_time, p.change_time = self.written, self.changed
 
@@ -58,6 +66,12 @@ class MemoryDrive:
         d.on_is_directory_empty = self.is_directory_empty
         d.on_rename_or_move_file = self.rename_or_move_file
         d.on_delete_file = self.delete_file
+        d.on_create_symbolic_link = self.create_symbolic_link
+        d.on_get_symbolic_link_target = lambda p: setattr(p, "target", self.nodes[p.file_name].target)
+        d.on_get_ea = self.get_ea
+        d.on_set_ea = lambda p: self.nodes[p.file_name].eas.__setitem__(p.name, p.value)
+        d.on_list_eas = lambda p: setattr(p, "names", list(self.nodes[p.file_name].eas))
+        d.on_remove_ea = self.remove_ea
 
     def get_file_info(self, p) -> None:
         node = self.nodes.get(p.file_name)
@@ -137,6 +151,25 @@ class MemoryDrive:
     def delete_file(self, p) -> None:
         with self.lock:
             self._remove(p.file_name)
+
+    def create_symbolic_link(self, p) -> None:
+        node = Node(False, 0o777)
+        node.target = p.target
+        with self.lock:
+            self.nodes[p.file_name] = node
+            parent, name = split(p.file_name)
+            self.nodes[parent].children.add(name)
+
+    def get_ea(self, p) -> None:
+        value = self.nodes[p.file_name].eas.get(p.name)
+        if value is None:
+            p.result_code = -errno.ENODATA
+        else:
+            p.value = value
+
+    def remove_ea(self, p) -> None:
+        if self.nodes[p.file_name].eas.pop(p.name, None) is None:
+            p.result_code = -errno.ENODATA
 
     def _remove(self, path: str) -> None:
         del self.nodes[path]

@@ -326,6 +326,27 @@ def test_volume_events(mountpoint):
     assert fired == [("mount", real), ("unmount", real)]
 
 
+def test_symbolic_links_and_extended_attributes(memory):
+    _, mp = memory
+    with open(f"{mp}/f", "wb") as f:
+        f.write(b"through the link")
+    os.symlink("f", f"{mp}/link")
+    assert os.readlink(f"{mp}/link") == "f"
+    assert os.path.islink(f"{mp}/link")
+    with open(f"{mp}/link", "rb") as f:
+        assert f.read() == b"through the link"
+    os.setxattr(f"{mp}/f", "user.comment", b"\x00binary\xff")
+    assert os.getxattr(f"{mp}/f", "user.comment") == b"\x00binary\xff"
+    assert os.listxattr(f"{mp}/f") == ["user.comment"]
+    os.removexattr(f"{mp}/f", "user.comment")
+    with pytest.raises(OSError) as e:
+        os.getxattr(f"{mp}/f", "user.comment")
+    assert e.value.errno == errno.ENODATA
+    with pytest.raises(OSError) as e:  # on_create_hard_link is unset: EPERM
+        os.link(f"{mp}/f", f"{mp}/hard")
+    assert e.value.errno == errno.EPERM
+
+
 def test_reference_style_sequence(mountpoint, tmp_path):
     second = tmp_path / "second"
     second.mkdir()

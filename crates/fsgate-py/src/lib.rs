@@ -79,11 +79,8 @@
 //!
 //! # Not offered (yet), and why
 //!
-//! - Events: `on_zeroize_file_range`, `on_copy_file_range`, `on_exchange_files`,
-//!   `on_set_file_security`, `on_create_hard_link`, symbolic links
-//!   (`on_create_symbolic_link`, `on_get_symbolic_link_target`), extended attributes
-//!   (`on_get_ea`, `on_set_ea`, `on_list_eas`, `on_remove_ea`): not bound yet; a Python
-//!   drive answers them as an unhandled Rust drive does (see [`fsgate_vfs::Events`]).
+//! - `on_copy_file_range`: not bound yet; a Python drive answers it as an unhandled Rust
+//!   drive does (`ENOSYS`: the kernel copies through reads and writes).
 //! - `route_to_file`: not bound yet (it takes an open file from the handler).
 //! - The create, link and attribute events' `info` output is not offered as properties:
 //!   the library asks `on_get_file_info` after them, except after an `on_create_file` that

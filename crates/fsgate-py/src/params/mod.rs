@@ -14,19 +14,28 @@ use pyo3::types::PyString;
 
 mod changes;
 mod data;
+mod eas;
 mod info;
+mod links;
 mod open;
 mod volume;
 
 pub(crate) use changes::*;
 pub(crate) use data::*;
+pub(crate) use eas::*;
 pub(crate) use info::*;
+pub(crate) use links::*;
 pub(crate) use open::*;
 pub(crate) use volume::*;
 
 /// A path as Python's `os.fsdecode` gives it.
 pub(crate) fn name(py: Python<'_>, path: &Path) -> PyResult<Py<PyString>> {
-    Ok(path.as_os_str().into_pyobject(py)?.unbind())
+    os_name(py, path.as_os_str())
+}
+
+/// A name (an attribute's) as Python's `os.fsdecode` gives it.
+pub(crate) fn os_name(py: Python<'_>, name: &std::ffi::OsStr) -> PyResult<Py<PyString>> {
+    Ok(name.into_pyobject(py)?.unbind())
 }
 
 /// Implements [`EventParams`](crate::hooks::EventParams) for classes with a `result_code`.
@@ -77,6 +86,16 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
         DeleteFileParams => "CBFSDeleteFileEventParams",
         IsDirectoryEmptyParams => "CBFSIsDirectoryEmptyEventParams",
         FlushFileParams => "CBFSFlushFileEventParams",
+        SetFileSecurityParams => "CBFSSetFileSecurityEventParams",
+        CreateHardLinkParams => "CBFSCreateHardLinkEventParams",
+        CreateSymbolicLinkParams => "CBFSCreateSymbolicLinkEventParams",
+        GetSymbolicLinkTargetParams => "CBFSGetSymbolicLinkTargetEventParams",
+        ExchangeFilesParams => "CBFSExchangeFilesEventParams",
+        ZeroizeFileRangeParams => "CBFSZeroizeFileRangeEventParams",
+        GetEaParams => "CBFSGetEaEventParams",
+        SetEaParams => "CBFSSetEaEventParams",
+        ListEasParams => "CBFSListEasEventParams",
+        RemoveEaParams => "CBFSRemoveEaEventParams",
     }
     m.add(
         "CBFSWorkerThreadTerminationEventParams",

@@ -71,6 +71,9 @@ macro_rules! call {
     };
 }
 
+mod eas;
+mod links;
+
 impl Events for PyEvents {
     type FileContext = PyContext;
     type HandleContext = PyContext;
@@ -702,6 +705,52 @@ impl Events for PyEvents {
                 )
             }))
         })
+    }
+
+    fn on_set_file_security(&self, p: &mut rs::SetFileSecurityParams<'_, PyContext>) -> Result<()> {
+        self.set_file_security(p)
+    }
+
+    fn on_create_hard_link(&self, p: &mut rs::CreateHardLinkParams<'_>) -> Result<()> {
+        self.create_hard_link(p)
+    }
+
+    fn on_create_symbolic_link(&self, p: &mut rs::CreateSymbolicLinkParams<'_>) -> Result<()> {
+        self.create_symbolic_link(p)
+    }
+
+    fn on_get_symbolic_link_target(
+        &self,
+        p: &mut rs::GetSymbolicLinkTargetParams<'_>,
+    ) -> Result<()> {
+        self.get_symbolic_link_target(p)
+    }
+
+    fn on_exchange_files(&self, p: &mut rs::ExchangeFilesParams<'_>) -> Result<()> {
+        self.exchange_files(p)
+    }
+
+    fn on_zeroize_file_range(
+        &self,
+        p: &mut rs::ZeroizeFileRangeParams<'_, PyContext>,
+    ) -> Result<()> {
+        self.zeroize_file_range(p)
+    }
+
+    fn on_get_ea(&self, p: &mut rs::GetEaParams<'_>) -> Result<()> {
+        self.get_ea(p)
+    }
+
+    fn on_set_ea(&self, p: &mut rs::SetEaParams<'_>) -> Result<()> {
+        self.set_ea(p)
+    }
+
+    fn on_list_eas(&self, p: &mut rs::ListEasParams<'_>) -> Result<()> {
+        self.list_eas(p)
+    }
+
+    fn on_remove_ea(&self, p: &mut rs::RemoveEaParams<'_>) -> Result<()> {
+        self.remove_ea(p)
     }
 
     fn on_error(&self, error_code: u32, description: &str) {
