@@ -347,6 +347,52 @@ def test_symbolic_links_and_extended_attributes(memory):
     assert e.value.errno == errno.EPERM
 
 
+def test_routed_handles_fire_no_read_or_write_events(mountpoint, tmp_path):
+    real = tmp_path / "real"
+    real.mkdir()
+    content = b"served from the real file " * 4096
+    (real / "data").write_bytes(content)
+    drive = fsgate.VirtualDrive()
+    data_events = []
+
+    def get_file_info(p):
+        path = real / p.file_name.lstrip("/")
+        if p.file_name != "/" and path.exists():
+            p.file_exists = True
+            p.size = path.stat().st_size
+
+    def create_file(p):
+        p.route_to_file(f"{real}{p.file_name}")
+        p.info_filled = True
+
+    def open_file(p):
+        if p.file_name != "/":
+            p.route_to_file(f"{real}{p.file_name}", fsgate.ROUTE_CLOSE_EVENT)
+
+    drive.on_get_file_info = get_file_info
+    drive.on_create_file = create_file
+    drive.on_open_file = open_file
+    drive.on_read_file = lambda p: data_events.append(("read", p.file_name))
+    drive.on_write_file = lambda p: data_events.append(("write", p.file_name))
+    drive.mount(mountpoint)
+    try:
+        assert drive.route_mode in ("passthrough", "library")
+        with open(f"{mountpoint}/data", "rb") as f:
+            assert f.read() == content
+        with open(f"{mountpoint}/new", "wb") as f:
+            f.write(b"lands in the real directory")
+        assert (real / "new").read_bytes() == b"lands in the real directory"
+        with open(f"{mountpoint}/new", "rb") as f:
+            assert f.read() == b"lands in the real directory"
+        assert data_events == []
+        with pytest.raises(OSError) as e:  # a route to a file that cannot be opened
+            os.unlink(real / "data")
+            open(f"{mountpoint}/data", "rb")
+        assert e.value.errno == errno.ENOENT
+    finally:
+        drive.unmount()
+
+
 def test_reference_style_sequence(mountpoint, tmp_path):
     second = tmp_path / "second"
     second.mkdir()

@@ -188,6 +188,17 @@ impl VirtualDrive {
         Ok(self.drive(py)?.active())
     }
 
+    /// How routed handles (`route_to_file`) are served: `"passthrough"` (by the kernel) or
+    /// `"library"`; code 21 when not mounted.
+    #[getter]
+    fn route_mode(&self, py: Python<'_>) -> PyResult<&'static str> {
+        let mode = check(py, self.drive(py)?.route_mode())?;
+        Ok(match mode {
+            fsgate_vfs::RouteMode::Passthrough => "passthrough",
+            fsgate_vfs::RouteMode::Library => "library",
+        })
+    }
+
     /// The mounting points, the primary first.
     #[getter]
     fn mounting_points(&self, py: Python<'_>) -> PyResult<Vec<PathBuf>> {

@@ -81,7 +81,8 @@
 //!
 //! - `on_copy_file_range`: not bound yet; a Python drive answers it as an unhandled Rust
 //!   drive does (`ENOSYS`: the kernel copies through reads and writes).
-//! - `route_to_file`: not bound yet (it takes an open file from the handler).
+//! - `route_to_file` takes the real file's path (the library opens it with the caller's
+//!   access; a create creates it) instead of the reference's file-info handle.
 //! - The create, link and attribute events' `info` output is not offered as properties:
 //!   the library asks `on_get_file_info` after them, except after an `on_create_file` that
 //!   sets `info_filled` (the library's assumed attributes of the new object are right).

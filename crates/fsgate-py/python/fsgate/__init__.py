@@ -50,6 +50,9 @@ ERROR_INVALID_PARAMETER = 87
 ERROR_DIR_NOT_EMPTY = 145
 ERROR_ALREADY_EXISTS = 183
 
+# ``route_to_file`` flag: the routed handle still fires its cleanup and close events.
+ROUTE_CLOSE_EVENT = 0x1
+
 # Flags of ``attributes``.
 FILE_ATTRIBUTE_READONLY = 0x1
 FILE_ATTRIBUTE_DIRECTORY = 0x10
@@ -71,6 +74,7 @@ __all__ = [n for n in dir(_fsgate) if not n.startswith("_")] + [
     "ERROR_INVALID_PARAMETER",
     "ERROR_DIR_NOT_EMPTY",
     "ERROR_ALREADY_EXISTS",
+    "ROUTE_CLOSE_EVENT",
     "FILE_ATTRIBUTE_READONLY",
     "FILE_ATTRIBUTE_DIRECTORY",
     "FILE_ATTRIBUTE_NORMAL",

@@ -21,6 +21,27 @@ pub(crate) struct PyEvents {
     pub(crate) hooks: Arc<Hooks>,
 }
 
+/// Opens the real file a handler routed a handle to, with the access of the caller's open
+/// `flags`; `create_mode` (a create event) creates it with those permission bits.
+fn open_route(
+    path: &std::path::Path,
+    flags: i32,
+    create_mode: Option<u32>,
+) -> Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let access = flags & libc::O_ACCMODE;
+    let mut options = std::fs::OpenOptions::new();
+    options
+        .read(access != libc::O_WRONLY)
+        .write(access != libc::O_RDONLY);
+    if let Some(mode) = create_mode {
+        options.custom_flags(libc::O_CREAT).mode(mode);
+    }
+    options
+        .open(path)
+        .map_err(|e| Error::io(format!("route_to_file: opening {}", path.display()), e))
+}
+
 /// The error of an event left unhandled whose default refuses (`EOPNOTSUPP`).
 fn not_supported(event: Event) -> Error {
     Error::from_code(
@@ -172,6 +193,7 @@ impl Events for PyEvents {
             || Err(not_supported(event)),
             |py, h| {
                 let params = py_params::CreateFileParams {
+                    route: None,
                     file_name: name(py, p.file_name)?,
                     desired_access: p.desired_access,
                     attributes: p.attributes,
@@ -188,6 +210,12 @@ impl Events for PyEvents {
                 p.info_filled = o.info_filled;
                 fill_slot(py, p.file_context, o.file_context.take());
                 fill_slot(py, p.handle_context, o.handle_context.take());
+                if let Some((path, flags)) = o.route.take() {
+                    match open_route(&path, p.flags, Some(p.mode)) {
+                        Ok(file) => p.route_to_file(file, flags),
+                        Err(e) => return Ok(Err(e)),
+                    }
+                }
                 Ok(Ok(()))
             },
         )
@@ -200,6 +228,7 @@ impl Events for PyEvents {
             || Ok(()),
             |py, h| {
                 let params = py_params::OpenFileParams {
+                    route: None,
                     file_name: name(py, p.file_name)?,
                     desired_access: p.desired_access,
                     attributes: p.attributes,
@@ -213,6 +242,12 @@ impl Events for PyEvents {
                 let mut o = o.borrow_mut();
                 fill_slot(py, p.file_context, o.file_context.take());
                 fill_slot(py, p.handle_context, o.handle_context.take());
+                if let Some((path, flags)) = o.route.take() {
+                    match open_route(&path, p.flags, None) {
+                        Ok(file) => p.route_to_file(file, flags),
+                        Err(e) => return Ok(Err(e)),
+                    }
+                }
                 Ok(Ok(()))
             },
         )

@@ -9,6 +9,8 @@ use super::{info_properties, with_result_code, InfoValues};
 /// `FILE_ATTRIBUTE_DIRECTORY`) or special file is created.
 #[pyclass(module = "fsgate", name = "CreateFileParams")]
 pub(crate) struct CreateFileParams {
+    /// What `route_to_file` asked for: the real file's path and the flags.
+    pub(crate) route: Option<(std::path::PathBuf, u32)>,
     /// The path to create (`/dir/name`).
     #[pyo3(get)]
     pub(crate) file_name: Py<PyString>,
@@ -47,6 +49,8 @@ pub(crate) struct CreateFileParams {
 /// `on_open_file`: an existing file or directory is opened.
 #[pyclass(module = "fsgate", name = "OpenFileParams")]
 pub(crate) struct OpenFileParams {
+    /// What `route_to_file` asked for: the real file's path and the flags.
+    pub(crate) route: Option<(std::path::PathBuf, u32)>,
     /// The path opened.
     #[pyo3(get)]
     pub(crate) file_name: Py<PyString>,
@@ -182,6 +186,25 @@ pub(crate) struct CloseDirectoryEnumerationParams {
     #[pyo3(get, set)]
     pub(crate) result_code: i64,
 }
+
+/// `route_to_file(path, flags=0)` on the create and open params.
+macro_rules! route_method {
+    ($class:ty) => {
+        #[pymethods]
+        impl $class {
+            /// Routes this handle to the real file at `path` (opened with the access the
+            /// caller asked for; a create creates it): its reads and writes go there
+            /// without `on_read_file`/`on_write_file` (through the kernel's FUSE passthrough
+            /// where available). `flags`: `ROUTE_CLOSE_EVENT` (1) keeps the close events.
+            #[pyo3(signature = (path, flags = 0))]
+            fn route_to_file(&mut self, path: std::path::PathBuf, flags: u32) {
+                self.route = Some((path, flags));
+            }
+        }
+    };
+}
+route_method!(CreateFileParams);
+route_method!(OpenFileParams);
 
 with_result_code!(
     CreateFileParams,
