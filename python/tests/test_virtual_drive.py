@@ -393,6 +393,27 @@ def test_routed_handles_fire_no_read_or_write_events(mountpoint, tmp_path):
         drive.unmount()
 
 
+def test_copy_file_range_reaches_the_handler(memory):
+    drive, mp = memory
+    copies = []
+
+    def copy_file_range(p):
+        source, target = p.file_context.data, drive.nodes[p.target_file_name].data
+        chunk = bytes(source[p.position : p.position + p.length])
+        target[p.target_position : p.target_position + len(chunk)] = chunk
+        p.bytes_copied = len(chunk)
+        copies.append((p.file_name, p.target_file_name, len(chunk)))
+
+    drive.drive.on_copy_file_range = copy_file_range
+    with open(f"{mp}/src", "wb") as f:
+        f.write(b"0123456789")
+    with open(f"{mp}/src", "rb") as src, open(f"{mp}/dst", "wb") as dst:
+        assert os.copy_file_range(src.fileno(), dst.fileno(), 6, 2, 0) == 6
+    assert copies == [("/src", "/dst", 6)]
+    with open(f"{mp}/dst", "rb") as f:
+        assert f.read() == b"234567"
+
+
 def test_reference_style_sequence(mountpoint, tmp_path):
     second = tmp_path / "second"
     second.mkdir()

@@ -57,6 +57,7 @@ events! {
     GetSymbolicLinkTarget => "on_get_symbolic_link_target",
     ExchangeFiles => "on_exchange_files",
     ZeroizeFileRange => "on_zeroize_file_range",
+    CopyFileRange => "on_copy_file_range",
     GetEa => "on_get_ea",
     SetEa => "on_set_ea",
     ListEas => "on_list_eas",

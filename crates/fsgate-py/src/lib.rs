@@ -77,10 +77,12 @@
 //! three Python events (the negative lookup, `on_create_file` with `info_filled`, the
 //! parent's attributes), an unlink two.
 //!
-//! # Not offered (yet), and why
+//! # Deviations, and what is not offered (yet)
 //!
-//! - `on_copy_file_range`: not bound yet; a Python drive answers it as an unhandled Rust
-//!   drive does (`ENOSYS`: the kernel copies through reads and writes).
+//! - Virtual drive methods not offered yet: `get_handle_creator_process_id` and the other
+//!   `get_handle_creator_*` (the params carry `handle_id`, not the reference's handle-info
+//!   handle), `get_originator_token`, and the reference's indexed mounting-point
+//!   properties (`mounting_points` is a list).
 //! - `route_to_file` takes the real file's path (the library opens it with the caller's
 //!   access; a create creates it) instead of the reference's file-info handle.
 //! - The create, link and attribute events' `info` output is not offered as properties:

@@ -92,6 +92,7 @@ macro_rules! call {
     };
 }
 
+mod copy;
 mod eas;
 mod links;
 
@@ -770,6 +771,13 @@ impl Events for PyEvents {
         p: &mut rs::ZeroizeFileRangeParams<'_, PyContext>,
     ) -> Result<()> {
         self.zeroize_file_range(p)
+    }
+
+    fn on_copy_file_range(
+        &self,
+        p: &mut rs::CopyFileRangeParams<'_, PyContext, PyContext>,
+    ) -> Result<()> {
+        self.copy_file_range(p)
     }
 
     fn on_get_ea(&self, p: &mut rs::GetEaParams<'_>) -> Result<()> {

@@ -111,3 +111,41 @@ with_result_code!(
     SetFileSizeParams,
     SetAllocationSizeParams,
 );
+
+/// `on_copy_file_range`: `copy_file_range(2)` between open files of the drive; unhandled,
+/// the kernel copies through reads and writes.
+#[pyclass(module = "fsgate", name = "CopyFileRangeParams")]
+pub(crate) struct CopyFileRangeParams {
+    /// The file read from.
+    #[pyo3(get)]
+    pub(crate) file_name: Py<PyString>,
+    /// Where reading starts.
+    #[pyo3(get)]
+    pub(crate) position: u64,
+    /// The source file's context.
+    #[pyo3(get)]
+    pub(crate) file_context: Option<Py<PyAny>>,
+    /// The source handle's context.
+    #[pyo3(get)]
+    pub(crate) handle_context: Option<Py<PyAny>>,
+    /// The file written to (may be `file_name`).
+    #[pyo3(get)]
+    pub(crate) target_file_name: Py<PyString>,
+    /// Where writing starts.
+    #[pyo3(get)]
+    pub(crate) target_position: u64,
+    /// The target handle's context.
+    #[pyo3(get)]
+    pub(crate) target_handle_context: Option<Py<PyAny>>,
+    /// Bytes to copy at most.
+    #[pyo3(get)]
+    pub(crate) length: u64,
+    /// Output: bytes copied (fewer only at the source's end).
+    #[pyo3(get, set)]
+    pub(crate) bytes_copied: u64,
+    /// Non-zero fails the copy.
+    #[pyo3(get, set)]
+    pub(crate) result_code: i64,
+}
+
+with_result_code!(CopyFileRangeParams);

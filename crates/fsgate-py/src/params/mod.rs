@@ -92,6 +92,7 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
         GetSymbolicLinkTargetParams => "CBFSGetSymbolicLinkTargetEventParams",
         ExchangeFilesParams => "CBFSExchangeFilesEventParams",
         ZeroizeFileRangeParams => "CBFSZeroizeFileRangeEventParams",
+        CopyFileRangeParams => "CBFSCopyFileRangeEventParams",
         GetEaParams => "CBFSGetEaEventParams",
         SetEaParams => "CBFSSetEaEventParams",
         ListEasParams => "CBFSListEasEventParams",
