@@ -414,6 +414,29 @@ def test_copy_file_range_reaches_the_handler(memory):
         assert f.read() == b"234567"
 
 
+def test_handle_creator(memory):
+    drive, mp = memory
+    with open(f"{mp}/f", "wb") as f:
+        f.write(b"x")
+    creators = []
+    base = drive.open_file
+
+    def open_file(p):
+        base(p)
+        if p.file_name == "/f":
+            d = drive.drive
+            creators.append(
+                (d.get_handle_creator_process_id(p.handle_info),
+                 d.get_handle_creator_process_name(p.handle_info),
+                 p.handle_info.handle_id != 0)
+            )
+
+    drive.drive.on_open_file = open_file
+    child = subprocess.Popen(["cat", f"{mp}/f"], stdout=subprocess.PIPE)
+    assert child.communicate()[0] == b"x"
+    assert creators == [(child.pid, "cat", True)]
+
+
 def test_reference_style_sequence(mountpoint, tmp_path):
     second = tmp_path / "second"
     second.mkdir()

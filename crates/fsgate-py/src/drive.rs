@@ -279,6 +279,25 @@ impl VirtualDrive {
         check(py, fsgate_vfs::get_originator_thread_id())
     }
 
+    /// The pid of the process that opened a handle (`params.handle_info`).
+    fn get_handle_creator_process_id(&self, handle_info: &crate::params::HandleInfo) -> u32 {
+        handle_info.get_handle_creator_process_id()
+    }
+
+    /// The thread that opened a handle.
+    fn get_handle_creator_thread_id(&self, handle_info: &crate::params::HandleInfo) -> u32 {
+        handle_info.get_handle_creator_thread_id()
+    }
+
+    /// The short name of the process that opened a handle.
+    fn get_handle_creator_process_name(
+        &self,
+        py: Python<'_>,
+        handle_info: &crate::params::HandleInfo,
+    ) -> PyResult<String> {
+        handle_info.get_handle_creator_process_name(py)
+    }
+
     /// Inside a handler: restarts its deadline `milliseconds` from now (0: none).
     fn reset_timeout(&self, py: Python<'_>, milliseconds: u32) -> PyResult<bool> {
         check(py, self.drive(py)?.reset_timeout(milliseconds)).map(|()| true)

@@ -79,17 +79,17 @@
 //!
 //! # Deviations, and what is not offered (yet)
 //!
-//! - Virtual drive methods not offered yet: `get_handle_creator_process_id` and the other
-//!   `get_handle_creator_*` (the params carry `handle_id`, not the reference's handle-info
-//!   handle), `get_originator_token`, and the reference's indexed mounting-point
-//!   properties (`mounting_points` is a list).
+//! - Virtual drive methods not offered yet: `get_handle_creator_token` and
+//!   `get_originator_token` (a credentials object to design), and the reference's indexed
+//!   mounting-point properties (`mounting_points` is a list). `handle_info` is a
+//!   `HandleInfo` object rather than an integer handle.
 //! - `route_to_file` takes the real file's path (the library opens it with the caller's
 //!   access; a create creates it) instead of the reference's file-info handle.
 //! - The create, link and attribute events' `info` output is not offered as properties:
 //!   the library asks `on_get_file_info` after them, except after an `on_create_file` that
 //!   sets `info_filled` (the library's assumed attributes of the new object are right).
-//! - `share_mode`, `nt_create_disposition`, `nt_desired_access`, `file_info`,
-//!   `handle_info` handles of the reference's create event: Windows notions (see
+//! - `share_mode`, `nt_create_disposition`, `nt_desired_access` and the `file_info`
+//!   handle of the reference's create event: Windows notions (see
 //!   `fsgate_vfs`'s deviations); `handle_id`, `mode` and `flags` carry the Linux facts.
 //! - Setting `file_context` in an event of an object that is not open (no slot exists)
 //!   fails the event with `ERROR_INVALID_PARAMETER`.

@@ -194,6 +194,7 @@ impl Events for PyEvents {
             || Err(not_supported(event)),
             |py, h| {
                 let params = py_params::CreateFileParams {
+                    handle_info: py_params::HandleInfo::new(py, p.handle_info)?,
                     route: None,
                     file_name: name(py, p.file_name)?,
                     desired_access: p.desired_access,
@@ -229,6 +230,7 @@ impl Events for PyEvents {
             || Ok(()),
             |py, h| {
                 let params = py_params::OpenFileParams {
+                    handle_info: py_params::HandleInfo::new(py, p.handle_info)?,
                     route: None,
                     file_name: name(py, p.file_name)?,
                     desired_access: p.desired_access,
@@ -264,6 +266,7 @@ impl Events for PyEvents {
             || Ok(()),
             |py, h| {
                 let params = py_params::CleanupFileParams {
+                    handle_info: py_params::HandleInfo::new(py, p.handle_info)?,
                     file_name: name(py, p.file_name)?,
                     file_context: read_slot(py, p.file_context.as_deref()),
                     handle_context: read_slot(py, p.handle_context.as_deref()),
@@ -299,6 +302,7 @@ impl Events for PyEvents {
             || Ok(()),
             |py, h| {
                 let params = py_params::CloseFileParams {
+                    handle_info: py_params::HandleInfo::new(py, p.handle_info)?,
                     file_name: name(py, p.file_name)?,
                     last_handle: p.last_handle,
                     file_context: read_slot(py, p.file_context.as_deref()),

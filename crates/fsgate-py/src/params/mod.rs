@@ -15,6 +15,7 @@ use pyo3::types::PyString;
 mod changes;
 mod data;
 mod eas;
+mod handle;
 mod info;
 mod links;
 mod open;
@@ -23,6 +24,7 @@ mod volume;
 pub(crate) use changes::*;
 pub(crate) use data::*;
 pub(crate) use eas::*;
+pub(crate) use handle::*;
 pub(crate) use info::*;
 pub(crate) use links::*;
 pub(crate) use open::*;
@@ -98,6 +100,7 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
         ListEasParams => "CBFSListEasEventParams",
         RemoveEaParams => "CBFSRemoveEaEventParams",
     }
+    m.add_class::<HandleInfo>()?;
     m.add(
         "CBFSWorkerThreadTerminationEventParams",
         m.py().get_type::<WorkerThreadParams>(),

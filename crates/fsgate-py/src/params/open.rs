@@ -9,6 +9,9 @@ use super::{info_properties, with_result_code, InfoValues};
 /// `FILE_ATTRIBUTE_DIRECTORY`) or special file is created.
 #[pyclass(module = "fsgate", name = "CreateFileParams")]
 pub(crate) struct CreateFileParams {
+    /// Who opened the handle (`get_handle_creator_process_id()` …).
+    #[pyo3(get)]
+    pub(crate) handle_info: Py<super::HandleInfo>,
     /// What `route_to_file` asked for: the real file's path and the flags.
     pub(crate) route: Option<(std::path::PathBuf, u32)>,
     /// The path to create (`/dir/name`).
@@ -49,6 +52,9 @@ pub(crate) struct CreateFileParams {
 /// `on_open_file`: an existing file or directory is opened.
 #[pyclass(module = "fsgate", name = "OpenFileParams")]
 pub(crate) struct OpenFileParams {
+    /// Who opened the handle (`get_handle_creator_process_id()` …).
+    #[pyo3(get)]
+    pub(crate) handle_info: Py<super::HandleInfo>,
     /// What `route_to_file` asked for: the real file's path and the flags.
     pub(crate) route: Option<(std::path::PathBuf, u32)>,
     /// The path opened.
@@ -80,6 +86,9 @@ pub(crate) struct OpenFileParams {
 /// `on_cleanup_file`: a descriptor was closed (`close(2)`).
 #[pyclass(module = "fsgate", name = "CleanupFileParams")]
 pub(crate) struct CleanupFileParams {
+    /// Who opened the handle (`get_handle_creator_process_id()` …).
+    #[pyo3(get)]
+    pub(crate) handle_info: Py<super::HandleInfo>,
     /// The file's path.
     #[pyo3(get)]
     pub(crate) file_name: Py<PyString>,
@@ -98,6 +107,9 @@ pub(crate) struct CleanupFileParams {
 /// file's too when `last_handle`.
 #[pyclass(module = "fsgate", name = "CloseFileParams")]
 pub(crate) struct CloseFileParams {
+    /// Who opened the handle (`get_handle_creator_process_id()` …).
+    #[pyo3(get)]
+    pub(crate) handle_info: Py<super::HandleInfo>,
     /// The file's path.
     #[pyo3(get)]
     pub(crate) file_name: Py<PyString>,
