@@ -85,3 +85,30 @@ def test_errors_carry_the_reference_codes(direct, loop_device, tmp_path):
     with pytest.raises(fsgate.FsgateError) as e:
         direct.get_sector_count(h)
     assert e.value.code == 6  # ERROR_INVALID_HANDLE: closed
+
+
+def test_volume_as_a_stream(direct, loop_device):
+    device, image = loop_device
+    size = 1 << 20
+    with direct.open_volume_as_stream(device, fsgate.GENERIC_READ | fsgate.GENERIC_WRITE) as s:
+        assert isinstance(s, fsgate.CBFSDirectStream)
+        assert s.length == size and s.readable() and s.seekable() and s.writeable()
+        assert s.seek(1000) == 1000
+        assert s.write(b"unaligned bytes") == 15  # not sector-aligned: read-modify-write
+        assert s.tell() == 1015
+        assert s.seek(-15, 1) == 1000
+        assert s.read(15) == b"unaligned bytes"
+        buf = bytearray(5)
+        s.seek(1010)
+        assert s.readinto(buf) == 5 and bytes(buf) == b"bytes"
+        s.seek(-3, 2)
+        assert s.read() == bytes(3)
+        with pytest.raises(fsgate.FsgateError) as e:
+            s.truncate(10)
+        assert e.value.code == 50  # ERROR_NOT_SUPPORTED: a volume's length is fixed
+    assert s.closed
+    with pytest.raises(fsgate.FsgateError) as e:
+        s.read(1)
+    assert e.value.code == 6  # ERROR_INVALID_HANDLE
+    subprocess.run(["losetup", "-d", device], check=True)
+    assert image.read_bytes()[1000:1015] == b"unaligned bytes"

@@ -203,6 +203,23 @@ impl DirectAccess {
         })
     }
 
+    /// `open_volume` as a `DirectStream` (the reference's `CBFSDirectStream`).
+    #[pyo3(signature = (volume_name, desired_access, force_unmount = false))]
+    fn open_volume_as_stream(
+        &self,
+        py: Python<'_>,
+        volume_name: &str,
+        desired_access: u32,
+        force_unmount: bool,
+    ) -> PyResult<crate::stream::DirectStream> {
+        let inner = &self.inner;
+        let stream = check(
+            py,
+            py.detach(|| inner.open_volume_as_stream(volume_name, desired_access, force_unmount)),
+        )?;
+        Ok(crate::stream::DirectStream::new(stream))
+    }
+
     /// The number of whole sectors.
     fn get_sector_count(&self, py: Python<'_>, volume_handle: &VolumeHandle) -> PyResult<u64> {
         check(py, self.inner.get_sector_count(&*volume_handle.get(py)?))

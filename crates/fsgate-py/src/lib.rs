@@ -93,9 +93,9 @@
 //!   `fsgate_vfs`'s deviations); `handle_id`, `mode` and `flags` carry the Linux facts.
 //! - Setting `file_context` in an event of an object that is not open (no slot exists)
 //!   fails the event with `ERROR_INVALID_PARAMETER`.
-//! - Direct access: `open_volume_as_stream`, `create_file`, `create_file_as_stream`,
-//!   `delete_file`, `open_memory`, `open_memory_as_stream` (the `CBFSDirectStream` class)
-//!   and `shutdown_system` are not bound yet. `read_sectors` fills a `bytearray` in place
+//! - Direct access: `create_file`, `create_file_as_stream`, `delete_file`, `open_memory`,
+//!   `open_memory_as_stream` and `shutdown_system` are not bound yet;
+//!   `open_volume_as_stream` gives a `DirectStream` (alias `CBFSDirectStream`). `read_sectors` fills a `bytearray` in place
 //!   and `write_sectors` writes `bytes` and `bytearray` in place; other buffers cost one
 //!   copy, because the stable ABI of CPython 3.9 (this wheel's floor) has no buffer
 //!   protocol.
@@ -113,6 +113,7 @@ mod error;
 mod events;
 mod hooks;
 mod params;
+mod stream;
 
 /// The native module `fsgate._fsgate`; the `fsgate` package re-exports it.
 #[pymodule]
@@ -120,6 +121,11 @@ fn _fsgate(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<drive::VirtualDrive>()?;
     m.add_class::<direct::DirectAccess>()?;
     m.add_class::<direct::VolumeHandle>()?;
+    m.add_class::<stream::DirectStream>()?;
+    m.add(
+        "CBFSDirectStream",
+        m.py().get_type::<stream::DirectStream>(),
+    )?;
     m.add_function(wrap_pyfunction!(direct::build_package, m)?)?;
     params::register(m)?;
     Ok(())
