@@ -4,6 +4,7 @@ with the bytes the backing image holds, and the documented errors. Run as root.
 
 import os
 import subprocess
+import sys
 
 import pytest
 
@@ -112,3 +113,18 @@ def test_volume_as_a_stream(direct, loop_device):
     assert e.value.code == 6  # ERROR_INVALID_HANDLE
     subprocess.run(["losetup", "-d", device], check=True)
     assert image.read_bytes()[1000:1015] == b"unaligned bytes"
+
+
+def test_sector_reader_example(direct, loop_device, monkeypatch):
+    device, _ = loop_device
+    with direct.open_volume(device, fsgate.GENERIC_READ | fsgate.GENERIC_WRITE) as h:
+        direct.write_sectors(h, 1, 1, b"sector one says hi".ljust(SECTOR, b"\0"))
+    monkeypatch.setenv("FSGATE_PRODUCT_GUID", GUID)
+    example = os.path.join(os.path.dirname(__file__), "..", "examples", "sector_reader.py")
+    out = subprocess.run(
+        [sys.executable, example, device, "1", "1"], capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    assert len(out) == SECTOR // 16
+    assert out[0] == (
+        "0000000200  73 65 63 74 6f 72 20 6f 6e 65 20 73 61 79 73 20  sector one says "
+    )
