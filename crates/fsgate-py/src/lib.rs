@@ -32,6 +32,9 @@
 //! | `initialize`, `install`, `uninstall`, `get_driver_status`, `get_driver_version`, `config`, `tag`, `on_error` | same names | same |
 //! | `open_volume(volume_name, desired_access, force_unmount) -> int` | returns a `VolumeHandle` object (`close()`, `with`) instead of an integer | [`fsgate_direct::VolumeHandle`] |
 //! | `get_sector_count`, `get_sector_size`, `read_sectors`, `write_sectors` | same names and parameters; `get_physical_sector_size` added | same |
+//! | `class CBProcess` | `ProcessFilter` (`CBProcess` is the same class) | [`fsgate_process::ProcessFilter`] |
+//! | `initialize`, `install`, `start_filter`, `stop_filter`, `active`, `add_/remove_filtered_/ignored_process_by_id/_by_name`, `get_process_name`, running-process snapshot, `track_command_line`, `tag`, `config`, `reset_timeout` | same names | same |
+//! | `on_process_creation`, `on_process_termination`, `on_thread_creation`, `on_thread_termination`, `on_error` | same names; params `ProcessCreationParams` … with the `CBProcess…EventParams` aliases | [`fsgate_process::ProcessEvents`] |
 //! | the package the installer takes | `build_package(outfile, helper_binary)` (what `fsgate package` does) | [`fsgate_install::Package::build`] |
 //!
 //! Names are `str` as `os.fsdecode` gives them (surrogate escapes for bytes that are not
@@ -99,8 +102,15 @@
 //!   and `write_sectors` writes `bytes` and `bytearray` in place; other buffers cost one
 //!   copy, because the stable ABI of CPython 3.9 (this wheel's floor) has no buffer
 //!   protocol.
-//! - The other classes (file monitor and filter, process filter, the installer's free
-//!   functions) are not bound yet.
+//! - Process filter: `on_process_handle_operation` and `on_thread_handle_operation` are
+//!   not offered (Linux has no process handles a filter could see: they never fire);
+//!   `uninstall`, `get_driver_status`, `get_driver_version`, `altitude`,
+//!   `strict_altitude`, `serialize_events` (use `config`), `get_originator_token` and
+//!   `shutdown_system` are not bound yet. Nothing fires until `EventsToFire` asks
+//!   (`config("EventsToFire=-1")`), and the filter ignores its own process unless
+//!   `FilterOwnRequests` is on, as in the Rust class.
+//! - The other classes (file monitor and filter, the installer's free functions) are not
+//!   bound yet.
 
 use pyo3::prelude::*;
 
@@ -113,6 +123,7 @@ mod error;
 mod events;
 mod hooks;
 mod params;
+mod process;
 mod stream;
 
 /// The native module `fsgate._fsgate`; the `fsgate` package re-exports it.
@@ -122,6 +133,7 @@ fn _fsgate(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<direct::DirectAccess>()?;
     m.add_class::<direct::VolumeHandle>()?;
     m.add_class::<stream::DirectStream>()?;
+    process::register(m)?;
     m.add(
         "CBFSDirectStream",
         m.py().get_type::<stream::DirectStream>(),

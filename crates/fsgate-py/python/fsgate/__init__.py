@@ -24,11 +24,17 @@ class VirtualDrive(_fsgate.VirtualDrive):
     """An event-driven virtual filesystem (the reference's ``CBFS``)."""
 
 
-for _name in _fsgate.VirtualDrive.EVENTS:
-    setattr(VirtualDrive, _name, _event_property(_name))
-del _name
+class ProcessFilter(_fsgate.ProcessFilter):
+    """Process and thread events from the kernel (the reference's ``CBProcess``)."""
+
+
+for _class in (VirtualDrive, ProcessFilter):
+    for _name in _class.EVENTS:
+        setattr(_class, _name, _event_property(_name))
+del _class, _name
 
 CBFS = VirtualDrive
+CBProcess = ProcessFilter
 
 
 class DirectAccess(_fsgate.DirectAccess):
@@ -37,6 +43,14 @@ class DirectAccess(_fsgate.DirectAccess):
 
 CBDirect = DirectAccess
 CBDirectErrorEventParams = ErrorParams  # noqa: F405
+
+# The process filter's ``EventsToFire`` setting (``config("EventsToFire=-1")``).
+PROC_EVT_NONE = 0
+PROC_EVT_PROCESS_CREATION = 0x1
+PROC_EVT_PROCESS_TERMINATION = 0x2
+PROC_EVT_THREAD_CREATION = 0x8
+PROC_EVT_THREAD_TERMINATION = 0x10
+PROC_EVT_ALL = -1
 
 # ``desired_access`` of ``open_volume``.
 GENERIC_READ = 0x80000000
@@ -61,6 +75,14 @@ FILE_ATTRIBUTE_REPARSE_POINT = 0x400
 
 __all__ = [n for n in dir(_fsgate) if not n.startswith("_")] + [
     "CBFS",
+    "CBProcess",
+    "PROC_EVT_NONE",
+    "PROC_EVT_PROCESS_CREATION",
+    "PROC_EVT_PROCESS_TERMINATION",
+    "PROC_EVT_THREAD_CREATION",
+    "PROC_EVT_THREAD_TERMINATION",
+    "PROC_EVT_ALL",
+    "ProcessFilter",
     "CBDirect",
     "CBDirectErrorEventParams",
     "DirectAccess",
