@@ -3,7 +3,9 @@ seen created and terminated, from Python handlers. Run as root.
 """
 
 import os
+import signal
 import subprocess
+import sys
 import threading
 
 import pytest
@@ -97,3 +99,28 @@ def test_bad_arguments(process_filter, tmp_path):
     with pytest.raises(fsgate.FsgateError) as e:
         fsgate.ProcessFilter().start_filter(0)
     assert e.value.code == 21  # ERROR_NOT_READY: not initialized
+
+
+
+def test_process_watcher_example(process_filter):
+    """The example, run as its own process, prints a process this test starts."""
+    example = os.path.join(os.path.dirname(__file__), "..", "examples", "process_watcher.py")
+    env = dict(os.environ, FSGATE_PRODUCT_GUID=GUID)
+    watcher = subprocess.Popen(
+        [sys.executable, example], stdout=subprocess.PIPE, text=True, env=env
+    )
+    try:
+        assert watcher.stdout.readline() == "watching\n"
+        child = subprocess.Popen(["/bin/cat", "/dev/null"])
+        assert child.wait() == 0
+        # Every process of the machine shows up; read until this test's child does.
+        created = ended = False
+        while not (created and ended):
+            line = watcher.stdout.readline()
+            assert line, "the watcher ended without printing the child"
+            created |= line.startswith(f"+ {child.pid} (parent {os.getpid()}) ")
+            ended |= line.startswith(f"- {child.pid} ")
+    finally:
+        watcher.send_signal(signal.SIGINT)
+        watcher.wait()
+    assert watcher.returncode == 0
