@@ -1,5 +1,7 @@
 //! The Python edition of fsgate: the native module `fsgate._fsgate` behind the `fsgate`
-//! package (built by maturin into an abi3 wheel for CPython ≥ 3.9).
+//! package (built by maturin into an abi3 wheel for CPython ≥ 3.9): the virtual drive, direct
+//! access with its stream, and the process filter, under fsgate's names and the
+//! reference's (`CBFS`, `CBDirect`, `CBFSDirectStream`, `CBProcess`).
 //!
 //! ```python
 //! from fsgate import VirtualDrive      # or the reference's name: from fsgate import CBFS
