@@ -1,6 +1,5 @@
 //! The Python `DirectAccess` class (the reference's `CBDirect`) and its volume handles.
 
-use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use fsgate_core::{code, Error};
@@ -326,19 +325,4 @@ impl DirectAccess {
             py.detach(|| inner.write_sectors(&volume, starting_sector, sector_count, &data)),
         )
     }
-}
-
-/// Builds fsgate's installable package at `outfile` with `helper_binary` as its helper (what
-/// `fsgate package OUTFILE` does); returns the package's version as text.
-#[pyfunction]
-pub(crate) fn build_package(
-    py: Python<'_>,
-    outfile: &str,
-    helper_binary: &str,
-) -> PyResult<String> {
-    let manifest = check(
-        py,
-        py.detach(|| fsgate_install::Package::build(Path::new(outfile), Path::new(helper_binary))),
-    )?;
-    Ok(manifest.version)
 }

@@ -37,7 +37,7 @@
 //! | `class CBProcess` | `ProcessFilter` (`CBProcess` is the same class) | [`fsgate_process::ProcessFilter`] |
 //! | `initialize`, `install`, `start_filter`, `stop_filter`, `active`, `add_/remove_filtered_/ignored_process_by_id/_by_name`, `get_process_name`, running-process snapshot, `track_command_line`, `tag`, `config`, `reset_timeout` | same names | same |
 //! | `on_process_creation`, `on_process_termination`, `on_thread_creation`, `on_thread_termination`, `on_error` | same names; params `ProcessCreationParams` … with the `CBProcess…EventParams` aliases | [`fsgate_process::ProcessEvents`] |
-//! | the package the installer takes | `build_package(outfile, helper_binary)` (what `fsgate package` does) | [`fsgate_install::Package::build`] |
+//! | the installer DLL's functions | `install`, `uninstall`, `get_driver_status`, `get_driver_version`, `verify_installed` (each with an optional `root`), and `build_package(outfile, helper_binary)` (what `fsgate package` does) | [`fsgate_install::Installer`], [`fsgate_install::Package::build`] |
 //!
 //! Names are `str` as `os.fsdecode` gives them (surrogate escapes for bytes that are not
 //! UTF-8), so any name the kernel allows reaches the handler and round-trips through the
@@ -111,8 +111,7 @@
 //!   `shutdown_system` are not bound yet. Nothing fires until `EventsToFire` asks
 //!   (`config("EventsToFire=-1")`), and the filter ignores its own process unless
 //!   `FilterOwnRequests` is on, as in the Rust class.
-//! - The other classes (file monitor and filter, the installer's free functions) are not
-//!   bound yet.
+//! - The file monitor and file filter classes are not bound yet.
 
 use pyo3::prelude::*;
 
@@ -124,6 +123,7 @@ mod drive;
 mod error;
 mod events;
 mod hooks;
+mod install;
 mod params;
 mod process;
 mod stream;
@@ -140,7 +140,7 @@ fn _fsgate(m: &Bound<'_, PyModule>) -> PyResult<()> {
         "CBFSDirectStream",
         m.py().get_type::<stream::DirectStream>(),
     )?;
-    m.add_function(wrap_pyfunction!(direct::build_package, m)?)?;
+    install::register(m)?;
     params::register(m)?;
     Ok(())
 }
