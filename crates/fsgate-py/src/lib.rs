@@ -1,7 +1,7 @@
 //! The Python edition of fsgate: the native module `fsgate._fsgate` behind the `fsgate`
 //! package (built by maturin into an abi3 wheel for CPython ≥ 3.9): the virtual drive, direct
-//! access with its stream, and the process filter, under fsgate's names and the
-//! reference's (`CBFS`, `CBDirect`, `CBFSDirectStream`, `CBProcess`).
+//! access with its stream, the process filter and the file monitor, under fsgate's names and the
+//! reference's (`CBFS`, `CBDirect`, `CBFSDirectStream`, `CBProcess`, `CBMonitor`).
 //!
 //! ```python
 //! from fsgate import VirtualDrive      # or the reference's name: from fsgate import CBFS
@@ -37,6 +37,9 @@
 //! | `class CBProcess` | `ProcessFilter` (`CBProcess` is the same class) | [`fsgate_process::ProcessFilter`] |
 //! | `initialize`, `install`, `start_filter`, `stop_filter`, `active`, `add_/remove_filtered_/ignored_process_by_id/_by_name`, `get_process_name`, running-process snapshot, `track_command_line`, `tag`, `config`, `reset_timeout` | same names | same |
 //! | `on_process_creation`, `on_process_termination`, `on_thread_creation`, `on_thread_termination`, `on_error` | same names; params `ProcessCreationParams` … with the `CBProcess…EventParams` aliases | [`fsgate_process::ProcessEvents`] |
+//! | `class CBMonitor` | `FileMonitor` (`CBMonitor` is the same class) | [`fsgate_filter::monitor::FileMonitor`] |
+//! | `add_filter_rule(mask, flags)`, `delete_filter_rule`, `delete_all_filter_rules`, `add_passthrough_rule`, `start_filter`, `stop_filter`, `active`, `config` | same names (`FS_NE_*` flags) | same |
+//! | `on_notify_create_file` … `on_notify_delete_file`, `on_error` | same names; one params class `NotifyParams` (aliases `CBMonitorNotify…EventParams`) | [`fsgate_filter::events::MonitorEvents`] |
 //! | the installer DLL's functions | `install`, `uninstall`, `get_driver_status`, `get_driver_version`, `verify_installed` (each with an optional `root`), and `build_package(outfile, helper_binary)` (what `fsgate package` does) | [`fsgate_install::Installer`], [`fsgate_install::Package::build`] |
 //!
 //! Names are `str` as `os.fsdecode` gives them (surrogate escapes for bytes that are not
@@ -111,7 +114,9 @@
 //!   `shutdown_system` are not bound yet. Nothing fires until `EventsToFire` asks
 //!   (`config("EventsToFire=-1")`), and the filter ignores its own process unless
 //!   `FilterOwnRequests` is on, as in the Rust class.
-//! - The file monitor and file filter classes are not bound yet.
+//! - File monitor: the volume events (`on_before_filter_attach_to_volume` …) and the rule
+//!   qualifiers (`add_filter_rule_ex`) are not bound yet. The file filter class (control
+//!   events, access rules) is not bound yet.
 
 use pyo3::prelude::*;
 
@@ -124,6 +129,7 @@ mod error;
 mod events;
 mod hooks;
 mod install;
+mod monitor;
 mod params;
 mod process;
 mod stream;
@@ -136,6 +142,7 @@ fn _fsgate(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<direct::VolumeHandle>()?;
     m.add_class::<stream::DirectStream>()?;
     process::register(m)?;
+    monitor::register(m)?;
     m.add(
         "CBFSDirectStream",
         m.py().get_type::<stream::DirectStream>(),

@@ -28,13 +28,30 @@ class ProcessFilter(_fsgate.ProcessFilter):
     """Process and thread events from the kernel (the reference's ``CBProcess``)."""
 
 
-for _class in (VirtualDrive, ProcessFilter):
+class FileMonitor(_fsgate.FileMonitor):
+    """Notifications of file operations on whole mounts (the reference's ``CBMonitor``)."""
+
+
+for _class in (VirtualDrive, ProcessFilter, FileMonitor):
     for _name in _class.EVENTS:
         setattr(_class, _name, _event_property(_name))
 del _class, _name
 
 CBFS = VirtualDrive
 CBProcess = ProcessFilter
+CBMonitor = FileMonitor
+
+# Notification flags of ``FileMonitor.add_filter_rule``.
+FS_NE_CREATE = 0x1
+FS_NE_OPEN = 0x2
+FS_NE_READ = 0x4
+FS_NE_WRITE = 0x8
+FS_NE_RENAME = 0x10
+FS_NE_DELETE = 0x20
+FS_NE_SET_ATTRIBUTES = 0x40
+FS_NE_CLOSE = 0x400
+FS_NE_EXECUTE = 0x1_0000_0000
+FS_NE_ALL = 0x1_0000_047F
 
 
 class DirectAccess(_fsgate.DirectAccess):
@@ -76,6 +93,18 @@ FILE_ATTRIBUTE_REPARSE_POINT = 0x400
 __all__ = [n for n in dir(_fsgate) if not n.startswith("_")] + [
     "CBFS",
     "CBProcess",
+    "CBMonitor",
+    "FileMonitor",
+    "FS_NE_CREATE",
+    "FS_NE_OPEN",
+    "FS_NE_READ",
+    "FS_NE_WRITE",
+    "FS_NE_RENAME",
+    "FS_NE_DELETE",
+    "FS_NE_SET_ATTRIBUTES",
+    "FS_NE_CLOSE",
+    "FS_NE_EXECUTE",
+    "FS_NE_ALL",
     "PROC_EVT_NONE",
     "PROC_EVT_PROCESS_CREATION",
     "PROC_EVT_PROCESS_TERMINATION",
