@@ -2,7 +2,10 @@
 reach the Python handlers with their names and pid. Run as root.
 """
 
+import os
+import signal
 import subprocess
+import sys
 import threading
 
 import pytest
@@ -67,3 +70,24 @@ def test_bad_arguments():
     with pytest.raises(fsgate.FsgateError) as e:
         monitor.add_filter_rule("/tmp/*", 1 << 60)
     assert e.value.code == 87
+
+
+def test_file_monitor_example(tmpfs):
+    """The example, run as its own process, prints what this test does."""
+    example = os.path.join(os.path.dirname(__file__), "..", "examples", "file_monitor.py")
+    monitor = subprocess.Popen([sys.executable, example, f"{tmpfs}/*"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert monitor.stdout.readline() == "watching\n"
+        with open(f"{tmpfs}/new.txt", "wb") as f:
+            f.write(b"x")
+        os.unlink(f"{tmpfs}/new.txt")
+        lines = []
+        while not any(line.startswith(f"delete {tmpfs}/new.txt by {os.getpid()} ") for line in lines):
+            line = monitor.stdout.readline()
+            assert line, f"the monitor ended; it printed {lines}"
+            lines.append(line)
+        assert any(line.startswith(f"create {tmpfs}/new.txt by {os.getpid()} ") for line in lines)
+    finally:
+        monitor.send_signal(signal.SIGINT)
+        monitor.wait()
+    assert monitor.returncode == 0
