@@ -77,13 +77,14 @@
 //! entry. Methods that wait for the kernel or for running handlers (`mount`, `unmount`,
 //! `add_mounting_point`, notifications, `open_volume`) release the GIL while they wait.
 //!
-//! Measured on the 2-core development VM (shared, so ±20 %), a child process creating,
-//! stating, opening and closing, and deleting 5,000 files: the Python memory drive
-//! (`python/examples/memory_drive.py` with `KernelOpensFiles`) did 13–14 k creates/s and
-//! 25 k unlinks/s where the Rust sample memory drive (`fsgate mount memory`) did 16–18 k and
-//! 27–34 k; stat and open-close rates were the same (no handler runs). A create fires
-//! three Python events (the negative lookup, `on_create_file` with `info_filled`, the
-//! parent's attributes), an unlink two.
+//! Measured on the 2-core development VM (shared with other builds, so runs vary by up to
+//! a third) with `bench/python/namespace_rates.py 5000 --rust target/release/fsgate`, a
+//! child process creating, stating, opening and closing, and deleting 5,000 files: the
+//! Python memory drive (`python/examples/memory_drive.py` with `KernelOpensFiles`) did 9–14 k
+//! creates/s and 16–25 k unlinks/s where the Rust sample memory drive (`fsgate mount
+//! memory`) did 9–18 k and 25–34 k in the same runs; stat and open-close rates were the
+//! same (no handler runs). A create fires three Python events (the negative lookup,
+//! `on_create_file` with `info_filled`, the parent's attributes), an unlink two.
 //!
 //! # Deviations, and what is not offered (yet)
 //!
