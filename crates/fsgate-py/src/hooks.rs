@@ -104,7 +104,9 @@ impl Hooks {
         if slots.len() < Event::ALL.len() {
             slots.resize(Event::ALL.len(), None);
         }
-        slots[event as usize] = handler.map(Arc::new);
+        if let Some(slot) = slots.get_mut(event as usize) {
+            *slot = handler.map(Arc::new);
+        }
         Ok(())
     }
 }
