@@ -15,3 +15,6 @@ RUSTDOCFLAGS=-Dwarnings cargo doc --workspace --no-deps
 cargo build --workspace --all-targets
 cargo test --workspace --all-targets --no-fail-fast
 cargo test --workspace --doc
+# The Python edition: the wheel (reusing the build above) in a virtual environment, and its
+# pytest suite.
+bash scripts/test-python.sh

@@ -1,0 +1,67 @@
+//! `FsgateError`: the one exception every failing method raises, and result codes from handlers.
+
+use fsgate_core::{code, Error, Result};
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::PyType;
+
+/// The Python class `fsgate.FsgateError`, defined in `fsgate/_errors.py` so that Python code
+/// can raise and construct it like any exception; looked up once.
+fn error_class(py: Python<'_>) -> PyResult<&Bound<'_, PyType>> {
+    static CLASS: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+    CLASS.import(py, "fsgate._errors", "FsgateError")
+}
+
+/// The Python exception for an fsgate error: `FsgateError(code, message)` with the
+/// reference's code. Falls back to `OSError(errno, message)` only if the package's own
+/// module cannot be imported (a broken installation).
+pub(crate) fn to_py(py: Python<'_>, e: &Error) -> PyErr {
+    match error_class(py) {
+        Ok(class) => match class.call1((e.code(), e.message().to_string())) {
+            Ok(value) => PyErr::from_value(value),
+            Err(err) => err,
+        },
+        Err(_) => pyo3::exceptions::PyOSError::new_err((e.errno(), e.message().to_string())),
+    }
+}
+
+/// Converts an fsgate result for returning to Python.
+pub(crate) fn check<T>(py: Python<'_>, r: Result<T>) -> PyResult<T> {
+    r.map_err(|e| to_py(py, &e))
+}
+
+/// What a handler's `result_code` means: 0 success; a positive value is one of the
+/// reference's (Win32-style) codes, failing the request with its errno (5 →`EACCES`); a
+/// negative value is a negated Linux errno (`-errno.ENOENT`), as the reference's FUSE
+/// edition accepts.
+pub(crate) fn from_result_code(result_code: i64, event: &str) -> Result<()> {
+    let message = || format!("{event} set result_code {result_code}");
+    if result_code == 0 {
+        return Ok(());
+    }
+    if result_code < 0 {
+        let errno = i32::try_from(result_code.unsigned_abs()).unwrap_or(libc::EIO);
+        Err(Error::from_errno(errno, message()))
+    } else {
+        let code = u32::try_from(result_code).unwrap_or(code::ERROR_GEN_FAILURE);
+        Err(Error::from_code(code, message()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn result_codes_map_to_errnos() {
+        assert!(from_result_code(0, "e").is_ok());
+        let denied = from_result_code(5, "e").unwrap_err();
+        assert_eq!((denied.code(), denied.errno()), (5, libc::EACCES));
+        let missing = from_result_code(-i64::from(libc::ENOENT), "e").unwrap_err();
+        assert_eq!(missing.errno(), libc::ENOENT);
+        let unknown = from_result_code(99_999, "e").unwrap_err();
+        assert_eq!(unknown.errno(), libc::EIO);
+        let huge = from_result_code(i64::MIN, "e").unwrap_err();
+        assert_eq!(huge.errno(), libc::EIO);
+    }
+}
