@@ -28,7 +28,9 @@ def process_filter(tmp_path, monkeypatch):
     # The children are this process's own: watch them (a filter ignores its own process by
     # default).
     f.config("FilterOwnRequests=true")
-    f.config(f"EventsToFire={fsgate.PROC_EVT_ALL}")  # nothing fires until asked
+    # Nothing fires until asked: process and thread creation and termination here (0x1B);
+    # the handle operations, which load BPF programs, have a test of their own.
+    f.config("EventsToFire=27")
     yield f
     if f.active:
         f.stop_filter()
@@ -83,6 +85,34 @@ def test_an_exception_in_a_handler_fires_on_error(process_filter):
     assert subprocess.run(["/bin/true"]).returncode == 0  # a notification cannot refuse
     assert seen.wait(HANG_GUARD_S)
     assert errors[0][0] == 31 and "on_process_creation raised" in errors[0][1]
+
+
+def test_handle_operations_fire_from_tracepoints(process_filter):
+    f = process_filter
+    seen = []
+    done = threading.Event()
+
+    def on_handle(p):
+        seen.append((p.process_id, p.originator_process_id, p.original_desired_access,
+                     p.desired_access))
+        done.set()
+
+    f.on_process_handle_operation = on_handle
+    f.config("EventsToFire=36")  # both handle operation events
+    try:
+        f.start_filter(0)
+    except fsgate.FsgateError as e:
+        # A kernel that refuses BPF tracepoint programs: the documented error.
+        assert e.code == 50 and "BPF" in e.message, e
+        return
+    child = subprocess.Popen(["/bin/sh", "-c", "read go; kill -0 $$"], stdin=subprocess.PIPE)
+    f.add_filtered_process_by_id(child.pid, False)
+    child.communicate(b"go\n")
+    assert child.returncode == 0
+    assert done.wait(HANG_GUARD_S)
+    f.stop_filter()
+    # Signal 0 asks only whether the process exists: PROCESS_QUERY_LIMITED_INFORMATION.
+    assert (child.pid, child.pid, 0x1000, 0x1000) in seen, seen
 
 
 def test_bad_arguments(process_filter, tmp_path):

@@ -36,7 +36,7 @@
 //! | `get_sector_count`, `get_sector_size`, `read_sectors`, `write_sectors` | same names and parameters; `get_physical_sector_size` added | same |
 //! | `class CBProcess` | `ProcessFilter` (`CBProcess` is the same class) | [`fsgate_process::ProcessFilter`] |
 //! | `initialize`, `install`, `start_filter`, `stop_filter`, `active`, `add_/remove_filtered_/ignored_process_by_id/_by_name`, `get_process_name`, running-process snapshot, `track_command_line`, `tag`, `config`, `reset_timeout` | same names | same |
-//! | `on_process_creation`, `on_process_termination`, `on_thread_creation`, `on_thread_termination`, `on_error` | same names; params `ProcessCreationParams` … with the `CBProcess…EventParams` aliases | [`fsgate_process::ProcessEvents`] |
+//! | `on_process_creation`, `on_process_termination`, `on_thread_creation`, `on_thread_termination`, `on_process_handle_operation`, `on_thread_handle_operation`, `on_error` | same names; params `ProcessCreationParams` … with the `CBProcess…EventParams` aliases | [`fsgate_process::ProcessEvents`] |
 //! | `class CBMonitor` | `FileMonitor` (`CBMonitor` is the same class) | [`fsgate_filter::monitor::FileMonitor`] |
 //! | `add_filter_rule(mask, flags)`, `delete_filter_rule`, `delete_all_filter_rules`, `add_passthrough_rule`, `start_filter`, `stop_filter`, `active`, `config` | same names (`FS_NE_*` flags) | same |
 //! | `on_notify_create_file` … `on_notify_delete_file`, `on_error` | same names; one params class `NotifyParams` (aliases `CBMonitorNotify…EventParams`) | [`fsgate_filter::events::MonitorEvents`] |
@@ -108,13 +108,6 @@
 //!   and `write_sectors` writes `bytes` and `bytearray` in place; other buffers cost one
 //!   copy, because the stable ABI of CPython 3.9 (this wheel's floor) has no buffer
 //!   protocol.
-//! - Process filter: `on_process_handle_operation` and `on_thread_handle_operation` are
-//!   not offered (Linux has no process handles a filter could see: they never fire);
-//!   `uninstall`, `get_driver_status`, `get_driver_version`, `altitude`,
-//!   `strict_altitude`, `serialize_events` (use `config`), `get_originator_token` and
-//!   `shutdown_system` are not bound yet. Nothing fires until `EventsToFire` asks
-//!   (`config("EventsToFire=-1")`), and the filter ignores its own process unless
-//!   `FilterOwnRequests` is on, as in the Rust class.
 //! - File monitor: the volume events (`on_before_filter_attach_to_volume` …) and the rule
 //!   qualifiers (`add_filter_rule_ex`) are not bound yet. The file filter class (control
 //!   events, access rules) is not bound yet.

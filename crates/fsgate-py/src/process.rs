@@ -11,14 +11,16 @@ use crate::error::{check, from_result_code, to_py};
 use crate::hooks::EventParams;
 use crate::params::{with_result_code, ErrorParams, WorkerThreadParams};
 
-/// The events a Python process filter can handle. The handle-operation events of the
-/// reference are left out: Linux has no process handles a filter could see, so they never
-/// fire (see `fsgate_process::HandleOperation`).
+/// The events a Python process filter can handle. The handle-operation events fire from
+/// kernel tracepoints when `EventsToFire` asks for them (see
+/// `fsgate_process::HandleOperation`).
 const EVENTS: &[&str] = &[
     "on_process_creation",
     "on_process_termination",
     "on_thread_creation",
     "on_thread_termination",
+    "on_process_handle_operation",
+    "on_thread_handle_operation",
     "on_error",
     "on_worker_thread_creation",
     "on_worker_thread_termination",
@@ -105,11 +107,50 @@ pub(crate) struct ThreadTerminationParams {
     result_code: i64,
 }
 
+/// `on_process_handle_operation` / `on_thread_handle_operation`: a signal, `ptrace`
+/// request, memory access or descriptor copy aimed at a process or thread, after its system
+/// call returned. Lowering `desired_access` cannot take back what happened: it is reported
+/// through `on_error` with code 50.
+#[pyclass(module = "fsgate", name = "HandleOperationParams")]
+pub(crate) struct HandleOperationParams {
+    /// Whether a descriptor was copied out of the process (`pidfd_getfd`).
+    #[pyo3(get)]
+    duplication: bool,
+    /// The process acted on.
+    #[pyo3(get)]
+    process_id: u32,
+    /// The thread acted on (thread operations; else 0).
+    #[pyo3(get)]
+    thread_id: u32,
+    /// The process that made the call.
+    #[pyo3(get)]
+    originator_process_id: u32,
+    /// The thread that made the call.
+    #[pyo3(get)]
+    originator_thread_id: u32,
+    /// For a duplication, the process the descriptor came from.
+    #[pyo3(get)]
+    source_process_id: u32,
+    /// For a duplication, the process that received it.
+    #[pyo3(get)]
+    target_process_id: u32,
+    /// The access the operation asked for (the reference's `PROCESS_*`/`THREAD_*` bits).
+    #[pyo3(get)]
+    original_desired_access: u32,
+    /// The access it got: the asked access when the call succeeded, 0 when it failed.
+    #[pyo3(get, set)]
+    desired_access: u32,
+    /// Ignored.
+    #[pyo3(get, set)]
+    result_code: i64,
+}
+
 with_result_code!(
     ProcessCreationParams,
     ProcessTerminationParams,
     ThreadCreationParams,
     ThreadTerminationParams,
+    HandleOperationParams,
 );
 
 /// The handlers of one filter, shared with its events.
@@ -220,6 +261,50 @@ impl rs::ProcessEvents for PyProcessEvents {
             process_id: e.process_id,
             thread_id: e.thread_id,
             result_code: 0,
+        })
+    }
+
+    fn on_process_handle_operation(&self, e: &mut rs::HandleOperation) -> Result<()> {
+        self.handle_operation("on_process_handle_operation", e)
+    }
+
+    fn on_thread_handle_operation(&self, e: &mut rs::HandleOperation) -> Result<()> {
+        self.handle_operation("on_thread_handle_operation", e)
+    }
+}
+
+impl PyProcessEvents {
+    /// Fires a handle operation event and hands back the `desired_access` the handler left.
+    fn handle_operation(&self, event: &'static str, e: &mut rs::HandleOperation) -> Result<()> {
+        let Some(handler) = self.handlers.get(event) else {
+            return Ok(());
+        };
+        crate::attach::attach(|py| {
+            let fail = |err: PyErr| {
+                let text = format!("{event} raised {err}");
+                let error = Error::from_errno(libc::EIO, text.clone());
+                self.report(py, error.code(), &text, Some(err));
+                error
+            };
+            let params = HandleOperationParams {
+                duplication: e.duplication,
+                process_id: e.process_id,
+                thread_id: e.thread_id,
+                originator_process_id: e.originator_process_id,
+                originator_thread_id: e.originator_thread_id,
+                source_process_id: e.source_process_id,
+                target_process_id: e.target_process_id,
+                original_desired_access: e.original_desired_access,
+                desired_access: e.desired_access,
+                result_code: 0,
+            };
+            let object = Bound::new(py, params).map_err(fail)?;
+            handler.call1(py, (object.clone(),)).map_err(fail)?;
+            e.desired_access = object
+                .try_borrow()
+                .map_err(|err| fail(err.into()))?
+                .desired_access;
+            Ok(())
         })
     }
 }
@@ -546,6 +631,10 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
         (
             m.py().get_type::<ThreadTerminationParams>(),
             "CBProcessThreadTerminationEventParams",
+        ),
+        (
+            m.py().get_type::<HandleOperationParams>(),
+            "CBProcessProcessHandleOperationEventParams",
         ),
         (
             m.py().get_type::<ErrorParams>(),
