@@ -147,24 +147,6 @@ impl Lookups {
     }
 }
 
-/// Settings shared by the monitor and the filter.
-pub(crate) fn base_settings() -> fsgate_core::settings::Settings {
-    use fsgate_core::settings::{Kind, Settings, Value};
-    let d = Options::default();
-    Settings::new()
-        .with(
-            "MinWorkerThreadCount",
-            Kind::Int { min: 0, max: 1024 },
-            Value::Int(d.min_workers as i64),
-        )
-        .with(
-            "MaxWorkerThreadCount",
-            Kind::Int { min: 0, max: 1024 },
-            Value::Int(d.max_workers as i64),
-        )
-        .with_build_info()
-}
-
 fn dispatcher_options(
     settings: &fsgate_core::settings::Settings,
     serialize_events: bool,
@@ -172,8 +154,8 @@ fn dispatcher_options(
     name: &str,
 ) -> Result<Options> {
     let d = Options::default();
-    let min = settings.get_int("MinWorkerThreadCount")?;
-    let max = settings.get_int("MaxWorkerThreadCount")?;
+    let min = settings.get_int(crate::settings::monitor_names::MIN_WORKERS)?;
+    let max = settings.get_int(crate::settings::monitor_names::MAX_WORKERS)?;
     Ok(Options {
         min_workers: if min == 0 {
             d.min_workers

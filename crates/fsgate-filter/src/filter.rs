@@ -17,7 +17,6 @@ use std::sync::{Arc, Mutex, RwLock};
 use fsgate_core::dispatch::{Dispatcher, Hooks, Outcome, SerialKey, Task, Timeout};
 use fsgate_core::listener::{Flow, Interest, Listener, Source};
 use fsgate_core::originator::{self, Originator};
-use fsgate_core::settings::{Kind, Value};
 use fsgate_core::{code, Error, Result};
 use fsgate_fanotify::{
     fd_path, Class, Event, EventBuffer, EventMask, Group, HeldEvents, InitFlags, MarkAction,
@@ -27,13 +26,14 @@ use fsgate_fanotify::{
 use fsgate_core::sync::{lock, read};
 
 use crate::attach::{self, Marks};
-use crate::class::{base_settings, hash, ClassCore, Lookups, RuleList};
+use crate::class::{hash, ClassCore, Lookups, RuleList};
 use crate::events::{ControlEvent, ControlKind, FilterEvents};
 use crate::group;
 use crate::notify::{self, NotifyEngine};
 use crate::open_request::open_request;
 use crate::placeholder::{self, PlaceholderEngine};
 use crate::rules::{AccessFlags, ControlFlags, NotifyFlags, Qualifiers, RuleFlags, Rules};
+use crate::settings::FilterSettings;
 
 fn permission_mask(flags: RuleFlags) -> EventMask {
     let mut m = EventMask::empty();
@@ -80,12 +80,7 @@ impl<H: FilterEvents> FileFilter<H> {
     /// A stopped filter with no rules.
     pub fn new(handler: H) -> Self {
         Self {
-            core: ClassCore::new(
-                handler,
-                base_settings()
-                    .with("DenyExpiredEvents", Kind::Bool, Value::Bool(false))
-                    .with("FilterOwnRequests", Kind::ReadOnly, Value::Bool(false)),
-            ),
+            core: ClassCore::new(handler, FilterSettings::default().settings()),
             running: Mutex::new(None),
         }
     }
@@ -327,7 +322,7 @@ impl<H: FilterEvents> FileFilter<H> {
             handler: Arc::clone(&self.core.handler),
             rules: Arc::clone(&self.core.rules),
             dispatcher: Arc::clone(&dispatcher),
-            deny_expired: self.core.settings.get_bool("DenyExpiredEvents")?,
+            deny_expired: FilterSettings::from_settings(&self.core.settings)?.deny_expired_events,
             own_pid: std::process::id(),
             marks: Arc::clone(&marks),
             mountinfo,

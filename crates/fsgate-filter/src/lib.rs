@@ -58,4 +58,5 @@ pub mod open_request;
 pub mod placeholder;
 pub mod ranges;
 pub mod rules;
+mod settings;
 pub mod volumes;

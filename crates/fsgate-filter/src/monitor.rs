@@ -7,10 +7,11 @@ use fsgate_core::dispatch::{Dispatcher, Hooks};
 use fsgate_core::sync::{lock, read};
 use fsgate_core::{code, Error, Result};
 
-use crate::class::{base_settings, ClassCore, RuleList};
+use crate::class::{ClassCore, RuleList};
 use crate::events::MonitorEvents;
 use crate::notify::{self, NotifyEngine};
 use crate::rules::{NotifyFlags, Qualifiers, RuleFlags};
+use crate::settings::MonitorSettings;
 
 /// The monitor class: notification events for files matching its rules.
 ///
@@ -32,7 +33,7 @@ impl<H: MonitorEvents> FileMonitor<H> {
     /// A stopped monitor with no rules.
     pub fn new(handler: H) -> Self {
         Self {
-            core: ClassCore::new(handler, base_settings()),
+            core: ClassCore::new(handler, MonitorSettings::default().settings()),
             running: Mutex::new(None),
         }
     }
