@@ -69,6 +69,16 @@ pub(crate) fn write_slot(
     }
 }
 
+/// [`write_slot`] for the file context, the slot most events give back.
+pub(crate) fn write_file_context(
+    py: Python<'_>,
+    slot: Option<&mut PyContext>,
+    value: Option<Py<PyAny>>,
+    event: &str,
+) -> fsgate_core::Result<()> {
+    write_slot(py, slot, value, "file_context", event)
+}
+
 /// A slot the handler fills (`on_create_file`, `on_open_file`, the first
 /// `on_enumerate_directory`): `None` from Python empties it.
 pub(crate) fn fill_slot(py: Python<'_>, slot: &mut Option<PyContext>, value: Option<Py<PyAny>>) {

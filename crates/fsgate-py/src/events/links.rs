@@ -4,7 +4,7 @@ use fsgate_core::{Error, Result};
 use fsgate_vfs::params as rs;
 
 use super::{not_supported, PyEvents};
-use crate::context::{read_slot, write_slot, PyContext};
+use crate::context::{read_slot, write_file_context, PyContext};
 use crate::hooks::Event;
 use crate::params::{self as py_params, name};
 
@@ -35,11 +35,10 @@ impl PyEvents {
                 };
                 let o = call!(self, py, event, h, params);
                 let v = o.borrow_mut().file_context.take();
-                Ok(write_slot(
+                Ok(write_file_context(
                     py,
                     p.file_context.as_deref_mut(),
                     v,
-                    "file_context",
                     event.name(),
                 ))
             },
@@ -148,11 +147,10 @@ impl PyEvents {
                 };
                 let o = call!(self, py, event, h, params);
                 let v = o.borrow_mut().file_context.take();
-                Ok(write_slot(
+                Ok(write_file_context(
                     py,
                     p.file_context.as_deref_mut(),
                     v,
-                    "file_context",
                     event.name(),
                 ))
             },

@@ -12,7 +12,7 @@ use fsgate_vfs::Events;
 use pyo3::prelude::*;
 
 use crate::buffer::{with_readonly_view, with_writable_view};
-use crate::context::{fill_slot, read_slot, write_slot, PyContext};
+use crate::context::{fill_slot, read_slot, write_file_context, write_slot, PyContext};
 use crate::hooks::{Event, Hooks};
 use crate::params::{self as py_params, name, InfoValues};
 
@@ -333,11 +333,10 @@ impl Events for PyEvents {
                 let mut o = o.borrow_mut();
                 p.file_exists = o.file_exists;
                 o.info.store(&mut p.info);
-                Ok(write_slot(
+                Ok(write_file_context(
                     py,
                     p.file_context.as_deref_mut(),
                     o.file_context.take(),
-                    "file_context",
                     event.name(),
                 ))
             },
@@ -436,11 +435,10 @@ impl Events for PyEvents {
                         ));
                     }
                     p.bytes_written = n;
-                    write_slot(
+                    write_file_context(
                         py,
                         p.file_context.as_deref_mut(),
                         file_context,
-                        "file_context",
                         event.name(),
                     )?;
                     write_slot(
@@ -469,11 +467,10 @@ impl Events for PyEvents {
                 };
                 let o = call!(self, py, event, h, params);
                 let v = o.borrow_mut().file_context.take();
-                Ok(write_slot(
+                Ok(write_file_context(
                     py,
                     p.file_context.as_deref_mut(),
                     v,
-                    "file_context",
                     event.name(),
                 ))
             },
@@ -498,11 +495,10 @@ impl Events for PyEvents {
                 };
                 let o = call!(self, py, event, h, params);
                 let v = o.borrow_mut().file_context.take();
-                Ok(write_slot(
+                Ok(write_file_context(
                     py,
                     p.file_context.as_deref_mut(),
                     v,
-                    "file_context",
                     event.name(),
                 ))
             },
@@ -530,11 +526,10 @@ impl Events for PyEvents {
                 };
                 let o = call!(self, py, event, h, params);
                 let v = o.borrow_mut().file_context.take();
-                Ok(write_slot(
+                Ok(write_file_context(
                     py,
                     p.file_context.as_deref_mut(),
                     v,
-                    "file_context",
                     event.name(),
                 ))
             },
@@ -559,11 +554,10 @@ impl Events for PyEvents {
                 };
                 let o = call!(self, py, event, h, params);
                 let v = o.borrow_mut().file_context.take();
-                Ok(write_slot(
+                Ok(write_file_context(
                     py,
                     p.file_context.as_deref_mut(),
                     v,
-                    "file_context",
                     event.name(),
                 ))
             },
@@ -589,11 +583,10 @@ impl Events for PyEvents {
                 let o = call!(self, py, event, h, params);
                 let mut o = o.borrow_mut();
                 p.can_be_deleted = o.can_be_deleted;
-                Ok(write_slot(
+                Ok(write_file_context(
                     py,
                     p.file_context.as_deref_mut(),
                     o.file_context.take(),
-                    "file_context",
                     event.name(),
                 ))
             },
@@ -614,11 +607,10 @@ impl Events for PyEvents {
                 };
                 let o = call!(self, py, event, h, params);
                 let v = o.borrow_mut().file_context.take();
-                Ok(write_slot(
+                Ok(write_file_context(
                     py,
                     p.file_context.as_deref_mut(),
                     v,
-                    "file_context",
                     event.name(),
                 ))
             },
