@@ -39,7 +39,7 @@ impl Departed {
     /// How long an exited process's selection is remembered: far longer than any event
     /// takes to arrive, far shorter than the kernel takes to hand its pid to another
     /// process (it cycles through `pid_max`, 4 million by default, first).
-    pub const GRACE: Duration = Duration::from_secs(2);
+    pub const GRACE: Duration = Duration::from_secs(10);
 
     /// `pid` exited while selected.
     pub fn record(&mut self, pid: u32) {
