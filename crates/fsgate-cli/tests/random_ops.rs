@@ -662,6 +662,7 @@ fn random_operations_keep_every_byte_on_every_target() {
         DriveMode::Memory,
         DriveMode::MemoryOverIoUring,
         DriveMode::MemoryWithoutCache,
+        DriveMode::MemoryWriteThrough,
         DriveMode::Mirror,
         DriveMode::MirrorPassthrough,
         DriveMode::MirrorWithoutCache,

@@ -21,7 +21,9 @@ use crate::output::{ready, StopSignal};
 /// Which sample drive to mount.
 #[derive(Subcommand)]
 pub enum MountCommand {
-    /// An in-memory drive: files, directories, links, xattrs; gone when unmounted.
+    /// An in-memory drive: files, directories, links, xattrs; gone when unmounted. Writes
+    /// are cached by the kernel and reach the drive in batches;
+    /// `--config FileCachePolicyWriteThrough=true` sends each one at once.
     Memory {
         /// An existing empty directory.
         mountpoint: PathBuf,
@@ -76,7 +78,16 @@ pub fn run(command: MountCommand) -> Result<()> {
             json,
             config,
         } => {
-            let options = drive_options(log_events, !log_events);
+            // The memory drive's files change only through the mount, so the kernel's
+            // writeback cache hides nothing from anyone: a SQLite commit costs 17 requests
+            // instead of 29, a WAL commit 1 instead of 3. Two things then differ from ext4:
+            // the kernel keeps the files' modification and change times itself (recent
+            // kernels set mtime at every fallocate, KEEP_SIZE included), and `st_blocks` of a
+            // file being written counts the written bytes once its writer closes it.
+            let options = Options {
+                file_cache_policy_write_through: false,
+                ..drive_options(log_events, !log_events)
+            };
             let mount = Mount {
                 options,
                 config: &config,

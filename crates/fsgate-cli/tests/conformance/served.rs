@@ -238,6 +238,10 @@ pub enum DriveMode {
     /// `fsgate mount memory --config FileCache=None`: no page cache, every read and write
     /// reaches the drive.
     MemoryWithoutCache,
+    /// `fsgate mount memory --config FileCachePolicyWriteThrough=true`: every write reaches
+    /// the drive before it returns (the memory drive's default is the kernel's writeback
+    /// cache), as on drives whose files change behind the kernel's back.
+    MemoryWriteThrough,
     /// `fsgate mount mirror SOURCE` over a directory of the ext4 filesystem.
     Mirror,
     /// `fsgate mount mirror SOURCE --passthrough` (the kernel's FUSE passthrough).
@@ -248,10 +252,11 @@ pub enum DriveMode {
 
 impl DriveMode {
     /// Every mode.
-    pub const ALL: [DriveMode; 6] = [
+    pub const ALL: [DriveMode; 7] = [
         DriveMode::Memory,
         DriveMode::MemoryOverIoUring,
         DriveMode::MemoryWithoutCache,
+        DriveMode::MemoryWriteThrough,
         DriveMode::Mirror,
         DriveMode::MirrorPassthrough,
         DriveMode::MirrorWithoutCache,
@@ -263,6 +268,7 @@ impl DriveMode {
             DriveMode::Memory => "memory",
             DriveMode::MemoryOverIoUring => "memory io_uring",
             DriveMode::MemoryWithoutCache => "memory FileCache=None",
+            DriveMode::MemoryWriteThrough => "memory write-through",
             DriveMode::Mirror => "mirror",
             DriveMode::MirrorPassthrough => "mirror --passthrough",
             DriveMode::MirrorWithoutCache => "mirror FileCache=None",
@@ -275,6 +281,7 @@ impl DriveMode {
             DriveMode::Memory => "memory",
             DriveMode::MemoryOverIoUring => "memory-uring",
             DriveMode::MemoryWithoutCache => "memory-nocache",
+            DriveMode::MemoryWriteThrough => "memory-wt",
             DriveMode::Mirror => "mirror",
             DriveMode::MirrorPassthrough => "mirror-pt",
             DriveMode::MirrorWithoutCache => "mirror-nocache",
@@ -287,6 +294,9 @@ impl DriveMode {
             DriveMode::Memory => Served::memory(mountpoint),
             DriveMode::MemoryOverIoUring => Served::memory_over_io_uring(mountpoint),
             DriveMode::MemoryWithoutCache => Served::memory_with(mountpoint, &["FileCache=None"]),
+            DriveMode::MemoryWriteThrough => {
+                Served::memory_with(mountpoint, &["FileCachePolicyWriteThrough=true"])
+            }
             DriveMode::Mirror => Served::mirror(source, mountpoint, false),
             DriveMode::MirrorPassthrough => Served::mirror(source, mountpoint, true),
             DriveMode::MirrorWithoutCache => {
