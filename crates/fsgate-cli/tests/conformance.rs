@@ -104,13 +104,14 @@ const DEVIATIONS: &[Deviation] = &[
                  cached write only when the group may execute",
     },
     Deviation {
-        on: Applies::Targets(&["memory", "memory io_uring", "mirror"]),
+        on: Applies::Targets(&["memory write-through", "mirror"]),
         check: "setid_cleared_on_chown",
         line: "unchanged",
         reason: "chown(2) with neither owner nor group: under FUSE_HANDLE_KILLPRIV_V2 without \
                  the writeback cache the kernel sends the drive no request at all (it drops \
                  the change time it would send), so nothing can clear the set-id bits (the \
-                 modes that keep KILLPRIV_V2 off, passthrough and FileCache=None, clear them)",
+                 memory drive's default writeback cache, and the modes that keep KILLPRIV_V2 \
+                 off, passthrough and FileCache=None, clear them)",
     },
 ];
 
