@@ -11,30 +11,14 @@ requests the kernel sends per commit (tracepoint fuse:fuse_request_send) and pri
 opcode: only requests of DIR's own FUSE connection are counted (a tracepoint filter on the
 kernel's device number of the mount), so other FUSE mounts may be busy meanwhile.
 """
-import collections
+import contextlib
 import os
-import re
 import sqlite3
 import sys
 import time
 
-TRACING = "/sys/kernel/tracing/"
-
-
-def trace(on, d=None):
-    event = TRACING + "events/fuse/fuse_request_send/"
-    if d is not None:
-        st = os.stat(d)
-        # The kernel's dev_t: major in the top 12 bits, minor in the low 20.
-        connection = (os.major(st.st_dev) << 20) | os.minor(st.st_dev)
-        with open(event + "filter", "w") as f:
-            f.write(f"connection == {connection}")
-    with open(event + "enable", "w") as f:
-        f.write("1" if on else "0")
-    if not on:
-        with open(event + "filter", "w") as f:
-            f.write("0")
-
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fuse"))
+from fuse_requests import Requests  # noqa: E402
 
 def main():
     if len(sys.argv) < 4 or sys.argv[2] not in ("delete", "wal"):
@@ -48,27 +32,15 @@ def main():
     for _ in range(20):
         c.execute("insert into t(v) values(?)", ("warm-up",))
     row = "x" * 100
-    if requests:
-        if not os.path.isdir(TRACING + "events/fuse"):
-            os.system(f"mount -t tracefs nodev {TRACING} 2>/dev/null")
-        with open(TRACING + "trace", "w") as f:
-            f.write("")
-        trace(True, d)
-    start = time.perf_counter()
-    try:
+    counter = Requests(d) if requests else contextlib.nullcontext()
+    with counter:
+        start = time.perf_counter()
         for _ in range(n):
             c.execute("insert into t(v) values(?)", (row,))
-    finally:
         elapsed = time.perf_counter() - start
-        if requests:
-            trace(False)
     c.close()
     if requests:
-        with open(TRACING + "trace") as f:
-            ops = collections.Counter(re.findall(r"\(FUSE_(\w+)\)", f.read()))
-        total = sum(ops.values()) / n
-        detail = " ".join(f"{k}={v / n:.2f}" for k, v in sorted(ops.items()) if v / n >= 0.005)
-        print(f"{total:.2f}  {detail}")
+        print(f"{sum(counter.counts.values()) / n:.2f}  {counter.per(n)}")
     else:
         print(f"{n / elapsed:.0f}")
     for suffix in ("", "-journal", "-wal", "-shm"):

@@ -21,7 +21,7 @@
 #   namespace: bench/tools/src/bin/nsbench.rs over 10,000 entries — create,
 #              open+close, stat, listing, rename, delete, mkdir, rmdir (operations/s).
 # Prints the table and the goals as ratios with pass/miss, then the FUSE requests
-# each namespace operation costs on each FUSE target (bench/vfs/roundtrips.py). On a VM
+# each namespace operation costs on each FUSE target (bench/fuse/roundtrips.py). On a VM
 # whose idle vCPUs halt at once (cpuidle haltpoll with guest_halt_poll_ns=0, as here), it
 # runs the namespace workload a second time with guest halt polling at HALT_POLL_NS (200 µs)
 # and prints those figures and goals too; the setting is restored on exit.
@@ -188,7 +188,7 @@ done
 ROUNDTRIPS="$WORK/roundtrips.txt"
 for t in bindfs floor memory mirror mirror-pt; do
     mkdir "${DIR[$t]}/rt"
-    { echo "$t:"; python3 bench/vfs/roundtrips.py "${DIR[$t]}/rt" 1000 | sed 's/^/  /'; } >>"$ROUNDTRIPS"
+    { echo "$t:"; python3 bench/fuse/roundtrips.py "${DIR[$t]}/rt" 1000 | sed 's/^/  /'; } >>"$ROUNDTRIPS"
     rmdir "${DIR[$t]}/rt"
 done
 

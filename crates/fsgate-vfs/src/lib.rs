@@ -109,7 +109,7 @@
 //!
 //! A namespace operation costs a fixed number of synchronous kernel round trips, whatever
 //! the drive does (counted with the kernel's `fuse:fuse_request_send` tracepoint by
-//! `bench/vfs/roundtrips.py`, with the default caches): create 3 (`GETATTR` of the
+//! `bench/fuse/roundtrips.py`, with the default caches): create 3 (`GETATTR` of the
 //! parent, `LOOKUP` of the new name, `CREATE`), open 1 (`OPEN`; none with
 //! [`Options::kernel_opens_files`]), stat and listings of an unchanged directory 0,
 //! rename 3, delete 2, mkdir 3, rmdir 2; `RELEASE` and `FORGET` are asynchronous. Each
