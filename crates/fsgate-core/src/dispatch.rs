@@ -42,6 +42,7 @@ use foldhash::HashMap;
 use crate::error::{code, Error, Result};
 use crate::originator::Originator;
 use crate::sync::{lock, wait};
+use crate::threads;
 
 /// How long a worker above the minimum waits for work before it exits.
 pub const IDLE_EXIT: Duration = Duration::from_secs(10);
@@ -437,9 +438,8 @@ impl Dispatcher {
             Inner::spawn_worker(&inner, &mut q)?;
         }
         let weak = Arc::downgrade(&inner);
-        thread::Builder::new()
-            .name(format!("{}-watchdog", inner.options.name))
-            .spawn(move || watchdog(weak))
+        let builder = thread::Builder::new().name(format!("{}-watchdog", inner.options.name));
+        threads::spawn(builder, move || watchdog(weak))
             .map_err(|e| Error::io("starting the dispatcher watchdog thread", e))?;
         Ok(Self { inner })
     }
@@ -647,8 +647,7 @@ impl Inner {
             builder = builder.stack_size(size);
         }
         let me = Arc::clone(inner);
-        builder
-            .spawn(move || worker(me))
+        threads::spawn(builder, move || worker(me))
             .map_err(|e| Error::io("starting a worker thread", e))?;
         q.workers += 1;
         Ok(())

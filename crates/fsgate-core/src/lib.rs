@@ -28,6 +28,7 @@ pub mod originator;
 pub mod settings;
 pub mod shutdown;
 pub mod sync;
+pub mod threads;
 
 pub use build::{BuildInfo, LICENSE_INFO};
 pub use error::{code, Error, Result};

@@ -13,7 +13,7 @@ use std::thread::JoinHandle;
 
 use rustix::event::{eventfd, poll, EventfdFlags, PollFd, PollFlags};
 
-use crate::{Error, Result};
+use crate::{threads, Error, Result};
 
 /// What a descriptor is waited on for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -100,9 +100,8 @@ impl Listener {
             })?,
         ));
         let signal = Arc::clone(&stop);
-        let thread = std::thread::Builder::new()
-            .name(name.into())
-            .spawn(move || run(source, &signal))
+        let builder = std::thread::Builder::new().name(name.into());
+        let thread = threads::spawn(builder, move || run(source, &signal))
             .map_err(|e| Error::io(format_args!("starting the {name} thread"), e))?;
         Ok(Self {
             stop,

@@ -192,13 +192,12 @@ fn spawn_trimmer() -> Option<SyncSender<()>> {
         return None;
     }
     let (wake, wakes) = mpsc::sync_channel::<()>(1);
-    let spawned = std::thread::Builder::new()
-        .name("memory-trim".into())
-        .spawn(move || {
-            while wakes.recv().is_ok() {
-                fsgate_core::memory::return_free_memory();
-            }
-        });
+    let builder = std::thread::Builder::new().name("memory-trim".into());
+    let spawned = fsgate_core::threads::spawn(builder, move || {
+        while wakes.recv().is_ok() {
+            fsgate_core::memory::return_free_memory();
+        }
+    });
     spawned.ok().map(|_| wake)
 }
 

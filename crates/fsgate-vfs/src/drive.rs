@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use fsgate_core::{code, Error, Result, Settings};
+use fsgate_core::{code, threads, Error, Result, Settings};
 
 pub use crate::change::ChangeAction;
 use crate::events::Events;
@@ -110,12 +110,16 @@ impl<E: Events> VirtualDrive<E> {
             ));
         }
         let options = Options::from_settings(&self.settings)?;
-        let mounted = Mounted::start(
-            Arc::clone(&self.events),
-            options,
-            mounting_point.as_ref(),
-            timeout_ms,
-        )?;
+        // The FUSE readers, the dispatcher's workers and the watchers all start from here
+        // and inherit the mask: the application's signals stay the application's.
+        let mounted = threads::with_application_signals_blocked(|| {
+            Mounted::start(
+                Arc::clone(&self.events),
+                options,
+                mounting_point.as_ref(),
+                timeout_ms,
+            )
+        })?;
         *slot = Some(mounted);
         Ok(())
     }

@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use fsgate_core::dispatch::{self, Dispatcher, Hooks, Outcome, Task, Timeout};
-use fsgate_core::{code, Error, Result};
+use fsgate_core::{code, threads, Error, Result};
 use fuser::{BackgroundSession, Config, INodeNo, MountOption, Notifier, SessionACL};
 
 use crate::change::ChangeAction;
@@ -355,14 +355,13 @@ impl<E: Events> Mounted<E> {
             Ok(())
         };
         if dispatch::in_event() {
-            std::thread::Builder::new()
-                .name("fsgate-notify".into())
-                .spawn(move || {
-                    if let Err(e) = deliver() {
-                        tracing::warn!("{e}");
-                    }
-                })
-                .map_err(|e| Error::io("starting a notification thread", e))?;
+            let builder = std::thread::Builder::new().name("fsgate-notify".into());
+            threads::spawn(builder, move || {
+                if let Err(e) = deliver() {
+                    tracing::warn!("{e}");
+                }
+            })
+            .map_err(|e| Error::io("starting a notification thread", e))?;
             Ok(())
         } else {
             deliver()
@@ -438,14 +437,21 @@ impl<E: Events> Mounted<E> {
             }
             // Files are still open under a detached mount: the session keeps serving them
             // and ends by itself after the last one closes.
-            Ok(Unmounted::Detached) => {
-                std::thread::spawn(move || session.join());
-            }
+            Ok(Unmounted::Detached) => join_later(session),
             Err(e) => {
                 tracing::warn!("{e}");
-                std::thread::spawn(move || session.join());
+                join_later(session);
             }
         }
+    }
+}
+
+/// Waits for `session` to end on a thread of its own: a detached mount keeps serving the
+/// files still open under it.
+fn join_later(session: BackgroundSession) {
+    let joiner = std::thread::Builder::new().name("fsgate-session-end".into());
+    if let Err(e) = threads::spawn(joiner, move || session.join()) {
+        tracing::warn!("cannot wait for the detached FUSE session to end: {e}");
     }
 }
 

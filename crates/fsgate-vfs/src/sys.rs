@@ -196,13 +196,24 @@ impl UnmountWatcher {
             ));
         }
         let [read_end, write_end] = fds;
+        // SAFETY: sigemptyset only writes the set it is given.
+        let no_signals = unsafe {
+            let mut set = std::mem::zeroed::<libc::sigset_t>();
+            libc::sigemptyset(&mut set);
+            set
+        };
         // SAFETY: fork has no preconditions. In the child only async-signal-safe calls follow
-        // (setpgid, close, syscall(close_range), open, read, write, umount2, _exit), on memory
-        // allocated before the fork, as required after forking a multi-threaded process.
+        // (sigprocmask, setpgid, close, syscall(close_range), open, read, write, umount2,
+        // _exit), on memory allocated before the fork, as required after forking a
+        // multi-threaded process.
         let pid = unsafe { libc::fork() };
         if pid == 0 {
-            // SAFETY: see above; every pointer is to the live CString or a local byte.
+            // SAFETY: see above; every pointer is to the live CString, the local signal set
+            // or a local byte.
             unsafe {
+                // The mount's threads block the application's signals (fsgate_core::threads)
+                // and a fork inherits the mask: the watcher answers signals like any process.
+                libc::sigprocmask(libc::SIG_SETMASK, &no_signals, std::ptr::null_mut());
                 libc::setpgid(0, 0);
                 libc::close(write_end);
                 if read_end > 0 {
