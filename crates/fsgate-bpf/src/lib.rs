@@ -49,5 +49,5 @@ mod wire;
 pub use access::{Access, ProcessAccess, ThreadAccess};
 pub use error::enforcement_unsupported;
 pub use event::{Event, ExecRecord, ExecSyscall, HandleOperation, Target};
-pub use operation::{Operation, PtraceRequest, Signal, SignalEffect};
-pub use tracer::{EventKinds, PidRule, Tracer, TracerBuilder};
+pub use operation::{Operation, PtraceRequest, Signal, SignalDisposition, SignalEffect};
+pub use tracer::{probe_kernel, EventKinds, ExecReader, PidRule, Tracer, TracerBuilder};
