@@ -4,11 +4,20 @@
 //! for: signals (`kill`, `tgkill`, `tkill`, `pidfd_send_signal`), `ptrace`, reading and
 //! writing another process's memory (`process_vm_readv`/`writev`) and copying its
 //! descriptors (`pidfd_getfd`). When `EventsToFire` asks for handle operations,
-//! `start_filter` loads `fsgate-bpf`'s tracepoint programs, and each such system call fires
-//! `on_process_handle_operation` or `on_thread_handle_operation` once it returned: the
-//! desired access is what the operation asks for (the table in `fsgate_bpf::access`), the
-//! granted access ([`HandleOperation::desired_access`] as the handler receives it) is the
-//! same when the call succeeded and none when it failed.
+//! `start_filter` loads `fsgate-bpf`'s tracepoint programs, and each such operation fires
+//! `on_process_handle_operation` or `on_thread_handle_operation`: the desired access is what
+//! the operation asks for (the table in `fsgate_bpf::access`; a signal is fatal, asking for
+//! `PROCESS_TERMINATE`, only when the target neither catches nor ignores it), the granted
+//! access ([`HandleOperation::desired_access`] as the handler receives it) is the same when
+//! the call succeeded and none when it failed.
+//!
+//! Signals are seen where the kernel generates them (`signal/signal_generate`), once per
+//! process or thread signalled, so a signal loop pays nothing on its other system calls;
+//! signal 0 and signals the kernel refused (`EPERM`, `ESRCH`) generate nothing and are not
+//! reported. `ptrace`, `process_vm_readv`/`writev` and `pidfd_getfd` are seen at their
+//! system call's entry and exit, with failures reported (nothing granted); attaching those
+//! system call tracepoints puts every system call of every process on the kernel's traced
+//! path while the filter runs (see bench/bpf for the cost).
 //!
 //! They are notifications: the kernel refuses the BPF LSM programs that could refuse the
 //! operations, so a handler that changes `desired_access` gets `ERROR_NOT_SUPPORTED` (50)
