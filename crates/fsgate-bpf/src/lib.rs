@@ -21,8 +21,8 @@
 //! (CO-RE) against the running kernel's when loaded. They attach to syscall tracepoints
 //! (`sys_enter_*`/`sys_exit_*` of each traced call) and to `sched_process_exec`,
 //! `sched_process_fork` and `sched_process_exit`; tracefs is mounted at
-//! `/sys/kernel/tracing` if it is not. Ignore and filter rules live in BPF maps and are
-//! evaluated in the kernel. The access each operation asks for is in [`access`].
+//! `/sys/kernel/tracing` if it is not. Ignore and filter rules by process id, and by
+//! plain image name ([`name_rules`]), live in BPF maps and are evaluated in the kernel. The access each operation asks for is in [`access`].
 //!
 //! Wiring into the process filter: a [`HandleOperation`] carries the reference's parameters
 //! under the same names as `fsgate_process::HandleOperation` (`original_desired_access` is
@@ -41,6 +41,7 @@
 pub mod access;
 mod error;
 mod event;
+pub mod name_rules;
 mod operation;
 pub mod tracefs;
 mod tracer;
@@ -48,6 +49,7 @@ mod wire;
 
 pub use access::{Access, ProcessAccess, ThreadAccess};
 pub use error::enforcement_unsupported;
+pub use name_rules::{is_kernel_matchable, NameRule, RuleList};
 pub use event::{Event, ExecRecord, ExecSyscall, HandleOperation, Target};
 pub use operation::{Operation, PtraceRequest, Signal, SignalDisposition, SignalEffect};
 pub use tracer::{probe_kernel, EventKinds, ExecReader, PidRule, Tracer, TracerBuilder};

@@ -13,6 +13,7 @@ use rustix::event::{EventfdFlags, PollFd, PollFlags};
 
 use crate::error::{bpf_refused, enforcement_unsupported, libbpf_errno};
 use crate::event::{Event, ExecRecord};
+use crate::name_rules::{self, NameRule, RuleList};
 use crate::wire::{self, ThreadProcess};
 
 /// The compiled programs (`src/bpf/tracer.bpf.c`, built by `build.rs`).
@@ -20,6 +21,8 @@ const OBJECT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/tracer.bpf.o"));
 
 /// Map values of `ignored_pids` / `filtered_pids` (`RULE_*` in the C source).
 const RULE_CHILDREN: u8 = 1;
+const RULE_INHERITED: u8 = 2;
+const RULE_BY_NAME: u8 = 4;
 
 /// The ring buffers' sizes: room for about 300,000 handle operation records, or 3,000 exec
 /// records of a few hundred bytes each, while the reader is descheduled. A ring that is not
@@ -43,6 +46,8 @@ const SYSCALL_PROGRAMS: &[&str] = &[
 const SIGNAL_BTF: &str = "signal_generate_btf";
 const SIGNAL_CLASSIC: &str = "signal_generate_tp";
 const EXEC_PROGRAM: &str = "sched_exec";
+/// Matches rules by name when a process execs.
+const NAME_PROGRAM: &str = "sched_exec_names";
 /// Keep rules inherited by children, and drop entries of exited threads.
 const LIFETIME_PROGRAMS: &[&str] = &["sched_fork", "sched_exit"];
 
@@ -224,7 +229,8 @@ pub struct Tracer {
     stop: Arc<OwnedFd>,
     reader: Option<JoinHandle<()>>,
     malformed: Arc<AtomicU64>,
-    filter_rules: Mutex<usize>,
+    /// Filter rules by id and by name: a filter is active while there is one.
+    filter_rules: Mutex<FilterRules>,
     /// The exec ring, until [`TracerBuilder::start_with_exec_reader`] takes it.
     exec_ring: Option<libbpf_rs::RingBuffer<'static>>,
     signal_hook: Option<SignalHook>,
@@ -356,7 +362,10 @@ impl Tracer {
             stop,
             reader: Some(reader),
             malformed,
-            filter_rules: Mutex::new(filter_count),
+            filter_rules: Mutex::new(FilterRules {
+                ids: filter_count,
+                names: 0,
+            }),
             exec_ring,
             signal_hook,
         })
@@ -384,8 +393,8 @@ impl Tracer {
     pub fn add_filtered(&self, rule: PidRule) -> Result<()> {
         let mut count = self.filter_rules.lock().unwrap_or_else(|e| e.into_inner());
         insert_rule(&self.object, "filtered_pids", rule)?;
-        *count += 1;
-        self.set_filter_active(*count > 0)
+        count.ids += 1;
+        self.set_filter_active(count.active())
     }
 
     /// Removes a filter rule; `ERROR_FILE_NOT_FOUND` (2) when the process had none. With the
@@ -393,8 +402,83 @@ impl Tracer {
     pub fn remove_filtered(&self, process_id: u32) -> Result<()> {
         let mut count = self.filter_rules.lock().unwrap_or_else(|e| e.into_inner());
         remove_rule(&self.object, "filtered_pids", process_id)?;
-        *count = count.saturating_sub(1);
-        self.set_filter_active(*count > 0)
+        count.ids = count.ids.saturating_sub(1);
+        self.set_filter_active(count.active())
+    }
+
+    /// Replaces every rule by name with `ignored` and `filtered` (each a plain name: see
+    /// [`name_rules`](crate::name_rules); anything else is `ERROR_INVALID_PARAMETER` (87)
+    /// and changes nothing). Processes already running are not matched here: they are
+    /// matched when they next exec, or given with [`add_name_match`](Self::add_name_match).
+    /// With a filtered name, only what filtered processes do (or suffer) is reported.
+    pub fn set_name_rules(&self, ignored: &[NameRule], filtered: &[NameRule]) -> Result<()> {
+        let mut bits: std::collections::HashMap<[u8; name_rules::NAME_KEY], u8> =
+            std::collections::HashMap::new();
+        for (list, rules) in [(RuleList::Ignored, ignored), (RuleList::Filtered, filtered)] {
+            for rule in rules {
+                *bits.entry(name_rules::key(&rule.name)?).or_default() |=
+                    list.name_bits(rule.include_children);
+            }
+        }
+        let mut count = self.filter_rules.lock().unwrap_or_else(|e| e.into_inner());
+        let map = find_map(&self.object, "name_rules")?;
+        let old: Vec<Vec<u8>> = map.keys().collect();
+        for key in old {
+            // A key gone meanwhile is as good as deleted.
+            let _ = map.delete(&key);
+        }
+        for (key, value) in &bits {
+            map.update(key, &[*value], MapFlags::ANY)
+                .map_err(|e| bpf_refused("updating map name_rules", libbpf_errno(&e)))?;
+        }
+        count.names = filtered.len();
+        self.set_filter_active(count.active())
+    }
+
+    /// Marks running process `process_id` as matched by a rule by name of `list` (as the
+    /// kernel does at exec): it leaves the list when it execs an image of another name or
+    /// exits. With `include_children`, processes it forks from now on get the rule.
+    pub fn add_name_match(
+        &self,
+        list: RuleList,
+        process_id: u32,
+        include_children: bool,
+    ) -> Result<()> {
+        let value = RULE_BY_NAME | if include_children { RULE_CHILDREN } else { 0 };
+        insert_value(&self.object, list.pid_map(), process_id, value)
+    }
+
+    /// Marks running process `process_id` as a descendant covered by a rule of `list` with
+    /// `include_children` (as the kernel does at fork): it stays in the list until it exits,
+    /// whatever it execs, and passes the rule to the processes it forks.
+    pub fn add_descendant(&self, list: RuleList, process_id: u32) -> Result<()> {
+        insert_value(
+            &self.object,
+            list.pid_map(),
+            process_id,
+            RULE_CHILDREN | RULE_INHERITED,
+        )
+    }
+
+    /// Removes every process of `list` that is there through a rule by name or as a
+    /// descendant (the entries of rules by id stay), for a caller that rebuilds them after
+    /// its rules by name changed.
+    pub fn clear_derived(&self, list: RuleList) -> Result<()> {
+        let map = find_map(&self.object, list.pid_map())?;
+        let keys: Vec<Vec<u8>> = map.keys().collect();
+        for key in keys {
+            let derived = map
+                .lookup(&key, MapFlags::ANY)
+                .ok()
+                .flatten()
+                .and_then(|v| v.first().copied())
+                .is_some_and(|v| v & (RULE_BY_NAME | RULE_INHERITED) != 0);
+            if derived {
+                // A key gone meanwhile (its process exited) is as good as deleted.
+                let _ = map.delete(&key);
+            }
+        }
+        Ok(())
     }
 
     fn set_filter_active(&self, active: bool) -> Result<()> {
@@ -507,6 +591,7 @@ fn settings_value(
 /// The programs `builder` needs, with signals on `hook`.
 fn wanted_programs(builder: &TracerBuilder, hook: SignalHook) -> Vec<&'static str> {
     let mut names = LIFETIME_PROGRAMS.to_vec();
+    names.push(NAME_PROGRAM);
     if builder.events.contains(EventKinds::HANDLE_OPERATIONS) {
         names.push(hook.program());
         if builder.syscalls {
@@ -576,6 +661,29 @@ fn update(object: &Object, map: &str, key: &[u8], value: &[u8]) -> Result<()> {
     find_map(object, map)?
         .update(key, value, MapFlags::ANY)
         .map_err(|e| bpf_refused(&format!("updating map {map}"), libbpf_errno(&e)))
+}
+
+/// The filter rules a tracer holds in the kernel.
+#[derive(Debug, Default)]
+struct FilterRules {
+    ids: usize,
+    names: usize,
+}
+
+impl FilterRules {
+    fn active(&self) -> bool {
+        self.ids + self.names > 0
+    }
+}
+
+fn insert_value(object: &Object, map: &str, process_id: u32, value: u8) -> Result<()> {
+    if process_id == 0 {
+        return Err(Error::invalid_argument(
+            "process_id",
+            "0 is not a process (the idle task)",
+        ));
+    }
+    update(object, map, &process_id.to_ne_bytes(), &[value])
 }
 
 fn insert_rule(object: &Object, map: &str, rule: PidRule) -> Result<()> {

@@ -19,6 +19,15 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 /* Values of ignored_pids and filtered_pids */
 #define RULE_CHILDREN 1	 /* children forked later get the rule too */
 #define RULE_INHERITED 2 /* the entry came from a parent's rule: removed when the task exits */
+#define RULE_BY_NAME 4	 /* the entry came from a rule by image name: removed when the task
+			  * exits or execs an image of another name */
+
+/* Values of name_rules: which lists a plain image name is in. */
+#define NAME_FILTERED 1
+#define NAME_FILTERED_CHILDREN 2
+#define NAME_IGNORED 4
+#define NAME_IGNORED_CHILDREN 8
+#define NAME_KEY 64 /* longest plain name the kernel matches, with its NUL */
 
 /* settings[0] */
 struct settings {
@@ -67,6 +76,29 @@ struct {
 	__type(key, __u32);
 	__type(value, __u8);
 } filtered_pids SEC(".maps");
+
+/* Rules by plain image name (no wildcard, no directory): the last component of the image a
+ * process runs, as /proc/<pid>/exe shows it, NUL-padded. Matched at exec; a match adds the
+ * process to ignored_pids / filtered_pids. Other name rules are matched in user space. */
+struct name_key {
+	char name[NAME_KEY];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, struct name_key);
+	__type(value, __u8);
+} name_rules SEC(".maps");
+
+/* Scratch space for one name key (a per-CPU array: too large to zero on the stack cheaply
+ * in every exec). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct name_key);
+} name_scratch SEC(".maps");
 
 /* Handle operations between sys_enter and sys_exit, by thread id. A plain (preallocated)
  * hash: cheaper than an LRU one on every call; an entry whose sys_exit never comes (the
@@ -539,14 +571,65 @@ int sched_exec(struct trace_event_raw_sched_process_exec *ctx)
 	return 0;
 }
 
-/* Rules with RULE_CHILDREN pass to the processes a matching process forks. */
+/* A process that ran an image matched by name and now runs another loses that entry; a
+ * process whose new image's name is in name_rules gains one (entries by id or inherited
+ * from a parent are kept). */
+static __always_inline void match_name(void *map, __u32 tgid, __u8 rule, __u8 in_list,
+				       __u8 with_children)
+{
+	__u8 *entry = bpf_map_lookup_elem(map, &tgid);
+	__u8 value;
+
+	if (entry && (*entry & RULE_BY_NAME) && !(*entry & RULE_INHERITED)) {
+		bpf_map_delete_elem(map, &tgid);
+		entry = NULL;
+	}
+	if (entry || !(rule & in_list))
+		return;
+	value = RULE_BY_NAME | ((rule & with_children) ? RULE_CHILDREN : 0);
+	bpf_map_update_elem(map, &tgid, &value, BPF_NOEXIST);
+}
+
+SEC("tracepoint/sched/sched_process_exec")
+int sched_exec_names(struct trace_event_raw_sched_process_exec *ctx)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	__u32 zero = 0;
+	struct name_key *key = bpf_map_lookup_elem(&name_scratch, &zero);
+	struct qstr name;
+	__u8 *found, rule;
+
+	if (!key)
+		return 0;
+	__builtin_memset(key, 0, sizeof(*key));
+	name = BPF_CORE_READ(task, mm, exe_file, f_path.dentry, d_name);
+	/* A name that does not fit a key matches no kernel rule (user space matches it). */
+	if (name.len < NAME_KEY)
+		bpf_probe_read_kernel(key->name, name.len & (NAME_KEY - 1), name.name);
+	found = name.len < NAME_KEY ? bpf_map_lookup_elem(&name_rules, key) : NULL;
+	rule = found ? *found : 0;
+	match_name(&filtered_pids, tgid, rule, NAME_FILTERED, NAME_FILTERED_CHILDREN);
+	match_name(&ignored_pids, tgid, rule, NAME_IGNORED, NAME_IGNORED_CHILDREN);
+	return 0;
+}
+
+/* Rules with RULE_CHILDREN pass to the processes a matching process forks. A child of a
+ * process matched by name runs the same image until it execs: it is matched too. */
 static __always_inline void inherit(void *map, __u32 parent, __u32 child)
 {
 	__u8 *rule = bpf_map_lookup_elem(map, &parent);
-	if (rule && (*rule & RULE_CHILDREN)) {
-		__u8 value = RULE_CHILDREN | RULE_INHERITED;
-		bpf_map_update_elem(map, &child, &value, BPF_NOEXIST);
-	}
+	__u8 value;
+
+	if (!rule)
+		return;
+	if (*rule & RULE_CHILDREN)
+		value = RULE_CHILDREN | RULE_INHERITED;
+	else if (*rule & RULE_BY_NAME)
+		value = RULE_BY_NAME;
+	else
+		return;
+	bpf_map_update_elem(map, &child, &value, BPF_NOEXIST);
 }
 
 SEC("tracepoint/sched/sched_process_fork")
@@ -563,7 +646,7 @@ int sched_fork(struct trace_event_raw_sched_process_fork *ctx)
 static __always_inline void forget_inherited(void *map, __u32 tid)
 {
 	__u8 *rule = bpf_map_lookup_elem(map, &tid);
-	if (rule && (*rule & RULE_INHERITED))
+	if (rule && (*rule & (RULE_INHERITED | RULE_BY_NAME)))
 		bpf_map_delete_elem(map, &tid);
 }
 
