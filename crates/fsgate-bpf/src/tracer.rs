@@ -229,6 +229,7 @@ pub struct Tracer {
     stop: Arc<OwnedFd>,
     reader: Option<JoinHandle<()>>,
     malformed: Arc<AtomicU64>,
+    delivered: Arc<AtomicU64>,
     /// Filter rules by id and by name: a filter is active while there is one.
     filter_rules: Mutex<FilterRules>,
     /// The exec ring, until [`TracerBuilder::start_with_exec_reader`] takes it.
@@ -301,11 +302,14 @@ impl Tracer {
         }
 
         let malformed = Arc::new(AtomicU64::new(0));
+        let delivered = Arc::new(AtomicU64::new(0));
         let ring = {
             let events = find_map(&object, "events")?;
             let mut ring = RingBufferBuilder::new();
             let malformed = Arc::clone(&malformed);
+            let delivered = Arc::clone(&delivered);
             ring.add(&events, move |data: &[u8]| {
+                delivered.fetch_add(1, Ordering::Relaxed);
                 match wire::decode(data, &ProcThreads) {
                     Ok(event) => {
                         // A panicking handler loses this event only.
@@ -362,6 +366,7 @@ impl Tracer {
             stop,
             reader: Some(reader),
             malformed,
+            delivered,
             filter_rules: Mutex::new(FilterRules {
                 ids: filter_count,
                 names: 0,
@@ -437,7 +442,8 @@ impl Tracer {
 
     /// Marks running process `process_id` as matched by a rule by name of `list` (as the
     /// kernel does at exec): it leaves the list when it execs an image of another name or
-    /// exits. With `include_children`, processes it forks from now on get the rule.
+    /// exits. With `include_children`, processes it forks from now on get the rule. A
+    /// process already in the list keeps its entry.
     pub fn add_name_match(
         &self,
         list: RuleList,
@@ -445,14 +451,15 @@ impl Tracer {
         include_children: bool,
     ) -> Result<()> {
         let value = RULE_BY_NAME | if include_children { RULE_CHILDREN } else { 0 };
-        insert_value(&self.object, list.pid_map(), process_id, value)
+        insert_new(&self.object, list.pid_map(), process_id, value)
     }
 
     /// Marks running process `process_id` as a descendant covered by a rule of `list` with
     /// `include_children` (as the kernel does at fork): it stays in the list until it exits,
-    /// whatever it execs, and passes the rule to the processes it forks.
+    /// whatever it execs, and passes the rule to the processes it forks. A process already
+    /// in the list keeps its entry.
     pub fn add_descendant(&self, list: RuleList, process_id: u32) -> Result<()> {
-        insert_value(
+        insert_new(
             &self.object,
             list.pid_map(),
             process_id,
@@ -499,6 +506,13 @@ impl Tracer {
             .progs()
             .filter_map(|p| libbpf_rs::Program::id_from_fd(p.as_fd()).ok())
             .collect()
+    }
+
+    /// How many records the kernel side has sent to this tracer's handler so far (exec
+    /// records read through an [`ExecReader`] not included): what the rules in the kernel
+    /// let through.
+    pub fn delivered_records(&self) -> u64 {
+        self.delivered.load(Ordering::Relaxed)
     }
 
     /// How many records were lost: the ring buffer was full because the handler fell behind
@@ -676,14 +690,19 @@ impl FilterRules {
     }
 }
 
-fn insert_value(object: &Object, map: &str, process_id: u32, value: u8) -> Result<()> {
+/// Adds `process_id` to `map` unless it is there already.
+fn insert_new(object: &Object, map: &str, process_id: u32, value: u8) -> Result<()> {
     if process_id == 0 {
         return Err(Error::invalid_argument(
             "process_id",
             "0 is not a process (the idle task)",
         ));
     }
-    update(object, map, &process_id.to_ne_bytes(), &[value])
+    match find_map(object, map)?.update(&process_id.to_ne_bytes(), &[value], MapFlags::NO_EXIST) {
+        Ok(()) => Ok(()),
+        Err(e) if libbpf_errno(&e) == libc::EEXIST => Ok(()),
+        Err(e) => Err(bpf_refused(&format!("updating map {map}"), libbpf_errno(&e))),
+    }
 }
 
 fn insert_rule(object: &Object, map: &str, rule: PidRule) -> Result<()> {

@@ -583,9 +583,21 @@ impl ProcessFilter {
             .as_mut()
             .and_then(|r| r.handle_ops.as_mut())
         {
-            tracer.sync(&self.shared.lock().rules)?;
+            tracer.sync(&self.shared.lock())?;
         }
         Ok(())
+    }
+
+    /// Linux extension: how many handle operation records the kernel sent to user space
+    /// since handle operations were asked for, before the rules were checked again here; 0
+    /// when none are traced. With every filtered rule by process id or plain image name
+    /// (see the crate docs), it counts only operations by or on selected processes (and
+    /// those the kernel could not attribute): the rules are evaluated in the kernel.
+    pub fn handle_records_delivered(&self) -> u64 {
+        lock(&self.running)
+            .as_ref()
+            .and_then(|r| r.handle_ops.as_ref())
+            .map_or(0, |t| t.delivered_records())
     }
 
     // ----- snapshot, names, tokens -----
@@ -675,7 +687,7 @@ impl ProcessFilter {
                 if run.handle_ops.is_none() {
                     let mut tracer =
                         handle_ops::HandleTracer::start(&self.shared, &run.dispatcher)?;
-                    tracer.sync(&self.shared.lock().rules)?;
+                    tracer.sync(&self.shared.lock())?;
                     run.handle_ops = Some(tracer);
                 }
             }

@@ -22,23 +22,28 @@
 //! They are notifications: the kernel refuses the BPF LSM programs that could refuse the
 //! operations, so a handler that changes `desired_access` gets `ERROR_NOT_SUPPORTED` (50)
 //! through `on_error`, naming the operation. The filter's own process is ignored in the
-//! kernel (unless `FilterOwnRequests`), and so are the rules by process id: ignored ids
-//! always, filtered ids when every filtered rule is by id (a rule by name or for every
-//! process needs the image, which only user space knows), so unrelated operations never
-//! reach user space. Every rule is checked again when the event arrives, and a process that
-//! exited in between is judged by the rules that selected it when it exited (the operations
-//! come from another kernel source than the exit record).
+//! kernel (unless `FilterOwnRequests`), and so are the rules by process id and by plain
+//! image name (no `/`, `*` or `?`; matched in the kernel at exec against the last component
+//! of the image `/proc/<pid>/exe` names, see `fsgate_bpf::name_rules`): ignored ones always,
+//! filtered ones when every filtered rule is of those kinds. A rule for every process (-1)
+//! or by a name with a wildcard or a directory is matched in user space only: while there is
+//! such a filtered rule, every operation not ignored in the kernel reaches user space, which
+//! chooses. Otherwise unrelated operations never reach user space. Every rule is checked
+//! again when the event arrives, and a process that exited in between is judged by the rules
+//! that selected it when it exited (the operations come from another kernel source than the
+//! exit record). When the rules by name change, the kernel's list of matched processes is
+//! rebuilt from the process table; an exec racing with that rebuild may be matched in user
+//! space only, so its operations may be missed until its next exec.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use fsgate_bpf::{Event, EventKinds, PidRule, Tracer, TracerBuilder};
+use fsgate_bpf::{Event, EventKinds, NameRule, PidRule, RuleList, Tracer, TracerBuilder};
 use fsgate_core::dispatch::Dispatcher;
 use fsgate_core::Result;
 
 use crate::events::{EventsToFire, HandleOperation};
-use crate::rules::Rules;
-use crate::shared::Shared;
+use crate::shared::{Shared, State};
 
 /// Whether `EventsToFire` asks for either handle operation event.
 pub(crate) fn wanted(events: EventsToFire) -> bool {
@@ -121,13 +126,15 @@ fn fire(shared: &Arc<Shared>, dispatcher: &Dispatcher, op: fsgate_bpf::HandleOpe
     });
 }
 
-/// The programs and the rules by id they were given.
+/// The programs and the rules by id and by name they were given.
 pub(crate) struct HandleTracer {
     tracer: Tracer,
     /// Ignored ids in the kernel map, with whether children inherit them.
     ignored: HashMap<u32, bool>,
     /// Filtered ids in the kernel map.
     filtered: HashMap<u32, bool>,
+    /// Ignored and filtered plain names in the kernel map, with whether children inherit.
+    names: (Vec<(String, bool)>, Vec<(String, bool)>),
 }
 
 impl HandleTracer {
@@ -137,14 +144,22 @@ impl HandleTracer {
             tracer: start(shared, dispatcher)?,
             ignored: HashMap::new(),
             filtered: HashMap::new(),
+            names: (Vec::new(), Vec::new()),
         })
     }
 
-    /// Makes the kernel's maps hold `rules`' ids: ignored ids always, filtered ids when
-    /// every filtered rule is by id.
-    pub(crate) fn sync(&mut self, rules: &Rules) -> Result<()> {
+    /// How many handle operation records the kernel side sent to user space.
+    pub(crate) fn delivered_records(&self) -> u64 {
+        self.tracer.delivered_records()
+    }
+
+    /// Makes the kernel's maps hold the rules of `state` it can decide: ignored ids and
+    /// plain names always, filtered ones when every filtered rule is of those kinds.
+    pub(crate) fn sync(&mut self, state: &State) -> Result<()> {
+        let rules = &state.rules;
+        let decidable = rules.filtered.kernel_decidable();
         let ignored: HashMap<u32, bool> = rules.ignored.id_rules().collect();
-        let filtered: HashMap<u32, bool> = if rules.filtered.by_id_only() {
+        let filtered: HashMap<u32, bool> = if decidable {
             rules.filtered.id_rules().collect()
         } else {
             HashMap::new()
@@ -179,6 +194,66 @@ impl HandleTracer {
         }
         self.ignored = ignored;
         self.filtered = filtered;
+        let names = (
+            rules.ignored.plain_names(),
+            if decidable {
+                rules.filtered.plain_names()
+            } else {
+                Vec::new()
+            },
+        );
+        if names != self.names {
+            self.set_names(&names)?;
+            self.names = names;
+        }
+        self.seed(state)
+    }
+
+    /// Gives the kernel the rules by plain name, and empties its lists of processes matched
+    /// by name or covered as descendants (entries by id stay) for [`seed`](Self::seed).
+    fn set_names(
+        &mut self,
+        (ignored, filtered): &(Vec<(String, bool)>, Vec<(String, bool)>),
+    ) -> Result<()> {
+        let to_rules = |names: &[(String, bool)]| -> Vec<NameRule> {
+            names
+                .iter()
+                .map(|(name, include_children)| NameRule {
+                    name: name.clone(),
+                    include_children: *include_children,
+                })
+                .collect()
+        };
+        self.tracer
+            .set_name_rules(&to_rules(ignored), &to_rules(filtered))?;
+        self.tracer.clear_derived(RuleList::Ignored)?;
+        self.tracer.clear_derived(RuleList::Filtered)
+    }
+
+    /// Adds to the kernel's lists the running processes the kernel did not see start: those
+    /// the rules by plain name match now, and the descendants of rules with
+    /// `include_children` (which the kernel follows only through forks after it got the
+    /// rule). Processes already listed keep their entries.
+    fn seed(&mut self, state: &State) -> Result<()> {
+        let lists = [
+            (RuleList::Ignored, &state.rules.ignored, true),
+            (
+                RuleList::Filtered,
+                &state.rules.filtered,
+                state.rules.filtered.kernel_decidable(),
+            ),
+        ];
+        for (list, rules, in_kernel) in lists {
+            if !in_kernel {
+                continue;
+            }
+            for (pid, include_children) in rules.plain_name_matches(&state.table) {
+                self.tracer.add_name_match(list, pid, include_children)?;
+            }
+            for pid in rules.descendants() {
+                self.tracer.add_descendant(list, pid)?;
+            }
+        }
         Ok(())
     }
 }

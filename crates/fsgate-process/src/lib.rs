@@ -56,6 +56,11 @@ pub use events::{
     ThreadCreation, ThreadTermination,
 };
 pub use filter::ProcessFilter;
+/// Whether this kernel loads the BPF tracepoint programs that name execs exactly and report
+/// handle operations, for this caller (`fsgate_bpf::probe_kernel`): where it does not, the
+/// creation event is named from `/proc` and asking for handle operations fails with its
+/// error.
+pub use fsgate_bpf::probe_kernel as probe_bpf_support;
 pub use rules::ProcessId;
 pub use shared::EVENTS_LOST;
 pub use snapshot::RunningProcess;

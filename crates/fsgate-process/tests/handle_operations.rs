@@ -138,3 +138,43 @@ fn handle_operations_asked_for_after_the_start_load_the_programs_then() {
     assert_eq!(seen.len(), 1, "kill -CONT of itself: {seen:?}");
     f.stop_filter().unwrap();
 }
+
+/// A filter by plain image name is evaluated in the kernel: the signals of an unrelated
+/// shell never reach user space (the count of records the kernel delivered shows it), the
+/// matching shell's do, and fire the event.
+#[test]
+fn a_filter_by_name_keeps_an_unrelated_processs_operations_in_the_kernel() {
+    require_root!("loading BPF programs and the process connector need root");
+    let product = Product::install();
+    let fs = Tmpfs::mount();
+    let name = unique("named-sh");
+    let shell = fs.copy("/bin/sh", &name);
+    let rec = Recorder::new();
+    let f = ProcessFilter::new(rec.clone());
+    f.initialize_with(product.installer(), GUID).unwrap();
+    f.config(HANDLE_OPERATIONS).unwrap();
+    if !started(&f) {
+        return;
+    }
+    f.add_filtered_process_by_name(&name, false).unwrap();
+    let before = f.handle_records_delivered();
+    let unrelated = Command::new("sh")
+        .args(["-c", "i=0; while [ $i -lt 200 ]; do kill -URG $$; i=$((i+1)); done"])
+        .status()
+        .unwrap();
+    assert!(unrelated.success());
+    let mut matched = Command::new(&shell)
+        .args(["-c", "kill -URG $$"])
+        .spawn()
+        .unwrap();
+    let matched_pid = matched.id();
+    assert!(matched.wait().unwrap().success());
+    let seen = rec.wait_for(1, |s| {
+        matches!(s, Seen::Handle(h, false) if h.originator_process_id == matched_pid)
+    });
+    assert_eq!(seen.len(), 1, "{:?}", rec.snapshot());
+    let delivered = f.handle_records_delivered() - before;
+    f.stop_filter().unwrap();
+    // The matching shell's one signal; the unrelated shell's 200 stayed in the kernel.
+    assert_eq!(delivered, 1, "records that reached user space");
+}
