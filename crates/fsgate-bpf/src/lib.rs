@@ -49,7 +49,7 @@ mod wire;
 
 pub use access::{Access, ProcessAccess, ThreadAccess};
 pub use error::enforcement_unsupported;
-pub use name_rules::{is_kernel_matchable, NameRule, RuleList};
 pub use event::{Event, ExecRecord, ExecSyscall, HandleOperation, Target};
+pub use name_rules::{is_kernel_matchable, NameRule, RuleList};
 pub use operation::{Operation, PtraceRequest, Signal, SignalDisposition, SignalEffect};
 pub use tracer::{probe_kernel, EventKinds, ExecReader, PidRule, Tracer, TracerBuilder};

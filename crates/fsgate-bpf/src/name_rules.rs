@@ -60,9 +60,7 @@ pub struct NameRule {
 
 /// Whether the kernel can match `name` itself: no `/`, no `*` or `?`, 1 to 63 bytes.
 pub fn is_kernel_matchable(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() < NAME_KEY
-        && !name.contains(['/', '*', '?', '\0'])
+    !name.is_empty() && name.len() < NAME_KEY && !name.contains(['/', '*', '?', '\0'])
 }
 
 /// The `name_rules` key of `name`, NUL-padded; an invalid argument when the kernel cannot
@@ -92,7 +90,14 @@ mod tests {
     fn only_plain_short_names_are_matched_in_the_kernel() {
         assert!(is_kernel_matchable("sshd"));
         assert!(is_kernel_matchable(&"x".repeat(63)));
-        for other in ["", "ss*", "s?hd", "/usr/sbin/sshd", "bin/sshd", &"x".repeat(64)] {
+        for other in [
+            "",
+            "ss*",
+            "s?hd",
+            "/usr/sbin/sshd",
+            "bin/sshd",
+            &"x".repeat(64),
+        ] {
             assert!(!is_kernel_matchable(other), "{other}");
             let e = key(other).expect_err("not matchable");
             assert!(e.message().starts_with("invalid name"), "{e}");

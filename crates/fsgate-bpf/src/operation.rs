@@ -176,9 +176,9 @@ impl Operation {
             }
             Self::Tgkill(signal) | Self::Tkill(signal) => {
                 Access::Thread(match signal.effect_on(disposition) {
-                SignalEffect::Probe => ThreadAccess::QUERY_LIMITED_INFORMATION,
-                SignalEffect::SuspendResume => ThreadAccess::SUSPEND_RESUME,
-                SignalEffect::Terminate => ThreadAccess::TERMINATE,
+                    SignalEffect::Probe => ThreadAccess::QUERY_LIMITED_INFORMATION,
+                    SignalEffect::SuspendResume => ThreadAccess::SUSPEND_RESUME,
+                    SignalEffect::Terminate => ThreadAccess::TERMINATE,
                     SignalEffect::Notify => ThreadAccess::SET_INFORMATION,
                 })
             }

@@ -198,9 +198,10 @@ impl TracerBuilder {
         }
         let queue = Arc::new(Mutex::new(Vec::new()));
         let mut tracer = Tracer::start(self, handler, Some(Arc::clone(&queue)))?;
-        let ring = tracer.exec_ring.take().ok_or_else(|| {
-            bpf_refused("setting up the exec record ring buffer", libc::EINVAL)
-        })?;
+        let ring = tracer
+            .exec_ring
+            .take()
+            .ok_or_else(|| bpf_refused("setting up the exec record ring buffer", libc::EINVAL))?;
         Ok((tracer, ExecReader { ring, queue }))
     }
 
@@ -333,10 +334,9 @@ impl Tracer {
                 let malformed = Arc::clone(&malformed);
                 ring.add(&map, move |data: &[u8]| {
                     match wire::decode(data, &ProcThreads) {
-                        Ok(Event::Exec(exec)) => queue
-                            .lock()
-                            .unwrap_or_else(|e| e.into_inner())
-                            .push(exec),
+                        Ok(Event::Exec(exec)) => {
+                            queue.lock().unwrap_or_else(|e| e.into_inner()).push(exec)
+                        }
                         Ok(Event::HandleOperation(_)) | Err(_) => {
                             malformed.fetch_add(1, Ordering::Relaxed);
                         }
@@ -701,7 +701,10 @@ fn insert_new(object: &Object, map: &str, process_id: u32, value: u8) -> Result<
     match find_map(object, map)?.update(&process_id.to_ne_bytes(), &[value], MapFlags::NO_EXIST) {
         Ok(()) => Ok(()),
         Err(e) if libbpf_errno(&e) == libc::EEXIST => Ok(()),
-        Err(e) => Err(bpf_refused(&format!("updating map {map}"), libbpf_errno(&e))),
+        Err(e) => Err(bpf_refused(
+            &format!("updating map {map}"),
+            libbpf_errno(&e),
+        )),
     }
 }
 

@@ -48,8 +48,7 @@ fn urgent_signals_by(events: &[Event], pid: u32) -> usize {
 
 #[test]
 fn a_filter_by_name_keeps_unrelated_operations_in_the_kernel() {
-    let Some((tracer, events)) =
-        start(TracerBuilder::new().events(EventKinds::HANDLE_OPERATIONS))
+    let Some((tracer, events)) = start(TracerBuilder::new().events(EventKinds::HANDLE_OPERATIONS))
     else {
         return;
     };
@@ -79,14 +78,18 @@ fn a_filter_by_name_keeps_unrelated_operations_in_the_kernel() {
             Event::Exec(_) => true,
         })
         .collect();
-    assert!(strays.is_empty(), "delivered for other processes: {strays:#?}");
-    assert!(unrelated.iter().all(|&p| urgent_signals_by(&events, p) == 0));
+    assert!(
+        strays.is_empty(),
+        "delivered for other processes: {strays:#?}"
+    );
+    assert!(unrelated
+        .iter()
+        .all(|&p| urgent_signals_by(&events, p) == 0));
 }
 
 #[test]
 fn an_ignore_rule_by_name_keeps_the_matching_process_in_the_kernel() {
-    let Some((tracer, events)) =
-        start(TracerBuilder::new().events(EventKinds::HANDLE_OPERATIONS))
+    let Some((tracer, events)) = start(TracerBuilder::new().events(EventKinds::HANDLE_OPERATIONS))
     else {
         return;
     };
@@ -110,8 +113,7 @@ fn an_ignore_rule_by_name_keeps_the_matching_process_in_the_kernel() {
 
 #[test]
 fn names_the_kernel_cannot_match_are_refused_with_the_reason() {
-    let Some((tracer, _events)) =
-        start(TracerBuilder::new().events(EventKinds::HANDLE_OPERATIONS))
+    let Some((tracer, _events)) = start(TracerBuilder::new().events(EventKinds::HANDLE_OPERATIONS))
     else {
         return;
     };

@@ -203,7 +203,9 @@ fn watch_names_every_exec_of_a_storm_exactly() {
     let mut first = String::new();
     err.read_line(&mut first).unwrap();
     assert!(first.starts_with("ready:"), "{first}");
-    let image = programs.path().join(format!("storm-{}", std::process::id()));
+    let image = programs
+        .path()
+        .join(format!("storm-{}", std::process::id()));
     assert!(Command::new("cp")
         .arg("/bin/true")
         .arg(&image)
@@ -212,7 +214,10 @@ fn watch_names_every_exec_of_a_storm_exactly() {
         .success());
     let mut index = std::collections::HashMap::new();
     for i in 0..EXECS {
-        let mut child = Command::new(&image).arg(format!("arg-{i}")).spawn().unwrap();
+        let mut child = Command::new(&image)
+            .arg(format!("arg-{i}"))
+            .spawn()
+            .unwrap();
         index.insert(u64::from(child.id()), i);
         assert!(child.wait().unwrap().success());
     }
@@ -221,7 +226,9 @@ fn watch_names_every_exec_of_a_storm_exactly() {
     for line in out.lines() {
         let v: serde_json::Value = serde_json::from_str(&line.unwrap()).unwrap();
         if v["event"] == "process_creation"
-            && v["process_id"].as_u64().is_some_and(|p| index.contains_key(&p))
+            && v["process_id"]
+                .as_u64()
+                .is_some_and(|p| index.contains_key(&p))
         {
             seen.push(v);
             if seen.len() == EXECS {

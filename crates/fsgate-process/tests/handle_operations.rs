@@ -24,7 +24,10 @@ fn started(f: &ProcessFilter) -> bool {
     match f.start_filter(0) {
         Ok(()) => true,
         Err(e) => {
-            assert!(supported.is_err(), "the kernel loads BPF programs, yet: {e}");
+            assert!(
+                supported.is_err(),
+                "the kernel loads BPF programs, yet: {e}"
+            );
             assert_eq!(e.code(), code::ERROR_NOT_SUPPORTED, "unexpected error: {e}");
             assert!(
                 e.message().contains("BPF") || e.message().contains("tracefs"),
@@ -117,7 +120,10 @@ fn handle_operations_asked_for_after_the_start_load_the_programs_then() {
     match f.config(HANDLE_OPERATIONS) {
         Ok(v) => assert_eq!(v, "36"),
         Err(e) => {
-            assert!(supported.is_err(), "the kernel loads BPF programs, yet: {e}");
+            assert!(
+                supported.is_err(),
+                "the kernel loads BPF programs, yet: {e}"
+            );
             assert_eq!(e.code(), code::ERROR_NOT_SUPPORTED, "unexpected error: {e}");
             eprintln!("documented alternative on this kernel: {e}");
             return;
@@ -159,7 +165,10 @@ fn a_filter_by_name_keeps_an_unrelated_processs_operations_in_the_kernel() {
     f.add_filtered_process_by_name(&name, false).unwrap();
     let before = f.handle_records_delivered();
     let unrelated = Command::new("sh")
-        .args(["-c", "i=0; while [ $i -lt 200 ]; do kill -URG $$; i=$((i+1)); done"])
+        .args([
+            "-c",
+            "i=0; while [ $i -lt 200 ]; do kill -URG $$; i=$((i+1)); done",
+        ])
         .status()
         .unwrap();
     assert!(unrelated.success());
@@ -169,9 +178,10 @@ fn a_filter_by_name_keeps_an_unrelated_processs_operations_in_the_kernel() {
         .unwrap();
     let matched_pid = matched.id();
     assert!(matched.wait().unwrap().success());
-    let seen = rec.wait_for(1, |s| {
-        matches!(s, Seen::Handle(h, false) if h.originator_process_id == matched_pid)
-    });
+    let seen = rec.wait_for(
+        1,
+        |s| matches!(s, Seen::Handle(h, false) if h.originator_process_id == matched_pid),
+    );
     assert_eq!(seen.len(), 1, "{:?}", rec.snapshot());
     let delivered = f.handle_records_delivered() - before;
     f.stop_filter().unwrap();
