@@ -110,7 +110,7 @@ fn decode_handle(bytes: &[u8], threads: &dyn ThreadProcess) -> Result<HandleOper
         },
         other => return Err(format!("handle record of unknown operation {other}")),
     };
-    let signal_disposition = (flags & HANDLE_FROM_SIGNAL_GENERATE != 0).then(|| {
+    let signal_disposition = (flags & HANDLE_FROM_SIGNAL_GENERATE != 0).then_some(
         if flags & HANDLE_SIGNAL_DISPOSITION_UNKNOWN != 0 {
             SignalDisposition::Unknown
         } else if flags & HANDLE_SIGNAL_IGNORED != 0 {
@@ -119,8 +119,8 @@ fn decode_handle(bytes: &[u8], threads: &dyn ThreadProcess) -> Result<HandleOper
             SignalDisposition::Caught
         } else {
             SignalDisposition::Default
-        }
-    });
+        },
+    );
     let desired_access =
         operation.desired_access_on(signal_disposition.unwrap_or(SignalDisposition::Default));
     let target = match operation {

@@ -133,8 +133,15 @@ pub(crate) struct HandleTracer {
     ignored: HashMap<u32, bool>,
     /// Filtered ids in the kernel map.
     filtered: HashMap<u32, bool>,
-    /// Ignored and filtered plain names in the kernel map, with whether children inherit.
-    names: (Vec<(String, bool)>, Vec<(String, bool)>),
+    /// The plain names in the kernel map.
+    names: KernelNames,
+}
+
+/// The rules by plain name the kernel holds: each name with whether children inherit it.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct KernelNames {
+    ignored: Vec<(String, bool)>,
+    filtered: Vec<(String, bool)>,
 }
 
 impl HandleTracer {
@@ -144,7 +151,7 @@ impl HandleTracer {
             tracer: start(shared, dispatcher)?,
             ignored: HashMap::new(),
             filtered: HashMap::new(),
-            names: (Vec::new(), Vec::new()),
+            names: KernelNames::default(),
         })
     }
 
@@ -194,14 +201,14 @@ impl HandleTracer {
         }
         self.ignored = ignored;
         self.filtered = filtered;
-        let names = (
-            rules.ignored.plain_names(),
-            if decidable {
+        let names = KernelNames {
+            ignored: rules.ignored.plain_names(),
+            filtered: if decidable {
                 rules.filtered.plain_names()
             } else {
                 Vec::new()
             },
-        );
+        };
         if names != self.names {
             self.set_names(&names)?;
             self.names = names;
@@ -211,10 +218,7 @@ impl HandleTracer {
 
     /// Gives the kernel the rules by plain name, and empties its lists of processes matched
     /// by name or covered as descendants (entries by id stay) for [`seed`](Self::seed).
-    fn set_names(
-        &mut self,
-        (ignored, filtered): &(Vec<(String, bool)>, Vec<(String, bool)>),
-    ) -> Result<()> {
+    fn set_names(&mut self, names: &KernelNames) -> Result<()> {
         let to_rules = |names: &[(String, bool)]| -> Vec<NameRule> {
             names
                 .iter()
@@ -225,7 +229,7 @@ impl HandleTracer {
                 .collect()
         };
         self.tracer
-            .set_name_rules(&to_rules(ignored), &to_rules(filtered))?;
+            .set_name_rules(&to_rules(&names.ignored), &to_rules(&names.filtered))?;
         self.tracer.clear_derived(RuleList::Ignored)?;
         self.tracer.clear_derived(RuleList::Filtered)
     }
