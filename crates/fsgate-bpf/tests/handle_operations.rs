@@ -91,6 +91,38 @@ fn signal_ptrace_and_memory_read_are_each_reported_once() {
     assert_eq!(ops[2].errno(), Some(libc::EFAULT));
 }
 
+/// Without the system call tracepoints only signals are reported: the same actor's ptrace
+/// and memory reads (and the SIGSTOP the kernel itself sends at the attach) are not.
+#[test]
+fn without_syscall_tracepoints_only_signals_are_reported() {
+    let Some((tracer, events)) = start(TracerBuilder::new().trace_syscalls(false)) else {
+        return;
+    };
+    let target = spawn_target();
+    let mut actor = Helper::spawn("actor", target.pid());
+    actor.line("TID");
+    actor.line("READY");
+    actor.go();
+    assert_eq!(actor.line("READ"), "8");
+    assert_eq!(actor.line("READ"), "-1");
+    actor.line("DONE");
+    let actor_pid = actor.pid();
+    actor.finish();
+    let events = stop_and_collect(tracer, events);
+    let ops: Vec<_> = operations_by(&events, actor_pid)
+        .iter()
+        .map(|o| (o.operation, o.target, o.granted_access))
+        .collect();
+    assert_eq!(
+        ops,
+        vec![(
+            Operation::Kill(Signal(libc::SIGTERM)),
+            Target::Process(target.pid()),
+            Access::Process(ProcessAccess::TERMINATE)
+        )]
+    );
+}
+
 #[test]
 fn pidfd_signal_and_descriptor_copy_name_the_pidfds_process() {
     let Some((tracer, events)) = start(TracerBuilder::new()) else {

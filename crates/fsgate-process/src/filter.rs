@@ -647,7 +647,8 @@ impl ProcessFilter {
     /// `config("NAME=VALUE")` sets, `config("NAME")` reads: `EventsToFire`,
     /// `FilterOwnRequests`, `MaxWorkerThreadCount`, `MinWorkerThreadCount`,
     /// `WorkerInitialStackSize` (the last three fixed while active), `LoggingEnabled`,
-    /// `DenyExpiredEvents`, `BuildInfo`, `LicenseInfo`.
+    /// `DenyExpiredEvents`, `BuildInfo`, `LicenseInfo`, and the Linux extension
+    /// `TraceHandleSyscalls` (fixed while active; see the crate docs).
     ///
     /// `LoggingEnabled` is persistent, as in the reference: it lives in the installation's
     /// settings file (`<root>/etc/fsgate/fsgate.conf`, see
@@ -678,6 +679,9 @@ impl ProcessFilter {
         self.shared
             .filter_own_requests
             .store(s.filter_own_requests, Ordering::Relaxed);
+        self.shared
+            .trace_handle_syscalls
+            .store(s.trace_handle_syscalls, Ordering::Relaxed);
         self.shared
             .deny_expired_events
             .store(s.deny_expired_events, Ordering::Relaxed);

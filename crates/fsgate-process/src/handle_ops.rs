@@ -17,7 +17,8 @@
 //! reported. `ptrace`, `process_vm_readv`/`writev` and `pidfd_getfd` are seen at their
 //! system call's entry and exit, with failures reported (nothing granted); attaching those
 //! system call tracepoints puts every system call of every process on the kernel's traced
-//! path while the filter runs (see bench/bpf for the cost).
+//! path while the filter runs (see bench/bpf for the cost); the Linux extension setting
+//! `TraceHandleSyscalls=False` leaves them out, reporting signals only.
 //!
 //! They are notifications: the kernel refuses the BPF LSM programs that could refuse the
 //! operations, so a handler that changes `desired_access` gets `ERROR_NOT_SUPPORTED` (50)
@@ -53,7 +54,13 @@ pub(crate) fn wanted(events: EventsToFire) -> bool {
 
 /// Loads the programs and fires the handle operation events on `dispatcher`.
 fn start(shared: &Arc<Shared>, dispatcher: &Arc<Dispatcher>) -> Result<Tracer> {
-    let mut builder = TracerBuilder::new().events(EventKinds::HANDLE_OPERATIONS);
+    let mut builder = TracerBuilder::new()
+        .events(EventKinds::HANDLE_OPERATIONS)
+        .trace_syscalls(
+            shared
+                .trace_handle_syscalls
+                .load(std::sync::atomic::Ordering::Relaxed),
+        );
     if !shared
         .filter_own_requests
         .load(std::sync::atomic::Ordering::Relaxed)

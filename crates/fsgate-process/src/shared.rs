@@ -63,6 +63,8 @@ pub struct Shared {
     pub events_to_fire: AtomicU32,
     /// `FilterOwnRequests`.
     pub filter_own_requests: AtomicBool,
+    /// `TraceHandleSyscalls`.
+    pub trace_handle_syscalls: AtomicBool,
     /// `track_command_line`.
     pub track_command_line: AtomicBool,
     /// `DenyExpiredEvents`.
@@ -82,6 +84,7 @@ impl Shared {
             state: Mutex::new(State::default()),
             events_to_fire: AtomicU32::new(0),
             filter_own_requests: AtomicBool::new(false),
+            trace_handle_syscalls: AtomicBool::new(true),
             track_command_line: AtomicBool::new(false),
             deny_expired_events: AtomicBool::new(false),
             logging_enabled: AtomicBool::new(false),

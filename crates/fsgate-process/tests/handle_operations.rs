@@ -188,3 +188,38 @@ fn a_filter_by_name_keeps_an_unrelated_processs_operations_in_the_kernel() {
     // The matching shell's one signal; the unrelated shell's 200 stayed in the kernel.
     assert_eq!(delivered, 1, "records that reached user space");
 }
+
+/// `TraceHandleSyscalls=False` (Linux extension) loads no system call tracepoint: signals
+/// are still reported; the setting is fixed while active.
+#[test]
+fn signals_only_without_syscall_tracepoints() {
+    require_root!("loading BPF programs and the process connector need root");
+    let product = Product::install();
+    let rec = Recorder::new();
+    let f = ProcessFilter::new(rec.clone());
+    f.initialize_with(product.installer(), GUID).unwrap();
+    f.config(HANDLE_OPERATIONS).unwrap();
+    assert_eq!(f.config("TraceHandleSyscalls").unwrap(), "True");
+    assert_eq!(f.config("TraceHandleSyscalls=False").unwrap(), "False");
+    if !started(&f) {
+        return;
+    }
+    assert_eq!(
+        f.config("TraceHandleSyscalls=True").unwrap_err().code(),
+        code::ERROR_CONNECTION_ACTIVE
+    );
+    let mut signaler = Command::new("sh")
+        .args(["-c", "read go; kill -CONT $$"])
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = signaler.id();
+    f.add_filtered_process_by_id(i64::from(pid), false).unwrap();
+    writeln!(signaler.stdin.take().unwrap(), "go").unwrap();
+    assert!(signaler.wait().unwrap().success());
+    let seen = rec.wait_for(1, |s| {
+        matches!(s, Seen::Handle(h, false) if h.originator_process_id == pid && h.process_id == pid)
+    });
+    assert_eq!(seen.len(), 1, "kill -CONT of itself: {seen:?}");
+    f.stop_filter().unwrap();
+}
