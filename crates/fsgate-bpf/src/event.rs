@@ -56,6 +56,10 @@ pub struct HandleOperation {
     /// Signals: what the target does with the signal (its handler table when the signal
     /// was generated), which decides whether it is fatal; `None` for other operations.
     pub signal_disposition: Option<SignalDisposition>,
+    /// Whether a filter was active and the kernel found the originator in it when the
+    /// operation happened (by id, as a descendant, or matched by name at its exec): a caller
+    /// whose own view of the process lags (its exec not yet seen) can rely on it.
+    pub originator_filtered: bool,
     /// Whether an existing handle was duplicated (`pidfd_getfd`).
     pub duplication: bool,
     /// The process acted on; `0` for a process group or every process.

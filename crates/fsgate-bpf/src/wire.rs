@@ -29,6 +29,7 @@ const HANDLE_FROM_SIGNAL_GENERATE: u32 = 2;
 const HANDLE_SIGNAL_CAUGHT: u32 = 4;
 const HANDLE_SIGNAL_IGNORED: u32 = 8;
 const HANDLE_SIGNAL_DISPOSITION_UNKNOWN: u32 = 16;
+const HANDLE_ORIGINATOR_FILTERED: u32 = 32;
 
 const EXEC_ARGS_TRUNCATED: u32 = 1;
 const EXEC_PATH_TRUNCATED: u32 = 2;
@@ -157,6 +158,7 @@ fn decode_handle(bytes: &[u8], threads: &dyn ThreadProcess) -> Result<HandleOper
         operation,
         target,
         signal_disposition,
+        originator_filtered: flags & HANDLE_ORIGINATOR_FILTERED != 0,
         duplication,
         process_id,
         thread_id,
@@ -399,6 +401,12 @@ mod tests {
         );
         let ptrace = handle(&handle_record(OP_PTRACE, 0, 400, 16, 0), &SameProcess(400));
         assert_eq!(ptrace.signal_disposition, None);
+        assert!(!ptrace.originator_filtered);
+        let filtered = handle(
+            &flagged_record(OP_PTRACE, 0, 400, 16, 0, HANDLE_ORIGINATOR_FILTERED),
+            &SameProcess(400),
+        );
+        assert!(filtered.originator_filtered);
     }
 
     #[test]

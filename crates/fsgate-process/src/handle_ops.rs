@@ -93,7 +93,12 @@ fn fire(shared: &Arc<Shared>, dispatcher: &Dispatcher, op: fsgate_bpf::HandleOpe
     }
     let selected = {
         let state = shared.lock();
-        shared.selects(&state, originator) || state.departed.selected(originator)
+        shared.selects(&state, originator)
+            || state.departed.selected(originator)
+            // The kernel matched it (its exec may not have reached the table yet: the exec
+            // record and this one come from different kernel sources); the ignored rules
+            // still apply.
+            || (op.originator_filtered && shared.not_ignored(&state, originator))
     };
     if !selected {
         return;

@@ -112,6 +112,15 @@ impl Shared {
         state.rules.selects(pid, state.table.image(pid))
     }
 
+    /// Whether no ignored rule covers `pid` (and it is not this process unless
+    /// `FilterOwnRequests`): [`selects`](Self::selects) without the filtered rules.
+    pub fn not_ignored(&self, state: &State, pid: u32) -> bool {
+        if pid == self.own_pid && !self.filter_own_requests.load(Ordering::Relaxed) {
+            return false;
+        }
+        !state.rules.ignored.covers(pid, state.table.image(pid))
+    }
+
     /// Runs a notification handler for process `tgid` on the dispatcher; its result is
     /// only logged (the kernel has already done what the event reports).
     pub fn notify(

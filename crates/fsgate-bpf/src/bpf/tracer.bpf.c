@@ -126,9 +126,9 @@ struct {
 	__type(value, __u64);
 } lost_records SEC(".maps");
 
-static __always_inline void send(void *ring, void *record, __u64 size)
+static __always_inline void send(void *ring, void *record, __u64 size, __u64 flags)
 {
-	if (bpf_ringbuf_output(ring, record, size, 0)) {
+	if (bpf_ringbuf_output(ring, record, size, flags)) {
 		__u32 zero = 0;
 		__u64 *lost = bpf_map_lookup_elem(&lost_records, &zero);
 		if (lost)
@@ -150,6 +150,12 @@ static __always_inline bool is_ignored(__u32 tgid)
 static __always_inline bool is_filtered(__u32 tgid)
 {
 	return bpf_map_lookup_elem(&filtered_pids, &tgid) != NULL;
+}
+
+/* HANDLE_ORIGINATOR_FILTERED when a filter is active and selects `originator`. */
+static __always_inline __u32 originator_flags(struct settings *s, __u32 originator)
+{
+	return s->filter_active && is_filtered(originator) ? HANDLE_ORIGINATOR_FILTERED : 0;
 }
 
 /* Whether an operation by `originator` on `target` (0: none known) is to be reported. */
@@ -248,7 +254,7 @@ static __always_inline int remember_op(__u32 operation, __s32 target_pid, __s32 
 	rec.uid = (__u32)bpf_get_current_uid_gid();
 	rec.target_pid = target_pid;
 	rec.target_tid = target_tid;
-	rec.flags = flags;
+	rec.flags = flags | originator_flags(s, tgid);
 	rec.argument = argument;
 	bpf_map_update_elem(&pending_ops, &tid, &rec, BPF_ANY);
 	return 0;
@@ -262,7 +268,7 @@ static __always_inline int finish_op(struct trace_event_raw_sys_exit *ctx)
 	if (!rec)
 		return 0;
 	rec->result = ctx->ret;
-	send(&events, rec, sizeof(*rec));
+	send(&events, rec, sizeof(*rec), 0);
 	bpf_map_delete_elem(&pending_ops, &tid);
 	return 0;
 }
@@ -361,10 +367,10 @@ static __always_inline int signal_generated(int sig, struct task_struct *task, i
 	rec.uid = (__u32)bpf_get_current_uid_gid();
 	rec.target_pid = target_pid;
 	rec.target_tid = target_tid;
-	rec.flags = HANDLE_FROM_SIGNAL_GENERATE | disposition(task, sig);
+	rec.flags = HANDLE_FROM_SIGNAL_GENERATE | disposition(task, sig) | originator_flags(s, tgid);
 	rec.argument = sig;
 	rec.result = result == TRACE_SIGNAL_OVERFLOW_FAIL ? -EAGAIN : 0;
-	send(&events, &rec, sizeof(rec));
+	send(&events, &rec, sizeof(rec), 0);
 	return 0;
 }
 
@@ -564,10 +570,13 @@ int sched_exec(struct trace_event_raw_sched_process_exec *ctx)
 	if (bpf_probe_read_user(rec->args, args_len, (void *)arg_start))
 		args_len = 0;
 	rec->header.args_len = args_len;
+	/* The exec ring's reader drains it when the connector reports the exec, without
+	 * polling: waking it would be wasted. */
 	if (s->exec_ring)
-		send(&exec_events, rec, offsetof(struct exec_record, args) + args_len);
+		send(&exec_events, rec, offsetof(struct exec_record, args) + args_len,
+		     BPF_RB_NO_WAKEUP);
 	else
-		send(&events, rec, offsetof(struct exec_record, args) + args_len);
+		send(&events, rec, offsetof(struct exec_record, args) + args_len, 0);
 	return 0;
 }
 

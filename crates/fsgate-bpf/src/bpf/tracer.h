@@ -22,6 +22,7 @@
 #define HANDLE_SIGNAL_CAUGHT 4	/* the target has a handler for the signal */
 #define HANDLE_SIGNAL_IGNORED 8	/* the target ignores the signal (SIG_IGN) */
 #define HANDLE_SIGNAL_DISPOSITION_UNKNOWN 16 /* the target's sighand table was unreadable */
+#define HANDLE_ORIGINATOR_FILTERED 32 /* a filter was active and the originator is in it */
 
 struct handle_record {
 	__u32 kind;		/* RECORD_HANDLE_OPERATION */
