@@ -69,8 +69,9 @@ impl SignalHook {
 }
 
 bitflags! {
-    /// Which records the kernel side sends. Both kinds are loaded and attached either way;
-    /// a kind not asked for is dropped in the kernel before it costs a record.
+    /// Which records the kernel side sends. Only the programs of the kinds asked for are
+    /// loaded and attached (plus the small ones that keep rules current at fork, exec and
+    /// exit), so a kind not asked for costs nothing.
     #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
     pub struct EventKinds: u32 {
         /// [`Event::HandleOperation`].
@@ -377,8 +378,11 @@ impl Tracer {
     }
 
     /// Whether signals are seen through the BTF-enabled `signal_generate` tracepoint (`true`)
-    /// or the classic one the kernel falls back to (`false`); `None` when handle operations
-    /// were not asked for.
+    /// or the classic one a kernel that refuses it gets (`false`); `None` when handle
+    /// operations were not asked for. The classic program finds the target by its thread id
+    /// with the `bpf_task_from_pid` kfunc (Linux 6.2+): on an older kernel that also refuses
+    /// BTF-enabled tracepoints, signals are not reported (only this machine kind's kernel,
+    /// which takes the BTF-enabled one, is tested).
     pub fn signals_from_btf_tracepoint(&self) -> Option<bool> {
         self.signal_hook.map(|h| h == SignalHook::Btf)
     }
