@@ -101,6 +101,8 @@ pub struct TracerBuilder {
     enforce: bool,
     syscalls: bool,
     exec_of_every_process: bool,
+    ignored_names: Vec<NameRule>,
+    filtered_names: Vec<NameRule>,
 }
 
 impl Default for TracerBuilder {
@@ -112,6 +114,8 @@ impl Default for TracerBuilder {
             enforce: false,
             syscalls: true,
             exec_of_every_process: false,
+            ignored_names: Vec::new(),
+            filtered_names: Vec::new(),
         }
     }
 }
@@ -139,6 +143,22 @@ impl TracerBuilder {
     /// processes. With no filter rule, everything not ignored is reported.
     pub fn filter(mut self, rule: PidRule) -> Self {
         self.filtered.push(rule);
+        self
+    }
+
+    /// Never report what processes running an image of this plain name do (see
+    /// [`name_rules`](crate::name_rules); [`start`](Self::start) refuses another name with
+    /// `ERROR_INVALID_PARAMETER` (87)). Processes already running are matched when they
+    /// next exec, or through [`Tracer::add_name_match`].
+    pub fn ignore_name(mut self, rule: NameRule) -> Self {
+        self.ignored_names.push(rule);
+        self
+    }
+
+    /// Report only operations by or on processes running an image of this plain name (and
+    /// other filtered processes), as [`filter`](Self::filter) does for ids.
+    pub fn filter_name(mut self, rule: NameRule) -> Self {
+        self.filtered_names.push(rule);
         self
     }
 
@@ -288,20 +308,26 @@ impl Tracer {
             .contains(EventKinds::HANDLE_OPERATIONS)
             .then_some(hook);
 
-        let filter_count = builder.filtered.len();
-        let settings = settings_value(
-            builder.events,
-            filter_count > 0,
-            builder.exec_of_every_process,
-            exec_queue.is_some(),
-        );
-        update(&object, "settings", &0u32.to_ne_bytes(), &settings)?;
+        // The rules go in before the settings that turn reporting on (the programs are
+        // attached already, and report nothing while the settings are zero).
         for rule in &builder.ignored {
             insert_rule(&object, "ignored_pids", *rule)?;
         }
         for rule in &builder.filtered {
             insert_rule(&object, "filtered_pids", *rule)?;
         }
+        write_name_rules(&object, &builder.ignored_names, &builder.filtered_names)?;
+        let filter_rules = FilterRules {
+            ids: builder.filtered.len(),
+            names: builder.filtered_names.len(),
+        };
+        let settings = settings_value(
+            builder.events,
+            filter_rules.active(),
+            builder.exec_of_every_process,
+            exec_queue.is_some(),
+        );
+        update(&object, "settings", &0u32.to_ne_bytes(), &settings)?;
 
         let malformed = Arc::new(AtomicU64::new(0));
         let delivered = Arc::new(AtomicU64::new(0));
@@ -368,10 +394,7 @@ impl Tracer {
             reader: Some(reader),
             malformed,
             delivered,
-            filter_rules: Mutex::new(FilterRules {
-                ids: filter_count,
-                names: 0,
-            }),
+            filter_rules: Mutex::new(filter_rules),
             exec_ring,
             signal_hook,
         })
@@ -421,25 +444,8 @@ impl Tracer {
     /// matched when they next exec, or given with [`add_name_match`](Self::add_name_match).
     /// With a filtered name, only what filtered processes do (or suffer) is reported.
     pub fn set_name_rules(&self, ignored: &[NameRule], filtered: &[NameRule]) -> Result<()> {
-        let mut bits: std::collections::HashMap<[u8; name_rules::NAME_KEY], u8> =
-            std::collections::HashMap::new();
-        for (list, rules) in [(RuleList::Ignored, ignored), (RuleList::Filtered, filtered)] {
-            for rule in rules {
-                *bits.entry(name_rules::key(&rule.name)?).or_default() |=
-                    list.name_bits(rule.include_children);
-            }
-        }
         let mut count = self.filter_rules.lock().unwrap_or_else(|e| e.into_inner());
-        let map = find_map(&self.object, "name_rules")?;
-        let old: Vec<Vec<u8>> = map.keys().collect();
-        for key in old {
-            // A key gone meanwhile is as good as deleted.
-            let _ = map.delete(&key);
-        }
-        for (key, value) in &bits {
-            map.update(key, &[*value], MapFlags::ANY)
-                .map_err(|e| bpf_refused("updating map name_rules", libbpf_errno(&e)))?;
-        }
+        write_name_rules(&self.object, ignored, filtered)?;
         count.names = filtered.len();
         self.set_filter_active(count.active())
     }
@@ -692,6 +698,30 @@ impl FilterRules {
     fn active(&self) -> bool {
         self.ids + self.names > 0
     }
+}
+
+/// Replaces the kernel's rules by name; `ERROR_INVALID_PARAMETER` (87), changing nothing,
+/// for a name the kernel cannot match.
+fn write_name_rules(object: &Object, ignored: &[NameRule], filtered: &[NameRule]) -> Result<()> {
+    let mut bits: std::collections::HashMap<[u8; name_rules::NAME_KEY], u8> =
+        std::collections::HashMap::new();
+    for (list, rules) in [(RuleList::Ignored, ignored), (RuleList::Filtered, filtered)] {
+        for rule in rules {
+            *bits.entry(name_rules::key(&rule.name)?).or_default() |=
+                list.name_bits(rule.include_children);
+        }
+    }
+    let map = find_map(object, "name_rules")?;
+    let old: Vec<Vec<u8>> = map.keys().collect();
+    for key in old {
+        // A key gone meanwhile is as good as deleted.
+        let _ = map.delete(&key);
+    }
+    for (key, value) in &bits {
+        map.update(key, &[*value], MapFlags::ANY)
+            .map_err(|e| bpf_refused("updating map name_rules", libbpf_errno(&e)))?;
+    }
+    Ok(())
 }
 
 /// Adds `process_id` to `map` unless it is there already.

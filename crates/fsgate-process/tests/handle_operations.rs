@@ -163,7 +163,17 @@ fn a_filter_by_name_keeps_an_unrelated_processs_operations_in_the_kernel() {
         return;
     }
     f.add_filtered_process_by_name(&name, false).unwrap();
-    let before = f.handle_records_delivered();
+    // Records the kernel sent before the rule (the filter reports everything until it has
+    // one) may still be on their way: count from when they stopped coming.
+    let mut before = f.handle_records_delivered();
+    loop {
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        let now = f.handle_records_delivered();
+        if now == before {
+            break;
+        }
+        before = now;
+    }
     let unrelated = Command::new("sh")
         .args([
             "-c",
