@@ -75,8 +75,13 @@ traced_execs() {
 }
 # A watch line is the creation event as JSON.
 watched_execs() {
-  jq -r 'select(.event=="process_creation") | [.process_id, .image_file_name, .command_line] | @tsv' \
-    "$W/watch.out" |
+  python3 -c '
+import json, sys
+for line in open(sys.argv[1]):
+    e = json.loads(line)
+    if e.get("event") == "process_creation":
+        print(e["process_id"], e["image_file_name"], e["command_line"], sep="\t")
+' "$W/watch.out" |
   awk -F '\t' -v bin="$(readlink -f "$BIN")" -v arg0="$BIN" -v tok="$1" \
     'NR==FNR {split($0, f, " "); p[f[1]]=f[2]; next}
      ($1 in p) {seen++; if ($2==bin && $3==arg0 " " tok "-" p[$1]) ok++}
