@@ -17,11 +17,53 @@ use std::collections::{HashMap, VecDeque};
 
 use fsgate_bpf::{EventKinds, ExecReader, ExecRecord, Tracer, TracerBuilder};
 
+/// Records kept for processes whose connector exec record has not come: beyond this many,
+/// those of processes that no longer exist are dropped (their connector records were lost,
+/// and with them the exit that would have dropped them).
+const PENDING_LIMIT: usize = 65_536;
+
 /// The loaded exec program and the records not yet claimed by a connector exec record.
 pub struct ExecRecords {
     reader: ExecReader,
-    /// Records by process, in exec order, until their connector record comes.
-    pending: HashMap<u32, VecDeque<ExecRecord>>,
+    pending: Pending,
+}
+
+/// Records by process, in exec order, until their connector record comes.
+#[derive(Debug, Default)]
+struct Pending(HashMap<u32, VecDeque<ExecRecord>>);
+
+impl Pending {
+    /// Keeps `record` for its process; past [`PENDING_LIMIT`] processes, first drops those
+    /// `alive` says are gone.
+    fn push(&mut self, record: ExecRecord, alive: impl Fn(u32) -> bool) {
+        if self.0.len() >= PENDING_LIMIT {
+            self.0.retain(|&pid, _| alive(pid));
+        }
+        self.0
+            .entry(record.process_id)
+            .or_default()
+            .push_back(record);
+    }
+
+    /// The oldest record of `pid`.
+    fn take(&mut self, pid: u32) -> Option<ExecRecord> {
+        let queue = self.0.get_mut(&pid)?;
+        let record = queue.pop_front();
+        if queue.is_empty() {
+            self.0.remove(&pid);
+        }
+        record
+    }
+
+    /// Drops `pid`'s records.
+    fn forget(&mut self, pid: u32) {
+        self.0.remove(&pid);
+    }
+}
+
+/// Whether process `pid` exists.
+fn alive(pid: u32) -> bool {
+    std::path::Path::new(&format!("/proc/{pid}")).exists()
 }
 
 impl ExecRecords {
@@ -40,7 +82,7 @@ impl ExecRecords {
             tracer,
             Self {
                 reader,
-                pending: HashMap::new(),
+                pending: Pending::default(),
             },
         ))
     }
@@ -49,21 +91,56 @@ impl ExecRecords {
     /// kernel wrote none (it lost it: the ring buffer was full).
     pub fn take(&mut self, pid: u32) -> Option<ExecRecord> {
         for record in self.reader.drain() {
-            self.pending
-                .entry(record.process_id)
-                .or_default()
-                .push_back(record);
+            self.pending.push(record, alive);
         }
-        let queue = self.pending.get_mut(&pid)?;
-        let record = queue.pop_front();
-        if queue.is_empty() {
-            self.pending.remove(&pid);
-        }
-        record
+        self.pending.take(pid)
     }
 
     /// Forgets an exited process's records (their connector records were lost).
     pub fn forget(&mut self, pid: u32) {
-        self.pending.remove(&pid);
+        self.pending.forget(pid);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::ffi::OsString;
+    use std::path::PathBuf;
+
+    use super::*;
+
+    fn record(pid: u32, arg: &str) -> ExecRecord {
+        ExecRecord {
+            process_id: pid,
+            thread_id: pid,
+            parent_process_id: 1,
+            user_id: 0,
+            syscall: None,
+            image_path: PathBuf::from("/bin/true"),
+            file_name: OsString::from("/bin/true"),
+            arguments: vec![OsString::from(arg)],
+            arguments_truncated: false,
+            path_truncated: false,
+        }
+    }
+
+    #[test]
+    fn records_are_claimed_in_exec_order_and_gone_processes_are_dropped_past_the_limit() {
+        let mut p = Pending::default();
+        p.push(record(7, "first"), |_| true);
+        p.push(record(7, "second"), |_| true);
+        assert_eq!(p.take(7).map(|r| r.arguments), Some(vec!["first".into()]));
+        assert_eq!(p.take(7).map(|r| r.arguments), Some(vec!["second".into()]));
+        assert_eq!(p.take(7), None);
+        p.push(record(8, "x"), |_| true);
+        p.forget(8);
+        assert_eq!(p.take(8), None);
+        for pid in 0..PENDING_LIMIT as u32 {
+            p.push(record(pid + 100, "x"), |_| true);
+        }
+        // Full: the next record first drops the processes that are gone (all but 100).
+        p.push(record(5, "new"), |pid| pid == 100);
+        assert_eq!(p.0.len(), 2);
+        assert!(p.take(100).is_some() && p.take(5).is_some());
     }
 }
