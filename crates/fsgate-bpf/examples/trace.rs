@@ -1,8 +1,9 @@
 //! Prints every handle operation and exec on the system, one line each, until its standard
 //! input closes; then prints the count of events and lost records on standard error.
 //!
-//! `trace [all|handle|exec] [IGNORED_PID]` (root; `IGNORED_PID` and the processes it forks
-//! later are ignored in the kernel). Lines: `exec PID IMAGE ARG0 ARG1 …` (arguments
+//! `trace [all|handle|signals|exec] [IGNORED_PID]` (root; `IGNORED_PID` and the processes it
+//! forks later are ignored in the kernel; `signals`: handle operations without the system
+//! call tracepoints, so signals only). Lines: `exec PID IMAGE ARG0 ARG1 …` (arguments
 //! separated by single spaces) and `handle ORIGINATOR OPERATION TARGET DESIRED GRANTED RESULT`
 //! (`OPERATION` as `Kill(Signal(18))`, `Ptrace(PtraceRequest(16))`, …).
 //! bench/bpf/run.sh uses it as the monitor.
@@ -12,12 +13,15 @@ use std::io::{BufWriter, Read, Write};
 use fsgate_bpf::{Event, EventKinds, PidRule, TracerBuilder};
 
 fn main() -> Result<(), fsgate_core::Error> {
-    let events = match std::env::args().nth(1).as_deref() {
-        Some("handle") => EventKinds::HANDLE_OPERATIONS,
+    let kind = std::env::args().nth(1);
+    let events = match kind.as_deref() {
+        Some("handle" | "signals") => EventKinds::HANDLE_OPERATIONS,
         Some("exec") => EventKinds::EXEC,
         _ => EventKinds::all(),
     };
-    let mut builder = TracerBuilder::new().events(events);
+    let mut builder = TracerBuilder::new()
+        .events(events)
+        .trace_syscalls(kind.as_deref() != Some("signals"));
     if let Some(process_id) = std::env::args().nth(2).and_then(|p| p.parse().ok()) {
         builder = builder.ignore(PidRule {
             process_id,

@@ -8,10 +8,10 @@
 //!
 //! | operation | object | desired access |
 //! | --- | --- | --- |
-//! | `kill`, `pidfd_send_signal`: signal 0 (existence probe) | process | `PROCESS_QUERY_LIMITED_INFORMATION` |
-//! | …: `SIGSTOP`, `SIGTSTP`, `SIGTTIN`, `SIGTTOU`, `SIGCONT` | process | `PROCESS_SUSPEND_RESUME` |
-//! | …: a signal whose default action ends the process (`SIGKILL`, `SIGTERM`, `SIGINT`, `SIGHUP`, `SIGQUIT`, `SIGABRT`, `SIGSEGV`, `SIGUSR1`, real-time signals, …) | process | `PROCESS_TERMINATE` |
-//! | …: a signal ignored by default (`SIGCHLD`, `SIGURG`, `SIGWINCH`) | process | `PROCESS_SET_INFORMATION` |
+//! | `kill`, `pidfd_send_signal`: signal 0 (existence probe; generates no signal, so the tracer never reports it) | process | `PROCESS_QUERY_LIMITED_INFORMATION` |
+//! | …: `SIGSTOP`, `SIGCONT`; `SIGTSTP`, `SIGTTIN`, `SIGTTOU` when the target neither handles nor ignores them | process | `PROCESS_SUSPEND_RESUME` |
+//! | …: a signal that ends the target: `SIGKILL`, and a signal whose default action ends the process (`SIGTERM`, `SIGINT`, `SIGHUP`, `SIGQUIT`, `SIGABRT`, `SIGSEGV`, `SIGUSR1`, real-time signals, …) when the target neither handles nor ignores it | process | `PROCESS_TERMINATE` |
+//! | …: a signal ignored by default (`SIGCHLD`, `SIGURG`, `SIGWINCH`), or any other one the target handles or ignores | process | `PROCESS_SET_INFORMATION` |
 //! | `tgkill`, `tkill`: the same four classes | thread | `THREAD_QUERY_LIMITED_INFORMATION`, `THREAD_SUSPEND_RESUME`, `THREAD_TERMINATE`, `THREAD_SET_INFORMATION` |
 //! | `ptrace`: `PTRACE_ATTACH`, `PTRACE_SEIZE`, `PTRACE_TRACEME` | process | `PROCESS_ALL_ACCESS` |
 //! | `ptrace`: `PTRACE_PEEKTEXT`, `PTRACE_PEEKDATA` | process | `PROCESS_VM_READ` |
@@ -25,9 +25,11 @@
 //! | `process_vm_writev` | process | `PROCESS_VM_WRITE \| PROCESS_VM_OPERATION` |
 //! | `pidfd_getfd` (a duplication: the caller copies a descriptor out of the target) | process | `PROCESS_DUP_HANDLE` |
 //!
-//! Whether a signal ends the process is judged from its default action: a target that
-//! handles `SIGTERM` is still reported as asked for `PROCESS_TERMINATE`, as a Windows caller
-//! asks for the right whatever it then does with it.
+//! Whether a signal ends the target is judged from the target's disposition when the kernel
+//! generated the signal ([`SignalDisposition`](crate::SignalDisposition), read from its
+//! signal handler table): `SIGTERM` to a process that handles or ignores it asks for
+//! `PROCESS_SET_INFORMATION`, not `PROCESS_TERMINATE`. A disposition that could not be read
+//! is judged by the default action.
 
 use bitflags::bitflags;
 

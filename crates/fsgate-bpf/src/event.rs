@@ -5,7 +5,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 
 use crate::access::Access;
-use crate::operation::Operation;
+use crate::operation::{Operation, SignalDisposition};
 
 /// One record from the kernel.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -20,10 +20,11 @@ pub enum Event {
 /// What an operation's system call named as its target.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Target {
-    /// A process, by id (`kill(pid > 0)`, `process_vm_readv`, a pidfd's process, `ptrace`
-    /// attach). `0` when a pidfd argument was not a pidfd (the call then failed with
-    /// `EBADF`), or when a `ptrace` call named a thread that did not exist. A thread id
-    /// given to `kill` or `process_vm_readv` is reported as its process.
+    /// A process, by id (a process-wide signal from `kill` or `pidfd_send_signal`, one per
+    /// process for a group, `process_vm_readv`, a pidfd's process, `ptrace` attach). `0`
+    /// when a pidfd argument was not a pidfd (the call then failed with `EBADF`), or when a
+    /// `ptrace` call named a thread that did not exist. A thread id given to `kill` or
+    /// `process_vm_readv` is reported as its process.
     Process(u32),
     /// A thread (`tgkill`, `tkill`, `ptrace` requests on a traced thread). When the call
     /// named only the thread, the kernel side resolves its process at the call; on kernels
@@ -35,11 +36,6 @@ pub enum Target {
         /// The thread.
         thread: u32,
     },
-    /// Every process of a process group: `kill(0, …)` (the caller's group, `0` here) or
-    /// `kill(-pgid, …)`.
-    ProcessGroup(u32),
-    /// `kill(-1, …)`: every process the caller may signal.
-    AllProcesses,
 }
 
 /// A process or thread handle operation: the reference's `on_process_handle_operation` /
@@ -53,8 +49,17 @@ pub enum Target {
 pub struct HandleOperation {
     /// The system call and its main argument (signal, ptrace request, descriptor).
     pub operation: Operation,
-    /// What the call named as its target.
+    /// What the call named as its target. A signal is reported once for each process (or
+    /// thread) the kernel generated it for: `kill` of a process group gives one event per
+    /// process of the group.
     pub target: Target,
+    /// Signals: what the target does with the signal (its handler table when the signal
+    /// was generated), which decides whether it is fatal; `None` for other operations.
+    pub signal_disposition: Option<SignalDisposition>,
+    /// Whether a filter was active and the kernel found the originator in it when the
+    /// operation happened (by id, as a descendant, or matched by name at its exec): a caller
+    /// whose own view of the process lags (its exec not yet seen) can rely on it.
+    pub originator_filtered: bool,
     /// Whether an existing handle was duplicated (`pidfd_getfd`).
     pub duplication: bool,
     /// The process acted on; `0` for a process group or every process.
@@ -71,13 +76,17 @@ pub struct HandleOperation {
     pub source_process_id: u32,
     /// Duplication only: the process that received the copy, the caller (`0` otherwise).
     pub target_process_id: u32,
-    /// The access the operation asked for (the table in [`crate::access`]); it decides
-    /// whether this is a process or a thread operation.
+    /// The access the operation asked for (the table in [`crate::access`], signals judged
+    /// by [`signal_disposition`](Self::signal_disposition)); it decides whether this is a
+    /// process or a thread operation.
     pub desired_access: Access,
     /// The access the operation got: [`desired_access`](Self::desired_access) when the call
     /// succeeded, none when it failed.
     pub granted_access: Access,
-    /// The system call's return value: `>= 0` on success, `-errno` on failure.
+    /// The system call's return value: `>= 0` on success, `-errno` on failure. A signal is
+    /// seen when the kernel generates it, after every check passed: `0`, or `-EAGAIN` when
+    /// the target's queue of real-time signals was full. Calls the kernel refused
+    /// (`EPERM`, `ESRCH`, `EINVAL`) and signal 0 generate no signal and are not reported.
     pub result: i64,
 }
 

@@ -19,7 +19,34 @@ pub enum SignalEffect {
     Notify,
 }
 
+/// What the target does with a signal, read from its signal handler table when the kernel
+/// generated the signal for it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum SignalDisposition {
+    /// The default action (`SIG_DFL`): what [`Signal::effect`] says.
+    Default,
+    /// The target has a handler: the signal runs it instead of the default action.
+    Caught,
+    /// The target ignores the signal (`SIG_IGN`).
+    Ignored,
+    /// The handler table could not be read; judged as [`Default`](Self::Default).
+    Unknown,
+}
+
 impl Signal {
+    /// What the signal does to the target given its disposition: a handler or `SIG_IGN`
+    /// takes the place of the default action, except for `SIGKILL` and `SIGSTOP` (which
+    /// cannot be caught or ignored) and `SIGCONT` (which continues a stopped target
+    /// whatever its disposition).
+    pub fn effect_on(self, disposition: SignalDisposition) -> SignalEffect {
+        let default = self.effect();
+        match (disposition, self.0) {
+            (_, libc::SIGKILL | libc::SIGSTOP | libc::SIGCONT) => default,
+            (SignalDisposition::Caught | SignalDisposition::Ignored, 1..) => SignalEffect::Notify,
+            _ => default,
+        }
+    }
+
     /// The signal's default effect, which decides the access it asks for.
     pub fn effect(self) -> SignalEffect {
         match self.0 {
@@ -129,23 +156,32 @@ impl Operation {
     }
 
     /// The access the operation asks for, on a process or a thread (the table in
-    /// [`crate::access`]).
+    /// [`crate::access`]), for a target whose disposition of a signal is the default.
     pub fn desired_access(self) -> Access {
+        self.desired_access_on(SignalDisposition::Default)
+    }
+
+    /// The access the operation asks for from a target with `disposition` for the signal
+    /// sent (ignored by operations that send none): a signal the target catches or ignores
+    /// does not end or stop it, so it asks for `SET_INFORMATION`, not `TERMINATE`.
+    pub fn desired_access_on(self, disposition: SignalDisposition) -> Access {
         match self {
             Self::Kill(signal) | Self::PidfdSendSignal(signal) => {
-                Access::Process(match signal.effect() {
+                Access::Process(match signal.effect_on(disposition) {
                     SignalEffect::Probe => ProcessAccess::QUERY_LIMITED_INFORMATION,
                     SignalEffect::SuspendResume => ProcessAccess::SUSPEND_RESUME,
                     SignalEffect::Terminate => ProcessAccess::TERMINATE,
                     SignalEffect::Notify => ProcessAccess::SET_INFORMATION,
                 })
             }
-            Self::Tgkill(signal) | Self::Tkill(signal) => Access::Thread(match signal.effect() {
-                SignalEffect::Probe => ThreadAccess::QUERY_LIMITED_INFORMATION,
-                SignalEffect::SuspendResume => ThreadAccess::SUSPEND_RESUME,
-                SignalEffect::Terminate => ThreadAccess::TERMINATE,
-                SignalEffect::Notify => ThreadAccess::SET_INFORMATION,
-            }),
+            Self::Tgkill(signal) | Self::Tkill(signal) => {
+                Access::Thread(match signal.effect_on(disposition) {
+                    SignalEffect::Probe => ThreadAccess::QUERY_LIMITED_INFORMATION,
+                    SignalEffect::SuspendResume => ThreadAccess::SUSPEND_RESUME,
+                    SignalEffect::Terminate => ThreadAccess::TERMINATE,
+                    SignalEffect::Notify => ThreadAccess::SET_INFORMATION,
+                })
+            }
             Self::Ptrace(request) => request.access(),
             Self::ProcessVmReadv => Access::Process(ProcessAccess::VM_READ),
             Self::ProcessVmWritev => {
@@ -165,6 +201,35 @@ impl Operation {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_caught_or_ignored_signal_does_not_terminate() {
+        let term = Operation::Kill(Signal(libc::SIGTERM));
+        assert_eq!(
+            term.desired_access_on(SignalDisposition::Caught),
+            Access::Process(ProcessAccess::SET_INFORMATION)
+        );
+        assert_eq!(
+            term.desired_access_on(SignalDisposition::Ignored),
+            Access::Process(ProcessAccess::SET_INFORMATION)
+        );
+        assert_eq!(
+            term.desired_access_on(SignalDisposition::Unknown),
+            Access::Process(ProcessAccess::TERMINATE)
+        );
+        let tstp = Operation::Tgkill(Signal(libc::SIGTSTP));
+        assert_eq!(
+            tstp.desired_access_on(SignalDisposition::Caught),
+            Access::Thread(ThreadAccess::SET_INFORMATION)
+        );
+        for uncatchable in [libc::SIGKILL, libc::SIGSTOP, libc::SIGCONT] {
+            let op = Operation::Kill(Signal(uncatchable));
+            assert_eq!(
+                op.desired_access_on(SignalDisposition::Caught),
+                op.desired_access()
+            );
+        }
+    }
 
     #[test]
     fn fatal_signal_asks_to_terminate() {

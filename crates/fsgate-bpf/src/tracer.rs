@@ -12,7 +12,8 @@ use libbpf_rs::{Link, MapCore, MapFlags, Object, ObjectBuilder, ProgramType, Rin
 use rustix::event::{EventfdFlags, PollFd, PollFlags};
 
 use crate::error::{bpf_refused, enforcement_unsupported, libbpf_errno};
-use crate::event::Event;
+use crate::event::{Event, ExecRecord};
+use crate::name_rules::{self, NameRule, RuleList};
 use crate::wire::{self, ThreadProcess};
 
 /// The compiled programs (`src/bpf/tracer.bpf.c`, built by `build.rs`).
@@ -20,10 +21,57 @@ const OBJECT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/tracer.bpf.o"));
 
 /// Map values of `ignored_pids` / `filtered_pids` (`RULE_*` in the C source).
 const RULE_CHILDREN: u8 = 1;
+const RULE_INHERITED: u8 = 2;
+const RULE_BY_NAME: u8 = 4;
+
+/// The ring buffers' sizes: room for about 300,000 handle operation records, or 3,000 exec
+/// records of a few hundred bytes each, while the reader is descheduled. A ring that is not
+/// used gets one page.
+const RING_BYTES: u32 = 16 << 20;
+const UNUSED_RING_BYTES: u32 = 4096;
+
+/// The syscall tracepoint programs (`sys_enter_*` remembers a call, `sys_exit_*` sends it
+/// with its result).
+const SYSCALL_PROGRAMS: &[&str] = &[
+    "enter_ptrace",
+    "enter_process_vm_readv",
+    "enter_process_vm_writev",
+    "enter_pidfd_getfd",
+    "exit_ptrace",
+    "exit_process_vm_readv",
+    "exit_process_vm_writev",
+    "exit_pidfd_getfd",
+];
+/// Signals, on the BTF-enabled tracepoint (tried first) or the classic one.
+const SIGNAL_BTF: &str = "signal_generate_btf";
+const SIGNAL_CLASSIC: &str = "signal_generate_tp";
+const EXEC_PROGRAM: &str = "sched_exec";
+/// Matches rules by name when a process execs.
+const NAME_PROGRAM: &str = "sched_exec_names";
+/// Keep rules inherited by children, and drop entries of exited threads.
+const LIFETIME_PROGRAMS: &[&str] = &["sched_fork", "sched_exit"];
+
+/// How signals are seen: `signal/signal_generate` as a BTF-enabled tracepoint, or as a
+/// classic one on kernels that refuse the former.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum SignalHook {
+    Btf,
+    Classic,
+}
+
+impl SignalHook {
+    fn program(self) -> &'static str {
+        match self {
+            Self::Btf => SIGNAL_BTF,
+            Self::Classic => SIGNAL_CLASSIC,
+        }
+    }
+}
 
 bitflags! {
-    /// Which records the kernel side sends. Both kinds are loaded and attached either way;
-    /// a kind not asked for is dropped in the kernel before it costs a record.
+    /// Which records the kernel side sends. Only the programs of the kinds asked for are
+    /// loaded and attached (plus the small ones that keep rules current at fork, exec and
+    /// exit), so a kind not asked for costs nothing.
     #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
     pub struct EventKinds: u32 {
         /// [`Event::HandleOperation`].
@@ -51,6 +99,10 @@ pub struct TracerBuilder {
     ignored: Vec<PidRule>,
     filtered: Vec<PidRule>,
     enforce: bool,
+    syscalls: bool,
+    exec_of_every_process: bool,
+    ignored_names: Vec<NameRule>,
+    filtered_names: Vec<NameRule>,
 }
 
 impl Default for TracerBuilder {
@@ -60,6 +112,10 @@ impl Default for TracerBuilder {
             ignored: Vec::new(),
             filtered: Vec::new(),
             enforce: false,
+            syscalls: true,
+            exec_of_every_process: false,
+            ignored_names: Vec::new(),
+            filtered_names: Vec::new(),
         }
     }
 }
@@ -90,6 +146,40 @@ impl TracerBuilder {
         self
     }
 
+    /// Never report what processes running an image of this plain name do (see
+    /// [`name_rules`](crate::name_rules); [`start`](Self::start) refuses another name with
+    /// `ERROR_INVALID_PARAMETER` (87)). Processes already running are matched when they
+    /// next exec, or through [`Tracer::add_name_match`].
+    pub fn ignore_name(mut self, rule: NameRule) -> Self {
+        self.ignored_names.push(rule);
+        self
+    }
+
+    /// Report only operations by or on processes running an image of this plain name (and
+    /// other filtered processes), as [`filter`](Self::filter) does for ids.
+    pub fn filter_name(mut self, rule: NameRule) -> Self {
+        self.filtered_names.push(rule);
+        self
+    }
+
+    /// Whether `ptrace`, `process_vm_readv`/`writev` and `pidfd_getfd` are traced (the
+    /// default). They have no tracepoint but their system calls', and attaching any system
+    /// call tracepoint puts every system call of every process on the kernel's slower traced
+    /// path (`TIF_SYSCALL_TRACEPOINT`), whether or not it is one of these. Off, only signals
+    /// are reported (from `signal/signal_generate`, which costs nothing outside signal
+    /// generation): bench/bpf/run.sh measures both.
+    pub fn trace_syscalls(mut self, on: bool) -> Self {
+        self.syscalls = on;
+        self
+    }
+
+    /// Whether exec records are sent for every process, whatever the ignore and filter rules
+    /// (which then apply to handle operations only). Off by default.
+    pub fn exec_of_every_process(mut self, on: bool) -> Self {
+        self.exec_of_every_process = on;
+        self
+    }
+
     /// Ask for enforcement (refusing or restricting operations). [`start`](Self::start) then
     /// fails with [`enforcement_unsupported`]: the kernel cannot refuse these operations for
     /// fsgate.
@@ -113,7 +203,27 @@ impl TracerBuilder {
         if self.enforce {
             return Err(enforcement_unsupported("enforce"));
         }
-        Tracer::start(self, handler)
+        Tracer::start(self, handler, None)
+    }
+
+    /// Like [`start`](Self::start), but exec records are not given to `handler`: they wait
+    /// in the returned [`ExecReader`] until its owner drains them. The kernel writes an exec's
+    /// record before it sends the process connector's exec record, so a connector reader
+    /// that drains the [`ExecReader`] when it meets an exec finds that exec's record there.
+    pub fn start_with_exec_reader<F>(self, handler: F) -> Result<(Tracer, ExecReader)>
+    where
+        F: FnMut(Event) + Send + 'static,
+    {
+        if self.enforce {
+            return Err(enforcement_unsupported("enforce"));
+        }
+        let queue = Arc::new(Mutex::new(Vec::new()));
+        let mut tracer = Tracer::start(self, handler, Some(Arc::clone(&queue)))?;
+        let ring = tracer
+            .exec_ring
+            .take()
+            .ok_or_else(|| bpf_refused("setting up the exec record ring buffer", libc::EINVAL))?;
+        Ok((tracer, ExecReader { ring, queue }))
     }
 
     /// Like [`start`](Self::start), delivering events through a channel instead. The channel
@@ -141,39 +251,93 @@ pub struct Tracer {
     stop: Arc<OwnedFd>,
     reader: Option<JoinHandle<()>>,
     malformed: Arc<AtomicU64>,
-    filter_rules: Mutex<usize>,
+    delivered: Arc<AtomicU64>,
+    /// Filter rules by id and by name: a filter is active while there is one.
+    filter_rules: Mutex<FilterRules>,
+    /// The exec ring, until [`TracerBuilder::start_with_exec_reader`] takes it.
+    exec_ring: Option<libbpf_rs::RingBuffer<'static>>,
+    signal_hook: Option<SignalHook>,
 }
 
+/// Exec records kept apart from a [`Tracer`]'s handler, for a reader that must see an exec's
+/// record at a point of its own choosing (see [`TracerBuilder::start_with_exec_reader`]).
+/// Records stay in the kernel's ring buffer until [`drain`](Self::drain) is called; a ring
+/// left undrained fills up and then loses records (counted by [`Tracer::lost_records`]).
+pub struct ExecReader {
+    ring: libbpf_rs::RingBuffer<'static>,
+    queue: Arc<Mutex<Vec<ExecRecord>>>,
+}
+
+impl ExecReader {
+    /// Every exec record the kernel has written so far, in order; does not block.
+    pub fn drain(&mut self) -> Vec<ExecRecord> {
+        // A failing consume leaves the records where they are; the next drain retries.
+        let _ = self.ring.consume();
+        std::mem::take(&mut *self.queue.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+}
+
+/// Where exec records go: to the handler, or to an [`ExecReader`]'s queue.
+type ExecQueue = Option<Arc<Mutex<Vec<ExecRecord>>>>;
+
 impl Tracer {
-    fn start<F>(builder: TracerBuilder, mut handler: F) -> Result<Self>
+    fn start<F>(builder: TracerBuilder, mut handler: F, exec_queue: ExecQueue) -> Result<Self>
     where
         F: FnMut(Event) + Send + 'static,
     {
         probe_kernel()?;
         crate::tracefs::ensure_mounted()?;
-        let open = ObjectBuilder::default()
-            .open_memory(OBJECT)
-            .map_err(|e| bpf_refused("opening the BPF object", libbpf_errno(&e)))?;
-        let object = open
-            .load()
-            .map_err(|e| bpf_refused("loading the BPF programs", libbpf_errno(&e)))?;
+        // The BTF-enabled signal tracepoint is cheaper; a kernel that refuses it (loading or
+        // attaching) gets the classic one.
+        let mut hook = SignalHook::Btf;
+        let (object, links) = loop {
+            match load_and_attach(&builder, hook, exec_queue.is_some()) {
+                Ok(loaded) => break loaded,
+                Err(e)
+                    if hook == SignalHook::Btf
+                        && builder.events.contains(EventKinds::HANDLE_OPERATIONS) =>
+                {
+                    tracing::debug!("signals from the classic tracepoint: {e}");
+                    hook = SignalHook::Classic;
+                }
+                Err(e) => return Err(e),
+            }
+        };
+        let signal_hook = builder
+            .events
+            .contains(EventKinds::HANDLE_OPERATIONS)
+            .then_some(hook);
 
-        let filter_count = builder.filtered.len();
-        let settings = settings_value(builder.events, filter_count > 0);
-        update(&object, "settings", &0u32.to_ne_bytes(), &settings)?;
+        // The rules go in before the settings that turn reporting on (the programs are
+        // attached already, and report nothing while the settings are zero).
         for rule in &builder.ignored {
             insert_rule(&object, "ignored_pids", *rule)?;
         }
         for rule in &builder.filtered {
             insert_rule(&object, "filtered_pids", *rule)?;
         }
+        write_name_rules(&object, &builder.ignored_names, &builder.filtered_names)?;
+        let filter_rules = FilterRules {
+            ids: builder.filtered.len(),
+            names: builder.filtered_names.len(),
+        };
+        let settings = settings_value(
+            builder.events,
+            filter_rules.active(),
+            builder.exec_of_every_process,
+            exec_queue.is_some(),
+        );
+        update(&object, "settings", &0u32.to_ne_bytes(), &settings)?;
 
         let malformed = Arc::new(AtomicU64::new(0));
+        let delivered = Arc::new(AtomicU64::new(0));
         let ring = {
             let events = find_map(&object, "events")?;
             let mut ring = RingBufferBuilder::new();
             let malformed = Arc::clone(&malformed);
+            let delivered = Arc::clone(&delivered);
             ring.add(&events, move |data: &[u8]| {
+                delivered.fetch_add(1, Ordering::Relaxed);
                 match wire::decode(data, &ProcThreads) {
                     Ok(event) => {
                         // A panicking handler loses this event only.
@@ -189,15 +353,29 @@ impl Tracer {
             ring.build()
                 .map_err(|e| bpf_refused("setting up the ring buffer", libbpf_errno(&e)))?
         };
-
-        let mut links = Vec::new();
-        for program in object.progs_mut() {
-            let name = program.name().to_string_lossy().into_owned();
-            let link = program
-                .attach()
-                .map_err(|e| bpf_refused(&format!("attaching {name}"), libbpf_errno(&e)))?;
-            links.push(link);
-        }
+        let exec_ring = match exec_queue {
+            None => None,
+            Some(queue) => {
+                let map = find_map(&object, "exec_events")?;
+                let mut ring = RingBufferBuilder::new();
+                let malformed = Arc::clone(&malformed);
+                ring.add(&map, move |data: &[u8]| {
+                    match wire::decode(data, &ProcThreads) {
+                        Ok(Event::Exec(exec)) => {
+                            queue.lock().unwrap_or_else(|e| e.into_inner()).push(exec)
+                        }
+                        Ok(Event::HandleOperation(_)) | Err(_) => {
+                            malformed.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                    0
+                })
+                .map_err(|e| bpf_refused("setting up the exec ring buffer", libbpf_errno(&e)))?;
+                Some(ring.build().map_err(|e| {
+                    bpf_refused("setting up the exec ring buffer", libbpf_errno(&e))
+                })?)
+            }
+        };
 
         let stop = Arc::new(
             rustix::event::eventfd(0, EventfdFlags::CLOEXEC | EventfdFlags::NONBLOCK)
@@ -215,8 +393,21 @@ impl Tracer {
             stop,
             reader: Some(reader),
             malformed,
-            filter_rules: Mutex::new(filter_count),
+            delivered,
+            filter_rules: Mutex::new(filter_rules),
+            exec_ring,
+            signal_hook,
         })
+    }
+
+    /// Whether signals are seen through the BTF-enabled `signal_generate` tracepoint (`true`)
+    /// or the classic one a kernel that refuses it gets (`false`); `None` when handle
+    /// operations were not asked for. The classic program finds the target by its thread id
+    /// with the `bpf_task_from_pid` kfunc (Linux 6.2+): on an older kernel that also refuses
+    /// BTF-enabled tracepoints, signals are not reported (only this machine kind's kernel,
+    /// which takes the BTF-enabled one, is tested).
+    pub fn signals_from_btf_tracepoint(&self) -> Option<bool> {
+        self.signal_hook.map(|h| h == SignalHook::Btf)
     }
 
     /// Stops reporting what `rule.process_id` does, from now on.
@@ -234,8 +425,8 @@ impl Tracer {
     pub fn add_filtered(&self, rule: PidRule) -> Result<()> {
         let mut count = self.filter_rules.lock().unwrap_or_else(|e| e.into_inner());
         insert_rule(&self.object, "filtered_pids", rule)?;
-        *count += 1;
-        self.set_filter_active(*count > 0)
+        count.ids += 1;
+        self.set_filter_active(count.active())
     }
 
     /// Removes a filter rule; `ERROR_FILE_NOT_FOUND` (2) when the process had none. With the
@@ -243,8 +434,68 @@ impl Tracer {
     pub fn remove_filtered(&self, process_id: u32) -> Result<()> {
         let mut count = self.filter_rules.lock().unwrap_or_else(|e| e.into_inner());
         remove_rule(&self.object, "filtered_pids", process_id)?;
-        *count = count.saturating_sub(1);
-        self.set_filter_active(*count > 0)
+        count.ids = count.ids.saturating_sub(1);
+        self.set_filter_active(count.active())
+    }
+
+    /// Replaces every rule by name with `ignored` and `filtered` (each a plain name: see
+    /// [`name_rules`](crate::name_rules); anything else is `ERROR_INVALID_PARAMETER` (87)
+    /// and changes nothing). Processes already running are not matched here: they are
+    /// matched when they next exec, or given with [`add_name_match`](Self::add_name_match).
+    /// With a filtered name, only what filtered processes do (or suffer) is reported.
+    pub fn set_name_rules(&self, ignored: &[NameRule], filtered: &[NameRule]) -> Result<()> {
+        let mut count = self.filter_rules.lock().unwrap_or_else(|e| e.into_inner());
+        write_name_rules(&self.object, ignored, filtered)?;
+        count.names = filtered.len();
+        self.set_filter_active(count.active())
+    }
+
+    /// Marks running process `process_id` as matched by a rule by name of `list` (as the
+    /// kernel does at exec): it leaves the list when it execs an image of another name or
+    /// exits. With `include_children`, processes it forks from now on get the rule. A
+    /// process already in the list keeps its entry.
+    pub fn add_name_match(
+        &self,
+        list: RuleList,
+        process_id: u32,
+        include_children: bool,
+    ) -> Result<()> {
+        let value = RULE_BY_NAME | if include_children { RULE_CHILDREN } else { 0 };
+        insert_new(&self.object, list.pid_map(), process_id, value)
+    }
+
+    /// Marks running process `process_id` as a descendant covered by a rule of `list` with
+    /// `include_children` (as the kernel does at fork): it stays in the list until it exits,
+    /// whatever it execs, and passes the rule to the processes it forks. A process already
+    /// in the list keeps its entry.
+    pub fn add_descendant(&self, list: RuleList, process_id: u32) -> Result<()> {
+        insert_new(
+            &self.object,
+            list.pid_map(),
+            process_id,
+            RULE_CHILDREN | RULE_INHERITED,
+        )
+    }
+
+    /// Removes every process of `list` that is there through a rule by name or as a
+    /// descendant (the entries of rules by id stay), for a caller that rebuilds them after
+    /// its rules by name changed.
+    pub fn clear_derived(&self, list: RuleList) -> Result<()> {
+        let map = find_map(&self.object, list.pid_map())?;
+        let keys: Vec<Vec<u8>> = map.keys().collect();
+        for key in keys {
+            let derived = map
+                .lookup(&key, MapFlags::ANY)
+                .ok()
+                .flatten()
+                .and_then(|v| v.first().copied())
+                .is_some_and(|v| v & (RULE_BY_NAME | RULE_INHERITED) != 0);
+            if derived {
+                // A key gone meanwhile (its process exited) is as good as deleted.
+                let _ = map.delete(&key);
+            }
+        }
+        Ok(())
     }
 
     fn set_filter_active(&self, active: bool) -> Result<()> {
@@ -252,17 +503,11 @@ impl Tracer {
         let current = map
             .lookup(&0u32.to_ne_bytes(), MapFlags::ANY)
             .map_err(|e| bpf_refused("reading the settings map", libbpf_errno(&e)))?
-            .unwrap_or_else(|| vec![0; 8]);
-        let events = current
-            .get(4..8)
-            .and_then(|b| b.try_into().ok())
-            .map_or(0, u32::from_ne_bytes);
-        update(
-            &self.object,
-            "settings",
-            &0u32.to_ne_bytes(),
-            &settings_value(EventKinds::from_bits_truncate(events), active),
-        )
+            .unwrap_or_else(|| vec![0; SETTINGS_BYTES]);
+        let mut value = current;
+        value.resize(SETTINGS_BYTES, 0);
+        value[..4].copy_from_slice(&u32::from(active).to_ne_bytes());
+        update(&self.object, "settings", &0u32.to_ne_bytes(), &value)
     }
 
     /// The kernel ids of the loaded programs (as `bpftool prog list` shows them).
@@ -271,6 +516,13 @@ impl Tracer {
             .progs()
             .filter_map(|p| libbpf_rs::Program::id_from_fd(p.as_fd()).ok())
             .collect()
+    }
+
+    /// How many records the kernel side has sent to this tracer's handler so far (exec
+    /// records read through an [`ExecReader`] not included): what the rules in the kernel
+    /// let through.
+    pub fn delivered_records(&self) -> u64 {
+        self.delivered.load(Ordering::Relaxed)
     }
 
     /// How many records were lost: the ring buffer was full because the handler fell behind
@@ -324,9 +576,12 @@ fn read_until_stopped(ring: &libbpf_rs::RingBuffer<'static>, stop: BorrowedFd<'_
     }
 }
 
-/// Detects at run time whether the kernel loads tracepoint programs at all, so a refusing
-/// kernel gets one clear error rather than a verifier log.
-fn probe_kernel() -> Result<()> {
+/// Whether this kernel loads BPF tracepoint programs for this caller, probed with a trivial
+/// program: `Ok` means a [`TracerBuilder::start`] that fails has another reason than the
+/// kernel's refusal. Errors are those of [`TracerBuilder::start`] for a refusing kernel:
+/// `ERROR_NOT_SUPPORTED` (50), or `ERROR_PRIVILEGE_NOT_HELD` (1314) for a caller without
+/// the capabilities.
+pub fn probe_kernel() -> Result<()> {
     match ProgramType::Tracepoint.is_supported() {
         Ok(true) => Ok(()),
         Ok(false) => Err(bpf_refused(
@@ -340,11 +595,83 @@ fn probe_kernel() -> Result<()> {
     }
 }
 
-fn settings_value(events: EventKinds, filter_active: bool) -> [u8; 8] {
-    let mut value = [0u8; 8];
+/// `struct settings` in the C source: four `u32`s.
+const SETTINGS_BYTES: usize = 16;
+
+fn settings_value(
+    events: EventKinds,
+    filter_active: bool,
+    exec_all: bool,
+    exec_ring: bool,
+) -> [u8; SETTINGS_BYTES] {
+    let mut value = [0u8; SETTINGS_BYTES];
     value[..4].copy_from_slice(&u32::from(filter_active).to_ne_bytes());
-    value[4..].copy_from_slice(&events.bits().to_ne_bytes());
+    value[4..8].copy_from_slice(&events.bits().to_ne_bytes());
+    value[8..12].copy_from_slice(&u32::from(exec_all).to_ne_bytes());
+    value[12..].copy_from_slice(&u32::from(exec_ring).to_ne_bytes());
     value
+}
+
+/// The programs `builder` needs, with signals on `hook`.
+fn wanted_programs(builder: &TracerBuilder, hook: SignalHook) -> Vec<&'static str> {
+    let mut names = LIFETIME_PROGRAMS.to_vec();
+    names.push(NAME_PROGRAM);
+    if builder.events.contains(EventKinds::HANDLE_OPERATIONS) {
+        names.push(hook.program());
+        if builder.syscalls {
+            names.extend_from_slice(SYSCALL_PROGRAMS);
+        }
+    }
+    if builder.events.contains(EventKinds::EXEC) {
+        names.push(EXEC_PROGRAM);
+    }
+    names
+}
+
+/// Opens the object, loads only the programs `builder` needs (the others are never
+/// verified nor attached: an unattached syscall tracepoint costs nothing), sizes the rings,
+/// and attaches.
+fn load_and_attach(
+    builder: &TracerBuilder,
+    hook: SignalHook,
+    exec_apart: bool,
+) -> Result<(Object, Vec<Link>)> {
+    let wanted = wanted_programs(builder, hook);
+    let mut open = ObjectBuilder::default()
+        .open_memory(OBJECT)
+        .map_err(|e| bpf_refused("opening the BPF object", libbpf_errno(&e)))?;
+    for mut program in open.progs_mut() {
+        let name = program.name().to_string_lossy().into_owned();
+        program.set_autoload(wanted.contains(&name.as_str()));
+    }
+    let handle = builder.events.contains(EventKinds::HANDLE_OPERATIONS);
+    let exec = builder.events.contains(EventKinds::EXEC);
+    for mut map in open.maps_mut() {
+        let name = map.name().to_string_lossy().into_owned();
+        let used = match name.as_str() {
+            "events" => handle || (exec && !exec_apart),
+            "exec_events" => exec && exec_apart,
+            _ => continue,
+        };
+        let size = if used { RING_BYTES } else { UNUSED_RING_BYTES };
+        map.set_max_entries(size)
+            .map_err(|e| bpf_refused(&format!("sizing map {name}"), libbpf_errno(&e)))?;
+    }
+    let object = open
+        .load()
+        .map_err(|e| bpf_refused("loading the BPF programs", libbpf_errno(&e)))?;
+    let mut links = Vec::new();
+    for program in object.progs_mut() {
+        let name = program.name().to_string_lossy().into_owned();
+        if !wanted.contains(&name.as_str()) {
+            continue;
+        }
+        let link = program
+            .attach()
+            .map_err(|e| bpf_refused(&format!("attaching {name}"), libbpf_errno(&e)))?;
+        links.push(link);
+    }
+    Ok((object, links))
 }
 
 fn find_map<'o>(object: &'o Object, name: &str) -> Result<libbpf_rs::Map<'o>> {
@@ -358,6 +685,61 @@ fn update(object: &Object, map: &str, key: &[u8], value: &[u8]) -> Result<()> {
     find_map(object, map)?
         .update(key, value, MapFlags::ANY)
         .map_err(|e| bpf_refused(&format!("updating map {map}"), libbpf_errno(&e)))
+}
+
+/// The filter rules a tracer holds in the kernel.
+#[derive(Debug, Default)]
+struct FilterRules {
+    ids: usize,
+    names: usize,
+}
+
+impl FilterRules {
+    fn active(&self) -> bool {
+        self.ids + self.names > 0
+    }
+}
+
+/// Replaces the kernel's rules by name; `ERROR_INVALID_PARAMETER` (87), changing nothing,
+/// for a name the kernel cannot match.
+fn write_name_rules(object: &Object, ignored: &[NameRule], filtered: &[NameRule]) -> Result<()> {
+    let mut bits: std::collections::HashMap<[u8; name_rules::NAME_KEY], u8> =
+        std::collections::HashMap::new();
+    for (list, rules) in [(RuleList::Ignored, ignored), (RuleList::Filtered, filtered)] {
+        for rule in rules {
+            *bits.entry(name_rules::key(&rule.name)?).or_default() |=
+                list.name_bits(rule.include_children);
+        }
+    }
+    let map = find_map(object, "name_rules")?;
+    let old: Vec<Vec<u8>> = map.keys().collect();
+    for key in old {
+        // A key gone meanwhile is as good as deleted.
+        let _ = map.delete(&key);
+    }
+    for (key, value) in &bits {
+        map.update(key, &[*value], MapFlags::ANY)
+            .map_err(|e| bpf_refused("updating map name_rules", libbpf_errno(&e)))?;
+    }
+    Ok(())
+}
+
+/// Adds `process_id` to `map` unless it is there already.
+fn insert_new(object: &Object, map: &str, process_id: u32, value: u8) -> Result<()> {
+    if process_id == 0 {
+        return Err(Error::invalid_argument(
+            "process_id",
+            "0 is not a process (the idle task)",
+        ));
+    }
+    match find_map(object, map)?.update(&process_id.to_ne_bytes(), &[value], MapFlags::NO_EXIST) {
+        Ok(()) => Ok(()),
+        Err(e) if libbpf_errno(&e) == libc::EEXIST => Ok(()),
+        Err(e) => Err(bpf_refused(
+            &format!("updating map {map}"),
+            libbpf_errno(&e),
+        )),
+    }
 }
 
 fn insert_rule(object: &Object, map: &str, rule: PidRule) -> Result<()> {

@@ -9,7 +9,7 @@ use std::os::unix::ffi::OsStringExt;
 use std::path::PathBuf;
 
 use crate::event::{Event, ExecRecord, ExecSyscall, HandleOperation, Target};
-use crate::operation::{Operation, PtraceRequest, Signal};
+use crate::operation::{Operation, PtraceRequest, Signal, SignalDisposition};
 
 const RECORD_HANDLE_OPERATION: u32 = 1;
 const RECORD_EXEC: u32 = 2;
@@ -24,6 +24,12 @@ const OP_PROCESS_VM_WRITEV: u32 = 7;
 const OP_PIDFD_GETFD: u32 = 8;
 
 const HANDLE_RECORD_SIZE: usize = 48;
+
+const HANDLE_FROM_SIGNAL_GENERATE: u32 = 2;
+const HANDLE_SIGNAL_CAUGHT: u32 = 4;
+const HANDLE_SIGNAL_IGNORED: u32 = 8;
+const HANDLE_SIGNAL_DISPOSITION_UNKNOWN: u32 = 16;
+const HANDLE_ORIGINATOR_FILTERED: u32 = 32;
 
 const EXEC_ARGS_TRUNCATED: u32 = 1;
 const EXEC_PATH_TRUNCATED: u32 = 2;
@@ -86,6 +92,7 @@ fn decode_handle(bytes: &[u8], threads: &dyn ThreadProcess) -> Result<HandleOper
     let originator_user_id = u32_at(bytes, 16)?;
     let target_pid = u32_at(bytes, 20)? as i32;
     let target_tid = u32_at(bytes, 24)? as i32;
+    let flags = u32_at(bytes, 28)?;
     let argument = u64_at(bytes, 32)?;
     let result = u64_at(bytes, 40)? as i64;
     let signal = Signal(argument as i32);
@@ -104,14 +111,20 @@ fn decode_handle(bytes: &[u8], threads: &dyn ThreadProcess) -> Result<HandleOper
         },
         other => return Err(format!("handle record of unknown operation {other}")),
     };
-    let desired_access = operation.desired_access();
-    let target = match operation {
-        Operation::Kill(_) => match target_pid {
-            -1 => Target::AllProcesses,
-            0 => Target::ProcessGroup(0),
-            pid if pid < 0 => Target::ProcessGroup(pid.unsigned_abs()),
-            pid => Target::Process(positive(pid)),
+    let signal_disposition = (flags & HANDLE_FROM_SIGNAL_GENERATE != 0).then_some(
+        if flags & HANDLE_SIGNAL_DISPOSITION_UNKNOWN != 0 {
+            SignalDisposition::Unknown
+        } else if flags & HANDLE_SIGNAL_IGNORED != 0 {
+            SignalDisposition::Ignored
+        } else if flags & HANDLE_SIGNAL_CAUGHT != 0 {
+            SignalDisposition::Caught
+        } else {
+            SignalDisposition::Default
         },
+    );
+    let desired_access =
+        operation.desired_access_on(signal_disposition.unwrap_or(SignalDisposition::Default));
+    let target = match operation {
         Operation::Tgkill(_) => Target::Thread {
             process: positive(target_pid),
             thread: positive(target_tid),
@@ -134,7 +147,6 @@ fn decode_handle(bytes: &[u8], threads: &dyn ThreadProcess) -> Result<HandleOper
     let (process_id, thread_id) = match target {
         Target::Process(p) => (p, 0),
         Target::Thread { process, thread } => (process, thread),
-        Target::ProcessGroup(_) | Target::AllProcesses => (0, 0),
     };
     // A ptrace request on a process (attach, memory) names one of its threads: keep it.
     let thread_id = match operation {
@@ -145,6 +157,8 @@ fn decode_handle(bytes: &[u8], threads: &dyn ThreadProcess) -> Result<HandleOper
     Ok(HandleOperation {
         operation,
         target,
+        signal_disposition,
+        originator_filtered: flags & HANDLE_ORIGINATOR_FILTERED != 0,
         duplication,
         process_id,
         thread_id,
@@ -259,13 +273,29 @@ mod tests {
         argument: u64,
         result: i64,
     ) -> Vec<u8> {
+        let flags = if op <= OP_PIDFD_SEND_SIGNAL {
+            HANDLE_FROM_SIGNAL_GENERATE
+        } else {
+            0
+        };
+        flagged_record(op, target_pid, target_tid, argument, result, flags)
+    }
+
+    fn flagged_record(
+        op: u32,
+        target_pid: i32,
+        target_tid: i32,
+        argument: u64,
+        result: i64,
+        flags: u32,
+    ) -> Vec<u8> {
         let mut b = Vec::new();
         for v in [RECORD_HANDLE_OPERATION, op, 100, 101, 1000] {
             b.extend_from_slice(&v.to_ne_bytes());
         }
         b.extend_from_slice(&target_pid.to_ne_bytes());
         b.extend_from_slice(&target_tid.to_ne_bytes());
-        b.extend_from_slice(&0u32.to_ne_bytes());
+        b.extend_from_slice(&flags.to_ne_bytes());
         b.extend_from_slice(&argument.to_ne_bytes());
         b.extend_from_slice(&result.to_ne_bytes());
         b
@@ -322,14 +352,61 @@ mod tests {
     }
 
     #[test]
-    fn kill_targets_groups_and_everyone() {
-        let group = handle(&handle_record(OP_KILL, -77, 0, 15, 0), &NoThreads);
-        assert_eq!(group.target, Target::ProcessGroup(77));
-        assert_eq!(group.process_id, 0);
-        let own = handle(&handle_record(OP_KILL, 0, 0, 15, 0), &NoThreads);
-        assert_eq!(own.target, Target::ProcessGroup(0));
-        let all = handle(&handle_record(OP_KILL, -1, 0, 15, 0), &NoThreads);
-        assert_eq!(all.target, Target::AllProcesses);
+    fn a_signal_the_target_catches_or_ignores_is_not_fatal() {
+        let caught = handle(
+            &flagged_record(
+                OP_KILL,
+                200,
+                0,
+                15,
+                0,
+                HANDLE_FROM_SIGNAL_GENERATE | HANDLE_SIGNAL_CAUGHT,
+            ),
+            &NoThreads,
+        );
+        assert_eq!(caught.signal_disposition, Some(SignalDisposition::Caught));
+        assert_eq!(
+            caught.desired_access,
+            Access::Process(ProcessAccess::SET_INFORMATION)
+        );
+        let ignored = handle(
+            &flagged_record(
+                OP_TGKILL,
+                200,
+                201,
+                15,
+                0,
+                HANDLE_FROM_SIGNAL_GENERATE | HANDLE_SIGNAL_IGNORED,
+            ),
+            &NoThreads,
+        );
+        assert_eq!(ignored.signal_disposition, Some(SignalDisposition::Ignored));
+        assert_eq!(
+            ignored.granted_access,
+            Access::Thread(ThreadAccess::SET_INFORMATION)
+        );
+        let default = handle(&handle_record(OP_KILL, 200, 0, 15, 0), &NoThreads);
+        assert_eq!(default.signal_disposition, Some(SignalDisposition::Default));
+        assert_eq!(
+            default.desired_access,
+            Access::Process(ProcessAccess::TERMINATE)
+        );
+        let full_queue = handle(
+            &handle_record(OP_KILL, 200, 0, 40, -i64::from(libc::EAGAIN)),
+            &NoThreads,
+        );
+        assert_eq!(
+            full_queue.granted_access,
+            Access::Process(ProcessAccess::empty())
+        );
+        let ptrace = handle(&handle_record(OP_PTRACE, 0, 400, 16, 0), &SameProcess(400));
+        assert_eq!(ptrace.signal_disposition, None);
+        assert!(!ptrace.originator_filtered);
+        let filtered = handle(
+            &flagged_record(OP_PTRACE, 0, 400, 16, 0, HANDLE_ORIGINATOR_FILTERED),
+            &SameProcess(400),
+        );
+        assert!(filtered.originator_filtered);
     }
 
     #[test]

@@ -5,8 +5,8 @@ mod common;
 
 use common::{operations_by, spawn_target, start, stop_and_collect, Helper};
 use fsgate_bpf::{
-    Access, Event, Operation, PidRule, ProcessAccess, PtraceRequest, Signal, Target, ThreadAccess,
-    TracerBuilder,
+    Access, Event, Operation, PidRule, ProcessAccess, PtraceRequest, Signal, SignalDisposition,
+    Target, ThreadAccess, TracerBuilder,
 };
 
 /// When this binary runs itself as a helper child, this is the test that plays the role.
@@ -91,6 +91,38 @@ fn signal_ptrace_and_memory_read_are_each_reported_once() {
     assert_eq!(ops[2].errno(), Some(libc::EFAULT));
 }
 
+/// Without the system call tracepoints only signals are reported: the same actor's ptrace
+/// and memory reads (and the SIGSTOP the kernel itself sends at the attach) are not.
+#[test]
+fn without_syscall_tracepoints_only_signals_are_reported() {
+    let Some((tracer, events)) = start(TracerBuilder::new().trace_syscalls(false)) else {
+        return;
+    };
+    let target = spawn_target();
+    let mut actor = Helper::spawn("actor", target.pid());
+    actor.line("TID");
+    actor.line("READY");
+    actor.go();
+    assert_eq!(actor.line("READ"), "8");
+    assert_eq!(actor.line("READ"), "-1");
+    actor.line("DONE");
+    let actor_pid = actor.pid();
+    actor.finish();
+    let events = stop_and_collect(tracer, events);
+    let ops: Vec<_> = operations_by(&events, actor_pid)
+        .iter()
+        .map(|o| (o.operation, o.target, o.granted_access))
+        .collect();
+    assert_eq!(
+        ops,
+        vec![(
+            Operation::Kill(Signal(libc::SIGTERM)),
+            Target::Process(target.pid()),
+            Access::Process(ProcessAccess::TERMINATE)
+        )]
+    );
+}
+
 #[test]
 fn pidfd_signal_and_descriptor_copy_name_the_pidfds_process() {
     let Some((tracer, events)) = start(TracerBuilder::new()) else {
@@ -165,14 +197,16 @@ fn thread_signals_are_thread_operations() {
         let _ = stopped.recv();
     });
     let tid = tid.recv().expect("tid");
-    // SAFETY: tgkill and tkill take ids and a signal number; signal 0 sends nothing.
-    let (tg, tk) = unsafe {
+    // SAFETY: tgkill and tkill take ids and a signal number; SIGURG's default action is to
+    // ignore it, and signal 0 sends nothing (so it is not reported: no signal is generated).
+    let (tg, tk, probe) = unsafe {
         (
-            libc::syscall(libc::SYS_tgkill, me as i32, tid as i32, 0),
+            libc::syscall(libc::SYS_tgkill, me as i32, tid as i32, libc::SIGURG),
+            libc::syscall(libc::SYS_tkill, tid as i32, libc::SIGURG),
             libc::syscall(libc::SYS_tkill, tid as i32, 0),
         )
     };
-    assert_eq!((tg, tk), (0, 0));
+    assert_eq!((tg, tk, probe), (0, 0, 0));
     stop.send(()).expect("stop worker");
     worker.join().expect("worker");
     let events = stop_and_collect(tracer, events);
@@ -181,8 +215,8 @@ fn thread_signals_are_thread_operations() {
         .filter(|o| o.thread_id == tid)
         .collect();
     assert_eq!(ops.len(), 2, "{ops:#?}");
-    assert_eq!(ops[0].operation, Operation::Tgkill(Signal(0)));
-    assert_eq!(ops[1].operation, Operation::Tkill(Signal(0)));
+    assert_eq!(ops[0].operation, Operation::Tgkill(Signal(libc::SIGURG)));
+    assert_eq!(ops[1].operation, Operation::Tkill(Signal(libc::SIGURG)));
     for op in &ops {
         assert_eq!(
             op.target,
@@ -192,11 +226,147 @@ fn thread_signals_are_thread_operations() {
             }
         );
         assert!(op.is_thread_operation());
+        assert_eq!(op.signal_disposition, Some(SignalDisposition::Default));
         assert_eq!(
             op.granted_access,
-            Access::Thread(ThreadAccess::QUERY_LIMITED_INFORMATION)
+            Access::Thread(ThreadAccess::SET_INFORMATION)
         );
     }
+}
+
+/// Whether SIGTERM is fatal is judged from the target's handler table: a shell that traps it
+/// or ignores it is asked for SET_INFORMATION, one with the default action for TERMINATE.
+/// A refused call (no such process) and signal 0 generate no signal and are not reported.
+#[test]
+fn a_signals_fatality_follows_the_targets_handler() {
+    let Some((tracer, events)) = start(TracerBuilder::new()) else {
+        return;
+    };
+    eprintln!(
+        "signals from the BTF-enabled tracepoint: {:?}",
+        tracer.signals_from_btf_tracepoint()
+    );
+    let spawn = |script: &str| {
+        let mut child = std::process::Command::new("sh")
+            .args(["-c", script])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn sh");
+        // The shell says READY once its trap is set.
+        let mut line = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(child.stdout.as_mut().expect("stdout")),
+            &mut line,
+        )
+        .expect("read READY");
+        assert_eq!(line.trim(), "READY");
+        child
+    };
+    let mut caught = spawn("trap 'exit 0' TERM; echo READY; while :; do sleep 0.05; done");
+    let mut ignored = spawn("trap '' TERM; echo READY; exec sleep 60");
+    let mut default = spawn("echo READY; exec sleep 60");
+    let me = std::process::id();
+    // A pid no process has: the kernel's limit is at most 4,194,304.
+    let missing = 4_194_305;
+    for child in [&caught, &ignored, &default] {
+        // SAFETY: kill on the pid of a child this test started.
+        assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGTERM) }, 0);
+    }
+    // SAFETY: kill with a pid no process has, and a probe of our own child.
+    unsafe {
+        assert_eq!(libc::kill(missing, libc::SIGTERM), -1);
+        assert_eq!(libc::kill(caught.id() as i32, 0), 0);
+    }
+    assert!(caught.wait().expect("wait").success());
+    // SAFETY: kill on the pid of a child this test started.
+    assert_eq!(unsafe { libc::kill(ignored.id() as i32, libc::SIGKILL) }, 0);
+    let _ = ignored.wait();
+    let _ = default.wait();
+    let events = stop_and_collect(tracer, events);
+    // Other tests of this binary signal from this process too: only ours count.
+    let targets = [caught.id(), ignored.id(), default.id()];
+    let ops: Vec<_> = operations_by(&events, me)
+        .into_iter()
+        .filter(|o| targets.contains(&o.process_id))
+        .collect();
+    let seen: Vec<_> = ops
+        .iter()
+        .map(|o| {
+            (
+                o.process_id,
+                o.operation,
+                o.signal_disposition,
+                o.granted_access,
+            )
+        })
+        .collect();
+    let sigterm = Operation::Kill(Signal(libc::SIGTERM));
+    assert_eq!(
+        seen,
+        vec![
+            (
+                caught.id(),
+                sigterm,
+                Some(SignalDisposition::Caught),
+                Access::Process(ProcessAccess::SET_INFORMATION)
+            ),
+            (
+                ignored.id(),
+                sigterm,
+                Some(SignalDisposition::Ignored),
+                Access::Process(ProcessAccess::SET_INFORMATION)
+            ),
+            (
+                default.id(),
+                sigterm,
+                Some(SignalDisposition::Default),
+                Access::Process(ProcessAccess::TERMINATE)
+            ),
+            // SIGKILL cannot be caught or ignored: its disposition stays the default.
+            (
+                ignored.id(),
+                Operation::Kill(Signal(libc::SIGKILL)),
+                Some(SignalDisposition::Default),
+                Access::Process(ProcessAccess::TERMINATE)
+            ),
+        ],
+        "{ops:#?}"
+    );
+}
+
+/// `kill(0, …)` signals every process of the caller's group: one event for each process the
+/// kernel generated the signal for.
+#[test]
+fn a_group_signal_is_reported_once_per_process() {
+    let Some((tracer, events)) = start(TracerBuilder::new()) else {
+        return;
+    };
+    // A shell leading its own group, with two children in it; it signals the group with
+    // SIGURG (ignored by default) and reports the pids.
+    let out = std::process::Command::new("setsid")
+        .args([
+            "sh",
+            "-c",
+            "sleep 60 & a=$!; sleep 60 & b=$!; kill -URG 0; echo $$ $a $b; kill $a $b",
+        ])
+        .output()
+        .expect("run setsid sh");
+    assert!(out.status.success());
+    let pids: Vec<u32> = String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .map(|p| p.parse().expect("pid"))
+        .collect();
+    assert_eq!(pids.len(), 3);
+    let events = stop_and_collect(tracer, events);
+    let mut urg: Vec<u32> = operations_by(&events, pids[0])
+        .into_iter()
+        .filter(|o| o.operation == Operation::Kill(Signal(libc::SIGURG)))
+        .map(|o| o.process_id)
+        .collect();
+    urg.sort_unstable();
+    let mut expected = pids.clone();
+    expected.sort_unstable();
+    assert_eq!(urg, expected);
 }
 
 #[test]

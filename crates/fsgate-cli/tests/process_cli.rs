@@ -145,7 +145,7 @@ fn watch_prints_handle_operations_from_tracepoints() {
         return;
     }
     let mut child = Command::new("sh")
-        .args(["-c", "kill -0 $$"])
+        .args(["-c", "kill -CONT $$"])
         .spawn()
         .unwrap();
     let pid = child.id();
@@ -165,7 +165,100 @@ fn watch_prints_handle_operations_from_tracepoints() {
     let v = seen.unwrap();
     assert_eq!(v["event"], "process_handle_operation");
     assert_eq!(v["process_id"], pid);
-    // `PROCESS_QUERY_LIMITED_INFORMATION`: signal 0 only asks whether the process exists.
-    assert_eq!(v["original_desired_access"], 0x1000);
-    assert_eq!(v["desired_access"], 0x1000);
+    // `PROCESS_SUSPEND_RESUME`: what SIGCONT asks for, granted.
+    assert_eq!(v["original_desired_access"], 0x0800);
+    assert_eq!(v["desired_access"], 0x0800);
+}
+
+/// A storm of short-lived execs with distinct arguments: `watch --json --command-line`
+/// prints each creation with its exact image and command line, read by the kernel at exec
+/// time, though every process has exited before its event is handled. Where the kernel
+/// refuses BPF programs, names come from /proc (the documented alternative): every exec is
+/// still printed.
+#[test]
+fn watch_names_every_exec_of_a_storm_exactly() {
+    if !fsgate_testkit::require_root("the process connector and BPF programs need root") {
+        return;
+    }
+    const EXECS: usize = 1000;
+    let root = installed();
+    let programs = other_users::reachable_tempdir();
+    let mut watch = fsgate()
+        .args([
+            "process",
+            "watch",
+            "--pid",
+            &std::process::id().to_string(),
+            "--json",
+            "--command-line",
+            "--events",
+            "process_creation",
+        ])
+        .env("FSGATE_ROOT", root.path().join("r"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = BufReader::new(watch.stderr.take().unwrap());
+    let mut first = String::new();
+    err.read_line(&mut first).unwrap();
+    assert!(first.starts_with("ready:"), "{first}");
+    let image = programs
+        .path()
+        .join(format!("storm-{}", std::process::id()));
+    assert!(Command::new("cp")
+        .arg("/bin/true")
+        .arg(&image)
+        .status()
+        .unwrap()
+        .success());
+    let mut index = std::collections::HashMap::new();
+    for i in 0..EXECS {
+        let mut child = Command::new(&image)
+            .arg(format!("arg-{i}"))
+            .spawn()
+            .unwrap();
+        index.insert(u64::from(child.id()), i);
+        assert!(child.wait().unwrap().success());
+    }
+    let out = BufReader::new(watch.stdout.take().unwrap());
+    let mut seen = Vec::new();
+    for line in out.lines() {
+        let v: serde_json::Value = serde_json::from_str(&line.unwrap()).unwrap();
+        if v["event"] == "process_creation"
+            && v["process_id"]
+                .as_u64()
+                .is_some_and(|p| index.contains_key(&p))
+        {
+            seen.push(v);
+            if seen.len() == EXECS {
+                break;
+            }
+        }
+    }
+    // SAFETY: kill on the pid of the child we started.
+    assert_eq!(unsafe { libc::kill(watch.id() as i32, libc::SIGTERM) }, 0);
+    assert!(watch.wait().unwrap().success());
+    assert_eq!(seen.len(), EXECS);
+    match fsgate_process::probe_bpf_support() {
+        Ok(()) => {
+            let path = image.to_str().unwrap();
+            let misnamed: Vec<_> = seen
+                .iter()
+                .filter(|v| {
+                    let i = index[&v["process_id"].as_u64().unwrap()];
+                    v["image_file_name"] != path
+                        || v["process_name"] != path
+                        || v["command_line"] != format!("{path} arg-{i}").as_str()
+                })
+                .collect();
+            assert!(misnamed.is_empty(), "misnamed: {misnamed:#?}");
+        }
+        Err(e) => {
+            use fsgate_core::code;
+            let codes = [code::ERROR_NOT_SUPPORTED, code::ERROR_PRIVILEGE_NOT_HELD];
+            assert!(codes.contains(&e.code()), "{e}");
+            eprintln!("documented alternative on this kernel (names from /proc): {e}");
+        }
+    }
 }

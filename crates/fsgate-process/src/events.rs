@@ -75,14 +75,15 @@ pub struct ProcessCreation {
     pub process_name: String,
     /// The image file the exec opened, as a full path.
     pub image_file_name: String,
-    /// Whether `image_file_name` is a full path (false only when the kernel no longer knew
-    /// it, for example the process had already exited and only its name was left).
+    /// Whether `image_file_name` is a full path (false only when it is unknown: BPF was
+    /// refused and the process had already exited).
     pub file_open_name_available: bool,
     /// The new command line, arguments joined by spaces; filled only when
-    /// `track_command_line` is on, read from `/proc/<pid>/cmdline` when the event is
-    /// prepared. Under exec control the event fires before the exec replaced the command
-    /// line, so it is empty there; in notifications it races with a process that exits at
-    /// once (then it is empty).
+    /// `track_command_line` is on, from the exact exec record the kernel wrote at exec time
+    /// (see the crate docs). Where the kernel refuses BPF programs it is read from
+    /// `/proc/<pid>/cmdline` when the event is prepared, and is empty for a process that
+    /// already exited. Under exec control the event fires before the exec replaced the
+    /// command line, so it is empty there.
     pub command_line: String,
 }
 

@@ -17,6 +17,7 @@ use rustix::process::{pidfd_open, Pid, PidfdFlags};
 
 use crate::events::{EventsToFire, ProcessEvents};
 use crate::exec_control::ExecControl;
+use crate::exec_records::ExecRecords;
 use crate::handle_ops;
 use crate::proc_connector::ProcConnector;
 use crate::rules::ProcessId;
@@ -40,6 +41,9 @@ struct Running {
     exec_control: Option<ExecControl>,
     /// The tracepoint programs, while `EventsToFire` asks for handle operations.
     handle_ops: Option<handle_ops::HandleTracer>,
+    /// The exec record program, when `EventsToFire` asked for creations at the start and the
+    /// kernel loads it (the connector reader holds its records).
+    exec_tracer: Option<fsgate_bpf::Tracer>,
     dispatcher: Arc<Dispatcher>,
 }
 
@@ -353,18 +357,36 @@ impl ProcessFilter {
             options,
             Arc::clone(&self.shared.events) as Arc<dyn Hooks>,
         )?);
+        let events = EventsToFire(self.shared.events_to_fire.load(Ordering::Relaxed));
+        // Exact exec records where the kernel loads the program; else names from /proc.
+        let (exec_tracer, records) = if events.contains(EventsToFire::PROCESS_CREATION) {
+            match ExecRecords::start() {
+                Ok((tracer, records)) => (Some(tracer), Some(records)),
+                Err(e) => {
+                    tracing::info!("process creations named from /proc: {e}");
+                    (None, None)
+                }
+            }
+        } else {
+            (None, None)
+        };
         *self.shared.lock() = State {
             table: ProcessTable::load(),
             ..State::default()
         };
-        let reader = tracker::spawn(connector, Arc::clone(&self.shared), Arc::clone(&dispatcher))?;
+        let reader = tracker::spawn(
+            connector,
+            records,
+            Arc::clone(&self.shared),
+            Arc::clone(&dispatcher),
+        )?;
         let mut run = Running {
             reader: Some(reader),
             exec_control: None,
             handle_ops: None,
+            exec_tracer,
             dispatcher: Arc::clone(&dispatcher),
         };
-        let events = EventsToFire(self.shared.events_to_fire.load(Ordering::Relaxed));
         if handle_ops::wanted(events) {
             match handle_ops::HandleTracer::start(&self.shared, &dispatcher) {
                 Ok(tracer) => run.handle_ops = Some(tracer),
@@ -561,9 +583,21 @@ impl ProcessFilter {
             .as_mut()
             .and_then(|r| r.handle_ops.as_mut())
         {
-            tracer.sync(&self.shared.lock().rules)?;
+            tracer.sync(&self.shared.lock())?;
         }
         Ok(())
+    }
+
+    /// Linux extension: how many handle operation records the kernel sent to user space
+    /// since handle operations were asked for, before the rules were checked again here; 0
+    /// when none are traced. With every filtered rule by process id or plain image name
+    /// (see the crate docs), it counts only operations by or on selected processes (and
+    /// those the kernel could not attribute): the rules are evaluated in the kernel.
+    pub fn handle_records_delivered(&self) -> u64 {
+        lock(&self.running)
+            .as_ref()
+            .and_then(|r| r.handle_ops.as_ref())
+            .map_or(0, |t| t.delivered_records())
     }
 
     // ----- snapshot, names, tokens -----
@@ -613,7 +647,8 @@ impl ProcessFilter {
     /// `config("NAME=VALUE")` sets, `config("NAME")` reads: `EventsToFire`,
     /// `FilterOwnRequests`, `MaxWorkerThreadCount`, `MinWorkerThreadCount`,
     /// `WorkerInitialStackSize` (the last three fixed while active), `LoggingEnabled`,
-    /// `DenyExpiredEvents`, `BuildInfo`, `LicenseInfo`.
+    /// `DenyExpiredEvents`, `BuildInfo`, `LicenseInfo`, and the Linux extension
+    /// `TraceHandleSyscalls` (fixed while active; see the crate docs).
     ///
     /// `LoggingEnabled` is persistent, as in the reference: it lives in the installation's
     /// settings file (`<root>/etc/fsgate/fsgate.conf`, see
@@ -645,6 +680,9 @@ impl ProcessFilter {
             .filter_own_requests
             .store(s.filter_own_requests, Ordering::Relaxed);
         self.shared
+            .trace_handle_syscalls
+            .store(s.trace_handle_syscalls, Ordering::Relaxed);
+        self.shared
             .deny_expired_events
             .store(s.deny_expired_events, Ordering::Relaxed);
         // Handle operations asked for while active: load the programs now.
@@ -653,7 +691,7 @@ impl ProcessFilter {
                 if run.handle_ops.is_none() {
                     let mut tracer =
                         handle_ops::HandleTracer::start(&self.shared, &run.dispatcher)?;
-                    tracer.sync(&self.shared.lock().rules)?;
+                    tracer.sync(&self.shared.lock())?;
                     run.handle_ops = Some(tracer);
                 }
             }
@@ -746,6 +784,8 @@ fn stop_running(mut run: Running) {
     if let Some(mut ec) = run.exec_control.take() {
         ec.stop();
     }
+    // The reader, which drained its records, has stopped.
+    drop(run.exec_tracer.take());
     // Unloads the programs; the events it already queued still run before the shutdown.
     drop(run.handle_ops.take());
     run.dispatcher.shutdown();

@@ -142,10 +142,51 @@ impl RuleList {
         self.ids.iter().map(|(&pid, r)| (pid, r.include_children))
     }
 
-    /// Whether every rule is by process id (no `-1`, no names): a kernel-side check of the
-    /// ids then decides alone.
-    pub fn by_id_only(&self) -> bool {
-        self.all.is_none() && self.names.is_empty()
+    /// Whether the kernel side can decide this list alone: no `-1`, and every rule by name
+    /// a plain name ([`fsgate_bpf::is_kernel_matchable`]).
+    pub fn kernel_decidable(&self) -> bool {
+        self.all.is_none()
+            && self
+                .names
+                .iter()
+                .all(|(n, _, _)| fsgate_bpf::is_kernel_matchable(n))
+    }
+
+    /// The rules by plain name (those the kernel matches), with whether each includes
+    /// children.
+    pub fn plain_names(&self) -> Vec<(String, bool)> {
+        let mut names: Vec<_> = self
+            .names
+            .iter()
+            .filter(|(n, _, _)| fsgate_bpf::is_kernel_matchable(n))
+            .map(|(n, _, r)| (n.clone(), r.include_children))
+            .collect();
+        names.sort();
+        names
+    }
+
+    /// The processes of `table` that the rules by plain name match now, with whether the
+    /// matching rule includes children.
+    pub fn plain_name_matches(&self, table: &ProcessTable) -> Vec<(u32, bool)> {
+        self.names
+            .iter()
+            .filter(|(n, _, _)| fsgate_bpf::is_kernel_matchable(n))
+            .flat_map(|(_, mask, rule)| {
+                table
+                    .matching(|image| mask.matches(image))
+                    .into_iter()
+                    .map(|pid| (pid, rule.include_children))
+            })
+            .collect()
+    }
+
+    /// Every process covered as a descendant of a rule with `include_children`.
+    pub fn descendants(&self) -> Vec<u32> {
+        self.ids
+            .values()
+            .chain(self.names.iter().map(|(_, _, r)| r))
+            .flat_map(|r| r.descendants.iter().copied())
+            .collect()
     }
 
     /// Whether the list covers process `pid` (running `image`).
@@ -332,6 +373,24 @@ mod tests {
         r.exit(20);
         assert!(!r.selects(20, "/usr/bin/reused"));
         assert!(r.filtered.remove_id(ProcessId::Pid(20)).is_err());
+    }
+
+    #[test]
+    fn plain_names_are_decided_in_the_kernel_and_the_rest_is_not() {
+        let t = table();
+        let mut r = Rules::default();
+        r.filtered.add_id(ProcessId::Pid(20), false, None, &t);
+        r.filtered.add_name("make", true, &t).unwrap();
+        assert!(r.filtered.kernel_decidable());
+        assert_eq!(r.filtered.plain_names(), vec![("make".to_string(), true)]);
+        assert_eq!(r.filtered.plain_name_matches(&t), vec![(11, true)]);
+        assert_eq!(r.filtered.descendants(), vec![12]);
+        r.filtered.add_name("/usr/sbin/*", false, &t).unwrap();
+        assert!(!r.filtered.kernel_decidable());
+        assert_eq!(r.filtered.plain_names().len(), 1);
+        r.filtered.remove_name("/usr/sbin/*").unwrap();
+        r.filtered.add_id(ProcessId::All, false, None, &t);
+        assert!(!r.filtered.kernel_decidable());
     }
 
     #[test]

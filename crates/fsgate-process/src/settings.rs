@@ -26,12 +26,23 @@ fsgate_core::declare_settings! {
         /// `DenyExpiredEvents`: an exec whose handler timed out is denied, not allowed.
         pub(crate) deny_expired_events: bool = false,
             DENY_EXPIRED_EVENTS = "DenyExpiredEvents", Kind::Bool;
+        /// `TraceHandleSyscalls` (Linux extension): handle operations include `ptrace`,
+        /// `process_vm_readv`/`writev` and `pidfd_getfd`, seen from their system call
+        /// tracepoints, which put every system call of every process on the kernel's slower
+        /// traced path while the filter runs. False: signals only, which cost nothing
+        /// outside signal generation. Fixed while active.
+        pub(crate) trace_handle_syscalls: bool = true,
+            TRACE_HANDLE_SYSCALLS = "TraceHandleSyscalls", Kind::Bool;
     }
 }
 
 /// Settings that cannot change while the filter is active.
-pub(crate) const FIXED_WHILE_ACTIVE: &[&str] =
-    &[names::MAX_WORKERS, names::MIN_WORKERS, names::STACK_SIZE];
+pub(crate) const FIXED_WHILE_ACTIVE: &[&str] = &[
+    names::MAX_WORKERS,
+    names::MIN_WORKERS,
+    names::STACK_SIZE,
+    names::TRACE_HANDLE_SYSCALLS,
+];
 
 #[cfg(test)]
 mod tests {

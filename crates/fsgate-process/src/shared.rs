@@ -63,6 +63,8 @@ pub struct Shared {
     pub events_to_fire: AtomicU32,
     /// `FilterOwnRequests`.
     pub filter_own_requests: AtomicBool,
+    /// `TraceHandleSyscalls`.
+    pub trace_handle_syscalls: AtomicBool,
     /// `track_command_line`.
     pub track_command_line: AtomicBool,
     /// `DenyExpiredEvents`.
@@ -82,6 +84,7 @@ impl Shared {
             state: Mutex::new(State::default()),
             events_to_fire: AtomicU32::new(0),
             filter_own_requests: AtomicBool::new(false),
+            trace_handle_syscalls: AtomicBool::new(true),
             track_command_line: AtomicBool::new(false),
             deny_expired_events: AtomicBool::new(false),
             logging_enabled: AtomicBool::new(false),
@@ -107,6 +110,15 @@ impl Shared {
             return false;
         }
         state.rules.selects(pid, state.table.image(pid))
+    }
+
+    /// Whether no ignored rule covers `pid` (and it is not this process unless
+    /// `FilterOwnRequests`): [`selects`](Self::selects) without the filtered rules.
+    pub fn not_ignored(&self, state: &State, pid: u32) -> bool {
+        if pid == self.own_pid && !self.filter_own_requests.load(Ordering::Relaxed) {
+            return false;
+        }
+        !state.rules.ignored.covers(pid, state.table.image(pid))
     }
 
     /// Runs a notification handler for process `tgid` on the dispatcher; its result is

@@ -4,10 +4,11 @@
 //! One thread reads the process connector and, for each record, updates the table and the
 //! rules' descendant sets under one lock, decides from the rules whether the record fires an
 //! event, and hands the event to the dispatcher keyed by process, so events of one process
-//! reach the application in kernel order. Nothing slow happens on this thread: the only
-//! filesystem reads are `/proc/<pid>/exe` at exec (and `cmdline` when `track_command_line`
-//! is on), so a fork storm does not overflow the socket's receive queue. It reads the socket
-//! in batches (see [`GATHER`]).
+//! reach the application in kernel order. Nothing slow happens on this thread: an exec's
+//! image and command line come from its exact kernel record (`exec_records`), and only where
+//! there is none from `/proc/<pid>/exe` (and `cmdline` when `track_command_line` is on), so a
+//! fork storm does not overflow the socket's receive queue. It reads the socket in batches
+//! (see [`GATHER`]).
 
 use std::os::fd::{AsFd, BorrowedFd};
 use std::sync::atomic::Ordering;
@@ -22,6 +23,7 @@ use crate::events::{
     EventsToFire, ProcessCreation, ProcessTermination, ThreadCreation, ThreadTermination,
 };
 use crate::exec_names::ExecNames;
+use crate::exec_records::ExecRecords;
 use crate::proc_connector::{self, ProcConnector, ProcEvent, Received};
 use crate::shared::{Shared, EVENTS_LOST};
 use crate::snapshot::command_line;
@@ -32,9 +34,11 @@ use crate::snapshot::command_line;
 /// reach the handlers at most this much later.
 const GATHER: Duration = Duration::from_millis(1);
 
-/// Starts the reader thread on an open connector.
+/// Starts the reader thread on an open connector; `records` are the kernel's exec records
+/// when its programs are loaded.
 pub fn spawn(
     connector: ProcConnector,
+    records: Option<ExecRecords>,
     shared: Arc<Shared>,
     dispatcher: Arc<Dispatcher>,
 ) -> Result<Listener> {
@@ -43,7 +47,7 @@ pub fn spawn(
     let reader = Reader {
         listen_id: connector.listen_id(),
         connector,
-        names,
+        names: Naming { names, records },
         shared,
         dispatcher,
         buf: vec![0u8; 64 * 1024],
@@ -51,11 +55,22 @@ pub fn spawn(
     Listener::spawn("fsgate-proc-connector", reader)
 }
 
+/// Where an exec's image and command line come from: the kernel's exec records when loaded,
+/// else `/proc` and the fanotify exec-open names.
+#[derive(Default)]
+pub struct Naming {
+    /// Images opened for execution (finds a script's own path, and names images when there
+    /// is no exec record).
+    pub names: Option<ExecNames>,
+    /// The kernel's exact exec records.
+    pub records: Option<ExecRecords>,
+}
+
 /// The connector socket's reader.
 struct Reader {
     connector: ProcConnector,
     listen_id: u32,
-    names: Option<ExecNames>,
+    names: Naming,
     shared: Arc<Shared>,
     dispatcher: Arc<Dispatcher>,
     buf: Vec<u8>,
@@ -133,7 +148,7 @@ impl Source for Reader {
 /// kernel's answer to that request can report that this filter was refused.
 pub fn handle(
     shared: &Arc<Shared>,
-    names: &mut Option<ExecNames>,
+    naming: &mut Naming,
     dispatcher: &Dispatcher,
     listen_id: u32,
     event: ProcEvent,
@@ -175,10 +190,17 @@ pub fn handle(
             }
         }
         ProcEvent::Exec { tgid, .. } => {
-            let running = std::fs::read_link(format!("/proc/{tgid}/exe"))
-                .map(|p| p.to_string_lossy().into_owned())
-                .ok();
-            let opened = names
+            let record = naming.records.as_mut().and_then(|r| r.take(tgid));
+            // The record's image is exact even when the process is gone; a path too deep for
+            // a record is read from /proc instead.
+            let running = match &record {
+                Some(r) if !r.path_truncated => Some(r.image_path.to_string_lossy().into_owned()),
+                _ => std::fs::read_link(format!("/proc/{tgid}/exe"))
+                    .map(|p| p.to_string_lossy().into_owned())
+                    .ok(),
+            };
+            let opened = naming
+                .names
                 .as_mut()
                 .and_then(|n| n.take(tgid, running.as_deref()));
             let process_name = running
@@ -206,10 +228,12 @@ pub fn handle(
                 return;
             }
             drop(st);
-            let command_line = if shared.track_command_line.load(Ordering::Relaxed) {
-                command_line(tgid)
-            } else {
+            let command_line = if !shared.track_command_line.load(Ordering::Relaxed) {
                 String::new()
+            } else if let Some(r) = record.as_ref().filter(|r| !r.arguments_truncated) {
+                r.command_line()
+            } else {
+                command_line(tgid)
             };
             let mut ev = ProcessCreation {
                 process_id: tgid,
@@ -233,8 +257,11 @@ pub fn handle(
                 st.departed.record(tgid);
             }
             let info = st.table.exit(tgid);
-            if let Some(n) = names.as_mut() {
+            if let Some(n) = naming.names.as_mut() {
                 n.forget(tgid);
+            }
+            if let Some(r) = naming.records.as_mut() {
+                r.forget(tgid);
             }
             st.rules.exit(tgid);
             st.exec_fired.remove(&tgid);
@@ -310,7 +337,7 @@ mod tests {
         let shared = Arc::new(Shared::new(errors.clone()));
         let dispatcher =
             Dispatcher::new(Options::default(), errors.clone() as Arc<dyn Hooks>).unwrap();
-        let mut names = None;
+        let mut names = Naming::default();
         let eperm = libc::EPERM as u32;
         let mine = 4242;
         for ack in [

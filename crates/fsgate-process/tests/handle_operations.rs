@@ -17,11 +17,17 @@ const SUSPEND_RESUME: u32 = 0x0800;
 const HANDLE_OPERATIONS: &str = "EventsToFire=36";
 
 /// Starts `f`, or, on a kernel that refuses BPF tracepoint programs, checks that
-/// `start_filter` says so with `ERROR_NOT_SUPPORTED` (50) and names BPF, and returns false.
+/// `start_filter` says so with `ERROR_NOT_SUPPORTED` (50) and names BPF, and returns false. A
+/// kernel that loads them (probed apart) must start the filter.
 fn started(f: &ProcessFilter) -> bool {
+    let supported = fsgate_bpf::probe_kernel();
     match f.start_filter(0) {
         Ok(()) => true,
         Err(e) => {
+            assert!(
+                supported.is_err(),
+                "the kernel loads BPF programs, yet: {e}"
+            );
             assert_eq!(e.code(), code::ERROR_NOT_SUPPORTED, "unexpected error: {e}");
             assert!(
                 e.message().contains("BPF") || e.message().contains("tracefs"),
@@ -69,10 +75,10 @@ fn signals_by_a_filtered_process_fire_process_handle_operations_with_their_resul
         assert!(child.wait().unwrap().success());
     }
     let by_signaler = rec.wait_for(
-        2,
+        1,
         |s| matches!(s, Seen::Handle(h, false) if h.originator_process_id == signaler_pid),
     );
-    assert_eq!(by_signaler.len(), 2, "{:?}", rec.snapshot());
+    assert_eq!(by_signaler.len(), 1, "{:?}", rec.snapshot());
     let Seen::Handle(sent, _) = &by_signaler[0] else {
         unreachable!()
     };
@@ -84,12 +90,11 @@ fn signals_by_a_filtered_process_fire_process_handle_operations_with_their_resul
         sent.desired_access, SUSPEND_RESUME,
         "the signal was delivered"
     );
-    let Seen::Handle(failed, _) = &by_signaler[1] else {
-        unreachable!()
-    };
-    assert_eq!(failed.process_id, missing);
-    assert_eq!(failed.original_desired_access, SUSPEND_RESUME);
-    assert_eq!(failed.desired_access, 0, "ESRCH: nothing was granted");
+    // A signal the kernel refused (ESRCH) generates nothing: signals are seen where the
+    // kernel generates them, so it is not reported (failed ptrace, memory and descriptor
+    // calls are, with nothing granted: fsgate-bpf's tests).
+    let refused = rec.settled(|s| matches!(s, Seen::Handle(h, _) if h.process_id == missing));
+    assert!(refused.is_empty(), "a refused signal: {refused:?}");
     let unfiltered = rec
         .settled(|s| matches!(s, Seen::Handle(h, _) if h.originator_process_id == bystander_pid));
     assert!(unfiltered.is_empty(), "not filtered: {unfiltered:?}");
@@ -111,16 +116,21 @@ fn handle_operations_asked_for_after_the_start_load_the_programs_then() {
     f.initialize_with(product.installer(), GUID).unwrap();
     f.config("EventsToFire=1").unwrap();
     f.start_filter(0).unwrap();
+    let supported = fsgate_bpf::probe_kernel();
     match f.config(HANDLE_OPERATIONS) {
         Ok(v) => assert_eq!(v, "36"),
         Err(e) => {
+            assert!(
+                supported.is_err(),
+                "the kernel loads BPF programs, yet: {e}"
+            );
             assert_eq!(e.code(), code::ERROR_NOT_SUPPORTED, "unexpected error: {e}");
             eprintln!("documented alternative on this kernel: {e}");
             return;
         }
     }
     let mut signaler = Command::new("sh")
-        .args(["-c", "read go; kill -0 $$"])
+        .args(["-c", "read go; kill -CONT $$"])
         .stdin(Stdio::piped())
         .spawn()
         .unwrap();
@@ -131,6 +141,95 @@ fn handle_operations_asked_for_after_the_start_load_the_programs_then() {
     let seen = rec.wait_for(1, |s| {
         matches!(s, Seen::Handle(h, false) if h.originator_process_id == pid && h.process_id == pid)
     });
-    assert_eq!(seen.len(), 1, "kill -0 of itself: {seen:?}");
+    assert_eq!(seen.len(), 1, "kill -CONT of itself: {seen:?}");
+    f.stop_filter().unwrap();
+}
+
+/// A filter by plain image name is evaluated in the kernel: the signals of an unrelated
+/// shell never reach user space (the count of records the kernel delivered shows it), the
+/// matching shell's do, and fire the event.
+#[test]
+fn a_filter_by_name_keeps_an_unrelated_processs_operations_in_the_kernel() {
+    require_root!("loading BPF programs and the process connector need root");
+    let product = Product::install();
+    let fs = Tmpfs::mount();
+    let name = unique("named-sh");
+    let shell = fs.copy("/bin/sh", &name);
+    let rec = Recorder::new();
+    let f = ProcessFilter::new(rec.clone());
+    f.initialize_with(product.installer(), GUID).unwrap();
+    f.config(HANDLE_OPERATIONS).unwrap();
+    if !started(&f) {
+        return;
+    }
+    f.add_filtered_process_by_name(&name, false).unwrap();
+    // Records the kernel sent before the rule (the filter reports everything until it has
+    // one) may still be on their way: count from when they stopped coming.
+    let mut before = f.handle_records_delivered();
+    loop {
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        let now = f.handle_records_delivered();
+        if now == before {
+            break;
+        }
+        before = now;
+    }
+    let unrelated = Command::new("sh")
+        .args([
+            "-c",
+            "i=0; while [ $i -lt 200 ]; do kill -URG $$; i=$((i+1)); done",
+        ])
+        .status()
+        .unwrap();
+    assert!(unrelated.success());
+    let mut matched = Command::new(&shell)
+        .args(["-c", "kill -URG $$"])
+        .spawn()
+        .unwrap();
+    let matched_pid = matched.id();
+    assert!(matched.wait().unwrap().success());
+    let seen = rec.wait_for(
+        1,
+        |s| matches!(s, Seen::Handle(h, false) if h.originator_process_id == matched_pid),
+    );
+    assert_eq!(seen.len(), 1, "{:?}", rec.snapshot());
+    let delivered = f.handle_records_delivered() - before;
+    f.stop_filter().unwrap();
+    // The matching shell's one signal; the unrelated shell's 200 stayed in the kernel.
+    assert_eq!(delivered, 1, "records that reached user space");
+}
+
+/// `TraceHandleSyscalls=False` (Linux extension) loads no system call tracepoint: signals
+/// are still reported; the setting is fixed while active.
+#[test]
+fn signals_only_without_syscall_tracepoints() {
+    require_root!("loading BPF programs and the process connector need root");
+    let product = Product::install();
+    let rec = Recorder::new();
+    let f = ProcessFilter::new(rec.clone());
+    f.initialize_with(product.installer(), GUID).unwrap();
+    f.config(HANDLE_OPERATIONS).unwrap();
+    assert_eq!(f.config("TraceHandleSyscalls").unwrap(), "True");
+    assert_eq!(f.config("TraceHandleSyscalls=False").unwrap(), "False");
+    if !started(&f) {
+        return;
+    }
+    assert_eq!(
+        f.config("TraceHandleSyscalls=True").unwrap_err().code(),
+        code::ERROR_CONNECTION_ACTIVE
+    );
+    let mut signaler = Command::new("sh")
+        .args(["-c", "read go; kill -CONT $$"])
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = signaler.id();
+    f.add_filtered_process_by_id(i64::from(pid), false).unwrap();
+    writeln!(signaler.stdin.take().unwrap(), "go").unwrap();
+    assert!(signaler.wait().unwrap().success());
+    let seen = rec.wait_for(1, |s| {
+        matches!(s, Seen::Handle(h, false) if h.originator_process_id == pid && h.process_id == pid)
+    });
+    assert_eq!(seen.len(), 1, "kill -CONT of itself: {seen:?}");
     f.stop_filter().unwrap();
 }

@@ -1,9 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 /* fsgate's tracepoint programs: process and thread handle operations (signals, ptrace,
  * process_vm_readv/writev, pidfd_getfd) and exec records (image path and argv read at exec
- * time). Each handle operation is remembered at sys_enter and sent with its result at
- * sys_exit; processes are matched against the ignore and filter maps here, so operations
- * nobody asked for never reach user space. */
+ * time). Signals are seen where the kernel generates them (signal/signal_generate), which
+ * is not a system call tracepoint: attaching any sys_enter/sys_exit tracepoint puts every
+ * system call of every task on the kernel's traced path (TIF_SYSCALL_TRACEPOINT). ptrace,
+ * process_vm_readv/writev and pidfd_getfd have no other tracepoint: each is remembered at
+ * sys_enter and sent with its result at sys_exit, and user space attaches those programs
+ * only when asked. Processes are matched against the ignore and filter maps here, so
+ * operations nobody asked for never reach user space. */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_core_read.h>
@@ -15,19 +19,39 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 /* Values of ignored_pids and filtered_pids */
 #define RULE_CHILDREN 1	 /* children forked later get the rule too */
 #define RULE_INHERITED 2 /* the entry came from a parent's rule: removed when the task exits */
+#define RULE_BY_NAME 4	 /* the entry came from a rule by image name: removed when the task
+			  * exits or execs an image of another name */
+
+/* Values of name_rules: which lists a plain image name is in. */
+#define NAME_FILTERED 1
+#define NAME_FILTERED_CHILDREN 2
+#define NAME_IGNORED 4
+#define NAME_IGNORED_CHILDREN 8
+#define NAME_KEY 64 /* longest plain name the kernel matches, with its NUL */
 
 /* settings[0] */
 struct settings {
 	__u32 filter_active; /* nonzero: report only what a filtered process does or suffers */
 	__u32 events;	     /* EVENTS_* */
+	__u32 exec_all;	     /* nonzero: exec records of every process, whatever the rules */
+	__u32 exec_ring;     /* nonzero: exec records go to exec_events, else to events */
 };
 #define EVENTS_HANDLE 1
 #define EVENTS_EXEC 2
 
+/* Handle operation records (and exec records unless user space reads those apart). */
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 16 * 1024 * 1024);
 } events SEC(".maps");
+
+/* Exec records, when user space reads them apart from handle operations (in step with the
+ * process connector, whose exec record the kernel sends after this one). User space sizes
+ * both rings before loading. */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 16 * 1024 * 1024);
+} exec_events SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -53,6 +77,29 @@ struct {
 	__type(value, __u8);
 } filtered_pids SEC(".maps");
 
+/* Rules by plain image name (no wildcard, no directory): the last component of the image a
+ * process runs, as /proc/<pid>/exe shows it, NUL-padded. Matched at exec; a match adds the
+ * process to ignored_pids / filtered_pids. Other name rules are matched in user space. */
+struct name_key {
+	char name[NAME_KEY];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, struct name_key);
+	__type(value, __u8);
+} name_rules SEC(".maps");
+
+/* Scratch space for one name key (a per-CPU array: too large to zero on the stack cheaply
+ * in every exec). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct name_key);
+} name_scratch SEC(".maps");
+
 /* Handle operations between sys_enter and sys_exit, by thread id. A plain (preallocated)
  * hash: cheaper than an LRU one on every call; an entry whose sys_exit never comes (the
  * caller killed itself) is removed when the thread exits. */
@@ -62,14 +109,6 @@ struct {
 	__type(key, __u32);
 	__type(value, struct handle_record);
 } pending_ops SEC(".maps");
-
-/* execve/execveat calls in flight, by thread id: which call it was. */
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 16384);
-	__type(key, __u32);
-	__type(value, __u32);
-} pending_execs SEC(".maps");
 
 /* Scratch space for one exec record (too large for the stack). */
 struct {
@@ -87,9 +126,9 @@ struct {
 	__type(value, __u64);
 } lost_records SEC(".maps");
 
-static __always_inline void send(void *record, __u64 size)
+static __always_inline void send(void *ring, void *record, __u64 size, __u64 flags)
 {
-	if (bpf_ringbuf_output(&events, record, size, 0)) {
+	if (bpf_ringbuf_output(ring, record, size, flags)) {
 		__u32 zero = 0;
 		__u64 *lost = bpf_map_lookup_elem(&lost_records, &zero);
 		if (lost)
@@ -111,6 +150,12 @@ static __always_inline bool is_ignored(__u32 tgid)
 static __always_inline bool is_filtered(__u32 tgid)
 {
 	return bpf_map_lookup_elem(&filtered_pids, &tgid) != NULL;
+}
+
+/* HANDLE_ORIGINATOR_FILTERED when a filter is active and selects `originator`. */
+static __always_inline __u32 originator_flags(struct settings *s, __u32 originator)
+{
+	return s->filter_active && is_filtered(originator) ? HANDLE_ORIGINATOR_FILTERED : 0;
 }
 
 /* Whether an operation by `originator` on `target` (0: none known) is to be reported. */
@@ -209,7 +254,7 @@ static __always_inline int remember_op(__u32 operation, __s32 target_pid, __s32 
 	rec.uid = (__u32)bpf_get_current_uid_gid();
 	rec.target_pid = target_pid;
 	rec.target_tid = target_tid;
-	rec.flags = flags;
+	rec.flags = flags | originator_flags(s, tgid);
 	rec.argument = argument;
 	bpf_map_update_elem(&pending_ops, &tid, &rec, BPF_ANY);
 	return 0;
@@ -223,36 +268,137 @@ static __always_inline int finish_op(struct trace_event_raw_sys_exit *ctx)
 	if (!rec)
 		return 0;
 	rec->result = ctx->ret;
-	send(rec, sizeof(*rec));
+	send(&events, rec, sizeof(*rec), 0);
 	bpf_map_delete_elem(&pending_ops, &tid);
 	return 0;
 }
 
-SEC("tracepoint/syscalls/sys_enter_kill")
-int enter_kill(struct trace_event_raw_sys_enter *ctx)
+/* --- signals --- */
+
+/* System call numbers of the calls that send a signal to another task. */
+#if defined(__TARGET_ARCH_x86)
+#define NR_KILL 62
+#define NR_TKILL 200
+#define NR_TGKILL 234
+#define NR_EXECVE 59
+#define NR_EXECVEAT 322
+#elif defined(__TARGET_ARCH_arm64)
+#define NR_KILL 129
+#define NR_TKILL 130
+#define NR_TGKILL 131
+#define NR_EXECVE 221
+#define NR_EXECVEAT 281
+#else
+#error "fsgate-bpf knows the system call numbers of x86_64 and arm64 only"
+#endif
+#define NR_PIDFD_SEND_SIGNAL 424
+
+/* The system call the current task is in (-1 outside one). */
+static __always_inline long syscall_nr(void)
 {
-	__s32 pid = (__s32)ctx->args[0];
-	return remember_op(OP_KILL, pid > 0 ? process_of(pid) : pid, 0, ctx->args[1], 0);
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+#if defined(__TARGET_ARCH_x86)
+	return BPF_CORE_READ(regs, orig_ax);
+#else
+	return BPF_CORE_READ(regs, syscallno);
+#endif
 }
 
-SEC("tracepoint/syscalls/sys_enter_tgkill")
-int enter_tgkill(struct trace_event_raw_sys_enter *ctx)
+/* signal_generate's result: the signal was dropped because the queue was full (the call
+ * fails with EAGAIN). */
+#define TRACE_SIGNAL_OVERFLOW_FAIL 3
+#define EAGAIN 11
+#define SIG_IGN_VALUE 1
+
+/* What the target does with `sig` (HANDLE_SIGNAL_* flags): whether it has a handler for it
+ * or ignores it, read from its sighand table when the signal is generated. */
+static __always_inline __u32 disposition(struct task_struct *task, int sig)
 {
-	return remember_op(OP_TGKILL, (__s32)ctx->args[0], (__s32)ctx->args[1], ctx->args[2], 0);
+	struct sighand_struct *sighand = BPF_CORE_READ(task, sighand);
+	unsigned long handler = 0;
+
+	if (!sighand || sig < 1 || sig > 64)
+		return HANDLE_SIGNAL_DISPOSITION_UNKNOWN;
+	if (bpf_probe_read_kernel(&handler, sizeof(handler),
+				  &sighand->action[(sig - 1) & 63].sa.sa_handler))
+		return HANDLE_SIGNAL_DISPOSITION_UNKNOWN;
+	if (handler == SIG_IGN_VALUE)
+		return HANDLE_SIGNAL_IGNORED;
+	return handler ? HANDLE_SIGNAL_CAUGHT : 0;
 }
 
-SEC("tracepoint/syscalls/sys_enter_tkill")
-int enter_tkill(struct trace_event_raw_sys_enter *ctx)
+/* A signal the kernel generated for `task`: reported when the current task made it with
+ * kill, tkill, tgkill or pidfd_send_signal (not a signal the kernel sends on its own, such
+ * as SIGCHLD at an exit or SIGSEGV at a fault). Signal 0 and calls the kernel refused
+ * (EPERM, ESRCH, EINVAL) generate nothing and are not seen here. */
+static __always_inline int signal_generated(int sig, struct task_struct *task, int group,
+					    int result)
 {
-	__s32 tid = (__s32)ctx->args[0];
-	return remember_op(OP_TKILL, tgid_of(tid), tid, ctx->args[1], 0);
+	struct settings *s = get_settings();
+	__u64 pid_tgid;
+	__u32 tgid, operation;
+	__s32 target_pid, target_tid;
+	struct handle_record rec = {};
+	long nr;
+
+	if (!s || !(s->events & EVENTS_HANDLE) || !task)
+		return 0;
+	pid_tgid = bpf_get_current_pid_tgid();
+	tgid = pid_tgid >> 32;
+	target_pid = BPF_CORE_READ(task, tgid);
+	if (!wanted(s, tgid, target_pid))
+		return 0;
+	nr = syscall_nr();
+	if (nr == NR_KILL)
+		operation = OP_KILL;
+	else if (nr == NR_TGKILL)
+		operation = OP_TGKILL;
+	else if (nr == NR_TKILL)
+		operation = OP_TKILL;
+	else if (nr == NR_PIDFD_SEND_SIGNAL)
+		operation = OP_PIDFD_SEND_SIGNAL;
+	else
+		return 0;
+	target_tid = group ? 0 : BPF_CORE_READ(task, pid);
+	rec.kind = RECORD_HANDLE_OPERATION;
+	rec.operation = operation;
+	rec.pid = tgid;
+	rec.tid = (__u32)pid_tgid;
+	rec.uid = (__u32)bpf_get_current_uid_gid();
+	rec.target_pid = target_pid;
+	rec.target_tid = target_tid;
+	rec.flags = HANDLE_FROM_SIGNAL_GENERATE | disposition(task, sig) | originator_flags(s, tgid);
+	rec.argument = sig;
+	rec.result = result == TRACE_SIGNAL_OVERFLOW_FAIL ? -EAGAIN : 0;
+	send(&events, &rec, sizeof(rec), 0);
+	return 0;
 }
 
-SEC("tracepoint/syscalls/sys_enter_pidfd_send_signal")
-int enter_pidfd_send_signal(struct trace_event_raw_sys_enter *ctx)
+/* The BTF-enabled tracepoint: the kernel's own arguments, the cheapest way in. */
+SEC("tp_btf/signal_generate")
+int BPF_PROG(signal_generate_btf, int sig, struct kernel_siginfo *info, struct task_struct *task,
+	     int group, int result)
 {
-	return remember_op(OP_PIDFD_SEND_SIGNAL, pidfd_target((int)ctx->args[0]), 0, ctx->args[1],
-			   HANDLE_TARGET_FROM_PIDFD);
+	return signal_generated(sig, task, group, result);
+}
+
+/* The classic tracepoint, for kernels that refuse BTF-enabled ones: the target is looked up
+ * by its thread id (Linux 6.2+; before, its disposition is unknown and a thread id names its
+ * process). */
+SEC("tracepoint/signal/signal_generate")
+int signal_generate_tp(struct trace_event_raw_signal_generate *ctx)
+{
+	struct task_struct *task;
+	int ret;
+
+	if (!bpf_ksym_exists(bpf_task_from_pid))
+		return 0;
+	task = bpf_task_from_pid(ctx->pid);
+	if (!task)
+		return 0;
+	ret = signal_generated(ctx->sig, task, ctx->group, ctx->result);
+	bpf_task_release(task);
+	return ret;
 }
 
 SEC("tracepoint/syscalls/sys_enter_ptrace")
@@ -286,14 +432,6 @@ int enter_pidfd_getfd(struct trace_event_raw_sys_enter *ctx)
 			   HANDLE_TARGET_FROM_PIDFD);
 }
 
-SEC("tracepoint/syscalls/sys_exit_kill")
-int exit_kill(struct trace_event_raw_sys_exit *ctx) { return finish_op(ctx); }
-SEC("tracepoint/syscalls/sys_exit_tgkill")
-int exit_tgkill(struct trace_event_raw_sys_exit *ctx) { return finish_op(ctx); }
-SEC("tracepoint/syscalls/sys_exit_tkill")
-int exit_tkill(struct trace_event_raw_sys_exit *ctx) { return finish_op(ctx); }
-SEC("tracepoint/syscalls/sys_exit_pidfd_send_signal")
-int exit_pidfd_send_signal(struct trace_event_raw_sys_exit *ctx) { return finish_op(ctx); }
 SEC("tracepoint/syscalls/sys_exit_ptrace")
 int exit_ptrace(struct trace_event_raw_sys_exit *ctx) { return finish_op(ctx); }
 SEC("tracepoint/syscalls/sys_exit_process_vm_readv")
@@ -307,42 +445,14 @@ int exit_pidfd_getfd(struct trace_event_raw_sys_exit *ctx) { return finish_op(ct
 
 static __always_inline bool exec_wanted(struct settings *s, __u32 tgid)
 {
-	if (!(s->events & EVENTS_EXEC) || is_ignored(tgid))
+	if (!(s->events & EVENTS_EXEC))
+		return false;
+	if (s->exec_all)
+		return true;
+	if (is_ignored(tgid))
 		return false;
 	return !s->filter_active || is_filtered(tgid);
 }
-
-static __always_inline int remember_exec(__u32 syscall)
-{
-	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-	struct settings *s = get_settings();
-
-	if (!s || !(s->events & EVENTS_EXEC))
-		return 0;
-	bpf_map_update_elem(&pending_execs, &tid, &syscall, BPF_ANY);
-	return 0;
-}
-
-SEC("tracepoint/syscalls/sys_enter_execve")
-int enter_execve(struct trace_event_raw_sys_enter *ctx) { return remember_exec(EXEC_SYSCALL_EXECVE); }
-
-SEC("tracepoint/syscalls/sys_enter_execveat")
-int enter_execveat(struct trace_event_raw_sys_enter *ctx) { return remember_exec(EXEC_SYSCALL_EXECVEAT); }
-
-/* An exec that fails leaves its entry behind until the thread execs again or the LRU map
- * evicts it; forget it at once instead. */
-static __always_inline int forget_exec(void)
-{
-	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-	bpf_map_delete_elem(&pending_execs, &tid);
-	return 0;
-}
-
-SEC("tracepoint/syscalls/sys_exit_execve")
-int exit_execve(struct trace_event_raw_sys_exit *ctx) { return forget_exec(); }
-
-SEC("tracepoint/syscalls/sys_exit_execveat")
-int exit_execveat(struct trace_event_raw_sys_exit *ctx) { return forget_exec(); }
 
 #define MAX_PATH_COMPONENTS 64
 
@@ -422,18 +532,14 @@ int sched_exec(struct trace_event_raw_sched_process_exec *ctx)
 	__u32 ppid = BPF_CORE_READ(task, real_parent, tgid);
 	__u32 zero = 0;
 	struct exec_record *rec;
-	__u32 *syscall;
 	struct mm_struct *mm;
+	long nr;
 	unsigned long arg_start, arg_end, args_len;
 	long name_len;
 	__u32 name_offset;
 
-	syscall = bpf_map_lookup_elem(&pending_execs, &old_tid);
-	if (!s || !exec_wanted(s, tgid)) {
-		if (syscall)
-			bpf_map_delete_elem(&pending_execs, &old_tid);
+	if (!s || !exec_wanted(s, tgid))
 		return 0;
-	}
 	rec = bpf_map_lookup_elem(&exec_scratch, &zero);
 	if (!rec)
 		return 0;
@@ -442,9 +548,9 @@ int sched_exec(struct trace_event_raw_sched_process_exec *ctx)
 	rec->header.tid = old_tid;
 	rec->header.ppid = ppid;
 	rec->header.uid = (__u32)bpf_get_current_uid_gid();
-	rec->header.flags = syscall ? *syscall : 0;
-	if (syscall)
-		bpf_map_delete_elem(&pending_execs, &old_tid);
+	nr = syscall_nr();
+	rec->header.flags = nr == NR_EXECVE ? EXEC_SYSCALL_EXECVE
+			    : nr == NR_EXECVEAT ? EXEC_SYSCALL_EXECVEAT : 0;
 
 	name_offset = ctx->__data_loc_filename & 0xFFFF;
 	name_len = bpf_probe_read_kernel_str(rec->file_name, sizeof(rec->file_name),
@@ -464,18 +570,75 @@ int sched_exec(struct trace_event_raw_sched_process_exec *ctx)
 	if (bpf_probe_read_user(rec->args, args_len, (void *)arg_start))
 		args_len = 0;
 	rec->header.args_len = args_len;
-	send(rec, offsetof(struct exec_record, args) + args_len);
+	/* The exec ring's reader drains it when the connector reports the exec, without
+	 * polling: waking it would be wasted. */
+	if (s->exec_ring)
+		send(&exec_events, rec, offsetof(struct exec_record, args) + args_len,
+		     BPF_RB_NO_WAKEUP);
+	else
+		send(&events, rec, offsetof(struct exec_record, args) + args_len, 0);
 	return 0;
 }
 
-/* Rules with RULE_CHILDREN pass to the processes a matching process forks. */
+/* A process that ran an image matched by name and now runs another loses that entry; a
+ * process whose new image's name is in name_rules gains one (entries by id or inherited
+ * from a parent are kept). */
+static __always_inline void match_name(void *map, __u32 tgid, __u8 rule, __u8 in_list,
+				       __u8 with_children)
+{
+	__u8 *entry = bpf_map_lookup_elem(map, &tgid);
+	__u8 value;
+
+	if (entry && (*entry & RULE_BY_NAME) && !(*entry & RULE_INHERITED)) {
+		bpf_map_delete_elem(map, &tgid);
+		entry = NULL;
+	}
+	if (entry || !(rule & in_list))
+		return;
+	value = RULE_BY_NAME | ((rule & with_children) ? RULE_CHILDREN : 0);
+	bpf_map_update_elem(map, &tgid, &value, BPF_NOEXIST);
+}
+
+SEC("tracepoint/sched/sched_process_exec")
+int sched_exec_names(struct trace_event_raw_sched_process_exec *ctx)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	__u32 zero = 0;
+	struct name_key *key = bpf_map_lookup_elem(&name_scratch, &zero);
+	struct qstr name;
+	__u8 *found, rule;
+
+	if (!key)
+		return 0;
+	__builtin_memset(key, 0, sizeof(*key));
+	name = BPF_CORE_READ(task, mm, exe_file, f_path.dentry, d_name);
+	/* A name that does not fit a key matches no kernel rule (user space matches it). */
+	if (name.len < NAME_KEY)
+		bpf_probe_read_kernel(key->name, name.len & (NAME_KEY - 1), name.name);
+	found = name.len < NAME_KEY ? bpf_map_lookup_elem(&name_rules, key) : NULL;
+	rule = found ? *found : 0;
+	match_name(&filtered_pids, tgid, rule, NAME_FILTERED, NAME_FILTERED_CHILDREN);
+	match_name(&ignored_pids, tgid, rule, NAME_IGNORED, NAME_IGNORED_CHILDREN);
+	return 0;
+}
+
+/* Rules with RULE_CHILDREN pass to the processes a matching process forks. A child of a
+ * process matched by name runs the same image until it execs: it is matched too. */
 static __always_inline void inherit(void *map, __u32 parent, __u32 child)
 {
 	__u8 *rule = bpf_map_lookup_elem(map, &parent);
-	if (rule && (*rule & RULE_CHILDREN)) {
-		__u8 value = RULE_CHILDREN | RULE_INHERITED;
-		bpf_map_update_elem(map, &child, &value, BPF_NOEXIST);
-	}
+	__u8 value;
+
+	if (!rule)
+		return;
+	if (*rule & RULE_CHILDREN)
+		value = RULE_CHILDREN | RULE_INHERITED;
+	else if (*rule & RULE_BY_NAME)
+		value = RULE_BY_NAME;
+	else
+		return;
+	bpf_map_update_elem(map, &child, &value, BPF_NOEXIST);
 }
 
 SEC("tracepoint/sched/sched_process_fork")
@@ -492,7 +655,7 @@ int sched_fork(struct trace_event_raw_sched_process_fork *ctx)
 static __always_inline void forget_inherited(void *map, __u32 tid)
 {
 	__u8 *rule = bpf_map_lookup_elem(map, &tid);
-	if (rule && (*rule & RULE_INHERITED))
+	if (rule && (*rule & (RULE_INHERITED | RULE_BY_NAME)))
 		bpf_map_delete_elem(map, &tid);
 }
 

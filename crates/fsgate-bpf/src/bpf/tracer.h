@@ -18,6 +18,11 @@
 
 /* handle_record.flags */
 #define HANDLE_TARGET_FROM_PIDFD 1 /* target_pid was resolved from a pidfd */
+#define HANDLE_FROM_SIGNAL_GENERATE 2 /* a signal, seen when the kernel generated it */
+#define HANDLE_SIGNAL_CAUGHT 4	/* the target has a handler for the signal */
+#define HANDLE_SIGNAL_IGNORED 8	/* the target ignores the signal (SIG_IGN) */
+#define HANDLE_SIGNAL_DISPOSITION_UNKNOWN 16 /* the target's sighand table was unreadable */
+#define HANDLE_ORIGINATOR_FILTERED 32 /* a filter was active and the originator is in it */
 
 struct handle_record {
 	__u32 kind;		/* RECORD_HANDLE_OPERATION */
@@ -26,11 +31,13 @@ struct handle_record {
 	__u32 tid;		/* originator's thread */
 	__u32 uid;		/* originator's real uid */
 	__s32 target_pid;	/* the process acted on (a thread id resolved to its process; 0 if unknown);
-				 * kill: <= 0 for groups as passed; pidfd: resolved, 0 if not a pidfd */
+				 * signals: the process the signal was generated for (one record per
+				 * process of a group); pidfd: resolved, 0 if not a pidfd */
 	__s32 target_tid;	/* tgkill, tkill, ptrace: the thread named; else 0 */
 	__u32 flags;		/* HANDLE_* */
 	__u64 argument;		/* signal number, ptrace request, or the fd pidfd_getfd copies */
-	__s64 result;		/* the call's return value (-errno when it failed) */
+	__s64 result;		/* the call's return value (-errno when it failed); signals: 0, or
+				 * -EAGAIN when the target's queue was full */
 };
 
 /* exec_record.flags */

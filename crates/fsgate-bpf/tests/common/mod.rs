@@ -15,11 +15,19 @@ use fsgate_core::code;
 pub const ROLE: &str = "FSGATE_BPF_TEST_ROLE";
 
 /// Starts the tracer, or, when the kernel refuses BPF (or tracefs) on this machine, asserts
-/// that the error is the documented one and returns `None`.
+/// that the error is the documented one and returns `None`. A kernel that loads tracepoint
+/// programs (probed apart) must start it: a program its verifier rejects is a failure here,
+/// not a refusing kernel.
 pub fn start(builder: TracerBuilder) -> Option<(Tracer, Receiver<Event>)> {
+    let supported = fsgate_bpf::probe_kernel();
     match builder.start_channel() {
         Ok(started) => Some(started),
         Err(e) => {
+            if let Ok(()) = supported {
+                if !e.message().contains("tracefs") {
+                    panic!("the kernel loads BPF tracepoint programs, yet: {e}");
+                }
+            }
             let root = rustix::process::geteuid().is_root();
             let expected = if root {
                 code::ERROR_NOT_SUPPORTED
