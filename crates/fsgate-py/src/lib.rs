@@ -121,12 +121,17 @@ mod direct;
 mod drive;
 mod error;
 mod events;
+mod filter;
+mod filter_events;
 mod hooks;
 mod install;
+mod memory;
 mod monitor;
 mod params;
 mod process;
+mod rules;
 mod stream;
+mod token;
 
 /// The native module `fsgate._fsgate`; the `fsgate` package re-exports it.
 #[pymodule]
@@ -134,9 +139,13 @@ fn _fsgate(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<drive::VirtualDrive>()?;
     m.add_class::<direct::DirectAccess>()?;
     m.add_class::<direct::VolumeHandle>()?;
+    m.add_class::<memory::MemoryHandle>()?;
     m.add_class::<stream::DirectStream>()?;
     process::register(m)?;
     monitor::register(m)?;
+    filter::register(m)?;
+    filter_events::register(m)?;
+    token::register(m)?;
     m.add(
         "CBFSDirectStream",
         m.py().get_type::<stream::DirectStream>(),
