@@ -17,16 +17,18 @@ import mfusepy as fuse
 
 class Node:
     def __init__(self, mode: int) -> None:
-        now = time.time()
+        now = time.time_ns()
         self.mode = mode
         self.data = bytearray()
         self.children = set()
-        self.times = [now, now, now]  # atime, mtime, ctime
+        self.times = [now, now, now]  # atime, mtime, ctime, in nanoseconds
 
 
 class Memory(fuse.Operations):
+    use_ns = True  # times in integer nanoseconds, as mfusepy recommends
+
     def __init__(self) -> None:
-        self.lock = threading.Lock()
+        self.mutex = threading.Lock()
         self.nodes = {"/": Node(stat.S_IFDIR | 0o755)}
 
     def _node(self, path: str) -> Node:
@@ -41,7 +43,7 @@ class Memory(fuse.Operations):
         return parent or "/", name
 
     def getattr(self, path, fh=None):
-        with self.lock:
+        with self.mutex:
             n = self._node(path)
             return {
                 "st_mode": n.mode,
@@ -53,11 +55,11 @@ class Memory(fuse.Operations):
             }
 
     def readdir(self, path, fh):
-        with self.lock:
+        with self.mutex:
             return [".", ".."] + sorted(self._node(path).children)
 
     def _add(self, path: str, mode: int) -> None:
-        with self.lock:
+        with self.mutex:
             parent, name = self._split(path)
             if path in self.nodes:
                 raise fuse.FuseOSError(errno.EEXIST)
@@ -72,31 +74,31 @@ class Memory(fuse.Operations):
         self._add(path, stat.S_IFDIR | (mode & 0o7777))
 
     def open(self, path, flags):
-        with self.lock:
+        with self.mutex:
             self._node(path)
         return 0
 
     def read(self, path, size, offset, fh):
-        with self.lock:
+        with self.mutex:
             return bytes(self._node(path).data[offset : offset + size])
 
     def write(self, path, data, offset, fh):
-        with self.lock:
+        with self.mutex:
             n = self._node(path)
             if offset > len(n.data):
                 n.data.extend(bytes(offset - len(n.data)))
             n.data[offset : offset + len(data)] = data
-            n.times[1] = time.time()
+            n.times[1] = time.time_ns()
             return len(data)
 
     def truncate(self, path, length, fh=None):
-        with self.lock:
+        with self.mutex:
             n = self._node(path)
             del n.data[length:]
             n.data.extend(bytes(length - len(n.data)))
 
     def _remove(self, path: str) -> None:
-        with self.lock:
+        with self.mutex:
             n = self._node(path)
             if n.children:
                 raise fuse.FuseOSError(errno.ENOTEMPTY)
@@ -111,7 +113,7 @@ class Memory(fuse.Operations):
         self._remove(path)
 
     def rename(self, old, new):
-        with self.lock:
+        with self.mutex:
             n = self._node(old)
             op, oname = self._split(old)
             np_, nname = self._split(new)
@@ -121,7 +123,7 @@ class Memory(fuse.Operations):
             del self.nodes[old]
 
     def chmod(self, path, mode):
-        with self.lock:
+        with self.mutex:
             n = self._node(path)
             n.mode = (n.mode & ~0o7777) | (mode & 0o7777)
 
@@ -129,9 +131,9 @@ class Memory(fuse.Operations):
         pass
 
     def utimens(self, path, times=None):
-        with self.lock:
+        with self.mutex:
             n = self._node(path)
-            now = time.time()
+            now = time.time_ns()
             atime, mtime = times if times else (now, now)
             n.times[0], n.times[1] = atime, mtime
 

@@ -1,6 +1,6 @@
 """fsgate's Python memory drive against the same drive on mfusepy, in one run.
 
-    python bench/python/vs_mfusepy.py [--files N] [--mib M]
+    python bench/python/vs_mfusepy.py [--files N] [--mib M] [--rust PATH_TO_fsgate]
 
 Both drives keep files in memory and are driven by child processes doing the same work:
 create N files, stat them, list the directory, open and close each, unlink them (rates in
@@ -8,7 +8,8 @@ operations per second), then dd writing and reading one M MiB file in 1 MiB bloc
 the read starts after dd drops the file's cached pages). The fsgate drive is
 ``python/examples/memory_drive.py`` with ``KernelOpensFiles`` (what ``namespace_rates.py``
 measures); the mfusepy drive is ``mfusepy_memory.py`` next to this script, with mfusepy's
-defaults, mounted by its own process. mfusepy is installed from PyPI with pip into this
+defaults, mounted by its own process. With ``--rust``, the Rust sample memory drive (``fsgate mount
+memory``, a release build) runs the same work as a third column. mfusepy is installed from PyPI with pip into this
 interpreter's environment when missing. Run as root with the ``fsgate`` wheel installed
 (``scripts/test-python.sh`` installs one into ``$CARGO_TARGET_DIR/python-venv``;
 ``FSGATE_PYTHON_PROFILE=release`` builds the optimised one a ``pip install`` gives). One
@@ -18,6 +19,7 @@ run: the machine's load shows in the figures.
 import argparse
 import importlib.util
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -107,23 +109,45 @@ def mfusepy_drive(files: int, mib: int) -> dict:
                 subprocess.run(["umount", "-l", d], check=False)
 
 
+def rust_drive(fsgate: str, files: int, mib: int) -> dict:
+    with tempfile.TemporaryDirectory() as d:
+        server = subprocess.Popen([fsgate, "mount", "memory", d], stdout=subprocess.DEVNULL)
+        try:
+            while not mounted(d):
+                if server.poll() is not None:
+                    raise SystemExit(f"{fsgate} mount memory exited with {server.returncode}")
+                time.sleep(0.05)
+            return measure(d, files, mib)
+        finally:
+            server.send_signal(signal.SIGINT)
+            server.wait()
+            if mounted(d):
+                subprocess.run(["umount", "-l", d], check=False)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--files", type=int, default=10_000)
     parser.add_argument("--mib", type=int, default=256)
+    parser.add_argument("--rust", metavar="PATH_TO_fsgate")
     args = parser.parse_args()
     if importlib.util.find_spec("mfusepy") is None:
         subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "mfusepy"], check=True)
-    import mfusepy
+    from importlib.metadata import version
 
     ours = fsgate_drive(args.files, args.mib)
     theirs = mfusepy_drive(args.files, args.mib)
-    print(f"{args.files} files, {args.mib} MiB; mfusepy {mfusepy.__version__}")
-    print("| row | fsgate Python drive | mfusepy drive | ratio |")
-    print("|---|---|---|---|")
+    rust = rust_drive(args.rust, args.files, args.mib) if args.rust else None
+    print(f"{args.files} files, {args.mib} MiB; mfusepy {version('mfusepy')}")
+    head = "| row | fsgate Python drive | mfusepy drive | Python / mfusepy |"
+    print(head + (" Rust drive | Python / Rust |" if rust else ""))
+    print("|---" * (head.count("|") - 1 + (2 if rust else 0)) + "|")
     for row in ROWS:
         unit = "" if "MiB" in row else "/s"
-        print(f"| {row} | {ours[row]:,.0f}{unit} | {theirs[row]:,.0f}{unit} | {ours[row] / theirs[row]:.2f}× |")
+        line = f"| {row} | {ours[row]:,.0f}{unit} | {theirs[row]:,.0f}{unit} | {ours[row] / theirs[row]:.2f}× |"
+        if rust:
+            line += f" {rust[row]:,.0f}{unit} | {ours[row] / rust[row]:.2f}× |"
+        print(line)
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ import errno
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -269,3 +270,28 @@ def test_settings_and_bad_arguments(tmpfs):
             call()
         assert e.value.code == code, e.value
     assert not f.active
+
+
+def test_file_filter_example(tmpfs):
+    """The example, run as its own process, refuses this process's write and exec."""
+    write(f"{tmpfs}/doc.txt", "d")
+    shutil.copy("/bin/true", f"{tmpfs}/prog")
+    example = os.path.join(os.path.dirname(__file__), "..", "examples", "file_filter.py")
+    guard = subprocess.Popen([sys.executable, example, f"{tmpfs}/*"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert guard.stdout.readline() == "guarding\n"
+        with pytest.raises(PermissionError) as e:
+            open(f"{tmpfs}/doc.txt", "a")
+        assert e.value.errno == errno.EPERM
+        with open(f"{tmpfs}/doc.txt") as f:
+            assert f.read() == "d"
+        with pytest.raises(PermissionError) as e:
+            subprocess.run([f"{tmpfs}/prog"], check=False)
+        assert e.value.errno == errno.EPERM
+        lines = sorted(guard.stdout.readline() for _ in range(2))
+    finally:
+        guard.send_signal(signal.SIGINT)
+        guard.wait()
+    assert guard.returncode == 0
+    assert lines[0].startswith(f"execute {tmpfs}/prog by ") and lines[0].endswith(": refused\n")
+    assert lines[1].startswith(f"write {tmpfs}/doc.txt by {os.getpid()} (") and lines[1].endswith("): refused\n")
