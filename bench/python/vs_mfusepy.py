@@ -1,6 +1,6 @@
 """fsgate's Python memory drive against the same drive on mfusepy, in one run.
 
-    python bench/python/vs_mfusepy.py [--files N] [--mib M] [--rust PATH_TO_fsgate]
+    python bench/python/vs_mfusepy.py [--files N] [--mib M] [--rounds R] [--rust PATH_TO_fsgate]
 
 Both drives keep files in memory and are driven by child processes doing the same work:
 create N files, stat them, list the directory, open and close each, unlink them (rates in
@@ -13,13 +13,16 @@ memory``, a release build) runs the same work as a third column. mfusepy is inst
 interpreter's environment when missing. Run as root with the ``fsgate`` wheel installed
 (``scripts/test-python.sh`` installs one into ``$CARGO_TARGET_DIR/python-venv``;
 ``FSGATE_PYTHON_PROFILE=release`` builds the optimised one a ``pip install`` gives). One
-run: the machine's load shows in the figures.
+run of R rounds (default 3), the drives taking turns in each round; each figure is the
+median of its R measurements, so that a burst of load on a shared machine moves the
+figures less.
 """
 
 import argparse
 import importlib.util
 import os
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -125,20 +128,31 @@ def rust_drive(fsgate: str, files: int, mib: int) -> dict:
                 subprocess.run(["umount", "-l", d], check=False)
 
 
+def median(runs: list) -> dict:
+    return {row: statistics.median(r[row] for r in runs) for row in ROWS}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--files", type=int, default=10_000)
     parser.add_argument("--mib", type=int, default=256)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--rust", metavar="PATH_TO_fsgate")
     args = parser.parse_args()
     if importlib.util.find_spec("mfusepy") is None:
         subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "mfusepy"], check=True)
     from importlib.metadata import version
 
-    ours = fsgate_drive(args.files, args.mib)
-    theirs = mfusepy_drive(args.files, args.mib)
-    rust = rust_drive(args.rust, args.files, args.mib) if args.rust else None
-    print(f"{args.files} files, {args.mib} MiB; mfusepy {version('mfusepy')}")
+    drives = {"python": fsgate_drive, "mfusepy": mfusepy_drive}
+    if args.rust:
+        drives["rust"] = lambda files, mib: rust_drive(args.rust, files, mib)
+    runs = {name: [] for name in drives}
+    for _ in range(args.rounds):
+        for name, drive in drives.items():
+            runs[name].append(drive(args.files, args.mib))
+    ours, theirs = median(runs["python"]), median(runs["mfusepy"])
+    rust = median(runs["rust"]) if args.rust else None
+    print(f"{args.files} files, {args.mib} MiB, median of {args.rounds} rounds; mfusepy {version('mfusepy')}")
     head = "| row | fsgate Python drive | mfusepy drive | Python / mfusepy |"
     print(head + (" Rust drive | Python / Rust |" if rust else ""))
     print("|---" * (head.count("|") - 1 + (2 if rust else 0)) + "|")

@@ -117,7 +117,7 @@ impl FileFilter {
     /// `add_filter_rule` for files that also satisfy the qualifiers: size bounds (inclusive,
     /// -1 for none) and attributes they must have and must not have.
     #[pyo3(signature = (mask, access_flags, control_flags, notify_flags, min_size=-1, max_size=-1, include_attributes=0, exclude_attributes=0))]
-    #[allow(clippy::too_many_arguments)]
+    #[allow(clippy::too_many_arguments)] // the reference's parameters, one Python argument each
     fn add_filter_rule_ex(
         &self,
         py: Python<'_>,
@@ -131,7 +131,13 @@ impl FileFilter {
         exclude_attributes: u32,
     ) -> PyResult<bool> {
         let (a, c, n) = flags(py, access_flags, control_flags, notify_flags)?;
-        let q = qualifiers(py, min_size, max_size, include_attributes, exclude_attributes)?;
+        let q = qualifiers(
+            py,
+            min_size,
+            max_size,
+            include_attributes,
+            exclude_attributes,
+        )?;
         check(
             py,
             py.detach(|| self.inner.add_filter_rule_ex(mask, a, c, n, q)),
@@ -173,7 +179,7 @@ impl FileFilter {
 
     /// `add_passthrough_rule` with the qualifiers of `add_filter_rule_ex`.
     #[pyo3(signature = (mask, access_flags, control_flags, notify_flags, min_size=-1, max_size=-1, include_attributes=0, exclude_attributes=0))]
-    #[allow(clippy::too_many_arguments)]
+    #[allow(clippy::too_many_arguments)] // the reference's parameters, one Python argument each
     fn add_passthrough_rule_ex(
         &self,
         py: Python<'_>,
@@ -187,7 +193,13 @@ impl FileFilter {
         exclude_attributes: u32,
     ) -> PyResult<bool> {
         let (a, c, n) = flags(py, access_flags, control_flags, notify_flags)?;
-        let q = qualifiers(py, min_size, max_size, include_attributes, exclude_attributes)?;
+        let q = qualifiers(
+            py,
+            min_size,
+            max_size,
+            include_attributes,
+            exclude_attributes,
+        )?;
         check(py, self.inner.add_passthrough_rule_ex(mask, a, c, n, q)).map(|()| true)
     }
 

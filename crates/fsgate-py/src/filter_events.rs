@@ -262,9 +262,7 @@ impl MonitorEvents for PyFilterEvents {
             NotifyKind::ExecuteFile => "on_notify_execute_file",
             NotifyKind::ReadFile => "on_notify_read_file",
             NotifyKind::WriteFile => "on_notify_write_file",
-            NotifyKind::SetFileAttributes => {
-                "on_notify_set_file_attributes"
-            }
+            NotifyKind::SetFileAttributes => "on_notify_set_file_attributes",
             NotifyKind::CloseFile => "on_notify_close_file",
             NotifyKind::RenameOrMoveFile => "on_notify_rename_or_move_file",
             NotifyKind::DeleteFile => "on_notify_delete_file",

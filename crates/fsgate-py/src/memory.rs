@@ -49,7 +49,10 @@ impl MemoryHandle {
     fn read(&self, py: Python<'_>, physical_address: u64, length: usize) -> PyResult<Py<PyBytes>> {
         let mut buffer = vec![0u8; length];
         let inner = &self.inner;
-        let n = check(py, py.detach(|| inner.read_at(physical_address, &mut buffer)))?;
+        let n = check(
+            py,
+            py.detach(|| inner.read_at(physical_address, &mut buffer)),
+        )?;
         Ok(PyBytes::new(py, &buffer[..n]).unbind())
     }
 }

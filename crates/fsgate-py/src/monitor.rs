@@ -84,6 +84,7 @@ impl FileMonitor {
     /// -1 for none) and attributes they must have and must not have
     /// (`FILE_ATTRIBUTE_READONLY`, `_HIDDEN`, `_DIRECTORY`, `_NORMAL`).
     #[pyo3(signature = (mask, notify_flags, min_size=-1, max_size=-1, include_attributes=0, exclude_attributes=0))]
+    #[allow(clippy::too_many_arguments)] // the reference's parameters, one Python argument each
     fn add_filter_rule_ex(
         &self,
         py: Python<'_>,
@@ -95,7 +96,13 @@ impl FileMonitor {
         exclude_attributes: u32,
     ) -> PyResult<()> {
         let flags = notify_flags_of(py, notify_flags)?;
-        let q = qualifiers(py, min_size, max_size, include_attributes, exclude_attributes)?;
+        let q = qualifiers(
+            py,
+            min_size,
+            max_size,
+            include_attributes,
+            exclude_attributes,
+        )?;
         check(py, self.inner.add_filter_rule_ex(mask, flags, q))
     }
 
@@ -118,6 +125,7 @@ impl FileMonitor {
 
     /// `add_passthrough_rule` with the qualifiers of `add_filter_rule_ex`.
     #[pyo3(signature = (mask, notify_flags, min_size=-1, max_size=-1, include_attributes=0, exclude_attributes=0))]
+    #[allow(clippy::too_many_arguments)] // the reference's parameters, one Python argument each
     fn add_passthrough_rule_ex(
         &self,
         py: Python<'_>,
@@ -129,7 +137,13 @@ impl FileMonitor {
         exclude_attributes: u32,
     ) -> PyResult<()> {
         let flags = notify_flags_of(py, notify_flags)?;
-        let q = qualifiers(py, min_size, max_size, include_attributes, exclude_attributes)?;
+        let q = qualifiers(
+            py,
+            min_size,
+            max_size,
+            include_attributes,
+            exclude_attributes,
+        )?;
         check(py, self.inner.add_passthrough_rule_ex(mask, flags, q))
     }
 
