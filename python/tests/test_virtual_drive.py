@@ -421,6 +421,50 @@ def test_symbolic_links_and_extended_attributes(memory):
     assert e.value.errno == errno.EPERM
 
 
+def test_link_events_answer_the_kernel_with_their_info(memory):
+    """A link handler that fills ``info`` and sets ``info_filled`` answers the kernel itself:
+    the new name's attributes are the handler's, and no ``on_get_file_info`` follows."""
+    drive, mp = memory
+    with open(f"{mp}/f", "wb") as f:
+        f.write(b"0123456789")
+    base_symlink, base_info = drive.create_symbolic_link, drive.get_file_info
+    asked = []
+
+    def create_symbolic_link(p):
+        base_symlink(p)
+        if p.file_name == "/filled":
+            p.attributes = fsgate.FILE_ATTRIBUTE_REPARSE_POINT
+            p.size, p.mode, p.uid, p.gid = len(p.target), 0o777, 4242, 4343
+            p.info_filled = True
+
+    def create_hard_link(p):
+        node = drive.nodes[p.file_name]
+        drive.nodes[p.link_name] = node
+        drive.nodes["/"].children.add(p.link_name[1:])
+        p.attributes, p.size, p.mode = fsgate.FILE_ATTRIBUTE_NORMAL, len(node.data), 0o600
+        p.hard_link_count, p.uid, p.gid = 2, 4444, 4545
+        p.info_filled = True
+
+    def get_file_info(p):
+        base_info(p)
+        asked.append((p.file_name, p.file_exists))  # the negative lookup before a create is False
+
+    drive.drive.on_create_symbolic_link = create_symbolic_link
+    drive.drive.on_create_hard_link = create_hard_link
+    drive.drive.on_get_file_info = get_file_info
+    os.symlink("f", f"{mp}/filled")
+    os.link(f"{mp}/f", f"{mp}/hard")
+    link, hard = os.lstat(f"{mp}/filled"), os.lstat(f"{mp}/hard")
+    assert (link.st_uid, link.st_gid, link.st_size) == (4242, 4343, 1)
+    assert (hard.st_uid, hard.st_gid, hard.st_size, hard.st_nlink) == (4444, 4545, 10, 2)
+    assert hard.st_mode & 0o777 == 0o600
+    assert ("/filled", True) not in asked and ("/hard", True) not in asked
+    # Without info_filled the library asks on_get_file_info for the new name.
+    os.symlink("f", f"{mp}/asked")
+    os.lstat(f"{mp}/asked")
+    assert ("/asked", True) in asked
+
+
 def test_routed_handles_fire_no_read_or_write_events(mountpoint, tmp_path):
     real = tmp_path / "real"
     real.mkdir()

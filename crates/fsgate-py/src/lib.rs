@@ -107,9 +107,12 @@
 //!   integer handle; the tokens are `Credentials` objects.
 //! - `route_to_file` takes the real file's path (the library opens it with the caller's
 //!   access; a create creates it) instead of the reference's file-info handle.
-//! - The create, link and attribute events' `info` output is not offered as properties:
-//!   the library asks `on_get_file_info` after them, except after an `on_create_file` that
-//!   sets `info_filled` (the library's assumed attributes of the new object are right).
+//! - `on_create_hard_link` and `on_create_symbolic_link` offer their `info` output as the
+//!   metadata properties (`attributes`, `size`, `mode`, `uid`, times, …) with `info_filled`;
+//!   `on_create_file` offers `info_filled` alone (the library's assumed attributes of the new
+//!   object). The `info` output of the attribute and size events is not offered: their
+//!   inputs already use the names `attributes` and the times; the library asks
+//!   `on_get_file_info` after them.
 //! - `share_mode`, `nt_create_disposition`, `nt_desired_access` and the `file_info`
 //!   handle of the reference's create event: Windows notions (see
 //!   `fsgate_vfs`'s deviations); `handle_id`, `mode` and `flags` carry the Linux facts.
