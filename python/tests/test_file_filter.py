@@ -295,3 +295,62 @@ def test_file_filter_example(tmpfs):
     assert guard.returncode == 0
     assert lines[0].startswith(f"execute {tmpfs}/prog by ") and lines[0].endswith(": refused\n")
     assert lines[1].startswith(f"write {tmpfs}/doc.txt by {os.getpid()} (") and lines[1].endswith("): refused\n")
+
+
+@pytest.fixture
+def ext4(tmp_path):
+    """A private ext4 on a loop device (placeholders need a filesystem with pre-content
+    events)."""
+    image, mp = tmp_path / "fs.img", tmp_path / "ext4"
+    with open(image, "wb") as f:
+        f.truncate(32 << 20)
+    subprocess.run(["mkfs.ext4", "-q", "-F", str(image)], check=True)
+    mp.mkdir()
+    subprocess.run(["mount", "-o", "loop", str(image), str(mp)], check=True)
+    try:
+        subprocess.run(["mount", "--make-private", str(mp)], check=True)
+        yield str(mp)
+    finally:
+        subprocess.run(["umount", str(mp)], check=False)
+
+
+def pattern(offset, length):
+    return bytes((i * 31 + 7) % 251 for i in range(offset, offset + length))
+
+
+def test_placeholders_are_hydrated_by_the_python_handler(ext4, file_filter):
+    size = 1 << 20
+    calls = []
+
+    def hydrate(p):
+        calls.append((p.offset, len(p.buffer), p.file_size, p.process_id))
+        if p.file_name.endswith("/full.bin"):
+            p.result_code = 112  # ERROR_DISK_FULL: the reader gets ENOSPC
+            return
+        p.buffer[:] = pattern(p.offset, len(p.buffer))
+
+    file_filter.on_hydrate_file = hydrate
+    with pytest.raises(fsgate.FsgateError) as e:
+        file_filter.create_placeholder(f"{ext4}/early.bin", size)
+    assert e.value.code == 21  # the filter is not running yet
+    file_filter.start_filter()
+    try:
+        file_filter.create_placeholder(f"{ext4}/p.bin", size)
+    except fsgate.FsgateError as e:
+        # A kernel without pre-content events: the documented refusal, and no file left.
+        assert e.code == 50 and "FAN_PRE_ACCESS" in e.message, e
+        assert not os.path.exists(f"{ext4}/p.bin")
+        return
+    assert os.path.getsize(f"{ext4}/p.bin") == size and calls == []
+    cat = subprocess.run(["cat", f"{ext4}/p.bin"], capture_output=True, check=True)
+    assert cat.stdout == pattern(0, size)
+    ranges = sorted((offset, length) for offset, length, _, _ in calls)
+    assert sum(length for _, length in ranges) == size  # each range asked for once
+    assert all(a[0] + a[1] == b[0] for a, b in zip(ranges, ranges[1:]))
+    assert {s for _, _, s, _ in calls} == {size} and os.getpid() not in {pid for *_, pid in calls}
+    before = len(calls)
+    assert subprocess.run(["cat", f"{ext4}/p.bin"], capture_output=True, check=True).stdout == pattern(0, size)
+    assert len(calls) == before  # hydrated once
+    file_filter.create_placeholder(f"{ext4}/full.bin", 4096)
+    cat = subprocess.run(["cat", f"{ext4}/full.bin"], capture_output=True, text=True)
+    assert cat.returncode != 0 and "No space left on device" in cat.stderr

@@ -14,13 +14,15 @@ use crate::filter_events::{Handlers, PyFilterEvents};
 use crate::rules::{access_flags, control_flags, notify_flags, qualifiers};
 
 /// The filter's events: the control events, the notifications, the volume events,
-/// `on_access_denied` (fsgate addition), `on_error` and the worker thread events.
+/// `on_access_denied` and `on_hydrate_file` (fsgate additions), `on_error` and the worker
+/// thread events.
 const EVENTS: &[&str] = &[
     "on_before_create_file",
     "on_before_open_file",
     "on_before_read_file",
     "on_before_execute",
     "on_access_denied",
+    "on_hydrate_file",
     "on_notify_create_file",
     "on_notify_open_file",
     "on_notify_execute_file",
@@ -252,6 +254,22 @@ impl FileFilter {
     /// `MaxWorkerThreadCount`, `BuildInfo`, `LicenseInfo`.
     fn config(&self, py: Python<'_>, configuration_string: &str) -> PyResult<String> {
         check(py, self.inner.config(configuration_string))
+    }
+
+    /// Creates `file_name` as a placeholder of `size` bytes (a sparse file marked with the
+    /// `user.fsgate.placeholder` extended attribute) and serves it: the first access to each
+    /// range fires `on_hydrate_file`, whose bytes the reader then gets. The filter must be
+    /// running (code 21); a filesystem or kernel without pre-content events (Linux 6.14;
+    /// ext4, xfs, btrfs) raises code 50 naming the requirement, and the file is removed.
+    fn create_placeholder(&self, py: Python<'_>, file_name: &str, size: u64) -> PyResult<()> {
+        let inner = &self.inner;
+        check(py, py.detach(|| inner.create_placeholder(file_name, size)))
+    }
+
+    /// Serves an existing placeholder (created before a restart); returns its size.
+    fn register_placeholder(&self, py: Python<'_>, file_name: &str) -> PyResult<u64> {
+        let inner = &self.inner;
+        check(py, py.detach(|| inner.register_placeholder(file_name)))
     }
 
     /// Inside a control event: restarts its timeout with `milliseconds` (error 614

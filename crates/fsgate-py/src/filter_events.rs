@@ -6,11 +6,12 @@ use std::sync::{Arc, Mutex};
 
 use fsgate_core::{code, Error, Result};
 use fsgate_filter::events::{
-    AttachToVolume, ControlEvent, FilterEvents, MonitorEvents, NotifyEvent, NotifyKind,
+    AttachToVolume, ControlEvent, FilterEvents, HydrateFile, MonitorEvents, NotifyEvent, NotifyKind,
 };
 use fsgate_filter::volumes::Volume;
 use pyo3::prelude::*;
 
+use crate::buffer::with_writable_view;
 use crate::error::{from_handler_exception, from_result_code, to_py};
 use crate::params::{ErrorParams, WorkerThreadParams};
 
@@ -84,6 +85,32 @@ impl ControlParams {
             result_code: 0,
         }
     }
+}
+
+/// The params of `on_hydrate_file` (fsgate addition): a process reads a range of a
+/// placeholder that is not filled yet; put the range's bytes into `buffer`.
+#[pyclass(module = "fsgate", name = "HydrateFileParams")]
+pub(crate) struct HydrateFileParams {
+    /// The placeholder's full path.
+    #[pyo3(get)]
+    file_name: String,
+    /// Where the range starts in the file.
+    #[pyo3(get)]
+    offset: u64,
+    /// The placeholder's final size.
+    #[pyo3(get)]
+    file_size: u64,
+    /// The process whose access needs the data.
+    #[pyo3(get)]
+    process_id: u32,
+    /// A writable `memoryview` of the range's length, zeroed: fill it. Released when the
+    /// handler returns (copy slices you keep).
+    #[pyo3(get)]
+    buffer: Py<PyAny>,
+    /// Non-zero fails the reader's call with that code's errno where the kernel lets a
+    /// filter choose it (`ENOSPC`, `EIO`, `EPERM`, …; `EIO` otherwise).
+    #[pyo3(get, set)]
+    result_code: i64,
 }
 
 /// The params of the volume events: a mount the class attaches to or detaches from.
@@ -317,6 +344,46 @@ impl FilterEvents for PyFilterEvents {
         self.control("on_before_execute", e)
     }
 
+    fn on_hydrate_file(&self, e: &mut HydrateFile) -> Result<()> {
+        let event = "on_hydrate_file";
+        let Some(handler) = self.handlers.get(event) else {
+            return Err(Error::from_code(
+                code::ERROR_NOT_SUPPORTED,
+                format!("no on_hydrate_file handler for {}", e.file_name),
+            ));
+        };
+        let (file_name, offset, file_size, process_id) =
+            (e.file_name.clone(), e.offset, e.file_size, e.process_id);
+        crate::attach::attach(|py| {
+            let fail = |err: PyErr| {
+                let (error, unexpected) = from_handler_exception(py, event, &err);
+                if unexpected {
+                    let text = error.message().to_string();
+                    self.report(py, code::ERROR_GEN_FAILURE, &text, Some(err));
+                }
+                error
+            };
+            let outcome = with_writable_view(py, &mut e.buffer, |view| {
+                let params = HydrateFileParams {
+                    file_name,
+                    offset,
+                    file_size,
+                    process_id,
+                    buffer: view.clone().unbind(),
+                    result_code: 0,
+                };
+                let object = Bound::new(py, params)?;
+                handler.call1(py, (object.clone(),))?;
+                let code = object.try_borrow()?.result_code;
+                Ok::<_, PyErr>(code)
+            });
+            match outcome.and_then(|r| r) {
+                Ok(code) => from_result_code(code, event),
+                Err(err) => Err(fail(err)),
+            }
+        })
+    }
+
     fn on_access_denied(&self, e: &ControlEvent) {
         if let Some(Err(err)) = self.fire("on_access_denied", || ControlParams::new(e), |_| ()) {
             eprintln!("fsgate: {}: {err}", self.class);
@@ -349,6 +416,7 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<NotifyParams>()?;
     m.add_class::<ControlParams>()?;
     m.add_class::<VolumeParams>()?;
+    m.add_class::<HydrateFileParams>()?;
     let py = m.py();
     for class in ["CBMonitor", "CBFilter"] {
         for kind in [

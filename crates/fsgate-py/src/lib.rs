@@ -48,6 +48,7 @@
 //! | `class CBFilter` | `FileFilter` (`CBFilter` is the same class) | [`fsgate_filter::filter::FileFilter`] |
 //! | `add_filter_rule(mask, access_flags, control_flags, notify_flags)`, `add_filter_rule_ex(…, min_size, max_size, include_attributes, exclude_attributes)`, `delete_filter_rule`, `delete_all_filter_rules`, passthrough rules, `start_filter(timeout)`, `stop_filter`, `active`, `serialize_events`, `config`, `reset_timeout`, `get_originator_process_id`/`_thread_id`/`_process_name`/`_token` | same names (`ACCESS_*`, `FS_CE_*`, `FS_NE_*` flags); `get_originator_user_id`/`_group_id` added | same |
 //! | `on_before_create_file`, `on_before_open_file`, `on_before_read_file`, the monitor's events | same names; params `ControlParams` (aliases `CBFilterBefore…EventParams`: `file_name`, `process_id`, `thread_id`, `process_name`, `read_access`, `write_access`, `result_code`); `on_before_execute` and `on_access_denied` added | [`fsgate_filter::events::FilterEvents`] |
+//! | placeholders (the reference's virtual files, on Linux 6.14 pre-content events) | fsgate additions: `create_placeholder(file_name, size)`, `register_placeholder(file_name)`, event `on_hydrate_file` (`HydrateFileParams`: `file_name`, `offset`, `file_size`, `process_id`, a writable `buffer` memoryview, `result_code`) | [`fsgate_filter::placeholder`] |
 //! | the installer DLL's functions | `install`, `uninstall`, `get_driver_status`, `get_driver_version`, `verify_installed` (each with an optional `root`), and `build_package(outfile, helper_binary)` (what `fsgate package` does) | [`fsgate_install::Installer`], [`fsgate_install::Package::build`] |
 //!
 //! Names are `str` as `os.fsdecode` gives them (surrogate escapes for bytes that are not
@@ -126,9 +127,9 @@
 //!   protocol.
 //! - File filter: what the fanotify backend does not have is not offered: After events,
 //!   file, handle and event contexts, isolation, `create_file_direct`, default rules, reparse
-//!   rules, delete and rename protection (error 50 when asked for), and the placeholders'
-//!   `on_hydrate_file` (bound in Rust, not yet in Python). Denials reach the caller as
-//!   `EPERM`. The filter's own process is never filtered (`FilterOwnRequests` is false).
+//!   rules, and delete and rename protection (error 50 when asked for). Denials reach the
+//!   caller as `EPERM`. The filter's own process is never filtered (`FilterOwnRequests` is
+//!   false).
 
 use pyo3::prelude::*;
 
