@@ -268,16 +268,15 @@ impl PyFilterEvents {
         }
     }
 
-    fn thread_event(&self, event: &'static str) {
-        if let Some(Err(e)) = self.fire(event, || WorkerThreadParams {}, |_| ()) {
-            eprintln!("fsgate: {}: {e}", self.class);
-        }
-    }
-
-    fn volume_event(&self, event: &'static str, v: &Volume) {
-        if let Some(Err(e)) = self.fire(event, || VolumeParams::new(v), |_| ()) {
-            eprintln!("fsgate: {}: {e}", self.class);
-        }
+    /// Fires an event whose result nothing can act on (thread, volume and access-denied
+    /// events): an unexpected exception has been reported by [`Self::fire`]; a deliberate
+    /// failure (`FsgateError`, `result_code`) is ignored, as the reference ignores the
+    /// result of events the system does not wait for.
+    fn notify_only<P>(&self, event: &'static str, params: impl FnOnce() -> P)
+    where
+        P: pyo3::PyClass + Into<pyo3::PyClassInitializer<P>>,
+    {
+        let _ = self.fire(event, params, |_| ());
     }
 }
 
@@ -319,11 +318,15 @@ impl MonitorEvents for PyFilterEvents {
     }
 
     fn on_after_filter_attach_to_volume(&self, volume: &Volume) {
-        self.volume_event("on_after_filter_attach_to_volume", volume);
+        self.notify_only("on_after_filter_attach_to_volume", || {
+            VolumeParams::new(volume)
+        });
     }
 
     fn on_after_filter_detach_from_volume(&self, volume: &Volume) {
-        self.volume_event("on_after_filter_detach_from_volume", volume);
+        self.notify_only("on_after_filter_detach_from_volume", || {
+            VolumeParams::new(volume)
+        });
     }
 }
 
@@ -385,19 +388,17 @@ impl FilterEvents for PyFilterEvents {
     }
 
     fn on_access_denied(&self, e: &ControlEvent) {
-        if let Some(Err(err)) = self.fire("on_access_denied", || ControlParams::new(e), |_| ()) {
-            eprintln!("fsgate: {}: {err}", self.class);
-        }
+        self.notify_only("on_access_denied", || ControlParams::new(e));
     }
 }
 
 impl fsgate_core::dispatch::Hooks for PyFilterEvents {
     fn on_worker_thread_creation(&self) {
-        self.thread_event("on_worker_thread_creation");
+        self.notify_only("on_worker_thread_creation", || WorkerThreadParams {});
     }
 
     fn on_worker_thread_termination(&self) {
-        self.thread_event("on_worker_thread_termination");
+        self.notify_only("on_worker_thread_termination", || WorkerThreadParams {});
         crate::attach::release_thread_state();
     }
 
