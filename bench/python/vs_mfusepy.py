@@ -4,18 +4,18 @@
 
 Both drives keep files in memory and are driven by child processes doing the same work:
 create N files, stat them, list the directory, open and close each, unlink them (rates in
-operations per second), then dd writing and reading one M MiB file in 1 MiB blocks (MiB/s;
-the read starts after dd drops the file's cached pages). The fsgate drive is
-``python/examples/memory_drive.py`` with ``KernelOpensFiles`` (what ``namespace_rates.py``
-measures); the mfusepy drive is ``mfusepy_memory.py`` next to this script, with mfusepy's
-defaults, mounted by its own process. With ``--rust``, the Rust sample memory drive (``fsgate mount
-memory``, a release build) runs the same work as a third column. mfusepy is installed from PyPI with pip into this
-interpreter's environment when missing. Run as root with the ``fsgate`` wheel installed
-(``scripts/test-python.sh`` installs one into ``$CARGO_TARGET_DIR/python-venv``;
-``FSGATE_PYTHON_PROFILE=release`` builds the optimised one a ``pip install`` gives). One
-run of R rounds (default 3), the drives taking turns in each round; each figure is the
-median of its R measurements, so that a burst of load on a shared machine moves the
-figures less.
+operations per second; list in entries per second), then dd writing and reading one M MiB
+file in 1 MiB blocks (MiB/s; the read starts after dd drops the file's cached pages). The
+fsgate drive is ``python/examples/memory_drive.py`` with ``KernelOpensFiles``; the mfusepy
+drive is ``mfusepy_memory.py`` next to this script, with mfusepy's defaults, mounted by its
+own process. With ``--rust``, the Rust sample memory drive (``fsgate mount memory``, a
+release build) does the same work as a third column. mfusepy is installed from PyPI with
+pip into this interpreter's environment when missing. Run as root with the ``fsgate``
+wheel installed (``scripts/test-python.sh`` installs one into
+``$CARGO_TARGET_DIR/python-venv``; ``FSGATE_PYTHON_PROFILE=release`` builds the optimised
+one a ``pip install`` gives). One run of R rounds (default 3), the drives taking turns in
+each round; each figure is the median of its R measurements, so that a burst of load on a
+shared machine moves the figures less.
 """
 
 import argparse

@@ -92,14 +92,32 @@
 //! entry. Methods that wait for the kernel or for running handlers (`mount`, `unmount`,
 //! `add_mounting_point`, notifications, `open_volume`) release the GIL while they wait.
 //!
-//! Measured on the 2-core development VM (shared with other builds, so runs vary by up to
-//! a third) with `bench/python/namespace_rates.py 5000 --rust target/release/fsgate`, a
-//! child process creating, stating, opening and closing, and deleting 5,000 files: the
-//! Python memory drive (`python/examples/memory_drive.py` with `KernelOpensFiles`) did 9–14 k
-//! creates/s and 16–25 k unlinks/s where the Rust sample memory drive (`fsgate mount
-//! memory`) did 9–18 k and 25–34 k in the same runs; stat and open-close rates were the
-//! same (no handler runs). A create fires three Python events (the negative lookup,
-//! `on_create_file` with `info_filled`, the parent's attributes), an unlink two.
+//! Measured on the 2-core development VM, shared with other builds (load average 6–9
+//! during the run), with the release wheel (`FSGATE_PYTHON_PROFILE=release
+//! scripts/test-python.sh`) and `python bench/python/vs_mfusepy.py --rounds 5 --rust
+//! $CARGO_TARGET_DIR/release/fsgate`: a child process creates, stats, lists, opens and closes,
+//! and unlinks 10,000 files in one directory, then dd writes and reads a 256 MiB file; the
+//! same memory drive written on mfusepy 3.1.1 (libfuse 3, its defaults) and the Rust sample
+//! drive (`fsgate mount memory`) do the same work, taking turns; each figure is the median
+//! of five rounds:
+//!
+//! | row | Python drive | mfusepy | Python / mfusepy | Rust drive | Python / Rust |
+//! |---|---|---|---|---|---|
+//! | create | 20,221/s | 2,841/s | 7.1× | 29,857/s | 0.68× |
+//! | stat | 235,962/s | 17,982/s | 13× | 263,300/s | 0.90× |
+//! | list (entries) | 63,855/s | 221,924/s | 0.29× | 653,515/s | 0.10× |
+//! | open-close | 184,552/s | 7,371/s | 25× | 197,179/s | 0.94× |
+//! | unlink | 18,928/s | 9,578/s | 2.0× | 27,592/s | 0.69× |
+//! | write MiB/s | 341 | 104 | 3.3× | 488 | 0.70× |
+//! | read MiB/s | 835 | 773 | 1.1× | 1,130 | 0.74× |
+//!
+//! Stat and open-close run no handler (cached attributes, `KernelOpensFiles`). A create fires
+//! three Python events (the negative lookup, `on_create_file` with `info_filled`, the
+//! parent's attributes), an unlink two. A listing fires `on_enumerate_directory` once per
+//! entry, each filling the entry's metadata (four `datetime`s among them), where mfusepy's
+//! `readdir` returns the names in one call and reports no metadata: that row is below
+//! mfusepy's. Sequential reads are bound by copying the data in Python on both sides.
+//! Single rows move by up to half between runs on this machine.
 //!
 //! # Deviations, and what is not offered (yet)
 //!
