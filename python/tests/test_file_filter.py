@@ -354,3 +354,25 @@ def test_placeholders_are_hydrated_by_the_python_handler(ext4, file_filter):
     file_filter.create_placeholder(f"{ext4}/full.bin", 4096)
     cat = subprocess.run(["cat", f"{ext4}/full.bin"], capture_output=True, text=True)
     assert cat.returncode != 0 and "No space left on device" in cat.stderr
+
+
+@pytest.mark.parametrize("cls", [fsgate.CBFilter, fsgate.CBMonitor])
+def test_installation_members(cls, tmp_path, monkeypatch):
+    monkeypatch.setenv("FSGATE_ROOT", str(tmp_path / "root"))
+    guid = "{3C1F9A2E-7B44-4D0A-9E21-5F6A7B8C9D0E}"
+    package = str(tmp_path / "fsgate.pkg")
+    fsgate.build_package(package, "/bin/true")
+    c = cls()
+    assert c.get_driver_status(guid) == 0 and c.get_driver_version(guid) == 0
+    with pytest.raises(fsgate.FsgateError) as e:
+        c.initialize(guid)
+    assert e.value.code == 2  # not installed
+    assert c.install(package, guid, "", 0, "360000") in (False, True)
+    assert c.altitude == "360000"
+    c.initialize(guid)
+    assert c.get_driver_status(guid) in (1, 4) and c.get_driver_version(guid) != 0
+    with pytest.raises(fsgate.FsgateError) as e:
+        c.altitude = "high"
+    assert e.value.code == 87
+    assert c.uninstall(package, guid) in (False, True)
+    assert c.get_driver_status(guid) == 0

@@ -28,11 +28,57 @@ class ProcessFilter(_fsgate.ProcessFilter):
     """Process and thread events from the kernel (the reference's ``CBProcess``)."""
 
 
-class FileMonitor(_fsgate.FileMonitor):
+class _Installation:
+    """The reference's installation members of the file monitor and filter, over the
+    installer functions (the installation root is ``$FSGATE_ROOT``, else ``/``). fanotify
+    needs no driver, so the classes start without ``initialize``; it checks that fsgate is
+    installed for the product, as the reference's does. ``altitude`` is kept and reported
+    only: fanotify has no filter stack to place the listener in."""
+
+    _altitude = "0"
+
+    def initialize(self, product_guid: str) -> None:
+        """Raises ``FsgateError`` (2 not installed, 340 older than this library) unless fsgate
+        is installed for ``product_guid``."""
+        _fsgate.verify_installed(product_guid)
+
+    def install(self, cab_file_name: str, product_guid: str, path_to_install: str = "",
+                flags: int = 0, altitude: str = "") -> bool:
+        """Installs fsgate's system files from a package; whether a reboot is needed."""
+        if altitude:
+            self.altitude = altitude
+        return _fsgate.install(cab_file_name, product_guid, path_to_install, flags)
+
+    def uninstall(self, cab_file_name: str, product_guid: str, installed_path: str = "",
+                  flags: int = 0) -> bool:
+        """Removes the product's installation; whether a reboot is needed."""
+        return _fsgate.uninstall(cab_file_name, product_guid, installed_path, flags)
+
+    def get_driver_status(self, product_guid: str) -> int:
+        """0 not present, 1 stopped, 4 running."""
+        return _fsgate.get_driver_status(product_guid)
+
+    def get_driver_version(self, product_guid: str) -> int:
+        """The installed version, four 16-bit parts in 64 bits; 0 when not installed."""
+        return _fsgate.get_driver_version(product_guid)
+
+    @property
+    def altitude(self) -> str:
+        """The altitude (decimal digits), kept and reported only."""
+        return self._altitude
+
+    @altitude.setter
+    def altitude(self, value: str) -> None:
+        if not (isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 20):
+            raise FsgateError(87, f"invalid altitude: {value!r} is not a decimal altitude")
+        self._altitude = value
+
+
+class FileMonitor(_Installation, _fsgate.FileMonitor):
     """Notifications of file operations on whole mounts (the reference's ``CBMonitor``)."""
 
 
-class FileFilter(_fsgate.FileFilter):
+class FileFilter(_Installation, _fsgate.FileFilter):
     """Access rules and control events on whole mounts (the reference's ``CBFilter``)."""
 
 
