@@ -133,6 +133,7 @@ def test_before_open_handlers_decide_with_result_code_and_exceptions(tmpfs, file
     errors = []
 
     def before_open(p):
+        assert p.desired_access == (1 if p.read_access else 0) | (2 if p.write_access else 0)
         seen.append((os.path.basename(p.file_name), p.process_id, p.read_access, p.write_access,
                      file_filter.get_originator_process_id(), file_filter.get_originator_process_name()))
         name = os.path.basename(p.file_name)

@@ -73,6 +73,17 @@ pub(crate) struct ControlParams {
     result_code: i64,
 }
 
+#[pymethods]
+impl ControlParams {
+    /// The reference's `desired_access` of an open, from the two flags above:
+    /// `FILE_READ_DATA` (1) and `FILE_WRITE_DATA` (2), as the virtual drive's create and
+    /// open events report it.
+    #[getter]
+    fn desired_access(&self) -> u32 {
+        u32::from(self.read_access) | (u32::from(self.write_access) << 1)
+    }
+}
+
 impl ControlParams {
     fn new(e: &ControlEvent) -> Self {
         Self {
