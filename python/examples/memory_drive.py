@@ -6,6 +6,7 @@ directory with any program; Ctrl-C unmounts. ``MemoryDrive`` is also imported by
 
 import errno
 import os
+import signal
 import sys
 import threading
 from datetime import datetime, timezone
@@ -178,12 +179,15 @@ class MemoryDrive:
 
 
 if __name__ == "__main__":
+    # Ctrl-C and SIGTERM unmount. They are blocked in this thread before the drive starts its
+    # threads, which inherit the mask, and this thread waits for them with sigwait: a signal
+    # the kernel handed to a worker thread would be noted by Python without waking this one.
+    stop_signals = {signal.SIGINT, signal.SIGTERM}
+    signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)
     memory = MemoryDrive(kernel_opens_files=True)
     memory.drive.mount(sys.argv[1])
     print(f"serving {sys.argv[1]}; Ctrl-C unmounts")
     try:
-        threading.Event().wait()
-    except KeyboardInterrupt:
-        pass
+        signal.sigwait(stop_signals)
     finally:
         memory.drive.unmount()

@@ -128,3 +128,55 @@ def test_sector_reader_example(direct, loop_device, monkeypatch):
     assert out[0] == (
         "0000000200  73 65 63 74 6f 72 20 6f 6e 65 20 73 61 79 73 20  sector one says "
     )
+
+
+def test_create_file_delete_file_and_streams(direct, tmp_path):
+    path = str(tmp_path / "direct.bin")
+    fd = direct.create_file(path, fsgate.GENERIC_READ | fsgate.GENERIC_WRITE, fsgate.CREATE_NEW)
+    try:
+        assert os.write(fd, b"written through a direct handle") == 31
+    finally:
+        os.close(fd)
+    with pytest.raises(fsgate.FsgateError) as e:
+        direct.create_file(path, fsgate.GENERIC_READ, fsgate.CREATE_NEW)  # exists
+    assert e.value.code == 80
+    stream = direct.create_file_as_stream(path, fsgate.GENERIC_READ, fsgate.OPEN_EXISTING)
+    try:
+        assert stream.read(7) == b"written"
+    finally:
+        stream.close()
+    with open(path, "rb") as holder:
+        holders = direct.delete_file(path, True)
+        assert (os.getpid(), holder.fileno()) in holders
+        assert holder.read() == b"written through a direct handle"  # still readable, nameless
+    assert not os.path.exists(path)
+    with pytest.raises(fsgate.FsgateError) as e:
+        direct.delete_file(path)
+    assert e.value.code == 2
+    with pytest.raises(fsgate.FsgateError) as e:
+        fsgate.CBDirect().create_file(path, fsgate.GENERIC_READ, fsgate.CREATE_NEW)
+    assert e.value.code == 21  # not initialized
+
+
+def test_open_memory(direct):
+    """Physical memory through /proc/kcore or /dev/mem; a kernel offering neither, or one that
+    refuses the read, answers with the documented codes instead."""
+    try:
+        memory = direct.open_memory()
+    except fsgate.FsgateError as e:
+        assert e.code in (50, 1314), e
+        return
+    assert memory.source in ("kcore", "mem")
+    assert memory.ranges and memory.size >= sum(length for _, length in memory.ranges[:1])
+    start, length = memory.ranges[0]
+    try:
+        data = memory.read(start, 64)
+    except fsgate.FsgateError as e:
+        assert e.code == 1314, e  # CONFIG_STRICT_DEVMEM
+    else:
+        assert len(data) == min(64, length)
+    with pytest.raises(fsgate.FsgateError) as e:
+        memory.read(memory.size + (1 << 30), 8)
+    assert e.value.code == 87
+    stream = direct.open_memory_as_stream()
+    stream.close()

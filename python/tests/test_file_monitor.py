@@ -91,3 +91,57 @@ def test_file_monitor_example(tmpfs):
         monitor.send_signal(signal.SIGINT)
         monitor.wait()
     assert monitor.returncode == 0
+
+
+def test_rule_qualifiers_serialized_events_and_volume_events(tmpfs):
+    """``add_filter_rule_ex`` with an attribute qualifier: only directories are notified;
+    with ``serialize_events`` they arrive in the kernel's order. Starting attaches to the
+    tmpfs (the volume events name it) and stopping detaches from it."""
+    monitor = fsgate.FileMonitor()
+    monitor.serialize_events = True
+    assert monitor.serialize_events
+    seen = []
+    volumes = []
+    done = threading.Condition()
+
+    def created(p):
+        with done:
+            seen.append((p.file_name, p.directory))
+            done.notify_all()
+
+    def before_attach(p):
+        volumes.append(("before_attach", p.volume_name, p.file_system))
+        assert not p.skip_volume
+
+    monitor.on_notify_create_file = created
+    monitor.on_before_filter_attach_to_volume = before_attach
+    monitor.on_after_filter_attach_to_volume = lambda p: volumes.append(("attach", p.volume_name, p.file_system))
+    monitor.on_after_filter_detach_from_volume = lambda p: volumes.append(("detach", p.volume_name, p.file_system))
+    monitor.add_filter_rule_ex(
+        f"{tmpfs}/*", fsgate.FS_NE_CREATE, include_attributes=fsgate.FILE_ATTRIBUTE_DIRECTORY,
+    )
+    monitor.start_filter()
+    try:
+        subprocess.run(["sh", "-c", "mkdir d1 && touch f && mkdir d2"], cwd=tmpfs, check=True)
+        with done:
+            assert done.wait_for(lambda: any(n.endswith("/d2") for n, _ in seen), HANG_GUARD_S), seen
+    finally:
+        monitor.stop_filter()
+    assert seen == [(f"{tmpfs}/d1", True), (f"{tmpfs}/d2", True)]
+    ours = [v for v in volumes if v[1] == tmpfs]
+    assert ours == [("before_attach", tmpfs, "tmpfs"), ("attach", tmpfs, "tmpfs"), ("detach", tmpfs, "tmpfs")]
+
+
+def test_passthrough_rules_and_qualifier_arguments(tmpfs):
+    monitor = fsgate.CBMonitor()
+    monitor.add_filter_rule(f"{tmpfs}/*", fsgate.FS_NE_DELETE)
+    monitor.add_passthrough_rule_ex(f"{tmpfs}/*.tmp", fsgate.FS_NE_DELETE, max_size=10)
+    assert monitor.delete_passthrough_rule(f"{tmpfs}/*.tmp")
+    assert not monitor.delete_passthrough_rule(f"{tmpfs}/*.tmp")
+    monitor.delete_all_passthrough_rules()
+    with pytest.raises(fsgate.FsgateError) as e:
+        monitor.add_filter_rule_ex(f"{tmpfs}/*", fsgate.FS_NE_DELETE, min_size=-5)
+    assert e.value.code == 87 and "min_size" in e.value.message
+    with pytest.raises(fsgate.FsgateError) as e:
+        monitor.add_filter_rule_ex(f"{tmpfs}/*", fsgate.FS_NE_DELETE, min_size=9, max_size=3)
+    assert e.value.code == 87

@@ -154,3 +154,53 @@ def test_process_watcher_example(process_filter):
         watcher.send_signal(signal.SIGINT)
         watcher.wait()
     assert watcher.returncode == 0
+
+
+def test_installation_methods_and_properties(process_filter, tmp_path):
+    f = process_filter
+    assert f.get_driver_status(GUID) in (1, 4)  # installed under the fixture's root
+    assert f.get_driver_version(GUID) != 0
+    f.altitude = "360000"
+    assert f.altitude == "360000"
+    with pytest.raises(fsgate.FsgateError) as e:
+        f.altitude = "high"
+    assert e.value.code == 87
+    f.strict_altitude = True
+    assert f.strict_altitude
+    f.serialize_events = True
+    assert f.serialize_events
+    f.start_filter(0)
+    with pytest.raises(fsgate.FsgateError) as e:
+        f.serialize_events = False  # not while active
+    assert e.value.code == 1230
+    with pytest.raises(fsgate.FsgateError) as e:
+        f.get_originator_token()  # outside a handler
+    assert e.value.code == 614
+    f.stop_filter()
+    assert f.uninstall(str(tmp_path / "fsgate.pkg"), GUID, "", 0) in (False, True)
+    assert f.get_driver_status(GUID) == 0
+    assert f.get_driver_version(GUID) == 0
+
+
+def test_originator_token_and_fsgate_error_inside_a_handler(process_filter):
+    """Inside a creation event the token is the creating process's (this one); an
+    FsgateError raised there is a deliberate result, not reported through on_error."""
+    f = process_filter
+    tokens, errors = [], []
+    seen = threading.Event()
+
+    def on_creation(p):
+        tokens.append(f.get_originator_token())
+        seen.set()
+        raise fsgate.FsgateError(fsgate.ERROR_ACCESS_DENIED, "a notification cannot refuse")
+
+    f.on_process_creation = on_creation
+    f.on_error = lambda p: errors.append(p.description)
+    f.start_filter(0)
+    f.add_filtered_process_by_id(os.getpid(), True)
+    assert subprocess.run(["/bin/true"]).returncode == 0
+    assert seen.wait(HANG_GUARD_S)
+    token = tokens[0]
+    assert (token.uid, token.euid, token.gid, token.egid) == (os.getuid(), os.geteuid(), os.getgid(), os.getegid())
+    assert token.capabilities != 0  # root
+    assert errors == []

@@ -192,6 +192,80 @@ def test_exception_in_a_handler_is_eio_and_fires_on_error(memory):
     assert "on_read_file" in description and "the handler failed on purpose" in description
 
 
+def test_fsgate_error_and_os_error_in_a_handler_carry_their_code(memory):
+    """A deliberate failure raised in a handler reaches the caller with its code, like
+    ``result_code``, and is not reported through ``on_error``."""
+    drive, mp = memory
+    for name in ("denied", "busy", "gone", "fine"):
+        with open(f"{mp}/{name}", "wb") as f:
+            f.write(b"x")
+    errors = []
+    base = drive.open_file
+
+    def open_file(p):
+        if p.file_name == "/denied":
+            raise fsgate.FsgateError(fsgate.ERROR_ACCESS_DENIED, "not for you")
+        if p.file_name == "/busy":
+            raise fsgate.FsgateError(-errno.EBUSY, "in use")  # a negated errno, as result_code
+        if p.file_name == "/gone":
+            raise FileNotFoundError(errno.ENOENT, "vanished")
+        base(p)
+
+    drive.drive.on_error = lambda p: errors.append(p.description)
+    drive.drive.on_open_file = open_file
+    expected = {"denied": errno.EACCES, "busy": errno.EBUSY, "gone": errno.ENOENT}
+    # A child process sees the errno of each code.
+    script = (
+        "import os, sys\n"
+        "for name in sys.argv[2:]:\n"
+        "    try:\n"
+        "        os.close(os.open(os.path.join(sys.argv[1], name), os.O_RDONLY))\n"
+        "        print(name, 0)\n"
+        "    except OSError as e:\n"
+        "        print(name, e.errno)\n"
+    )
+    child = subprocess.run(
+        [sys.executable, "-c", script, mp, *expected, "fine"],
+        capture_output=True, text=True, check=True,
+    )
+    seen = dict(line.split() for line in child.stdout.splitlines())
+    assert seen == {**{k: str(v) for k, v in expected.items()}, "fine": "0"}
+    assert errors == []
+
+
+def test_originator_and_handle_creator_tokens(memory):
+    drive, mp = memory
+    with open(f"{mp}/f", "wb") as f:
+        f.write(b"x")
+    tokens = []
+    base = drive.open_file
+
+    def open_file(p):
+        base(p)
+        if p.file_name == "/f":
+            d = drive.drive
+            tokens.append((d.get_originator_token(), d.get_handle_creator_token(p.handle_info)))
+
+    drive.drive.on_open_file = open_file
+    child = subprocess.run(
+        # Another user, kept able to reach the file under pytest's private directory by
+        # CAP_DAC_READ_SEARCH (bit 2) alone.
+        ["setpriv", "--reuid=4242", "--regid=4343", "--clear-groups",
+         "--inh-caps=+dac_read_search", "--ambient-caps=+dac_read_search", "cat", f"{mp}/f"],
+        capture_output=True, check=True,
+    )
+    assert child.stdout == b"x"
+    assert len(tokens) == 1
+    for token in tokens[0]:
+        assert (token.uid, token.euid, token.gid, token.egid, token.groups) == (
+            4242, 4242, 4343, 4343, [],
+        )
+        assert token.capabilities == 1 << 2
+    with pytest.raises(fsgate.FsgateError) as e:
+        drive.drive.get_originator_token()  # outside a handler
+    assert e.value.code == 614
+
+
 def test_buffer_is_released_after_the_handler(memory):
     drive, mp = memory
     with open(f"{mp}/f", "wb") as f:
@@ -345,6 +419,50 @@ def test_symbolic_links_and_extended_attributes(memory):
     with pytest.raises(OSError) as e:  # on_create_hard_link is unset: EPERM
         os.link(f"{mp}/f", f"{mp}/hard")
     assert e.value.errno == errno.EPERM
+
+
+def test_link_events_answer_the_kernel_with_their_info(memory):
+    """A link handler that fills ``info`` and sets ``info_filled`` answers the kernel itself:
+    the new name's attributes are the handler's, and no ``on_get_file_info`` follows."""
+    drive, mp = memory
+    with open(f"{mp}/f", "wb") as f:
+        f.write(b"0123456789")
+    base_symlink, base_info = drive.create_symbolic_link, drive.get_file_info
+    asked = []
+
+    def create_symbolic_link(p):
+        base_symlink(p)
+        if p.file_name == "/filled":
+            p.attributes = fsgate.FILE_ATTRIBUTE_REPARSE_POINT
+            p.size, p.mode, p.uid, p.gid = len(p.target), 0o777, 4242, 4343
+            p.info_filled = True
+
+    def create_hard_link(p):
+        node = drive.nodes[p.file_name]
+        drive.nodes[p.link_name] = node
+        drive.nodes["/"].children.add(p.link_name[1:])
+        p.attributes, p.size, p.mode = fsgate.FILE_ATTRIBUTE_NORMAL, len(node.data), 0o600
+        p.hard_link_count, p.uid, p.gid = 2, 4444, 4545
+        p.info_filled = True
+
+    def get_file_info(p):
+        base_info(p)
+        asked.append((p.file_name, p.file_exists))  # the negative lookup before a create is False
+
+    drive.drive.on_create_symbolic_link = create_symbolic_link
+    drive.drive.on_create_hard_link = create_hard_link
+    drive.drive.on_get_file_info = get_file_info
+    os.symlink("f", f"{mp}/filled")
+    os.link(f"{mp}/f", f"{mp}/hard")
+    link, hard = os.lstat(f"{mp}/filled"), os.lstat(f"{mp}/hard")
+    assert (link.st_uid, link.st_gid, link.st_size) == (4242, 4343, 1)
+    assert (hard.st_uid, hard.st_gid, hard.st_size, hard.st_nlink) == (4444, 4545, 10, 2)
+    assert hard.st_mode & 0o777 == 0o600
+    assert ("/filled", True) not in asked and ("/hard", True) not in asked
+    # Without info_filled the library asks on_get_file_info for the new name.
+    os.symlink("f", f"{mp}/asked")
+    os.lstat(f"{mp}/asked")
+    assert ("/asked", True) in asked
 
 
 def test_routed_handles_fire_no_read_or_write_events(mountpoint, tmp_path):

@@ -219,6 +219,89 @@ impl DirectAccess {
         Ok(crate::stream::DirectStream::new(stream))
     }
 
+    /// Opens or creates a file with the reference's `desired_access`, `creation_disposition`
+    /// and `flags_and_attributes` (mapped as `fsgate_direct::DirectAccess::create_file`
+    /// says); returns a file descriptor the caller owns (`os.read`, `os.fdopen`,
+    /// `os.close`): the Linux form of the reference's handle.
+    #[pyo3(signature = (file_name, desired_access, creation_disposition, flags_and_attributes = 0))]
+    fn create_file(
+        &self,
+        py: Python<'_>,
+        file_name: &str,
+        desired_access: u32,
+        creation_disposition: u32,
+        flags_and_attributes: u32,
+    ) -> PyResult<i32> {
+        let inner = &self.inner;
+        let file = check(
+            py,
+            py.detach(|| {
+                inner.create_file(
+                    file_name,
+                    desired_access,
+                    creation_disposition,
+                    flags_and_attributes,
+                )
+            }),
+        )?;
+        Ok(std::os::fd::IntoRawFd::into_raw_fd(file))
+    }
+
+    /// `create_file` as a `DirectStream`.
+    #[pyo3(signature = (file_name, desired_access, creation_disposition, flags_and_attributes = 0))]
+    fn create_file_as_stream(
+        &self,
+        py: Python<'_>,
+        file_name: &str,
+        desired_access: u32,
+        creation_disposition: u32,
+        flags_and_attributes: u32,
+    ) -> PyResult<crate::stream::DirectStream> {
+        let inner = &self.inner;
+        let stream = check(
+            py,
+            py.detach(|| {
+                inner.create_file_as_stream(
+                    file_name,
+                    desired_access,
+                    creation_disposition,
+                    flags_and_attributes,
+                )
+            }),
+        )?;
+        Ok(crate::stream::DirectStream::new(stream))
+    }
+
+    /// Deletes a file (not a directory). Linux removes the name even while processes hold
+    /// the file open; with `close_open_handles` the holders found before the deletion are
+    /// returned as `(process_id, fd)` pairs (Linux cannot close them), else the list is
+    /// empty.
+    #[pyo3(signature = (file_name, close_open_handles = false))]
+    fn delete_file(
+        &self,
+        py: Python<'_>,
+        file_name: &str,
+        close_open_handles: bool,
+    ) -> PyResult<Vec<(u32, i32)>> {
+        let inner = &self.inner;
+        let holders = check(
+            py,
+            py.detach(|| inner.delete_file(file_name, close_open_handles)),
+        )?;
+        Ok(holders.iter().map(|h| (h.process_id, h.fd)).collect())
+    }
+
+    /// Opens physical memory read-only as a `MemoryHandle` (`/proc/kcore`, else `/dev/mem`;
+    /// code 50 when the kernel has neither, 1314 without the privilege).
+    fn open_memory(&self, py: Python<'_>) -> PyResult<crate::memory::MemoryHandle> {
+        check(py, self.inner.open_memory()).map(crate::memory::MemoryHandle::new)
+    }
+
+    /// `open_memory` as a read-only `DirectStream` whose position is the physical address.
+    fn open_memory_as_stream(&self, py: Python<'_>) -> PyResult<crate::stream::DirectStream> {
+        check(py, self.inner.open_memory_as_stream()).map(crate::stream::DirectStream::new)
+    }
+
     /// The number of whole sectors.
     fn get_sector_count(&self, py: Python<'_>, volume_handle: &VolumeHandle) -> PyResult<u64> {
         check(py, self.inner.get_sector_count(&*volume_handle.get(py)?))

@@ -279,6 +279,22 @@ impl VirtualDrive {
         check(py, fsgate_vfs::get_originator_thread_id())
     }
 
+    /// Inside a handler: the credentials of the process that made the request (the
+    /// reference's token), a `Credentials` object.
+    fn get_originator_token(&self, py: Python<'_>) -> PyResult<crate::token::Credentials> {
+        check(py, fsgate_vfs::get_originator_token()).map(crate::token::Credentials::from)
+    }
+
+    /// The credentials of the process that opened a handle (`params.handle_info`);
+    /// `FsgateError` (2) once it has exited.
+    fn get_handle_creator_token(
+        &self,
+        py: Python<'_>,
+        handle_info: &crate::params::HandleInfo,
+    ) -> PyResult<crate::token::Credentials> {
+        check(py, handle_info.inner.get_handle_creator_token()).map(crate::token::Credentials::from)
+    }
+
     /// The pid of the process that opened a handle (`params.handle_info`).
     fn get_handle_creator_process_id(&self, handle_info: &crate::params::HandleInfo) -> u32 {
         handle_info.get_handle_creator_process_id()

@@ -48,6 +48,47 @@ pub(crate) fn from_result_code(result_code: i64, event: &str) -> Result<()> {
     }
 }
 
+/// The error a handler's exception fails its request with, and whether the exception was
+/// unexpected (to be reported through `on_error`):
+///
+/// - `FsgateError(code, message)` is a deliberate result, like setting `result_code` to
+///   `code`: a reference code (5 → `EACCES`) or a negated errno; not reported;
+/// - an `OSError` carrying an errno (`FileNotFoundError(errno.ENOENT, ...)`) fails the
+///   request with that errno; not reported;
+/// - anything else (including `FsgateError` with code 0, which names no failure) fails it
+///   with `EIO` and is reported.
+pub(crate) fn from_handler_exception(py: Python<'_>, event: &str, e: &PyErr) -> (Error, bool) {
+    let value = e.value(py);
+    let deliberate = error_class(py)
+        .ok()
+        .filter(|class| value.is_instance(class).unwrap_or(false))
+        .and_then(|_| {
+            let code = value.getattr("code").ok()?.extract::<i64>().ok()?;
+            let message = value
+                .getattr("message")
+                .ok()
+                .and_then(|m| m.str().ok().map(|m| m.to_string()))
+                .unwrap_or_default();
+            from_result_code(code, event)
+                .err()
+                .map(|err| Error::new(err.code(), err.errno(), format!("{event}: {message}")))
+        })
+        .or_else(|| {
+            if !e.is_instance_of::<pyo3::exceptions::PyOSError>(py) {
+                return None;
+            }
+            let errno = value.getattr("errno").ok()?.extract::<i32>().ok()?;
+            (errno > 0).then(|| Error::from_errno(errno, format!("{event} raised {e}")))
+        });
+    match deliberate {
+        Some(error) => (error, false),
+        None => (
+            Error::from_errno(libc::EIO, format!("{event} raised {e}")),
+            true,
+        ),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,11 +2,11 @@
 
 use std::sync::{Arc, RwLock};
 
-use fsgate_core::{Error, Result};
+use fsgate_core::{code, Error, Result};
 use pyo3::prelude::*;
 use pyo3::PyClass;
 
-use crate::error::from_result_code;
+use crate::error::{from_handler_exception, from_result_code};
 
 /// Declares the events a Python drive can handle, in one place: the enum, and the names
 /// `VirtualDrive.EVENTS` lists (the `on_*` properties the package defines from it).
@@ -120,9 +120,10 @@ pub(crate) trait EventParams: PyClass + Into<pyo3::PyClassInitializer<Self>> {
 impl Hooks {
     /// Calls `handler(params)` and returns the params object for reading its outputs.
     ///
-    /// An exception in the handler fails the request with `EIO` and fires `on_error` with
-    /// the exception's text (without an `on_error` handler, the traceback goes to stderr);
-    /// a non-zero `result_code` fails it with that code's errno.
+    /// An exception in the handler fails the request as [`Hooks::exception`] says (an
+    /// unexpected one with `EIO`, firing `on_error` with the exception's text, or without an
+    /// `on_error` handler printing the traceback to stderr); a non-zero `result_code` fails
+    /// it with that code's errno.
     pub(crate) fn call<'py, P: EventParams>(
         &self,
         py: Python<'py>,
@@ -142,12 +143,15 @@ impl Hooks {
         Ok(object)
     }
 
-    /// Reports an exception raised by (or while preparing) a handler and turns it into the
-    /// `EIO` the caller sees.
+    /// Turns an exception raised by (or while preparing) a handler into the error the caller
+    /// sees (see [`from_handler_exception`]): an `FsgateError` carries its code, an
+    /// `OSError` its errno; anything else is `EIO` and is reported through `on_error`.
     pub(crate) fn exception(&self, py: Python<'_>, event: Event, e: PyErr) -> Error {
-        let text = format!("{} raised {e}", event.name());
-        let error = Error::from_errno(libc::EIO, text.clone());
-        self.report_error(py, error.code(), &text, Some(e));
+        let (error, unexpected) = from_handler_exception(py, event.name(), &e);
+        if unexpected {
+            let text = error.message().to_string();
+            self.report_error(py, code::ERROR_GEN_FAILURE, &text, Some(e));
+        }
         error
     }
 

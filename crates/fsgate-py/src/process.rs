@@ -7,7 +7,7 @@ use fsgate_core::{code, Error, Result};
 use fsgate_process as rs;
 use pyo3::prelude::*;
 
-use crate::error::{check, from_result_code, to_py};
+use crate::error::{check, from_handler_exception, from_result_code, to_py};
 use crate::hooks::EventParams;
 use crate::params::{with_result_code, ErrorParams, WorkerThreadParams};
 
@@ -169,20 +169,15 @@ struct PyProcessEvents {
 }
 
 impl PyProcessEvents {
-    /// Calls the handler of `event` with `params`; an exception is `EIO` and fires
-    /// `on_error`; a non-zero `result_code` is that code's error. Unset: `Ok`, without
+    /// Calls the handler of `event` with `params`; an exception fails it as
+    /// [`Self::exception`] says; a non-zero `result_code` is that code's error. Unset: `Ok`, without
     /// attaching to the interpreter.
     fn fire<P: EventParams>(&self, event: &'static str, params: impl FnOnce() -> P) -> Result<()> {
         let Some(handler) = self.handlers.get(event) else {
             return Ok(());
         };
         crate::attach::attach(|py| {
-            let fail = |e: PyErr| {
-                let text = format!("{event} raised {e}");
-                let error = Error::from_errno(libc::EIO, text.clone());
-                self.report(py, error.code(), &text, Some(e));
-                error
-            };
+            let fail = |e: PyErr| self.exception(py, event, e);
             let object = Bound::new(py, params()).map_err(fail)?;
             handler.call1(py, (object.clone(),)).map_err(fail)?;
             let code = object
@@ -191,6 +186,17 @@ impl PyProcessEvents {
                 .result_code();
             from_result_code(code, event)
         })
+    }
+
+    /// The error an exception in the handler of `event` fails the request with (see
+    /// [`from_handler_exception`]); an unexpected one is reported through `on_error`.
+    fn exception(&self, py: Python<'_>, event: &str, e: PyErr) -> Error {
+        let (error, unexpected) = from_handler_exception(py, event, &e);
+        if unexpected {
+            let text = error.message().to_string();
+            self.report(py, code::ERROR_GEN_FAILURE, &text, Some(e));
+        }
+        error
     }
 
     fn report(&self, py: Python<'_>, error_code: u32, description: &str, e: Option<PyErr>) {
@@ -280,12 +286,7 @@ impl PyProcessEvents {
             return Ok(());
         };
         crate::attach::attach(|py| {
-            let fail = |err: PyErr| {
-                let text = format!("{event} raised {err}");
-                let error = Error::from_errno(libc::EIO, text.clone());
-                self.report(py, error.code(), &text, Some(err));
-                error
-            };
+            let fail = |e: PyErr| self.exception(py, event, e);
             let params = HandleOperationParams {
                 duplication: e.duplication,
                 process_id: e.process_id,
@@ -417,6 +418,77 @@ impl ProcessFilter {
                 )
             }),
         )
+    }
+
+    /// Removes fsgate's system files a package installed; whether a reboot is needed.
+    #[pyo3(signature = (cab_file_name, product_guid, installed_path = "", flags = 0))]
+    fn uninstall(
+        &self,
+        py: Python<'_>,
+        cab_file_name: &str,
+        product_guid: &str,
+        installed_path: &str,
+        flags: u32,
+    ) -> PyResult<bool> {
+        let inner = &self.inner;
+        check(
+            py,
+            py.detach(|| {
+                inner.uninstall(
+                    std::path::Path::new(cab_file_name),
+                    product_guid,
+                    installed_path,
+                    flags,
+                )
+            }),
+        )
+    }
+
+    /// 0 not present, 1 stopped, 4 running.
+    fn get_driver_status(&self, py: Python<'_>, product_guid: &str) -> PyResult<u32> {
+        check(py, self.inner.get_driver_status(product_guid))
+    }
+
+    /// The installed version, four 16-bit parts in 64 bits; 0 when not installed.
+    fn get_driver_version(&self, py: Python<'_>, product_guid: &str) -> PyResult<u64> {
+        check(py, self.inner.get_driver_version(product_guid))
+    }
+
+    /// The altitude (decimal digits): kept and reported only, since Linux has no filter
+    /// stack for process events to order.
+    #[getter]
+    fn altitude(&self) -> String {
+        self.inner.altitude()
+    }
+    #[setter]
+    fn set_altitude(&self, py: Python<'_>, value: &str) -> PyResult<()> {
+        check(py, self.inner.set_altitude(value))
+    }
+
+    /// `strict_altitude`: kept and reported; never fails a start.
+    #[getter]
+    fn strict_altitude(&self) -> bool {
+        self.inner.strict_altitude()
+    }
+    #[setter]
+    fn set_strict_altitude(&self, value: bool) {
+        self.inner.set_strict_altitude(value);
+    }
+
+    /// Whether every event fires on one worker thread; error 1230 when set while active.
+    #[getter]
+    fn serialize_events(&self) -> bool {
+        self.inner.serialize_events()
+    }
+    #[setter]
+    fn set_serialize_events(&self, py: Python<'_>, value: bool) -> PyResult<()> {
+        check(py, self.inner.set_serialize_events(value))
+    }
+
+    /// Inside a handler: the credentials of the process whose operation fired it, a
+    /// `Credentials` object (the reference's token).
+    fn get_originator_token(&self, py: Python<'_>) -> PyResult<crate::token::Credentials> {
+        check(py, self.inner.get_originator_token()).map(crate::token::Credentials::from)
     }
 
     /// Attaches to the kernel and starts firing events; `timeout` (ms) bounds how long a

@@ -6,7 +6,7 @@ use fsgate_vfs::params as rs;
 use super::{not_supported, PyEvents};
 use crate::context::{read_slot, write_file_context, PyContext};
 use crate::hooks::Event;
-use crate::params::{self as py_params, name};
+use crate::params::{self as py_params, name, InfoValues};
 
 /// `errno` naming the unhandled event, for the events whose default is a specific errno.
 fn unhandled(errno: i32, event: Event) -> Error {
@@ -54,9 +54,16 @@ impl PyEvents {
                 let params = py_params::CreateHardLinkParams {
                     file_name: name(py, p.file_name)?,
                     link_name: name(py, p.link_name)?,
+                    info: InfoValues::from_info(&p.info),
+                    info_filled: false,
                     result_code: 0,
                 };
-                call!(self, py, event, h, params);
+                let o = call!(self, py, event, h, params);
+                let o = o.borrow();
+                if o.info_filled {
+                    o.info.store(&mut p.info);
+                    p.info_filled = true;
+                }
                 Ok(Ok(()))
             },
         )
@@ -74,9 +81,16 @@ impl PyEvents {
                 let params = py_params::CreateSymbolicLinkParams {
                     file_name: name(py, p.file_name)?,
                     target: name(py, p.target)?,
+                    info: InfoValues::from_info(&p.info),
+                    info_filled: false,
                     result_code: 0,
                 };
-                call!(self, py, event, h, params);
+                let o = call!(self, py, event, h, params);
+                let o = o.borrow();
+                if o.info_filled {
+                    o.info.store(&mut p.info);
+                    p.info_filled = true;
+                }
                 Ok(Ok(()))
             },
         )

@@ -3,7 +3,7 @@
 use pyo3::prelude::*;
 use pyo3::types::PyString;
 
-use super::with_result_code;
+use super::{info_properties, with_result_code, InfoValues};
 
 /// `on_set_file_security`: `chown`, `chgrp` (Linux owners instead of a security
 /// descriptor). `None` properties are unchanged.
@@ -35,6 +35,13 @@ pub(crate) struct CreateHardLinkParams {
     /// The new name.
     #[pyo3(get)]
     pub(crate) link_name: Py<PyString>,
+    /// Output: the new link's metadata (`attributes`, `size`, `mode`, `uid`, times, …,
+    /// pre-filled with what the library assumes); set `info_filled` to answer the kernel with
+    /// it instead of the `on_get_file_info` that otherwise follows.
+    pub(crate) info: InfoValues,
+    /// Output: whether the handler filled the metadata properties.
+    #[pyo3(get, set)]
+    pub(crate) info_filled: bool,
     /// Non-zero fails `link`.
     #[pyo3(get, set)]
     pub(crate) result_code: i64,
@@ -49,6 +56,13 @@ pub(crate) struct CreateSymbolicLinkParams {
     /// What it points to, verbatim.
     #[pyo3(get)]
     pub(crate) target: Py<PyString>,
+    /// Output: the new link's metadata (`attributes`, `size`, `mode`, `uid`, times, …,
+    /// pre-filled with what the library assumes); set `info_filled` to answer the kernel with
+    /// it instead of the `on_get_file_info` that otherwise follows.
+    pub(crate) info: InfoValues,
+    /// Output: whether the handler filled the metadata properties.
+    #[pyo3(get, set)]
+    pub(crate) info_filled: bool,
     /// Non-zero fails `symlink`.
     #[pyo3(get, set)]
     pub(crate) result_code: i64,
@@ -116,3 +130,6 @@ with_result_code!(
     ExchangeFilesParams,
     ZeroizeFileRangeParams,
 );
+
+info_properties!(CreateHardLinkParams);
+info_properties!(CreateSymbolicLinkParams);
