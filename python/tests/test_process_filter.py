@@ -105,14 +105,15 @@ def test_handle_operations_fire_from_tracepoints(process_filter):
         # A kernel that refuses BPF tracepoint programs: the documented error.
         assert e.code == 50 and "BPF" in e.message, e
         return
-    child = subprocess.Popen(["/bin/sh", "-c", "read go; kill -0 $$"], stdin=subprocess.PIPE)
+    child = subprocess.Popen(["/bin/sh", "-c", "read go; kill -CONT $$"], stdin=subprocess.PIPE)
     f.add_filtered_process_by_id(child.pid, False)
     child.communicate(b"go\n")
     assert child.returncode == 0
     assert done.wait(HANG_GUARD_S)
     f.stop_filter()
-    # Signal 0 asks only whether the process exists: PROCESS_QUERY_LIMITED_INFORMATION.
-    assert (child.pid, child.pid, 0x1000, 0x1000) in seen, seen
+    # SIGCONT resumes the process: PROCESS_SUSPEND_RESUME. (Signal 0 generates no signal and
+    # is not reported.)
+    assert (child.pid, child.pid, 0x0800, 0x0800) in seen, seen
 
 
 def test_bad_arguments(process_filter, tmp_path):

@@ -382,10 +382,11 @@ impl Tracer {
                 .map_err(|e| Error::io("creating the reader's stop eventfd", e.into()))?,
         );
         let reader_stop = Arc::clone(&stop);
-        let reader = std::thread::Builder::new()
-            .name("fsgate-bpf-reader".into())
-            .spawn(move || read_until_stopped(&ring, reader_stop.as_fd()))
-            .map_err(|e| Error::io("starting the ring buffer reader thread", e))?;
+        let builder = std::thread::Builder::new().name("fsgate-bpf-reader".into());
+        let reader = fsgate_core::threads::spawn(builder, move || {
+            read_until_stopped(&ring, reader_stop.as_fd())
+        })
+        .map_err(|e| Error::io("starting the ring buffer reader thread", e))?;
 
         Ok(Self {
             links,

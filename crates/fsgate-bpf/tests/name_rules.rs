@@ -65,7 +65,11 @@ fn a_filter_by_name_keeps_unrelated_operations_in_the_kernel() {
     let matched = signal_itself(&shell);
     // Every record the kernel sent reaches the handler: the events are all of them.
     let events = stop_and_collect(tracer, events);
-    assert_eq!(events.len(), 1, "records that reached user space: {events:#?}");
+    assert_eq!(
+        events.len(),
+        1,
+        "records that reached user space: {events:#?}"
+    );
     let _ = std::fs::remove_file(&shell);
     assert_eq!(urgent_signals_by(&events, matched), 1);
     // Every record that reached user space involves the matched process: the unrelated

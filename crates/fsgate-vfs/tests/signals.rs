@@ -56,15 +56,27 @@ fn the_drive_threads_block_the_application_signals() {
     for task in fs::read_dir("/proc/self/task").unwrap() {
         let tid = task.unwrap().file_name().into_string().unwrap();
         if tid == me || tid == main {
-            assert_eq!(blocked(&tid) & bit(libc::SIGINT), 0, "the caller keeps its mask");
+            assert_eq!(
+                blocked(&tid) & bit(libc::SIGINT),
+                0,
+                "the caller keeps its mask"
+            );
             continue;
         }
         let comm = fs::read_to_string(format!("/proc/self/task/{tid}/comm")).unwrap();
         let mask = blocked(&tid);
         for signal in [libc::SIGINT, libc::SIGTERM] {
-            assert_ne!(mask & bit(signal), 0, "{} (thread {tid}) leaves {signal}", comm.trim());
+            assert_ne!(
+                mask & bit(signal),
+                0,
+                "{} (thread {tid}) leaves {signal}",
+                comm.trim()
+            );
         }
         drive_threads.push(comm.trim().to_string());
     }
-    assert!(drive_threads.len() >= 2, "the drive's threads: {drive_threads:?}");
+    assert!(
+        drive_threads.len() >= 2,
+        "the drive's threads: {drive_threads:?}"
+    );
 }
