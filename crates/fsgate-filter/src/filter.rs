@@ -33,7 +33,8 @@ use crate::notify::{self, NotifyEngine};
 use crate::open_request::open_request;
 use crate::placeholder::{self, PlaceholderEngine};
 use crate::rules::{AccessFlags, ControlFlags, NotifyFlags, Qualifiers, RuleFlags, Rules};
-use crate::settings::FilterSettings;
+use crate::overlay::{self, Overlay, Shared};
+use crate::settings::{Backend, FilterSettings};
 
 fn permission_mask(flags: RuleFlags) -> EventMask {
     let mut m = EventMask::empty();
@@ -70,10 +71,20 @@ struct Running {
     marks: Arc<Mutex<Marks>>,
 }
 
-/// The filter class on fanotify. See the [module](self) docs for verdicts.
+/// The overlays of a filter running on the overlay backend.
+struct OverlayRun<H: FilterEvents> {
+    overlays: Vec<Overlay<H>>,
+    /// Where their Notify events and `on_access_denied` run.
+    notify: Arc<Dispatcher>,
+}
+
+/// The filter class: on fanotify, or on overlays (see [`crate::overlay`]). See the
+/// [module](self) docs for fanotify's verdicts.
 pub struct FileFilter<H: FilterEvents> {
     core: ClassCore<H>,
     running: Mutex<Option<Running>>,
+    overlay: Mutex<Option<OverlayRun<H>>>,
+    process_failed_requests: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl<H: FilterEvents> FileFilter<H> {
@@ -82,6 +93,8 @@ impl<H: FilterEvents> FileFilter<H> {
         Self {
             core: ClassCore::new(handler, FilterSettings::default().settings()),
             running: Mutex::new(None),
+            overlay: Mutex::new(None),
+            process_failed_requests: Arc::new(std::sync::atomic::AtomicBool::new(false)),
         }
     }
 
@@ -150,20 +163,19 @@ impl<H: FilterEvents> FileFilter<H> {
         )
     }
 
-    fn check(flags: RuleFlags) -> Result<()> {
-        if flags
-            .access
-            .intersects(AccessFlags::ACCESS_DELETE_PROTECT | AccessFlags::ACCESS_RENAME_PROTECT)
-        {
-            return Err(Error::from_code(
-                code::ERROR_NOT_SUPPORTED,
-                "access_flags: delete and rename protection need the overlay backend; fanotify cannot deny them",
-            ));
-        }
+    /// Refuses what no backend serves, and, while fanotify runs, what only the overlay
+    /// serves.
+    fn check(&self, flags: RuleFlags) -> Result<()> {
         if flags.control.contains(ControlFlags::FS_CE_REPARSE_FILENAME) {
             return Err(Error::from_code(
                 code::ERROR_NOT_SUPPORTED,
-                "control_flags: FS_CE_REPARSE_FILENAME needs the overlay backend",
+                "control_flags: FS_CE_REPARSE_FILENAME is not served yet (reparse rules are not implemented)",
+            ));
+        }
+        if overlay::needs_overlay(flags) && lock(&self.running).is_some() {
+            return Err(Error::from_code(
+                code::ERROR_NOT_SUPPORTED,
+                "flags: the filter runs on fanotify, which cannot serve this rule (delete or rename protection, or an overlay event); stop it and start it again to move to the overlay backend",
             ));
         }
         Ok(())
@@ -195,7 +207,7 @@ impl<H: FilterEvents> FileFilter<H> {
             control,
             notify,
         };
-        Self::check(flags)?;
+        self.check(flags)?;
         self.core.add_rule(RuleList::Standard, mask, flags, q)?;
         self.refresh()
     }
@@ -269,19 +281,125 @@ impl<H: FilterEvents> FileFilter<H> {
 
     /// `config("NAME=VALUE")` / `config("NAME")`: `DenyExpiredEvents`, `FilterOwnRequests`
     /// (read-only false: the listener's own requests are never filtered),
-    /// `MinWorkerThreadCount`, `MaxWorkerThreadCount`, `BuildInfo`, `LicenseInfo`.
+    /// `MinWorkerThreadCount`, `MaxWorkerThreadCount`, `Backend` (`Auto`, `Overlay`,
+    /// `Fanotify`; see [`crate::overlay`]), `ProcessFailedRequests`, `BuildInfo`,
+    /// `LicenseInfo`.
     pub fn config(&self, text: &str) -> Result<String> {
-        self.core.settings.config(text)
+        if let Some((name, value)) = text.split_once('=') {
+            if name.eq_ignore_ascii_case(crate::settings::filter_names::BACKEND) {
+                Backend::parse(value)?;
+            }
+        }
+        let answer = self.core.settings.config(text)?;
+        if let Ok(s) = FilterSettings::from_settings(&self.core.settings) {
+            self.process_failed_requests
+                .store(s.process_failed_requests, std::sync::atomic::Ordering::SeqCst);
+        }
+        Ok(answer)
     }
 
-    /// Whether the filter is running.
+    /// `process_failed_requests`: whether the overlay's After events fire for operations
+    /// that failed (with their `result_code`), so that an event context or a cleanup is
+    /// never missed. Default false. Takes effect at once.
+    pub fn set_process_failed_requests(&self, on: bool) -> Result<()> {
+        self.config(&format!(
+            "{}={on}",
+            crate::settings::filter_names::PROCESS_FAILED_REQUESTS
+        ))
+        .map(|_| ())
+    }
+
+    /// Whether the filter is running (on either backend).
     pub fn active(&self) -> bool {
-        lock(&self.running).is_some()
+        lock(&self.running).is_some() || lock(&self.overlay).is_some()
+    }
+
+    /// The directories overlays are mounted on while the filter runs on the overlay
+    /// backend, with how their untouched files are served (kernel passthrough or the
+    /// library); empty on fanotify.
+    pub fn overlay_directories(&self) -> Vec<(std::path::PathBuf, fsgate_vfs::RouteMode)> {
+        lock(&self.overlay)
+            .as_ref()
+            .map(|run| {
+                run.overlays
+                    .iter()
+                    .filter_map(|o| o.route_mode().ok().map(|m| (o.root(), m)))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Whether `start_filter` would run the overlay backend.
+    fn wants_overlay(&self) -> Result<bool> {
+        let settings = FilterSettings::from_settings(&self.core.settings)?;
+        let all = read(&self.core.rules).standard.all_flags();
+        match Backend::parse(&settings.backend)? {
+            Backend::Overlay => Ok(true),
+            Backend::Auto => Ok(overlay::needs_overlay(all)),
+            Backend::Fanotify if overlay::needs_overlay(all) => Err(Error::from_code(
+                code::ERROR_NOT_SUPPORTED,
+                "Backend=Fanotify: a rule needs the overlay backend (delete or rename protection, or an overlay event)",
+            )),
+            Backend::Fanotify => Ok(false),
+        }
+    }
+
+    /// Mounts an overlay over each rule's leading directory.
+    fn start_overlays(&self, timeout_ms: u32) -> Result<()> {
+        let timeout = Timeout::from_millis(timeout_ms)?;
+        let mut slot = lock(&self.overlay);
+        if slot.is_some() || lock(&self.running).is_some() {
+            return Err(Error::from_code(
+                code::ERROR_CONNECTION_ACTIVE,
+                "the filter is already running",
+            ));
+        }
+        let (roots, all) = {
+            let rules = read(&self.core.rules);
+            (overlay::overlay_roots(&rules)?, rules.standard.all_flags())
+        };
+        if roots.is_empty() {
+            return Err(Error::invalid_argument(
+                "rules",
+                "the overlay backend needs at least one rule with a leading directory",
+            ));
+        }
+        let options = self.core.dispatcher_options(timeout, "fsgate-filter-notify")?;
+        let notify = Arc::new(Dispatcher::new(
+            options,
+            Arc::clone(&self.core.handler) as Arc<dyn Hooks>,
+        )?);
+        let mut overlays = Vec::new();
+        for root in &roots {
+            let shared = Shared {
+                handler: Arc::clone(&self.core.handler),
+                rules: Arc::clone(&self.core.rules),
+                process_failed_requests: Arc::clone(&self.process_failed_requests),
+                notify: Arc::clone(&notify),
+            };
+            match Overlay::start(shared, root, overlay::wants_cleanup(all), timeout_ms) {
+                Ok(o) => overlays.push(o),
+                Err(e) => {
+                    for o in overlays {
+                        let _ = o.stop();
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        *slot = Some(OverlayRun { overlays, notify });
+        Ok(())
     }
 
     /// Starts filtering. `timeout_ms` is 0 (none) or ≥ 3000 (else error 1292). Without
     /// rules the filter only serves placeholders.
+    ///
+    /// The backend is chosen here (see [`crate::overlay`]): with `Backend=Overlay`, or a rule
+    /// that needs it, an overlay is mounted over each rule's leading directory.
     pub fn start_filter(&self, timeout_ms: u32) -> Result<()> {
+        if self.wants_overlay()? {
+            return self.start_overlays(timeout_ms);
+        }
         let timeout = Timeout::from_millis(timeout_ms)?;
         let mut running = lock(&self.running);
         if running.is_some() {
@@ -388,7 +506,23 @@ impl<H: FilterEvents> FileFilter<H> {
     /// Stops filtering: removes the marks, answers every held permission event with allow
     /// (its handler's late result is ignored), detaches the volumes. Returns without waiting
     /// for handlers still running; their threads end when they return.
+    ///
+    /// On the overlay backend, unmounts every overlay (processes blocked in a request are
+    /// answered, running handlers finish first) so the directories are plain again.
     pub fn stop_filter(&self) -> Result<()> {
+        if let Some(run) = lock(&self.overlay).take() {
+            let mut first = Ok(());
+            for o in run.overlays {
+                if let Err(e) = o.stop() {
+                    first = first.and(Err(e));
+                }
+            }
+            let notify = run.notify;
+            let _ = std::thread::Builder::new()
+                .name("fsgate-filter-drain".into())
+                .spawn(move || drop(notify));
+            return first;
+        }
         let Some(mut r) = lock(&self.running).take() else {
             return Ok(());
         };
