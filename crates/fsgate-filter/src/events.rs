@@ -176,6 +176,13 @@ pub enum ControlKind {
     ReadFile,
     /// `on_before_execute`.
     Execute,
+    /// A delete refused by `ACCESS_DELETE_PROTECT` (overlay; `on_access_denied` only).
+    DeleteFile,
+    /// A rename refused by `ACCESS_RENAME_PROTECT`, or one over a protected file (overlay;
+    /// `on_access_denied` only).
+    RenameOrMoveFile,
+    /// A size change refused by `ACCESS_READ_ONLY` (overlay; `on_access_denied` only).
+    SetFileSize,
 }
 
 impl ControlKind {
@@ -186,6 +193,9 @@ impl ControlKind {
             ControlKind::OpenFile => "before_open_file",
             ControlKind::ReadFile => "before_read_file",
             ControlKind::Execute => "before_execute",
+            ControlKind::DeleteFile => "delete_file",
+            ControlKind::RenameOrMoveFile => "rename_or_move_file",
+            ControlKind::SetFileSize => "set_file_size",
         }
     }
 }

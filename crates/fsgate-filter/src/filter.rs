@@ -698,6 +698,10 @@ impl<H: FilterEvents> Reader<H> {
                 ControlKind::OpenFile => h.on_before_open_file(&ev),
                 ControlKind::ReadFile => h.on_before_read_file(&ev),
                 ControlKind::Execute => h.on_before_execute(&ev),
+                // Only the overlay refuses these, and it fires no Before event for them here.
+                ControlKind::DeleteFile
+                | ControlKind::RenameOrMoveFile
+                | ControlKind::SetFileSize => Ok(()),
             })
             .key(key)
             .originator(origin)

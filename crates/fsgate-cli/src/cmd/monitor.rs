@@ -3,9 +3,10 @@
 use std::path::PathBuf;
 
 use clap::Args;
+use fsgate_core::mask::FileMask;
 use fsgate_core::{Error, Result};
 use fsgate_filter::events::{
-    ControlEvent, FilterEvents, Hooks, MonitorEvents, NotifyEvent, NotifyKind,
+    ControlEvent, FilterEvents, FileRequest, Hooks, MonitorEvents, NotifyEvent, NotifyKind,
 };
 use fsgate_filter::filter::FileFilter;
 use fsgate_filter::monitor::FileMonitor;
@@ -47,6 +48,17 @@ pub struct FilterArgs {
     /// Deny executing files matching MASK.
     #[arg(long = "deny-exec")]
     pub deny_exec: Vec<String>,
+    /// Deny deleting files matching MASK (`unlink`, `rmdir`, a rename over them): EACCES.
+    /// Served by an overlay mounted over PATH.
+    #[arg(long = "deny-delete")]
+    pub deny_delete: Vec<String>,
+    /// Deny renaming files matching MASK (away or over them): EACCES. Served by an overlay.
+    #[arg(long = "deny-rename")]
+    pub deny_rename: Vec<String>,
+    /// Hide files matching MASK: they vanish from listings and lookups (ENOENT). Served by
+    /// an overlay.
+    #[arg(long = "hide")]
+    pub hide: Vec<String>,
     /// One JSON object per line.
     #[arg(long)]
     pub json: bool,
@@ -182,8 +194,8 @@ impl Hooks for Print {
     }
 }
 
-impl FilterEvents for Print {
-    fn on_access_denied(&self, e: &ControlEvent) {
+impl Print {
+    fn access_denied(&self, e: &ControlEvent) {
         let mut m = Map::new();
         m.insert(
             "operation".into(),
@@ -193,6 +205,57 @@ impl FilterEvents for Print {
         m.insert("process_id".into(), Value::from(e.process_id));
         m.insert("process_name".into(), Value::String(e.process_name.clone()));
         self.0.event("access_denied", m);
+    }
+}
+
+/// The filter's handler: prints denials and notifications, and hides what `--hide` names
+/// (from listings through `on_after_enumerate_directory`, from lookups through
+/// `on_before_query_file_info`).
+struct FilterPrint {
+    print: Print,
+    hide: Vec<FileMask>,
+}
+
+impl FilterPrint {
+    fn hidden(&self, path: &str) -> bool {
+        self.hide.iter().any(|m| m.matches(path, None))
+    }
+}
+
+impl Hooks for FilterPrint {
+    fn on_error(&self, code: u32, description: &str) {
+        self.print.on_error(code, description);
+    }
+}
+
+impl MonitorEvents for FilterPrint {
+    fn on_notify(&self, e: &NotifyEvent) -> Result<()> {
+        self.print.on_notify(e)
+    }
+}
+
+impl FilterEvents for FilterPrint {
+    fn on_access_denied(&self, e: &ControlEvent) {
+        self.print.access_denied(e);
+    }
+
+    fn on_before_query_file_info(&self, r: &mut FileRequest<'_>) -> Result<()> {
+        if self.hidden(r.file_name) {
+            return Err(Error::from_errno(
+                libc::ENOENT,
+                format!("{} is hidden", r.file_name),
+            ));
+        }
+        Ok(())
+    }
+
+    fn on_after_enumerate_directory(&self, r: &mut FileRequest<'_>) -> Result<()> {
+        let dir = r.file_name.trim_end_matches('/');
+        r.entries.retain(|e| {
+            let path = format!("{dir}/{}", e.name.to_string_lossy());
+            !self.hidden(&path)
+        });
+        Ok(())
     }
 }
 
@@ -228,27 +291,81 @@ pub fn monitor(args: MonitorArgs) -> Result<()> {
 
 /// Runs `fsgate filter`.
 pub fn filter(args: FilterArgs) -> Result<()> {
-    if args.deny_read.is_empty() && args.deny_write.is_empty() && args.deny_exec.is_empty() {
+    let rules = [
+        &args.deny_read,
+        &args.deny_write,
+        &args.deny_exec,
+        &args.deny_delete,
+        &args.deny_rename,
+        &args.hide,
+    ];
+    if rules.iter().all(|r| r.is_empty()) {
         return Err(Error::invalid_argument(
-            "--deny-read/--deny-write/--deny-exec",
+            "--deny-read/--deny-write/--deny-exec/--deny-delete/--deny-rename/--hide",
             "give at least one rule",
         ));
     }
     let base = absolute(&args.path)?;
+    let hide = args
+        .hide
+        .iter()
+        .map(|m| FileMask::parse(&under(&base, m)))
+        .collect::<Result<Vec<_>>>()?;
     let stop = StopSignal::register()?;
-    let f = FileFilter::new(Print(Printer { json: args.json }));
+    let f = FileFilter::new(FilterPrint {
+        print: Print(Printer { json: args.json }),
+        hide,
+    });
     let none = (ControlFlags::empty(), NotifyFlags::empty());
     for (masks, access) in [
         (&args.deny_read, AccessFlags::ACCESS_WRITE_ONLY),
         (&args.deny_write, AccessFlags::ACCESS_READ_ONLY),
         (&args.deny_exec, AccessFlags::ACCESS_EXECUTE_PROTECT),
+        (&args.deny_delete, AccessFlags::ACCESS_DELETE_PROTECT),
+        (&args.deny_rename, AccessFlags::ACCESS_RENAME_PROTECT),
     ] {
         for mask in masks {
             f.add_filter_rule(&under(&base, mask), access, none.0, none.1)?;
         }
     }
+    for mask in &args.hide {
+        f.add_filter_rule(
+            &under(&base, mask),
+            AccessFlags::empty(),
+            ControlFlags::FS_CE_BEFORE_QUERY_FILE_INFO,
+            none.1,
+        )?;
+    }
+    if !args.hide.is_empty() {
+        // Every listing under PATH, PATH's own included, goes past the hide masks.
+        let root = base.display().to_string();
+        for mask in [root.clone(), format!("{}/*", root.trim_end_matches('/'))] {
+            f.add_filter_rule(
+                &mask,
+                AccessFlags::empty(),
+                ControlFlags::FS_CE_AFTER_ENUMERATE_DIRECTORY,
+                none.1,
+            )?;
+        }
+    }
     f.start_filter(0)?;
-    ready(format!("filtering {}", args.path.display()));
+    let overlays = f.overlay_directories();
+    let backend = if overlays.is_empty() {
+        String::new()
+    } else {
+        let shown: Vec<String> = overlays
+            .iter()
+            .map(|(dir, mode)| {
+                let served = match mode {
+                    fsgate_vfs::RouteMode::Passthrough => "kernel",
+                    fsgate_vfs::RouteMode::Library => "fsgate",
+                };
+                format!("{}, passthrough: {served}", dir.display())
+            })
+            .collect();
+        format!(" (overlay on {})", shown.join(", "))
+    };
+    ready(format!("filtering {}{backend}", args.path.display()));
     stop.wait();
     f.stop_filter()
 }

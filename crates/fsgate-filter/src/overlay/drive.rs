@@ -884,7 +884,7 @@ impl<H: FilterEvents> Events for OverlayDrive<H> {
             .access
             .intersects(AccessFlags::ACCESS_READ_ONLY | AccessFlags::ACCESS_DENY_ALL)
         {
-            self.report_denied(ControlKind::OpenFile, &path, caller);
+            self.report_denied(ControlKind::SetFileSize, &path, caller);
             return Err(denied("truncate", &path));
         }
         let (mut none_file, mut none_handle, mut listing) = (None, None, None);
@@ -1099,11 +1099,11 @@ impl<H: FilterEvents> Events for OverlayDrive<H> {
         let caller = Caller::of(&p.originator);
         let flags = self.flags(&path, caller.pid);
         if flags.access.contains(AccessFlags::ACCESS_RENAME_PROTECT) {
-            self.report_denied(ControlKind::OpenFile, &path, caller);
+            self.report_denied(ControlKind::RenameOrMoveFile, &path, caller);
             return Err(denied("rename", &path));
         }
         if self.protected_target(&new_path, caller.pid) {
-            self.report_denied(ControlKind::OpenFile, &new_path, caller);
+            self.report_denied(ControlKind::RenameOrMoveFile, &new_path, caller);
             return Err(denied("rename over", &new_path));
         }
         let (mut none_file, mut none_handle, mut listing) = (None, None, None);
@@ -1175,7 +1175,7 @@ impl<H: FilterEvents> Events for OverlayDrive<H> {
         let caller = Caller::of(&p.originator);
         let flags = self.flags(&path, caller.pid);
         if flags.access.contains(AccessFlags::ACCESS_DELETE_PROTECT) {
-            self.report_denied(ControlKind::OpenFile, &path, caller);
+            self.report_denied(ControlKind::DeleteFile, &path, caller);
             return Err(denied("delete", &path));
         }
         let (mut none_file, mut none_handle, mut listing) = (None, None, None);
