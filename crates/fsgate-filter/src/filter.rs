@@ -84,6 +84,8 @@ pub struct FileFilter<H: FilterEvents> {
     core: ClassCore<H>,
     running: Mutex<Option<Running>>,
     overlay: Mutex<Option<OverlayRun<H>>>,
+    /// Directories to mount overlays on whatever the rules say.
+    overlay_directories: Mutex<Vec<std::path::PathBuf>>,
     process_failed_requests: Arc<std::sync::atomic::AtomicBool>,
 }
 
@@ -94,6 +96,7 @@ impl<H: FilterEvents> FileFilter<H> {
             core: ClassCore::new(handler, FilterSettings::default().settings()),
             running: Mutex::new(None),
             overlay: Mutex::new(None),
+            overlay_directories: Mutex::new(Vec::new()),
             process_failed_requests: Arc::new(std::sync::atomic::AtomicBool::new(false)),
         }
     }
@@ -329,14 +332,31 @@ impl<H: FilterEvents> FileFilter<H> {
             .unwrap_or_default()
     }
 
+    /// Serves `directory` with an overlay from the next `start_filter` on, even when no rule
+    /// names it (with no rule at all, the overlay is a plain mirror: what processes pay for
+    /// the overlay itself). Selects the overlay backend (`Backend=Fanotify` then refuses to
+    /// start). A path that is not an existing directory is `ERROR_DIRECTORY` naming it.
+    pub fn add_overlay_directory(&self, directory: impl AsRef<Path>) -> Result<()> {
+        let directory = directory.as_ref();
+        if !directory.is_dir() {
+            return Err(Error::from_code(
+                code::ERROR_DIRECTORY,
+                format!("{} is not an existing directory", directory.display()),
+            ));
+        }
+        lock(&self.overlay_directories).push(directory.to_path_buf());
+        Ok(())
+    }
+
     /// Whether `start_filter` would run the overlay backend.
     fn wants_overlay(&self) -> Result<bool> {
         let settings = FilterSettings::from_settings(&self.core.settings)?;
         let all = read(&self.core.rules).standard.all_flags();
+        let asked = !lock(&self.overlay_directories).is_empty();
         match Backend::parse(&settings.backend)? {
             Backend::Overlay => Ok(true),
-            Backend::Auto => Ok(overlay::needs_overlay(all)),
-            Backend::Fanotify if overlay::needs_overlay(all) => Err(Error::from_code(
+            Backend::Auto => Ok(asked || overlay::needs_overlay(all)),
+            Backend::Fanotify if asked || overlay::needs_overlay(all) => Err(Error::from_code(
                 code::ERROR_NOT_SUPPORTED,
                 "Backend=Fanotify: a rule needs the overlay backend (delete or rename protection, or an overlay event)",
             )),
@@ -356,7 +376,11 @@ impl<H: FilterEvents> FileFilter<H> {
         }
         let (roots, all) = {
             let rules = read(&self.core.rules);
-            (overlay::overlay_roots(&rules)?, rules.standard.all_flags())
+            let extra = lock(&self.overlay_directories).clone();
+            (
+                overlay::overlay_roots(&rules, &extra)?,
+                rules.standard.all_flags(),
+            )
         };
         if roots.is_empty() {
             return Err(Error::invalid_argument(

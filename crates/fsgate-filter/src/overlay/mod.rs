@@ -84,12 +84,24 @@ pub(crate) fn needs_overlay(flags: RuleFlags) -> bool {
         || flags.control.intersects(OVERLAY_CONTROL)
 }
 
-/// The directories to mount overlays on for `rules`: each rule's leading directory (a mask
-/// without wildcards that names an existing directory is its own), keeping only the
-/// outermost of nested ones. A mask without a leading directory is
-/// `ERROR_INVALID_PARAMETER` naming it.
-pub fn overlay_roots(rules: &Rules) -> Result<Vec<PathBuf>> {
+/// The directories to mount overlays on for `rules` and the `extra` directories asked for:
+/// each rule's leading directory (a mask without wildcards that names an existing directory
+/// is its own), keeping only the outermost of nested ones. A mask without a leading
+/// directory is `ERROR_INVALID_PARAMETER` naming it.
+pub fn overlay_roots(rules: &Rules, extra: &[PathBuf]) -> Result<Vec<PathBuf>> {
     let mut roots: Vec<PathBuf> = Vec::new();
+    let mut add = |dir: PathBuf| {
+        if roots.iter().any(|r| dir.starts_with(r)) {
+            return;
+        }
+        roots.retain(|r| !r.starts_with(&dir));
+        roots.push(dir);
+    };
+    for dir in extra {
+        let dir = std::fs::canonicalize(dir)
+            .map_err(|e| Error::io(format!("resolving {}", dir.display()), e))?;
+        add(dir);
+    }
     for rule in rules.standard.rules() {
         let pattern = rule.mask.path().pattern();
         let wild = pattern.contains(['*', '?']);
@@ -107,12 +119,7 @@ pub fn overlay_roots(rules: &Rules) -> Result<Vec<PathBuf>> {
                 ),
             ));
         };
-        let dir = PathBuf::from(dir);
-        if roots.iter().any(|r| dir.starts_with(r)) {
-            continue;
-        }
-        roots.retain(|r| !r.starts_with(&dir));
-        roots.push(dir);
+        add(PathBuf::from(dir));
     }
     Ok(roots)
 }
