@@ -71,7 +71,7 @@ impl ServedFilter {
 
     /// Sends `signal` and waits; returns the exit status and the JSON lines printed.
     fn stop_with(&mut self, signal: i32) -> (ExitStatus, Vec<serde_json::Value>) {
-        let mut child = self.child.take().unwrap();
+        let child = self.child.take().unwrap();
         // SAFETY: kill on the pid of a child we spawned and have not reaped yet.
         unsafe { libc::kill(child.id() as i32, signal) };
         let out = child.wait_with_output().unwrap();
@@ -278,4 +278,31 @@ fn sigkill_of_the_filter_leaves_a_plain_directory_with_every_write() {
     std::fs::remove_file(dir.join("a.keep")).unwrap();
     assert_eq!(std::fs::read(dir.join("after.txt")).unwrap(), b"ok");
     assert!(f.pid() == 0);
+}
+
+#[test]
+fn a_redirect_serves_another_file_under_the_asked_name() {
+    if !require_root("a_redirect_serves_another_file_under_the_asked_name") {
+        return;
+    }
+    let outside = tempfile::tempdir().unwrap();
+    let target = outside.path().join("real.cfg");
+    std::fs::write(&target, b"from the target\n").unwrap();
+    let redirect = format!("*.cfg={}", target.display());
+    let mut f = ServedFilter::start(&["--redirect", &redirect], |d| {
+        std::fs::write(d.join("app.cfg"), b"lower\n").unwrap();
+        std::fs::write(d.join("plain.txt"), b"plain\n").unwrap();
+    });
+    let cat = run(&f.dir, "cat", &["app.cfg", "missing.cfg", "plain.txt"]);
+    assert!(cat.status.success(), "{cat:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&cat.stdout),
+        "from the target\nfrom the target\nplain\n"
+    );
+    // Writes go to the target too.
+    assert!(run(&f.dir, "sh", &["-c", "echo changed > app.cfg"]).status.success());
+    assert_eq!(std::fs::read(&target).unwrap(), b"changed\n");
+    let dir = f.dir.clone();
+    f.stop();
+    assert_eq!(std::fs::read(dir.join("app.cfg")).unwrap(), b"lower\n");
 }

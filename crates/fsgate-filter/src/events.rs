@@ -3,7 +3,9 @@
 pub use fsgate_core::dispatch::Hooks;
 use fsgate_core::Result;
 
-pub use crate::overlay::request::{Context, ContextKind, DirectoryEntry, FileRequest, RequestKind};
+pub use crate::overlay::request::{
+    Context, ContextKind, DirectoryEntry, FileRequest, ReparseFileName, RequestKind,
+};
 use crate::volumes::Volume;
 
 /// Which notification an event is.
@@ -337,6 +339,13 @@ pub trait FilterEvents: MonitorEvents {
     fn on_after_close_file(&self, _r: &mut FileRequest<'_>) -> Result<()> {
         Ok(())
     }
+    /// A name a rule with `FS_CE_REPARSE_FILENAME` covers is looked up or opened (overlay):
+    /// set `new_file_name` to serve it from another path (a file anywhere: its content and
+    /// information are what processes see under the asked name).
+    fn on_reparse_file_name(&self, _r: &mut ReparseFileName) -> Result<()> {
+        Ok(())
+    }
+
     /// A file, handle or enumeration context is about to be dropped: the last event of its
     /// lifetime (overlay). Event contexts never reach it (they go after their After event).
     fn on_cleanup_context(&self, _kind: ContextKind, _context: &mut Context) {}

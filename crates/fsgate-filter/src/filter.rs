@@ -23,7 +23,7 @@ use fsgate_fanotify::{
     MarkFlags, MarkType, Response,
 };
 
-use fsgate_core::sync::{lock, read};
+use fsgate_core::sync::{lock, read, write};
 
 use crate::attach::{self, Marks};
 use crate::class::{hash, ClassCore, Lookups, RuleList};
@@ -34,6 +34,7 @@ use crate::open_request::open_request;
 use crate::placeholder::{self, PlaceholderEngine};
 use crate::rules::{AccessFlags, ControlFlags, NotifyFlags, Qualifiers, RuleFlags, Rules};
 use crate::overlay::{self, Overlay, Shared};
+use crate::reparse::{ReparseRule, ReparseRules};
 use crate::settings::{Backend, FilterSettings};
 
 fn permission_mask(flags: RuleFlags) -> EventMask {
@@ -86,6 +87,9 @@ pub struct FileFilter<H: FilterEvents> {
     overlay: Mutex<Option<OverlayRun<H>>>,
     /// Directories to mount overlays on whatever the rules say.
     overlay_directories: Mutex<Vec<std::path::PathBuf>>,
+    reparse: Arc<RwLock<ReparseRules>>,
+    /// What `create_reparse_rules_snapshot` took, until `close_reparse_rules_snapshot`.
+    reparse_snapshot: Mutex<Vec<ReparseRule>>,
     process_failed_requests: Arc<std::sync::atomic::AtomicBool>,
 }
 
@@ -97,6 +101,8 @@ impl<H: FilterEvents> FileFilter<H> {
             running: Mutex::new(None),
             overlay: Mutex::new(None),
             overlay_directories: Mutex::new(Vec::new()),
+            reparse: Arc::new(RwLock::new(ReparseRules::default())),
+            reparse_snapshot: Mutex::new(Vec::new()),
             process_failed_requests: Arc::new(std::sync::atomic::AtomicBool::new(false)),
         }
     }
@@ -169,12 +175,6 @@ impl<H: FilterEvents> FileFilter<H> {
     /// Refuses what no backend serves, and, while fanotify runs, what only the overlay
     /// serves.
     fn check(&self, flags: RuleFlags) -> Result<()> {
-        if flags.control.contains(ControlFlags::FS_CE_REPARSE_FILENAME) {
-            return Err(Error::from_code(
-                code::ERROR_NOT_SUPPORTED,
-                "control_flags: FS_CE_REPARSE_FILENAME is not served yet (reparse rules are not implemented)",
-            ));
-        }
         if overlay::needs_overlay(flags) && lock(&self.running).is_some() {
             return Err(Error::from_code(
                 code::ERROR_NOT_SUPPORTED,
@@ -348,11 +348,111 @@ impl<H: FilterEvents> FileFilter<H> {
         Ok(())
     }
 
+    /// `add_reparse_rule`: redirects every access to a name matching `mask` to `new_mask`
+    /// (see [`crate::reparse`] for the forms). Served by the overlay backend: the rule's
+    /// directory gets an overlay at the next `start_filter`, and a running overlay applies
+    /// it to names the kernel looks up from then on (names it cached keep their answer for
+    /// up to the metadata timeout, 10 s). While fanotify runs it is refused.
+    pub fn add_reparse_rule(&self, mask: &str, new_mask: &str) -> Result<()> {
+        if lock(&self.running).is_some() {
+            return Err(Error::from_code(
+                code::ERROR_NOT_SUPPORTED,
+                "add_reparse_rule: the filter runs on fanotify, which cannot redirect; stop it and start it again to move to the overlay backend",
+            ));
+        }
+        write(&self.reparse).add(mask, new_mask)
+    }
+
+    /// `delete_reparse_rule`: removes the rule for `mask`; whether it existed.
+    pub fn delete_reparse_rule(&self, mask: &str) -> bool {
+        write(&self.reparse).delete(mask)
+    }
+
+    /// `delete_all_reparse_rules`.
+    pub fn delete_all_reparse_rules(&self) {
+        write(&self.reparse).clear();
+    }
+
+    /// `get_reparse_rule_by_mask`: the rule for `mask`; `ERROR_FILE_NOT_FOUND` naming it
+    /// when there is none.
+    pub fn get_reparse_rule_by_mask(&self, mask: &str) -> Result<ReparseRule> {
+        read(&self.reparse).get(mask).ok_or_else(|| {
+            Error::from_code(
+                code::ERROR_FILE_NOT_FOUND,
+                format!("no reparse rule for the mask '{mask}'"),
+            )
+        })
+    }
+
+    /// `create_reparse_rules_snapshot`: the reparse rules as they are now, kept (and
+    /// returned) until [`close_reparse_rules_snapshot`](Self::close_reparse_rules_snapshot).
+    pub fn create_reparse_rules_snapshot(&self) -> Vec<ReparseRule> {
+        let snapshot = read(&self.reparse).snapshot();
+        lock(&self.reparse_snapshot).clone_from(&snapshot);
+        snapshot
+    }
+
+    /// `close_reparse_rules_snapshot`: drops the snapshot.
+    pub fn close_reparse_rules_snapshot(&self) {
+        lock(&self.reparse_snapshot).clear();
+    }
+
+    /// `create_file_direct`: opens (or, with `O_CREAT` in `flags`, creates with `mode`)
+    /// `file_name` without being filtered: under an overlay, the lower file through the
+    /// overlay's own descriptor; elsewhere the path as it is (see [`crate::direct`]). The
+    /// filter must be running (error 21). Errors carry the errno of the open.
+    pub fn create_file_direct(&self, file_name: &str, flags: i32, mode: u32) -> Result<std::fs::File> {
+        if !self.active() {
+            return Err(Error::not_ready(
+                "create_file_direct: the filter is not running",
+            ));
+        }
+        let opened = lock(&self.overlay).as_ref().and_then(|run| {
+            run.overlays
+                .iter()
+                .find_map(|o| o.open_direct(file_name, flags, mode))
+        });
+        opened
+            .unwrap_or_else(|| crate::direct::open_plain(file_name, flags, mode))
+            .map_err(|e| crate::direct::failed("create_file_direct", file_name, e))
+    }
+
+    /// `set_file_size_direct` on a file from [`create_file_direct`](Self::create_file_direct).
+    pub fn set_file_size_direct(&self, file: &std::fs::File, size: u64) -> Result<()> {
+        crate::direct::set_file_size(file, size)
+    }
+
+    /// `query_file_information_direct` on a file from
+    /// [`create_file_direct`](Self::create_file_direct).
+    pub fn query_file_information_direct(&self, file: &std::fs::File) -> Result<std::fs::Metadata> {
+        crate::direct::query_file_information(file)
+    }
+
+    /// `query_file_security_direct`: owner, group and permission bits.
+    pub fn query_file_security_direct(
+        &self,
+        file: &std::fs::File,
+    ) -> Result<crate::direct::FileSecurity> {
+        crate::direct::query_file_security(file)
+    }
+
+    /// `set_file_security_direct`: changes what is `Some` of owner, group and mode.
+    pub fn set_file_security_direct(
+        &self,
+        file: &std::fs::File,
+        owner: Option<u32>,
+        group: Option<u32>,
+        mode: Option<u32>,
+    ) -> Result<()> {
+        crate::direct::set_file_security(file, owner, group, mode)
+    }
+
     /// Whether `start_filter` would run the overlay backend.
     fn wants_overlay(&self) -> Result<bool> {
         let settings = FilterSettings::from_settings(&self.core.settings)?;
         let all = read(&self.core.rules).standard.all_flags();
-        let asked = !lock(&self.overlay_directories).is_empty();
+        let asked =
+            !lock(&self.overlay_directories).is_empty() || !read(&self.reparse).is_empty();
         match Backend::parse(&settings.backend)? {
             Backend::Overlay => Ok(true),
             Backend::Auto => Ok(asked || overlay::needs_overlay(all)),
@@ -376,7 +476,13 @@ impl<H: FilterEvents> FileFilter<H> {
         }
         let (roots, all) = {
             let rules = read(&self.core.rules);
-            let extra = lock(&self.overlay_directories).clone();
+            let mut extra = lock(&self.overlay_directories).clone();
+            extra.extend(
+                read(&self.reparse)
+                    .directories()
+                    .into_iter()
+                    .map(std::path::PathBuf::from),
+            );
             (
                 overlay::overlay_roots(&rules, &extra)?,
                 rules.standard.all_flags(),
@@ -400,6 +506,7 @@ impl<H: FilterEvents> FileFilter<H> {
                 rules: Arc::clone(&self.core.rules),
                 process_failed_requests: Arc::clone(&self.process_failed_requests),
                 notify: Arc::clone(&notify),
+                reparse: Arc::clone(&self.reparse),
             };
             match Overlay::start(shared, root, overlay::wants_cleanup(all), timeout_ms) {
                 Ok(o) => overlays.push(o),

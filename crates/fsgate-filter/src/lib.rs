@@ -17,7 +17,7 @@
 //!   choose the errno); delete and rename protection, a create refused before the file
 //!   exists, After events, contexts and edited listings come from the [`overlay`] backend,
 //!   which `FileFilter` chooses when a rule needs it (or with `config("Backend=Overlay")`);
-//!   reparse rules are refused with `ERROR_NOT_SUPPORTED`;
+//!   reparse rules ([`reparse`]) and `FS_CE_REPARSE_FILENAME` are overlay-only too;
 //! - create vs open: the caller's open flags are read from `/proc/<tid>/syscall` while it
 //!   waits; `O_CREAT|O_EXCL` is a create (the reference's CREATE_NEW), anything else an open;
 //! - the kernel merges identical unread notifications of one file and process; the
@@ -48,6 +48,7 @@
 
 mod attach;
 mod class;
+pub mod direct;
 pub mod events;
 pub mod filter;
 mod group;
@@ -57,6 +58,7 @@ pub mod open_request;
 pub mod overlay;
 pub mod placeholder;
 pub mod ranges;
+pub mod reparse;
 pub mod rules;
 mod settings;
 pub mod volumes;

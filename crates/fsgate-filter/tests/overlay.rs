@@ -413,3 +413,63 @@ fn names_keep_their_bytes_through_the_overlay() {
     drop(f);
     assert_eq!(std::fs::read(o.dir.join(name)).unwrap(), b"bytes");
 }
+
+#[test]
+fn direct_operations_reach_the_lower_files_unfiltered() {
+    require_root!("the overlay's FUSE mount needs root");
+    let o = Overlaid::start_with(
+        |d| std::fs::write(d.join("ro.txt"), b"ro").unwrap(),
+        |f, root| {
+            f.add_filter_rule(
+                &format!("{root}/*.txt"),
+                AccessFlags::ACCESS_READ_ONLY | AccessFlags::ACCESS_DELETE_PROTECT,
+                ControlFlags::empty(),
+                NotifyFlags::empty(),
+            )
+            .unwrap();
+        },
+    );
+    let refused = std::fs::File::create(o.path("made.txt")).unwrap_err();
+    assert_eq!(errno_of(refused), libc::EACCES);
+    let name = o.path("direct.txt").display().to_string();
+    let file = o
+        .filter
+        .create_file_direct(&name, libc::O_RDWR | libc::O_CREAT, 0o640)
+        .unwrap();
+    o.filter.set_file_size_direct(&file, 4096).unwrap();
+    assert_eq!(o.filter.query_file_information_direct(&file).unwrap().len(), 4096);
+    o.filter
+        .set_file_security_direct(&file, None, None, Some(0o600))
+        .unwrap();
+    assert_eq!(o.filter.query_file_security_direct(&file).unwrap().mode, 0o600);
+    // The overlay shows what the direct operations did.
+    assert_eq!(std::fs::metadata(&name).unwrap().len(), 4096);
+    let ro = o
+        .filter
+        .create_file_direct(&o.path("ro.txt").display().to_string(), libc::O_WRONLY | libc::O_TRUNC, 0)
+        .unwrap();
+    drop(ro);
+    assert_eq!(std::fs::metadata(o.path("ro.txt")).unwrap().len(), 0);
+}
+
+#[test]
+fn reparse_rules_redirect_and_are_listed_by_their_snapshot() {
+    require_root!("the overlay's FUSE mount needs root");
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::write(outside.path().join("target.bin"), b"target").unwrap();
+    let o = Overlaid::start_with(
+        |d| std::fs::write(d.join("a.bin"), b"a").unwrap(),
+        |f, root| {
+            let target = outside.path().join("target.bin").display().to_string();
+            f.add_reparse_rule(&format!("{root}/*.bin"), &target).unwrap();
+            let snapshot = f.create_reparse_rules_snapshot();
+            assert_eq!(snapshot.len(), 1);
+            assert_eq!(f.get_reparse_rule_by_mask(&snapshot[0].mask).unwrap().new_mask, target);
+            f.close_reparse_rules_snapshot();
+            assert!(f.get_reparse_rule_by_mask("/nothing").is_err());
+        },
+    );
+    assert_eq!(std::fs::read(o.path("a.bin")).unwrap(), b"target");
+    assert_eq!(std::fs::read(o.path("b.bin")).unwrap(), b"target");
+    assert!(o.filter.delete_reparse_rule(&format!("{}/*.bin", o.dir.display())));
+}

@@ -59,6 +59,10 @@ pub struct FilterArgs {
     /// an overlay.
     #[arg(long = "hide")]
     pub hide: Vec<String>,
+    /// Redirect names matching MASK to TARGET (a reparse rule: `MASK=TARGET`; a TARGET
+    /// ending in `/*` keeps the rest of the path; a relative TARGET is under PATH).
+    #[arg(long = "redirect", value_name = "MASK=TARGET")]
+    pub redirect: Vec<String>,
     /// Serve PATH with an overlay even when no rule needs one (then no rule is needed at
     /// all: the overlay alone, as benchmarks measure it).
     #[arg(long)]
@@ -302,10 +306,11 @@ pub fn filter(args: FilterArgs) -> Result<()> {
         &args.deny_delete,
         &args.deny_rename,
         &args.hide,
+        &args.redirect,
     ];
     if !args.overlay && rules.iter().all(|r| r.is_empty()) {
         return Err(Error::invalid_argument(
-            "--deny-read/--deny-write/--deny-exec/--deny-delete/--deny-rename/--hide",
+            "--deny-read/--deny-write/--deny-exec/--deny-delete/--deny-rename/--hide/--redirect",
             "give at least one rule",
         ));
     }
@@ -334,6 +339,20 @@ pub fn filter(args: FilterArgs) -> Result<()> {
         for mask in masks {
             f.add_filter_rule(&under(&base, mask), access, none.0, none.1)?;
         }
+    }
+    for rule in &args.redirect {
+        let Some((mask, target)) = rule.split_once('=') else {
+            return Err(Error::invalid_argument(
+                "--redirect",
+                format!("'{rule}' is not MASK=TARGET"),
+            ));
+        };
+        let target = if target.starts_with('/') {
+            target.to_string()
+        } else {
+            format!("{}/{target}", base.display())
+        };
+        f.add_reparse_rule(&under(&base, mask), &target)?;
     }
     for mask in &args.hide {
         f.add_filter_rule(

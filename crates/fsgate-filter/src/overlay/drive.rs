@@ -28,7 +28,10 @@ use fsgate_vfs::{
 
 use crate::class::Lookups;
 use crate::events::{ControlEvent, ControlKind, FilterEvents, NotifyEvent, NotifyKind};
-use crate::overlay::request::{Context, ContextKind, DirectoryEntry, FileRequest, RequestKind};
+use crate::overlay::request::{
+    Context, ContextKind, DirectoryEntry, FileRequest, ReparseFileName, RequestKind,
+};
+use crate::reparse::ReparseRules;
 use crate::rules::{AccessFlags, ControlFlags, NotifyFlags, RuleFlags, Rules};
 
 /// `__FMODE_EXEC`: the open flag the kernel adds for `execve(2)`, which FUSE passes on.
@@ -49,6 +52,8 @@ pub(crate) struct Shared<H> {
     pub(crate) process_failed_requests: Arc<AtomicBool>,
     /// Where Notify events run (asynchronously, after the request was answered).
     pub(crate) notify: Arc<Dispatcher>,
+    /// The reparse rules (redirections).
+    pub(crate) reparse: Arc<RwLock<ReparseRules>>,
 }
 
 /// The overlay of one directory.
@@ -213,11 +218,73 @@ impl<H: FilterEvents> OverlayDrive<H> {
     /// The lower object of the full path `path`, reached through the directory's
     /// descriptor (never through the mount).
     fn lower_path(&self, path: &str) -> String {
-        let rel = path
-            .strip_prefix(self.root.as_str())
-            .unwrap_or(path)
-            .trim_start_matches('/');
+        let rel = self.relative(path).unwrap_or(".");
         format!("/proc/self/fd/{}/{rel}", self.lower.as_raw_fd())
+    }
+
+    /// `path` relative to the overlay's directory (`.` for the directory itself); `None`
+    /// when it is not under it.
+    pub(crate) fn relative<'p>(&self, path: &'p str) -> Option<&'p str> {
+        if path == self.root || (self.root.is_empty() && path == "/") {
+            return Some(".");
+        }
+        let rest = path.strip_prefix(self.root.as_str())?.strip_prefix('/')?;
+        Some(if rest.is_empty() { "." } else { rest })
+    }
+
+    /// Opens the lower object at `rel` (relative to the directory) with open `flags` and
+    /// `mode`, unfiltered: the direct file operations.
+    pub(crate) fn open_lower(&self, rel: &str, flags: i32, mode: u32) -> std::io::Result<File> {
+        let flags = rustix::fs::OFlags::from_bits_retain(flags as u32 | libc::O_CLOEXEC as u32);
+        let fd = rustix::fs::openat(
+            &self.lower,
+            rel,
+            flags,
+            rustix::fs::Mode::from_raw_mode(mode),
+        )?;
+        Ok(File::from(fd))
+    }
+
+    /// Where a request for `path` is served from when a reparse rule or an
+    /// `on_reparse_file_name` handler redirects it; `None` when it is not redirected.
+    fn redirect(&self, path: &str, flags: RuleFlags, pid: u32) -> Result<Option<String>> {
+        let rules = read(&self.shared.reparse);
+        let mut target = if rules.is_empty() {
+            None
+        } else {
+            rules.resolve(path)?
+        };
+        drop(rules);
+        if flags.control.contains(ControlFlags::FS_CE_REPARSE_FILENAME) {
+            let mut r = ReparseFileName {
+                file_name: target.clone().unwrap_or_else(|| path.to_string()),
+                new_file_name: None,
+                process_id: pid,
+            };
+            self.shared.handler.on_reparse_file_name(&mut r)?;
+            if r.new_file_name.is_some() {
+                target = r.new_file_name;
+            }
+        }
+        Ok(target.filter(|t| t != path))
+    }
+
+    /// Opens a redirection's target: through the directory's descriptor when it is under
+    /// it (never through the mount), else by its path.
+    fn open_target(&self, target: &str, flags: i32, mode: u32) -> std::io::Result<File> {
+        match self.relative(target) {
+            Some(rel) => self.open_lower(rel, flags, mode),
+            None => crate::direct::open_plain(target, flags, mode),
+        }
+    }
+
+    /// A redirection's target opened for a handle: read-write when allowed, else with the
+    /// access of `flags`.
+    fn open_target_for(&self, target: &str, flags: i32) -> Result<File> {
+        let nofollow = libc::O_NOFOLLOW;
+        self.open_target(target, libc::O_RDWR | nofollow, 0)
+            .or_else(|_| self.open_target(target, (flags & libc::O_ACCMODE) | nofollow, 0))
+            .map_err(|e| crate::direct::failed("open (redirected)", target, e))
     }
 
     /// Fires `kind`'s Notify event asynchronously when `flags` ask for it.
@@ -474,9 +541,25 @@ impl<H: FilterEvents> Events for OverlayDrive<H> {
         }
         let mut file = p.file_context.take().unwrap_or_default();
         let mut lower_handle = None;
-        let mut inner = p.with_contexts(&mut file.lower, &mut lower_handle);
-        let result = self.mirror_for(flags).on_open_file(&mut inner);
-        p.adopt(inner);
+        let result = match self.redirect(&path, flags, caller.pid) {
+            Err(e) => Err(e),
+            Ok(Some(target)) if !directory => self.open_target_for(&target, p.flags).map(|f| {
+                let f = Arc::new(f);
+                if !flags.control.intersects(DATA_EVENTS) {
+                    if let Ok(copy) = f.try_clone() {
+                        p.route_to_file(copy, 0);
+                    }
+                }
+                file.lower.get_or_insert_with(|| Arc::clone(&f));
+                lower_handle = Some(f);
+            }),
+            Ok(_) => {
+                let mut inner = p.with_contexts(&mut file.lower, &mut lower_handle);
+                let result = self.mirror_for(flags).on_open_file(&mut inner);
+                p.adopt(inner);
+                result
+            }
+        };
         let mut handle = OverlayHandle {
             lower: lower_handle,
             user: Mutex::new(None),
@@ -600,6 +683,22 @@ impl<H: FilterEvents> Events for OverlayDrive<H> {
         let flags = self.flags(&path, caller.pid);
         let wanted = ControlFlags::FS_CE_BEFORE_QUERY_FILE_INFO
             | ControlFlags::FS_CE_AFTER_QUERY_FILE_INFO;
+        if let Some(target) = self.redirect(&path, flags, caller.pid)? {
+            // An open redirected file answers through its descriptor: the target itself.
+            let lower = p.file_context.as_deref().and_then(|f| f.lower.as_ref());
+            let meta = match lower {
+                Some(file) => file.metadata(),
+                None => self
+                    .open_target(&target, libc::O_PATH | libc::O_NOFOLLOW, 0)
+                    .and_then(|f| f.metadata()),
+            };
+            match meta {
+                Ok(m) => (p.file_exists, p.info) = (true, info_of(&m)),
+                Err(e) if e.raw_os_error() == Some(libc::ENOENT) => p.file_exists = false,
+                Err(e) => return Err(crate::direct::failed("stat (redirected)", &target, e)),
+            }
+            return Ok(());
+        }
         let file = p.file_context.as_deref_mut();
         if !flags.control.intersects(wanted) {
             let mut lower = file.and_then(|f| f.lower.as_mut());
@@ -903,6 +1002,15 @@ impl<H: FilterEvents> Events for OverlayDrive<H> {
         r.size = Some(p.size);
         let (originator, file_name) = (p.originator, p.file_name);
         let mut out = (p.info.clone(), p.info_filled);
+        if lower.is_none() {
+            if let Some(target) = self.redirect(&path, flags, caller.pid)? {
+                let file = self.open_target_for(&target, libc::O_WRONLY)?;
+                file.set_len(p.size)
+                    .map_err(|e| crate::direct::failed("truncate (redirected)", &target, e))?;
+                (p.info, p.info_filled) = (file.metadata().map(|m| info_of(&m)).unwrap_or(out.0), true);
+                return Ok(());
+            }
+        }
         self.around(
             &mut r,
             flags,
@@ -1339,4 +1447,34 @@ fn made_up_id(name: &std::ffi::OsStr) -> u64 {
     let mut h = std::collections::hash_map::DefaultHasher::new();
     name.hash(&mut h);
     h.finish() | (1 << 63)
+}
+
+/// What `stat` of a redirection's target says, as the events report it.
+fn info_of(m: &std::fs::Metadata) -> FileInfo {
+    use std::os::unix::fs::MetadataExt;
+    let at = |sec: i64, nsec: i64| {
+        let base = std::time::UNIX_EPOCH;
+        let nanos = std::time::Duration::from_nanos(nsec.max(0).unsigned_abs());
+        if sec >= 0 {
+            base + std::time::Duration::from_secs(sec.unsigned_abs()) + nanos
+        } else {
+            base - std::time::Duration::from_secs(sec.unsigned_abs()) + nanos
+        }
+    };
+    let modified = at(m.mtime(), m.mtime_nsec());
+    FileInfo {
+        kind: FileKind::from_mode(m.mode()).unwrap_or(FileKind::File),
+        mode: m.mode() & 0o7777,
+        uid: m.uid(),
+        gid: m.gid(),
+        size: m.size(),
+        allocation_size: Some(m.blocks().saturating_mul(512)),
+        hard_link_count: u32::try_from(m.nlink()).unwrap_or(u32::MAX),
+        creation_time: modified,
+        last_access_time: at(m.atime(), m.atime_nsec()),
+        last_write_time: modified,
+        change_time: at(m.ctime(), m.ctime_nsec()),
+        file_id: m.ino(),
+        rdev: u32::try_from(m.rdev()).unwrap_or(0),
+    }
 }

@@ -170,6 +170,19 @@ impl<H: FilterEvents> Overlay<H> {
             .unwrap_or_default()
     }
 
+    /// Opens `path` in the lower directory when it is under this overlay (`None`
+    /// otherwise): the direct file operations.
+    pub(crate) fn open_direct(
+        &self,
+        path: &str,
+        flags: i32,
+        mode: u32,
+    ) -> Option<std::io::Result<std::fs::File>> {
+        let events = self.drive.events();
+        let rel = events.relative(path)?;
+        Some(events.open_lower(rel, flags, mode))
+    }
+
     /// Unmounts: processes inside see the plain directory again.
     pub(crate) fn stop(self) -> Result<()> {
         self.drive.unmount()

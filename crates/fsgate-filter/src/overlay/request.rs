@@ -196,3 +196,16 @@ impl<'a> FileRequest<'a> {
         }
     }
 }
+
+/// The parameters of `on_reparse_file_name`: a request for a name a rule with
+/// `FS_CE_REPARSE_FILENAME` covers, before it is served.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReparseFileName {
+    /// The full path asked for (after the reparse rules' redirections).
+    pub file_name: String,
+    /// Output: the full path to serve the request from instead; `None` (the default)
+    /// leaves it alone.
+    pub new_file_name: Option<String>,
+    /// The requesting process.
+    pub process_id: u32,
+}
