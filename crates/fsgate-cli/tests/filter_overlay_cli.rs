@@ -306,3 +306,27 @@ fn a_redirect_serves_another_file_under_the_asked_name() {
     f.stop();
     assert_eq!(std::fs::read(dir.join("app.cfg")).unwrap(), b"lower\n");
 }
+
+#[test]
+fn a_virtual_file_is_listed_by_ls_and_read_by_cat() {
+    if !require_root("a_virtual_file_is_listed_by_ls_and_read_by_cat") {
+        return;
+    }
+    let outside = tempfile::tempdir().unwrap();
+    let source = outside.path().join("source.txt");
+    std::fs::write(&source, b"served by the filter\n").unwrap();
+    let spec = format!("notes.txt={}", source.display());
+    let mut f = ServedFilter::start(&["--virtual-file", &spec], |d| {
+        std::fs::write(d.join("real.txt"), b"real\n").unwrap();
+    });
+    let ls = run(&f.dir, "ls", &["-l"]);
+    let listed = String::from_utf8_lossy(&ls.stdout);
+    assert!(listed.contains("notes.txt") && listed.contains("real.txt"), "{listed}");
+    assert!(listed.contains(" 21 "), "the listed size is the source's: {listed}");
+    let cat = run(&f.dir, "cat", &["notes.txt"]);
+    assert_eq!(String::from_utf8_lossy(&cat.stdout), "served by the filter\n", "{cat:?}");
+    assert_refused(&run(&f.dir, "sh", &["-c", "echo x >> notes.txt"]), "append to a virtual file");
+    let dir = f.dir.clone();
+    f.stop();
+    assert!(!dir.join("notes.txt").exists(), "a virtual file never exists on disk");
+}

@@ -88,6 +88,7 @@ pub struct FileFilter<H: FilterEvents> {
     /// Directories to mount overlays on whatever the rules say.
     overlay_directories: Mutex<Vec<std::path::PathBuf>>,
     reparse: Arc<RwLock<ReparseRules>>,
+    virtual_files: Arc<RwLock<crate::overlay::drive::VirtualFiles>>,
     /// What `create_reparse_rules_snapshot` took, until `close_reparse_rules_snapshot`.
     reparse_snapshot: Mutex<Vec<ReparseRule>>,
     process_failed_requests: Arc<std::sync::atomic::AtomicBool>,
@@ -102,6 +103,7 @@ impl<H: FilterEvents> FileFilter<H> {
             overlay: Mutex::new(None),
             overlay_directories: Mutex::new(Vec::new()),
             reparse: Arc::new(RwLock::new(ReparseRules::default())),
+            virtual_files: Arc::new(RwLock::new(Default::default())),
             reparse_snapshot: Mutex::new(Vec::new()),
             process_failed_requests: Arc::new(std::sync::atomic::AtomicBool::new(false)),
         }
@@ -397,6 +399,30 @@ impl<H: FilterEvents> FileFilter<H> {
         lock(&self.reparse_snapshot).clear();
     }
 
+    /// `add_virtual_file`: makes `file_name` (a full path under a filtered directory) appear
+    /// in listings and open, as a read-only file of `size` bytes that exists only in the
+    /// application: `on_before_query_file_info` (its size and mode), `on_before_open_file`
+    /// and `on_after_read_file` (an empty buffer to fill with the data asked for) always
+    /// fire for it, and `on_before_delete_file` for its deletion, after which it is gone.
+    /// Served by the overlay (its directory gets one at the next `start_filter`). A name
+    /// the kernel has already found missing appears within the metadata timeout (10 s).
+    pub fn add_virtual_file(&self, file_name: &str, size: u64) -> Result<()> {
+        let parent = Path::new(file_name).parent().filter(|p| p.is_dir());
+        if !file_name.starts_with('/') || parent.is_none() {
+            return Err(Error::invalid_argument(
+                "file_name",
+                format!("'{file_name}' is not a full path in an existing directory"),
+            ));
+        }
+        write(&self.virtual_files).insert(file_name.to_string(), size);
+        Ok(())
+    }
+
+    /// `remove_virtual_file`: the file disappears; whether it existed.
+    pub fn remove_virtual_file(&self, file_name: &str) -> bool {
+        write(&self.virtual_files).remove(file_name).is_some()
+    }
+
     /// `create_file_direct`: opens (or, with `O_CREAT` in `flags`, creates with `mode`)
     /// `file_name` without being filtered: under an overlay, the lower file through the
     /// overlay's own descriptor; elsewhere the path as it is (see [`crate::direct`]). The
@@ -451,8 +477,9 @@ impl<H: FilterEvents> FileFilter<H> {
     fn wants_overlay(&self) -> Result<bool> {
         let settings = FilterSettings::from_settings(&self.core.settings)?;
         let all = read(&self.core.rules).standard.all_flags();
-        let asked =
-            !lock(&self.overlay_directories).is_empty() || !read(&self.reparse).is_empty();
+        let asked = !lock(&self.overlay_directories).is_empty()
+            || !read(&self.reparse).is_empty()
+            || !read(&self.virtual_files).is_empty();
         match Backend::parse(&settings.backend)? {
             Backend::Overlay => Ok(true),
             Backend::Auto => Ok(asked || overlay::needs_overlay(all)),
@@ -477,6 +504,11 @@ impl<H: FilterEvents> FileFilter<H> {
         let (roots, all) = {
             let rules = read(&self.core.rules);
             let mut extra = lock(&self.overlay_directories).clone();
+            extra.extend(
+                read(&self.virtual_files)
+                    .keys()
+                    .filter_map(|f| Path::new(f).parent().map(Path::to_path_buf)),
+            );
             extra.extend(
                 read(&self.reparse)
                     .directories()
@@ -507,6 +539,7 @@ impl<H: FilterEvents> FileFilter<H> {
                 process_failed_requests: Arc::clone(&self.process_failed_requests),
                 notify: Arc::clone(&notify),
                 reparse: Arc::clone(&self.reparse),
+                virtual_files: Arc::clone(&self.virtual_files),
             };
             match Overlay::start(shared, root, overlay::wants_cleanup(all), timeout_ms) {
                 Ok(o) => overlays.push(o),

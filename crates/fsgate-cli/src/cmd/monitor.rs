@@ -63,6 +63,10 @@ pub struct FilterArgs {
     /// ending in `/*` keeps the rest of the path; a relative TARGET is under PATH).
     #[arg(long = "redirect", value_name = "MASK=TARGET")]
     pub redirect: Vec<String>,
+    /// A file that exists only in the filter: NAME (under PATH) lists and reads as the
+    /// current content of SOURCE (`NAME=SOURCE`), read-only.
+    #[arg(long = "virtual-file", value_name = "NAME=SOURCE")]
+    pub virtual_file: Vec<String>,
     /// Serve PATH with an overlay even when no rule needs one (then no rule is needed at
     /// all: the overlay alone, as benchmarks measure it).
     #[arg(long)]
@@ -216,17 +220,26 @@ impl Print {
     }
 }
 
-/// The filter's handler: prints denials and notifications, and hides what `--hide` names
+/// The filter's handler: prints denials and notifications, hides what `--hide` names
 /// (from listings through `on_after_enumerate_directory`, from lookups through
-/// `on_before_query_file_info`).
+/// `on_before_query_file_info`), and serves `--virtual-file`s from their sources.
 struct FilterPrint {
     print: Print,
     hide: Vec<FileMask>,
+    /// Virtual files (full paths) and the files their content comes from.
+    virtual_files: Vec<(String, PathBuf)>,
 }
 
 impl FilterPrint {
     fn hidden(&self, path: &str) -> bool {
         self.hide.iter().any(|m| m.matches(path, None))
+    }
+
+    fn source_of(&self, path: &str) -> Option<&PathBuf> {
+        self.virtual_files
+            .iter()
+            .find(|(name, _)| name == path)
+            .map(|(_, source)| source)
     }
 }
 
@@ -247,7 +260,29 @@ impl FilterEvents for FilterPrint {
         self.print.access_denied(e);
     }
 
+    fn on_after_read_file(&self, r: &mut FileRequest<'_>) -> Result<()> {
+        use std::os::unix::fs::FileExt;
+        let Some(source) = self.source_of(r.file_name) else {
+            return Ok(());
+        };
+        let file = std::fs::File::open(source)
+            .map_err(|e| Error::io(format!("opening {}", source.display()), e))?;
+        let mut buffer = vec![0; r.length];
+        let n = file
+            .read_at(&mut buffer, r.offset)
+            .map_err(|e| Error::io(format!("reading {}", source.display()), e))?;
+        buffer.truncate(n);
+        r.buffer = buffer;
+        Ok(())
+    }
+
     fn on_before_query_file_info(&self, r: &mut FileRequest<'_>) -> Result<()> {
+        if let Some(source) = self.source_of(r.file_name) {
+            let meta = std::fs::metadata(source)
+                .map_err(|e| Error::io(format!("reading {}", source.display()), e))?;
+            r.size = Some(meta.len());
+            return Ok(());
+        }
         if self.hidden(r.file_name) {
             return Err(Error::from_errno(
                 libc::ENOENT,
@@ -307,10 +342,11 @@ pub fn filter(args: FilterArgs) -> Result<()> {
         &args.deny_rename,
         &args.hide,
         &args.redirect,
+        &args.virtual_file,
     ];
     if !args.overlay && rules.iter().all(|r| r.is_empty()) {
         return Err(Error::invalid_argument(
-            "--deny-read/--deny-write/--deny-exec/--deny-delete/--deny-rename/--hide/--redirect",
+            "--deny-read/--deny-write/--deny-exec/--deny-delete/--deny-rename/--hide/--redirect/--virtual-file",
             "give at least one rule",
         ));
     }
@@ -320,11 +356,29 @@ pub fn filter(args: FilterArgs) -> Result<()> {
         .iter()
         .map(|m| FileMask::parse(&under(&base, m)))
         .collect::<Result<Vec<_>>>()?;
+    let mut virtual_files = Vec::new();
+    for spec in &args.virtual_file {
+        let Some((name, source)) = spec.split_once('=') else {
+            return Err(Error::invalid_argument(
+                "--virtual-file",
+                format!("'{spec}' is not NAME=SOURCE"),
+            ));
+        };
+        let name = format!("{}/{}", base.display(), name.trim_start_matches('/'));
+        virtual_files.push((name, absolute(std::path::Path::new(source))?));
+    }
     let stop = StopSignal::register()?;
     let f = FileFilter::new(FilterPrint {
         print: Print(Printer { json: args.json }),
         hide,
+        virtual_files: virtual_files.clone(),
     });
+    for (name, source) in &virtual_files {
+        let size = std::fs::metadata(source)
+            .map_err(|e| Error::io(format!("reading {}", source.display()), e))?
+            .len();
+        f.add_virtual_file(name, size)?;
+    }
     if args.overlay {
         f.add_overlay_directory(&base)?;
     }

@@ -54,7 +54,12 @@ pub(crate) struct Shared<H> {
     pub(crate) notify: Arc<Dispatcher>,
     /// The reparse rules (redirections).
     pub(crate) reparse: Arc<RwLock<ReparseRules>>,
+    /// The virtual files, by full path.
+    pub(crate) virtual_files: Arc<RwLock<VirtualFiles>>,
 }
+
+/// The virtual files of a filter: full path → size as listings show it.
+pub type VirtualFiles = std::collections::BTreeMap<String, u64>;
 
 /// The overlay of one directory.
 pub(crate) struct OverlayDrive<H> {
@@ -87,6 +92,8 @@ pub struct OverlayHandle {
     flags: RuleFlags,
     /// Whether the handle was opened for writing (for `on_notify_close_file`).
     writing: bool,
+    /// Whether the handle is a virtual file's (its data comes from the events).
+    virtual_file: bool,
 }
 
 /// The overlay's enumeration context: the whole listing, after its After event.
@@ -287,6 +294,72 @@ impl<H: FilterEvents> OverlayDrive<H> {
             .map_err(|e| crate::direct::failed("open (redirected)", target, e))
     }
 
+    /// The listed size of the virtual file at `path`, if it is one.
+    fn virtual_size(&self, path: &str) -> Option<u64> {
+        read(&self.shared.virtual_files).get(path).copied()
+    }
+
+    /// `on_get_file_info` of a virtual file: its information comes from
+    /// `on_before_query_file_info` (which always fires for it), starting from the size it
+    /// was added with, read-only for everyone.
+    fn virtual_info(&self, p: &mut GetFileInfoParams<'_, OverlayFile>, path: &str, size: u64) -> Result<()> {
+        let (mut file, mut handle, mut listing) = (None, None, None);
+        let mut r = FileRequest::new(RequestKind::QueryFileInfo, path, &mut file, &mut handle, &mut listing);
+        Caller::of(&p.originator).fill(&mut r);
+        r.size = Some(size);
+        r.mode = Some(0o444);
+        self.shared.handler.on_before_query_file_info(&mut r)?;
+        p.file_exists = r.file_exists;
+        p.info.kind = FileKind::File;
+        p.info.size = r.size.unwrap_or(size);
+        p.info.allocation_size = Some(p.info.size);
+        p.info.mode = r.mode.unwrap_or(0o444) & 0o7777;
+        p.info.uid = 0;
+        p.info.gid = 0;
+        p.info.hard_link_count = 1;
+        p.info.file_id = made_up_id(std::ffi::OsStr::new(path));
+        Ok(())
+    }
+
+    /// Opens a virtual file: `on_before_open_file` always fires; writing is refused.
+    fn open_virtual(
+        &self,
+        p: &mut OpenFileParams<'_, OverlayFile, OverlayHandle>,
+        path: &str,
+        caller: Caller,
+    ) -> Result<()> {
+        let (read_access, write) = access_of(p.flags);
+        if write {
+            return Err(denied("open for writing (a virtual file)", path));
+        }
+        let event = caller.control(ControlKind::OpenFile, path, read_access, false);
+        self.shared.handler.on_before_open_file(&event)?;
+        p.file_context.get_or_insert_with(OverlayFile::default);
+        *p.handle_context = Some(OverlayHandle {
+            virtual_file: true,
+            ..OverlayHandle::default()
+        });
+        Ok(())
+    }
+
+    /// Reads a virtual file: `on_after_read_file` fires with an empty buffer for the handler
+    /// to fill (up to `length` bytes from `offset`).
+    fn read_virtual(&self, p: &mut ReadFileParams<'_, OverlayFile, OverlayHandle>, path: &str) -> Result<()> {
+        let (mut file, mut handle, mut listing) = (None, None, None);
+        let mut r = FileRequest::new(RequestKind::ReadFile, path, &mut file, &mut handle, &mut listing);
+        Caller::of(&p.originator).fill(&mut r);
+        r.offset = p.position;
+        r.length = p.buffer.len();
+        self.shared.handler.on_after_read_file(&mut r)?;
+        if r.result_code != 0 {
+            return Err(Error::from_errno(r.result_code, format!("{path}: read failed by on_after_read_file")));
+        }
+        let n = r.buffer.len().min(p.buffer.len());
+        p.buffer[..n].copy_from_slice(&r.buffer[..n]);
+        p.bytes_read = n;
+        Ok(())
+    }
+
     /// Fires `kind`'s Notify event asynchronously when `flags` ask for it.
     fn notify(
         &self,
@@ -480,6 +553,7 @@ impl<H: FilterEvents> Events for OverlayDrive<H> {
             user: Mutex::new(None),
             flags,
             writing: true,
+            virtual_file: false,
         };
         if flags
             .control
@@ -516,6 +590,9 @@ impl<H: FilterEvents> Events for OverlayDrive<H> {
     fn on_open_file(&self, p: &mut OpenFileParams<'_, OverlayFile, OverlayHandle>) -> Result<()> {
         let path = self.full(p.file_name);
         let caller = Caller::of(&p.originator);
+        if self.virtual_size(&path).is_some() {
+            return self.open_virtual(p, &path, caller);
+        }
         let flags = self.flags(&path, caller.pid);
         let directory = p.kind == FileKind::Directory;
         if !directory {
@@ -565,6 +642,7 @@ impl<H: FilterEvents> Events for OverlayDrive<H> {
             user: Mutex::new(None),
             flags,
             writing: write,
+            virtual_file: false,
         };
         let after = flags.control.contains(ControlFlags::FS_CE_AFTER_OPEN)
             && (result.is_ok() || self.shared.process_failed_requests.load(Ordering::Relaxed));
@@ -679,6 +757,9 @@ impl<H: FilterEvents> Events for OverlayDrive<H> {
 
     fn on_get_file_info(&self, p: &mut GetFileInfoParams<'_, OverlayFile>) -> Result<()> {
         let path = self.full(p.file_name);
+        if let Some(size) = self.virtual_size(&path) {
+            return self.virtual_info(p, &path, size);
+        }
         let caller = Caller::of(&p.originator);
         let flags = self.flags(&path, caller.pid);
         let wanted = ControlFlags::FS_CE_BEFORE_QUERY_FILE_INFO
@@ -800,6 +881,7 @@ impl<H: FilterEvents> Events for OverlayDrive<H> {
                 ControlFlags::FS_CE_AFTER_ENUMERATE_DIRECTORY,
                 |r| {
                     r.entries = self.list(originator, directory_name)?;
+                    self.add_virtual_entries(&path, &mut r.entries);
                     Ok(())
                 },
             )?;
@@ -842,6 +924,9 @@ impl<H: FilterEvents> Events for OverlayDrive<H> {
 
     fn on_read_file(&self, p: &mut ReadFileParams<'_, OverlayFile, OverlayHandle>) -> Result<()> {
         let handle = p.handle_context;
+        if handle.is_some_and(|h| h.virtual_file) {
+            return self.read_virtual(p, &self.full(p.file_name));
+        }
         let flags = match handle {
             Some(h) => h.flags,
             None => self.flags(&self.full(p.file_name), Caller::of(&p.originator).pid),
@@ -913,6 +998,9 @@ impl<H: FilterEvents> Events for OverlayDrive<H> {
         p: &mut WriteFileParams<'_, OverlayFile, OverlayHandle>,
     ) -> Result<()> {
         let path = self.full(p.file_name);
+        if self.virtual_size(&path).is_some() {
+            return Err(denied("change (a virtual file)", &path));
+        }
         let caller = Caller::of(&p.originator);
         let flags = match p.handle_context.as_deref() {
             Some(h) => h.flags,
@@ -977,6 +1065,9 @@ impl<H: FilterEvents> Events for OverlayDrive<H> {
 
     fn on_set_file_size(&self, p: &mut SetFileSizeParams<'_, OverlayFile>) -> Result<()> {
         let path = self.full(p.file_name);
+        if self.virtual_size(&path).is_some() {
+            return Err(denied("change (a virtual file)", &path));
+        }
         let caller = Caller::of(&p.originator);
         let flags = self.flags(&path, caller.pid);
         if flags
@@ -1099,6 +1190,9 @@ impl<H: FilterEvents> Events for OverlayDrive<H> {
         p: &mut SetFileAttributesParams<'_, OverlayFile>,
     ) -> Result<()> {
         let path = self.full(p.file_name);
+        if self.virtual_size(&path).is_some() {
+            return Err(denied("change (a virtual file)", &path));
+        }
         let caller = Caller::of(&p.originator);
         let flags = self.flags(&path, caller.pid);
         let (mut none_file, mut none_handle, mut listing) = (None, None, None);
@@ -1155,6 +1249,9 @@ impl<H: FilterEvents> Events for OverlayDrive<H> {
         p: &mut SetFileSecurityParams<'_, OverlayFile>,
     ) -> Result<()> {
         let path = self.full(p.file_name);
+        if self.virtual_size(&path).is_some() {
+            return Err(denied("change (a virtual file)", &path));
+        }
         let caller = Caller::of(&p.originator);
         let flags = self.flags(&path, caller.pid);
         let (mut none_file, mut none_handle, mut listing) = (None, None, None);
@@ -1203,6 +1300,9 @@ impl<H: FilterEvents> Events for OverlayDrive<H> {
         p: &mut RenameOrMoveFileParams<'_, OverlayFile>,
     ) -> Result<()> {
         let path = self.full(p.file_name);
+        if self.virtual_size(&path).is_some() {
+            return Err(denied("change (a virtual file)", &path));
+        }
         let new_path = self.full(p.new_file_name);
         let caller = Caller::of(&p.originator);
         let flags = self.flags(&path, caller.pid);
@@ -1313,6 +1413,15 @@ impl<H: FilterEvents> Events for OverlayDrive<H> {
     fn on_delete_file(&self, p: &mut DeleteFileParams<'_, OverlayFile>) -> Result<()> {
         let path = self.full(p.file_name);
         let caller = Caller::of(&p.originator);
+        if self.virtual_size(&path).is_some() {
+            // `on_before_delete_file` always fires for a virtual file; allowed, it goes.
+            let (mut file, mut handle, mut listing) = (None, None, None);
+            let mut r = FileRequest::new(RequestKind::DeleteFile, &path, &mut file, &mut handle, &mut listing);
+            caller.fill(&mut r);
+            self.shared.handler.on_before_delete_file(&mut r)?;
+            fsgate_core::sync::write(&self.shared.virtual_files).remove(&path);
+            return Ok(());
+        }
         let flags = self.flags(&path, caller.pid);
         if flags.access.contains(AccessFlags::ACCESS_DELETE_PROTECT) {
             return Err(denied("delete", &path));
@@ -1407,6 +1516,24 @@ impl<H: FilterEvents> Events for OverlayDrive<H> {
 }
 
 impl<H: FilterEvents> OverlayDrive<H> {
+    /// Adds the virtual files directly in the directory `dir` (a full path) to a listing.
+    fn add_virtual_entries(&self, dir: &str, entries: &mut Vec<DirectoryEntry>) {
+        let files = read(&self.shared.virtual_files);
+        for path in files.keys() {
+            let Some((parent, name)) = path.rsplit_once('/') else {
+                continue;
+            };
+            let parent = if parent.is_empty() { "/" } else { parent };
+            if parent == dir && !entries.iter().any(|e| e.name == name) {
+                entries.push(DirectoryEntry {
+                    name: name.into(),
+                    kind: FileKind::File,
+                    file_id: made_up_id(std::ffi::OsStr::new(path)),
+                });
+            }
+        }
+    }
+
     /// Every entry of the lower directory `name`, through the mirror's listing.
     fn list(&self, originator: Originator, name: &Path) -> Result<Vec<DirectoryEntry>> {
         let mut listing: Option<Listing> = None;
