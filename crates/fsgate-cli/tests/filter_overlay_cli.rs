@@ -57,7 +57,11 @@ impl ServedFilter {
             .wait()
             .unwrap_or_else(|text| panic!("fsgate filter exited before ready:\n{text}"));
         assert!(line.contains("overlay on"), "{line}");
-        assert!(is_mounted(&served.dir), "no overlay on {}", served.dir.display());
+        assert!(
+            is_mounted(&served.dir),
+            "no overlay on {}",
+            served.dir.display()
+        );
         served
     }
 
@@ -156,10 +160,16 @@ fn deny_delete_refuses_rm_unlink_and_rmdir_with_eacces() {
     assert_refused(&run(&f.dir, "unlink", &["a.keep"]), "unlink a.keep");
     assert_refused(&run(&f.dir, "rmdir", &["box.keep"]), "rmdir box.keep");
     // SAFETY: unlink and rmdir on valid C strings.
-    assert_eq!(unsafe { libc::unlink(cpath(&f.path("a.keep")).as_ptr()) }, -1);
+    assert_eq!(
+        unsafe { libc::unlink(cpath(&f.path("a.keep")).as_ptr()) },
+        -1
+    );
     assert_eq!(errno(), libc::EACCES);
     // SAFETY: as above.
-    assert_eq!(unsafe { libc::rmdir(cpath(&f.path("box.keep")).as_ptr()) }, -1);
+    assert_eq!(
+        unsafe { libc::rmdir(cpath(&f.path("box.keep")).as_ptr()) },
+        -1
+    );
     assert_eq!(errno(), libc::EACCES);
     assert!(run(&f.dir, "rm", &["other.txt"]).status.success());
     assert_eq!(std::fs::read(f.path("a.keep")).unwrap(), b"precious");
@@ -185,10 +195,18 @@ fn deny_rename_refuses_mv_away_and_rename_over() {
         std::fs::create_dir(d.join("sub")).unwrap();
     });
     assert_refused(&run(&f.dir, "mv", &["a.keep", "z.txt"]), "mv away");
-    assert_refused(&run(&f.dir, "mv", &["a.keep", "sub/"]), "mv into a directory");
+    assert_refused(
+        &run(&f.dir, "mv", &["a.keep", "sub/"]),
+        "mv into a directory",
+    );
     assert_refused(&run(&f.dir, "mv", &["-f", "b.txt", "a.keep"]), "mv over");
     // SAFETY: rename on valid C strings.
-    let over = unsafe { libc::rename(cpath(&f.path("b.txt")).as_ptr(), cpath(&f.path("a.keep")).as_ptr()) };
+    let over = unsafe {
+        libc::rename(
+            cpath(&f.path("b.txt")).as_ptr(),
+            cpath(&f.path("a.keep")).as_ptr(),
+        )
+    };
     assert_eq!((over, errno()), (-1, libc::EACCES));
     assert!(run(&f.dir, "mv", &["b.txt", "c.txt"]).status.success());
     assert_eq!(std::fs::read(f.path("a.keep")).unwrap(), b"keep");
@@ -210,15 +228,25 @@ fn a_denied_create_leaves_nothing_behind() {
     let out = run(&f.dir, "sh", &["-c", "echo hi > new.txt"]);
     assert_refused(&out, "echo > new.txt");
     assert_eq!(
-        std::fs::metadata(f.path("new.txt")).unwrap_err().raw_os_error(),
+        std::fs::metadata(f.path("new.txt"))
+            .unwrap_err()
+            .raw_os_error(),
         Some(libc::ENOENT)
     );
-    assert_refused(&run(&f.dir, "sh", &["-c", "echo hi > old.txt"]), "truncate old.txt");
+    assert_refused(
+        &run(&f.dir, "sh", &["-c", "echo hi > old.txt"]),
+        "truncate old.txt",
+    );
     assert_eq!(std::fs::read(f.path("old.txt")).unwrap(), b"old");
-    assert!(run(&f.dir, "sh", &["-c", "echo hi > new.log"]).status.success());
+    assert!(run(&f.dir, "sh", &["-c", "echo hi > new.log"])
+        .status
+        .success());
     let dir = f.dir.clone();
     let events = f.stop();
-    assert!(!dir.join("new.txt").exists(), "the refused create left a file");
+    assert!(
+        !dir.join("new.txt").exists(),
+        "the refused create left a file"
+    );
     assert_eq!(std::fs::read(dir.join("old.txt")).unwrap(), b"old");
     assert_eq!(std::fs::read(dir.join("new.log")).unwrap(), b"hi\n");
     let shown = dir.join("new.txt").display().to_string();
@@ -244,11 +272,19 @@ fn hidden_files_vanish_from_listings_and_lookups() {
     let listed = String::from_utf8_lossy(&ls.stdout);
     assert!(ls.status.success(), "{ls:?}");
     assert!(!listed.contains("secret"), "{listed}");
-    assert!(listed.contains("plain.txt") && listed.contains("open.db"), "{listed}");
+    assert!(
+        listed.contains("plain.txt") && listed.contains("open.db"),
+        "{listed}"
+    );
     let cat = run(&f.dir, "cat", &["secret.txt"]);
-    assert!(String::from_utf8_lossy(&cat.stderr).contains("No such file"), "{cat:?}");
+    assert!(
+        String::from_utf8_lossy(&cat.stderr).contains("No such file"),
+        "{cat:?}"
+    );
     assert_eq!(
-        std::fs::metadata(f.path("sub/secret.db")).unwrap_err().raw_os_error(),
+        std::fs::metadata(f.path("sub/secret.db"))
+            .unwrap_err()
+            .raw_os_error(),
         Some(libc::ENOENT)
     );
     let dir = f.dir.clone();
@@ -266,7 +302,9 @@ fn sigkill_of_the_filter_leaves_a_plain_directory_with_every_write() {
     });
     let data = fsgate_testkit::pattern(3 << 20, 16);
     std::fs::write(f.path("big.bin"), &data).unwrap();
-    assert!(run(&f.dir, "sh", &["-c", "echo line >> a.keep"]).status.success());
+    assert!(run(&f.dir, "sh", &["-c", "echo line >> a.keep"])
+        .status
+        .success());
     let (status, _) = f.stop_with(libc::SIGKILL);
     assert_eq!(status.code(), None, "the filter was killed");
     let dir = f.dir.clone();
@@ -300,7 +338,9 @@ fn a_redirect_serves_another_file_under_the_asked_name() {
         "from the target\nfrom the target\nplain\n"
     );
     // Writes go to the target too.
-    assert!(run(&f.dir, "sh", &["-c", "echo changed > app.cfg"]).status.success());
+    assert!(run(&f.dir, "sh", &["-c", "echo changed > app.cfg"])
+        .status
+        .success());
     assert_eq!(std::fs::read(&target).unwrap(), b"changed\n");
     let dir = f.dir.clone();
     f.stop();
@@ -321,12 +361,28 @@ fn a_virtual_file_is_listed_by_ls_and_read_by_cat() {
     });
     let ls = run(&f.dir, "ls", &["-l"]);
     let listed = String::from_utf8_lossy(&ls.stdout);
-    assert!(listed.contains("notes.txt") && listed.contains("real.txt"), "{listed}");
-    assert!(listed.contains(" 21 "), "the listed size is the source's: {listed}");
+    assert!(
+        listed.contains("notes.txt") && listed.contains("real.txt"),
+        "{listed}"
+    );
+    assert!(
+        listed.contains(" 21 "),
+        "the listed size is the source's: {listed}"
+    );
     let cat = run(&f.dir, "cat", &["notes.txt"]);
-    assert_eq!(String::from_utf8_lossy(&cat.stdout), "served by the filter\n", "{cat:?}");
-    assert_refused(&run(&f.dir, "sh", &["-c", "echo x >> notes.txt"]), "append to a virtual file");
+    assert_eq!(
+        String::from_utf8_lossy(&cat.stdout),
+        "served by the filter\n",
+        "{cat:?}"
+    );
+    assert_refused(
+        &run(&f.dir, "sh", &["-c", "echo x >> notes.txt"]),
+        "append to a virtual file",
+    );
     let dir = f.dir.clone();
     f.stop();
-    assert!(!dir.join("notes.txt").exists(), "a virtual file never exists on disk");
+    assert!(
+        !dir.join("notes.txt").exists(),
+        "a virtual file never exists on disk"
+    );
 }

@@ -36,7 +36,10 @@ pub(crate) fn open_plain(file_name: &str, flags: i32, mode: u32) -> std::io::Res
 
 /// An errno error naming the direct operation and the file.
 pub(crate) fn failed(op: &str, what: &str, e: std::io::Error) -> Error {
-    Error::from_errno(e.raw_os_error().unwrap_or(libc::EIO), format!("{op} {what}: {e}"))
+    Error::from_errno(
+        e.raw_os_error().unwrap_or(libc::EIO),
+        format!("{op} {what}: {e}"),
+    )
 }
 
 /// `set_file_size_direct`: truncates or extends `file` (opened for writing).

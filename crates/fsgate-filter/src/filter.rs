@@ -31,10 +31,10 @@ use crate::events::{ControlEvent, ControlKind, FilterEvents};
 use crate::group;
 use crate::notify::{self, NotifyEngine};
 use crate::open_request::open_request;
-use crate::placeholder::{self, PlaceholderEngine};
-use crate::rules::{AccessFlags, ControlFlags, NotifyFlags, Qualifiers, RuleFlags, Rules};
 use crate::overlay::{self, Overlay, Shared};
+use crate::placeholder::{self, PlaceholderEngine};
 use crate::reparse::{ReparseRule, ReparseRules};
+use crate::rules::{AccessFlags, ControlFlags, NotifyFlags, Qualifiers, RuleFlags, Rules};
 use crate::settings::{Backend, FilterSettings};
 
 fn permission_mask(flags: RuleFlags) -> EventMask {
@@ -297,8 +297,10 @@ impl<H: FilterEvents> FileFilter<H> {
         }
         let answer = self.core.settings.config(text)?;
         if let Ok(s) = FilterSettings::from_settings(&self.core.settings) {
-            self.process_failed_requests
-                .store(s.process_failed_requests, std::sync::atomic::Ordering::SeqCst);
+            self.process_failed_requests.store(
+                s.process_failed_requests,
+                std::sync::atomic::Ordering::SeqCst,
+            );
         }
         Ok(answer)
     }
@@ -427,7 +429,12 @@ impl<H: FilterEvents> FileFilter<H> {
     /// `file_name` without being filtered: under an overlay, the lower file through the
     /// overlay's own descriptor; elsewhere the path as it is (see [`crate::direct`]). The
     /// filter must be running (error 21). Errors carry the errno of the open.
-    pub fn create_file_direct(&self, file_name: &str, flags: i32, mode: u32) -> Result<std::fs::File> {
+    pub fn create_file_direct(
+        &self,
+        file_name: &str,
+        flags: i32,
+        mode: u32,
+    ) -> Result<std::fs::File> {
         if !self.active() {
             return Err(Error::not_ready(
                 "create_file_direct: the filter is not running",
@@ -526,7 +533,9 @@ impl<H: FilterEvents> FileFilter<H> {
                 "the overlay backend needs at least one rule with a leading directory",
             ));
         }
-        let options = self.core.dispatcher_options(timeout, "fsgate-filter-notify")?;
+        let options = self
+            .core
+            .dispatcher_options(timeout, "fsgate-filter-notify")?;
         let notify = Arc::new(Dispatcher::new(
             options,
             Arc::clone(&self.core.handler) as Arc<dyn Hooks>,

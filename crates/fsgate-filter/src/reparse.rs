@@ -121,7 +121,9 @@ impl ReparseRules {
         }
         Err(Error::from_errno(
             libc::ELOOP,
-            format!("{path}: more than {MAX_REDIRECTIONS} reparse redirections (a cycle of rules?)"),
+            format!(
+                "{path}: more than {MAX_REDIRECTIONS} reparse redirections (a cycle of rules?)"
+            ),
         ))
     }
 
@@ -161,7 +163,10 @@ mod tests {
     fn a_tree_rule_keeps_the_rest_of_the_path_and_covers_its_directory() {
         let mut r = ReparseRules::default();
         r.add("/srv/in/*", "/srv/out/*").unwrap();
-        assert_eq!(r.resolve("/srv/in/a/b").unwrap().as_deref(), Some("/srv/out/a/b"));
+        assert_eq!(
+            r.resolve("/srv/in/a/b").unwrap().as_deref(),
+            Some("/srv/out/a/b")
+        );
         assert_eq!(r.resolve("/srv/in").unwrap().as_deref(), Some("/srv/out"));
         assert_eq!(r.resolve("/srv/inner").unwrap(), None);
         assert_eq!(r.directories(), vec!["/srv/in".to_string()]);
@@ -172,11 +177,17 @@ mod tests {
         let mut r = ReparseRules::default();
         r.add("/d/*.cfg", "/etc/app.cfg").unwrap();
         r.add("/etc/app.cfg", "/etc/real.cfg").unwrap();
-        assert_eq!(r.resolve("/d/x/y.cfg").unwrap().as_deref(), Some("/etc/real.cfg"));
+        assert_eq!(
+            r.resolve("/d/x/y.cfg").unwrap().as_deref(),
+            Some("/etc/real.cfg")
+        );
         assert_eq!(r.get("/d/*.cfg").unwrap().new_mask, "/etc/app.cfg");
         assert_eq!(r.snapshot().len(), 2);
         assert!(r.delete("/etc/app.cfg"));
-        assert_eq!(r.resolve("/d/y.cfg").unwrap().as_deref(), Some("/etc/app.cfg"));
+        assert_eq!(
+            r.resolve("/d/y.cfg").unwrap().as_deref(),
+            Some("/etc/app.cfg")
+        );
     }
 
     #[test]
@@ -185,8 +196,16 @@ mod tests {
         r.add("/a/x", "/b/x").unwrap();
         r.add("/b/x", "/a/x").unwrap();
         assert_eq!(r.resolve("/a/x").unwrap_err().errno(), libc::ELOOP);
-        assert!(r.add("/a/y", "relative").unwrap_err().message().contains("new_mask"));
+        assert!(r
+            .add("/a/y", "relative")
+            .unwrap_err()
+            .message()
+            .contains("new_mask"));
         assert!(r.add("*.txt", "/x").unwrap_err().message().contains("mask"));
-        assert!(r.add("/a/*", "/b/*/c").unwrap_err().message().contains("new_mask"));
+        assert!(r
+            .add("/a/*", "/b/*/c")
+            .unwrap_err()
+            .message()
+            .contains("new_mask"));
     }
 }

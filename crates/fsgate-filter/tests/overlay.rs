@@ -165,7 +165,10 @@ impl Overlaid {
         Self::start_with(prepare, |_, _| {})
     }
 
-    fn start_with(prepare: impl FnOnce(&Path), configure: impl FnOnce(&FileFilter<Lab>, &str)) -> Self {
+    fn start_with(
+        prepare: impl FnOnce(&Path),
+        configure: impl FnOnce(&FileFilter<Lab>, &str),
+    ) -> Self {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("d");
         std::fs::create_dir(&dir).unwrap();
@@ -270,34 +273,71 @@ fn after_enumeration_hides_and_adds_entries() {
         BTreeSet::from(["ghost.txt".to_string(), "shown.txt".to_string()])
     );
     wait_for("the enumeration context's cleanup", || {
-        o.seen().cleaned.lock().unwrap().contains(&ContextKind::Enumeration)
+        o.seen()
+            .cleaned
+            .lock()
+            .unwrap()
+            .contains(&ContextKind::Enumeration)
     });
-    assert!(!o.seen().alive.lock().unwrap().contains(&ContextKind::Enumeration));
+    assert!(!o
+        .seen()
+        .alive
+        .lock()
+        .unwrap()
+        .contains(&ContextKind::Enumeration));
 }
 
 #[test]
 fn file_and_handle_contexts_live_from_first_open_to_last_close() {
     require_root!("the overlay's FUSE mount needs root");
     let o = Overlaid::start(|d| std::fs::write(d.join("x.ctx"), b"0123").unwrap());
-    let count = |k| o.seen().alive.lock().unwrap().iter().filter(|a| **a == k).count();
-    let cleaned = |k| o.seen().cleaned.lock().unwrap().iter().filter(|a| **a == k).count();
+    let count = |k| {
+        o.seen()
+            .alive
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|a| **a == k)
+            .count()
+    };
+    let cleaned = |k| {
+        o.seen()
+            .cleaned
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|a| **a == k)
+            .count()
+    };
     // 1. A opens: FX, HXA.
     let mut a = std::fs::File::open(o.path("x.ctx")).unwrap();
-    assert_eq!((count(ContextKind::File), count(ContextKind::Handle)), (1, 1));
+    assert_eq!(
+        (count(ContextKind::File), count(ContextKind::Handle)),
+        (1, 1)
+    );
     // 2. B opens: HXB.
     let b = std::fs::File::open(o.path("x.ctx")).unwrap();
-    assert_eq!((count(ContextKind::File), count(ContextKind::Handle)), (1, 2));
+    assert_eq!(
+        (count(ContextKind::File), count(ContextKind::Handle)),
+        (1, 2)
+    );
     // 3. B closes: HXB goes (releases are asynchronous).
     drop(b);
     wait_for("HXB's cleanup", || cleaned(ContextKind::Handle) == 1);
-    assert_eq!((count(ContextKind::File), count(ContextKind::Handle)), (1, 1));
+    assert_eq!(
+        (count(ContextKind::File), count(ContextKind::Handle)),
+        (1, 1)
+    );
     let mut text = String::new();
     a.read_to_string(&mut text).unwrap();
     assert_eq!(text, "0123");
     // 5. A closes: HXA and FX go, cleanup before drop.
     drop(a);
     wait_for("FX's cleanup", || cleaned(ContextKind::File) == 1);
-    assert_eq!((count(ContextKind::File), count(ContextKind::Handle)), (0, 0));
+    assert_eq!(
+        (count(ContextKind::File), count(ContextKind::Handle)),
+        (0, 0)
+    );
     assert_eq!(cleaned(ContextKind::Handle), 2);
     assert_eq!(o.seen().created.load(Ordering::SeqCst), 3);
 }
@@ -321,7 +361,12 @@ fn event_contexts_and_process_failed_requests_reach_the_after_event() {
     assert_eq!(
         *o.seen().after.lock().unwrap(),
         vec![
-            ("after_delete_file".into(), format!("{root}/gone.txt"), 0, Some(42)),
+            (
+                "after_delete_file".into(),
+                format!("{root}/gone.txt"),
+                0,
+                Some(42)
+            ),
             (
                 "after_delete_file".into(),
                 format!("{root}/full"),
@@ -437,16 +482,26 @@ fn direct_operations_reach_the_lower_files_unfiltered() {
         .create_file_direct(&name, libc::O_RDWR | libc::O_CREAT, 0o640)
         .unwrap();
     o.filter.set_file_size_direct(&file, 4096).unwrap();
-    assert_eq!(o.filter.query_file_information_direct(&file).unwrap().len(), 4096);
+    assert_eq!(
+        o.filter.query_file_information_direct(&file).unwrap().len(),
+        4096
+    );
     o.filter
         .set_file_security_direct(&file, None, None, Some(0o600))
         .unwrap();
-    assert_eq!(o.filter.query_file_security_direct(&file).unwrap().mode, 0o600);
+    assert_eq!(
+        o.filter.query_file_security_direct(&file).unwrap().mode,
+        0o600
+    );
     // The overlay shows what the direct operations did.
     assert_eq!(std::fs::metadata(&name).unwrap().len(), 4096);
     let ro = o
         .filter
-        .create_file_direct(&o.path("ro.txt").display().to_string(), libc::O_WRONLY | libc::O_TRUNC, 0)
+        .create_file_direct(
+            &o.path("ro.txt").display().to_string(),
+            libc::O_WRONLY | libc::O_TRUNC,
+            0,
+        )
         .unwrap();
     drop(ro);
     assert_eq!(std::fs::metadata(o.path("ro.txt")).unwrap().len(), 0);
@@ -461,15 +516,92 @@ fn reparse_rules_redirect_and_are_listed_by_their_snapshot() {
         |d| std::fs::write(d.join("a.bin"), b"a").unwrap(),
         |f, root| {
             let target = outside.path().join("target.bin").display().to_string();
-            f.add_reparse_rule(&format!("{root}/*.bin"), &target).unwrap();
+            f.add_reparse_rule(&format!("{root}/*.bin"), &target)
+                .unwrap();
             let snapshot = f.create_reparse_rules_snapshot();
             assert_eq!(snapshot.len(), 1);
-            assert_eq!(f.get_reparse_rule_by_mask(&snapshot[0].mask).unwrap().new_mask, target);
+            assert_eq!(
+                f.get_reparse_rule_by_mask(&snapshot[0].mask)
+                    .unwrap()
+                    .new_mask,
+                target
+            );
             f.close_reparse_rules_snapshot();
             assert!(f.get_reparse_rule_by_mask("/nothing").is_err());
         },
     );
     assert_eq!(std::fs::read(o.path("a.bin")).unwrap(), b"target");
     assert_eq!(std::fs::read(o.path("b.bin")).unwrap(), b"target");
-    assert!(o.filter.delete_reparse_rule(&format!("{}/*.bin", o.dir.display())));
+    assert!(o
+        .filter
+        .delete_reparse_rule(&format!("{}/*.bin", o.dir.display())));
+}
+
+/// Records the Notify events the overlay fires.
+#[derive(Clone, Default)]
+struct Notes(Arc<Mutex<Vec<(String, String)>>>);
+
+impl Hooks for Notes {}
+impl MonitorEvents for Notes {
+    fn on_notify(&self, e: &fsgate_filter::events::NotifyEvent) -> Result<()> {
+        self.0
+            .lock()
+            .unwrap()
+            .push((e.kind.event_name().into(), e.file_name.clone()));
+        Ok(())
+    }
+}
+impl FilterEvents for Notes {}
+
+#[test]
+fn notify_events_follow_each_operation_asynchronously() {
+    require_root!("the overlay's FUSE mount needs root");
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("d");
+    std::fs::create_dir(&dir).unwrap();
+    let filter = FileFilter::new(Notes::default());
+    let root = dir.display().to_string();
+    filter
+        .add_filter_rule(
+            &format!("{root}/*"),
+            AccessFlags::empty(),
+            ControlFlags::empty(),
+            NotifyFlags::FS_NE_ALL,
+        )
+        .unwrap();
+    filter.config("Backend=Overlay").unwrap();
+    filter.start_filter(0).unwrap();
+    let guard = scopeguard(&dir);
+    std::fs::write(dir.join("n.txt"), b"n").unwrap();
+    std::fs::rename(dir.join("n.txt"), dir.join("m.txt")).unwrap();
+    std::fs::remove_file(dir.join("m.txt")).unwrap();
+    let notes = Arc::clone(&filter.handler().0);
+    let expected = [
+        ("notify_create_file", "n.txt"),
+        ("notify_write_file", "n.txt"),
+        ("notify_close_file", "n.txt"),
+        ("notify_rename_or_move_file", "n.txt"),
+        ("notify_delete_file", "m.txt"),
+    ];
+    let shown = Arc::clone(&notes);
+    let _report = Reporter(move || format!("{:?}", shown.lock().unwrap()));
+    wait_for("every notification", || {
+        let seen = notes.lock().unwrap();
+        expected
+            .iter()
+            .all(|(e, n)| seen.contains(&(e.to_string(), format!("{root}/{n}"))))
+    });
+    filter.stop_filter().unwrap();
+    drop(guard);
+}
+
+/// Prints what a closure says when dropped during a panic (what a failed wait saw).
+struct Reporter<F: Fn() -> String>(F);
+
+impl<F: Fn() -> String> Drop for Reporter<F> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("seen: {}", (self.0)());
+        }
+    }
 }

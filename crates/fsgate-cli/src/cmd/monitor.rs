@@ -6,7 +6,7 @@ use clap::Args;
 use fsgate_core::mask::FileMask;
 use fsgate_core::{Error, Result};
 use fsgate_filter::events::{
-    ControlEvent, FilterEvents, FileRequest, Hooks, MonitorEvents, NotifyEvent, NotifyKind,
+    ControlEvent, FileRequest, FilterEvents, Hooks, MonitorEvents, NotifyEvent, NotifyKind,
 };
 use fsgate_filter::filter::FileFilter;
 use fsgate_filter::monitor::FileMonitor;

@@ -44,6 +44,15 @@ const DATA_EVENTS: ControlFlags = ControlFlags::FS_CE_BEFORE_READ
     .union(ControlFlags::FS_CE_BEFORE_WRITE)
     .union(ControlFlags::FS_CE_AFTER_WRITE);
 
+/// Whether a file the rules cover with `flags` needs its reads and writes to pass through
+/// the library (a data event or a read or write notification covers it).
+fn data_passes(flags: RuleFlags) -> bool {
+    flags.control.intersects(DATA_EVENTS)
+        || flags
+            .notify
+            .intersects(NotifyFlags::FS_NE_READ | NotifyFlags::FS_NE_WRITE)
+}
+
 /// What every request of one overlay needs.
 pub(crate) struct Shared<H> {
     pub(crate) handler: Arc<H>,
@@ -302,9 +311,20 @@ impl<H: FilterEvents> OverlayDrive<H> {
     /// `on_get_file_info` of a virtual file: its information comes from
     /// `on_before_query_file_info` (which always fires for it), starting from the size it
     /// was added with, read-only for everyone.
-    fn virtual_info(&self, p: &mut GetFileInfoParams<'_, OverlayFile>, path: &str, size: u64) -> Result<()> {
+    fn virtual_info(
+        &self,
+        p: &mut GetFileInfoParams<'_, OverlayFile>,
+        path: &str,
+        size: u64,
+    ) -> Result<()> {
         let (mut file, mut handle, mut listing) = (None, None, None);
-        let mut r = FileRequest::new(RequestKind::QueryFileInfo, path, &mut file, &mut handle, &mut listing);
+        let mut r = FileRequest::new(
+            RequestKind::QueryFileInfo,
+            path,
+            &mut file,
+            &mut handle,
+            &mut listing,
+        );
         Caller::of(&p.originator).fill(&mut r);
         r.size = Some(size);
         r.mode = Some(0o444);
@@ -344,15 +364,28 @@ impl<H: FilterEvents> OverlayDrive<H> {
 
     /// Reads a virtual file: `on_after_read_file` fires with an empty buffer for the handler
     /// to fill (up to `length` bytes from `offset`).
-    fn read_virtual(&self, p: &mut ReadFileParams<'_, OverlayFile, OverlayHandle>, path: &str) -> Result<()> {
+    fn read_virtual(
+        &self,
+        p: &mut ReadFileParams<'_, OverlayFile, OverlayHandle>,
+        path: &str,
+    ) -> Result<()> {
         let (mut file, mut handle, mut listing) = (None, None, None);
-        let mut r = FileRequest::new(RequestKind::ReadFile, path, &mut file, &mut handle, &mut listing);
+        let mut r = FileRequest::new(
+            RequestKind::ReadFile,
+            path,
+            &mut file,
+            &mut handle,
+            &mut listing,
+        );
         Caller::of(&p.originator).fill(&mut r);
         r.offset = p.position;
         r.length = p.buffer.len();
         self.shared.handler.on_after_read_file(&mut r)?;
         if r.result_code != 0 {
-            return Err(Error::from_errno(r.result_code, format!("{path}: read failed by on_after_read_file")));
+            return Err(Error::from_errno(
+                r.result_code,
+                format!("{path}: read failed by on_after_read_file"),
+            ));
         }
         let n = r.buffer.len().min(p.buffer.len());
         p.buffer[..n].copy_from_slice(&r.buffer[..n]);
@@ -444,7 +477,13 @@ impl<H: FilterEvents> OverlayDrive<H> {
     }
 
     /// Checks the access rules for an open (or a create, which always writes).
-    fn check_open(&self, flags: RuleFlags, path: &str, open_flags: i32, create: bool) -> Result<()> {
+    fn check_open(
+        &self,
+        flags: RuleFlags,
+        path: &str,
+        open_flags: i32,
+        create: bool,
+    ) -> Result<()> {
         let a = flags.access;
         if a.is_empty() {
             return Ok(());
@@ -476,7 +515,7 @@ impl<H: FilterEvents> OverlayDrive<H> {
 
     /// The mirror that serves a file the rules cover with `flags`.
     fn mirror_for(&self, flags: RuleFlags) -> &MirrorDrive {
-        if flags.control.intersects(DATA_EVENTS) {
+        if data_passes(flags) {
             &self.plain
         } else {
             &self.routed
@@ -497,9 +536,9 @@ impl<H: FilterEvents> OverlayDrive<H> {
         if std::fs::symlink_metadata(self.lower_path(path)).is_err() {
             return false;
         }
-        self.flags(path, pid).access.intersects(
-            AccessFlags::ACCESS_DELETE_PROTECT | AccessFlags::ACCESS_RENAME_PROTECT,
-        )
+        self.flags(path, pid)
+            .access
+            .intersects(AccessFlags::ACCESS_DELETE_PROTECT | AccessFlags::ACCESS_RENAME_PROTECT)
     }
 }
 
@@ -555,9 +594,7 @@ impl<H: FilterEvents> Events for OverlayDrive<H> {
             writing: true,
             virtual_file: false,
         };
-        if flags
-            .control
-            .contains(ControlFlags::FS_CE_AFTER_CREATE)
+        if flags.control.contains(ControlFlags::FS_CE_AFTER_CREATE)
             && (result.is_ok() || self.shared.process_failed_requests.load(Ordering::Relaxed))
         {
             let mut listing = None;
@@ -583,7 +620,15 @@ impl<H: FilterEvents> Events for OverlayDrive<H> {
         result?;
         *p.file_context = Some(file);
         *p.handle_context = Some(handle);
-        self.notify(flags, NotifyKind::CreateFile, &path, None, directory, false, caller);
+        self.notify(
+            flags,
+            NotifyKind::CreateFile,
+            &path,
+            None,
+            directory,
+            false,
+            caller,
+        );
         Ok(())
     }
 
@@ -607,8 +652,7 @@ impl<H: FilterEvents> Events for OverlayDrive<H> {
             }
         }
         let (read, write) = access_of(p.flags);
-        if p.flags & FMODE_EXEC != 0 && flags.control.contains(ControlFlags::FS_CE_BEFORE_EXECUTE)
-        {
+        if p.flags & FMODE_EXEC != 0 && flags.control.contains(ControlFlags::FS_CE_BEFORE_EXECUTE) {
             let event = caller.control(ControlKind::Execute, &path, true, false);
             self.shared.handler.on_before_execute(&event)?;
         }
@@ -622,7 +666,7 @@ impl<H: FilterEvents> Events for OverlayDrive<H> {
             Err(e) => Err(e),
             Ok(Some(target)) if !directory => self.open_target_for(&target, p.flags).map(|f| {
                 let f = Arc::new(f);
-                if !flags.control.intersects(DATA_EVENTS) {
+                if !data_passes(flags) {
                     if let Ok(copy) = f.try_clone() {
                         p.route_to_file(copy, 0);
                     }
@@ -674,7 +718,15 @@ impl<H: FilterEvents> Events for OverlayDrive<H> {
         *p.file_context = Some(file);
         outcome?;
         *p.handle_context = Some(handle);
-        self.notify(flags, NotifyKind::OpenFile, &path, None, directory, false, caller);
+        self.notify(
+            flags,
+            NotifyKind::OpenFile,
+            &path,
+            None,
+            directory,
+            false,
+            caller,
+        );
         Ok(())
     }
 
@@ -751,7 +803,15 @@ impl<H: FilterEvents> Events for OverlayDrive<H> {
         if last {
             self.cleanup(ContextKind::File, r.file_context);
         }
-        self.notify(flags, NotifyKind::CloseFile, &path, None, false, writing, caller);
+        self.notify(
+            flags,
+            NotifyKind::CloseFile,
+            &path,
+            None,
+            false,
+            writing,
+            caller,
+        );
         result.map(|_| ())
     }
 
@@ -762,8 +822,8 @@ impl<H: FilterEvents> Events for OverlayDrive<H> {
         }
         let caller = Caller::of(&p.originator);
         let flags = self.flags(&path, caller.pid);
-        let wanted = ControlFlags::FS_CE_BEFORE_QUERY_FILE_INFO
-            | ControlFlags::FS_CE_AFTER_QUERY_FILE_INFO;
+        let wanted =
+            ControlFlags::FS_CE_BEFORE_QUERY_FILE_INFO | ControlFlags::FS_CE_AFTER_QUERY_FILE_INFO;
         if let Some(target) = self.redirect(&path, flags, caller.pid)? {
             // An open redirected file answers through its descriptor: the target itself.
             let lower = p.file_context.as_deref().and_then(|f| f.lower.as_ref());
@@ -953,7 +1013,15 @@ impl<H: FilterEvents> Events for OverlayDrive<H> {
         if !fire {
             result?;
             p.bytes_read = bytes_read;
-            self.notify(flags, NotifyKind::ReadFile, &path, None, false, false, caller);
+            self.notify(
+                flags,
+                NotifyKind::ReadFile,
+                &path,
+                None,
+                false,
+                false,
+                caller,
+            );
             return Ok(());
         }
         let (mut file_ctx, mut handle_ctx, mut listing) = (None, None, None);
@@ -989,14 +1057,19 @@ impl<H: FilterEvents> Events for OverlayDrive<H> {
         let n = r.buffer.len().min(p.buffer.len());
         p.buffer[..n].copy_from_slice(&r.buffer[..n]);
         p.bytes_read = n;
-        self.notify(flags, NotifyKind::ReadFile, &path, None, false, false, caller);
+        self.notify(
+            flags,
+            NotifyKind::ReadFile,
+            &path,
+            None,
+            false,
+            false,
+            caller,
+        );
         Ok(())
     }
 
-    fn on_write_file(
-        &self,
-        p: &mut WriteFileParams<'_, OverlayFile, OverlayHandle>,
-    ) -> Result<()> {
+    fn on_write_file(&self, p: &mut WriteFileParams<'_, OverlayFile, OverlayHandle>) -> Result<()> {
         let path = self.full(p.file_name);
         if self.virtual_size(&path).is_some() {
             return Err(denied("change (a virtual file)", &path));
@@ -1059,7 +1132,15 @@ impl<H: FilterEvents> Events for OverlayDrive<H> {
             },
         )?;
         p.bytes_written = written.unwrap_or(asked);
-        self.notify(flags, NotifyKind::WriteFile, &path, None, false, true, caller);
+        self.notify(
+            flags,
+            NotifyKind::WriteFile,
+            &path,
+            None,
+            false,
+            true,
+            caller,
+        );
         Ok(())
     }
 
@@ -1098,7 +1179,8 @@ impl<H: FilterEvents> Events for OverlayDrive<H> {
                 let file = self.open_target_for(&target, libc::O_WRONLY)?;
                 file.set_len(p.size)
                     .map_err(|e| crate::direct::failed("truncate (redirected)", &target, e))?;
-                (p.info, p.info_filled) = (file.metadata().map(|m| info_of(&m)).unwrap_or(out.0), true);
+                (p.info, p.info_filled) =
+                    (file.metadata().map(|m| info_of(&m)).unwrap_or(out.0), true);
                 return Ok(());
             }
         }
@@ -1122,7 +1204,15 @@ impl<H: FilterEvents> Events for OverlayDrive<H> {
             },
         )?;
         (p.info, p.info_filled) = out;
-        self.notify(flags, NotifyKind::WriteFile, &path, None, false, true, caller);
+        self.notify(
+            flags,
+            NotifyKind::WriteFile,
+            &path,
+            None,
+            false,
+            true,
+            caller,
+        );
         Ok(())
     }
 
@@ -1159,9 +1249,7 @@ impl<H: FilterEvents> Events for OverlayDrive<H> {
     ) -> Result<()> {
         // Bytes copied inside the lower filesystem pass no data events: only files no data
         // event covers are copied there; the rest go through reads and writes.
-        let covered = |h: Option<&OverlayHandle>| {
-            h.is_some_and(|h| h.flags.control.intersects(DATA_EVENTS))
-        };
+        let covered = |h: Option<&OverlayHandle>| h.is_some_and(|h| data_passes(h.flags));
         if covered(p.handle_context) || covered(p.target_handle_context) {
             return Err(Error::from_errno(
                 libc::ENOSYS,
@@ -1240,14 +1328,19 @@ impl<H: FilterEvents> Events for OverlayDrive<H> {
             },
         )?;
         (p.info, p.info_filled) = out;
-        self.notify(flags, NotifyKind::SetFileAttributes, &path, None, false, false, caller);
+        self.notify(
+            flags,
+            NotifyKind::SetFileAttributes,
+            &path,
+            None,
+            false,
+            false,
+            caller,
+        );
         Ok(())
     }
 
-    fn on_set_file_security(
-        &self,
-        p: &mut SetFileSecurityParams<'_, OverlayFile>,
-    ) -> Result<()> {
+    fn on_set_file_security(&self, p: &mut SetFileSecurityParams<'_, OverlayFile>) -> Result<()> {
         let path = self.full(p.file_name);
         if self.virtual_size(&path).is_some() {
             return Err(denied("change (a virtual file)", &path));
@@ -1291,7 +1384,15 @@ impl<H: FilterEvents> Events for OverlayDrive<H> {
             },
         )?;
         (p.info, p.info_filled) = out;
-        self.notify(flags, NotifyKind::SetFileAttributes, &path, None, false, false, caller);
+        self.notify(
+            flags,
+            NotifyKind::SetFileAttributes,
+            &path,
+            None,
+            false,
+            false,
+            caller,
+        );
         Ok(())
     }
 
@@ -1341,13 +1442,14 @@ impl<H: FilterEvents> Events for OverlayDrive<H> {
             ControlFlags::FS_CE_BEFORE_RENAME,
             ControlFlags::FS_CE_AFTER_RENAME,
             |_| {
-                self.plain.on_rename_or_move_file(&mut RenameOrMoveFileParams {
-                    originator,
-                    file_name,
-                    new_file_name,
-                    replace_existing: replace,
-                    file_context: lower,
-                })
+                self.plain
+                    .on_rename_or_move_file(&mut RenameOrMoveFileParams {
+                        originator,
+                        file_name,
+                        new_file_name,
+                        replace_existing: replace,
+                        file_context: lower,
+                    })
             },
         )?;
         self.notify(
@@ -1366,9 +1468,11 @@ impl<H: FilterEvents> Events for OverlayDrive<H> {
         let caller = Caller::of(&p.originator);
         for name in [p.file_name, p.new_file_name] {
             let path = self.full(name);
-            if self.flags(&path, caller.pid).access.intersects(
-                AccessFlags::ACCESS_RENAME_PROTECT | AccessFlags::ACCESS_DELETE_PROTECT,
-            ) {
+            if self
+                .flags(&path, caller.pid)
+                .access
+                .intersects(AccessFlags::ACCESS_RENAME_PROTECT | AccessFlags::ACCESS_DELETE_PROTECT)
+            {
                 return Err(denied("exchange", &path));
             }
         }
@@ -1416,7 +1520,13 @@ impl<H: FilterEvents> Events for OverlayDrive<H> {
         if self.virtual_size(&path).is_some() {
             // `on_before_delete_file` always fires for a virtual file; allowed, it goes.
             let (mut file, mut handle, mut listing) = (None, None, None);
-            let mut r = FileRequest::new(RequestKind::DeleteFile, &path, &mut file, &mut handle, &mut listing);
+            let mut r = FileRequest::new(
+                RequestKind::DeleteFile,
+                &path,
+                &mut file,
+                &mut handle,
+                &mut listing,
+            );
             caller.fill(&mut r);
             self.shared.handler.on_before_delete_file(&mut r)?;
             fsgate_core::sync::write(&self.shared.virtual_files).remove(&path);
@@ -1455,7 +1565,15 @@ impl<H: FilterEvents> Events for OverlayDrive<H> {
                 })
             },
         )?;
-        self.notify(flags, NotifyKind::DeleteFile, &path, None, is_directory, false, caller);
+        self.notify(
+            flags,
+            NotifyKind::DeleteFile,
+            &path,
+            None,
+            is_directory,
+            false,
+            caller,
+        );
         Ok(())
     }
 
@@ -1469,7 +1587,10 @@ impl<H: FilterEvents> Events for OverlayDrive<H> {
             file_name: p.file_name,
             data_only: p.data_only,
             file_context: p.file_context.as_deref_mut().and_then(|f| f.lower.as_mut()),
-            handle_context: p.handle_context.as_deref_mut().and_then(|h| h.lower.as_mut()),
+            handle_context: p
+                .handle_context
+                .as_deref_mut()
+                .and_then(|h| h.lower.as_mut()),
         };
         self.plain.on_flush_file(&mut inner)
     }

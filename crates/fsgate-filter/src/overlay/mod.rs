@@ -16,7 +16,8 @@
 //!
 //! # Fast routes
 //!
-//! - A file no data event covers (no `FS_CE_*_READ`/`_WRITE` rule) is routed to its lower
+//! - A file no data event covers (no `FS_CE_*_READ`/`_WRITE` rule, no `FS_NE_READ`/`_WRITE`
+//!   notification) is routed to its lower
 //!   file at open (FUSE passthrough, where the kernel allows it: Linux 6.9 and a server with
 //!   `CAP_SYS_ADMIN`; otherwise the library reads and writes it with `pread`/`pwrite`):
 //!   reads and writes never reach the filter.
@@ -66,8 +67,8 @@ use fsgate_vfs::{Options, VirtualDrive};
 use crate::events::FilterEvents;
 use crate::rules::{AccessFlags, ControlFlags, RuleFlags, Rules};
 
-pub(crate) use drive::Shared;
 use drive::OverlayDrive;
+pub(crate) use drive::Shared;
 
 /// Control flags only the overlay can fire.
 const OVERLAY_CONTROL: ControlFlags = ControlFlags::all()
@@ -195,4 +196,3 @@ pub(crate) fn wants_cleanup(flags: RuleFlags) -> bool {
         .control
         .intersects(ControlFlags::FS_CE_BEFORE_CLEANUP | ControlFlags::FS_CE_AFTER_CLEANUP)
 }
-
