@@ -159,18 +159,14 @@ fn deny_delete_refuses_rm_unlink_and_rmdir_with_eacces() {
     assert_refused(&run(&f.dir, "rm", &["-f", "a.keep"]), "rm a.keep");
     assert_refused(&run(&f.dir, "unlink", &["a.keep"]), "unlink a.keep");
     assert_refused(&run(&f.dir, "rmdir", &["box.keep"]), "rmdir box.keep");
-    // SAFETY: unlink and rmdir on valid C strings.
-    assert_eq!(
-        unsafe { libc::unlink(cpath(&f.path("a.keep")).as_ptr()) },
-        -1
-    );
-    assert_eq!(errno(), libc::EACCES);
-    // SAFETY: as above.
-    assert_eq!(
-        unsafe { libc::rmdir(cpath(&f.path("box.keep")).as_ptr()) },
-        -1
-    );
-    assert_eq!(errno(), libc::EACCES);
+    let file = cpath(&f.path("a.keep"));
+    // SAFETY: unlink on a valid C string.
+    let unlinked = unsafe { libc::unlink(file.as_ptr()) };
+    assert_eq!((unlinked, errno()), (-1, libc::EACCES));
+    let dir = cpath(&f.path("box.keep"));
+    // SAFETY: rmdir on a valid C string.
+    let removed = unsafe { libc::rmdir(dir.as_ptr()) };
+    assert_eq!((removed, errno()), (-1, libc::EACCES));
     assert!(run(&f.dir, "rm", &["other.txt"]).status.success());
     assert_eq!(std::fs::read(f.path("a.keep")).unwrap(), b"precious");
     let dir = f.dir.clone();

@@ -24,12 +24,15 @@ struct Seen {
     alive: Mutex<Vec<ContextKind>>,
     /// `on_cleanup_context` calls, by kind.
     cleaned: Mutex<Vec<ContextKind>>,
-    /// (event, file name, result code, event context) of After events.
-    after: Mutex<Vec<(String, String, i32, Option<u32>)>>,
+    /// The After events seen.
+    after: Mutex<Vec<AfterSeen>>,
     /// Opens the Before handler is holding (for the timeout test).
     stuck: Mutex<Option<mpsc::Receiver<()>>>,
     created: AtomicUsize,
 }
+
+/// One After event: (event, file name, result code, event context).
+type AfterSeen = (String, String, i32, Option<u32>);
 
 /// A context that counts itself.
 struct Tracked {

@@ -135,6 +135,15 @@ fn errno_of<T>(r: &Result<T>) -> i32 {
     }
 }
 
+/// What a Notify event reports about an operation.
+struct Notice<'a> {
+    kind: NotifyKind,
+    path: &'a str,
+    new_path: Option<&'a str>,
+    directory: bool,
+    modified: bool,
+}
+
 /// Who made a request, as the events report it.
 #[derive(Clone, Copy)]
 struct Caller {
@@ -393,17 +402,15 @@ impl<H: FilterEvents> OverlayDrive<H> {
         Ok(())
     }
 
-    /// Fires `kind`'s Notify event asynchronously when `flags` ask for it.
-    fn notify(
-        &self,
-        flags: RuleFlags,
-        kind: NotifyKind,
-        path: &str,
-        new_path: Option<&str>,
-        directory: bool,
-        modified: bool,
-        caller: Caller,
-    ) {
+    /// Fires a Notify event asynchronously when `flags` ask for it.
+    fn notify(&self, flags: RuleFlags, caller: Caller, notice: Notice<'_>) {
+        let Notice {
+            kind,
+            path,
+            new_path,
+            directory,
+            modified,
+        } = notice;
         let wanted = match kind {
             NotifyKind::CreateFile => NotifyFlags::FS_NE_CREATE,
             NotifyKind::OpenFile => NotifyFlags::FS_NE_OPEN,
@@ -622,12 +629,14 @@ impl<H: FilterEvents> Events for OverlayDrive<H> {
         *p.handle_context = Some(handle);
         self.notify(
             flags,
-            NotifyKind::CreateFile,
-            &path,
-            None,
-            directory,
-            false,
             caller,
+            Notice {
+                kind: NotifyKind::CreateFile,
+                path: &path,
+                new_path: None,
+                directory,
+                modified: false,
+            },
         );
         Ok(())
     }
@@ -720,12 +729,14 @@ impl<H: FilterEvents> Events for OverlayDrive<H> {
         *p.handle_context = Some(handle);
         self.notify(
             flags,
-            NotifyKind::OpenFile,
-            &path,
-            None,
-            directory,
-            false,
             caller,
+            Notice {
+                kind: NotifyKind::OpenFile,
+                path: &path,
+                new_path: None,
+                directory,
+                modified: false,
+            },
         );
         Ok(())
     }
@@ -805,12 +816,14 @@ impl<H: FilterEvents> Events for OverlayDrive<H> {
         }
         self.notify(
             flags,
-            NotifyKind::CloseFile,
-            &path,
-            None,
-            false,
-            writing,
             caller,
+            Notice {
+                kind: NotifyKind::CloseFile,
+                path: &path,
+                new_path: None,
+                directory: false,
+                modified: writing,
+            },
         );
         result.map(|_| ())
     }
@@ -1015,12 +1028,14 @@ impl<H: FilterEvents> Events for OverlayDrive<H> {
             p.bytes_read = bytes_read;
             self.notify(
                 flags,
-                NotifyKind::ReadFile,
-                &path,
-                None,
-                false,
-                false,
                 caller,
+                Notice {
+                    kind: NotifyKind::ReadFile,
+                    path: &path,
+                    new_path: None,
+                    directory: false,
+                    modified: false,
+                },
             );
             return Ok(());
         }
@@ -1059,12 +1074,14 @@ impl<H: FilterEvents> Events for OverlayDrive<H> {
         p.bytes_read = n;
         self.notify(
             flags,
-            NotifyKind::ReadFile,
-            &path,
-            None,
-            false,
-            false,
             caller,
+            Notice {
+                kind: NotifyKind::ReadFile,
+                path: &path,
+                new_path: None,
+                directory: false,
+                modified: false,
+            },
         );
         Ok(())
     }
@@ -1134,12 +1151,14 @@ impl<H: FilterEvents> Events for OverlayDrive<H> {
         p.bytes_written = written.unwrap_or(asked);
         self.notify(
             flags,
-            NotifyKind::WriteFile,
-            &path,
-            None,
-            false,
-            true,
             caller,
+            Notice {
+                kind: NotifyKind::WriteFile,
+                path: &path,
+                new_path: None,
+                directory: false,
+                modified: true,
+            },
         );
         Ok(())
     }
@@ -1206,12 +1225,14 @@ impl<H: FilterEvents> Events for OverlayDrive<H> {
         (p.info, p.info_filled) = out;
         self.notify(
             flags,
-            NotifyKind::WriteFile,
-            &path,
-            None,
-            false,
-            true,
             caller,
+            Notice {
+                kind: NotifyKind::WriteFile,
+                path: &path,
+                new_path: None,
+                directory: false,
+                modified: true,
+            },
         );
         Ok(())
     }
@@ -1330,12 +1351,14 @@ impl<H: FilterEvents> Events for OverlayDrive<H> {
         (p.info, p.info_filled) = out;
         self.notify(
             flags,
-            NotifyKind::SetFileAttributes,
-            &path,
-            None,
-            false,
-            false,
             caller,
+            Notice {
+                kind: NotifyKind::SetFileAttributes,
+                path: &path,
+                new_path: None,
+                directory: false,
+                modified: false,
+            },
         );
         Ok(())
     }
@@ -1386,12 +1409,14 @@ impl<H: FilterEvents> Events for OverlayDrive<H> {
         (p.info, p.info_filled) = out;
         self.notify(
             flags,
-            NotifyKind::SetFileAttributes,
-            &path,
-            None,
-            false,
-            false,
             caller,
+            Notice {
+                kind: NotifyKind::SetFileAttributes,
+                path: &path,
+                new_path: None,
+                directory: false,
+                modified: false,
+            },
         );
         Ok(())
     }
@@ -1454,12 +1479,14 @@ impl<H: FilterEvents> Events for OverlayDrive<H> {
         )?;
         self.notify(
             flags,
-            NotifyKind::RenameOrMoveFile,
-            &path,
-            Some(&new_path),
-            false,
-            false,
             caller,
+            Notice {
+                kind: NotifyKind::RenameOrMoveFile,
+                path: &path,
+                new_path: Some(&new_path),
+                directory: false,
+                modified: false,
+            },
         );
         Ok(())
     }
@@ -1567,12 +1594,14 @@ impl<H: FilterEvents> Events for OverlayDrive<H> {
         )?;
         self.notify(
             flags,
-            NotifyKind::DeleteFile,
-            &path,
-            None,
-            is_directory,
-            false,
             caller,
+            Notice {
+                kind: NotifyKind::DeleteFile,
+                path: &path,
+                new_path: None,
+                directory: is_directory,
+                modified: false,
+            },
         );
         Ok(())
     }
