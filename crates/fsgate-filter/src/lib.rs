@@ -6,9 +6,14 @@
 //!   `_write_file`, `_set_file_attributes`, `_close_file`, `_rename_or_move_file` (old and
 //!   new names from one `FAN_RENAME` record), `_delete_file`, with full paths (`ID|<hex>`
 //!   when a handle no longer resolves), pid, process name and uid.
-//! - [`filter::FileFilter`]: the filter class. Access rules decided in the listener,
-//!   control events `on_before_create_file` / `_open_file` / `_read_file` / `on_before_execute`
-//!   from permission events, plus the monitor's notifications.
+//! - [`filter::FileFilter`]: the filter class. On fanotify: access rules decided in the
+//!   listener, control events `on_before_create_file` / `_open_file` / `_read_file` /
+//!   `on_before_execute` from permission events, plus the monitor's notifications. On the
+//!   [`overlay`] backend (a FUSE mirror mounted over each filtered directory): every rule,
+//!   Before and After events of every operation, contexts, reparse rules, virtual files and
+//!   the [`direct`] file operations. The overlay lives in this crate, not a crate of its own,
+//!   because `FileFilter` chooses the backend per rule set at `start_filter` and both share
+//!   the rules, masks and event types.
 //! - [`rules`]: standard, access and passthrough rules with the reference's aggregation and
 //!   matching; masks are `fsgate_core::mask::FileMask` (per-process and inverted forms).
 //!

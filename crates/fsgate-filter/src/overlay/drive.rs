@@ -144,39 +144,38 @@ struct Notice<'a> {
     modified: bool,
 }
 
-/// Who made a request, as the events report it.
+/// Who made a request, as the events report it. The process id is looked up (in
+/// `/proc/<tid>/status`) only when a rule or an event needs it: requests no rule touches
+/// never pay for it.
 #[derive(Clone, Copy)]
 struct Caller {
-    pid: u32,
-    tid: u32,
-    uid: u32,
-    gid: u32,
+    origin: Originator,
 }
 
 impl Caller {
     fn of(o: &Originator) -> Self {
-        Self {
-            pid: o.pid(),
-            tid: o.tid,
-            uid: o.uid,
-            gid: o.gid,
-        }
+        Self { origin: *o }
+    }
+
+    fn pid(self) -> u32 {
+        self.origin.pid()
     }
 
     fn fill(self, r: &mut FileRequest<'_>) {
-        r.process_id = self.pid;
-        r.thread_id = self.tid;
-        r.user_id = self.uid;
-        r.group_id = self.gid;
+        r.process_id = self.pid();
+        r.thread_id = self.origin.tid;
+        r.user_id = self.origin.uid;
+        r.group_id = self.origin.gid;
     }
 
     fn control(self, kind: ControlKind, path: &str, read: bool, write: bool) -> ControlEvent {
+        let pid = self.pid();
         ControlEvent {
             kind,
             file_name: path.to_string(),
-            process_id: self.pid,
-            thread_id: self.tid,
-            process_name: originator::process_name(self.pid).unwrap_or_default(),
+            process_id: pid,
+            thread_id: self.origin.tid,
+            process_name: originator::process_name(pid).unwrap_or_default(),
             read_access: read,
             write_access: write,
         }
@@ -230,11 +229,16 @@ impl<H: FilterEvents> OverlayDrive<H> {
 
     /// What the rules say about `path` for process `pid`: nothing at all when there are
     /// no rules (the fast route).
-    fn flags(&self, path: &str, pid: u32) -> RuleFlags {
+    fn flags(&self, path: &str, caller: Caller) -> RuleFlags {
         let rules = read(&self.shared.rules);
         if rules.standard.is_empty() {
             return RuleFlags::default();
         }
+        let pid = if rules.needs_process() {
+            caller.pid()
+        } else {
+            0
+        };
         let lower = self.lower_path(path);
         let lookups = Lookups::new(&rules, pid, path, || std::fs::symlink_metadata(&lower).ok());
         rules.evaluate(&lookups.subject(path, pid))
@@ -272,7 +276,7 @@ impl<H: FilterEvents> OverlayDrive<H> {
 
     /// Where a request for `path` is served from when a reparse rule or an
     /// `on_reparse_file_name` handler redirects it; `None` when it is not redirected.
-    fn redirect(&self, path: &str, flags: RuleFlags, pid: u32) -> Result<Option<String>> {
+    fn redirect(&self, path: &str, flags: RuleFlags, caller: Caller) -> Result<Option<String>> {
         let rules = read(&self.shared.reparse);
         let mut target = if rules.is_empty() {
             None
@@ -284,7 +288,7 @@ impl<H: FilterEvents> OverlayDrive<H> {
             let mut r = ReparseFileName {
                 file_name: target.clone().unwrap_or_else(|| path.to_string()),
                 new_file_name: None,
-                process_id: pid,
+                process_id: caller.pid(),
             };
             self.shared.handler.on_reparse_file_name(&mut r)?;
             if r.new_file_name.is_some() {
@@ -431,11 +435,11 @@ impl<H: FilterEvents> OverlayDrive<H> {
             new_file_name: new_path.map(str::to_string),
             directory,
             modified,
-            process_id: caller.pid,
+            process_id: caller.pid(),
             process_name: String::new(),
-            user_id: Some(caller.uid),
+            user_id: Some(caller.origin.uid),
         };
-        event.process_name = originator::process_name(caller.pid).unwrap_or_default();
+        event.process_name = originator::process_name(event.process_id).unwrap_or_default();
         let h = Arc::clone(&self.shared.handler);
         self.shared
             .notify
@@ -539,11 +543,11 @@ impl<H: FilterEvents> OverlayDrive<H> {
 
     /// Whether a delete-protected or rename-protected object exists at `path` (the target
     /// of a rename over it).
-    fn protected_target(&self, path: &str, pid: u32) -> bool {
+    fn protected_target(&self, path: &str, caller: Caller) -> bool {
         if std::fs::symlink_metadata(self.lower_path(path)).is_err() {
             return false;
         }
-        self.flags(path, pid)
+        self.flags(path, caller)
             .access
             .intersects(AccessFlags::ACCESS_DELETE_PROTECT | AccessFlags::ACCESS_RENAME_PROTECT)
     }
@@ -575,7 +579,7 @@ impl<H: FilterEvents> Events for OverlayDrive<H> {
     ) -> Result<()> {
         let path = self.full(p.file_name);
         let caller = Caller::of(&p.originator);
-        let flags = self.flags(&path, caller.pid);
+        let flags = self.flags(&path, caller);
         if let Err(e) = self.check_open(flags, &path, p.flags, true) {
             self.report_denied(ControlKind::CreateFile, &path, caller);
             return Err(e);
@@ -647,7 +651,7 @@ impl<H: FilterEvents> Events for OverlayDrive<H> {
         if self.virtual_size(&path).is_some() {
             return self.open_virtual(p, &path, caller);
         }
-        let flags = self.flags(&path, caller.pid);
+        let flags = self.flags(&path, caller);
         let directory = p.kind == FileKind::Directory;
         if !directory {
             if let Err(e) = self.check_open(flags, &path, p.flags, false) {
@@ -671,7 +675,7 @@ impl<H: FilterEvents> Events for OverlayDrive<H> {
         }
         let mut file = p.file_context.take().unwrap_or_default();
         let mut lower_handle = None;
-        let result = match self.redirect(&path, flags, caller.pid) {
+        let result = match self.redirect(&path, flags, caller) {
             Err(e) => Err(e),
             Ok(Some(target)) if !directory => self.open_target_for(&target, p.flags).map(|f| {
                 let f = Arc::new(f);
@@ -749,7 +753,7 @@ impl<H: FilterEvents> Events for OverlayDrive<H> {
         let caller = Caller::of(&p.originator);
         let flags = match p.handle_context.as_deref() {
             Some(h) => h.flags,
-            None => self.flags(&path, caller.pid),
+            None => self.flags(&path, caller),
         };
         let (mut none_file, mut none_handle, mut listing) = (None, None, None);
         let file_slot = match p.file_context.as_deref_mut() {
@@ -783,7 +787,7 @@ impl<H: FilterEvents> Events for OverlayDrive<H> {
         let caller = Caller::of(&p.originator);
         let (flags, writing) = match p.handle_context.as_deref() {
             Some(h) => (h.flags, h.writing),
-            None => (self.flags(&path, caller.pid), false),
+            None => (self.flags(&path, caller), false),
         };
         let (mut none_file, mut none_handle, mut listing) = (None, None, None);
         let last = p.last_handle;
@@ -834,10 +838,10 @@ impl<H: FilterEvents> Events for OverlayDrive<H> {
             return self.virtual_info(p, &path, size);
         }
         let caller = Caller::of(&p.originator);
-        let flags = self.flags(&path, caller.pid);
+        let flags = self.flags(&path, caller);
         let wanted =
             ControlFlags::FS_CE_BEFORE_QUERY_FILE_INFO | ControlFlags::FS_CE_AFTER_QUERY_FILE_INFO;
-        if let Some(target) = self.redirect(&path, flags, caller.pid)? {
+        if let Some(target) = self.redirect(&path, flags, caller)? {
             // An open redirected file answers through its descriptor: the target itself.
             let lower = p.file_context.as_deref().and_then(|f| f.lower.as_ref());
             let meta = match lower {
@@ -925,7 +929,7 @@ impl<H: FilterEvents> Events for OverlayDrive<H> {
         if p.restart || p.enumeration_context.is_none() {
             let path = self.full(p.directory_name);
             let caller = Caller::of(&p.originator);
-            let flags = self.flags(&path, caller.pid);
+            let flags = self.flags(&path, caller);
             let mut listing = OverlayListing::default();
             let (mut none_file, mut none_handle) = (None, None);
             let file_slot = match p.file_context.as_deref_mut() {
@@ -1002,7 +1006,7 @@ impl<H: FilterEvents> Events for OverlayDrive<H> {
         }
         let flags = match handle {
             Some(h) => h.flags,
-            None => self.flags(&self.full(p.file_name), Caller::of(&p.originator).pid),
+            None => self.flags(&self.full(p.file_name), Caller::of(&p.originator)),
         };
         let caller = Caller::of(&p.originator);
         let path = self.full(p.file_name);
@@ -1094,7 +1098,7 @@ impl<H: FilterEvents> Events for OverlayDrive<H> {
         let caller = Caller::of(&p.originator);
         let flags = match p.handle_context.as_deref() {
             Some(h) => h.flags,
-            None => self.flags(&path, caller.pid),
+            None => self.flags(&path, caller),
         };
         let (mut none_file, mut none_handle, mut listing) = (None, None, None);
         let (lower_file, file_slot) = match p.file_context.as_deref_mut() {
@@ -1169,7 +1173,7 @@ impl<H: FilterEvents> Events for OverlayDrive<H> {
             return Err(denied("change (a virtual file)", &path));
         }
         let caller = Caller::of(&p.originator);
-        let flags = self.flags(&path, caller.pid);
+        let flags = self.flags(&path, caller);
         if flags
             .access
             .intersects(AccessFlags::ACCESS_READ_ONLY | AccessFlags::ACCESS_DENY_ALL)
@@ -1194,7 +1198,7 @@ impl<H: FilterEvents> Events for OverlayDrive<H> {
         let (originator, file_name) = (p.originator, p.file_name);
         let mut out = (p.info.clone(), p.info_filled);
         if lower.is_none() {
-            if let Some(target) = self.redirect(&path, flags, caller.pid)? {
+            if let Some(target) = self.redirect(&path, flags, caller)? {
                 let file = self.open_target_for(&target, libc::O_WRONLY)?;
                 file.set_len(p.size)
                     .map_err(|e| crate::direct::failed("truncate (redirected)", &target, e))?;
@@ -1303,7 +1307,7 @@ impl<H: FilterEvents> Events for OverlayDrive<H> {
             return Err(denied("change (a virtual file)", &path));
         }
         let caller = Caller::of(&p.originator);
-        let flags = self.flags(&path, caller.pid);
+        let flags = self.flags(&path, caller);
         let (mut none_file, mut none_handle, mut listing) = (None, None, None);
         let (lower, file_slot) = match p.file_context.as_deref_mut() {
             Some(f) => (f.lower.as_mut(), slot(&mut f.user)),
@@ -1369,7 +1373,7 @@ impl<H: FilterEvents> Events for OverlayDrive<H> {
             return Err(denied("change (a virtual file)", &path));
         }
         let caller = Caller::of(&p.originator);
-        let flags = self.flags(&path, caller.pid);
+        let flags = self.flags(&path, caller);
         let (mut none_file, mut none_handle, mut listing) = (None, None, None);
         let (lower, file_slot) = match p.file_context.as_deref_mut() {
             Some(f) => (f.lower.as_mut(), slot(&mut f.user)),
@@ -1431,12 +1435,12 @@ impl<H: FilterEvents> Events for OverlayDrive<H> {
         }
         let new_path = self.full(p.new_file_name);
         let caller = Caller::of(&p.originator);
-        let flags = self.flags(&path, caller.pid);
+        let flags = self.flags(&path, caller);
         if flags.access.contains(AccessFlags::ACCESS_RENAME_PROTECT) {
             self.report_denied(ControlKind::RenameOrMoveFile, &path, caller);
             return Err(denied("rename", &path));
         }
-        if self.protected_target(&new_path, caller.pid) {
+        if self.protected_target(&new_path, caller) {
             self.report_denied(ControlKind::RenameOrMoveFile, &new_path, caller);
             return Err(denied("rename over", &new_path));
         }
@@ -1496,7 +1500,7 @@ impl<H: FilterEvents> Events for OverlayDrive<H> {
         for name in [p.file_name, p.new_file_name] {
             let path = self.full(name);
             if self
-                .flags(&path, caller.pid)
+                .flags(&path, caller)
                 .access
                 .intersects(AccessFlags::ACCESS_RENAME_PROTECT | AccessFlags::ACCESS_DELETE_PROTECT)
             {
@@ -1512,7 +1516,7 @@ impl<H: FilterEvents> Events for OverlayDrive<H> {
     ) -> Result<()> {
         let path = self.full(p.file_name);
         let caller = Caller::of(&p.originator);
-        let flags = self.flags(&path, caller.pid);
+        let flags = self.flags(&path, caller);
         if flags.access.contains(AccessFlags::ACCESS_DELETE_PROTECT) {
             self.report_denied(ControlKind::DeleteFile, &path, caller);
             return Err(denied("delete", &path));
@@ -1559,7 +1563,7 @@ impl<H: FilterEvents> Events for OverlayDrive<H> {
             fsgate_core::sync::write(&self.shared.virtual_files).remove(&path);
             return Ok(());
         }
-        let flags = self.flags(&path, caller.pid);
+        let flags = self.flags(&path, caller);
         if flags.access.contains(AccessFlags::ACCESS_DELETE_PROTECT) {
             return Err(denied("delete", &path));
         }
@@ -1627,7 +1631,7 @@ impl<H: FilterEvents> Events for OverlayDrive<H> {
     fn on_create_hard_link(&self, p: &mut CreateHardLinkParams<'_>) -> Result<()> {
         let path = self.full(p.link_name);
         let caller = Caller::of(&p.originator);
-        if let Err(e) = self.check_open(self.flags(&path, caller.pid), &path, 0, true) {
+        if let Err(e) = self.check_open(self.flags(&path, caller), &path, 0, true) {
             self.report_denied(ControlKind::CreateFile, &path, caller);
             return Err(e);
         }
@@ -1637,7 +1641,7 @@ impl<H: FilterEvents> Events for OverlayDrive<H> {
     fn on_create_symbolic_link(&self, p: &mut CreateSymbolicLinkParams<'_>) -> Result<()> {
         let path = self.full(p.file_name);
         let caller = Caller::of(&p.originator);
-        if let Err(e) = self.check_open(self.flags(&path, caller.pid), &path, 0, true) {
+        if let Err(e) = self.check_open(self.flags(&path, caller), &path, 0, true) {
             self.report_denied(ControlKind::CreateFile, &path, caller);
             return Err(e);
         }

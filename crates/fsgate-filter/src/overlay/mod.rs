@@ -54,6 +54,16 @@
 //!   (a handler written for the fanotify backend works unchanged); every other Before and
 //!   After event takes a [`FileRequest`](request::FileRequest).
 //! - Execution is seen as an open with the kernel's `__FMODE_EXEC` flag.
+//! - A virtual file's data comes from `on_after_read_file` (an empty buffer to fill), since
+//!   `on_before_read_file` keeps its fanotify parameters; virtual files are read-only.
+//! - Redirections (reparse rules, `on_reparse_file_name`) apply to lookups, opens and size
+//!   changes of files; a redirected directory is not listed from its target.
+//! - Not done: isolation (`Isolate`, `BackendFileName`: per-process content at one path).
+//!   The overlay knows each request's caller, so per-process answers are possible, but the
+//!   kernel keeps one page cache and one attribute cache per inode for every process, so
+//!   isolated handles would need direct I/O per open, which `fsgate-vfs` does not offer per
+//!   handle yet. `ProcessRequest` (a Before handler serving the request itself) exists for
+//!   the events that take a [`FileRequest`](request::FileRequest), not for create and open.
 //! - Security is owner and group (`chown`); permission bits are file info (`chmod`).
 
 pub(crate) mod drive;

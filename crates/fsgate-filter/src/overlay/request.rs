@@ -117,8 +117,8 @@ pub struct FileRequest<'a> {
     pub offset: u64,
     /// Read: in the After event, the bytes read (change them, or truncate to return fewer).
     /// Write: in the Before event, the bytes to write (change them to write other bytes; the
-    /// caller is told its own count was written). Before a read that the handler answers
-    /// itself (`process_request = false`), put the data here.
+    /// caller is told its own count was written). A virtual file's read reaches its After
+    /// event with this empty: the handler puts up to `length` bytes from `offset` here.
     pub buffer: Vec<u8>,
     /// For a read: how many bytes the caller asked for.
     pub length: usize,
