@@ -16,13 +16,15 @@
 #              /proc/sys/vm/drop_caches` after laying the file out), on ext4 and the overlays;
 #   namespace: bench/tools/src/bin/nsbench.rs over COUNT entries (create, open+close, stat,
 #              listing, rename, delete, mkdir, rmdir; operations/s) in a fresh subdirectory.
+# The machine is shared and noisy, so the whole set runs ROUNDS times, each round in a
+# rotated target order, and each cell is the median of its rounds.
 # Prints the table and the issue's goals as ratios with pass/miss:
 #   overlay / ext4 on the fio workloads (goal >= 0.9x), overlay / mirror on each namespace
 #   operation (goal >= 0.9x), and overlay-keep / overlay (the rule's cost; goal >= 0.9x).
 #
 # Usage (as root): bench/filter-overlay/run.sh
 # Environment: CARGO_TARGET_DIR (default: target), SEQ_SIZE (256M), RAND_SIZE (64M),
-# RAND_SECONDS (5), COUNT (10000), TREE (2000).
+# RAND_SECONDS (5), COUNT (10000), TREE (2000), ROUNDS (3).
 set -euo pipefail
 
 cd "$(dirname "$0")/../.."
@@ -36,6 +38,7 @@ RAND_SIZE=${RAND_SIZE:-64M}
 RAND_SECONDS=${RAND_SECONDS:-5}
 COUNT=${COUNT:-10000}
 TREE=${TREE:-2000}
+ROUNDS=${ROUNDS:-3}
 TARGET=${CARGO_TARGET_DIR:-target}
 
 cargo build --release -q -p fsgate-cli -p fsgate-bench-tools
@@ -117,31 +120,37 @@ drop_caches() {  # every page, dentry and inode cache of the machine: the next r
 
 RESULTS="$WORK/results.txt"
 : >"$RESULTS"
-for t in $TARGETS; do
-    d=${DIR[$t]}
-    if [[ " $DATA_TARGETS " == *" $t "* ]]; then
-        echo "$t seqwrite $(fio_mibs "$d" write --rw=write --bs=1M --size="$SEQ_SIZE" --end_fsync=1)" >>"$RESULTS"
-        drop_caches
-        echo "$t seqread $(fio_mibs "$d" read --rw=read --bs=1M --size="$SEQ_SIZE")" >>"$RESULTS"
-        rm -f "$d/bench.dat"
-        fio_mibs "$d" write --rw=write --bs=1M --size="$RAND_SIZE" --end_fsync=1 >/dev/null
-        drop_caches
-        echo "$t randread $(fio_mibs "$d" read --rw=randread --bs=4k --size="$RAND_SIZE" \
-            --runtime="$RAND_SECONDS" --time_based)" >>"$RESULTS"
-        rm -f "$d/bench.dat"
-    fi
-    mkdir "$d/ns"
-    "$NSBENCH" "$d/ns" "$COUNT" | sed "s/^/$t /" >>"$RESULTS"
-    rmdir "$d/ns"
-    echo "done: $t" >&2
+read -r -a ORDER <<<"$TARGETS"
+for round in $(seq 1 "$ROUNDS"); do
+    for t in "${ORDER[@]}"; do
+        d=${DIR[$t]}
+        if [[ " $DATA_TARGETS " == *" $t "* ]]; then
+            echo "$t seqwrite $(fio_mibs "$d" write --rw=write --bs=1M --size="$SEQ_SIZE" --end_fsync=1)" >>"$RESULTS"
+            drop_caches
+            echo "$t seqread $(fio_mibs "$d" read --rw=read --bs=1M --size="$SEQ_SIZE")" >>"$RESULTS"
+            rm -f "$d/bench.dat"
+            fio_mibs "$d" write --rw=write --bs=1M --size="$RAND_SIZE" --end_fsync=1 >/dev/null
+            drop_caches
+            echo "$t randread $(fio_mibs "$d" read --rw=randread --bs=4k --size="$RAND_SIZE" \
+                --runtime="$RAND_SECONDS" --time_based)" >>"$RESULTS"
+            rm -f "$d/bench.dat"
+        fi
+        mkdir "$d/ns"
+        "$NSBENCH" "$d/ns" "$COUNT" | sed "s/^/$t /" >>"$RESULTS"
+        rmdir "$d/ns"
+        echo "round $round done: $t" >&2
+    done
+    ORDER=("${ORDER[@]:1}" "${ORDER[0]}")  # the next round starts with the next target
 done
 
-python3 - "$RESULTS" "$COUNT" <<'PY'
-import sys
-rows = {}
+python3 - "$RESULTS" "$COUNT" "$ROUNDS" <<'PY'
+import statistics, sys
+runs = {}
 for line in open(sys.argv[1]):
     t, w, v = line.split()
-    rows.setdefault(w, {})[t] = float(v)
+    runs.setdefault(w, {}).setdefault(t, []).append(float(v))
+rows = {w: {t: statistics.median(v) for t, v in ts.items()} for w, ts in runs.items()}
+print(f"median of {sys.argv[3]} rounds")
 targets = ["ext4", "overlay", "overlay-keep", "mirror", "mirror-pt"]
 names = {"seqwrite": "fio seq write 1 MiB (MiB/s)", "seqread": "fio seq read 1 MiB (MiB/s)",
          "randread": "fio rand read 4 KiB (MiB/s)", "create": "create (ops/s)",

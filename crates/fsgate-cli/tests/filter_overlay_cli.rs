@@ -382,3 +382,42 @@ fn a_virtual_file_is_listed_by_ls_and_read_by_cat() {
         "a virtual file never exists on disk"
     );
 }
+
+#[test]
+fn the_overlay_serves_the_fanotify_flags_too() {
+    if !require_root("the_overlay_serves_the_fanotify_flags_too") {
+        return;
+    }
+    let mut f = ServedFilter::start(
+        &[
+            "--overlay",
+            "--deny-exec",
+            "blocked",
+            "--deny-read",
+            "*.key",
+        ],
+        |d| {
+            for name in ["blocked", "allowed"] {
+                std::fs::copy("/bin/true", d.join(name)).unwrap();
+            }
+            std::fs::write(d.join("a.key"), b"k").unwrap();
+        },
+    );
+    let blocked = Command::new(f.path("blocked")).status().unwrap_err();
+    assert_eq!(blocked.raw_os_error(), Some(libc::EACCES));
+    assert!(Command::new(f.path("allowed")).status().unwrap().success());
+    let read = std::fs::read(f.path("a.key")).unwrap_err();
+    assert_eq!(read.raw_os_error(), Some(libc::EACCES));
+    // Reading the program is not executing it.
+    assert!(std::fs::read(f.path("blocked")).is_ok());
+    let events = f.stop();
+    let operations: Vec<String> = denials(&events).into_iter().map(|(op, _)| op).collect();
+    assert!(
+        operations.contains(&"before_execute".to_string()),
+        "{events:?}"
+    );
+    assert!(
+        operations.contains(&"before_open_file".to_string()),
+        "{events:?}"
+    );
+}

@@ -907,8 +907,17 @@ impl<H: FilterEvents> Events for OverlayDrive<H> {
                 Ok(())
             },
         )?;
-        if answered.is_some() {
+        // A Before handler that cleared `process_request` answered with `r` itself.
+        let served = answered.is_none() && !r.process_request;
+        if answered.is_some() || served {
             p.file_exists = r.file_exists;
+            if served {
+                info.kind = if r.directory {
+                    FileKind::Directory
+                } else {
+                    FileKind::File
+                };
+            }
             if let Some(size) = r.size {
                 info.size = size;
             }
