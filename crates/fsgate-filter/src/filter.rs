@@ -88,7 +88,7 @@ pub struct FileFilter<H: FilterEvents> {
     /// Directories to mount overlays on whatever the rules say.
     overlay_directories: Mutex<Vec<std::path::PathBuf>>,
     reparse: Arc<RwLock<ReparseRules>>,
-    virtual_files: Arc<RwLock<crate::overlay::drive::VirtualFiles>>,
+    virtual_files: Arc<RwLock<crate::overlay::virtual_files::VirtualFiles>>,
     /// What `create_reparse_rules_snapshot` took, until `close_reparse_rules_snapshot`.
     reparse_snapshot: Mutex<Vec<ReparseRule>>,
     process_failed_requests: Arc<std::sync::atomic::AtomicBool>,

@@ -28,9 +28,9 @@ use fsgate_vfs::{
 
 use crate::class::Lookups;
 use crate::events::{ControlEvent, ControlKind, FilterEvents, NotifyEvent, NotifyKind};
-use crate::overlay::request::{
-    Context, ContextKind, DirectoryEntry, FileRequest, ReparseFileName, RequestKind,
-};
+use crate::overlay::redirect::info_of;
+use crate::overlay::request::{Context, ContextKind, DirectoryEntry, FileRequest, RequestKind};
+use crate::overlay::virtual_files::VirtualFiles;
 use crate::reparse::ReparseRules;
 use crate::rules::{AccessFlags, ControlFlags, NotifyFlags, RuleFlags, Rules};
 
@@ -46,7 +46,7 @@ const DATA_EVENTS: ControlFlags = ControlFlags::FS_CE_BEFORE_READ
 
 /// Whether a file the rules cover with `flags` needs its reads and writes to pass through
 /// the library (a data event or a read or write notification covers it).
-fn data_passes(flags: RuleFlags) -> bool {
+pub(super) fn data_passes(flags: RuleFlags) -> bool {
     flags.control.intersects(DATA_EVENTS)
         || flags
             .notify
@@ -67,17 +67,14 @@ pub(crate) struct Shared<H> {
     pub(crate) virtual_files: Arc<RwLock<VirtualFiles>>,
 }
 
-/// The virtual files of a filter: full path → size as listings show it.
-pub type VirtualFiles = std::collections::BTreeMap<String, u64>;
-
 /// The overlay of one directory.
 pub(crate) struct OverlayDrive<H> {
-    shared: Shared<H>,
+    pub(super) shared: Shared<H>,
     /// The directory's full path as processes name it (no trailing `/`, except for `/`).
     root: String,
     /// The directory, opened `O_PATH` before the mount: `/proc/self/fd/N/…` reaches the
     /// lower files for rule qualifiers.
-    lower: OwnedFd,
+    pub(super) lower: OwnedFd,
     /// Serves files no data event covers: their handles are routed (FUSE passthrough).
     routed: MirrorDrive,
     /// Serves everything else.
@@ -88,21 +85,21 @@ pub(crate) struct OverlayDrive<H> {
 /// application's context.
 #[derive(Default)]
 pub struct OverlayFile {
-    lower: Option<Arc<File>>,
-    user: Mutex<Option<Context>>,
+    pub(super) lower: Option<Arc<File>>,
+    pub(super) user: Mutex<Option<Context>>,
 }
 
 /// The overlay's handle context.
 #[derive(Default)]
 pub struct OverlayHandle {
-    lower: Option<Arc<File>>,
-    user: Mutex<Option<Context>>,
+    pub(super) lower: Option<Arc<File>>,
+    pub(super) user: Mutex<Option<Context>>,
     /// The rules' flags for the file when it was opened.
-    flags: RuleFlags,
+    pub(super) flags: RuleFlags,
     /// Whether the handle was opened for writing (for `on_notify_close_file`).
-    writing: bool,
+    pub(super) writing: bool,
     /// Whether the handle is a virtual file's (its data comes from the events).
-    virtual_file: bool,
+    pub(super) virtual_file: bool,
 }
 
 /// The overlay's enumeration context: the whole listing, after its After event.
@@ -120,7 +117,7 @@ fn slot(m: &mut Mutex<Option<Context>>) -> &mut Option<Context> {
 }
 
 /// `ERROR_ACCESS_DENIED` (`EACCES`) for an access rule's refusal.
-fn denied(what: &str, path: &str) -> Error {
+pub(super) fn denied(what: &str, path: &str) -> Error {
     Error::from_code(
         code::ERROR_ACCESS_DENIED,
         format!("{what} {path}: refused by an access rule"),
@@ -148,27 +145,33 @@ struct Notice<'a> {
 /// `/proc/<tid>/status`) only when a rule or an event needs it: requests no rule touches
 /// never pay for it.
 #[derive(Clone, Copy)]
-struct Caller {
+pub(super) struct Caller {
     origin: Originator,
 }
 
 impl Caller {
-    fn of(o: &Originator) -> Self {
+    pub(super) fn of(o: &Originator) -> Self {
         Self { origin: *o }
     }
 
-    fn pid(self) -> u32 {
+    pub(super) fn pid(self) -> u32 {
         self.origin.pid()
     }
 
-    fn fill(self, r: &mut FileRequest<'_>) {
+    pub(super) fn fill(self, r: &mut FileRequest<'_>) {
         r.process_id = self.pid();
         r.thread_id = self.origin.tid;
         r.user_id = self.origin.uid;
         r.group_id = self.origin.gid;
     }
 
-    fn control(self, kind: ControlKind, path: &str, read: bool, write: bool) -> ControlEvent {
+    pub(super) fn control(
+        self,
+        kind: ControlKind,
+        path: &str,
+        read: bool,
+        write: bool,
+    ) -> ControlEvent {
         let pid = self.pid();
         ControlEvent {
             kind,
@@ -183,7 +186,7 @@ impl Caller {
 }
 
 /// Whether open flags ask for reading, and for writing (truncation included).
-fn access_of(flags: i32) -> (bool, bool) {
+pub(super) fn access_of(flags: i32) -> (bool, bool) {
     let mode = flags & libc::O_ACCMODE;
     let read = mode == libc::O_RDONLY || mode == libc::O_RDWR;
     let write = mode == libc::O_WRONLY || mode == libc::O_RDWR || flags & libc::O_TRUNC != 0;
@@ -272,138 +275,6 @@ impl<H: FilterEvents> OverlayDrive<H> {
             rustix::fs::Mode::from_raw_mode(mode),
         )?;
         Ok(File::from(fd))
-    }
-
-    /// Where a request for `path` is served from when a reparse rule or an
-    /// `on_reparse_file_name` handler redirects it; `None` when it is not redirected.
-    fn redirect(&self, path: &str, flags: RuleFlags, caller: Caller) -> Result<Option<String>> {
-        let rules = read(&self.shared.reparse);
-        let mut target = if rules.is_empty() {
-            None
-        } else {
-            rules.resolve(path)?
-        };
-        drop(rules);
-        if flags.control.contains(ControlFlags::FS_CE_REPARSE_FILENAME) {
-            let mut r = ReparseFileName {
-                file_name: target.clone().unwrap_or_else(|| path.to_string()),
-                new_file_name: None,
-                process_id: caller.pid(),
-            };
-            self.shared.handler.on_reparse_file_name(&mut r)?;
-            if r.new_file_name.is_some() {
-                target = r.new_file_name;
-            }
-        }
-        Ok(target.filter(|t| t != path))
-    }
-
-    /// Opens a redirection's target: through the directory's descriptor when it is under
-    /// it (never through the mount), else by its path.
-    fn open_target(&self, target: &str, flags: i32, mode: u32) -> std::io::Result<File> {
-        match self.relative(target) {
-            Some(rel) => self.open_lower(rel, flags, mode),
-            None => crate::direct::open_plain(target, flags, mode),
-        }
-    }
-
-    /// A redirection's target opened for a handle: read-write when allowed, else with the
-    /// access of `flags`.
-    fn open_target_for(&self, target: &str, flags: i32) -> Result<File> {
-        let nofollow = libc::O_NOFOLLOW;
-        self.open_target(target, libc::O_RDWR | nofollow, 0)
-            .or_else(|_| self.open_target(target, (flags & libc::O_ACCMODE) | nofollow, 0))
-            .map_err(|e| crate::direct::failed("open (redirected)", target, e))
-    }
-
-    /// The listed size of the virtual file at `path`, if it is one.
-    fn virtual_size(&self, path: &str) -> Option<u64> {
-        read(&self.shared.virtual_files).get(path).copied()
-    }
-
-    /// `on_get_file_info` of a virtual file: its information comes from
-    /// `on_before_query_file_info` (which always fires for it), starting from the size it
-    /// was added with, read-only for everyone.
-    fn virtual_info(
-        &self,
-        p: &mut GetFileInfoParams<'_, OverlayFile>,
-        path: &str,
-        size: u64,
-    ) -> Result<()> {
-        let (mut file, mut handle, mut listing) = (None, None, None);
-        let mut r = FileRequest::new(
-            RequestKind::QueryFileInfo,
-            path,
-            &mut file,
-            &mut handle,
-            &mut listing,
-        );
-        Caller::of(&p.originator).fill(&mut r);
-        r.size = Some(size);
-        r.mode = Some(0o444);
-        self.shared.handler.on_before_query_file_info(&mut r)?;
-        p.file_exists = r.file_exists;
-        p.info.kind = FileKind::File;
-        p.info.size = r.size.unwrap_or(size);
-        p.info.allocation_size = Some(p.info.size);
-        p.info.mode = r.mode.unwrap_or(0o444) & 0o7777;
-        p.info.uid = 0;
-        p.info.gid = 0;
-        p.info.hard_link_count = 1;
-        p.info.file_id = made_up_id(std::ffi::OsStr::new(path));
-        Ok(())
-    }
-
-    /// Opens a virtual file: `on_before_open_file` always fires; writing is refused.
-    fn open_virtual(
-        &self,
-        p: &mut OpenFileParams<'_, OverlayFile, OverlayHandle>,
-        path: &str,
-        caller: Caller,
-    ) -> Result<()> {
-        let (read_access, write) = access_of(p.flags);
-        if write {
-            return Err(denied("open for writing (a virtual file)", path));
-        }
-        let event = caller.control(ControlKind::OpenFile, path, read_access, false);
-        self.shared.handler.on_before_open_file(&event)?;
-        p.file_context.get_or_insert_with(OverlayFile::default);
-        *p.handle_context = Some(OverlayHandle {
-            virtual_file: true,
-            ..OverlayHandle::default()
-        });
-        Ok(())
-    }
-
-    /// Reads a virtual file: `on_after_read_file` fires with an empty buffer for the handler
-    /// to fill (up to `length` bytes from `offset`).
-    fn read_virtual(
-        &self,
-        p: &mut ReadFileParams<'_, OverlayFile, OverlayHandle>,
-        path: &str,
-    ) -> Result<()> {
-        let (mut file, mut handle, mut listing) = (None, None, None);
-        let mut r = FileRequest::new(
-            RequestKind::ReadFile,
-            path,
-            &mut file,
-            &mut handle,
-            &mut listing,
-        );
-        Caller::of(&p.originator).fill(&mut r);
-        r.offset = p.position;
-        r.length = p.buffer.len();
-        self.shared.handler.on_after_read_file(&mut r)?;
-        if r.result_code != 0 {
-            return Err(Error::from_errno(
-                r.result_code,
-                format!("{path}: read failed by on_after_read_file"),
-            ));
-        }
-        let n = r.buffer.len().min(p.buffer.len());
-        p.buffer[..n].copy_from_slice(&r.buffer[..n]);
-        p.bytes_read = n;
-        Ok(())
     }
 
     /// Fires a Notify event asynchronously when `flags` ask for it.
@@ -1679,24 +1550,6 @@ impl<H: FilterEvents> Events for OverlayDrive<H> {
 }
 
 impl<H: FilterEvents> OverlayDrive<H> {
-    /// Adds the virtual files directly in the directory `dir` (a full path) to a listing.
-    fn add_virtual_entries(&self, dir: &str, entries: &mut Vec<DirectoryEntry>) {
-        let files = read(&self.shared.virtual_files);
-        for path in files.keys() {
-            let Some((parent, name)) = path.rsplit_once('/') else {
-                continue;
-            };
-            let parent = if parent.is_empty() { "/" } else { parent };
-            if parent == dir && !entries.iter().any(|e| e.name == name) {
-                entries.push(DirectoryEntry {
-                    name: name.into(),
-                    kind: FileKind::File,
-                    file_id: made_up_id(std::ffi::OsStr::new(path)),
-                });
-            }
-        }
-    }
-
     /// Every entry of the lower directory `name`, through the mirror's listing.
     fn list(&self, originator: Originator, name: &Path) -> Result<Vec<DirectoryEntry>> {
         let mut listing: Option<Listing> = None;
@@ -1732,39 +1585,9 @@ impl<H: FilterEvents> OverlayDrive<H> {
 
 /// An inode number for an entry an After-enumeration handler added without one: a hash of
 /// its name with the top bit set, far from the lower filesystem's numbers.
-fn made_up_id(name: &std::ffi::OsStr) -> u64 {
+pub(super) fn made_up_id(name: &std::ffi::OsStr) -> u64 {
     use std::hash::{Hash, Hasher};
     let mut h = std::collections::hash_map::DefaultHasher::new();
     name.hash(&mut h);
     h.finish() | (1 << 63)
-}
-
-/// What `stat` of a redirection's target says, as the events report it.
-fn info_of(m: &std::fs::Metadata) -> FileInfo {
-    use std::os::unix::fs::MetadataExt;
-    let at = |sec: i64, nsec: i64| {
-        let base = std::time::UNIX_EPOCH;
-        let nanos = std::time::Duration::from_nanos(nsec.max(0).unsigned_abs());
-        if sec >= 0 {
-            base + std::time::Duration::from_secs(sec.unsigned_abs()) + nanos
-        } else {
-            base - std::time::Duration::from_secs(sec.unsigned_abs()) + nanos
-        }
-    };
-    let modified = at(m.mtime(), m.mtime_nsec());
-    FileInfo {
-        kind: FileKind::from_mode(m.mode()).unwrap_or(FileKind::File),
-        mode: m.mode() & 0o7777,
-        uid: m.uid(),
-        gid: m.gid(),
-        size: m.size(),
-        allocation_size: Some(m.blocks().saturating_mul(512)),
-        hard_link_count: u32::try_from(m.nlink()).unwrap_or(u32::MAX),
-        creation_time: modified,
-        last_access_time: at(m.atime(), m.atime_nsec()),
-        last_write_time: modified,
-        change_time: at(m.ctime(), m.ctime_nsec()),
-        file_id: m.ino(),
-        rdev: u32::try_from(m.rdev()).unwrap_or(0),
-    }
 }

@@ -67,7 +67,9 @@
 //! - Security is owner and group (`chown`); permission bits are file info (`chmod`).
 
 pub(crate) mod drive;
+mod redirect;
 pub mod request;
+pub(crate) mod virtual_files;
 
 use std::path::{Path, PathBuf};
 
