@@ -58,6 +58,9 @@
 //!   `on_before_read_file` keeps its fanotify parameters; virtual files are read-only.
 //! - Redirections (reparse rules, `on_reparse_file_name`) apply to lookups, opens and size
 //!   changes of files; a redirected directory is not listed from its target.
+//! - A caller blocked in a handler is released by the event timeout (`EIO`), not by
+//!   `stop_filter`, which waits for running handlers to return, even past their timeout (a
+//!   handler that never returns makes the stop wait for ever: seen in a test, not yet fixed).
 //! - Not done: isolation (`Isolate`, `BackendFileName`: per-process content at one path).
 //!   The overlay knows each request's caller, so per-process answers are possible, but the
 //!   kernel keeps one page cache and one attribute cache per inode for every process, so
