@@ -3,6 +3,9 @@
 pub use fsgate_core::dispatch::Hooks;
 use fsgate_core::Result;
 
+pub use crate::overlay::request::{
+    Context, ContextKind, DirectoryEntry, FileRequest, ReparseFileName, RequestKind,
+};
 use crate::volumes::Volume;
 
 /// Which notification an event is.
@@ -175,6 +178,13 @@ pub enum ControlKind {
     ReadFile,
     /// `on_before_execute`.
     Execute,
+    /// A delete refused by `ACCESS_DELETE_PROTECT` (overlay; `on_access_denied` only).
+    DeleteFile,
+    /// A rename refused by `ACCESS_RENAME_PROTECT`, or one over a protected file (overlay;
+    /// `on_access_denied` only).
+    RenameOrMoveFile,
+    /// A size change refused by `ACCESS_READ_ONLY` (overlay; `on_access_denied` only).
+    SetFileSize,
 }
 
 impl ControlKind {
@@ -185,6 +195,9 @@ impl ControlKind {
             ControlKind::OpenFile => "before_open_file",
             ControlKind::ReadFile => "before_read_file",
             ControlKind::Execute => "before_execute",
+            ControlKind::DeleteFile => "delete_file",
+            ControlKind::RenameOrMoveFile => "rename_or_move_file",
+            ControlKind::SetFileSize => "set_file_size",
         }
     }
 }
@@ -210,9 +223,10 @@ pub struct ControlEvent {
 
 /// Events of the filter class: the monitor's events plus the control events.
 ///
-/// A control handler's `Ok` lets the operation proceed; `Err` fails it: the caller's
-/// system call returns `EPERM` (fanotify lets a content filter deny only with `EPERM`).
-/// Defaults allow.
+/// A control handler's `Ok` lets the operation proceed; `Err` fails it: on the fanotify
+/// backend the caller's system call returns `EPERM` (fanotify lets a content filter deny
+/// only with `EPERM`), on the overlay the error's own errno. Defaults allow. The
+/// [`FileRequest`] events fire only on the overlay backend (see [`crate::overlay`]).
 pub trait FilterEvents: MonitorEvents {
     /// An `open(2)` with `O_CREAT | O_EXCL` (the reference's CREATE_NEW), before it succeeds.
     fn on_before_create_file(&self, _e: &ControlEvent) -> Result<()> {
@@ -233,6 +247,145 @@ pub trait FilterEvents: MonitorEvents {
     /// An access rule denied an operation without calling a handler (fsgate addition, fired
     /// asynchronously after the verdict, for logging).
     fn on_access_denied(&self, _e: &ControlEvent) {}
+    /// A name was created (overlay). Fires for rules with `FS_CE_AFTER_CREATE`.
+    fn on_after_create_file(&self, _r: &mut FileRequest<'_>) -> Result<()> {
+        Ok(())
+    }
+    /// An existing file or directory was opened (overlay). Fires for rules with `FS_CE_AFTER_OPEN`.
+    fn on_after_open_file(&self, _r: &mut FileRequest<'_>) -> Result<()> {
+        Ok(())
+    }
+    /// Data was read: `buffer` holds it, and what the handler leaves there is what the caller gets (overlay). Fires for rules with `FS_CE_AFTER_READ`.
+    fn on_after_read_file(&self, _r: &mut FileRequest<'_>) -> Result<()> {
+        Ok(())
+    }
+    /// Data is about to be written: `buffer` holds it, and what the handler leaves there is what lands (overlay). Fires for rules with `FS_CE_BEFORE_WRITE`.
+    fn on_before_write_file(&self, _r: &mut FileRequest<'_>) -> Result<()> {
+        Ok(())
+    }
+    /// Data was written (overlay). Fires for rules with `FS_CE_AFTER_WRITE`.
+    fn on_after_write_file(&self, _r: &mut FileRequest<'_>) -> Result<()> {
+        Ok(())
+    }
+    /// A lookup or `stat` (overlay). `Err(ENOENT)` makes the name not exist. Fires for rules with `FS_CE_BEFORE_QUERY_FILE_INFO`.
+    fn on_before_query_file_info(&self, _r: &mut FileRequest<'_>) -> Result<()> {
+        Ok(())
+    }
+    /// A lookup or `stat` was answered (overlay); `file_exists = false` hides the name. Fires for rules with `FS_CE_AFTER_QUERY_FILE_INFO`.
+    fn on_after_query_file_info(&self, _r: &mut FileRequest<'_>) -> Result<()> {
+        Ok(())
+    }
+    /// A size, mode or time change (overlay). Fires for rules with `FS_CE_BEFORE_SET_SIZES / _ATTRIBUTES`.
+    fn on_before_set_file_info(&self, _r: &mut FileRequest<'_>) -> Result<()> {
+        Ok(())
+    }
+    /// A size, mode or time change was made (overlay). Fires for rules with `FS_CE_AFTER_SET_SIZES / _ATTRIBUTES`.
+    fn on_after_set_file_info(&self, _r: &mut FileRequest<'_>) -> Result<()> {
+        Ok(())
+    }
+    /// An owner or group change (overlay). Fires for rules with `FS_CE_BEFORE_SET_SECURITY`.
+    fn on_before_set_file_security(&self, _r: &mut FileRequest<'_>) -> Result<()> {
+        Ok(())
+    }
+    /// An owner or group change was made (overlay). Fires for rules with `FS_CE_AFTER_SET_SECURITY`.
+    fn on_after_set_file_security(&self, _r: &mut FileRequest<'_>) -> Result<()> {
+        Ok(())
+    }
+    /// Whether a delete may go on (overlay); `Err` refuses it. Fires for rules with `FS_CE_BEFORE_CAN_DELETE`.
+    fn on_before_can_file_be_deleted(&self, _r: &mut FileRequest<'_>) -> Result<()> {
+        Ok(())
+    }
+    /// A delete was allowed (overlay). Fires for rules with `FS_CE_AFTER_CAN_DELETE`.
+    fn on_after_can_file_be_deleted(&self, _r: &mut FileRequest<'_>) -> Result<()> {
+        Ok(())
+    }
+    /// A delete (overlay). Fires for rules with `FS_CE_BEFORE_DELETE`.
+    fn on_before_delete_file(&self, _r: &mut FileRequest<'_>) -> Result<()> {
+        Ok(())
+    }
+    /// A delete was made (overlay). Fires for rules with `FS_CE_AFTER_DELETE`.
+    fn on_after_delete_file(&self, _r: &mut FileRequest<'_>) -> Result<()> {
+        Ok(())
+    }
+    /// A rename or move (overlay). Fires for rules with `FS_CE_BEFORE_RENAME`.
+    fn on_before_rename_or_move_file(&self, _r: &mut FileRequest<'_>) -> Result<()> {
+        Ok(())
+    }
+    /// A rename or move was made (overlay). Fires for rules with `FS_CE_AFTER_RENAME`.
+    fn on_after_rename_or_move_file(&self, _r: &mut FileRequest<'_>) -> Result<()> {
+        Ok(())
+    }
+    /// A listing starts (overlay). Fires for rules with `FS_CE_BEFORE_ENUMERATE_DIRECTORY`.
+    fn on_before_enumerate_directory(&self, _r: &mut FileRequest<'_>) -> Result<()> {
+        Ok(())
+    }
+    /// A listing was read: `entries` may be edited (overlay). Fires for rules with `FS_CE_AFTER_ENUMERATE_DIRECTORY`.
+    fn on_after_enumerate_directory(&self, _r: &mut FileRequest<'_>) -> Result<()> {
+        Ok(())
+    }
+    /// A descriptor is closed (overlay). Fires for rules with `FS_CE_BEFORE_CLEANUP`.
+    fn on_before_cleanup_file(&self, _r: &mut FileRequest<'_>) -> Result<()> {
+        Ok(())
+    }
+    /// A descriptor was closed (overlay). Fires for rules with `FS_CE_AFTER_CLEANUP`.
+    fn on_after_cleanup_file(&self, _r: &mut FileRequest<'_>) -> Result<()> {
+        Ok(())
+    }
+    /// A handle's last descriptor went (overlay). Fires for rules with `FS_CE_BEFORE_CLOSE`.
+    fn on_before_close_file(&self, _r: &mut FileRequest<'_>) -> Result<()> {
+        Ok(())
+    }
+    /// A handle was closed (overlay); its contexts go after this event. Fires for rules with `FS_CE_AFTER_CLOSE`.
+    fn on_after_close_file(&self, _r: &mut FileRequest<'_>) -> Result<()> {
+        Ok(())
+    }
+    /// A name a rule with `FS_CE_REPARSE_FILENAME` covers is looked up or opened (overlay):
+    /// set `new_file_name` to serve it from another path (a file anywhere: its content and
+    /// information are what processes see under the asked name).
+    fn on_reparse_file_name(&self, _r: &mut ReparseFileName) -> Result<()> {
+        Ok(())
+    }
+
+    /// A file, handle or enumeration context is about to be dropped: the last event of its
+    /// lifetime (overlay). Event contexts never reach it (they go after their After event).
+    fn on_cleanup_context(&self, _kind: ContextKind, _context: &mut Context) {}
+
+    /// Routes a Before event to its method (create and open have their own, with a
+    /// [`ControlEvent`]: the overlay fires those).
+    fn fire_before(&self, r: &mut FileRequest<'_>) -> Result<()> {
+        match r.kind {
+            RequestKind::WriteFile => self.on_before_write_file(r),
+            RequestKind::QueryFileInfo => self.on_before_query_file_info(r),
+            RequestKind::SetFileInfo => self.on_before_set_file_info(r),
+            RequestKind::SetFileSecurity => self.on_before_set_file_security(r),
+            RequestKind::CanFileBeDeleted => self.on_before_can_file_be_deleted(r),
+            RequestKind::DeleteFile => self.on_before_delete_file(r),
+            RequestKind::RenameOrMoveFile => self.on_before_rename_or_move_file(r),
+            RequestKind::EnumerateDirectory => self.on_before_enumerate_directory(r),
+            RequestKind::CleanupFile => self.on_before_cleanup_file(r),
+            RequestKind::CloseFile => self.on_before_close_file(r),
+            RequestKind::CreateFile | RequestKind::OpenFile | RequestKind::ReadFile => Ok(()),
+        }
+    }
+
+    /// Routes an After event to its method.
+    fn fire_after(&self, r: &mut FileRequest<'_>) -> Result<()> {
+        match r.kind {
+            RequestKind::CreateFile => self.on_after_create_file(r),
+            RequestKind::OpenFile => self.on_after_open_file(r),
+            RequestKind::ReadFile => self.on_after_read_file(r),
+            RequestKind::WriteFile => self.on_after_write_file(r),
+            RequestKind::QueryFileInfo => self.on_after_query_file_info(r),
+            RequestKind::SetFileInfo => self.on_after_set_file_info(r),
+            RequestKind::SetFileSecurity => self.on_after_set_file_security(r),
+            RequestKind::CanFileBeDeleted => self.on_after_can_file_be_deleted(r),
+            RequestKind::DeleteFile => self.on_after_delete_file(r),
+            RequestKind::RenameOrMoveFile => self.on_after_rename_or_move_file(r),
+            RequestKind::EnumerateDirectory => self.on_after_enumerate_directory(r),
+            RequestKind::CleanupFile => self.on_after_cleanup_file(r),
+            RequestKind::CloseFile => self.on_after_close_file(r),
+        }
+    }
     /// A process reads (or writes, or faults in) a range of a placeholder that is not filled
     /// yet: put the data of `offset .. offset + buffer.len()` into `buffer`. The process
     /// waits until the handler returns and the filter has written the buffer into the file;

@@ -23,7 +23,7 @@ use fsgate_fanotify::{
     MarkFlags, MarkType, Response,
 };
 
-use fsgate_core::sync::{lock, read};
+use fsgate_core::sync::{lock, read, write};
 
 use crate::attach::{self, Marks};
 use crate::class::{hash, ClassCore, Lookups, RuleList};
@@ -31,9 +31,11 @@ use crate::events::{ControlEvent, ControlKind, FilterEvents};
 use crate::group;
 use crate::notify::{self, NotifyEngine};
 use crate::open_request::open_request;
+use crate::overlay::{self, Overlay, Shared};
 use crate::placeholder::{self, PlaceholderEngine};
+use crate::reparse::{ReparseRule, ReparseRules};
 use crate::rules::{AccessFlags, ControlFlags, NotifyFlags, Qualifiers, RuleFlags, Rules};
-use crate::settings::FilterSettings;
+use crate::settings::{Backend, FilterSettings};
 
 fn permission_mask(flags: RuleFlags) -> EventMask {
     let mut m = EventMask::empty();
@@ -70,10 +72,26 @@ struct Running {
     marks: Arc<Mutex<Marks>>,
 }
 
-/// The filter class on fanotify. See the [module](self) docs for verdicts.
+/// The overlays of a filter running on the overlay backend.
+struct OverlayRun<H: FilterEvents> {
+    overlays: Vec<Overlay<H>>,
+    /// Where their Notify events and `on_access_denied` run.
+    notify: Arc<Dispatcher>,
+}
+
+/// The filter class: on fanotify, or on overlays (see [`crate::overlay`]). See the
+/// [module](self) docs for fanotify's verdicts.
 pub struct FileFilter<H: FilterEvents> {
     core: ClassCore<H>,
     running: Mutex<Option<Running>>,
+    overlay: Mutex<Option<OverlayRun<H>>>,
+    /// Directories to mount overlays on whatever the rules say.
+    overlay_directories: Mutex<Vec<std::path::PathBuf>>,
+    reparse: Arc<RwLock<ReparseRules>>,
+    virtual_files: Arc<RwLock<crate::overlay::virtual_files::VirtualFiles>>,
+    /// What `create_reparse_rules_snapshot` took, until `close_reparse_rules_snapshot`.
+    reparse_snapshot: Mutex<Vec<ReparseRule>>,
+    process_failed_requests: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl<H: FilterEvents> FileFilter<H> {
@@ -82,6 +100,12 @@ impl<H: FilterEvents> FileFilter<H> {
         Self {
             core: ClassCore::new(handler, FilterSettings::default().settings()),
             running: Mutex::new(None),
+            overlay: Mutex::new(None),
+            overlay_directories: Mutex::new(Vec::new()),
+            reparse: Arc::new(RwLock::new(ReparseRules::default())),
+            virtual_files: Arc::new(RwLock::new(Default::default())),
+            reparse_snapshot: Mutex::new(Vec::new()),
+            process_failed_requests: Arc::new(std::sync::atomic::AtomicBool::new(false)),
         }
     }
 
@@ -150,20 +174,13 @@ impl<H: FilterEvents> FileFilter<H> {
         )
     }
 
-    fn check(flags: RuleFlags) -> Result<()> {
-        if flags
-            .access
-            .intersects(AccessFlags::ACCESS_DELETE_PROTECT | AccessFlags::ACCESS_RENAME_PROTECT)
-        {
+    /// Refuses what no backend serves, and, while fanotify runs, what only the overlay
+    /// serves.
+    fn check(&self, flags: RuleFlags) -> Result<()> {
+        if overlay::needs_overlay(flags) && lock(&self.running).is_some() {
             return Err(Error::from_code(
                 code::ERROR_NOT_SUPPORTED,
-                "access_flags: delete and rename protection need the overlay backend; fanotify cannot deny them",
-            ));
-        }
-        if flags.control.contains(ControlFlags::FS_CE_REPARSE_FILENAME) {
-            return Err(Error::from_code(
-                code::ERROR_NOT_SUPPORTED,
-                "control_flags: FS_CE_REPARSE_FILENAME needs the overlay backend",
+                "flags: the filter runs on fanotify, which cannot serve this rule (delete or rename protection, or an overlay event); stop it and start it again to move to the overlay backend",
             ));
         }
         Ok(())
@@ -195,7 +212,7 @@ impl<H: FilterEvents> FileFilter<H> {
             control,
             notify,
         };
-        Self::check(flags)?;
+        self.check(flags)?;
         self.core.add_rule(RuleList::Standard, mask, flags, q)?;
         self.refresh()
     }
@@ -269,19 +286,293 @@ impl<H: FilterEvents> FileFilter<H> {
 
     /// `config("NAME=VALUE")` / `config("NAME")`: `DenyExpiredEvents`, `FilterOwnRequests`
     /// (read-only false: the listener's own requests are never filtered),
-    /// `MinWorkerThreadCount`, `MaxWorkerThreadCount`, `BuildInfo`, `LicenseInfo`.
+    /// `MinWorkerThreadCount`, `MaxWorkerThreadCount`, `Backend` (`Auto`, `Overlay`,
+    /// `Fanotify`; see [`crate::overlay`]), `ProcessFailedRequests`, `BuildInfo`,
+    /// `LicenseInfo`.
     pub fn config(&self, text: &str) -> Result<String> {
-        self.core.settings.config(text)
+        if let Some((name, value)) = text.split_once('=') {
+            if name.eq_ignore_ascii_case(crate::settings::filter_names::BACKEND) {
+                Backend::parse(value)?;
+            }
+        }
+        let answer = self.core.settings.config(text)?;
+        if let Ok(s) = FilterSettings::from_settings(&self.core.settings) {
+            self.process_failed_requests.store(
+                s.process_failed_requests,
+                std::sync::atomic::Ordering::SeqCst,
+            );
+        }
+        Ok(answer)
     }
 
-    /// Whether the filter is running.
+    /// `process_failed_requests`: whether the overlay's After events fire for operations
+    /// that failed (with their `result_code`), so that an event context or a cleanup is
+    /// never missed. Default false. Takes effect at once.
+    pub fn set_process_failed_requests(&self, on: bool) -> Result<()> {
+        self.config(&format!(
+            "{}={on}",
+            crate::settings::filter_names::PROCESS_FAILED_REQUESTS
+        ))
+        .map(|_| ())
+    }
+
+    /// Whether the filter is running (on either backend).
     pub fn active(&self) -> bool {
-        lock(&self.running).is_some()
+        lock(&self.running).is_some() || lock(&self.overlay).is_some()
+    }
+
+    /// The directories overlays are mounted on while the filter runs on the overlay
+    /// backend, with how their untouched files are served (kernel passthrough or the
+    /// library); empty on fanotify.
+    pub fn overlay_directories(&self) -> Vec<(std::path::PathBuf, fsgate_vfs::RouteMode)> {
+        lock(&self.overlay)
+            .as_ref()
+            .map(|run| {
+                run.overlays
+                    .iter()
+                    .filter_map(|o| o.route_mode().ok().map(|m| (o.root(), m)))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Serves `directory` with an overlay from the next `start_filter` on, even when no rule
+    /// names it (with no rule at all, the overlay is a plain mirror: what processes pay for
+    /// the overlay itself). Selects the overlay backend (`Backend=Fanotify` then refuses to
+    /// start). A path that is not an existing directory is `ERROR_DIRECTORY` naming it.
+    pub fn add_overlay_directory(&self, directory: impl AsRef<Path>) -> Result<()> {
+        let directory = directory.as_ref();
+        if !directory.is_dir() {
+            return Err(Error::from_code(
+                code::ERROR_DIRECTORY,
+                format!("{} is not an existing directory", directory.display()),
+            ));
+        }
+        lock(&self.overlay_directories).push(directory.to_path_buf());
+        Ok(())
+    }
+
+    /// `add_reparse_rule`: redirects every access to a name matching `mask` to `new_mask`
+    /// (see [`crate::reparse`] for the forms). Served by the overlay backend: the rule's
+    /// directory gets an overlay at the next `start_filter`, and a running overlay applies
+    /// it to names the kernel looks up from then on (names it cached keep their answer for
+    /// up to the metadata timeout, 10 s). While fanotify runs it is refused.
+    pub fn add_reparse_rule(&self, mask: &str, new_mask: &str) -> Result<()> {
+        if lock(&self.running).is_some() {
+            return Err(Error::from_code(
+                code::ERROR_NOT_SUPPORTED,
+                "add_reparse_rule: the filter runs on fanotify, which cannot redirect; stop it and start it again to move to the overlay backend",
+            ));
+        }
+        write(&self.reparse).add(mask, new_mask)
+    }
+
+    /// `delete_reparse_rule`: removes the rule for `mask`; whether it existed.
+    pub fn delete_reparse_rule(&self, mask: &str) -> bool {
+        write(&self.reparse).delete(mask)
+    }
+
+    /// `delete_all_reparse_rules`.
+    pub fn delete_all_reparse_rules(&self) {
+        write(&self.reparse).clear();
+    }
+
+    /// `get_reparse_rule_by_mask`: the rule for `mask`; `ERROR_FILE_NOT_FOUND` naming it
+    /// when there is none.
+    pub fn get_reparse_rule_by_mask(&self, mask: &str) -> Result<ReparseRule> {
+        read(&self.reparse).get(mask).ok_or_else(|| {
+            Error::from_code(
+                code::ERROR_FILE_NOT_FOUND,
+                format!("no reparse rule for the mask '{mask}'"),
+            )
+        })
+    }
+
+    /// `create_reparse_rules_snapshot`: the reparse rules as they are now, kept (and
+    /// returned) until [`close_reparse_rules_snapshot`](Self::close_reparse_rules_snapshot).
+    pub fn create_reparse_rules_snapshot(&self) -> Vec<ReparseRule> {
+        let snapshot = read(&self.reparse).snapshot();
+        lock(&self.reparse_snapshot).clone_from(&snapshot);
+        snapshot
+    }
+
+    /// `close_reparse_rules_snapshot`: drops the snapshot.
+    pub fn close_reparse_rules_snapshot(&self) {
+        lock(&self.reparse_snapshot).clear();
+    }
+
+    /// `add_virtual_file`: makes `file_name` (a full path under a filtered directory) appear
+    /// in listings and open, as a read-only file of `size` bytes that exists only in the
+    /// application: `on_before_query_file_info` (its size and mode), `on_before_open_file`
+    /// and `on_after_read_file` (an empty buffer to fill with the data asked for) always
+    /// fire for it, and `on_before_delete_file` for its deletion, after which it is gone.
+    /// Served by the overlay (its directory gets one at the next `start_filter`). A name
+    /// the kernel has already found missing appears within the metadata timeout (10 s).
+    pub fn add_virtual_file(&self, file_name: &str, size: u64) -> Result<()> {
+        let parent = Path::new(file_name).parent().filter(|p| p.is_dir());
+        if !file_name.starts_with('/') || parent.is_none() {
+            return Err(Error::invalid_argument(
+                "file_name",
+                format!("'{file_name}' is not a full path in an existing directory"),
+            ));
+        }
+        write(&self.virtual_files).insert(file_name.to_string(), size);
+        Ok(())
+    }
+
+    /// `remove_virtual_file`: the file disappears; whether it existed.
+    pub fn remove_virtual_file(&self, file_name: &str) -> bool {
+        write(&self.virtual_files).remove(file_name).is_some()
+    }
+
+    /// `create_file_direct`: opens (or, with `O_CREAT` in `flags`, creates with `mode`)
+    /// `file_name` without being filtered: under an overlay, the lower file through the
+    /// overlay's own descriptor; elsewhere the path as it is (see [`crate::direct`]). The
+    /// filter must be running (error 21). Errors carry the errno of the open.
+    pub fn create_file_direct(
+        &self,
+        file_name: &str,
+        flags: i32,
+        mode: u32,
+    ) -> Result<std::fs::File> {
+        if !self.active() {
+            return Err(Error::not_ready(
+                "create_file_direct: the filter is not running",
+            ));
+        }
+        let opened = lock(&self.overlay).as_ref().and_then(|run| {
+            run.overlays
+                .iter()
+                .find_map(|o| o.open_direct(file_name, flags, mode))
+        });
+        opened
+            .unwrap_or_else(|| crate::direct::open_plain(file_name, flags, mode))
+            .map_err(|e| crate::direct::failed("create_file_direct", file_name, e))
+    }
+
+    /// `set_file_size_direct` on a file from [`create_file_direct`](Self::create_file_direct).
+    pub fn set_file_size_direct(&self, file: &std::fs::File, size: u64) -> Result<()> {
+        crate::direct::set_file_size(file, size)
+    }
+
+    /// `query_file_information_direct` on a file from
+    /// [`create_file_direct`](Self::create_file_direct).
+    pub fn query_file_information_direct(&self, file: &std::fs::File) -> Result<std::fs::Metadata> {
+        crate::direct::query_file_information(file)
+    }
+
+    /// `query_file_security_direct`: owner, group and permission bits.
+    pub fn query_file_security_direct(
+        &self,
+        file: &std::fs::File,
+    ) -> Result<crate::direct::FileSecurity> {
+        crate::direct::query_file_security(file)
+    }
+
+    /// `set_file_security_direct`: changes what is `Some` of owner, group and mode.
+    pub fn set_file_security_direct(
+        &self,
+        file: &std::fs::File,
+        owner: Option<u32>,
+        group: Option<u32>,
+        mode: Option<u32>,
+    ) -> Result<()> {
+        crate::direct::set_file_security(file, owner, group, mode)
+    }
+
+    /// Whether `start_filter` would run the overlay backend.
+    fn wants_overlay(&self) -> Result<bool> {
+        let settings = FilterSettings::from_settings(&self.core.settings)?;
+        let all = read(&self.core.rules).standard.all_flags();
+        let asked = !lock(&self.overlay_directories).is_empty()
+            || !read(&self.reparse).is_empty()
+            || !read(&self.virtual_files).is_empty();
+        match Backend::parse(&settings.backend)? {
+            Backend::Overlay => Ok(true),
+            Backend::Auto => Ok(asked || overlay::needs_overlay(all)),
+            Backend::Fanotify if asked || overlay::needs_overlay(all) => Err(Error::from_code(
+                code::ERROR_NOT_SUPPORTED,
+                "Backend=Fanotify: a rule needs the overlay backend (delete or rename protection, or an overlay event)",
+            )),
+            Backend::Fanotify => Ok(false),
+        }
+    }
+
+    /// Mounts an overlay over each rule's leading directory.
+    fn start_overlays(&self, timeout_ms: u32) -> Result<()> {
+        let timeout = Timeout::from_millis(timeout_ms)?;
+        let mut slot = lock(&self.overlay);
+        if slot.is_some() || lock(&self.running).is_some() {
+            return Err(Error::from_code(
+                code::ERROR_CONNECTION_ACTIVE,
+                "the filter is already running",
+            ));
+        }
+        let (roots, all) = {
+            let rules = read(&self.core.rules);
+            let mut extra = lock(&self.overlay_directories).clone();
+            extra.extend(
+                read(&self.virtual_files)
+                    .keys()
+                    .filter_map(|f| Path::new(f).parent().map(Path::to_path_buf)),
+            );
+            extra.extend(
+                read(&self.reparse)
+                    .directories()
+                    .into_iter()
+                    .map(std::path::PathBuf::from),
+            );
+            (
+                overlay::overlay_roots(&rules, &extra)?,
+                rules.standard.all_flags(),
+            )
+        };
+        if roots.is_empty() {
+            return Err(Error::invalid_argument(
+                "rules",
+                "the overlay backend needs at least one rule with a leading directory",
+            ));
+        }
+        let options = self
+            .core
+            .dispatcher_options(timeout, "fsgate-filter-notify")?;
+        let notify = Arc::new(Dispatcher::new(
+            options,
+            Arc::clone(&self.core.handler) as Arc<dyn Hooks>,
+        )?);
+        let mut overlays = Vec::new();
+        for root in &roots {
+            let shared = Shared {
+                handler: Arc::clone(&self.core.handler),
+                rules: Arc::clone(&self.core.rules),
+                process_failed_requests: Arc::clone(&self.process_failed_requests),
+                notify: Arc::clone(&notify),
+                reparse: Arc::clone(&self.reparse),
+                virtual_files: Arc::clone(&self.virtual_files),
+            };
+            match Overlay::start(shared, root, overlay::wants_cleanup(all), timeout_ms) {
+                Ok(o) => overlays.push(o),
+                Err(e) => {
+                    for o in overlays {
+                        let _ = o.stop();
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        *slot = Some(OverlayRun { overlays, notify });
+        Ok(())
     }
 
     /// Starts filtering. `timeout_ms` is 0 (none) or ≥ 3000 (else error 1292). Without
     /// rules the filter only serves placeholders.
+    ///
+    /// The backend is chosen here (see [`crate::overlay`]): with `Backend=Overlay`, or a rule
+    /// that needs it, an overlay is mounted over each rule's leading directory.
     pub fn start_filter(&self, timeout_ms: u32) -> Result<()> {
+        if self.wants_overlay()? {
+            return self.start_overlays(timeout_ms);
+        }
         let timeout = Timeout::from_millis(timeout_ms)?;
         let mut running = lock(&self.running);
         if running.is_some() {
@@ -388,7 +679,23 @@ impl<H: FilterEvents> FileFilter<H> {
     /// Stops filtering: removes the marks, answers every held permission event with allow
     /// (its handler's late result is ignored), detaches the volumes. Returns without waiting
     /// for handlers still running; their threads end when they return.
+    ///
+    /// On the overlay backend, unmounts every overlay (processes blocked in a request are
+    /// answered, running handlers finish first) so the directories are plain again.
     pub fn stop_filter(&self) -> Result<()> {
+        if let Some(run) = lock(&self.overlay).take() {
+            let mut first = Ok(());
+            for o in run.overlays {
+                if let Err(e) = o.stop() {
+                    first = first.and(Err(e));
+                }
+            }
+            let notify = run.notify;
+            let _ = std::thread::Builder::new()
+                .name("fsgate-filter-drain".into())
+                .spawn(move || drop(notify));
+            return first;
+        }
         let Some(mut r) = lock(&self.running).take() else {
             return Ok(());
         };
@@ -564,6 +871,10 @@ impl<H: FilterEvents> Reader<H> {
                 ControlKind::OpenFile => h.on_before_open_file(&ev),
                 ControlKind::ReadFile => h.on_before_read_file(&ev),
                 ControlKind::Execute => h.on_before_execute(&ev),
+                // Only the overlay refuses these, and it fires no Before event for them here.
+                ControlKind::DeleteFile
+                | ControlKind::RenameOrMoveFile
+                | ControlKind::SetFileSize => Ok(()),
             })
             .key(key)
             .originator(origin)

@@ -29,11 +29,13 @@ bitflags! {
         /// Deny reading (the file becomes write-only): opens for reading and `read(2)` on
         /// descriptors opened earlier fail with `EPERM`.
         const ACCESS_WRITE_ONLY = 0x0002;
-        /// Deny deletion. Needs the overlay backend; refused by the fanotify backend.
+        /// Deny deletion: `unlink(2)`, `rmdir(2)` and a `rename(2)` over the file fail with
+        /// `EACCES`. Served by the overlay backend (fanotify cannot deny a delete).
         const ACCESS_DELETE_PROTECT = 0x0004;
         /// Deny execution: `execve(2)` and `mmap(PROT_EXEC)`-style opens fail with `EPERM`.
         const ACCESS_EXECUTE_PROTECT = 0x0008;
-        /// Deny renaming. Needs the overlay backend; refused by the fanotify backend.
+        /// Deny renaming: `rename(2)` of the file away, or over it, fails with `EACCES`.
+        /// Served by the overlay backend.
         const ACCESS_RENAME_PROTECT = 0x0040;
         /// Deny every open.
         const ACCESS_DENY_ALL = 0x1000;
@@ -44,12 +46,67 @@ bitflags! {
     /// Control event flags: which Before events the application's handler receives.
     #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
     pub struct ControlFlags: u64 {
-        /// `on_before_create_file`: an `open(2)` with `O_CREAT | O_EXCL`.
+        /// `on_before_create_file`: fanotify, an `open(2)` with `O_CREAT | O_EXCL`; the
+        /// overlay, every creation of a name (before it exists).
         const FS_CE_BEFORE_CREATE = 0x0000_0001;
+        /// `on_after_create_file` (overlay).
+        const FS_CE_AFTER_CREATE = 0x0000_0002;
         /// `on_before_open_file`: every other open.
         const FS_CE_BEFORE_OPEN = 0x0000_0004;
+        /// `on_after_open_file` (overlay).
+        const FS_CE_AFTER_OPEN = 0x0000_0008;
         /// `on_before_read_file`: a `read(2)`-family call.
         const FS_CE_BEFORE_READ = 0x0000_0010;
+        /// `on_after_read_file` (overlay): the data read, changeable before the caller
+        /// gets it.
+        const FS_CE_AFTER_READ = 0x0000_0020;
+        /// `on_before_write_file` (overlay): the data to write, changeable before it lands.
+        const FS_CE_BEFORE_WRITE = 0x0000_0040;
+        /// `on_after_write_file` (overlay).
+        const FS_CE_AFTER_WRITE = 0x0000_0080;
+        /// `on_before_cleanup_file` (overlay): a `close(2)` of a descriptor.
+        const FS_CE_BEFORE_CLEANUP = 0x0000_0400;
+        /// `on_after_cleanup_file` (overlay).
+        const FS_CE_AFTER_CLEANUP = 0x0000_0800;
+        /// `on_before_close_file` (overlay): the last descriptor of a handle went.
+        const FS_CE_BEFORE_CLOSE = 0x0000_1000;
+        /// `on_after_close_file` (overlay).
+        const FS_CE_AFTER_CLOSE = 0x0000_2000;
+        /// `on_before_can_file_be_deleted` (overlay).
+        const FS_CE_BEFORE_CAN_DELETE = 0x0000_4000;
+        /// `on_after_can_file_be_deleted` (overlay).
+        const FS_CE_AFTER_CAN_DELETE = 0x0000_8000;
+        /// `on_before_delete_file` (overlay).
+        const FS_CE_BEFORE_DELETE = 0x0001_0000;
+        /// `on_after_delete_file` (overlay).
+        const FS_CE_AFTER_DELETE = 0x0002_0000;
+        /// `on_before_rename_or_move_file` (overlay; the mask is matched against the old
+        /// name).
+        const FS_CE_BEFORE_RENAME = 0x0004_0000;
+        /// `on_after_rename_or_move_file` (overlay).
+        const FS_CE_AFTER_RENAME = 0x0008_0000;
+        /// `on_before_set_file_info` for size changes (overlay).
+        const FS_CE_BEFORE_SET_SIZES = 0x0010_0000;
+        /// `on_after_set_file_info` for size changes (overlay).
+        const FS_CE_AFTER_SET_SIZES = 0x0020_0000;
+        /// `on_before_set_file_info` for mode and time changes (overlay).
+        const FS_CE_BEFORE_SET_ATTRIBUTES = 0x0040_0000;
+        /// `on_after_set_file_info` for mode and time changes (overlay).
+        const FS_CE_AFTER_SET_ATTRIBUTES = 0x0080_0000;
+        /// `on_before_query_file_info` (overlay): a lookup or `stat`.
+        const FS_CE_BEFORE_QUERY_FILE_INFO = 0x0100_0000;
+        /// `on_after_query_file_info` (overlay).
+        const FS_CE_AFTER_QUERY_FILE_INFO = 0x0200_0000;
+        /// `on_before_enumerate_directory` (overlay; the mask is matched against the
+        /// directory's own path).
+        const FS_CE_BEFORE_ENUMERATE_DIRECTORY = 0x1000_0000;
+        /// `on_after_enumerate_directory` (overlay): the whole listing, whose entries the
+        /// handler may remove or add to.
+        const FS_CE_AFTER_ENUMERATE_DIRECTORY = 0x2000_0000;
+        /// `on_before_set_file_security` (overlay): a change of owner or group.
+        const FS_CE_BEFORE_SET_SECURITY = 0x0001_0000_0000;
+        /// `on_after_set_file_security` (overlay).
+        const FS_CE_AFTER_SET_SECURITY = 0x0002_0000_0000;
         /// `on_before_execute`: an `execve(2)` of the file (fsgate addition; fanotify's
         /// exec permission event).
         const FS_CE_BEFORE_EXECUTE = 0x0100_0000_0000;

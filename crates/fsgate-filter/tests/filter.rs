@@ -212,18 +212,23 @@ fn stopping_releases_every_held_event() {
 }
 
 #[test]
-fn bad_timeouts_and_overlay_only_flags_are_refused() {
+fn bad_timeouts_and_overlay_rules_on_fanotify_are_refused() {
     let f = FileFilter::new(App::default());
     assert_eq!(f.start_filter(1000).unwrap_err().code(), 1292);
-    let e = f
-        .add_filter_rule(
-            "/x/*",
-            AccessFlags::ACCESS_DELETE_PROTECT,
-            ControlFlags::empty(),
-            NotifyFlags::empty(),
-        )
-        .unwrap_err();
+    // Delete protection is the overlay's: a stopped filter takes the rule, and a filter told
+    // to stay on fanotify refuses to start with it.
+    f.add_filter_rule(
+        "/x/*",
+        AccessFlags::ACCESS_DELETE_PROTECT,
+        ControlFlags::empty(),
+        NotifyFlags::empty(),
+    )
+    .unwrap();
+    f.config("Backend=Fanotify").unwrap();
+    let e = f.start_filter(0).unwrap_err();
     assert_eq!(e.code(), fsgate_core::code::ERROR_NOT_SUPPORTED);
+    assert!(e.message().contains("Backend=Fanotify"), "{e}");
+    assert!(!f.active());
     assert_eq!(get_originator_process_id().unwrap_err().code(), 614);
 }
 

@@ -19,8 +19,9 @@ use crate::sys::{self, Unmounted};
 use crate::transport::Transport;
 use crate::wire::FuseFs;
 
-/// Checks that `path` is an existing empty directory; errors name the path.
-pub(crate) fn check_mounting_point(path: &Path) -> Result<PathBuf> {
+/// Checks that `path` is an existing directory, empty unless `contents_allowed`; errors
+/// name the path.
+pub(crate) fn check_mounting_point(path: &Path, contents_allowed: bool) -> Result<PathBuf> {
     let shown = path.display();
     let meta = std::fs::metadata(path).map_err(|e| {
         if e.kind() == std::io::ErrorKind::NotFound {
@@ -40,7 +41,7 @@ pub(crate) fn check_mounting_point(path: &Path) -> Result<PathBuf> {
     }
     let mut entries = std::fs::read_dir(path)
         .map_err(|e| Error::io(format!("listing mounting point {shown}"), e))?;
-    if entries.next().is_some() {
+    if !contents_allowed && entries.next().is_some() {
         return Err(Error::from_code(
             code::ERROR_DIR_NOT_EMPTY,
             format!("mounting point {shown} is not empty"),
@@ -93,7 +94,7 @@ impl<E: Events> Mounted<E> {
         timeout_ms: u32,
     ) -> Result<Self> {
         let timeout = Timeout::from_millis(timeout_ms)?;
-        let primary = check_mounting_point(mounting_point)?;
+        let primary = check_mounting_point(mounting_point, options.mount_over_contents)?;
         if !Path::new("/dev/fuse").exists() {
             return Err(Error::from_code(
                 code::ERROR_FS_DRIVER_REQUIRED,
@@ -251,7 +252,7 @@ impl<E: Events> Mounted<E> {
     }
 
     pub(crate) fn add_mounting_point(&mut self, path: &Path) -> Result<()> {
-        let target = check_mounting_point(path)?;
+        let target = check_mounting_point(path, false)?;
         sys::bind_mount(&self.primary, &target)?;
         match sys::UnmountWatcher::start(&target) {
             Ok(w) => {

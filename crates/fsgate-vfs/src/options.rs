@@ -219,6 +219,11 @@ fsgate_core::declare_settings! {
         /// are kept and reported but ignored by `execve`. Needs a server running as root, like
         /// `allow_devices`.
         pub allow_set_id: bool = false, ALLOW_SET_ID = "AllowSetId", Kind::Bool;
+        /// `MountOverContents`: the primary mounting point may be a directory with contents,
+        /// which the mount hides from every process until it goes (the file filter's
+        /// overlay mounts over the very directory it serves, which it opened first). Off
+        /// (the default), a non-empty mounting point fails with `ENOTEMPTY`.
+        pub mount_over_contents: bool = false, MOUNT_OVER_CONTENTS = "MountOverContents", Kind::Bool;
     }
 }
 

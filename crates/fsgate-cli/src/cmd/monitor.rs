@@ -3,9 +3,10 @@
 use std::path::PathBuf;
 
 use clap::Args;
+use fsgate_core::mask::FileMask;
 use fsgate_core::{Error, Result};
 use fsgate_filter::events::{
-    ControlEvent, FilterEvents, Hooks, MonitorEvents, NotifyEvent, NotifyKind,
+    ControlEvent, FileRequest, FilterEvents, Hooks, MonitorEvents, NotifyEvent, NotifyKind,
 };
 use fsgate_filter::filter::FileFilter;
 use fsgate_filter::monitor::FileMonitor;
@@ -47,6 +48,29 @@ pub struct FilterArgs {
     /// Deny executing files matching MASK.
     #[arg(long = "deny-exec")]
     pub deny_exec: Vec<String>,
+    /// Deny deleting files matching MASK (`unlink`, `rmdir`, a rename over them): EACCES.
+    /// Served by an overlay mounted over PATH.
+    #[arg(long = "deny-delete")]
+    pub deny_delete: Vec<String>,
+    /// Deny renaming files matching MASK (away or over them): EACCES. Served by an overlay.
+    #[arg(long = "deny-rename")]
+    pub deny_rename: Vec<String>,
+    /// Hide files matching MASK: they vanish from listings and lookups (ENOENT). Served by
+    /// an overlay.
+    #[arg(long = "hide")]
+    pub hide: Vec<String>,
+    /// Redirect names matching MASK to TARGET (a reparse rule: `MASK=TARGET`; a TARGET
+    /// ending in `/*` keeps the rest of the path; a relative TARGET is under PATH).
+    #[arg(long = "redirect", value_name = "MASK=TARGET")]
+    pub redirect: Vec<String>,
+    /// A file that exists only in the filter: NAME (under PATH) lists and reads as the
+    /// current content of SOURCE (`NAME=SOURCE`), read-only.
+    #[arg(long = "virtual-file", value_name = "NAME=SOURCE")]
+    pub virtual_file: Vec<String>,
+    /// Serve PATH with an overlay even when no rule needs one (then no rule is needed at
+    /// all: the overlay alone, as benchmarks measure it).
+    #[arg(long)]
+    pub overlay: bool,
     /// One JSON object per line.
     #[arg(long)]
     pub json: bool,
@@ -182,8 +206,8 @@ impl Hooks for Print {
     }
 }
 
-impl FilterEvents for Print {
-    fn on_access_denied(&self, e: &ControlEvent) {
+impl Print {
+    fn access_denied(&self, e: &ControlEvent) {
         let mut m = Map::new();
         m.insert(
             "operation".into(),
@@ -193,6 +217,88 @@ impl FilterEvents for Print {
         m.insert("process_id".into(), Value::from(e.process_id));
         m.insert("process_name".into(), Value::String(e.process_name.clone()));
         self.0.event("access_denied", m);
+    }
+}
+
+/// The filter's handler: prints denials and notifications, hides what `--hide` names
+/// (from listings through `on_after_enumerate_directory`, from lookups through
+/// `on_before_query_file_info`), and serves `--virtual-file`s from their sources.
+struct FilterPrint {
+    print: Print,
+    hide: Vec<FileMask>,
+    /// Virtual files (full paths) and the files their content comes from.
+    virtual_files: Vec<(String, PathBuf)>,
+}
+
+impl FilterPrint {
+    fn hidden(&self, path: &str) -> bool {
+        self.hide.iter().any(|m| m.matches(path, None))
+    }
+
+    fn source_of(&self, path: &str) -> Option<&PathBuf> {
+        self.virtual_files
+            .iter()
+            .find(|(name, _)| name == path)
+            .map(|(_, source)| source)
+    }
+}
+
+impl Hooks for FilterPrint {
+    fn on_error(&self, code: u32, description: &str) {
+        self.print.on_error(code, description);
+    }
+}
+
+impl MonitorEvents for FilterPrint {
+    fn on_notify(&self, e: &NotifyEvent) -> Result<()> {
+        self.print.on_notify(e)
+    }
+}
+
+impl FilterEvents for FilterPrint {
+    fn on_access_denied(&self, e: &ControlEvent) {
+        self.print.access_denied(e);
+    }
+
+    fn on_after_read_file(&self, r: &mut FileRequest<'_>) -> Result<()> {
+        use std::os::unix::fs::FileExt;
+        let Some(source) = self.source_of(r.file_name) else {
+            return Ok(());
+        };
+        let file = std::fs::File::open(source)
+            .map_err(|e| Error::io(format!("opening {}", source.display()), e))?;
+        let mut buffer = vec![0; r.length];
+        let n = file
+            .read_at(&mut buffer, r.offset)
+            .map_err(|e| Error::io(format!("reading {}", source.display()), e))?;
+        buffer.truncate(n);
+        r.buffer = buffer;
+        Ok(())
+    }
+
+    fn on_before_query_file_info(&self, r: &mut FileRequest<'_>) -> Result<()> {
+        if let Some(source) = self.source_of(r.file_name) {
+            let meta = std::fs::metadata(source)
+                .map_err(|e| Error::io(format!("reading {}", source.display()), e))?;
+            r.size = Some(meta.len());
+            return Ok(());
+        }
+        if self.hidden(r.file_name) {
+            return Err(Error::from_errno(
+                libc::ENOENT,
+                format!("{} is hidden", r.file_name),
+            ));
+        }
+        Ok(())
+    }
+
+    fn on_after_enumerate_directory(&self, r: &mut FileRequest<'_>) -> Result<()> {
+        let dir = r.file_name.trim_end_matches('/');
+        r.entries.retain(|e| {
+            let path = format!("{dir}/{}", e.name.to_string_lossy());
+            !self.hidden(&path)
+        });
+        Ok(())
     }
 }
 
@@ -228,27 +334,118 @@ pub fn monitor(args: MonitorArgs) -> Result<()> {
 
 /// Runs `fsgate filter`.
 pub fn filter(args: FilterArgs) -> Result<()> {
-    if args.deny_read.is_empty() && args.deny_write.is_empty() && args.deny_exec.is_empty() {
+    let rules = [
+        &args.deny_read,
+        &args.deny_write,
+        &args.deny_exec,
+        &args.deny_delete,
+        &args.deny_rename,
+        &args.hide,
+        &args.redirect,
+        &args.virtual_file,
+    ];
+    if !args.overlay && rules.iter().all(|r| r.is_empty()) {
         return Err(Error::invalid_argument(
-            "--deny-read/--deny-write/--deny-exec",
+            "--deny-read/--deny-write/--deny-exec/--deny-delete/--deny-rename/--hide/--redirect/--virtual-file",
             "give at least one rule",
         ));
     }
     let base = absolute(&args.path)?;
+    let hide = args
+        .hide
+        .iter()
+        .map(|m| FileMask::parse(&under(&base, m)))
+        .collect::<Result<Vec<_>>>()?;
+    let mut virtual_files = Vec::new();
+    for spec in &args.virtual_file {
+        let Some((name, source)) = spec.split_once('=') else {
+            return Err(Error::invalid_argument(
+                "--virtual-file",
+                format!("'{spec}' is not NAME=SOURCE"),
+            ));
+        };
+        let name = format!("{}/{}", base.display(), name.trim_start_matches('/'));
+        virtual_files.push((name, absolute(std::path::Path::new(source))?));
+    }
     let stop = StopSignal::register()?;
-    let f = FileFilter::new(Print(Printer { json: args.json }));
+    let f = FileFilter::new(FilterPrint {
+        print: Print(Printer { json: args.json }),
+        hide,
+        virtual_files: virtual_files.clone(),
+    });
+    for (name, source) in &virtual_files {
+        let size = std::fs::metadata(source)
+            .map_err(|e| Error::io(format!("reading {}", source.display()), e))?
+            .len();
+        f.add_virtual_file(name, size)?;
+    }
+    if args.overlay {
+        f.add_overlay_directory(&base)?;
+    }
     let none = (ControlFlags::empty(), NotifyFlags::empty());
     for (masks, access) in [
         (&args.deny_read, AccessFlags::ACCESS_WRITE_ONLY),
         (&args.deny_write, AccessFlags::ACCESS_READ_ONLY),
         (&args.deny_exec, AccessFlags::ACCESS_EXECUTE_PROTECT),
+        (&args.deny_delete, AccessFlags::ACCESS_DELETE_PROTECT),
+        (&args.deny_rename, AccessFlags::ACCESS_RENAME_PROTECT),
     ] {
         for mask in masks {
             f.add_filter_rule(&under(&base, mask), access, none.0, none.1)?;
         }
     }
+    for rule in &args.redirect {
+        let Some((mask, target)) = rule.split_once('=') else {
+            return Err(Error::invalid_argument(
+                "--redirect",
+                format!("'{rule}' is not MASK=TARGET"),
+            ));
+        };
+        let target = if target.starts_with('/') {
+            target.to_string()
+        } else {
+            format!("{}/{target}", base.display())
+        };
+        f.add_reparse_rule(&under(&base, mask), &target)?;
+    }
+    for mask in &args.hide {
+        f.add_filter_rule(
+            &under(&base, mask),
+            AccessFlags::empty(),
+            ControlFlags::FS_CE_BEFORE_QUERY_FILE_INFO,
+            none.1,
+        )?;
+    }
+    if !args.hide.is_empty() {
+        // Every listing under PATH, PATH's own included, goes past the hide masks.
+        let root = base.display().to_string();
+        for mask in [root.clone(), format!("{}/*", root.trim_end_matches('/'))] {
+            f.add_filter_rule(
+                &mask,
+                AccessFlags::empty(),
+                ControlFlags::FS_CE_AFTER_ENUMERATE_DIRECTORY,
+                none.1,
+            )?;
+        }
+    }
     f.start_filter(0)?;
-    ready(format!("filtering {}", args.path.display()));
+    let overlays = f.overlay_directories();
+    let backend = if overlays.is_empty() {
+        String::new()
+    } else {
+        let shown: Vec<String> = overlays
+            .iter()
+            .map(|(dir, mode)| {
+                let served = match mode {
+                    fsgate_vfs::RouteMode::Passthrough => "kernel",
+                    fsgate_vfs::RouteMode::Library => "fsgate",
+                };
+                format!("{}, passthrough: {served}", dir.display())
+            })
+            .collect();
+        format!(" (overlay on {})", shown.join(", "))
+    };
+    ready(format!("filtering {}{backend}", args.path.display()));
     stop.wait();
     f.stop_filter()
 }

@@ -61,6 +61,46 @@ impl<F, H> CreateFileParams<'_, F, H> {
     pub fn route_to_file(&mut self, file: std::fs::File, flags: u32) {
         self.route = Some(crate::route::Route { file, flags });
     }
+
+    /// The same request with other context slots and no route, for a drive that serves
+    /// its requests through another drive's events (the file filter's overlay stacks its
+    /// events on the mirror drive's). Outputs written to the copy (`info`, a route) come
+    /// back with [`adopt`](Self::adopt).
+    pub fn with_contexts<'b, G, K>(
+        &self,
+        file_context: &'b mut Option<G>,
+        handle_context: &'b mut Option<K>,
+    ) -> CreateFileParams<'b, G, K>
+    where
+        Self: 'b,
+    {
+        CreateFileParams {
+            originator: self.originator,
+            file_name: self.file_name,
+            desired_access: self.desired_access,
+            attributes: self.attributes,
+            kind: self.kind,
+            rdev: self.rdev,
+            mode: self.mode,
+            flags: self.flags,
+            info: self.info.clone(),
+            info_filled: self.info_filled,
+            handle_info: self.handle_info,
+            file_context,
+            handle_context,
+            route: None,
+        }
+    }
+
+    /// Takes the outputs of a copy made by [`with_contexts`](Self::with_contexts): its
+    /// `info`, `info_filled` and route (when it set one).
+    pub fn adopt<G, K>(&mut self, copy: CreateFileParams<'_, G, K>) {
+        self.info = copy.info;
+        self.info_filled = copy.info_filled;
+        if copy.route.is_some() {
+            self.route = copy.route;
+        }
+    }
 }
 
 /// `on_open_file`: an existing file or directory is opened (`open` without creating,
@@ -108,6 +148,39 @@ impl<F, H> OpenFileParams<'_, F, H> {
     /// it can route.
     pub fn route_to_file(&mut self, file: std::fs::File, flags: u32) {
         self.route = Some(crate::route::Route { file, flags });
+    }
+
+    /// The same request with other context slots and no route, for a drive that serves
+    /// its requests through another drive's events (see
+    /// [`CreateFileParams::with_contexts`]). A route set on the copy comes back with
+    /// [`adopt`](Self::adopt).
+    pub fn with_contexts<'b, G, K>(
+        &self,
+        file_context: &'b mut Option<G>,
+        handle_context: &'b mut Option<K>,
+    ) -> OpenFileParams<'b, G, K>
+    where
+        Self: 'b,
+    {
+        OpenFileParams {
+            originator: self.originator,
+            file_name: self.file_name,
+            desired_access: self.desired_access,
+            attributes: self.attributes,
+            kind: self.kind,
+            flags: self.flags,
+            handle_info: self.handle_info,
+            file_context,
+            handle_context,
+            route: None,
+        }
+    }
+
+    /// Takes the route a copy made by [`with_contexts`](Self::with_contexts) set, if any.
+    pub fn adopt<G, K>(&mut self, copy: OpenFileParams<'_, G, K>) {
+        if copy.route.is_some() {
+            self.route = copy.route;
+        }
     }
 }
 
