@@ -690,10 +690,7 @@ impl<H: FilterEvents> FileFilter<H> {
                     first = first.and(Err(e));
                 }
             }
-            let notify = run.notify;
-            let _ = std::thread::Builder::new()
-                .name("fsgate-filter-drain".into())
-                .spawn(move || drop(notify));
+            drain(run.notify);
             return first;
         }
         let Some(mut r) = lock(&self.running).take() else {
@@ -722,15 +719,19 @@ impl<H: FilterEvents> FileFilter<H> {
                 }
             }
         }
-        let dispatcher = r.dispatcher;
-        let _ = std::thread::Builder::new()
-            .name("fsgate-filter-drain".into())
-            .spawn(move || drop(dispatcher));
+        drain(r.dispatcher);
         for v in &volumes {
             self.core.handler.on_after_filter_detach_from_volume(v);
         }
         Ok(())
     }
+}
+
+/// Drops `value` — a dispatcher or notification queue still finishing its events — on a
+/// thread of its own, so `stop_filter` returns without waiting for handlers.
+fn drain<T: Send + 'static>(value: T) {
+    let builder = std::thread::Builder::new().name("fsgate-filter-drain".into());
+    let _ = fsgate_core::threads::spawn(builder, move || drop(value));
 }
 
 impl<H: FilterEvents> Drop for FileFilter<H> {
