@@ -102,8 +102,9 @@ impl FileFilter {
     /// Adds a rule for files matching `mask` (aggregated per mask): `access_flags` are
     /// enforced by the listener without a handler (a denied call fails with `EPERM`),
     /// `control_flags` fire `on_before_*`, `notify_flags` fire `on_notify_*`. Delete and
-    /// rename protection and `FS_CE_REPARSE_FILENAME` raise error 50 (they need the overlay
-    /// backend). Returns True.
+    /// rename protection and `FS_CE_REPARSE_FILENAME` are served by the overlay backend,
+    /// which the filter then picks when it starts (its other events are not offered in
+    /// Python yet). Returns True.
     fn add_filter_rule(
         &self,
         py: Python<'_>,

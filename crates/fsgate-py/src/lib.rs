@@ -144,11 +144,13 @@
 //!   and `write_sectors` writes `bytes` and `bytearray` in place; other buffers cost one
 //!   copy, because the stable ABI of CPython 3.9 (this wheel's floor) has no buffer
 //!   protocol.
-//! - File filter: what the fanotify backend does not have is not offered: After events,
-//!   file, handle and event contexts, isolation, `create_file_direct`, default rules, reparse
-//!   rules, and delete and rename protection (error 50 when asked for). Denials reach the
-//!   caller as `EPERM`. The filter's own process is never filtered (`FilterOwnRequests` is
-//!   false).
+//! - File filter: the class was written over the fanotify backend. Delete and rename
+//!   protection and `FS_CE_REPARSE_FILENAME` rules are accepted and served by the overlay
+//!   backend (Rust, `fsgate_filter::overlay`), but the overlay's own events are not bound
+//!   yet: After events, file, handle and event contexts, `on_reparse_file_name`, reparse
+//!   rules and virtual files, `create_file_direct` and its siblings, and default rules.
+//!   Isolation exists in neither edition. Denials through fanotify reach the caller as
+//!   `EPERM`. The filter's own process is never filtered (`FilterOwnRequests` is false).
 
 use pyo3::prelude::*;
 

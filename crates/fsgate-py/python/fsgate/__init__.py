@@ -106,7 +106,8 @@ FS_NE_ALL = 0x1_0000_047F
 FS_NE_NONE = 0
 
 # Access flags of ``FileFilter.add_filter_rule`` (enforced without a handler; a denied call
-# fails with ``EPERM``). Delete and rename protection need the overlay backend (error 50).
+# fails with ``EPERM``). Delete and rename protection are served by the overlay backend,
+# which the filter then picks when it starts.
 ACCESS_NONE = 0
 ACCESS_READ_ONLY = 0x1
 ACCESS_WRITE_ONLY = 0x2
