@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime};
 use fsgate_cache::{EnumMode, FileStatus, FlushMode, Vault, VaultOptions};
 use fsgate_core::{code, Error, Result};
 use fsgate_vfs::{
-    CloseDirectoryEnumerationParams, CleanupFileParams, CloseFileParams, CreateFileParams,
+    CleanupFileParams, CloseDirectoryEnumerationParams, CloseFileParams, CreateFileParams,
     DeleteFileParams, EnumerateDirectoryParams, Events, FileInfo, FileKind, FlushFileParams,
     GetFileInfoParams, GetVolumeLabelParams, GetVolumeSizeParams, Hooks, IsDirectoryEmptyParams,
     OpenFileParams, ReadFileParams, RenameOrMoveFileParams, SetFileAttributesParams,
@@ -169,8 +169,12 @@ impl RemoteDrive {
             std::fs::create_dir_all(dir)
                 .map_err(|e| Error::io(format!("--cache {}", dir.display()), e))?;
         }
-        let vault = Vault::open(&options.vault_path, vault_options, SharedTransfer(Arc::clone(&transfer)))
-            .map_err(|e| e.context(format!("--cache {}", options.vault_path.display())))?;
+        let vault = Vault::open(
+            &options.vault_path,
+            vault_options,
+            SharedTransfer(Arc::clone(&transfer)),
+        )
+        .map_err(|e| e.context(format!("--cache {}", options.vault_path.display())))?;
         let drive = Self {
             remote,
             transfer,
@@ -229,7 +233,12 @@ impl RemoteDrive {
     }
 
     fn dir_info(&self) -> FileInfo {
-        FileInfo::new(FileKind::Directory, self.uid, self.gid, SystemTime::UNIX_EPOCH)
+        FileInfo::new(
+            FileKind::Directory,
+            self.uid,
+            self.gid,
+            SystemTime::UNIX_EPOCH,
+        )
     }
 
     fn file_info(&self, size: u64, modified: SystemTime) -> FileInfo {
@@ -281,7 +290,12 @@ impl RemoteDrive {
     /// Opens `key` in the vault for a first handle, agreeing with the store: clean data of
     /// another version of the object is dropped; unflushed data (an orphan) is kept and
     /// makes the file dirty, so it is uploaded at close (the last close wins).
-    fn open_key(&self, key: &str, object: Option<&ObjectInfo>, created: bool) -> Result<Arc<OpenFile>> {
+    fn open_key(
+        &self,
+        key: &str,
+        object: Option<&ObjectInfo>,
+        created: bool,
+    ) -> Result<Arc<OpenFile>> {
         let mut open = self.open_files();
         if let Some(file) = open.get(key) {
             return Ok(Arc::clone(file));
@@ -304,9 +318,11 @@ impl RemoteDrive {
         if self.vault.file_exists(key)? {
             self.vault.file_open(key, None)?;
         } else {
-            self.vault.file_open(key, Some(object.map_or(0, |o| o.size)))?;
+            self.vault
+                .file_open(key, Some(object.map_or(0, |o| o.size)))?;
             if let Some(o) = object.filter(|o| !o.version.is_empty()) {
-                self.vault.file_tag_set(key, VERSION_TAG, o.version.as_bytes())?;
+                self.vault
+                    .file_tag_set(key, VERSION_TAG, o.version.as_bytes())?;
             }
         }
         let file = Arc::new(OpenFile {
@@ -360,7 +376,12 @@ impl RemoteDrive {
         };
         let e_tag = self
             .remote
-            .upload(&key, size, |offset, buffer| self.read_exact(&key, offset, buffer), progress)
+            .upload(
+                &key,
+                size,
+                |offset, buffer| self.read_exact(&key, offset, buffer),
+                progress,
+            )
             .map_err(|e| e.into_error(&key))?;
         self.transfer
             .acknowledging(&key, || self.vault.file_flush(&key, FlushMode::Immediate))?;
@@ -443,7 +464,10 @@ impl RemoteDrive {
             }
             let name = key.rsplit('/').next().unwrap_or(&key).to_owned();
             let info = self.open_info(&file)?;
-            match entries.iter_mut().find(|(n, _)| n.to_str() == Some(name.as_str())) {
+            match entries
+                .iter_mut()
+                .find(|(n, _)| n.to_str() == Some(name.as_str()))
+            {
                 Some(entry) => entry.1 = info,
                 None => entries.push((name.into(), info)),
             }
@@ -454,12 +478,12 @@ impl RemoteDrive {
 
     /// Whether directory `dir` has anything but its marker.
     fn has_children(&self, dir: &str) -> Result<bool> {
-        let keys = self.remote.list_all(dir, 2).map_err(|e| e.into_error(dir))?;
+        let keys = self
+            .remote
+            .list_all(dir, 2)
+            .map_err(|e| e.into_error(dir))?;
         let marker = marker_of(dir);
-        let local = self
-            .open_files()
-            .keys()
-            .any(|k| under(dir, k) && k != dir);
+        let local = self.open_files().keys().any(|k| under(dir, k) && k != dir);
         Ok(local || keys.iter().any(|k| *k != marker))
     }
 
@@ -632,10 +656,7 @@ impl Events for RemoteDrive {
         Ok(())
     }
 
-    fn on_create_file(
-        &self,
-        p: &mut CreateFileParams<'_, Arc<OpenFile>, ReadAhead>,
-    ) -> Result<()> {
+    fn on_create_file(&self, p: &mut CreateFileParams<'_, Arc<OpenFile>, ReadAhead>) -> Result<()> {
         let key = key_of(p.file_name)?;
         match p.kind {
             FileKind::Directory => {
@@ -809,7 +830,9 @@ impl Events for RemoteDrive {
                 ));
             }
             let marker = marker_of(&key);
-            self.remote.delete(&marker).map_err(|e| e.into_error(&marker))?;
+            self.remote
+                .delete(&marker)
+                .map_err(|e| e.into_error(&marker))?;
             self.meta.forget_tree(&key);
             return Ok(());
         }
@@ -832,10 +855,7 @@ impl Events for RemoteDrive {
         Ok(())
     }
 
-    fn on_flush_file(
-        &self,
-        p: &mut FlushFileParams<'_, Arc<OpenFile>, ReadAhead>,
-    ) -> Result<()> {
+    fn on_flush_file(&self, p: &mut FlushFileParams<'_, Arc<OpenFile>, ReadAhead>) -> Result<()> {
         match p.file_context.as_deref() {
             Some(file) => self.upload(file),
             None => Ok(()),

@@ -41,9 +41,8 @@ impl Location {
     pub fn open(&self) -> Result<Arc<dyn ObjectStore>> {
         let url = Url::parse(&self.url)
             .map_err(|e| Error::invalid_argument("URL", format!("{}: {e}", self.url)))?;
-        let invalid = |e: object_store::Error| {
-            Error::invalid_argument("URL", format!("{}: {e}", self.url))
-        };
+        let invalid =
+            |e: object_store::Error| Error::invalid_argument("URL", format!("{}: {e}", self.url));
         let prefix = url.path().trim_matches('/').to_owned();
         let store: Arc<dyn ObjectStore> = match url.scheme() {
             "file" => {
@@ -91,8 +90,7 @@ impl Location {
                 Arc::new(builder.build().map_err(invalid)?)
             }
             "gs" => {
-                let mut builder =
-                    GoogleCloudStorageBuilder::from_env().with_url(self.url.as_str());
+                let mut builder = GoogleCloudStorageBuilder::from_env().with_url(self.url.as_str());
                 for (key, value) in &self.options {
                     let key = key.parse().map_err(|e| {
                         Error::invalid_argument("--store-option", format!("{key}: {e}"))
@@ -114,7 +112,10 @@ impl Location {
             other => {
                 return Err(Error::invalid_argument(
                     "URL",
-                    format!("{}: unknown scheme {other:?} (s3, gs, az or file)", self.url),
+                    format!(
+                        "{}: unknown scheme {other:?} (s3, gs, az or file)",
+                        self.url
+                    ),
                 ))
             }
         };

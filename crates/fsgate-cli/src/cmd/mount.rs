@@ -13,8 +13,8 @@ use std::time::Duration;
 use clap::{Args, Subcommand};
 use fsgate_core::mountinfo::{self, MountEntry};
 use fsgate_core::{Error, Result};
-use fsgate_samples::memory::MemoryDrive;
 use fsgate_remote::{Location, RemoteDrive, RemoteOptions, UploadProgress};
+use fsgate_samples::memory::MemoryDrive;
 use fsgate_samples::mirror::MirrorDrive;
 use fsgate_vfs::{Events, LogFormat, Logged, Options, VirtualDrive};
 
@@ -134,6 +134,7 @@ pub fn run(command: MountCommand) -> Result<()> {
                 mountpoint: &mountpoint,
                 kind: "memory",
                 report_routing: false,
+                note: "",
             };
             mount.serve(MemoryDrive::new(), log_format(log_events, json))
         }
@@ -153,6 +154,7 @@ pub fn run(command: MountCommand) -> Result<()> {
                 mountpoint: &mountpoint,
                 kind: "mirror",
                 report_routing: passthrough,
+                note: "",
             };
             mount.serve(drive, log_format(log_events, json))
         }
@@ -199,13 +201,18 @@ fn serve_remote(args: RemoteArgs) -> Result<()> {
         metadata_timeout: half,
         progress: upload_progress(),
     })?;
-    match drive.upload_orphans() {
-        Ok(keys) if !keys.is_empty() => {
-            eprintln!("uploaded {} orphan file(s): {}", keys.len(), keys.join(", "))
+    let orphans = match drive.upload_orphans() {
+        Ok(keys) if keys.is_empty() => String::new(),
+        Ok(keys) => format!(
+            " (uploaded {} orphan file(s): {})",
+            keys.len(),
+            keys.join(", ")
+        ),
+        Err(e) => {
+            eprintln!("orphans stay in the vault for the next mount: {e}");
+            " (orphans left in the vault)".to_owned()
         }
-        Ok(_) => {}
-        Err(e) => eprintln!("orphans stay in the vault for the next mount: {e}"),
-    }
+    };
     let options = Options {
         use_file_ids: false,
         serialize_access: false,
@@ -221,6 +228,7 @@ fn serve_remote(args: RemoteArgs) -> Result<()> {
         mountpoint: &args.mountpoint,
         kind: "remote",
         report_routing: false,
+        note: &orphans,
     };
     mount.serve(drive, log_format(args.log_events, args.json))
 }
@@ -325,6 +333,8 @@ struct Mount<'a> {
     kind: &'a str,
     /// Whether the `ready:` line says how routed files are served.
     report_routing: bool,
+    /// What the `ready:` line adds at its end (the remote drive's orphans).
+    note: &'a str,
 }
 
 impl Mount<'_> {
@@ -349,6 +359,7 @@ impl Mount<'_> {
             mountpoint,
             kind,
             report_routing,
+            note,
         } = self;
         let stop = StopSignal::register()?;
         let drive = Arc::new(VirtualDrive::new(events, options));
@@ -373,7 +384,7 @@ impl Mount<'_> {
             }
         };
         ready(format_args!(
-            "mounted {kind} drive at {}{transport}{mode}",
+            "mounted {kind} drive at {}{transport}{mode}{note}",
             mountpoint.display()
         ));
         let handle = stop.handle();
