@@ -25,21 +25,22 @@ struct S3Server {
 }
 
 impl S3Server {
-    /// Starts `moto_server` (installed by `scripts/deps.sh`) and makes bucket `bucket`.
+    /// Starts moto's server (`python3 -m moto.server`, installed by `scripts/deps.sh`) and
+    /// makes bucket `bucket`.
     fn start(bucket: &str) -> Self {
         let port = TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
             .unwrap()
             .port();
-        let child = Command::new("moto_server")
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        let child = Command::new("python3")
+            .args(["-m", "moto.server", "-H", "127.0.0.1", "-p", &port.to_string()])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .unwrap_or_else(|e| {
-                panic!("moto_server (pip install 'moto[server]', scripts/deps.sh): {e}")
+                panic!("python3 -m moto.server (pip install 'moto[server]', scripts/deps.sh): {e}")
             });
         let server = Self { child, port };
         wait_for("moto_server listening", || {
