@@ -34,7 +34,14 @@ impl S3Server {
             .unwrap()
             .port();
         let child = Command::new("python3")
-            .args(["-m", "moto.server", "-H", "127.0.0.1", "-p", &port.to_string()])
+            .args([
+                "-m",
+                "moto.server",
+                "-H",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+            ])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -497,4 +504,57 @@ fn empty_directories_are_kept_and_rmdir_refuses_full_ones() {
         0,
         "nothing left in the store"
     );
+}
+
+#[test]
+fn json_events_are_printed_on_stdout() {
+    require_root!("FUSE mounts need root");
+    let tmp = tempfile::tempdir().unwrap();
+    let (store, mnt) = (tmp.path().join("store"), tmp.path().join("mnt"));
+    fs::create_dir(&store).unwrap();
+    fs::create_dir(&mnt).unwrap();
+    let mut child = Command::new(served::FSGATE)
+        .args(["mount", "remote"])
+        .arg(format!("file://{}", store.display()))
+        .arg(&mnt)
+        .arg("--cache")
+        .arg(tmp.path().join("vault"))
+        .args(["--log-events", "--json"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let ready = fsgate_testkit::ReadyLine::watch(child.stderr.take().unwrap());
+    let mut stdout = child.stdout.take().unwrap();
+    let printed = std::thread::spawn(move || {
+        let mut text = String::new();
+        stdout.read_to_string(&mut text).unwrap();
+        text
+    });
+    let stop = |child: &mut Child| {
+        // SAFETY: kill on the pid of a child we spawned and have not reaped yet.
+        unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+        child.wait().unwrap()
+    };
+    if let Err(stderr) = ready.wait() {
+        panic!("fsgate exited before it was ready:\n{stderr}");
+    }
+    let wrote = fs::write(mnt.join("logged"), b"123");
+    let status = stop(&mut child);
+    if fsgate_testkit::is_mounted(&mnt) {
+        fsgate_testkit::lazy_unmount(&mnt);
+    }
+    wrote.unwrap();
+    assert!(status.success());
+    let text = printed.join().unwrap();
+    let events: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}")))
+        .collect();
+    let names: Vec<&str> = events.iter().filter_map(|e| e["event"].as_str()).collect();
+    for wanted in ["create_file", "write_file", "cleanup_file"] {
+        assert!(names.contains(&wanted), "{wanted} in {names:?}");
+    }
+    assert_eq!(fs::read(store.join("logged")).unwrap(), b"123");
 }

@@ -103,8 +103,10 @@ pub struct ReadAhead {
 struct ReadState {
     /// Where the next read starts if the reader is sequential.
     next: u64,
-    /// Bytes before this are in the vault (fetched ahead).
+    /// Bytes before this are in the vault, or being fetched by `pending`.
     fetched_to: u64,
+    /// The window being fetched in the background, and its thread.
+    pending: Option<(u64, std::thread::JoinHandle<()>)>,
 }
 
 /// A directory listing: the entries found at its first call, handed out one per call.
@@ -117,7 +119,7 @@ pub struct Listing {
 pub struct RemoteDrive {
     remote: Arc<Remote>,
     transfer: Arc<Transfer>,
-    vault: Vault,
+    vault: Arc<Vault>,
     meta: MetaCache,
     /// Open files by key.
     open: Mutex<HashMap<String, Arc<OpenFile>>>,
@@ -178,7 +180,7 @@ impl RemoteDrive {
         let drive = Self {
             remote,
             transfer,
-            vault,
+            vault: Arc::new(vault),
             meta: MetaCache::new(options.metadata_timeout),
             open: Mutex::new(HashMap::new()),
             progress: options.progress,
@@ -418,6 +420,53 @@ impl RemoteDrive {
                 ));
             }
             done += n;
+        }
+        Ok(())
+    }
+
+    /// Keeps a sequential reader's next bytes coming in windows of [`READ_AHEAD`]: the
+    /// window holding a read is fetched in one request (at once, when the read finds it
+    /// missing), and the one after it on a thread of its own while the reader consumes the
+    /// current one. A read waits for a background fetch that covers it rather than asking
+    /// for the same bytes again. Reads more than a window away from the last one are random:
+    /// they fetch only the blocks they need.
+    fn read_ahead(&self, key: &str, ahead: &ReadAhead, position: u64, len: u64) -> Result<()> {
+        let end = position + len;
+        let mut state = ahead.state.lock().unwrap_or_else(|e| e.into_inner());
+        let sequential = position.abs_diff(state.next) <= READ_AHEAD;
+        state.next = end;
+        if !sequential {
+            return Ok(());
+        }
+        if let Some((start, handle)) = state.pending.take() {
+            if start < end {
+                let _ = handle.join();
+            } else {
+                state.pending = Some((start, handle));
+            }
+        }
+        if end > state.fetched_to {
+            let from = position.max(state.fetched_to);
+            let to = end.max(from + READ_AHEAD);
+            self.vault.file_prefetch(key, from..to)?;
+            state.fetched_to = to;
+        }
+        let size = self.vault.file_get_size(key)?;
+        if state.pending.is_none() && state.fetched_to < size && state.fetched_to < end + READ_AHEAD
+        {
+            let (vault, key) = (Arc::clone(&self.vault), key.to_owned());
+            let from = state.fetched_to;
+            let to = from + READ_AHEAD;
+            let handle = std::thread::Builder::new()
+                .name("fsgate-read-ahead".into())
+                .spawn(move || {
+                    if let Err(e) = vault.file_prefetch(&key, from..to) {
+                        tracing::debug!("reading {key:?} ahead: {e}");
+                    }
+                })
+                .map_err(|e| Error::io("starting a read-ahead thread", e))?;
+            state.fetched_to = to;
+            state.pending = Some((from, handle));
         }
         Ok(())
     }
@@ -732,18 +781,8 @@ impl Events for RemoteDrive {
             .file_context
             .ok_or_else(|| not_found(&p.file_name.display().to_string()))?;
         let key = file.key();
-        let end = p.position + p.buffer.len() as u64;
         if let Some(ahead) = p.handle_context {
-            let mut state = ahead.state.lock().unwrap_or_else(|e| e.into_inner());
-            let sequential = p.position == state.next;
-            state.next = end;
-            if sequential && end > state.fetched_to {
-                let to = end.max(state.fetched_to) + READ_AHEAD;
-                let from = p.position.max(state.fetched_to);
-                state.fetched_to = to;
-                drop(state);
-                self.vault.file_prefetch(&key, from..to)?;
-            }
+            self.read_ahead(&key, ahead, p.position, p.buffer.len() as u64)?;
         }
         p.bytes_read = self.vault.file_read(&key, p.position, p.buffer)?;
         Ok(())

@@ -13,7 +13,9 @@
 //!   serving user; `chmod`, `chown` and `utimes` succeed and change nothing (objects have
 //!   none of these). A file's time is its object's last-modified time.
 //! - **Reads** are ranged `GET`s into the vault, whole vault blocks at a time; a handle
-//!   reading sequentially has the next 8 MiB fetched in one request. Bytes in the vault are
+//!   reading sequentially is served in windows of 8 MiB, each fetched in one request, the
+//!   next one on a thread of its own while the reader consumes the current one (the vault's
+//!   `file_prefetch`). Bytes in the vault are
 //!   read from it, not the store: a file whose data the vault holds stays readable while
 //!   the store is unreachable. When a file is opened and its object's ETag differs from the
 //!   one its cached data came from (kept in a vault tag), the cached data is dropped.
