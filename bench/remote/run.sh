@@ -47,6 +47,9 @@ MOTO=$!
 PIDS+=("$MOTO")
 ENDPOINT="http://127.0.0.1:$PORT"
 export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1
+# A CA bundle for HTTPS is of no use against a plain-HTTP loopback server, and rclone's S3
+# backend refuses to start with one set.
+unset AWS_CA_BUNDLE
 # s3 ACTION ARGS…: put-bucket, seed KEY FILE, size KEY (prints the size or -1), count PREFIX.
 s3() {
     python3 - "$ENDPOINT" "$@" <<'PY'
@@ -87,6 +90,13 @@ now() { date +%s.%N; }
 mibs() { python3 -c "print(f'{$SIZE_MIB / ($2 - $1):.1f}')"; }
 secs() { python3 -c "print(f'{$2 - $1:.2f}')"; }
 
+# Waits until $1 is a mount point, failing if the serving process (pid $2) exits first.
+wait_mounted() {
+    until mountpoint -q "$1"; do
+        kill -0 "$2" 2>/dev/null || { echo "serving $1 exited; its log:" >&2; cat "$3" >&2; exit 1; }
+        sleep 0.05
+    done
+}
 # Mounts, by target: fsgate, rclone, mirror. Each waits until the mount is there.
 mount_fsgate() {
     mkdir -p "$WORK/mnt-fsgate"
@@ -94,7 +104,7 @@ mount_fsgate() {
         --cache "$WORK/fsgate.vault" 2>>"$WORK/fsgate.log" >/dev/null &
     FS_PID=$!
     PIDS+=("$FS_PID")
-    until mountpoint -q "$WORK/mnt-fsgate"; do sleep 0.05; done
+    wait_mounted "$WORK/mnt-fsgate" "$FS_PID" "$WORK/fsgate.log"
 }
 unmount_fsgate() { kill -TERM "$FS_PID"; wait "$FS_PID" || true; }
 mount_rclone() {
@@ -106,7 +116,7 @@ mount_rclone() {
         --cache-dir "$WORK/rclone-cache" --config /dev/null 2>>"$WORK/rclone.log" &
     RC_PID=$!
     PIDS+=("$RC_PID")
-    until mountpoint -q "$WORK/mnt-rclone"; do sleep 0.05; done
+    wait_mounted "$WORK/mnt-rclone" "$RC_PID" "$WORK/rclone.log"
 }
 unmount_rclone() { fusermount3 -u "$WORK/mnt-rclone" || umount -l "$WORK/mnt-rclone"; wait "$RC_PID" || true; }
 mount_mirror() {
@@ -114,7 +124,7 @@ mount_mirror() {
     "$FSGATE" mount mirror "$WORK/local" "$WORK/mnt-mirror" 2>>"$WORK/mirror.log" &
     MI_PID=$!
     PIDS+=("$MI_PID")
-    until mountpoint -q "$WORK/mnt-mirror"; do sleep 0.05; done
+    wait_mounted "$WORK/mnt-mirror" "$MI_PID" "$WORK/mirror.log"
 }
 unmount_mirror() { kill -TERM "$MI_PID"; wait "$MI_PID" || true; }
 
@@ -146,6 +156,7 @@ for i in range($FILES):
     until [ "$(s3 count "$t/small/")" -ge "$FILES" ]; do sleep 0.1; done
     c=$(now); R[$t,small_up]=$(secs "$a" "$c")
     "unmount_$t"
+    echo "$t: cold ${R[$t,cold]} warm ${R[$t,warm]} write ${R[$t,write]} MiB/s; small ${R[$t,small]} s (${R[$t,small_up]} s until uploaded)" >&2
 done
 mount_mirror
 a=$(now); read_file "$WORK/mnt-mirror/cold.bin"; b=$(now); R[mirror,warm]=$(mibs "$a" "$b")

@@ -901,3 +901,35 @@ impl Events for RemoteDrive {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn drive_paths_are_keys_without_slashes_at_either_end() {
+        assert_eq!(key_of(Path::new("/")).unwrap(), "");
+        assert_eq!(key_of(Path::new("/a/b")).unwrap(), "a/b");
+    }
+
+    #[test]
+    fn names_that_are_not_utf8_are_refused() {
+        use std::os::unix::ffi::OsStrExt;
+        let name = Path::new(std::ffi::OsStr::from_bytes(b"/a\xff"));
+        assert_eq!(key_of(name).unwrap_err().code(), code::ERROR_INVALID_NAME);
+    }
+
+    #[test]
+    fn markers_sit_inside_their_directory() {
+        assert_eq!(marker_of(""), DIRECTORY_MARKER);
+        assert_eq!(marker_of("a/b"), format!("a/b/{DIRECTORY_MARKER}"));
+    }
+
+    #[test]
+    fn under_means_inside_the_directory_not_a_longer_name() {
+        assert!(under("a", "a/b"));
+        assert!(under("", "a"));
+        assert!(!under("a", "ab/c"));
+        assert!(!under("a", "a"));
+    }
+}
