@@ -315,6 +315,7 @@ impl RemoteDrive {
                 modified = SystemTime::now();
             } else if !offline && version.as_deref() != object.map(|o| o.version.as_bytes()) {
                 self.vault.file_delete(key)?;
+                self.transfer.forget_stream(key);
             }
         }
         if self.vault.file_exists(key)? {
@@ -385,6 +386,7 @@ impl RemoteDrive {
                 progress,
             )
             .map_err(|e| e.into_error(&key))?;
+        self.transfer.forget_stream(&key);
         self.transfer
             .acknowledging(&key, || self.vault.file_flush(&key, FlushMode::Immediate))?;
         state.dirty = false;
@@ -569,6 +571,8 @@ impl RemoteDrive {
             open.insert(to.to_owned(), file);
         }
         drop(open);
+        self.transfer.forget_stream(from);
+        self.transfer.forget_stream(to);
         self.meta.forget(from);
         self.meta.forget(to);
         Ok(())
@@ -883,6 +887,7 @@ impl Events for RemoteDrive {
             self.vault.file_delete(&key)?;
         }
         self.remote.delete(&key).map_err(|e| e.into_error(&key))?;
+        self.transfer.forget_stream(&key);
         self.meta.forget(&key);
         self.meta.put(&key, Entry::Missing);
         Ok(())

@@ -13,9 +13,10 @@ use std::time::SystemTime;
 
 use bytes::Bytes;
 use fsgate_core::{code, Error, Result};
+use futures::stream::BoxStream;
 use futures::StreamExt;
 use object_store::path::Path as StorePath;
-use object_store::{ObjectMeta, ObjectStore, PutPayload, WriteMultipart};
+use object_store::{GetOptions, GetRange, ObjectMeta, ObjectStore, PutPayload, WriteMultipart};
 use tokio::runtime::Runtime;
 
 /// Objects at most this large are uploaded with one `PUT`; larger ones in parts of this
@@ -134,6 +135,34 @@ impl Remote {
         self.runtime
             .block_on(self.store.get_range(&path(key), range))
             .map_err(|e| StoreError::of("get", key, e))
+    }
+
+    /// The object at `key` from `offset` to its end, as a stream of chunks: one `GET` that
+    /// a sequential reader keeps reading from (see [`next_chunk`](Self::next_chunk)).
+    pub fn get_from(
+        &self,
+        key: &str,
+        offset: u64,
+    ) -> StoreResult<BoxStream<'static, object_store::Result<Bytes>>> {
+        let options = GetOptions {
+            range: Some(GetRange::Offset(offset)),
+            ..GetOptions::default()
+        };
+        self.runtime
+            .block_on(self.store.get_opts(&path(key), options))
+            .map(|r| r.into_stream())
+            .map_err(|e| StoreError::of("get", key, e))
+    }
+
+    /// The next chunk of a [`get_from`](Self::get_from) stream; `None` at its end.
+    pub fn next_chunk(
+        &self,
+        key: &str,
+        stream: &mut BoxStream<'static, object_store::Result<Bytes>>,
+    ) -> Option<StoreResult<Bytes>> {
+        self.runtime
+            .block_on(stream.next())
+            .map(|r| r.map_err(|e| StoreError::of("get", key, e)))
     }
 
     /// Objects and prefixes right under `dir` (`""`: the root).
