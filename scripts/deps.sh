@@ -44,6 +44,12 @@ if [ ${#missing[@]} -gt 0 ]; then
   $sudo apt-get update -qq
   $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
+# The remote drive's tests (crates/fsgate-cli/tests/remote_drive.rs) and bench/remote run
+# moto's S3 server on loopback (`python3 -m moto.server`); it comes from PyPI.
+if ! python3 -c 'import moto.server, flask, flask_cors' >/dev/null 2>&1; then
+  echo "installing: moto[server] (pip)" >&2
+  python3 -m pip install -q 'moto[server]' >/dev/null
+fi
 # FUSE may be a module on some kernels.
 [ -e /dev/fuse ] || modprobe fuse 2>/dev/null || true
 # FUSE over io_uring (Linux 6.14+) is off until this module parameter allows it; drives use

@@ -649,6 +649,25 @@ impl Vault {
         Ok(n)
     }
 
+    /// Fetches the bytes of `range` the vault does not hold yet (clamped to the file's size)
+    /// with `on_read_data`, as a read of that range would, without copying anything out: a
+    /// drive reading a file sequentially asks for the next few MiB in one request instead of
+    /// a request per read. The file must be open. Not in the reference (its `FileOpen`
+    /// prefetches whole files).
+    pub fn file_prefetch(&self, file_id: &str, range: std::ops::Range<u64>) -> Result<()> {
+        let inner = &*self.inner;
+        let key = inner.key_of(file_id);
+        {
+            let state = inner.lock();
+            inner.check_open(&state, "file_prefetch")?;
+            if state.file(&key, file_id)?.open_count == 0 {
+                return Err(not_open("file_prefetch", file_id));
+            }
+        }
+        inner.fill(&key, file_id, range)?;
+        inner.settle_size()
+    }
+
     /// Writes `data` at `position`, all of it or nothing, and marks it dirty (local files: kept,
     /// never dirty). A write past the end extends the file's size. The file must be open.
     ///

@@ -121,7 +121,8 @@
 //!   flushed.
 //! - Error states are kept in memory: reopening the vault clears them.
 //! - Added: [`Vault::file_purge`] drops a file's clean data when the application learns the
-//!   external file changed.
+//!   external file changed; [`Vault::file_prefetch`] fetches a range without reading it (a
+//!   drive's read-ahead).
 //! - `ReadData`/`WriteData` carry no `Flags` (no continuous/random read hints).
 //! - Case-insensitive ids compare after Unicode lower-casing, and the case mode is fixed
 //!   when the vault is created.

@@ -390,3 +390,24 @@ fn bad_block_sizes_are_refused() {
         assert!(err.message().contains("block_size"), "{err}");
     }
 }
+
+#[test]
+fn prefetch_fetches_a_range_in_one_request_and_reads_then_cost_none() {
+    let (_dir, remote, vault) = vault(options());
+    let data = pattern(9, 1 << 20);
+    remote.put("f", &data);
+    vault.file_open("f", Some(data.len() as u64)).unwrap();
+    vault.file_prefetch("f", 0..(1 << 20)).unwrap();
+    assert_eq!(remote.reads(), 1);
+    let mut buf = vec![0u8; 4096];
+    for at in (0..(1u64 << 20)).step_by(64 << 10) {
+        assert_eq!(vault.file_read("f", at, &mut buf).unwrap(), buf.len());
+        assert!(buf[..] == data[at as usize..at as usize + buf.len()]);
+    }
+    assert_eq!(remote.reads(), 1, "every read came from the vault");
+    vault.file_close("f").unwrap();
+    assert_eq!(
+        vault.file_prefetch("f", 0..1).unwrap_err().code(),
+        code::ERROR_INVALID_HANDLE
+    );
+}

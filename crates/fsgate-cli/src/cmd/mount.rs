@@ -1,7 +1,8 @@
 //! `fsgate mount memory MOUNTPOINT` serves the sample memory drive (`fsgate-samples`) until
 //! SIGINT/SIGTERM (or until someone unmounts it); `fsgate mount mirror SOURCE MOUNTPOINT`
 //! does the same for the mirror drive over a real directory; `fsgate unmount MOUNTPOINT`
-//! unmounts any FUSE mount. With `--log-events` the drive is wrapped in
+//! unmounts any FUSE mount. `fsgate mount remote URL MOUNTPOINT` serves the remote drive
+//! (`fsgate-remote`) over an object store, with its data in a cache vault. With `--log-events` the drive is wrapped in
 //! [`Logged`], which prints each event on stdout; without it the bare drive is mounted.
 
 use std::path::{Path, PathBuf};
@@ -12,6 +13,7 @@ use std::time::Duration;
 use clap::{Args, Subcommand};
 use fsgate_core::mountinfo::{self, MountEntry};
 use fsgate_core::{Error, Result};
+use fsgate_remote::{Location, RemoteDrive, RemoteOptions, UploadProgress};
 use fsgate_samples::memory::MemoryDrive;
 use fsgate_samples::mirror::MirrorDrive;
 use fsgate_vfs::{Events, LogFormat, Logged, Options, VirtualDrive};
@@ -59,6 +61,55 @@ pub enum MountCommand {
         #[arg(long = "config", value_name = "NAME=VALUE")]
         config: Vec<String>,
     },
+    /// A drive over object storage (`s3://bucket/prefix`, `gs://bucket/prefix`,
+    /// `az://container/prefix`, `file:///dir`), its data cached in a vault. Credentials and
+    /// endpoints come from the usual environment variables (`AWS_ACCESS_KEY_ID`,
+    /// `AWS_SECRET_ACCESS_KEY`, `AWS_REGION`, `AWS_ENDPOINT_URL`, `GOOGLE_…`, `AZURE_…`).
+    Remote(RemoteArgs),
+}
+
+/// `fsgate mount remote`.
+#[derive(Args)]
+pub struct RemoteArgs {
+    /// Where the objects are: `s3://bucket/prefix`, `gs://…`, `az://…` or `file:///dir`.
+    url: String,
+    /// An existing empty directory.
+    mountpoint: PathBuf,
+    /// The cache vault's file (created if missing). Default:
+    /// `~/.cache/fsgate/remote/<URL>.vault`. Files an earlier mount with this vault left
+    /// unuploaded are uploaded before mounting.
+    #[arg(long = "cache", value_name = "VAULT")]
+    cache: Option<PathBuf>,
+    /// An S3 endpoint, such as `http://127.0.0.1:9000` for a local server.
+    #[arg(long)]
+    endpoint: Option<String>,
+    /// An S3 region.
+    #[arg(long)]
+    region: Option<String>,
+    /// An `object_store` setting `KEY=VALUE` (`aws_virtual_hosted_style_request=true`,
+    /// `google_service_account=…`); repeatable.
+    #[arg(long = "store-option", value_name = "KEY=VALUE")]
+    store_options: Vec<String>,
+    /// Seconds a file closed by another mount may take to show here.
+    #[arg(long, default_value_t = 10.0)]
+    metadata_timeout: f64,
+    /// Make every write durable in the vault before it returns (the vault's journaling
+    /// mode): unflushed data survives a crash of this process or the machine.
+    #[arg(long)]
+    journaling: bool,
+    /// Bytes the vault keeps at most (0: no limit); least recently used clean data goes
+    /// first, unuploaded data never.
+    #[arg(long, default_value_t = 0)]
+    cache_size: u64,
+    /// Print each event on stdout.
+    #[arg(long)]
+    log_events: bool,
+    /// Print events as JSON lines.
+    #[arg(long)]
+    json: bool,
+    /// A drive setting, `NAME=VALUE` in the reference's spelling; repeatable.
+    #[arg(long = "config", value_name = "NAME=VALUE")]
+    config: Vec<String>,
 }
 
 /// `fsgate unmount MOUNTPOINT`.
@@ -94,6 +145,7 @@ pub fn run(command: MountCommand) -> Result<()> {
                 mountpoint: &mountpoint,
                 kind: "memory",
                 report_routing: false,
+                note: "",
             };
             mount.serve(MemoryDrive::new(), log_format(log_events, json))
         }
@@ -113,10 +165,138 @@ pub fn run(command: MountCommand) -> Result<()> {
                 mountpoint: &mountpoint,
                 kind: "mirror",
                 report_routing: passthrough,
+                note: "",
             };
             mount.serve(drive, log_format(log_events, json))
         }
+        MountCommand::Remote(args) => serve_remote(args),
     }
+}
+
+/// Uploads with a progress bar: those of more than one part, when stdout is a terminal.
+const PROGRESS_FROM: u64 = fsgate_remote::store::PART_SIZE as u64;
+
+/// Opens the remote drive, uploads the vault's orphans, and serves it.
+fn serve_remote(args: RemoteArgs) -> Result<()> {
+    let mut options = Vec::new();
+    for option in &args.store_options {
+        let (key, value) = option.split_once('=').ok_or_else(|| {
+            Error::invalid_argument("--store-option", format!("{option}: not KEY=VALUE"))
+        })?;
+        options.push((key.to_owned(), value.to_owned()));
+    }
+    if !(args.metadata_timeout.is_finite() && args.metadata_timeout >= 0.0) {
+        return Err(Error::invalid_argument(
+            "--metadata-timeout",
+            "not a number of seconds",
+        ));
+    }
+    let half = Duration::from_secs_f64(args.metadata_timeout / 2.0);
+    let vault_path = match args.cache {
+        Some(path) => path,
+        None => default_vault(&args.url)?,
+    };
+    let drive = RemoteDrive::new(RemoteOptions {
+        location: Location {
+            url: args.url.clone(),
+            endpoint: args.endpoint,
+            region: args.region,
+            options,
+        },
+        vault_path,
+        vault: fsgate_cache::VaultOptions {
+            journaling: args.journaling,
+            size_limit: args.cache_size,
+            ..Default::default()
+        },
+        metadata_timeout: half,
+        progress: upload_progress(),
+    })?;
+    let orphans = match drive.upload_orphans() {
+        Ok(keys) if keys.is_empty() => String::new(),
+        Ok(keys) => format!(
+            " (uploaded {} orphan file(s): {})",
+            keys.len(),
+            keys.join(", ")
+        ),
+        Err(e) => {
+            eprintln!("orphans stay in the vault for the next mount: {e}");
+            " (orphans left in the vault)".to_owned()
+        }
+    };
+    let options = Options {
+        use_file_ids: false,
+        serialize_access: false,
+        // Uploads happen at each close of a descriptor, and need each open.
+        fire_cleanup_events: true,
+        kernel_opens_files: false,
+        metadata_cache_timeout: half,
+        ..Options::default()
+    };
+    let mount = Mount {
+        options,
+        config: &args.config,
+        mountpoint: &args.mountpoint,
+        kind: "remote",
+        report_routing: false,
+        note: &orphans,
+    };
+    mount.serve(drive, log_format(args.log_events, args.json))
+}
+
+/// `~/.cache/fsgate/remote/<URL with every byte but letters, digits, `.` and `-` as `_`>.vault`.
+fn default_vault(url: &str) -> Result<PathBuf> {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .ok_or_else(|| Error::invalid_argument("--cache", "no HOME to put the vault in"))?;
+    let name: String = url
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    Ok(base.join("fsgate/remote").join(format!("{name}.vault")))
+}
+
+/// A progress bar per long upload on stdout, when it is a terminal.
+fn upload_progress() -> Option<fsgate_remote::ProgressFn> {
+    use std::collections::HashMap;
+    use std::io::IsTerminal;
+    use std::sync::Mutex;
+    if !std::io::stdout().is_terminal() {
+        return None;
+    }
+    let bars: Mutex<HashMap<String, indicatif::ProgressBar>> = Mutex::new(HashMap::new());
+    Some(Arc::new(move |p: UploadProgress<'_>| {
+        if p.total < PROGRESS_FROM {
+            return;
+        }
+        let mut bars = bars.lock().unwrap_or_else(|e| e.into_inner());
+        let bar = bars.entry(p.key.to_owned()).or_insert_with(|| {
+            let bar = indicatif::ProgressBar::with_draw_target(
+                Some(p.total),
+                indicatif::ProgressDrawTarget::stdout(),
+            );
+            if let Ok(style) = indicatif::ProgressStyle::with_template(
+                "uploading {msg} {bar:30} {bytes}/{total_bytes} {bytes_per_sec}",
+            ) {
+                bar.set_style(style);
+            }
+            bar.set_message(p.key.to_owned());
+            bar
+        });
+        bar.set_position(p.done);
+        if p.done >= p.total {
+            if let Some(bar) = bars.remove(p.key) {
+                bar.finish_and_clear();
+            }
+        }
+    }))
 }
 
 /// How `--log-events` and `--json` ask for events to be printed; `None`: not at all.
@@ -164,6 +344,8 @@ struct Mount<'a> {
     kind: &'a str,
     /// Whether the `ready:` line says how routed files are served.
     report_routing: bool,
+    /// What the `ready:` line adds at its end (the remote drive's orphans).
+    note: &'a str,
 }
 
 impl Mount<'_> {
@@ -188,6 +370,7 @@ impl Mount<'_> {
             mountpoint,
             kind,
             report_routing,
+            note,
         } = self;
         let stop = StopSignal::register()?;
         let drive = Arc::new(VirtualDrive::new(events, options));
@@ -212,7 +395,7 @@ impl Mount<'_> {
             }
         };
         ready(format_args!(
-            "mounted {kind} drive at {}{transport}{mode}",
+            "mounted {kind} drive at {}{transport}{mode}{note}",
             mountpoint.display()
         ));
         let handle = stop.handle();

@@ -1,0 +1,560 @@
+//! The remote drive through the kernel: `fsgate mount remote URL MOUNTPOINT` over a local
+//! directory (`file://`) and over a real S3 server on loopback (moto's, started here by its
+//! pid and stopped by it), checked by what a process sees on the mount and by what a fresh
+//! mount with an empty vault finds in the store.
+
+#[path = "conformance/served.rs"]
+mod served;
+
+use std::collections::BTreeMap;
+use std::ffi::OsStr;
+use std::fs::{self, File, OpenOptions};
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use fsgate_testkit::{pattern, require_root, wait_for};
+use served::Served;
+
+/// A moto S3 server on a free loopback port with one bucket, killed by its pid on drop.
+struct S3Server {
+    child: Child,
+    port: u16,
+}
+
+impl S3Server {
+    /// Starts moto's server (`python3 -m moto.server`, installed by `scripts/deps.sh`) and
+    /// makes bucket `bucket`.
+    fn start(bucket: &str) -> Self {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new("python3")
+            .args([
+                "-m",
+                "moto.server",
+                "-H",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("python3 -m moto.server (pip install 'moto[server]', scripts/deps.sh): {e}")
+            });
+        let server = Self { child, port };
+        wait_for("moto_server listening", || {
+            TcpStream::connect(("127.0.0.1", port)).is_ok()
+        });
+        let mut http = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        write!(
+            http,
+            "PUT /{bucket} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut answer = String::new();
+        http.read_to_string(&mut answer).unwrap();
+        assert!(
+            answer.starts_with("HTTP/1.1 200"),
+            "create bucket: {answer}"
+        );
+        server
+    }
+
+    /// The `fsgate mount remote` arguments that reach this server.
+    fn args(&self) -> Vec<String> {
+        vec![
+            "--endpoint".into(),
+            format!("http://127.0.0.1:{}", self.port),
+            "--store-option".into(),
+            "aws_access_key_id=test".into(),
+            "--store-option".into(),
+            "aws_secret_access_key=test".into(),
+            "--region".into(),
+            "us-east-1".into(),
+        ]
+    }
+
+    /// Kills the server now (by its pid).
+    fn kill(&mut self) {
+        // SAFETY: kill on the pid of a child we spawned and have not reaped yet.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGKILL) };
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for S3Server {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            self.kill();
+        }
+    }
+}
+
+/// Which store a test runs against.
+enum Store {
+    Dir(PathBuf),
+    S3(S3Server),
+}
+
+impl Store {
+    fn url(&self) -> String {
+        match self {
+            Store::Dir(dir) => format!("file://{}", dir.display()),
+            Store::S3(_) => "s3://fsgate-test/drive".to_owned(),
+        }
+    }
+
+    fn args(&self) -> Vec<String> {
+        match self {
+            Store::Dir(_) => Vec::new(),
+            Store::S3(server) => server.args(),
+        }
+    }
+}
+
+/// A test's temporary directory, its store, and a counter for fresh mount points and vaults.
+struct Bench {
+    tmp: tempfile::TempDir,
+    store: Store,
+    next: usize,
+}
+
+impl Bench {
+    fn file() -> Self {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("store");
+        fs::create_dir(&dir).unwrap();
+        Self {
+            tmp,
+            store: Store::Dir(dir),
+            next: 0,
+        }
+    }
+
+    fn s3() -> Self {
+        Self {
+            tmp: tempfile::tempdir().unwrap(),
+            store: Store::S3(S3Server::start("fsgate-test")),
+            next: 0,
+        }
+    }
+
+    /// A fresh vault path.
+    fn vault(&mut self) -> PathBuf {
+        self.next += 1;
+        self.tmp.path().join(format!("vault{}", self.next))
+    }
+
+    /// Mounts the store at a fresh mount point with `vault` and extra arguments.
+    fn mount_with(&mut self, vault: &Path, extra: &[&str]) -> Served {
+        self.next += 1;
+        let mnt = self.tmp.path().join(format!("mnt{}", self.next));
+        fs::create_dir(&mnt).unwrap();
+        let mut args: Vec<String> = vec![
+            "remote".into(),
+            self.store.url(),
+            mnt.display().to_string(),
+            "--cache".into(),
+            vault.display().to_string(),
+        ];
+        args.extend(self.store.args());
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let args: Vec<&OsStr> = args.iter().map(OsStr::new).collect();
+        Served::spawn(&args, &mnt)
+    }
+
+    /// Mounts with a fresh vault.
+    fn mount(&mut self) -> Served {
+        let vault = self.vault();
+        self.mount_with(&vault, &[])
+    }
+}
+
+/// Every file under `root` with its bytes, by relative path; directories end in `/`.
+fn snapshot(root: &Path) -> BTreeMap<String, Vec<u8>> {
+    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
+        for entry in fs::read_dir(dir).unwrap() {
+            let entry = entry.unwrap();
+            let path = entry.path();
+            let rel = path.strip_prefix(root).unwrap().display().to_string();
+            if entry.file_type().unwrap().is_dir() {
+                out.insert(format!("{rel}/"), Vec::new());
+                walk(root, &path, out);
+            } else {
+                out.insert(rel, fs::read(&path).unwrap());
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    walk(root, root, &mut out);
+    out
+}
+
+/// xorshift, for the operations' choices.
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+}
+
+/// Seeded random writes, truncates, renames, deletes, directory changes and reads on the
+/// mount, each checked against an in-memory model at once; then the drive is unmounted and
+/// the store mounted again with an empty vault, which must show exactly the model.
+fn random_operations(mut bench: Bench, seed: u64, count: usize) {
+    let served = bench.mount();
+    let root = served.mountpoint.clone();
+    let mut model: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+    model.insert("d/".into(), Vec::new());
+    fs::create_dir(root.join("d")).unwrap();
+    let names = ["a", "b", "c", "d/e", "d/f", "d/g"];
+    let mut rng = Rng(seed | 1);
+    for step in 0..count {
+        let name = names[rng.below(names.len() as u64) as usize];
+        let path = root.join(name);
+        let op = rng.below(10);
+        let context = format!("seed {seed} step {step}: op {op} on {name}");
+        match op {
+            0..=3 => {
+                let len = 1 + rng.below(70_000) as usize;
+                let at = rng.below(200_000);
+                let data = pattern(len, seed ^ step as u64);
+                let file = OpenOptions::new()
+                    .create(true)
+                    .write(true)
+                    .truncate(false)
+                    .open(&path)
+                    .unwrap_or_else(|e| panic!("{context}: {e}"));
+                file.write_all_at(&data, at).unwrap();
+                drop(file);
+                let content = model.entry(name.to_owned()).or_default();
+                let end = at as usize + len;
+                if content.len() < end {
+                    content.resize(end, 0);
+                }
+                content[at as usize..end].copy_from_slice(&data);
+            }
+            4 => {
+                let size = rng.below(150_000);
+                let result = OpenOptions::new().write(true).open(&path);
+                match model.get_mut(name) {
+                    Some(content) => {
+                        result.unwrap().set_len(size).unwrap();
+                        content.resize(size as usize, 0);
+                    }
+                    None => assert_eq!(
+                        result.unwrap_err().raw_os_error(),
+                        Some(libc::ENOENT),
+                        "{context}"
+                    ),
+                }
+            }
+            5 => {
+                let to = names[rng.below(names.len() as u64) as usize];
+                let result = fs::rename(&path, root.join(to));
+                match model.remove(name) {
+                    Some(content) => {
+                        result.unwrap_or_else(|e| panic!("{context} → {to}: {e}"));
+                        model.insert(to.to_owned(), content);
+                    }
+                    None => assert_eq!(
+                        result.unwrap_err().raw_os_error(),
+                        Some(libc::ENOENT),
+                        "{context}"
+                    ),
+                }
+            }
+            6 => {
+                let result = fs::remove_file(&path);
+                match model.remove(name) {
+                    Some(_) => result.unwrap_or_else(|e| panic!("{context}: {e}")),
+                    None => assert_eq!(
+                        result.unwrap_err().raw_os_error(),
+                        Some(libc::ENOENT),
+                        "{context}"
+                    ),
+                }
+            }
+            7 => {
+                // A file kept open across several writes and a read of its own bytes.
+                let mut file = OpenOptions::new()
+                    .create(true)
+                    .truncate(true)
+                    .read(true)
+                    .write(true)
+                    .open(&path)
+                    .unwrap();
+                let mut content = Vec::new();
+                for part in 0..3 {
+                    let data = pattern(1 + rng.below(40_000) as usize, seed ^ step as u64 ^ part);
+                    file.write_all(&data).unwrap();
+                    content.extend_from_slice(&data);
+                }
+                let mut back = vec![0u8; content.len()];
+                file.read_exact_at(&mut back, 0).unwrap();
+                assert!(back == content, "{context}: read back while open");
+                model.insert(name.to_owned(), content);
+            }
+            _ => match model.get(name) {
+                Some(content) => {
+                    let read = fs::read(&path).unwrap_or_else(|e| panic!("{context}: {e}"));
+                    assert!(
+                        read == *content,
+                        "{context}: {} bytes, model {}",
+                        read.len(),
+                        content.len()
+                    );
+                }
+                None => assert_eq!(
+                    fs::metadata(&path).unwrap_err().raw_os_error(),
+                    Some(libc::ENOENT),
+                    "{context}"
+                ),
+            },
+        }
+    }
+    assert_eq!(
+        snapshot(&root),
+        model,
+        "seed {seed}: the mount before unmounting"
+    );
+    assert!(served.stop().success());
+    let again = bench.mount();
+    assert_eq!(
+        snapshot(&again.mountpoint),
+        model,
+        "seed {seed}: the store, mounted again with an empty vault"
+    );
+    assert!(again.stop().success());
+}
+
+#[test]
+fn random_operations_over_a_directory_match_the_model_after_a_remount() {
+    require_root!("FUSE mounts need root");
+    for seed in [1, 2] {
+        random_operations(Bench::file(), seed, 120);
+    }
+}
+
+#[test]
+fn random_operations_over_s3_match_the_model_after_a_remount() {
+    require_root!("FUSE mounts need root");
+    random_operations(Bench::s3(), 7, 120);
+}
+
+#[test]
+fn a_large_file_goes_up_in_parts_and_comes_back_whole() {
+    require_root!("FUSE mounts need root");
+    let mut bench = Bench::s3();
+    let served = bench.mount();
+    let data = pattern(21 << 20, 5);
+    fs::write(served.path("big"), &data).unwrap();
+    assert!(served.stop().success());
+    let again = bench.mount();
+    assert!(fs::read(again.path("big")).unwrap() == data);
+    let mut part = vec![0u8; 4096];
+    File::open(again.path("big"))
+        .unwrap()
+        .read_exact_at(&mut part, 17 << 20)
+        .unwrap();
+    assert!(part == data[17 << 20..(17 << 20) + 4096]);
+}
+
+/// Files closed before a kill -9 of the serving process are in the store; a file being
+/// written when it died comes back from the vault as an orphan at the next mount with that
+/// vault, and is uploaded.
+fn kill_during_writes(mut bench: Bench) {
+    let vault = bench.vault();
+    let served = bench.mount_with(&vault, &["--journaling"]);
+    let closed: Vec<(String, Vec<u8>)> = (0..3)
+        .map(|i| (format!("closed{i}"), pattern(100_000 + i * 7_000, i as u64)))
+        .collect();
+    for (name, data) in &closed {
+        fs::write(served.path(name), data).unwrap();
+    }
+    let unflushed = pattern(300_000, 99);
+    let mut open = File::create(served.path("open")).unwrap();
+    open.write_all(&unflushed).unwrap();
+    // kill -9 by pid, and the dead mount detached.
+    drop(served);
+    drop(open);
+
+    let fresh = bench.mount();
+    for (name, data) in &closed {
+        assert!(
+            fs::read(fresh.path(name)).unwrap() == *data,
+            "{name} closed before the kill"
+        );
+    }
+    assert!(fresh.stop().success());
+
+    let recovered = bench.mount_with(&vault, &[]);
+    assert!(
+        recovered
+            .ready
+            .ends_with("(uploaded 1 orphan file(s): open)"),
+        "{}",
+        recovered.ready
+    );
+    assert!(recovered.stop().success());
+    let check = bench.mount();
+    assert!(
+        fs::read(check.path("open")).unwrap() == unflushed,
+        "the orphan, uploaded at the remount with its vault"
+    );
+}
+
+#[test]
+fn kill_during_writes_over_a_directory_keeps_closed_files_and_uploads_orphans() {
+    require_root!("FUSE mounts need root");
+    kill_during_writes(Bench::file());
+}
+
+#[test]
+fn kill_during_writes_over_s3_keeps_closed_files_and_uploads_orphans() {
+    require_root!("FUSE mounts need root");
+    kill_during_writes(Bench::s3());
+}
+
+#[test]
+fn two_mounts_of_one_bucket_see_each_others_closed_files() {
+    require_root!("FUSE mounts need root");
+    let mut bench = Bench::s3();
+    let (va, vb) = (bench.vault(), bench.vault());
+    let a = bench.mount_with(&va, &["--metadata-timeout", "1"]);
+    let b = bench.mount_with(&vb, &["--metadata-timeout", "1"]);
+    assert_eq!(fs::read_dir(&b.mountpoint).unwrap().count(), 0);
+    fs::write(a.path("from-a"), b"written by a").unwrap();
+    wait_for("a's file in b", || b.path("from-a").exists());
+    assert_eq!(fs::read(b.path("from-a")).unwrap(), b"written by a");
+    // b replaces it: a sees the new content (its cached copy is of the old object).
+    fs::write(b.path("from-a"), b"replaced by b, longer").unwrap();
+    wait_for("b's change in a", || {
+        fs::read(a.path("from-a")).is_ok_and(|d| d == b"replaced by b, longer")
+    });
+    fs::remove_file(a.path("from-a")).unwrap();
+    wait_for("a's delete in b", || !b.path("from-a").exists());
+}
+
+#[test]
+fn cached_files_stay_readable_while_the_store_is_unreachable() {
+    require_root!("FUSE mounts need root");
+    let mut bench = Bench::s3();
+    let vault = bench.vault();
+    let served = bench.mount_with(
+        &vault,
+        &["--metadata-timeout", "0", "--config", "FileCache=None"],
+    );
+    let data = pattern(200_000, 3);
+    fs::write(served.path("kept"), &data).unwrap();
+    assert!(fs::read(served.path("kept")).unwrap() == data);
+    let Store::S3(server) = &mut bench.store else {
+        unreachable!()
+    };
+    server.kill();
+    assert!(
+        fs::read(served.path("kept")).unwrap() == data,
+        "served from the vault"
+    );
+    let err = fs::read(served.path("never-seen")).unwrap_err();
+    assert!(
+        err.raw_os_error().is_some_and(|e| e != libc::ENOENT),
+        "an unknown name with the store unreachable is an error, not a missing file: {err}"
+    );
+}
+
+#[test]
+fn empty_directories_are_kept_and_rmdir_refuses_full_ones() {
+    require_root!("FUSE mounts need root");
+    let mut bench = Bench::file();
+    let served = bench.mount();
+    fs::create_dir_all(served.path("x/y")).unwrap();
+    fs::write(served.path("x/file"), b"1").unwrap();
+    assert_eq!(
+        fs::remove_dir(served.path("x")).unwrap_err().raw_os_error(),
+        Some(libc::ENOTEMPTY)
+    );
+    fs::rename(served.path("x"), served.path("z")).unwrap();
+    assert!(served.stop().success());
+    let again = bench.mount();
+    let mut names: Vec<String> = snapshot(&again.mountpoint).into_keys().collect();
+    names.sort();
+    assert_eq!(names, ["z/", "z/file", "z/y/"]);
+    fs::remove_dir(again.path("z/y")).unwrap();
+    fs::remove_file(again.path("z/file")).unwrap();
+    fs::remove_dir(again.path("z")).unwrap();
+    assert_eq!(fs::read_dir(&again.mountpoint).unwrap().count(), 0);
+    let Store::Dir(dir) = &bench.store else {
+        unreachable!()
+    };
+    assert_eq!(
+        fs::read_dir(dir).unwrap().count(),
+        0,
+        "nothing left in the store"
+    );
+}
+
+#[test]
+fn json_events_are_printed_on_stdout() {
+    require_root!("FUSE mounts need root");
+    let tmp = tempfile::tempdir().unwrap();
+    let (store, mnt) = (tmp.path().join("store"), tmp.path().join("mnt"));
+    fs::create_dir(&store).unwrap();
+    fs::create_dir(&mnt).unwrap();
+    let mut child = Command::new(served::FSGATE)
+        .args(["mount", "remote"])
+        .arg(format!("file://{}", store.display()))
+        .arg(&mnt)
+        .arg("--cache")
+        .arg(tmp.path().join("vault"))
+        .args(["--log-events", "--json"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let ready = fsgate_testkit::ReadyLine::watch(child.stderr.take().unwrap());
+    let mut stdout = child.stdout.take().unwrap();
+    let printed = std::thread::spawn(move || {
+        let mut text = String::new();
+        stdout.read_to_string(&mut text).unwrap();
+        text
+    });
+    let stop = |child: &mut Child| {
+        // SAFETY: kill on the pid of a child we spawned and have not reaped yet.
+        unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+        child.wait().unwrap()
+    };
+    if let Err(stderr) = ready.wait() {
+        panic!("fsgate exited before it was ready:\n{stderr}");
+    }
+    let wrote = fs::write(mnt.join("logged"), b"123");
+    let status = stop(&mut child);
+    if fsgate_testkit::is_mounted(&mnt) {
+        fsgate_testkit::lazy_unmount(&mnt);
+    }
+    wrote.unwrap();
+    assert!(status.success());
+    let text = printed.join().unwrap();
+    let events: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}")))
+        .collect();
+    let names: Vec<&str> = events.iter().filter_map(|e| e["event"].as_str()).collect();
+    for wanted in ["create_file", "write_file", "cleanup_file"] {
+        assert!(names.contains(&wanted), "{wanted} in {names:?}");
+    }
+    assert_eq!(fs::read(store.join("logged")).unwrap(), b"123");
+}

@@ -1,0 +1,57 @@
+//! A virtual drive over object storage: S3 and S3-compatible servers, Google Cloud Storage,
+//! Azure Blob Storage, or a local directory, through the Arrow project's `object_store`
+//! crate, with file data cached in an `fsgate-cache` vault. `fsgate mount remote` serves it.
+//!
+//! # How the store is shown
+//! - **Names.** A drive path `/a/b` is the object key `a/b` under the URL's prefix. A
+//!   directory is a prefix with objects under it; an empty directory made on the drive is
+//!   kept by a zero-byte marker object `DIR/.fsgate-directory` ([`DIRECTORY_MARKER`]), which
+//!   listings never show. Keys are UTF-8; other names fail with `ERROR_INVALID_NAME`.
+//! - **Metadata.** What a `HEAD` or a listing told is trusted for the metadata timeout
+//!   ([`RemoteOptions::metadata_timeout`]), so a listing followed by a `stat` of each entry
+//!   costs one request. Files and directories have mode 0644 and 0755 and belong to the
+//!   serving user; `chmod`, `chown` and `utimes` succeed and change nothing (objects have
+//!   none of these). A file's time is its object's last-modified time.
+//! - **Reads** are ranged `GET`s into the vault, whole vault blocks at a time; a handle
+//!   reading sequentially is served in windows of 8 MiB, each fetched in one request, the
+//!   next one on a thread of its own while the reader consumes the current one (the vault's
+//!   `file_prefetch`). Bytes in the vault are
+//!   read from it, not the store: a file whose data the vault holds stays readable while
+//!   the store is unreachable. When a file is opened and its object's ETag differs from the
+//!   one its cached data came from (kept in a vault tag), the cached data is dropped.
+//! - **Writes** stay in the vault until the file is closed (every `close` of a descriptor)
+//!   or flushed (`fsync`); then the whole file is uploaded, with one `PUT` up to 8 MiB and a
+//!   multipart upload above. An object store replaces objects whole, so a one-byte change
+//!   uploads the whole file again. `close` returns the upload's error; the data then stays in
+//!   the vault.
+//! - **Orphans.** A file whose upload failed, or that was open when the serving process
+//!   died, keeps its unflushed data in the vault. [`RemoteDrive::upload_orphans`] (run by
+//!   `fsgate mount remote` before mounting) uploads them at the next mount with the same
+//!   vault. Durable against a kill only as far as the vault is: with journaling on, every
+//!   write that returned; off, those older than about a second.
+//! - **Rename** is copy then delete, one object at a time (object stores have no rename):
+//!   not atomic, and a directory's rename costs two requests per object under it. A crash
+//!   in the middle leaves both names for some objects.
+//! - **Several mounts** of one bucket, on one machine or many, see each other's closed files
+//!   within the metadata timeout. Concurrent writers of one file: the last close wins,
+//!   whole. fsgate adds no locking or cluster of its own; the store is the shared layer.
+//! - Hard links, symbolic links, special files and extended attributes are not supported
+//!   (`EPERM`, `EOPNOTSUPP`).
+//!
+//! # Threads
+//! `object_store` is async. The drive owns a tokio runtime with two worker threads; each
+//! event `block_on`s its store call from the library's worker thread that runs it, so
+//! events wait on the store in parallel and never on each other's requests (see
+//! [`store`]).
+
+mod drive;
+mod location;
+mod meta;
+pub mod store;
+mod transfer;
+
+pub use drive::{
+    Listing, OpenFile, ProgressFn, ReadAhead, RemoteDrive, RemoteOptions, UploadProgress,
+    DIRECTORY_MARKER,
+};
+pub use location::Location;
