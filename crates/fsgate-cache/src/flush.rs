@@ -392,34 +392,33 @@ pub(crate) fn spawn_write_back(inner: &Arc<Inner>) -> Result<Option<JoinHandle<(
         (delay / 4).clamp(Duration::from_millis(10), Duration::from_secs(1))
     };
     let weak: Weak<Inner> = Arc::downgrade(inner);
-    std::thread::Builder::new()
-        .name("fsgate-cache-write-back".into())
-        .spawn(move || loop {
-            let Some(inner) = weak.upgrade() else { return };
-            {
-                let state = inner.lock();
-                if state.closed {
-                    return;
-                }
-                let (state, _) = inner
-                    .wake
-                    .wait_timeout(state, tick)
-                    .unwrap_or_else(|p| p.into_inner());
-                if state.closed {
-                    return;
-                }
-            }
-            if delay.is_zero() {
-                let mut state = inner.lock();
-                if let Err(e) = inner.sync(&mut state) {
-                    tracing::warn!("syncing the vault: {e}");
-                }
-            } else if !inner.write_back_pass() {
+    let builder = std::thread::Builder::new().name("fsgate-cache-write-back".into());
+    fsgate_core::threads::spawn(builder, move || loop {
+        let Some(inner) = weak.upgrade() else { return };
+        {
+            let state = inner.lock();
+            if state.closed {
                 return;
             }
-        })
-        .map(Some)
-        .map_err(|e| Error::io("starting the write-back thread", e))
+            let (state, _) = inner
+                .wake
+                .wait_timeout(state, tick)
+                .unwrap_or_else(|p| p.into_inner());
+            if state.closed {
+                return;
+            }
+        }
+        if delay.is_zero() {
+            let mut state = inner.lock();
+            if let Err(e) = inner.sync(&mut state) {
+                tracing::warn!("syncing the vault: {e}");
+            }
+        } else if !inner.write_back_pass() {
+            return;
+        }
+    })
+    .map(Some)
+    .map_err(|e| Error::io("starting the write-back thread", e))
 }
 
 impl Vault {

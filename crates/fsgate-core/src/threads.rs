@@ -11,7 +11,9 @@
 //!
 //! Threads inherit the signal mask of the thread that starts them, so starting a thread
 //! with [`spawn`], or calling code that starts threads (a library's own) inside
-//! [`with_application_signals_blocked`], covers the thread and everything it starts.
+//! [`with_application_signals_blocked`], covers the thread and everything it starts. A
+//! library that starts threads later from threads of its own takes
+//! [`block_application_signals`] as its thread-start hook (tokio's `on_thread_start`).
 
 use std::io;
 use std::thread::{Builder, JoinHandle};
@@ -37,6 +39,13 @@ fn application_signals() -> SigSet {
         set.add(signal);
     }
     set
+}
+
+/// Blocks [`APPLICATION_SIGNALS`] in the calling thread for good: for threads fsgate owns,
+/// from a library's thread-start hook.
+pub fn block_application_signals() {
+    // Fails only for an invalid `how`; the thread then keeps its mask.
+    let _ = pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&application_signals()), None);
 }
 
 /// Runs `f` with [`APPLICATION_SIGNALS`] blocked in the calling thread, then restores its

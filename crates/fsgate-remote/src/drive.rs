@@ -459,14 +459,13 @@ impl RemoteDrive {
             let (vault, key) = (Arc::clone(&self.vault), key.to_owned());
             let from = state.fetched_to;
             let to = from + READ_AHEAD;
-            let handle = std::thread::Builder::new()
-                .name("fsgate-read-ahead".into())
-                .spawn(move || {
-                    if let Err(e) = vault.file_prefetch(&key, from..to) {
-                        tracing::debug!("reading {key:?} ahead: {e}");
-                    }
-                })
-                .map_err(|e| Error::io("starting a read-ahead thread", e))?;
+            let builder = std::thread::Builder::new().name("fsgate-read-ahead".into());
+            let handle = fsgate_core::threads::spawn(builder, move || {
+                if let Err(e) = vault.file_prefetch(&key, from..to) {
+                    tracing::debug!("reading {key:?} ahead: {e}");
+                }
+            })
+            .map_err(|e| Error::io("starting a read-ahead thread", e))?;
             state.fetched_to = to;
             state.pending = Some((from, handle));
         }

@@ -116,6 +116,7 @@ impl Remote {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("fsgate-remote-io")
+            .on_thread_start(fsgate_core::threads::block_application_signals)
             .enable_all()
             .build()
             .map_err(|e| Error::io("starting the object store runtime", e))?;
