@@ -680,8 +680,9 @@ impl<H: FilterEvents> FileFilter<H> {
     /// (its handler's late result is ignored), detaches the volumes. Returns without waiting
     /// for handlers still running; their threads end when they return.
     ///
-    /// On the overlay backend, unmounts every overlay (processes blocked in a request are
-    /// answered, running handlers finish first) so the directories are plain again.
+    /// On the overlay backend, unmounts every overlay so the directories are plain again;
+    /// requests still in a handler [`STOP_GRACE`](crate::overlay::STOP_GRACE) later fail with
+    /// `ECONNABORTED`, so no caller stays blocked.
     pub fn stop_filter(&self) -> Result<()> {
         if let Some(run) = lock(&self.overlay).take() {
             let mut first = Ok(());

@@ -88,7 +88,9 @@ impl FilterEvents for Lab {
             return Err(Error::from_errno(libc::EXDEV, "blocked by the test"));
         }
         if e.file_name.ends_with(".stuck") {
-            if let Some(rx) = self.seen.stuck.lock().unwrap().take() {
+            // Taken out first: the lock must not be held while the handler waits.
+            let held = self.seen.stuck.lock().unwrap().take();
+            if let Some(rx) = held {
                 let _ = rx.recv();
             }
         }
@@ -434,6 +436,41 @@ fn a_handler_past_the_timeout_releases_its_caller_with_eio() {
     release.send(()).unwrap();
     filter.stop_filter().unwrap();
     assert!(!is_mounted(&dir));
+    drop(guard);
+    assert_eq!(std::fs::read(dir.join("f.stuck")).unwrap(), b"x");
+}
+
+#[test]
+fn stop_releases_a_caller_blocked_in_a_handler_with_no_timeout() {
+    require_root!("the overlay's FUSE mount needs root");
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("d");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::write(dir.join("f.stuck"), b"x").unwrap();
+    let filter = FileFilter::new(Lab::default());
+    let (release, held) = mpsc::channel();
+    *filter.handler().seen.stuck.lock().unwrap() = Some(held);
+    filter
+        .add_filter_rule(
+            &format!("{}/*", dir.display()),
+            AccessFlags::ACCESS_DELETE_PROTECT,
+            ControlFlags::FS_CE_BEFORE_OPEN,
+            NotifyFlags::empty(),
+        )
+        .unwrap();
+    filter.start_filter(0).unwrap();
+    let guard = scopeguard(&dir);
+    let path = dir.join("f.stuck");
+    let opener = std::thread::spawn(move || std::fs::File::open(path).map(drop).map_err(errno_of));
+    // The handler holds the open until it is released: wait until it is in it.
+    wait_for("the open in its handler", || {
+        filter.handler().seen.stuck.lock().unwrap().is_none()
+    });
+    filter.stop_filter().unwrap();
+    // The kernel fails a request it waited on when its connection is ended.
+    assert_eq!(opener.join().unwrap(), Err(libc::ECONNABORTED));
+    assert!(!is_mounted(&dir));
+    release.send(()).unwrap();
     drop(guard);
     assert_eq!(std::fs::read(dir.join("f.stuck")).unwrap(), b"x");
 }

@@ -124,6 +124,22 @@ impl<E: Events> VirtualDrive<E> {
         Ok(())
     }
 
+    /// [`unmount`](Self::unmount), then, if requests are still waiting for their handlers
+    /// `grace` later (a handler blocked with no timeout), ends the drive's FUSE connection
+    /// so that nobody stays blocked: those callers fail at once with `ECONNABORTED`, and
+    /// every later request on files still open under the detached mount with `ENOTCONN` (with plain
+    /// `unmount` they would keep being served until closed). The blocked handlers run on;
+    /// their results are dropped. Ending the connection needs root (it writes to
+    /// `/sys/fs/fuse/connections/N/abort`, and mounts that control filesystem when it is
+    /// missing, leaving it mounted); a failure to do so is returned after the unmount.
+    pub fn unmount_releasing(&self, grace: std::time::Duration) -> Result<()> {
+        let taken = self.lock()?.take();
+        match taken {
+            Some(m) => m.stop_releasing(grace),
+            None => Ok(()),
+        }
+    }
+
     /// Whether the drive is mounted and serving (false after [`unmount`](Self::unmount) or
     /// once the kernel has dropped the connection, e.g. after an external `umount`).
     pub fn active(&self) -> bool {

@@ -4,6 +4,7 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use fsgate_core::dispatch::{self, Dispatcher, Hooks, Outcome, Task, Timeout};
 use fsgate_core::{code, threads, Error, Result};
@@ -82,6 +83,8 @@ pub(crate) struct Mounted<E: Events> {
     /// For a server running as root, the watcher that removes the primary mounting point if
     /// this process dies; fusermount3's auto_unmount may leave it (see `mount`).
     primary_watcher: Option<sys::UnmountWatcher>,
+    /// The kernel's number for this mount's FUSE connection, to end it by force.
+    connection: Option<u32>,
     volume_id: u32,
     transport: Transport,
 }
@@ -212,6 +215,7 @@ impl<E: Events> Mounted<E> {
             None
         };
         raise_readahead(&primary);
+        let connection = sys::connection_of(&primary).ok();
         let session = session
             .spawn()
             .map_err(|e| Error::io("starting the FUSE reader threads", e))?;
@@ -223,6 +227,7 @@ impl<E: Events> Mounted<E> {
             primary: primary.clone(),
             extra: Vec::new(),
             primary_watcher,
+            connection,
             volume_id,
             transport,
         };
@@ -411,6 +416,31 @@ impl<E: Events> Mounted<E> {
         }
         self.detach_all();
         Ok(())
+    }
+
+    /// [`stop`](Self::stop), then, when requests are still waiting for handlers `grace`
+    /// later, ends the FUSE connection so their callers fail at once (see
+    /// [`VirtualDrive::unmount_releasing`](crate::VirtualDrive::unmount_releasing)).
+    pub(crate) fn stop_releasing(self, grace: Duration) -> Result<()> {
+        let connection = self.connection;
+        self.stop()?;
+        let Some(connection) = connection else {
+            return Ok(());
+        };
+        sys::mount_control_fs();
+        let deadline = Instant::now() + grace;
+        loop {
+            match sys::waiting_requests(connection) {
+                Some(0) => return Ok(()),
+                Some(_) if Instant::now() >= deadline => break,
+                Some(_) => std::thread::sleep(Duration::from_millis(10)),
+                // Not listed: the connection is gone (its last file closed), unless the
+                // control filesystem is missing, which the abort below reports.
+                None if sys::control_fs_mounted() => return Ok(()),
+                None => break,
+            }
+        }
+        sys::abort_connection(connection)
     }
 
     fn detach_all(&mut self) {

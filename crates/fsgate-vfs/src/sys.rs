@@ -77,6 +77,67 @@ pub(crate) fn unmount(path: &Path) -> Result<Unmounted> {
     }
 }
 
+/// Where the kernel's FUSE control filesystem (`fusectl`) shows each connection.
+const CONNECTIONS: &str = "/sys/fs/fuse/connections";
+
+/// The number of the FUSE connection that serves the mount at `path` (its directory under
+/// `/sys/fs/fuse/connections`), read from `/proc/self/mountinfo` without touching the mount.
+pub(crate) fn connection_of(path: &Path) -> Result<u32> {
+    fuse_mount_entry(path).map(|(_, connection)| connection)
+}
+
+/// Requests of `connection` the kernel still waits on a server's answer for; `None` when
+/// the control filesystem is not mounted (or the connection is gone).
+pub(crate) fn waiting_requests(connection: u32) -> Option<u64> {
+    std::fs::read_to_string(format!("{CONNECTIONS}/{connection}/waiting"))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// Whether the kernel's FUSE control filesystem is mounted at `/sys/fs/fuse/connections`.
+pub(crate) fn control_fs_mounted() -> bool {
+    const FUSECTL_SUPER_MAGIC: libc::c_long = 0x6573_5543;
+    // SAFETY: statfs fills the zeroed struct it is given; the path is a literal.
+    unsafe {
+        let mut fs = std::mem::zeroed::<libc::statfs>();
+        libc::statfs(c"/sys/fs/fuse/connections".as_ptr(), &mut fs) == 0
+            && fs.f_type == FUSECTL_SUPER_MAGIC
+    }
+}
+
+/// Mounts the kernel's FUSE control filesystem at `/sys/fs/fuse/connections` unless it is
+/// there (systemd mounts it at boot; root only). A failure shows as `None` from
+/// [`waiting_requests`] and an error from [`abort_connection`].
+pub(crate) fn mount_control_fs() {
+    if control_fs_mounted() {
+        return;
+    }
+    // SAFETY: every pointer is to a NUL-terminated literal, and mount takes no data.
+    unsafe {
+        libc::mount(
+            c"fusectl".as_ptr(),
+            c"/sys/fs/fuse/connections".as_ptr(),
+            c"fusectl".as_ptr(),
+            0,
+            std::ptr::null(),
+        )
+    };
+}
+
+/// Ends `connection`: every request still waiting for an answer fails at once with
+/// `ECONNABORTED`, and every later request on it with `ENOTCONN`.
+pub(crate) fn abort_connection(connection: u32) -> Result<()> {
+    let abort = format!("{CONNECTIONS}/{connection}/abort");
+    std::fs::write(&abort, b"1").map_err(|e| {
+        Error::io(
+            format!("aborting FUSE connection {connection} ({abort})"),
+            e,
+        )
+    })
+}
+
 /// The effective uid and gid of this process.
 pub(crate) fn owner() -> (u32, u32) {
     // SAFETY: geteuid and getegid have no preconditions and cannot fail.

@@ -58,9 +58,12 @@
 //!   `on_before_read_file` keeps its fanotify parameters; virtual files are read-only.
 //! - Redirections (reparse rules, `on_reparse_file_name`) apply to lookups, opens and size
 //!   changes of files; a redirected directory is not listed from its target.
-//! - A caller blocked in a handler is released by the event timeout (`EIO`), not by
-//!   `stop_filter`, which waits for running handlers to return, even past their timeout (a
-//!   handler that never returns makes the stop wait for ever: seen in a test, not yet fixed).
+//! - A caller blocked in a handler is released by the event timeout (`EIO`) or by
+//!   `stop_filter`: requests still waiting for a handler [`STOP_GRACE`] after the overlay
+//!   is unmounted fail with `ECONNABORTED` (the FUSE connection is ended), and any later
+//!   request on a file still open through the overlay with `ENOTCONN`; the handler runs on and its
+//!   result is dropped. Without such a request, files open across the stop keep being
+//!   served by the detached overlay until they are closed.
 //! - Not done: isolation (`Isolate`, `BackendFileName`: per-process content at one path).
 //!   The overlay knows each request's caller, so per-process answers are possible, but the
 //!   kernel keeps one page cache and one attribute cache per inode for every process, so
@@ -199,11 +202,15 @@ impl<H: FilterEvents> Overlay<H> {
         Some(events.open_lower(rel, flags, mode))
     }
 
-    /// Unmounts: processes inside see the plain directory again.
+    /// Unmounts: processes inside see the plain directory again, and nobody stays blocked
+    /// in a handler longer than [`STOP_GRACE`].
     pub(crate) fn stop(self) -> Result<()> {
-        self.drive.unmount()
+        self.drive.unmount_releasing(STOP_GRACE)
     }
 }
+
+/// How long `stop_filter` lets requests still in a handler finish before it fails them.
+pub const STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Whether any rule asks for cleanup events (each `close(2)` then costs a round trip).
 pub(crate) fn wants_cleanup(flags: RuleFlags) -> bool {
