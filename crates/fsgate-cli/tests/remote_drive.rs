@@ -28,44 +28,46 @@ impl S3Server {
     /// Starts moto's server (`python3 -m moto.server`, installed by `scripts/deps.sh`) and
     /// makes bucket `bucket`.
     fn start(bucket: &str) -> Self {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new("python3")
-            .args([
-                "-m",
-                "moto.server",
-                "-H",
-                "127.0.0.1",
-                "-p",
-                &port.to_string(),
-            ])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!("python3 -m moto.server (pip install 'moto[server]', scripts/deps.sh): {e}")
+        loop {
+            let port = TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port();
+            let child = Command::new("python3")
+                .args([
+                    "-m",
+                    "moto.server",
+                    "-H",
+                    "127.0.0.1",
+                    "-p",
+                    &port.to_string(),
+                ])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap_or_else(|e| {
+                    panic!(
+                        "python3 -m moto.server (pip install 'moto[server]', scripts/deps.sh): {e}"
+                    )
+                });
+            let mut server = Self { child, port };
+            // A connection can be accepted (and reset) before moto serves HTTP: ask until it
+            // answers, or until it exits because another process took the port meanwhile.
+            let mut answer = None;
+            wait_for("moto_server answering", || {
+                answer = create_bucket(port, bucket).ok();
+                answer.is_some() || server.child.try_wait().ok().flatten().is_some()
             });
-        let server = Self { child, port };
-        wait_for("moto_server listening", || {
-            TcpStream::connect(("127.0.0.1", port)).is_ok()
-        });
-        let mut http = TcpStream::connect(("127.0.0.1", port)).unwrap();
-        write!(
-            http,
-            "PUT /{bucket} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-        )
-        .unwrap();
-        let mut answer = String::new();
-        http.read_to_string(&mut answer).unwrap();
-        assert!(
-            answer.starts_with("HTTP/1.1 200"),
-            "create bucket: {answer}"
-        );
-        server
+            if let Some(answer) = answer {
+                assert!(
+                    answer.starts_with("HTTP/1.1 200"),
+                    "create bucket: {answer}"
+                );
+                return server;
+            }
+        }
     }
 
     /// The `fsgate mount remote` arguments that reach this server.
@@ -88,6 +90,21 @@ impl S3Server {
         unsafe { libc::kill(self.child.id() as i32, libc::SIGKILL) };
         let _ = self.child.wait();
     }
+}
+
+/// `PUT /bucket` on the S3 server at `port`: its whole HTTP answer.
+fn create_bucket(port: u16, bucket: &str) -> std::io::Result<String> {
+    let mut http = TcpStream::connect(("127.0.0.1", port))?;
+    write!(
+        http,
+        "PUT /{bucket} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut answer = String::new();
+    http.read_to_string(&mut answer)?;
+    if answer.is_empty() {
+        return Err(std::io::ErrorKind::UnexpectedEof.into());
+    }
+    Ok(answer)
 }
 
 impl Drop for S3Server {
