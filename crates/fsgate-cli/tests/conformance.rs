@@ -95,23 +95,19 @@ const DEVIATIONS: &[Deviation] = &[
                  ZERO_RANGE (EOPNOTSUPP) before a drive sees the request",
     },
     Deviation {
-        on: Applies::Target("mirror --passthrough"),
-        check: "setid_cleared_on_write",
-        line: "setgid-no-group-exec",
-        reason: "with passthrough the kernel's writes to the backing file never reach the \
-                 drive, so fsgate leaves clearing privileges to the kernel (no \
-                 FUSE_HANDLE_KILLPRIV_V2), whose fuse_setattr clears the set-group-ID bit on a \
-                 cached write only when the group may execute",
-    },
-    Deviation {
-        on: Applies::Targets(&["memory write-through", "mirror"]),
+        on: Applies::Targets(&[
+            "memory write-through",
+            "memory FileCache=None",
+            "mirror",
+            "mirror --passthrough",
+            "mirror FileCache=None",
+        ]),
         check: "setid_cleared_on_chown",
         line: "unchanged",
         reason: "chown(2) with neither owner nor group: under FUSE_HANDLE_KILLPRIV_V2 without \
                  the writeback cache the kernel sends the drive no request at all (it drops \
                  the change time it would send), so nothing can clear the set-id bits (the \
-                 memory drive's default writeback cache, and the modes that keep KILLPRIV_V2 \
-                 off, passthrough and FileCache=None, clear them)",
+                 memory drive's default writeback cache sends it, and clears them)",
     },
 ];
 

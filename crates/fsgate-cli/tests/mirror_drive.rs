@@ -977,3 +977,75 @@ fn rename_exchange_swaps_a_file_and_a_directory_in_the_source() {
     }
     assert_eq!(m.served.stop().code(), Some(0));
 }
+
+/// With passthrough, another user's write takes set-id bits and file capabilities away as
+/// on ext4: a writable open of a file with privileges to lose is served by fsgate rather
+/// than the kernel's passthrough, so the write reaches the engine, which clears them. When
+/// the file is already open through passthrough, the writable open clears them itself.
+#[test]
+fn passthrough_writes_by_other_users_take_privileges_away() {
+    let Some(m) = mirror(true) else {
+        return;
+    };
+    fs::set_permissions(&m.source, fs::Permissions::from_mode(0o777)).unwrap();
+    fs::set_permissions(
+        m.source.parent().unwrap(),
+        fs::Permissions::from_mode(0o755),
+    )
+    .unwrap();
+    for name in ["setuid", "capped", "held"] {
+        fs::write(m.source.join(name), b"0123456789").unwrap();
+        fs::set_permissions(m.source.join(name), fs::Permissions::from_mode(0o6777)).unwrap();
+    }
+    fs::set_permissions(m.source.join("capped"), fs::Permissions::from_mode(0o777)).unwrap();
+    // A version 2 capability set with CAP_NET_RAW (13) permitted and effective.
+    let mut cap = Vec::new();
+    for word in [0x0200_0001u32, 1 << 13, 0, 0, 0] {
+        cap.extend_from_slice(&word.to_le_bytes());
+    }
+    rustix::fs::setxattr(
+        m.source.join("capped").as_path(),
+        "security.capability",
+        &cap,
+        XattrFlags::empty(),
+    )
+    .unwrap();
+    assert!(xattr(&m.source.join("capped"), "security.capability").is_some());
+    // Root holds `held` open through passthrough: later opens share its backing file.
+    let held = File::open(m.served.path("held")).unwrap();
+    let mut buf = [0u8; 10];
+    held.read_exact_at(&mut buf, 0).unwrap();
+
+    use std::os::unix::process::CommandExt;
+    let status = Command::new("sh")
+        .arg("-c")
+        .arg("printf A >> setuid && printf B >> capped && exec 3>> held")
+        .current_dir(&m.served.mountpoint)
+        .uid(4242)
+        .gid(4343)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let source_mode = |name: &str| fs::metadata(m.source.join(name)).unwrap().mode() & 0o7777;
+    let mount_mode = |name: &str| fs::metadata(m.served.path(name)).unwrap().mode() & 0o7777;
+    assert_eq!(fs::read(m.source.join("setuid")).unwrap(), b"0123456789A");
+    assert_eq!(fs::read(m.source.join("capped")).unwrap(), b"0123456789B");
+    assert_eq!(
+        (source_mode("setuid"), mount_mode("setuid")),
+        (0o777, 0o777)
+    );
+    assert_eq!(xattr(&m.source.join("capped"), "security.capability"), None);
+    // No write came: with the kernel's passthrough the open cleared them (the documented
+    // price of sharing the backing file); fsgate's own routing keeps them, as ext4 does.
+    let held_mode = if m.served.ready.ends_with("(passthrough: kernel)") {
+        0o777
+    } else {
+        0o6777
+    };
+    assert_eq!(
+        (source_mode("held"), mount_mode("held")),
+        (held_mode, held_mode)
+    );
+    drop(held);
+    assert_eq!(m.served.stop().code(), Some(0));
+}

@@ -143,12 +143,16 @@
 //! - **`RENAME_EXCHANGE`** fires `on_exchange_files`; unhandled, it fails with `EINVAL`.
 //! - **ioctls** are answered `ENOTTY` (no ioctl has a meaning on a drive), quietly.
 //! - **Set-id bits and file capabilities** go on write, truncate and chown as on ext4. With
-//!   `FUSE_HANDLE_KILLPRIV_V2` (whenever the kernel offers it and passthrough is not in
-//!   use) the library clears them itself, through `on_set_file_attributes` and
-//!   `on_remove_ea`, and only when there is something to clear: writes no longer cost a
-//!   `security.capability` lookup and a mode change each. One case no drive can serve:
-//!   `chown(2)` with neither owner nor group on a drive without the writeback cache reaches
-//!   no drive at all under `KILLPRIV_V2`, so its set-id bits stay.
+//!   `FUSE_HANDLE_KILLPRIV_V2` (whenever the kernel offers it) the library clears them
+//!   itself, through `on_set_file_attributes` and `on_remove_ea`, and only when there is
+//!   something to clear: writes no longer cost a `security.capability` lookup and a mode
+//!   change each. Passthrough writes never reach the library, so a writable open by a
+//!   caller other than root of a routed file whose backing file has set-id bits or a
+//!   capability attribute is served by the library instead; when the file is already open
+//!   through passthrough (the kernel then requires passthrough for every open of it), that
+//!   open clears them at once, before any write. One case no drive can serve: `chown(2)`
+//!   with neither owner nor group on a drive without the writeback cache reaches no drive
+//!   at all under `KILLPRIV_V2`, so its set-id bits stay.
 //! - **`fsync`** fires `on_flush_file`; a drive that leaves it unhandled has nothing to
 //!   persist, and after its first `ENOSYS` the kernel sends no more fsyncs.
 //!

@@ -11,6 +11,11 @@
 //! The kernel requires every open of one inode to agree: while a file has handles that are
 //! not routed, a routed open of it is served in library mode, and while it has passthrough
 //! handles, the backing file of the first one serves the later ones too.
+//!
+//! A writable open by a caller other than root of a backing file with set-id bits or a
+//! capability attribute is served in library mode too, so that its writes take them away
+//! as on ext4 (see the crate docs on set-id bits); on an inode that already has passthrough
+//! handles, that open takes them away at once.
 
 use std::fs::File;
 

@@ -19,6 +19,7 @@ use foldhash::HashMap;
 use fsgate_core::{code, Error, Originator, Result};
 
 use super::implicit::ImplicitHandles;
+use super::privileges::write_takes_privileges;
 use super::{desired_access, lock, lock_mut, Engine, FileCtx, Ino};
 use crate::events::Events;
 use crate::options::FileCache;
@@ -138,6 +139,9 @@ pub(crate) struct NewHandle<E: Events> {
     pub(crate) info: HandleInfo,
     pub(crate) directory: bool,
     pub(crate) route: Option<Route>,
+    /// The handle's writes must reach the engine, which clears the privileges they take
+    /// away (see [`Engine::writes_must_be_seen`]): no passthrough for it.
+    pub(crate) writes_seen: bool,
 }
 
 /// How the kernel is to cache a registered handle's data.
@@ -228,12 +232,44 @@ impl<E: Events> Engine<E> {
             self.events.on_open_file(&mut p)?;
             route = p.route.take();
         }
+        let mut writes_seen =
+            !directory && self.writes_must_be_seen(route.as_ref(), flags, creator);
+        if writes_seen
+            && lock(&self.opens)
+                .files
+                .get(&ino)
+                .is_some_and(|f| f.backing.is_some())
+        {
+            // The kernel serves every open of a passthrough inode from its backing file.
+            self.clear_privileges_for_write(ino, path, creator)?;
+            writes_seen = false;
+        }
         Ok(NewHandle {
             file,
             state,
             info,
             directory,
             route,
+            writes_seen,
+        })
+    }
+
+    /// Whether a writable open by `who` that `route` sends to its backing file must keep
+    /// its writes visible: passthrough writes never reach the drive, and under
+    /// `FUSE_HANDLE_KILLPRIV_V2` the kernel leaves taking away set-id bits and file
+    /// capabilities on write to the drive, so a backing file with something to take away
+    /// is served by the library instead (see `privileges`).
+    pub(crate) fn writes_must_be_seen(
+        &self,
+        route: Option<&Route>,
+        flags: i32,
+        who: Originator,
+    ) -> bool {
+        route.is_some_and(|r| {
+            flags & libc::O_ACCMODE != libc::O_RDONLY
+                && self.passthrough.load(Ordering::Relaxed)
+                && self.kills_privileges.load(Ordering::Relaxed)
+                && write_takes_privileges(&r.file, who)
         })
     }
 
@@ -275,7 +311,7 @@ impl<E: Events> Engine<E> {
             silent_close = r.flags & ROUTE_CLOSE_EVENT == 0;
             let shared = match &entry.backing {
                 Some(b) => Some(Arc::clone(b)),
-                None if passthrough && !already_open => match backing(&r.file) {
+                None if passthrough && !already_open && !h.writes_seen => match backing(&r.file) {
                     Ok(b) => {
                         entry.backing = Some(Arc::clone(&b));
                         Some(b)

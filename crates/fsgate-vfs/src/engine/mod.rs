@@ -51,7 +51,7 @@ pub(crate) use handles::{Backing, Caching, Fh, Handle, NewHandle, Opened};
 pub(crate) use namespace::{join, Ino, Inodes};
 pub(crate) use ops_data::{read_at_most, Read, WriteMode};
 pub(crate) use ops_meta::Changes;
-pub(crate) use privileges::Cause;
+pub(crate) use privileges::{write_takes_privileges, Cause};
 
 /// Locks that survive a handler's panic: a poisoned lock still holds the application's
 /// data, so the engine keeps serving it (`lock_mut` for events that may change a context,

@@ -127,6 +127,7 @@ impl<E: Events> Engine<E> {
         let ino = self.inode_for(path, &attrs)?;
         // A file the drive just made has no capability attribute.
         self.remember_capability(ino, Capability::Absent);
+        let writes_seen = self.writes_must_be_seen(route.as_ref(), flags, who);
         Ok(Created {
             info: attrs,
             ino,
@@ -136,6 +137,7 @@ impl<E: Events> Engine<E> {
                 info,
                 directory: false,
                 route,
+                writes_seen,
             },
         })
     }

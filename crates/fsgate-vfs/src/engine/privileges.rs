@@ -13,6 +13,10 @@
 //! date by the attribute requests that pass through the engine). A change that clears
 //! nothing fires no event.
 //!
+//! Routed handles write their backing files without the engine: a routed writable open of
+//! a backing file with something to clear gets no passthrough, and the library's own
+//! writes to it clear first ([`write_takes_privileges`]).
+//!
 //! The rules are ext4's (the kernel's `setattr_should_drop_sgid`): set-user-ID always goes;
 //! set-group-ID goes when the group may execute, or when the caller is neither in the
 //! file's group nor privileged. Only a chown can come from a privileged caller (the kernel
@@ -217,6 +221,20 @@ impl<E: Events> Engine<E> {
         Ok(changed)
     }
 
+    /// Clears what a write by `who` takes away from `ino`, now: a passthrough handle's
+    /// writes never reach the engine, so a writable open that must share the inode's
+    /// passthrough (see [`Engine::open`](super::Engine::open)) clears them at the open.
+    pub(crate) fn clear_privileges_for_write(
+        &self,
+        ino: Ino,
+        path: &Path,
+        who: Originator,
+    ) -> Result<()> {
+        let doomed = self.doomed_privileges(ino, path, Cause::Write, who)?;
+        self.clear_privileges(ino, path, doomed, None, who)?;
+        Ok(())
+    }
+
     /// Removes `ino`'s capability attribute if it has one.
     fn clear_capability(&self, ino: Ino, path: &Path, who: Originator) -> Result<()> {
         let name = OsStr::new(CAPABILITY);
@@ -240,6 +258,32 @@ impl<E: Events> Engine<E> {
         }
         self.remember_capability(ino, Capability::Absent);
         Ok(())
+    }
+}
+
+/// Whether a write by `who` would take privileges away from the routed `backing` file:
+/// set-id bits by ext4's rule, or a capability attribute. Asked of the backing file itself,
+/// where a routed handle's writes land, with an `fstat` and, when no bit is set, an
+/// `fgetxattr`; uid 0 (`CAP_FSETID`) takes nothing away.
+pub(crate) fn write_takes_privileges(backing: &std::fs::File, who: Originator) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    if who.uid == 0 {
+        return false;
+    }
+    let Ok(meta) = backing.metadata() else {
+        // Unknown: the writes had better reach the engine.
+        return true;
+    };
+    let in_group = || {
+        who.gid == meta.gid()
+            || originator::credentials(who.tid).is_ok_and(|c| c.groups.contains(&meta.gid()))
+    };
+    if set_id_bits_to_clear(FileKind::File, meta.mode(), false, in_group) != 0 {
+        return true;
+    }
+    match rustix::fs::fgetxattr(backing, CAPABILITY, &mut [0u8; 0]) {
+        Ok(_) => true,
+        Err(e) => !no_attribute(e.raw_os_error()),
     }
 }
 

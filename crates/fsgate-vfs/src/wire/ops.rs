@@ -17,7 +17,9 @@ use fuser::{
 };
 
 use super::*;
-use crate::engine::{read_at_most, serial_key, Changes, Read, WriteMode, NAME_MAX};
+use crate::engine::{
+    read_at_most, serial_key, write_takes_privileges, Changes, Read, WriteMode, NAME_MAX,
+};
 use crate::options::FileCache;
 
 impl<E: Events> Filesystem for FuseFs<E> {
@@ -26,7 +28,7 @@ impl<E: Events> Filesystem for FuseFs<E> {
     /// size or modification time differs (`FUSE_AUTO_INVAL_DATA`), the writeback cache for
     /// `FileCache=System` without write-through, cached symlinks with the metadata cache,
     /// passthrough when opens reach the drive and the server may register backing files
-    /// (root), and otherwise `FUSE_HANDLE_KILLPRIV_V2` (the engine clears privileges).
+    /// (root), and `FUSE_HANDLE_KILLPRIV_V2` (the engine clears privileges).
     fn init(&mut self, _req: &Request, config: &mut KernelConfig) -> std::io::Result<()> {
         let o = &self.engine.options;
         if let Err(nearest) = config.set_max_write(1 << 20) {
@@ -63,14 +65,14 @@ impl<E: Events> Filesystem for FuseFs<E> {
             && config.set_max_stack_depth(1).is_ok()
         {
             self.engine.passthrough.store(true, Ordering::Relaxed);
-        } else if config
+        }
+        // The engine clears privileges itself (see `engine::privileges`); a writable open
+        // of a backing file with privileges to lose gets no passthrough, so that its writes
+        // reach the engine.
+        if config
             .add_capabilities(InitFlags::FUSE_HANDLE_KILLPRIV_V2)
             .is_ok()
         {
-            // The engine clears privileges itself (see `engine::privileges`). Not with
-            // passthrough: the kernel's writes to a backing file never reach the drive, so
-            // the kernel must keep clearing them, asking for `security.capability` on each
-            // write.
             self.engine.kills_privileges.store(true, Ordering::Relaxed);
         }
         Ok(())
@@ -435,11 +437,28 @@ impl<E: Events> Filesystem for FuseFs<E> {
         let Some((h, path, reply)) = self.handle_of(req, ino, fh, reply) else {
             return;
         };
-        if let Some(file) = &h.routed {
-            return match file.write_all_at(data, offset) {
-                Ok(()) => reply.written(u32::try_from(data.len()).unwrap_or(u32::MAX)),
-                Err(e) => reply.error(io_errno(&e)),
-            };
+        if let Some(file) = h.routed.clone() {
+            // A routed handle in library mode: straight to the backing file, no event;
+            // first through the engine when the write takes privileges away.
+            if !(how.kill_privileges && write_takes_privileges(&file, super::originator(req))) {
+                return match file.write_all_at(data, offset) {
+                    Ok(()) => reply.written(u32::try_from(data.len()).unwrap_or(u32::MAX)),
+                    Err(e) => reply.error(io_errno(&e)),
+                };
+            }
+            let data = data.to_vec();
+            return self.submit(
+                req,
+                serial_key(&path),
+                reply,
+                move |engine, who| {
+                    engine.clear_privileges_for_write(h.ino, &path, who)?;
+                    file.write_all_at(&data, offset)
+                        .map_err(|e| fsgate_core::Error::io("writing a routed file", e))?;
+                    Ok(data.len())
+                },
+                |_, n, reply| reply.written(u32::try_from(n).unwrap_or(u32::MAX)),
+            );
         }
         let data = data.to_vec();
         self.submit(
