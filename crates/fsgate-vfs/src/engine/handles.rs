@@ -87,6 +87,8 @@ pub(crate) struct Handle<E: Events> {
     pub(crate) routed: Option<Arc<File>>,
     /// Whether the handle was routed with close events off.
     pub(crate) silent_close: bool,
+    /// Whether the handle bypasses the kernel's caches (`use_direct_io`).
+    direct_io: bool,
 }
 
 impl<E: Events> Clone for Handle<E> {
@@ -100,6 +102,7 @@ impl<E: Events> Clone for Handle<E> {
             opened_as: self.opened_as.clone(),
             routed: self.routed.clone(),
             silent_close: self.silent_close,
+            direct_io: self.direct_io,
         }
     }
 }
@@ -111,6 +114,9 @@ pub(super) struct OpenFile<E: Events> {
     /// The kernel's backing file registration while the file has passthrough handles; the
     /// kernel demands one backing file per inode, so later opens reuse it.
     backing: Option<Backing>,
+    /// How many of its handles bypass the kernel's caches (`use_direct_io`): while any
+    /// does, its attributes are given a zero timeout.
+    pub(super) direct_handles: usize,
 }
 
 /// Every open file and handle of a drive.
@@ -138,6 +144,8 @@ pub(crate) struct NewHandle<E: Events> {
     pub(crate) info: HandleInfo,
     pub(crate) directory: bool,
     pub(crate) route: Option<Route>,
+    /// Whether the open asked for direct I/O (`use_direct_io`).
+    pub(crate) direct_io: bool,
 }
 
 /// How the kernel is to cache a registered handle's data.
@@ -163,6 +171,9 @@ pub(crate) struct Opened {
     pub(crate) caching: Caching,
     /// No cleanup event to fire: the kernel need not send `FLUSH` at each close.
     pub(crate) no_flush: bool,
+    /// The handle bypasses the kernel's caches (`use_direct_io`): what the kernel cached of
+    /// the inode's attributes must be dropped before the open is answered.
+    pub(crate) drop_attributes: bool,
 }
 
 impl<E: Events> Engine<E> {
@@ -202,6 +213,7 @@ impl<E: Events> Engine<E> {
             creator,
         };
         let mut route = None;
+        let mut direct_io = false;
         if first || self.options.fire_all_open_close_events {
             let kind = if directory {
                 FileKind::Directory
@@ -224,9 +236,11 @@ impl<E: Events> Engine<E> {
                 file_context: &mut *fc,
                 handle_context: &mut state.context,
                 route: None,
+                direct_io: false,
             };
             self.events.on_open_file(&mut p)?;
             route = p.route.take();
+            direct_io = p.direct_io && !directory && !self.kernel_opens();
         }
         Ok(NewHandle {
             file,
@@ -234,6 +248,7 @@ impl<E: Events> Engine<E> {
             info,
             directory,
             route,
+            direct_io,
         })
     }
 
@@ -256,6 +271,7 @@ impl<E: Events> Engine<E> {
             context: h.file,
             handles: 0,
             backing: None,
+            direct_handles: 0,
         });
         let already_open = entry.handles > 0;
         entry.handles += 1;
@@ -271,11 +287,25 @@ impl<E: Events> Engine<E> {
         };
         let mut routed = None;
         let mut silent_close = false;
+        let direct_io = h.direct_io && !h.directory;
+        if direct_io {
+            caching = Caching::Direct;
+            if entry.backing.is_some() {
+                tracing::warn!(
+                    "{}: open through passthrough elsewhere; the kernel refuses this direct handle",
+                    path.display()
+                );
+            }
+            entry.direct_handles += 1;
+            if entry.direct_handles == 1 {
+                self.direct_files.fetch_add(1, Ordering::Relaxed);
+            }
+        }
         if let Some(r) = route {
             silent_close = r.flags & ROUTE_CLOSE_EVENT == 0;
             let shared = match &entry.backing {
                 Some(b) => Some(Arc::clone(b)),
-                None if passthrough && !already_open => match backing(&r.file) {
+                None if passthrough && !already_open && !direct_io => match backing(&r.file) {
                     Ok(b) => {
                         entry.backing = Some(Arc::clone(&b));
                         Some(b)
@@ -291,8 +321,8 @@ impl<E: Events> Engine<E> {
                 None => None,
             };
             match shared {
-                Some(b) => caching = Caching::Passthrough(b),
-                None => routed = Some(Arc::new(r.file)),
+                Some(b) if !direct_io => caching = Caching::Passthrough(b),
+                _ => routed = Some(Arc::new(r.file)),
             }
         }
         opens.handles.insert(
@@ -306,12 +336,14 @@ impl<E: Events> Engine<E> {
                 opened_as: path.to_path_buf(),
                 routed,
                 silent_close,
+                direct_io,
             },
         );
         Opened {
             fh,
             caching,
             no_flush: silent_close,
+            drop_attributes: direct_io,
         }
     }
 
@@ -388,6 +420,12 @@ impl<E: Events> Engine<E> {
         let gone = match opens.files.get_mut(&h.ino) {
             Some(f) => {
                 f.handles = f.handles.saturating_sub(1);
+                if h.direct_io && f.direct_handles > 0 {
+                    f.direct_handles -= 1;
+                    if f.direct_handles == 0 {
+                        self.direct_files.fetch_sub(1, Ordering::Relaxed);
+                    }
+                }
                 f.handles == 0
             }
             None => false,
