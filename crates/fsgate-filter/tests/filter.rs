@@ -21,7 +21,7 @@ struct App {
 impl MonitorEvents for App {}
 impl Hooks for App {}
 impl FilterEvents for App {
-    fn on_before_open_file(&self, e: &ControlEvent) -> Result<()> {
+    fn on_before_open_file(&self, e: &mut ControlEvent) -> Result<()> {
         let pid = get_originator_process_id()?;
         assert_eq!(pid, e.process_id);
         // Direct file operation: the filter reads the very file it is asked about.

@@ -342,11 +342,11 @@ impl MonitorEvents for PyFilterEvents {
 }
 
 impl FilterEvents for PyFilterEvents {
-    fn on_before_create_file(&self, e: &ControlEvent) -> Result<()> {
+    fn on_before_create_file(&self, e: &mut ControlEvent) -> Result<()> {
         self.control("on_before_create_file", e)
     }
 
-    fn on_before_open_file(&self, e: &ControlEvent) -> Result<()> {
+    fn on_before_open_file(&self, e: &mut ControlEvent) -> Result<()> {
         self.control("on_before_open_file", e)
     }
 

@@ -196,7 +196,11 @@ impl<E: Events> Mounted<E> {
 
         let engine = Arc::new(Engine::new(Arc::clone(&events), options));
         let slot = crate::wire::NotifierSlot::default();
-        let fs = FuseFs::new(Arc::clone(&engine), Arc::clone(&dispatcher), Arc::clone(&slot));
+        let fs = FuseFs::new(
+            Arc::clone(&engine),
+            Arc::clone(&dispatcher),
+            Arc::clone(&slot),
+        );
         let session = fuser::Session::new(fs, &primary, &config)
             .map_err(|e| Error::io(format!("mounting on {}", primary.display()), e))?;
         let notifier = session.notifier();

@@ -110,7 +110,11 @@ fn a_direct_handle_reads_past_the_page_cache_and_its_file_attributes_are_not_cac
     assert_eq!(read_all(&cached), REAL);
     let reads = count(&e.reads);
     assert_eq!(read_all(&cached), REAL);
-    assert_eq!(count(&e.reads), reads, "the cached handle reads the page cache");
+    assert_eq!(
+        count(&e.reads),
+        reads,
+        "the cached handle reads the page cache"
+    );
     fs::metadata(&path).unwrap();
     let infos = count(&e.infos);
     for _ in 0..5 {
@@ -133,7 +137,11 @@ fn a_direct_handle_reads_past_the_page_cache_and_its_file_attributes_are_not_cac
     );
     for round in 1..=3 {
         assert_eq!(read_all(&direct), OWN, "round {round}");
-        assert_eq!(count(&e.own_reads), round, "each direct read reaches the drive");
+        assert_eq!(
+            count(&e.own_reads),
+            round,
+            "each direct read reaches the drive"
+        );
     }
     // The cached handle still reads its own bytes, and never the direct handle's.
     assert_eq!(read_all(&cached), REAL);

@@ -73,6 +73,7 @@
 //! - Security is owner and group (`chown`); permission bits are file info (`chmod`).
 
 pub(crate) mod drive;
+mod isolation;
 mod redirect;
 pub mod request;
 pub(crate) mod virtual_files;
