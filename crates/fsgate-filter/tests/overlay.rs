@@ -736,6 +736,13 @@ fn isolated_processes_see_their_backend_file_and_others_the_file_itself() {
     sh(&o.dir, "printf 'written by the child' > data.iso");
     assert_eq!(sh(&o.dir, "cat data.iso"), b"written by the child");
     assert_eq!(size_seen_by_a_child(&o.dir, "data.iso"), "20");
+    // An append lands at the backend's end, whatever size the kernel last knew.
+    assert_eq!(std::fs::read(o.path("data.iso")).unwrap(), REAL);
+    sh(&o.dir, "printf ', then more' >> data.iso");
+    assert_eq!(
+        sh(&o.dir, "cat data.iso"),
+        b"written by the child, then more"
+    );
     let mut open = std::fs::File::open(o.path("data.iso")).unwrap();
     let mut read = Vec::new();
     open.read_to_end(&mut read).unwrap();
@@ -748,7 +755,7 @@ fn isolated_processes_see_their_backend_file_and_others_the_file_itself() {
     assert_eq!(std::fs::read(dir.join("data.iso")).unwrap(), REAL);
     assert_eq!(
         std::fs::read(dir.join("data.iso.alt")).unwrap(),
-        b"written by the child"
+        b"written by the child, then more"
     );
 }
 

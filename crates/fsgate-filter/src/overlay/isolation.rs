@@ -88,7 +88,18 @@ impl<H: FilterEvents> OverlayDrive<H> {
                         mode,
                     )
                     .map_err(|e| crate::direct::failed("create (isolated backend)", backend, e))?,
-                None => self.open_target_for(backend, flags)?,
+                // With the caller's `O_APPEND`: the kernel places a direct write at the size
+                // it last knew, which may be another caller's view; `pwrite` on an
+                // `O_APPEND` descriptor appends at the backend's own end whatever the offset.
+                None => {
+                    let append = flags & libc::O_APPEND;
+                    self.open_target(backend, libc::O_RDWR | libc::O_NOFOLLOW | append, 0)
+                        .or_else(|_| {
+                            let access = flags & libc::O_ACCMODE;
+                            self.open_target(backend, access | libc::O_NOFOLLOW | append, 0)
+                        })
+                        .map_err(|e| crate::direct::failed("open (isolated backend)", backend, e))?
+                }
             };
             Backend::File {
                 path: backend.to_string(),

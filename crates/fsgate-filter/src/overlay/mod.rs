@@ -68,14 +68,18 @@
 //!   kernel (zero timeouts, and what was cached is dropped at the open), so each `stat` asks
 //!   the overlay, which answers per caller: a process with an isolated open of the file sees
 //!   its newest isolated open's size and times (the file's own identity, owner and mode);
-//!   every other process sees the file. Linux's `stat` carries no handle, so the overlay
-//!   tells callers apart by process id: a child that inherits an isolated descriptor reads
-//!   and writes through it isolated, but its own `stat` of the path sees the file.
+//!   every other process sees the file. Linux's `stat` and `fstat` carry no handle to a FUSE
+//!   server, so the overlay tells callers apart by process id: a child that inherits an
+//!   isolated descriptor reads and writes through it isolated, but its own `stat` or
+//!   `fstat` sees the file.
 //!   `truncate`, `ftruncate`, `open(O_TRUNC)` and `fallocate` from the isolating process
 //!   reach its backend the same way.
-//! - Another file as backend: it is opened for the open alone (read-write when allowed);
-//!   its bytes are what the open reads, its size and times what its process's `stat`
-//!   shows, and the open's writes land there. Data events (`on_after_read_file`,
+//! - Another file as backend: it is opened for the open alone (read-write when allowed,
+//!   with the caller's `O_APPEND`, so appends land at the backend's end), unfiltered and
+//!   with the filter's rights, not the caller's (as in the reference, the handler checks
+//!   the caller's access to a backend it picks); a backend that cannot be opened fails the
+//!   open with its errno. Its bytes are what the open reads, its size and times what its
+//!   process's `stat` shows, and the open's writes land there. Data events (`on_after_read_file`,
 //!   `on_before_write_file`) still fire as the rules say, on the backend's data.
 //! - The file itself as backend: as above with the file as its own backend; the point is
 //!   the uncached view (data transformed per open by the data events).
@@ -86,6 +90,7 @@
 //!   asking; what the handler leaves is the answer (there is nothing to pass the request to,
 //!   so `process_request` changes nothing), and the caller is told its whole buffer was
 //!   written. Allocation requests (`fallocate`) fail with `ERROR_NOT_SUPPORTED`.
+//! - `isolate` is ignored for directories (and for creates of anything but a file).
 //! - A virtual file's opens are isolated opens without a backend: `on_before_open_file`
 //!   sees `isolate` already true and an empty `backend_file_name`.
 //! - File contexts: each isolated open has a file context of its own (the reference's
