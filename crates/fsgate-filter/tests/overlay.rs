@@ -94,6 +94,13 @@ impl Hooks for Lab {}
 impl MonitorEvents for Lab {}
 
 impl FilterEvents for Lab {
+    fn on_before_create_file(&self, e: &mut ControlEvent) -> Result<()> {
+        if from_child(e.process_id) && e.file_name.ends_with(".iso") {
+            (e.isolate, e.backend_file_name) = (true, format!("{}.alt", e.file_name));
+        }
+        Ok(())
+    }
+
     fn on_before_open_file(&self, e: &mut ControlEvent) -> Result<()> {
         if from_child(e.process_id) {
             // Another file, no file (the events), the file itself.
@@ -219,6 +226,7 @@ impl Overlaid {
         let filter = FileFilter::new(Lab::default());
         let root = dir.display().to_string();
         let all = ControlFlags::FS_CE_BEFORE_OPEN
+            | ControlFlags::FS_CE_BEFORE_CREATE
             | ControlFlags::FS_CE_AFTER_OPEN
             | ControlFlags::FS_CE_BEFORE_WRITE
             | ControlFlags::FS_CE_AFTER_READ
@@ -837,5 +845,23 @@ fn each_isolated_open_has_its_own_file_context_until_it_closes() {
     assert_eq!(
         (cleaned(ContextKind::File), cleaned(ContextKind::Handle)),
         (2, 2)
+    );
+}
+
+#[test]
+fn an_isolated_create_makes_the_name_and_writes_the_backend() {
+    require_root!("the overlay's FUSE mount needs root");
+    let o = Overlaid::start(|_| {});
+    // The child creates new.iso isolated to new.iso.alt (which does not exist yet).
+    sh(&o.dir, "printf 'kept apart' > new.iso");
+    assert_eq!(sh(&o.dir, "cat new.iso"), b"kept apart");
+    // The name exists for everyone, empty; the data went to the backend.
+    assert_eq!(std::fs::read(o.path("new.iso")).unwrap(), b"");
+    let dir = o.dir.clone();
+    o.filter.stop_filter().unwrap();
+    assert_eq!(std::fs::read(dir.join("new.iso")).unwrap(), b"");
+    assert_eq!(
+        std::fs::read(dir.join("new.iso.alt")).unwrap(),
+        b"kept apart"
     );
 }

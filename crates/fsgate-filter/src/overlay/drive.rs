@@ -562,7 +562,17 @@ impl<H: FilterEvents> Events for OverlayDrive<H> {
                     lower_handle = i.file().cloned();
                     isolated = Some(i);
                 }
-                Err(e) => result = Err(e),
+                Err(e) => {
+                    // A create that fails leaves nothing behind.
+                    if let Some(rel) = self.relative(&path) {
+                        let gone =
+                            rustix::fs::unlinkat(&self.lower, rel, rustix::fs::AtFlags::empty());
+                        if let Err(u) = gone {
+                            tracing::warn!("{path}: removing the name of a failed create: {u}");
+                        }
+                    }
+                    result = Err(e);
+                }
             }
         }
         let directory = p.kind == FileKind::Directory;
