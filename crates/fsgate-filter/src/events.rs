@@ -231,6 +231,15 @@ pub struct ControlEvent {
     /// are what the isolated open sees, and its writes land there); or empty (the events
     /// provide everything: they fire for the open's requests without rules).
     pub backend_file_name: String,
+    /// `ProcessRequest`, for `on_before_create_file` and `on_before_open_file` on the overlay
+    /// backend: true (the default) lets the open reach the directory; false means the handler
+    /// serves the open itself. The open then succeeds without touching the directory (a
+    /// create makes no name on disk), is isolated with no backend file whatever
+    /// [`isolate`](Self::isolate) says, and its requests are served by the events (see
+    /// [`crate::overlay`], "Isolation"); no After event fires for it. To fail the open,
+    /// return an error instead. On the fanotify backend an open whose handler clears it is
+    /// refused (`EPERM`, and `on_error` says why).
+    pub process_request: bool,
 }
 
 /// Events of the filter class: the monitor's events plus the control events.

@@ -810,6 +810,7 @@ impl<H: FilterEvents> Reader<H> {
             write_access: false,
             isolate: false,
             backend_file_name: String::new(),
+            process_request: true,
         };
         ev.backend_file_name.clone_from(&ev.file_name);
         let (deny, callback) = if event.mask.contains(EventMask::OPEN_EXEC_PERM) {
@@ -879,13 +880,19 @@ impl<H: FilterEvents> Reader<H> {
                     } else {
                         h.on_before_open_file(&mut ev)?;
                     }
-                    if ev.isolate {
-                        // fanotify cannot give one process other content: refuse rather
-                        // than show the real file to a process meant to be isolated.
+                    if ev.isolate || !ev.process_request {
+                        // fanotify cannot give one process other content nor let a handler
+                        // serve an open: refuse rather than show the real file to a process
+                        // meant to see something else.
+                        let what = if ev.isolate {
+                            "isolation"
+                        } else {
+                            "serving an open in its handler (process_request = false)"
+                        };
                         let e = fsgate_core::Error::from_code(
                             fsgate_core::code::ERROR_NOT_SUPPORTED,
                             format!(
-                                "{}: isolation needs the overlay backend (config(\"Backend=Overlay\")); the open is refused",
+                                "{}: {what} needs the overlay backend (config(\"Backend=Overlay\")); the open is refused",
                                 ev.file_name
                             ),
                         );

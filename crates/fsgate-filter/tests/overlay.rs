@@ -95,6 +95,9 @@ impl MonitorEvents for Lab {}
 
 impl FilterEvents for Lab {
     fn on_before_create_file(&self, e: &mut ControlEvent) -> Result<()> {
+        if from_child(e.process_id) && e.file_name.ends_with(".srv.evt") {
+            e.process_request = false;
+        }
         if from_child(e.process_id) && e.file_name.ends_with(".iso") {
             (e.isolate, e.backend_file_name) = (true, format!("{}.alt", e.file_name));
         }
@@ -103,8 +106,10 @@ impl FilterEvents for Lab {
 
     fn on_before_open_file(&self, e: &mut ControlEvent) -> Result<()> {
         if from_child(e.process_id) {
-            // Another file, no file (the events), the file itself.
-            if e.file_name.ends_with(".iso") {
+            // Served by the handler; another file, no file (the events), the file itself.
+            if e.file_name.ends_with(".srv.evt") {
+                e.process_request = false;
+            } else if e.file_name.ends_with(".iso") {
                 (e.isolate, e.backend_file_name) = (true, format!("{}.alt", e.file_name));
             } else if e.file_name.ends_with(".evt") {
                 (e.isolate, e.backend_file_name) = (true, String::new());
@@ -864,4 +869,33 @@ fn an_isolated_create_makes_the_name_and_writes_the_backend() {
         std::fs::read(dir.join("new.iso.alt")).unwrap(),
         b"kept apart"
     );
+}
+
+#[test]
+fn a_before_handler_that_clears_process_request_serves_the_open_itself() {
+    require_root!("the overlay's FUSE mount needs root");
+    let o = Overlaid::start(|d| std::fs::write(d.join("on.srv.evt"), b"disk").unwrap());
+    // An open the handler serves: the child reads what the events give.
+    assert_eq!(sh(&o.dir, "cat on.srv.evt"), FROM_EVENTS);
+    // A create the handler serves: nothing is made on disk, the write reaches the events,
+    // and for the creating process the file exists with the events' size.
+    assert_eq!(
+        sh(
+            &o.dir,
+            "exec 3> new.srv.evt; printf abc >&3; exec stat -c %s new.srv.evt"
+        ),
+        b"34\n"
+    );
+    assert_eq!(
+        *o.seen().events_written.lock().unwrap(),
+        [(0, b"abc".to_vec())]
+    );
+    assert_eq!(
+        errno_of(std::fs::metadata(o.path("new.srv.evt")).unwrap_err()),
+        libc::ENOENT
+    );
+    assert_eq!(std::fs::read(o.path("on.srv.evt")).unwrap(), b"disk");
+    let dir = o.dir.clone();
+    o.filter.stop_filter().unwrap();
+    assert!(!dir.join("new.srv.evt").exists());
 }

@@ -214,6 +214,7 @@ impl Caller {
             write_access: write,
             isolate: false,
             backend_file_name: path.to_string(),
+            process_request: true,
         }
     }
 }
@@ -544,6 +545,9 @@ impl<H: FilterEvents> Events for OverlayDrive<H> {
             let (read, _) = access_of(p.flags);
             let mut event = caller.control(ControlKind::CreateFile, &path, read, true);
             self.shared.handler.on_before_create_file(&mut event)?;
+            if !event.process_request && p.kind == FileKind::File {
+                return self.create_served(p, &path, caller);
+            }
             if event.isolate && p.kind == FileKind::File {
                 isolate = Some(event.backend_file_name);
             }
@@ -662,10 +666,14 @@ impl<H: FilterEvents> Events for OverlayDrive<H> {
             self.shared.handler.on_before_execute(&event)?;
         }
         let mut isolate = None;
+        let mut served = false;
         if flags.control.contains(ControlFlags::FS_CE_BEFORE_OPEN) {
             let mut event = caller.control(ControlKind::OpenFile, &path, read, write);
             self.shared.handler.on_before_open_file(&mut event)?;
-            if event.isolate && !directory {
+            if !event.process_request && !directory {
+                // The handler serves the open: no backend file, no After event.
+                (isolate, served) = (Some(String::new()), true);
+            } else if event.isolate && !directory {
                 isolate = Some(event.backend_file_name);
             }
         }
@@ -691,6 +699,7 @@ impl<H: FilterEvents> Events for OverlayDrive<H> {
             isolated: isolated.clone(),
         };
         let after = flags.control.contains(ControlFlags::FS_CE_AFTER_OPEN)
+            && !served
             && (result.is_ok() || self.shared.process_failed_requests.load(Ordering::Relaxed));
         let mut outcome = result;
         if after {

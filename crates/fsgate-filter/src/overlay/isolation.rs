@@ -8,10 +8,12 @@ use std::sync::{Arc, Mutex};
 
 use fsgate_core::sync::lock;
 use fsgate_core::{code, Error, Result};
-use fsgate_vfs::{Events, FileInfo, GetFileInfoParams, ReadFileParams, SetFileSizeParams};
+use fsgate_vfs::{
+    CreateFileParams, Events, FileInfo, GetFileInfoParams, ReadFileParams, SetFileSizeParams,
+};
 
 use crate::events::{Context, FileRequest, FilterEvents, RequestKind};
-use crate::overlay::drive::{Caller, OverlayDrive, OverlayFile, OverlayHandle};
+use crate::overlay::drive::{made_up_id, Caller, OverlayDrive, OverlayFile, OverlayHandle};
 
 /// Where an isolated open's data and information come from.
 pub(crate) enum Backend {
@@ -113,10 +115,35 @@ impl<H: FilterEvents> OverlayDrive<H> {
         }))
     }
 
+    /// `on_create_file` whose `on_before_create_file` cleared `process_request`: nothing is
+    /// made on disk; the new handle is an isolated open without a backend (the events serve
+    /// it), and the kernel is told of an empty file owned by the caller.
+    pub(super) fn create_served(
+        &self,
+        p: &mut CreateFileParams<'_, OverlayFile, OverlayHandle>,
+        path: &str,
+        caller: Caller,
+    ) -> Result<()> {
+        let isolated = self.isolate(path, "", p.flags, None, caller)?;
+        p.use_direct_io();
+        p.info.file_id = made_up_id(std::ffi::OsStr::new(path));
+        p.info_filled = true;
+        *p.file_context = Some(OverlayFile {
+            isolated: Mutex::new(vec![Arc::clone(&isolated)]),
+            ..OverlayFile::default()
+        });
+        *p.handle_context = Some(OverlayHandle {
+            writing: true,
+            isolated: Some(isolated),
+            ..OverlayHandle::default()
+        });
+        Ok(())
+    }
+
     /// `on_get_file_info` for a process with an isolated open of the file: the file's own
     /// identity (kind, id, owner, mode) with the backend's size and times; with no backend,
     /// what `on_before_query_file_info` (fired without rules) leaves, starting from the
-    /// file's own information.
+    /// file's own information (the file exists for the open: `file_exists` starts true).
     pub(super) fn isolated_info(
         &self,
         p: &mut GetFileInfoParams<'_, OverlayFile>,
@@ -134,6 +161,12 @@ impl<H: FilterEvents> OverlayDrive<H> {
         self.plain.on_get_file_info(&mut inner)?;
         let mut info = inner.info;
         let mut exists = inner.file_exists;
+        if !exists {
+            // A name its handler created without the directory: an empty file of the
+            // caller's until the events say otherwise.
+            info.file_id = made_up_id(std::ffi::OsStr::new(path));
+            (info.uid, info.gid, info.mode) = (p.originator.uid, p.originator.gid, 0o600);
+        }
         match &isolated.backend {
             Backend::File {
                 path: backend,
@@ -156,7 +189,6 @@ impl<H: FilterEvents> OverlayDrive<H> {
                     &mut listing,
                 );
                 caller.fill(&mut r);
-                r.file_exists = exists;
                 r.size = Some(info.size);
                 r.mode = Some(info.mode);
                 self.shared.handler.on_before_query_file_info(&mut r)?;

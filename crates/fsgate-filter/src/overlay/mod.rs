@@ -121,8 +121,9 @@
 //!   ([`overlay_roots`]); masks without a leading directory are refused then.
 //! - `on_before_create_file`, `on_before_open_file`, `on_before_read_file` and
 //!   `on_before_execute` keep their [`ControlEvent`](crate::events::ControlEvent) parameters
-//!   (a handler written for the fanotify backend works unchanged); every other Before and
-//!   After event takes a [`FileRequest`](request::FileRequest).
+//!   (a handler written for the fanotify backend works unchanged; the create and open
+//!   handlers get it mutable, for `isolate`, `backend_file_name` and `process_request`);
+//!   every other Before and After event takes a [`FileRequest`](request::FileRequest).
 //! - Execution is seen as an open with the kernel's `__FMODE_EXEC` flag.
 //! - A virtual file's data comes from `on_after_read_file` (an empty buffer to fill), since
 //!   `on_before_read_file` keeps its fanotify parameters; virtual files are read-only.
@@ -134,8 +135,14 @@
 //!   request on a file still open through the overlay with `ENOTCONN`; the handler runs on and its
 //!   result is dropped. Without such a request, files open across the stop keep being
 //!   served by the detached overlay until they are closed.
-//! - `ProcessRequest` (a Before handler serving the request itself) exists for the events
-//!   that take a [`FileRequest`](request::FileRequest), not for create and open.
+//! - `ProcessRequest` in `on_before_create_file` and `on_before_open_file`
+//!   ([`ControlEvent::process_request`](crate::events::ControlEvent::process_request)): a
+//!   handler that clears it serves the open, which succeeds without reaching the directory
+//!   (a create makes no name on disk: other processes get `ENOENT`, the creating process
+//!   sees the name while its open lasts) and is then an isolated open without a backend
+//!   file (see "Isolation"); no After event fires for it. The reference leaves the
+//!   completion of such an open to the application's driver-level code, which a Linux
+//!   process cannot have: the events serving the open are that completion here.
 //! - Security is owner and group (`chown`); permission bits are file info (`chmod`).
 
 pub(crate) mod drive;
