@@ -149,8 +149,9 @@
 //!   backend (Rust, `fsgate_filter::overlay`), but the overlay's own events are not bound
 //!   yet: After events, file, handle and event contexts, `on_reparse_file_name`, reparse
 //!   rules and virtual files, `create_file_direct` and its siblings, and default rules.
-//!   Isolation (`Isolate`, `BackendFileName`) is in the Rust edition only, on the overlay. Denials through fanotify reach the caller as
-//!   `EPERM`. The filter's own process is never filtered (`FilterOwnRequests` is false).
+//!   Isolation (`Isolate`, `BackendFileName`) and `ProcessRequest` of create and open are
+//!   in the Rust edition only, on the overlay. Denials through fanotify reach the caller
+//!   as `EPERM`. The filter's own process is never filtered (`FilterOwnRequests` is false).
 
 use pyo3::prelude::*;
 
