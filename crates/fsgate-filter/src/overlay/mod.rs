@@ -82,7 +82,10 @@
 //!   process's `stat` shows, and the open's writes land there. Data events (`on_after_read_file`,
 //!   `on_before_write_file`) still fire as the rules say, on the backend's data.
 //! - The file itself as backend: as above with the file as its own backend; the point is
-//!   the uncached view (data transformed per open by the data events).
+//!   the uncached view (data transformed per open by the data events). Its writes change
+//!   the file under the other opens' page cache: those drop their pages when they next see
+//!   the file's new size or modification time, so a same-size rewrite within one tick of
+//!   the kernel's coarse file clock can stay unseen by them until the next change.
 //! - No backend: `on_before_query_file_info` (size and mode, starting from the file's own
 //!   information), `on_after_read_file` (an empty buffer to fill with up to `length` bytes
 //!   from `offset`, as for virtual files), `on_before_write_file` and
