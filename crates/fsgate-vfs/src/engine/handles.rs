@@ -153,7 +153,7 @@ pub(crate) enum Caching {
     /// The page cache, kept across opens (`FileCache=System`).
     PageCache,
     /// No page cache; writes of one file may run in parallel (`FileCache` none or user
-    /// mode).
+    /// mode, or a handle opened with `use_direct_io`).
     Direct,
     /// A directory whose listing the kernel keeps across opens (metadata cache on).
     CachedListing,
