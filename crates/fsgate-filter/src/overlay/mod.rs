@@ -79,8 +79,10 @@
 //!   with the filter's rights, not the caller's (as in the reference, the handler checks
 //!   the caller's access to a backend it picks); a backend that cannot be opened fails the
 //!   open with its errno. Its bytes are what the open reads, its size and times what its
-//!   process's `stat` shows, and the open's writes land there. Data events (`on_after_read_file`,
-//!   `on_before_write_file`) still fire as the rules say, on the backend's data.
+//!   process's `stat` shows, and the open's writes land there. Data events
+//!   (`on_after_read_file`, `on_before_write_file`) still fire as the rules say, on the
+//!   backend's data; query and size events do not fire for the isolated process's `stat`
+//!   and `truncate`, which the backend answers.
 //! - The file itself as backend: as above with the file as its own backend; the point is
 //!   the uncached view (data transformed per open by the data events). Its writes change
 //!   the file under the other opens' page cache: those drop their pages when they next see
