@@ -275,6 +275,39 @@ def test_settings_and_bad_arguments(tmpfs):
     f.delete_all_filter_rules()
 
 
+def test_isolation_on_the_overlay_gives_a_child_its_backend_file(tmp_path, file_filter):
+    """On the overlay, on_before_open_file isolates the child's opens to another file;
+    this process (whose calls go through the overlay too) sees the file itself."""
+    d = os.path.realpath(tmp_path / "iso")
+    os.mkdir(d)
+    write(f"{d}/data", "real")
+    write(f"{d}/data.alt", "the isolated view")
+    me = os.getpid()
+    seen = []
+
+    def before_open(p):
+        assert (p.isolate, p.backend_file_name, p.process_request) == (False, p.file_name, True)
+        if p.file_name == f"{d}/data" and p.process_id != me:
+            seen.append(p.process_id)
+            p.isolate = True
+            p.backend_file_name = f"{d}/data.alt"
+
+    file_filter.on_before_open_file = before_open
+    file_filter.config("Backend=Overlay")
+    file_filter.add_filter_rule(f"{d}/*", 0, fsgate.FS_CE_BEFORE_OPEN, 0)
+    file_filter.start_filter()
+    try:
+        pid, got = child(f"r:{d}/data")
+        assert got == {f"r:{d}/data": (0, "the isolated view")}
+        assert seen == [pid]
+        with open(f"{d}/data") as f:
+            assert f.read() == "real"
+    finally:
+        file_filter.stop_filter()
+    with open(f"{d}/data.alt") as f:
+        assert f.read() == "the isolated view"
+
+
 def test_file_filter_example(tmpfs):
     """The example, run as its own process, refuses this process's write and exec."""
     write(f"{tmpfs}/doc.txt", "d")

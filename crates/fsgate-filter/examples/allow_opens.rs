@@ -21,11 +21,11 @@ struct AllowAll {
 impl MonitorEvents for AllowAll {}
 impl Hooks for AllowAll {}
 impl FilterEvents for AllowAll {
-    fn on_before_open_file(&self, _e: &ControlEvent) -> Result<()> {
+    fn on_before_open_file(&self, _e: &mut ControlEvent) -> Result<()> {
         self.opens.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
-    fn on_before_create_file(&self, _e: &ControlEvent) -> Result<()> {
+    fn on_before_create_file(&self, _e: &mut ControlEvent) -> Result<()> {
         self.opens.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }

@@ -219,6 +219,27 @@ pub struct ControlEvent {
     pub read_access: bool,
     /// For opens: the caller asked for write access (or truncation).
     pub write_access: bool,
+    /// `Isolate`, for `on_before_create_file` and `on_before_open_file` on the overlay
+    /// backend: set it to give this open its own view of the file, served from
+    /// [`backend_file_name`](Self::backend_file_name) (see [`crate::overlay`], "Isolation").
+    /// Pre-filled with false (true for a virtual file's open). On the fanotify backend an
+    /// open whose handler sets it is refused (`EPERM`, and `on_error` says why).
+    pub isolate: bool,
+    /// `BackendFileName`, with [`isolate`](Self::isolate): where the isolated open's data and
+    /// information come from. Pre-filled with [`file_name`](Self::file_name) (the file itself,
+    /// with a cache of its own); the full path of another file (its content and information
+    /// are what the isolated open sees, and its writes land there); or empty (the events
+    /// provide everything: they fire for the open's requests without rules).
+    pub backend_file_name: String,
+    /// `ProcessRequest`, for `on_before_create_file` and `on_before_open_file` on the overlay
+    /// backend: true (the default) lets the open reach the directory; false means the handler
+    /// serves the open itself. The open then succeeds without touching the directory (a
+    /// create makes no name on disk), is isolated with no backend file whatever
+    /// [`isolate`](Self::isolate) says, and its requests are served by the events (see
+    /// [`crate::overlay`], "Isolation"); no After event fires for it. To fail the open,
+    /// return an error instead. On the fanotify backend an open whose handler clears it is
+    /// refused (`EPERM`, and `on_error` says why).
+    pub process_request: bool,
 }
 
 /// Events of the filter class: the monitor's events plus the control events.
@@ -228,12 +249,15 @@ pub struct ControlEvent {
 /// only with `EPERM`), on the overlay the error's own errno. Defaults allow. The
 /// [`FileRequest`] events fire only on the overlay backend (see [`crate::overlay`]).
 pub trait FilterEvents: MonitorEvents {
-    /// An `open(2)` with `O_CREAT | O_EXCL` (the reference's CREATE_NEW), before it succeeds.
-    fn on_before_create_file(&self, _e: &ControlEvent) -> Result<()> {
+    /// An `open(2)` with `O_CREAT | O_EXCL` (the reference's CREATE_NEW), before it succeeds
+    /// (on the overlay: any create of a new name). On the overlay it may isolate the open
+    /// ([`ControlEvent::isolate`]).
+    fn on_before_create_file(&self, _e: &mut ControlEvent) -> Result<()> {
         Ok(())
     }
-    /// Any other open (including `O_CREAT` without `O_EXCL`), before it succeeds.
-    fn on_before_open_file(&self, _e: &ControlEvent) -> Result<()> {
+    /// Any other open (including `O_CREAT` without `O_EXCL`), before it succeeds. On the
+    /// overlay it may isolate the open ([`ControlEvent::isolate`]).
+    fn on_before_open_file(&self, _e: &mut ControlEvent) -> Result<()> {
         Ok(())
     }
     /// A `read(2)`-family call, before it reads.

@@ -808,7 +808,11 @@ impl<H: FilterEvents> Reader<H> {
             process_name: String::new(),
             read_access: false,
             write_access: false,
+            isolate: false,
+            backend_file_name: String::new(),
+            process_request: true,
         };
+        ev.backend_file_name.clone_from(&ev.file_name);
         let (deny, callback) = if event.mask.contains(EventMask::OPEN_EXEC_PERM) {
             ev.kind = ControlKind::Execute;
             (
@@ -869,8 +873,34 @@ impl<H: FilterEvents> Reader<H> {
         let key = SerialKey(hash(&ev.file_name));
         self.dispatcher.dispatch(
             Task::new(move || match ev.kind {
-                ControlKind::CreateFile => h.on_before_create_file(&ev),
-                ControlKind::OpenFile => h.on_before_open_file(&ev),
+                ControlKind::CreateFile | ControlKind::OpenFile => {
+                    let mut ev = ev;
+                    if ev.kind == ControlKind::CreateFile {
+                        h.on_before_create_file(&mut ev)?;
+                    } else {
+                        h.on_before_open_file(&mut ev)?;
+                    }
+                    if ev.isolate || !ev.process_request {
+                        // fanotify cannot give one process other content nor let a handler
+                        // serve an open: refuse rather than show the real file to a process
+                        // meant to see something else.
+                        let what = if ev.isolate {
+                            "isolation"
+                        } else {
+                            "serving an open in its handler (process_request = false)"
+                        };
+                        let e = fsgate_core::Error::from_code(
+                            fsgate_core::code::ERROR_NOT_SUPPORTED,
+                            format!(
+                                "{}: {what} needs the overlay backend (config(\"Backend=Overlay\")); the open is refused",
+                                ev.file_name
+                            ),
+                        );
+                        h.on_error(e.code(), &e.to_string());
+                        return Err(e);
+                    }
+                    Ok(())
+                }
                 ControlKind::ReadFile => h.on_before_read_file(&ev),
                 ControlKind::Execute => h.on_before_execute(&ev),
                 // Only the overlay refuses these, and it fires no Before event for them here.

@@ -14,14 +14,20 @@ use fsgate_testkit::{require_root, TmpfsMount};
 struct App {
     seen: Arc<Mutex<Vec<(String, u32)>>>,
     denied: Arc<Mutex<Vec<String>>>,
+    errors: Arc<Mutex<Vec<(u32, String)>>>,
     deny_names: Vec<&'static str>,
+    isolate_names: Vec<&'static str>,
     sleep: Option<Duration>,
 }
 
 impl MonitorEvents for App {}
-impl Hooks for App {}
+impl Hooks for App {
+    fn on_error(&self, code: u32, description: &str) {
+        self.errors.lock().unwrap().push((code, description.into()));
+    }
+}
 impl FilterEvents for App {
-    fn on_before_open_file(&self, e: &ControlEvent) -> Result<()> {
+    fn on_before_open_file(&self, e: &mut ControlEvent) -> Result<()> {
         let pid = get_originator_process_id()?;
         assert_eq!(pid, e.process_id);
         // Direct file operation: the filter reads the very file it is asked about.
@@ -32,6 +38,9 @@ impl FilterEvents for App {
         }
         if self.deny_names.iter().any(|n| e.file_name.ends_with(n)) {
             return Err(Error::from_errno(libc::EACCES, "denied by test"));
+        }
+        if self.isolate_names.iter().any(|n| e.file_name.ends_with(n)) {
+            e.isolate = true;
         }
         Ok(())
     }
@@ -144,6 +153,46 @@ fn handler_err_denies_and_ok_allows_with_originator() {
     assert_eq!(seen.len(), 2, "{seen:?}");
     assert!(seen[0].0.ends_with("a.txt") && seen[1].0.ends_with("b.txt"));
     assert_ne!(seen[0].1, std::process::id());
+}
+
+#[test]
+fn an_open_isolated_on_the_fanotify_backend_is_refused_and_reported() {
+    require_root!("fanotify permission groups need root");
+    let mnt = TmpfsMount::new();
+    std::fs::write(mnt.path().join("plain.txt"), b"p").unwrap();
+    std::fs::write(mnt.path().join("iso.txt"), b"i").unwrap();
+    let app = App {
+        isolate_names: vec!["iso.txt"],
+        ..Default::default()
+    };
+    let f = FileFilter::new(app.clone());
+    f.add_filter_rule(
+        &format!("{}/*", mnt.path().display()),
+        AccessFlags::empty(),
+        ControlFlags::FS_CE_BEFORE_OPEN,
+        NotifyFlags::empty(),
+    )
+    .unwrap();
+    f.start_filter(0).unwrap();
+    let plain = cat(&mnt.path().join("plain.txt"));
+    let isolated = cat(&mnt.path().join("iso.txt"));
+    f.stop_filter().unwrap();
+    assert_eq!(plain, (true, "p".into(), String::new()));
+    // fanotify cannot show one process other content: the open is refused, not served
+    // with the real file.
+    assert!(
+        !isolated.0 && isolated.1.is_empty() && isolated.2.contains("Operation not permitted"),
+        "{isolated:?}"
+    );
+    let errors = app.errors.lock().unwrap().clone();
+    assert!(
+        errors.iter().any(
+            |(code, text)| *code == fsgate_core::code::ERROR_NOT_SUPPORTED
+                && text.contains("iso.txt")
+                && text.contains("Backend=Overlay")
+        ),
+        "{errors:?}"
+    );
 }
 
 #[test]

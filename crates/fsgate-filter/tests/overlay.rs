@@ -29,6 +29,17 @@ struct Seen {
     /// Opens the Before handler is holding (for the timeout test).
     stuck: Mutex<Option<mpsc::Receiver<()>>>,
     created: AtomicUsize,
+    /// Writes an isolated open without a backend handed to `on_before_write_file`.
+    events_written: Mutex<Vec<(u64, Vec<u8>)>>,
+}
+
+/// What an isolated open of a `*.evt` file without a backend reads: the events' content.
+const FROM_EVENTS: &[u8] = b"served by the events, not the disk";
+
+/// Whether `e` comes from a process other than this test's: the child processes the
+/// isolation tests run (the test process itself sees the files as they are).
+fn from_child(pid: u32) -> bool {
+    pid != std::process::id()
 }
 
 /// One After event: (event, file name, result code, event context).
@@ -83,7 +94,29 @@ impl Hooks for Lab {}
 impl MonitorEvents for Lab {}
 
 impl FilterEvents for Lab {
-    fn on_before_open_file(&self, e: &ControlEvent) -> Result<()> {
+    fn on_before_create_file(&self, e: &mut ControlEvent) -> Result<()> {
+        if from_child(e.process_id) && e.file_name.ends_with(".srv.evt") {
+            e.process_request = false;
+        }
+        if from_child(e.process_id) && e.file_name.ends_with(".iso") {
+            (e.isolate, e.backend_file_name) = (true, format!("{}.alt", e.file_name));
+        }
+        Ok(())
+    }
+
+    fn on_before_open_file(&self, e: &mut ControlEvent) -> Result<()> {
+        if from_child(e.process_id) {
+            // Served by the handler; another file, no file (the events), the file itself.
+            if e.file_name.ends_with(".srv.evt") {
+                e.process_request = false;
+            } else if e.file_name.ends_with(".iso") {
+                (e.isolate, e.backend_file_name) = (true, format!("{}.alt", e.file_name));
+            } else if e.file_name.ends_with(".evt") {
+                (e.isolate, e.backend_file_name) = (true, String::new());
+            } else if e.file_name.ends_with(".isoctx") {
+                e.isolate = true;
+            }
+        }
         if e.file_name.ends_with(".blocked") {
             return Err(Error::from_errno(libc::EXDEV, "blocked by the test"));
         }
@@ -102,7 +135,7 @@ impl FilterEvents for Lab {
             r.result_code = libc::EMFILE;
             return Ok(());
         }
-        if r.file_name.ends_with(".ctx") {
+        if r.file_name.ends_with(".ctx") || r.file_name.ends_with(".isoctx") {
             if r.file_context.is_none() {
                 *r.file_context = Some(self.track(ContextKind::File));
             }
@@ -112,13 +145,30 @@ impl FilterEvents for Lab {
     }
 
     fn on_before_write_file(&self, r: &mut FileRequest<'_>) -> Result<()> {
+        if r.file_name.ends_with(".evt") {
+            let written = (r.offset, r.buffer.clone());
+            self.seen.events_written.lock().unwrap().push(written);
+            r.process_request = false;
+        }
         if r.file_name.ends_with(".upper") {
             r.buffer.make_ascii_uppercase();
         }
         Ok(())
     }
 
+    fn on_before_query_file_info(&self, r: &mut FileRequest<'_>) -> Result<()> {
+        if r.file_name.ends_with(".evt") {
+            r.size = Some(FROM_EVENTS.len() as u64);
+        }
+        Ok(())
+    }
+
     fn on_after_read_file(&self, r: &mut FileRequest<'_>) -> Result<()> {
+        if r.file_name.ends_with(".evt") && r.buffer.is_empty() {
+            let start = (r.offset as usize).min(FROM_EVENTS.len());
+            let end = (start + r.length).min(FROM_EVENTS.len());
+            r.buffer = FROM_EVENTS[start..end].to_vec();
+        }
         if r.file_name.ends_with(".quiet") {
             r.buffer.make_ascii_lowercase();
         }
@@ -181,6 +231,7 @@ impl Overlaid {
         let filter = FileFilter::new(Lab::default());
         let root = dir.display().to_string();
         let all = ControlFlags::FS_CE_BEFORE_OPEN
+            | ControlFlags::FS_CE_BEFORE_CREATE
             | ControlFlags::FS_CE_AFTER_OPEN
             | ControlFlags::FS_CE_BEFORE_WRITE
             | ControlFlags::FS_CE_AFTER_READ
@@ -644,4 +695,207 @@ impl<F: Fn() -> String> Drop for Reporter<F> {
             eprintln!("seen: {}", (self.0)());
         }
     }
+}
+
+/// Runs `script` with `sh` in `dir`; its standard output (it must succeed).
+fn sh(dir: &Path, script: &str) -> Vec<u8> {
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(script)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{script}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+/// The size `stat` of `name` in `dir` reports to a process that has it open (on its
+/// standard input: the shell opens it and becomes `stat`), as text.
+fn size_seen_by_a_child(dir: &Path, name: &str) -> String {
+    let out = sh(dir, &format!("exec stat -L -c %s {name} < {name}"));
+    String::from_utf8(out).unwrap().trim().to_string()
+}
+
+#[test]
+fn isolated_processes_see_their_backend_file_and_others_the_file_itself() {
+    require_root!("the overlay's FUSE mount needs root");
+    const REAL: &[u8] = b"real content";
+    const ALT: &[u8] = b"the isolated view of it";
+    let o = Overlaid::start(|d| {
+        std::fs::write(d.join("data.iso"), REAL).unwrap();
+        std::fs::write(d.join("data.iso.alt"), ALT).unwrap();
+    });
+    // The test process reads the file first: its pages are in the page cache.
+    assert_eq!(std::fs::read(o.path("data.iso")).unwrap(), REAL);
+    // A child's opens are isolated to data.iso.alt: what it reads and the size its stat
+    // shows are the backend's.
+    assert_eq!(sh(&o.dir, "cat data.iso"), ALT);
+    assert_eq!(
+        size_seen_by_a_child(&o.dir, "data.iso"),
+        ALT.len().to_string()
+    );
+    // This process still sees the file itself, bytes and size.
+    assert_eq!(std::fs::read(o.path("data.iso")).unwrap(), REAL);
+    assert_eq!(
+        std::fs::metadata(o.path("data.iso")).unwrap().len(),
+        REAL.len() as u64
+    );
+
+    // A child's write (truncating) lands in the backend, not in the file.
+    sh(&o.dir, "printf 'written by the child' > data.iso");
+    assert_eq!(sh(&o.dir, "cat data.iso"), b"written by the child");
+    assert_eq!(size_seen_by_a_child(&o.dir, "data.iso"), "20");
+    // An append lands at the backend's end, whatever size the kernel last knew.
+    assert_eq!(std::fs::read(o.path("data.iso")).unwrap(), REAL);
+    sh(&o.dir, "printf ', then more' >> data.iso");
+    assert_eq!(
+        sh(&o.dir, "cat data.iso"),
+        b"written by the child, then more"
+    );
+    let mut open = std::fs::File::open(o.path("data.iso")).unwrap();
+    let mut read = Vec::new();
+    open.read_to_end(&mut read).unwrap();
+    assert_eq!(read, REAL, "the other process still sees the original");
+    assert_eq!(open.metadata().unwrap().len(), REAL.len() as u64);
+    drop(open);
+
+    let dir = o.dir.clone();
+    o.filter.stop_filter().unwrap();
+    assert_eq!(std::fs::read(dir.join("data.iso")).unwrap(), REAL);
+    assert_eq!(
+        std::fs::read(dir.join("data.iso.alt")).unwrap(),
+        b"written by the child, then more"
+    );
+}
+
+#[test]
+fn an_isolated_open_without_a_backend_file_is_served_by_the_events() {
+    require_root!("the overlay's FUSE mount needs root");
+    const REAL: &[u8] = b"on disk bytes";
+    let o = Overlaid::start(|d| std::fs::write(d.join("data.evt"), REAL).unwrap());
+    // The child's size and bytes come from on_before_query_file_info and
+    // on_after_read_file, which fire without a rule asking for them.
+    assert_eq!(
+        size_seen_by_a_child(&o.dir, "data.evt"),
+        FROM_EVENTS.len().to_string()
+    );
+    assert_eq!(sh(&o.dir, "cat data.evt"), FROM_EVENTS);
+    assert_eq!(
+        sh(&o.dir, "dd if=data.evt bs=1 skip=10 count=9 2>/dev/null"),
+        b"the event"
+    );
+    // Its write reaches on_before_write_file and nothing else.
+    sh(&o.dir, "printf abc 1<> data.evt");
+    assert_eq!(
+        *o.seen().events_written.lock().unwrap(),
+        [(0, b"abc".to_vec())]
+    );
+    // This process sees the file on disk, unchanged.
+    assert_eq!(std::fs::read(o.path("data.evt")).unwrap(), REAL);
+    assert_eq!(
+        std::fs::metadata(o.path("data.evt")).unwrap().len(),
+        REAL.len() as u64
+    );
+}
+
+#[test]
+fn each_isolated_open_has_its_own_file_context_until_it_closes() {
+    require_root!("the overlay's FUSE mount needs root");
+    let o = Overlaid::start(|d| std::fs::write(d.join("x.isoctx"), b"same file").unwrap());
+    let alive = |k| {
+        o.seen()
+            .alive
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|a| **a == k)
+            .count()
+    };
+    let cleaned = |k| {
+        o.seen()
+            .cleaned
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|a| **a == k)
+            .count()
+    };
+    // A child holds two isolated opens of the file (backend: the file itself) until told.
+    let mut child = std::process::Command::new("sh")
+        .arg("-c")
+        .arg("exec 3< x.isoctx 4< x.isoctx; cat <&3; echo; read x")
+        .current_dir(&o.dir)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    std::io::BufRead::read_line(&mut out, &mut line).unwrap();
+    assert_eq!(line, "same file\n", "the backend is the file itself");
+    assert_eq!(
+        (alive(ContextKind::File), alive(ContextKind::Handle)),
+        (2, 2),
+        "one file context per isolated open"
+    );
+    child.stdin.take().unwrap().write_all(b"\n").unwrap();
+    assert!(child.wait().unwrap().success());
+    wait_for("the isolated opens' contexts to go", || {
+        alive(ContextKind::File) == 0 && alive(ContextKind::Handle) == 0
+    });
+    assert_eq!(
+        (cleaned(ContextKind::File), cleaned(ContextKind::Handle)),
+        (2, 2)
+    );
+}
+
+#[test]
+fn an_isolated_create_makes_the_name_and_writes_the_backend() {
+    require_root!("the overlay's FUSE mount needs root");
+    let o = Overlaid::start(|_| {});
+    // The child creates new.iso isolated to new.iso.alt (which does not exist yet).
+    sh(&o.dir, "printf 'kept apart' > new.iso");
+    assert_eq!(sh(&o.dir, "cat new.iso"), b"kept apart");
+    // The name exists for everyone, empty; the data went to the backend.
+    assert_eq!(std::fs::read(o.path("new.iso")).unwrap(), b"");
+    let dir = o.dir.clone();
+    o.filter.stop_filter().unwrap();
+    assert_eq!(std::fs::read(dir.join("new.iso")).unwrap(), b"");
+    assert_eq!(
+        std::fs::read(dir.join("new.iso.alt")).unwrap(),
+        b"kept apart"
+    );
+}
+
+#[test]
+fn a_before_handler_that_clears_process_request_serves_the_open_itself() {
+    require_root!("the overlay's FUSE mount needs root");
+    let o = Overlaid::start(|d| std::fs::write(d.join("on.srv.evt"), b"disk").unwrap());
+    // An open the handler serves: the child reads what the events give.
+    assert_eq!(sh(&o.dir, "cat on.srv.evt"), FROM_EVENTS);
+    // A create the handler serves: nothing is made on disk, the write reaches the events,
+    // and for the creating process the file exists with the events' size.
+    assert_eq!(
+        sh(
+            &o.dir,
+            "exec 3> new.srv.evt; printf abc >&3; exec stat -c %s new.srv.evt"
+        ),
+        b"34\n"
+    );
+    assert_eq!(
+        *o.seen().events_written.lock().unwrap(),
+        [(0, b"abc".to_vec())]
+    );
+    assert_eq!(
+        errno_of(std::fs::metadata(o.path("new.srv.evt")).unwrap_err()),
+        libc::ENOENT
+    );
+    assert_eq!(std::fs::read(o.path("on.srv.evt")).unwrap(), b"disk");
+    let dir = o.dir.clone();
+    o.filter.stop_filter().unwrap();
+    assert!(!dir.join("new.srv.evt").exists());
 }

@@ -71,6 +71,20 @@ pub(crate) struct ControlParams {
     /// content filter can answer with). Ignored in `on_access_denied`.
     #[pyo3(get, set)]
     result_code: i64,
+    /// `Isolate` (create and open, overlay backend): set it to give this open its own view
+    /// of the file, served from `backend_file_name`. On the fanotify backend such an open is
+    /// refused.
+    #[pyo3(get, set)]
+    isolate: bool,
+    /// `BackendFileName` (with `isolate`): the file itself (the default), another file's
+    /// full path, or empty (the events provide everything).
+    #[pyo3(get, set)]
+    backend_file_name: String,
+    /// `ProcessRequest` (create and open, overlay backend): False serves the open in the
+    /// handler (nothing reaches the directory; the events serve the open's requests). On
+    /// the fanotify backend such an open is refused.
+    #[pyo3(get, set)]
+    process_request: bool,
 }
 
 #[pymethods]
@@ -94,6 +108,9 @@ impl ControlParams {
             read_access: e.read_access,
             write_access: e.write_access,
             result_code: 0,
+            isolate: e.isolate,
+            backend_file_name: e.backend_file_name.clone(),
+            process_request: e.process_request,
         }
     }
 }
@@ -279,6 +296,29 @@ impl PyFilterEvents {
         }
     }
 
+    /// Fires `on_before_create_file` or `on_before_open_file`: as [`Self::control`], and
+    /// what the handler left in `isolate`, `backend_file_name` and `process_request` goes
+    /// back to the request.
+    fn control_open(&self, event: &'static str, e: &mut ControlEvent) -> Result<()> {
+        let outputs = |p: &ControlParams| {
+            (
+                p.result_code,
+                p.isolate,
+                p.backend_file_name.clone(),
+                p.process_request,
+            )
+        };
+        match self.fire(event, || ControlParams::new(e), outputs) {
+            None => Ok(()),
+            Some(r) => {
+                let (code, isolate, backend, process_request) = r?;
+                (e.isolate, e.backend_file_name, e.process_request) =
+                    (isolate, backend, process_request);
+                from_result_code(code, event)
+            }
+        }
+    }
+
     /// Fires an event whose result nothing can act on (thread, volume and access-denied
     /// events): an unexpected exception has been reported by [`Self::fire`]; a deliberate
     /// failure (`FsgateError`, `result_code`) is ignored, as the reference ignores the
@@ -342,12 +382,12 @@ impl MonitorEvents for PyFilterEvents {
 }
 
 impl FilterEvents for PyFilterEvents {
-    fn on_before_create_file(&self, e: &ControlEvent) -> Result<()> {
-        self.control("on_before_create_file", e)
+    fn on_before_create_file(&self, e: &mut ControlEvent) -> Result<()> {
+        self.control_open("on_before_create_file", e)
     }
 
-    fn on_before_open_file(&self, e: &ControlEvent) -> Result<()> {
-        self.control("on_before_open_file", e)
+    fn on_before_open_file(&self, e: &mut ControlEvent) -> Result<()> {
+        self.control_open("on_before_open_file", e)
     }
 
     fn on_before_read_file(&self, e: &ControlEvent) -> Result<()> {

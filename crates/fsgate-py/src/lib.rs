@@ -149,8 +149,13 @@
 //!   backend (Rust, `fsgate_filter::overlay`), but the overlay's own events are not bound
 //!   yet: After events, file, handle and event contexts, `on_reparse_file_name`, reparse
 //!   rules and virtual files, `create_file_direct` and its siblings, and default rules.
-//!   Isolation exists in neither edition. Denials through fanotify reach the caller as
-//!   `EPERM`. The filter's own process is never filtered (`FilterOwnRequests` is false).
+//!   Isolation works from Python with a backend file: `on_before_create_file` and
+//!   `on_before_open_file` set `isolate`, `backend_file_name` and `process_request` on the
+//!   overlay (`config("Backend=Overlay")`); an empty backend and a cleared
+//!   `process_request` need the overlay's events, which are not bound. Denials through
+//!   fanotify reach the caller as `EPERM`. The filter's own process is never filtered on
+//!   the fanotify backend (`FilterOwnRequests` is false); on the overlay its calls go
+//!   through the overlay like anyone's.
 
 use pyo3::prelude::*;
 

@@ -20,6 +20,7 @@
 //! | `UseFileIds` | the application's `file_id`s are the inode numbers (`stat`, `readdir`); the root is 1 |
 //! | `UseHardLinks` | `LINK` reaches `on_create_hard_link`, else `EPERM` |
 //! | `route_to_file` (from `on_create_file`/`on_open_file`) | FUSE passthrough (`FOPEN_PASSTHROUGH` with a backing file per inode, kernel ≥ 6.9, server with `CAP_SYS_ADMIN`), else `pread`/`pwrite` on the backing file by the library; [`VirtualDrive::route_mode`] says which |
+//! | `use_direct_io` (fsgate addition, from `on_create_file`/`on_open_file`) | `FOPEN_DIRECT_IO` for that handle alone (its file's other handles keep their caching), and a zero entry and attribute timeout for the file while such a handle is open, its cached attributes dropped at the open (`FUSE_NOTIFY_INVAL_INODE`); see [`OpenFileParams::use_direct_io`] |
 //! | `on_create_file` | `CREATE` (`open(O_CREAT)` on a missing name), `MKNOD` (regular files), `MKDIR` |
 //! | `on_open_file` | `OPEN`, `OPENDIR` of an existing object; with `KernelOpensFiles`, no `OPEN`: the first request of a file with a descriptor the kernel opened itself (`READ`, `WRITE`, `FLUSH`, `FSYNC` with handle 0), or the delete of its last name |
 //! | `on_set_file_size` | `SETATTR(size)`: `truncate`, and `open(O_TRUNC)` before its `on_open_file` |

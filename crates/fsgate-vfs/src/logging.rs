@@ -547,6 +547,7 @@ mod tests {
             file_context: &mut None,
             handle_context: &mut None,
             route: None,
+            direct_io: false,
         })
     }
 

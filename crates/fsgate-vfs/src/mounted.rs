@@ -195,10 +195,17 @@ impl<E: Events> Mounted<E> {
         config.io_uring_idle_priority = options.io_uring_idle_priority;
 
         let engine = Arc::new(Engine::new(Arc::clone(&events), options));
-        let fs = FuseFs::new(Arc::clone(&engine), Arc::clone(&dispatcher));
+        let slot = crate::wire::NotifierSlot::default();
+        let fs = FuseFs::new(
+            Arc::clone(&engine),
+            Arc::clone(&dispatcher),
+            Arc::clone(&slot),
+        );
         let session = fuser::Session::new(fs, &primary, &config)
             .map_err(|e| Error::io(format!("mounting on {}", primary.display()), e))?;
         let notifier = session.notifier();
+        // Set before the reader threads start: no request is served yet.
+        let _ = slot.set(notifier.clone());
         let transport = match session.transport() {
             fuser::Transport::DevFuse { .. } if !root && wants_uring => Transport::DevFuse {
                 reason: "io_uring is used only by a server running as root".into(),

@@ -28,6 +28,7 @@ use fsgate_vfs::{
 
 use crate::class::Lookups;
 use crate::events::{ControlEvent, ControlKind, FilterEvents, NotifyEvent, NotifyKind};
+use crate::overlay::isolation::{isolated_for, no_backend, Backend, Isolated};
 use crate::overlay::redirect::info_of;
 use crate::overlay::request::{Context, ContextKind, DirectoryEntry, FileRequest, RequestKind};
 use crate::overlay::virtual_files::VirtualFiles;
@@ -44,6 +45,12 @@ const DATA_EVENTS: ControlFlags = ControlFlags::FS_CE_BEFORE_READ
     .union(ControlFlags::FS_CE_BEFORE_WRITE)
     .union(ControlFlags::FS_CE_AFTER_WRITE);
 
+/// Control flags whose handlers may isolate an open: a file any of them covers is never
+/// routed to the kernel either (the kernel refuses a direct-I/O open of an inode open
+/// through passthrough).
+const ISOLATING: ControlFlags =
+    ControlFlags::FS_CE_BEFORE_CREATE.union(ControlFlags::FS_CE_BEFORE_OPEN);
+
 /// Whether a file the rules cover with `flags` needs its reads and writes to pass through
 /// the library (a data event or a read or write notification covers it).
 pub(super) fn data_passes(flags: RuleFlags) -> bool {
@@ -51,6 +58,12 @@ pub(super) fn data_passes(flags: RuleFlags) -> bool {
         || flags
             .notify
             .intersects(NotifyFlags::FS_NE_READ | NotifyFlags::FS_NE_WRITE)
+}
+
+/// Whether opens of a file the rules cover with `flags` may be routed to the kernel
+/// (passthrough): no data event covers it and no handler may isolate its opens.
+fn routable(flags: RuleFlags) -> bool {
+    !data_passes(flags) && !flags.control.intersects(ISOLATING)
 }
 
 /// What every request of one overlay needs.
@@ -78,7 +91,7 @@ pub(crate) struct OverlayDrive<H> {
     /// Serves files no data event covers: their handles are routed (FUSE passthrough).
     routed: MirrorDrive,
     /// Serves everything else.
-    plain: MirrorDrive,
+    pub(super) plain: MirrorDrive,
 }
 
 /// The overlay's file context: the lower file (shared by the file's handles) and the
@@ -87,6 +100,8 @@ pub(crate) struct OverlayDrive<H> {
 pub struct OverlayFile {
     pub(super) lower: Option<Arc<File>>,
     pub(super) user: Mutex<Option<Context>>,
+    /// The file's isolated opens, oldest first (each has its own file context).
+    pub(super) isolated: Mutex<Vec<Arc<Isolated>>>,
 }
 
 /// The overlay's handle context.
@@ -100,6 +115,22 @@ pub struct OverlayHandle {
     pub(super) writing: bool,
     /// Whether the handle is a virtual file's (its data comes from the events).
     pub(super) virtual_file: bool,
+    /// The isolated open this handle is, if it is one.
+    pub(super) isolated: Option<Arc<Isolated>>,
+}
+
+impl OverlayHandle {
+    /// The file context the events of this handle see: its isolated open's own, else the
+    /// file's.
+    pub(super) fn file_user<'a>(
+        &'a self,
+        file: Option<&'a OverlayFile>,
+    ) -> Option<&'a Mutex<Option<Context>>> {
+        match &self.isolated {
+            Some(i) => Some(&i.file_context),
+            None => file.map(|f| &f.user),
+        }
+    }
 }
 
 /// The overlay's enumeration context: the whole listing, after its After event.
@@ -181,6 +212,9 @@ impl Caller {
             process_name: originator::process_name(pid).unwrap_or_default(),
             read_access: read,
             write_access: write,
+            isolate: false,
+            backend_file_name: path.to_string(),
+            process_request: true,
         }
     }
 }
@@ -397,10 +431,43 @@ impl<H: FilterEvents> OverlayDrive<H> {
 
     /// The mirror that serves a file the rules cover with `flags`.
     fn mirror_for(&self, flags: RuleFlags) -> &MirrorDrive {
-        if data_passes(flags) {
+        if !routable(flags) {
             &self.plain
         } else {
             &self.routed
+        }
+    }
+
+    /// Opens a file that is not isolated: its redirection target, or the lower file through
+    /// the mirror (routed to the kernel when [`routable`]).
+    fn open_plain(
+        &self,
+        p: &mut OpenFileParams<'_, OverlayFile, OverlayHandle>,
+        path: &str,
+        flags: RuleFlags,
+        caller: Caller,
+        file: &mut OverlayFile,
+        lower_handle: &mut Option<Arc<File>>,
+    ) -> Result<()> {
+        let directory = p.kind == FileKind::Directory;
+        match self.redirect(path, flags, caller)? {
+            Some(target) if !directory => {
+                let f = Arc::new(self.open_target_for(&target, p.flags)?);
+                if routable(flags) {
+                    if let Ok(copy) = f.try_clone() {
+                        p.route_to_file(copy, 0);
+                    }
+                }
+                file.lower.get_or_insert_with(|| Arc::clone(&f));
+                *lower_handle = Some(f);
+                Ok(())
+            }
+            _ => {
+                let mut inner = p.with_contexts(&mut file.lower, lower_handle);
+                let result = self.mirror_for(flags).on_open_file(&mut inner);
+                p.adopt(inner);
+                result
+            }
         }
     }
 
@@ -410,6 +477,24 @@ impl<H: FilterEvents> OverlayDrive<H> {
             self.shared.handler.on_cleanup_context(kind, c);
         }
         *context = None;
+    }
+
+    /// The backend file that requests without a handle from `originator` reach when that
+    /// process has an isolated open of the file (`None` when it has none); an isolated open
+    /// without a backend cannot be given the request.
+    fn isolated_backend(
+        &self,
+        file: Option<&OverlayFile>,
+        originator: &Originator,
+        name: &Path,
+    ) -> Result<Option<Arc<File>>> {
+        match isolated_for(file, Caller::of(originator)) {
+            None => Ok(None),
+            Some(i) => match &i.backend {
+                Backend::File { file, .. } => Ok(Some(Arc::clone(file))),
+                Backend::Events => Err(no_backend("allocate", &self.full(name))),
+            },
+        }
     }
 
     /// Whether a delete-protected or rename-protected object exists at `path` (the target
@@ -455,19 +540,50 @@ impl<H: FilterEvents> Events for OverlayDrive<H> {
             self.report_denied(ControlKind::CreateFile, &path, caller);
             return Err(e);
         }
+        let mut isolate = None;
         if flags.control.contains(ControlFlags::FS_CE_BEFORE_CREATE) {
             let (read, _) = access_of(p.flags);
-            let event = caller.control(ControlKind::CreateFile, &path, read, true);
-            self.shared.handler.on_before_create_file(&event)?;
+            let mut event = caller.control(ControlKind::CreateFile, &path, read, true);
+            self.shared.handler.on_before_create_file(&mut event)?;
+            if !event.process_request && p.kind == FileKind::File {
+                return self.create_served(p, &path, caller);
+            }
+            if event.isolate && p.kind == FileKind::File {
+                isolate = Some(event.backend_file_name);
+            }
         }
         let (mut lower_file, mut lower_handle) = (None, None);
         let mut inner = p.with_contexts(&mut lower_file, &mut lower_handle);
-        let result = self.mirror_for(flags).on_create_file(&mut inner);
+        let mut result = self.mirror_for(flags).on_create_file(&mut inner);
         p.adopt(inner);
+        let mut isolated = None;
+        if let (Some(backend), Ok(())) = (isolate, &result) {
+            // The name is made in the directory for everyone; this open's data goes to its
+            // backend (the new file itself when it names it).
+            match self.isolate(&path, &backend, p.flags, Some(p.mode), caller) {
+                Ok(i) => {
+                    p.use_direct_io();
+                    lower_handle = i.file().cloned();
+                    isolated = Some(i);
+                }
+                Err(e) => {
+                    // A create that fails leaves nothing behind.
+                    if let Some(rel) = self.relative(&path) {
+                        let gone =
+                            rustix::fs::unlinkat(&self.lower, rel, rustix::fs::AtFlags::empty());
+                        if let Err(u) = gone {
+                            tracing::warn!("{path}: removing the name of a failed create: {u}");
+                        }
+                    }
+                    result = Err(e);
+                }
+            }
+        }
         let directory = p.kind == FileKind::Directory;
         let mut file = OverlayFile {
             lower: lower_file,
             user: Mutex::new(None),
+            isolated: Mutex::new(isolated.iter().cloned().collect()),
         };
         let mut handle = OverlayHandle {
             lower: lower_handle,
@@ -475,15 +591,23 @@ impl<H: FilterEvents> Events for OverlayDrive<H> {
             flags,
             writing: true,
             virtual_file: false,
+            isolated: isolated.clone(),
         };
+        let mut own = isolated
+            .as_ref()
+            .map(|i| fsgate_core::sync::lock(&i.file_context));
         if flags.control.contains(ControlFlags::FS_CE_AFTER_CREATE)
             && (result.is_ok() || self.shared.process_failed_requests.load(Ordering::Relaxed))
         {
             let mut listing = None;
+            let file_slot = match own.as_deref_mut() {
+                Some(s) => s,
+                None => slot(&mut file.user),
+            };
             let mut r = FileRequest::new(
                 RequestKind::CreateFile,
                 &path,
-                slot(&mut file.user),
+                file_slot,
                 slot(&mut handle.user),
                 &mut listing,
             );
@@ -499,6 +623,7 @@ impl<H: FilterEvents> Events for OverlayDrive<H> {
                 ));
             }
         }
+        drop(own);
         result?;
         *p.file_context = Some(file);
         *p.handle_context = Some(handle);
@@ -540,30 +665,30 @@ impl<H: FilterEvents> Events for OverlayDrive<H> {
             let event = caller.control(ControlKind::Execute, &path, true, false);
             self.shared.handler.on_before_execute(&event)?;
         }
+        let mut isolate = None;
+        let mut served = false;
         if flags.control.contains(ControlFlags::FS_CE_BEFORE_OPEN) {
-            let event = caller.control(ControlKind::OpenFile, &path, read, write);
-            self.shared.handler.on_before_open_file(&event)?;
+            let mut event = caller.control(ControlKind::OpenFile, &path, read, write);
+            self.shared.handler.on_before_open_file(&mut event)?;
+            if !event.process_request && !directory {
+                // The handler serves the open: no backend file, no After event.
+                (isolate, served) = (Some(String::new()), true);
+            } else if event.isolate && !directory {
+                isolate = Some(event.backend_file_name);
+            }
         }
         let mut file = p.file_context.take().unwrap_or_default();
         let mut lower_handle = None;
-        let result = match self.redirect(&path, flags, caller) {
-            Err(e) => Err(e),
-            Ok(Some(target)) if !directory => self.open_target_for(&target, p.flags).map(|f| {
-                let f = Arc::new(f);
-                if !data_passes(flags) {
-                    if let Ok(copy) = f.try_clone() {
-                        p.route_to_file(copy, 0);
-                    }
-                }
-                file.lower.get_or_insert_with(|| Arc::clone(&f));
-                lower_handle = Some(f);
-            }),
-            Ok(_) => {
-                let mut inner = p.with_contexts(&mut file.lower, &mut lower_handle);
-                let result = self.mirror_for(flags).on_open_file(&mut inner);
-                p.adopt(inner);
-                result
-            }
+        let mut isolated = None;
+        let result = match isolate {
+            Some(backend) => self
+                .isolate(&path, &backend, p.flags, None, caller)
+                .map(|i| {
+                    p.use_direct_io();
+                    lower_handle = i.file().cloned();
+                    isolated = Some(i);
+                }),
+            None => self.open_plain(p, &path, flags, caller, &mut file, &mut lower_handle),
         };
         let mut handle = OverlayHandle {
             lower: lower_handle,
@@ -571,16 +696,25 @@ impl<H: FilterEvents> Events for OverlayDrive<H> {
             flags,
             writing: write,
             virtual_file: false,
+            isolated: isolated.clone(),
         };
         let after = flags.control.contains(ControlFlags::FS_CE_AFTER_OPEN)
+            && !served
             && (result.is_ok() || self.shared.process_failed_requests.load(Ordering::Relaxed));
         let mut outcome = result;
         if after {
+            let mut own = isolated
+                .as_ref()
+                .map(|i| fsgate_core::sync::lock(&i.file_context));
+            let file_slot = match own.as_deref_mut() {
+                Some(s) => s,
+                None => slot(&mut file.user),
+            };
             let mut listing = None;
             let mut r = FileRequest::new(
                 RequestKind::OpenFile,
                 &path,
-                slot(&mut file.user),
+                file_slot,
                 slot(&mut handle.user),
                 &mut listing,
             );
@@ -598,6 +732,9 @@ impl<H: FilterEvents> Events for OverlayDrive<H> {
                     format!("{path}: failed by on_after_open_file"),
                 ));
             }
+        }
+        if let (Some(i), Ok(())) = (&isolated, &outcome) {
+            fsgate_core::sync::lock(&file.isolated).push(Arc::clone(i));
         }
         *p.file_context = Some(file);
         outcome?;
@@ -627,9 +764,16 @@ impl<H: FilterEvents> Events for OverlayDrive<H> {
             None => self.flags(&path, caller),
         };
         let (mut none_file, mut none_handle, mut listing) = (None, None, None);
-        let file_slot = match p.file_context.as_deref_mut() {
-            Some(f) => slot(&mut f.user),
-            None => &mut none_file,
+        let isolated = p.handle_context.as_deref().and_then(|h| h.isolated.clone());
+        let mut own = isolated
+            .as_ref()
+            .map(|i| fsgate_core::sync::lock(&i.file_context));
+        let file_slot = if let Some(s) = own.as_deref_mut() {
+            s
+        } else if let Some(f) = p.file_context.as_deref_mut() {
+            slot(&mut f.user)
+        } else {
+            &mut none_file
         };
         let handle_slot = match p.handle_context.as_deref_mut() {
             Some(h) => slot(&mut h.user),
@@ -662,9 +806,16 @@ impl<H: FilterEvents> Events for OverlayDrive<H> {
         };
         let (mut none_file, mut none_handle, mut listing) = (None, None, None);
         let last = p.last_handle;
-        let file_slot = match p.file_context.as_deref_mut() {
-            Some(f) => slot(&mut f.user),
-            None => &mut none_file,
+        let isolated = p.handle_context.as_deref().and_then(|h| h.isolated.clone());
+        let mut own = isolated
+            .as_ref()
+            .map(|i| fsgate_core::sync::lock(&i.file_context));
+        let file_slot = if let Some(s) = own.as_deref_mut() {
+            s
+        } else if let Some(f) = p.file_context.as_deref_mut() {
+            slot(&mut f.user)
+        } else {
+            &mut none_file
         };
         let handle_slot = match p.handle_context.as_deref_mut() {
             Some(h) => slot(&mut h.user),
@@ -686,8 +837,16 @@ impl<H: FilterEvents> Events for OverlayDrive<H> {
             |_| Ok(()),
         );
         self.cleanup(ContextKind::Handle, r.handle_context);
-        if last {
+        if isolated.is_some() || last {
+            // An isolated open's own file context ends with it.
             self.cleanup(ContextKind::File, r.file_context);
+        }
+        drop(own);
+        if let (Some(i), Some(f)) = (&isolated, p.file_context.as_deref_mut()) {
+            fsgate_core::sync::lock(&f.isolated).retain(|o| !Arc::ptr_eq(o, i));
+            if last {
+                self.cleanup(ContextKind::File, slot(&mut f.user));
+            }
         }
         self.notify(
             flags,
@@ -709,6 +868,9 @@ impl<H: FilterEvents> Events for OverlayDrive<H> {
             return self.virtual_info(p, &path, size);
         }
         let caller = Caller::of(&p.originator);
+        if let Some(i) = isolated_for(p.file_context.as_deref(), caller) {
+            return self.isolated_info(p, &path, &i, caller);
+        }
         let flags = self.flags(&path, caller);
         let wanted =
             ControlFlags::FS_CE_BEFORE_QUERY_FILE_INFO | ControlFlags::FS_CE_AFTER_QUERY_FILE_INFO;
@@ -884,6 +1046,11 @@ impl<H: FilterEvents> Events for OverlayDrive<H> {
         if handle.is_some_and(|h| h.virtual_file) {
             return self.read_virtual(p, &self.full(p.file_name));
         }
+        if let Some(h) = handle {
+            if let Some(i) = h.isolated.as_ref().filter(|i| i.file().is_none()) {
+                return self.read_isolated(p, &self.full(p.file_name), i, h);
+            }
+        }
         let flags = match handle {
             Some(h) => h.flags,
             None => self.flags(&self.full(p.file_name), Caller::of(&p.originator)),
@@ -924,7 +1091,11 @@ impl<H: FilterEvents> Events for OverlayDrive<H> {
             return Ok(());
         }
         let (mut file_ctx, mut handle_ctx, mut listing) = (None, None, None);
-        let file_guard = p.file_context.map(|f| f.user.lock());
+        let file_guard = match handle {
+            Some(h) => h.file_user(p.file_context),
+            None => p.file_context.map(|f| &f.user),
+        }
+        .map(|m| m.lock());
         let handle_guard = handle.map(|h| h.user.lock());
         let mut file_guard = file_guard.map(|g| g.unwrap_or_else(|e| e.into_inner()));
         let mut handle_guard = handle_guard.map(|g| g.unwrap_or_else(|e| e.into_inner()));
@@ -981,9 +1152,17 @@ impl<H: FilterEvents> Events for OverlayDrive<H> {
             None => self.flags(&path, caller),
         };
         let (mut none_file, mut none_handle, mut listing) = (None, None, None);
-        let (lower_file, file_slot) = match p.file_context.as_deref_mut() {
+        let isolated = p.handle_context.as_deref().and_then(|h| h.isolated.clone());
+        let mut own = isolated
+            .as_ref()
+            .map(|i| fsgate_core::sync::lock(&i.file_context));
+        let (lower_file, shared_slot) = match p.file_context.as_deref_mut() {
             Some(f) => (f.lower.as_mut(), slot(&mut f.user)),
             None => (None, &mut none_file),
+        };
+        let file_slot = match own.as_deref_mut() {
+            Some(s) => s,
+            None => shared_slot,
         };
         let (lower_handle, handle_slot) = match p.handle_context.as_deref_mut() {
             Some(h) => (h.lower.as_mut(), slot(&mut h.user)),
@@ -997,6 +1176,10 @@ impl<H: FilterEvents> Events for OverlayDrive<H> {
             &mut listing,
         );
         caller.fill(&mut r);
+        if isolated.as_ref().is_some_and(|i| i.file().is_none()) {
+            p.bytes_written = self.write_isolated(&mut r, p.buffer, p.position)?;
+            return Ok(());
+        }
         r.offset = p.position;
         r.length = p.buffer.len();
         if flags.control.contains(ControlFlags::FS_CE_BEFORE_WRITE) {
@@ -1060,6 +1243,9 @@ impl<H: FilterEvents> Events for OverlayDrive<H> {
         {
             self.report_denied(ControlKind::SetFileSize, &path, caller);
             return Err(denied("truncate", &path));
+        }
+        if let Some(i) = isolated_for(p.file_context.as_deref(), caller) {
+            return self.resize_isolated(p, &path, &i, caller);
         }
         let (mut none_file, mut none_handle, mut listing) = (None, None, None);
         let (lower, file_slot) = match p.file_context.as_deref_mut() {
@@ -1125,17 +1311,24 @@ impl<H: FilterEvents> Events for OverlayDrive<H> {
         &self,
         p: &mut SetAllocationSizeParams<'_, OverlayFile>,
     ) -> Result<()> {
+        let mut backend =
+            self.isolated_backend(p.file_context.as_deref(), &p.originator, p.file_name)?;
         let mut inner = SetAllocationSizeParams {
             originator: p.originator,
             file_name: p.file_name,
             allocation_size: p.allocation_size,
             keep_size: p.keep_size,
-            file_context: p.file_context.as_deref_mut().and_then(|f| f.lower.as_mut()),
+            file_context: match backend.as_mut() {
+                Some(b) => Some(b),
+                None => p.file_context.as_deref_mut().and_then(|f| f.lower.as_mut()),
+            },
         };
         self.plain.on_set_allocation_size(&mut inner)
     }
 
     fn on_zeroize_file_range(&self, p: &mut ZeroizeFileRangeParams<'_, OverlayFile>) -> Result<()> {
+        let mut backend =
+            self.isolated_backend(p.file_context.as_deref(), &p.originator, p.file_name)?;
         let mut inner = ZeroizeFileRangeParams {
             originator: p.originator,
             file_name: p.file_name,
@@ -1143,7 +1336,10 @@ impl<H: FilterEvents> Events for OverlayDrive<H> {
             length: p.length,
             deallocate: p.deallocate,
             keep_size: p.keep_size,
-            file_context: p.file_context.as_deref_mut().and_then(|f| f.lower.as_mut()),
+            file_context: match backend.as_mut() {
+                Some(b) => Some(b),
+                None => p.file_context.as_deref_mut().and_then(|f| f.lower.as_mut()),
+            },
         };
         self.plain.on_zeroize_file_range(&mut inner)
     }
@@ -1154,7 +1350,9 @@ impl<H: FilterEvents> Events for OverlayDrive<H> {
     ) -> Result<()> {
         // Bytes copied inside the lower filesystem pass no data events: only files no data
         // event covers are copied there; the rest go through reads and writes.
-        let covered = |h: Option<&OverlayHandle>| h.is_some_and(|h| data_passes(h.flags));
+        let covered = |h: Option<&OverlayHandle>| {
+            h.is_some_and(|h| data_passes(h.flags) || h.isolated.is_some())
+        };
         if covered(p.handle_context) || covered(p.target_handle_context) {
             return Err(Error::from_errno(
                 libc::ENOSYS,

@@ -43,6 +43,81 @@
 //!   plain directory again. Writes are write-through (each `write(2)` has landed in the
 //!   lower file when it returns), so none is lost.
 //!
+//! # Isolation
+//!
+//! `on_before_create_file` or `on_before_open_file` isolates one open by setting
+//! [`ControlEvent::isolate`](crate::events::ControlEvent::isolate), and says with
+//! [`backend_file_name`](crate::events::ControlEvent::backend_file_name) where that open's
+//! view of the file comes from: the file itself (the default), another file (a full path;
+//! under the filtered directory it is reached through the overlay's descriptor, unfiltered),
+//! or nothing (empty: the events provide everything). The handler decides per open, from
+//! the caller's `process_id`/`process_name` or anything else, so processes see different
+//! content at one path: a backup tool the stored bytes, an editor the transformed ones, or
+//! process A file X's content served from Y while process B sees X.
+//!
+//! How it maps to Linux:
+//! - The kernel keeps one page cache and one attribute cache per inode for every process.
+//!   An isolated open is therefore answered with direct I/O (`fsgate-vfs`'s
+//!   [`use_direct_io`](fsgate_vfs::OpenFileParams::use_direct_io): `FOPEN_DIRECT_IO`, no
+//!   kept cache, never passthrough): each of its reads and writes reaches the overlay, which
+//!   serves it from the open's backend. That is the reference's "dedicated cache": none.
+//!   The file's other opens keep the page cache; their reads refresh the size first and
+//!   drop pages read under another size or modification time, so they never see the
+//!   isolated open's bytes.
+//! - While an isolated open of a file exists, the file's attributes are never cached by the
+//!   kernel (zero timeouts, and what was cached is dropped at the open), so each `stat` asks
+//!   the overlay, which answers per caller: a process with an isolated open of the file sees
+//!   its newest isolated open's size and times (the file's own identity, owner and mode);
+//!   every other process sees the file. Linux's `stat` and `fstat` carry no handle to a FUSE
+//!   server, so the overlay tells callers apart by process id: a child that inherits an
+//!   isolated descriptor reads and writes through it isolated, but its own `stat` or
+//!   `fstat` sees the file.
+//!   `truncate`, `ftruncate`, `open(O_TRUNC)` and `fallocate` from the isolating process
+//!   reach its backend the same way.
+//! - Another file as backend: it is opened for the open alone (read-write when allowed,
+//!   with the caller's `O_APPEND`, so appends land at the backend's end), unfiltered and
+//!   with the filter's rights, not the caller's (as in the reference, the handler checks
+//!   the caller's access to a backend it picks); a backend that cannot be opened fails the
+//!   open with its errno. Its bytes are what the open reads, its size and times what its
+//!   process's `stat` shows, and the open's writes land there. Data events
+//!   (`on_after_read_file`, `on_before_write_file`) still fire as the rules say, on the
+//!   backend's data; query and size events do not fire for the isolated process's `stat`
+//!   and `truncate`, which the backend answers.
+//! - The file itself as backend: as above with the file as its own backend; the point is
+//!   the uncached view (data transformed per open by the data events). Its writes change
+//!   the file under the other opens' page cache: those drop their pages when they next see
+//!   the file's new size or modification time, so a same-size rewrite within one tick of
+//!   the kernel's coarse file clock can stay unseen by them until the next change.
+//! - No backend: `on_before_query_file_info` (size and mode, starting from the file's own
+//!   information), `on_after_read_file` (an empty buffer to fill with up to `length` bytes
+//!   from `offset`, as for virtual files), `on_before_write_file` and
+//!   `on_before_set_file_info` (size changes) fire for the open's requests without any rule
+//!   asking; what the handler leaves is the answer (there is nothing to pass the request to,
+//!   so `process_request` changes nothing), and the caller is told its whole buffer was
+//!   written. Allocation requests (`fallocate`) fail with `ERROR_NOT_SUPPORTED`.
+//! - `isolate` is ignored for directories (and for creates of anything but a file).
+//! - A virtual file's opens are isolated opens without a backend: `on_before_open_file`
+//!   sees `isolate` already true and an empty `backend_file_name`.
+//! - File contexts: each isolated open has a file context of its own (the reference's
+//!   per-open file contexts), which its events see and which `on_cleanup_context` ends when
+//!   the open closes; the file's other opens share the file's context as usual (the
+//!   reference lets them get separate ones too while an isolated open exists; here they do
+//!   not).
+//! - An isolated create makes the name in the directory (empty, visible to everyone); only
+//!   the creating open's data goes to its backend (a backend file that does not exist is
+//!   created).
+//! - Files a Before create or open rule covers are never routed to the kernel (no
+//!   passthrough), since the kernel refuses a direct-I/O open of an inode that has
+//!   passthrough opens; their other opens are served by the library with the page cache.
+//! - Limits the kernel imposes: a memory mapping of an isolated open reads through the
+//!   inode's one page cache (shared mappings fail with `ENODEV`, private ones, as `execve`
+//!   makes, see whichever bytes were cached), so isolation holds for `read`/`write`, not for
+//!   mapped pages; `copy_file_range` on an isolated open falls back to reads and writes.
+//!   Mode, owner and time changes, renames and deletes made through an isolated open reach
+//!   the file itself. On the fanotify backend, an open whose handler sets `isolate` is
+//!   refused (`EPERM`, with `on_error` saying that isolation needs the overlay): showing the
+//!   real file to a process meant to be isolated would be worse.
+//!
 //! # Deviations from the reference
 //!
 //! - One backend per running filter: when a rule needs the overlay (delete or rename
@@ -51,8 +126,9 @@
 //!   ([`overlay_roots`]); masks without a leading directory are refused then.
 //! - `on_before_create_file`, `on_before_open_file`, `on_before_read_file` and
 //!   `on_before_execute` keep their [`ControlEvent`](crate::events::ControlEvent) parameters
-//!   (a handler written for the fanotify backend works unchanged); every other Before and
-//!   After event takes a [`FileRequest`](request::FileRequest).
+//!   (a handler written for the fanotify backend works unchanged; the create and open
+//!   handlers get it mutable, for `isolate`, `backend_file_name` and `process_request`);
+//!   every other Before and After event takes a [`FileRequest`](request::FileRequest).
 //! - Execution is seen as an open with the kernel's `__FMODE_EXEC` flag.
 //! - A virtual file's data comes from `on_after_read_file` (an empty buffer to fill), since
 //!   `on_before_read_file` keeps its fanotify parameters; virtual files are read-only.
@@ -64,15 +140,18 @@
 //!   request on a file still open through the overlay with `ENOTCONN`; the handler runs on and its
 //!   result is dropped. Without such a request, files open across the stop keep being
 //!   served by the detached overlay until they are closed.
-//! - Not done: isolation (`Isolate`, `BackendFileName`: per-process content at one path).
-//!   The overlay knows each request's caller, so per-process answers are possible, but the
-//!   kernel keeps one page cache and one attribute cache per inode for every process, so
-//!   isolated handles would need direct I/O per open, which `fsgate-vfs` does not offer per
-//!   handle yet. `ProcessRequest` (a Before handler serving the request itself) exists for
-//!   the events that take a [`FileRequest`](request::FileRequest), not for create and open.
+//! - `ProcessRequest` in `on_before_create_file` and `on_before_open_file`
+//!   ([`ControlEvent::process_request`](crate::events::ControlEvent::process_request)): a
+//!   handler that clears it serves the open, which succeeds without reaching the directory
+//!   (a create makes no name on disk: other processes get `ENOENT`, the creating process
+//!   sees the name while its open lasts) and is then an isolated open without a backend
+//!   file (see "Isolation"); no After event fires for it. The reference leaves the
+//!   completion of such an open to the application's driver-level code, which a Linux
+//!   process cannot have: the events serving the open are that completion here.
 //! - Security is owner and group (`chown`); permission bits are file info (`chmod`).
 
 pub(crate) mod drive;
+mod isolation;
 mod redirect;
 pub mod request;
 pub(crate) mod virtual_files;

@@ -64,8 +64,11 @@ impl<H: FilterEvents> OverlayDrive<H> {
         if write {
             return Err(denied("open for writing (a virtual file)", path));
         }
-        let event = caller.control(ControlKind::OpenFile, path, read_access, false);
-        self.shared.handler.on_before_open_file(&event)?;
+        let mut event = caller.control(ControlKind::OpenFile, path, read_access, false);
+        (event.isolate, event.backend_file_name) = (true, String::new());
+        self.shared.handler.on_before_open_file(&mut event)?;
+        // Each open is served by the events alone: no page cache shared between them.
+        p.use_direct_io();
         p.file_context.get_or_insert_with(OverlayFile::default);
         *p.handle_context = Some(OverlayHandle {
             virtual_file: true,

@@ -88,6 +88,8 @@ pub(crate) struct Handle<E: Events> {
     pub(crate) routed: Option<Arc<File>>,
     /// Whether the handle was routed with close events off.
     pub(crate) silent_close: bool,
+    /// Whether the handle bypasses the kernel's caches (`use_direct_io`).
+    direct_io: bool,
 }
 
 impl<E: Events> Clone for Handle<E> {
@@ -101,6 +103,7 @@ impl<E: Events> Clone for Handle<E> {
             opened_as: self.opened_as.clone(),
             routed: self.routed.clone(),
             silent_close: self.silent_close,
+            direct_io: self.direct_io,
         }
     }
 }
@@ -112,6 +115,9 @@ pub(super) struct OpenFile<E: Events> {
     /// The kernel's backing file registration while the file has passthrough handles; the
     /// kernel demands one backing file per inode, so later opens reuse it.
     backing: Option<Backing>,
+    /// How many of its handles bypass the kernel's caches (`use_direct_io`): while any
+    /// does, its attributes are given a zero timeout.
+    pub(super) direct_handles: usize,
 }
 
 /// Every open file and handle of a drive.
@@ -142,6 +148,8 @@ pub(crate) struct NewHandle<E: Events> {
     /// The handle's writes must reach the engine, which clears the privileges they take
     /// away (see [`Engine::writes_must_be_seen`]): no passthrough for it.
     pub(crate) writes_seen: bool,
+    /// Whether the open asked for direct I/O (`use_direct_io`).
+    pub(crate) direct_io: bool,
 }
 
 /// How the kernel is to cache a registered handle's data.
@@ -149,7 +157,7 @@ pub(crate) enum Caching {
     /// The page cache, kept across opens (`FileCache=System`).
     PageCache,
     /// No page cache; writes of one file may run in parallel (`FileCache` none or user
-    /// mode).
+    /// mode, or a handle opened with `use_direct_io`).
     Direct,
     /// A directory whose listing the kernel keeps across opens (metadata cache on).
     CachedListing,
@@ -167,6 +175,9 @@ pub(crate) struct Opened {
     pub(crate) caching: Caching,
     /// No cleanup event to fire: the kernel need not send `FLUSH` at each close.
     pub(crate) no_flush: bool,
+    /// The handle bypasses the kernel's caches (`use_direct_io`): what the kernel cached of
+    /// the inode's attributes must be dropped before the open is answered.
+    pub(crate) drop_attributes: bool,
 }
 
 impl<E: Events> Engine<E> {
@@ -206,6 +217,7 @@ impl<E: Events> Engine<E> {
             creator,
         };
         let mut route = None;
+        let mut direct_io = false;
         if first || self.options.fire_all_open_close_events {
             let kind = if directory {
                 FileKind::Directory
@@ -228,9 +240,11 @@ impl<E: Events> Engine<E> {
                 file_context: &mut *fc,
                 handle_context: &mut state.context,
                 route: None,
+                direct_io: false,
             };
             self.events.on_open_file(&mut p)?;
             route = p.route.take();
+            direct_io = p.direct_io && !directory && !self.kernel_opens();
         }
         let mut writes_seen =
             !directory && self.writes_must_be_seen(route.as_ref(), flags, creator);
@@ -251,6 +265,7 @@ impl<E: Events> Engine<E> {
             directory,
             route,
             writes_seen,
+            direct_io,
         })
     }
 
@@ -292,6 +307,7 @@ impl<E: Events> Engine<E> {
             context: h.file,
             handles: 0,
             backing: None,
+            direct_handles: 0,
         });
         let already_open = entry.handles > 0;
         entry.handles += 1;
@@ -307,28 +323,44 @@ impl<E: Events> Engine<E> {
         };
         let mut routed = None;
         let mut silent_close = false;
+        let direct_io = h.direct_io && !h.directory;
+        if direct_io {
+            caching = Caching::Direct;
+            if entry.backing.is_some() {
+                tracing::warn!(
+                    "{}: open through passthrough elsewhere; the kernel refuses this direct handle",
+                    path.display()
+                );
+            }
+            entry.direct_handles += 1;
+            if entry.direct_handles == 1 {
+                self.direct_files.fetch_add(1, Ordering::Relaxed);
+            }
+        }
         if let Some(r) = route {
             silent_close = r.flags & ROUTE_CLOSE_EVENT == 0;
             let shared = match &entry.backing {
                 Some(b) => Some(Arc::clone(b)),
-                None if passthrough && !already_open && !h.writes_seen => match backing(&r.file) {
-                    Ok(b) => {
-                        entry.backing = Some(Arc::clone(&b));
-                        Some(b)
+                None if passthrough && !already_open && !h.writes_seen && !direct_io => {
+                    match backing(&r.file) {
+                        Ok(b) => {
+                            entry.backing = Some(Arc::clone(&b));
+                            Some(b)
+                        }
+                        Err(e) => {
+                            tracing::warn!(
+                                "{}: passthrough refused ({e}); serving it ourselves",
+                                path.display()
+                            );
+                            None
+                        }
                     }
-                    Err(e) => {
-                        tracing::warn!(
-                            "{}: passthrough refused ({e}); serving it ourselves",
-                            path.display()
-                        );
-                        None
-                    }
-                },
+                }
                 None => None,
             };
             match shared {
-                Some(b) => caching = Caching::Passthrough(b),
-                None => routed = Some(Arc::new(r.file)),
+                Some(b) if !direct_io => caching = Caching::Passthrough(b),
+                _ => routed = Some(Arc::new(r.file)),
             }
         }
         opens.handles.insert(
@@ -342,12 +374,14 @@ impl<E: Events> Engine<E> {
                 opened_as: path.to_path_buf(),
                 routed,
                 silent_close,
+                direct_io,
             },
         );
         Opened {
             fh,
             caching,
             no_flush: silent_close,
+            drop_attributes: direct_io,
         }
     }
 
@@ -424,6 +458,12 @@ impl<E: Events> Engine<E> {
         let gone = match opens.files.get_mut(&h.ino) {
             Some(f) => {
                 f.handles = f.handles.saturating_sub(1);
+                if h.direct_io && f.direct_handles > 0 {
+                    f.direct_handles -= 1;
+                    if f.direct_handles == 0 {
+                        self.direct_files.fetch_sub(1, Ordering::Relaxed);
+                    }
+                }
                 f.handles == 0
             }
             None => false,

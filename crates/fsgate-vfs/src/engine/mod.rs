@@ -33,7 +33,7 @@ use std::ffi::{OsStr, OsString};
 use std::hash::BuildHasher;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, SystemTime};
 
@@ -127,6 +127,9 @@ pub(crate) struct Engine<E: Events> {
     /// Whether the kernel accepted `FUSE_HANDLE_KILLPRIV_V2` at `INIT`: the engine clears
     /// privileges on chown (see [`privileges`]).
     pub(crate) kills_privileges: AtomicBool,
+    /// How many open inodes have handles that bypass the kernel's caches
+    /// (`use_direct_io`): while none has, [`ttl`](Self::ttl) looks at no open file.
+    direct_files: AtomicUsize,
     entries: Mutex<Budget>,
     negatives: Mutex<Budget>,
     blocks: Mutex<BlockCache>,
@@ -148,6 +151,7 @@ impl<E: Events> Engine<E> {
             mounted_at: SystemTime::now(),
             passthrough: AtomicBool::new(false),
             kills_privileges: AtomicBool::new(false),
+            direct_files: AtomicUsize::new(0),
             entries: Mutex::new(Budget::new(options.metadata_cache_size)),
             negatives: Mutex::new(Budget::new(options.non_existent_files_cache_size)),
             buffers: Buffers::default(),
@@ -168,11 +172,22 @@ impl<E: Events> Engine<E> {
     }
 
     /// The entry and attribute timeout for one answer of `on_get_file_info` about `ino`.
+    /// Zero while the inode has a handle open with direct I/O (`use_direct_io`): the drive
+    /// may then answer each caller differently.
     pub(crate) fn ttl(&self, ino: Ino) -> Duration {
-        if !self.options.metadata_cache_enabled {
+        if !self.options.metadata_cache_enabled || self.has_direct_handles(ino) {
             return Duration::ZERO;
         }
         lock(&self.entries).grant(ino.0, self.options.metadata_cache_timeout)
+    }
+
+    /// Whether `ino` has a handle open with direct I/O.
+    fn has_direct_handles(&self, ino: Ino) -> bool {
+        self.direct_files.load(Ordering::Relaxed) > 0
+            && lock(&self.opens)
+                .files
+                .get(&ino)
+                .is_some_and(|f| f.direct_handles > 0)
     }
 
     /// The timeout for a negative entry of `path`; `None` when it is not to be cached.

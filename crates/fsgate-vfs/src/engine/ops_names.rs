@@ -80,6 +80,7 @@ impl<E: Events> Engine<E> {
             file_context: &mut fc,
             handle_context: &mut hc,
             route: None,
+            direct_io: false,
         };
         self.events.on_create_file(&mut p)?;
         let reported = p.info_filled.then(|| p.info.clone());
@@ -99,7 +100,7 @@ impl<E: Events> Engine<E> {
     ) -> Result<Created<E>> {
         let file: FileCtx<E> = super::new_file_ctx();
         let (info, mut state) = self.new_handle_state(who);
-        let (route, reported) = {
+        let (route, reported, direct_io) = {
             let mut fc = lock_mut(&file);
             let mut p = CreateFileParams {
                 originator: who,
@@ -116,12 +117,18 @@ impl<E: Events> Engine<E> {
                 file_context: &mut *fc,
                 handle_context: &mut state.context,
                 route: None,
+                direct_io: false,
             };
             self.events.on_create_file(&mut p)?;
             // The kernel opens the file's later descriptors itself, without a backing file;
             // this handle serves them too (see `created`).
             let reported = p.info_filled.then(|| p.info.clone());
-            (p.route.take().filter(|_| !self.kernel_opens()), reported)
+            let direct = p.direct_io && !self.kernel_opens();
+            (
+                p.route.take().filter(|_| !self.kernel_opens()),
+                reported,
+                direct,
+            )
         };
         let attrs = self.created_info(path, reported, FileKind::File, who)?;
         let ino = self.inode_for(path, &attrs)?;
@@ -138,6 +145,7 @@ impl<E: Events> Engine<E> {
                 directory: false,
                 route,
                 writes_seen,
+                direct_io,
             },
         })
     }

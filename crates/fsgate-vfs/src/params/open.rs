@@ -50,9 +50,16 @@ pub struct CreateFileParams<'a, F, H> {
     /// Output: the new handle's context. Empty on entry; dropped at once if the event fails.
     pub handle_context: &'a mut Option<H>,
     pub(crate) route: Option<crate::route::Route>,
+    pub(crate) direct_io: bool,
 }
 
 impl<F, H> CreateFileParams<'_, F, H> {
+    /// `use_direct_io`: the handle being created bypasses the kernel's caches; see
+    /// [`OpenFileParams::use_direct_io`]. Has no effect for `mkdir` and `mknod`.
+    pub fn use_direct_io(&mut self) {
+        self.direct_io = true;
+    }
+
     /// `route_to_file`: the handle being created reads and writes `file` (the real file that
     /// corresponds to this one, opened with the access the caller asked for) instead of
     /// firing `on_read_file`/`on_write_file`; see [`crate::route`]. `flags`:
@@ -89,17 +96,19 @@ impl<F, H> CreateFileParams<'_, F, H> {
             file_context,
             handle_context,
             route: None,
+            direct_io: false,
         }
     }
 
     /// Takes the outputs of a copy made by [`with_contexts`](Self::with_contexts): its
-    /// `info`, `info_filled` and route (when it set one).
+    /// `info`, `info_filled`, route (when it set one) and direct I/O (when it asked).
     pub fn adopt<G, K>(&mut self, copy: CreateFileParams<'_, G, K>) {
         self.info = copy.info;
         self.info_filled = copy.info_filled;
         if copy.route.is_some() {
             self.route = copy.route;
         }
+        self.direct_io |= copy.direct_io;
     }
 }
 
@@ -137,9 +146,42 @@ pub struct OpenFileParams<'a, F, H> {
     /// Output: the new handle's context. Empty on entry; dropped at once if the event fails.
     pub handle_context: &'a mut Option<H>,
     pub(crate) route: Option<crate::route::Route>,
+    pub(crate) direct_io: bool,
 }
 
 impl<F, H> OpenFileParams<'_, F, H> {
+    /// `use_direct_io`: this handle bypasses the kernel's caches, whatever the drive's
+    /// [`FileCache`](crate::FileCache), so that its reads and writes can differ from those of
+    /// the file's other handles (the file filter's isolation). Consequences:
+    ///
+    /// - Every `read` and `write` of the handle reaches the drive (`FOPEN_DIRECT_IO`, no
+    ///   `FOPEN_KEEP_CACHE`); a route set on this open is served by the library
+    ///   (`pread`/`pwrite`), never by kernel passthrough.
+    /// - While the handle is open, the file's attributes and name are answered with a zero
+    ///   timeout (every `stat`, `fstat` and path walk asks `on_get_file_info` again, so the
+    ///   drive can answer each caller differently), and what the kernel had cached of the
+    ///   file's attributes is dropped when the open is answered. The file's other handles
+    ///   keep their caching: the kernel lets direct and cached handles of one inode coexist.
+    ///   A cached handle's reads refresh the file's attributes first (the drive negotiates
+    ///   `FUSE_AUTO_INVAL_DATA`), and a size or modification time that differs from the one
+    ///   its pages were read with drops those pages, so a cached handle never reads past the
+    ///   size the drive gives *its* caller nor pages older than the file's last change.
+    ///   Direct writes never fill the page cache; a write that ends past the size the kernel
+    ///   knows raises that size until the next answer of `on_get_file_info`.
+    /// - Memory mappings are the exception the kernel imposes: a shared mapping (`MAP_SHARED`)
+    ///   of the handle fails with `ENODEV` unless the drive negotiated
+    ///   `FUSE_DIRECT_IO_ALLOW_MMAP` (`FileCache` other than `System`); a private mapping
+    ///   (`execve`, the dynamic loader) reads through the inode's one page cache, which
+    ///   cached handles share.
+    /// - The kernel refuses (`EIO`) a handle that is not passthrough for an inode that has
+    ///   passthrough handles open: a drive that mixes both on one file must not route the
+    ///   file's other opens to the kernel.
+    /// - Ignored for directories, and with `KernelOpensFiles` (the kernel opens files
+    ///   itself, with the page cache).
+    pub fn use_direct_io(&mut self) {
+        self.direct_io = true;
+    }
+
     /// `route_to_file`: this handle reads and writes `file` (the real file that corresponds
     /// to this one, opened with the access the caller asked for) instead of firing
     /// `on_read_file`/`on_write_file`; see [`crate::route`]. `flags`:
@@ -173,14 +215,17 @@ impl<F, H> OpenFileParams<'_, F, H> {
             file_context,
             handle_context,
             route: None,
+            direct_io: false,
         }
     }
 
-    /// Takes the route a copy made by [`with_contexts`](Self::with_contexts) set, if any.
+    /// Takes the route a copy made by [`with_contexts`](Self::with_contexts) set, if any,
+    /// and its [`use_direct_io`](Self::use_direct_io).
     pub fn adopt<G, K>(&mut self, copy: OpenFileParams<'_, G, K>) {
         if copy.route.is_some() {
             self.route = copy.route;
         }
+        self.direct_io |= copy.direct_io;
     }
 }
 

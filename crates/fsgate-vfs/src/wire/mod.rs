@@ -16,15 +16,15 @@ mod ops;
 
 use std::ffi::OsStr;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::SystemTime;
 
 use fsgate_core::dispatch::{Dispatcher, Hold, Outcome, SerialKey, Task};
 use fsgate_core::{Error, Originator, Result};
 use fuser::{
-    BackingId, Errno, FileAttr, FileHandle, FileType, FopenFlags, Generation, INodeNo, ReplyAttr,
-    ReplyCreate, ReplyData, ReplyDirectory, ReplyEmpty, ReplyEntry, ReplyOpen, ReplyStatfs,
-    ReplyWrite, ReplyXattr, Request, TimeOrNow,
+    BackingId, Errno, FileAttr, FileHandle, FileType, FopenFlags, Generation, INodeNo, Notifier,
+    ReplyAttr, ReplyCreate, ReplyData, ReplyDirectory, ReplyEmpty, ReplyEntry, ReplyOpen,
+    ReplyStatfs, ReplyWrite, ReplyXattr, Request, TimeOrNow,
 };
 
 use crate::engine::{
@@ -183,16 +183,48 @@ fn xattr_reply(value: Vec<u8>, size: u32, reply: ReplyXattr) {
     }
 }
 
+/// The session's notifier, known once the session exists (after the wire was handed to it).
+pub(crate) type NotifierSlot = Arc<OnceLock<Notifier>>;
+
+/// Before an open that bypasses the kernel's caches is answered, drops what the kernel
+/// cached of the inode's attributes (`use_direct_io`: from now on they are answered with a
+/// zero timeout, so the drive can answer each caller differently). Attributes only (offset
+/// -1): the kernel takes no lock an open holds for that, so it is sent at once.
+fn drop_attributes(notifier: &NotifierSlot, ino: Ino, opened: &Opened) {
+    if !opened.drop_attributes {
+        return;
+    }
+    let Some(n) = notifier.get() else {
+        return;
+    };
+    match n.inval_inode(ino.into(), -1, 0) {
+        Err(e) if e.raw_os_error() != Some(libc::ENOENT) => {
+            tracing::warn!("dropping the cached attributes of inode {}: {e}", ino.0)
+        }
+        _ => {}
+    }
+}
+
 /// The `fuser::Filesystem` over a drive's engine.
 pub(crate) struct FuseFs<E: Events> {
     engine: Arc<Engine<E>>,
     dispatcher: Arc<Dispatcher>,
+    notifier: NotifierSlot,
 }
 
 impl<E: Events> FuseFs<E> {
-    /// The wire for `engine`, running its jobs on `dispatcher`.
-    pub(crate) fn new(engine: Arc<Engine<E>>, dispatcher: Arc<Dispatcher>) -> Self {
-        Self { engine, dispatcher }
+    /// The wire for `engine`, running its jobs on `dispatcher`; it sends invalidations
+    /// through `notifier` once the session filled it.
+    pub(crate) fn new(
+        engine: Arc<Engine<E>>,
+        dispatcher: Arc<Dispatcher>,
+        notifier: NotifierSlot,
+    ) -> Self {
+        Self {
+            engine,
+            dispatcher,
+            notifier,
+        }
     }
 
     /// Runs `job` under `key`, a path's [`serial_key`] — on this reader thread when the
@@ -363,6 +395,7 @@ impl<E: Events> FuseFs<E> {
             return;
         };
         let ino = Ino::from(ino);
+        let notifier = Arc::clone(&self.notifier);
         self.submit(
             req,
             serial_key(&path),
@@ -371,6 +404,7 @@ impl<E: Events> FuseFs<E> {
             move |engine, (handle, path), reply| {
                 let opened =
                     engine.register(ino, &path, handle, |f| backing(reply.open_backing(f)));
+                drop_attributes(&notifier, ino, &opened);
                 reply_opened(reply, &opened);
             },
         );

@@ -684,6 +684,7 @@ impl<E: Events> Filesystem for FuseFs<E> {
             self.trim_implicit();
         }
         let mode = mode & !umask & 0o7777;
+        let notifier = Arc::clone(&self.notifier);
         self.submit(
             req,
             serial_key(&path),
@@ -694,6 +695,8 @@ impl<E: Events> Filesystem for FuseFs<E> {
                 let (opened, ttl) = engine.created(ino, &path, created.handle, |f| {
                     backing(reply.open_backing(f))
                 });
+                // The name may have been known before (a create of an existing name).
+                super::drop_attributes(&notifier, ino, &opened);
                 let (attr, fh) = (attr(ino, &info), opened.fh.into());
                 match fopen(&opened) {
                     (flags, Some(b)) => {
