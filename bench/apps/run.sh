@@ -68,7 +68,7 @@ serve() {  # serve NAME ARGS... — start fsgate ARGS and wait for its ready lin
     local name=$1; shift
     "$FSGATE" "$@" 2>"$WORK/$name.err" &
     SERVERS+=($!)
-    until grep -q '^ready:' "$WORK/$name.err"; do
+    until grep -qs '^ready:' "$WORK/$name.err"; do
         kill -0 "${SERVERS[-1]}" 2>/dev/null || { cat "$WORK/$name.err" >&2; exit 1; }
         sleep 0.1
     done
