@@ -8,7 +8,8 @@ warms it up with 20 commits, then times COUNT commits of one 100-byte row each (
 synchronous=FULL for the rollback journal and NORMAL for WAL, SQLite's defaults) and prints
 the commits per second. With --requests (root, a FUSE mount), counts instead the FUSE
 requests the kernel sends per commit (tracepoint fuse:fuse_request_send) and prints them by
-opcode: only requests of DIR's own FUSE connection are counted (a tracepoint filter on the
+opcode, then the microseconds per commit spent in them (sent to answered) by opcode and
+the whole commit's: only requests of DIR's own FUSE connection are counted (a tracepoint filter on the
 kernel's device number of the mount), so other FUSE mounts may be busy meanwhile.
 """
 import contextlib
@@ -41,6 +42,7 @@ def main():
     c.close()
     if requests:
         print(f"{sum(counter.counts.values()) / n:.2f}  {counter.per(n)}")
+        print(f"  in requests {counter.micros_per(n)}; commit {elapsed / n * 1e6:.0f} us")
     else:
         print(f"{n / elapsed:.0f}")
     for suffix in ("", "-journal", "-wal", "-shm"):
