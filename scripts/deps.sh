@@ -50,6 +50,18 @@ if ! python3 -c 'import moto.server, flask, flask_cors' >/dev/null 2>&1; then
   echo "installing: moto[server] (pip)" >&2
   python3 -m pip install -q 'moto[server]' >/dev/null
 fi
+# They also run against Azurite, Microsoft's Azure Storage emulator (the npm registry's
+# `azurite`, on the machine's Node.js), and make its container with the azure-storage-blob
+# client from PyPI.
+if ! command -v azurite-blob >/dev/null 2>&1; then
+  command -v npm >/dev/null 2>&1 || { echo "deps.sh: npm is needed to install azurite" >&2; exit 1; }
+  echo "installing: azurite (npm)" >&2
+  npm install -g --silent --no-audit --no-fund azurite@3 >/dev/null
+fi
+if ! python3 -c 'import azure.storage.blob' >/dev/null 2>&1; then
+  echo "installing: azure-storage-blob (pip)" >&2
+  python3 -m pip install -q azure-storage-blob >/dev/null
+fi
 # FUSE may be a module on some kernels.
 [ -e /dev/fuse ] || modprobe fuse 2>/dev/null || true
 # FUSE over io_uring (Linux 6.14+) is off until this module parameter allows it; drives use

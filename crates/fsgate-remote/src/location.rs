@@ -25,10 +25,11 @@ use url::Url;
 pub struct Location {
     /// `s3://bucket/prefix`, `gs://bucket/prefix`, `az://container/prefix` or `file:///dir`.
     pub url: String,
-    /// An S3 endpoint (`http://127.0.0.1:9000` for a local server); plain `http` is then
-    /// allowed.
+    /// The store's endpoint, for S3 (`http://127.0.0.1:9000` for a local server) and Azure
+    /// (the account's URL, `http://127.0.0.1:10000/devstoreaccount1` for Azurite); plain
+    /// `http` is then allowed. Refused for `gs://` and `file://`.
     pub endpoint: Option<String>,
-    /// An S3 region.
+    /// An S3 region. Refused for the other schemes.
     pub region: Option<String>,
     /// `object_store` configuration keys and values, applied last.
     pub options: Vec<(String, String)>,
@@ -44,6 +45,7 @@ impl Location {
         let invalid =
             |e: object_store::Error| Error::invalid_argument("URL", format!("{}: {e}", self.url));
         let prefix = url.path().trim_matches('/').to_owned();
+        self.refuse_misplaced(url.scheme())?;
         let store: Arc<dyn ObjectStore> = match url.scheme() {
             "file" => {
                 let dir = url.to_file_path().map_err(|()| {
@@ -101,6 +103,12 @@ impl Location {
             }
             "az" | "azure" | "abfs" | "abfss" => {
                 let mut builder = MicrosoftAzureBuilder::from_env().with_url(self.url.as_str());
+                if let Some(endpoint) = &self.endpoint {
+                    if endpoint.starts_with("http://") {
+                        builder = builder.with_allow_http(true);
+                    }
+                    builder = builder.with_endpoint(endpoint.clone());
+                }
                 for (key, value) in &self.options {
                     let key = key.parse().map_err(|e| {
                         Error::invalid_argument("--store-option", format!("{key}: {e}"))
@@ -123,5 +131,88 @@ impl Location {
             return Ok(store);
         }
         Ok(Arc::new(PrefixStore::new(store, prefix.as_str())))
+    }
+
+    /// Refuses `--endpoint` and `--region` where `scheme`'s store has no such setting,
+    /// rather than mounting as if they had been heard.
+    fn refuse_misplaced(&self, scheme: &str) -> Result<()> {
+        let s3 = matches!(scheme, "s3" | "s3a");
+        let azure = matches!(scheme, "az" | "azure" | "abfs" | "abfss");
+        if self.endpoint.is_some() && !(s3 || azure) {
+            return Err(Error::invalid_argument(
+                "--endpoint",
+                format!(
+                    "{}: only s3:// and az:// stores take an endpoint (Google Cloud Storage \
+                     reads its from the service account file)",
+                    self.url
+                ),
+            ));
+        }
+        if self.region.is_some() && !s3 {
+            return Err(Error::invalid_argument(
+                "--region",
+                format!("{}: only s3:// stores take a region", self.url),
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn location(url: &str, endpoint: Option<&str>, region: Option<&str>) -> Location {
+        Location {
+            url: url.into(),
+            endpoint: endpoint.map(Into::into),
+            region: region.map(Into::into),
+            options: Vec::new(),
+        }
+    }
+
+    /// The message of the error opening `l` gives, which must name `argument`.
+    fn refusal(l: &Location, argument: &str) -> String {
+        match l.open() {
+            Ok(_) => panic!("{} opened", l.url),
+            Err(e) => {
+                assert_eq!(e.code(), fsgate_core::code::ERROR_INVALID_PARAMETER, "{e}");
+                assert!(e.to_string().contains(argument), "{e}");
+                e.to_string()
+            }
+        }
+    }
+
+    #[test]
+    fn settings_a_store_does_not_take_are_refused_by_name() {
+        let file = format!("file://{}", std::env::temp_dir().display());
+        refusal(
+            &location("gs://b/p", Some("http://127.0.0.1:1"), None),
+            "--endpoint",
+        );
+        refusal(
+            &location(&file, Some("http://127.0.0.1:1"), None),
+            "--endpoint",
+        );
+        refusal(&location("az://c/p", None, Some("eu-west-1")), "--region");
+        refusal(&location(&file, None, Some("eu-west-1")), "--region");
+        assert!(location(&file, None, None).open().is_ok());
+    }
+
+    #[test]
+    fn an_azure_endpoint_with_an_account_opens() {
+        let mut l = location(
+            "az://container/prefix",
+            Some("http://127.0.0.1:10000/devstoreaccount1"),
+            None,
+        );
+        l.options = vec![
+            (
+                "azure_storage_account_name".into(),
+                "devstoreaccount1".into(),
+            ),
+            ("azure_storage_account_key".into(), "a2V5".into()),
+        ];
+        assert!(l.open().is_ok());
     }
 }

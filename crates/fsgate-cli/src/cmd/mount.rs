@@ -80,10 +80,11 @@ pub struct RemoteArgs {
     /// unuploaded are uploaded before mounting.
     #[arg(long = "cache", value_name = "VAULT")]
     cache: Option<PathBuf>,
-    /// An S3 endpoint, such as `http://127.0.0.1:9000` for a local server.
+    /// The store's endpoint, for `s3://` (`http://127.0.0.1:9000` for a local server) and
+    /// `az://` (the account's URL, `http://127.0.0.1:10000/devstoreaccount1` for Azurite).
     #[arg(long)]
     endpoint: Option<String>,
-    /// An S3 region.
+    /// An S3 region (`s3://` only).
     #[arg(long)]
     region: Option<String>,
     /// An `object_store` setting `KEY=VALUE` (`aws_virtual_hosted_style_request=true`,
