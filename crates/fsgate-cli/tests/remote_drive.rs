@@ -18,70 +18,103 @@ use std::process::{Child, Command, Stdio};
 use fsgate_testkit::{pattern, require_root, wait_for};
 use served::Served;
 
-/// A moto S3 server on a free loopback port with one bucket, killed by its pid on drop.
-struct S3Server {
+/// A store emulator serving on a free loopback port, killed by its pid on drop.
+struct Emulator {
     child: Child,
     port: u16,
 }
 
-impl S3Server {
-    /// Starts moto's server (`python3 -m moto.server`, installed by `scripts/deps.sh`) and
-    /// makes bucket `bucket`.
-    fn start(bucket: &str) -> Self {
+impl Emulator {
+    /// Spawns `command` with `args(port)` on free loopback ports until `ready(port)` holds;
+    /// another port is tried when the emulator exits first (another process took its port
+    /// meanwhile).
+    fn start(
+        command: &str,
+        install: &str,
+        args: impl Fn(u16) -> Vec<String>,
+        mut ready: impl FnMut(u16) -> bool,
+    ) -> Self {
         loop {
             let port = TcpListener::bind("127.0.0.1:0")
                 .unwrap()
                 .local_addr()
                 .unwrap()
                 .port();
-            let child = Command::new("python3")
-                .args([
-                    "-m",
-                    "moto.server",
-                    "-H",
-                    "127.0.0.1",
-                    "-p",
-                    &port.to_string(),
-                ])
+            let child = Command::new(command)
+                .args(args(port))
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .spawn()
-                .unwrap_or_else(|e| {
-                    panic!(
-                        "python3 -m moto.server (pip install 'moto[server]', scripts/deps.sh): {e}"
-                    )
-                });
+                .unwrap_or_else(|e| panic!("{command} ({install}, scripts/deps.sh): {e}"));
             let mut server = Self { child, port };
-            // A connection can be accepted (and reset) before moto serves HTTP: ask until it
-            // answers, or until it exits because another process took the port meanwhile.
-            let mut answer = None;
-            wait_for("moto_server answering", || {
-                answer = create_bucket(port, bucket).ok();
-                answer.is_some() || server.child.try_wait().ok().flatten().is_some()
+            let mut serving = false;
+            wait_for(command, || {
+                serving = ready(port);
+                serving || server.child.try_wait().ok().flatten().is_some()
             });
-            if let Some(answer) = answer {
-                assert!(
-                    answer.starts_with("HTTP/1.1 200"),
-                    "create bucket: {answer}"
-                );
+            if serving {
                 return server;
             }
         }
     }
 
-    /// The `fsgate mount remote` arguments that reach this server.
-    fn args(&self) -> Vec<String> {
-        vec![
-            "--endpoint".into(),
-            format!("http://127.0.0.1:{}", self.port),
-            "--store-option".into(),
-            "aws_access_key_id=test".into(),
-            "--store-option".into(),
-            "aws_secret_access_key=test".into(),
-            "--region".into(),
-            "us-east-1".into(),
-        ]
+    /// moto's S3 server (`python3 -m moto.server`) with bucket `bucket`.
+    fn moto(bucket: &str) -> Self {
+        let server_args = |port: u16| {
+            [
+                "-m",
+                "moto.server",
+                "-H",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+            ]
+            .map(String::from)
+            .to_vec()
+        };
+        // A connection can be accepted (and reset) before moto serves HTTP: ask until it
+        // answers.
+        Self::start(
+            "python3",
+            "pip install 'moto[server]'",
+            server_args,
+            |port| {
+                create_bucket(port, bucket).is_ok_and(|answer| {
+                    assert!(
+                        answer.starts_with("HTTP/1.1 200"),
+                        "create bucket: {answer}"
+                    );
+                    true
+                })
+            },
+        )
+    }
+
+    /// Azurite's blob service (`azurite-blob`) in memory, with container `container`.
+    fn azurite(container: &str) -> Self {
+        let server_args = |port: u16| {
+            [
+                "--silent",
+                "--inMemoryPersistence",
+                "--disableTelemetry",
+                // Microsoft's Python client may speak a newer API version than this
+                // Azurite knows; the operations the tests use are the same.
+                "--skipApiVersionCheck",
+                "--blobHost",
+                "127.0.0.1",
+                "--blobPort",
+                &port.to_string(),
+            ]
+            .map(String::from)
+            .to_vec()
+        };
+        Self::start(
+            "azurite-blob",
+            "npm install -g azurite",
+            server_args,
+            |port| create_container(port, container),
+        )
     }
 
     /// Kills the server now (by its pid).
@@ -89,6 +122,14 @@ impl S3Server {
         // SAFETY: kill on the pid of a child we spawned and have not reaped yet.
         unsafe { libc::kill(self.child.id() as i32, libc::SIGKILL) };
         let _ = self.child.wait();
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            self.kill();
+        }
     }
 }
 
@@ -107,80 +148,10 @@ fn create_bucket(port: u16, bucket: &str) -> std::io::Result<String> {
     Ok(answer)
 }
 
-impl Drop for S3Server {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            self.kill();
-        }
-    }
-}
-
 /// Azurite's well-known development account (the Azure Storage emulator's own).
 const AZURITE_ACCOUNT: &str = "devstoreaccount1";
 const AZURITE_KEY: &str =
     "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
-
-/// Azurite's blob service in memory on a free loopback port with one container, killed by
-/// its pid on drop.
-struct AzureServer {
-    child: Child,
-    port: u16,
-}
-
-impl AzureServer {
-    /// Starts `azurite-blob` (npm's azurite, installed by `scripts/deps.sh`) and makes
-    /// container `container`.
-    fn start(container: &str) -> Self {
-        loop {
-            let port = TcpListener::bind("127.0.0.1:0")
-                .unwrap()
-                .local_addr()
-                .unwrap()
-                .port();
-            let child = Command::new("azurite-blob")
-                .args([
-                    "--silent",
-                    "--inMemoryPersistence",
-                    "--disableTelemetry",
-                    // Microsoft's Python client may speak a newer API version than this
-                    // Azurite knows; the operations the tests use are the same.
-                    "--skipApiVersionCheck",
-                    "--blobHost",
-                    "127.0.0.1",
-                    "--blobPort",
-                    &port.to_string(),
-                ])
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap_or_else(|e| {
-                    panic!("azurite-blob (npm install -g azurite, scripts/deps.sh): {e}")
-                });
-            let mut server = Self { child, port };
-            let mut made = false;
-            wait_for("azurite answering", || {
-                made = create_container(port, container);
-                made || server.child.try_wait().ok().flatten().is_some()
-            });
-            if made {
-                return server;
-            }
-        }
-    }
-
-    /// The `fsgate mount remote` arguments that reach this server.
-    fn args(&self) -> Vec<String> {
-        vec![
-            "--endpoint".into(),
-            format!("http://127.0.0.1:{}/{AZURITE_ACCOUNT}", self.port),
-            "--store-option".into(),
-            format!("azure_storage_account_name={AZURITE_ACCOUNT}"),
-            "--store-option".into(),
-            format!("azure_storage_account_key={AZURITE_KEY}"),
-        ]
-    }
-}
 
 /// Makes `container` on the Azurite at `port` with Microsoft's Python client (shared-key
 /// requests are signed): whether it now exists.
@@ -204,19 +175,11 @@ fn create_container(port: u16, container: &str) -> bool {
         .success()
 }
 
-impl Drop for AzureServer {
-    fn drop(&mut self) {
-        // SAFETY: kill on the pid of a child we spawned and have not reaped yet.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGKILL) };
-        let _ = self.child.wait();
-    }
-}
-
 /// Which store a test runs against.
 enum Store {
     Dir(PathBuf),
-    S3(S3Server),
-    Azure(AzureServer),
+    S3(Emulator),
+    Azure(Emulator),
 }
 
 impl Store {
@@ -228,11 +191,28 @@ impl Store {
         }
     }
 
+    /// The `fsgate mount remote` arguments that reach the store.
     fn args(&self) -> Vec<String> {
+        let endpoint = |url: String| vec!["--endpoint".to_owned(), url];
+        let option = |kv: String| vec!["--store-option".to_owned(), kv];
         match self {
             Store::Dir(_) => Vec::new(),
-            Store::S3(server) => server.args(),
-            Store::Azure(server) => server.args(),
+            Store::S3(server) => [
+                endpoint(format!("http://127.0.0.1:{}", server.port)),
+                option("aws_access_key_id=test".into()),
+                option("aws_secret_access_key=test".into()),
+                vec!["--region".into(), "us-east-1".into()],
+            ]
+            .concat(),
+            Store::Azure(server) => [
+                endpoint(format!(
+                    "http://127.0.0.1:{}/{AZURITE_ACCOUNT}",
+                    server.port
+                )),
+                option(format!("azure_storage_account_name={AZURITE_ACCOUNT}")),
+                option(format!("azure_storage_account_key={AZURITE_KEY}")),
+            ]
+            .concat(),
         }
     }
 }
@@ -259,7 +239,7 @@ impl Bench {
     fn s3() -> Self {
         Self {
             tmp: tempfile::tempdir().unwrap(),
-            store: Store::S3(S3Server::start("fsgate-test")),
+            store: Store::S3(Emulator::moto("fsgate-test")),
             next: 0,
         }
     }
@@ -267,7 +247,7 @@ impl Bench {
     fn azure() -> Self {
         Self {
             tmp: tempfile::tempdir().unwrap(),
-            store: Store::Azure(AzureServer::start("fsgate-test")),
+            store: Store::Azure(Emulator::azurite("fsgate-test")),
             next: 0,
         }
     }
