@@ -30,6 +30,32 @@ struct Mirror {
     _tmp: tempfile::TempDir,
 }
 
+impl Mirror {
+    /// Lets other users into the source (mode 0777) and to it (its parent 0755).
+    fn open_to_other_users(&self) {
+        fs::set_permissions(&self.source, fs::Permissions::from_mode(0o777)).unwrap();
+        fs::set_permissions(
+            self.source.parent().unwrap(),
+            fs::Permissions::from_mode(0o755),
+        )
+        .unwrap();
+    }
+
+    /// Runs `program` with `args` in the mount as user 4242, group 4343; whether it
+    /// succeeded.
+    fn run_as_other_user(&self, program: &str, args: &[&str]) -> bool {
+        use std::os::unix::process::CommandExt;
+        Command::new(program)
+            .args(args)
+            .current_dir(&self.served.mountpoint)
+            .uid(4242)
+            .gid(4343)
+            .status()
+            .unwrap()
+            .success()
+    }
+}
+
 /// Empty `source` and `mnt` directories in `tmp`.
 fn source_and_mountpoint(tmp: &Path) -> (PathBuf, PathBuf) {
     let (source, mnt) = (tmp.join("source"), tmp.join("mnt"));
@@ -216,22 +242,8 @@ fn files_created_by_other_users_belong_to_them() {
     let Some(m) = mirror(false) else {
         return;
     };
-    fs::set_permissions(&m.source, fs::Permissions::from_mode(0o777)).unwrap();
-    fs::set_permissions(
-        m.source.parent().unwrap(),
-        fs::Permissions::from_mode(0o755),
-    )
-    .unwrap();
-    use std::os::unix::process::CommandExt;
-    let status = Command::new("sh")
-        .arg("-c")
-        .arg("echo mine > owned && mkdir owned-dir")
-        .current_dir(&m.served.mountpoint)
-        .uid(4242)
-        .gid(4343)
-        .status()
-        .unwrap();
-    assert!(status.success());
+    m.open_to_other_users();
+    assert!(m.run_as_other_user("sh", &["-c", "echo mine > owned && mkdir owned-dir"]));
     for name in ["owned", "owned-dir"] {
         let meta = fs::metadata(m.source.join(name)).unwrap();
         assert_eq!((meta.uid(), meta.gid()), (4242, 4343), "{name}");
@@ -428,26 +440,13 @@ fn special_files_made_by_other_users_belong_to_them() {
     let Some(m) = mirror(false) else {
         return;
     };
-    fs::set_permissions(&m.source, fs::Permissions::from_mode(0o777)).unwrap();
-    fs::set_permissions(
-        m.source.parent().unwrap(),
-        fs::Permissions::from_mode(0o755),
-    )
-    .unwrap();
+    m.open_to_other_users();
     // A set-group-ID directory gives its group to what is made in it.
     let shared = m.source.join("shared");
     fs::create_dir(&shared).unwrap();
     std::os::unix::fs::chown(&shared, None, Some(777)).unwrap();
     fs::set_permissions(&shared, fs::Permissions::from_mode(0o2777)).unwrap();
-    use std::os::unix::process::CommandExt;
-    let status = Command::new("mkfifo")
-        .args(["theirs", "shared/theirs"])
-        .current_dir(&m.served.mountpoint)
-        .uid(4242)
-        .gid(4343)
-        .status()
-        .unwrap();
-    assert!(status.success());
+    assert!(m.run_as_other_user("mkfifo", &["theirs", "shared/theirs"]));
     for (name, gid) in [("theirs", 4343), ("shared/theirs", 777)] {
         let meta = fs::symlink_metadata(m.source.join(name)).unwrap();
         assert!(meta.file_type().is_fifo(), "{name}");
@@ -987,12 +986,7 @@ fn passthrough_writes_by_other_users_take_privileges_away() {
     let Some(m) = mirror(true) else {
         return;
     };
-    fs::set_permissions(&m.source, fs::Permissions::from_mode(0o777)).unwrap();
-    fs::set_permissions(
-        m.source.parent().unwrap(),
-        fs::Permissions::from_mode(0o755),
-    )
-    .unwrap();
+    m.open_to_other_users();
     for name in ["setuid", "capped", "held"] {
         fs::write(m.source.join(name), b"0123456789").unwrap();
         fs::set_permissions(m.source.join(name), fs::Permissions::from_mode(0o6777)).unwrap();
@@ -1016,16 +1010,13 @@ fn passthrough_writes_by_other_users_take_privileges_away() {
     let mut buf = [0u8; 10];
     held.read_exact_at(&mut buf, 0).unwrap();
 
-    use std::os::unix::process::CommandExt;
-    let status = Command::new("sh")
-        .arg("-c")
-        .arg("printf A >> setuid && printf B >> capped && exec 3>> held")
-        .current_dir(&m.served.mountpoint)
-        .uid(4242)
-        .gid(4343)
-        .status()
-        .unwrap();
-    assert!(status.success());
+    assert!(m.run_as_other_user(
+        "sh",
+        &[
+            "-c",
+            "printf A >> setuid && printf B >> capped && exec 3>> held"
+        ]
+    ));
     let source_mode = |name: &str| fs::metadata(m.source.join(name)).unwrap().mode() & 0o7777;
     let mount_mode = |name: &str| fs::metadata(m.served.path(name)).unwrap().mode() & 0o7777;
     assert_eq!(fs::read(m.source.join("setuid")).unwrap(), b"0123456789A");
