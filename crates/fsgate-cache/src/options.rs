@@ -22,7 +22,7 @@ pub struct VaultOptions {
     ///   not fsynced yet, and since the kernel writes pages back in any order, it can also
     ///   leave the file inconsistent, so that [`Vault::open`](crate::Vault::open) fails with
     ///   `ERROR_INVALID_DATA` (delete the file then; what external storage holds is not
-    ///   affected). The vault fsyncs at `file_flush` (any mode), after every flush, at
+    ///   affected). The vault fsyncs at `file_flush` (any mode), `flush_cache`,
     ///   `close_cache` and when dropped, and the write-back thread at most a second after a
     ///   change, which bounds that window.
     ///

@@ -572,7 +572,7 @@ impl DriveCore {
         if state.deleted {
             return Ok(());
         }
-        self.meta.forget(&key);
+        self.meta.forget_entry(&key);
         if state.version != version {
             return Ok(());
         }
@@ -930,7 +930,6 @@ impl Events for RemoteDrive {
                 self.remote
                     .put(&marker, bytes::Bytes::new())
                     .map_err(|e| e.into_error(&marker))?;
-                self.meta.forget(&key);
                 self.meta.put(&key, Entry::Directory);
                 p.info = self.dir_info();
                 p.info_filled = true;
@@ -938,7 +937,7 @@ impl Events for RemoteDrive {
             }
             FileKind::File => {
                 let file = self.open_key(&key, None, true)?;
-                self.meta.forget(&key);
+                self.meta.forget_entry(&key);
                 p.info = self.open_info(&file)?;
                 p.info_filled = true;
                 *p.file_context = Some(file);
@@ -1123,7 +1122,6 @@ impl Events for RemoteDrive {
         }
         self.remote.delete(&key).map_err(|e| e.into_error(&key))?;
         self.transfer.forget_stream(&key);
-        self.meta.forget(&key);
         self.meta.put(&key, Entry::Missing);
         Ok(())
     }
