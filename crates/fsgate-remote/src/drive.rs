@@ -446,7 +446,7 @@ impl DriveCore {
 
     /// Opens `key` in the vault for a first handle, agreeing with the store: clean data of
     /// another version of the object is dropped; unflushed data (an orphan) is kept and
-    /// makes the file dirty, so it is uploaded at close (the last close wins).
+    /// makes the file dirty, so it is uploaded at close (the last upload wins).
     fn open_key(
         &self,
         key: &str,
@@ -669,6 +669,15 @@ impl DriveCore {
     }
 
     fn list(&self, dir: &str) -> Result<Vec<(OsString, FileInfo)>> {
+        // Files made here and not uploaded yet, and open files whose size changed. Taken
+        // before the listing: a file the drive lets go after this was uploaded before it
+        // let go, so the listing that follows holds it.
+        let open: Vec<(String, Arc<OpenFile>)> = self
+            .open_files()
+            .iter()
+            .filter(|(k, _)| parent_of(k) == dir && !k.is_empty())
+            .map(|(k, f)| (k.clone(), Arc::clone(f)))
+            .collect();
         let level = self.remote.list_level(dir).map_err(|e| e.into_error(dir))?;
         let join = |name: &str| {
             if dir.is_empty() {
@@ -690,25 +699,26 @@ impl DriveCore {
             entries.push((name.into(), self.file_info(info.size, info.modified)));
             cached.push((join(name), Entry::File(info.clone())));
         }
-        // Files made here and not uploaded yet, and open files whose size changed.
-        let open: Vec<(String, Arc<OpenFile>)> = self
-            .open_files()
+        let mut index: HashMap<OsString, usize> = entries
             .iter()
-            .filter(|(k, _)| parent_of(k) == dir && !k.is_empty())
-            .map(|(k, f)| (k.clone(), Arc::clone(f)))
+            .enumerate()
+            .map(|(i, (n, _))| (n.clone(), i))
             .collect();
         for (key, file) in open {
             if file.lock().deleted {
                 continue;
             }
-            let name = key.rsplit('/').next().unwrap_or(&key).to_owned();
-            let info = self.open_info(&file)?;
-            match entries
-                .iter_mut()
-                .find(|(n, _)| n.to_str() == Some(name.as_str()))
-            {
-                Some(entry) => entry.1 = info,
-                None => entries.push((name.into(), info)),
+            let name = OsString::from(key.rsplit('/').next().unwrap_or(&key));
+            // Gone from the vault meanwhile (deleted): the listing has what is left.
+            let Ok(info) = self.open_info(&file) else {
+                continue;
+            };
+            match index.get(&name) {
+                Some(&i) => entries[i].1 = info,
+                None => {
+                    index.insert(name.clone(), entries.len());
+                    entries.push((name, info));
+                }
             }
         }
         self.meta.put_listing(dir, cached);
@@ -931,6 +941,10 @@ impl Events for RemoteDrive {
                     .put(&marker, bytes::Bytes::new())
                     .map_err(|e| e.into_error(&marker))?;
                 self.meta.put(&key, Entry::Directory);
+                // The kernel found nothing under this name before it asked for the
+                // directory, so it is empty: names looked up in it are missing without a
+                // request (for the metadata timeout, as any listing).
+                self.meta.put_listing(&key, []);
                 p.info = self.dir_info();
                 p.info_filled = true;
                 Ok(())

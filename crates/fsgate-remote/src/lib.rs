@@ -9,7 +9,9 @@
 //!   listings never show. Keys are UTF-8; other names fail with `ERROR_INVALID_NAME`.
 //! - **Metadata.** What a `HEAD` or a listing told is trusted for the metadata timeout
 //!   ([`RemoteOptions::metadata_timeout`]), so a listing followed by a `stat` of each entry
-//!   costs one request. Files and directories have mode 0644 and 0755 and belong to the
+//!   costs one request. Files created here and directories made here keep their
+//!   directory's cached listing (a new directory starts with an empty one), so creating
+//!   many files costs no request per name. Files and directories have mode 0644 and 0755 and belong to the
 //!   serving user; `chmod`, `chown` and `utimes` succeed and change nothing (objects have
 //!   none of these). A file's time is its object's last-modified time.
 //! - **Reads** are ranged `GET`s into the vault, whole vault blocks at a time; a handle
@@ -47,8 +49,9 @@
 //!   not atomic, and a directory's rename costs two requests per object under it. A crash
 //!   in the middle leaves both names for some objects.
 //! - **Several mounts** of one bucket, on one machine or many, see each other's closed files
-//!   within the metadata timeout. Concurrent writers of one file: the last close wins,
-//!   whole. fsgate adds no locking or cluster of its own; the store is the shared layer.
+//!   within the metadata timeout once they are uploaded. Concurrent writers of one file: the
+//!   last upload wins, whole. fsgate adds no locking or cluster of its own; the store is the
+//!   shared layer.
 //! - Hard links, symbolic links, special files and extended attributes are not supported
 //!   (`EPERM`, `EOPNOTSUPP`).
 //!
