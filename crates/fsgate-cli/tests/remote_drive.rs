@@ -472,11 +472,8 @@ fn close_returns_before_the_upload_and_fsync_reports_its_failure() {
     let copy = unsafe { libc::dup(file.as_raw_fd()) };
     assert!(copy >= 0);
     // SAFETY: closes the descriptor dup made above, once.
-    assert_eq!(
-        unsafe { libc::close(copy) },
-        0,
-        "close does not wait for the upload"
-    );
+    let closed = unsafe { libc::close(copy) };
+    assert_eq!(closed, 0, "close does not wait for the upload");
     assert!(file.sync_all().is_err(), "fsync waits for it and fails");
     fs::remove_file(store.join("sub")).unwrap();
     file.sync_all().unwrap();
