@@ -859,9 +859,16 @@ impl Events for RemoteDrive {
 
     fn on_unmount(&self, _p: &mut UnmountParams) -> Result<()> {
         self.finish_uploads();
+        // Files still open: their last changes were never queued.
         let files: Vec<Arc<OpenFile>> = self.open_files().values().cloned().collect();
         for file in files {
-            self.upload(&file)?;
+            if file.lock().users == 0 {
+                continue;
+            }
+            if let Err(e) = self.upload(&file) {
+                let key = file.key();
+                tracing::warn!("{key:?} stays in the vault, uploaded at the next mount: {e}");
+            }
         }
         Ok(())
     }
