@@ -245,8 +245,8 @@ impl Inner {
             record.external_eof = None;
             Inner::put_record(&txn, key, &record)?;
         }
+        // Not synced: losing this commit (a power loss) only means flushing again.
         self.commit(&mut state, txn, "file_flush")?;
-        self.sync(&mut state)?;
         for (block, meta) in changed {
             state.set_block(num, block, Some(meta));
         }

@@ -9,8 +9,9 @@ use redb::{ReadableTable, WriteTransaction};
 
 use crate::error::{file_failure, full, modified, not_open, permanent_failure, storage, transient};
 use crate::events::{ReadDataParams, RwResult};
+use crate::range_set::RangeSet;
 use crate::record::{
-    block_bytes, decode_data, encode_data, BlockIndex, BlockMeta, FileNum, FileRecord,
+    decode_data, encode_data, held_bytes, BlockIndex, BlockMeta, FileNum, FileRecord,
 };
 use crate::vault::{Inner, State, Vault, BLOCKS, DATA};
 
@@ -32,6 +33,58 @@ struct Piece {
     within: Range<u32>,
     /// Offset of the piece in the range.
     offset: usize,
+}
+
+/// A read's copy out of the vault, planned under the lock and run without it.
+struct CopyPlan {
+    txn: redb::ReadTransaction,
+    num: FileNum,
+    /// Each block piece of the read, with the bytes its block held (`None`: none).
+    blocks: Vec<(Piece, Option<RangeSet>)>,
+}
+
+impl CopyPlan {
+    /// Copies the planned bytes into `out` (as long as the read): held bytes, zeros
+    /// elsewhere. Each block's checksum is checked first; a block that fails it fails the
+    /// read with `ERROR_INVALID_DATA`.
+    fn copy_into(self, out: &mut [u8]) -> Result<()> {
+        let data = self
+            .txn
+            .open_table(DATA)
+            .map_err(|e| storage("opening the data table", e))?;
+        for (piece, present) in &self.blocks {
+            let dst = &mut out
+                [piece.offset..piece.offset + (piece.within.end - piece.within.start) as usize];
+            let Some(present) = present else {
+                dst.fill(0);
+                continue;
+            };
+            let value = data
+                .get((self.num.0, piece.block.0))
+                .map_err(|e| storage("reading a block", e))?;
+            let bytes = held_bytes(
+                self.num,
+                piece.block,
+                value.as_ref().map(|v| v.value()),
+                present,
+            )?;
+            let mut cursor = piece.within.start;
+            for r in present.ranges() {
+                let s = r.start.max(piece.within.start);
+                let e = r.end.min(piece.within.end);
+                if s >= e {
+                    continue;
+                }
+                dst[(cursor - piece.within.start) as usize..(s - piece.within.start) as usize]
+                    .fill(0);
+                dst[(s - piece.within.start) as usize..(e - piece.within.start) as usize]
+                    .copy_from_slice(&bytes[s as usize..e as usize]);
+                cursor = e;
+            }
+            dst[(cursor - piece.within.start) as usize..].fill(0);
+        }
+        Ok(())
+    }
 }
 
 /// Splits `range` of a file into block pieces.
@@ -308,49 +361,35 @@ impl Inner {
         }
     }
 
-    /// Copies `range` of the file into `out`: held bytes, zeros elsewhere.
-    fn copy_out(
+    /// What a read of `len` bytes at `position` copies out, taken under the lock: a redb
+    /// read transaction begun while the index matches the tables (every commit is made
+    /// under the lock), and the index entries of the blocks it covers, marked used. The
+    /// copy itself ([`CopyPlan::copy_into`]) runs without the lock, so reads of cached data
+    /// do not wait for each other nor for writers.
+    fn plan_copy(
         &self,
         state: &mut State,
         num: FileNum,
         position: u64,
-        out: &mut [u8],
-    ) -> Result<()> {
-        let bs = self.block_size();
+        len: usize,
+    ) -> Result<CopyPlan> {
         let txn = self
             .db
             .begin_read()
             .map_err(|e| storage("beginning a read", e))?;
-        let data = txn
-            .open_table(DATA)
-            .map_err(|e| storage("opening the data table", e))?;
-        for piece in pieces(bs, position..position + out.len() as u64) {
-            let dst = &mut out
-                [piece.offset..piece.offset + (piece.within.end - piece.within.start) as usize];
-            dst.fill(0);
-            let Some(block) = state.blocks.get(&(num, piece.block)) else {
-                continue;
-            };
-            let value = data
-                .get((num.0, piece.block.0))
-                .map_err(|e| storage("reading a block", e))?;
-            let bytes = block_bytes(
-                num,
-                piece.block,
-                value.as_ref().map(|v| v.value()),
-                &block.meta,
-            )?;
-            for r in block.meta.present.ranges() {
-                let s = r.start.max(piece.within.start);
-                let e = r.end.min(piece.within.end);
-                if s < e {
-                    dst[(s - piece.within.start) as usize..(e - piece.within.start) as usize]
-                        .copy_from_slice(&bytes[s as usize..e as usize]);
-                }
+        let bs = self.block_size();
+        let mut blocks = Vec::new();
+        for piece in pieces(bs, position..position + len as u64) {
+            let meta = state
+                .blocks
+                .get(&(num, piece.block))
+                .map(|b| b.meta.present.clone());
+            if meta.is_some() {
+                state.touch(num, piece.block);
             }
-            state.touch(num, piece.block);
+            blocks.push((piece, meta));
         }
-        Ok(())
+        Ok(CopyPlan { txn, num, blocks })
     }
 
     /// Evicts least recently used clean blocks, other than those of `keep` (the blocks about
@@ -626,26 +665,37 @@ impl Vault {
     pub fn file_read(&self, file_id: &str, position: u64, buffer: &mut [u8]) -> Result<usize> {
         let inner = &*self.inner;
         let key = inner.key_of(file_id);
-        {
-            let state = inner.lock();
+        let end = position.saturating_add(buffer.len() as u64);
+        let mut fetched = false;
+        let (plan, n) = loop {
+            let mut state = inner.lock();
             inner.check_open(&state, "file_read")?;
-            if state.file(&key, file_id)?.open_count == 0 {
+            let file = state.file(&key, file_id)?;
+            if file.open_count == 0 {
                 return Err(not_open("file_read", file_id));
             }
+            let record = &file.record;
+            let num = record.num;
+            let size = record.size;
+            // Fetch what is missing once; bytes a racing cut or eviction took meanwhile
+            // read as zeros or are fetched by the next read, as before the fetch.
+            if !fetched
+                && !inner
+                    .gaps(&state, record, position.min(size)..end.min(size))
+                    .is_empty()
+            {
+                drop(state);
+                inner.fill(&key, file_id, position..end)?;
+                fetched = true;
+                continue;
+            }
+            let n = size.saturating_sub(position).min(buffer.len() as u64) as usize;
+            break (inner.plan_copy(&mut state, num, position, n)?, n);
+        };
+        plan.copy_into(&mut buffer[..n])?;
+        if fetched {
+            inner.settle_size()?;
         }
-        let end = position.saturating_add(buffer.len() as u64);
-        inner.fill(&key, file_id, position..end)?;
-        let mut state = inner.lock();
-        inner.check_open(&state, "file_read")?;
-        let record = &state.file(&key, file_id)?.record;
-        let num = record.num;
-        let n = record
-            .size
-            .saturating_sub(position)
-            .min(buffer.len() as u64) as usize;
-        inner.copy_out(&mut state, num, position, &mut buffer[..n])?;
-        drop(state);
-        inner.settle_size()?;
         Ok(n)
     }
 

@@ -99,6 +99,14 @@
 //! about twice the data it holds, and does not shrink when data is evicted or deleted
 //! (redb reuses the freed pages).
 //!
+//! Without journaling, commits use redb's `Durability::Eventual` over redb's file backend
+//! with its eventual sync made a no-op: redb has written the commit's pages and header with
+//! `pwrite` before it asks for that sync, so the commit is in the kernel's page cache when
+//! it returns and a killed process loses nothing; redb's header slots and checksums roll a
+//! commit cut short by the kill back to the previous one. (redb's own `Durability::None`
+//! would not do: it writes no header until the next durable commit, so a kill loses every
+//! commit since.) With journaling, commits use `Durability::Immediate` (fdatasync).
+//!
 //! # Corruption
 //! Every stored value carries a CRC-32 over its kind, key and bytes. The index is checked
 //! at [`Vault::open`] (a corrupt index fails the open), block data and tags when read:
@@ -108,9 +116,10 @@
 //! # Deviations from the reference
 //! - One vault is one redb file; the reference's vault file format, encryption,
 //!   compression and `CacheDirectory`/`CacheFile` split are not implemented.
-//! - Journaling off still commits each change atomically, without fsync: a crash goes back
-//!   to the last sync (at most a second old, see [`VaultOptions::journaling`]), never to a
-//!   half-applied change. On, every change is fsynced.
+//! - Journaling off commits each change atomically, written to the file without an
+//!   fsync: it survives a kill of the process, not a power loss, which can leave the file
+//!   unopenable (see [`VaultOptions::journaling`] for exactly what survives what). On, every
+//!   change is fsynced.
 //! - `FileOpen`'s prefetch and `FileContext`, pinning, purging (`PurgeAfter*`), statistics
 //!   and the `Progress`/`Log`/cleanup events are not implemented; flush policy is the delay
 //!   ([`VaultOptions::flush_delay`]) plus explicit flushes; `FlushAfterSize` is not.
@@ -127,6 +136,7 @@
 //! - Case-insensitive ids compare after Unicode lower-casing, and the case mode is fixed
 //!   when the vault is created.
 
+mod backend;
 mod error;
 mod events;
 #[cfg(feature = "fault-injection")]

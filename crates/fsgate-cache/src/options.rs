@@ -10,13 +10,23 @@ pub struct VaultOptions {
     /// is created: opening it later with the other value fails with `ERROR_INVALID_PARAMETER`.
     /// Case-insensitive ids compare after Unicode lower-casing. Default: `true`.
     pub case_sensitive: bool,
-    /// The reference's `JournalingMode`. On: every modification is durable (fsync) when its
-    /// method returns and survives a crash, a kill or a power loss. Off: modifications are
-    /// committed without fsync and become durable at the next sync — `file_flush` (any
-    /// mode), a flush, `close_cache`, dropping the vault, or the write-back thread's tick
-    /// (at most a second apart); a crash or kill goes back to the last sync. Either way the
-    /// vault reopens consistent: a transaction is applied whole or not at all. Default:
-    /// `false`.
+    /// The reference's `JournalingMode`. Either way each modification is one redb
+    /// transaction, applied whole or not at all, and the vault reopens consistent.
+    ///
+    /// - **On:** every modification is fsynced before its method returns; it survives a kill
+    ///   of the process, a kernel crash and a power loss.
+    /// - **Off** (the default): every modification is written to the vault file before its
+    ///   method returns, without an fsync. It survives a kill of the process (`kill -9`, a
+    ///   panic, the OOM killer) at any point: the kernel holds the written bytes and writes
+    ///   them back after the process is gone. A power loss or kernel crash loses what was
+    ///   not fsynced yet, and since the kernel writes pages back in any order, it can also
+    ///   leave the file inconsistent, so that [`Vault::open`](crate::Vault::open) fails with
+    ///   `ERROR_INVALID_DATA` (delete the file then; what external storage holds is not
+    ///   affected). The vault fsyncs at `file_flush` (any mode), `flush_cache`,
+    ///   `close_cache` and when dropped, and the write-back thread at most a second after a
+    ///   change, which bounds that window.
+    ///
+    /// Default: `false`.
     pub journaling: bool,
     /// Cached bytes at most (0: no limit). Past it the least recently used clean blocks are
     /// evicted; dirty bytes and local files are never evicted, so a write that would pass the

@@ -248,12 +248,22 @@ pub(crate) fn block_bytes<'a>(
     value: Option<&'a [u8]>,
     meta: &BlockMeta,
 ) -> Result<&'a [u8]> {
+    held_bytes(file, block, value, &meta.present)
+}
+
+/// [`block_bytes`] of a block holding `present`.
+pub(crate) fn held_bytes<'a>(
+    file: FileNum,
+    block: BlockIndex,
+    value: Option<&'a [u8]>,
+    present: &RangeSet,
+) -> Result<&'a [u8]> {
     let what = || format!("the data of block {} of file #{}", block.0, file.0);
     let Some(value) = value else {
         return Err(corrupt(format!("{} (missing)", what())));
     };
     let bytes = decode_data(file, block, value)?;
-    if bytes.len() < meta.present.end() as usize {
+    if bytes.len() < present.end() as usize {
         return Err(corrupt(format!("{} (shorter than its index)", what())));
     }
     Ok(bytes)

@@ -21,6 +21,7 @@ use fsgate_core::error::code;
 use fsgate_core::{Error, Result};
 use redb::{Database, Durability, ReadableTable, TableDefinition, WriteTransaction};
 
+use crate::backend::ProcessSafeFile;
 use crate::error::{closed, corrupt, file_not_found, not_open, storage};
 use crate::events::Events;
 use crate::options::VaultOptions;
@@ -202,7 +203,8 @@ impl Inner {
         txn.set_durability(if self.options.journaling {
             Durability::Immediate
         } else {
-            Durability::None
+            // Survives a kill of the process without an fsync (see `crate::backend`).
+            Durability::Eventual
         });
         Ok(txn)
     }
@@ -305,8 +307,16 @@ impl Vault {
                 format!("{bs} is not a power of two from 4096 to 1048576"),
             ));
         }
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)
+            .map_err(|e| Error::io(format!("opening vault {}", path.display()), e))?;
+        let backend = ProcessSafeFile::new(file).map_err(|e| db_error(path, e))?;
         let db = Database::builder()
-            .create(path)
+            .create_with_backend(backend)
             .map_err(|e| db_error(path, e))?;
         let mut options = options;
         let mut state = State {

@@ -56,7 +56,9 @@ fn child_process() {
     vault.file_open("a", None).unwrap();
     // file_write #1: committed before the kill.
     vault.file_write("a", 0, &pattern(1, 3 * 4096)).unwrap();
-    vault.file_flush("a", FlushMode::None).unwrap();
+    if !scenario.starts_with("unsynced") {
+        vault.file_flush("a", FlushMode::None).unwrap();
+    }
     if scenario.starts_with("in-flush") {
         vault.file_flush("a", FlushMode::Immediate).unwrap();
     }
@@ -146,6 +148,25 @@ fn a_transaction_killed_before_its_commit_is_rolled_back_whole() {
         vault.flush_cache().unwrap();
         assert_eq!(remote.get("a").unwrap(), pattern(1, 3 * 4096));
     }
+}
+
+/// Without journaling nothing is fsynced, yet a write whose method returned survives a
+/// kill: the commit is in the file (the kernel's page cache) before the method returns.
+#[test]
+fn a_write_committed_without_journaling_or_sync_survives_a_kill() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("vault.redb");
+    run_and_kill("unsynced", &path, Some("file_write:2"));
+    let (remote, vault) = reopen(&path, false);
+    assert_eq!(vault.file_get_size("a").unwrap(), 3 * 4096);
+    assert_eq!(contents(&vault, "a"), pattern(1, 3 * 4096));
+    assert_eq!(
+        vault.enumerate_cached_files(EnumMode::Orphan).unwrap(),
+        vec!["a"]
+    );
+    assert_eq!(vault.check_and_repair().unwrap().corrupt_blocks, vec![]);
+    vault.flush_cache().unwrap();
+    assert_eq!(remote.get("a").unwrap(), pattern(1, 3 * 4096));
 }
 
 #[test]

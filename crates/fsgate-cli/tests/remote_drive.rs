@@ -494,12 +494,12 @@ fn large_file_round_trip(mut bench: Bench) {
     assert!(part == data[17 << 20..(17 << 20) + 4096]);
 }
 
-/// Files closed before a kill -9 of the serving process are in the store; a file being
-/// written when it died comes back from the vault as an orphan at the next mount with that
-/// vault, and is uploaded.
+/// Without journaling (nothing fsynced), files closed before a kill -9 of the serving
+/// process, uploaded or not yet, and a file being written when it died, come back from the
+/// vault as orphans at the next mount with that vault, and are uploaded then.
 fn kill_during_writes(mut bench: Bench) {
     let vault = bench.vault();
-    let served = bench.mount_with(&vault, &["--journaling"]);
+    let served = bench.mount_with(&vault, &[]);
     let closed: Vec<(String, Vec<u8>)> = (0..3)
         .map(|i| (format!("closed{i}"), pattern(100_000 + i * 7_000, i as u64)))
         .collect();
@@ -513,25 +513,29 @@ fn kill_during_writes(mut bench: Bench) {
     drop(served);
     drop(open);
 
-    let fresh = bench.mount();
-    for (name, data) in &closed {
-        assert!(
-            fs::read(fresh.path(name)).unwrap() == *data,
-            "{name} closed before the kill"
-        );
-    }
-    assert!(fresh.stop().success());
-
     let recovered = bench.mount_with(&vault, &[]);
+    let uploaded = recovered
+        .ready
+        .split_once(" orphan file(s): ")
+        .map(|(_, names)| names.trim_end_matches(')').to_owned())
+        .unwrap_or_else(|| panic!("no orphans uploaded: {}", recovered.ready));
+    let uploaded: Vec<&str> = uploaded.split(", ").collect();
+    assert!(uploaded.contains(&"open"), "{}", recovered.ready);
     assert!(
-        recovered
-            .ready
-            .ends_with("(uploaded 1 orphan file(s): open)"),
+        uploaded
+            .iter()
+            .all(|n| *n == "open" || closed.iter().any(|(c, _)| c == n)),
         "{}",
         recovered.ready
     );
     assert!(recovered.stop().success());
     let check = bench.mount();
+    for (name, data) in &closed {
+        assert!(
+            fs::read(check.path(name)).unwrap() == *data,
+            "{name}, closed before the kill"
+        );
+    }
     assert!(
         fs::read(check.path("open")).unwrap() == unflushed,
         "the orphan, uploaded at the remount with its vault"
@@ -548,6 +552,79 @@ fn kill_during_writes_over_a_directory_keeps_closed_files_and_uploads_orphans() 
 fn kill_during_writes_over_s3_keeps_closed_files_and_uploads_orphans() {
     require_root!("FUSE mounts need root");
     kill_during_writes(Bench::s3());
+}
+
+/// `close` returns once the data is in the vault: it succeeds while the upload cannot,
+/// and `fsync` waits for the upload and reports its failure; once the store takes it again,
+/// `fsync` succeeds and the object holds every byte.
+#[test]
+fn close_returns_before_the_upload_and_fsync_reports_its_failure() {
+    use std::os::fd::AsRawFd;
+    require_root!("FUSE mounts need root");
+    let mut bench = Bench::file();
+    let served = bench.mount();
+    fs::create_dir(served.path("sub")).unwrap();
+    let mut file = File::create(served.path("sub/f")).unwrap();
+    let data = pattern(150_000, 11);
+    file.write_all(&data).unwrap();
+    // The object's directory in the store becomes a plain file: no upload under it works.
+    let Store::Dir(store) = &bench.store else {
+        unreachable!()
+    };
+    fs::remove_dir_all(store.join("sub")).unwrap();
+    fs::write(store.join("sub"), b"in the way").unwrap();
+    // SAFETY: dup of a descriptor this test owns; the copy is closed just below.
+    let copy = unsafe { libc::dup(file.as_raw_fd()) };
+    assert!(copy >= 0);
+    // SAFETY: closes the descriptor dup made above, once.
+    let closed = unsafe { libc::close(copy) };
+    assert_eq!(closed, 0, "close does not wait for the upload");
+    assert!(file.sync_all().is_err(), "fsync waits for it and fails");
+    fs::remove_file(store.join("sub")).unwrap();
+    file.sync_all().unwrap();
+    assert!(fs::read(store.join("sub/f")).unwrap() == data);
+    drop(file);
+    assert!(served.stop().success());
+}
+
+/// Many files closed at once go up in parallel; files written again while their upload
+/// runs are uploaded again, so the store ends with every last byte.
+#[test]
+fn parallel_uploads_and_rewrites_during_them_keep_every_byte() {
+    require_root!("FUSE mounts need root");
+    let mut bench = Bench::s3();
+    let served = bench.mount();
+    let mut model: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+    for i in 0..24u64 {
+        let name = format!("f{i:02}");
+        let data = pattern(1 + (i as usize * 37_000) % 300_000, i);
+        fs::write(served.path(&name), &data).unwrap();
+        model.insert(name, data);
+    }
+    for i in (0..24u64).step_by(3) {
+        let name = format!("f{i:02}");
+        let data = pattern(5_000 + i as usize * 1_000, 100 + i);
+        let file = OpenOptions::new()
+            .write(true)
+            .open(served.path(&name))
+            .unwrap();
+        file.write_all_at(&data, 10).unwrap();
+        drop(file);
+        let content = model.get_mut(&name).unwrap();
+        if content.len() < 10 + data.len() {
+            content.resize(10 + data.len(), 0);
+        }
+        content[10..10 + data.len()].copy_from_slice(&data);
+    }
+    assert_eq!(snapshot(&served.mountpoint), model, "the mount");
+    assert!(served.stop().success());
+    let again = bench.mount();
+    assert_eq!(
+        snapshot(&again.mountpoint),
+        model,
+        "the store, mounted again with an empty vault"
+    );
+    assert!(again.stop().success());
 }
 
 #[test]

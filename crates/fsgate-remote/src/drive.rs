@@ -20,6 +20,7 @@ use fsgate_vfs::{
 use crate::meta::{parent_of, Entry, MetaCache};
 use crate::store::{ObjectInfo, Remote, StoreError};
 use crate::transfer::Transfer;
+use crate::uploads::{UploadQueue, UPLOAD_THREADS};
 use crate::Location;
 
 /// The object that keeps an empty directory: `DIR/.fsgate-directory`, zero bytes. Listings
@@ -54,8 +55,8 @@ pub struct RemoteOptions {
     /// The vault's file (created if missing). Files left with unflushed data by an earlier
     /// mount with this vault (orphans) are uploaded when the drive starts.
     pub vault_path: std::path::PathBuf,
-    /// The vault's options. Its `flush_delay` is ignored: the drive uploads at close and
-    /// flush, never in the background.
+    /// The vault's options. Its `flush_delay` is ignored: the drive uploads files itself
+    /// (queued at close, or at close and `fsync` with `upload_before_close`).
     pub vault: VaultOptions,
     /// How long the drive trusts what it learnt of a name (a `HEAD` or a listing) before it
     /// asks the store again. The kernel's own cache adds at most as long again, so a file
@@ -64,12 +65,19 @@ pub struct RemoteOptions {
     pub metadata_timeout: Duration,
     /// Called as files are uploaded.
     pub progress: Option<ProgressFn>,
+    /// `close` waits for the file's upload and returns its error, as `fsync` always does.
+    /// Off (the default), `close` returns once the file's data is in the vault and the
+    /// upload runs in the background, several at once; a failed one is retried, and one
+    /// cut short by the end of the process is an orphan uploaded at the next mount.
+    pub upload_before_close: bool,
 }
 
 /// A file open on the drive: shared by its handles (the file context), and listed by key so
 /// that a rename of its directory reaches it.
 pub struct OpenFile {
     state: Mutex<FileState>,
+    /// Held by the file's upload, and by a rename or delete of it, so they take turns.
+    turn: Mutex<()>,
 }
 
 struct FileState {
@@ -81,11 +89,44 @@ struct FileState {
     deleted: bool,
     /// Last data change (the object's time until the first write).
     modified: SystemTime,
+    /// Bumped by every change of its data or size: an upload that read an older version
+    /// leaves the file dirty.
+    version: u64,
+    /// Users: the engine's file contexts holding it, and a truncate by name while it runs
+    /// (at 0 only its upload keeps it).
+    users: u32,
+    /// Waiting in the upload queue (or for a retry).
+    queued: bool,
+    /// Upload threads on it (a second one waits for the first's turn).
+    uploading: u32,
+    /// Its open in the vault (one per `OpenFile`) is not closed yet.
+    vault_open: bool,
 }
 
 impl OpenFile {
+    fn new(key: &str, dirty: bool, modified: SystemTime) -> Self {
+        Self {
+            state: Mutex::new(FileState {
+                key: key.to_owned(),
+                dirty,
+                deleted: false,
+                modified,
+                version: 0,
+                users: 1,
+                queued: false,
+                uploading: 0,
+                vault_open: true,
+            }),
+            turn: Mutex::new(()),
+        }
+    }
+
     fn lock(&self) -> MutexGuard<'_, FileState> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn turn(&self) -> MutexGuard<'_, ()> {
+        self.turn.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// The object's key now.
@@ -117,6 +158,21 @@ pub struct Listing {
 
 /// The drive.
 pub struct RemoteDrive {
+    core: Arc<DriveCore>,
+    /// The upload threads.
+    workers: Mutex<Vec<std::thread::JoinHandle<()>>>,
+}
+
+impl std::ops::Deref for RemoteDrive {
+    type Target = DriveCore;
+
+    fn deref(&self) -> &DriveCore {
+        &self.core
+    }
+}
+
+/// The drive's state, shared with its upload threads.
+pub struct DriveCore {
     remote: Arc<Remote>,
     transfer: Arc<Transfer>,
     vault: Arc<Vault>,
@@ -124,6 +180,9 @@ pub struct RemoteDrive {
     /// Open files by key.
     open: Mutex<HashMap<String, Arc<OpenFile>>>,
     progress: Option<ProgressFn>,
+    upload_before_close: bool,
+    /// Files closed with changes, waiting for their upload.
+    uploads: UploadQueue<Arc<OpenFile>>,
     uid: u32,
     gid: u32,
 }
@@ -177,17 +236,58 @@ impl RemoteDrive {
             SharedTransfer(Arc::clone(&transfer)),
         )
         .map_err(|e| e.context(format!("--cache {}", options.vault_path.display())))?;
-        let drive = Self {
+        let core = Arc::new(DriveCore {
             remote,
             transfer,
             vault: Arc::new(vault),
             meta: MetaCache::new(options.metadata_timeout),
             open: Mutex::new(HashMap::new()),
             progress: options.progress,
+            upload_before_close: options.upload_before_close,
+            uploads: UploadQueue::new(),
             uid: rustix::process::geteuid().as_raw(),
             gid: rustix::process::getegid().as_raw(),
+        });
+        let drive = Self {
+            core,
+            workers: Mutex::new(Vec::new()),
         };
+        if !drive.upload_before_close {
+            let mut workers = drive.workers.lock().unwrap_or_else(|p| p.into_inner());
+            for _ in 0..UPLOAD_THREADS {
+                let core = Arc::clone(&drive.core);
+                let builder = std::thread::Builder::new().name("fsgate-upload".into());
+                let handle = fsgate_core::threads::spawn(builder, move || core.serve_uploads())
+                    .map_err(|e| Error::io("starting an upload thread", e))?;
+                workers.push(handle);
+            }
+        }
         Ok(drive)
+    }
+
+    /// Waits for the queued uploads (saying so in the log when there are any), tries once
+    /// more those that failed, then stops the upload threads. Files still not uploaded stay
+    /// in the vault, orphans for the next mount.
+    fn finish_uploads(&self) {
+        let pending = self.uploads.pending();
+        if pending > 0 {
+            tracing::warn!("unmounting: waiting for {pending} upload(s) to finish");
+        }
+        for file in self.uploads.drain() {
+            if let Err(e) = self.upload(&file) {
+                let key = file.key();
+                tracing::warn!("{key:?} stays in the vault, uploaded at the next mount: {e}");
+            }
+            file.lock().queued = false;
+            if let Err(e) = self.release(&file) {
+                tracing::warn!("closing {:?} in the vault: {e}", file.key());
+            }
+        }
+        self.uploads.stop();
+        let workers = std::mem::take(&mut *self.workers.lock().unwrap_or_else(|p| p.into_inner()));
+        for handle in workers {
+            let _ = handle.join();
+        }
     }
 
     /// Uploads every orphan of the vault; returns the keys uploaded. The first failure is
@@ -212,14 +312,7 @@ impl RemoteDrive {
 
     fn upload_orphan(&self, key: &str) -> Result<()> {
         self.vault.file_open(key, None)?;
-        let file = OpenFile {
-            state: Mutex::new(FileState {
-                key: key.to_owned(),
-                dirty: true,
-                deleted: false,
-                modified: SystemTime::now(),
-            }),
-        };
+        let file = OpenFile::new(key, true, SystemTime::now());
         let result = self.upload(&file);
         self.vault.file_close_ex(key, FlushMode::None)?;
         result
@@ -228,6 +321,59 @@ impl RemoteDrive {
     /// The vault (for tests and tools: its status and cached files).
     pub fn vault(&self) -> &Vault {
         &self.vault
+    }
+}
+
+impl Drop for RemoteDrive {
+    fn drop(&mut self) {
+        self.finish_uploads();
+    }
+}
+
+impl DriveCore {
+    /// An upload thread: uploads queued files until the queue stops.
+    fn serve_uploads(&self) {
+        while let Some(file) = self.uploads.next() {
+            {
+                let mut state = file.lock();
+                state.queued = false;
+                state.uploading += 1;
+            }
+            let result = self.upload(&file);
+            let failed = {
+                let mut state = file.lock();
+                state.uploading -= 1;
+                match result {
+                    Ok(()) => None,
+                    // Queued again meanwhile (written and closed): that upload comes next.
+                    Err(_) if state.queued => None,
+                    Err(e) => {
+                        tracing::warn!(
+                            "uploading {:?} (tried again in a few seconds): {e}",
+                            state.key
+                        );
+                        state.queued = true;
+                        Some(Arc::clone(&file))
+                    }
+                }
+            };
+            self.uploads.finished(failed);
+            if let Err(e) = self.release(&file) {
+                tracing::warn!("closing {:?} in the vault: {e}", file.key());
+            }
+        }
+    }
+
+    /// Queues `file`'s upload unless it has no changes or is queued already.
+    fn queue_upload(&self, file: &Arc<OpenFile>) {
+        {
+            let mut state = file.lock();
+            if !state.dirty || state.deleted || state.queued {
+                return;
+            }
+            state.queued = true;
+        }
+        self.uploads.push(Arc::clone(file));
     }
 
     fn open_files(&self) -> MutexGuard<'_, HashMap<String, Arc<OpenFile>>> {
@@ -289,17 +435,30 @@ impl RemoteDrive {
         Ok(entry)
     }
 
+    /// The file the drive holds under `key` (closed and waiting for its upload, say), in use
+    /// again.
+    fn reuse(&self, key: &str) -> Option<Arc<OpenFile>> {
+        let open = self.open_files();
+        let file = open.get(key)?;
+        file.lock().users += 1;
+        Some(Arc::clone(file))
+    }
+
     /// Opens `key` in the vault for a first handle, agreeing with the store: clean data of
     /// another version of the object is dropped; unflushed data (an orphan) is kept and
-    /// makes the file dirty, so it is uploaded at close (the last close wins).
+    /// makes the file dirty, so it is uploaded at close (the last upload wins).
     fn open_key(
         &self,
         key: &str,
         object: Option<&ObjectInfo>,
         created: bool,
     ) -> Result<Arc<OpenFile>> {
+        if let Some(file) = self.reuse(key) {
+            return Ok(file);
+        }
         let mut open = self.open_files();
         if let Some(file) = open.get(key) {
+            file.lock().users += 1;
             return Ok(Arc::clone(file));
         }
         let mut dirty = created;
@@ -328,27 +487,37 @@ impl RemoteDrive {
                     .file_tag_set(key, VERSION_TAG, o.version.as_bytes())?;
             }
         }
-        let file = Arc::new(OpenFile {
-            state: Mutex::new(FileState {
-                key: key.to_owned(),
-                dirty,
-                deleted: false,
-                modified,
-            }),
-        });
+        let file = Arc::new(OpenFile::new(key, dirty, modified));
         open.insert(key.to_owned(), Arc::clone(&file));
         Ok(file)
     }
 
-    /// Ends the drive's use of `file` (its last handle closed): closed in the vault without
-    /// flushing, so data that could not be uploaded stays there as an orphan.
+    /// Its last handle closed: the drive lets `file` go now, or after its upload.
     fn close_file(&self, file: &Arc<OpenFile>) -> Result<()> {
-        let state = file.lock();
+        {
+            let mut state = file.lock();
+            state.users = state.users.saturating_sub(1);
+        }
+        self.release(file)
+    }
+
+    /// Lets `file` go once no handle and no upload needs it: out of the open files, closed
+    /// in the vault without flushing (data that could not be uploaded stays there, an
+    /// orphan), and dropped from the vault when it was deleted.
+    fn release(&self, file: &Arc<OpenFile>) -> Result<()> {
         let mut open = self.open_files();
+        let mut state = file.lock();
+        // A deleted file's upload never touches the vault again (see `cancel`).
+        let uploads = !state.deleted && (state.queued || state.uploading > 0);
+        if state.users > 0 || uploads || !state.vault_open {
+            return Ok(());
+        }
         if open.get(&state.key).is_some_and(|f| Arc::ptr_eq(f, file)) {
             open.remove(&state.key);
         }
-        drop(open);
+        // The open files' lock is held until the vault file is closed: an open of the same
+        // name meanwhile would otherwise have its own vault open closed here.
+        state.vault_open = false;
         self.vault.file_close_ex(&state.key, FlushMode::None)?;
         if state.deleted && self.vault.file_exists(&state.key)? {
             let status = self.vault.file_get_status(&state.key)?;
@@ -360,13 +529,25 @@ impl RemoteDrive {
     }
 
     /// Uploads `file` whole when it holds changes the store lacks, then marks its data
-    /// clean in the vault. Writes to the file wait meanwhile. A failure leaves it dirty.
+    /// clean in the vault; waits for an upload of the file already running (and for a
+    /// rename or delete of it). A failure leaves it dirty.
     fn upload(&self, file: &OpenFile) -> Result<()> {
-        let mut state = file.lock();
-        if !state.dirty || state.deleted {
-            return Ok(());
-        }
-        let key = state.key.clone();
+        let _turn = file.turn();
+        self.upload_in_turn(file)
+    }
+
+    /// [`upload`](Self::upload) for a caller holding the file's turn. Writes to the file go
+    /// on meanwhile: when one lands before the upload ends, the file stays dirty (the
+    /// uploaded object holds every byte written before the upload began, perhaps some
+    /// newer ones), and its next close or `fsync` uploads it again.
+    fn upload_in_turn(&self, file: &OpenFile) -> Result<()> {
+        let (key, version, modified) = {
+            let state = file.lock();
+            if !state.dirty || state.deleted {
+                return Ok(());
+            }
+            (state.key.clone(), state.version, state.modified)
+        };
         let size = self.vault.file_get_size(&key)?;
         let progress = |done| {
             if let Some(report) = &self.progress {
@@ -387,12 +568,21 @@ impl RemoteDrive {
             )
             .map_err(|e| e.into_error(&key))?;
         self.transfer.forget_stream(&key);
+        let mut state = file.lock();
+        if state.deleted {
+            return Ok(());
+        }
+        self.meta.forget_entry(&key);
+        if state.version != version {
+            return Ok(());
+        }
+        // Writes wait for the file's lock: nothing lands between this check and the flush.
         self.transfer
             .acknowledging(&key, || self.vault.file_flush(&key, FlushMode::Immediate))?;
         state.dirty = false;
         let info = ObjectInfo {
             size,
-            modified: state.modified,
+            modified,
             version: e_tag.clone().unwrap_or_default(),
         };
         match e_tag {
@@ -403,7 +593,6 @@ impl RemoteDrive {
                 }
             }
         }
-        self.meta.forget(&key);
         self.meta.put(&key, Entry::File(info));
         Ok(())
     }
@@ -480,6 +669,15 @@ impl RemoteDrive {
     }
 
     fn list(&self, dir: &str) -> Result<Vec<(OsString, FileInfo)>> {
+        // Files made here and not uploaded yet, and open files whose size changed. Taken
+        // before the listing: a file the drive lets go after this was uploaded before it
+        // let go, so the listing that follows holds it.
+        let open: Vec<(String, Arc<OpenFile>)> = self
+            .open_files()
+            .iter()
+            .filter(|(k, _)| parent_of(k) == dir && !k.is_empty())
+            .map(|(k, f)| (k.clone(), Arc::clone(f)))
+            .collect();
         let level = self.remote.list_level(dir).map_err(|e| e.into_error(dir))?;
         let join = |name: &str| {
             if dir.is_empty() {
@@ -501,25 +699,26 @@ impl RemoteDrive {
             entries.push((name.into(), self.file_info(info.size, info.modified)));
             cached.push((join(name), Entry::File(info.clone())));
         }
-        // Files made here and not uploaded yet, and open files whose size changed.
-        let open: Vec<(String, Arc<OpenFile>)> = self
-            .open_files()
+        let mut index: HashMap<OsString, usize> = entries
             .iter()
-            .filter(|(k, _)| parent_of(k) == dir && !k.is_empty())
-            .map(|(k, f)| (k.clone(), Arc::clone(f)))
+            .enumerate()
+            .map(|(i, (n, _))| (n.clone(), i))
             .collect();
         for (key, file) in open {
             if file.lock().deleted {
                 continue;
             }
-            let name = key.rsplit('/').next().unwrap_or(&key).to_owned();
-            let info = self.open_info(&file)?;
-            match entries
-                .iter_mut()
-                .find(|(n, _)| n.to_str() == Some(name.as_str()))
-            {
-                Some(entry) => entry.1 = info,
-                None => entries.push((name.into(), info)),
+            let name = OsString::from(key.rsplit('/').next().unwrap_or(&key));
+            // Gone from the vault meanwhile (deleted): the listing has what is left.
+            let Ok(info) = self.open_info(&file) else {
+                continue;
+            };
+            match index.get(&name) {
+                Some(&i) => entries[i].1 = info,
+                None => {
+                    index.insert(name.clone(), entries.len());
+                    entries.push((name, info));
+                }
             }
         }
         self.meta.put_listing(dir, cached);
@@ -539,8 +738,14 @@ impl RemoteDrive {
 
     fn rename_file(&self, from: &str, to: &str, context: Option<&Arc<OpenFile>>) -> Result<()> {
         let file = self.opened(context, from);
+        let _turn = file.as_ref().map(|f| f.turn());
         if let Some(file) = &file {
-            self.upload(file)?;
+            self.upload_in_turn(file)?;
+        }
+        let target = self.open_files().get(to).cloned();
+        if let Some(target) = target.filter(|t| file.as_ref().is_none_or(|f| !Arc::ptr_eq(f, t))) {
+            // Replaced: its upload, if one runs, ends before the copy lands.
+            self.cancel(&target)?;
         }
         match self.remote.copy(from, to) {
             Ok(()) => self.remote.delete(from).map_err(|e| e.into_error(from))?,
@@ -549,7 +754,17 @@ impl RemoteDrive {
             Err(StoreError::NotFound) => {}
             Err(StoreError::Failed(e)) => return Err(e),
         }
-        self.move_in_vault(from, to, file)
+        self.move_in_vault(from, to, file.clone())
+    }
+
+    /// Drops `file` (deleted, or replaced by a rename): never uploaded from now on, its
+    /// running upload waited for, and let go when no handle has it open.
+    fn cancel(&self, file: &Arc<OpenFile>) -> Result<()> {
+        file.lock().deleted = true;
+        // Holding the turn, no upload of it runs (one that starts later finds it deleted),
+        // so its vault file goes now, before the name is used again.
+        let _turn = file.turn();
+        self.release(file)
     }
 
     /// Moves the vault's file and the open file from `from` to `to`, dropping what was at
@@ -565,9 +780,16 @@ impl RemoteDrive {
             self.vault.file_change_id(from, to)?;
         }
         if let Some(file) = file {
-            open.remove(from);
-            file.lock().key = to.to_owned();
-            open.insert(to.to_owned(), file);
+            if open.get(from).is_some_and(|f| Arc::ptr_eq(f, &file)) {
+                open.remove(from);
+            }
+            let mut state = file.lock();
+            state.key = to.to_owned();
+            // A file let go meanwhile (its upload ended) is opened afresh by its next user.
+            if state.vault_open {
+                drop(state);
+                open.insert(to.to_owned(), file);
+            }
         }
         drop(open);
         self.transfer.forget_stream(from);
@@ -584,8 +806,9 @@ impl RemoteDrive {
             .filter(|(k, _)| under(from, k))
             .map(|(_, f)| Arc::clone(f))
             .collect();
+        let _turns: Vec<MutexGuard<'_, ()>> = files.iter().map(|f| f.turn()).collect();
         for file in &files {
-            self.upload(file)?;
+            self.upload_in_turn(file)?;
         }
         let keys = self
             .remote
@@ -635,9 +858,17 @@ impl Events for RemoteDrive {
     type EnumerationContext = Listing;
 
     fn on_unmount(&self, _p: &mut UnmountParams) -> Result<()> {
+        self.finish_uploads();
+        // Files still open: their last changes were never queued.
         let files: Vec<Arc<OpenFile>> = self.open_files().values().cloned().collect();
         for file in files {
-            self.upload(&file)?;
+            if file.lock().users == 0 {
+                continue;
+            }
+            if let Err(e) = self.upload(&file) {
+                let key = file.key();
+                tracing::warn!("{key:?} stays in the vault, uploaded at the next mount: {e}");
+            }
         }
         Ok(())
     }
@@ -716,15 +947,18 @@ impl Events for RemoteDrive {
                 self.remote
                     .put(&marker, bytes::Bytes::new())
                     .map_err(|e| e.into_error(&marker))?;
-                self.meta.forget(&key);
                 self.meta.put(&key, Entry::Directory);
+                // The kernel found nothing under this name before it asked for the
+                // directory, so it is empty: names looked up in it are missing without a
+                // request (for the metadata timeout, as any listing).
+                self.meta.put_listing(&key, []);
                 p.info = self.dir_info();
                 p.info_filled = true;
                 Ok(())
             }
             FileKind::File => {
                 let file = self.open_key(&key, None, true)?;
-                self.meta.forget(&key);
+                self.meta.forget_entry(&key);
                 p.info = self.open_info(&file)?;
                 p.info_filled = true;
                 *p.file_context = Some(file);
@@ -749,6 +983,13 @@ impl Events for RemoteDrive {
         }
         if p.file_context.is_none() {
             let key = key_of(p.file_name)?;
+            if let Some(file) = self.reuse(&key) {
+                *p.file_context = Some(file);
+                *p.handle_context = Some(ReadAhead {
+                    state: Mutex::new(ReadState::default()),
+                });
+                return Ok(());
+            }
             let object = match self.lookup(&key)? {
                 Entry::File(info) => info,
                 Entry::Missing => return Err(not_found(&key)),
@@ -767,7 +1008,11 @@ impl Events for RemoteDrive {
         p: &mut CleanupFileParams<'_, Arc<OpenFile>, ReadAhead>,
     ) -> Result<()> {
         match p.file_context.as_deref() {
-            Some(file) => self.upload(file),
+            Some(file) if self.upload_before_close => self.upload(file),
+            Some(file) => {
+                self.queue_upload(file);
+                Ok(())
+            }
             None => Ok(()),
         }
     }
@@ -799,6 +1044,7 @@ impl Events for RemoteDrive {
         let mut state = file.lock();
         self.vault.file_write(&state.key, p.position, p.buffer)?;
         state.dirty = true;
+        state.version += 1;
         state.modified = SystemTime::now();
         p.bytes_written = p.buffer.len();
         Ok(())
@@ -806,8 +1052,11 @@ impl Events for RemoteDrive {
 
     fn on_set_file_size(&self, p: &mut SetFileSizeParams<'_, Arc<OpenFile>>) -> Result<()> {
         let key = key_of(p.file_name)?;
-        let (file, temporary) = match self.opened(p.file_context.as_deref(), &key) {
-            Some(file) => (file, false),
+        let held = p.file_context.as_deref().cloned();
+        let (file, temporary) = match held.or_else(|| self.reuse(&key)) {
+            Some(file) if p.file_context.is_some() => (file, false),
+            // Held by the drive only (its upload), now by this truncate too.
+            Some(file) => (file, true),
             None => {
                 let object = match self.lookup(&key)? {
                     Entry::File(info) => info,
@@ -821,10 +1070,13 @@ impl Events for RemoteDrive {
                 let mut state = file.lock();
                 self.vault.file_set_size(&state.key, p.size, false)?;
                 state.dirty = true;
+                state.version += 1;
                 state.modified = SystemTime::now();
             }
-            if temporary {
+            if temporary && self.upload_before_close {
                 self.upload(&file)?;
+            } else if temporary {
+                self.queue_upload(&file);
             }
             p.info = self.open_info(&file)?;
             p.info_filled = true;
@@ -880,14 +1132,17 @@ impl Events for RemoteDrive {
         }
         let file = self.opened(p.file_context.as_deref(), &key);
         if let Some(file) = &file {
-            file.lock().deleted = true;
-            self.open_files().remove(&key);
+            // Its upload, if one runs, ends before the object is deleted.
+            self.cancel(file)?;
+            let mut open = self.open_files();
+            if open.get(&key).is_some_and(|f| Arc::ptr_eq(f, file)) {
+                open.remove(&key);
+            }
         } else if self.vault.file_exists(&key)? {
             self.vault.file_delete(&key)?;
         }
         self.remote.delete(&key).map_err(|e| e.into_error(&key))?;
         self.transfer.forget_stream(&key);
-        self.meta.forget(&key);
         self.meta.put(&key, Entry::Missing);
         Ok(())
     }

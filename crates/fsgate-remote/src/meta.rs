@@ -88,6 +88,14 @@ impl MetaCache {
         state.listed.insert(dir.to_owned(), now);
     }
 
+    /// Forgets what is known of `key` alone, keeping its directory's listing: after a
+    /// change the drive made itself and keeps track of (a file it created is among its open
+    /// files until its upload puts the object's entry here), so the listing's other names,
+    /// and the absence of names it does not hold, stay true.
+    pub fn forget_entry(&self, key: &str) {
+        self.lock().entries.remove(key);
+    }
+
     /// Forgets `key` and the listing of its directory (after a change of either).
     pub fn forget(&self, key: &str) {
         let mut state = self.lock();
@@ -129,6 +137,16 @@ mod tests {
         assert_eq!(cache.get("d/a"), Some(file(3)));
         assert_eq!(cache.get("d/b"), Some(Entry::Missing));
         assert_eq!(cache.get("e/b"), None);
+    }
+
+    #[test]
+    fn forgetting_an_entry_keeps_the_listing() {
+        let cache = MetaCache::new(Duration::from_secs(3600));
+        cache.put_listing("d", [("d/a".to_owned(), file(3))]);
+        cache.put("d/b", file(4));
+        cache.forget_entry("d/b");
+        assert_eq!(cache.get("d/a"), Some(file(3)));
+        assert_eq!(cache.get("d/b"), Some(Entry::Missing));
     }
 
     #[test]
