@@ -7,8 +7,8 @@
 //! listed per second (three full listings).
 //!
 //! `nsbench --interleave COUNT DIR...` runs the same operations on several directories at
-//! once, one entry at a time in turn (entry i on each directory, starting with a different
-//! directory for each i, before entry i + 1), timing each call on its own: every directory
+//! once, one entry at a time in turn (entry i on each directory, in a new pseudo-random
+//! order for each i, before entry i + 1), timing each call on its own: every directory
 //! sees the same moments of a busy machine, so their rates compare even where a separate
 //! run of each would not. A call that another process's burst on the machine stalls is
 //! noise, not the filesystem's cost: there each rate leaves out the slowest tenth of its
@@ -87,6 +87,7 @@ impl Target {
 /// fastest nine tenths of its calls.
 fn run(targets: &[Target], count: usize, listings: usize, trim: bool) -> Vec<Vec<f64>> {
     let mut rates = vec![Vec::new(); targets.len()];
+    let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
     for op in OPERATIONS {
         let (steps, items_per_step) = if op == "list" {
             (listings, count)
@@ -94,9 +95,10 @@ fn run(targets: &[Target], count: usize, listings: usize, trim: bool) -> Vec<Vec
             (count, 1)
         };
         let mut calls = vec![Vec::with_capacity(steps); targets.len()];
+        let mut order: Vec<usize> = (0..targets.len()).collect();
         for i in 0..steps {
-            for k in 0..targets.len() {
-                let t = (i + k) % targets.len();
+            shuffle(&mut order, &mut seed);
+            for &t in &order {
                 let start = Instant::now();
                 targets[t].step(op, i, count);
                 calls[t].push(start.elapsed());
@@ -112,6 +114,19 @@ fn run(targets: &[Target], count: usize, listings: usize, trim: bool) -> Vec<Vec
         }
     }
     rates
+}
+
+/// Puts `order` in a new pseudo-random order (Fisher-Yates over a xorshift generator), so
+/// that no target always follows the same other one: a call's leftovers (the `RELEASE` a
+/// FUSE server handles after `close` has returned) then slow every target alike.
+fn shuffle(order: &mut [usize], seed: &mut u64) {
+    for i in (1..order.len()).rev() {
+        *seed ^= *seed << 13;
+        *seed ^= *seed >> 7;
+        *seed ^= *seed << 17;
+        let j = (*seed % (i as u64 + 1)) as usize;
+        order.swap(i, j);
+    }
 }
 
 fn usage() -> ! {
