@@ -14,17 +14,23 @@
 #   data:      fio sequential 1 MiB write (fsync at the end) and read, fio 4 KiB random read
 #              (MiB/s, buffered I/O, one job); reads are cold (`sync; echo 3 >
 #              /proc/sys/vm/drop_caches` after laying the file out), on ext4 and the overlays;
+#              ROUNDS rounds, each in a rotated target order;
 #   namespace: bench/tools/src/bin/nsbench.rs over COUNT entries (create, open+close, stat,
-#              listing, rename, delete, mkdir, rmdir; operations/s) in a fresh subdirectory.
-# The machine is shared and noisy, so the whole set runs ROUNDS times, each round in a
-# rotated target order, and each cell is the median of its rounds.
-# Prints the table and the issue's goals as ratios with pass/miss:
+#              listing, rename, delete, mkdir, rmdir; operations/s) in a fresh subdirectory;
+#              NS_ROUNDS rounds, each one `nsbench --interleave` over all five targets: entry
+#              i is created (renamed, ...) on every target in turn before entry i + 1, and
+#              each call is timed on its own, so every target sees the same moments of the
+#              machine and their ratios hold even when the machine's speed changes.
+# The machine is shared and noisy: each cell is the median of its rounds, with the spread
+# (the middle half of the rounds, 25th to 75th percentile) beside it. Ratios are the median
+# of the per-round ratios (a namespace round measures its targets side by side), with
+# their spread:
 #   overlay / ext4 on the fio workloads (goal >= 0.9x), overlay / mirror on each namespace
 #   operation (goal >= 0.9x), and overlay-keep / overlay (the rule's cost; goal >= 0.9x).
 #
 # Usage (as root): bench/filter-overlay/run.sh
 # Environment: CARGO_TARGET_DIR (default: target), SEQ_SIZE (256M), RAND_SIZE (64M),
-# RAND_SECONDS (5), COUNT (10000), TREE (2000), ROUNDS (3).
+# RAND_SECONDS (5), ROUNDS (3), COUNT (2000), NS_ROUNDS (15), TREE (2000).
 set -euo pipefail
 
 cd "$(dirname "$0")/../.."
@@ -36,9 +42,10 @@ need mkfs.ext4 e2fsprogs
 SEQ_SIZE=${SEQ_SIZE:-256M}
 RAND_SIZE=${RAND_SIZE:-64M}
 RAND_SECONDS=${RAND_SECONDS:-5}
-COUNT=${COUNT:-10000}
+COUNT=${COUNT:-2000}
 TREE=${TREE:-2000}
 ROUNDS=${ROUNDS:-3}
+NS_ROUNDS=${NS_ROUNDS:-15}
 TARGET=${CARGO_TARGET_DIR:-target}
 
 cargo build --release -q -p fsgate-cli -p fsgate-bench-tools
@@ -120,59 +127,82 @@ drop_caches() {  # every page, dentry and inode cache of the machine: the next r
 
 RESULTS="$WORK/results.txt"
 : >"$RESULTS"
-read -r -a ORDER <<<"$TARGETS"
+read -r -a ORDER <<<"$DATA_TARGETS"
 for round in $(seq 1 "$ROUNDS"); do
     for t in "${ORDER[@]}"; do
         d=${DIR[$t]}
-        if [[ " $DATA_TARGETS " == *" $t "* ]]; then
-            echo "$t seqwrite $(fio_mibs "$d" write --rw=write --bs=1M --size="$SEQ_SIZE" --end_fsync=1)" >>"$RESULTS"
-            drop_caches
-            echo "$t seqread $(fio_mibs "$d" read --rw=read --bs=1M --size="$SEQ_SIZE")" >>"$RESULTS"
-            rm -f "$d/bench.dat"
-            fio_mibs "$d" write --rw=write --bs=1M --size="$RAND_SIZE" --end_fsync=1 >/dev/null
-            drop_caches
-            echo "$t randread $(fio_mibs "$d" read --rw=randread --bs=4k --size="$RAND_SIZE" \
-                --runtime="$RAND_SECONDS" --time_based)" >>"$RESULTS"
-            rm -f "$d/bench.dat"
-        fi
-        mkdir "$d/ns"
-        "$NSBENCH" "$d/ns" "$COUNT" | sed "s/^/$t /" >>"$RESULTS"
-        rmdir "$d/ns"
-        echo "round $round done: $t" >&2
+        echo "$round $t seqwrite $(fio_mibs "$d" write --rw=write --bs=1M --size="$SEQ_SIZE" --end_fsync=1)" >>"$RESULTS"
+        drop_caches
+        echo "$round $t seqread $(fio_mibs "$d" read --rw=read --bs=1M --size="$SEQ_SIZE")" >>"$RESULTS"
+        rm -f "$d/bench.dat"
+        fio_mibs "$d" write --rw=write --bs=1M --size="$RAND_SIZE" --end_fsync=1 >/dev/null
+        drop_caches
+        echo "$round $t randread $(fio_mibs "$d" read --rw=randread --bs=4k --size="$RAND_SIZE" \
+            --runtime="$RAND_SECONDS" --time_based)" >>"$RESULTS"
+        rm -f "$d/bench.dat"
     done
+    echo "data round $round done" >&2
     ORDER=("${ORDER[@]:1}" "${ORDER[0]}")  # the next round starts with the next target
 done
 
-python3 - "$RESULTS" "$COUNT" "$ROUNDS" <<'PY'
+# Namespace rounds: nsbench runs every target at once, one entry at a time in turn (see its
+# --interleave), so that all of them see the same moments of the shared machine.
+for round in $(seq 1 "$NS_ROUNDS"); do
+    dirs=()
+    for t in $TARGETS; do
+        mkdir "${DIR[$t]}/ns"
+        dirs+=("${DIR[$t]}/ns")
+    done
+    "$NSBENCH" --interleave "$COUNT" "${dirs[@]}" | while read -r k op rate; do
+        read -r -a names <<<"$TARGETS"
+        echo "$round ${names[$k]} $op $rate"
+    done >>"$RESULTS"
+    for d in "${dirs[@]}"; do rmdir "$d"; done
+    echo "namespace round $round done" >&2
+done
+
+python3 - "$RESULTS" "$COUNT" "$ROUNDS" "$NS_ROUNDS" <<'PY'
 import statistics, sys
-runs = {}
+runs = {}  # workload -> target -> {round: value}
 for line in open(sys.argv[1]):
-    t, w, v = line.split()
-    runs.setdefault(w, {}).setdefault(t, []).append(float(v))
-rows = {w: {t: statistics.median(v) for t, v in ts.items()} for w, ts in runs.items()}
-print(f"median of {sys.argv[3]} rounds")
+    r, t, w, v = line.split()
+    runs.setdefault(w, {}).setdefault(t, {})[int(r)] = float(v)
+def spread(values):  # median, 25th and 75th percentile
+    values = sorted(values)
+    if len(values) < 4:
+        return statistics.median(values), values[0], values[-1]
+    q = statistics.quantiles(values, n=4)
+    return q[1], q[0], q[2]
+print(f"data: median of {sys.argv[3]} rounds; namespace ({sys.argv[2]} entries): median of "
+      f"{sys.argv[4]} rounds; [25th-75th percentile]")
 targets = ["ext4", "overlay", "overlay-keep", "mirror", "mirror-pt"]
 names = {"seqwrite": "fio seq write 1 MiB (MiB/s)", "seqread": "fio seq read 1 MiB (MiB/s)",
          "randread": "fio rand read 4 KiB (MiB/s)", "create": "create (ops/s)",
          "open_close": "open+close (ops/s)", "stat": "stat (ops/s)",
          "list": "listing (entries/s)", "rename": "rename (ops/s)", "delete": "delete (ops/s)",
          "mkdir": "mkdir (ops/s)", "rmdir": "rmdir (ops/s)"}
-print(f"{'workload (' + sys.argv[2] + ' entries)':34}" + "".join(f"{t:>14}" for t in targets))
+def cell(w, t):
+    if t not in runs[w]:
+        return "-"
+    m, lo, hi = spread(runs[w][t].values())
+    return f"{m:.0f} [{lo:.0f}-{hi:.0f}]"
+print(f"{'workload':28}" + "".join(f"{t:>24}" for t in targets))
 for w, label in names.items():
-    print(f"{label:34}" + "".join(f"{rows[w][t]:>14.0f}" if t in rows[w] else f"{'-':>14}"
-                                  for t in targets))
+    print(f"{label:28}" + "".join(f"{cell(w, t):>24}" for t in targets))
 print()
-print("goals (ratio, goal, result)")
-def goal(label, value, target):
-    print(f"  {label:52} {value:7.2f}x  >= {target:4.2f}x  {'pass' if value >= target else 'MISS'}")
+print("goals (median of per-round ratios [25th-75th percentile], goal, result)")
+def goal(label, w, a, b, target):
+    pa, pb = runs[w][a], runs[w][b]
+    m, lo, hi = spread([pa[r] / pb[r] for r in pa if r in pb])
+    print(f"  {label:48} {m:6.2f}x [{lo:.2f}-{hi:.2f}]  >= {target:4.2f}x  "
+          f"{'pass' if m >= target else 'MISS'}")
 for w in ["seqwrite", "seqread", "randread"]:
-    goal(f"overlay / ext4, {w}", rows[w]["overlay"] / rows[w]["ext4"], 0.9)
+    goal(f"overlay / ext4, {w}", w, "overlay", "ext4", 0.9)
 ns = list(names)[3:]
 for w in ns:
-    goal(f"overlay / mirror, {w}", rows[w]["overlay"] / rows[w]["mirror"], 0.9)
+    goal(f"overlay / mirror, {w}", w, "overlay", "mirror", 0.9)
 for w in ns:
-    goal(f"overlay / mirror-pt, {w}", rows[w]["overlay"] / rows[w]["mirror-pt"], 0.9)
+    goal(f"overlay / mirror-pt, {w}", w, "overlay", "mirror-pt", 0.9)
 for w in ["seqwrite", "seqread", "randread"] + ns:
-    goal(f"overlay-keep / overlay (the *.keep rule's cost), {w}",
-         rows[w]["overlay-keep"] / rows[w]["overlay"], 0.9)
+    goal(f"overlay-keep / overlay (the rule's cost), {w}", w, "overlay-keep", "overlay", 0.9)
 PY

@@ -28,6 +28,10 @@ pub struct PathMask {
     pattern: String,
     name_only: bool,
     case_sensitive: bool,
+    /// The length of the pattern's literal end (after its last wildcard; the whole pattern
+    /// when it has none), which every matching path ends with: a path that does not is
+    /// refused by comparing those bytes alone.
+    literal_tail: usize,
 }
 
 impl PathMask {
@@ -54,15 +58,30 @@ impl PathMask {
         } else {
             format!("*/{mask}")
         };
+        let literal_tail = pattern.len() - pattern.rfind(['*', '?']).map_or(0, |i| i + 1);
         Ok(Self {
             pattern,
             name_only,
             case_sensitive,
+            literal_tail,
         })
     }
 
-    /// Whether `path` (absolute, `/`-separated) matches.
+    /// Whether `path` (absolute, `/`-separated) matches. A path that does not end with the
+    /// pattern's literal end (`.keep` for `*.keep`) is refused after comparing those bytes.
     pub fn matches(&self, path: &str) -> bool {
+        let tail = &self.pattern.as_bytes()[self.pattern.len() - self.literal_tail..];
+        let ends = path.len() >= tail.len() && {
+            let end = &path.as_bytes()[path.len() - tail.len()..];
+            if self.case_sensitive {
+                end == tail
+            } else {
+                end.eq_ignore_ascii_case(tail)
+            }
+        };
+        if !ends {
+            return false;
+        }
         let subject = if self.name_only {
             path.rsplit('/').next().unwrap_or(path)
         } else {
@@ -315,6 +334,22 @@ mod tests {
         assert!(m("tmp/*.tmp", "/var/tmp/x.tmp"));
         assert!(m("tmp/*.tmp", "/tmp/x.tmp"));
         assert!(!m("tmp/*.tmp", "/var/xtmp/x.tmp"));
+    }
+
+    #[test]
+    fn the_literal_end_decides_quickly_and_exactly() {
+        assert!(m("*.keep", "/d/a.keep"));
+        assert!(!m("*.keep", "/d/a.kee"));
+        assert!(!m("*.keep", "/d/a.keep/b"));
+        assert!(!m("*.keep", "keep"));
+        assert!(m("/d/*", "/d/a"));
+        assert!(m("/d/a?", "/d/ab"));
+        assert!(m("/d/a", "/d/a"));
+        assert!(!m("/d/a", "/e/d/a"));
+        assert!(m("a?c", "/x/abc"));
+        let insensitive = FileMask::parse_with("*.KEEP", false).unwrap();
+        assert!(insensitive.matches("/d/a.keep", None));
+        assert!(!insensitive.matches("/d/a.kept", None));
     }
 
     #[test]

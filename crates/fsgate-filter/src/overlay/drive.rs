@@ -172,6 +172,30 @@ struct Notice<'a> {
     modified: bool,
 }
 
+/// The Notify event of `kind` about the file `path` (not a directory, not modified, not
+/// renamed): the struct update base of every notice.
+fn notice(kind: NotifyKind, path: &str) -> Notice<'_> {
+    Notice {
+        kind,
+        path,
+        new_path: None,
+        directory: false,
+        modified: false,
+    }
+}
+
+/// The lower file and the application's file context slot of a request's file context
+/// (`none` stands in for the slot when the request has no file context).
+fn file_parts<'a>(
+    file: Option<&'a mut OverlayFile>,
+    none: &'a mut Option<Context>,
+) -> (Option<&'a mut Arc<File>>, &'a mut Option<Context>) {
+    match file {
+        Some(f) => (f.lower.as_mut(), slot(&mut f.user)),
+        None => (None, none),
+    }
+}
+
 /// Who made a request, as the events report it. The process id is looked up (in
 /// `/proc/<tid>/status`) only when a rule or an event needs it: requests no rule touches
 /// never pay for it.
@@ -276,8 +300,9 @@ impl<H: FilterEvents> OverlayDrive<H> {
         } else {
             0
         };
-        let lower = self.lower_path(path);
-        let lookups = Lookups::new(&rules, pid, path, || std::fs::symlink_metadata(&lower).ok());
+        let lookups = Lookups::new(&rules, pid, path, || {
+            std::fs::symlink_metadata(self.lower_path(path)).ok()
+        });
         rules.evaluate(&lookups.subject(path, pid))
     }
 
@@ -353,17 +378,22 @@ impl<H: FilterEvents> OverlayDrive<H> {
 
     /// Runs `op` inside the Before and After events `flags` ask for: a Before handler's
     /// error is the answer, a Before handler that clears `process_request` answers itself
-    /// (`Ok(None)`), and an After handler sees the result and may change it.
+    /// (`Ok(None)`), and an After handler sees the result and may change it. The request
+    /// learns who made it (`caller`, whose process id costs a read of `/proc`) only when an
+    /// event fires: with no event, `op` is all the request costs.
     fn around<T>(
         &self,
         r: &mut FileRequest<'_>,
+        caller: Caller,
         flags: RuleFlags,
         before: ControlFlags,
         after: ControlFlags,
         op: impl FnOnce(&mut FileRequest<'_>) -> Result<T>,
     ) -> Result<Option<T>> {
         let h = &self.shared.handler;
-        if flags.control.intersects(before) {
+        let fires_before = flags.control.intersects(before);
+        if fires_before {
+            caller.fill(r);
             h.fire_before(r)?;
             if !r.process_request {
                 return Ok(None);
@@ -374,6 +404,9 @@ impl<H: FilterEvents> OverlayDrive<H> {
             && (result.is_ok() || self.shared.process_failed_requests.load(Ordering::Relaxed));
         if !fire {
             return result.map(Some);
+        }
+        if !fires_before {
+            caller.fill(r);
         }
         r.result_code = errno_of(&result);
         h.fire_after(r)?;
@@ -500,12 +533,10 @@ impl<H: FilterEvents> OverlayDrive<H> {
     /// Whether a delete-protected or rename-protected object exists at `path` (the target
     /// of a rename over it).
     fn protected_target(&self, path: &str, caller: Caller) -> bool {
-        if std::fs::symlink_metadata(self.lower_path(path)).is_err() {
-            return false;
-        }
         self.flags(path, caller)
             .access
             .intersects(AccessFlags::ACCESS_DELETE_PROTECT | AccessFlags::ACCESS_RENAME_PROTECT)
+            && std::fs::symlink_metadata(self.lower_path(path)).is_ok()
     }
 }
 
@@ -631,11 +662,8 @@ impl<H: FilterEvents> Events for OverlayDrive<H> {
             flags,
             caller,
             Notice {
-                kind: NotifyKind::CreateFile,
-                path: &path,
-                new_path: None,
                 directory,
-                modified: false,
+                ..notice(NotifyKind::CreateFile, &path)
             },
         );
         Ok(())
@@ -743,11 +771,8 @@ impl<H: FilterEvents> Events for OverlayDrive<H> {
             flags,
             caller,
             Notice {
-                kind: NotifyKind::OpenFile,
-                path: &path,
-                new_path: None,
                 directory,
-                modified: false,
+                ..notice(NotifyKind::OpenFile, &path)
             },
         );
         Ok(())
@@ -786,9 +811,9 @@ impl<H: FilterEvents> Events for OverlayDrive<H> {
             handle_slot,
             &mut listing,
         );
-        caller.fill(&mut r);
         self.around(
             &mut r,
+            caller,
             flags,
             ControlFlags::FS_CE_BEFORE_CLEANUP,
             ControlFlags::FS_CE_AFTER_CLEANUP,
@@ -828,9 +853,9 @@ impl<H: FilterEvents> Events for OverlayDrive<H> {
             handle_slot,
             &mut listing,
         );
-        caller.fill(&mut r);
         let result = self.around(
             &mut r,
+            caller,
             flags,
             ControlFlags::FS_CE_BEFORE_CLOSE,
             ControlFlags::FS_CE_AFTER_CLOSE,
@@ -852,11 +877,8 @@ impl<H: FilterEvents> Events for OverlayDrive<H> {
             flags,
             caller,
             Notice {
-                kind: NotifyKind::CloseFile,
-                path: &path,
-                new_path: None,
-                directory: false,
                 modified: writing,
+                ..notice(NotifyKind::CloseFile, &path)
             },
         );
         result.map(|_| ())
@@ -916,10 +938,10 @@ impl<H: FilterEvents> Events for OverlayDrive<H> {
             &mut none_handle,
             &mut listing,
         );
-        caller.fill(&mut r);
         let mut info = p.info.clone();
         let answered = self.around(
             &mut r,
+            caller,
             flags,
             ControlFlags::FS_CE_BEFORE_QUERY_FILE_INFO,
             ControlFlags::FS_CE_AFTER_QUERY_FILE_INFO,
@@ -989,12 +1011,12 @@ impl<H: FilterEvents> Events for OverlayDrive<H> {
                 handle_slot,
                 slot(&mut listing.user),
             );
-            caller.fill(&mut r);
             r.directory = true;
             let originator = p.originator;
             let directory_name = p.directory_name;
             let gathered = self.around(
                 &mut r,
+                caller,
                 flags,
                 ControlFlags::FS_CE_BEFORE_ENUMERATE_DIRECTORY,
                 ControlFlags::FS_CE_AFTER_ENUMERATE_DIRECTORY,
@@ -1077,17 +1099,7 @@ impl<H: FilterEvents> Events for OverlayDrive<H> {
         if !fire {
             result?;
             p.bytes_read = bytes_read;
-            self.notify(
-                flags,
-                caller,
-                Notice {
-                    kind: NotifyKind::ReadFile,
-                    path: &path,
-                    new_path: None,
-                    directory: false,
-                    modified: false,
-                },
-            );
+            self.notify(flags, caller, notice(NotifyKind::ReadFile, &path));
             return Ok(());
         }
         let (mut file_ctx, mut handle_ctx, mut listing) = (None, None, None);
@@ -1127,17 +1139,7 @@ impl<H: FilterEvents> Events for OverlayDrive<H> {
         let n = r.buffer.len().min(p.buffer.len());
         p.buffer[..n].copy_from_slice(&r.buffer[..n]);
         p.bytes_read = n;
-        self.notify(
-            flags,
-            caller,
-            Notice {
-                kind: NotifyKind::ReadFile,
-                path: &path,
-                new_path: None,
-                directory: false,
-                modified: false,
-            },
-        );
+        self.notify(flags, caller, notice(NotifyKind::ReadFile, &path));
         Ok(())
     }
 
@@ -1175,8 +1177,8 @@ impl<H: FilterEvents> Events for OverlayDrive<H> {
             handle_slot,
             &mut listing,
         );
-        caller.fill(&mut r);
         if isolated.as_ref().is_some_and(|i| i.file().is_none()) {
+            caller.fill(&mut r);
             p.bytes_written = self.write_isolated(&mut r, p.buffer, p.position)?;
             return Ok(());
         }
@@ -1190,6 +1192,7 @@ impl<H: FilterEvents> Events for OverlayDrive<H> {
         let source: &[u8] = p.buffer;
         let written = self.around(
             &mut r,
+            caller,
             flags,
             ControlFlags::FS_CE_BEFORE_WRITE,
             ControlFlags::FS_CE_AFTER_WRITE,
@@ -1220,11 +1223,8 @@ impl<H: FilterEvents> Events for OverlayDrive<H> {
             flags,
             caller,
             Notice {
-                kind: NotifyKind::WriteFile,
-                path: &path,
-                new_path: None,
-                directory: false,
                 modified: true,
+                ..notice(NotifyKind::WriteFile, &path)
             },
         );
         Ok(())
@@ -1248,10 +1248,7 @@ impl<H: FilterEvents> Events for OverlayDrive<H> {
             return self.resize_isolated(p, &path, &i, caller);
         }
         let (mut none_file, mut none_handle, mut listing) = (None, None, None);
-        let (lower, file_slot) = match p.file_context.as_deref_mut() {
-            Some(f) => (f.lower.as_mut(), slot(&mut f.user)),
-            None => (None, &mut none_file),
-        };
+        let (lower, file_slot) = file_parts(p.file_context.as_deref_mut(), &mut none_file);
         let mut r = FileRequest::new(
             RequestKind::SetFileInfo,
             &path,
@@ -1259,7 +1256,6 @@ impl<H: FilterEvents> Events for OverlayDrive<H> {
             &mut none_handle,
             &mut listing,
         );
-        caller.fill(&mut r);
         r.size = Some(p.size);
         let (originator, file_name) = (p.originator, p.file_name);
         let mut out = (p.info.clone(), p.info_filled);
@@ -1275,6 +1271,7 @@ impl<H: FilterEvents> Events for OverlayDrive<H> {
         }
         self.around(
             &mut r,
+            caller,
             flags,
             ControlFlags::FS_CE_BEFORE_SET_SIZES,
             ControlFlags::FS_CE_AFTER_SET_SIZES,
@@ -1297,11 +1294,8 @@ impl<H: FilterEvents> Events for OverlayDrive<H> {
             flags,
             caller,
             Notice {
-                kind: NotifyKind::WriteFile,
-                path: &path,
-                new_path: None,
-                directory: false,
                 modified: true,
+                ..notice(NotifyKind::WriteFile, &path)
             },
         );
         Ok(())
@@ -1387,10 +1381,7 @@ impl<H: FilterEvents> Events for OverlayDrive<H> {
         let caller = Caller::of(&p.originator);
         let flags = self.flags(&path, caller);
         let (mut none_file, mut none_handle, mut listing) = (None, None, None);
-        let (lower, file_slot) = match p.file_context.as_deref_mut() {
-            Some(f) => (f.lower.as_mut(), slot(&mut f.user)),
-            None => (None, &mut none_file),
-        };
+        let (lower, file_slot) = file_parts(p.file_context.as_deref_mut(), &mut none_file);
         let mut r = FileRequest::new(
             RequestKind::SetFileInfo,
             &path,
@@ -1398,7 +1389,6 @@ impl<H: FilterEvents> Events for OverlayDrive<H> {
             &mut none_handle,
             &mut listing,
         );
-        caller.fill(&mut r);
         r.mode = p.mode;
         let template = SetFileAttributesParams {
             originator: p.originator,
@@ -1415,6 +1405,7 @@ impl<H: FilterEvents> Events for OverlayDrive<H> {
         let mut out = (p.info.clone(), p.info_filled);
         self.around(
             &mut r,
+            caller,
             flags,
             ControlFlags::FS_CE_BEFORE_SET_ATTRIBUTES,
             ControlFlags::FS_CE_AFTER_SET_ATTRIBUTES,
@@ -1431,17 +1422,7 @@ impl<H: FilterEvents> Events for OverlayDrive<H> {
             },
         )?;
         (p.info, p.info_filled) = out;
-        self.notify(
-            flags,
-            caller,
-            Notice {
-                kind: NotifyKind::SetFileAttributes,
-                path: &path,
-                new_path: None,
-                directory: false,
-                modified: false,
-            },
-        );
+        self.notify(flags, caller, notice(NotifyKind::SetFileAttributes, &path));
         Ok(())
     }
 
@@ -1453,10 +1434,7 @@ impl<H: FilterEvents> Events for OverlayDrive<H> {
         let caller = Caller::of(&p.originator);
         let flags = self.flags(&path, caller);
         let (mut none_file, mut none_handle, mut listing) = (None, None, None);
-        let (lower, file_slot) = match p.file_context.as_deref_mut() {
-            Some(f) => (f.lower.as_mut(), slot(&mut f.user)),
-            None => (None, &mut none_file),
-        };
+        let (lower, file_slot) = file_parts(p.file_context.as_deref_mut(), &mut none_file);
         let mut r = FileRequest::new(
             RequestKind::SetFileSecurity,
             &path,
@@ -1464,12 +1442,12 @@ impl<H: FilterEvents> Events for OverlayDrive<H> {
             &mut none_handle,
             &mut listing,
         );
-        caller.fill(&mut r);
         (r.owner, r.group) = (p.owner, p.group);
         let (originator, file_name) = (p.originator, p.file_name);
         let mut out = (p.info.clone(), p.info_filled);
         self.around(
             &mut r,
+            caller,
             flags,
             ControlFlags::FS_CE_BEFORE_SET_SECURITY,
             ControlFlags::FS_CE_AFTER_SET_SECURITY,
@@ -1489,17 +1467,7 @@ impl<H: FilterEvents> Events for OverlayDrive<H> {
             },
         )?;
         (p.info, p.info_filled) = out;
-        self.notify(
-            flags,
-            caller,
-            Notice {
-                kind: NotifyKind::SetFileAttributes,
-                path: &path,
-                new_path: None,
-                directory: false,
-                modified: false,
-            },
-        );
+        self.notify(flags, caller, notice(NotifyKind::SetFileAttributes, &path));
         Ok(())
     }
 
@@ -1523,10 +1491,7 @@ impl<H: FilterEvents> Events for OverlayDrive<H> {
             return Err(denied("rename over", &new_path));
         }
         let (mut none_file, mut none_handle, mut listing) = (None, None, None);
-        let (lower, file_slot) = match p.file_context.as_deref_mut() {
-            Some(f) => (f.lower.as_mut(), slot(&mut f.user)),
-            None => (None, &mut none_file),
-        };
+        let (lower, file_slot) = file_parts(p.file_context.as_deref_mut(), &mut none_file);
         let mut r = FileRequest::new(
             RequestKind::RenameOrMoveFile,
             &path,
@@ -1534,7 +1499,6 @@ impl<H: FilterEvents> Events for OverlayDrive<H> {
             &mut none_handle,
             &mut listing,
         );
-        caller.fill(&mut r);
         r.new_file_name = Some(&new_path);
         r.replace_existing = p.replace_existing;
         let (originator, file_name, new_file_name, replace) = (
@@ -1545,6 +1509,7 @@ impl<H: FilterEvents> Events for OverlayDrive<H> {
         );
         self.around(
             &mut r,
+            caller,
             flags,
             ControlFlags::FS_CE_BEFORE_RENAME,
             ControlFlags::FS_CE_AFTER_RENAME,
@@ -1563,11 +1528,8 @@ impl<H: FilterEvents> Events for OverlayDrive<H> {
             flags,
             caller,
             Notice {
-                kind: NotifyKind::RenameOrMoveFile,
-                path: &path,
                 new_path: Some(&new_path),
-                directory: false,
-                modified: false,
+                ..notice(NotifyKind::RenameOrMoveFile, &path)
             },
         );
         Ok(())
@@ -1611,10 +1573,10 @@ impl<H: FilterEvents> Events for OverlayDrive<H> {
             &mut none_handle,
             &mut listing,
         );
-        caller.fill(&mut r);
         r.directory = p.is_directory;
         self.around(
             &mut r,
+            caller,
             flags,
             ControlFlags::FS_CE_BEFORE_CAN_DELETE,
             ControlFlags::FS_CE_AFTER_CAN_DELETE,
@@ -1646,10 +1608,7 @@ impl<H: FilterEvents> Events for OverlayDrive<H> {
             return Err(denied("delete", &path));
         }
         let (mut none_file, mut none_handle, mut listing) = (None, None, None);
-        let (lower, file_slot) = match p.file_context.as_deref_mut() {
-            Some(f) => (f.lower.as_mut(), slot(&mut f.user)),
-            None => (None, &mut none_file),
-        };
+        let (lower, file_slot) = file_parts(p.file_context.as_deref_mut(), &mut none_file);
         let mut r = FileRequest::new(
             RequestKind::DeleteFile,
             &path,
@@ -1657,11 +1616,11 @@ impl<H: FilterEvents> Events for OverlayDrive<H> {
             &mut none_handle,
             &mut listing,
         );
-        caller.fill(&mut r);
         r.directory = p.is_directory;
         let (originator, file_name, is_directory) = (p.originator, p.file_name, p.is_directory);
         self.around(
             &mut r,
+            caller,
             flags,
             ControlFlags::FS_CE_BEFORE_DELETE,
             ControlFlags::FS_CE_AFTER_DELETE,
@@ -1678,11 +1637,8 @@ impl<H: FilterEvents> Events for OverlayDrive<H> {
             flags,
             caller,
             Notice {
-                kind: NotifyKind::DeleteFile,
-                path: &path,
-                new_path: None,
                 directory: is_directory,
-                modified: false,
+                ..notice(NotifyKind::DeleteFile, &path)
             },
         );
         Ok(())
