@@ -216,30 +216,9 @@ impl<H: FilterEvents> OverlayDrive<H> {
         isolated: &Isolated,
         handle: &OverlayHandle,
     ) -> Result<()> {
-        let mut listing = None;
         let mut own = lock(&isolated.file_context);
         let mut user = lock(&handle.user);
-        let mut r = FileRequest::new(
-            RequestKind::ReadFile,
-            path,
-            &mut own,
-            &mut user,
-            &mut listing,
-        );
-        Caller::of(&p.originator).fill(&mut r);
-        r.offset = p.position;
-        r.length = p.buffer.len();
-        self.shared.handler.on_after_read_file(&mut r)?;
-        if r.result_code != 0 {
-            return Err(Error::from_errno(
-                r.result_code,
-                format!("{path}: read failed by on_after_read_file"),
-            ));
-        }
-        let n = r.buffer.len().min(p.buffer.len());
-        p.buffer[..n].copy_from_slice(&r.buffer[..n]);
-        p.bytes_read = n;
-        Ok(())
+        self.read_from_handler(p, path, &mut own, &mut user)
     }
 
     /// `on_write_file` of an isolated open without a backend: `on_before_write_file` fires

@@ -10,6 +10,7 @@ use crate::events::{ControlKind, DirectoryEntry, FileRequest, FilterEvents, Requ
 use crate::overlay::drive::{
     access_of, denied, made_up_id, Caller, OverlayDrive, OverlayFile, OverlayHandle,
 };
+use crate::overlay::request::Context;
 
 /// The virtual files of a filter: full path → size as listings show it.
 pub type VirtualFiles = std::collections::BTreeMap<String, u64>;
@@ -84,12 +85,26 @@ impl<H: FilterEvents> OverlayDrive<H> {
         p: &mut ReadFileParams<'_, OverlayFile, OverlayHandle>,
         path: &str,
     ) -> Result<()> {
-        let (mut file, mut handle, mut listing) = (None, None, None);
+        self.read_from_handler(p, path, &mut None, &mut None)
+    }
+
+    /// Serves a read from `on_after_read_file` alone (a virtual file, an isolated open
+    /// without a backend): the handler gets an empty buffer, with `file_context` and
+    /// `handle_context`, to fill with up to `length` bytes from `offset`; a `result_code` it
+    /// sets fails the read with that errno.
+    pub(super) fn read_from_handler(
+        &self,
+        p: &mut ReadFileParams<'_, OverlayFile, OverlayHandle>,
+        path: &str,
+        file_context: &mut Option<Context>,
+        handle_context: &mut Option<Context>,
+    ) -> Result<()> {
+        let mut listing = None;
         let mut r = FileRequest::new(
             RequestKind::ReadFile,
             path,
-            &mut file,
-            &mut handle,
+            file_context,
+            handle_context,
             &mut listing,
         );
         Caller::of(&p.originator).fill(&mut r);
