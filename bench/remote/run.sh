@@ -27,6 +27,9 @@ bash scripts/deps.sh
 command -v rclone >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq rclone >/dev/null; }
 
 SIZE_MIB=${SIZE_MIB:-256}
+# fsgate's upload mode: `--background-uploads` (what the figures in bench/README were measured
+# with), or empty for the default, uploads at close.
+FSGATE_UPLOADS=${FSGATE_UPLOADS---background-uploads}
 FILES=${FILES:-1000}
 TARGET=${CARGO_TARGET_DIR:-target}
 cargo build --release -q -p fsgate-cli
@@ -100,7 +103,7 @@ wait_mounted() {
 # Mounts, by target: fsgate, rclone, mirror. Each waits until the mount is there.
 mount_fsgate() {
     mkdir -p "$WORK/mnt-fsgate"
-    "$FSGATE" mount remote s3://bench/fsgate "$WORK/mnt-fsgate" --endpoint "$ENDPOINT" \
+    "$FSGATE" mount remote s3://bench/fsgate "$WORK/mnt-fsgate" --endpoint "$ENDPOINT" $FSGATE_UPLOADS \
         --cache "$WORK/fsgate.vault" 2>>"$WORK/fsgate.log" >/dev/null &
     FS_PID=$!
     PIDS+=("$FS_PID")

@@ -217,11 +217,13 @@ impl Store {
     }
 }
 
-/// A test's temporary directory, its store, and a counter for fresh mount points and vaults.
+/// A test's temporary directory, its store, a counter for fresh mount points and vaults,
+/// and arguments every mount gets.
 struct Bench {
     tmp: tempfile::TempDir,
     store: Store,
     next: usize,
+    mount_args: Vec<String>,
 }
 
 impl Bench {
@@ -233,6 +235,7 @@ impl Bench {
             tmp,
             store: Store::Dir(dir),
             next: 0,
+            mount_args: Vec::new(),
         }
     }
 
@@ -241,6 +244,7 @@ impl Bench {
             tmp: tempfile::tempdir().unwrap(),
             store: Store::S3(Emulator::moto("fsgate-test")),
             next: 0,
+            mount_args: Vec::new(),
         }
     }
 
@@ -249,7 +253,14 @@ impl Bench {
             tmp: tempfile::tempdir().unwrap(),
             store: Store::Azure(Emulator::azurite("fsgate-test")),
             next: 0,
+            mount_args: Vec::new(),
         }
+    }
+
+    /// Every mount uploads in the background (`--background-uploads`).
+    fn background(mut self) -> Self {
+        self.mount_args.push("--background-uploads".into());
+        self
     }
 
     /// A fresh vault path.
@@ -271,6 +282,7 @@ impl Bench {
             vault.display().to_string(),
         ];
         args.extend(self.store.args());
+        args.extend(self.mount_args.iter().cloned());
         args.extend(extra.iter().map(|s| s.to_string()));
         let args: Vec<&OsStr> = args.iter().map(OsStr::new).collect();
         Served::spawn(&args, &mnt)
@@ -454,6 +466,14 @@ fn random_operations_over_a_directory_match_the_model_after_a_remount() {
 }
 
 #[test]
+fn random_operations_with_background_uploads_match_the_model_after_a_remount() {
+    require_root!("FUSE mounts need root");
+    for seed in [1, 2] {
+        random_operations(Bench::file().background(), seed, 120);
+    }
+}
+
+#[test]
 fn random_operations_over_s3_match_the_model_after_a_remount() {
     require_root!("FUSE mounts need root");
     random_operations(Bench::s3(), 7, 120);
@@ -549,6 +569,12 @@ fn kill_during_writes_over_a_directory_keeps_closed_files_and_uploads_orphans() 
 }
 
 #[test]
+fn kill_during_writes_with_background_uploads_keeps_closed_files_and_uploads_orphans() {
+    require_root!("FUSE mounts need root");
+    kill_during_writes(Bench::file().background());
+}
+
+#[test]
 fn kill_during_writes_over_s3_keeps_closed_files_and_uploads_orphans() {
     require_root!("FUSE mounts need root");
     kill_during_writes(Bench::s3());
@@ -561,7 +587,7 @@ fn kill_during_writes_over_s3_keeps_closed_files_and_uploads_orphans() {
 fn close_returns_before_the_upload_and_fsync_reports_its_failure() {
     use std::os::fd::AsRawFd;
     require_root!("FUSE mounts need root");
-    let mut bench = Bench::file();
+    let mut bench = Bench::file().background();
     let served = bench.mount();
     fs::create_dir(served.path("sub")).unwrap();
     let mut file = File::create(served.path("sub/f")).unwrap();
@@ -592,7 +618,7 @@ fn close_returns_before_the_upload_and_fsync_reports_its_failure() {
 #[test]
 fn parallel_uploads_and_rewrites_during_them_keep_every_byte() {
     require_root!("FUSE mounts need root");
-    let mut bench = Bench::s3();
+    let mut bench = Bench::s3().background();
     let served = bench.mount();
     let mut model: BTreeMap<String, Vec<u8>> = BTreeMap::new();
     for i in 0..24u64 {

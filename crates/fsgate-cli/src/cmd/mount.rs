@@ -98,14 +98,15 @@ pub struct RemoteArgs {
     /// mode): unflushed data survives a crash of this process or the machine.
     #[arg(long)]
     journaling: bool,
-    /// Make `close` wait for the file's upload and fail with its error. By default `close`
-    /// returns once the data is in the vault (which a kill of this process does not lose)
-    /// and uploads run in the background, eight at once: creating many small files then
+    /// Let `close` return once the data is in the vault (which a kill of this process does
+    /// not lose) and upload in the background, eight at once: creating many small files then
     /// costs no round trip each, but an upload that fails is reported only in the log (and
-    /// retried), and other mounts see the file once its upload is done. `fsync` waits for
-    /// the upload either way; unmounting waits for the uploads still running.
+    /// retried), and other mounts see the file once its upload is done. By default `close`
+    /// waits for the file's upload and fails with its error. `fsync` waits for the upload
+    /// either way; unmounting waits for the uploads still running. Experimental: see the
+    /// crate docs of fsgate-remote.
     #[arg(long)]
-    upload_before_close: bool,
+    background_uploads: bool,
     /// Bytes the vault keeps at most (0: no limit); least recently used clean data goes
     /// first, unuploaded data never.
     #[arg(long, default_value_t = 0)]
@@ -220,7 +221,7 @@ fn serve_remote(args: RemoteArgs) -> Result<()> {
         },
         metadata_timeout: half,
         progress: upload_progress(),
-        upload_before_close: args.upload_before_close,
+        background_uploads: args.background_uploads,
     })?;
     let orphans = match drive.upload_orphans() {
         Ok(keys) if keys.is_empty() => String::new(),
