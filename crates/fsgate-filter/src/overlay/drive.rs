@@ -147,6 +147,36 @@ fn slot(m: &mut Mutex<Option<Context>>) -> &mut Option<Context> {
     m.get_mut().unwrap_or_else(|e| e.into_inner())
 }
 
+/// Runs `f` on a `kind` request of a handle's event with the context slots its events see:
+/// the isolated open's own file context (locked for the call) or else the file's, the
+/// handle's, and no listing.
+fn handle_request<R>(
+    kind: RequestKind,
+    path: &str,
+    file: Option<&mut OverlayFile>,
+    handle: Option<&mut OverlayHandle>,
+    f: impl FnOnce(&mut FileRequest<'_>) -> R,
+) -> R {
+    let (mut none_file, mut none_handle, mut listing) = (None, None, None);
+    let isolated = handle.as_deref().and_then(|h| h.isolated.clone());
+    let mut own = isolated
+        .as_ref()
+        .map(|i| fsgate_core::sync::lock(&i.file_context));
+    let file_slot = if let Some(s) = own.as_deref_mut() {
+        s
+    } else if let Some(file) = file {
+        slot(&mut file.user)
+    } else {
+        &mut none_file
+    };
+    let handle_slot = match handle {
+        Some(h) => slot(&mut h.user),
+        None => &mut none_handle,
+    };
+    let mut r = FileRequest::new(kind, path, file_slot, handle_slot, &mut listing);
+    f(&mut r)
+}
+
 /// `ERROR_ACCESS_DENIED` (`EACCES`) for an access rule's refusal.
 pub(super) fn denied(what: &str, path: &str) -> Error {
     Error::from_code(
@@ -788,36 +818,21 @@ impl<H: FilterEvents> Events for OverlayDrive<H> {
             Some(h) => h.flags,
             None => self.flags(&path, caller),
         };
-        let (mut none_file, mut none_handle, mut listing) = (None, None, None);
-        let isolated = p.handle_context.as_deref().and_then(|h| h.isolated.clone());
-        let mut own = isolated
-            .as_ref()
-            .map(|i| fsgate_core::sync::lock(&i.file_context));
-        let file_slot = if let Some(s) = own.as_deref_mut() {
-            s
-        } else if let Some(f) = p.file_context.as_deref_mut() {
-            slot(&mut f.user)
-        } else {
-            &mut none_file
-        };
-        let handle_slot = match p.handle_context.as_deref_mut() {
-            Some(h) => slot(&mut h.user),
-            None => &mut none_handle,
-        };
-        let mut r = FileRequest::new(
+        handle_request(
             RequestKind::CleanupFile,
             &path,
-            file_slot,
-            handle_slot,
-            &mut listing,
-        );
-        self.around(
-            &mut r,
-            caller,
-            flags,
-            ControlFlags::FS_CE_BEFORE_CLEANUP,
-            ControlFlags::FS_CE_AFTER_CLEANUP,
-            |_| Ok(()),
+            p.file_context.as_deref_mut(),
+            p.handle_context.as_deref_mut(),
+            |r| {
+                self.around(
+                    r,
+                    caller,
+                    flags,
+                    ControlFlags::FS_CE_BEFORE_CLEANUP,
+                    ControlFlags::FS_CE_AFTER_CLEANUP,
+                    |_| Ok(()),
+                )
+            },
         )?;
         Ok(())
     }
@@ -829,44 +844,30 @@ impl<H: FilterEvents> Events for OverlayDrive<H> {
             Some(h) => (h.flags, h.writing),
             None => (self.flags(&path, caller), false),
         };
-        let (mut none_file, mut none_handle, mut listing) = (None, None, None);
         let last = p.last_handle;
         let isolated = p.handle_context.as_deref().and_then(|h| h.isolated.clone());
-        let mut own = isolated
-            .as_ref()
-            .map(|i| fsgate_core::sync::lock(&i.file_context));
-        let file_slot = if let Some(s) = own.as_deref_mut() {
-            s
-        } else if let Some(f) = p.file_context.as_deref_mut() {
-            slot(&mut f.user)
-        } else {
-            &mut none_file
-        };
-        let handle_slot = match p.handle_context.as_deref_mut() {
-            Some(h) => slot(&mut h.user),
-            None => &mut none_handle,
-        };
-        let mut r = FileRequest::new(
+        let result = handle_request(
             RequestKind::CloseFile,
             &path,
-            file_slot,
-            handle_slot,
-            &mut listing,
+            p.file_context.as_deref_mut(),
+            p.handle_context.as_deref_mut(),
+            |r| {
+                let result = self.around(
+                    r,
+                    caller,
+                    flags,
+                    ControlFlags::FS_CE_BEFORE_CLOSE,
+                    ControlFlags::FS_CE_AFTER_CLOSE,
+                    |_| Ok(()),
+                );
+                self.cleanup(ContextKind::Handle, &mut *r.handle_context);
+                if isolated.is_some() || last {
+                    // An isolated open's own file context ends with it.
+                    self.cleanup(ContextKind::File, &mut *r.file_context);
+                }
+                result
+            },
         );
-        let result = self.around(
-            &mut r,
-            caller,
-            flags,
-            ControlFlags::FS_CE_BEFORE_CLOSE,
-            ControlFlags::FS_CE_AFTER_CLOSE,
-            |_| Ok(()),
-        );
-        self.cleanup(ContextKind::Handle, r.handle_context);
-        if isolated.is_some() || last {
-            // An isolated open's own file context ends with it.
-            self.cleanup(ContextKind::File, r.file_context);
-        }
-        drop(own);
         if let (Some(i), Some(f)) = (&isolated, p.file_context.as_deref_mut()) {
             fsgate_core::sync::lock(&f.isolated).retain(|o| !Arc::ptr_eq(o, i));
             if last {
