@@ -653,6 +653,67 @@ fn parallel_uploads_and_rewrites_during_them_keep_every_byte() {
     assert!(again.stop().success());
 }
 
+/// A listing of the store taken while a file's upload runs holds the object's old size and
+/// version. Once that upload ends, the drive must still serve the new bytes: remembering the
+/// listing's stale entry would open the file at its old size and drop its cached data.
+#[test]
+fn a_listing_taken_during_an_upload_does_not_bring_back_the_old_object() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    require_root!("FUSE mounts need root");
+    let mut bench = Bench::file().background();
+    let served = bench.mount();
+    let Store::Dir(store) = &bench.store else {
+        unreachable!()
+    };
+    // Other objects make each listing take a while, so that some listings span the end of
+    // an upload.
+    for i in 0..400 {
+        fs::write(store.join(format!("other{i:03}")), b"x").unwrap();
+    }
+    let uploaded = |data: &[u8]| fs::read(store.join("f")).is_ok_and(|d| d == data);
+    let old = pattern(10, 1);
+    fs::write(served.path("f"), &old).unwrap();
+    wait_for("the first upload", || uploaded(&old));
+    for round in 0..8u64 {
+        let new = pattern(8 << 20, 2 + round);
+        let listing = AtomicBool::new(true);
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                while listing.load(Ordering::Relaxed) {
+                    // A change of the directory makes the kernel ask the drive for its
+                    // next listing rather than reuse the cached one.
+                    fs::create_dir(served.path("x")).unwrap();
+                    fs::remove_dir(served.path("x")).unwrap();
+                    for entry in fs::read_dir(&served.mountpoint).unwrap() {
+                        entry.unwrap();
+                    }
+                }
+            });
+            fs::write(served.path("f"), &new).unwrap();
+            wait_for("the upload", || uploaded(&new));
+            // The listing under way may have been asked for before the upload ended.
+            listing.store(false, Ordering::Relaxed);
+        });
+        // Past the kernel's caches: O_DIRECT reads reach the drive.
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut back = Vec::new();
+        OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_DIRECT)
+            .open(served.path("f"))
+            .unwrap()
+            .read_to_end(&mut back)
+            .unwrap();
+        assert!(
+            back == new,
+            "round {round}: {} bytes after the upload, {} written",
+            back.len(),
+            new.len()
+        );
+    }
+    assert!(served.stop().success());
+}
+
 #[test]
 fn kill_during_writes_over_azure_keeps_closed_files_and_uploads_orphans() {
     require_root!("FUSE mounts need root");

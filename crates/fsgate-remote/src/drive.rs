@@ -413,6 +413,7 @@ impl DriveCore {
         if let Some(entry) = self.meta.get(key) {
             return Ok(entry);
         }
+        let asked = self.meta.asking();
         let entry = match self.remote.head(key) {
             Ok(info) => Entry::File(info),
             Err(StoreError::NotFound) => match self.remote.list_all(key, 1) {
@@ -433,7 +434,7 @@ impl DriveCore {
                 return Err(e);
             }
         };
-        self.meta.put(key, entry.clone());
+        self.meta.learn(key, entry.clone(), asked);
         Ok(entry)
     }
 
@@ -680,6 +681,7 @@ impl DriveCore {
             .filter(|(k, _)| parent_of(k) == dir && !k.is_empty())
             .map(|(k, f)| (k.clone(), Arc::clone(f)))
             .collect();
+        let asked = self.meta.asking();
         let level = self.remote.list_level(dir).map_err(|e| e.into_error(dir))?;
         let join = |name: &str| {
             if dir.is_empty() {
@@ -723,7 +725,7 @@ impl DriveCore {
                 }
             }
         }
-        self.meta.put_listing(dir, cached);
+        self.meta.learn_listing(dir, cached, asked);
         Ok(entries)
     }
 
