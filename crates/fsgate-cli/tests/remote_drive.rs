@@ -257,9 +257,9 @@ impl Bench {
         }
     }
 
-    /// Every mount uploads in the background (`--background-uploads`).
-    fn background(mut self) -> Self {
-        self.mount_args.push("--background-uploads".into());
+    /// Every mount uploads each file before its `close` returns (`--uploads close`).
+    fn at_close(mut self) -> Self {
+        self.mount_args.extend(["--uploads".into(), "close".into()]);
         self
     }
 
@@ -466,10 +466,10 @@ fn random_operations_over_a_directory_match_the_model_after_a_remount() {
 }
 
 #[test]
-fn random_operations_with_background_uploads_match_the_model_after_a_remount() {
+fn random_operations_with_uploads_at_close_match_the_model_after_a_remount() {
     require_root!("FUSE mounts need root");
     for seed in [1, 2] {
-        random_operations(Bench::file().background(), seed, 120);
+        random_operations(Bench::file().at_close(), seed, 120);
     }
 }
 
@@ -569,9 +569,9 @@ fn kill_during_writes_over_a_directory_keeps_closed_files_and_uploads_orphans() 
 }
 
 #[test]
-fn kill_during_writes_with_background_uploads_keeps_closed_files_and_uploads_orphans() {
+fn kill_during_writes_with_uploads_at_close_keeps_closed_files_and_uploads_orphans() {
     require_root!("FUSE mounts need root");
-    kill_during_writes(Bench::file().background());
+    kill_during_writes(Bench::file().at_close());
 }
 
 #[test]
@@ -587,7 +587,7 @@ fn kill_during_writes_over_s3_keeps_closed_files_and_uploads_orphans() {
 fn close_returns_before_the_upload_and_fsync_reports_its_failure() {
     use std::os::fd::AsRawFd;
     require_root!("FUSE mounts need root");
-    let mut bench = Bench::file().background();
+    let mut bench = Bench::file();
     let served = bench.mount();
     fs::create_dir(served.path("sub")).unwrap();
     let mut file = File::create(served.path("sub/f")).unwrap();
@@ -618,7 +618,7 @@ fn close_returns_before_the_upload_and_fsync_reports_its_failure() {
 #[test]
 fn parallel_uploads_and_rewrites_during_them_keep_every_byte() {
     require_root!("FUSE mounts need root");
-    let mut bench = Bench::s3().background();
+    let mut bench = Bench::s3();
     let served = bench.mount();
     let mut model: BTreeMap<String, Vec<u8>> = BTreeMap::new();
     for i in 0..24u64 {
@@ -660,7 +660,7 @@ fn parallel_uploads_and_rewrites_during_them_keep_every_byte() {
 fn a_listing_taken_during_an_upload_does_not_bring_back_the_old_object() {
     use std::sync::atomic::{AtomicBool, Ordering};
     require_root!("FUSE mounts need root");
-    let mut bench = Bench::file().background();
+    let mut bench = Bench::file();
     let served = bench.mount();
     let Store::Dir(store) = &bench.store else {
         unreachable!()

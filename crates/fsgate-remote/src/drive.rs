@@ -56,7 +56,7 @@ pub struct RemoteOptions {
     /// mount with this vault (orphans) are uploaded when the drive starts.
     pub vault_path: std::path::PathBuf,
     /// The vault's options. Its `flush_delay` is ignored: the drive uploads files itself
-    /// (at close and `fsync`, or queued at close with `background_uploads`).
+    /// (queued at close, or at close with [`Uploads::AtClose`], and at `fsync`).
     pub vault: VaultOptions,
     /// How long the drive trusts what it learnt of a name (a `HEAD` or a listing) before it
     /// asks the store again. The kernel's own cache adds at most as long again, so a file
@@ -65,13 +65,24 @@ pub struct RemoteOptions {
     pub metadata_timeout: Duration,
     /// Called as files are uploaded.
     pub progress: Option<ProgressFn>,
-    /// `close` returns once the file's data is in the vault and the upload runs in the
-    /// background, several at once; a failed one is retried, and one cut short by the end
-    /// of the process is an orphan uploaded at the next mount. Off (the default), `close`
-    /// waits for the file's upload and returns its error, as `fsync` always does. Not the
-    /// default yet: one test run in about thirty saw a file read back with an older write's
-    /// bytes after a burst of writes, renames and truncates (see the crate docs).
-    pub background_uploads: bool,
+    /// When a closed file goes to the store: [`Uploads::Background`] (the default) or
+    /// [`Uploads::AtClose`].
+    pub uploads: Uploads,
+}
+
+/// When a file closed with changes is uploaded.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Uploads {
+    /// `close` returns once the file's data is in the vault, and the upload runs on one of
+    /// the drive's upload threads, several at once. A failed upload is logged and retried;
+    /// one cut short by the end of the process is an orphan uploaded at the next mount.
+    /// Other mounts see the file once its upload is done. `fsync` waits for the upload and
+    /// returns its error.
+    #[default]
+    Background,
+    /// `close` waits for the file's upload and returns its error, as `fsync` does: a file
+    /// is in the store when `close` returns, at one upload's round trips per `close`.
+    AtClose,
 }
 
 /// A file open on the drive: shared by its handles (the file context), and listed by key so
@@ -182,7 +193,7 @@ pub struct DriveCore {
     /// Open files by key.
     open: Mutex<HashMap<String, Arc<OpenFile>>>,
     progress: Option<ProgressFn>,
-    background_uploads: bool,
+    uploads_at_close: bool,
     /// Files closed with changes, waiting for their upload.
     uploads: UploadQueue<Arc<OpenFile>>,
     uid: u32,
@@ -245,7 +256,7 @@ impl RemoteDrive {
             meta: MetaCache::new(options.metadata_timeout),
             open: Mutex::new(HashMap::new()),
             progress: options.progress,
-            background_uploads: options.background_uploads,
+            uploads_at_close: options.uploads == Uploads::AtClose,
             uploads: UploadQueue::new(),
             uid: rustix::process::geteuid().as_raw(),
             gid: rustix::process::getegid().as_raw(),
@@ -254,7 +265,7 @@ impl RemoteDrive {
             core,
             workers: Mutex::new(Vec::new()),
         };
-        if drive.background_uploads {
+        if !drive.uploads_at_close {
             let mut workers = drive.workers.lock().unwrap_or_else(|p| p.into_inner());
             for _ in 0..UPLOAD_THREADS {
                 let core = Arc::clone(&drive.core);
@@ -1012,7 +1023,7 @@ impl Events for RemoteDrive {
         p: &mut CleanupFileParams<'_, Arc<OpenFile>, ReadAhead>,
     ) -> Result<()> {
         match p.file_context.as_deref() {
-            Some(file) if !self.background_uploads => self.upload(file),
+            Some(file) if self.uploads_at_close => self.upload(file),
             Some(file) => {
                 self.queue_upload(file);
                 Ok(())
@@ -1077,7 +1088,7 @@ impl Events for RemoteDrive {
                 state.version += 1;
                 state.modified = SystemTime::now();
             }
-            if temporary && !self.background_uploads {
+            if temporary && self.uploads_at_close {
                 self.upload(&file)?;
             } else if temporary {
                 self.queue_upload(&file);

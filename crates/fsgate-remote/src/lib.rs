@@ -22,22 +22,26 @@
 //!   the store is unreachable. When a file is opened and its object's ETag differs from the
 //!   one its cached data came from (kept in a vault tag), the cached data is dropped.
 //! - **Writes** stay in the vault, written there (without an fsync) before each `write`
-//!   returns. At every `close` of a descriptor with changes the file is uploaded whole
-//!   before `close` returns, which returns the upload's error: one `PUT` up to 8 MiB, a
+//!   returns. A file closed with changes is uploaded whole: one `PUT` up to 8 MiB, a
 //!   multipart upload above. An object store replaces objects whole, so a one-byte change
-//!   uploads the whole file again. `fsync` uploads the file too. Other mounts see a file
-//!   once its upload is done (plus the metadata timeout).
-//! - **Background uploads** ([`RemoteOptions::background_uploads`],
-//!   `--background-uploads`): `close` returns once the data is in the vault and eight
+//!   uploads the whole file again. Other mounts see a file once its upload is done (plus
+//!   the metadata timeout).
+//! - **Uploads** ([`RemoteOptions::uploads`], `--uploads`). By default
+//!   ([`Uploads::Background`]) `close` returns once the data is in the vault and eight
 //!   threads upload queued files in parallel. A file written again while its upload runs
 //!   stays dirty and is uploaded again after its next close; a failed upload is logged and
-//!   retried every few seconds; `fsync` still uploads before it returns; unmounting waits
-//!   for the queue, saying so in the log. A closed file is safe without the upload: it is
-//!   in the vault, which a kill of the process does not lose. Creating 1,000 small files
-//!   against a local S3 server takes about 1.5 s this way instead of 16 s. It is not the
-//!   default yet: in one of about thirty runs of the seeded random-operations test over
-//!   `file://`, a file read back on the mount with the bytes of an earlier state after a
-//!   burst of writes, renames and truncates of the same names (the cause is not found).
+//!   retried every few seconds; unmounting waits for the queue, saying so in the log. A
+//!   closed file is safe without the upload: it is in the vault, which a kill of the
+//!   process does not lose. `fsync` uploads the file before it returns and returns the
+//!   upload's error, in both modes. With [`Uploads::AtClose`] (`--uploads close`) every
+//!   `close` of a descriptor with changes uploads the file before it returns and returns
+//!   the upload's error. Creating 1,000 small files against a local S3 server takes about
+//!   1.5 s in the background mode and 16 s at close.
+//! - **What the store says is only as new as the request.** A listing or `HEAD` sent while
+//!   one of the drive's uploads runs may describe the object as it was before that upload;
+//!   the drive does not let such an answer replace what it knows from its own later
+//!   changes (see `meta`). Before this was so, a listing taken during an upload could make
+//!   the next open serve the file at its old size.
 //! - **Orphans.** A file whose upload did not finish (a failure, the process killed or the
 //!   machine stopped) keeps its unflushed data in the vault. [`RemoteDrive::upload_orphans`]
 //!   (run by `fsgate mount remote` before mounting) uploads them at the next mount with the
@@ -72,6 +76,6 @@ mod uploads;
 
 pub use drive::{
     DriveCore, Listing, OpenFile, ProgressFn, ReadAhead, RemoteDrive, RemoteOptions,
-    UploadProgress, DIRECTORY_MARKER,
+    UploadProgress, Uploads, DIRECTORY_MARKER,
 };
 pub use location::Location;

@@ -13,7 +13,7 @@ use std::time::Duration;
 use clap::{Args, Subcommand};
 use fsgate_core::mountinfo::{self, MountEntry};
 use fsgate_core::{Error, Result};
-use fsgate_remote::{Location, RemoteDrive, RemoteOptions, UploadProgress};
+use fsgate_remote::{Location, RemoteDrive, RemoteOptions, UploadProgress, Uploads};
 use fsgate_samples::memory::MemoryDrive;
 use fsgate_samples::mirror::MirrorDrive;
 use fsgate_vfs::{Events, LogFormat, Logged, Options, VirtualDrive};
@@ -68,6 +68,15 @@ pub enum MountCommand {
     Remote(RemoteArgs),
 }
 
+/// When `fsgate mount remote` uploads a closed file (`--uploads`).
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum UploadMode {
+    /// Queued at close, uploaded by the drive's upload threads.
+    Background,
+    /// Before `close` returns.
+    Close,
+}
+
 /// `fsgate mount remote`.
 #[derive(Args)]
 pub struct RemoteArgs {
@@ -98,15 +107,15 @@ pub struct RemoteArgs {
     /// mode): unflushed data survives a crash of this process or the machine.
     #[arg(long)]
     journaling: bool,
-    /// Let `close` return once the data is in the vault (which a kill of this process does
-    /// not lose) and upload in the background, eight at once: creating many small files then
-    /// costs no round trip each, but an upload that fails is reported only in the log (and
-    /// retried), and other mounts see the file once its upload is done. By default `close`
-    /// waits for the file's upload and fails with its error. `fsync` waits for the upload
-    /// either way; unmounting waits for the uploads still running. Experimental: see the
-    /// crate docs of fsgate-remote.
-    #[arg(long)]
-    background_uploads: bool,
+    /// When a closed file is uploaded. `background` (the default): `close` returns once the
+    /// data is in the vault (which a kill of this process does not lose) and eight threads
+    /// upload queued files, so creating many small files costs no round trip each; a failed
+    /// upload is reported in the log and retried, and other mounts see the file once its
+    /// upload is done. `close`: each `close` with changes waits for the file's upload and
+    /// fails with its error. `fsync` waits for the upload either way; unmounting waits for
+    /// the uploads still queued.
+    #[arg(long, value_enum, default_value_t = UploadMode::Background)]
+    uploads: UploadMode,
     /// Bytes the vault keeps at most (0: no limit); least recently used clean data goes
     /// first, unuploaded data never.
     #[arg(long, default_value_t = 0)]
@@ -221,7 +230,10 @@ fn serve_remote(args: RemoteArgs) -> Result<()> {
         },
         metadata_timeout: half,
         progress: upload_progress(),
-        background_uploads: args.background_uploads,
+        uploads: match args.uploads {
+            UploadMode::Background => Uploads::Background,
+            UploadMode::Close => Uploads::AtClose,
+        },
     })?;
     let orphans = match drive.upload_orphans() {
         Ok(keys) if keys.is_empty() => String::new(),
