@@ -714,6 +714,63 @@ fn a_listing_taken_during_an_upload_does_not_bring_back_the_old_object() {
     assert!(served.stop().success());
 }
 
+/// As on any POSIX filesystem: a descriptor open on a file that is deleted, or replaced
+/// by a rename, keeps reading the file it opened, while the name shows the new file; only
+/// the new files reach the store.
+#[test]
+fn open_files_deleted_or_replaced_keep_their_bytes_for_their_holders() {
+    require_root!("FUSE mounts need root");
+    for mut bench in [Bench::file(), Bench::file().at_close()] {
+        let served = bench.mount();
+        let (first, second, third) = (pattern(300_000, 1), pattern(90_000, 2), pattern(5_000, 3));
+        fs::write(served.path("a"), &first).unwrap();
+        let held_a = File::open(served.path("a")).unwrap();
+        fs::remove_file(served.path("a")).unwrap();
+        fs::write(served.path("a"), &second).unwrap();
+        fs::write(served.path("b"), &third).unwrap();
+        let held_b = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(served.path("b"))
+            .unwrap();
+        fs::rename(served.path("a"), served.path("b")).unwrap();
+        // Past the kernel's page cache, the drive's own answers.
+        let direct = |path: &Path| {
+            use std::os::unix::fs::OpenOptionsExt;
+            let mut back = Vec::new();
+            OpenOptions::new()
+                .read(true)
+                .custom_flags(libc::O_DIRECT)
+                .open(path)
+                .unwrap()
+                .read_to_end(&mut back)
+                .unwrap();
+            back
+        };
+        assert!(direct(&served.path("b")) == second, "b is the renamed file");
+        assert!(!served.path("a").exists());
+        let mut back = vec![0u8; first.len()];
+        held_a.read_exact_at(&mut back, 0).unwrap();
+        assert!(
+            back == first,
+            "the deleted file's holder reads what it opened"
+        );
+        // The replaced file's holder writes to it; nothing of that reaches the name.
+        held_b.write_all_at(b"held", 0).unwrap();
+        let mut back = vec![0u8; third.len()];
+        held_b.read_exact_at(&mut back, 0).unwrap();
+        assert!(back[4..] == third[4..] && &back[..4] == b"held");
+        drop((held_a, held_b));
+        assert!(direct(&served.path("b")) == second);
+        assert!(served.stop().success());
+        let again = bench.mount();
+        let mut model = BTreeMap::new();
+        model.insert("b".to_owned(), second);
+        assert_eq!(snapshot(&again.mountpoint), model, "the store");
+        assert!(again.stop().success());
+    }
+}
+
 #[test]
 fn kill_during_writes_over_azure_keeps_closed_files_and_uploads_orphans() {
     require_root!("FUSE mounts need root");

@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::ffi::OsString;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
@@ -32,6 +33,10 @@ const VERSION_TAG: u16 = 0x0001;
 
 /// Bytes fetched ahead of a sequential reader, in one request.
 const READ_AHEAD: u64 = 8 << 20;
+
+/// The vault id prefix of files deleted or replaced while open (`\0` is in no object key):
+/// their holders keep using them there, and a mount drops those a kill left behind.
+const SET_ASIDE: &str = "\0deleted/";
 
 /// How a long upload is going, for a progress display.
 #[derive(Clone, Copy, Debug)]
@@ -196,6 +201,8 @@ pub struct DriveCore {
     uploads_at_close: bool,
     /// Files closed with changes, waiting for their upload.
     uploads: UploadQueue<Arc<OpenFile>>,
+    /// Numbers the files set aside (see [`SET_ASIDE`]).
+    set_aside: AtomicU64,
     uid: u32,
     gid: u32,
 }
@@ -258,6 +265,7 @@ impl RemoteDrive {
             progress: options.progress,
             uploads_at_close: options.uploads == Uploads::AtClose,
             uploads: UploadQueue::new(),
+            set_aside: AtomicU64::new(0),
             uid: rustix::process::geteuid().as_raw(),
             gid: rustix::process::getegid().as_raw(),
         });
@@ -308,6 +316,12 @@ impl RemoteDrive {
     pub fn upload_orphans(&self) -> Result<Vec<String>> {
         let mut uploaded = Vec::new();
         let mut first_error = None;
+        for key in self.vault.enumerate_cached_files(EnumMode::All)? {
+            if key.starts_with(SET_ASIDE) {
+                // Deleted while open when the last mount ended: nothing to upload.
+                self.vault.file_delete(&key)?;
+            }
+        }
         for key in self.vault.enumerate_cached_files(EnumMode::Orphan)? {
             match self.upload_orphan(&key) {
                 Ok(()) => uploaded.push(key),
@@ -773,13 +787,38 @@ impl DriveCore {
     }
 
     /// Drops `file` (deleted, or replaced by a rename): never uploaded from now on, its
-    /// running upload waited for, and let go when no handle has it open.
+    /// running upload waited for, and let go when no handle has it open. A file still open
+    /// is first read whole into the vault, then set aside there under an id no object can
+    /// have ([`SET_ASIDE`]): its holders read and write it there, as POSIX keeps an unlinked
+    /// file for its open descriptors, while its name is free for a new file; its last close
+    /// drops it.
     fn cancel(&self, file: &Arc<OpenFile>) -> Result<()> {
         file.lock().deleted = true;
         // Holding the turn, no upload of it runs (one that starts later finds it deleted),
         // so its vault file goes now, before the name is used again.
         let _turn = file.turn();
-        self.release(file)
+        self.release(file)?;
+        let key = {
+            let state = file.lock();
+            if !state.vault_open || state.key.starts_with(SET_ASIDE) {
+                return Ok(());
+            }
+            state.key.clone()
+        };
+        // The object goes next: what its holders may still read is fetched now.
+        let size = self.vault.file_get_size(&key)?;
+        if let Err(e) = self.vault.file_prefetch(&key, 0..size) {
+            tracing::warn!("{key:?} deleted while open, not all of it cached: {e}");
+        }
+        let mut state = file.lock();
+        if state.vault_open && !state.key.starts_with(SET_ASIDE) {
+            let n = self.set_aside.fetch_add(1, Ordering::Relaxed);
+            let aside = format!("{SET_ASIDE}{n}");
+            self.vault.file_change_id(&state.key, &aside)?;
+            self.transfer.forget_stream(&state.key);
+            state.key = aside;
+        }
+        Ok(())
     }
 
     /// Moves the vault's file and the open file from `from` to `to`, dropping what was at

@@ -57,6 +57,12 @@
 //!   within the metadata timeout once they are uploaded. Concurrent writers of one file: the
 //!   last upload wins, whole. fsgate adds no locking or cluster of its own; the store is the
 //!   shared layer.
+//! - **Deleting or replacing an open file** (unlink, or a rename onto its name) works as on
+//!   a local filesystem: its descriptors keep reading and writing the file they opened,
+//!   and the name is free at once. The drive first reads the rest of the file into the
+//!   vault, then keeps it there under an id no object key can have until its last close;
+//!   none of it is uploaded. What could not be fetched before the object went fails to
+//!   read with `EIO`.
 //! - Hard links, symbolic links, special files and extended attributes are not supported
 //!   (`EPERM`, `EOPNOTSUPP`).
 //!
