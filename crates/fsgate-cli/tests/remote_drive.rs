@@ -907,3 +907,29 @@ fn json_events_are_printed_on_stdout() {
     }
     assert_eq!(fs::read(store.join("logged")).unwrap(), b"123");
 }
+
+/// Durations that are not a number of seconds are refused by name, before anything mounts.
+#[test]
+fn bad_durations_are_refused_naming_the_flag() {
+    let tmp = tempfile::tempdir().unwrap();
+    for (flag, value) in [
+        ("--upload-delay", "-1"),
+        ("--upload-delay", "1e30"),
+        ("--metadata-timeout", "NaN"),
+    ] {
+        let out = Command::new(served::FSGATE)
+            .args(["mount", "remote"])
+            .arg(format!("file://{}", tmp.path().display()))
+            .arg(tmp.path())
+            .arg(format!("{flag}={value}"))
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{flag} {value}");
+        assert!(
+            stderr.contains(flag) && stderr.contains("not a number of seconds"),
+            "{flag} {value}: {stderr}"
+        );
+    }
+}

@@ -73,6 +73,11 @@ pub struct RemoteOptions {
     /// When a closed file goes to the store: [`Uploads::Background`] (the default) or
     /// [`Uploads::AtClose`].
     pub uploads: Uploads,
+    /// With [`Uploads::Background`], how long a closed file waits before its upload starts
+    /// (the reference's flush delay). A file closed again meanwhile is uploaded once, and
+    /// uploads do not compete with a burst of writes for the machine; other mounts see the
+    /// file this much later. Unmounting starts the waiting uploads at once.
+    pub upload_delay: Duration,
 }
 
 /// When a file closed with changes is uploaded.
@@ -264,7 +269,7 @@ impl RemoteDrive {
             open: Mutex::new(HashMap::new()),
             progress: options.progress,
             uploads_at_close: options.uploads == Uploads::AtClose,
-            uploads: UploadQueue::new(),
+            uploads: UploadQueue::new(options.upload_delay),
             set_aside: AtomicU64::new(0),
             uid: rustix::process::geteuid().as_raw(),
             gid: rustix::process::getegid().as_raw(),

@@ -27,8 +27,11 @@
 //!   uploads the whole file again. Other mounts see a file once its upload is done (plus
 //!   the metadata timeout).
 //! - **Uploads** ([`RemoteOptions::uploads`], `--uploads`). By default
-//!   ([`Uploads::Background`]) `close` returns once the data is in the vault and eight
-//!   threads upload queued files in parallel. A file written again while its upload runs
+//!   ([`Uploads::Background`]) `close` returns once the data is in the vault, and eight
+//!   threads upload queued files in parallel once they have waited
+//!   [`RemoteOptions::upload_delay`] (`--upload-delay`, 1 s by default): a file closed
+//!   again within the delay is uploaded once, and a burst of small files is not slowed by
+//!   its own uploads. A file written again while its upload runs
 //!   stays dirty and is uploaded again after its next close; a failed upload is logged and
 //!   retried every few seconds; unmounting waits for the queue, saying so in the log. A
 //!   closed file is safe without the upload: it is in the vault, which a kill of the

@@ -1,8 +1,9 @@
 //! The queue of files waiting for their upload, served by a few threads of the drive's own.
 //!
-//! A file closed with changes is queued once (the drive keeps it from being queued twice);
-//! [`UPLOAD_THREADS`] threads take files from the queue and upload them in parallel. A file
-//! whose upload failed comes back after [`RETRY_DELAY`]. At unmount the drive waits until
+//! A file closed with changes is queued once (the drive keeps it from being queued twice)
+//! and becomes due after the queue's delay; [`UPLOAD_THREADS`] threads take due files from
+//! the queue and upload them in parallel. A file whose upload failed comes back after
+//! [`RETRY_DELAY`]. At unmount the drive makes every queued file due at once and waits until
 //! the queue is empty and no upload runs ([`UploadQueue::drain`]).
 
 use std::collections::VecDeque;
@@ -25,21 +26,26 @@ pub(crate) struct UploadQueue<T> {
 }
 
 struct QueueState<T> {
-    waiting: VecDeque<T>,
+    /// Files and when they fall due, in that order (every file waits the same delay).
+    waiting: VecDeque<(Instant, T)>,
     /// Failed uploads and when to try them again.
     retry: Vec<(Instant, T)>,
     running: usize,
     stopping: bool,
+    /// How long a queued file waits before its upload.
+    delay: Duration,
 }
 
 impl<T> UploadQueue<T> {
-    pub(crate) fn new() -> Self {
+    /// A queue whose files fall due `delay` after they are pushed.
+    pub(crate) fn new(delay: Duration) -> Self {
         Self {
             state: Mutex::new(QueueState {
                 waiting: VecDeque::new(),
                 retry: Vec::new(),
                 running: 0,
                 stopping: false,
+                delay,
             }),
             wake: Condvar::new(),
             ended: Condvar::new(),
@@ -50,9 +56,12 @@ impl<T> UploadQueue<T> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Queues `item` for an upload by the next free thread.
+    /// Queues `item` for an upload by the next free thread once the delay has passed.
     pub(crate) fn push(&self, item: T) {
-        self.lock().waiting.push_back(item);
+        let mut state = self.lock();
+        let due = Instant::now() + state.delay;
+        state.waiting.push_back((due, item));
+        drop(state);
         self.wake.notify_one();
     }
 
@@ -70,13 +79,16 @@ impl<T> UploadQueue<T> {
                 state.running += 1;
                 return Some(item);
             }
-            if let Some(item) = state.waiting.pop_front() {
-                state.running += 1;
-                return Some(item);
+            if state.waiting.front().is_some_and(|(due, _)| *due <= now) {
+                if let Some((_, item)) = state.waiting.pop_front() {
+                    state.running += 1;
+                    return Some(item);
+                }
             }
             let wait = state
                 .retry
                 .iter()
+                .chain(state.waiting.front())
                 .map(|(due, _)| due.saturating_duration_since(now))
                 .min()
                 .unwrap_or(Duration::from_secs(3600));
@@ -106,10 +118,16 @@ impl<T> UploadQueue<T> {
         state.waiting.len() + state.running + state.retry.len()
     }
 
-    /// Waits until every queued file was tried and no upload runs; returns the files whose
-    /// upload failed (now out of the queue).
+    /// Makes every queued file due now, waits until each was tried and no upload runs;
+    /// returns the files whose upload failed (now out of the queue).
     pub(crate) fn drain(&self) -> Vec<T> {
         let mut state = self.lock();
+        let now = Instant::now();
+        state.delay = Duration::ZERO;
+        for (due, _) in &mut state.waiting {
+            *due = now;
+        }
+        self.wake.notify_all();
         while !state.waiting.is_empty() || state.running > 0 {
             state = self.ended.wait(state).unwrap_or_else(|p| p.into_inner());
         }
@@ -129,7 +147,7 @@ mod tests {
 
     #[test]
     fn files_come_out_in_order_and_failures_wait_for_their_retry() {
-        let queue = UploadQueue::new();
+        let queue = UploadQueue::new(Duration::ZERO);
         queue.push(1);
         queue.push(2);
         assert_eq!(queue.pending(), 2);
@@ -142,5 +160,23 @@ mod tests {
         assert_eq!(queue.pending(), 0);
         queue.stop();
         assert_eq!(queue.next(), None);
+    }
+
+    #[test]
+    fn files_wait_for_the_delay_unless_the_queue_drains() {
+        let queue = std::sync::Arc::new(UploadQueue::new(Duration::from_secs(3600)));
+        queue.push(1);
+        let worker = {
+            let queue = std::sync::Arc::clone(&queue);
+            std::thread::spawn(move || {
+                let item = queue.next();
+                queue.finished(None);
+                item
+            })
+        };
+        // The worker waits for the hour's delay; draining makes the file due now.
+        assert!(queue.drain().is_empty());
+        assert_eq!(worker.join().unwrap(), Some(1));
+        assert_eq!(queue.pending(), 0);
     }
 }

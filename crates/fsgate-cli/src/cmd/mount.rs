@@ -116,6 +116,11 @@ pub struct RemoteArgs {
     /// the uploads still queued.
     #[arg(long, value_enum, default_value_t = UploadMode::Background)]
     uploads: UploadMode,
+    /// Seconds a closed file waits before its background upload starts: a file closed again
+    /// meanwhile is uploaded once, and a burst of writes does not compete with its uploads;
+    /// other mounts see the file this much later. Unmounting starts the waiting uploads.
+    #[arg(long, default_value_t = 1.0)]
+    upload_delay: f64,
     /// Bytes the vault keeps at most (0: no limit); least recently used clean data goes
     /// first, unuploaded data never.
     #[arg(long, default_value_t = 0)]
@@ -195,6 +200,12 @@ pub fn run(command: MountCommand) -> Result<()> {
 /// Uploads with a progress bar: those of more than one part, when stdout is a terminal.
 const PROGRESS_FROM: u64 = fsgate_remote::store::PART_SIZE as u64;
 
+/// A duration given in seconds on the command line; `arg` names the flag in the error.
+fn seconds(arg: &str, value: f64) -> Result<Duration> {
+    Duration::try_from_secs_f64(value)
+        .map_err(|_| Error::invalid_argument(arg, format!("{value}: not a number of seconds")))
+}
+
 /// Opens the remote drive, uploads the vault's orphans, and serves it.
 fn serve_remote(args: RemoteArgs) -> Result<()> {
     let mut options = Vec::new();
@@ -204,13 +215,8 @@ fn serve_remote(args: RemoteArgs) -> Result<()> {
         })?;
         options.push((key.to_owned(), value.to_owned()));
     }
-    if !(args.metadata_timeout.is_finite() && args.metadata_timeout >= 0.0) {
-        return Err(Error::invalid_argument(
-            "--metadata-timeout",
-            "not a number of seconds",
-        ));
-    }
-    let half = Duration::from_secs_f64(args.metadata_timeout / 2.0);
+    let half = seconds("--metadata-timeout", args.metadata_timeout)? / 2;
+    let upload_delay = seconds("--upload-delay", args.upload_delay)?;
     let vault_path = match args.cache {
         Some(path) => path,
         None => default_vault(&args.url)?,
@@ -234,6 +240,7 @@ fn serve_remote(args: RemoteArgs) -> Result<()> {
             UploadMode::Background => Uploads::Background,
             UploadMode::Close => Uploads::AtClose,
         },
+        upload_delay,
     })?;
     let orphans = match drive.upload_orphans() {
         Ok(keys) if keys.is_empty() => String::new(),
