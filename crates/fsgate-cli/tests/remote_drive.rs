@@ -529,9 +529,18 @@ fn kill_during_writes(mut bench: Bench) {
     let unflushed = pattern(300_000, 99);
     let mut open = File::create(served.path("open")).unwrap();
     open.write_all(&unflushed).unwrap();
+    // A file deleted while open, and written through its descriptor after that: set aside
+    // in the vault with unflushed data, it must not come back as an orphan.
+    fs::write(served.path("gone"), b"deleted while open").unwrap();
+    let gone = OpenOptions::new()
+        .write(true)
+        .open(served.path("gone"))
+        .unwrap();
+    fs::remove_file(served.path("gone")).unwrap();
+    gone.write_all_at(b"after", 0).unwrap();
     // kill -9 by pid, and the dead mount detached.
     drop(served);
-    drop(open);
+    drop((open, gone));
 
     let recovered = bench.mount_with(&vault, &[]);
     let uploaded = recovered
@@ -560,6 +569,7 @@ fn kill_during_writes(mut bench: Bench) {
         fs::read(check.path("open")).unwrap() == unflushed,
         "the orphan, uploaded at the remount with its vault"
     );
+    assert!(!check.path("gone").exists(), "deleted before the kill");
 }
 
 #[test]
