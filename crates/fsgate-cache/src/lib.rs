@@ -137,6 +137,7 @@
 //!   when the vault is created.
 
 mod backend;
+mod data_file;
 mod error;
 mod events;
 #[cfg(feature = "fault-injection")]
@@ -147,6 +148,7 @@ mod options;
 mod range_set;
 mod record;
 mod repair;
+mod slots;
 mod status;
 mod tags;
 mod vault;
