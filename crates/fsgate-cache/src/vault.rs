@@ -321,10 +321,13 @@ fn db_error(path: &Path, err: redb::DatabaseError) -> Error {
 }
 
 impl Vault {
-    /// Opens the vault at `path`, creating it if missing (the reference's `OpenCache`).
+    /// Opens the vault at `path`, creating it if missing (the reference's `OpenCache`): the
+    /// index at `path` and the block data beside it at `path` with `.data` added (see the
+    /// [crate docs](crate#storage-an-index-in-redb-and-a-data-file-beside-it)).
     ///
     /// Opening recovers what a crash left: an interrupted transaction is rolled back whole,
-    /// whatever the journaling mode. Files with unflushed data come back as orphans
+    /// whatever the journaling mode, and the data file's slots no committed entry names are
+    /// free again. Files with unflushed data come back as orphans
     /// ([`EnumMode::Orphan`]). Every record of the index is checked against its checksum:
     /// a corrupt index fails the open with `ERROR_INVALID_DATA`; corrupt block data is found
     /// when read (the read fails with `ERROR_INVALID_DATA`) or by
@@ -332,7 +335,8 @@ impl Vault {
     ///
     /// Errors: `ERROR_SHARING_VIOLATION` when the vault is open already (one process, one
     /// `Vault`, at a time); `ERROR_INVALID_PARAMETER` for a bad block size or a case
-    /// sensitivity other than the vault's.
+    /// sensitivity other than the vault's; `ERROR_INVALID_DATA` for a vault of format 1
+    /// (block data inside the index file, from before the data file).
     pub fn open(
         path: impl AsRef<Path>,
         options: VaultOptions,
