@@ -124,10 +124,11 @@
 //! `Durability::Immediate` (fdatasync of the index). A sync without journaling (see
 //! [`VaultOptions::journaling`]) does the same.
 //!
-//! Vaults of format 1 (block bytes inside the redb file, before this layout) are refused
-//! with `ERROR_INVALID_DATA` naming the file: flush them with the fsgate that made them and
-//! delete them. A cache is refilled from external storage, and a migration would have to
-//! carry the only copy of unflushed data across formats.
+//! A vault of format 1 (block bytes inside the redb file, before this layout) is converted
+//! when opened, in the open's transaction: its blocks are copied into the data file and
+//! its data table dropped, so unflushed data survives the upgrade, and a crash during it
+//! leaves the vault in format 1 to be converted at the next open. The redb file keeps its
+//! size (redb reuses the freed pages for the index).
 //!
 //! # Corruption
 //! Every index record and tag carries a CRC-32 over its kind, key and bytes; each block's
@@ -169,6 +170,7 @@ mod events;
 mod fault;
 mod flush;
 mod io;
+mod migrate;
 mod options;
 mod range_set;
 mod record;

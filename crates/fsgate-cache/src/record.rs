@@ -282,6 +282,22 @@ pub(crate) fn check_data(
     }
 }
 
+/// A block's bytes as format 1 stored them in a redb table (sealed with their checksum):
+/// the bytes, and whether they pass the checksum.
+pub(crate) fn open_format_1_data(file: FileNum, block: BlockIndex, value: &[u8]) -> (&[u8], bool) {
+    let what = String::new;
+    match open(Kind::Data, &block_key_bytes(file, block), value, &what) {
+        Ok(bytes) => (bytes, true),
+        Err(_) => (&value[..value.len().saturating_sub(4)], false),
+    }
+}
+
+/// A block's bytes as format 1 stored them, for the conversion's tests.
+#[cfg(test)]
+pub(crate) fn seal_format_1_data(file: FileNum, block: BlockIndex, bytes: &[u8]) -> Vec<u8> {
+    seal(Kind::Data, &block_key_bytes(file, block), bytes.to_vec())
+}
+
 fn tag_key_bytes(file: FileNum, tag: u16) -> [u8; 10] {
     let mut key = [0u8; 10];
     key[..8].copy_from_slice(&file.0.to_le_bytes());

@@ -40,7 +40,8 @@ pub(crate) const BLOCKS: TableDefinition<(u64, u64), &[u8]> = TableDefinition::n
 /// (file number, tag id) → the tag's bytes, sealed.
 pub(crate) const TAGS: TableDefinition<(u64, u16), &[u8]> = TableDefinition::new("tags");
 
-/// 1: block bytes in a redb table; 2: in the data file beside the index.
+/// 1: block bytes in a redb table (converted at open, see `crate::migrate`); 2: in the data
+/// file beside the index.
 const FORMAT_VERSION: u64 = 2;
 
 /// A cache vault: file data cached by ranges between an application (typically a virtual
@@ -335,8 +336,8 @@ impl Vault {
     ///
     /// Errors: `ERROR_SHARING_VIOLATION` when the vault is open already (one process, one
     /// `Vault`, at a time); `ERROR_INVALID_PARAMETER` for a bad block size or a case
-    /// sensitivity other than the vault's; `ERROR_INVALID_DATA` for a vault of format 1
-    /// (block data inside the index file, from before the data file).
+    /// sensitivity other than the vault's. A vault of format 1 (block data inside the index
+    /// file, from before the data file) is converted in the open's transaction.
     pub fn open(
         path: impl AsRef<Path>,
         options: VaultOptions,
@@ -369,6 +370,7 @@ impl Vault {
         let txn = db
             .begin_write()
             .map_err(|e| storage("beginning the open transaction", e))?;
+        let mut migrate = false;
         {
             let mut settings = txn
                 .open_table(SETTINGS)
@@ -383,7 +385,8 @@ impl Vault {
                 }
             };
             match stored("format")? {
-                Some(FORMAT_VERSION) => {
+                Some(format @ (1 | FORMAT_VERSION)) => {
+                    migrate = format == 1;
                     let case = stored("case_sensitive")?.unwrap_or(1) == 1;
                     if case != options.case_sensitive {
                         return Err(Error::invalid_argument(
@@ -398,18 +401,6 @@ impl Vault {
                     options.block_size =
                         u32::try_from(stored_bs).map_err(|_| corrupt("setting \"block_size\""))?;
                     state.next_num = stored("next_file_num")?.unwrap_or(1);
-                }
-                Some(1) => {
-                    return Err(Error::from_code(
-                        code::ERROR_INVALID_DATA,
-                        format!(
-                            "vault {} has format 1 (block data inside the redb file); this \
-                             version reads format {FORMAT_VERSION} (block data in {}): flush it \
-                             with the fsgate that made it, then delete it",
-                            path.display(),
-                            DataFile::path_of(path).display()
-                        ),
-                    ))
                 }
                 Some(other) => {
                     return Err(Error::from_code(
@@ -434,6 +425,11 @@ impl Vault {
                     state.next_num = 1;
                 }
             }
+            if migrate {
+                settings
+                    .insert("format", FORMAT_VERSION.to_le_bytes().as_slice())
+                    .map_err(|e| storage("writing settings", e))?;
+            }
             // Create the other tables so that read transactions find them.
             txn.open_table(FILES)
                 .map_err(|e| storage("creating tables", e))?;
@@ -442,10 +438,13 @@ impl Vault {
             txn.open_table(TAGS)
                 .map_err(|e| storage("creating tables", e))?;
         }
-        txn.commit()
-            .map_err(|e| storage("committing the open transaction", e))?;
         // Opened after the index, whose lock keeps a second vault from opening it.
         let data = DataFile::open(DataFile::path_of(path), u64::from(options.block_size))?;
+        if migrate {
+            crate::migrate::from_format_1(&txn, &data)?;
+        }
+        txn.commit()
+            .map_err(|e| storage("committing the open transaction", e))?;
         load_index(&db, &data, options.journaling, &mut state)?;
         let inner = Arc::new(Inner {
             db,

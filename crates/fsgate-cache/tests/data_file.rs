@@ -1,5 +1,5 @@
 //! The data file beside the index: block bytes read back whole and checked, slots reused,
-//! space given back, and a vault of the old format refused.
+//! and space given back.
 
 mod common;
 
@@ -188,29 +188,4 @@ fn evicted_blocks_free_their_slots() {
         );
         assert_eq!(vault.current_size(), 16 * 4096);
     }
-}
-
-#[test]
-fn a_vault_of_the_old_format_is_refused_naming_the_file() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("old.vault");
-    {
-        let db = redb::Database::create(&path).unwrap();
-        let txn = db.begin_write().unwrap();
-        {
-            let settings: redb::TableDefinition<&str, &[u8]> =
-                redb::TableDefinition::new("settings");
-            let mut table = txn.open_table(settings).unwrap();
-            table
-                .insert("format", 1u64.to_le_bytes().as_slice())
-                .unwrap();
-        }
-        txn.commit().unwrap();
-    }
-    let err = Vault::open(&path, options(), Shared(Arc::new(Remote::default())))
-        .err()
-        .unwrap();
-    assert_eq!(err.code(), code::ERROR_INVALID_DATA);
-    assert!(err.message().contains(&path.display().to_string()), "{err}");
-    assert!(err.message().contains("format 1"), "{err}");
 }
