@@ -82,9 +82,12 @@ mod tests {
     use crate::vault::{FILES, SETTINGS, TAGS};
     use crate::{FileStatus, FlushMode, Vault, VaultOptions};
 
+    /// A flushed range: its position and bytes.
+    type Range = (u64, Vec<u8>);
+
     /// External storage that holds nothing and records what is flushed to it.
     #[derive(Clone, Default)]
-    struct Flushed(Arc<Mutex<Vec<(u64, Vec<u8>)>>>);
+    struct Flushed(Arc<Mutex<Vec<Range>>>);
 
     impl Events for Flushed {
         fn on_read_data(&self, p: &mut ReadDataParams<'_>) {
