@@ -10,6 +10,10 @@
 //! what external storage holds); a flush snapshots the dirty bytes with each block's
 //! generation and marks clean only blocks whose generation did not move, and flushes of
 //! one file take turns.
+//!
+//! Writes to the data file, and the free-slot map ([`SlotMap`]), are under the mutex too.
+//! A read of cached data plans under it (which slots, pinned) and reads the data file
+//! without it; a slot given up meanwhile keeps its bytes until the pin is dropped.
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
