@@ -18,7 +18,10 @@
 # fsgate everywhere (goal ≥ 1.5); and fsgate ÷ mirror for warm reads (goal ≥ 0.9).
 #
 # Usage (as root): bench/remote/run.sh
-# Environment: CARGO_TARGET_DIR (default: target), SIZE_MIB (256), FILES (1000).
+# Environment: CARGO_TARGET_DIR (default: target), SIZE_MIB (256), FILES (1000), FSGATE (a
+# fsgate binary to measure instead of building this tree's, e.g. main's for a before/after),
+# ROUNDS (1): cold and warm reads (each cold one with an emptied cache) and the mirror's read
+# are run this many times and the medians reported, the single figures printed before.
 set -euo pipefail
 
 cd "$(dirname "$0")/../.."
@@ -31,9 +34,12 @@ SIZE_MIB=${SIZE_MIB:-256}
 # with), or empty for the default, uploads at close.
 FSGATE_UPLOADS=${FSGATE_UPLOADS---background-uploads}
 FILES=${FILES:-1000}
+ROUNDS=${ROUNDS:-1}
 TARGET=${CARGO_TARGET_DIR:-target}
-cargo build --release -q -p fsgate-cli
-FSGATE="$TARGET/release/fsgate"
+if [ -z "${FSGATE:-}" ]; then
+    cargo build --release -q -p fsgate-cli
+    FSGATE="$TARGET/release/fsgate"
+fi
 
 WORK=$(mktemp -d /tmp/fsgate-bench-remote.XXXXXX)
 PIDS=()
@@ -134,13 +140,30 @@ unmount_mirror() { kill -TERM "$MI_PID"; wait "$MI_PID" || true; }
 read_file() { dd if="$1" of=/dev/null bs=1M status=none; }
 
 declare -A R
+# The median of the arguments.
+median() { python3 -c "import statistics, sys; print(statistics.median(float(a) for a in sys.argv[1:]))" "$@"; }
+# Empties target $1's cache (it is not mounted).
+drop_cache() {
+    case $1 in
+        fsgate) rm -f "$WORK/fsgate.vault" "$WORK/fsgate.vault.data" ;;
+        rclone) rm -rf "$WORK/rclone-cache" ;;
+    esac
+}
+
 for t in fsgate rclone; do
-    "mount_$t"
     m="$WORK/mnt-$t"
-    a=$(now); read_file "$m/cold.bin"; b=$(now); R[$t,cold]=$(mibs "$a" "$b")
-    cmp -s "$m/cold.bin" "$WORK/src.bin" || { echo "$t: cold.bin differs" >&2; exit 1; }
-    "unmount_$t"; "mount_$t"
-    a=$(now); read_file "$m/cold.bin"; b=$(now); R[$t,warm]=$(mibs "$a" "$b")
+    cold=() warm=()
+    for ((round = 1; round <= ROUNDS; round++)); do
+        [ "$round" -eq 1 ] || { "unmount_$t"; drop_cache "$t"; }
+        "mount_$t"
+        a=$(now); read_file "$m/cold.bin"; b=$(now); cold+=("$(mibs "$a" "$b")")
+        cmp -s "$m/cold.bin" "$WORK/src.bin" || { echo "$t: cold.bin differs" >&2; exit 1; }
+        "unmount_$t"; "mount_$t"
+        a=$(now); read_file "$m/cold.bin"; b=$(now); warm+=("$(mibs "$a" "$b")")
+    done
+    R[$t,cold]=$(median "${cold[@]}")
+    R[$t,warm]=$(median "${warm[@]}")
+    [ "$ROUNDS" -eq 1 ] || echo "$t: cold ${cold[*]}; warm ${warm[*]} MiB/s" >&2
     a=$(now)
     dd if="$WORK/src.bin" of="$m/written.bin" bs=1M status=none
     until [ "$(s3 size "$t/written.bin")" = "$BYTES" ]; do sleep 0.1; done
@@ -161,9 +184,14 @@ for i in range($FILES):
     "unmount_$t"
     echo "$t: cold ${R[$t,cold]} warm ${R[$t,warm]} write ${R[$t,write]} MiB/s; small ${R[$t,small]} s (${R[$t,small_up]} s until uploaded)" >&2
 done
-mount_mirror
-a=$(now); read_file "$WORK/mnt-mirror/cold.bin"; b=$(now); R[mirror,warm]=$(mibs "$a" "$b")
-unmount_mirror
+mirror=()
+for ((round = 1; round <= ROUNDS; round++)); do
+    mount_mirror
+    a=$(now); read_file "$WORK/mnt-mirror/cold.bin"; b=$(now); mirror+=("$(mibs "$a" "$b")")
+    unmount_mirror
+done
+R[mirror,warm]=$(median "${mirror[@]}")
+[ "$ROUNDS" -eq 1 ] || echo "mirror: ${mirror[*]} MiB/s" >&2
 
 ratio() { python3 -c "print(f'{$1 / $2:.2f}')"; }
 echo

@@ -11,9 +11,9 @@ use fsgate_core::{Error, Result};
 
 use crate::error::{file_failure, modified, permanent_failure, storage, transient};
 use crate::events::{RwResult, WriteDataParams};
-use crate::record::{block_bytes, BlockIndex, BlockMeta};
+use crate::record::{BlockIndex, BlockMeta};
 use crate::status::FlushMode;
-use crate::vault::{Inner, Vault, BLOCKS, DATA};
+use crate::vault::{Inner, Vault, BLOCKS};
 
 /// Largest run of dirty bytes one `on_write_data` carries.
 const MAX_TRANSFER: usize = 8 << 20;
@@ -88,13 +88,6 @@ impl Inner {
                 return Err(file_failure(file_id));
             }
             let num = file.record.num;
-            let txn = self
-                .db
-                .begin_read()
-                .map_err(|e| storage("beginning a flush", e))?;
-            let data = txn
-                .open_table(DATA)
-                .map_err(|e| storage("opening the data table", e))?;
             let mut extents: Vec<Extent> = Vec::new();
             let mut taken = 0u64;
             let mut more = false;
@@ -110,10 +103,7 @@ impl Inner {
                     break;
                 }
                 taken += block.meta.dirty.len();
-                let value = data
-                    .get((num.0, b.0))
-                    .map_err(|e| storage("reading a block", e))?;
-                let bytes = block_bytes(num, b, value.as_ref().map(|v| v.value()), &block.meta)?;
+                let bytes = self.load_block(num, b, Some(&block.meta))?;
                 for r in block.meta.dirty.ranges() {
                     let position = b.0 * bs + u64::from(r.start);
                     let chunk = &bytes[r.start as usize..r.end as usize];

@@ -1,19 +1,21 @@
 //! Reading, writing and resizing files: blocks, fetching gaps through `on_read_data`, and
 //! eviction of clean blocks under the size limit.
 
+use std::borrow::Cow;
 use std::ops::Range;
 use std::time::Instant;
 
 use fsgate_core::{Error, Result};
-use redb::{ReadableTable, WriteTransaction};
+use redb::WriteTransaction;
 
 use crate::error::{file_failure, full, modified, not_open, permanent_failure, storage, transient};
 use crate::events::{ReadDataParams, RwResult};
 use crate::range_set::RangeSet;
 use crate::record::{
-    decode_data, encode_data, held_bytes, BlockIndex, BlockMeta, FileNum, FileRecord,
+    check_data, data_checksum, BlockIndex, BlockMeta, FileNum, FileRecord, Stored,
 };
-use crate::vault::{Inner, State, Vault, BLOCKS, DATA};
+use crate::slots::Slot;
+use crate::vault::{Inner, State, Vault, BLOCKS};
 
 /// Largest range one `on_read_data` asks for.
 const MAX_TRANSFER: u64 = 8 << 20;
@@ -35,53 +37,129 @@ struct Piece {
     offset: usize,
 }
 
-/// A read's copy out of the vault, planned under the lock and run without it.
-struct CopyPlan {
-    txn: redb::ReadTransaction,
-    num: FileNum,
-    /// Each block piece of the read, with the bytes its block held (`None`: none).
-    blocks: Vec<(Piece, Option<RangeSet>)>,
+impl Piece {
+    fn len(&self) -> usize {
+        (self.within.end - self.within.start) as usize
+    }
 }
 
-impl CopyPlan {
+/// What a read found of one block in the index.
+enum Held {
+    /// Nothing: the piece reads as zeros.
+    Nothing,
+    /// Bytes from the block's start to the end of its slot's bytes, and zeros after.
+    Prefix(Stored),
+    /// These ranges of its slot's bytes, and zeros elsewhere.
+    Ranges(RangeSet, Stored),
+}
+
+/// A read's copy out of the data file, planned under the lock and run without it. The plan
+/// pins the slots it names, so they keep their bytes until it is dropped.
+struct CopyPlan<'a> {
+    inner: &'a Inner,
+    pin: u64,
+    num: FileNum,
+    blocks: Vec<(Piece, Held)>,
+}
+
+impl Drop for CopyPlan<'_> {
+    fn drop(&mut self) {
+        let mut state = self.inner.lock();
+        state.slots.unpin(self.pin);
+        if let Err(e) = self.inner.reclaim(&mut state) {
+            tracing::warn!("freeing vault slots: {e}");
+        }
+    }
+}
+
+impl CopyPlan<'_> {
     /// Copies the planned bytes into `out` (as long as the read): held bytes, zeros
-    /// elsewhere. Each block's checksum is checked first; a block that fails it fails the
-    /// read with `ERROR_INVALID_DATA`.
+    /// elsewhere. Blocks held from their start that lie in consecutive slots are read with
+    /// one `pread` straight into `out`; each block's checksum is checked, and a block that
+    /// fails it fails the read with `ERROR_INVALID_DATA`. Ends the plan, and its pin.
     fn copy_into(self, out: &mut [u8]) -> Result<()> {
-        let data = self
-            .txn
-            .open_table(DATA)
-            .map_err(|e| storage("opening the data table", e))?;
-        for (piece, present) in &self.blocks {
-            let dst = &mut out
-                [piece.offset..piece.offset + (piece.within.end - piece.within.start) as usize];
-            let Some(present) = present else {
-                dst.fill(0);
-                continue;
-            };
-            let value = data
-                .get((self.num.0, piece.block.0))
-                .map_err(|e| storage("reading a block", e))?;
-            let bytes = held_bytes(
-                self.num,
-                piece.block,
-                value.as_ref().map(|v| v.value()),
-                present,
-            )?;
-            let mut cursor = piece.within.start;
-            for r in present.ranges() {
-                let s = r.start.max(piece.within.start);
-                let e = r.end.min(piece.within.end);
-                if s >= e {
-                    continue;
+        let bs = self.inner.block_size();
+        let mut scratch = Vec::new();
+        let mut i = 0;
+        while i < self.blocks.len() {
+            let (piece, held) = &self.blocks[i];
+            let dst = &mut out[piece.offset..piece.offset + piece.len()];
+            match held {
+                Held::Nothing => {
+                    dst.fill(0);
+                    i += 1;
                 }
-                dst[(cursor - piece.within.start) as usize..(s - piece.within.start) as usize]
-                    .fill(0);
-                dst[(s - piece.within.start) as usize..(e - piece.within.start) as usize]
-                    .copy_from_slice(&bytes[s as usize..e as usize]);
-                cursor = e;
+                Held::Prefix(first)
+                    if piece.within.start == 0 && piece.len() >= first.len as usize =>
+                {
+                    // The run of blocks after it in the next slots, each filling its slot
+                    // but the last.
+                    let mut run = 1;
+                    let mut last = *first;
+                    while let Some((next, Held::Prefix(s))) = self.blocks.get(i + run) {
+                        if u64::from(last.len) != bs
+                            || s.slot.0 != last.slot.0 + 1
+                            || next.len() < s.len as usize
+                        {
+                            break;
+                        }
+                        last = *s;
+                        run += 1;
+                    }
+                    let start = piece.offset;
+                    let len = (run as u64 - 1) * bs + u64::from(last.len);
+                    let whole = self
+                        .inner
+                        .data
+                        .read(first.slot, &mut out[start..start + len as usize])?;
+                    for (k, (p, h)) in self.blocks[i..i + run].iter().enumerate() {
+                        let Held::Prefix(s) = h else { continue };
+                        let at = start + k * bs as usize;
+                        let bytes = &mut out[at..at + p.len()];
+                        if whole {
+                            check_data(self.num, p.block, s, Some(&bytes[..s.len as usize]))?;
+                        } else {
+                            // The file ended inside the run: find the block that is short.
+                            self.inner
+                                .read_checked(self.num, p.block, s, &mut scratch)?;
+                            bytes[..s.len as usize].copy_from_slice(&scratch);
+                        }
+                        bytes[s.len as usize..].fill(0);
+                    }
+                    i += run;
+                }
+                Held::Prefix(stored) => {
+                    self.inner
+                        .read_checked(self.num, piece.block, stored, &mut scratch)?;
+                    let start = piece.within.start as usize;
+                    let n = (piece.within.end.min(stored.len) as usize).saturating_sub(start);
+                    if n > 0 {
+                        dst[..n].copy_from_slice(&scratch[start..start + n]);
+                    }
+                    dst[n..].fill(0);
+                    i += 1;
+                }
+                Held::Ranges(present, stored) => {
+                    self.inner
+                        .read_checked(self.num, piece.block, stored, &mut scratch)?;
+                    let mut cursor = piece.within.start;
+                    for r in present.ranges() {
+                        let s = r.start.max(piece.within.start);
+                        let e = r.end.min(piece.within.end);
+                        if s >= e {
+                            continue;
+                        }
+                        dst[(cursor - piece.within.start) as usize
+                            ..(s - piece.within.start) as usize]
+                            .fill(0);
+                        dst[(s - piece.within.start) as usize..(e - piece.within.start) as usize]
+                            .copy_from_slice(&scratch[s as usize..e as usize]);
+                        cursor = e;
+                    }
+                    dst[(cursor - piece.within.start) as usize..].fill(0);
+                    i += 1;
+                }
             }
-            dst[(cursor - piece.within.start) as usize..].fill(0);
         }
         Ok(())
     }
@@ -106,51 +184,133 @@ fn pieces(block_size: u64, range: Range<u64>) -> Vec<Piece> {
     out
 }
 
-/// Reads a block's stored bytes (checked) in a write transaction.
-fn load_block(txn: &WriteTransaction, file: FileNum, block: BlockIndex) -> Result<Vec<u8>> {
-    let data = txn
-        .open_table(DATA)
-        .map_err(|e| storage("opening the data table", e))?;
-    let value = data
-        .get((file.0, block.0))
-        .map_err(|e| storage("reading a block", e))?;
-    match value {
-        Some(v) => decode_data(file, block, v.value()).map(<[u8]>::to_vec),
-        None => Ok(Vec::new()),
-    }
+/// A block's new state in a transaction: its index entry (without its slot yet) and the
+/// bytes its slot is to hold, borrowed from the caller's buffer when they are a slice of it.
+pub(crate) struct NewBlock<'a> {
+    pub(crate) block: BlockIndex,
+    pub(crate) meta: BlockMeta,
+    pub(crate) bytes: Cow<'a, [u8]>,
 }
 
-/// Stores a block's bytes and index entry.
-fn store_block(
+/// Removes blocks' index entries in `txn`; their slots are given up when
+/// [`State::set_block`] drops them after the commit.
+pub(crate) fn remove_blocks(
     txn: &WriteTransaction,
-    file: FileNum,
-    block: BlockIndex,
-    meta: &BlockMeta,
-    bytes: &[u8],
+    blocks: &[(FileNum, BlockIndex)],
 ) -> Result<()> {
-    let mut data = txn
-        .open_table(DATA)
-        .map_err(|e| storage("opening the data table", e))?;
     let mut metas = txn
         .open_table(BLOCKS)
         .map_err(|e| storage("opening the block table", e))?;
-    if meta.present.is_empty() {
-        data.remove((file.0, block.0))
-            .map_err(|e| storage("removing a block", e))?;
+    for (file, block) in blocks {
         metas
             .remove((file.0, block.0))
             .map_err(|e| storage("removing a block", e))?;
-    } else {
-        data.insert(
-            (file.0, block.0),
-            encode_data(file, block, bytes).as_slice(),
-        )
-        .map_err(|e| storage("writing a block", e))?;
-        metas
-            .insert((file.0, block.0), meta.encode(file, block).as_slice())
-            .map_err(|e| storage("writing a block index entry", e))?;
     }
     Ok(())
+}
+
+impl Inner {
+    /// Reads a block's stored bytes into `buf` (resized to them) and checks them.
+    pub(crate) fn read_checked(
+        &self,
+        num: FileNum,
+        block: BlockIndex,
+        stored: &Stored,
+        buf: &mut Vec<u8>,
+    ) -> Result<()> {
+        buf.clear();
+        buf.resize(stored.len as usize, 0);
+        let whole = self.data.read(stored.slot, buf)?;
+        check_data(num, block, stored, whole.then_some(&buf[..]))
+    }
+
+    /// A block's stored bytes, checked (empty for a block not stored).
+    pub(crate) fn load_block(
+        &self,
+        num: FileNum,
+        block: BlockIndex,
+        meta: Option<&BlockMeta>,
+    ) -> Result<Vec<u8>> {
+        let mut buf = Vec::new();
+        if let Some(stored) = meta.and_then(|m| m.stored.as_ref()) {
+            self.read_checked(num, block, stored, &mut buf)?;
+        }
+        Ok(buf)
+    }
+
+    /// Writes `blocks` in `txn`: the bytes of each into a fresh slot of the data file (runs
+    /// of consecutive slots with one `pwritev`), its index entry naming the slot; a block
+    /// holding nothing leaves the index. Returns the entries to apply with
+    /// [`State::set_block`] once `txn` commits, which gives up the slots they replace.
+    ///
+    /// Slots taken for a transaction that then fails stay unused until the vault is opened
+    /// again.
+    pub(crate) fn store_blocks(
+        &self,
+        state: &mut State,
+        txn: &WriteTransaction,
+        num: FileNum,
+        mut blocks: Vec<NewBlock<'_>>,
+    ) -> Result<Vec<(BlockIndex, Option<BlockMeta>)>> {
+        let stored = blocks.iter().filter(|b| !b.meta.present.is_empty()).count();
+        let mut slots = self.allocate(state, stored as u64)?.into_iter();
+        for b in &mut blocks {
+            if b.meta.present.is_empty() {
+                b.meta.stored = None;
+                continue;
+            }
+            let len = b.meta.present.end() as usize;
+            match &mut b.bytes {
+                Cow::Borrowed(bytes) if bytes.len() >= len => *bytes = &bytes[..len],
+                bytes => bytes.to_mut().resize(len, 0),
+            }
+            let Some(slot) = slots.next() else {
+                return Err(storage("allocating vault slots", "too few slots"));
+            };
+            b.meta.stored = Some(Stored {
+                slot,
+                len: len as u32,
+                crc: data_checksum(num, b.block, &b.bytes),
+            });
+        }
+        let bs = self.block_size();
+        let mut run: Vec<&[u8]> = Vec::new();
+        let mut run_start = Slot(0);
+        let mut run_full = false;
+        for b in &blocks {
+            let Some(s) = b.meta.stored else { continue };
+            if run.is_empty() || !run_full || s.slot.0 != run_start.0 + run.len() as u64 {
+                if !run.is_empty() {
+                    self.data.write(run_start, &run)?;
+                    run.clear();
+                }
+                run_start = s.slot;
+            }
+            run.push(&b.bytes);
+            run_full = u64::from(s.len) == bs;
+        }
+        if !run.is_empty() {
+            self.data.write(run_start, &run)?;
+        }
+        let mut metas = txn
+            .open_table(BLOCKS)
+            .map_err(|e| storage("opening the block table", e))?;
+        let mut out = Vec::with_capacity(blocks.len());
+        for b in blocks {
+            if b.meta.present.is_empty() {
+                metas
+                    .remove((num.0, b.block.0))
+                    .map_err(|e| storage("removing a block", e))?;
+                out.push((b.block, None));
+            } else {
+                metas
+                    .insert((num.0, b.block.0), b.meta.encode(num, b.block).as_slice())
+                    .map_err(|e| storage("writing a block index entry", e))?;
+                out.push((b.block, Some(b.meta)));
+            }
+        }
+        Ok(out)
+    }
 }
 
 impl Inner {
@@ -239,64 +399,65 @@ impl Inner {
     }
 
     /// Merges fetched bytes into the parts of their blocks the vault does not hold.
-    fn merge(
-        &self,
-        state: &mut State,
-        key: &str,
-        file_id: &str,
-        fetched: &[Fetched],
-    ) -> Result<()> {
+    fn merge(&self, state: &mut State, key: &str, file_id: &str, f: &Fetched) -> Result<()> {
         let bs = self.block_size();
         let mut record = state.file(key, file_id)?.record.clone();
         let num = record.num;
-        let txn = self.begin_write()?;
-        let mut changed = Vec::new();
         let mut record_changed = false;
-        for f in fetched {
-            if let Some(eof) = f.eof {
-                if record.external_eof.is_none_or(|e| eof < e) {
-                    record.external_eof = Some(eof);
-                    record_changed = true;
-                }
+        if let Some(eof) = f.eof {
+            if record.external_eof.is_none_or(|e| eof < e) {
+                record.external_eof = Some(eof);
+                record_changed = true;
             }
-            // Bytes past the external end (a shrink not yet flushed) are not the file's.
-            let end = (f.position + f.bytes.len() as u64)
-                .min(record.size)
-                .min(record.external_eof.unwrap_or(u64::MAX));
-            if f.position >= end {
+        }
+        // Bytes past the external end (a shrink not yet flushed) are not the file's.
+        let end = (f.position + f.bytes.len() as u64)
+            .min(record.size)
+            .min(record.external_eof.unwrap_or(u64::MAX));
+        let mut news = Vec::new();
+        for piece in pieces(bs, f.position..end.max(f.position)) {
+            let old = state.blocks.get(&(num, piece.block)).map(|b| &b.meta);
+            let mut meta = old.cloned().unwrap_or_default();
+            let gaps = meta.present.gaps(piece.within.clone());
+            if gaps.is_empty() {
                 continue;
             }
-            for piece in pieces(bs, f.position..end) {
-                let mut meta = state
-                    .blocks
-                    .get(&(num, piece.block))
-                    .map(|b| b.meta.clone())
-                    .unwrap_or_default();
-                let gaps = meta.present.gaps(piece.within.clone());
-                if gaps.is_empty() {
-                    continue;
-                }
-                let mut bytes = load_block(&txn, num, piece.block)?;
+            let src = &f.bytes[piece.offset..piece.offset + piece.len()];
+            let bytes = if meta.stored.is_none() && piece.within.start == 0 {
+                // A new block from its start: its bytes are the fetched ones, no copy.
+                meta.present.insert(piece.within.clone());
+                Cow::Borrowed(src)
+            } else {
+                let mut bytes = self.load_block(num, piece.block, old)?;
                 let need = piece.within.end as usize;
                 if bytes.len() < need {
                     bytes.resize(need, 0);
                 }
                 for g in gaps {
-                    let src = piece.offset + (g.start - piece.within.start) as usize;
+                    let from = (g.start - piece.within.start) as usize;
                     let n = (g.end - g.start) as usize;
-                    bytes[g.start as usize..g.end as usize].copy_from_slice(&f.bytes[src..src + n]);
+                    bytes[g.start as usize..g.end as usize].copy_from_slice(&src[from..from + n]);
                     meta.present.insert(g);
                 }
-                store_block(&txn, num, piece.block, &meta, &bytes)?;
-                changed.push((piece.block, meta));
-            }
+                Cow::Owned(bytes)
+            };
+            news.push(NewBlock {
+                block: piece.block,
+                meta,
+                bytes,
+            });
         }
+        if news.is_empty() && !record_changed {
+            return Ok(());
+        }
+        let txn = self.begin_write()?;
+        let changed = self.store_blocks(state, &txn, num, news)?;
         if record_changed {
             Inner::put_record(&txn, key, &record)?;
         }
         self.commit(state, txn, "file_read")?;
         for (block, meta) in changed {
-            state.set_block(num, block, Some(meta));
+            state.set_block(num, block, meta);
         }
         if let Some(f) = state.files.get_mut(key) {
             f.record.external_eof = record.external_eof;
@@ -353,7 +514,7 @@ impl Inner {
                     // The file was cut or flushed meanwhile: these bytes may be stale.
                     break;
                 }
-                self.merge(&mut state, key, file_id, std::slice::from_ref(&fetched))?;
+                self.merge(&mut state, key, file_id, &fetched)?;
                 if eof {
                     break;
                 }
@@ -361,35 +522,40 @@ impl Inner {
         }
     }
 
-    /// What a read of `len` bytes at `position` copies out, taken under the lock: a redb
-    /// read transaction begun while the index matches the tables (every commit is made
-    /// under the lock), and the index entries of the blocks it covers, marked used. The
-    /// copy itself ([`CopyPlan::copy_into`]) runs without the lock, so reads of cached data
-    /// do not wait for each other nor for writers.
+    /// What a read of `len` bytes at `position` copies out, taken under the lock: the slots
+    /// and ranges of the blocks it covers, marked used, and a pin that keeps those slots'
+    /// bytes until the plan is dropped (a write meanwhile puts its bytes in other slots).
+    /// The copy itself ([`CopyPlan::copy_into`]) runs without the lock, so reads of cached
+    /// data do not wait for each other nor for writers.
     fn plan_copy(
         &self,
         state: &mut State,
         num: FileNum,
         position: u64,
         len: usize,
-    ) -> Result<CopyPlan> {
-        let txn = self
-            .db
-            .begin_read()
-            .map_err(|e| storage("beginning a read", e))?;
+    ) -> CopyPlan<'_> {
         let bs = self.block_size();
         let mut blocks = Vec::new();
         for piece in pieces(bs, position..position + len as u64) {
-            let meta = state
-                .blocks
-                .get(&(num, piece.block))
-                .map(|b| b.meta.present.clone());
-            if meta.is_some() {
+            let held = match state.blocks.get(&(num, piece.block)) {
+                Some(b) => match (b.meta.stored, b.meta.present.ranges()) {
+                    (Some(stored), [only]) if only.start == 0 => Held::Prefix(stored),
+                    (Some(stored), _) => Held::Ranges(b.meta.present.clone(), stored),
+                    (None, _) => Held::Nothing,
+                },
+                None => Held::Nothing,
+            };
+            if !matches!(held, Held::Nothing) {
                 state.touch(num, piece.block);
             }
-            blocks.push((piece, meta));
+            blocks.push((piece, held));
         }
-        Ok(CopyPlan { txn, num, blocks })
+        CopyPlan {
+            inner: self,
+            pin: state.slots.pin(),
+            num,
+            blocks,
+        }
     }
 
     /// Evicts least recently used clean blocks, other than those of `keep` (the blocks about
@@ -423,13 +589,12 @@ impl Inner {
         }
         if !victims.is_empty() {
             let txn = self.begin_write()?;
-            for &(file, block) in &victims {
-                store_block(&txn, file, block, &BlockMeta::default(), &[])?;
-            }
+            remove_blocks(&txn, &victims)?;
             self.commit(state, txn, "evict")?;
             for (file, block) in victims {
                 state.set_block(file, block, None);
             }
+            self.reclaim(state)?;
         }
         Ok(excess == 0)
     }
@@ -465,8 +630,7 @@ impl Inner {
         file.epoch += 1;
         let num = file.record.num;
         let blocks: Vec<BlockIndex> = file.blocks.iter().copied().collect();
-        let txn = self.begin_write()?;
-        let mut changed = Vec::new();
+        let mut news = Vec::new();
         for b in blocks {
             let Some(block) = state.blocks.get(&(num, b)) else {
                 continue;
@@ -478,22 +642,27 @@ impl Inner {
                 generation: block.meta.generation,
                 present: block.meta.dirty.clone(),
                 dirty: block.meta.dirty.clone(),
+                stored: None,
             };
-            let mut bytes = if meta.present.is_empty() {
+            let bytes = if meta.present.is_empty() {
                 Vec::new()
             } else {
-                load_block(&txn, num, b)?
+                self.load_block(num, b, Some(&block.meta))?
             };
-            bytes.truncate(meta.present.end() as usize);
-            store_block(&txn, num, b, &meta, &bytes)?;
-            changed.push((b, meta));
+            news.push(NewBlock {
+                block: b,
+                meta,
+                bytes: Cow::Owned(bytes),
+            });
         }
-        if changed.is_empty() {
+        if news.is_empty() {
             return Ok(());
         }
+        let txn = self.begin_write()?;
+        let changed = self.store_blocks(state, &txn, num, news)?;
         self.commit(state, txn, "drop_clean")?;
         for (b, meta) in changed {
-            state.set_block(num, b, Some(meta).filter(|m| !m.present.is_empty()));
+            state.set_block(num, b, meta);
         }
         Ok(())
     }
@@ -517,28 +686,33 @@ impl Inner {
         if size == old {
             return Ok(());
         }
-        let mut changed = Vec::new();
-        let txn = self.begin_write()?;
+        let mut news = Vec::new();
         if size < old {
             let first_gone = size.div_ceil(bs);
             for &b in file.blocks.range(BlockIndex(size / bs)..) {
-                if b.0 >= first_gone {
-                    store_block(&txn, num, b, &BlockMeta::default(), &[])?;
-                    changed.push((b, None));
+                let Some(state_block) = state.blocks.get(&(num, b)) else {
+                    continue;
+                };
+                let mut meta = state_block.meta.clone();
+                let bytes = if b.0 >= first_gone {
+                    meta.present = RangeSet::default();
+                    Vec::new()
                 } else {
                     let cut = (size - b.0 * bs) as u32;
-                    let Some(state_block) = state.blocks.get(&(num, b)) else {
-                        continue;
-                    };
-                    let mut meta = state_block.meta.clone();
                     meta.present.truncate(cut);
                     meta.dirty.truncate(cut);
                     meta.generation += 1;
-                    let mut bytes = load_block(&txn, num, b)?;
-                    bytes.truncate(meta.present.end() as usize);
-                    store_block(&txn, num, b, &meta, &bytes)?;
-                    changed.push((b, Some(meta)));
-                }
+                    if meta.present.is_empty() {
+                        Vec::new()
+                    } else {
+                        self.load_block(num, b, Some(&state_block.meta))?
+                    }
+                };
+                news.push(NewBlock {
+                    block: b,
+                    meta,
+                    bytes: Cow::Owned(bytes),
+                });
             }
             if !record.local {
                 record.external_eof = Some(record.external_eof.map_or(size, |e| e.min(size)));
@@ -551,10 +725,12 @@ impl Inner {
         }
         record.size = size;
         record.size_dirty = !record.local && (record.size_dirty || !external);
+        let txn = self.begin_write()?;
+        let changed = self.store_blocks(state, &txn, num, news)?;
         Inner::put_record(&txn, key, &record)?;
         self.commit(state, txn, "file_set_size")?;
         for (b, meta) in changed {
-            state.set_block(num, b, meta.filter(|m| !m.present.is_empty()));
+            state.set_block(num, b, meta);
         }
         let delay = self.options.flush_delay;
         if let Some(f) = state.files.get_mut(key) {
@@ -600,30 +776,37 @@ impl Inner {
         if !self.make_room(state, growth, &keep)? {
             return Err(full(self.options.size_limit));
         }
-        let txn = self.begin_write()?;
-        let mut changed = Vec::with_capacity(pieces.len());
+        let mut news = Vec::with_capacity(pieces.len());
         for piece in &pieces {
-            let mut meta = state
-                .blocks
-                .get(&(num, piece.block))
-                .map(|b| b.meta.clone())
-                .unwrap_or_default();
-            let mut bytes = load_block(&txn, num, piece.block)?;
-            let need = piece.within.end as usize;
-            if bytes.len() < need {
-                bytes.resize(need, 0);
-            }
-            let len = (piece.within.end - piece.within.start) as usize;
-            bytes[piece.within.start as usize..need]
-                .copy_from_slice(&data[piece.offset..piece.offset + len]);
+            let old = state.blocks.get(&(num, piece.block)).map(|b| &b.meta);
+            let mut meta = old.cloned().unwrap_or_default();
+            let src = &data[piece.offset..piece.offset + piece.len()];
+            let old_len = meta.stored.map_or(0, |s| s.len);
+            let bytes = if piece.within.start == 0 && piece.within.end >= old_len {
+                // Every stored byte is overwritten: the block's bytes are the written ones.
+                Cow::Borrowed(src)
+            } else {
+                let mut bytes = self.load_block(num, piece.block, old)?;
+                let need = piece.within.end as usize;
+                if bytes.len() < need {
+                    bytes.resize(need, 0);
+                }
+                bytes[piece.within.start as usize..need].copy_from_slice(src);
+                Cow::Owned(bytes)
+            };
             meta.present.insert(piece.within.clone());
             if !record.local {
                 meta.dirty.insert(piece.within.clone());
             }
             meta.generation += 1;
-            store_block(&txn, num, piece.block, &meta, &bytes)?;
-            changed.push((piece.block, meta));
+            news.push(NewBlock {
+                block: piece.block,
+                meta,
+                bytes,
+            });
         }
+        let txn = self.begin_write()?;
+        let changed = self.store_blocks(state, &txn, num, news)?;
         let extends = end > record.size;
         if extends {
             if !record.local {
@@ -637,7 +820,7 @@ impl Inner {
         }
         self.commit(state, txn, "file_write")?;
         for (block, meta) in changed {
-            state.set_block(num, block, Some(meta));
+            state.set_block(num, block, meta);
         }
         let delay = self.options.flush_delay;
         if let Some(f) = state.files.get_mut(key) {
@@ -690,7 +873,7 @@ impl Vault {
                 continue;
             }
             let n = size.saturating_sub(position).min(buffer.len() as u64) as usize;
-            break (inner.plan_copy(&mut state, num, position, n)?, n);
+            break (inner.plan_copy(&mut state, num, position, n), n);
         };
         plan.copy_into(&mut buffer[..n])?;
         if fetched {

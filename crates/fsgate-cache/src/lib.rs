@@ -84,38 +84,64 @@
 //! at the size limit, `ERROR_SHARING_VIOLATION` (32) for a vault open twice,
 //! `ERROR_NOT_READY` (21) after `close_cache`; transfer failures map as [`RwResult`] says.
 //!
-//! # Storage: redb
-//! The index (file records, per-block byte ranges, tags) and the block data all live in one
-//! [redb](https://docs.rs/redb) database file. redb is a maintained, pure-Rust embedded
-//! key-value store with ACID transactions on a copy-on-write B-tree: a commit is atomic
-//! and crash-safe, and opening a database after a crash rolls back to the last commit.
-//! That *is* the reference's journal (each vault modification is one transaction, recovered
-//! at every open whatever the journaling mode), without a journal format of our own to get
-//! wrong. Blocks live inside the database rather than beside it so that a block and the
-//! index entry describing it commit together: no crash can leave the index naming bytes
-//! that were never written, or bytes that no index entry owns. The cost is that a write
-//! rewrites its block (64 KiB by default) through the B-tree; [`VaultOptions::block_size`]
-//! trades that against per-block overhead. Copy-on-write also means the file can grow to
-//! about twice the data it holds, and does not shrink when data is evicted or deleted
-//! (redb reuses the freed pages).
+//! # Storage: an index in redb and a data file beside it
+//! A vault at `PATH` is two files. `PATH` is a [redb](https://docs.rs/redb) database (a
+//! maintained, pure-Rust embedded key-value store with ACID transactions on a
+//! copy-on-write B-tree) holding the index: file records, tags, and per block its byte
+//! ranges and where its bytes are. `PATH.data` holds the block bytes, each block in a slot
+//! of block-size bytes at `slot × block size`. Every vault modification is one redb
+//! transaction, recovered at every open whatever the journaling mode: that *is* the
+//! reference's journal, without a journal format of our own to get wrong.
+//!
+//! Why the bytes are not in redb: a read of cached data would then cost, per block, a
+//! B-tree lookup and a fresh allocation that redb reads the value into, before the copy to
+//! the caller. From a plain file a read costs one `pread` straight into the caller's buffer
+//! for each run of blocks in consecutive slots, and a CRC per block; slots for the blocks
+//! one transaction writes (a fetched window, a large write) are taken in one run when
+//! there is one, so a sequential file usually is one run. A write no longer rewrites its
+//! block through the B-tree either: the bytes go out with one `pwritev` per run.
+//!
+//! How the two files stay consistent: blocks are written copy-on-write. A transaction
+//! writes a block's new bytes into a free slot, then commits the index entry naming that
+//! slot with the bytes' length and CRC; the slot the block used before is given up only
+//! after the commit. A crash at any point leaves the committed index naming slots whose
+//! bytes were written before it, and the open rebuilds the free slots from the index (a
+//! slot written by a transaction that never committed is free again). A given-up slot is
+//! written again only when no read that planned before it was given up is still copying out
+//! of it, and, without journaling, after the next sync (so the last durable index never
+//! names a slot that was rewritten since). Freed slots are reused first; runs of freed
+//! slots are given back to the file system with `fallocate(PUNCH_HOLE)`, and a free tail is
+//! cut off, so the data file holds about what the vault holds.
 //!
 //! Without journaling, commits use redb's `Durability::Eventual` over redb's file backend
 //! with its eventual sync made a no-op: redb has written the commit's pages and header with
 //! `pwrite` before it asks for that sync, so the commit is in the kernel's page cache when
 //! it returns and a killed process loses nothing; redb's header slots and checksums roll a
-//! commit cut short by the kill back to the previous one. (redb's own `Durability::None`
-//! would not do: it writes no header until the next durable commit, so a kill loses every
-//! commit since.) With journaling, commits use `Durability::Immediate` (fdatasync).
+//! commit cut short by the kill back to the previous one. The data file's bytes are in the
+//! page cache before that commit in the same way. (redb's own `Durability::None` would not
+//! do: it writes no header until the next durable commit, so a kill loses every commit
+//! since.) With journaling, every commit fdatasyncs the data file, then commits with
+//! `Durability::Immediate` (fdatasync of the index). A sync without journaling (see
+//! [`VaultOptions::journaling`]) does the same.
+//!
+//! A vault of format 1 (block bytes inside the redb file, before this layout) is converted
+//! when opened, in the open's transaction: its blocks are copied into the data file and
+//! its data table dropped, so unflushed data survives the upgrade, and a crash during it
+//! leaves the vault in format 1 to be converted at the next open. The redb file keeps its
+//! size (redb reuses the freed pages for the index).
 //!
 //! # Corruption
-//! Every stored value carries a CRC-32 over its kind, key and bytes. The index is checked
-//! at [`Vault::open`] (a corrupt index fails the open), block data and tags when read:
-//! a block that fails is reported with `ERROR_INVALID_DATA`, never served.
-//! [`Vault::check_and_repair`] checks everything and drops what fails.
+//! Every index record and tag carries a CRC-32 over its kind, key and bytes; each block's
+//! index entry carries the CRC-32 of its bytes and key. The index is checked at
+//! [`Vault::open`] (a corrupt index fails the open), block data and tags when read: a block
+//! whose bytes fail their CRC, or that the data file ends before, is reported with
+//! `ERROR_INVALID_DATA`, never served. [`Vault::check_and_repair`] checks everything and
+//! drops what fails.
 //!
 //! # Deviations from the reference
-//! - One vault is one redb file; the reference's vault file format, encryption,
-//!   compression and `CacheDirectory`/`CacheFile` split are not implemented.
+//! - One vault is a redb index and a data file beside it; the reference's vault file
+//!   format, encryption, compression and `CacheDirectory`/`CacheFile` split are not
+//!   implemented.
 //! - Journaling off commits each change atomically, written to the file without an
 //!   fsync: it survives a kill of the process, not a power loss, which can leave the file
 //!   unopenable (see [`VaultOptions::journaling`] for exactly what survives what). On, every
@@ -137,16 +163,19 @@
 //!   when the vault is created.
 
 mod backend;
+mod data_file;
 mod error;
 mod events;
 #[cfg(feature = "fault-injection")]
 mod fault;
 mod flush;
 mod io;
+mod migrate;
 mod options;
 mod range_set;
 mod record;
 mod repair;
+mod slots;
 mod status;
 mod tags;
 mod vault;

@@ -13,18 +13,23 @@ pub struct VaultOptions {
     /// The reference's `JournalingMode`. Either way each modification is one redb
     /// transaction, applied whole or not at all, and the vault reopens consistent.
     ///
-    /// - **On:** every modification is fsynced before its method returns; it survives a kill
-    ///   of the process, a kernel crash and a power loss.
-    /// - **Off** (the default): every modification is written to the vault file before its
-    ///   method returns, without an fsync. It survives a kill of the process (`kill -9`, a
-    ///   panic, the OOM killer) at any point: the kernel holds the written bytes and writes
+    /// - **On:** every modification is fsynced before its method returns (the data file,
+    ///   then the index); it survives a kill of the process, a kernel crash and a power loss.
+    /// - **Off** (the default): every modification is written to the vault's files before
+    ///   its method returns, without an fsync. It survives a kill of the process (`kill -9`,
+    ///   a panic, the OOM killer) at any point: the kernel holds the written bytes and writes
     ///   them back after the process is gone. A power loss or kernel crash loses what was
     ///   not fsynced yet, and since the kernel writes pages back in any order, it can also
-    ///   leave the file inconsistent, so that [`Vault::open`](crate::Vault::open) fails with
-    ///   `ERROR_INVALID_DATA` (delete the file then; what external storage holds is not
-    ///   affected). The vault fsyncs at `file_flush` (any mode), `flush_cache`,
-    ///   `close_cache` and when dropped, and the write-back thread at most a second after a
-    ///   change, which bounds that window.
+    ///   leave the index inconsistent, so that [`Vault::open`](crate::Vault::open) fails with
+    ///   `ERROR_INVALID_DATA` (delete the vault's two files then; what external storage
+    ///   holds is not affected), or leave index entries naming block bytes that never
+    ///   reached the data file: reading such a block fails with `ERROR_INVALID_DATA`, never
+    ///   returns the wrong bytes, and [`Vault::check_and_repair`](crate::Vault::check_and_repair)
+    ///   drops it (a clean block is fetched again; unflushed bytes in it are lost). Slots
+    ///   are not rewritten before the next sync, so an index that comes back as of the last
+    ///   sync finds its blocks intact. The vault fsyncs at `file_flush` (any mode),
+    ///   `flush_cache`, `close_cache` and when dropped, and the write-back thread at most a
+    ///   second after a change, which bounds that window.
     ///
     /// Default: `false`.
     pub journaling: bool,

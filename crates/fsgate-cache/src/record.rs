@@ -9,6 +9,7 @@ use fsgate_core::Result;
 
 use crate::error::corrupt;
 use crate::range_set::RangeSet;
+use crate::slots::Slot;
 
 /// Which kind of record a checksum seals, so equal bytes of two kinds do not pass for each
 /// other.
@@ -189,6 +190,16 @@ fn block_key_bytes(file: FileNum, block: BlockIndex) -> [u8; 16] {
     key
 }
 
+/// Where a block's bytes are in the data file, and their checksum.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Stored {
+    pub(crate) slot: Slot,
+    /// Bytes in the slot (the end of the block's last held range).
+    pub(crate) len: u32,
+    /// [`data_checksum`] of those bytes.
+    pub(crate) crc: u32,
+}
+
 /// What the vault keeps about one block besides its bytes.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct BlockMeta {
@@ -198,15 +209,22 @@ pub(crate) struct BlockMeta {
     pub(crate) present: RangeSet,
     /// Bytes written locally and not yet flushed (a subset of `present`).
     pub(crate) dirty: RangeSet,
+    /// Its bytes in the data file; `None` until they are written there.
+    pub(crate) stored: Option<Stored>,
 }
 
 impl BlockMeta {
     pub(crate) fn encode(&self, file: FileNum, block: BlockIndex) -> Vec<u8> {
         let mut out =
-            Vec::with_capacity(16 + 8 * (self.present.ranges().len() + self.dirty.ranges().len()));
+            Vec::with_capacity(32 + 8 * (self.present.ranges().len() + self.dirty.ranges().len()));
         out.extend_from_slice(&self.generation.to_le_bytes());
         put_ranges(&mut out, &self.present);
         put_ranges(&mut out, &self.dirty);
+        if let Some(stored) = &self.stored {
+            out.extend_from_slice(&stored.slot.0.to_le_bytes());
+            out.extend_from_slice(&stored.len.to_le_bytes());
+            out.extend_from_slice(&stored.crc.to_le_bytes());
+        }
         seal(Kind::Block, &block_key_bytes(file, block), out)
     }
 
@@ -220,53 +238,64 @@ impl BlockMeta {
         let generation = r.u64()?;
         let present = r.ranges()?;
         let dirty = r.ranges()?;
+        let stored = if r.bytes.is_empty() {
+            None
+        } else {
+            Some(Stored {
+                slot: Slot(r.u64()?),
+                len: r.u32()?,
+                crc: r.u32()?,
+            })
+        };
         Ok(Self {
             generation,
             present,
             dirty,
+            stored,
         })
     }
 }
 
-/// A block's bytes, sealed.
-pub(crate) fn encode_data(file: FileNum, block: BlockIndex, bytes: &[u8]) -> Vec<u8> {
-    seal(Kind::Data, &block_key_bytes(file, block), bytes.to_vec())
+/// The checksum of a block's bytes, over its key too, so the bytes of another block (an
+/// index entry naming the wrong slot) fail it.
+pub(crate) fn data_checksum(file: FileNum, block: BlockIndex, bytes: &[u8]) -> u32 {
+    checksum(Kind::Data, &block_key_bytes(file, block), bytes)
 }
 
-/// A block's bytes, or the corruption error.
-pub(crate) fn decode_data(file: FileNum, block: BlockIndex, value: &[u8]) -> Result<&[u8]> {
-    let what = || format!("the data of block {} of file #{}", block.0, file.0);
-    open(Kind::Data, &block_key_bytes(file, block), value, &what)
-}
-
-/// The bytes of a block the index says is held: its stored value, checked against its
-/// checksum and against the index (a value missing or shorter than the index's ranges is
-/// corruption too).
-pub(crate) fn block_bytes<'a>(
+/// Checks bytes read from a block's slot against its index entry: `None` when the data
+/// file ended before them.
+pub(crate) fn check_data(
     file: FileNum,
     block: BlockIndex,
-    value: Option<&'a [u8]>,
-    meta: &BlockMeta,
-) -> Result<&'a [u8]> {
-    held_bytes(file, block, value, &meta.present)
-}
-
-/// [`block_bytes`] of a block holding `present`.
-pub(crate) fn held_bytes<'a>(
-    file: FileNum,
-    block: BlockIndex,
-    value: Option<&'a [u8]>,
-    present: &RangeSet,
-) -> Result<&'a [u8]> {
+    stored: &Stored,
+    bytes: Option<&[u8]>,
+) -> Result<()> {
     let what = || format!("the data of block {} of file #{}", block.0, file.0);
-    let Some(value) = value else {
-        return Err(corrupt(format!("{} (missing)", what())));
-    };
-    let bytes = decode_data(file, block, value)?;
-    if bytes.len() < present.end() as usize {
-        return Err(corrupt(format!("{} (shorter than its index)", what())));
+    match bytes {
+        None => Err(corrupt(format!("{} (missing from the data file)", what()))),
+        Some(b)
+            if b.len() != stored.len as usize || data_checksum(file, block, b) != stored.crc =>
+        {
+            Err(corrupt(what()))
+        }
+        Some(_) => Ok(()),
     }
-    Ok(bytes)
+}
+
+/// A block's bytes as format 1 stored them in a redb table (sealed with their checksum):
+/// the bytes, and whether they pass the checksum.
+pub(crate) fn open_format_1_data(file: FileNum, block: BlockIndex, value: &[u8]) -> (&[u8], bool) {
+    let what = String::new;
+    match open(Kind::Data, &block_key_bytes(file, block), value, &what) {
+        Ok(bytes) => (bytes, true),
+        Err(_) => (&value[..value.len().saturating_sub(4)], false),
+    }
+}
+
+/// A block's bytes as format 1 stored them, for the conversion's tests.
+#[cfg(test)]
+pub(crate) fn seal_format_1_data(file: FileNum, block: BlockIndex, bytes: &[u8]) -> Vec<u8> {
+    seal(Kind::Data, &block_key_bytes(file, block), bytes.to_vec())
 }
 
 fn tag_key_bytes(file: FileNum, tag: u16) -> [u8; 10] {
@@ -324,13 +353,16 @@ mod tests {
 
     #[test]
     fn data_under_another_key_fails_its_checksum() {
-        let bytes = encode_data(FileNum(1), BlockIndex(2), b"hello");
-        assert_eq!(
-            decode_data(FileNum(1), BlockIndex(2), &bytes).ok(),
-            Some(&b"hello"[..])
-        );
-        assert!(decode_data(FileNum(1), BlockIndex(3), &bytes).is_err());
-        assert!(decode_data(FileNum(1), BlockIndex(2), &bytes[..3]).is_err());
+        let stored = Stored {
+            slot: Slot(4),
+            len: 5,
+            crc: data_checksum(FileNum(1), BlockIndex(2), b"hello"),
+        };
+        assert!(check_data(FileNum(1), BlockIndex(2), &stored, Some(b"hello")).is_ok());
+        assert!(check_data(FileNum(1), BlockIndex(3), &stored, Some(b"hello")).is_err());
+        assert!(check_data(FileNum(1), BlockIndex(2), &stored, Some(b"hellO")).is_err());
+        assert!(check_data(FileNum(1), BlockIndex(2), &stored, Some(b"hell")).is_err());
+        assert!(check_data(FileNum(1), BlockIndex(2), &stored, None).is_err());
     }
 
     #[test]
@@ -342,6 +374,11 @@ mod tests {
         meta.present.insert(0..10);
         meta.present.insert(20..30);
         meta.dirty.insert(22..25);
+        meta.stored = Some(Stored {
+            slot: Slot(17),
+            len: 30,
+            crc: 0xdead_beef,
+        });
         let bytes = meta.encode(FileNum(3), BlockIndex(9));
         assert_eq!(
             BlockMeta::decode(FileNum(3), BlockIndex(9), &bytes).ok(),

@@ -4,8 +4,11 @@ use fsgate_core::Result;
 use redb::ReadableTable;
 
 use crate::error::storage;
-use crate::record::{decode_data, decode_tag, BlockIndex, BlockMeta, FileNum};
-use crate::vault::{Vault, BLOCKS, DATA, TAGS};
+use fsgate_core::error::code;
+
+use crate::io::remove_blocks;
+use crate::record::{decode_tag, BlockIndex, BlockMeta, FileNum};
+use crate::vault::{Vault, TAGS};
 
 /// A block [`Vault::check_and_repair`] found corrupt and dropped.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -43,33 +46,28 @@ impl Vault {
         let mut bad_blocks: Vec<(FileNum, BlockIndex)> = Vec::new();
         let mut bad_tags: Vec<(FileNum, u16)> = Vec::new();
         {
-            let txn = inner
-                .db
-                .begin_read()
-                .map_err(|e| storage("beginning a check", e))?;
-            let data = txn
-                .open_table(DATA)
-                .map_err(|e| storage("opening the data table", e))?;
             let mut keys: Vec<(FileNum, BlockIndex)> = state.blocks.keys().copied().collect();
             keys.sort();
+            let mut buf = Vec::new();
             for (file, block) in keys {
                 report.blocks_checked += 1;
-                let value = data
-                    .get((file.0, block.0))
-                    .map_err(|e| storage("reading a block", e))?;
-                let good = match &value {
-                    Some(v) => decode_data(file, block, v.value()).is_ok_and(|bytes| {
-                        state
-                            .blocks
-                            .get(&(file, block))
-                            .is_some_and(|b| b.stored_len() == bytes.len() as u64)
-                    }),
+                let stored = state.blocks.get(&(file, block)).and_then(|b| b.meta.stored);
+                let good = match stored {
+                    Some(s) => match inner.read_checked(file, block, &s, &mut buf) {
+                        Ok(()) => true,
+                        Err(e) if e.code() == code::ERROR_INVALID_DATA => false,
+                        Err(e) => return Err(e),
+                    },
                     None => false,
                 };
                 if !good {
                     bad_blocks.push((file, block));
                 }
             }
+            let txn = inner
+                .db
+                .begin_read()
+                .map_err(|e| storage("beginning a check", e))?;
             let tags = txn
                 .open_table(TAGS)
                 .map_err(|e| storage("opening the tag table", e))?;
@@ -86,19 +84,7 @@ impl Vault {
         }
         let txn = inner.begin_write()?;
         {
-            let mut data = txn
-                .open_table(DATA)
-                .map_err(|e| storage("opening the data table", e))?;
-            let mut metas = txn
-                .open_table(BLOCKS)
-                .map_err(|e| storage("opening the block table", e))?;
-            for &(file, block) in &bad_blocks {
-                data.remove((file.0, block.0))
-                    .map_err(|e| storage("removing a block", e))?;
-                metas
-                    .remove((file.0, block.0))
-                    .map_err(|e| storage("removing a block", e))?;
-            }
+            remove_blocks(&txn, &bad_blocks)?;
             let mut tags = txn
                 .open_table(TAGS)
                 .map_err(|e| storage("opening the tag table", e))?;
@@ -140,6 +126,7 @@ impl Vault {
         for (file, tag) in bad_tags {
             report.corrupt_tags.push((id_of(&state, file), tag));
         }
+        inner.reclaim(&mut state)?;
         Ok(report)
     }
 }

@@ -10,6 +10,10 @@
 //! what external storage holds); a flush snapshots the dirty bytes with each block's
 //! generation and marks clean only blocks whose generation did not move, and flushes of
 //! one file take turns.
+//!
+//! Writes to the data file, and the free-slot map ([`SlotMap`]), are under the mutex too.
+//! A read of cached data plans under it (which slots, pinned) and reads the data file
+//! without it; a slot given up meanwhile keeps its bytes until the pin is dropped.
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
@@ -22,24 +26,27 @@ use fsgate_core::{Error, Result};
 use redb::{Database, Durability, ReadableTable, TableDefinition, WriteTransaction};
 
 use crate::backend::ProcessSafeFile;
+use crate::data_file::DataFile;
 use crate::error::{closed, corrupt, file_not_found, not_open, storage};
 use crate::events::Events;
 use crate::options::VaultOptions;
 use crate::record::{decode_u64, BlockIndex, BlockMeta, FileNum, FileRecord};
+use crate::slots::{Slot, SlotMap};
 use crate::status::{EnumMode, FileStatus, FlushMode};
 
 /// Settings: format version, case sensitivity, block size, next file number.
 pub(crate) const SETTINGS: TableDefinition<&str, &[u8]> = TableDefinition::new("settings");
 /// File key (the id, case-folded when ids are case-insensitive) → [`FileRecord`].
 pub(crate) const FILES: TableDefinition<&str, &[u8]> = TableDefinition::new("files");
-/// (file number, block index) → [`BlockMeta`].
+/// (file number, block index) → [`BlockMeta`], which names the block's slot in the data
+/// file.
 pub(crate) const BLOCKS: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new("blocks");
-/// (file number, block index) → the block's bytes, sealed.
-pub(crate) const DATA: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new("data");
 /// (file number, tag id) → the tag's bytes, sealed.
 pub(crate) const TAGS: TableDefinition<(u64, u16), &[u8]> = TableDefinition::new("tags");
 
-const FORMAT_VERSION: u64 = 1;
+/// 1: block bytes in a redb table (converted at open, see `crate::migrate`); 2: in the data
+/// file beside the index.
+const FORMAT_VERSION: u64 = 2;
 
 /// A cache vault: file data cached by ranges between an application (typically a virtual
 /// drive) and external storage. See the [crate docs](crate) for an example.
@@ -52,6 +59,7 @@ pub struct Vault {
 
 pub(crate) struct Inner {
     pub(crate) db: Database,
+    pub(crate) data: DataFile,
     pub(crate) events: Box<dyn Events>,
     pub(crate) options: VaultOptions,
     pub(crate) state: Mutex<State>,
@@ -78,6 +86,8 @@ pub(crate) struct State {
     pub(crate) closed: bool,
     /// Every commit so far is durable (journaling off commits without fsync until a sync).
     pub(crate) durable: bool,
+    /// The data file's free slots.
+    pub(crate) slots: SlotMap,
 }
 
 pub(crate) struct FileState {
@@ -134,12 +144,19 @@ impl State {
     }
 
     /// Replaces (or, with `None`, removes) a block in the index, keeping sizes, dirty counts
-    /// and the LRU in step.
+    /// and the LRU in step. Called after the commit that made the change: a slot the block
+    /// no longer uses is given up.
     pub(crate) fn set_block(&mut self, file: FileNum, block: BlockIndex, new: Option<BlockMeta>) {
         let tick = self.next_tick();
         let key = (file, block);
+        let new_slot = new.as_ref().and_then(|m| m.stored).map(|s| s.slot);
         if let Some(old) = self.blocks.remove(&key) {
             self.current_size -= old.stored_len();
+            if let Some(old_slot) = old.meta.stored.map(|s| s.slot) {
+                if Some(old_slot) != new_slot {
+                    self.slots.release(old_slot);
+                }
+            }
             self.lru.remove(&(old.tick, file, block));
             if let Some(f) = self.keys.get(&file).and_then(|k| self.files.get_mut(k)) {
                 f.dirty_bytes -= old.meta.dirty.len();
@@ -218,6 +235,10 @@ impl Inner {
     ) -> Result<()> {
         #[cfg(feature = "fault-injection")]
         crate::fault::before_commit(operation);
+        if self.options.journaling {
+            // The index about to be durable may name bytes written in this transaction.
+            self.data.sync()?;
+        }
         txn.commit()
             .map_err(|e| storage(&format!("committing {operation}"), e))?;
         if !self.options.journaling {
@@ -231,6 +252,7 @@ impl Inner {
         if state.durable {
             return Ok(());
         }
+        self.data.sync()?;
         let mut txn = self
             .db
             .begin_write()
@@ -238,7 +260,29 @@ impl Inner {
         txn.set_durability(Durability::Immediate);
         txn.commit().map_err(|e| storage("syncing the vault", e))?;
         state.durable = true;
-        Ok(())
+        state.slots.synced();
+        self.reclaim(state)
+    }
+
+    /// Frees the slots in limbo nothing can need any more, giving their disk space back, and
+    /// cuts the data file after its last used slot.
+    pub(crate) fn reclaim(&self, state: &mut State) -> Result<()> {
+        let freed = state.slots.reclaim();
+        for (first, count) in freed.holes {
+            if freed.end.is_none_or(|end| first.0 < end) {
+                self.data.punch(first, count);
+            }
+        }
+        match freed.end {
+            Some(end) => self.data.truncate(end),
+            None => Ok(()),
+        }
+    }
+
+    /// Takes `n` slots of the data file for the blocks a transaction writes.
+    pub(crate) fn allocate(&self, state: &mut State, n: u64) -> Result<Vec<Slot>> {
+        self.reclaim(state)?;
+        Ok(state.slots.allocate(n))
     }
 
     /// Fails when the vault is closed.
@@ -282,10 +326,13 @@ fn db_error(path: &Path, err: redb::DatabaseError) -> Error {
 }
 
 impl Vault {
-    /// Opens the vault at `path`, creating it if missing (the reference's `OpenCache`).
+    /// Opens the vault at `path`, creating it if missing (the reference's `OpenCache`): the
+    /// index at `path` and the block data beside it at `path` with `.data` added (see the
+    /// [crate docs](crate#storage-an-index-in-redb-and-a-data-file-beside-it)).
     ///
     /// Opening recovers what a crash left: an interrupted transaction is rolled back whole,
-    /// whatever the journaling mode. Files with unflushed data come back as orphans
+    /// whatever the journaling mode, and the data file's slots no committed entry names are
+    /// free again. Files with unflushed data come back as orphans
     /// ([`EnumMode::Orphan`]). Every record of the index is checked against its checksum:
     /// a corrupt index fails the open with `ERROR_INVALID_DATA`; corrupt block data is found
     /// when read (the read fails with `ERROR_INVALID_DATA`) or by
@@ -293,7 +340,8 @@ impl Vault {
     ///
     /// Errors: `ERROR_SHARING_VIOLATION` when the vault is open already (one process, one
     /// `Vault`, at a time); `ERROR_INVALID_PARAMETER` for a bad block size or a case
-    /// sensitivity other than the vault's.
+    /// sensitivity other than the vault's. A vault of format 1 (block data inside the index
+    /// file, from before the data file) is converted in the open's transaction.
     pub fn open(
         path: impl AsRef<Path>,
         options: VaultOptions,
@@ -326,6 +374,7 @@ impl Vault {
         let txn = db
             .begin_write()
             .map_err(|e| storage("beginning the open transaction", e))?;
+        let mut migrate = false;
         {
             let mut settings = txn
                 .open_table(SETTINGS)
@@ -340,7 +389,8 @@ impl Vault {
                 }
             };
             match stored("format")? {
-                Some(FORMAT_VERSION) => {
+                Some(format @ (1 | FORMAT_VERSION)) => {
+                    migrate = format == 1;
                     let case = stored("case_sensitive")?.unwrap_or(1) == 1;
                     if case != options.case_sensitive {
                         return Err(Error::invalid_argument(
@@ -379,21 +429,30 @@ impl Vault {
                     state.next_num = 1;
                 }
             }
+            if migrate {
+                settings
+                    .insert("format", FORMAT_VERSION.to_le_bytes().as_slice())
+                    .map_err(|e| storage("writing settings", e))?;
+            }
             // Create the other tables so that read transactions find them.
             txn.open_table(FILES)
                 .map_err(|e| storage("creating tables", e))?;
-            for table in [BLOCKS, DATA] {
-                txn.open_table(table)
-                    .map_err(|e| storage("creating tables", e))?;
-            }
+            txn.open_table(BLOCKS)
+                .map_err(|e| storage("creating tables", e))?;
             txn.open_table(TAGS)
                 .map_err(|e| storage("creating tables", e))?;
         }
+        // Opened after the index, whose lock keeps a second vault from opening it.
+        let data = DataFile::open(DataFile::path_of(path), u64::from(options.block_size))?;
+        if migrate {
+            crate::migrate::from_format_1(&txn, &data)?;
+        }
         txn.commit()
             .map_err(|e| storage("committing the open transaction", e))?;
-        load_index(&db, &mut state)?;
+        load_index(&db, &data, options.journaling, &mut state)?;
         let inner = Arc::new(Inner {
             db,
+            data,
             events: Box::new(events),
             options,
             state: Mutex::new(state),
@@ -575,14 +634,9 @@ impl Vault {
             let mut metas = txn
                 .open_table(BLOCKS)
                 .map_err(|e| storage("opening the block table", e))?;
-            let mut data = txn
-                .open_table(DATA)
-                .map_err(|e| storage("opening the data table", e))?;
             for b in &blocks {
                 metas
                     .remove((num.0, b.0))
-                    .map_err(|e| storage("removing a block", e))?;
-                data.remove((num.0, b.0))
                     .map_err(|e| storage("removing a block", e))?;
             }
             let mut tags = txn
@@ -597,7 +651,7 @@ impl Vault {
         }
         state.files.remove(&key);
         state.keys.remove(&num);
-        Ok(())
+        inner.reclaim(&mut state)
     }
 
     /// Gives a file a new id (a rename), keeping its data, tags, state and opens. Fails with
@@ -737,8 +791,10 @@ pub(crate) fn status_of(file: &FileState) -> FileStatus {
     status
 }
 
-/// Rebuilds the in-memory index from the tables, checking every record.
-fn load_index(db: &Database, state: &mut State) -> Result<()> {
+/// Rebuilds the in-memory index from the tables, checking every record, and the data file's
+/// free slots from it (what a transaction that never committed wrote is free again); cuts
+/// the data file after its last used slot.
+fn load_index(db: &Database, data: &DataFile, journaling: bool, state: &mut State) -> Result<()> {
     let txn = db
         .begin_read()
         .map_err(|e| storage("beginning the index load", e))?;
@@ -778,7 +834,25 @@ fn load_index(db: &Database, state: &mut State) -> Result<()> {
                 block.0, file.0
             )));
         }
+        if meta.present.is_empty() || meta.stored.map(|s| s.len) != Some(meta.present.end()) {
+            return Err(corrupt(format!(
+                "the index of block {} of file #{} (its data does not match its ranges)",
+                block.0, file.0
+            )));
+        }
         state.set_block(file, block, Some(meta));
     }
-    Ok(())
+    let used = state
+        .blocks
+        .values()
+        .filter_map(|b| b.meta.stored.map(|s| s.slot))
+        .collect();
+    state.slots = SlotMap::rebuild(journaling, used).map_err(|slot| {
+        corrupt(format!(
+            "the index of {} (two blocks name slot {})",
+            data.path().display(),
+            slot.0
+        ))
+    })?;
+    data.truncate(state.slots.end())
 }

@@ -216,6 +216,13 @@ fn flip_byte(path: &Path, needle: &[u8], offset: usize) -> usize {
     hits.len()
 }
 
+/// The data file beside the vault at `path`, which holds its block bytes.
+fn data_file(path: &Path) -> std::path::PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".data");
+    name.into()
+}
+
 #[test]
 fn a_flipped_byte_in_dirty_data_is_reported_not_served() {
     let dir = tempfile::tempdir().unwrap();
@@ -227,7 +234,12 @@ fn a_flipped_byte_in_dirty_data_is_reported_not_served() {
         vault.file_write("a", 0, &data).unwrap();
         vault.file_write("a", 4096, &pattern(31, 4096)).unwrap();
     }
-    assert!(flip_byte(&path, &data[..64], 1000) >= 1);
+    assert_eq!(
+        flip_byte(&path, &data[..64], 1000),
+        0,
+        "block data is not in the index"
+    );
+    assert_eq!(flip_byte(&data_file(&path), &data[..64], 1000), 1);
     let (remote, vault) = reopen(&path, false);
     vault.file_open("a", None).unwrap();
     let mut buf = vec![0u8; 4096];
@@ -267,7 +279,7 @@ fn a_flipped_byte_in_clean_data_is_dropped_and_fetched_again() {
         let mut buf = vec![0u8; 4096];
         vault.file_read("a", 0, &mut buf).unwrap();
     }
-    assert!(flip_byte(&path, &data[..64], 7) >= 1);
+    assert_eq!(flip_byte(&data_file(&path), &data[..64], 7), 1);
     let (remote, vault) = reopen(&path, false);
     remote.put("a", &data);
     vault.file_open("a", None).unwrap();
