@@ -30,9 +30,9 @@ bash scripts/deps.sh
 command -v rclone >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq rclone >/dev/null; }
 
 SIZE_MIB=${SIZE_MIB:-256}
-# fsgate's upload mode: `--background-uploads` (what the figures in bench/README were measured
-# with), or empty for the default, uploads at close.
-FSGATE_UPLOADS=${FSGATE_UPLOADS---background-uploads}
+# Extra arguments for fsgate's mount: empty for its defaults (background uploads a second after
+# each close), `--uploads close` for uploads before each close returns, `--upload-delay 0`.
+FSGATE_UPLOADS=${FSGATE_UPLOADS-}
 FILES=${FILES:-1000}
 ROUNDS=${ROUNDS:-1}
 TARGET=${CARGO_TARGET_DIR:-target}

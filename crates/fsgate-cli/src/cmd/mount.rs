@@ -84,9 +84,9 @@ pub struct RemoteArgs {
     url: String,
     /// An existing empty directory.
     mountpoint: PathBuf,
-    /// The cache vault's file (created if missing). Default:
-    /// `~/.cache/fsgate/remote/<URL>.vault`. Files an earlier mount with this vault left
-    /// unuploaded are uploaded before mounting.
+    /// The cache vault's index file (created if missing), with its data in `VAULT.data`
+    /// beside it. Default: `~/.cache/fsgate/remote/<URL>.vault`. Files an earlier mount
+    /// with this vault left unuploaded are uploaded before mounting.
     #[arg(long = "cache", value_name = "VAULT")]
     cache: Option<PathBuf>,
     /// The store's endpoint, for `s3://` (`http://127.0.0.1:9000` for a local server) and
