@@ -763,11 +763,12 @@ impl Events for MirrorDrive {
                     OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
                     Mode::empty(),
                 )?;
-                Ok(if p.data_only {
-                    sys::fdatasync(&dir)?
+                let synced = if p.data_only {
+                    sys::fdatasync(&dir)
                 } else {
-                    sys::fsync(&dir)?
-                })
+                    sys::fsync(&dir)
+                };
+                Ok(synced?)
             }),
         }
         .map_err(|e| failed("fsync", name, e))
