@@ -225,12 +225,13 @@ targets = [t for t in ["tmpfs", "memory", "ext4", "bindfs", "mirror", "mirror-pt
 names = {"sqlite-delete": f"SQLite commits/s, rollback journal", "sqlite-wal": "SQLite commits/s, WAL",
          "git": f"git clone+status+tar c, {sys.argv[3]} commits (s)", "tar-x": "tar x of crates/ and vendor/ (s)",
          "cargo": "cargo build of a small crate (s)"}
+width = {t: max(11, len(t) + 2) for t in targets}
 def table(rows, label):
-    print(f"{'workload (' + sys.argv[2] + ' commits), ' + label:46}" + "".join(f"{t:>11}" for t in targets))
+    print(f"{'workload (' + sys.argv[2] + ' commits), ' + label:46}" + "".join(f"{t:>{width[t]}}" for t in targets))
     for w in names:
         if w in rows:
-            print(f"{names[w]:46}" + "".join(f"{rows[w][t]:>11.3f}" if w in seconds else f"{rows[w][t]:>11.0f}"
-                                              for t in targets))
+            print(f"{names[w]:46}" + "".join(f"{rows[w][t]:>{width[t]}.3f}" if w in seconds
+                                              else f"{rows[w][t]:>{width[t]}.0f}" for t in targets))
     print()
 table(best, "best")
 table(median, "median")
