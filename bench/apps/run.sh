@@ -15,13 +15,25 @@
 #   cargo:         `cargo build --offline` of a small crate that depends on bitflags, from
 #                  the registry cache (seconds; skipped, `-`, when the cache lacks it).
 # The workloads run ROUNDS times, the targets interleaved within each round, and each cell is
-# the target's best round. Prints the table, the ratios against the native filesystem (memory ÷ tmpfs, mirror and
+# the target's best round. Prints the table, the same with each target's median round, the
+# ratios against the native filesystem (memory ÷ tmpfs, mirror and
 # bindfs ÷ ext4; for seconds, native ÷ target, so higher is better everywhere) with the
 # issue's goals, then the FUSE requests each commit costs on each FUSE target.
 #
+# With BEFORE=REV (any git revision), fsgate built at REV serves three more targets in the same
+# run (`memory-before`, `mirror-before`, `mirror-pt-before`), and a last table gives each
+# workload's after/before ratio: how a change moved the figures, measured side by side.
+# BEFORE_FSGATE=PATH does the same with an fsgate binary already built.
+#
+# The ext4 images live in /tmp, on the machine's disk, so every `fsync` on ext4 (and on the
+# mirror) waits for that disk, and for everything else writing to it: on a shared machine the
+# ext4-backed rows vary by up to 10x between rounds. IMAGES=tmpfs puts the images on a tmpfs
+# of their own instead, which takes the disk out and leaves what the filesystems and FUSE cost.
+#
 # Usage (as root): bench/apps/run.sh
 # Environment: CARGO_TARGET_DIR (default: target), COMMITS (2000), REPO_COMMITS (2700),
-# ROUNDS (3).
+# ROUNDS (3), BEFORE (a revision to compare with), BEFORE_TARGET (where REV is built;
+# default target/bench-before, kept between runs), BEFORE_FSGATE, IMAGES (disk or tmpfs).
 set -euo pipefail
 
 cd "$(dirname "$0")/../.."
@@ -34,7 +46,11 @@ need git git
 COMMITS=${COMMITS:-2000}
 ROUNDS=${ROUNDS:-3}
 REPO_COMMITS=${REPO_COMMITS:-2700}
+IMAGES=${IMAGES:-disk}
 TARGET=${CARGO_TARGET_DIR:-target}
+BEFORE=${BEFORE:-}
+BEFORE_TARGET=${BEFORE_TARGET:-$PWD/target/bench-before}
+FSGATE_BEFORE=${BEFORE_FSGATE:-}
 cargo build --release -q -p fsgate-cli
 FSGATE="$TARGET/release/fsgate"
 
@@ -42,21 +58,35 @@ WORK=$(mktemp -d /tmp/fsgate-bench-apps.XXXXXX)
 SERVERS=()
 LOOPDEVS=()
 EXT4S="native bindfs mirror mirror-pt"
+BEFORE_TARGETS=""
 cleanup() {
     for pid in "${SERVERS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; done
-    for m in memory mirror mirror-pt bindfs; do mountpoint -q "$WORK/$m" && umount -l "$WORK/$m"; done
+    for m in memory mirror mirror-pt bindfs $BEFORE_TARGETS; do mountpoint -q "$WORK/$m" && umount -l "$WORK/$m"; done
     for m in tmpfs src; do mountpoint -q "$WORK/$m" && umount "$WORK/$m"; done
     for e in $EXT4S; do mountpoint -q "$WORK/ext4-$e" && umount "$WORK/ext4-$e"; done
     for l in "${LOOPDEVS[@]}"; do losetup -d "$l" 2>/dev/null; done
+    mountpoint -q "$WORK/images" && umount "$WORK/images"
+    [ -d "$WORK/before-src" ] && git worktree remove --force "$WORK/before-src"
     rm -rf "$WORK"
 }
 trap cleanup EXIT
+if [ -n "$BEFORE" ] && [ -z "$FSGATE_BEFORE" ]; then
+    git worktree add -q --detach "$WORK/before-src" "$BEFORE"
+    (cd "$WORK/before-src" && CARGO_TARGET_DIR="$BEFORE_TARGET" cargo build --release -q -p fsgate-cli)
+    FSGATE_BEFORE="$BEFORE_TARGET/release/fsgate"
+fi
+if [ -n "$FSGATE_BEFORE" ]; then
+    EXT4S="$EXT4S mirror-before mirror-pt-before"
+    BEFORE_TARGETS="memory-before mirror-before mirror-pt-before"
+fi
 
-mkdir "$WORK"/{tmpfs,src,memory,mirror,mirror-pt,bindfs}
+mkdir "$WORK"/{tmpfs,src,memory,mirror,mirror-pt,bindfs,images}
+for t in $BEFORE_TARGETS; do mkdir "$WORK/$t"; done
+[ "$IMAGES" = tmpfs ] && mount -t tmpfs -o size=20G tmpfs "$WORK/images"
 for e in $EXT4S; do
-    truncate -s 4G "$WORK/ext4-$e.img"
-    mkfs.ext4 -q -F "$WORK/ext4-$e.img"
-    LOOPDEVS+=("$(losetup --find --show "$WORK/ext4-$e.img")")
+    truncate -s 4G "$WORK/images/ext4-$e.img"
+    mkfs.ext4 -q -F "$WORK/images/ext4-$e.img"
+    LOOPDEVS+=("$(losetup --find --show "$WORK/images/ext4-$e.img")")
     mkdir "$WORK/ext4-$e"
     mount "${LOOPDEVS[-1]}" "$WORK/ext4-$e"
     mkdir "$WORK/ext4-$e/d"
@@ -76,6 +106,11 @@ serve() {  # serve NAME ARGS... — start fsgate ARGS and wait for its ready lin
 serve memory mount memory "$WORK/memory"
 serve mirror mount mirror "$WORK/ext4-mirror/d" "$WORK/mirror"
 serve mirror-pt mount mirror --passthrough "$WORK/ext4-mirror-pt/d" "$WORK/mirror-pt"
+if [ -n "$FSGATE_BEFORE" ]; then
+    FSGATE="$FSGATE_BEFORE" serve memory-before mount memory "$WORK/memory-before"
+    FSGATE="$FSGATE_BEFORE" serve mirror-before mount mirror "$WORK/ext4-mirror-before/d" "$WORK/mirror-before"
+    FSGATE="$FSGATE_BEFORE" serve mirror-pt-before mount mirror --passthrough "$WORK/ext4-mirror-pt-before/d" "$WORK/mirror-pt-before"
+fi
 
 declare -A DIR=(
     [tmpfs]="$WORK/tmpfs" [memory]="$WORK/memory"
@@ -83,6 +118,7 @@ declare -A DIR=(
     [mirror-pt]="$WORK/mirror-pt"
 )
 ORDER="tmpfs memory ext4 bindfs mirror mirror-pt"
+for t in $BEFORE_TARGETS; do DIR[$t]="$WORK/$t"; ORDER="$ORDER $t"; done
 
 # The material, on a tmpfs of its own so that reading it costs every target the same.
 python3 - "$REPO_COMMITS" <<'PY' | (cd "$WORK/src" && git init -q repo && cd repo && git fast-import --quiet && git checkout -q main)
@@ -165,35 +201,41 @@ done
 done
 
 REQUESTS="$WORK/requests.txt"
-for t in bindfs memory mirror mirror-pt; do
+for t in bindfs memory mirror mirror-pt $BEFORE_TARGETS; do
     for mode in delete wal; do
         echo "$t $mode $(python3 bench/apps/sqlite_commits.py "${DIR[$t]}" "$mode" 200 --requests)" >>"$REQUESTS"
     done
 done
 
-echo "best of $ROUNDS interleaved rounds"
+echo "best of $ROUNDS interleaved rounds, then each target's median round"
 python3 - "$RESULTS" "$COMMITS" "$REPO_COMMITS" <<'PY'
+import statistics
 import sys
-rows = {}
+runs = {}
 seconds = {"git", "tar-x", "cargo"}
-# Each cell is its target's best round: the fastest run is the one the rest of the machine
-# disturbed least.
 for line in open(sys.argv[1]):
     t, w, v = line.split()
-    best = rows.setdefault(w, {})
-    v = float(v)
-    if t not in best or (v < best[t] if w in seconds else v > best[t]):
-        best[t] = v
-targets = ["tmpfs", "memory", "ext4", "bindfs", "mirror", "mirror-pt"]
+    runs.setdefault(w, {}).setdefault(t, []).append(float(v))
+# The best round is the one the rest of the machine disturbed least; the median says how
+# typical it was.
+best = {w: {t: (min(v) if w in seconds else max(v)) for t, v in r.items()} for w, r in runs.items()}
+median = {w: {t: statistics.median(v) for t, v in r.items()} for w, r in runs.items()}
+targets = [t for t in ["tmpfs", "memory", "ext4", "bindfs", "mirror", "mirror-pt", "memory-before",
+                       "mirror-before", "mirror-pt-before"] if t in runs["sqlite-delete"]]
 names = {"sqlite-delete": f"SQLite commits/s, rollback journal", "sqlite-wal": "SQLite commits/s, WAL",
          "git": f"git clone+status+tar c, {sys.argv[3]} commits (s)", "tar-x": "tar x of crates/ and vendor/ (s)",
          "cargo": "cargo build of a small crate (s)"}
-print(f"{'workload (' + sys.argv[2] + ' commits)':46}" + "".join(f"{t:>11}" for t in targets))
-for w in names:
-    if w in rows:
-        print(f"{names[w]:46}" + "".join(f"{rows[w][t]:>11.3f}" if w in seconds else f"{rows[w][t]:>11.0f}"
-                                          for t in targets))
-print()
+width = {t: max(11, len(t) + 2) for t in targets}
+def table(rows, label):
+    print(f"{'workload (' + sys.argv[2] + ' commits), ' + label:46}" + "".join(f"{t:>{width[t]}}" for t in targets))
+    for w in names:
+        if w in rows:
+            print(f"{names[w]:46}" + "".join(f"{rows[w][t]:>{width[t]}.3f}" if w in seconds
+                                              else f"{rows[w][t]:>{width[t]}.0f}" for t in targets))
+    print()
+table(best, "best")
+table(median, "median")
+rows = best
 def ratio(w, a, b):
     r = rows[w]
     return r[b] / r[a] if w in seconds else r[a] / r[b]
@@ -219,6 +261,18 @@ for m in ["mirror", "mirror-pt"]:
     for w in names:
         if w in rows:
             goal(f"{m} ahead of bindfs, {w} ({m} / bindfs)", ratio(w, m, "bindfs"), 1.0)
+if "memory-before" in targets:
+    print()
+    print("after / before, best and median rounds (higher is better)")
+    print(f"  {'workload':14}" + "".join(f"{m + ' best':>17}{'median':>8}" for m in ["memory", "mirror", "mirror-pt"]))
+    for w in names:
+        if w in rows:
+            cells = ""
+            for m in ["memory", "mirror", "mirror-pt"]:
+                for r in (best, median):
+                    a, b = r[w][m], r[w][m + "-before"]
+                    cells += f"{(b / a if w in seconds else a / b):>{16 if r is best else 7}.2f}x"
+            print(f"  {w:14}{cells}")
 PY
 echo
 echo "FUSE requests per commit (200 commits): total, then by opcode"

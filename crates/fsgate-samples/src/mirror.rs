@@ -753,7 +753,9 @@ impl Events for MirrorDrive {
         match p.handle_context.as_deref() {
             Some(f) if p.data_only => f.sync_data(),
             Some(f) => f.sync_all(),
-            // A directory: sync it through a descriptor of its own.
+            // A directory: sync it through a descriptor of its own, `fdatasync` for the
+            // caller's `fdatasync` (SQLite's directory sync after creating its journal) as
+            // ext4 would have received it.
             None => self.locate(name).and_then(|at| {
                 let dir = sys::openat(
                     &at.dir,
@@ -761,7 +763,12 @@ impl Events for MirrorDrive {
                     OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
                     Mode::empty(),
                 )?;
-                Ok(sys::fsync(&dir)?)
+                let synced = if p.data_only {
+                    sys::fdatasync(&dir)
+                } else {
+                    sys::fsync(&dir)
+                };
+                Ok(synced?)
             }),
         }
         .map_err(|e| failed("fsync", name, e))

@@ -193,6 +193,10 @@ pub fn fsync(d: &Path) -> Vec<String> {
             "fsync directory: {}",
             e(File::open(d).and_then(|x| x.sync_all()))
         ),
+        format!(
+            "fdatasync directory: {}",
+            e(File::open(d).and_then(|x| x.sync_data()))
+        ),
         format!("size {}", fs::metadata(&f).unwrap().len()),
     ]
 }
