@@ -238,6 +238,27 @@ impl Inner {
         Ok(buf)
     }
 
+    /// `block` again with `meta`: its stored bytes, checked against `old`, or none when `meta`
+    /// holds nothing (the block leaves the index).
+    fn rewritten(
+        &self,
+        num: FileNum,
+        block: BlockIndex,
+        meta: BlockMeta,
+        old: &BlockMeta,
+    ) -> Result<NewBlock<'static>> {
+        let bytes = if meta.present.is_empty() {
+            Vec::new()
+        } else {
+            self.load_block(num, block, Some(old))?
+        };
+        Ok(NewBlock {
+            block,
+            meta,
+            bytes: Cow::Owned(bytes),
+        })
+    }
+
     /// Writes `blocks` in `txn`: the bytes of each into a fresh slot of the data file (runs
     /// of consecutive slots with one `pwritev`), its index entry naming the slot; a block
     /// holding nothing leaves the index. Returns the entries to apply with
@@ -644,16 +665,7 @@ impl Inner {
                 dirty: block.meta.dirty.clone(),
                 stored: None,
             };
-            let bytes = if meta.present.is_empty() {
-                Vec::new()
-            } else {
-                self.load_block(num, b, Some(&block.meta))?
-            };
-            news.push(NewBlock {
-                block: b,
-                meta,
-                bytes: Cow::Owned(bytes),
-            });
+            news.push(self.rewritten(num, b, meta, &block.meta)?);
         }
         if news.is_empty() {
             return Ok(());
@@ -694,25 +706,15 @@ impl Inner {
                     continue;
                 };
                 let mut meta = state_block.meta.clone();
-                let bytes = if b.0 >= first_gone {
+                if b.0 >= first_gone {
                     meta.present = RangeSet::default();
-                    Vec::new()
                 } else {
                     let cut = (size - b.0 * bs) as u32;
                     meta.present.truncate(cut);
                     meta.dirty.truncate(cut);
                     meta.generation += 1;
-                    if meta.present.is_empty() {
-                        Vec::new()
-                    } else {
-                        self.load_block(num, b, Some(&state_block.meta))?
-                    }
-                };
-                news.push(NewBlock {
-                    block: b,
-                    meta,
-                    bytes: Cow::Owned(bytes),
-                });
+                }
+                news.push(self.rewritten(num, b, meta, &state_block.meta)?);
             }
             if !record.local {
                 record.external_eof = Some(record.external_eof.map_or(size, |e| e.min(size)));

@@ -122,6 +122,25 @@ fn contents(vault: &Vault, id: &str) -> Vec<u8> {
     buf
 }
 
+/// The scenarios' first write (three blocks of `pattern(1, ..)` to "a") is whole, an orphan,
+/// uncorrupted, and flushes to external storage; nothing of the second write is there.
+fn assert_only_the_first_write_kept(remote: &Remote, vault: &Vault, context: &str) {
+    assert_eq!(contents(vault, "a"), pattern(1, 3 * 4096), "{context}");
+    assert_eq!(vault.file_get_size("a").unwrap(), 3 * 4096, "{context}");
+    assert_eq!(
+        vault.enumerate_cached_files(EnumMode::Orphan).unwrap(),
+        vec!["a"],
+        "{context}"
+    );
+    assert_eq!(
+        vault.check_and_repair().unwrap().corrupt_blocks,
+        vec![],
+        "{context}"
+    );
+    vault.flush_cache().unwrap();
+    assert_eq!(remote.get("a").unwrap(), pattern(1, 3 * 4096), "{context}");
+}
+
 #[test]
 fn a_transaction_killed_before_its_commit_is_rolled_back_whole() {
     for journaling in [true, false] {
@@ -134,19 +153,7 @@ fn a_transaction_killed_before_its_commit_is_rolled_back_whole() {
         };
         run_and_kill(scenario, &path, Some("file_write:2"));
         let (remote, vault) = reopen(&path, journaling);
-        assert_eq!(
-            contents(&vault, "a"),
-            pattern(1, 3 * 4096),
-            "journaling {journaling}"
-        );
-        assert_eq!(vault.file_get_size("a").unwrap(), 3 * 4096);
-        assert_eq!(
-            vault.enumerate_cached_files(EnumMode::Orphan).unwrap(),
-            vec!["a"]
-        );
-        assert_eq!(vault.check_and_repair().unwrap().corrupt_blocks, vec![]);
-        vault.flush_cache().unwrap();
-        assert_eq!(remote.get("a").unwrap(), pattern(1, 3 * 4096));
+        assert_only_the_first_write_kept(&remote, &vault, &format!("journaling {journaling}"));
     }
 }
 
@@ -158,15 +165,7 @@ fn a_write_committed_without_journaling_or_sync_survives_a_kill() {
     let path = dir.path().join("vault.redb");
     run_and_kill("unsynced", &path, Some("file_write:2"));
     let (remote, vault) = reopen(&path, false);
-    assert_eq!(vault.file_get_size("a").unwrap(), 3 * 4096);
-    assert_eq!(contents(&vault, "a"), pattern(1, 3 * 4096));
-    assert_eq!(
-        vault.enumerate_cached_files(EnumMode::Orphan).unwrap(),
-        vec!["a"]
-    );
-    assert_eq!(vault.check_and_repair().unwrap().corrupt_blocks, vec![]);
-    vault.flush_cache().unwrap();
-    assert_eq!(remote.get("a").unwrap(), pattern(1, 3 * 4096));
+    assert_only_the_first_write_kept(&remote, &vault, "without journaling");
 }
 
 #[test]

@@ -315,6 +315,21 @@ fn snapshot(root: &Path) -> BTreeMap<String, Vec<u8>> {
     out
 }
 
+/// The whole file at `path` read with `O_DIRECT`: past the kernel's page cache, what the
+/// drive itself serves.
+fn read_direct(path: &Path) -> Vec<u8> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut back = Vec::new();
+    OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_DIRECT)
+        .open(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .read_to_end(&mut back)
+        .unwrap();
+    back
+}
+
 /// xorshift, for the operations' choices.
 struct Rng(u64);
 
@@ -704,16 +719,7 @@ fn a_listing_taken_during_an_upload_does_not_bring_back_the_old_object() {
             // The listing under way may have been asked for before the upload ended.
             listing.store(false, Ordering::Relaxed);
         });
-        // Past the kernel's caches: O_DIRECT reads reach the drive.
-        use std::os::unix::fs::OpenOptionsExt;
-        let mut back = Vec::new();
-        OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_DIRECT)
-            .open(served.path("f"))
-            .unwrap()
-            .read_to_end(&mut back)
-            .unwrap();
+        let back = read_direct(&served.path("f"));
         assert!(
             back == new,
             "round {round}: {} bytes after the upload, {} written",
@@ -744,20 +750,10 @@ fn open_files_deleted_or_replaced_keep_their_bytes_for_their_holders() {
             .open(served.path("b"))
             .unwrap();
         fs::rename(served.path("a"), served.path("b")).unwrap();
-        // Past the kernel's page cache, the drive's own answers.
-        let direct = |path: &Path| {
-            use std::os::unix::fs::OpenOptionsExt;
-            let mut back = Vec::new();
-            OpenOptions::new()
-                .read(true)
-                .custom_flags(libc::O_DIRECT)
-                .open(path)
-                .unwrap()
-                .read_to_end(&mut back)
-                .unwrap();
-            back
-        };
-        assert!(direct(&served.path("b")) == second, "b is the renamed file");
+        assert!(
+            read_direct(&served.path("b")) == second,
+            "b is the renamed file"
+        );
         assert!(!served.path("a").exists());
         let mut back = vec![0u8; first.len()];
         held_a.read_exact_at(&mut back, 0).unwrap();
@@ -771,7 +767,7 @@ fn open_files_deleted_or_replaced_keep_their_bytes_for_their_holders() {
         held_b.read_exact_at(&mut back, 0).unwrap();
         assert!(back[4..] == third[4..] && &back[..4] == b"held");
         drop((held_a, held_b));
-        assert!(direct(&served.path("b")) == second);
+        assert!(read_direct(&served.path("b")) == second);
         assert!(served.stop().success());
         let again = bench.mount();
         let mut model = BTreeMap::new();
