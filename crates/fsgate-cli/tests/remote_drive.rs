@@ -11,7 +11,8 @@ use std::ffi::OsStr;
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::os::unix::fs::FileExt;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
@@ -318,7 +319,6 @@ fn snapshot(root: &Path) -> BTreeMap<String, Vec<u8>> {
 /// The whole file at `path` read with `O_DIRECT`: past the kernel's page cache, what the
 /// drive itself serves.
 fn read_direct(path: &Path) -> Vec<u8> {
-    use std::os::unix::fs::OpenOptionsExt;
     let mut back = Vec::new();
     OpenOptions::new()
         .read(true)
@@ -938,4 +938,91 @@ fn bad_durations_are_refused_naming_the_flag() {
             "{flag} {value}: {stderr}"
         );
     }
+}
+
+/// A pseudo-terminal: its master side, and the path of its slave side.
+fn open_pty() -> (File, PathBuf) {
+    use std::os::fd::FromRawFd;
+    // SAFETY: posix_openpt returns a new descriptor or -1; nothing else is touched.
+    let master = unsafe { libc::posix_openpt(libc::O_RDWR | libc::O_NOCTTY) };
+    assert!(
+        master >= 0,
+        "posix_openpt: {}",
+        std::io::Error::last_os_error()
+    );
+    // SAFETY: `master` is a descriptor this test just opened and owns from here on.
+    let master = unsafe { File::from_raw_fd(master) };
+    let mut name = [0 as libc::c_char; 128];
+    // SAFETY: grantpt and unlockpt take the master descriptor; ptsname_r writes a
+    // NUL-terminated path of at most `name.len()` bytes into `name`.
+    let ok = unsafe {
+        use std::os::fd::AsRawFd;
+        let fd = master.as_raw_fd();
+        libc::grantpt(fd) == 0
+            && libc::unlockpt(fd) == 0
+            && libc::ptsname_r(fd, name.as_mut_ptr(), name.len()) == 0
+    };
+    assert!(ok, "pty: {}", std::io::Error::last_os_error());
+    // SAFETY: ptsname_r succeeded, so `name` holds a NUL-terminated string.
+    let slave = unsafe { std::ffi::CStr::from_ptr(name.as_ptr()) };
+    (master, PathBuf::from(OsStr::from_bytes(slave.to_bytes())))
+}
+
+/// With stdout on a terminal, an upload of more than one part shows a progress bar naming
+/// the file.
+#[test]
+fn a_long_upload_shows_a_progress_bar_on_a_terminal() {
+    require_root!("FUSE mounts need root");
+    let tmp = tempfile::tempdir().unwrap();
+    let (store, mnt) = (tmp.path().join("store"), tmp.path().join("mnt"));
+    fs::create_dir(&store).unwrap();
+    fs::create_dir(&mnt).unwrap();
+    let (mut master, slave) = open_pty();
+    let terminal = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_NOCTTY)
+        .open(&slave)
+        .unwrap();
+    let mut child = Command::new(served::FSGATE)
+        .args(["mount", "remote"])
+        .arg(format!("file://{}", store.display()))
+        .arg(&mnt)
+        .arg("--cache")
+        .arg(tmp.path().join("vault"))
+        .args(["--uploads", "close"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(terminal))
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let ready = fsgate_testkit::ReadyLine::watch(child.stderr.take().unwrap());
+    // The master reads until the last descriptor of the slave side closes (EIO).
+    let printed = std::thread::spawn(move || {
+        let mut out = Vec::new();
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = master.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            out.extend_from_slice(&buf[..n]);
+        }
+        out
+    });
+    if let Err(stderr) = ready.wait() {
+        panic!("fsgate exited before it was ready:\n{stderr}");
+    }
+    let data = pattern(20 << 20, 4);
+    let wrote = fs::write(mnt.join("big"), &data);
+    // SAFETY: kill on the pid of a child we spawned and have not reaped yet.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let status = child.wait().unwrap();
+    if fsgate_testkit::is_mounted(&mnt) {
+        fsgate_testkit::lazy_unmount(&mnt);
+    }
+    wrote.unwrap();
+    assert!(status.success());
+    assert!(fs::read(store.join("big")).unwrap() == data);
+    let text = String::from_utf8_lossy(&printed.join().unwrap()).into_owned();
+    assert!(text.contains("uploading big"), "on the terminal: {text:?}");
 }
