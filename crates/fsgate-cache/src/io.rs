@@ -238,6 +238,22 @@ impl Inner {
         Ok(buf)
     }
 
+    /// [`load_block`](Self::load_block), zero-extended to at least `end` bytes, for a write
+    /// or fetch into `..end`.
+    fn load_block_to(
+        &self,
+        num: FileNum,
+        block: BlockIndex,
+        meta: Option<&BlockMeta>,
+        end: u32,
+    ) -> Result<Vec<u8>> {
+        let mut bytes = self.load_block(num, block, meta)?;
+        if bytes.len() < end as usize {
+            bytes.resize(end as usize, 0);
+        }
+        Ok(bytes)
+    }
+
     /// `block` again with `meta`: its stored bytes, checked against `old`, or none when `meta`
     /// holds nothing (the block leaves the index).
     fn rewritten(
@@ -449,11 +465,7 @@ impl Inner {
                 meta.present.insert(piece.within.clone());
                 Cow::Borrowed(src)
             } else {
-                let mut bytes = self.load_block(num, piece.block, old)?;
-                let need = piece.within.end as usize;
-                if bytes.len() < need {
-                    bytes.resize(need, 0);
-                }
+                let mut bytes = self.load_block_to(num, piece.block, old, piece.within.end)?;
                 for g in gaps {
                     let from = (g.start - piece.within.start) as usize;
                     let n = (g.end - g.start) as usize;
@@ -788,12 +800,8 @@ impl Inner {
                 // Every stored byte is overwritten: the block's bytes are the written ones.
                 Cow::Borrowed(src)
             } else {
-                let mut bytes = self.load_block(num, piece.block, old)?;
-                let need = piece.within.end as usize;
-                if bytes.len() < need {
-                    bytes.resize(need, 0);
-                }
-                bytes[piece.within.start as usize..need].copy_from_slice(src);
+                let mut bytes = self.load_block_to(num, piece.block, old, piece.within.end)?;
+                bytes[piece.within.start as usize..piece.within.end as usize].copy_from_slice(src);
                 Cow::Owned(bytes)
             };
             meta.present.insert(piece.within.clone());

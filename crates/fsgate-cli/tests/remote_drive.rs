@@ -228,34 +228,34 @@ struct Bench {
 }
 
 impl Bench {
+    fn over(tmp: tempfile::TempDir, store: Store) -> Self {
+        Self {
+            tmp,
+            store,
+            next: 0,
+            mount_args: Vec::new(),
+        }
+    }
+
     fn file() -> Self {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("store");
         fs::create_dir(&dir).unwrap();
-        Self {
-            tmp,
-            store: Store::Dir(dir),
-            next: 0,
-            mount_args: Vec::new(),
-        }
+        Self::over(tmp, Store::Dir(dir))
     }
 
     fn s3() -> Self {
-        Self {
-            tmp: tempfile::tempdir().unwrap(),
-            store: Store::S3(Emulator::moto("fsgate-test")),
-            next: 0,
-            mount_args: Vec::new(),
-        }
+        Self::over(
+            tempfile::tempdir().unwrap(),
+            Store::S3(Emulator::moto("fsgate-test")),
+        )
     }
 
     fn azure() -> Self {
-        Self {
-            tmp: tempfile::tempdir().unwrap(),
-            store: Store::Azure(Emulator::azurite("fsgate-test")),
-            next: 0,
-            mount_args: Vec::new(),
-        }
+        Self::over(
+            tempfile::tempdir().unwrap(),
+            Store::Azure(Emulator::azurite("fsgate-test")),
+        )
     }
 
     /// Every mount uploads each file before its `close` returns (`--uploads close`).
@@ -328,6 +328,29 @@ fn read_direct(path: &Path) -> Vec<u8> {
         .read_to_end(&mut back)
         .unwrap();
     back
+}
+
+/// The mount shows exactly `model`; so does the store, once the mount is stopped (its
+/// uploads done) and mounted again with an empty vault.
+fn assert_mount_and_store_hold(
+    bench: &mut Bench,
+    served: Served,
+    model: &BTreeMap<String, Vec<u8>>,
+    context: &str,
+) {
+    assert_eq!(
+        snapshot(&served.mountpoint),
+        *model,
+        "{context}: the mount before unmounting"
+    );
+    assert!(served.stop().success());
+    let again = bench.mount();
+    assert_eq!(
+        snapshot(&again.mountpoint),
+        *model,
+        "{context}: the store, mounted again with an empty vault"
+    );
+    assert!(again.stop().success());
 }
 
 /// xorshift, for the operations' choices.
@@ -457,19 +480,7 @@ fn random_operations(mut bench: Bench, seed: u64, count: usize) {
             },
         }
     }
-    assert_eq!(
-        snapshot(&root),
-        model,
-        "seed {seed}: the mount before unmounting"
-    );
-    assert!(served.stop().success());
-    let again = bench.mount();
-    assert_eq!(
-        snapshot(&again.mountpoint),
-        model,
-        "seed {seed}: the store, mounted again with an empty vault"
-    );
-    assert!(again.stop().success());
+    assert_mount_and_store_hold(&mut bench, served, &model, &format!("seed {seed}"));
 }
 
 #[test]
@@ -667,15 +678,7 @@ fn parallel_uploads_and_rewrites_during_them_keep_every_byte() {
         }
         content[10..10 + data.len()].copy_from_slice(&data);
     }
-    assert_eq!(snapshot(&served.mountpoint), model, "the mount");
-    assert!(served.stop().success());
-    let again = bench.mount();
-    assert_eq!(
-        snapshot(&again.mountpoint),
-        model,
-        "the store, mounted again with an empty vault"
-    );
-    assert!(again.stop().success());
+    assert_mount_and_store_hold(&mut bench, served, &model, "parallel uploads");
 }
 
 /// A listing of the store taken while a file's upload runs holds the object's old size and
