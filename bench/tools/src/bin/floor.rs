@@ -7,7 +7,11 @@
 //!
 //! `bench/vfs-mirror/run.sh` runs `nsbench` (beside this file) on it beside the memory drive and
 //! ext4: whatever rate this filesystem cannot beat is the cost of FUSE's round trips on the
-//! machine, not of fsgate. Files hold no data (reads return nothing, writes are refused).
+//! machine, not of fsgate. Files and symlinks hold their bytes in one `Vec` each, behind the
+//! kernel's writeback cache as on the memory drive, so `bench/apps/run.sh` runs SQLite, git
+//! and tar on it too: what this filesystem cannot reach there, no drive asking the kernel
+//! for the same things can. Every extended attribute is missing (`ENODATA`), as on a drive
+//! where nobody set one; hard links and special files are refused.
 //!
 //! Usage (as root): `floor MOUNTPOINT [--io-uring] [--idle]`. `--io-uring` serves over
 //! FUSE-over-io_uring with 2 threads per CPU, `--idle` also puts those threads at
@@ -16,13 +20,16 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::ffi::{OsStr, OsString};
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
 use fuser::{
     Config, Errno, FileAttr, FileHandle, FileType, Filesystem, FopenFlags, Generation, INodeNo,
     InitFlags, KernelConfig, LockOwner, MountOption, OpenFlags, RenameFlags, ReplyAttr,
-    ReplyCreate, ReplyDirectory, ReplyEmpty, ReplyEntry, ReplyOpen, Request, SessionACL, TimeOrNow,
+    ReplyCreate, ReplyData, ReplyDirectory, ReplyEmpty, ReplyEntry, ReplyOpen, ReplyWrite,
+    ReplyXattr, Request, SessionACL, TimeOrNow, WriteFlags,
 };
 
 const TTL: Duration = Duration::from_secs(10);
@@ -31,6 +38,8 @@ struct Node {
     attr: FileAttr,
     /// Names in a directory, in listing order.
     children: BTreeMap<OsString, u64>,
+    /// A file's bytes, or a symlink's target.
+    data: Vec<u8>,
 }
 
 struct Table {
@@ -59,6 +68,7 @@ impl Floor {
         name: &OsStr,
         kind: FileType,
         mode: u32,
+        data: Vec<u8>,
     ) -> Result<FileAttr, Errno> {
         let mut t = self.table();
         let ino = t.next;
@@ -68,7 +78,9 @@ impl Floor {
         }
         dir.children.insert(name.to_owned(), ino);
         touch(&mut dir.attr);
-        let n = node(ino, kind, mode & 0o7777, req.uid(), req.gid());
+        let mut n = node(ino, kind, mode & 0o7777, req.uid(), req.gid());
+        n.attr.size = data.len() as u64;
+        n.data = data;
         let attr = n.attr;
         t.nodes.insert(ino, n);
         t.next += 1;
@@ -120,6 +132,7 @@ fn node(ino: u64, kind: FileType, perm: u32, uid: u32, gid: u32) -> Node {
             flags: 0,
         },
         children: BTreeMap::new(),
+        data: Vec::new(),
     }
 }
 
@@ -131,12 +144,19 @@ fn touch(attr: &mut FileAttr) {
 
 impl Filesystem for Floor {
     fn init(&mut self, _req: &Request, config: &mut KernelConfig) -> std::io::Result<()> {
-        // The same capabilities fsgate's drives ask for, where they change which requests
-        // the kernel sends for namespace operations.
+        // The same capabilities and sizes the memory drive asks for, where they change
+        // which requests the kernel sends.
+        let _ = config.set_max_write(1 << 20);
+        let _ = config.set_max_readahead(1 << 20);
+        let _ = config.set_max_background(64);
+        let _ = config.set_congestion_threshold(48);
         for flag in [
             InitFlags::FUSE_PARALLEL_DIROPS,
+            InitFlags::FUSE_ASYNC_DIO,
             InitFlags::FUSE_AUTO_INVAL_DATA,
             InitFlags::FUSE_CACHE_SYMLINKS,
+            InitFlags::FUSE_WRITEBACK_CACHE,
+            InitFlags::FUSE_HANDLE_KILLPRIV_V2,
         ] {
             let _ = config.add_capabilities(flag);
         }
@@ -152,7 +172,13 @@ impl Filesystem for Floor {
             .and_then(|ino| t.nodes.get(ino))
         {
             Some(n) => reply.entry(&TTL, &n.attr, Generation(0)),
-            None => reply.error(Errno::ENOENT),
+            // A negative entry, as the sample drives give with their metadata cache: the
+            // kernel remembers that the name does not exist.
+            None => reply.entry(
+                &TTL,
+                &node(0, FileType::RegularFile, 0, 0, 0).attr,
+                Generation(0),
+            ),
         }
     }
 
@@ -170,7 +196,7 @@ impl Filesystem for Floor {
         mode: Option<u32>,
         uid: Option<u32>,
         gid: Option<u32>,
-        _size: Option<u64>,
+        size: Option<u64>,
         atime: Option<TimeOrNow>,
         mtime: Option<TimeOrNow>,
         _ctime: Option<SystemTime>,
@@ -193,6 +219,13 @@ impl Filesystem for Floor {
         if let Some(m) = mode {
             n.attr.perm = (m & 0o7777) as u16;
         }
+        if let Some(size) = size {
+            let Ok(len) = usize::try_from(size) else {
+                return reply.error(Errno::EFBIG);
+            };
+            n.data.resize(len, 0);
+            n.attr.size = size;
+        }
         n.attr.uid = uid.unwrap_or(n.attr.uid);
         n.attr.gid = gid.unwrap_or(n.attr.gid);
         n.attr.atime = atime.map_or(n.attr.atime, at);
@@ -210,7 +243,7 @@ impl Filesystem for Floor {
         _umask: u32,
         reply: ReplyEntry,
     ) {
-        match self.make(req, parent, name, FileType::Directory, mode) {
+        match self.make(req, parent, name, FileType::Directory, mode, Vec::new()) {
             Ok(attr) => reply.entry(&TTL, &attr, Generation(0)),
             Err(e) => reply.error(e),
         }
@@ -322,7 +355,7 @@ impl Filesystem for Floor {
         _flags: i32,
         reply: ReplyCreate,
     ) {
-        match self.make(req, parent, name, FileType::RegularFile, mode) {
+        match self.make(req, parent, name, FileType::RegularFile, mode, Vec::new()) {
             Ok(attr) => reply.created(
                 &TTL,
                 &attr,
@@ -331,6 +364,100 @@ impl Filesystem for Floor {
                 FopenFlags::FOPEN_KEEP_CACHE,
             ),
             Err(e) => reply.error(e),
+        }
+    }
+
+    fn symlink(
+        &self,
+        req: &Request,
+        parent: INodeNo,
+        link_name: &OsStr,
+        target: &Path,
+        reply: ReplyEntry,
+    ) {
+        let target = target.as_os_str().as_bytes().to_vec();
+        match self.make(req, parent, link_name, FileType::Symlink, 0o777, target) {
+            Ok(attr) => reply.entry(&TTL, &attr, Generation(0)),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn readlink(&self, _req: &Request, ino: INodeNo, reply: ReplyData) {
+        match self.table().nodes.get(&ino.0) {
+            Some(n) if n.attr.kind == FileType::Symlink => reply.data(&n.data),
+            Some(_) => reply.error(Errno::EINVAL),
+            None => reply.error(Errno::ENOENT),
+        }
+    }
+
+    fn read(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        _fh: FileHandle,
+        offset: u64,
+        size: u32,
+        _flags: OpenFlags,
+        _lock_owner: Option<LockOwner>,
+        reply: ReplyData,
+    ) {
+        let t = self.table();
+        let Some(n) = t.nodes.get(&ino.0) else {
+            return reply.error(Errno::ENOENT);
+        };
+        let start = usize::try_from(offset).map_or(n.data.len(), |o| o.min(n.data.len()));
+        let end = start.saturating_add(size as usize).min(n.data.len());
+        reply.data(&n.data[start..end]);
+    }
+
+    fn write(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        _fh: FileHandle,
+        offset: u64,
+        data: &[u8],
+        _write_flags: WriteFlags,
+        _flags: OpenFlags,
+        _lock_owner: Option<LockOwner>,
+        reply: ReplyWrite,
+    ) {
+        let mut t = self.table();
+        let Some(n) = t.nodes.get_mut(&ino.0) else {
+            return reply.error(Errno::ENOENT);
+        };
+        let Some(end) = usize::try_from(offset)
+            .ok()
+            .and_then(|o| o.checked_add(data.len()))
+        else {
+            return reply.error(Errno::EFBIG);
+        };
+        if n.data.len() < end {
+            n.data.resize(end, 0);
+            n.attr.size = end as u64;
+        }
+        n.data[end - data.len()..end].copy_from_slice(data);
+        touch(&mut n.attr);
+        reply.written(data.len() as u32);
+    }
+
+    /// Nothing is stored: every attribute is missing.
+    fn getxattr(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        _name: &OsStr,
+        _size: u32,
+        reply: ReplyXattr,
+    ) {
+        reply.error(Errno::ENODATA);
+    }
+
+    fn listxattr(&self, _req: &Request, _ino: INodeNo, size: u32, reply: ReplyXattr) {
+        if size == 0 {
+            reply.size(0);
+        } else {
+            reply.data(&[]);
         }
     }
 }
