@@ -233,8 +233,12 @@ fn a_4_gib_sparse_file_costs_almost_nothing() {
 
 // --- fallocate and copy_file_range --------------------------------------------------------------
 
-/// The size of the memory drive's data chunks: the unit `st_blocks` counts in.
+/// How much of a file one of the memory drive's data chunks covers: a chunk written to its
+/// end takes this much.
 const CHUNK: u64 = 64 * 1024;
+
+/// The unit a chunk's memory grows by, and `st_blocks` counts in.
+const PAGE: u64 = 4096;
 
 fn fallocate(file: &File, mode: i32, offset: i64, length: i64) -> Result<(), i32> {
     // SAFETY: a valid open descriptor; fallocate only reads its arguments.
@@ -323,8 +327,8 @@ fn fallocate_grows_the_size_and_keep_size_changes_only_ctime() {
     assert!(meta.mtime() > 1_000_000_000, "growing sets mtime");
     assert_eq!(
         meta.blocks() * 512,
-        CHUNK,
-        "memory is taken when bytes are written, not reserved"
+        PAGE,
+        "memory is taken when bytes are written, not reserved: a page for three bytes"
     );
     let mut buf = vec![0xffu8; 100_000];
     file.read_exact_at(&mut buf, 0).unwrap();
@@ -339,7 +343,7 @@ fn fallocate_grows_the_size_and_keep_size_changes_only_ctime() {
     fallocate(&file, libc::FALLOC_FL_KEEP_SIZE, 50_000, 1_000_000).unwrap();
     let meta = fs::metadata(&path).unwrap();
     assert_eq!(meta.len(), 100_000, "FALLOC_FL_KEEP_SIZE leaves the size");
-    assert_eq!(meta.blocks() * 512, CHUNK);
+    assert_eq!(meta.blocks() * 512, PAGE);
     assert_eq!(
         meta.mtime(),
         1_000_000_000,

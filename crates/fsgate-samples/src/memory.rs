@@ -19,11 +19,15 @@
 //! driver) without asking the drive; mode, owner, times, links, rename and unlink work on
 //! them as on files. Their size is 0.
 //!
-//! **Sparse data.** A file's bytes are a [`SparseData`]: a size plus a `BTreeMap` of fixed
-//! 64 KiB chunks indexed by offset / 64 KiB. Chunks that were never written do not exist and
-//! read as zeros, so a 4 GiB file with one byte at its end costs one chunk; `st_blocks`
-//! counts the chunks. Bytes past the size always read as zeros (shrinking zeroes the cut
-//! part of the last chunk), so growing a file never needs to write anything.
+//! **Sparse data.** A file's bytes are a [`SparseData`]: a size plus a `BTreeMap` of chunks,
+//! each covering 64 KiB of the file, indexed by offset / 64 KiB. Chunks that were never
+//! written do not exist and read as zeros, so a 4 GiB file with one byte at its end costs one
+//! chunk. A chunk holds only the start of its 64 KiB, up to its last written byte rounded up
+//! to 4 KiB (growing by at least doubling as writes reach further), and the rest reads as
+//! zeros: a 600-byte file takes 4 KiB, as on ext4, not 64. `st_blocks` counts the bytes the
+//! chunks hold. Bytes past the size always read as zeros (shrinking zeroes the cut part of
+//! the last chunk and gives back its memory past the cut), so growing a file never needs to
+//! write anything.
 //!
 //! **fallocate.** Memory is taken when bytes are written, never ahead: `fallocate` mode 0
 //! only grows the size (the new bytes are a hole), `FALLOC_FL_KEEP_SIZE` changes nothing
@@ -89,8 +93,11 @@ use fsgate_vfs::{
     ZeroizeFileRangeParams,
 };
 
-/// The size of one data chunk: the unit of allocation of [`SparseData`].
+/// How much of a file one data chunk of [`SparseData`] covers.
 const CHUNK: u64 = 64 * 1024;
+
+/// The unit a chunk's memory grows and shrinks by (a page).
+const GRAIN: u64 = 4 * 1024;
 
 /// How far a drive's data bytes must fall below their high-water mark before the freed
 /// memory is handed back to the system. A trim walks the allocator's free lists, so it runs
@@ -151,16 +158,16 @@ impl Usage {
         self.0.trims.load(Ordering::Relaxed)
     }
 
-    /// Counts a file's chunks going from `before` to `after`. Chunks counted out must be
+    /// Counts a file's chunk bytes going from `before` to `after`. Bytes counted out must be
     /// freed already: the trim this may ask for runs at once on another thread.
-    fn add_chunks(&self, before: usize, after: usize) {
+    fn resize(&self, before: u64, after: u64) {
         let counter = &*self.0;
         if after > before {
-            let added = (after - before) as u64 * CHUNK;
+            let added = after - before;
             let now = counter.bytes.fetch_add(added, Ordering::Relaxed) + added;
             counter.high_water.fetch_max(now, Ordering::Relaxed);
         } else if before > after {
-            let freed = (before - after) as u64 * CHUNK;
+            let freed = before - after;
             let now = counter
                 .bytes
                 .fetch_sub(freed, Ordering::Relaxed)
@@ -201,11 +208,16 @@ fn spawn_trimmer() -> Option<SyncSender<()>> {
     spawned.ok().map(|_| wake)
 }
 
-/// A file's bytes: chunks that were never written are holes and read as zeros. Its chunks
-/// are counted in the drive's [`Usage`] until it is dropped.
+/// A file's bytes: chunks that were never written are holes and read as zeros, and each
+/// chunk holds only the start of its range (see the module docs). Its chunks' bytes are
+/// counted in the drive's [`Usage`] until it is dropped.
 pub struct SparseData {
     size: u64,
-    chunks: BTreeMap<u64, Box<[u8]>>,
+    /// Each chunk's bytes from the start of its range, a multiple of [`GRAIN`] long and at
+    /// most [`CHUNK`]; what lies past them reads as zeros.
+    chunks: BTreeMap<u64, Vec<u8>>,
+    /// The chunks' lengths added up.
+    allocated: u64,
     usage: Usage,
 }
 
@@ -213,10 +225,8 @@ impl Drop for SparseData {
     fn drop(&mut self) {
         // Free the chunks before counting them out, so that a trim this asks for finds
         // them free.
-        let chunks = std::mem::take(&mut self.chunks);
-        let count = chunks.len();
-        drop(chunks);
-        self.usage.add_chunks(count, 0);
+        drop(std::mem::take(&mut self.chunks));
+        self.usage.resize(self.allocated, 0);
     }
 }
 
@@ -226,8 +236,15 @@ impl SparseData {
         Self {
             size: 0,
             chunks: BTreeMap::new(),
+            allocated: 0,
             usage,
         }
+    }
+
+    /// Makes `allocated` (and the drive's usage) follow a change made to the chunks.
+    fn account(&mut self, before: u64, after: u64) {
+        self.allocated = self.allocated - before + after;
+        self.usage.resize(before, after);
     }
 
     /// The file size in bytes.
@@ -237,7 +254,7 @@ impl SparseData {
 
     /// Bytes of memory the file's chunks take (what `st_blocks` reports).
     pub fn allocated(&self) -> u64 {
-        self.chunks.len() as u64 * CHUNK
+        self.allocated
     }
 
     /// Fills `buf` from `offset`; returns the bytes read: fewer at the end of the file, none
@@ -252,17 +269,23 @@ impl SparseData {
         for (&index, chunk) in self.chunks.range(offset / CHUNK..=(end - 1) / CHUNK) {
             let chunk_start = index * CHUNK;
             let from = offset.max(chunk_start);
-            let to = end.min(chunk_start + CHUNK);
-            out[(from - offset) as usize..(to - offset) as usize].copy_from_slice(
-                &chunk[(from - chunk_start) as usize..(to - chunk_start) as usize],
-            );
+            let to = end.min(chunk_start + chunk.len() as u64);
+            if from < to {
+                out[(from - offset) as usize..(to - offset) as usize].copy_from_slice(
+                    &chunk[(from - chunk_start) as usize..(to - chunk_start) as usize],
+                );
+            }
         }
         out.len()
     }
 
-    /// Whether the chunk holding `offset` is a hole (was never written, or was dropped).
-    pub fn is_hole(&self, offset: u64) -> bool {
-        !self.chunks.contains_key(&(offset / CHUNK))
+    /// How many bytes from `offset` to the end of its chunk's range the chunk holds: 0 in
+    /// a hole, and in the zeros past what the chunk holds.
+    pub fn held_from(&self, offset: u64) -> u64 {
+        let chunk_start = offset / CHUNK * CHUNK;
+        self.chunks.get(&(offset / CHUNK)).map_or(0, |chunk| {
+            (chunk_start + chunk.len() as u64).saturating_sub(offset)
+        })
     }
 
     /// Writes `data` at `offset`, growing the file if needed.
@@ -270,38 +293,56 @@ impl SparseData {
         let end = offset
             .checked_add(data.len() as u64)
             .ok_or_else(|| Error::from_errno(libc::EFBIG, "write past the largest file offset"))?;
-        let before = self.chunks.len();
         let mut pos = offset;
         while pos < end {
             let index = pos / CHUNK;
             let chunk_start = index * CHUNK;
             let to = end.min(chunk_start + CHUNK);
-            let chunk = self
-                .chunks
-                .entry(index)
-                .or_insert_with(|| vec![0u8; CHUNK as usize].into_boxed_slice());
+            let needed = (to - chunk_start).next_multiple_of(GRAIN) as usize;
+            let chunk = self.chunks.entry(index).or_default();
+            let before = chunk.len();
+            if needed > before {
+                // At least double, so a file written in small pieces is not copied at every
+                // page.
+                let len = needed.max((2 * before).min(CHUNK as usize));
+                if before == 0 {
+                    *chunk = vec![0u8; len];
+                } else {
+                    chunk.reserve_exact(len - before);
+                    chunk.resize(len, 0);
+                }
+            }
+            let after = chunk.len();
             chunk[(pos - chunk_start) as usize..(to - chunk_start) as usize]
                 .copy_from_slice(&data[(pos - offset) as usize..(to - offset) as usize]);
+            self.account(before as u64, after as u64);
             pos = to;
         }
         self.size = self.size.max(end);
-        self.usage.add_chunks(before, self.chunks.len());
         Ok(())
     }
 
     /// Sets the size: shrinking drops whole chunks past the end and zeroes the tail of the
     /// last one (so growing again reads zeros); growing only moves the end (a hole).
     pub fn set_size(&mut self, size: u64) {
-        let before = self.chunks.len();
         if size < self.size {
-            drop(self.chunks.split_off(&size.div_ceil(CHUNK)));
+            let cut = self.chunks.split_off(&size.div_ceil(CHUNK));
+            let dropped: u64 = cut.values().map(|c| c.len() as u64).sum();
+            drop(cut);
+            self.account(dropped, 0);
             let tail = (size % CHUNK) as usize;
             if let Some(chunk) = self.chunks.get_mut(&(size / CHUNK)) {
-                chunk[tail..].fill(0);
+                let before = chunk.len();
+                if tail < before {
+                    chunk[tail..].fill(0);
+                    chunk.truncate(tail.next_multiple_of(GRAIN as usize));
+                    chunk.shrink_to_fit();
+                }
+                let after = chunk.len();
+                self.account(before as u64, after as u64);
             }
         }
         self.size = size;
-        self.usage.add_chunks(before, self.chunks.len());
     }
 
     /// Makes `length` bytes from `offset` read as zeros without taking memory: chunks wholly
@@ -316,18 +357,22 @@ impl SparseData {
         if offset >= end {
             return;
         }
-        let before = self.chunks.len();
         // The chunks wholly inside: none when the range lies within one chunk.
         let whole = offset.div_ceil(CHUNK)..(end / CHUNK).max(offset.div_ceil(CHUNK));
         let whole: Vec<u64> = self.chunks.range(whole).map(|(&index, _)| index).collect();
         for index in whole {
-            self.chunks.remove(&index);
+            if let Some(chunk) = self.chunks.remove(&index) {
+                let len = chunk.len() as u64;
+                drop(chunk);
+                self.account(len, 0);
+            }
         }
         let mut zero_edge = |index: u64| {
             if let Some(chunk) = self.chunks.get_mut(&index) {
                 let chunk_start = index * CHUNK;
-                let from = (offset.max(chunk_start) - chunk_start) as usize;
-                let to = (end.min(chunk_start + CHUNK) - chunk_start) as usize;
+                let held = chunk.len();
+                let from = ((offset.max(chunk_start) - chunk_start) as usize).min(held);
+                let to = ((end.min(chunk_start + CHUNK) - chunk_start) as usize).min(held);
                 chunk[from..to].fill(0);
             }
         };
@@ -336,7 +381,6 @@ impl SparseData {
         if last != first {
             zero_edge(last);
         }
-        self.usage.add_chunks(before, self.chunks.len());
     }
 }
 
@@ -1105,26 +1149,28 @@ fn copy_data(
     }
     let mut buf = vec![0u8; CHUNK as usize];
     for (offset, len) in pieces {
-        let hole = {
+        // What the source chunk holds of the piece is copied; the rest of the piece (all
+        // of it in a hole) becomes a hole in the target rather than written zeros.
+        let held = {
             let mut state = source.lock();
             let data = state.data(source_path)?;
-            let hole = data.is_hole(offset);
-            if !hole {
-                let read = data.read(offset, &mut buf[..len]);
-                buf[read..len].fill(0);
-            }
-            hole
+            let held = (data.held_from(offset) as usize).min(len);
+            let read = data.read(offset, &mut buf[..held]);
+            buf[read..held].fill(0);
+            held
         };
         let at = to + (offset - from);
         let mut state = target.lock();
         let data = state.data(target_path)?;
-        if hole {
-            data.punch(at, len as u64);
+        if held > 0 {
+            data.write(at, &buf[..held])?;
+        }
+        if held < len {
+            let gap = at + held as u64;
+            data.punch(gap, (len - held) as u64);
             if at + len as u64 > data.size() {
                 data.set_size(at + len as u64);
             }
-        } else {
-            data.write(at, &buf[..len])?;
         }
     }
     source.lock().meta.touch_atime();
@@ -1427,6 +1473,51 @@ mod tests {
     }
 
     #[test]
+    fn a_chunk_holds_the_pages_up_to_its_last_written_byte_and_grows_by_doubling() {
+        let usage = Usage::default();
+        let mut data = file(&usage);
+        data.write(0, &[1; 600]).unwrap();
+        assert_eq!(
+            (data.allocated(), usage.bytes()),
+            (GRAIN, GRAIN),
+            "600 bytes take a page"
+        );
+        data.write(600, &[2; 5000]).unwrap();
+        assert_eq!(data.allocated(), 2 * GRAIN);
+        data.write(3 * GRAIN, b"x").unwrap();
+        assert_eq!(data.allocated(), 4 * GRAIN);
+        data.write(4 * GRAIN + 1, b"y").unwrap();
+        assert_eq!(
+            data.allocated(),
+            8 * GRAIN,
+            "five pages needed, the chunk doubled"
+        );
+        assert_eq!(usage.bytes(), 8 * GRAIN);
+        let mut all = vec![9u8; 6 * GRAIN as usize];
+        assert_eq!(data.read(0, &mut all), 4 * GRAIN as usize + 2);
+        let mut expected = vec![0u8; 4 * GRAIN as usize + 2];
+        expected[..600].fill(1);
+        expected[600..5600].fill(2);
+        expected[3 * GRAIN as usize] = b'x';
+        expected[4 * GRAIN as usize + 1] = b'y';
+        assert!(all[..expected.len()] == expected[..]);
+        assert_eq!(data.held_from(4 * GRAIN), 4 * GRAIN);
+        assert_eq!(data.held_from(9 * GRAIN), 0, "past what the chunk holds");
+        assert_eq!(data.held_from(CHUNK + 1), 0, "in a hole");
+        // A shrink gives back the pages past the new end and zeroes the rest of its page.
+        data.set_size(GRAIN + 1);
+        assert_eq!((data.allocated(), usage.bytes()), (2 * GRAIN, 2 * GRAIN));
+        data.set_size(3 * GRAIN);
+        let mut back = vec![9u8; 3 * GRAIN as usize];
+        assert_eq!(data.read(0, &mut back), back.len());
+        assert!(back[..600].iter().all(|&b| b == 1));
+        assert!(back[600..=GRAIN as usize].iter().all(|&b| b == 2));
+        assert!(back[GRAIN as usize + 1..].iter().all(|&b| b == 0));
+        drop(data);
+        assert_eq!(usage.bytes(), 0);
+    }
+
+    #[test]
     fn sparse_data_write_spans_chunks_and_shrink_zeroes_the_tail() {
         let usage = Usage::default();
         let mut data = file(&usage);
@@ -1436,7 +1527,11 @@ mod tests {
         assert_eq!(data.read(10, &mut back), bytes.len());
         assert_eq!(back, bytes);
         data.set_size(CHUNK + 5);
-        assert_eq!(usage.bytes(), 2 * CHUNK);
+        assert_eq!(
+            usage.bytes(),
+            CHUNK + GRAIN,
+            "the cut chunk keeps only the page holding the new end"
+        );
         data.set_size(2 * CHUNK);
         let mut tail = [9u8; 8];
         assert_eq!(data.read(CHUNK + 3, &mut tail), 8);
@@ -1573,6 +1668,33 @@ mod tests {
     }
 
     #[test]
+    fn copy_takes_only_the_pages_the_source_holds() {
+        let usage = Usage::default();
+        let tree = Tree::new(0o755, 0, 0, usage.clone());
+        let p = Path::new;
+        let source = tree.create(p("/s"), NewNode::File, 0o644, 0, 0).unwrap();
+        let target = tree.create(p("/t"), NewNode::File, 0o644, 0, 0).unwrap();
+        {
+            let mut state = source.lock();
+            let data = state.data(p("/s")).unwrap();
+            data.write(0, &[5; 100]).unwrap();
+            data.set_size(2 * CHUNK);
+        }
+        let copied = copy_data(&source, p("/s"), 0, &target, p("/t"), 10, u64::MAX).unwrap();
+        assert_eq!(copied, 2 * CHUNK);
+        let mut state = target.lock();
+        let data = state.data(p("/t")).unwrap();
+        // The source's one page lands 10 bytes in, across two of the target's; the rest of
+        // the 128 KiB stays a hole.
+        assert_eq!((data.size(), data.allocated()), (2 * CHUNK + 10, 2 * GRAIN));
+        let mut back = vec![9u8; 2 * CHUNK as usize + 20];
+        assert_eq!(data.read(0, &mut back), 2 * CHUNK as usize + 10);
+        assert!(back[..10].iter().all(|&b| b == 0));
+        assert!(back[10..110].iter().all(|&b| b == 5));
+        assert!(back[110..2 * CHUNK as usize + 10].iter().all(|&b| b == 0));
+    }
+
+    #[test]
     fn copy_keeps_holes_stops_at_the_source_end_and_grows_the_target() {
         let usage = Usage::default();
         let tree = Tree::new(0o755, 0, 0, usage.clone());
@@ -1673,19 +1795,19 @@ mod tests {
     #[test]
     fn usage_asks_for_a_trim_each_time_it_falls_a_threshold_below_its_high_water_mark() {
         let usage = Usage::default();
-        let chunks = (TRIM_THRESHOLD / CHUNK) as usize;
-        usage.add_chunks(0, 2 * chunks);
-        usage.add_chunks(2 * chunks, chunks + 1);
-        assert_eq!(usage.trims(), 0, "one chunk short of the threshold");
-        usage.add_chunks(chunks + 1, chunks);
+        let t = TRIM_THRESHOLD;
+        usage.resize(0, 2 * t);
+        usage.resize(2 * t, t + 1);
+        assert_eq!(usage.trims(), 0, "one byte short of the threshold");
+        usage.resize(t + 1, t);
         assert_eq!(usage.trims(), 1);
         // Rewriting in place (free, then write as much again) never reaches the threshold.
         for _ in 0..10 {
-            usage.add_chunks(chunks, chunks / 2);
-            usage.add_chunks(chunks / 2, chunks);
+            usage.resize(t, t / 2);
+            usage.resize(t / 2, t);
         }
         assert_eq!(usage.trims(), 1);
-        usage.add_chunks(chunks, 0);
+        usage.resize(t, 0);
         assert_eq!((usage.trims(), usage.bytes()), (2, 0));
     }
 
