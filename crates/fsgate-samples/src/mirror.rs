@@ -247,7 +247,7 @@ impl MirrorDrive {
     /// Creates the regular file at `at` for a handle, with `mode`; read-write when the
     /// source allows it, else with the access of `flags`. A name that already exists in the
     /// source (made there since the kernel looked) is opened as an existing file, unless the
-    /// creation is `exclusive`.
+    /// creation is `exclusive`. Also says whether the file is new.
     fn create_file(
         &self,
         at: &SourcePath<'_>,
@@ -255,7 +255,7 @@ impl MirrorDrive {
         flags: i32,
         mode: u32,
         exclusive: bool,
-    ) -> Result<File> {
+    ) -> Result<(File, bool)> {
         let create = OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
         let mode = Mode::from_raw_mode(mode);
         let created = match sys::openat(&at.dir, &at.rel, create | OFlags::RDWR, mode) {
@@ -265,8 +265,8 @@ impl MirrorDrive {
             created => created,
         };
         match created {
-            Ok(fd) => Ok(File::from(fd)),
-            Err(Errno::EXIST) if !exclusive => self.open_existing(at, name, flags),
+            Ok(fd) => Ok((File::from(fd), true)),
+            Err(Errno::EXIST) if !exclusive => Ok((self.open_existing(at, name, flags)?, false)),
             Err(e) => Err(failed("create", name, e.into())),
         }
     }
@@ -285,12 +285,19 @@ impl MirrorDrive {
         mode: Option<u32>,
     ) -> Result<()> {
         let (uid, gid) = (caller.uid, caller.gid);
-        let parent_setgid = sys::statat(&at.dir, parent_of(&at.rel), AtFlags::SYMLINK_NOFOLLOW)
-            .map(|st| st.st_mode & libc::S_ISGID != 0)
-            .unwrap_or(false);
         let st = sys::statat(&at.dir, &at.rel, AtFlags::SYMLINK_NOFOLLOW)
             .map_err(|e| failed("stat", name, e.into()))?;
-        let gid = if parent_setgid { st.st_gid } else { gid };
+        // Under a set-group-ID parent the object keeps the group it was given; the parent is
+        // looked at only when that group is not the caller's anyway.
+        let parent_setgid = || {
+            sys::statat(&at.dir, parent_of(&at.rel), AtFlags::SYMLINK_NOFOLLOW)
+                .is_ok_and(|p| p.st_mode & libc::S_ISGID != 0)
+        };
+        let gid = if st.st_gid != gid && parent_setgid() {
+            st.st_gid
+        } else {
+            gid
+        };
         let owned = (st.st_uid, st.st_gid) == (uid, gid);
         let permissions = mode.map_or(st.st_mode & 0o777, |m| m & 0o777);
         let masked = st.st_mode & 0o777 != permissions;
@@ -351,9 +358,10 @@ impl MirrorDrive {
             FileKind::File => {
                 // `mknod` (no open flags) and `O_EXCL` must not take an existing name.
                 let exclusive = p.flags & (libc::O_CREAT | libc::O_EXCL) != libc::O_CREAT;
-                let file = self.create_file(&at, name, p.flags, p.mode, exclusive)?;
+                let (file, new) = self.create_file(&at, name, p.flags, p.mode, exclusive)?;
                 self.own(&at, name, p.originator, Some(p.mode))?;
-                if p.flags & libc::O_TRUNC != 0 {
+                // A file made just now is empty already.
+                if !new && p.flags & libc::O_TRUNC != 0 {
                     file.set_len(0).map_err(|e| failed("truncate", name, e))?;
                 }
                 self.route(&file, |f| p.route_to_file(f, 0))?;
