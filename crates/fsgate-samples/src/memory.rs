@@ -1667,13 +1667,22 @@ mod tests {
         }
     }
 
-    #[test]
-    fn copy_takes_only_the_pages_the_source_holds() {
+    /// A drive's tree with two empty files, `/s` and `/t`, counted in the usage returned.
+    fn source_and_target() -> (Usage, Tree, Arc<Node>, Arc<Node>) {
         let usage = Usage::default();
         let tree = Tree::new(0o755, 0, 0, usage.clone());
+        let file = |name| {
+            tree.create(Path::new(name), NewNode::File, 0o644, 0, 0)
+                .unwrap()
+        };
+        let (source, target) = (file("/s"), file("/t"));
+        (usage, tree, source, target)
+    }
+
+    #[test]
+    fn copy_takes_only_the_pages_the_source_holds() {
+        let (_usage, _tree, source, target) = source_and_target();
         let p = Path::new;
-        let source = tree.create(p("/s"), NewNode::File, 0o644, 0, 0).unwrap();
-        let target = tree.create(p("/t"), NewNode::File, 0o644, 0, 0).unwrap();
         {
             let mut state = source.lock();
             let data = state.data(p("/s")).unwrap();
@@ -1696,11 +1705,8 @@ mod tests {
 
     #[test]
     fn copy_keeps_holes_stops_at_the_source_end_and_grows_the_target() {
-        let usage = Usage::default();
-        let tree = Tree::new(0o755, 0, 0, usage.clone());
+        let (usage, tree, source, target) = source_and_target();
         let p = Path::new;
-        let source = tree.create(p("/s"), NewNode::File, 0o644, 0, 0).unwrap();
-        let target = tree.create(p("/t"), NewNode::File, 0o644, 0, 0).unwrap();
         {
             let mut state = source.lock();
             let data = state.data(Path::new("/s")).unwrap();
