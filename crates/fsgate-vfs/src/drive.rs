@@ -98,9 +98,12 @@ impl<E: Events> VirtualDrive<E> {
     /// (`/dev/fuse` missing: `ERROR_FS_DRIVER_REQUIRED`, 588).
     ///
     /// If the process dies without unmounting, the mount goes away by itself: as root the
-    /// library mounts through `fusermount3 -o auto_unmount`, whose helper unmounts when the
-    /// connection closes, and starts a small watcher process of its own that unmounts when
-    /// this process is gone, for the cases the helper misses.
+    /// library mounts with `mount(2)` and starts a small watcher process that unmounts when
+    /// this process is gone, once it has checked that the path still holds this very mount.
+    /// A mount taken off its path from outside (`umount -l`) is never looked for there
+    /// again: neither stopping the drive nor its watcher unmounts a mount made on the path
+    /// since (on kernels before 6.8, which give mounts no identity of their own, the watcher
+    /// can take such a mount for its own when it got the same device number).
     pub fn mount(&self, mounting_point: impl AsRef<Path>, timeout_ms: u32) -> Result<()> {
         let mut slot = self.lock()?;
         if slot.is_some() {

@@ -11,7 +11,7 @@
 //!
 //! | reference | Linux (FUSE request → event) |
 //! |---|---|
-//! | mount media + mounting point | `mount(2)` of a FUSE connection (through `fusermount3` with `auto_unmount`), on an existing empty directory |
+//! | mount media + mounting point | `mount(2)` of a FUSE connection (as root; through `fusermount3` otherwise), on an existing empty directory |
 //! | extra mounting points | bind mounts of the same mount, each watched by a small child process that removes it if the server dies |
 //! | `on_get_file_info` | `LOOKUP`, `GETATTR`; answers are cached for `MetadataCacheTimeout` |
 //! | `FileCache` system / none / user-mode | page cache kept across opens (`FOPEN_KEEP_CACHE`, writeback cache unless `FileCachePolicyWriteThrough`) / `FOPEN_DIRECT_IO` / fsgate's LRU block cache behind direct I/O (`UserModeFileCacheSize`) |

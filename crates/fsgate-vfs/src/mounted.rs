@@ -81,7 +81,7 @@ pub(crate) struct Mounted<E: Events> {
     /// Extra mounting points, each with the watcher that removes it if this process dies.
     extra: Vec<(PathBuf, sys::UnmountWatcher)>,
     /// For a server running as root, the watcher that removes the primary mounting point if
-    /// this process dies; fusermount3's auto_unmount may leave it (see `mount`).
+    /// this process dies (see `mount`).
     primary_watcher: Option<sys::UnmountWatcher>,
     /// The kernel's number for this mount's FUSE connection, to end it by force.
     connection: Option<u32>,
@@ -175,17 +175,18 @@ impl<E: Events> Mounted<E> {
         }
         let mut config = Config::default();
         if root {
-            // fusermount3's helper stays behind and unmounts when our connection closes,
-            // so a killed process leaves no dead mount. It needs allow_other.
-            mount_options.push(MountOption::AutoUnmount);
+            // As root the drive mounts with mount(2) itself, for every user (allow_other).
+            // A killed process leaves no dead mount: the watcher started below unmounts when
+            // the process is gone. fusermount3's auto_unmount helper is not used: once our
+            // connection closed it unmounted whatever FUSE mount it found at the path, even
+            // one mounted there since (a drive restarted on the same path lost its mount).
             config.acl = SessionACL::All;
         }
         config.mount_options = mount_options;
         config.n_threads = Some(options.fuse_reader_thread_count.max(1));
         config.clone_fd = true;
-        // A dead server's io_uring entries keep the connection alive a while after its death,
-        // so fusermount3's auto_unmount finds it alive and leaves the mount. Only root can
-        // run the watcher that unmounts instead.
+        // A dead server's io_uring entries keep the connection alive a while after its death;
+        // only root can run the watcher that aborts it and unmounts.
         let wants_uring = options.io_uring_threads_per_queue > 0;
         config.io_uring_threads_per_queue = if root {
             options.io_uring_threads_per_queue
@@ -212,10 +213,9 @@ impl<E: Events> Mounted<E> {
             },
             t => Transport::from(t),
         };
-        // fusermount3's auto_unmount unmounts only when it finds the connection dead. A dead
-        // server's io_uring entries keep it alive for a while, and over /dev/fuse the helper
-        // can look after the server's socket closed and before its /dev/fuse descriptors did;
-        // either way it leaves a dead mount. Only root can run the watcher that unmounts.
+        // The watcher unmounts when this process is gone, after checking that the path
+        // still holds this very mount; only root may unmount (a user's mount stays until
+        // `fusermount3 -u`).
         let primary_watcher = if root {
             Some(sys::UnmountWatcher::start(&primary)?)
         } else {
@@ -272,7 +272,7 @@ impl<E: Events> Mounted<E> {
                 Ok(())
             }
             Err(e) => {
-                if let Err(u) = sys::unmount(&target) {
+                if let Err(u) = sys::unmount(&target, None) {
                     tracing::warn!("{u}");
                 }
                 Err(e)
@@ -298,8 +298,9 @@ impl<E: Events> Mounted<E> {
             ));
         };
         let (path, watcher) = self.extra.remove(i);
+        let id = watcher.mount_id();
         watcher.disarm();
-        sys::unmount(&path)?;
+        sys::unmount(&path, id)?;
         Ok(())
     }
 
@@ -450,20 +451,26 @@ impl<E: Events> Mounted<E> {
         sys::abort_connection(connection)
     }
 
+    /// Unmounts everything and ends the session, once: `stop` and then `Drop` both call it,
+    /// and the path may hold someone else's mount by the second call.
     fn detach_all(&mut self) {
-        for (p, watcher) in self.extra.drain(..) {
-            watcher.disarm();
-            if let Err(e) = sys::unmount(&p) {
-                tracing::warn!("{e}");
-            }
-        }
-        if let Some(watcher) = self.primary_watcher.take() {
-            watcher.disarm();
-        }
-        let primary = sys::unmount(&self.primary);
         let Some(session) = self.session.take() else {
             return;
         };
+        for (p, watcher) in self.extra.drain(..) {
+            let id = watcher.mount_id();
+            watcher.disarm();
+            if let Err(e) = sys::unmount(&p, id) {
+                tracing::warn!("{e}");
+            }
+        }
+        let mut primary_id = None;
+        if let Some(watcher) = self.primary_watcher.take() {
+            primary_id = watcher.mount_id();
+            watcher.disarm();
+        }
+        // A mount taken off the path from outside is not ours to look for there any more.
+        let primary = sys::unmount(&self.primary, primary_id);
         match primary {
             // The kernel ended the connection: the reader threads have returned or will
             // at once, and with them every event.

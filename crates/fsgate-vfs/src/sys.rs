@@ -2,12 +2,13 @@
 //! unmounting, the watcher that removes a bind mount when the serving process dies), with
 //! `unsafe` confined here.
 
-use std::ffi::CString;
+use std::ffi::{CStr, CString};
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
+use fsgate_core::mountinfo::MountEntry;
 use fsgate_core::{Error, Result};
 
 fn c_path(path: &Path) -> Result<CString> {
@@ -53,9 +54,42 @@ pub(crate) enum Unmounted {
     NotMounted,
 }
 
-/// Unmounts `path`: plainly if possible, lazily (`MNT_DETACH`) if busy.
-pub(crate) fn unmount(path: &Path) -> Result<Unmounted> {
+/// The identity of one mount, never given to another while the system runs
+/// (`STATX_MNT_ID_UNIQUE`, Linux 6.8+).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct MountId(u64);
+
+/// `STATX_MNT_ID_UNIQUE`, which rustix does not name yet.
+const STATX_MNT_ID_UNIQUE: u32 = 0x4000;
+
+impl MountId {
+    /// The identity of the mount on top of `path`, or `None` where the kernel gives mounts
+    /// none (before Linux 6.8) or `path` cannot be reached. It is read without asking the
+    /// filesystem (`AT_STATX_DONT_SYNC`: no FUSE request, so a dead or not yet serving
+    /// server cannot hold it up), and allocates nothing, so the unmount watcher's child may
+    /// call it after `fork`.
+    pub(crate) fn of(path: &CStr) -> Option<Self> {
+        let st = rustix::fs::statx(
+            rustix::fs::CWD,
+            path,
+            rustix::fs::AtFlags::SYMLINK_NOFOLLOW | rustix::fs::AtFlags::STATX_DONT_SYNC,
+            rustix::fs::StatxFlags::from_bits_retain(STATX_MNT_ID_UNIQUE),
+        )
+        .ok()?;
+        (st.stx_mask & STATX_MNT_ID_UNIQUE != 0).then_some(Self(st.stx_mnt_id))
+    }
+}
+
+/// Unmounts `path`: plainly if possible, lazily (`MNT_DETACH`) if busy. With `ours`, only
+/// when the mount on top of `path` is still that one: a drive whose mount was taken off its
+/// path from outside (`umount -l`) must not unmount what was mounted there since.
+pub(crate) fn unmount(path: &Path, ours: Option<MountId>) -> Result<Unmounted> {
     let p = c_path(path)?;
+    if let (Some(ours), Some(now)) = (ours, MountId::of(&p)) {
+        if now != ours {
+            return Ok(Unmounted::NotMounted);
+        }
+    }
     // SAFETY: `p` is a live CString.
     if unsafe { libc::umount2(p.as_ptr(), 0) } == 0 {
         return Ok(Unmounted::Clean);
@@ -145,52 +179,40 @@ pub(crate) fn owner() -> (u32, u32) {
 }
 
 /// How `/proc/self/mountinfo` names the FUSE mount at `path`: its ` MAJOR:MINOR ROOT
-/// MOUNTPOINT ` fields (the mount point escaped as the kernel escapes it), and the number
-/// of its FUSE connection (`/sys/fs/fuse/connections/N`).
+/// MOUNTPOINT ` fields (escaped as the kernel escapes them), and the number of its FUSE
+/// connection (`/sys/fs/fuse/connections/N`).
 fn fuse_mount_entry(path: &Path) -> Result<(Vec<u8>, u32)> {
-    let mut escaped = Vec::new();
-    for &b in path.as_os_str().as_bytes() {
-        match b {
-            b' ' | b'\t' | b'\n' | b'\\' => {
-                escaped.extend_from_slice(format!("\\{b:03o}").as_bytes())
-            }
-            _ => escaped.push(b),
-        }
-    }
-    let info = std::fs::read("/proc/self/mountinfo")
-        .map_err(|e| Error::io("reading /proc/self/mountinfo", e))?;
-    let not_mounted = || {
+    fuse_entry_in(&fsgate_core::mountinfo::current()?, path).ok_or_else(|| {
         Error::invalid_argument(
             "mounting point",
             format!("{} is not a FUSE mount", path.display()),
         )
-    };
-    let line = info
-        .split(|&b| b == b'\n')
-        // The last entry at the path is the one on top.
-        .rfind(|l| {
-            let fields: Vec<&[u8]> = l.split(|&b| b == b' ').collect();
-            let fuse =
-                l.windows(8).any(|w| w == b" - fuse.") || l.windows(7).any(|w| w == b" - fuse ");
-            fields.get(4) == Some(&escaped.as_slice()) && fuse
-        })
-        .ok_or_else(not_mounted)?;
-    let fields: Vec<&[u8]> = line.split(|&b| b == b' ').collect();
-    let (dev, root, point) = match fields.get(2..5) {
-        Some([dev, root, point]) => (*dev, *root, *point),
-        _ => return Err(not_mounted()),
-    };
-    let minor = std::str::from_utf8(dev)
-        .ok()
-        .and_then(|d| d.strip_prefix("0:"))
-        .and_then(|m| m.parse().ok())
-        .ok_or_else(not_mounted)?;
-    let mut entry = vec![b' '];
-    for part in [dev, root, point] {
-        entry.extend_from_slice(part);
+    })
+}
+
+/// [`fuse_mount_entry`] in `mounts`: the topmost mount at `path` when it is a FUSE one
+/// (type `fuse`, as `mount(2)` by root makes it, or `fuse.SUBTYPE`).
+fn fuse_entry_in(mounts: &[MountEntry], path: &Path) -> Option<(Vec<u8>, u32)> {
+    // The last entry at the path is the one on top.
+    let m = mounts.iter().rev().find(|m| m.mount_point == path)?;
+    let fuse = m.fs_type == "fuse" || m.fs_type.starts_with("fuse.");
+    // A FUSE connection's device is an anonymous one, major 0.
+    if !fuse || m.major != 0 {
+        return None;
+    }
+    let mut entry = format!(" {}:{} ", m.major, m.minor).into_bytes();
+    for part in [&m.root, &m.mount_point] {
+        for &b in part.as_os_str().as_bytes() {
+            match b {
+                b' ' | b'\t' | b'\n' | b'\\' => {
+                    entry.extend_from_slice(format!("\\{b:03o}").as_bytes())
+                }
+                _ => entry.push(b),
+            }
+        }
         entry.push(b' ');
     }
-    Ok((entry, minor))
+    Some((entry, m.minor))
 }
 
 /// Whether `needle` occurs in what `fd` reads, in `buf`-sized pieces (nothing allocated:
@@ -218,18 +240,20 @@ fn fd_contains(fd: libc::c_int, needle: &[u8], buf: &mut [u8]) -> bool {
 }
 
 /// A small child process that lazily unmounts one mounting point when the serving process
-/// dies: FUSE's `auto_unmount` helper removes only the primary mount, and only when it finds
-/// the connection already dead (a mount served over io_uring outlives its server a while, and
-/// even over `/dev/fuse` the helper may look too early); a bind mount, or such a mount, of a
-/// dead server would otherwise stay behind (every access failing).
+/// dies, so a mount (or bind mount) of a dead server does not stay behind with every access
+/// failing. It replaces fusermount3's `auto_unmount` helper, which removed only the primary
+/// mount, only when it found the connection already dead (a mount served over io_uring
+/// outlives its server a while), and whatever FUSE mount it then found at the path.
 ///
 /// The child holds the read end of a pipe whose write end only this process has. When this
 /// process exits — however it exits, `SIGKILL` included — the kernel closes the write end,
 /// the child's `read` returns 0 and it unmounts. [`disarm`](Self::disarm) (normal unmount)
 /// writes one byte first, and the child exits without touching the mount. Before unmounting,
 /// the child checks in `/proc/self/mountinfo` that the path still holds the same FUSE mount
-/// (nothing on the mount itself, which could block on the dead server), so a mount someone
-/// else put there since is left alone; it then aborts the mount's FUSE connection through
+/// (nothing on the mount itself, which could block on the dead server) and, on Linux 6.8+,
+/// that its [`MountId`] is the one watched, so a mount someone else put there since is left
+/// alone (before 6.8, a mount made there after the watched one was taken off the path from
+/// outside, `umount -l`, can get its device number and be taken for it); it then aborts the mount's FUSE connection through
 /// `/sys/fs/fuse/connections` when that is mounted (a dead server's io_uring entries can
 /// otherwise keep the connection, and any process waiting on it, alive). The child closes
 /// every other descriptor it inherited (standard streams and `/dev/fuse` clones included),
@@ -238,6 +262,8 @@ fn fd_contains(fd: libc::c_int, needle: &[u8], buf: &mut [u8]) -> bool {
 pub(crate) struct UnmountWatcher {
     pid: libc::pid_t,
     pipe: Option<OwnedFd>,
+    /// The watched mount's identity, where the kernel gives one.
+    id: Option<MountId>,
 }
 
 impl UnmountWatcher {
@@ -245,6 +271,7 @@ impl UnmountWatcher {
     pub(crate) fn start(target: &Path) -> Result<Self> {
         let path = c_path(target)?;
         let (entry, connection) = fuse_mount_entry(target)?;
+        let id = MountId::of(&path);
         let abort = CString::new(format!("/sys/fs/fuse/connections/{connection}/abort"))
             .map_err(|_| Error::invalid_argument("mounting point", "bad connection number"))?;
         let mut buf = vec![0u8; 64 * 1024];
@@ -290,8 +317,15 @@ impl UnmountWatcher {
                 };
                 if n == 0 {
                     let info = libc::open(c"/proc/self/mountinfo".as_ptr(), libc::O_RDONLY);
-                    let ours = info >= 0 && fd_contains(info, &entry, &mut buf);
+                    let listed = info >= 0 && fd_contains(info, &entry, &mut buf);
                     libc::close(info);
+                    // A device number is given again once its mount is gone; where the
+                    // kernel gives mounts an identity of their own, it decides.
+                    let ours = listed
+                        && match (id, MountId::of(&path)) {
+                            (Some(id), Some(now)) => id == now,
+                            _ => true,
+                        };
                     if ours {
                         let a = libc::open(abort.as_ptr(), libc::O_WRONLY);
                         if a >= 0 {
@@ -321,7 +355,13 @@ impl UnmountWatcher {
         Ok(Self {
             pid,
             pipe: Some(write_end),
+            id,
         })
+    }
+
+    /// The identity of the mount watched, where the kernel gives one (see [`MountId`]).
+    pub(crate) fn mount_id(&self) -> Option<MountId> {
+        self.id
     }
 
     /// Tells the watcher the mounting point is being removed normally, and reaps it.
@@ -360,6 +400,35 @@ mod tests {
         f.write_all(text).unwrap();
         let f = std::fs::File::open(format!("/proc/self/fd/{}", f.as_raw_fd())).unwrap();
         fd_contains(f.as_raw_fd(), needle, &mut vec![0; buf_len])
+    }
+
+    #[test]
+    fn the_fuse_mount_on_top_of_a_path_is_found_with_either_type_name() {
+        let text = "36 35 0:48 / /tmp/a rw - fuse.fsgate x rw\n\
+                    37 35 0:49 / /tmp/b\\040c rw shared:5 - fuse x rw\n\
+                    38 36 0:50 / /tmp/a rw - tmpfs tmpfs rw\n\
+                    39 35 7:3 / /tmp/d rw - fuseblk /dev/loop3 rw\n";
+        let mounts = fsgate_core::mountinfo::parse(text);
+        assert_eq!(
+            fuse_entry_in(&mounts, Path::new("/tmp/b c")),
+            Some((b" 0:49 / /tmp/b\\040c ".to_vec(), 49)),
+            "type fuse, as root's mount(2) makes it; the space escaped as the kernel does"
+        );
+        assert_eq!(
+            fuse_entry_in(&mounts[..1], Path::new("/tmp/a")),
+            Some((b" 0:48 / /tmp/a ".to_vec(), 48))
+        );
+        assert_eq!(
+            fuse_entry_in(&mounts, Path::new("/tmp/a")),
+            None,
+            "a tmpfs mounted over the FUSE mount is on top"
+        );
+        assert_eq!(
+            fuse_entry_in(&mounts, Path::new("/tmp/d")),
+            None,
+            "not a connection"
+        );
+        assert_eq!(fuse_entry_in(&mounts, Path::new("/tmp/e")), None);
     }
 
     #[test]

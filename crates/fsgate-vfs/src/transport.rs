@@ -37,10 +37,10 @@
 //! request wait for one of them. `READ` handlers fill the ring entry directly.
 //! `FORGET` and `INTERRUPT` still come through `/dev/fuse`, so its readers keep running.
 //!
-//! A dead server's ring entries keep its connection alive for a moment after its death,
-//! past the check fusermount3's `auto_unmount` makes, which then leaves the mount. The drive's
-//! own watcher process (started for every server running as root) unmounts it instead; it
-//! needs root, which is why io_uring is used only by a server running as root.
+//! A dead server's ring entries keep its connection alive for a moment after its death. The
+//! drive's watcher process (started for every server running as root) aborts the connection
+//! and unmounts; it needs root, which is why io_uring is used only by a server running as
+//! root.
 
 /// How requests reach a mounted drive; see the [module documentation](self).
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -6,7 +6,7 @@ use common::utf8;
 
 use std::io::Read;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier, Mutex};
 use std::thread;
@@ -337,8 +337,8 @@ fn killed_server_leaves_no_mount() {
     killed_server_leaves_no_mount_over("killed_server_leaves_no_mount", 0);
 }
 
-/// Over io_uring, the dead server's ring entries keep its connection alive past the moment
-/// fusermount3's auto_unmount looks; the drive's own watcher unmounts.
+/// Over io_uring, the dead server's ring entries keep its connection alive for a moment
+/// after its death; the drive's watcher aborts the connection and unmounts.
 #[test]
 fn killed_io_uring_server_leaves_no_mount() {
     killed_server_leaves_no_mount_over("killed_io_uring_server_leaves_no_mount", 2);
@@ -350,19 +350,7 @@ fn killed_server_leaves_no_mount_over(test: &str, io_uring_threads_per_queue: us
     }
     let dir = tempfile::tempdir().unwrap();
     let _g = Guard(dir.path().to_path_buf());
-    let mut child = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "helper_serving_process",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env("FSGATE_VFS_SERVE", dir.path())
-        .env("FSGATE_VFS_URING", io_uring_threads_per_queue.to_string())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = serve_in_a_child(dir.path(), io_uring_threads_per_queue, None);
     assert!(
         wait_for(Duration::from_secs(30), || mounted(dir.path())),
         "child never mounted"
@@ -387,19 +375,7 @@ fn killed_server_leaves_no_extra_mounting_point() {
         Guard(primary.path().to_path_buf()),
         Guard(extra.path().to_path_buf()),
     );
-    let mut child = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "helper_serving_process",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env("FSGATE_VFS_SERVE", primary.path())
-        .env("FSGATE_VFS_EXTRA", extra.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = serve_in_a_child(primary.path(), 0, Some(extra.path()));
     assert!(
         wait_for(Duration::from_secs(30), || mounted(extra.path())),
         "child never added the mounting point"
@@ -413,4 +389,97 @@ fn killed_server_leaves_no_extra_mounting_point() {
         "a mounting point outlived its killed server"
     );
     assert_eq!(std::fs::read_dir(extra.path()).unwrap().count(), 0);
+}
+
+/// A drive whose mount was taken off its path from outside (`umount -l`) does not, when it
+/// stops or dies, unmount the drive mounted on that path since: on Linux 6.8+ each mount has
+/// an identity of its own (`STATX_MNT_ID_UNIQUE`), while the device number the earlier mount
+/// had is given to the new one. Before 6.8 the kernel gives no such identity, and the crate
+/// documents that the new mount may go (this is checked, not skipped).
+#[test]
+fn a_drive_taken_off_its_path_leaves_the_next_mount_there_alone() {
+    if !root("a_drive_taken_off_its_path_leaves_the_next_mount_there_alone") {
+        return;
+    }
+    let unique_ids = rustix::fs::statx(
+        rustix::fs::CWD,
+        "/",
+        rustix::fs::AtFlags::empty(),
+        rustix::fs::StatxFlags::from_bits_retain(0x4000),
+    )
+    .unwrap()
+    .stx_mask
+        & 0x4000
+        != 0;
+    if !unique_ids {
+        let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap();
+        eprintln!("kernel {release}: no unique mount ids; the documented limit applies");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let _g = Guard(dir.path().to_path_buf());
+    let umount_lazily = || {
+        let status = Command::new("umount")
+            .arg("-l")
+            .arg(dir.path())
+            .status()
+            .unwrap();
+        assert!(status.success());
+    };
+
+    // The earlier drive stops normally.
+    let earlier = VirtualDrive::new(Behaving::default(), Options::default());
+    earlier.mount(dir.path(), 0).unwrap();
+    umount_lazily();
+    let next = VirtualDrive::new(Behaving::default(), Options::default());
+    next.mount(dir.path(), 0).unwrap();
+    earlier.unmount().unwrap();
+    assert!(
+        mounted(dir.path()),
+        "the earlier drive's stop took the next mount"
+    );
+    assert_eq!(read(&dir.path().join("f")).unwrap(), "data");
+
+    // The earlier drive's process is killed: its watcher decides.
+    umount_lazily();
+    next.unmount().unwrap();
+    let mut killed = serve_in_a_child(dir.path(), 0, None);
+    assert!(
+        wait_for(Duration::from_secs(30), || mounted(dir.path())),
+        "child never mounted"
+    );
+    umount_lazily();
+    let last = VirtualDrive::new(Behaving::default(), Options::default());
+    last.mount(dir.path(), 0).unwrap();
+    killed.kill().unwrap();
+    killed.wait().unwrap();
+    // The killed server's watcher acts as the process dies; it has had time to.
+    thread::sleep(Duration::from_secs(1));
+    assert!(
+        mounted(dir.path()),
+        "the killed drive's watcher took the next mount"
+    );
+    assert_eq!(read(&dir.path().join("f")).unwrap(), "data");
+    last.unmount().unwrap();
+}
+
+/// Runs `helper_serving_process` in a child process serving `dir` (with
+/// `io_uring_threads_per_queue`, and `extra` as a second mounting point).
+fn serve_in_a_child(dir: &Path, io_uring_threads_per_queue: usize, extra: Option<&Path>) -> Child {
+    let mut command = Command::new(std::env::current_exe().unwrap());
+    command
+        .args([
+            "--exact",
+            "helper_serving_process",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("FSGATE_VFS_SERVE", dir)
+        .env("FSGATE_VFS_URING", io_uring_threads_per_queue.to_string())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    if let Some(extra) = extra {
+        command.env("FSGATE_VFS_EXTRA", extra);
+    }
+    command.spawn().unwrap()
 }

@@ -63,7 +63,7 @@
 //!   (a handler must not open the file its event is about through that path: the request
 //!   would wait for itself).
 //! - When the filter stops, or its process dies (even by `SIGKILL`), the mount goes
-//!   (`fusermount3 -o auto_unmount` and `fsgate-vfs`'s watcher process) and the path is the
+//!   (`fsgate-vfs`'s watcher process unmounts it) and the path is the
 //!   plain directory again. Writes are write-through (each `write(2)` has landed in the
 //!   lower file when it returns), so none is lost.
 //!

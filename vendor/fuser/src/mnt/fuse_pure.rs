@@ -461,13 +461,16 @@ fn fuse_mount_sys(
         flags |= option_to_flag(flag)?;
     }
 
-    // Default name is "/dev/fuse", then use the subtype, and lastly prefer the name
+    // Default name is "/dev/fuse", then use the subtype, and lastly prefer the name. A
+    // subtype also names the type, `fuse.SUBTYPE`, as libfuse and fusermount3 name it.
     let mut source = DevFuse::PATH;
+    let mut fs_type = String::from("fuse");
     if let Some(MountOption::Subtype(subtype)) = options
         .iter()
         .find(|x| matches!(**x, MountOption::Subtype(_)))
     {
         source = subtype;
+        fs_type = format!("fuse.{subtype}");
     }
     if let Some(MountOption::FSName(name)) = options
         .iter()
@@ -480,7 +483,7 @@ fn fuse_mount_sys(
     let result = nix::mount::mount(
         Some(source),
         mountpoint,
-        Some("fuse"),
+        Some(fs_type.as_str()),
         flags,
         Some(mount_options.as_str()),
     );

@@ -207,9 +207,12 @@ fn is_mounted(fuse_device: &DevFuse) -> bool {
         let res = poll(slice::from_mut(&mut poll_fd), PollTimeout::ZERO);
         break match res {
             Ok(0) => true,
+            // The kernel reports POLLERR once the connection has ended: unmounted (or
+            // aborted). Taking that for "mounted" made the drop of a session whose mount was
+            // taken off its path from outside unmount whatever was mounted there since.
             Ok(1) => poll_fd
                 .revents()
-                .is_some_and(|r| r.contains(PollFlags::POLLERR)),
+                .is_some_and(|r| !r.contains(PollFlags::POLLERR)),
             Ok(_) => unreachable!(),
             Err(nix::errno::Errno::EINTR) => continue,
             Err(err) => {
