@@ -231,6 +231,35 @@ fn a_4_gib_sparse_file_costs_almost_nothing() {
     drive.stop();
 }
 
+/// The drive keeps at most half its descriptor limit of handles for the files the kernel
+/// opens by itself; a created file's handle is also the one its descriptor names, so however
+/// many files are created while it stays open (a log, a database), its writes and `fsync`
+/// keep working and reach the drive.
+#[test]
+fn a_created_file_kept_open_outlives_the_handle_limit() {
+    if !require_root("a_created_file_kept_open_outlives_the_handle_limit") {
+        return;
+    }
+    // 256 descriptors: at most 128 such handles.
+    let drive = ServedDrive::memory_with_descriptors(&[], Some(256));
+    let path = drive.path("log");
+    let mut log = File::create(&path).unwrap();
+    log.write_all(b"first line\n").unwrap();
+    for i in 0..300 {
+        File::create(drive.path(&format!("other{i}"))).unwrap();
+    }
+    log.write_all(b"second line\n").unwrap();
+    log.sync_all().unwrap();
+    drop(log);
+    // Past the page cache: what the drive holds.
+    let file = File::open(&path).unwrap();
+    // SAFETY: a valid open descriptor; the call only drops cached pages.
+    let dropped = unsafe { libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
+    assert_eq!(dropped, 0);
+    assert_eq!(fs::read(&path).unwrap(), b"first line\nsecond line\n");
+    drive.stop();
+}
+
 // --- fallocate and copy_file_range --------------------------------------------------------------
 
 /// How much of a file one of the memory drive's data chunks covers: a chunk written to its

@@ -7,6 +7,7 @@
 use std::ffi::CString;
 use std::io::{BufRead, BufReader, Read};
 use std::os::unix::ffi::OsStrExt;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
@@ -43,20 +44,43 @@ impl ServedDrive {
     /// (`--log-events`, `--json`) and waits for `ready:`. Panics with the server's stderr if
     /// it exits before it is ready.
     pub fn memory(flags: &[&str]) -> Self {
+        Self::memory_with_descriptors(flags, None)
+    }
+
+    /// [`memory`](Self::memory), the server's descriptor limit (`RLIMIT_NOFILE`) set to
+    /// `limit` when given.
+    pub fn memory_with_descriptors(flags: &[&str], limit: Option<u64>) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let mountpoint = dir.path().join("mnt");
         std::fs::create_dir(&mountpoint).unwrap();
         let logs = flags.contains(&"--log-events");
-        let mut child = Command::new(FSGATE)
+        let mut command = Command::new(FSGATE);
+        command
             .arg("mount")
             .arg("memory")
             .arg(&mountpoint)
             .args(flags)
             .stdin(Stdio::null())
             .stdout(if logs { Stdio::piped() } else { Stdio::null() })
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
+            .stderr(Stdio::piped());
+        if let Some(limit) = limit {
+            let rlimit = libc::rlimit {
+                rlim_cur: limit,
+                rlim_max: limit,
+            };
+            // SAFETY: between fork and exec the closure only calls setrlimit, which is
+            // async-signal-safe, on a value it owns.
+            unsafe {
+                command.pre_exec(move || {
+                    if libc::setrlimit(libc::RLIMIT_NOFILE, &rlimit) == 0 {
+                        Ok(())
+                    } else {
+                        Err(std::io::Error::last_os_error())
+                    }
+                });
+            }
+        }
+        let mut child = command.spawn().unwrap();
         let stdout = child.stdout.take().map(|mut out| {
             std::thread::spawn(move || {
                 let mut bytes = Vec::new();

@@ -503,6 +503,42 @@ fn an_implicit_handle_in_use_is_not_evicted_but_goes_back_in_line() {
 }
 
 #[test]
+fn a_created_handle_is_not_evicted_before_its_release() {
+    let engine = kernel_opening(0);
+    let a = looked_up(&engine, p("/a"));
+    let b = looked_up(&engine, p("/b"));
+    // a's handle is a CREATE's: the kernel names it in its descriptor's requests until the
+    // RELEASE.
+    let fa = Fh(engine.implicit_handle(a, who()).unwrap().info.handle_id);
+    engine.make_implicit_held(a, fa);
+    engine.implicit_handle(b, who()).unwrap();
+    let surplus = engine.implicit_surplus();
+    assert_eq!(
+        surplus.iter().map(|s| s.1).collect::<Vec<_>>(),
+        [b],
+        "only the handle the kernel does not hold"
+    );
+    let (_, ino, fh) = surplus[0].clone();
+    engine.evict_implicit(ino, fh, who());
+    assert_eq!(engine.implicit_of(b), None);
+
+    engine.release(a, fa, who()).unwrap();
+    assert_eq!(
+        engine.implicit_of(a),
+        Some(fa),
+        "RELEASE leaves the implicit handle open"
+    );
+    let surplus = engine.implicit_surplus();
+    assert_eq!(surplus.iter().map(|s| s.1).collect::<Vec<_>>(), [a]);
+    engine.evict_implicit(a, fa, who());
+    assert_eq!(
+        engine.implicit_of(a),
+        None,
+        "evicted once the kernel let go of it"
+    );
+}
+
+#[test]
 fn the_order_of_implicit_handles_stays_bounded_as_handles_close() {
     let engine = kernel_opening(64);
     for ino in 2..10_002 {
