@@ -1069,6 +1069,7 @@ impl MemoryDrive {
     }
 
     fn set_ea(&self, p: &mut SetEaParams<'_>) -> Result<()> {
+        known_namespace(p.file_name, p.name)?;
         let node = self.tree.lookup(p.file_name)?;
         let mut state = node.lock();
         let exists = state.xattrs.contains_key(p.name);
@@ -1089,6 +1090,28 @@ impl MemoryDrive {
         state.touch_ctime();
         Ok(())
     }
+}
+
+/// Refuses, as ext4 and tmpfs do (`EOPNOTSUPP`), an attribute outside the namespaces
+/// Linux defines: `user.`, `trusted.`, `security.` and the two POSIX ACLs of `system.`.
+fn known_namespace(file: &Path, name: &OsStr) -> Result<()> {
+    let name = std::os::unix::ffi::OsStrExt::as_bytes(name);
+    let known = [&b"user."[..], b"trusted.", b"security."]
+        .iter()
+        .any(|prefix| name.starts_with(prefix))
+        || name == b"system.posix_acl_access"
+        || name == b"system.posix_acl_default";
+    if known {
+        return Ok(());
+    }
+    Err(Error::from_errno(
+        libc::EOPNOTSUPP,
+        format!(
+            "{}: attribute {}: not in a namespace Linux defines",
+            file.display(),
+            String::from_utf8_lossy(name)
+        ),
+    ))
 }
 
 fn no_attribute(file: &Path, name: &OsStr) -> Error {
@@ -1417,6 +1440,7 @@ impl Events for MemoryDrive {
     }
 
     fn on_get_ea(&self, p: &mut GetEaParams<'_>) -> Result<()> {
+        known_namespace(p.file_name, p.name)?;
         let node = self.tree.lookup(p.file_name)?;
         let state = node.lock();
         let value = state
@@ -1438,6 +1462,7 @@ impl Events for MemoryDrive {
     }
 
     fn on_remove_ea(&self, p: &mut RemoveEaParams<'_>) -> Result<()> {
+        known_namespace(p.file_name, p.name)?;
         let node = self.tree.lookup(p.file_name)?;
         let mut state = node.lock();
         state
