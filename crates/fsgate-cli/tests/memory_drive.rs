@@ -1165,6 +1165,94 @@ fn xattrs_are_set_read_listed_and_removed() {
     drive.stop();
 }
 
+/// An access ACL `(tag, permissions, id)` entries as `system.posix_acl_access` holds it.
+fn access_acl(entries: &[(u16, u16, u32)]) -> Vec<u8> {
+    let mut value = 2u32.to_le_bytes().to_vec();
+    for &(tag, perm, id) in entries {
+        value.extend_from_slice(&tag.to_le_bytes());
+        value.extend_from_slice(&perm.to_le_bytes());
+        value.extend_from_slice(&id.to_le_bytes());
+    }
+    value
+}
+
+/// An access ACL set as `system.posix_acl_access` (what `setfacl`, `cp -a` and `rsync -A`
+/// do through libacl) sets the mode, as on ext4 and tmpfs, and the kernel's permission
+/// checks follow at once; an ACL the mode says all of is not stored, a longer one is.
+/// Attributes outside Linux's namespaces are refused as on ext4.
+#[test]
+fn access_acls_set_the_mode() {
+    let Some(drive) = mount("access_acls_set_the_mode") else {
+        return;
+    };
+    // From inside the drive, in a directory anyone may enter: the test's temporary
+    // directory is private to root.
+    fs::create_dir(drive.path("open")).unwrap();
+    fs::set_permissions(drive.path("open"), fs::Permissions::from_mode(0o755)).unwrap();
+    let path = drive.path("open/f");
+    fs::write(&path, b"secret").unwrap();
+    fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
+    let read_as_other = || {
+        Command::new("setpriv")
+            .args(["--reuid=4321", "--regid=4321", "--clear-groups", "cat", "f"])
+            .current_dir(drive.path("open"))
+            .output()
+            .unwrap()
+            .status
+            .success()
+    };
+    assert!(read_as_other(), "others may read 0644");
+    let (user_obj, user, group_obj, mask, other) = (0x01, 0x02, 0x04, 0x10, 0x20);
+    let any = u32::MAX;
+    setxattr(
+        &path,
+        "system.posix_acl_access",
+        &access_acl(&[(user_obj, 6, any), (group_obj, 0, any), (other, 0, any)]),
+        0,
+    )
+    .unwrap();
+    assert!(!read_as_other(), "the ACL took others' read bit at once");
+    assert_eq!(fs::metadata(&path).unwrap().mode() & 0o7777, 0o600);
+    assert_eq!(
+        getxattr(&path, "system.posix_acl_access"),
+        Err(libc::ENODATA),
+        "an ACL the mode says all of is not stored"
+    );
+
+    let longer = access_acl(&[
+        (user_obj, 6, any),
+        (user, 4, 4321),
+        (group_obj, 0, any),
+        (mask, 4, any),
+        (other, 0, any),
+    ]);
+    setxattr(&path, "system.posix_acl_access", &longer, 0).unwrap();
+    assert_eq!(
+        fs::metadata(&path).unwrap().mode() & 0o7777,
+        0o640,
+        "the mask gives the group bits"
+    );
+    assert_eq!(getxattr(&path, "system.posix_acl_access").unwrap(), longer);
+    // No entries: the kernel sends it as a removal; the mode stays.
+    setxattr(&path, "system.posix_acl_access", b"\x02\0\0\0", 0).unwrap();
+    assert_eq!(
+        getxattr(&path, "system.posix_acl_access"),
+        Err(libc::ENODATA)
+    );
+    assert_eq!(fs::metadata(&path).unwrap().mode() & 0o7777, 0o640);
+    assert_eq!(
+        removexattr(&path, "system.posix_acl_access"),
+        Ok(()),
+        "removing an ACL a file does not have succeeds, as on ext4"
+    );
+    assert_eq!(
+        setxattr(&path, "bogus.name", b"1", 0),
+        Err(libc::EOPNOTSUPP)
+    );
+    assert_eq!(getxattr(&path, "bogus.name"), Err(libc::EOPNOTSUPP));
+    drive.stop();
+}
+
 // --- permissions, ownership, times ------------------------------------------------------------
 
 #[test]

@@ -19,6 +19,7 @@
 //! returned in time — a job that timed out has its late result dropped, contexts included,
 //! which is exactly "the late result is ignored").
 
+mod acl;
 pub(crate) mod handles;
 pub(crate) mod implicit;
 pub(crate) mod namespace;
@@ -50,7 +51,7 @@ use crate::params::*;
 pub(crate) use handles::{Backing, Caching, Fh, Handle, NewHandle, Opened};
 pub(crate) use namespace::{join, Ino, Inodes};
 pub(crate) use ops_data::{read_at_most, Read, WriteMode};
-pub(crate) use ops_meta::Changes;
+pub(crate) use ops_meta::{AttributesChanged, Changes};
 pub(crate) use privileges::{write_takes_privileges, Cause};
 
 /// Locks that survive a handler's panic: a poisoned lock still holds the application's

@@ -10,11 +10,17 @@ use std::time::SystemTime;
 
 use fsgate_core::{Originator, Result};
 
+use super::acl;
 use super::handles::{DirEntry, Listing};
 use super::privileges::{no_attribute, Capability, CAPABILITY};
 use super::{lock, lock_mut, not_found, serial_key, Cause, Engine, Handle, Ino};
 use crate::events::Events;
 use crate::params::*;
+
+/// Whether a `SETXATTR` changed the file's attributes too (an access ACL sets the mode),
+/// so that what the kernel cached of them is to be dropped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct AttributesChanged(pub(crate) bool);
 
 /// What a `SETATTR` asks to change; `None` leaves a value alone.
 #[derive(Clone, Copy, Debug, Default)]
@@ -287,8 +293,25 @@ impl<E: Events> Engine<E> {
     }
 
     /// `SETXATTR`: `on_set_ea`, with the `XATTR_CREATE`/`XATTR_REPLACE` bits of `flags`,
-    /// on inode `ino` at `path`.
+    /// on inode `ino` at `path`; an access ACL sets the mode instead (see [`acl`]).
     pub(crate) fn set_xattr(
+        &self,
+        ino: Ino,
+        path: &Path,
+        name: &OsStr,
+        value: &[u8],
+        flags: i32,
+        who: Originator,
+    ) -> Result<AttributesChanged> {
+        if name == acl::ACCESS {
+            return self.set_access_acl(ino, path, value, flags, who);
+        }
+        self.fire_set_ea(ino, path, name, value, flags, who)?;
+        Ok(AttributesChanged(false))
+    }
+
+    /// `on_set_ea` of `name` = `value` on inode `ino` at `path`.
+    fn fire_set_ea(
         &self,
         ino: Ino,
         path: &Path,
@@ -310,6 +333,36 @@ impl<E: Events> Engine<E> {
             self.remember_capability(ino, Capability::Present);
         }
         Ok(())
+    }
+
+    /// `SETXATTR` of an access ACL: its permission entries become the mode's, with the
+    /// drive's `chmod` event, and it is stored only when the mode cannot say all of it (see
+    /// [`acl`]).
+    fn set_access_acl(
+        &self,
+        ino: Ino,
+        path: &Path,
+        value: &[u8],
+        flags: i32,
+        who: Originator,
+    ) -> Result<AttributesChanged> {
+        let acl = acl::AccessAcl::parse(value)?;
+        let name = OsStr::new(acl::ACCESS);
+        let mode = self.getattr(ino, path, who)?.mode;
+        let changes = Changes {
+            mode: Some(mode & !0o777 | acl.permissions),
+            ..Changes::default()
+        };
+        self.setattr(ino, path, changes, who)?;
+        if acl.minimal {
+            match self.remove_xattr(ino, path, name, who) {
+                Err(e) if !no_attribute(e.errno()) => return Err(e),
+                _ => {}
+            }
+        } else {
+            self.fire_set_ea(ino, path, name, value, flags, who)?;
+        }
+        Ok(AttributesChanged(true))
     }
 
     /// `GETXATTR`: `on_get_ea` on inode `ino` at `path`. What it says of
@@ -377,6 +430,11 @@ impl<E: Events> Engine<E> {
         if name == CAPABILITY && gone {
             self.remember_capability(ino, Capability::Absent);
         }
-        result
+        match result {
+            // Removing a POSIX ACL a file does not have succeeds, as on ext4 and tmpfs (the
+            // kernel also sends this for an ACL of no entries).
+            Err(e) if no_attribute(e.errno()) && acl::is_acl(name) => Ok(()),
+            result => result,
+        }
     }
 }

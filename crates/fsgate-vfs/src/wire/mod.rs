@@ -191,9 +191,15 @@ pub(crate) type NotifierSlot = Arc<OnceLock<Notifier>>;
 /// zero timeout, so the drive can answer each caller differently). Attributes only (offset
 /// -1): the kernel takes no lock an open holds for that, so it is sent at once.
 fn drop_attributes(notifier: &NotifierSlot, ino: Ino, opened: &Opened) {
-    if !opened.drop_attributes {
-        return;
+    if opened.drop_attributes {
+        forget_attributes(notifier, ino);
     }
+}
+
+/// Drops what the kernel cached of `ino`'s attributes. Attributes only (offset -1): the
+/// kernel takes no lock for that that a request being answered could hold, so it is sent at
+/// once, even from a handler.
+pub(crate) fn forget_attributes(notifier: &NotifierSlot, ino: Ino) {
     let Some(n) = notifier.get() else {
         return;
     };

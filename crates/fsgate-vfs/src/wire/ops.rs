@@ -18,7 +18,8 @@ use fuser::{
 
 use super::*;
 use crate::engine::{
-    read_at_most, serial_key, write_takes_privileges, Changes, Read, WriteMode, NAME_MAX,
+    read_at_most, serial_key, write_takes_privileges, AttributesChanged, Changes, Read, WriteMode,
+    NAME_MAX,
 };
 use crate::options::FileCache;
 
@@ -613,12 +614,20 @@ impl<E: Events> Filesystem for FuseFs<E> {
             Err(e) => return reply.error(errno(&e)),
         };
         let value = value.to_vec();
+        let notifier = Arc::clone(&self.notifier);
         self.submit(
             req,
             serial_key(&path),
             reply,
             move |engine, who| engine.set_xattr(ino.into(), &path, &name, &value, flags, who),
-            |_, (), reply| reply.ok(),
+            move |_, AttributesChanged(changed), reply| {
+                // The kernel only marks the change time stale after a SETXATTR; a mode set
+                // through an ACL must reach its permission checks at once.
+                if changed {
+                    super::forget_attributes(&notifier, ino.into());
+                }
+                reply.ok()
+            },
         );
     }
 
