@@ -76,6 +76,10 @@ pub const CHECKS: &[(&str, Check)] = &[
     ),
     ("sticky_directory", permissions::sticky_directory),
     ("setgid_inheritance", permissions::setgid_inheritance),
+    (
+        "cp_a_keeps_modes_and_owners",
+        permissions::cp_a_keeps_modes_and_owners,
+    ),
     ("utimensat_permissions", permissions::utimensat_permissions),
     (
         "open_flags_for_other_users",

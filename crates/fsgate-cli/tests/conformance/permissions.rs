@@ -1,7 +1,7 @@
 //! Permission rules for callers other than root (uids 1000 and 1001 with their own group
 //! only): access by mode, who may change modes, owners and times, the set-user-ID and
 //! set-group-ID bits cleared on write and on chown, sticky and set-group-ID directories,
-//! and open flags that need write permission.
+//! open flags that need write permission, and modes set through access ACLs (`cp -a`).
 
 use std::fs;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
@@ -360,5 +360,46 @@ pub fn open_flags_for_other_users(d: &Path) -> Vec<String> {
         out.push(format!("{name} size after: {size}"));
     }
     out.push(format!("locked: {:?}", listing(&d.join("locked"))));
+    out
+}
+
+/// `cp -a` of a tree keeps its modes and owners: coreutils sets a copy's permissions with
+/// `fsetxattr` of `system.posix_acl_access`, which on ext4 and tmpfs sets the mode.
+pub fn cp_a_keeps_modes_and_owners(d: &Path) -> Vec<String> {
+    let src = d.join("src");
+    dir(&src, 1000, 1000, 0o755);
+    dir(&src.join("private"), 1001, 1001, 0o700);
+    dir(&src.join("shared"), 0, 1000, 0o2775);
+    file(&src.join("private/notes"), "n", 1001, 1001, 0o640);
+    file(&src.join("script"), "#!/bin/sh\n", 1000, 1000, 0o755);
+    file(&src.join("shared/doc"), "d", 0, 1000, 0o664);
+    file(&src.join("odd"), "o", 1000, 1001, 0o604);
+    std::os::unix::fs::symlink("script", src.join("link")).unwrap();
+    let copied = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(&src)
+        .arg(d.join("dst"))
+        .output()
+        .unwrap();
+    let mut out = vec![format!(
+        "cp -a: {} {}",
+        copied.status,
+        String::from_utf8_lossy(&copied.stderr).trim()
+    )];
+    for name in [
+        "",
+        "private",
+        "shared",
+        "private/notes",
+        "script",
+        "shared/doc",
+        "odd",
+        "link",
+    ] {
+        out.push(format!(
+            "{name}: {}",
+            mode_and_owner(&d.join("dst").join(name))
+        ));
+    }
     out
 }
