@@ -7,7 +7,8 @@
 //! - [`mount_tmpfs`], [`unmount`], [`lazy_unmount`], [`is_mounted`]: plain mount helpers;
 //! - [`wait_for`]: poll a condition (with a generous guard so a broken build fails instead of
 //!   hanging; never a performance bound);
-//! - [`ReadyLine`]: wait for a server's `ready:` line on its stderr, keeping all it printed.
+//! - [`ReadyLine`]: wait for a server's `ready:` line on its stderr, keeping all it printed;
+//! - [`limit_descriptors`]: start a server with a small descriptor limit.
 //!
 //! Helpers panic on failure: they are test code, and a panic is the failure report.
 
@@ -244,4 +245,22 @@ pub fn pattern(len: usize, seed: u64) -> Vec<u8> {
             x as u8
         })
         .collect()
+}
+
+/// Makes the process `command` starts begin with at most `limit` open descriptors
+/// (`RLIMIT_NOFILE`, soft and hard limit).
+pub fn limit_descriptors(command: &mut Command, limit: u64) {
+    use std::os::unix::process::CommandExt;
+    let limit = rustix::process::Rlimit {
+        current: Some(limit),
+        maximum: Some(limit),
+    };
+    // SAFETY: between fork and exec the closure makes one system call (prlimit64) on a
+    // value it owns, and allocates nothing.
+    unsafe {
+        command.pre_exec(move || {
+            rustix::process::setrlimit(rustix::process::Resource::Nofile, limit)
+                .map_err(std::io::Error::from)
+        });
+    }
 }

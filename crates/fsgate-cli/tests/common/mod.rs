@@ -7,7 +7,6 @@
 use std::ffi::CString;
 use std::io::{BufRead, BufReader, Read};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
@@ -64,21 +63,7 @@ impl ServedDrive {
             .stdout(if logs { Stdio::piped() } else { Stdio::null() })
             .stderr(Stdio::piped());
         if let Some(limit) = limit {
-            let rlimit = libc::rlimit {
-                rlim_cur: limit,
-                rlim_max: limit,
-            };
-            // SAFETY: between fork and exec the closure only calls setrlimit, which is
-            // async-signal-safe, on a value it owns.
-            unsafe {
-                command.pre_exec(move || {
-                    if libc::setrlimit(libc::RLIMIT_NOFILE, &rlimit) == 0 {
-                        Ok(())
-                    } else {
-                        Err(std::io::Error::last_os_error())
-                    }
-                });
-            }
+            fsgate_testkit::limit_descriptors(&mut command, limit);
         }
         let mut child = command.spawn().unwrap();
         let stdout = child.stdout.take().map(|mut out| {

@@ -99,22 +99,8 @@ impl Served {
         mountpoint: &Path,
         limit: u64,
     ) -> Self {
-        use std::os::unix::process::CommandExt;
         let mut command = Command::new(FSGATE);
-        let rlimit = libc::rlimit {
-            rlim_cur: limit,
-            rlim_max: limit,
-        };
-        // SAFETY: setrlimit is async-signal-safe and only reads `rlimit`, a copy.
-        unsafe {
-            command.pre_exec(move || {
-                if libc::setrlimit(libc::RLIMIT_NOFILE, &rlimit) == 0 {
-                    Ok(())
-                } else {
-                    Err(std::io::Error::last_os_error())
-                }
-            });
-        }
+        fsgate_testkit::limit_descriptors(&mut command, limit);
         Self::spawn_with(command, args, mountpoint)
     }
 
