@@ -835,6 +835,46 @@ fn reading_more_files_than_the_server_may_open_works() {
     served.stop();
 }
 
+/// Creating files (tar x, a build) once the kernel opens files by itself: each created file's
+/// handle holds a source descriptor, and the kernel sends no RELEASE for it, so the drive
+/// evicts the oldest; a created file kept open meanwhile goes on working through a handle
+/// made again, and what it wrote reaches the source.
+#[test]
+fn creating_more_files_than_the_server_may_open_works() {
+    if !require_root("FUSE and ext4 mounts need root") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let (source, mnt) = source_and_mountpoint(tmp.path());
+    fs::write(source.join("existing"), "e").unwrap();
+    let served = Served::spawn_with_descriptor_limit(
+        &["mirror".as_ref(), source.as_os_str(), mnt.as_os_str()],
+        &mnt,
+        256,
+    );
+    // The first open is refused, and the kernel opens files by itself from then on.
+    assert_eq!(fs::read_to_string(mnt.join("existing")).unwrap(), "e");
+    let mut log = File::create(mnt.join("log")).unwrap();
+    log.write_all(b"first\n").unwrap();
+    for i in 0..1000 {
+        fs::write(mnt.join(format!("f{i}")), format!("file {i}")).unwrap();
+    }
+    log.write_all(b"second\n").unwrap();
+    log.sync_all().unwrap();
+    drop(log);
+    assert_eq!(
+        fs::read_to_string(source.join("log")).unwrap(),
+        "first\nsecond\n"
+    );
+    for i in (0..1000).step_by(97) {
+        assert_eq!(
+            fs::read_to_string(source.join(format!("f{i}"))).unwrap(),
+            format!("file {i}")
+        );
+    }
+    served.stop();
+}
+
 /// Mounts the mirror of `source` at `mnt` with `--log-events --json` (and `--passthrough`
 /// when asked), runs `f`, stops the server (also when `f` panics), and returns the events it
 /// printed.

@@ -385,11 +385,13 @@ impl<E: Events> Engine<E> {
         }
     }
 
-    /// The kernel's `RELEASE` of `fh`: closes it, unless it is `ino`'s implicit handle (a
-    /// `CREATE`'s, with `KernelOpensFiles`), which keeps serving the descriptors the kernel
-    /// opens by itself until it forgets the file, and may be evicted from now on.
+    /// The kernel's `RELEASE` of `fh`: closes it, unless it is `ino`'s implicit handle. A
+    /// file created before the first refused OPEN told the kernel to open files itself gets
+    /// a RELEASE (sent in the background, possibly after later requests), yet its handle
+    /// already serves the kernel's own descriptors too; it closes when the kernel forgets
+    /// the file.
     pub(crate) fn release(&self, ino: Ino, fh: Fh, who: Originator) -> Result<()> {
-        if self.released(ino, fh) {
+        if lock(&self.opens).implicit.get(ino) == Some(fh) {
             return Ok(());
         }
         self.close(fh, who)

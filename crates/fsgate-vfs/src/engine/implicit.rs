@@ -7,13 +7,14 @@
 //! at most [`default_limit`] implicit handles stay open, and past that the oldest ones no
 //! request is using close first.
 //!
-//! A `CREATE`'s handle becomes its file's implicit handle too, but the kernel also holds it
-//! as the handle of the descriptor `CREATE` opened, naming it in that descriptor's requests
-//! until its `RELEASE`: such a handle is never evicted before its `RELEASE`. (Evicting it
-//! made the descriptor's later writes and `fsync` fail with `EBADF` or `EIO` once more
-//! files than the limit had been created while it stayed open: a log file, a database.) A
-//! kernel that sent no `RELEASE` for created files would keep their handles until it
-//! forgot the files, past the limit.
+//! A `CREATE`'s handle becomes its file's implicit handle too. The descriptor `CREATE`
+//! opened goes on naming it in its requests, and once the kernel opens files itself it sends
+//! no `RELEASE` for created files, so nothing says when that descriptor closes. Such a
+//! handle is evicted like the others, and the descriptor's later requests, naming a handle
+//! the engine no longer has, are served by the file's implicit handle, made again
+//! ([`Engine::served_implicitly`]). (Before, they failed with `EBADF`, and the data a
+//! writeback then carried was lost: a log or database created and kept open while more
+//! files than the limit were created after it.)
 
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
@@ -51,9 +52,6 @@ pub(crate) struct ImplicitHandles {
     by_ino: HashMap<Ino, Fh>,
     /// The inodes of `by_ino`, oldest first (some may have closed since).
     order: VecDeque<Ino>,
-    /// Handles of `by_ino` made by `CREATE` whose `RELEASE` has not come: the kernel still
-    /// names them, so they are not evicted.
-    held: HashSet<Fh>,
 }
 
 impl ImplicitHandles {
@@ -81,12 +79,6 @@ impl ImplicitHandles {
         if self.get(ino) == Some(fh) {
             self.by_ino.remove(&ino);
         }
-        self.held.remove(&fh);
-    }
-
-    /// Whether the kernel still names `fh` as a descriptor's handle (see the module docs).
-    fn is_held(&self, fh: Fh) -> bool {
-        self.held.contains(&fh)
     }
 
     /// How many implicit handles are open.
@@ -102,6 +94,16 @@ impl ImplicitHandles {
 }
 
 impl<E: Events> Engine<E> {
+    /// Whether a request on `ino` naming `fh` is served by the file's implicit handle:
+    /// handle 0 (a descriptor the kernel opened by itself), or a handle of a regular file
+    /// the engine no longer has (a `CREATE`'s, evicted while its descriptor stayed open).
+    pub(crate) fn served_implicitly(&self, ino: Ino, fh: Fh) -> bool {
+        self.kernel_opens()
+            && (fh == Fh(0)
+                || (!lock(&self.opens).handles.contains_key(&fh)
+                    && lock(&self.inodes).kind(ino) == Some(FileKind::File)))
+    }
+
     /// The implicit handle serving `ino`'s descriptors, if it has one.
     pub(crate) fn implicit_of(&self, ino: Ino) -> Option<Fh> {
         lock(&self.opens).implicit.get(ino)
@@ -139,26 +141,6 @@ impl<E: Events> Engine<E> {
         lock(&self.opens).implicit.insert(ino, fh);
     }
 
-    /// `fh`, which `CREATE` gave the kernel, is now `ino`'s implicit handle, and is not
-    /// evicted before its `RELEASE` ([`released`](Self::released)).
-    pub(crate) fn make_implicit_held(&self, ino: Ino, fh: Fh) {
-        let mut opens = lock(&self.opens);
-        opens.implicit.insert(ino, fh);
-        opens.implicit.held.insert(fh);
-    }
-
-    /// `RELEASE` of `ino`'s handle `fh`: when it is the implicit handle it stays open (for
-    /// the descriptors the kernel opens by itself) but may be evicted from now on; `false`
-    /// when it is not, and is to be closed.
-    pub(crate) fn released(&self, ino: Ino, fh: Fh) -> bool {
-        let mut opens = lock(&self.opens);
-        if opens.implicit.get(ino) != Some(fh) {
-            return false;
-        }
-        opens.implicit.held.remove(&fh);
-        true
-    }
-
     /// The implicit handles past the limit, oldest first, as (path, inode, handle), for
     /// [`evict_implicit`](Self::evict_implicit). A deleted file's handle is never among
     /// them: it holds the file's data for the descriptors still open.
@@ -166,23 +148,16 @@ impl<E: Events> Engine<E> {
         let candidates: Vec<(Ino, Fh)> = {
             let mut opens = lock(&self.opens);
             let implicit = &mut opens.implicit;
-            let over = implicit
-                .len()
-                .saturating_sub(self.implicit_limit + implicit.held.len());
+            let over = implicit.len().saturating_sub(self.implicit_limit);
             let mut out = Vec::with_capacity(over);
-            let mut kept_held = Vec::new();
             while out.len() < over {
                 let Some(ino) = implicit.order.pop_front() else {
                     break;
                 };
-                match implicit.get(ino) {
-                    // Still the kernel's: back in line, and the limit is passed for now.
-                    Some(fh) if implicit.is_held(fh) => kept_held.push(ino),
-                    Some(fh) => out.push((ino, fh)),
-                    None => {}
+                if let Some(fh) = implicit.get(ino) {
+                    out.push((ino, fh));
                 }
             }
-            implicit.order.extend(kept_held);
             out
         };
         if candidates.is_empty() {

@@ -161,10 +161,11 @@ impl<E: Events> Engine<E> {
     ) -> (Opened, Duration) {
         let opened = self.register(ino, path, handle, backing);
         if self.kernel_opens() {
-            // The handle becomes the file's implicit one, serving the descriptors the kernel
-            // opens by itself until it forgets the file; the descriptor CREATE opened names
-            // it until its RELEASE (see `release` and the `implicit` module).
-            self.make_implicit_held(ino, opened.fh);
+            // Once the kernel opens files itself it sends no RELEASE at all, not even for
+            // created ones: the handle becomes the file's implicit one, closed when the
+            // kernel forgets the file or when it is evicted (see `release` and the
+            // `implicit` module).
+            self.make_implicit(ino, opened.fh);
         }
         (opened, self.ttl(ino))
     }

@@ -330,7 +330,8 @@ impl<E: Events> FuseFs<E> {
 
     /// The handle a request names, with the name events use for its file. Handle 0 of a
     /// file is a descriptor the kernel opened by itself (`KernelOpensFiles`): the file's
-    /// implicit handle serves it.
+    /// implicit handle serves it. So does a `CREATE`'s handle that was evicted while its
+    /// descriptor stayed open (see [`Engine::served_implicitly`]).
     fn handle_of<R: Fail>(
         &self,
         req: &Request,
@@ -338,7 +339,7 @@ impl<E: Events> FuseFs<E> {
         fh: FileHandle,
         reply: R,
     ) -> Option<(Handle<E>, PathBuf, R)> {
-        let found = if fh.0 == 0 && self.engine.kernel_opens() {
+        let found = if self.engine.served_implicitly(ino.into(), fh.into()) {
             self.implicit_handle(req, ino.into())
         } else {
             self.engine.handle(fh.into())

@@ -503,38 +503,25 @@ fn an_implicit_handle_in_use_is_not_evicted_but_goes_back_in_line() {
 }
 
 #[test]
-fn a_created_handle_is_not_evicted_before_its_release() {
-    let engine = kernel_opening(0);
-    let a = looked_up(&engine, p("/a"));
-    let b = looked_up(&engine, p("/b"));
-    // a's handle is a CREATE's: the kernel names it in its descriptor's requests until the
-    // RELEASE.
-    let fa = Fh(engine.implicit_handle(a, who()).unwrap().info.handle_id);
-    engine.make_implicit_held(a, fa);
-    engine.implicit_handle(b, who()).unwrap();
-    let surplus = engine.implicit_surplus();
-    assert_eq!(
-        surplus.iter().map(|s| s.1).collect::<Vec<_>>(),
-        [b],
-        "only the handle the kernel does not hold"
+fn requests_naming_a_handle_the_engine_no_longer_has_are_served_implicitly() {
+    let kernel = kernel_opening(8);
+    let a = looked_up(&kernel, p("/a"));
+    let fa = opened(&kernel, a, p("/a"));
+    assert!(
+        kernel.served_implicitly(a, Fh(0)),
+        "a descriptor the kernel opened"
     );
-    let (_, ino, fh) = surplus[0].clone();
-    engine.evict_implicit(ino, fh, who());
-    assert_eq!(engine.implicit_of(b), None);
-
-    engine.release(a, fa, who()).unwrap();
-    assert_eq!(
-        engine.implicit_of(a),
-        Some(fa),
-        "RELEASE leaves the implicit handle open"
+    assert!(!kernel.served_implicitly(a, fa), "a handle the engine has");
+    let evicted = Fh(fa.0 + 100);
+    assert!(
+        kernel.served_implicitly(a, evicted),
+        "a created handle evicted since"
     );
-    let surplus = engine.implicit_surplus();
-    assert_eq!(surplus.iter().map(|s| s.1).collect::<Vec<_>>(), [a]);
-    engine.evict_implicit(a, fa, who());
-    assert_eq!(
-        engine.implicit_of(a),
-        None,
-        "evicted once the kernel let go of it"
+    let plain = engine(Options::default());
+    let b = looked_up(&plain, p("/b"));
+    assert!(
+        !plain.served_implicitly(b, evicted),
+        "without KernelOpensFiles every handle is the kernel's own"
     );
 }
 
