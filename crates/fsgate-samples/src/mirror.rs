@@ -436,25 +436,52 @@ impl MirrorDrive {
 
     fn set_attributes(&self, p: &SetFileAttributesParams<'_, OpenFile>) -> Result<()> {
         let name = p.file_name;
-        let at = self.locate(name).map_err(|e| failed("chmod", name, e))?;
+        let context = p.file_context.as_deref();
         if let Some(mode) = p.mode {
-            sys::chmodat(
-                &at.dir,
-                &at.rel,
-                Mode::from_raw_mode(mode),
-                AtFlags::empty(),
+            let mode = Mode::from_raw_mode(mode);
+            self.by_name_or_descriptor(
+                name,
+                context,
+                |at| sys::chmodat(&at.dir, &at.rel, mode, AtFlags::empty()),
+                |file| sys::fchmod(file, mode),
             )
-            .map_err(|e| failed("chmod", name, e.into()))?;
+            .map_err(|e| failed("chmod", name, e))?;
         }
         if p.last_access_time.is_some() || p.last_write_time.is_some() {
             let times = Timestamps {
                 last_access: timespec(p.last_access_time),
                 last_modification: timespec(p.last_write_time),
             };
-            sys::utimensat(&at.dir, &at.rel, &times, AtFlags::SYMLINK_NOFOLLOW)
-                .map_err(|e| failed("utimensat", name, e.into()))?;
+            self.by_name_or_descriptor(
+                name,
+                context,
+                |at| sys::utimensat(&at.dir, &at.rel, &times, AtFlags::SYMLINK_NOFOLLOW),
+                |file| sys::futimens(file, &times),
+            )
+            .map_err(|e| failed("utimensat", name, e))?;
         }
         Ok(())
+    }
+
+    /// Runs `by_name` on the source object at `name`; when that name is gone (`ENOENT`)
+    /// and the file is open (`context`), runs `by_descriptor` on its descriptor instead: an
+    /// open file whose name was deleted still takes `fchmod`, `futimens` and `fchown`.
+    fn by_name_or_descriptor(
+        &self,
+        name: &Path,
+        context: Option<&OpenFile>,
+        by_name: impl FnOnce(&SourcePath<'_>) -> rustix::io::Result<()>,
+        by_descriptor: impl FnOnce(&File) -> rustix::io::Result<()>,
+    ) -> io::Result<()> {
+        let result = self
+            .locate(name)
+            .and_then(|at| by_name(&at).map_err(io::Error::from));
+        match (result, context) {
+            (Err(e), Some(file)) if e.raw_os_error() == Some(libc::ENOENT) => {
+                by_descriptor(file).map_err(io::Error::from)
+            }
+            (result, _) => result,
+        }
     }
 
     /// A writable descriptor of the file a size or space change goes to: the open file's
@@ -686,18 +713,14 @@ impl Events for MirrorDrive {
 
     fn on_set_file_security(&self, p: &mut SetFileSecurityParams<'_, OpenFile>) -> Result<()> {
         let name = p.file_name;
-        (|| -> io::Result<()> {
-            let at = self.locate(name)?;
-            let uid = p.owner.map(rustix::fs::Uid::from_raw);
-            let gid = p.group.map(rustix::fs::Gid::from_raw);
-            Ok(sys::chownat(
-                &at.dir,
-                &at.rel,
-                uid,
-                gid,
-                AtFlags::SYMLINK_NOFOLLOW,
-            )?)
-        })()
+        let uid = p.owner.map(rustix::fs::Uid::from_raw);
+        let gid = p.group.map(rustix::fs::Gid::from_raw);
+        self.by_name_or_descriptor(
+            name,
+            p.file_context.as_deref(),
+            |at| sys::chownat(&at.dir, &at.rel, uid, gid, AtFlags::SYMLINK_NOFOLLOW),
+            |file| sys::fchown(file, uid, gid),
+        )
         .map_err(|e| failed("chown", name, e))?;
         if let Some(info) = self.stat_after(name, p.file_context.as_deref()) {
             (p.info, p.info_filled) = (info, true);

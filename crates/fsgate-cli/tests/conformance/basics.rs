@@ -216,6 +216,34 @@ pub fn open_unlinked_file(d: &Path) -> Vec<String> {
     ));
     out.push(format!("fstat nlink {}", file.metadata().unwrap().nlink()));
     out.push(format!("listing {:?}", listing(d)));
+    // Through the descriptor alone, everything still works on the nameless file.
+    out.push(format!("fsync {}", e(file.sync_all())));
+    out.push(format!(
+        "fchmod {}",
+        e(file.set_permissions(fs::Permissions::from_mode(0o600)))
+    ));
+    let old = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000_000);
+    out.push(format!(
+        "futimens {}",
+        e(file.set_times(fs::FileTimes::new().set_modified(old)))
+    ));
+    out.push(format!("fstat mtime {}", file.metadata().unwrap().mtime()));
+    out.push(format!("ftruncate {}", e(file.set_len(20))));
+    out.push(format!(
+        "fallocate {}",
+        e(sys::fallocate(std::os::fd::AsFd::as_fd(&file), 0, 0, 30))
+    ));
+    out.push(format!("fsync again {}", e(file.sync_all())));
+    let meta = file.metadata().unwrap();
+    out.push(format!(
+        "fstat mode {:o} size {}",
+        meta.mode() & 0o7777,
+        meta.len()
+    ));
+    sys::drop_cached_pages(std::os::fd::AsFd::as_fd(&file)).unwrap();
+    let mut back = vec![0u8; 30];
+    file.read_exact_at(&mut back, 0).unwrap();
+    out.push(format!("data past the cache {back:?}"));
     out
 }
 

@@ -278,6 +278,13 @@ impl<E: Events> Engine<E> {
         self.file_context(ino)
     }
 
+    /// The file context of inode `ino` when the file is open, else of the file open at
+    /// `path`: an open file whose name was deleted has a context but no name the table
+    /// knows.
+    fn context_of(&self, ino: Ino, path: &Path) -> Option<FileCtx<E>> {
+        self.file_context(ino).or_else(|| self.open_context(path))
+    }
+
     /// The file context of inode `ino` when the file is open.
     fn file_context(&self, ino: Ino) -> Option<FileCtx<E>> {
         lock(&self.opens)
@@ -310,9 +317,10 @@ impl<E: Events> Engine<E> {
         path: &Path,
         who: Originator,
     ) -> Result<Option<FileInfo>> {
-        let context = ino
-            .and_then(|i| self.file_context(i))
-            .or_else(|| self.open_context(path));
+        let context = match ino {
+            Some(ino) => self.context_of(ino, path),
+            None => self.open_context(path),
+        };
         let mut guard = context.as_ref().map(|c| lock_mut(c));
         let mut p = GetFileInfoParams {
             originator: who,

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use fsgate_core::{Originator, Result};
 
-use super::{lock, lock_mut, lock_ref, Cause, Engine, Handle};
+use super::{lock, lock_mut, lock_ref, Cause, Engine, Handle, Ino};
 use crate::cache::BLOCK;
 use crate::events::Events;
 use crate::params::*;
@@ -193,6 +193,7 @@ impl<E: Events> Engine<E> {
     /// fires `on_zeroize_file_range`, the rest `on_set_allocation_size`.
     pub(crate) fn allocate(
         &self,
+        ino: Ino,
         path: &Path,
         offset: u64,
         length: u64,
@@ -200,7 +201,7 @@ impl<E: Events> Engine<E> {
         who: Originator,
     ) -> Result<()> {
         let keep_size = mode & libc::FALLOC_FL_KEEP_SIZE != 0;
-        let context = self.open_context(path);
+        let context = self.context_of(ino, path);
         let mut guard = context.as_ref().map(|c| lock_mut(c));
         if mode & (libc::FALLOC_FL_PUNCH_HOLE | libc::FALLOC_FL_ZERO_RANGE) != 0 {
             let mut p = ZeroizeFileRangeParams {

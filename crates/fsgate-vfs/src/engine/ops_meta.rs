@@ -91,7 +91,9 @@ impl<E: Events> Engine<E> {
         };
         // What the last event fired reported, if its handler filled its `info`.
         let mut reported = None;
-        let context = self.open_context(path);
+        // By inode: an open file whose name was deleted (`futimens`, `fchmod`, the times the
+        // writeback cache sends at `fsync`) has a context but no name the table knows.
+        let context = self.context_of(ino, path);
         let mut guard = context.as_ref().map(|c| lock_mut(c));
         if let Some(size) = c.size {
             let mut p = SetFileSizeParams {

@@ -743,7 +743,7 @@ impl<E: Events> Filesystem for FuseFs<E> {
             req,
             serial_key(&path),
             reply,
-            move |engine, who| engine.allocate(&path, offset, length, mode, who),
+            move |engine, who| engine.allocate(ino.into(), &path, offset, length, mode, who),
             |_, (), reply| reply.ok(),
         );
     }
