@@ -95,6 +95,14 @@ const DEVIATIONS: &[Deviation] = &[
                  ZERO_RANGE (EOPNOTSUPP) before a drive sees the request",
     },
     Deviation {
+        on: Applies::EveryDrive,
+        check: "o_tmpfile",
+        line: "",
+        reason: "fsgate does not implement FUSE_TMPFILE (events name files by path, and an \
+                 O_TMPFILE file has none): the kernel answers EOPNOTSUPP, which programs \
+                 take as the filesystem's answer and fall back to a named file",
+    },
+    Deviation {
         on: Applies::Targets(&[
             "memory write-through",
             "memory FileCache=None",

@@ -247,6 +247,42 @@ pub fn open_unlinked_file(d: &Path) -> Vec<String> {
     out
 }
 
+/// `O_TMPFILE`: a file with no name, written, then given one with `linkat`.
+pub fn o_tmpfile(d: &Path) -> Vec<String> {
+    let fd = match sys::open(d, libc::O_TMPFILE | libc::O_RDWR, 0o600) {
+        Ok(fd) => fd,
+        Err(err) => return vec![format!("open O_TMPFILE: {}", sys::error_name(&err))],
+    };
+    let mut out = vec!["open O_TMPFILE: ok".to_string()];
+    let file = File::from(fd);
+    file.write_all_at(b"nameless", 0).unwrap();
+    out.push(format!("listing while nameless {:?}", listing(d)));
+    // `linkat(AT_FDCWD, "/proc/self/fd/N", …, AT_SYMLINK_FOLLOW)`, as open(2) shows.
+    let from = sys::cstring(Path::new(&format!(
+        "/proc/self/fd/{}",
+        std::os::fd::AsRawFd::as_raw_fd(&file)
+    )));
+    let to = sys::cstring(&d.join("named"));
+    // SAFETY: both paths are NUL-terminated strings that outlive the call.
+    let rc = unsafe {
+        libc::linkat(
+            libc::AT_FDCWD,
+            from.as_ptr(),
+            libc::AT_FDCWD,
+            to.as_ptr(),
+            libc::AT_SYMLINK_FOLLOW,
+        )
+    };
+    let linked = if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    };
+    out.push(format!("linkat {}", e(linked)));
+    out.push(format!("content {}", content(&d.join("named"))));
+    out
+}
+
 pub fn xattrs(d: &Path) -> Vec<String> {
     let f = d.join("f");
     fs::write(&f, b"").unwrap();

@@ -44,6 +44,7 @@ pub const CHECKS: &[(&str, Check)] = &[
     ("o_append", basics::o_append),
     ("fsync", basics::fsync),
     ("open_unlinked_file", basics::open_unlinked_file),
+    ("o_tmpfile", basics::o_tmpfile),
     ("xattrs", basics::xattrs),
     ("times_per_operation", basics::times_per_operation),
     ("utimensat_by_owner", basics::utimensat_by_owner),
