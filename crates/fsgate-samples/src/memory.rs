@@ -73,6 +73,12 @@
 //!
 //! **Permissions.** The drive stores mode, owner and group and reports them; the kernel checks
 //! them against the caller (root passes every check, as on any Linux filesystem).
+//!
+//! **Extended attributes** live in the node, in the namespaces Linux defines (`user.`,
+//! `trusted.`, `security.`, and the POSIX ACLs `system.posix_acl_access` and
+//! `system.posix_acl_default`); any other name is refused with `EOPNOTSUPP`, as on ext4.
+//! An access ACL sets the mode (the engine's doing, see `fsgate_vfs`), and is kept only when
+//! the mode cannot say all of it.
 
 use std::collections::BTreeMap;
 use std::ffi::{OsStr, OsString};
