@@ -16,6 +16,7 @@ const MIB: u64 = 1 << 20;
 
 #[test]
 fn initialize_fails_without_installation_and_methods_are_not_ready() {
+    let _one_at_a_time = common::one_at_a_time();
     let empty = tempfile::tempdir().unwrap();
     let direct = DirectAccess::with_installer(Installer::new(empty.path()));
     let err = direct.initialize(GUID).unwrap_err();
@@ -41,6 +42,7 @@ fn initialize_fails_without_installation_and_methods_are_not_ready() {
 
 #[test]
 fn mounted_volume_is_in_use_until_force_unmount() {
+    let _one_at_a_time = common::one_at_a_time();
     require_root!("needs root (installing, loop devices, mounts, capabilities)");
     let (direct, _root) = initialized();
     let dev = LoopDevice::new(32 * MIB, None);
@@ -82,6 +84,7 @@ fn mounted_volume_is_in_use_until_force_unmount() {
 
 #[test]
 fn written_sectors_read_back_and_match_dd() {
+    let _one_at_a_time = common::one_at_a_time();
     require_root!("needs root (installing, loop devices, mounts, capabilities)");
     let (direct, _root) = initialized();
     let dev = LoopDevice::new(8 * MIB, None);
@@ -136,6 +139,7 @@ fn volume_minor(dev: &LoopDevice) -> u32 {
 
 #[test]
 fn loop_device_with_4096_sectors_reports_4096() {
+    let _one_at_a_time = common::one_at_a_time();
     require_root!("needs root (installing, loop devices, mounts, capabilities)");
     let (direct, _root) = initialized();
     let dev = LoopDevice::new(4 * MIB, Some(4096));
@@ -161,6 +165,7 @@ fn loop_device_with_4096_sectors_reports_4096() {
 
 #[test]
 fn stream_reads_and_writes_at_unaligned_offsets() {
+    let _one_at_a_time = common::one_at_a_time();
     require_root!("needs root (installing, loop devices, mounts, capabilities)");
     let (direct, _root) = initialized();
     let dev = LoopDevice::new(4 * MIB, Some(4096));
@@ -211,6 +216,7 @@ fn stream_reads_and_writes_at_unaligned_offsets() {
 
 #[test]
 fn out_of_range_spans_and_short_buffers_are_errors() {
+    let _one_at_a_time = common::one_at_a_time();
     require_root!("needs root (installing, loop devices, mounts, capabilities)");
     let (direct, _root) = initialized();
     let dev = LoopDevice::new(MIB, None);
@@ -240,6 +246,7 @@ fn out_of_range_spans_and_short_buffers_are_errors() {
 
 #[test]
 fn read_only_open_refuses_writes() {
+    let _one_at_a_time = common::one_at_a_time();
     require_root!("needs root (installing, loop devices, mounts, capabilities)");
     let (direct, _root) = initialized();
     let dev = LoopDevice::new(MIB, None);
@@ -266,6 +273,7 @@ fn read_only_open_refuses_writes() {
 
 #[test]
 fn image_files_have_512_byte_sectors_and_a_lock() {
+    let _one_at_a_time = common::one_at_a_time();
     require_root!("needs root (installing, loop devices, mounts, capabilities)");
     let (direct, root) = initialized();
     let image = root.path().join("disk.img");
@@ -300,6 +308,7 @@ fn image_files_have_512_byte_sectors_and_a_lock() {
 
 #[test]
 fn unprivileged_open_is_privilege_not_held() {
+    let _one_at_a_time = common::one_at_a_time();
     if let Ok(args) = std::env::var(CHILD_ENV) {
         let (root, device) = args.split_once('\n').unwrap();
         let direct = initialized_in(std::path::Path::new(root));

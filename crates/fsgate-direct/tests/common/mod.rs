@@ -47,6 +47,15 @@ pub fn initialized() -> (DirectAccess, TempDir) {
     (direct, root)
 }
 
+/// Runs the tests that take it one at a time. A volume's lock is its exclusive open, and a
+/// process that forks meanwhile (another test starting `losetup`, `mkfs` or `dd`) holds a
+/// copy of the descriptor until the child's `exec`: a test that closes a volume and opens it
+/// again at once could find it still locked, by its own neighbour.
+pub fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    static ONE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    ONE.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 /// A loop device over a fresh image file, detached on drop.
 pub struct LoopDevice {
     pub device: PathBuf,
