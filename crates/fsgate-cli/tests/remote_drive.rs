@@ -864,6 +864,21 @@ fn empty_directories_are_kept_and_rmdir_refuses_full_ones() {
     );
 }
 
+/// `fsgate mount remote file://STORE MNT --cache VAULT`, its stdin closed and its stderr
+/// piped (for its ready line).
+fn remote_mount(store: &Path, mnt: &Path, vault: &Path) -> Command {
+    let mut command = Command::new(served::FSGATE);
+    command
+        .args(["mount", "remote"])
+        .arg(format!("file://{}", store.display()))
+        .arg(mnt)
+        .arg("--cache")
+        .arg(vault)
+        .stdin(Stdio::null())
+        .stderr(Stdio::piped());
+    command
+}
+
 #[test]
 fn json_events_are_printed_on_stdout() {
     require_root!("FUSE mounts need root");
@@ -871,16 +886,9 @@ fn json_events_are_printed_on_stdout() {
     let (store, mnt) = (tmp.path().join("store"), tmp.path().join("mnt"));
     fs::create_dir(&store).unwrap();
     fs::create_dir(&mnt).unwrap();
-    let mut child = Command::new(served::FSGATE)
-        .args(["mount", "remote"])
-        .arg(format!("file://{}", store.display()))
-        .arg(&mnt)
-        .arg("--cache")
-        .arg(tmp.path().join("vault"))
+    let mut child = remote_mount(&store, &mnt, &tmp.path().join("vault"))
         .args(["--log-events", "--json"])
-        .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     let ready = fsgate_testkit::ReadyLine::watch(child.stderr.take().unwrap());
@@ -987,16 +995,9 @@ fn a_long_upload_shows_a_progress_bar_on_a_terminal() {
         .custom_flags(libc::O_NOCTTY)
         .open(&slave)
         .unwrap();
-    let mut child = Command::new(served::FSGATE)
-        .args(["mount", "remote"])
-        .arg(format!("file://{}", store.display()))
-        .arg(&mnt)
-        .arg("--cache")
-        .arg(tmp.path().join("vault"))
+    let mut child = remote_mount(&store, &mnt, &tmp.path().join("vault"))
         .args(["--uploads", "close"])
-        .stdin(Stdio::null())
         .stdout(Stdio::from(terminal))
-        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     let ready = fsgate_testkit::ReadyLine::watch(child.stderr.take().unwrap());
