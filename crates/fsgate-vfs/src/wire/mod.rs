@@ -339,10 +339,18 @@ impl<E: Events> FuseFs<E> {
         fh: FileHandle,
         reply: R,
     ) -> Option<(Handle<E>, PathBuf, R)> {
-        let found = if self.engine.served_implicitly(ino.into(), fh.into()) {
+        // The table is looked in first: the lost-handle check costs locks a read or write
+        // of a handle the engine has should not pay.
+        let found = if fh.0 == 0 && self.engine.kernel_opens() {
             self.implicit_handle(req, ino.into())
         } else {
-            self.engine.handle(fh.into())
+            self.engine.handle(fh.into()).or_else(|e| {
+                if self.engine.served_implicitly(ino.into(), fh.into()) {
+                    self.implicit_handle(req, ino.into())
+                } else {
+                    Err(e)
+                }
+            })
         };
         match found {
             Ok(h) => {
