@@ -357,10 +357,8 @@ impl<E: Events> Engine<E> {
         };
         self.setattr(ino, path, changes, who)?;
         if acl.minimal {
-            match self.remove_xattr(ino, path, name, who) {
-                Err(e) if !no_attribute(e.errno()) => return Err(e),
-                _ => {}
-            }
+            // One stored before goes; none stored is no error (see `remove_xattr`).
+            self.remove_xattr(ino, path, name, who)?;
         } else {
             self.fire_set_ea(ino, path, name, value, flags, who)?;
         }
