@@ -463,9 +463,9 @@ impl MirrorDrive {
         Ok(())
     }
 
-    /// Runs `by_name` on the source object at `name`; when that name is gone (`ENOENT`)
-    /// and the file is open (`context`), runs `by_descriptor` on its descriptor instead: an
-    /// open file whose name was deleted still takes `fchmod`, `futimens` and `fchown`.
+    /// Runs `by_descriptor` on the open file's source descriptor when the file is open
+    /// (`context`), else `by_name` on the source object at `name`. The descriptor is the
+    /// very file: its name may be gone (deleted while open), or name another file since.
     fn by_name_or_descriptor(
         &self,
         name: &Path,
@@ -473,14 +473,11 @@ impl MirrorDrive {
         by_name: impl FnOnce(&SourcePath<'_>) -> rustix::io::Result<()>,
         by_descriptor: impl FnOnce(&File) -> rustix::io::Result<()>,
     ) -> io::Result<()> {
-        let result = self
-            .locate(name)
-            .and_then(|at| by_name(&at).map_err(io::Error::from));
-        match (result, context) {
-            (Err(e), Some(file)) if e.raw_os_error() == Some(libc::ENOENT) => {
-                by_descriptor(file).map_err(io::Error::from)
-            }
-            (result, _) => result,
+        match context {
+            Some(file) => by_descriptor(file).map_err(io::Error::from),
+            None => self
+                .locate(name)
+                .and_then(|at| by_name(&at).map_err(io::Error::from)),
         }
     }
 

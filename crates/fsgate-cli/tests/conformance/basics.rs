@@ -216,7 +216,10 @@ pub fn open_unlinked_file(d: &Path) -> Vec<String> {
     ));
     out.push(format!("fstat nlink {}", file.metadata().unwrap().nlink()));
     out.push(format!("listing {:?}", listing(d)));
-    // Through the descriptor alone, everything still works on the nameless file.
+    // Through the descriptor alone, everything still works on the nameless file, and
+    // nothing reaches a new file given its old name.
+    fs::write(&f, b"newcomer").unwrap();
+    fs::set_permissions(&f, fs::Permissions::from_mode(0o644)).unwrap();
     out.push(format!("fsync {}", e(file.sync_all())));
     out.push(format!(
         "fchmod {}",
@@ -244,6 +247,12 @@ pub fn open_unlinked_file(d: &Path) -> Vec<String> {
     let mut back = vec![0u8; 30];
     file.read_exact_at(&mut back, 0).unwrap();
     out.push(format!("data past the cache {back:?}"));
+    let newcomer = fs::metadata(&f).unwrap();
+    out.push(format!(
+        "the new file under the old name: mode {:o} size {}",
+        newcomer.mode() & 0o7777,
+        newcomer.len()
+    ));
     out
 }
 
