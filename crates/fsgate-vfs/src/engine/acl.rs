@@ -8,8 +8,9 @@
 //! event. An ACL the mode says all of (three entries) is not stored, and one stored before
 //! goes, as ext4 does; a longer one is also stored, as any attribute, for `getfacl` (the
 //! kernel does not enforce its named entries). The set-group-ID bit is left as it is.
-//! Removing either ACL from a file that has none succeeds, as on ext4 (an ACL of no entries
-//! reaches the drive as that removal).
+//! Removing either ACL from a file that has none succeeds, as on ext4. An ACL of no entries
+//! is that removal: Linux 6.2 and later send it to the drive as one, earlier kernels pass
+//! the bare header, which the engine takes the same way.
 
 use fsgate_core::{Error, Result};
 
@@ -34,6 +35,11 @@ const GROUP_OBJ: u16 = 0x04;
 const GROUP: u16 = 0x08;
 const MASK: u16 = 0x10;
 const OTHER: u16 = 0x20;
+
+/// Whether `value` is an ACL of no entries (the bare header): a removal of the ACL.
+pub(crate) fn is_empty(value: &[u8]) -> bool {
+    value == VERSION.to_le_bytes()
+}
 
 /// What an access ACL says of the mode.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -143,6 +149,16 @@ mod tests {
                 minimal: false
             }
         );
+    }
+
+    #[test]
+    fn the_bare_header_is_an_acl_of_no_entries() {
+        assert!(is_empty(&acl(&[])));
+        assert!(!is_empty(&acl(&[
+            (USER_OBJ, 7),
+            (GROUP_OBJ, 5),
+            (OTHER, 0)
+        ])));
     }
 
     #[test]

@@ -348,8 +348,12 @@ impl<E: Events> Engine<E> {
         flags: i32,
         who: Originator,
     ) -> Result<AttributesChanged> {
-        let acl = acl::AccessAcl::parse(value)?;
         let name = OsStr::new(acl::ACCESS);
+        if acl::is_empty(value) {
+            self.remove_xattr(ino, path, name, who)?;
+            return Ok(AttributesChanged(false));
+        }
+        let acl = acl::AccessAcl::parse(value)?;
         let mode = self.getattr(ino, path, who)?.mode;
         let changes = Changes {
             mode: Some(mode & !0o777 | acl.permissions),
